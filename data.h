@@ -1,0 +1,177 @@
+/* data.h — everything embrec reads: ratings, movie metadata, id maps,
+ * train/validation splits, and the synthetic MovieLens-shaped generator.
+ *
+ * Ratings are stored column-wise (struct of arrays) with users and items
+ * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
+ * a model can print real MovieLens ids. Text files are read into one buffer
+ * and parsed in place: no allocation per line.
+ *
+ * Errors never crash and are never silent: every reader fills a data_error
+ * whose message reads `file:line: what is wrong (the offending value)` and
+ * returns -1. data knows nothing of models.
+ */
+#ifndef EMBREC_DATA_H
+#define EMBREC_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nn.h" /* nn_rng: the project's one random-number generator */
+
+/* ------------------------------------------------------------- errors */
+
+typedef struct { char msg[1024]; } data_error;
+
+/* printf into err->msg (a no-op when err is NULL) */
+void data_errorf(data_error *err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ------------------------------------------------------------ id maps */
+
+/* raw id (as in the file) <-> dense index 0..n-1, in order of first sight */
+typedef struct {
+    int64_t *raw;     /* (n) dense index -> raw id */
+    size_t n, raw_cap;
+    int32_t *table;   /* (cap) open addressing: dense index + 1, 0 = empty */
+    size_t cap;       /* a power of two, kept at least 2n */
+} data_idmap;
+
+void data_idmap_init(data_idmap *m);
+void data_idmap_free(data_idmap *m);
+/* the index of raw, adding it if new; -1 when out of memory or full (2^31-1 ids) */
+int32_t data_idmap_intern(data_idmap *m, int64_t raw);
+/* the index of raw, or -1 when absent */
+int32_t data_idmap_find(const data_idmap *m, int64_t raw);
+
+/* ------------------------------------------------------------ ratings */
+
+typedef struct {
+    uint32_t *user;    /* (n) dense user index */
+    uint32_t *item;    /* (n) dense item index */
+    float *rating;     /* (n) */
+    int64_t *time;     /* (n) Unix seconds; 0 when the file has no timestamps */
+    size_t n, cap;
+} data_ratings;
+
+void data_ratings_init(data_ratings *r);
+void data_ratings_free(data_ratings *r);
+/* append one row; 0 or -1 (no memory) */
+int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item,
+                      float rating, int64_t time);
+/* dst = the rows src[idx[0..n)] in that order; 0 or -1 */
+int data_ratings_select(data_ratings *dst, const data_ratings *src,
+                        const uint32_t *idx, size_t n);
+
+typedef enum {
+    DATA_FMT_AUTO,   /* decide from the file's first line and name */
+    DATA_FMT_UDATA,  /* ML-100K u.data / u1.base: user TAB item TAB rating TAB time, no header */
+    DATA_FMT_DAT,    /* ML-1M/10M ratings.dat: user::item::rating::time, no header */
+    DATA_FMT_CSV,    /* MovieLens latest/20M/25M/small: userId,movieId,rating,timestamp with header */
+    DATA_FMT_DELIM   /* any delimited file: delim, header and columns from the options */
+} data_format;
+
+const char *data_format_name(data_format f);  /* "auto", "udata", "dat", "csv", "delim" */
+int data_format_parse(const char *name, data_format *f);  /* 0 or -1 */
+
+typedef struct {
+    data_format format;
+    const char *delim;      /* NULL: the format's own; else "\t", ",", "::", ";", ... */
+    int header;             /* -1: the format's own (auto: detected), 0 no, 1 yes */
+    /* columns by header name ("userId") or 1-based number ("1");
+     * NULL: the format's own (user 1, item 2, rating 3, time 4 if present) */
+    const char *user_col, *item_col, *rating_col, *time_col;
+    int skip_bad;           /* 1: skip malformed lines and count them */
+} data_read_opts;
+
+data_read_opts data_read_defaults(void);
+
+typedef struct {
+    data_format format;     /* the format used (after detection) */
+    size_t lines;           /* data lines read (header excluded) */
+    size_t skipped;         /* malformed lines skipped (skip_bad only) */
+    char first_error[512];  /* the first skipped line's message, "" if none */
+} data_read_report;
+
+/* Read a ratings file, appending rows to out and ids to users/items (maps may
+ * already hold ids, e.g. a test file read after its training file shares the
+ * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
+ * be quoted with doubled quotes inside. report may be NULL. 0 or -1 with err. */
+int data_read_ratings(const char *path, const data_read_opts *opts,
+                      data_idmap *users, data_idmap *items, data_ratings *out,
+                      data_read_report *report, data_error *err);
+
+typedef struct {
+    size_t n, users, items;
+    float min, max;
+    double mean;
+    double density;         /* n / (users · items) */
+} data_stats;
+
+data_stats data_ratings_stats(const data_ratings *r, size_t n_users,
+                              size_t n_items);
+
+/* ------------------------------------------------------------- splits */
+
+/* Keras fit(validation_split=frac): rows [0, split_at) train, [split_at, n)
+ * validation, split_at = floor(n·(1−frac)), in the order given (Keras takes
+ * the split BEFORE any epoch shuffling). frac in [0, 1). 0 or -1. */
+int data_split_tail(const data_ratings *all, double frac,
+                    data_ratings *train, data_ratings *val);
+/* seeded random holdout: exactly floor(n·frac) rows, chosen by a shuffle
+ * with rng, go to test; both parts keep the original row order. 0 or -1. */
+int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
+                      data_ratings *train, data_ratings *test);
+/* permute rows in place (notebook 003 shuffles once before fitting); 0 or -1 */
+int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
+
+/* ---------------------------------------------------- movie metadata */
+
+typedef struct {
+    size_t n;
+    int64_t *id;        /* (n) raw movie id */
+    size_t *title;      /* (n) offset of the UTF-8 title in text */
+    size_t *genres;     /* (n) offset of "Action|Comedy" in text ("" if none) */
+    int *year;          /* (n) release year from the title "(1995)" or date; 0 if unknown */
+    char *text;         /* every string, NUL-terminated, in one pool */
+    size_t text_len, text_cap;
+    data_idmap ids;     /* raw id -> row */
+} data_movies;
+
+void data_movies_init(data_movies *m);
+void data_movies_free(data_movies *m);
+/* u.item (pipe, Latin-1, 19 genre flags), movies.dat (::, Latin-1) or
+ * movies.csv (header movieId,title,genres; quoted titles); detected from the
+ * content. Latin-1 titles are converted to UTF-8. 0 or -1 with err. */
+int data_read_movies(const char *path, data_movies *out, data_error *err);
+const char *data_movie_title(const data_movies *m, size_t row);
+const char *data_movie_genres(const data_movies *m, size_t row);
+/* the row of a raw movie id, or -1 */
+int32_t data_movie_find(const data_movies *m, int64_t raw_id);
+
+/* ------------------------------------------------- synthetic datasets */
+
+/* MovieLens-shaped data from a planted model: ratings are
+ * μ + b_u + b_i + p_u·q_i + noise, rounded to half stars in [0.5, 5], with
+ * items in genre clusters (q_i near its cluster's centre), long-tailed item
+ * popularity and user activity, no duplicate (user, item) pairs. */
+typedef struct {
+    size_t users, items, ratings;
+    size_t rank;        /* planted factor dimension */
+    size_t clusters;    /* genre clusters */
+    double noise;       /* standard deviation of the rating noise */
+    uint64_t seed;
+} data_synth_config;
+
+/* named shapes: "sample" (the bundled data/: 300 users, 200 movies, 12,000
+ * ratings), "ml-100k", "ml-1m", "ml-25m"; 0 or -1 for an unknown name */
+int data_synth_shape(const char *name, data_synth_config *cfg);
+/* write dir/ratings.csv and dir/movies.csv (MovieLens latest layout; some
+ * titles are quoted and contain commas and quotes); 0 or -1 with err */
+int data_synth_write(const char *dir, const data_synth_config *cfg,
+                     data_error *err);
+
+#endif

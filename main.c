@@ -1,0 +1,690 @@
+/* main.c — the `embrec` command line.
+ *
+ * Thin by design: each command parses its options into the library's
+ * config structs (whose defaults come from mf_defaults, mf_train_defaults,
+ * nn_optimizer_defaults and the recipes), calls data.c and mf.c, and prints.
+ * Every option error names the option and the value and exits with status 2;
+ * data and model errors exit with status 1.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data.h"
+#include "mf.h"
+#include "nn.h"
+
+#define EXIT_USAGE 2
+
+/* ------------------------------------------------------------ option parsing */
+
+typedef struct {
+    int argc;
+    char **argv;
+    int k;              /* the argument being looked at */
+    const char *cmd;    /* for messages: "train" */
+} args;
+
+static void usage_error(const args *a, const char *fmt, const char *s1, const char *s2) {
+    fprintf(stderr, "embrec %s: ", a->cmd);
+    fprintf(stderr, fmt, s1, s2);
+    fprintf(stderr, "\n(see embrec %s --help)\n", a->cmd);
+    exit(EXIT_USAGE);
+}
+
+/* Is argv[k] the flag `name` (no value)? */
+static int flag(args *a, const char *name) {
+    return strcmp(a->argv[a->k], name) == 0;
+}
+
+/* Is argv[k] `name VALUE` or `name=VALUE`? Then *val is VALUE. */
+static int option(args *a, const char *name, const char **val) {
+    const char *arg = a->argv[a->k];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0) return 0;
+    if (arg[n] == '=') {
+        *val = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0') return 0;
+    if (a->k + 1 >= a->argc) usage_error(a, "%s needs a value%s", name, "");
+    *val = a->argv[++a->k];
+    return 1;
+}
+
+static size_t parse_size(args *a, const char *name, const char *s, size_t min) {
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-' || v < min || v > (unsigned long long)SIZE_MAX)
+        usage_error(a, "%s: expected an integer >= %s", name,
+                    min ? "1" : "0");
+    return (size_t)v;
+}
+
+static double parse_real(args *a, const char *name, const char *s, double lo, double hi) {
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        char range[64];
+        snprintf(range, sizeof range, "[%g, %g]", lo, hi);
+        usage_error(a, "%s: expected a number in %s", name, range);
+    }
+    return v;
+}
+
+/* Options shared by every command that reads a ratings file. */
+static int read_option(args *a, data_read_opts *ro) {
+    const char *v;
+    if (option(a, "--format", &v)) {
+        if (data_format_parse(v, &ro->format) != 0)
+            usage_error(a, "--format: unknown format \"%s\" (auto, udata, dat, csv, delim)", v, "");
+    } else if (option(a, "--delim", &v)) {
+        ro->delim = strcmp(v, "tab") == 0 || strcmp(v, "\\t") == 0 ? "\t" : v;
+        if (!*ro->delim) usage_error(a, "--delim: empty delimiter%s%s", "", "");
+        if (ro->format == DATA_FMT_AUTO) ro->format = DATA_FMT_DELIM;
+    } else if (option(a, "--header", &v)) {
+        if (strcmp(v, "yes") == 0) ro->header = 1;
+        else if (strcmp(v, "no") == 0) ro->header = 0;
+        else if (strcmp(v, "auto") == 0) ro->header = -1;
+        else usage_error(a, "--header: expected yes, no or auto (got \"%s\")", v, "");
+    } else if (option(a, "--user-col", &v)) ro->user_col = v;
+    else if (option(a, "--item-col", &v)) ro->item_col = v;
+    else if (option(a, "--rating-col", &v)) ro->rating_col = v;
+    else if (option(a, "--time-col", &v)) ro->time_col = v;
+    else if (flag(a, "--skip-bad")) ro->skip_bad = 1;
+    else return 0;
+    return 1;
+}
+
+static const char *read_help =
+    "Input options (any command that reads ratings):\n"
+    "  --format F        auto, udata (u.data), dat (ratings.dat), csv (ratings.csv),\n"
+    "                    delim (any delimited file)                       [auto]\n"
+    "  --delim D         field delimiter, e.g. ';', tab, '::'  (implies --format delim)\n"
+    "  --header H        yes, no or auto                                  [auto]\n"
+    "  --user-col C      user column by header name or 1-based number     [1]\n"
+    "  --item-col C      item column                                      [2]\n"
+    "  --rating-col C    rating column                                    [3]\n"
+    "  --time-col C      timestamp column                                 [4 if present]\n"
+    "  --skip-bad        skip malformed lines and report how many, instead of stopping\n";
+
+/* Read a ratings file into the given maps; on error print it and exit 1. */
+static void read_or_die(const char *path, const data_read_opts *ro, data_idmap *users,
+                        data_idmap *items, data_ratings *out) {
+    data_error err;
+    data_read_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (data_read_ratings(path, ro, users, items, out, &rep, &err) != 0) {
+        fprintf(stderr, "embrec: %s\n", err.msg);
+        exit(1);
+    }
+    if (rep.skipped)
+        fprintf(stderr, "embrec: %s: skipped %zu malformed line%s; the first: %s\n", path,
+                rep.skipped, rep.skipped == 1 ? "" : "s", rep.first_error);
+}
+
+static void die(const data_error *err) {
+    fprintf(stderr, "embrec: %s\n", err->msg);
+    exit(1);
+}
+
+/* ------------------------------------------------------------ embrec info */
+
+static int cmd_info(args *a) {
+    data_read_opts ro = data_read_defaults();
+    const char *path = NULL, *movies = NULL, *v;
+    data_idmap users, items;
+    data_ratings r;
+    data_read_report rep;
+    data_error err;
+    data_stats st;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec info --data FILE [--movies FILE] [input options]\n\n"
+                   "Prints the dataset's size, rating range and mean, and density.\n\n%s",
+                   read_help);
+            return 0;
+        } else if (option(a, "--data", &v)) path = v;
+        else if (option(a, "--movies", &v)) movies = v;
+        else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!path && !movies) usage_error(a, "--data FILE is required%s%s", "", "");
+    if (path) {
+        data_idmap_init(&users);
+        data_idmap_init(&items);
+        data_ratings_init(&r);
+        memset(&rep, 0, sizeof rep);
+        if (data_read_ratings(path, &ro, &users, &items, &r, &rep, &err) != 0) die(&err);
+        st = data_ratings_stats(&r, users.n, items.n);
+        printf("file     %s\n", path);
+        printf("format   %s\n", data_format_name(rep.format));
+        printf("ratings  %zu\n", st.n);
+        printf("users    %zu\n", st.users);
+        printf("items    %zu\n", st.items);
+        printf("rating   min %g, max %g, mean %.5f\n", st.min, st.max, st.mean);
+        printf("density  %.4f%%\n", 100.0 * st.density);
+        if (rep.skipped)
+            printf("skipped  %zu malformed lines (first: %s)\n", rep.skipped, rep.first_error);
+        data_ratings_free(&r);
+        data_idmap_free(&users);
+        data_idmap_free(&items);
+    }
+    if (movies) {
+        data_movies mv;
+        data_movies_init(&mv);
+        if (data_read_movies(movies, &mv, &err) != 0) die(&err);
+        printf("movies   %zu in %s\n", mv.n, movies);
+        data_movies_free(&mv);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ embrec train */
+
+typedef struct {
+    const char *data, *test, *save, *history;
+    data_read_opts read;
+    mf_config model;
+    mf_train_config train;
+    double val_split, holdout;
+    int shuffle_first;
+    const mf_recipe *recipe;
+} train_options;
+
+static train_options train_defaults(void) {
+    train_options o;
+    memset(&o, 0, sizeof o);
+    o.read = data_read_defaults();
+    o.model = mf_defaults();
+    o.train = mf_train_defaults();
+    o.save = "model.embrec";
+    o.val_split = 0.1;
+    o.shuffle_first = 1;
+    return o;
+}
+
+static void apply_recipe(train_options *o, const mf_recipe *r) {
+    o->recipe = r;
+    o->model = r->model;
+    o->train = r->train;
+    o->val_split = r->val_split;
+    o->shuffle_first = r->shuffle_first;
+}
+
+static void train_help(void) {
+    train_options d = train_defaults();
+    size_t n, k;
+    const mf_recipe *rs = mf_recipes(&n);
+    printf("usage: embrec train --data FILE [--recipe NAME] [options]\n\n"
+           "Trains a matrix-factorisation model and saves it.\n\n"
+           "Data and protocol:\n"
+           "  --data FILE        ratings to learn from (required)\n"
+           "  --test FILE        a separate test file (e.g. u1.test), scored after training\n"
+           "  --val-split F      last fraction of the rows validates each epoch  [%g]\n"
+           "  --holdout F        seeded random fraction held out as a test set    [0]\n"
+           "  --shuffle / --no-shuffle  shuffle the rows once before splitting    [%s]\n"
+           "  --seed N           seed for initial weights and shuffles           [%llu]\n"
+           "  --save FILE        where to write the model                         [%s]\n"
+           "  --history FILE     per-epoch CSV (epoch,loss,val_loss,...)\n"
+           "  --quiet / --progress   no log / a progress bar when on a terminal\n\n"
+           "Model:\n"
+           "  --recipe NAME      a notebook's whole protocol (options after it override):\n",
+           d.val_split, d.shuffle_first ? "shuffle" : "no-shuffle",
+           (unsigned long long)d.train.seed, d.save);
+    for (k = 0; k < n; k++)
+        printf("                       %-8s notebook %s:\n                                %s\n",
+               rs[k].name, rs[k].notebook, rs[k].summary);
+    printf("  --model M          dot (p·q) or bias (μ + b_u + b_i + p·q)         [%s]\n"
+           "  --dim K            embedding width                                  [%zu]\n"
+           "  --centre / --no-centre  dot: predict μ + p·q (notebook 000)        [%s]\n"
+           "  --l2 L             bias: L2 weight λ on the rows each rating uses   [%g]\n"
+           "  --init-limit A     embeddings start uniform in (-A, A)              [%g]\n\n"
+           "Optimiser (Keras 2.1.6 formulas):\n"
+           "  --optimizer O      sgd, adam or adamax                              [%s]\n"
+           "  --lr R             learning rate            [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
+           "  --beta1 B --beta2 B                                                 [0.9, 0.999]\n"
+           "  --epsilon E                                                         [1e-07]\n"
+           "  --update U         dense (Keras: every row moves every step) or lazy [%s]\n"
+           "  --batch B          ratings per step                                 [%zu]\n"
+           "  --epochs N                                                          [%zu]\n"
+           "  --patience P       early stopping on val_loss; 0 = off              [%zu]\n"
+           "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
+           mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
+           (double)d.model.l2, (double)d.model.init_limit,
+           nn_optimizer_name(d.train.opt.kind), nn_update_name(d.train.opt.update),
+           d.train.batch, d.train.epochs, d.train.patience,
+           d.train.restore_best ? "restore" : "no-restore", read_help);
+}
+
+static void parse_train(args *a, train_options *o) {
+    const char *v;
+    int lr_set = 0, eps_set = 0, b1_set = 0, b2_set = 0;
+    nn_optimizer_config given;
+    /* a recipe first, wherever it stands, so that every other option overrides it */
+    for (a->k = 2; a->k < a->argc; a->k++)
+        if (option(a, "--recipe", &v)) {
+            const mf_recipe *r = mf_recipe_find(v);
+            if (!r) usage_error(a, "--recipe: unknown recipe \"%s\" (mf8, cfmodel)", v, "");
+            apply_recipe(o, r);
+        }
+    memset(&given, 0, sizeof given);
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            train_help();
+            exit(0);
+        } else if (option(a, "--recipe", &v)) { /* applied above */
+        } else if (option(a, "--data", &v)) o->data = v;
+        else if (option(a, "--test", &v)) o->test = v;
+        else if (option(a, "--save", &v)) o->save = v;
+        else if (option(a, "--history", &v)) o->train.history_path = v;
+        else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
+        else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
+        else if (flag(a, "--shuffle")) o->shuffle_first = 1;
+        else if (flag(a, "--no-shuffle")) o->shuffle_first = 0;
+        else if (option(a, "--seed", &v)) o->train.seed = parse_size(a, "--seed", v, 0);
+        else if (flag(a, "--quiet")) o->train.verbose = 0;
+        else if (flag(a, "--progress")) o->train.verbose = 2;
+        else if (option(a, "--model", &v)) {
+            if (mf_kind_parse(v, &o->model.kind) != 0)
+                usage_error(a, "--model: unknown model \"%s\" (dot, bias)", v, "");
+        } else if (option(a, "--dim", &v)) o->model.dim = parse_size(a, "--dim", v, 1);
+        else if (flag(a, "--centre") || flag(a, "--center")) o->model.centre = 1;
+        else if (flag(a, "--no-centre") || flag(a, "--no-center")) o->model.centre = 0;
+        else if (option(a, "--l2", &v)) o->model.l2 = (float)parse_real(a, "--l2", v, 0, 1e6);
+        else if (option(a, "--init-limit", &v))
+            o->model.init_limit = (float)parse_real(a, "--init-limit", v, 0, 1e3);
+        else if (option(a, "--optimizer", &v)) {
+            nn_optimizer_kind kind;
+            if (nn_optimizer_parse(v, &kind) != 0)
+                usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax)", v, "");
+            o->train.opt.kind = kind;
+        } else if (option(a, "--lr", &v)) { given.lr = (float)parse_real(a, "--lr", v, 0, 1e3); lr_set = 1; }
+        else if (option(a, "--beta1", &v)) { given.beta1 = (float)parse_real(a, "--beta1", v, 0, 0.999999); b1_set = 1; }
+        else if (option(a, "--beta2", &v)) { given.beta2 = (float)parse_real(a, "--beta2", v, 0, 0.999999); b2_set = 1; }
+        else if (option(a, "--epsilon", &v)) { given.epsilon = (float)parse_real(a, "--epsilon", v, 0, 1); eps_set = 1; }
+        else if (option(a, "--update", &v)) {
+            if (nn_update_parse(v, &o->train.opt.update) != 0)
+                usage_error(a, "--update: unknown mode \"%s\" (dense, lazy)", v, "");
+        } else if (option(a, "--batch", &v)) o->train.batch = parse_size(a, "--batch", v, 1);
+        else if (option(a, "--epochs", &v)) o->train.epochs = parse_size(a, "--epochs", v, 1);
+        else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
+        else if (flag(a, "--restore-best")) o->train.restore_best = 1;
+        else if (flag(a, "--no-restore-best")) o->train.restore_best = 0;
+        else if (!read_option(a, &o->read))
+            usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
+    {
+        /* a changed optimiser starts from its own Keras defaults unless the
+         * recipe already chose that optimiser; explicit values win */
+        nn_optimizer_kind kind = o->train.opt.kind;
+        nn_update_mode update = o->train.opt.update;
+        if (!o->recipe || o->recipe->train.opt.kind != kind)
+            o->train.opt = nn_optimizer_defaults(kind);
+        o->train.opt.update = update;
+        if (lr_set) o->train.opt.lr = given.lr;
+        if (b1_set) o->train.opt.beta1 = given.beta1;
+        if (b2_set) o->train.opt.beta2 = given.beta2;
+        if (eps_set) o->train.opt.epsilon = given.epsilon;
+    }
+}
+
+static void print_metrics(const char *label, const mf_metrics *mt, const mf_metrics *base) {
+    printf("%s: RMSE %.4f  MAE %.4f  on %zu ratings", label, mt->rmse, mt->mae, mt->n);
+    if (mt->unknown) printf(" (%zu with an unseen user or item, predicted the mean)", mt->unknown);
+    printf("\n");
+    if (base)
+        printf("%*s  global-mean baseline: RMSE %.4f  MAE %.4f\n", (int)strlen(label), "",
+               base->rmse, base->mae);
+}
+
+static int cmd_train(args *a) {
+    train_options o = train_defaults();
+    data_idmap users, items;
+    data_ratings all, rest, test, train, val;
+    mf_model model;
+    mf_history hist;
+    data_error err;
+    nn_rng rng;
+
+    parse_train(a, &o);
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    data_ratings_init(&rest);
+    data_ratings_init(&test);
+    data_ratings_init(&train);
+    data_ratings_init(&val);
+    read_or_die(o.data, &o.read, &users, &items, &all);
+    if (o.test) read_or_die(o.test, &o.read, &users, &items, &test);
+    nn_rng_seed(&rng, o.train.seed);
+
+    /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
+    if (o.shuffle_first && data_ratings_shuffle(&all, &rng) != 0) goto oom;
+    if (o.holdout > 0) {
+        if (o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
+        if (data_split_random(&all, o.holdout, &rng, &rest, &test) != 0) goto oom;
+        data_ratings_free(&all);
+    } else { /* every row is for training and validation: take them over */
+        rest = all;
+        data_ratings_init(&all);
+    }
+    if (data_split_tail(&rest, o.val_split, &train, &val) != 0) goto oom;
+    if (train.n == 0) {
+        fprintf(stderr, "embrec train: no training rows left after the splits\n");
+        return 1;
+    }
+
+    if (mf_init(&model, o.model, &users, &items, &rest, &rng, &err) != 0) die(&err);
+    snprintf(model.source, sizeof model.source, "%s", o.data);
+    if (o.train.verbose) {
+        printf("embrec: %s model, K=%zu%s, %s (%s, lr %g), batch %zu, %zu users, %zu items%s%s\n",
+               mf_kind_name(o.model.kind), o.model.dim,
+               o.model.kind == MF_DOT && o.model.centre ? ", centred" : "",
+               nn_optimizer_name(o.train.opt.kind), nn_update_name(o.train.opt.update),
+               (double)o.train.opt.lr, o.train.batch, users.n, items.n,
+               o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
+        fflush(stdout);
+    }
+    if (mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL,
+                 &err) != 0)
+        die(&err);
+    if (test.n) {
+        mf_metrics tm = mf_evaluate(&model, &test, 1);
+        mf_metrics bm = mf_evaluate_mean(model.mean, &test);
+        print_metrics("test", &tm, &bm);
+    }
+    if (mf_save(&model, o.save, &err) != 0) die(&err);
+    if (o.train.verbose) printf("saved %s\n", o.save);
+
+    mf_history_free(&hist);
+    mf_free(&model);
+    data_ratings_free(&rest);
+    data_ratings_free(&test);
+    data_ratings_free(&train);
+    data_ratings_free(&val);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return 0;
+oom:
+    fprintf(stderr, "embrec train: out of memory\n");
+    return 1;
+}
+
+/* ------------------------------------------------------------ eval / predict */
+
+static void load_or_die(mf_model *m, const char *path) {
+    data_error err;
+    if (mf_load(m, path, &err) != 0) die(&err);
+}
+
+static int cmd_eval(args *a) {
+    data_read_opts ro = data_read_defaults();
+    const char *model_path = NULL, *path = NULL, *v;
+    mf_model m;
+    data_ratings r;
+    mf_metrics mt, base;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec eval --model FILE --data FILE [input options]\n\n"
+                   "Scores a saved model on a ratings file: RMSE and MAE, next to the\n"
+                   "global-mean baseline. Users or items the model never learned are\n"
+                   "predicted the training mean and counted.\n\n%s", read_help);
+            return 0;
+        } else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--data", &v)) path = v;
+        else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!model_path || !path) usage_error(a, "--model FILE and --data FILE are required%s%s", "", "");
+    load_or_die(&m, model_path);
+    data_ratings_init(&r);
+    /* the file's ids go through the model's maps: new ids get rows past the model's */
+    read_or_die(path, &ro, &m.users, &m.items, &r);
+    mt = mf_evaluate(&m, &r, 1);
+    base = mf_evaluate_mean(m.mean, &r);
+    print_metrics(path, &mt, &base);
+    data_ratings_free(&r);
+    mf_free(&m);
+    return 0;
+}
+
+static int parse_id(const char *s, int64_t *id) {
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (!*s || *end || errno) return -1;
+    *id = (int64_t)v;
+    return 0;
+}
+
+static int cmd_predict(args *a) {
+    const char *model_path = NULL, *v;
+    const char *user_s = NULL, *item_s = NULL;
+    int unknown_mean = 0;
+    int64_t uid, iid;
+    int32_t u, i;
+    mf_model m;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec predict --model FILE --user ID --item ID [--unknown-mean]\n\n"
+                   "Prints the predicted rating of one user for one item (raw ids as in the\n"
+                   "training file). An id the model never learned is an error, or the\n"
+                   "training mean with --unknown-mean.\n");
+            return 0;
+        } else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--user", &v)) user_s = v;
+        else if (option(a, "--item", &v)) item_s = v;
+        else if (flag(a, "--unknown-mean")) unknown_mean = 1;
+        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!model_path || !user_s || !item_s)
+        usage_error(a, "--model, --user and --item are required%s%s", "", "");
+    if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
+    if (parse_id(item_s, &iid) != 0) usage_error(a, "--item: not an integer id (\"%s\")", item_s, "");
+    load_or_die(&m, model_path);
+    u = data_idmap_find(&m.users, uid);
+    i = data_idmap_find(&m.items, iid);
+    if ((u < 0 || m.user_count[u] == 0 || i < 0 || m.item_count[i] == 0) && !unknown_mean) {
+        fprintf(stderr, "embrec predict: the model never learned %s %s%s\n",
+                u < 0 || m.user_count[u] == 0 ? "user" : "item",
+                u < 0 || m.user_count[u] == 0 ? user_s : item_s,
+                " (use --unknown-mean to predict the training mean)");
+        mf_free(&m);
+        return 1;
+    }
+    printf("%.4f\n", u < 0 || i < 0 ? m.mean : mf_predict(&m, (uint32_t)u, (uint32_t)i));
+    mf_free(&m);
+    return 0;
+}
+
+/* ------------------------------------------------------------ recommend */
+
+/* movies.csv, movies.dat or u.item beside the ratings file, if any */
+static const char *find_movies(const char *ratings, char *buf, size_t size) {
+    static const char *names[] = {"movies.csv", "movies.dat", "u.item"};
+    const char *slash = strrchr(ratings, '/');
+    int dir_len = slash ? (int)(slash - ratings) + 1 : 0;
+    size_t k;
+    struct stat st;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        snprintf(buf, size, "%.*s%s", dir_len, ratings, names[k]);
+        if (stat(buf, &st) == 0) return buf;
+    }
+    return NULL;
+}
+
+static int cmd_recommend(args *a) {
+    data_read_opts ro = data_read_defaults();
+    const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
+    char movies_buf[1024];
+    size_t n = 10, k, got;
+    int show_rated = 0;
+    int64_t uid;
+    int32_t u;
+    mf_model m;
+    data_ratings r;
+    data_movies mv;
+    data_error err;
+    uint8_t *rated;
+    mf_scored *top;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec recommend --model FILE --user ID [-n N] [--rated]\n"
+                   "                        [--data FILE] [--movies FILE]\n\n"
+                   "The N movies the user has not rated with the highest predicted rating  [N=10].\n"
+                   "--data: the ratings that count as rated     [the model's training file]\n"
+                   "--movies: titles and genres                  [movies.csv, movies.dat or\n"
+                   "                                              u.item beside --data]\n"
+                   "--rated: also list the user's rated movies with their predictions.\n");
+            return 0;
+        } else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--user", &v)) user_s = v;
+        else if (option(a, "-n", &v) || option(a, "--top", &v)) n = parse_size(a, "-n", v, 1);
+        else if (option(a, "--data", &v)) data_path = v;
+        else if (option(a, "--movies", &v)) movies_path = v;
+        else if (flag(a, "--rated")) show_rated = 1;
+        else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!model_path || !user_s) usage_error(a, "--model and --user are required%s%s", "", "");
+    if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
+    load_or_die(&m, model_path);
+    u = data_idmap_find(&m.users, uid);
+    if (u < 0 || m.user_count[u] == 0) {
+        fprintf(stderr, "embrec recommend: the model never learned user %s\n", user_s);
+        return 1;
+    }
+    if (!data_path) data_path = m.source[0] ? m.source : NULL;
+    if (!movies_path && data_path) movies_path = find_movies(data_path, movies_buf, sizeof movies_buf);
+    data_movies_init(&mv);
+    if (movies_path && data_read_movies(movies_path, &mv, &err) != 0) die(&err);
+
+    /* the user's rated items, through the model's id maps */
+    data_ratings_init(&r);
+    if (data_path) read_or_die(data_path, &ro, &m.users, &m.items, &r);
+    rated = calloc(m.items.n ? m.items.n : 1, 1);
+    top = malloc(n * sizeof *top);
+    if (!rated || !top) {
+        fprintf(stderr, "embrec recommend: out of memory\n");
+        return 1;
+    }
+    if (show_rated) printf("Rated by user %s (rating, prediction):\n", user_s);
+    for (k = 0; k < r.n; k++)
+        if (r.user[k] == (uint32_t)u) {
+            rated[r.item[k]] = 1;
+            if (show_rated && r.item[k] < m.n_items) {
+                int32_t row = data_movie_find(&mv, m.item_ids[r.item[k]]);
+                printf("  %8lld  %4.1f  %6.3f  %s\n", (long long)m.item_ids[r.item[k]],
+                       (double)r.rating[k], (double)mf_predict(&m, (uint32_t)u, r.item[k]),
+                       row >= 0 ? data_movie_title(&mv, (size_t)row) : "");
+            }
+        }
+    got = mf_recommend(&m, (uint32_t)u, rated, top, n);
+    printf("Top %zu for user %s:\n", got, user_s);
+    printf("%4s  %8s  %9s  %s\n", "rank", "movie", "predicted", movies_path ? "title  (genres)" : "");
+    for (k = 0; k < got; k++) {
+        int64_t id = m.item_ids[top[k].item];
+        int32_t row = data_movie_find(&mv, id);
+        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)top[k].score);
+        if (row >= 0)
+            printf("  %s  (%s)", data_movie_title(&mv, (size_t)row),
+                   data_movie_genres(&mv, (size_t)row));
+        printf("\n");
+    }
+    free(rated);
+    free(top);
+    data_ratings_free(&r);
+    data_movies_free(&mv);
+    mf_free(&m);
+    return 0;
+}
+
+/* ------------------------------------------------------------ synth */
+
+static int cmd_synth(args *a) {
+    const char *out = NULL, *shape = "sample", *v;
+    data_synth_config cfg;
+    data_error err;
+    int seed_set = 0;
+    uint64_t seed = 0;
+    size_t users = 0, items = 0, ratings = 0;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec synth --out DIR [--shape NAME] [--seed N]\n"
+                   "                    [--users N] [--items N] [--ratings N]\n\n"
+                   "Writes DIR/ratings.csv and DIR/movies.csv in the MovieLens layout from a\n"
+                   "planted low-rank model. Shapes: sample (300 users, 200 movies, 12,000\n"
+                   "ratings: the bundled data/), ml-100k, ml-1m, ml-25m.          [sample]\n");
+            return 0;
+        } else if (option(a, "--out", &v)) out = v;
+        else if (option(a, "--shape", &v)) shape = v;
+        else if (option(a, "--seed", &v)) { seed = parse_size(a, "--seed", v, 0); seed_set = 1; }
+        else if (option(a, "--users", &v)) users = parse_size(a, "--users", v, 1);
+        else if (option(a, "--items", &v)) items = parse_size(a, "--items", v, 1);
+        else if (option(a, "--ratings", &v)) ratings = parse_size(a, "--ratings", v, 1);
+        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!out) usage_error(a, "--out DIR is required%s%s", "", "");
+    if (data_synth_shape(shape, &cfg) != 0)
+        usage_error(a, "--shape: unknown shape \"%s\" (sample, ml-100k, ml-1m, ml-25m)", shape, "");
+    if (seed_set) cfg.seed = seed;
+    if (users) cfg.users = users;
+    if (items) cfg.items = items;
+    if (ratings) cfg.ratings = ratings;
+    if (data_synth_write(out, &cfg, &err) != 0) die(&err);
+    printf("wrote %s/ratings.csv (%zu ratings, %zu users, %zu movies) and %s/movies.csv\n", out,
+           cfg.ratings, cfg.users, cfg.items, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+static void main_help(void) {
+    printf("embrec — embedding recommenders, from the Keras notebooks, in C99\n\n"
+           "usage: embrec COMMAND [options]     (embrec COMMAND --help for each)\n\n"
+           "  train      learn user and movie embeddings (--recipe mf8 | cfmodel)\n"
+           "  eval       RMSE and MAE of a saved model on a ratings file\n"
+           "  predict    one user's predicted rating for one movie\n"
+           "  recommend  a user's top-N unrated movies with titles\n"
+           "  info       size, rating range and density of a ratings file\n"
+           "  synth      write a MovieLens-shaped synthetic dataset\n\n"
+           "SIMD path: %s\n", vec_path());
+}
+
+int main(int argc, char **argv) {
+    args a;
+    a.argc = argc;
+    a.argv = argv;
+    a.k = 1;
+    a.cmd = argc > 1 ? argv[1] : "";
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        main_help();
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+#if defined(__AVX2__) && defined(__GNUC__) && !defined(EMBREC_NO_SIMD)
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        fprintf(stderr, "embrec: this build uses AVX2/FMA, which this CPU lacks: "
+                        "rebuild with `make SIMD=0`\n");
+        return 1;
+    }
+#endif
+    if (strcmp(a.cmd, "train") == 0) return cmd_train(&a);
+    if (strcmp(a.cmd, "eval") == 0) return cmd_eval(&a);
+    if (strcmp(a.cmd, "predict") == 0) return cmd_predict(&a);
+    if (strcmp(a.cmd, "recommend") == 0) return cmd_recommend(&a);
+    if (strcmp(a.cmd, "info") == 0) return cmd_info(&a);
+    if (strcmp(a.cmd, "synth") == 0) return cmd_synth(&a);
+    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, info, synth)\n",
+            a.cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,217 @@
+/* nn.h — the neural-network pieces embrec's models are built from.
+ *
+ * Dense maths kernels (dot, axpy, scale and the optimiser loops) with an
+ * AVX2/FMA path, a NEON path and a scalar path; embedding lookup and its
+ * backward pass; the MSE loss; Keras's initialisers; SGD, Adam and AdaMax
+ * written from their formulas (Keras 2.1.6, see the comments on each); and
+ * the one random-number generator the project uses.
+ *
+ * nn knows nothing of ratings, users or files: it sees flat float arrays.
+ *
+ * Dimension letters used in shape comments:
+ *   B batch size, K embedding width, S row stride (K rounded up to
+ *   NN_ALIGN_FLOATS so every row starts on a SIMD boundary), R rows,
+ *   N floats in a parameter block.
+ *
+ * Conventions (as in llm.c): *_forward / *_backward pairs take
+ * (outputs, inputs, parameters, dimensions); gradients are named d* and are
+ * ACCUMULATED (+=) — the caller zeroes them.
+ */
+#ifndef EMBREC_NN_H
+#define EMBREC_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- memory */
+
+#define NN_ALIGN 64        /* bytes: a cache line, and a multiple of any SIMD width */
+#define NN_ALIGN_FLOATS 8  /* rows are padded to a multiple of 8 floats (one AVX register) */
+
+/* k rounded up to a multiple of NN_ALIGN_FLOATS. */
+size_t nn_stride(size_t k);
+/* Zeroed memory aligned to NN_ALIGN; NULL when out of memory (or n overflows). */
+void *nn_alloc(size_t bytes);
+void nn_free(void *p);
+
+/* ---------------------------------------------------- random numbers */
+
+/* xoshiro256** seeded through splitmix64: fast, 256-bit state, passed
+ * explicitly so every run is reproducible from its seed. */
+typedef struct { uint64_t s[4]; } nn_rng;
+
+void nn_rng_seed(nn_rng *rng, uint64_t seed);
+uint64_t nn_rng_next(nn_rng *rng);
+/* uniform double in [0, 1) with 53 random bits */
+double nn_rng_uniform(nn_rng *rng);
+/* uniform integer in [0, n), unbiased (rejection); n > 0 */
+uint64_t nn_rng_below(nn_rng *rng, uint64_t n);
+/* standard normal (Box–Muller) */
+double nn_rng_normal(nn_rng *rng);
+/* Fisher–Yates: a uniformly random permutation of a[0..n) in place */
+void nn_rng_shuffle_u32(nn_rng *rng, uint32_t *a, size_t n);
+
+/* ------------------------------------------------------- dense kernels
+ * vec_* use the best path compiled in (AVX2+FMA, NEON or scalar);
+ * vec_*_scalar are always compiled, are the readable reference, and the
+ * tests check the two agree. Lengths may be any n (SIMD paths finish with a
+ * scalar tail); pointers need no alignment. */
+
+/* Σ_i a_i·b_i (SIMD: 4 partial sums, so the rounding differs from scalar) */
+float vec_dot(const float *a, const float *b, size_t n);
+float vec_dot_scalar(const float *a, const float *b, size_t n);
+/* y += a·x */
+void vec_axpy(float *y, float a, const float *x, size_t n);
+void vec_axpy_scalar(float *y, float a, const float *x, size_t n);
+/* x *= a */
+void vec_scale(float *x, float a, size_t n);
+void vec_scale_scalar(float *x, float a, size_t n);
+/* the path vec_* use: "avx2+fma", "neon" or "scalar" */
+const char *vec_path(void);
+
+/* Set flush-to-zero / denormals-are-zero for the calling thread where the
+ * CPU has them (x86 SSE: MXCSR; AArch64: FPCR.FZ), as TensorFlow's CPU kernels
+ * do: in dense mode optimiser state decays geometrically into float32
+ * subnormals, which are very slow on x86 and change no reported result. */
+void nn_flush_denormals(void);
+
+/* ------------------------------------------------------- initialisers */
+
+/* w[r*S + c] ~ U(−limit, limit) for c < K; padding columns K..S stay 0.
+ * Keras Embedding "uniform" is limit 0.05. */
+void nn_init_uniform(float *w, size_t rows, size_t k, size_t stride,
+                     float limit, nn_rng *rng);
+/* glorot_uniform: sqrt(6 / (fan_in + fan_out)) */
+float nn_glorot_limit(size_t fan_in, size_t fan_out);
+/* lecun_uniform: sqrt(3 / fan_in) */
+float nn_lecun_limit(size_t fan_in);
+
+/* ---------------------------------------------------------- embedding */
+
+/* out[b] = W[ids[b]]            out (B, S), W (R, S), ids (B) */
+void nn_embedding_forward(float *out, const float *W, const uint32_t *ids,
+                          size_t B, size_t S);
+/* dW[ids[b]] += dout[b]         accumulates, so an id repeated within the
+ * batch receives the sum of its gradients (as TensorFlow's IndexedSlices do
+ * when made dense) */
+void nn_embedding_backward(float *dW, const float *dout, const uint32_t *ids,
+                           size_t B, size_t S);
+
+/* --------------------------------------------------------------- loss */
+
+/* L = (1/B) Σ_b (ŷ_b − y_b)²  (accumulated in double) */
+double nn_mse_forward(const float *pred, const float *y, size_t B);
+/* dŷ_b = 2 (ŷ_b − y_b) / B     (writes, does not accumulate: it is a leaf) */
+void nn_mse_backward(float *dpred, const float *pred, const float *y, size_t B);
+
+/* ---------------------------------------------------- parameter block
+ * All of a model's trainable parameters live in ONE aligned block w (N),
+ * with gradients dw (N) and the optimiser's state in the same layout, so
+ * each optimiser is a flat loop. A tensor is a named R × K slice of the
+ * block with rows padded to S floats. Embedding tensors are "sparse": a
+ * batch gives gradient to a few rows, which nn_params_touch records so that
+ * the lazy optimiser and nn_params_zero_grad visit only those rows. */
+
+#define NN_MAX_TENSORS 32
+
+typedef struct {
+    const char *name;   /* e.g. "user_embedding" (a string literal, not owned) */
+    size_t rows;        /* R */
+    size_t k;           /* K: columns in use */
+    size_t stride;      /* S: floats between row starts */
+    size_t offset;      /* first float of the tensor in the block */
+    int sparse;         /* 1: embedding, gradient lives on touched rows only */
+    uint32_t *touched;  /* (R) unique rows with gradient this batch (sparse only) */
+    size_t n_touched;
+    uint8_t *is_touched; /* (R) 1 while the row is in touched[] */
+} nn_tensor;
+
+typedef struct {
+    float *w;           /* (N) parameters */
+    float *dw;          /* (N) gradients, same layout */
+    size_t n;           /* N */
+    nn_tensor t[NN_MAX_TENSORS];
+    size_t n_tensors;
+} nn_params;
+
+/* Declare a tensor before nn_params_alloc; returns its index, or
+ * (size_t)-1 when NN_MAX_TENSORS is reached. */
+size_t nn_params_add(nn_params *ps, const char *name, size_t rows, size_t k,
+                     int sparse);
+/* Allocate w and dw (zeroed) and the touched-row sets; 0 or -1 (no memory). */
+int nn_params_alloc(nn_params *ps);
+void nn_params_free(nn_params *ps);
+float *nn_param(const nn_params *ps, size_t tensor);  /* (R, S) */
+float *nn_grad(const nn_params *ps, size_t tensor);   /* (R, S) */
+/* record that row has gradient in this batch (sparse tensors; no-op for dense) */
+void nn_params_touch(nn_params *ps, size_t tensor, uint32_t row);
+/* zero dw: touched rows of sparse tensors, all of dense ones; clear the sets */
+void nn_params_zero_grad(nn_params *ps);
+
+/* ---------------------------------------------------------- optimisers */
+
+typedef enum { NN_SGD, NN_ADAM, NN_ADAMAX } nn_optimizer_kind;
+
+/* dense: Keras/TensorFlow behaviour — every parameter's state decays and every
+ *        parameter with non-zero moment moves on every step, whether or not
+ *        its embedding row was in the batch (g = 0 there).
+ * lazy:  sparse tensors update only the rows touched in the batch
+ *        (LazyAdam / PyTorch SparseAdam); dense tensors as above. */
+typedef enum { NN_UPDATE_DENSE, NN_UPDATE_LAZY } nn_update_mode;
+
+typedef struct {
+    nn_optimizer_kind kind;
+    nn_update_mode update;
+    float lr;       /* learning rate */
+    float beta1;    /* Adam, AdaMax: first-moment decay */
+    float beta2;    /* Adam: second moment; AdaMax: infinity-norm decay */
+    float epsilon;  /* added to the denominator (Keras 2.1.6: 1e-7) */
+} nn_optimizer_config;
+
+/* Keras 2.1.6 defaults: SGD lr 0.01; Adam lr 0.001, β1 0.9, β2 0.999, ε 1e-7;
+ * AdaMax lr 0.002, β1 0.9, β2 0.999, ε 1e-7. Update mode dense. */
+nn_optimizer_config nn_optimizer_defaults(nn_optimizer_kind kind);
+const char *nn_optimizer_name(nn_optimizer_kind kind);      /* "sgd", "adam", "adamax" */
+int nn_optimizer_parse(const char *name, nn_optimizer_kind *kind); /* 0 or -1 */
+const char *nn_update_name(nn_update_mode mode);            /* "dense", "lazy" */
+int nn_update_parse(const char *name, nn_update_mode *mode);  /* 0 or -1 */
+
+typedef struct {
+    nn_optimizer_config cfg;
+    float *m;           /* (N) first moment (Adam, AdaMax) */
+    float *v;           /* (N) Adam: second moment v; AdaMax: infinity norm u */
+    size_t n;           /* N */
+    uint64_t t;         /* updates applied so far; the next step uses t+1 */
+} nn_optimizer;
+
+/* Allocate zeroed state for a block of n floats; 0 or -1 (no memory). */
+int nn_optimizer_init(nn_optimizer *opt, nn_optimizer_config cfg, size_t n);
+void nn_optimizer_free(nn_optimizer *opt);
+/* One update of every tensor from ps->dw, in cfg.update mode. Does not zero
+ * the gradients (call nn_params_zero_grad). */
+void nn_optimizer_step(nn_optimizer *opt, nn_params *ps);
+
+/* The flat update loops, one pass over (p, g, m, v), exposed for tests and
+ * for callers with their own layout. All arithmetic is float32, in the order
+ * Keras writes it, with no FMA contraction, so the SIMD and scalar paths
+ * give bit-identical results.
+ *   SGD:    p −= lr·g
+ *   Adam:   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  p −= lr_t·m / (√v + ε)
+ *   AdaMax: m = β1·m + (1−β1)·g;  u = max(β2·u, |g|);    p −= lr_t·m / (u + ε)
+ * lr_t is the bias-corrected rate of nn_adam_lr_t / nn_adamax_lr_t. */
+void nn_sgd_update(float *p, const float *g, size_t n, float lr);
+void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
+                    float lr_t, float beta1, float beta2, float eps);
+void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
+                      float lr_t, float beta1, float beta2, float eps);
+void nn_sgd_update_scalar(float *p, const float *g, size_t n, float lr);
+void nn_adam_update_scalar(float *p, const float *g, float *m, float *v, size_t n,
+                           float lr_t, float beta1, float beta2, float eps);
+void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_t n,
+                             float lr_t, float beta1, float beta2, float eps);
+/* Adam:   lr_t = lr·√(1−β2^t) / (1−β1^t)     (t counts from 1) */
+float nn_adam_lr_t(float lr, float beta1, float beta2, uint64_t t);
+/* AdaMax: lr_t = lr / (1−β1^t) */
+float nn_adamax_lr_t(float lr, float beta1, uint64_t t);
+
+#endif

@@ -1,0 +1,177 @@
+/* tests/test_cli.c — the `embrec` command as a user runs it: help with
+ * defaults, one-line errors with file and line, and a short training run.
+ * Runs ./embrec from the repository root (make test builds it first). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "test.h"
+
+static char out[1 << 16];
+
+/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
+static int embrec(const char *args) {
+    char cmd[2048];
+    size_t n = 0, got;
+    FILE *p;
+    int status;
+    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
+    p = popen(cmd, "r");
+    if (!p) {
+        test_fail(__FILE__, __LINE__, "popen failed for %s", cmd);
+        return -1;
+    }
+    while (n + 1 < sizeof out && (got = fread(out + n, 1, sizeof out - 1 - n, p)) > 0) n += got;
+    out[n] = '\0';
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void test_help_shows_defaults(void) {
+    CHECK_INT(embrec("train --help"), 0);
+    CHECK_HAS(out, "--dim K");
+    CHECK_HAS(out, "[8]");             /* default dimension */
+    CHECK_HAS(out, "[adamax]");        /* default optimiser */
+    CHECK_HAS(out, "cfmodel");
+    CHECK_HAS(out, "mf8");
+    CHECK_INT(embrec("--help"), 0);
+    CHECK_HAS(out, "recommend");
+    CHECK_INT(embrec("info --help"), 0);
+    CHECK_HAS(out, "--skip-bad");
+}
+
+static void test_usage_errors(void) {
+    CHECK_INT(embrec("train --data data/ratings.csv --dim zero"), 2);
+    CHECK_HAS(out, "--dim");
+    CHECK_INT(embrec("train --data data/ratings.csv --frobnicate"), 2);
+    CHECK_HAS(out, "unknown option --frobnicate");
+    CHECK_INT(embrec("train --data data/ratings.csv --recipe mf9"), 2);
+    CHECK_HAS(out, "unknown recipe \"mf9\"");
+    CHECK_INT(embrec("nonsense"), 2);
+    CHECK_HAS(out, "unknown command");
+    CHECK_INT(embrec("train"), 2);
+    CHECK_HAS(out, "--data FILE is required");
+}
+
+static void test_bad_file_one_line_error(void) {
+    const char *bad = test_write("bad.csv", "userId,movieId,rating,timestamp\n"
+                                            "1,10,4.0,964982703\n"
+                                            "1,11,four,964982704\n");
+    char args[600];
+    snprintf(args, sizeof args, "info --data %s", bad);
+    CHECK_INT(embrec(args), 1);
+    CHECK_INT(count_lines(out), 1);
+    CHECK_HAS(out, "bad.csv:3:");
+    CHECK_HAS(out, "four");
+    snprintf(args, sizeof args, "train --data %s --epochs 1 --save %s", bad, test_path("x.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "bad.csv:3:");
+    snprintf(args, sizeof args, "info --data %s --skip-bad", bad);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "skipped  1 malformed");
+    CHECK_INT(embrec("info --data /nonexistent/ratings.csv"), 1);
+    CHECK_HAS(out, "/nonexistent/ratings.csv: cannot open");
+}
+
+static void test_info_sample(void) {
+    CHECK_INT(embrec("info --data data/ratings.csv"), 0);
+    CHECK_HAS(out, "ratings  12000");
+    CHECK_HAS(out, "users    300");
+    CHECK_HAS(out, "items    200");
+    CHECK_HAS(out, "format   csv");
+}
+
+static void test_info_ml100k(void) {
+    char args[600];
+    const char *udata = test_movielens("ml-100k/u.data");
+    if (!udata) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    snprintf(args, sizeof args, "info --data %s", udata);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "format   udata");
+    CHECK_HAS(out, "ratings  100000");
+    CHECK_HAS(out, "users    943");
+    CHECK_HAS(out, "items    1682");
+    CHECK_HAS(out, "mean 3.52986");
+    CHECK_HAS(out, "density  6.3047%");
+}
+
+/* train → Keras-style log → saved model → eval, predict and recommend on it */
+static void test_train_eval_recommend(void) {
+    char args[1200];
+    const char *model = test_path("cli.embrec");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe cfmodel --dim 16 "
+             "--epochs 3 --batch 64 --lr 0.02 --save %s --history %s", model, test_path("cli.csv"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Train on 10800 samples, validate on 1200 samples");
+    CHECK_HAS(out, "Epoch 1/3");
+    CHECK_HAS(out, "Epoch 3/3");
+    CHECK_HAS(out, " - loss: ");
+    CHECK_HAS(out, " - val_loss: ");
+    CHECK_HAS(out, "Best val_loss");
+    CHECK_HAS(out, "adamax (dense, lr 0.02)"); /* the recipe's optimiser, our rate */
+    CHECK(!strchr(out, '\r')); /* no progress bar when not on a terminal */
+
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "RMSE");
+    CHECK_HAS(out, "global-mean baseline");
+
+    snprintf(args, sizeof args, "predict --model %s --user 1 --item 1", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(atof(out) > 0.5 && atof(out) < 5.5);
+    snprintf(args, sizeof args, "predict --model %s --user 99999 --item 1", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "never learned user 99999");
+    snprintf(args, sizeof args, "predict --model %s --user 99999 --item 1 --unknown-mean", model);
+    CHECK_INT(embrec(args), 0);
+
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 5", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Top 5 for user 7");
+    CHECK_HAS(out, "(19"); /* titles with their year, from data/movies.csv */
+
+    snprintf(args, sizeof args, "eval --model %s --data data/movies.csv", test_path("nothing.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "cannot open");
+}
+
+/* notebook 003's protocol on ML-100K: Keras lines for up to 30 epochs and the
+ * best validation RMSE (about 6 s: 30 epochs of 2,813 dense AdaMax steps) */
+static void test_cfmodel_ml100k(void) {
+    char args[1200];
+    const char *udata = test_movielens("ml-100k/u.data");
+    if (!udata) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    snprintf(args, sizeof args, "train --recipe cfmodel --data %s --save %s",
+             udata, test_path("cf.embrec"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Train on 90000 samples, validate on 10000 samples");
+    CHECK_HAS(out, "Best val_loss");
+    {
+        const char *b = strstr(out, "(RMSE ");
+        double rmse = b ? atof(b + 6) : 0;
+        printf("     cfmodel on ml-100k: best val RMSE %.4f\n", rmse);
+        CHECK(rmse > 0.88 && rmse < 0.96);
+    }
+}
+
+void suite_cli(void) {
+    test_run("cli/help_shows_defaults", test_help_shows_defaults);
+    test_run("cli/usage_errors", test_usage_errors);
+    test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);
+    test_run("cli/info_sample", test_info_sample);
+    test_run("cli/info_ml100k", test_info_ml100k);
+    test_run("cli/train_eval_recommend", test_train_eval_recommend);
+    test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
+}

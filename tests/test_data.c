@@ -1,0 +1,1374 @@
+/* tests/test_data.c — reading every supported format, id maps, errors that
+ * name file, line and value, splits, movie metadata, the synthetic
+ * generator, and (when ../shared/movielens exists) the real MovieLens files.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+
+#include "../data.h"
+#include "test.h"
+
+/* ------------------------------------------------------------ helpers */
+
+typedef struct {
+    data_idmap u, i;
+    data_ratings r;
+    data_read_report rep;
+    data_error err;
+} loaded;
+
+static int load(loaded *L, const char *path, const data_read_opts *o) {
+    data_idmap_init(&L->u);
+    data_idmap_init(&L->i);
+    data_ratings_init(&L->r);
+    L->err.msg[0] = '\0';
+    return data_read_ratings(path, o, &L->u, &L->i, &L->r, &L->rep, &L->err);
+}
+
+static void unload(loaded *L) {
+    data_ratings_free(&L->r);
+    data_idmap_free(&L->u);
+    data_idmap_free(&L->i);
+}
+
+/* the raw ids of row k */
+#define RAW_U(L, k) ((L).u.raw[(L).r.user[k]])
+#define RAW_I(L, k) ((L).i.raw[(L).r.item[k]])
+
+/* write text to NAME, read it with opts, expect failure with three parts */
+#define READ_FAILS(name, text, opts, w1, w2, w3)                         \
+    do {                                                                 \
+        loaded L_;                                                       \
+        const char *p_ = test_write(name, text);                         \
+        CHECK_INT(load(&L_, p_, opts), -1);                              \
+        CHECK_HAS(L_.err.msg, w1);                                       \
+        CHECK_HAS(L_.err.msg, w2);                                       \
+        CHECK_HAS(L_.err.msg, w3);                                       \
+        CHECK_INT(L_.r.n, 0);                                            \
+        unload(&L_);                                                     \
+    } while (0)
+
+/* the whole of a file, NUL-terminated (caller frees), or NULL */
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+static void fill_rows(data_ratings *r, size_t n) {
+    size_t k;
+    data_ratings_init(r);
+    for (k = 0; k < n; k++)
+        data_ratings_push(r, (uint32_t)(k % 7), (uint32_t)(k % 11), (float)(k % 5) + 1.0f,
+                          (int64_t)k);
+}
+
+/* ------------------------------------------------------------- id maps */
+
+static void test_idmap_basic(void) {
+    data_idmap m;
+    data_idmap_init(&m);
+    CHECK_INT(data_idmap_find(&m, 5), -1); /* empty map */
+    CHECK_INT(data_idmap_intern(&m, 196), 0);
+    CHECK_INT(data_idmap_intern(&m, 186), 1);
+    CHECK_INT(data_idmap_intern(&m, 196), 0); /* seen: same index */
+    CHECK_INT(data_idmap_intern(&m, -7), 2);
+    CHECK_INT(data_idmap_intern(&m, INT64_MAX), 3);
+    CHECK_INT(data_idmap_intern(&m, INT64_MIN), 4);
+    CHECK_INT(data_idmap_intern(&m, 0), 5);
+    CHECK_INT(m.n, 6);
+    CHECK_INT(data_idmap_find(&m, 186), 1);
+    CHECK_INT(data_idmap_find(&m, INT64_MIN), 4);
+    CHECK_INT(data_idmap_find(&m, 0), 5);
+    CHECK_INT(data_idmap_find(&m, 187), -1);
+    CHECK(m.raw[0] == 196 && m.raw[2] == -7 && m.raw[3] == INT64_MAX);
+    data_idmap_free(&m);
+    CHECK_INT(m.n, 0);
+    CHECK_INT(data_idmap_find(&m, 196), -1);
+}
+
+static void test_idmap_growth(void) {
+    data_idmap m;
+    int32_t k, bad = 0;
+    const int32_t n = 50000;
+    data_idmap_init(&m);
+    /* consecutive ids, then scattered large ones: both must spread */
+    for (k = 0; k < n; k++)
+        if (data_idmap_intern(&m, k < n / 2 ? k + 1 : (int64_t)k * 1000003 - 77) != k) bad++;
+    CHECK_INT(bad, 0);
+    CHECK_INT(m.n, n);
+    CHECK(m.cap >= 2 * m.n);
+    CHECK_INT(m.cap & (m.cap - 1), 0); /* a power of two */
+    for (k = 0; k < n; k++) {
+        int64_t raw = k < n / 2 ? k + 1 : (int64_t)k * 1000003 - 77;
+        if (data_idmap_find(&m, raw) != k || m.raw[k] != raw) bad++;
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(data_idmap_find(&m, n / 2 + 1), -1);
+    CHECK_INT(data_idmap_find(&m, -77 + 1), -1);
+    data_idmap_free(&m);
+}
+
+/* -------------------------------------------------------------- formats */
+
+static void test_format_names(void) {
+    data_format f = DATA_FMT_AUTO;
+    const char *names[] = {"auto", "udata", "dat", "csv", "delim"};
+    size_t k;
+    for (k = 0; k < 5; k++) {
+        CHECK_INT(data_format_parse(names[k], &f), 0);
+        CHECK(strcmp(data_format_name(f), names[k]) == 0);
+    }
+    CHECK_INT(data_format_parse("tsv", &f), -1);
+    CHECK_INT(data_format_parse("CSV", &f), -1);
+    {
+        data_read_opts o = data_read_defaults();
+        CHECK_INT(o.format, DATA_FMT_AUTO);
+        CHECK_INT(o.header, -1);
+        CHECK(o.delim == NULL && o.user_col == NULL && o.time_col == NULL && !o.skip_bad);
+    }
+}
+
+static void test_udata(void) {
+    loaded L;
+    const char *p = test_write("u.data", "196\t242\t3\t881250949\n"
+                                         "186\t302\t3\t891717742\n"
+                                         "196\t377\t1\t878887116\n");
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+    CHECK_INT(L.rep.lines, 3);
+    CHECK_INT(L.rep.skipped, 0);
+    CHECK_INT(L.r.n, 3);
+    CHECK_INT(L.u.n, 2);
+    CHECK_INT(L.i.n, 3);
+    CHECK_INT(L.r.user[0], 0);
+    CHECK_INT(L.r.user[1], 1);
+    CHECK_INT(L.r.user[2], 0);
+    CHECK_INT(RAW_U(L, 1), 186);
+    CHECK_INT(RAW_I(L, 2), 377);
+    CHECK_NEAR(L.r.rating[2], 1.0, 0, 0);
+    CHECK_INT(L.r.time[0], 881250949);
+    CHECK_INT(L.r.time[2], 878887116);
+    unload(&L);
+}
+
+static void test_dat(void) {
+    loaded L;
+    const char *p = test_write("ratings.dat", "1::1193::5::978300760\n"
+                                              "1::661::3::978302109\n"
+                                              "6040::1097::4::956715518");
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_DAT);
+    CHECK_INT(L.r.n, 3);
+    CHECK_INT(RAW_U(L, 2), 6040);
+    CHECK_INT(RAW_I(L, 0), 1193);
+    CHECK_NEAR(L.r.rating[0], 5.0, 0, 0);
+    CHECK_INT(L.r.time[2], 956715518); /* no final newline */
+    unload(&L);
+}
+
+static void test_csv_header_quotes_crlf_bom(void) {
+    loaded L;
+    /* BOM, CRLF, a header, quoted fields (with a doubled quote in a column
+     * nobody reads), blank lines in the middle and no final newline */
+    const char *p = test_write("latest.csv", "\xEF\xBB\xBFuserId,movieId,rating,timestamp\r\n"
+                                             "1,1,4.0,964982703\r\n"
+                                             "\r\n"
+                                             "\"1\",\"3\",\"4.5\",\"964981247\"\r\n"
+                                             "\n"
+                                             "2,\"0003\",0.5,-5\r\n"
+                                             "610,170875,3.0,1493846415");
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_CSV);
+    CHECK_INT(L.rep.lines, 4);
+    CHECK_INT(L.r.n, 4);
+    CHECK_INT(L.u.n, 3);
+    CHECK_INT(L.i.n, 3);
+    CHECK_INT(RAW_I(L, 1), 3);
+    CHECK_INT(L.r.item[2], L.r.item[1]); /* "0003" is item 3 */
+    CHECK_NEAR(L.r.rating[1], 4.5, 0, 0);
+    CHECK_NEAR(L.r.rating[2], 0.5, 0, 0);
+    CHECK_INT(L.r.time[1], 964981247);
+    CHECK_INT(L.r.time[2], -5);
+    CHECK_INT(RAW_I(L, 3), 170875);
+    CHECK_INT(L.r.time[3], 1493846415);
+    unload(&L);
+
+    /* a header whose fields are quoted, one holding a comma */
+    p = test_write("quoted_header.csv", "\"user\",\"item, id\",\"rating\"\n7,8,2\n");
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.r.n, 1);
+    CHECK_INT(L.r.time[0], 0); /* 3 columns: no timestamps */
+    unload(&L);
+    {
+        data_read_opts o = data_read_defaults();
+        o.item_col = "item, id";
+        p = test_write("quoted_header2.csv", "\"user\",\"rating\",\"item, id\"\n7,2,\"8\"\n");
+        o.rating_col = "rating";
+        o.user_col = "user";
+        CHECK_INT(load(&L, p, &o), 0);
+        CHECK_INT(RAW_I(L, 0), 8);
+        CHECK_NEAR(L.r.rating[0], 2.0, 0, 0);
+        unload(&L);
+    }
+}
+
+static void test_csv_without_header(void) {
+    loaded L;
+    const char *p = test_write("nohdr.csv", "5,6,3.5\n5,7,4\n");
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_CSV);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(RAW_U(L, 0), 5);
+    CHECK_INT(L.r.time[1], 0);
+    unload(&L);
+}
+
+static void test_delim_columns(void) {
+    loaded L;
+    data_read_opts o = data_read_defaults();
+    const char *p = test_write("semi.txt", "Rating;When;Movie;User\n"
+                                           "4.5;100;10;1\n"
+                                           "2;200;11;2\n");
+    /* by name (exact and case-insensitive) */
+    o.format = DATA_FMT_DELIM;
+    o.delim = ";";
+    o.user_col = "User";
+    o.item_col = "movie";
+    o.rating_col = "RATING";
+    o.time_col = "When";
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_DELIM);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(RAW_U(L, 1), 2);
+    CHECK_INT(RAW_I(L, 0), 10);
+    CHECK_NEAR(L.r.rating[0], 4.5, 0, 0);
+    CHECK_INT(L.r.time[1], 200);
+    unload(&L);
+
+    /* by number, header forced */
+    o.user_col = "4";
+    o.item_col = "3";
+    o.rating_col = "1";
+    o.time_col = "2";
+    o.header = 1;
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(RAW_U(L, 0), 1);
+    CHECK_INT(RAW_I(L, 1), 11);
+    CHECK_NEAR(L.r.rating[1], 2.0, 0, 0);
+    CHECK_INT(L.r.time[0], 100);
+    unload(&L);
+
+    /* chosen columns and no time given: a column named "timestamp" is used */
+    p = test_write("named_ts.csv", "item,user,timestamp,rating\n3,4,77,5\n");
+    o = data_read_defaults();
+    o.user_col = "user";
+    o.item_col = "item";
+    o.rating_col = "rating";
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(RAW_U(L, 0), 4);
+    CHECK_INT(L.r.time[0], 77);
+    unload(&L);
+
+    /* multi-character delimiter, no header, numbered columns */
+    p = test_write("pipes.txt", "a||1||2||3.5\nb||1||3||4\n");
+    o = data_read_defaults();
+    o.format = DATA_FMT_DELIM;
+    o.delim = "||";
+    o.header = 0;
+    o.user_col = "2";
+    o.item_col = "3";
+    o.rating_col = "4";
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.u.n, 1);
+    CHECK_INT(RAW_I(L, 1), 3);
+    CHECK_NEAR(L.r.rating[0], 3.5, 0, 0);
+    unload(&L);
+
+    /* "::" through DELIM, and a delimiter given with format auto */
+    p = test_write("dc.txt", "1::2::3::4\n");
+    o = data_read_defaults();
+    o.delim = "::";
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_DELIM);
+    CHECK_INT(L.r.time[0], 4);
+    unload(&L);
+
+    /* an explicit format overrides the content */
+    p = test_write("tab_as_csv.txt", "1\t2\t3\n");
+    o = data_read_defaults();
+    o.format = DATA_FMT_UDATA;
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+    unload(&L);
+}
+
+static void test_autodetect(void) {
+    struct {
+        const char *name, *text;
+        data_format want;
+        size_t users;
+        long long time0;
+    } cases[] = {
+        {"a.data", "1\t2\t3\t4\n", DATA_FMT_UDATA, 1, 4},
+        {"b.dat", "1::2::3::4\n", DATA_FMT_DAT, 1, 4},
+        {"c.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n", DATA_FMT_CSV, 1, 4},
+        {"d.csv", "1,2,3\n2,2,3\n", DATA_FMT_CSV, 2, 0},
+        {"e.tsv", "user\titem\trating\n1\t2\t3\n", DATA_FMT_DELIM, 1, 0},
+        {"f.txt", "user;item;rating;ts\n1;2;3;9\n", DATA_FMT_DELIM, 1, 9},
+        {"g.txt", "\n\n1\t2\t3\t4\n", DATA_FMT_UDATA, 1, 4}, /* leading blank lines */
+    };
+    size_t k;
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        loaded L;
+        const char *p = test_write(cases[k].name, cases[k].text);
+        CHECK_INT(load(&L, p, NULL), 0);
+        CHECK_INT(L.rep.format, cases[k].want);
+        CHECK_INT(L.u.n, cases[k].users);
+        CHECK_INT(L.r.n > 0 ? L.r.time[0] : -1, cases[k].time0);
+        unload(&L);
+    }
+}
+
+/* ratings parse exactly as strtod would, on the fast path and off it */
+static void test_number_parsing(void) {
+    static char text[1 << 17];
+    static char vals[2000][40];
+    size_t len = 0, k, n = 0, bad = 0;
+    loaded L;
+    nn_rng rng;
+    nn_rng_seed(&rng, 99);
+    for (k = 0; k < 2000; k++) {
+        double x = (nn_rng_uniform(&rng) - 0.3) * pow(10.0, (double)nn_rng_below(&rng, 12) - 4);
+        switch (k % 5) {
+        case 0: snprintf(vals[k], sizeof vals[k], "%.*f", (int)nn_rng_below(&rng, 17), x); break;
+        case 1: snprintf(vals[k], sizeof vals[k], "%.17g", x); break;
+        case 2: snprintf(vals[k], sizeof vals[k], "%.3e", x); break;
+        case 3: snprintf(vals[k], sizeof vals[k], "%d.%d", (int)(k % 6), (int)(k % 10)); break;
+        default: snprintf(vals[k], sizeof vals[k], "%.20f", x); break;
+        }
+        len += (size_t)snprintf(text + len, sizeof text - len, "1,%zu,%s\n", k, vals[k]);
+    }
+    CHECK(len < sizeof text);
+    CHECK_INT(load(&L, test_write("numbers.csv", text), NULL), 0);
+    CHECK_INT(L.r.n, 2000);
+    for (k = 0; k < L.r.n && k < 2000; k++, n++)
+        if (L.r.rating[k] != (float)strtod(vals[k], NULL)) {
+            if (bad++ < 5) test_fail(__FILE__, __LINE__, "\"%s\" read as %.9g", vals[k], L.r.rating[k]);
+        }
+    CHECK_INT(bad, 0);
+    unload(&L);
+
+    /* forms that are numbers */
+    CHECK_INT(load(&L, test_write("forms.csv", "1,1,+4\n1,2,-0.25\n1,3,.5\n1,4,3.\n1,5,1e0\n"
+                                               "1,6,2.5E-1\n1,7,0000000000000000004.5\n"),
+                   NULL),
+              0);
+    CHECK_INT(L.r.n, 7);
+    if (L.r.n == 7) {
+        CHECK_NEAR(L.r.rating[0], 4, 0, 0);
+        CHECK_NEAR(L.r.rating[1], -0.25, 0, 0);
+        CHECK_NEAR(L.r.rating[2], 0.5, 0, 0);
+        CHECK_NEAR(L.r.rating[3], 3, 0, 0);
+        CHECK_NEAR(L.r.rating[4], 1, 0, 0);
+        CHECK_NEAR(L.r.rating[5], 0.25, 0, 0);
+        CHECK_NEAR(L.r.rating[6], 4.5, 0, 0);
+    }
+    unload(&L);
+
+    /* the extremes of int64 ids */
+    CHECK_INT(load(&L, test_write("big.csv", "9223372036854775807,-9223372036854775808,1\n"
+                                             "+12,0,2\n"),
+                   NULL),
+              0);
+    CHECK(L.r.n == 2 && RAW_U(L, 0) == INT64_MAX && RAW_I(L, 0) == INT64_MIN);
+    CHECK(L.r.n == 2 && RAW_U(L, 1) == 12 && RAW_I(L, 1) == 0);
+    unload(&L);
+}
+
+/* -------------------------------------------------------------- errors */
+
+static void test_errors_values(void) {
+    data_read_opts o = data_read_defaults();
+    const char *hdr = "userId,movieId,rating,timestamp\n";
+    char t[512];
+#define CSV(body) (snprintf(t, sizeof t, "%s1,1,4.0,100\n%s", hdr, body), t)
+    READ_FAILS("ratings.csv", CSV("1,2,\"4,5\",101\n"), NULL, "ratings.csv:3:",
+               "rating is not a number", "(\"4,5\")");
+    READ_FAILS("r_nan.csv", CSV("1,2,nan,101\n"), NULL, "r_nan.csv:3:", "rating is not a number",
+               "(\"nan\")");
+    READ_FAILS("r_inf.csv", CSV("1,2,inf,101\n"), NULL, "r_inf.csv:3:", "rating is not a number",
+               "(\"inf\")");
+    READ_FAILS("r_big.csv", CSV("1,2,1e999,101\n"), NULL, "r_big.csv:3:", "rating is not finite",
+               "(\"1e999\")");
+    READ_FAILS("r_empty.csv", CSV("1,2,,101\n"), NULL, "r_empty.csv:3:",
+               "rating is not a number", "(\"\")");
+    READ_FAILS("r_junk.csv", CSV("1,2,4.5x,101\n"), NULL, "r_junk.csv:3:",
+               "rating is not a number", "(\"4.5x\")");
+    READ_FAILS("r_space.csv", CSV("1,2, 4,101\n"), NULL, "r_space.csv:3:",
+               "rating is not a number", "(\" 4\")");
+    READ_FAILS("r_hex.csv", CSV("1,2,0x1p2,101\n"), NULL, "r_hex.csv:3:",
+               "rating is not a number", "(\"0x1p2\")");
+    READ_FAILS("r_dots.csv", CSV("1,2,1.2.3,101\n"), NULL, "r_dots.csv:3:",
+               "rating is not a number", "(\"1.2.3\")");
+    READ_FAILS("u_id.csv", CSV("u1,2,4,101\n"), NULL, "u_id.csv:3:", "user id is not an integer",
+               "(\"u1\")");
+    READ_FAILS("u_space.csv", CSV("1 ,2,4,101\n"), NULL, "u_space.csv:3:",
+               "user id is not an integer", "(\"1 \")");
+    READ_FAILS("i_id.csv", CSV("1,3.5,4,101\n"), NULL, "i_id.csv:3:", "item id is not an integer",
+               "(\"3.5\")");
+    READ_FAILS("i_sign.csv", CSV("1,-,4,101\n"), NULL, "i_sign.csv:3:",
+               "item id is not an integer", "(\"-\")");
+    READ_FAILS("i_big.csv", CSV("1,9223372036854775808,4,101\n"), NULL, "i_big.csv:3:",
+               "item id does not fit in 64 bits", "(\"9223372036854775808\")");
+    READ_FAILS("u_big.csv", CSV("99999999999999999999,1,4,101\n"), NULL, "u_big.csv:3:",
+               "user id does not fit in 64 bits", "(\"99999999999999999999\")");
+    READ_FAILS("t_bad.csv", CSV("1,2,4,12:00\n"), NULL, "t_bad.csv:3:",
+               "timestamp is not an integer", "(\"12:00\")");
+    READ_FAILS("t_big.csv", CSV("1,2,4,99999999999999999999\n"), NULL, "t_big.csv:3:",
+               "timestamp does not fit in 64 bits", "(\"99999999999999999999\")");
+    /* long values are cut in the message */
+    READ_FAILS("long.csv",
+               CSV("1,2,4,0123456789012345678901234567890123456789012345678901234567890123456789x\n"),
+               NULL, "long.csv:3:", "timestamp is not an integer", "456789012345678901234567...\")");
+#undef CSV
+    /* a control character shows as '?' */
+    READ_FAILS("ctl.csv", "1,2,4\x01\n", NULL, "ctl.csv:1:", "rating is not a number", "(\"4?\")");
+    (void)o;
+}
+
+static void test_errors_fields(void) {
+    data_read_opts o = data_read_defaults();
+    READ_FAILS("u.data", "1\t2\t3\t4\n5\t6\t7\t8\n9\t10\n", NULL, "u.data:3:",
+               "expected 4 fields, found 2", "u.data");
+    READ_FAILS("short.data", "1\t2\n", NULL, "short.data:1:",
+               "expected at least 3 fields, found 2", "short.data");
+    READ_FAILS("wide.data", "1\t2\t3\t4\n5\t6\t7\t8\t9\n", NULL, "wide.data:2:",
+               "expected 4 fields, found 5", "wide.data");
+    READ_FAILS("narrow.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n1,2,3\n", NULL,
+               "narrow.csv:3:", "expected 4 fields, found 3", "narrow.csv");
+    /* a line of spaces is not blank: it is malformed */
+    READ_FAILS("spaces.data", "1\t2\t3\n   \n", NULL, "spaces.data:2:",
+               "expected 3 fields, found 1", "spaces.data");
+    /* line numbers count the header, blank lines and the BOM's line */
+    READ_FAILS("lines.csv", "\xEF\xBB\xBFuserId,movieId,rating\r\n\r\n1,1,1\r\n\r\n1,x,1\r\n",
+               NULL, "lines.csv:5:", "item id is not an integer", "(\"x\")");
+    /* quoting */
+    READ_FAILS("q1.csv", "u,i,r\n1,2,\"4.5\n", NULL, "q1.csv:2:",
+               "quoted field runs past the end of the line", "4.5");
+    READ_FAILS("q2.csv", "u,i,r\n1,2,\"4.5", NULL, "q2.csv:2:", "quoted field is never closed",
+               "4.5");
+    READ_FAILS("q3.csv", "u,i,r\n1,\"2\"x,4\n", NULL, "q3.csv:2:",
+               "text after the closing quote", "(\"2\")");
+    /* header and columns */
+    o.user_col = "uid";
+    READ_FAILS("named.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n", &o, "named.csv:1:",
+               "no user column \"uid\" in the header",
+               "(columns: userId, movieId, rating, timestamp)");
+    o = data_read_defaults();
+    o.rating_col = "stars";
+    o.header = 0;
+    READ_FAILS("noheader.csv", "1,2,3\n", &o, "noheader.csv", "rating column \"stars\"",
+               "no header");
+    o = data_read_defaults();
+    o.time_col = "9";
+    READ_FAILS("beyond.csv", "u,i,r,t\n1,2,3,4\n", &o, "beyond.csv:1:", "time column 9",
+               "beyond the header's 4 columns");
+    o = data_read_defaults();
+    o.item_col = "0";
+    READ_FAILS("zero.csv", "u,i,r\n1,2,3\n", &o, "zero.csv", "item column",
+               "column numbers start at 1");
+    READ_FAILS("thin.csv", "user,item\n1,2\n", NULL, "thin.csv:1:", "the header has 2 columns",
+               "expected at least 3");
+    o = data_read_defaults();
+    o.header = 0;
+    o.time_col = "4";
+    READ_FAILS("need4.csv", "1,2,3\n", &o, "need4.csv:1:", "expected at least 4 fields",
+               "found 3");
+    READ_FAILS("nodelim.txt", "1 2 3\n", NULL, "nodelim.txt:1:", "cannot tell the delimiter",
+               "(\"1 2 3\")");
+    o = data_read_defaults();
+    o.delim = "";
+    READ_FAILS("emptydelim.txt", "1,2,3\n", &o, "emptydelim.txt", "delimiter is empty",
+               "emptydelim");
+}
+
+static void test_errors_files(void) {
+    loaded L;
+    const char *missing = test_path("does-not-exist.csv");
+    CHECK_INT(load(&L, missing, NULL), -1);
+    CHECK_HAS(L.err.msg, missing);
+    CHECK_HAS(L.err.msg, "does-not-exist.csv: cannot open: ");
+    CHECK_HAS(L.err.msg, "No such file");
+    unload(&L);
+    CHECK_INT(load(&L, test_tmpdir(), NULL), -1); /* a directory */
+    CHECK_HAS(L.err.msg, test_tmpdir());
+    unload(&L);
+    READ_FAILS("empty.csv", "", NULL, "empty.csv", "no ratings", ":");
+    READ_FAILS("blank.csv", "\n\r\n\n", NULL, "blank.csv", "no ratings", ":");
+    READ_FAILS("bom.csv", "\xEF\xBB\xBF", NULL, "bom.csv", "no ratings", ":");
+    READ_FAILS("hdronly.csv", "userId,movieId,rating,timestamp\n", NULL, "hdronly.csv",
+               "no ratings", ":");
+    READ_FAILS("hdronly2.csv", "userId,movieId,rating,timestamp\r\n\r\n", NULL, "hdronly2.csv",
+               "no ratings", ":");
+}
+
+static void test_skip_bad(void) {
+    loaded L;
+    data_read_opts o = data_read_defaults();
+    const char *p = test_write("some_bad.csv", "userId,movieId,rating,timestamp\n"
+                                               "1,10,4.0,1\n"
+                                               "1,11,four,2\n"
+                                               "1,12,3.0\n"
+                                               "2,10,\"5\n"
+                                               "2,13,2.5,4\n"
+                                               "x,13,2.5,4\n");
+    CHECK_INT(load(&L, p, &o), -1); /* strict by default */
+    CHECK_HAS(L.err.msg, "some_bad.csv:3: rating is not a number (\"four\")");
+    unload(&L);
+    o.skip_bad = 1;
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.rep.lines, 6);
+    CHECK_INT(L.rep.skipped, 4);
+    CHECK_HAS(L.rep.first_error, "some_bad.csv:3: rating is not a number (\"four\")");
+    CHECK_INT(RAW_I(L, 1), 13);
+    CHECK_INT(L.u.n, 2);
+    unload(&L);
+
+    /* everything bad: still an error, saying what was skipped */
+    p = test_write("all_bad.csv", "u,i,r\n1,2,x\n3,4,y\n");
+    CHECK_INT(load(&L, p, &o), -1);
+    CHECK_HAS(L.err.msg, "all_bad.csv: no ratings (2 malformed lines skipped");
+    CHECK_HAS(L.err.msg, "all_bad.csv:2: rating is not a number (\"x\")");
+    unload(&L);
+
+    /* a bad first line does not fix the expected width */
+    p = test_write("bad_first.data", "1\t2\n3\t4\t5\t6\n7\t8\t9\t10\n");
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.rep.skipped, 1);
+    CHECK_INT(L.r.time[1], 10);
+    unload(&L);
+}
+
+/* maps shared across files; a failed read leaves earlier rows alone */
+static void test_shared_maps_and_failure(void) {
+    data_idmap u, i;
+    data_ratings r;
+    data_error err;
+    data_read_report rep;
+    const char *base = test_write("base.data", "1\t10\t5\t1\n2\t20\t4\t2\n");
+    const char *test = test_write("test.data", "2\t10\t3\t3\n3\t30\t2\t4\n");
+    const char *bad = test_write("bad.data", "1\t10\t5\t1\n1\t10\tx\t1\n");
+    data_idmap_init(&u);
+    data_idmap_init(&i);
+    data_ratings_init(&r);
+    CHECK_INT(data_read_ratings(base, NULL, &u, &i, &r, NULL, &err), 0);
+    CHECK_INT(data_read_ratings(test, NULL, &u, &i, &r, &rep, &err), 0);
+    CHECK_INT(r.n, 4);
+    CHECK_INT(u.n, 3);
+    CHECK_INT(i.n, 3);
+    CHECK_INT(r.user[2], 1); /* user 2 keeps its training index */
+    CHECK_INT(r.item[2], 0);
+    CHECK_INT(r.item[3], 2); /* item 30 is new: appended */
+    CHECK_INT(rep.lines, 2);
+    CHECK_INT(data_read_ratings(bad, NULL, &u, &i, &r, NULL, &err), -1);
+    CHECK_HAS(err.msg, "bad.data:2:");
+    CHECK_INT(r.n, 4); /* rows appended before the error are taken back */
+    CHECK_INT(r.time[3], 4);
+    data_ratings_free(&r);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
+}
+
+/* --------------------------------------------------- stats and splits */
+
+static void test_stats(void) {
+    data_ratings r;
+    data_stats s;
+    data_ratings_init(&r);
+    s = data_ratings_stats(&r, 0, 0);
+    CHECK_INT(s.n, 0);
+    CHECK_NEAR(s.mean, 0, 0, 0);
+    CHECK_NEAR(s.density, 0, 0, 0);
+    data_ratings_push(&r, 0, 0, 4.0f, 0);
+    data_ratings_push(&r, 0, 1, 0.5f, 0);
+    data_ratings_push(&r, 1, 2, 5.0f, 0);
+    data_ratings_push(&r, 2, 2, 3.5f, 0);
+    s = data_ratings_stats(&r, 3, 4);
+    CHECK_INT(s.n, 4);
+    CHECK_INT(s.users, 3);
+    CHECK_INT(s.items, 4);
+    CHECK_NEAR(s.min, 0.5, 0, 0);
+    CHECK_NEAR(s.max, 5.0, 0, 0);
+    CHECK_NEAR(s.mean, 13.0 / 4, 1e-15, 0);
+    CHECK_NEAR(s.density, 4.0 / 12, 1e-15, 0);
+    data_ratings_free(&r);
+}
+
+static void test_split_tail(void) {
+    /* expected split_at from Python: int(n * (1. - f)), as Keras 2.1.6 */
+    struct {
+        size_t n;
+        double f;
+        size_t at;
+    } cases[] = {{1000209, 0.1, 900188}, {100000, 0.2, 80000}, {12000, 0.1, 10800},
+                 {10, 0.1, 9},           {10, 0.9, 0},         {5, 0.8, 0},
+                 {25, 0.56, 10},         {25, 0.68, 7},        {7, 0.5, 3},
+                 {1000, 0.29, 710},      {10, 0.0, 10},        {0, 0.1, 0}};
+    size_t k;
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        data_ratings all, tr, va;
+        fill_rows(&all, cases[k].n);
+        data_ratings_init(&tr);
+        data_ratings_init(&va);
+        CHECK_INT(data_split_tail(&all, cases[k].f, &tr, &va), 0);
+        CHECK_INT(tr.n, cases[k].at);
+        CHECK_INT(va.n, cases[k].n - cases[k].at);
+        if (tr.n) CHECK_INT(tr.time[tr.n - 1], tr.n - 1); /* the first rows, in order */
+        if (va.n) {
+            CHECK_INT(va.time[0], cases[k].at);
+            CHECK_INT(va.user[0], cases[k].at % 7);
+            CHECK_INT(va.item[va.n - 1], (cases[k].n - 1) % 11);
+        }
+        data_ratings_free(&all);
+        data_ratings_free(&tr);
+        data_ratings_free(&va);
+    }
+    {
+        data_ratings all, tr, va;
+        fill_rows(&all, 10);
+        data_ratings_init(&tr);
+        data_ratings_init(&va);
+        CHECK_INT(data_split_tail(&all, 1.0, &tr, &va), -1);
+        CHECK_INT(data_split_tail(&all, -0.1, &tr, &va), -1);
+        CHECK_INT(data_split_tail(&all, NAN, &tr, &va), -1);
+        /* reusing the outputs replaces their rows */
+        CHECK_INT(data_split_tail(&all, 0.5, &tr, &va), 0);
+        CHECK_INT(data_split_tail(&all, 0.3, &tr, &va), 0);
+        CHECK_INT(tr.n, 7);
+        CHECK_INT(va.n, 3);
+        data_ratings_free(&all);
+        data_ratings_free(&tr);
+        data_ratings_free(&va);
+    }
+}
+
+static void test_split_random(void) {
+    const size_t n = 1000;
+    data_ratings all, tr, te, tr2, te2;
+    nn_rng rng;
+    size_t k, bad = 0, t, a, b;
+    unsigned char *seen = calloc(n, 1);
+    fill_rows(&all, n);
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    data_ratings_init(&tr2);
+    data_ratings_init(&te2);
+    nn_rng_seed(&rng, 5);
+    CHECK_INT(data_split_random(&all, 0.2, &rng, &tr, &te), 0);
+    CHECK_INT(te.n, 200);
+    CHECK_INT(tr.n, 800);
+    /* disjoint, together everything, each part in the original order */
+    for (k = 0; k < tr.n; k++) seen[tr.time[k]]++;
+    for (k = 0; k < te.n; k++) seen[te.time[k]]++;
+    for (k = 0; k < n; k++) bad += seen[k] != 1;
+    for (k = 1; k < tr.n; k++) bad += tr.time[k] <= tr.time[k - 1];
+    for (k = 1; k < te.n; k++) bad += te.time[k] <= te.time[k - 1];
+    for (k = 0; k < te.n; k++) {
+        t = (size_t)te.time[k];
+        bad += te.user[k] != t % 7 || te.item[k] != t % 11 || te.rating[k] != (float)(t % 5) + 1;
+    }
+    CHECK_INT(bad, 0);
+    /* the test rows are spread out, not a block */
+    CHECK(te.time[0] < 100 && te.time[te.n - 1] > 900);
+    /* same seed: same split; another seed: another */
+    nn_rng_seed(&rng, 5);
+    CHECK_INT(data_split_random(&all, 0.2, &rng, &tr2, &te2), 0);
+    CHECK(te2.n == te.n && memcmp(te2.time, te.time, te.n * sizeof *te.time) == 0);
+    nn_rng_seed(&rng, 6);
+    CHECK_INT(data_split_random(&all, 0.2, &rng, &tr2, &te2), 0);
+    CHECK(te2.n == te.n && memcmp(te2.time, te.time, te.n * sizeof *te.time) != 0);
+    /* floor(n·frac) for several fractions */
+    {
+        const double fr[] = {0.0, 0.001, 0.1, 0.2999, 0.5, 0.999};
+        const size_t want[] = {0, 1, 100, 299, 500, 999};
+        for (k = 0; k < 6; k++) {
+            CHECK_INT(data_split_random(&all, fr[k], &rng, &tr2, &te2), 0);
+            CHECK_INT(te2.n, want[k]);
+            CHECK_INT(tr2.n, n - want[k]);
+        }
+    }
+    CHECK_INT(data_split_random(&all, 1.0, &rng, &tr2, &te2), -1);
+    a = tr.n;
+    b = te.n;
+    CHECK_INT(a + b, n);
+    free(seen);
+    data_ratings_free(&all);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    data_ratings_free(&tr2);
+    data_ratings_free(&te2);
+}
+
+static void test_shuffle_and_select(void) {
+    const size_t n = 500;
+    data_ratings r, r2, sel;
+    nn_rng rng;
+    size_t k, bad = 0, moved = 0;
+    unsigned char seen[500];
+    uint32_t idx[3] = {4, 0, 4};
+    fill_rows(&r, n);
+    fill_rows(&r2, n);
+    nn_rng_seed(&rng, 11);
+    CHECK_INT(data_ratings_shuffle(&r, &rng), 0);
+    CHECK_INT(r.n, n);
+    memset(seen, 0, sizeof seen);
+    for (k = 0; k < n; k++) {
+        size_t t = (size_t)r.time[k];
+        if (t >= n) {
+            bad++;
+            continue;
+        }
+        seen[t]++;
+        moved += t != k;
+        bad += r.user[k] != t % 7 || r.item[k] != t % 11 || r.rating[k] != (float)(t % 5) + 1;
+    }
+    for (k = 0; k < n; k++) bad += seen[k] != 1;
+    CHECK_INT(bad, 0);
+    CHECK(moved > n / 2);
+    nn_rng_seed(&rng, 11);
+    CHECK_INT(data_ratings_shuffle(&r2, &rng), 0);
+    CHECK(memcmp(r.time, r2.time, n * sizeof *r.time) == 0);
+
+    data_ratings_init(&sel);
+    CHECK_INT(data_ratings_select(&sel, &r2, idx, 3), 0);
+    CHECK_INT(sel.n, 3);
+    CHECK_INT(sel.time[0], r2.time[4]);
+    CHECK_INT(sel.time[1], r2.time[0]);
+    CHECK_INT(sel.time[2], r2.time[4]);
+    idx[1] = (uint32_t)n; /* out of range */
+    CHECK_INT(data_ratings_select(&sel, &r2, idx, 3), -1);
+    data_ratings_free(&r);
+    data_ratings_free(&r2);
+    data_ratings_free(&sel);
+}
+
+/* -------------------------------------------------------------- movies */
+
+static void test_movies_uitem(void) {
+    data_movies m;
+    data_error err;
+    int32_t row;
+    const char *p = test_write(
+        "u.item",
+        "1|Toy Story (1995)|01-Jan-1995||http://x/Toy%20Story|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+        "543|Mis\xe9rables, Les|01-Jan-1971||http://x|0|0|0|0|0|0|0|0|1|0|0|0|1|0|0|0|0|0|0\n"
+        "267|unknown||||1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+        "1635|Two Friends (1986) |26-Apr-1986||u|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|1\n");
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 4);
+    CHECK_INT(m.id[0], 1);
+    CHECK(strcmp(data_movie_title(&m, 0), "Toy Story (1995)") == 0);
+    CHECK(strcmp(data_movie_genres(&m, 0), "Animation|Children's|Comedy") == 0);
+    CHECK_INT(m.year[0], 1995);
+    row = data_movie_find(&m, 543);
+    CHECK_INT(row, 1);
+    CHECK(strcmp(data_movie_title(&m, 1), "Mis\xc3\xa9rables, Les") == 0); /* Latin-1 → UTF-8 */
+    CHECK(strcmp(data_movie_genres(&m, 1), "Drama|Musical") == 0);
+    CHECK_INT(m.year[1], 1971); /* from the date: no year in the title */
+    CHECK(strcmp(data_movie_title(&m, 2), "unknown") == 0);
+    CHECK(strcmp(data_movie_genres(&m, 2), "unknown") == 0);
+    CHECK_INT(m.year[2], 0);
+    CHECK(strcmp(data_movie_title(&m, 3), "Two Friends (1986)") == 0); /* trailing space */
+    CHECK(strcmp(data_movie_genres(&m, 3), "Drama|Western") == 0);
+    CHECK_INT(data_movie_find(&m, 2), -1);
+    CHECK(strcmp(data_movie_title(&m, 99), "") == 0);
+    data_movies_free(&m);
+    CHECK_INT(m.n, 0);
+}
+
+static void test_movies_dat(void) {
+    data_movies m;
+    data_error err;
+    const char *p = test_write("movies.dat", "1::Toy Story (1995)::Animation|Children's|Comedy\n"
+                                             "73::Mis\xe9rables, Les (1995)::Drama|Musical\n"
+                                             "582::Metisse (Caf\xe9 au Lait) (1993)::Comedy");
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 3);
+    CHECK(strcmp(data_movie_title(&m, 1), "Mis\xc3\xa9rables, Les (1995)") == 0);
+    CHECK(strcmp(data_movie_genres(&m, 1), "Drama|Musical") == 0);
+    CHECK_INT(m.year[1], 1995);
+    CHECK_INT(data_movie_find(&m, 582), 2);
+    CHECK(strcmp(data_movie_title(&m, 2), "Metisse (Caf\xc3\xa9 au Lait) (1993)") == 0);
+    CHECK_INT(m.year[2], 1993);
+    /* already UTF-8: kept as it is, not converted twice */
+    p = test_write("movies_utf8.dat", "73::Mis\xc3\xa9rables, Les (1995)::Drama\n");
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 1);
+    CHECK(strcmp(data_movie_title(&m, 0), "Mis\xc3\xa9rables, Les (1995)") == 0);
+    data_movies_free(&m);
+}
+
+static void test_movies_csv(void) {
+    data_movies m;
+    data_error err;
+    const char *p = test_write(
+        "movies.csv", "\xEF\xBB\xBFmovieId,title,genres\r\n"
+                      "11,\"American President, The (1995)\",Comedy|Drama|Romance\r\n"
+                      "7789,\"11'09\"\"01 - September 11 (2002)\",Drama\r\n"
+                      "171749,Death Note: Desu n\xc3\xb4to (2006\xe2\x80\x93"
+                      "2007),(no genres listed)\r\n"
+                      "40697,Babylon 5,Sci-Fi\r\n"
+                      "\r\n"
+                      "1412,Land Before Time III (1995) (V),Animation\r\n"
+                      "5,Heidi (1995) ,Documentary");
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 6);
+    CHECK(strcmp(data_movie_title(&m, 0), "American President, The (1995)") == 0);
+    CHECK(strcmp(data_movie_genres(&m, 0), "Comedy|Drama|Romance") == 0);
+    CHECK_INT(m.year[0], 1995);
+    CHECK(strcmp(data_movie_title(&m, 1), "11'09\"01 - September 11 (2002)") == 0);
+    CHECK_INT(m.year[1], 2002);
+    CHECK(strcmp(data_movie_title(&m, 2), "Death Note: Desu n\xc3\xb4to (2006\xe2\x80\x93"
+                                          "2007)") == 0);
+    CHECK(strcmp(data_movie_genres(&m, 2), "(no genres listed)") == 0);
+    CHECK_INT(m.year[2], 2006);
+    CHECK_INT(m.year[3], 0);
+    CHECK_INT(m.year[4], 1995);
+    CHECK(strcmp(data_movie_title(&m, 5), "Heidi (1995)") == 0);
+    CHECK_INT(data_movie_find(&m, 7789), 1);
+    CHECK_INT(data_movie_find(&m, 5), 5);
+
+    /* columns found by name, in any order */
+    p = test_write("movies2.csv", "genres,movieId,title\nDrama,3,\"Heat, The (1995)\"\n");
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 1);
+    CHECK_INT(m.id[0], 3);
+    CHECK(strcmp(data_movie_title(&m, 0), "Heat, The (1995)") == 0);
+    CHECK(strcmp(data_movie_genres(&m, 0), "Drama") == 0);
+    data_movies_free(&m);
+}
+
+#define MOVIES_FAIL(name, text, w1, w2)                                  \
+    do {                                                                 \
+        data_movies m_;                                                  \
+        data_error e_;                                                   \
+        data_movies_init(&m_);                                           \
+        CHECK_INT(data_read_movies(test_write(name, text), &m_, &e_), -1); \
+        CHECK_HAS(e_.msg, w1);                                           \
+        CHECK_HAS(e_.msg, w2);                                           \
+        CHECK_INT(m_.n, 0);                                              \
+        data_movies_free(&m_);                                           \
+    } while (0)
+
+static void test_movies_errors(void) {
+    data_movies m;
+    data_error err;
+    MOVIES_FAIL("short.item", "1|A (1995)|01-Jan-1995||u|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+                "short.item:1:", "expected 24 fields, found 23");
+    MOVIES_FAIL("flag.item",
+                "1|A (1995)|01-Jan-1995||u|0|0|2|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+                "flag.item:1:", "genre flag 3 (Adventure) is not 0 or 1 (\"2\")");
+    MOVIES_FAIL("id.dat", "1::A (1995)::Drama\nx1::B (1996)::Drama\n", "id.dat:2:",
+                "movie id is not an integer (\"x1\")");
+    MOVIES_FAIL("dup.csv", "movieId,title,genres\n5,A,Drama\n6,B,Drama\n5,C,Drama\n", "dup.csv:4:",
+                "duplicate movie id (\"5\")");
+    MOVIES_FAIL("cols.csv", "movieId,name,genres\n5,A,Drama\n", "cols.csv:1:",
+                "no \"title\" column in the header (columns: movieId, name, genres)");
+    MOVIES_FAIL("fields.csv", "movieId,title,genres\n5,A,B,Drama\n", "fields.csv:2:",
+                "expected 3 fields, found 4");
+    MOVIES_FAIL("quote.csv", "movieId,title,genres\n5,\"A, The,Drama\n", "quote.csv:2:",
+                "quoted field runs past the end of the line");
+    MOVIES_FAIL("nomovies.csv", "movieId,title,genres\r\n", "nomovies.csv", "no movies");
+    MOVIES_FAIL("empty_movies.csv", "", "empty_movies.csv", "no movies");
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(test_path("nope.csv"), &m, &err), -1);
+    CHECK_HAS(err.msg, "nope.csv: cannot open: ");
+    data_movies_free(&m);
+}
+
+/* ----------------------------------------------------------- synthetic */
+
+static const char *const genre_names[] = {
+    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical",
+    "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"};
+
+static int known_genres(const char *g) {
+    char buf[256], *tok, *save = NULL;
+    size_t k;
+    if (!*g || strlen(g) >= sizeof buf) return 0;
+    strcpy(buf, g);
+    for (tok = strtok_r(buf, "|", &save); tok; tok = strtok_r(NULL, "|", &save)) {
+        int ok = 0;
+        for (k = 0; k < 18; k++) ok |= strcmp(tok, genre_names[k]) == 0;
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+static void test_synth_shapes(void) {
+    data_synth_config c;
+    CHECK_INT(data_synth_shape("sample", &c), 0);
+    CHECK(c.users == 300 && c.items == 200 && c.ratings == 12000 && c.rank == 8);
+    CHECK_INT(data_synth_shape("ml-100k", &c), 0);
+    CHECK(c.users == 943 && c.items == 1682 && c.ratings == 100000);
+    CHECK_INT(data_synth_shape("ml-1m", &c), 0);
+    CHECK(c.users == 6040 && c.items == 3706 && c.ratings == 1000209);
+    CHECK_INT(data_synth_shape("ml-25m", &c), 0);
+    CHECK(c.users == 162541 && c.items == 59047 && c.ratings == 25000095);
+    CHECK(c.noise > 0.4 && c.noise < 0.8 && c.clusters > 0);
+    CHECK_INT(data_synth_shape("ml-20m", &c), -1);
+}
+
+/* read back dir/ratings.csv and movies.csv and check the invariants */
+static void check_synth_dir(const char *dir, const data_synth_config *c) {
+    char path[600];
+    loaded L;
+    data_movies m;
+    data_error err;
+    size_t k, dup = 0, halves = 0, order = 0, min_count = (size_t)-1;
+    unsigned char *pair;
+    size_t *count;
+    snprintf(path, sizeof path, "%s/ratings.csv", dir);
+    CHECK_INT(load(&L, path, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_CSV);
+    CHECK_INT(L.r.n, c->ratings);
+    CHECK_INT(L.u.n, c->users);
+    CHECK_INT(L.i.n, c->items);
+    pair = calloc(c->users * c->items, 1);
+    count = calloc(c->users, sizeof *count);
+    for (k = 0; k < L.r.n; k++) {
+        float x = L.r.rating[k];
+        size_t u = L.r.user[k], i = L.r.item[k];
+        if (u < c->users && i < c->items) dup += pair[u * c->items + i]++ != 0;
+        if (u < c->users) count[u]++;
+        halves += !(x >= 0.5f && x <= 5.0f && x * 2 == (float)(int)(x * 2));
+        /* users in id order, each user's ratings in time order */
+        if (k > 0 && L.r.user[k] == L.r.user[k - 1]) order += L.r.time[k] <= L.r.time[k - 1];
+        else if (k > 0) order += RAW_U(L, k) != RAW_U(L, k - 1) + 1;
+    }
+    for (k = 0; k < c->users; k++)
+        if (count[k] < min_count) min_count = count[k];
+    CHECK_INT(dup, 0);
+    CHECK_INT(halves, 0);
+    CHECK_INT(order, 0);
+    CHECK(min_count >= (c->ratings / c->users < 20 ? c->ratings / c->users : 20));
+    CHECK(L.r.n > 0 && L.r.time[0] > 946684800); /* 2000 onwards */
+    free(pair);
+    free(count);
+    unload(&L);
+
+    snprintf(path, sizeof path, "%s/movies.csv", dir);
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(path, &m, &err), 0);
+    CHECK_INT(m.n, c->items);
+    {
+        size_t bad = 0, the = 0, quotes = 0;
+        for (k = 0; k < m.n; k++) {
+            const char *t = data_movie_title(&m, k);
+            bad += m.id[k] != (int64_t)k + 1;
+            bad += m.year[k] < 1930 || m.year[k] > 2015;
+            bad += !known_genres(data_movie_genres(&m, k));
+            bad += strncmp(t, "Synthetic Movie ", 16) != 0;
+            the += strstr(t, ", The (") != NULL;
+            quotes += strstr(t, ": He Said \"Yes\" (") != NULL;
+        }
+        CHECK_INT(bad, 0);
+        if (c->items >= 30) {
+            CHECK(the >= 1);
+            CHECK(quotes >= 1);
+        }
+    }
+    data_movies_free(&m);
+}
+
+static void test_synth_roundtrip(void) {
+    data_synth_config c;
+    data_error err;
+    c.users = 50;
+    c.items = 80;
+    c.ratings = 1500;
+    c.rank = 4;
+    c.clusters = 5;
+    c.noise = 0.5;
+    c.seed = 7;
+    CHECK_INT(data_synth_write(test_path("syn-small"), &c, &err), 0);
+    check_synth_dir(test_path("syn-small"), &c);
+    /* heavy users: each needs ~47 of 50 movies, beyond what rejection
+     * sampling finishes quickly; and a nested directory that does not exist */
+    c.users = 3;
+    c.items = 50;
+    c.ratings = 140;
+    CHECK_INT(data_synth_write(test_path("syn-heavy/a/b"), &c, &err), 0);
+    check_synth_dir(test_path("syn-heavy/a/b"), &c);
+    /* every pair */
+    c.users = 4;
+    c.items = 6;
+    c.ratings = 24;
+    CHECK_INT(data_synth_write(test_path("syn-full"), &c, &err), 0);
+    check_synth_dir(test_path("syn-full"), &c);
+}
+
+static void test_synth_deterministic(void) {
+    data_synth_config c;
+    data_error err;
+    char *a, *b;
+    size_t la, lb;
+    CHECK_INT(data_synth_shape("sample", &c), 0);
+    CHECK_INT(data_synth_write(test_path("det1"), &c, &err), 0);
+    CHECK_INT(data_synth_write(test_path("det2"), &c, &err), 0);
+    a = slurp(test_path("det1/ratings.csv"), &la);
+    b = slurp(test_path("det2/ratings.csv"), &lb);
+    CHECK(a && b && la == lb && la > 100000 && memcmp(a, b, la) == 0);
+    free(a);
+    free(b);
+    a = slurp(test_path("det1/movies.csv"), &la);
+    b = slurp(test_path("det2/movies.csv"), &lb);
+    CHECK(a && b && la == lb && memcmp(a, b, la) == 0);
+    free(a);
+    free(b);
+    c.seed++;
+    CHECK_INT(data_synth_write(test_path("det3"), &c, &err), 0);
+    a = slurp(test_path("det1/ratings.csv"), &la);
+    b = slurp(test_path("det3/ratings.csv"), &lb);
+    CHECK(a && b && (la != lb || memcmp(a, b, la) != 0));
+    free(a);
+    free(b);
+}
+
+static void test_synth_sample(void) {
+    data_synth_config c;
+    data_error err;
+    loaded L;
+    data_stats s;
+    double var = 0;
+    size_t k;
+    CHECK_INT(data_synth_shape("sample", &c), 0);
+    CHECK_INT(data_synth_write(test_path("sample"), &c, &err), 0);
+    check_synth_dir(test_path("sample"), &c);
+    CHECK_INT(load(&L, test_path("sample/ratings.csv"), NULL), 0);
+    s = data_ratings_stats(&L.r, L.u.n, L.i.n);
+    for (k = 0; k < L.r.n; k++) var += (L.r.rating[k] - s.mean) * (L.r.rating[k] - s.mean);
+    var /= (double)L.r.n;
+    CHECK(s.mean > 3.3 && s.mean < 3.7);
+    CHECK(sqrt(var) > 0.8 && sqrt(var) < 1.15);
+    CHECK_NEAR(s.min, 0.5, 0, 0);
+    CHECK_NEAR(s.max, 5.0, 0, 0);
+    CHECK_NEAR(s.density, 0.2, 0, 1e-12);
+    unload(&L);
+}
+
+/* The planted structure is learnable: on a random 10% holdout, biases beat
+ * the global mean and a rank-8 factor model beats the biases, clearly. */
+static void test_synth_signal(void) {
+    data_synth_config c;
+    data_error err;
+    loaded L;
+    data_ratings tr, te;
+    nn_rng rng;
+    double mu = 0, se_mean = 0, se_bias = 0, se_mf = 0;
+    double *bu, *bi, *P, *Q, *bu2, *bi2;
+    size_t k, e, d, K = 8, nu, ni;
+    CHECK_INT(data_synth_shape("ml-100k", &c), 0);
+    CHECK_INT(data_synth_write(test_path("signal"), &c, &err), 0);
+    CHECK_INT(load(&L, test_path("signal/ratings.csv"), NULL), 0);
+    nu = L.u.n;
+    ni = L.i.n;
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    nn_rng_seed(&rng, 3);
+    CHECK_INT(data_split_random(&L.r, 0.1, &rng, &tr, &te), 0);
+    bu = calloc(nu, sizeof *bu);
+    bi = calloc(ni, sizeof *bi);
+    bu2 = calloc(nu, sizeof *bu2);
+    bi2 = calloc(ni, sizeof *bi2);
+    P = malloc(nu * K * sizeof *P);
+    Q = malloc(ni * K * sizeof *Q);
+    for (k = 0; k < tr.n; k++) mu += tr.rating[k];
+    mu /= (double)tr.n;
+    /* biases by SGD, then biases + factors by SGD */
+    for (k = 0; k < nu * K; k++) P[k] = 0.1 * nn_rng_normal(&rng);
+    for (k = 0; k < ni * K; k++) Q[k] = 0.1 * nn_rng_normal(&rng);
+    for (e = 0; e < 40; e++)
+        for (k = 0; k < tr.n; k++) {
+            uint32_t u = tr.user[k], i = tr.item[k];
+            double err1 = tr.rating[k] - (mu + bu[u] + bi[i]), err2, dot = 0;
+            bu[u] += 0.01 * (err1 - 0.02 * bu[u]);
+            bi[i] += 0.01 * (err1 - 0.02 * bi[i]);
+            for (d = 0; d < K; d++) dot += P[u * K + d] * Q[i * K + d];
+            err2 = tr.rating[k] - (mu + bu2[u] + bi2[i] + dot);
+            bu2[u] += 0.01 * (err2 - 0.02 * bu2[u]);
+            bi2[i] += 0.01 * (err2 - 0.02 * bi2[i]);
+            for (d = 0; d < K; d++) {
+                double pu = P[u * K + d], qi = Q[i * K + d];
+                P[u * K + d] += 0.01 * (err2 * qi - 0.05 * pu);
+                Q[i * K + d] += 0.01 * (err2 * pu - 0.05 * qi);
+            }
+        }
+    for (k = 0; k < te.n; k++) {
+        uint32_t u = te.user[k], i = te.item[k];
+        double y = te.rating[k], dot = 0;
+        for (d = 0; d < K; d++) dot += P[u * K + d] * Q[i * K + d];
+        se_mean += (y - mu) * (y - mu);
+        se_bias += (y - mu - bu[u] - bi[i]) * (y - mu - bu[u] - bi[i]);
+        se_mf += (y - mu - bu2[u] - bi2[i] - dot) * (y - mu - bu2[u] - bi2[i] - dot);
+    }
+    se_mean = sqrt(se_mean / (double)te.n);
+    se_bias = sqrt(se_bias / (double)te.n);
+    se_mf = sqrt(se_mf / (double)te.n);
+    printf("     synthetic ml-100k holdout RMSE: mean %.4f, biases %.4f, biases+MF(8) %.4f\n",
+           se_mean, se_bias, se_mf);
+    CHECK(se_bias < se_mean - 0.1);
+    CHECK(se_mf < se_bias - 0.05);
+    CHECK(se_mf < 0.8 * se_mean);
+    free(bu);
+    free(bi);
+    free(bu2);
+    free(bi2);
+    free(P);
+    free(Q);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    unload(&L);
+}
+
+static void test_synth_errors(void) {
+    data_synth_config c;
+    data_error err;
+    CHECK_INT(data_synth_shape("sample", &c), 0);
+    c.ratings = 100; /* fewer than users */
+    CHECK_INT(data_synth_write(test_path("e1"), &c, &err), -1);
+    CHECK_HAS(err.msg, "cannot cover 300 users");
+    c.ratings = 300 * 200 + 1;
+    CHECK_INT(data_synth_write(test_path("e2"), &c, &err), -1);
+    CHECK_HAS(err.msg, "without repeating a pair");
+    c.ratings = 1000;
+    c.rank = 0;
+    CHECK_INT(data_synth_write(test_path("e3"), &c, &err), -1);
+    CHECK_HAS(err.msg, "must be positive");
+    c.rank = 8;
+    test_write("plainfile", "x");
+    CHECK_INT(data_synth_write(test_path("plainfile/sub"), &c, &err), -1);
+    CHECK_HAS(err.msg, "plainfile");
+    CHECK_INT(data_synth_write(test_path("plainfile"), &c, &err), -1);
+    CHECK_HAS(err.msg, "not a directory");
+}
+
+/* ------------------------------------------------------------ real data */
+
+static void test_ml100k_udata(void) {
+    loaded L;
+    data_stats s;
+    const char *p = test_movielens("ml-100k/u.data");
+    if (!p) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+    s = data_ratings_stats(&L.r, L.u.n, L.i.n);
+    CHECK_INT(s.n, 100000);
+    CHECK_INT(s.users, 943);
+    CHECK_INT(s.items, 1682);
+    CHECK_NEAR(s.mean, 3.52986, 1e-12, 0);
+    CHECK_NEAR(s.min, 1, 0, 0);
+    CHECK_NEAR(s.max, 5, 0, 0);
+    CHECK_NEAR(s.density, 100000.0 / (943.0 * 1682.0), 1e-12, 0);
+    CHECK_INT(RAW_U(L, 0), 196); /* 196 242 3 881250949 */
+    CHECK_INT(RAW_I(L, 0), 242);
+    CHECK_INT(L.r.time[0], 881250949);
+    unload(&L);
+}
+
+static void test_ml100k_folds_shared_maps(void) {
+    data_idmap u, i;
+    data_ratings base, test;
+    data_error err;
+    const char *pb = test_movielens("ml-100k/u1.base"), *pt = test_movielens("ml-100k/u1.test");
+    size_t k, new_items = 0;
+    double sum = 0;
+    if (!pb || !pt) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    data_idmap_init(&u);
+    data_idmap_init(&i);
+    data_ratings_init(&base);
+    data_ratings_init(&test);
+    CHECK_INT(data_read_ratings(pb, NULL, &u, &i, &base, NULL, &err), 0);
+    CHECK_INT(base.n, 80000);
+    CHECK_INT(u.n, 943);
+    CHECK_INT(i.n, 1650);
+    CHECK_INT(data_read_ratings(pt, NULL, &u, &i, &test, NULL, &err), 0);
+    CHECK_INT(test.n, 20000);
+    CHECK_INT(u.n, 943);
+    CHECK_INT(i.n, 1682); /* 32 movies appear only in the test fold */
+    for (k = 0; k < test.n; k++) {
+        new_items += test.item[k] >= 1650;
+        sum += test.rating[k];
+    }
+    CHECK(new_items > 0);
+    CHECK_NEAR(sum / (double)test.n, 3.5359, 1e-12, 0);
+    CHECK_INT(u.raw[test.user[0]], 1); /* 1 6 5 887431973 */
+    CHECK_INT(i.raw[test.item[0]], 6);
+    data_ratings_free(&base);
+    data_ratings_free(&test);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
+}
+
+static void test_latest_small_ratings(void) {
+    loaded L;
+    data_stats s;
+    const char *p = test_movielens("ml-latest-small/ratings.csv");
+    if (!p) {
+        test_skip("../shared/movielens/ml-latest-small not found");
+        return;
+    }
+    CHECK_INT(load(&L, p, NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_CSV);
+    s = data_ratings_stats(&L.r, L.u.n, L.i.n);
+    CHECK_INT(s.n, 100836);
+    CHECK_INT(s.users, 610);
+    CHECK_INT(s.items, 9724);
+    CHECK_NEAR(s.min, 0.5, 0, 0);
+    CHECK_NEAR(s.max, 5.0, 0, 0);
+    CHECK_INT(L.r.time[0], 964982703); /* 1,1,4.0,964982703 */
+    CHECK_INT(L.rep.skipped, 0);
+    unload(&L);
+}
+
+static void test_latest_small_movies(void) {
+    data_movies m;
+    data_error err;
+    int32_t row;
+    const char *p = test_movielens("ml-latest-small/movies.csv");
+    if (!p) {
+        test_skip("../shared/movielens/ml-latest-small not found");
+        return;
+    }
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 9742);
+    row = data_movie_find(&m, 11);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "American President, The (1995)") == 0);
+    row = data_movie_find(&m, 7789);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "11'09\"01 - September 11 (2002)") == 0);
+    CHECK(row >= 0 && m.year[row] == 2002);
+    row = data_movie_find(&m, 73);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "Mis\xc3\xa9rables, Les (1995)") == 0);
+    row = data_movie_find(&m, 1);
+    CHECK(row >= 0 && strcmp(data_movie_genres(&m, (size_t)row),
+                             "Adventure|Animation|Children|Comedy|Fantasy") == 0);
+    row = data_movie_find(&m, 114335);
+    CHECK(row >= 0 && strcmp(data_movie_genres(&m, (size_t)row), "(no genres listed)") == 0);
+    row = data_movie_find(&m, 171749);
+    CHECK(row >= 0 && m.year[row] == 2006);
+    row = data_movie_find(&m, 40697);
+    CHECK(row >= 0 && m.year[row] == 0 && strcmp(data_movie_title(&m, (size_t)row), "Babylon 5") == 0);
+    data_movies_free(&m);
+}
+
+static void test_ml1m_movies(void) {
+    data_movies m;
+    data_error err;
+    int32_t row;
+    const char *p = test_movielens("ml-1m-meta/movies.dat");
+    if (!p) {
+        test_skip("../shared/movielens/ml-1m-meta not found");
+        return;
+    }
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 3883);
+    row = data_movie_find(&m, 73);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "Mis\xc3\xa9rables, Les (1995)") == 0);
+    CHECK(row >= 0 && strcmp(data_movie_genres(&m, (size_t)row), "Drama|Musical") == 0);
+    row = data_movie_find(&m, 582);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "Metisse (Caf\xc3\xa9 au Lait) (1993)") == 0);
+    row = data_movie_find(&m, 1);
+    CHECK(row >= 0 && strcmp(data_movie_genres(&m, (size_t)row), "Animation|Children's|Comedy") == 0);
+    CHECK(row >= 0 && m.year[row] == 1995);
+    data_movies_free(&m);
+}
+
+static void test_ml100k_uitem(void) {
+    data_movies m;
+    data_error err;
+    int32_t row;
+    const char *p = test_movielens("ml-100k/u.item");
+    if (!p) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(p, &m, &err), 0);
+    CHECK_INT(m.n, 1682);
+    row = data_movie_find(&m, 1);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "Toy Story (1995)") == 0);
+    CHECK(row >= 0 && strcmp(data_movie_genres(&m, (size_t)row), "Animation|Children's|Comedy") == 0);
+    CHECK(row >= 0 && m.year[row] == 1995);
+    row = data_movie_find(&m, 543);
+    CHECK(row >= 0 && strcmp(data_movie_title(&m, (size_t)row), "Mis\xc3\xa9rables, Les (1995)") == 0);
+    row = data_movie_find(&m, 267);
+    CHECK(row >= 0 && m.year[row] == 0 && strcmp(data_movie_genres(&m, (size_t)row), "unknown") == 0);
+    data_movies_free(&m);
+}
+
+void suite_data(void) {
+    test_run("data/idmap_basic", test_idmap_basic);
+    test_run("data/idmap_growth", test_idmap_growth);
+    test_run("data/format_names", test_format_names);
+    test_run("data/udata", test_udata);
+    test_run("data/dat", test_dat);
+    test_run("data/csv_header_quotes_crlf_bom", test_csv_header_quotes_crlf_bom);
+    test_run("data/csv_without_header", test_csv_without_header);
+    test_run("data/delim_columns", test_delim_columns);
+    test_run("data/autodetect", test_autodetect);
+    test_run("data/number_parsing", test_number_parsing);
+    test_run("data/errors_values", test_errors_values);
+    test_run("data/errors_fields", test_errors_fields);
+    test_run("data/errors_files", test_errors_files);
+    test_run("data/skip_bad", test_skip_bad);
+    test_run("data/shared_maps_and_failure", test_shared_maps_and_failure);
+    test_run("data/stats", test_stats);
+    test_run("data/split_tail", test_split_tail);
+    test_run("data/split_random", test_split_random);
+    test_run("data/shuffle_and_select", test_shuffle_and_select);
+    test_run("data/movies_uitem", test_movies_uitem);
+    test_run("data/movies_dat", test_movies_dat);
+    test_run("data/movies_csv", test_movies_csv);
+    test_run("data/movies_errors", test_movies_errors);
+    test_run("data/synth_shapes", test_synth_shapes);
+    test_run("data/synth_roundtrip", test_synth_roundtrip);
+    test_run("data/synth_deterministic", test_synth_deterministic);
+    test_run("data/synth_sample", test_synth_sample);
+    test_run("data/synth_signal", test_synth_signal);
+    test_run("data/synth_errors", test_synth_errors);
+    test_run("data/ml100k_udata", test_ml100k_udata);
+    test_run("data/ml100k_folds_shared_maps", test_ml100k_folds_shared_maps);
+    test_run("data/latest_small_ratings", test_latest_small_ratings);
+    test_run("data/latest_small_movies", test_latest_small_movies);
+    test_run("data/ml1m_movies", test_ml1m_movies);
+    test_run("data/ml100k_uitem", test_ml100k_uitem);
+}

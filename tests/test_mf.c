@@ -1,0 +1,604 @@
+/* tests/test_mf.c — the matrix-factorisation models: gradients against finite
+ * differences, training end to end, early stopping, recommendation, model
+ * files, and MovieLens 100K when ../shared/movielens is present. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <stdint.h>
+
+#include "../mf.h"
+#include "test.h"
+
+/* A model over U users and I items whose ids are 100+u and 500+i. */
+static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t seed) {
+    data_idmap users, items;
+    data_ratings all;
+    data_error err;
+    nn_rng rng;
+    size_t k;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    for (k = 0; k < U; k++) data_idmap_intern(&users, (int64_t)(100 + k));
+    for (k = 0; k < I; k++) data_idmap_intern(&items, (int64_t)(500 + k));
+    for (k = 0; k < U * I; k++)
+        data_ratings_push(&all, (uint32_t)(k % U), (uint32_t)(k % I), (float)(1 + k % 5), 0);
+    nn_rng_seed(&rng, seed);
+    if (mf_init(m, cfg, &users, &items, &all, &rng, &err) != 0)
+        test_fail(__FILE__, __LINE__, "mf_init: %s", err.msg);
+    mf_count(m, &all);
+    data_ratings_free(&all);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+}
+
+/* The batch loss the trainer minimises, in double from the float forward. */
+static double batch_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
+                         const float *y, size_t B) {
+    float pred[16];
+    mf_forward(m, pred, u, i, B);
+    return nn_mse_forward(pred, y, B) + mf_l2_loss(m, u, i, B);
+}
+
+/* Central differences on every parameter of every tensor (columns < K) against
+ * mf_backward. Returns the largest |analytic gradient| seen, so the caller can
+ * insist the check was not passed by gradients that are zero everywhere. */
+static double gradient_check(mf_model *m, const uint32_t *u, const uint32_t *i,
+                             const float *y, size_t B) {
+    nn_params *ps = &m->params;
+    float pred[16], dpred[16];
+    double max_grad = 0.0;
+    size_t t, r, c;
+    mf_forward(m, pred, u, i, B);
+    nn_mse_backward(dpred, pred, y, B);
+    mf_backward(m, dpred, u, i, B);
+    for (t = 0; t < ps->n_tensors; t++) {
+        const nn_tensor *tt = &ps->t[t];
+        for (r = 0; r < tt->rows; r++)
+            for (c = 0; c < tt->k; c++) {
+                float *w = ps->w + tt->offset + r * tt->stride + c;
+                double g = ps->dw[tt->offset + r * tt->stride + c], fd;
+                float saved = *w, h = 1e-2f;
+                *w = saved + h;
+                fd = batch_loss(m, u, i, y, B);
+                *w = saved - h;
+                fd -= batch_loss(m, u, i, y, B);
+                *w = saved;
+                /* the loss is quadratic in each single weight, so central
+                 * differences are exact up to float32 rounding of the forward
+                 * pass (~1e-7 relative, /2h = 5e-6): atol 2e-4 is generous */
+                fd /= 2.0 * (double)h;
+                if (!test_close(g, fd, 1e-3, 2e-4))
+                    test_fail(__FILE__, __LINE__, "%s[%zu][%zu]: backward %.7g, finite "
+                              "difference %.7g", tt->name, r, c, g, fd);
+                if (fabs(g) > max_grad) max_grad = fabs(g);
+            }
+    }
+    nn_params_zero_grad(ps);
+    return max_grad;
+}
+
+static void check_model_gradients(mf_config cfg) {
+    /* user 1 and item 2 repeat within the batch: their gradients must add up */
+    static const uint32_t u[6] = {0, 1, 2, 1, 3, 1};
+    static const uint32_t i[6] = {2, 0, 2, 1, 4, 2};
+    static const float y[6] = {4.0f, 1.0f, 3.5f, 5.0f, 2.0f, 4.5f};
+    mf_model m;
+    nn_rng rng;
+    size_t k;
+    tiny_model(&m, cfg, 4, 5, 7);
+    /* larger weights than the 0.05 init, so every term of the gradient matters */
+    nn_rng_seed(&rng, 3);
+    for (k = 0; k < m.params.n; k++)
+        if (m.params.w[k] != 0.0f) m.params.w[k] = (float)(nn_rng_uniform(&rng) - 0.5);
+    if (cfg.kind == MF_BIAS) {
+        float *bu = nn_param(&m.params, m.t_user_bias), *bi = nn_param(&m.params, m.t_item_bias);
+        for (k = 0; k < 4; k++) bu[k * m.params.t[m.t_user_bias].stride] = 0.1f * (float)k - 0.1f;
+        for (k = 0; k < 5; k++) bi[k * m.params.t[m.t_item_bias].stride] = 0.2f - 0.05f * (float)k;
+    }
+    CHECK(gradient_check(&m, u, i, y, 6) > 0.05);
+    /* a row no rating uses gets no gradient, and zero_grad left none behind */
+    for (k = 0; k < m.params.n; k++) CHECK(m.params.dw[k] == 0.0f);
+    mf_free(&m);
+}
+
+static void test_gradients_dot(void) {
+    mf_config cfg = mf_defaults();
+    cfg.dim = 3;
+    check_model_gradients(cfg);
+}
+
+static void test_gradients_dot_centred(void) {
+    mf_config cfg = mf_defaults();
+    cfg.dim = 5;
+    cfg.centre = 1;
+    check_model_gradients(cfg);
+}
+
+static void test_gradients_bias_l2(void) {
+    mf_config cfg = mf_defaults();
+    cfg.kind = MF_BIAS;
+    cfg.dim = 4;
+    cfg.l2 = 0.3f;
+    check_model_gradients(cfg);
+}
+
+static void test_forward_values(void) {
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    float *P, *Q, pred;
+    uint32_t u = 1, i = 2;
+    cfg.kind = MF_BIAS;
+    cfg.dim = 2;
+    tiny_model(&m, cfg, 3, 3, 1);
+    P = nn_param(&m.params, m.t_user);
+    Q = nn_param(&m.params, m.t_item);
+    P[1 * m.params.t[m.t_user].stride + 0] = 0.5f;
+    P[1 * m.params.t[m.t_user].stride + 1] = -1.0f;
+    Q[2 * m.params.t[m.t_item].stride + 0] = 2.0f;
+    Q[2 * m.params.t[m.t_item].stride + 1] = 0.25f;
+    nn_param(&m.params, m.t_user_bias)[1 * m.params.t[m.t_user_bias].stride] = 0.125f;
+    nn_param(&m.params, m.t_item_bias)[2 * m.params.t[m.t_item_bias].stride] = -0.5f;
+    mf_forward(&m, &pred, &u, &i, 1);
+    /* μ + b_u + b_i + p·q = μ + 0.125 − 0.5 + (1 − 0.25) */
+    CHECK_NEAR(pred, m.mean + 0.125f - 0.5f + 0.75f, 1e-6, 1e-6);
+    CHECK_NEAR(m.mean, 25.0 / 9.0, 1e-6, 0); /* ratings 1,2,3,4,5,1,2,3,4 */
+    CHECK_NEAR(mf_predict(&m, 1, 2), pred, 0, 0);
+    CHECK_NEAR(mf_predict(&m, 1, 7), m.mean, 0, 0); /* outside the model: μ */
+    mf_free(&m);
+}
+
+/* ------------------------------------------------------------ training */
+
+static int read_sample(data_idmap *users, data_idmap *items, data_ratings *r) {
+    data_read_opts ro = data_read_defaults();
+    data_error err;
+    data_idmap_init(users);
+    data_idmap_init(items);
+    data_ratings_init(r);
+    if (data_read_ratings("data/ratings.csv", &ro, users, items, r, NULL, &err) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_data(data_idmap *users, data_idmap *items, data_ratings *r) {
+    data_ratings_free(r);
+    data_idmap_free(users);
+    data_idmap_free(items);
+}
+
+/* The bundled sample is embrec's own output: regenerating it gives the same bytes. */
+static void test_sample_is_generated(void) {
+    data_synth_config cfg;
+    data_error err;
+    const char *names[2] = {"ratings.csv", "movies.csv"};
+    int k;
+    CHECK(data_synth_shape("sample", &cfg) == 0);
+    if (data_synth_write(test_path("sample"), &cfg, &err) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return;
+    }
+    for (k = 0; k < 2; k++) {
+        char a[512], b[512], cmd[1200];
+        snprintf(a, sizeof a, "data/%s", names[k]);
+        snprintf(b, sizeof b, "%s/sample/%s", test_tmpdir(), names[k]);
+        snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+        if (system(cmd) != 0)
+            test_fail(__FILE__, __LINE__, "%s differs from `embrec synth --shape sample` "
+                      "(run make sample)", a);
+    }
+}
+
+static void train_sample(mf_config mc, mf_train_config tc, double *val_rmse,
+                         double *base_rmse, mf_history *hist, mf_model *m) {
+    data_idmap users, items;
+    data_ratings all, train, val;
+    data_error err;
+    nn_rng rng;
+    mf_metrics vm;
+    if (read_sample(&users, &items, &all) != 0) return;
+    data_ratings_init(&train);
+    data_ratings_init(&val);
+    nn_rng_seed(&rng, 42);
+    CHECK(data_ratings_shuffle(&all, &rng) == 0);
+    CHECK(data_split_tail(&all, 0.2, &train, &val) == 0);
+    CHECK(mf_init(m, mc, &users, &items, &all, &rng, &err) == 0);
+    if (mf_train(m, &train, &val, &tc, hist, NULL, &err) != 0)
+        test_fail(__FILE__, __LINE__, "mf_train: %s", err.msg);
+    vm = mf_evaluate(m, &val, 1);
+    *val_rmse = vm.rmse;
+    *base_rmse = mf_evaluate_mean(m->mean, &val).rmse;
+    data_ratings_free(&train);
+    data_ratings_free(&val);
+    free_data(&users, &items, &all);
+}
+
+static void test_sample_beats_mean(void) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    mf_history hist;
+    mf_model m;
+    double rmse = NAN, base = NAN;
+    mc.kind = MF_BIAS;
+    mc.dim = 16;
+    mc.l2 = 0.01f;
+    tc.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.opt.lr = 0.01f;
+    tc.opt.update = NN_UPDATE_LAZY;
+    tc.batch = 64;
+    tc.epochs = 30;
+    tc.patience = 3;
+    tc.restore_best = 1;
+    tc.verbose = 0;
+    train_sample(mc, tc, &rmse, &base, &hist, &m);
+    printf("     sample: bias model val RMSE %.4f, global mean %.4f\n", rmse, base);
+    CHECK(rmse < 0.85 * base); /* the planted structure is strong: demand 15% */
+    mf_history_free(&hist);
+    mf_free(&m);
+}
+
+static void test_dense_adamax_learns(void) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    mf_history hist;
+    mf_model m;
+    double rmse = NAN, base = NAN;
+    size_t e;
+    mc.dim = 16;
+    mc.centre = 1;
+    tc.opt.lr = 0.01f; /* AdaMax, dense: the notebooks' update */
+    tc.batch = 32;
+    tc.epochs = 8;
+    tc.verbose = 0;
+    train_sample(mc, tc, &rmse, &base, &hist, &m);
+    printf("     sample: centred dot, dense AdaMax, val RMSE %.4f, global mean %.4f\n", rmse, base);
+    CHECK(rmse < 0.87 * base);
+    CHECK_INT(hist.n, 8);
+    for (e = 1; e < hist.n; e++) CHECK(hist.epoch[e].loss < hist.epoch[e - 1].loss + 1e-9);
+    mf_history_free(&hist);
+    mf_free(&m);
+}
+
+/* Overfit on purpose (big K, high rate): val_loss turns up, EarlyStopping must
+ * stop `patience` epochs after the best, and the restored weights must score
+ * exactly the best epoch's val_loss. */
+static void test_early_stopping_restores_best(void) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    data_idmap users, items;
+    data_ratings all, train, val;
+    data_error err;
+    mf_history hist;
+    mf_model m;
+    nn_rng rng;
+    size_t e;
+    if (read_sample(&users, &items, &all) != 0) return;
+    data_ratings_init(&train);
+    data_ratings_init(&val);
+    CHECK(data_split_tail(&all, 0.3, &train, &val) == 0);
+    nn_rng_seed(&rng, 5);
+    mc.dim = 64;
+    tc.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.opt.lr = 0.02f;
+    tc.batch = 32;
+    tc.epochs = 40;
+    tc.patience = 2;
+    tc.restore_best = 1;
+    tc.verbose = 0;
+    CHECK(mf_init(&m, mc, &users, &items, &all, &rng, &err) == 0);
+    CHECK(mf_train(&m, &train, &val, &tc, &hist, NULL, &err) == 0);
+    CHECK(hist.stopped_early);
+    CHECK(hist.n < 40);
+    CHECK_INT(hist.n, hist.best + 1 + 2); /* stopped exactly patience epochs later */
+    for (e = 0; e < hist.n; e++) CHECK(hist.epoch[e].val_loss >= hist.epoch[hist.best].val_loss);
+    CHECK_NEAR(mf_evaluate(&m, &val, 0).mse, hist.epoch[hist.best].val_loss, 1e-12, 0);
+    mf_history_free(&hist);
+    mf_free(&m);
+    data_ratings_free(&train);
+    data_ratings_free(&val);
+    free_data(&users, &items, &all);
+}
+
+/* Dense and lazy updates are different algorithms (untouched rows move only in
+ * dense mode): on the same data and seed they must end somewhere different. */
+static void test_dense_and_lazy_differ(void) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    mf_history h1, h2;
+    mf_model m1, m2;
+    double r1, r2, b;
+    size_t k, differ = 0;
+    mc.dim = 8;
+    mc.centre = 1;
+    tc.epochs = 2;
+    tc.verbose = 0;
+    tc.opt.lr = 0.01f;
+    tc.opt.update = NN_UPDATE_DENSE;
+    train_sample(mc, tc, &r1, &b, &h1, &m1);
+    tc.opt.update = NN_UPDATE_LAZY;
+    train_sample(mc, tc, &r2, &b, &h2, &m2);
+    CHECK_INT(m1.params.n, m2.params.n);
+    for (k = 0; k < m1.params.n; k++) differ += m1.params.w[k] != m2.params.w[k];
+    CHECK(differ > m1.params.n / 4);
+    CHECK(r1 < b && r2 < b);
+    mf_history_free(&h1);
+    mf_history_free(&h2);
+    mf_free(&m1);
+    mf_free(&m2);
+}
+
+static void test_history_csv(void) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    mf_history hist;
+    mf_model m;
+    double r, b;
+    char line[256];
+    int lines = 0;
+    FILE *f;
+    tc.epochs = 3;
+    tc.verbose = 0;
+    tc.history_path = test_path("history.csv");
+    train_sample(mc, tc, &r, &b, &hist, &m);
+    f = fopen(tc.history_path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (lines == 0) CHECK_HAS(line, "epoch,loss,val_loss,val_rmse,val_mae,seconds");
+        if (lines == 3) {
+            double loss = strtod(strchr(line, ',') + 1, NULL);
+            CHECK(strncmp(line, "3,", 2) == 0);
+            CHECK_NEAR(loss, hist.epoch[2].loss, 1e-8, 0);
+        }
+        lines++;
+    }
+    fclose(f);
+    CHECK_INT(lines, 4);
+    mf_history_free(&hist);
+    mf_free(&m);
+}
+
+/* ------------------------------------------------------------ recommend */
+
+static int cmp_score_desc(const void *a, const void *b) {
+    const mf_scored *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static void test_recommend_matches_full_sort(void) {
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    mf_scored top[10], all[60];
+    uint8_t exclude[60];
+    size_t n_all = 0, got, k;
+    uint32_t i, u = 3;
+    cfg.dim = 6;
+    tiny_model(&m, cfg, 5, 60, 11);
+    m.item_count[17] = 0; /* never learned: never recommended */
+    for (i = 0; i < 60; i++) exclude[i] = (uint8_t)(i % 7 == 0);
+    got = mf_recommend(&m, u, exclude, top, 10);
+    CHECK_INT(got, 10);
+    for (i = 0; i < 60; i++)
+        if (!exclude[i] && i != 17) {
+            all[n_all].item = i;
+            all[n_all].score = mf_predict(&m, u, i);
+            n_all++;
+        }
+    qsort(all, n_all, sizeof *all, cmp_score_desc);
+    for (k = 0; k < got; k++) {
+        CHECK_INT(top[k].item, all[k].item);
+        CHECK(top[k].score == all[k].score);
+        CHECK(!exclude[top[k].item] && top[k].item != 17);
+    }
+    got = mf_recommend(&m, u, exclude, all, 60); /* asking for more than exist */
+    CHECK_INT(got, n_all);
+    mf_free(&m);
+}
+
+/* ------------------------------------------------------------ model files */
+
+static void save_tiny(mf_model *m, const char *name) {
+    mf_config cfg = mf_defaults();
+    data_error err;
+    cfg.kind = MF_BIAS;
+    cfg.dim = 5;
+    cfg.l2 = 0.02f;
+    tiny_model(m, cfg, 7, 9, 3);
+    nn_param(&m->params, m->t_item_bias)[8 * m->params.t[m->t_item_bias].stride] = -0.75f;
+    snprintf(m->source, sizeof m->source, "some/ratings.csv");
+    if (mf_save(m, test_path(name), &err) != 0) test_fail(__FILE__, __LINE__, "%s", err.msg);
+}
+
+static void test_save_load_exact(void) {
+    mf_model a, b;
+    data_error err;
+    size_t k;
+    save_tiny(&a, "m.embrec");
+    if (mf_load(&b, test_path("m.embrec"), &err) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        mf_free(&a);
+        return;
+    }
+    CHECK_INT(b.cfg.kind, MF_BIAS);
+    CHECK_INT(b.cfg.dim, 5);
+    CHECK(b.cfg.l2 == a.cfg.l2 && b.mean == a.mean && b.rating_max == a.rating_max);
+    CHECK_INT(b.n_users, 7);
+    CHECK_INT(b.n_items, 9);
+    CHECK(strcmp(b.source, "some/ratings.csv") == 0);
+    CHECK_INT(b.params.n, a.params.n);
+    CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
+    for (k = 0; k < 7; k++) CHECK_INT(b.user_ids[k], 100 + (int64_t)k);
+    for (k = 0; k < 9; k++) CHECK_INT(data_idmap_find(&b.items, 500 + (int64_t)k), k);
+    CHECK(memcmp(a.user_count, b.user_count, 7 * sizeof *a.user_count) == 0);
+    CHECK(mf_predict(&a, 2, 8) == mf_predict(&b, 2, 8));
+    mf_free(&a);
+    mf_free(&b);
+}
+
+static unsigned char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = malloc(1 << 16);
+    *len = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
+    if (f) fclose(f);
+    return buf;
+}
+
+static void spit(const char *path, const unsigned char *buf, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len) test_fail(__FILE__, __LINE__, "cannot write %s", path);
+    if (f) fclose(f);
+}
+
+static void expect_load_error(const char *path, const char *what) {
+    mf_model m;
+    data_error err;
+    err.msg[0] = '\0';
+    CHECK(mf_load(&m, path, &err) == -1);
+    CHECK_HAS(err.msg, path);
+    CHECK_HAS(err.msg, what);
+}
+
+static void test_load_rejects_damage(void) {
+    mf_model a;
+    size_t len, k;
+    unsigned char *buf;
+    uint64_t h = 14695981039346656037ULL;
+    save_tiny(&a, "good.embrec");
+    mf_free(&a);
+    buf = slurp(test_path("good.embrec"), &len);
+    CHECK(len > 100);
+    spit(test_path("short.embrec"), buf, len - 9);
+    expect_load_error(test_path("short.embrec"), "checksum");
+    buf[len / 2] ^= 0x10;
+    spit(test_path("flipped.embrec"), buf, len);
+    expect_load_error(test_path("flipped.embrec"), "checksum");
+    buf[len / 2] ^= 0x10;
+    spit(test_path("text.embrec"), (const unsigned char *)"userId,movieId\n1,2\n", 19);
+    expect_load_error(test_path("text.embrec"), "not an embrec model");
+    expect_load_error(test_path("absent.embrec"), "cannot open");
+    /* a future version with a valid checksum: refused by version, not by damage */
+    buf[8] = 99;
+    for (k = 0; k + 8 < len; k++) h = (h ^ buf[k]) * 1099511628211ULL;
+    for (k = 0; k < 8; k++) buf[len - 8 + k] = (unsigned char)(h >> (8 * k));
+    spit(test_path("future.embrec"), buf, len);
+    expect_load_error(test_path("future.embrec"), "version 99 is newer");
+    free(buf);
+}
+
+static void test_save_is_atomic(void) {
+    mf_model a;
+    data_error err;
+    char cmd[600];
+    save_tiny(&a, "atomic.embrec");
+    /* an unwritable target directory: error, and nothing left behind */
+    CHECK(mf_save(&a, "/nonexistent-dir/x.embrec", &err) == -1);
+    CHECK_HAS(err.msg, "/nonexistent-dir/x.embrec");
+    /* saving over an existing model leaves no temporary files */
+    CHECK(mf_save(&a, test_path("atomic.embrec"), &err) == 0);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q 'atomic.embrec.tmp'", test_tmpdir());
+    CHECK(system(cmd) != 0);
+    mf_free(&a);
+}
+
+/* ------------------------------------------------------------ MovieLens 100K */
+
+/* u1.base → u1.test with the bias model. Surprise's SVD reports RMSE 0.934
+ * averaged over the five folds; we must be competitive on fold 1. */
+static void test_ml100k_u1(void) {
+    const char *base = test_movielens("ml-100k/u1.base"), *test = test_movielens("ml-100k/u1.test");
+    data_read_opts ro = data_read_defaults();
+    data_idmap users, items;
+    data_ratings train, tst, none;
+    data_error err;
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    mf_history hist;
+    mf_model m;
+    mf_metrics tm, bm;
+    nn_rng rng;
+    if (!base || !test) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&train);
+    data_ratings_init(&tst);
+    data_ratings_init(&none);
+    CHECK(data_read_ratings(base, &ro, &users, &items, &train, NULL, &err) == 0);
+    CHECK(data_read_ratings(test, &ro, &users, &items, &tst, NULL, &err) == 0);
+    CHECK_INT(train.n, 80000);
+    CHECK_INT(tst.n, 20000);
+    mc.kind = MF_BIAS;
+    mc.dim = 32;
+    mc.l2 = 0.1f;
+    tc.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.opt.lr = 0.002f;
+    tc.opt.update = NN_UPDATE_LAZY;
+    tc.batch = 32;
+    tc.epochs = 25;
+    tc.verbose = 0;
+    nn_rng_seed(&rng, 1);
+    CHECK(mf_init(&m, mc, &users, &items, &train, &rng, &err) == 0);
+    CHECK(mf_train(&m, &train, &none, &tc, &hist, NULL, &err) == 0);
+    tm = mf_evaluate(&m, &tst, 1);
+    bm = mf_evaluate_mean(m.mean, &tst);
+    printf("     ml-100k u1: bias K=32 test RMSE %.4f MAE %.4f (%zu unknown), mean baseline %.4f\n",
+           tm.rmse, tm.mae, tm.unknown, bm.rmse);
+    CHECK(tm.rmse < 0.935);
+    CHECK(tm.rmse > 0.85); /* far better than published results means a leak */
+    mf_history_free(&hist);
+    mf_free(&m);
+    data_ratings_free(&train);
+    data_ratings_free(&tst);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+}
+
+static void test_recipes_match_notebooks(void) {
+    const mf_recipe *cf = mf_recipe_find("cfmodel"), *mf8 = mf_recipe_find("mf8");
+    CHECK(cf && mf8 && !mf_recipe_find("nope"));
+    if (!cf || !mf8) return;
+    /* notebook 003: CFModel(k=100), compile(loss='mse', optimizer='adamax'),
+     * fit(validation_split=.1, batch 32 default, 30 epochs), EarlyStopping(patience=2) */
+    CHECK_INT(cf->model.kind, MF_DOT);
+    CHECK_INT(cf->model.dim, 100);
+    CHECK_INT(cf->model.centre, 0);
+    CHECK_INT(cf->train.opt.kind, NN_ADAMAX);
+    CHECK(cf->train.opt.lr == 0.002f && cf->train.opt.epsilon == 1e-7f);
+    CHECK_INT(cf->train.opt.update, NN_UPDATE_DENSE);
+    CHECK_INT(cf->train.batch, 32);
+    CHECK_INT(cf->train.epochs, 30);
+    CHECK_INT(cf->train.patience, 2);
+    CHECK(cf->train.restore_best);
+    CHECK(cf->val_split == 0.1);
+    /* notebook 000: k=8, centred, Adam lr 0.01, validation 0.05, 20 epochs, batch 5000 */
+    CHECK_INT(mf8->model.dim, 8);
+    CHECK(mf8->model.centre);
+    CHECK_INT(mf8->train.opt.kind, NN_ADAM);
+    CHECK(mf8->train.opt.lr == 0.01f && mf8->train.opt.epsilon == 1e-8f);
+    CHECK_INT(mf8->train.batch, 5000);
+    CHECK_INT(mf8->train.epochs, 20);
+    CHECK(mf8->val_split == 0.05);
+}
+
+void suite_mf(void) {
+    test_run("mf/forward_values", test_forward_values);
+    test_run("mf/gradients_dot", test_gradients_dot);
+    test_run("mf/gradients_dot_centred", test_gradients_dot_centred);
+    test_run("mf/gradients_bias_l2", test_gradients_bias_l2);
+    test_run("mf/sample_is_generated", test_sample_is_generated);
+    test_run("mf/sample_beats_mean", test_sample_beats_mean);
+    test_run("mf/dense_adamax_learns", test_dense_adamax_learns);
+    test_run("mf/early_stopping_restores_best", test_early_stopping_restores_best);
+    test_run("mf/dense_and_lazy_differ", test_dense_and_lazy_differ);
+    test_run("mf/history_csv", test_history_csv);
+    test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
+    test_run("mf/save_load_exact", test_save_load_exact);
+    test_run("mf/load_rejects_damage", test_load_rejects_damage);
+    test_run("mf/save_is_atomic", test_save_is_atomic);
+    test_run("mf/recipes_match_notebooks", test_recipes_match_notebooks);
+    test_run("mf/ml100k_u1", test_ml100k_u1);
+}

@@ -1,0 +1,1075 @@
+/* tests/test_nn.c — the nn suite: kernels (SIMD against scalar), random
+ * numbers, initialisers, embedding and MSE (against finite differences), the
+ * parameter block, and the optimisers against tests/ref/optim.txt, written by
+ * the NumPy re-implementation of Keras 2.1.6 in tests/ref/optim_ref.py.
+ */
+#include "test.h"
+#include "../nn.h"
+
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+#define U24 (1.0 / 16777216.0) /* 2^-24: unit roundoff of float32 */
+
+/* ------------------------------------------------------------- helpers */
+
+/* uniform in [−1, 1), with about one entry in five exactly 0 when zeros */
+static void fill(float *x, size_t n, nn_rng *rng, int zeros) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        x[i] = (float)(2.0 * nn_rng_uniform(rng) - 1.0);
+        if (zeros && nn_rng_below(rng, 5) == 0) x[i] = 0.0f;
+    }
+}
+
+static float *floats(size_t n) {
+    float *p = malloc((n + 1) * sizeof *p); /* +1: the tests shift by one float */
+    if (!p) {
+        perror("malloc");
+        exit(2);
+    }
+    return p;
+}
+
+/* lengths 0..67 cover every tail of 8- and 4-wide loops and the 32-wide
+ * unrolled dot; the big ones run many full iterations */
+static const size_t big_lengths[] = {255, 256, 1000, 1003, 4099};
+#define N_LENGTHS (68 + sizeof big_lengths / sizeof big_lengths[0])
+static size_t length_at(size_t i) { return i < 68 ? i : big_lengths[i - 68]; }
+
+/* -------------------------------------------------------------- memory */
+
+static void test_stride_alloc(void) {
+    float *p;
+    CHECK_INT(nn_stride(0), 0);
+    CHECK_INT(nn_stride(1), 8);
+    CHECK_INT(nn_stride(8), 8);
+    CHECK_INT(nn_stride(9), 16);
+    CHECK_INT(nn_stride(100), 104);
+    p = nn_alloc(1000 * sizeof *p);
+    CHECK(p != NULL);
+    if (p) {
+        size_t i, nonzero = 0;
+        CHECK((uintptr_t)p % NN_ALIGN == 0);
+        for (i = 0; i < 1000; i++) nonzero += p[i] != 0.0f;
+        CHECK_INT(nonzero, 0);
+    }
+    nn_free(p);
+    p = nn_alloc(0);
+    CHECK(p != NULL); /* a usable pointer, so callers can treat NULL as failure */
+    nn_free(p);
+    CHECK(nn_alloc(SIZE_MAX) == NULL);
+    CHECK(nn_alloc(SIZE_MAX - 10) == NULL);
+}
+
+/* --------------------------------------------------- SIMD against scalar */
+
+static void test_vec_path(void) {
+    const char *p = vec_path();
+#if defined(EMBREC_NO_SIMD)
+    CHECK_HAS(p, "scalar");
+#elif defined(__AVX2__) && defined(__FMA__)
+    CHECK_HAS(p, "avx2+fma");
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+    CHECK_HAS(p, "neon");
+#else
+    CHECK_HAS(p, "scalar");
+#endif
+}
+
+/* Recursive summation of n products in float32 errs by at most
+ * γ_n·Σ|a_i b_i| with γ_n = n·u/(1 − n·u), u = 2^-24 (Higham, §3.1); the
+ * SIMD sum is a different order of the same n terms (with FMA, no worse), so
+ * each path is within γ_n·Σ|ab| of the exact dot and the two within twice it. */
+static void test_vec_dot(void) {
+    nn_rng rng;
+    size_t li;
+    nn_rng_seed(&rng, 1);
+    for (li = 0; li < N_LENGTHS; li++) {
+        size_t n = length_at(li), shift = li % 2, i;
+        float *a = floats(n), *b = floats(n);
+        double exact = 0.0, absum = 0.0, gamma = n * U24 / (1.0 - n * U24);
+        float s, v;
+        fill(a + shift, n, &rng, 1);
+        fill(b + shift, n, &rng, 0);
+        for (i = 0; i < n; i++) {
+            exact += (double)a[shift + i] * b[shift + i];
+            absum += fabs((double)a[shift + i] * b[shift + i]);
+        }
+        s = vec_dot_scalar(a + shift, b + shift, n);
+        v = vec_dot(a + shift, b + shift, n);
+        if (n == 0) {
+            CHECK(s == 0.0f);
+            CHECK(v == 0.0f);
+        }
+        if (fabs(s - exact) > gamma * absum)
+            test_fail(__FILE__, __LINE__, "n=%zu scalar dot %.9g, exact %.17g", n, s, exact);
+        if (fabs(v - exact) > gamma * absum)
+            test_fail(__FILE__, __LINE__, "n=%zu vec_dot %.9g, exact %.17g", n, v, exact);
+        if (fabs((double)v - s) > 2.0 * gamma * absum)
+            test_fail(__FILE__, __LINE__, "n=%zu vec_dot %.9g vs scalar %.9g", n, v, s);
+        free(a);
+        free(b);
+    }
+}
+
+/* axpy: scalar rounds a·x then the sum, FMA rounds once, so they differ by
+ * at most u·|a·x| + 2u·|y + a·x| (+ O(u²)) ≤ 2^-23·(|a·x| + |y + a·x|).
+ * scale is a single multiply on every path: bit-identical. */
+static void test_vec_axpy_scale(void) {
+    nn_rng rng;
+    size_t li;
+    nn_rng_seed(&rng, 2);
+    for (li = 0; li < N_LENGTHS; li++) {
+        size_t n = length_at(li), shift = li % 3 == 1, i;
+        float *x = floats(n), *y1 = floats(n), *y2 = floats(n);
+        float a = (float)(4.0 * nn_rng_uniform(&rng) - 2.0);
+        int bad = 0;
+        fill(x + shift, n, &rng, 1);
+        fill(y1 + shift, n, &rng, 1);
+        memcpy(y2, y1, (n + 1) * sizeof *y1);
+        vec_axpy_scalar(y1 + shift, a, x + shift, n);
+        vec_axpy(y2 + shift, a, x + shift, n);
+        for (i = 0; i < n; i++) {
+            double ax = (double)a * x[shift + i];
+            double tol = 2.0 * U24 * (fabs(ax) + fabs((double)y1[shift + i]));
+            if (fabs((double)y1[shift + i] - y2[shift + i]) > tol && bad++ < 3)
+                test_fail(__FILE__, __LINE__, "axpy n=%zu i=%zu: %.9g vs %.9g", n, i,
+                          y2[shift + i], y1[shift + i]);
+        }
+        memcpy(y2, x, (n + 1) * sizeof *x);
+        vec_scale_scalar(x + shift, a, n);
+        vec_scale(y2 + shift, a, n);
+        if (memcmp(x, y2, (n + 1) * sizeof *x) != 0)
+            test_fail(__FILE__, __LINE__, "vec_scale n=%zu differs from scalar", n);
+        free(x);
+        free(y1);
+        free(y2);
+    }
+    {   /* axpy actually adds: 1 + 2·3 = 7 at every position, tail included */
+        float y[11], x[11];
+        size_t i;
+        for (i = 0; i < 11; i++) y[i] = 1.0f, x[i] = 3.0f;
+        vec_axpy(y, 2.0f, x, 11);
+        for (i = 0; i < 11; i++) CHECK(y[i] == 7.0f);
+    }
+}
+
+/* The optimiser loops promise the same bits on every path. Three updates in a
+ * row, so the state the SIMD loop wrote is what it reads next. */
+static void test_optim_loops_identical(void) {
+    nn_rng rng;
+    size_t li;
+    nn_rng_seed(&rng, 3);
+    for (li = 0; li < N_LENGTHS; li++) {
+        size_t n = length_at(li), shift = li % 2, i, k;
+        size_t bytes = (n + 1) * sizeof(float);
+        float *g = floats(n), *p1 = floats(n), *m1 = floats(n), *v1 = floats(n);
+        float *p2 = floats(n), *m2 = floats(n), *v2 = floats(n);
+        int kind;
+        for (kind = 0; kind < 3; kind++) {
+            fill(p1, n + 1, &rng, 1);
+            fill(m1, n + 1, &rng, 1);
+            fill(v1, n + 1, &rng, 1);
+            for (i = 0; i <= n; i++) {
+                m1[i] *= 0.1f;
+                v1[i] = v1[i] * v1[i] * 0.01f; /* second moments are ≥ 0 */
+            }
+            memcpy(p2, p1, bytes);
+            memcpy(m2, m1, bytes);
+            memcpy(v2, v1, bytes);
+            for (k = 1; k <= 3; k++) {
+                fill(g + shift, n, &rng, 1); /* zeros and both signs */
+                if (n > 3) g[shift + 3] = -2.0f; /* |g| above β2·u for AdaMax */
+                if (kind == 0) {
+                    nn_sgd_update_scalar(p1 + shift, g + shift, n, 0.01f);
+                    nn_sgd_update(p2 + shift, g + shift, n, 0.01f);
+                } else if (kind == 1) {
+                    float lr_t = nn_adam_lr_t(0.001f, 0.9f, 0.999f, k);
+                    nn_adam_update_scalar(p1 + shift, g + shift, m1 + shift, v1 + shift,
+                                          n, lr_t, 0.9f, 0.999f, 1e-7f);
+                    nn_adam_update(p2 + shift, g + shift, m2 + shift, v2 + shift, n,
+                                   lr_t, 0.9f, 0.999f, 1e-7f);
+                } else {
+                    float lr_t = nn_adamax_lr_t(0.005f, 0.8f, k);
+                    nn_adamax_update_scalar(p1 + shift, g + shift, m1 + shift,
+                                            v1 + shift, n, lr_t, 0.8f, 0.99f, 1e-8f);
+                    nn_adamax_update(p2 + shift, g + shift, m2 + shift, v2 + shift, n,
+                                     lr_t, 0.8f, 0.99f, 1e-8f);
+                }
+            }
+            if (memcmp(p1, p2, bytes) || memcmp(m1, m2, bytes) || memcmp(v1, v2, bytes))
+                test_fail(__FILE__, __LINE__, "%s loop n=%zu: SIMD and scalar bits differ",
+                          kind == 0 ? "sgd" : kind == 1 ? "adam" : "adamax", n);
+        }
+        free(g);
+        free(p1);
+        free(m1);
+        free(v1);
+        free(p2);
+        free(m2);
+        free(v2);
+    }
+}
+
+static void test_flush_denormals(void) {
+    volatile float tiny = 1e-38f, scale = 1e-3f, r; /* 1e-41 is subnormal */
+#if defined(__SSE__) || defined(__x86_64__)
+    unsigned saved = _mm_getcsr();
+    r = tiny * scale;
+    CHECK(r != 0.0f);
+    nn_flush_denormals();
+    CHECK_INT(_mm_getcsr() & 0x8040u, 0x8040u);
+    r = tiny * scale;
+    CHECK(r == 0.0f);
+    _mm_setcsr(saved); /* leave the thread as the next test expects it */
+#elif defined(__aarch64__) && defined(__GNUC__)
+    uint64_t saved, now;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(saved));
+    nn_flush_denormals();
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(now));
+    CHECK(now & ((uint64_t)1 << 24));
+    r = tiny * scale;
+    CHECK(r == 0.0f);
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(saved));
+#else
+    nn_flush_denormals(); /* a no-op here; it must at least not crash */
+    r = tiny * scale;
+    (void)r;
+#endif
+}
+
+/* ------------------------------------------------------ random numbers */
+
+/* Known values, computed from the published definitions of splitmix64 and
+ * xoshiro256** 1.0 (an independent Python transcription). splitmix64's
+ * first output from 0 is Vigna's test vector 0xe220a8397b1dcdaf. */
+static void test_rng_known(void) {
+    nn_rng r;
+    nn_rng_seed(&r, 0);
+    CHECK(r.s[0] == UINT64_C(0xe220a8397b1dcdaf));
+    CHECK(r.s[1] == UINT64_C(0x6e789e6aa1b965f4));
+    CHECK(r.s[2] == UINT64_C(0x06c45d188009454f));
+    CHECK(r.s[3] == UINT64_C(0xf88bb8a8724c81ec));
+    CHECK(nn_rng_next(&r) == UINT64_C(0x99ec5f36cb75f2b4));
+    CHECK(nn_rng_next(&r) == UINT64_C(0xbf6e1f784956452a));
+    CHECK(nn_rng_next(&r) == UINT64_C(0x1a5f849d4933e6e0));
+    nn_rng_seed(&r, 42);
+    CHECK(nn_rng_next(&r) == UINT64_C(0x15780b2e0c2ec716));
+    CHECK(nn_rng_next(&r) == UINT64_C(0x6104d9866d113a7e));
+    CHECK(nn_rng_next(&r) == UINT64_C(0xae17533239e499a1));
+}
+
+static void test_rng_reproducible(void) {
+    nn_rng a, b, c;
+    int i, same = 1, differ = 0;
+    nn_rng_seed(&a, 12345);
+    nn_rng_seed(&b, 12345);
+    nn_rng_seed(&c, 12346);
+    for (i = 0; i < 1000; i++) {
+        uint64_t x = nn_rng_next(&a);
+        same &= x == nn_rng_next(&b);
+        differ += x != nn_rng_next(&c);
+    }
+    CHECK(same);
+    CHECK_INT(differ, 1000);
+}
+
+static void test_rng_uniform(void) {
+    nn_rng r;
+    int i, n = 100000, outside = 0, not53 = 0;
+    double sum = 0.0;
+    nn_rng_seed(&r, 7);
+    for (i = 0; i < n; i++) {
+        double u = nn_rng_uniform(&r);
+        outside += !(u >= 0.0 && u < 1.0);
+        not53 += u * 9007199254740992.0 != floor(u * 9007199254740992.0); /* k/2^53 */
+        sum += u;
+    }
+    CHECK_INT(outside, 0);
+    CHECK_INT(not53, 0);
+    CHECK_NEAR(sum / n, 0.5, 0.0, 0.005); /* σ of the mean 0.29/√n = 0.0009 */
+}
+
+/* Pearson's χ² of observed counts against equal expected counts */
+static double chi2(const long *count, int bins, long n) {
+    double e = (double)n / bins, x = 0.0;
+    int i;
+    for (i = 0; i < bins; i++) x += (count[i] - e) * (count[i] - e) / e;
+    return x;
+}
+
+static void test_rng_below(void) {
+    nn_rng r;
+    long count[10] = {0}, third[3] = {0};
+    int i, outside = 0;
+    const uint64_t big = UINT64_C(3) << 62; /* 2^64 mod n = 2^62: 1/4 rejected */
+    nn_rng_seed(&r, 99);
+    for (i = 0; i < 1000; i++) CHECK(nn_rng_below(&r, 1) == 0);
+    for (i = 0; i < 100000; i++) {
+        uint64_t x = nn_rng_below(&r, 10);
+        if (x >= 10) outside++;
+        else count[x]++;
+    }
+    CHECK_INT(outside, 0);
+    /* χ² with 9 degrees of freedom: P(χ² > 40) ≈ 7e-6 */
+    CHECK(chi2(count, 10, 100000) < 40.0);
+    /* a plain r % n would put half the mass in the first third; rejection
+     * makes all three thirds equal. χ², 2 dof: P(χ² > 25) ≈ 4e-6 */
+    for (i = 0; i < 30000; i++) {
+        uint64_t x = nn_rng_below(&r, big);
+        if (x >= big) outside++;
+        else third[x >> 62]++;
+    }
+    CHECK_INT(outside, 0);
+    CHECK(chi2(third, 3, 30000) < 25.0);
+}
+
+static void test_rng_normal(void) {
+    nn_rng r;
+    int i, n = 100000, within1 = 0, finite = 1;
+    double sum = 0.0, sq = 0.0, mean, var;
+    nn_rng_seed(&r, 5);
+    for (i = 0; i < n; i++) {
+        double z = nn_rng_normal(&r);
+        finite &= isfinite(z) != 0;
+        sum += z;
+        sq += z * z;
+        within1 += fabs(z) < 1.0;
+    }
+    mean = sum / n;
+    var = sq / n - mean * mean;
+    CHECK(finite);
+    CHECK_NEAR(mean, 0.0, 0.0, 0.016);              /* 5σ, σ = 1/√n */
+    CHECK_NEAR(var, 1.0, 0.0, 0.022);               /* 5σ, σ = √(2/n) */
+    CHECK_NEAR((double)within1 / n, 0.682689, 0.0, 0.0075); /* 5σ */
+}
+
+static void test_rng_shuffle(void) {
+    nn_rng r, r2;
+    uint32_t a[1000], b[1000], one = 42;
+    unsigned char seen[1000];
+    long perm[6] = {0};
+    size_t i;
+    int moved = 0, k;
+    nn_rng_seed(&r, 11);
+    nn_rng_seed(&r2, 11);
+    for (i = 0; i < 1000; i++) a[i] = b[i] = (uint32_t)i;
+    nn_rng_shuffle_u32(&r, a, 1000);
+    nn_rng_shuffle_u32(&r2, b, 1000);
+    memset(seen, 0, sizeof seen);
+    for (i = 0; i < 1000; i++) {
+        if (a[i] < 1000) seen[a[i]]++;
+        moved += a[i] != i;
+    }
+    for (i = 0; i < 1000; i++) CHECK_INT(seen[i], 1); /* a permutation */
+    CHECK(moved > 900);                                 /* and not the identity */
+    CHECK(memcmp(a, b, sizeof a) == 0);                 /* reproducible */
+    nn_rng_shuffle_u32(&r, NULL, 0);
+    nn_rng_shuffle_u32(&r, &one, 1);
+    CHECK_INT(one, 42);
+    /* all 6 orders of 3 items equally likely: χ², 5 dof, P(χ² > 30) ≈ 1.5e-5 */
+    for (k = 0; k < 60000; k++) {
+        uint32_t t[3] = {0, 1, 2};
+        nn_rng_shuffle_u32(&r, t, 3);
+        perm[t[0] * 2 + (t[1] > t[2])]++;
+    }
+    CHECK(chi2(perm, 6, 60000) < 30.0);
+}
+
+/* -------------------------------------------------------- initialisers */
+
+static void test_init_uniform(void) {
+    enum { R = 50, K = 5, S = 8 };
+    float w[R * S], w2[R * S];
+    nn_rng r, r2;
+    size_t i, c;
+    double sum = 0.0;
+    float lo = 1.0f, hi = -1.0f;
+    for (i = 0; i < R * S; i++) w[i] = w2[i] = 1.0f; /* padding must be overwritten */
+    nn_rng_seed(&r, 3);
+    nn_rng_seed(&r2, 3);
+    nn_init_uniform(w, R, K, S, 0.05f, &r);
+    nn_init_uniform(w2, R, K, S, 0.05f, &r2);
+    CHECK(memcmp(w, w2, sizeof w) == 0);
+    for (i = 0; i < R; i++)
+        for (c = 0; c < S; c++) {
+            float x = w[i * S + c];
+            if (c >= K) {
+                if (x != 0.0f) test_fail(__FILE__, __LINE__, "padding w[%zu][%zu] = %g", i, c, x);
+                continue;
+            }
+            if (!(fabsf(x) <= 0.05f)) test_fail(__FILE__, __LINE__, "w = %g beyond 0.05", x);
+            lo = x < lo ? x : lo;
+            hi = x > hi ? x : hi;
+            sum += x;
+        }
+    CHECK(lo < -0.045f); /* 250 draws fill the interval */
+    CHECK(hi > 0.045f);
+    CHECK_NEAR(sum / (R * K), 0.0, 0.0, 0.0075); /* 4σ, σ = 0.0289/√250 */
+}
+
+static void test_init_limits(void) {
+    CHECK(nn_glorot_limit(3, 3) == 1.0f);                      /* √(6/6) */
+    CHECK(nn_glorot_limit(150, 64) == (float)sqrt(6.0 / 214.0));
+    CHECK_NEAR(nn_glorot_limit(150, 64), 0.16744367, 1e-7, 0.0);
+    CHECK(nn_glorot_limit(100, 50) == (float)sqrt(6.0 / 150.0)); /* 0.2 */
+    CHECK(nn_glorot_limit(0, 0) == (float)sqrt(3.0));          /* Keras floors fan at 1 */
+    CHECK(nn_lecun_limit(3) == 1.0f);                          /* √(3/3) */
+    CHECK(nn_lecun_limit(100) == (float)sqrt(0.03));
+    CHECK_NEAR(nn_lecun_limit(100), 0.17320508, 1e-7, 0.0);
+    CHECK(nn_lecun_limit(0) == (float)sqrt(3.0));
+}
+
+/* ----------------------------------------------------------- embedding */
+
+static void test_embedding_forward(void) {
+    enum { R = 4, S = 8 };
+    float W[R * S], out[4 * S];
+    const uint32_t ids[4] = {2, 0, 2, 3};
+    size_t i;
+    for (i = 0; i < R * S; i++) W[i] = (float)i + 0.5f;
+    nn_embedding_forward(out, W, ids, 4, S);
+    for (i = 0; i < 4; i++)
+        CHECK(memcmp(out + i * S, W + ids[i] * S, S * sizeof *W) == 0);
+    CHECK(out[S] == 0.5f); /* row 0, column 0 */
+}
+
+static void test_embedding_backward_sum(void) {
+    enum { R = 4, S = 8 };
+    float dW[R * S], dout[4 * S];
+    const uint32_t ids[4] = {2, 0, 2, 3};
+    size_t c;
+    for (c = 0; c < R * S; c++) dW[c] = 1.0f; /* accumulates onto what is there */
+    for (c = 0; c < 4 * S; c++) dout[c] = (float)(c + 1) / 8.0f; /* sums are exact */
+    nn_embedding_backward(dW, dout, ids, 4, S);
+    for (c = 0; c < S; c++) {
+        CHECK(dW[0 * S + c] == 1.0f + dout[1 * S + c]);
+        CHECK(dW[1 * S + c] == 1.0f); /* not in the batch */
+        CHECK(dW[2 * S + c] == 1.0f + dout[0 * S + c] + dout[2 * S + c]); /* the SUM */
+        CHECK(dW[3 * S + c] == 1.0f + dout[3 * S + c]);
+    }
+}
+
+/* L(W) = Σ_b Σ_c C[b][c] · out_b[c], out = embedding(W, ids): the backward
+ * pass with dout = C must match central differences of L, the repeated id
+ * included (its derivative is the sum of both coefficients). */
+static double emb_loss(const float *W, const uint32_t *ids, const float *C,
+                       size_t B, size_t K, size_t S) {
+    float out[6 * 8];
+    double L = 0.0;
+    size_t b, c;
+    nn_embedding_forward(out, W, ids, B, S);
+    for (b = 0; b < B; b++)
+        for (c = 0; c < K; c++) L += (double)C[b * S + c] * out[b * S + c];
+    return L;
+}
+
+static void test_embedding_gradcheck(void) {
+    enum { R = 5, K = 5, S = 8, B = 6 };
+    const uint32_t ids[B] = {1, 3, 1, 4, 0, 1};
+    float W[R * S], C[B * S], dW[R * S];
+    nn_rng rng;
+    size_t i, c, nonzero = 0;
+    nn_rng_seed(&rng, 17);
+    memset(W, 0, sizeof W);
+    memset(dW, 0, sizeof dW);
+    memset(C, 0, sizeof C);
+    nn_init_uniform(W, R, K, S, 0.5f, &rng);
+    for (i = 0; i < B; i++) fill(C + i * S, K, &rng, 0);
+    nn_embedding_backward(dW, C, ids, B, S);
+    for (i = 0; i < R; i++)
+        for (c = 0; c < K; c++) {
+            float *w = &W[i * S + c], w0 = *w, wp, wm;
+            double fd;
+            *w = w0 + 0.01f, wp = *w;
+            double Lp = emb_loss(W, ids, C, B, K, S);
+            *w = w0 - 0.01f, wm = *w;
+            fd = (Lp - emb_loss(W, ids, C, B, K, S)) / ((double)wp - wm);
+            *w = w0;
+            CHECK_NEAR(dW[i * S + c], fd, 1e-4, 1e-6);
+            nonzero += dW[i * S + c] != 0.0f;
+        }
+    CHECK(nonzero >= 4 * K); /* rows 0, 1, 3, 4 have gradient: not trivially all zero */
+    for (c = 0; c < K; c++) CHECK(dW[2 * S + c] == 0.0f); /* row 2 is not in the batch */
+}
+
+/* ---------------------------------------------------------------- MSE */
+
+static void test_mse(void) {
+    const float pred[3] = {1.0f, 2.0f, 3.0f}, y[3] = {1.5f, 2.0f, 1.0f};
+    float d[3], d1;
+    CHECK_NEAR(nn_mse_forward(pred, y, 3), (0.25 + 0.0 + 4.0) / 3.0, 1e-15, 0.0);
+    nn_mse_backward(d, pred, y, 3);
+    CHECK_NEAR(d[0], -1.0 / 3.0, 1e-7, 0.0); /* 2(1 − 1.5)/3 */
+    CHECK(d[1] == 0.0f);
+    CHECK_NEAR(d[2], 4.0 / 3.0, 1e-7, 0.0);  /* 2(3 − 1)/3 */
+    nn_mse_backward(&d1, pred + 2, y + 2, 1);
+    CHECK(d1 == 4.0f); /* B = 1: 2(ŷ − y) */
+    CHECK(nn_mse_forward(pred, y, 0) == 0.0);
+}
+
+static void test_mse_gradcheck(void) {
+    enum { B = 7 };
+    float pred[B], y[B], d[B];
+    nn_rng rng;
+    size_t b, nonzero = 0;
+    nn_rng_seed(&rng, 23);
+    fill(pred, B, &rng, 0);
+    fill(y, B, &rng, 0);
+    nn_mse_backward(d, pred, y, B);
+    for (b = 0; b < B; b++) {
+        float p0 = pred[b], pp, pm;
+        double Lp, Lm;
+        pred[b] = p0 + 0.01f, pp = pred[b];
+        Lp = nn_mse_forward(pred, y, B);
+        pred[b] = p0 - 0.01f, pm = pred[b];
+        Lm = nn_mse_forward(pred, y, B);
+        pred[b] = p0;
+        /* L is quadratic, so the central difference is exact up to rounding */
+        CHECK_NEAR(d[b], (Lp - Lm) / ((double)pp - pm), 1e-5, 1e-7);
+        nonzero += d[b] != 0.0f;
+    }
+    CHECK_INT(nonzero, B);
+}
+
+/* ----------------------------------------------------- parameter block */
+
+static void test_params_layout(void) {
+    nn_params ps;
+    size_t ta, tb, tc, td, i;
+    memset(&ps, 0, sizeof ps); /* an empty block */
+    ta = nn_params_add(&ps, "a", 10, 5, 1);
+    tb = nn_params_add(&ps, "b", 1, 7, 0);
+    tc = nn_params_add(&ps, "c", 4, 1, 1);
+    td = nn_params_add(&ps, "d", 3, 17, 0);
+    CHECK_INT(ta, 0);
+    CHECK_INT(tb, 1);
+    CHECK_INT(tc, 2);
+    CHECK_INT(td, 3);
+    CHECK_INT(ps.n_tensors, 4);
+    CHECK_INT(ps.t[0].stride, 8);
+    CHECK_INT(ps.t[1].stride, 8);
+    CHECK_INT(ps.t[2].stride, 8);
+    CHECK_INT(ps.t[3].stride, 24);
+    CHECK_INT(ps.t[0].offset, 0);
+    CHECK_INT(ps.t[1].offset, 80);  /* 10·8 */
+    CHECK_INT(ps.t[2].offset, 96);  /* 88 rounded up to 16 floats (64 bytes) */
+    CHECK_INT(ps.t[3].offset, 128); /* 96 + 32 */
+    CHECK_INT(ps.n, 128 + 72);
+    for (i = 1; i < ps.n_tensors; i++)
+        CHECK(ps.t[i].offset >= ps.t[i - 1].offset + ps.t[i - 1].rows * ps.t[i - 1].stride);
+    CHECK_INT(nn_params_alloc(&ps), 0);
+    if (!ps.w) return;
+    for (i = 0; i < ps.n_tensors; i++) {
+        CHECK((uintptr_t)nn_param(&ps, i) % NN_ALIGN == 0);
+        CHECK((uintptr_t)nn_grad(&ps, i) % NN_ALIGN == 0);
+        CHECK(nn_param(&ps, i) == ps.w + ps.t[i].offset);
+        CHECK((ps.t[i].touched != NULL) == ps.t[i].sparse);
+        CHECK((ps.t[i].is_touched != NULL) == ps.t[i].sparse);
+    }
+    for (i = 0; i < ps.n; i++)
+        if (ps.w[i] != 0.0f || ps.dw[i] != 0.0f) {
+            test_fail(__FILE__, __LINE__, "w/dw[%zu] not zeroed", i);
+            break;
+        }
+    nn_params_free(&ps);
+}
+
+static void test_params_touch_zero_grad(void) {
+    nn_params ps;
+    size_t ta, tb, tc, i, r;
+    float *dw;
+    memset(&ps, 0, sizeof ps);
+    ta = nn_params_add(&ps, "a", 10, 5, 1);
+    tb = nn_params_add(&ps, "b", 2, 7, 0);
+    tc = nn_params_add(&ps, "c", 4, 1, 1);
+    if (nn_params_alloc(&ps) != 0) {
+        test_fail(__FILE__, __LINE__, "nn_params_alloc failed");
+        return;
+    }
+    for (i = 0; i < ps.n; i++) ps.dw[i] = 1.0f;
+    nn_params_touch(&ps, ta, 3);
+    nn_params_touch(&ps, ta, 3);
+    nn_params_touch(&ps, ta, 7);
+    nn_params_touch(&ps, ta, 3);
+    nn_params_touch(&ps, tb, 1); /* dense: no-op */
+    nn_params_touch(&ps, tc, 1);
+    CHECK_INT(ps.t[ta].n_touched, 2); /* deduplicated */
+    CHECK_INT(ps.t[ta].touched[0], 3);
+    CHECK_INT(ps.t[ta].touched[1], 7);
+    CHECK_INT(ps.t[ta].is_touched[3], 1);
+    CHECK_INT(ps.t[ta].is_touched[4], 0);
+    CHECK_INT(ps.t[tb].n_touched, 0);
+    CHECK_INT(ps.t[tc].n_touched, 1);
+    nn_params_zero_grad(&ps);
+    dw = nn_grad(&ps, ta);
+    for (r = 0; r < 10; r++)
+        for (i = 0; i < 8; i++) {
+            float want = (r == 3 || r == 7) ? 0.0f : 1.0f; /* untouched rows not visited */
+            if (dw[r * 8 + i] != want)
+                test_fail(__FILE__, __LINE__, "a.dw[%zu][%zu] = %g, want %g", r, i,
+                          dw[r * 8 + i], want);
+        }
+    dw = nn_grad(&ps, tb);
+    for (i = 0; i < 16; i++) CHECK(dw[i] == 0.0f); /* dense: all of it */
+    dw = nn_grad(&ps, tc);
+    CHECK(dw[0 * 8] == 1.0f);
+    for (i = 0; i < 8; i++) CHECK(dw[1 * 8 + i] == 0.0f);
+    CHECK_INT(ps.t[ta].n_touched, 0);
+    CHECK_INT(ps.t[tc].n_touched, 0);
+    for (r = 0; r < 10; r++) CHECK_INT(ps.t[ta].is_touched[r], 0);
+    nn_params_touch(&ps, ta, 3); /* the set works again after clearing */
+    CHECK_INT(ps.t[ta].n_touched, 1);
+    nn_params_free(&ps);
+}
+
+static void test_params_limits(void) {
+    nn_params ps, zero;
+    size_t i;
+    memset(&ps, 0, sizeof ps);
+    memset(&zero, 0, sizeof zero);
+    for (i = 0; i < NN_MAX_TENSORS; i++) CHECK_INT(nn_params_add(&ps, "x", 2, 3, (int)(i % 2)), i);
+    CHECK(nn_params_add(&ps, "one too many", 2, 3, 0) == (size_t)-1);
+    CHECK_INT(nn_params_alloc(&ps), 0);
+    nn_params_free(&ps);
+    CHECK(memcmp(&ps, &zero, sizeof ps) == 0); /* freed means zeroed */
+    nn_params_free(&ps);                       /* and freeing twice is safe */
+    CHECK(nn_params_add(&ps, "huge", SIZE_MAX / 2, 8, 0) == (size_t)-1);
+    CHECK_INT(ps.n_tensors, 0);
+}
+
+/* ---------------------------------------------------------- optimisers */
+
+static void test_optimizer_defaults(void) {
+    nn_optimizer_config c = nn_optimizer_defaults(NN_SGD);
+    CHECK(c.kind == NN_SGD);
+    CHECK(c.update == NN_UPDATE_DENSE);
+    CHECK(c.lr == 0.01f);
+    c = nn_optimizer_defaults(NN_ADAM);
+    CHECK(c.kind == NN_ADAM);
+    CHECK(c.update == NN_UPDATE_DENSE);
+    CHECK(c.lr == 0.001f);
+    CHECK(c.beta1 == 0.9f);
+    CHECK(c.beta2 == 0.999f);
+    CHECK(c.epsilon == 1e-7f); /* Keras 2.1.6: K.epsilon(), not the paper's 1e-8 */
+    c = nn_optimizer_defaults(NN_ADAMAX);
+    CHECK(c.kind == NN_ADAMAX);
+    CHECK(c.update == NN_UPDATE_DENSE);
+    CHECK(c.lr == 0.002f);
+    CHECK(c.beta1 == 0.9f);
+    CHECK(c.beta2 == 0.999f);
+    CHECK(c.epsilon == 1e-7f);
+}
+
+static void test_optimizer_names(void) {
+    static const nn_optimizer_kind kinds[] = {NN_SGD, NN_ADAM, NN_ADAMAX};
+    nn_optimizer_kind k = NN_ADAM;
+    nn_update_mode u = NN_UPDATE_LAZY;
+    size_t i;
+    for (i = 0; i < 3; i++) {
+        nn_optimizer_kind got = NN_SGD;
+        CHECK_INT(nn_optimizer_parse(nn_optimizer_name(kinds[i]), &got), 0);
+        CHECK(got == kinds[i]);
+    }
+    CHECK_HAS(nn_optimizer_name(NN_ADAMAX), "adamax");
+    CHECK(strcmp(nn_optimizer_name(NN_SGD), "sgd") == 0);
+    CHECK(strcmp(nn_optimizer_name(NN_ADAM), "adam") == 0);
+    CHECK_INT(nn_optimizer_parse("adamw", &k), -1);
+    CHECK_INT(nn_optimizer_parse("", &k), -1);
+    CHECK_INT(nn_optimizer_parse(NULL, &k), -1);
+    CHECK(k == NN_ADAM); /* untouched on failure */
+    CHECK(strcmp(nn_update_name(NN_UPDATE_DENSE), "dense") == 0);
+    CHECK(strcmp(nn_update_name(NN_UPDATE_LAZY), "lazy") == 0);
+    CHECK_INT(nn_update_parse("dense", &u), 0);
+    CHECK(u == NN_UPDATE_DENSE);
+    CHECK_INT(nn_update_parse("lazy", &u), 0);
+    CHECK(u == NN_UPDATE_LAZY);
+    CHECK_INT(nn_update_parse("sparse", &u), -1);
+    CHECK(u == NN_UPDATE_LAZY);
+}
+
+static void test_lr_t(void) {
+    /* lr·√(1 − β2^t)/(1 − β1^t) in float32, against double arithmetic on the
+     * same float32 β's. 1 − β2^t ≈ t·0.001 cancels: one ulp of powf near 1
+     * (2^-24) is 6e-5/t of it, halved by the root, so at t = 2 float32 (like
+     * Keras) is only good to ≈ 1.5e-5 relative; t = 1 and large t are tight. */
+    const double b1 = 0.9f, b2 = 0.999f, lr = 0.001f;
+    CHECK_NEAR(nn_adam_lr_t(0.001f, 0.9f, 0.999f, 1), lr * sqrt(1.0 - b2) / (1.0 - b1),
+               1e-6, 0.0);
+    CHECK_NEAR(nn_adam_lr_t(0.001f, 0.9f, 0.999f, 2),
+               lr * sqrt(1.0 - b2 * b2) / (1.0 - b1 * b1), 2e-5, 0.0);
+    CHECK_NEAR(nn_adam_lr_t(0.001f, 0.9f, 0.999f, 1000000), lr, 1e-6, 0.0);
+    CHECK_NEAR(nn_adamax_lr_t(0.002f, 0.9f, 1), (double)0.002f / (1.0 - b1), 1e-6, 0.0);
+    CHECK_NEAR(nn_adamax_lr_t(0.002f, 0.9f, 2), (double)0.002f / (1.0 - b1 * b1), 1e-6, 0.0);
+    CHECK_NEAR(nn_adamax_lr_t(0.002f, 0.9f, 1000000), 0.002, 1e-6, 0.0);
+}
+
+/* Adam's first step from m = v = 0 moves every parameter by ≈ lr·sign(g)
+ * whatever |g| (when |g| ≫ ε); SGD moves by exactly lr·g. */
+static void test_optimizer_first_step(void) {
+    nn_params ps;
+    nn_optimizer opt;
+    size_t t, i;
+    const float g[5] = {0.5f, -0.25f, 3.0f, -7.0f, 0.0f};
+    int kind;
+    for (kind = 0; kind < 2; kind++) {
+        memset(&ps, 0, sizeof ps);
+        t = nn_params_add(&ps, "w", 1, 5, 0);
+        if (nn_params_alloc(&ps) != 0 ||
+            nn_optimizer_init(&opt, nn_optimizer_defaults(kind ? NN_ADAM : NN_SGD), ps.n)) {
+            test_fail(__FILE__, __LINE__, "out of memory");
+            nn_params_free(&ps);
+            return;
+        }
+        for (i = 0; i < 5; i++) nn_param(&ps, t)[i] = 1.0f, nn_grad(&ps, t)[i] = g[i];
+        nn_optimizer_step(&opt, &ps);
+        CHECK_INT(opt.t, 1);
+        for (i = 0; i < 5; i++) {
+            double moved = 1.0 - nn_param(&ps, t)[i];
+            double want = kind ? (g[i] > 0 ? 0.001 : g[i] < 0 ? -0.001 : 0.0)
+                               : (double)(0.01f * g[i]);
+            /* Adam: ε/(√(1−β2)|g|) ≤ 1.3e-5 relative; float32 rounding of p near 1 ≈ 6e-8 */
+            CHECK_NEAR(moved, want, 0.0, kind ? 3e-7 : 1e-7);
+        }
+        CHECK(nn_param(&ps, t)[5] == 0.0f); /* padding stays 0 */
+        nn_optimizer_free(&opt);
+        nn_params_free(&ps);
+    }
+    CHECK(nn_optimizer_init(&opt, nn_optimizer_defaults(NN_ADAM), SIZE_MAX / 2) == -1);
+    CHECK(opt.m == NULL && opt.v == NULL);
+    nn_optimizer_free(&opt);
+}
+
+/* --------------------------------------- optimisers against the fixture */
+
+#define FX_PATH "tests/ref/optim.txt"
+#define FX_MAXE 64  /* floats in the embedding tensor */
+#define FX_MAXD 16  /* floats in the dense tensor */
+#define FX_MAXS 16  /* steps */
+#define FX_MAXC 16  /* cases */
+
+typedef struct { float E[FX_MAXE], D[FX_MAXD]; } fx_state;
+
+typedef struct {
+    nn_optimizer_kind kind;
+    nn_update_mode mode;
+    float lr, beta1, beta2, eps;
+    fx_state after[FX_MAXS];
+} fx_case;
+
+typedef struct {
+    size_t rows, k, dense, steps, n_cases;
+    fx_state init, grad[FX_MAXS];
+    size_t n_touched[FX_MAXS];
+    uint32_t touched[FX_MAXS][FX_MAXE];
+    fx_case cases[FX_MAXC];
+} fixture;
+
+static fixture fx; /* large: static, not on the stack */
+
+/* next white-space separated token, skipping '#' comments; NULL at the end */
+static const char *fx_token(const char **cur, char *buf, size_t cap) {
+    const char *s = *cur;
+    size_t n = 0;
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+        if (*s != '#') break;
+        while (*s && *s != '\n') s++;
+    }
+    if (!*s) return NULL;
+    while (*s && !strchr(" \t\r\n#", *s))
+        if (n + 1 < cap) buf[n++] = *s++;
+        else s++;
+    buf[n] = '\0';
+    *cur = s;
+    return buf;
+}
+
+static int fx_word(const char **cur, const char *want) {
+    char buf[64];
+    const char *t = fx_token(cur, buf, sizeof buf);
+    if (t && strcmp(t, want) == 0) return 0;
+    test_fail(__FILE__, __LINE__, FX_PATH ": expected \"%s\", found \"%s\"", want,
+              t ? t : "end of file");
+    return -1;
+}
+
+static int fx_floats(const char **cur, float *x, size_t n) {
+    char buf[64], *end;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        const char *t = fx_token(cur, buf, sizeof buf);
+        if (!t) break;
+        x[i] = strtof(t, &end);
+        if (end == t || *end) break;
+    }
+    if (i == n) return 0;
+    test_fail(__FILE__, __LINE__, FX_PATH ": bad or missing number");
+    return -1;
+}
+
+static int fx_size(const char **cur, size_t *x, size_t max) {
+    char buf[64], *end;
+    const char *t = fx_token(cur, buf, sizeof buf);
+    unsigned long v = t ? strtoul(t, &end, 10) : 0;
+    if (t && end != t && !*end && v <= max) {
+        *x = v;
+        return 0;
+    }
+    test_fail(__FILE__, __LINE__, FX_PATH ": bad count \"%s\" (at most %zu)", t ? t : "", max);
+    return -1;
+}
+
+static int fx_state_read(const char **cur, fx_state *s) {
+    return fx_floats(cur, s->E, fx.rows * fx.k) || fx_floats(cur, s->D, fx.dense) ? -1 : 0;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(buf = malloc((size_t)n + 1))) {
+        fclose(f);
+        return NULL;
+    }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    } else {
+        buf[n] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+static int fx_load(void) {
+    char *text = slurp(FX_PATH), buf[64];
+    const char *cur = text, *t;
+    size_t s, i, step;
+    int rc = -1;
+    if (!text) {
+        test_fail(__FILE__, __LINE__, "cannot read " FX_PATH
+                  " (run the tests from the repository root)");
+        return -1;
+    }
+    memset(&fx, 0, sizeof fx);
+    if (fx_word(&cur, "problem") || fx_size(&cur, &fx.rows, FX_MAXE) ||
+        fx_size(&cur, &fx.k, FX_MAXE) || fx_size(&cur, &fx.dense, FX_MAXD) ||
+        fx_size(&cur, &fx.steps, FX_MAXS))
+        goto done;
+    if (fx.rows * fx.k > FX_MAXE || fx.rows == 0 || fx.k == 0 || fx.steps == 0) {
+        test_fail(__FILE__, __LINE__, FX_PATH ": problem too big or empty");
+        goto done;
+    }
+    if (fx_word(&cur, "init") || fx_state_read(&cur, &fx.init)) goto done;
+    for (s = 0; s < fx.steps; s++) {
+        if (fx_word(&cur, "grad") || fx_size(&cur, &step, FX_MAXS) ||
+            fx_size(&cur, &fx.n_touched[s], fx.rows))
+            goto done;
+        CHECK_INT(step, s + 1);
+        for (i = 0; i < fx.n_touched[s]; i++) {
+            size_t r;
+            if (fx_size(&cur, &r, fx.rows - 1)) goto done;
+            fx.touched[s][i] = (uint32_t)r;
+        }
+        if (fx_state_read(&cur, &fx.grad[s])) goto done;
+    }
+    while ((t = fx_token(&cur, buf, sizeof buf)) && strcmp(t, "case") == 0) {
+        fx_case *c;
+        float hyper[4];
+        if (fx.n_cases == FX_MAXC) {
+            test_fail(__FILE__, __LINE__, FX_PATH ": more than %d cases", FX_MAXC);
+            goto done;
+        }
+        c = &fx.cases[fx.n_cases++];
+        if (nn_optimizer_parse(fx_token(&cur, buf, sizeof buf), &c->kind) ||
+            nn_update_parse(fx_token(&cur, buf, sizeof buf), &c->mode)) {
+            test_fail(__FILE__, __LINE__, FX_PATH ": bad optimiser or mode in case %zu",
+                      fx.n_cases);
+            goto done;
+        }
+        if (fx_floats(&cur, hyper, 4)) goto done;
+        c->lr = hyper[0], c->beta1 = hyper[1], c->beta2 = hyper[2], c->eps = hyper[3];
+        for (s = 0; s < fx.steps; s++) {
+            if (fx_word(&cur, "step") || fx_size(&cur, &step, FX_MAXS) ||
+                fx_state_read(&cur, &c->after[s]))
+                goto done;
+            CHECK_INT(step, s + 1);
+        }
+    }
+    if (!t || strcmp(t, "end") != 0) {
+        test_fail(__FILE__, __LINE__, FX_PATH ": expected \"case\" or \"end\"");
+        goto done;
+    }
+    rc = 0;
+done:
+    free(text);
+    return rc;
+}
+
+/* Tolerance against the fixture: rtol 1e-6, atol 1e-7.
+ * The fixture and the C code do the same float32 operations in the same
+ * order, so on this machine they agree to the bit. What may legitimately
+ * differ elsewhere is lr_t: powf (C libm) and NumPy's float32 power can
+ * differ by an ulp. One ulp in lr_t changes a step lr_t·m/(√v+ε) by one ulp
+ * of the step, which moves p − step by at most one ulp of p; over 6 steps
+ * that is ≤ 6 ulps of |p|, 6·2^-23 ≈ 7.2e-7 relative (< rtol). Where p
+ * passes near 0 the relative error is meaningless and the absolute one is
+ * ≤ 6 ulps of the largest magnitude in the subtraction (|p| ≲ 0.5: 6·2^-25
+ * ≈ 1.8e-7 … the embedding entries ≲ 0.06: 6·2^-28 ≈ 2.2e-8), hence atol
+ * 1e-7 for those (the dense entries are large enough for rtol to cover). */
+#define FX_RTOL 1e-6
+#define FX_ATOL 1e-7
+
+/* run one case through nn_params / nn_optimizer_step; 0 when it matched */
+static int fx_run(const fx_case *c, fx_state *final) {
+    nn_params ps;
+    nn_optimizer opt;
+    nn_optimizer_config cfg = nn_optimizer_defaults(c->kind);
+    size_t te, td, s, r, j, bad = 0, S;
+    float *E, *D;
+    memset(&ps, 0, sizeof ps);
+    te = nn_params_add(&ps, "embedding", fx.rows, fx.k, 1);
+    td = nn_params_add(&ps, "dense", 1, fx.dense, 0);
+    cfg.update = c->mode;
+    cfg.lr = c->lr, cfg.beta1 = c->beta1, cfg.beta2 = c->beta2, cfg.epsilon = c->eps;
+    if (nn_params_alloc(&ps) != 0 || nn_optimizer_init(&opt, cfg, ps.n) != 0) {
+        test_fail(__FILE__, __LINE__, "out of memory");
+        nn_params_free(&ps);
+        return -1;
+    }
+    S = ps.t[te].stride;
+    E = nn_param(&ps, te);
+    D = nn_param(&ps, td);
+    for (r = 0; r < fx.rows; r++) memcpy(E + r * S, fx.init.E + r * fx.k, fx.k * sizeof *E);
+    memcpy(D, fx.init.D, fx.dense * sizeof *D);
+
+    for (s = 0; s < fx.steps; s++) {
+        const fx_state *want = &c->after[s];
+        nn_params_zero_grad(&ps);
+        for (j = 0; j < fx.n_touched[s]; j++) { /* only the touched rows get gradient */
+            uint32_t row = fx.touched[s][j];
+            memcpy(nn_grad(&ps, te) + row * S, fx.grad[s].E + row * fx.k, fx.k * sizeof *E);
+            nn_params_touch(&ps, te, row);
+        }
+        memcpy(nn_grad(&ps, td), fx.grad[s].D, fx.dense * sizeof *D);
+        nn_optimizer_step(&opt, &ps);
+        for (j = 0; j < fx.rows * fx.k + fx.dense; j++) {
+            int emb = j < fx.rows * fx.k;
+            size_t jd = j - fx.rows * fx.k;
+            double got = emb ? E[(j / fx.k) * S + j % fx.k] : D[jd];
+            double ref = emb ? want->E[j] : want->D[jd];
+            if (!test_close(got, ref, FX_RTOL, FX_ATOL) && bad++ < 5)
+                test_fail(__FILE__, __LINE__, "%s %s step %zu %s[%zu]: %.9g, expected %.9g",
+                          nn_optimizer_name(c->kind), nn_update_name(c->mode), s + 1,
+                          emb ? "embedding" : "dense", emb ? j : jd, got, ref);
+        }
+    }
+    CHECK_INT(opt.t, fx.steps);
+    for (r = 0; r < fx.rows; r++) /* the padding columns never move */
+        for (j = fx.k; j < S; j++) CHECK(E[r * S + j] == 0.0f);
+    for (j = fx.dense; j < ps.t[td].stride; j++) CHECK(D[j] == 0.0f);
+    for (r = 0; r < fx.rows; r++) memcpy(final->E + r * fx.k, E + r * S, fx.k * sizeof *E);
+    memcpy(final->D, D, fx.dense * sizeof *D);
+    nn_optimizer_free(&opt);
+    nn_params_free(&ps);
+    return bad ? -1 : 0;
+}
+
+static void test_optimizer_fixture(void) {
+    static fx_state got[FX_MAXC];
+    int seen[3][2] = {{0, 0}, {0, 0}, {0, 0}}, non_default = 0;
+    size_t i, j, r, never = (size_t)-1;
+    if (fx_load() != 0) return;
+    CHECK(fx.n_cases >= 6);
+    for (i = 0; i < fx.n_cases; i++) {
+        const fx_case *c = &fx.cases[i];
+        nn_optimizer_config d = nn_optimizer_defaults(c->kind);
+        seen[c->kind][c->mode]++;
+        non_default += c->kind != NN_SGD && (c->lr != d.lr || c->eps != d.epsilon);
+        fx_run(c, &got[i]);
+    }
+    for (i = 0; i < 3; i++)
+        for (j = 0; j < 2; j++)
+            if (!seen[i][j])
+                test_fail(__FILE__, __LINE__, FX_PATH " lacks %s %s",
+                          nn_optimizer_name((nn_optimizer_kind)i),
+                          nn_update_name((nn_update_mode)j));
+    CHECK(non_default > 0);
+
+    /* the fixture must exercise the difference between the modes: some row
+     * sits out a step after having had gradient, and one row never has any */
+    for (r = 0; r < fx.rows; r++) {
+        size_t s, k, in = 0;
+        for (s = 0; s < fx.steps; s++)
+            for (k = 0; k < fx.n_touched[s]; k++) in += fx.touched[s][k] == r;
+        if (!in) never = r;
+    }
+    CHECK(never != (size_t)-1);
+    for (i = 0; i < fx.n_cases; i++) {
+        const fx_case *c = &fx.cases[i];
+        if (never != (size_t)-1) /* a row without gradient never moves, in either mode */
+            CHECK(memcmp(got[i].E + never * fx.k, fx.init.E + never * fx.k,
+                         fx.k * sizeof(float)) == 0);
+        for (j = 0; j < fx.n_cases; j++) {
+            const fx_case *o = &fx.cases[j];
+            double diff = 0.0;
+            size_t e;
+            if (o->kind != c->kind || c->mode != NN_UPDATE_DENSE ||
+                o->mode != NN_UPDATE_LAZY || o->lr != c->lr || o->eps != c->eps ||
+                o->beta1 != c->beta1 || o->beta2 != c->beta2)
+                continue;
+            for (e = 0; e < fx.rows * fx.k; e++) {
+                double d = fabs((double)got[i].E[e] - got[j].E[e]);
+                diff = d > diff ? d : diff;
+            }
+            if (c->kind == NN_SGD) /* g = 0 rows: SGD's two modes are the same */
+                CHECK(memcmp(&got[i], &got[j], sizeof got[i]) == 0);
+            else if (diff < 1e-5) /* far above the tolerance */
+                test_fail(__FILE__, __LINE__, "%s dense and lazy agree (max diff %g)",
+                          nn_optimizer_name(c->kind), diff);
+            /* the dense tensor is updated every step in both modes */
+            CHECK(memcmp(got[i].D, got[j].D, fx.dense * sizeof(float)) == 0);
+        }
+    }
+}
+
+/* --------------------------------------------------------------- suite */
+
+void suite_nn(void) {
+    test_run("nn/stride_alloc", test_stride_alloc);
+    test_run("nn/vec_path", test_vec_path);
+    test_run("nn/vec_dot_simd_vs_scalar", test_vec_dot);
+    test_run("nn/vec_axpy_scale_simd_vs_scalar", test_vec_axpy_scale);
+    test_run("nn/optim_loops_simd_bit_identical", test_optim_loops_identical);
+    test_run("nn/flush_denormals", test_flush_denormals);
+    test_run("nn/rng_known_values", test_rng_known);
+    test_run("nn/rng_reproducible", test_rng_reproducible);
+    test_run("nn/rng_uniform", test_rng_uniform);
+    test_run("nn/rng_below_unbiased", test_rng_below);
+    test_run("nn/rng_normal", test_rng_normal);
+    test_run("nn/rng_shuffle", test_rng_shuffle);
+    test_run("nn/init_uniform", test_init_uniform);
+    test_run("nn/init_limits", test_init_limits);
+    test_run("nn/embedding_forward", test_embedding_forward);
+    test_run("nn/embedding_backward_sums_repeats", test_embedding_backward_sum);
+    test_run("nn/embedding_gradcheck", test_embedding_gradcheck);
+    test_run("nn/mse", test_mse);
+    test_run("nn/mse_gradcheck", test_mse_gradcheck);
+    test_run("nn/params_layout", test_params_layout);
+    test_run("nn/params_touch_zero_grad", test_params_touch_zero_grad);
+    test_run("nn/params_limits", test_params_limits);
+    test_run("nn/optimizer_defaults", test_optimizer_defaults);
+    test_run("nn/optimizer_names", test_optimizer_names);
+    test_run("nn/optimizer_lr_t", test_lr_t);
+    test_run("nn/optimizer_first_step", test_optimizer_first_step);
+    test_run("nn/optimizer_vs_keras_fixture", test_optimizer_fixture);
+}

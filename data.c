@@ -3,19 +3,24 @@
  *
  * Every reader loads the whole file into one buffer and parses it in place:
  * fields are NUL-terminated where they lie (quoted CSV fields are unquoted in
- * place), arrays grow geometrically and are reserved up front from the line
- * count, so nothing is allocated per line. Parsing is strict: ids and
- * timestamps are plain integers (optional sign, digits only, no spaces) that
- * fit in 64 bits, ratings are finite decimal numbers, and every line must have
- * as many fields as the header (or, without one, the first data line). Any
- * malformed line is an error naming file, line and value, or — with skip_bad —
- * is skipped and counted; only a truly empty line ("" or "\r") is skipped
- * silently (a line of spaces is malformed).
+ * place) and the arrays are reserved from the file's line count, so nothing
+ * is allocated per line. Parsing is strict: ids and timestamps are plain
+ * integers (optional sign, digits only, no spaces) that fit in 64 bits;
+ * ratings are finite decimal numbers; every line has exactly as many fields
+ * as the header (or, without one, the first good data line). A malformed line
+ * is an error naming file, physical line and value, or, with skip_bad, is
+ * skipped and counted. Only a truly empty line ("" or "\r") is passed over
+ * silently; a line of spaces is malformed. On failure no rows are added to
+ * the output, though ids already interned stay in the maps.
  *
- * What it deliberately does not do: read stdin or compressed files, guess
- * encodings beyond "valid UTF-8, else Latin-1" for movie titles, accept
- * newlines inside quoted fields, or know anything about models. It keeps no
- * global state; randomness comes from the caller's nn_rng.
+ * Movie titles: a file that is valid UTF-8 is kept as it is, anything else
+ * is read as Latin-1 (u.item, movies.dat) and converted; trailing spaces are
+ * trimmed; genres are kept as written ("(no genres listed)" included).
+ *
+ * What it deliberately does not do: read stdin or compressed files, accept
+ * newlines inside quoted fields, detect other encodings, or know anything
+ * about models. It keeps no global state; randomness comes from the caller's
+ * nn_rng.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "data.h"
@@ -684,7 +689,7 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
         if (!eol) eol = end;
         if (eol > first && !(eol - first == 1 && *first == '\r')) break;
         if (eol == end) {
-            data_errorf(err, "%s: no ratings (the file is empty)", path);
+            data_errorf(err, "%s: no ratings", path);
             goto done;
         }
         first = eol + 1;
@@ -777,7 +782,8 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
     /* every row is on a line of its own: the line count bounds the rows */
     {
         size_t most = count_lines(sp.p, end);
-        if (out->n + most > (size_t)UINT32_MAX) most = (size_t)UINT32_MAX - out->n;
+        if (out->n >= (size_t)UINT32_MAX) most = 0;
+        else if (most > (size_t)UINT32_MAX - out->n) most = (size_t)UINT32_MAX - out->n;
         if (ratings_reserve(out, out->n + most) != 0) goto oom;
     }
 
@@ -1120,7 +1126,7 @@ int data_read_movies(const char *path, data_movies *out, data_error *err) {
         if (!eol) eol = end;
         if (eol > first && !(eol - first == 1 && *first == '\r')) break;
         if (eol == end) {
-            data_errorf(err, "%s: no movies (the file is empty)", path);
+            data_errorf(err, "%s: no movies", path);
             goto done;
         }
         first = eol + 1;

@@ -235,7 +235,8 @@ static void train_help(void) {
            "  --seed N           seed for initial weights and shuffles           [%llu]\n"
            "  --save FILE        where to write the model                         [%s]\n"
            "  --history FILE     per-epoch CSV (epoch,loss,val_loss,...)\n"
-           "  --quiet / --progress   no log / a progress bar when on a terminal\n\n"
+           "  --quiet            no log\n"
+           "  --no-progress      one line per epoch even on a terminal (no progress bar)\n\n"
            "Model:\n"
            "  --recipe NAME      a notebook's whole protocol (options after it override):\n",
            d.val_split, d.shuffle_first ? "shuffle" : "no-shuffle",
@@ -292,7 +293,7 @@ static void parse_train(args *a, train_options *o) {
         else if (flag(a, "--no-shuffle")) o->shuffle_first = 0;
         else if (option(a, "--seed", &v)) o->train.seed = parse_size(a, "--seed", v, 0);
         else if (flag(a, "--quiet")) o->train.verbose = 0;
-        else if (flag(a, "--progress")) o->train.verbose = 2;
+        else if (flag(a, "--no-progress")) o->train.verbose = 1;
         else if (option(a, "--model", &v)) {
             if (mf_kind_parse(v, &o->model.kind) != 0)
                 usage_error(a, "--model: unknown model \"%s\" (dot, bias)", v, "");

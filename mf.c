@@ -282,7 +282,7 @@ mf_train_config mf_train_defaults(void) {
     c.patience = 0;
     c.restore_best = 0;
     c.seed = 1;
-    c.verbose = 1;
+    c.verbose = 2;
     c.history_path = NULL;
     return c;
 }
@@ -314,12 +314,12 @@ static void progress_bar(FILE *log, size_t done, size_t total, double elapsed,
     fflush(log);
 }
 
-static void log_epoch_end(FILE *log, const mf_train_config *cfg, size_t n,
+static void log_epoch_end(FILE *log, size_t n,
                           const mf_epoch *e, int has_val, int bar) {
     if (bar) {
         progress_bar(log, n, n, e->seconds, e->loss);
-        fprintf(log, " - %.0fs %.0fus/step", e->seconds,
-                1e6 * e->seconds / (double)((n + cfg->batch - 1) / cfg->batch));
+        fprintf(log, " - %.0fs %.0fus/step", e->seconds, /* Keras: per sample */
+                n ? 1e6 * e->seconds / (double)n : 0.0);
     } else {
         fprintf(log, " - %.0fs", e->seconds);
     }
@@ -476,7 +476,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         }
         e->seconds = now_seconds() - t0;
         hist->n = epoch + 1;
-        if (log && cfg->verbose) log_epoch_end(log, cfg, N, e, has_val, bar);
+        if (log && cfg->verbose) log_epoch_end(log, N, e, has_val, bar);
         history_write(hf, epoch + 1, e);
 
         if (!has_val) { hist->best = epoch; continue; }
@@ -517,13 +517,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {MF_DOT, 8, 1, 0.0f, 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 1, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {MF_DOT, 100, 0, 0.0f, 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 1, NULL},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL},
      0.1, 1},
 };
 

@@ -87,12 +87,13 @@ typedef struct {
     size_t patience;       /* EarlyStopping(val_loss, patience); 0 = never stop early */
     int restore_best;      /* ModelCheckpoint(save_best_only): keep the best epoch's weights */
     uint64_t seed;         /* the per-epoch shuffles of the training rows */
-    int verbose;           /* 0 silent, 1 one line per epoch, 2 progress bar as well */
+    int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
+                            * when the log is a terminal, else as 1 */
     const char *history_path; /* per-epoch CSV, or NULL */
 } mf_train_config;
 
 /* AdaMax (Keras defaults, dense), batch 32, 30 epochs, patience 0, seed 1,
- * verbose 1, no history file */
+ * verbose 2, no history file */
 mf_train_config mf_train_defaults(void);
 
 typedef struct {

@@ -53,8 +53,8 @@ test: embrec build/run-tests
 
 demo: embrec
 	./embrec train --data data/ratings.csv --model bias --dim 16 --optimizer adam \
-	    --lr 0.01 --update lazy --batch 64 --epochs 30 --patience 3 --restore-best \
-	    --l2 0.01 --save build/demo.embrec
+	    --lr 0.005 --update lazy --batch 64 --epochs 30 --patience 3 --restore-best \
+	    --l2 0.1 --save build/demo.embrec
 	./embrec recommend --model build/demo.embrec --user 7 -n 10
 
 # data/ is made by embrec itself: a planted low-rank model in the MovieLens layout

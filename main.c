@@ -399,6 +399,10 @@ static int cmd_train(args *a) {
     if (mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL,
                  &err) != 0)
         die(&err);
+    if (val.n && o.train.verbose) {
+        mf_metrics bm = mf_evaluate_mean(model.mean, &val);
+        printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
+    }
     if (test.n) {
         mf_metrics tm = mf_evaluate(&model, &test, 1);
         mf_metrics bm = mf_evaluate_mean(model.mean, &test);

@@ -97,12 +97,76 @@ void nn_embedding_forward(float *out, const float *W, const uint32_t *ids,
 void nn_embedding_backward(float *dW, const float *dout, const uint32_t *ids,
                            size_t B, size_t S);
 
+/* ------------------------------------------------------------- layers
+ * Dense layers and what goes between them, as forward/backward pairs over a
+ * batch. Letters: C inputs, O outputs. A Dense kernel is stored as Keras
+ * stores it, (C, O) row-major and contiguous (declare it in an nn_params as
+ * one row of C·O floats, so no padding falls inside it). */
+
+/* out = x·W + b                      out (B, O), x (B, C), W (C, O), b (O)
+ * (blocked for cache, SIMD along O; the _scalar twin is the plain triple loop) */
+void nn_dense_forward(float *out, const float *x, const float *W, const float *b,
+                      size_t B, size_t C, size_t O);
+void nn_dense_forward_scalar(float *out, const float *x, const float *W,
+                             const float *b, size_t B, size_t C, size_t O);
+/* dx += dout·Wᵀ (skipped when dx is NULL); dW += xᵀ·dout; db += Σ_b dout[b] */
+void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
+                       const float *x, const float *W, size_t B, size_t C,
+                       size_t O);
+void nn_dense_backward_scalar(float *dx, float *dW, float *db, const float *dout,
+                              const float *x, const float *W, size_t B,
+                              size_t C, size_t O);
+
+typedef enum { NN_LINEAR, NN_RELU, NN_SIGMOID, NN_TANH } nn_activation;
+
+const char *nn_activation_name(nn_activation a);  /* "linear", "relu", "sigmoid", "tanh" */
+int nn_activation_parse(const char *name, nn_activation *a);  /* 0 or -1 */
+/* out = f(x), n values; out may be x (in place)
+ *   relu max(0, x); sigmoid 1/(1+e^−x), computed without overflow; tanh */
+void nn_activation_forward(float *out, const float *x, size_t n, nn_activation a);
+/* dx += dout · f'(x), with f' from the OUTPUT y = f(x):
+ *   linear 1; relu [y > 0]; sigmoid y(1−y); tanh 1−y² */
+void nn_activation_backward(float *dx, const float *dout, const float *y, size_t n,
+                            nn_activation a);
+
+/* Inverted dropout (Keras): in training each unit is kept with probability
+ * 1−rate and scaled by 1/(1−rate), so inference needs no change.
+ * mask[i] = 0 or 1/(1−rate); out = x ⊙ mask; out may be x. rate in [0, 1). */
+void nn_dropout_forward(float *out, float *mask, const float *x, size_t n,
+                        float rate, nn_rng *rng);
+/* dx += dout ⊙ mask */
+void nn_dropout_backward(float *dx, const float *dout, const float *mask, size_t n);
+
+/* out = a ⊙ c  (elementwise product, Keras Multiply); out may be a or c */
+void nn_mul_forward(float *out, const float *a, const float *c, size_t n);
+/* da += dout ⊙ c;  dc += dout ⊙ a */
+void nn_mul_backward(float *da, float *dc, const float *dout, const float *a,
+                     const float *c, size_t n);
+
+/* Concatenation along features: out[b, off : off+C] = x[b, 0:C] for B rows,
+ * rows of out ldo floats apart and rows of x ldx apart (Keras Concatenate is
+ * one call per input, each at its offset). */
+void nn_concat_forward(float *out, size_t ldo, size_t off, const float *x,
+                       size_t ldx, size_t B, size_t C);
+/* dx[b, 0:C] += dout[b, off : off+C] */
+void nn_concat_backward(float *dx, size_t ldx, const float *dout, size_t ldo,
+                        size_t off, size_t B, size_t C);
+
 /* --------------------------------------------------------------- loss */
 
 /* L = (1/B) Σ_b (ŷ_b − y_b)²  (accumulated in double) */
 double nn_mse_forward(const float *pred, const float *y, size_t B);
 /* dŷ_b = 2 (ŷ_b − y_b) / B     (writes, does not accumulate: it is a leaf) */
 void nn_mse_backward(float *dpred, const float *pred, const float *y, size_t B);
+
+/* Binary cross-entropy on logits z, targets y in [0, 1]:
+ * L = (1/B) Σ_b [max(z,0) − z·y + log(1 + e^−|z|)], which is
+ * −[y log σ(z) + (1−y) log(1−σ(z))] without overflow or log(0). (Keras
+ * computes it from the sigmoid's output clipped to [1e-7, 1−1e-7]; the two
+ * agree wherever σ(z) is inside that range.) */
+double nn_bce_logits_forward(const float *z, const float *y, size_t B);
+/* dz_b = (σ(z_b) − y_b) / B   (writes, does not accumulate) */
+void nn_bce_logits_backward(float *dz, const float *z, const float *y, size_t B);
 
 /* ---------------------------------------------------- parameter block
  * All of a model's trainable parameters live in ONE aligned block w (N),

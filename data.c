@@ -137,6 +137,23 @@ static size_t count_lines(const char *p, const char *end) {
     return n;
 }
 
+/* The first line with anything on it ("" and "\r" are empty), its end in
+ * *eol and the number of empty lines before it in *skipped; NULL if none. */
+static char *first_nonempty_line(char *p, char *end, char **eol, size_t *skipped) {
+    *skipped = 0;
+    for (;;) {
+        char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e) e = end;
+        if (e > p && !(e - p == 1 && *p == '\r')) {
+            *eol = e;
+            return p;
+        }
+        if (e == end) return NULL;
+        p = e + 1;
+        (*skipped)++;
+    }
+}
+
 /* ====================================================== field splitter */
 
 typedef struct {
@@ -516,33 +533,50 @@ data_read_opts data_read_defaults(void) {
 
 /* ===================================================== reading ratings */
 
+/* One read of a ratings file: the options, what the first line decided, and
+ * where the splitter stands. */
 typedef struct {
     const char *path;
-    int skip_bad;
+    data_read_opts o;
     data_read_report *rep;
     data_error *err;
-} read_ctx;
+    splitter sp;
+    size_t line;              /* physical line number of the line last split */
+    data_format fmt;          /* the format, once detected */
+    const char *delim;
+    int header;               /* 1: the first line names the columns */
+    int layout_default;       /* no user, item or rating column was chosen */
+    long ucol, icol, rcol;    /* 0-based field of each column */
+    long tcol;                /* likewise, or -1: the file has no timestamps */
+    size_t need;              /* fields a line needs to hold every column */
+    size_t width;             /* fields every line must have; 0 until known */
+} ratings_read;
 
 /* A malformed line: with skip_bad count it (and keep the first message) and
  * return 0 to go on; else fill err and return -1. */
-static int bad_line(read_ctx *c, size_t line, const char *fmt, ...)
+static int bad_line(ratings_read *rd, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
-static int bad_line(read_ctx *c, size_t line, const char *fmt, ...) {
+static int bad_line(ratings_read *rd, const char *fmt, ...) {
     char what[700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (c->skip_bad) {
-        if (c->rep->skipped++ == 0)
-            text_printf(c->rep->first_error, sizeof c->rep->first_error, "%s:%zu: %s",
-                        c->path, line, what);
+    if (rd->o.skip_bad) {
+        if (rd->rep->skipped++ == 0)
+            text_printf(rd->rep->first_error, sizeof rd->rep->first_error, "%s:%zu: %s",
+                        rd->path, rd->line, what);
         return 0;
     }
-    data_errorf(c->err, "%s:%zu: %s", c->path, line, what);
+    data_errorf(rd->err, "%s:%zu: %s", rd->path, rd->line, what);
+    return -1;
+}
+
+static int out_of_memory(ratings_read *rd) {
+    data_errorf(rd->err, "%s: out of memory", rd->path);
     return -1;
 }
 
@@ -647,252 +681,281 @@ static int resolve_column(const char *what, const char *spec, long dflt, const f
     return -1;
 }
 
+/* Format, delimiter and header from the first non-empty line [first, eol),
+ * physical line number line_no, where the options leave them open.
+ * 0 or -1 with err. */
+static int sniff_layout(ratings_read *rd, const char *first, const char *eol, size_t line_no) {
+    size_t n = (size_t)(eol - first);
+    int has_dc = 0, has_tab = memchr(first, '\t', n) != NULL;
+    int has_comma = memchr(first, ',', n) != NULL, has_semi = memchr(first, ';', n) != NULL;
+    const char *q;
+    char ff[64], v[64];
+    for (q = first; q + 1 < eol; q++)
+        if (q[0] == ':' && q[1] == ':') {
+            has_dc = 1;
+            break;
+        }
+    rd->fmt = rd->o.format;
+    if (rd->fmt == DATA_FMT_AUTO && rd->o.delim) rd->fmt = DATA_FMT_DELIM;
+    rd->delim = rd->o.delim;
+    if (!rd->delim) {
+        if (rd->fmt == DATA_FMT_UDATA) rd->delim = "\t";
+        else if (rd->fmt == DATA_FMT_DAT) rd->delim = "::";
+        else if (rd->fmt == DATA_FMT_CSV) rd->delim = ",";
+        else if (has_dc) rd->delim = "::";
+        else if (has_tab) rd->delim = "\t";
+        else if (has_comma) rd->delim = ",";
+        else if (has_semi) rd->delim = ";";
+        else {
+            data_errorf(rd->err, "%s:%zu: cannot tell the delimiter: no \"::\", tab, comma or "
+                                 "semicolon in the first line (\"%s\")",
+                        rd->path, line_no, shown(v, sizeof v, first, n));
+            return -1;
+        }
+    }
+    /* a first field that is a number means data, not a header */
+    first_field(ff, sizeof ff, first, eol, rd->delim);
+    if (rd->fmt == DATA_FMT_AUTO) {
+        if (has_dc) rd->fmt = DATA_FMT_DAT;
+        else if (has_tab) rd->fmt = is_number_text(ff) ? DATA_FMT_UDATA : DATA_FMT_DELIM;
+        else if (has_comma) rd->fmt = DATA_FMT_CSV;
+        else rd->fmt = DATA_FMT_DELIM; /* semicolon */
+    }
+    rd->header = rd->o.header;
+    if (rd->header < 0)
+        rd->header = (rd->fmt == DATA_FMT_UDATA || rd->fmt == DATA_FMT_DAT) ? 0
+                                                                           : !is_number_text(ff);
+    return 0;
+}
+
+/* Split the header, if there is one, and resolve the four columns from it
+ * or from the format's own layout; then the fields a line needs. 0 or -1
+ * with err. */
+static int read_columns(ratings_read *rd) {
+    const data_read_opts *o = &rd->o;
+    const field *h = NULL;
+    size_t nh = 0;
+    char v[64];
+    if (rd->header) {
+        int s = split_next(&rd->sp);
+        rd->line++;
+        if (s < 0) return out_of_memory(rd);
+        if (rd->sp.why) {
+            data_errorf(rd->err, "%s:%zu: header: %s (\"%s\")", rd->path, rd->line, rd->sp.why,
+                        shown(v, sizeof v, rd->sp.bad, rd->sp.bad_len));
+            return -1;
+        }
+        h = rd->sp.f;
+        nh = rd->sp.nf;
+        rd->width = nh;
+    }
+    if (resolve_column("user", o->user_col, 0, h, nh, rd->header, rd->path, &rd->ucol, rd->err) ||
+        resolve_column("item", o->item_col, 1, h, nh, rd->header, rd->path, &rd->icol, rd->err) ||
+        resolve_column("rating", o->rating_col, 2, h, nh, rd->header, rd->path, &rd->rcol,
+                       rd->err) ||
+        resolve_column("time", o->time_col, -1, h, nh, rd->header, rd->path, &rd->tcol, rd->err))
+        return -1;
+    rd->layout_default = !o->user_col && !o->item_col && !o->rating_col;
+    if (!o->time_col && rd->header) {
+        /* the format's own layout has its time 4th; chosen columns
+         * take the time from a column named so, if there is one */
+        size_t i;
+        if (rd->layout_default && nh >= 4) rd->tcol = 3;
+        for (i = 0; i < nh && !rd->layout_default && rd->tcol < 0; i++)
+            if (name_eq_nocase(h[i].s, "timestamp") || name_eq_nocase(h[i].s, "time"))
+                rd->tcol = (long)i;
+    }
+    rd->need = (size_t)(rd->ucol > rd->icol ? rd->ucol : rd->icol);
+    if ((size_t)rd->rcol > rd->need) rd->need = (size_t)rd->rcol;
+    if (rd->tcol >= 0 && (size_t)rd->tcol > rd->need) rd->need = (size_t)rd->tcol;
+    rd->need++;
+    if (rd->header && rd->need > rd->width) {
+        data_errorf(rd->err, "%s:%zu: the header has %zu columns, expected at least %zu",
+                    rd->path, rd->line, rd->width, rd->need);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every row is on a line of its own, so the lines left bound the rows:
+ * reserve them once (out never holds more than 2^32 − 1 rows). 0 or -1. */
+static int reserve_rows(data_ratings *out, const char *p, const char *end) {
+    size_t most = count_lines(p, end);
+    if (out->n >= (size_t)UINT32_MAX) most = 0;
+    else if (most > (size_t)UINT32_MAX - out->n) most = (size_t)UINT32_MAX - out->n;
+    return ratings_reserve(out, out->n + most);
+}
+
+/* One data line's values, before its ids are interned. */
+typedef struct {
+    int64_t user, item, time; /* time 0 when the file has none */
+    double rating;
+} ratings_line;
+
+/* A field that does not parse ("user id", "does not fit in 64 bits"):
+ * as bad_line. */
+static int bad_field(ratings_read *rd, const char *what, const char *problem, const field *f) {
+    char v[64];
+    return bad_line(rd, "%s %s (\"%s\")", what, problem, shown(v, sizeof v, f->s, f->len));
+}
+
+static const char *int_problem(int e) {
+    return e == -2 ? "does not fit in 64 bits" : "is not an integer";
+}
+
+/* The line just split (not empty): its width checked, then its fields
+ * parsed into *ln. 1: a row; 0: malformed and skipped; -1: malformed, err
+ * filled. */
+static int parse_line(ratings_read *rd, ratings_line *ln) {
+    const splitter *sp = &rd->sp;
+    const field *f = sp->f, *g;
+    char v[64];
+    int e;
+    if (sp->why)
+        return bad_line(rd, "%s (\"%s\")", sp->why, shown(v, sizeof v, sp->bad, sp->bad_len));
+    if (rd->width != 0 && sp->nf != rd->width)
+        return bad_line(rd, "expected %zu fields, found %zu", rd->width, sp->nf);
+    if (sp->nf < rd->need)
+        return bad_line(rd, "expected at least %zu fields, found %zu", rd->need, sp->nf);
+    if (rd->width == 0) {
+        rd->width = sp->nf; /* no header: the first good line sets the width */
+        if (!rd->o.time_col && rd->layout_default && rd->width >= 4) {
+            rd->tcol = 3;
+            if (rd->need < 4) rd->need = 4;
+        }
+    }
+    /* the parsers are called here, not through a helper: this is the hot path */
+    ln->time = 0;
+    g = &f[rd->ucol];
+    if ((e = parse_i64(g->s, g->len, &ln->user)) != 0)
+        return bad_field(rd, "user id", int_problem(e), g);
+    g = &f[rd->icol];
+    if ((e = parse_i64(g->s, g->len, &ln->item)) != 0)
+        return bad_field(rd, "item id", int_problem(e), g);
+    g = &f[rd->rcol];
+    if ((e = parse_number(g->s, g->len, &ln->rating)) != 0)
+        return bad_field(rd, "rating", e == -2 ? "is not finite" : "is not a number", g);
+    if (rd->tcol >= 0) {
+        g = &f[rd->tcol];
+        if ((e = parse_i64(g->s, g->len, &ln->time)) != 0)
+            return bad_field(rd, "timestamp", int_problem(e), g);
+    }
+    return 1;
+}
+
+/* The id last interned and its index: files are grouped by user, so most
+ * lines repeat the previous user id and can skip the hash. */
+typedef struct {
+    int valid;
+    int64_t raw;
+    uint32_t index;
+} last_id;
+
+/* The dense index of raw in m (what: "user", "item"). 0 or -1 with err. */
+static int intern_id(ratings_read *rd, const char *what, data_idmap *m, last_id *last,
+                     int64_t raw, uint32_t *index) {
+    int32_t k;
+    if (last->valid && raw == last->raw) {
+        *index = last->index;
+        return 0;
+    }
+    if ((k = data_idmap_intern(m, raw)) < 0) {
+        if (m->n >= (size_t)INT32_MAX)
+            data_errorf(rd->err, "%s:%zu: more than %ld distinct %s ids", rd->path, rd->line,
+                        (long)INT32_MAX, what);
+        else
+            out_of_memory(rd);
+        return -1;
+    }
+    last->valid = 1;
+    last->raw = raw;
+    last->index = (uint32_t)k;
+    *index = (uint32_t)k;
+    return 0;
+}
+
+/* Every line after the header, appended to out as rows. 0 or -1 with err. */
+static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
+                     data_ratings *out) {
+    last_id last_u = {0, 0, 0}, last_i = {0, 0, 0};
+    size_t n0 = out->n;
+    int s;
+    while ((s = split_next(&rd->sp)) != 0) {
+        ratings_line ln;
+        uint32_t ui, ii;
+        if (s < 0) return out_of_memory(rd);
+        rd->line++;
+        if (rd->sp.nf == 0 && !rd->sp.why) continue; /* a truly empty line */
+        rd->rep->lines++;
+        if ((s = parse_line(rd, &ln)) <= 0) {
+            if (s < 0) return -1;
+            continue;
+        }
+        if (out->n >= (size_t)UINT32_MAX) {
+            data_errorf(rd->err, "%s:%zu: more than %lu ratings", rd->path, rd->line,
+                        (unsigned long)UINT32_MAX);
+            return -1;
+        }
+        if (intern_id(rd, "user", users, &last_u, ln.user, &ui) != 0 ||
+            intern_id(rd, "item", items, &last_i, ln.item, &ii) != 0)
+            return -1;
+        if (data_ratings_push(out, ui, ii, (float)ln.rating, ln.time) != 0)
+            return out_of_memory(rd);
+    }
+    if (out->n == n0) {
+        if (rd->rep->skipped)
+            data_errorf(rd->err, "%s: no ratings (%zu malformed lines skipped; the first: %s)",
+                        rd->path, rd->rep->skipped, rd->rep->first_error);
+        else
+            data_errorf(rd->err, "%s: no ratings", rd->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The file's text [buf, buf + len), start to end: the first line decides
+ * the layout, the header the columns, then the rows. 0 or -1 with err. */
+static int read_ratings_text(ratings_read *rd, char *buf, size_t len, data_idmap *users,
+                             data_idmap *items, data_ratings *out) {
+    char *end = buf + len, *first, *eol;
+    size_t skipped;
+    if (!(first = first_nonempty_line(buf + skip_bom(buf, len), end, &eol, &skipped))) {
+        data_errorf(rd->err, "%s: no ratings", rd->path);
+        return -1;
+    }
+    if (sniff_layout(rd, first, eol, skipped + 1) != 0) return -1;
+    rd->rep->format = rd->fmt;
+    splitter_init(&rd->sp, first, end, rd->delim,
+                  rd->fmt == DATA_FMT_CSV || rd->fmt == DATA_FMT_DELIM);
+    rd->line = skipped;
+    if (read_columns(rd) != 0) return -1;
+    if (reserve_rows(out, rd->sp.p, end) != 0) return out_of_memory(rd);
+    return read_rows(rd, users, items, out);
+}
+
 int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *users,
                       data_idmap *items, data_ratings *out, data_read_report *report,
                       data_error *err) {
-    data_read_opts o = opts ? *opts : data_read_defaults();
+    ratings_read rd;
     data_read_report local;
-    read_ctx c;
-    splitter sp;
-    char *buf, *p, *end, *eol, *first;
-    size_t len, line = 0, first_line, nf_ref = 0, need, n0 = out->n;
-    const char *delim;
-    data_format fmt = o.format;
-    int header = o.header, quotes, rc = -1, have_last_u = 0, have_last_i = 0;
-    int layout_default = !o.user_col && !o.item_col && !o.rating_col;
-    long ucol, icol, rcol, tcol = -1;
-    int64_t last_u = 0, last_i = 0;
-    uint32_t last_ui = 0, last_ii = 0;
-    char ff[64], v[64];
+    size_t len, n0 = out->n;
+    char *buf;
+    int rc;
 
-    if (!report) report = &local;
-    memset(report, 0, sizeof *report);
-    c.path = path;
-    c.skip_bad = o.skip_bad;
-    c.rep = report;
-    c.err = err;
-    memset(&sp, 0, sizeof sp);
-
-    if (o.delim && !*o.delim) {
+    memset(&rd, 0, sizeof rd);
+    rd.path = path;
+    rd.o = opts ? *opts : data_read_defaults();
+    rd.rep = report ? report : &local;
+    rd.err = err;
+    memset(rd.rep, 0, sizeof *rd.rep);
+    if (rd.o.delim && !*rd.o.delim) {
         data_errorf(err, "%s: the delimiter is empty", path);
         return -1;
     }
     if (!(buf = read_file(path, &len, err))) return -1;
-    p = buf + skip_bom(buf, len);
-    end = buf + len;
-
-    /* the first line with anything on it decides format and header */
-    first = p;
-    first_line = 1;
-    for (;;) {
-        eol = memchr(first, '\n', (size_t)(end - first));
-        if (!eol) eol = end;
-        if (eol > first && !(eol - first == 1 && *first == '\r')) break;
-        if (eol == end) {
-            data_errorf(err, "%s: no ratings", path);
-            goto done;
-        }
-        first = eol + 1;
-        first_line++;
-    }
-    {
-        size_t n = (size_t)(eol - first);
-        int has_dc = 0, has_tab = memchr(first, '\t', n) != NULL;
-        int has_comma = memchr(first, ',', n) != NULL, has_semi = memchr(first, ';', n) != NULL;
-        const char *q;
-        for (q = first; q + 1 < eol; q++)
-            if (q[0] == ':' && q[1] == ':') {
-                has_dc = 1;
-                break;
-            }
-        if (fmt == DATA_FMT_AUTO && o.delim) fmt = DATA_FMT_DELIM;
-        delim = o.delim;
-        if (!delim) {
-            if (fmt == DATA_FMT_UDATA) delim = "\t";
-            else if (fmt == DATA_FMT_DAT) delim = "::";
-            else if (fmt == DATA_FMT_CSV) delim = ",";
-            else if (has_dc) delim = "::";
-            else if (has_tab) delim = "\t";
-            else if (has_comma) delim = ",";
-            else if (has_semi) delim = ";";
-            else {
-                data_errorf(err, "%s:%zu: cannot tell the delimiter: no \"::\", tab, comma or "
-                                 "semicolon in the first line (\"%s\")",
-                            path, first_line, shown(v, sizeof v, first, n));
-                goto done;
-            }
-        }
-        first_field(ff, sizeof ff, first, eol, delim);
-        if (fmt == DATA_FMT_AUTO) {
-            if (has_dc) fmt = DATA_FMT_DAT;
-            else if (has_tab) fmt = is_number_text(ff) ? DATA_FMT_UDATA : DATA_FMT_DELIM;
-            else if (has_comma) fmt = DATA_FMT_CSV;
-            else fmt = DATA_FMT_DELIM; /* semicolon */
-        }
-        if (header < 0)
-            header = (fmt == DATA_FMT_UDATA || fmt == DATA_FMT_DAT) ? 0 : !is_number_text(ff);
-    }
-    report->format = fmt;
-    quotes = fmt == DATA_FMT_CSV || fmt == DATA_FMT_DELIM;
-    splitter_init(&sp, first, end, delim, quotes);
-    line = first_line - 1;
-
-    /* columns */
-    {
-        const field *h = NULL;
-        size_t nh = 0;
-        if (header) {
-            int s = split_next(&sp);
-            line++;
-            if (s < 0) goto oom;
-            if (sp.why) {
-                data_errorf(err, "%s:%zu: header: %s (\"%s\")", path, line, sp.why,
-                            shown(v, sizeof v, sp.bad, sp.bad_len));
-                goto done;
-            }
-            h = sp.f;
-            nh = sp.nf;
-            nf_ref = nh;
-        }
-        if (resolve_column("user", o.user_col, 0, h, nh, header, path, &ucol, err) ||
-            resolve_column("item", o.item_col, 1, h, nh, header, path, &icol, err) ||
-            resolve_column("rating", o.rating_col, 2, h, nh, header, path, &rcol, err) ||
-            resolve_column("time", o.time_col, -1, h, nh, header, path, &tcol, err))
-            goto done;
-        if (!o.time_col && header) {
-            /* the format's own layout has its time 4th; chosen columns
-             * take the time from a column named so, if there is one */
-            size_t i;
-            if (layout_default && nh >= 4) tcol = 3;
-            for (i = 0; i < nh && !layout_default && tcol < 0; i++)
-                if (name_eq_nocase(h[i].s, "timestamp") || name_eq_nocase(h[i].s, "time"))
-                    tcol = (long)i;
-        }
-    }
-    need = (size_t)(ucol > icol ? ucol : icol);
-    if ((size_t)rcol > need) need = (size_t)rcol;
-    if (tcol >= 0 && (size_t)tcol > need) need = (size_t)tcol;
-    need++;
-    if (header && need > nf_ref) {
-        data_errorf(err, "%s:%zu: the header has %zu columns, expected at least %zu", path,
-                    line, nf_ref, need);
-        goto done;
-    }
-
-    /* every row is on a line of its own: the line count bounds the rows */
-    {
-        size_t most = count_lines(sp.p, end);
-        if (out->n >= (size_t)UINT32_MAX) most = 0;
-        else if (most > (size_t)UINT32_MAX - out->n) most = (size_t)UINT32_MAX - out->n;
-        if (ratings_reserve(out, out->n + most) != 0) goto oom;
-    }
-
-    for (;;) {
-        int s = split_next(&sp);
-        const field *f = sp.f;
-        int64_t uid, iid, t = 0;
-        double r;
-        int32_t ui, ii;
-        int e;
-        if (s == 0) break;
-        if (s < 0) goto oom;
-        line++;
-        if (sp.nf == 0 && !sp.why) continue; /* a truly empty line */
-        report->lines++;
-        if (sp.why) {
-            if (bad_line(&c, line, "%s (\"%s\")", sp.why, shown(v, sizeof v, sp.bad, sp.bad_len)))
-                goto done;
-            continue;
-        }
-        if (nf_ref != 0 && sp.nf != nf_ref) {
-            if (bad_line(&c, line, "expected %zu fields, found %zu", nf_ref, sp.nf)) goto done;
-            continue;
-        }
-        if (sp.nf < need) {
-            if (bad_line(&c, line, "expected at least %zu fields, found %zu", need, sp.nf))
-                goto done;
-            continue;
-        }
-        if (nf_ref == 0) {
-            nf_ref = sp.nf; /* no header: the first good line sets the width */
-            if (!o.time_col && layout_default && nf_ref >= 4) {
-                tcol = 3;
-                if (need < 4) need = 4;
-            }
-        }
-        if ((e = parse_i64(f[ucol].s, f[ucol].len, &uid)) != 0) {
-            if (bad_line(&c, line, "user id %s (\"%s\")",
-                         e == -2 ? "does not fit in 64 bits" : "is not an integer",
-                         shown(v, sizeof v, f[ucol].s, f[ucol].len)))
-                goto done;
-            continue;
-        }
-        if ((e = parse_i64(f[icol].s, f[icol].len, &iid)) != 0) {
-            if (bad_line(&c, line, "item id %s (\"%s\")",
-                         e == -2 ? "does not fit in 64 bits" : "is not an integer",
-                         shown(v, sizeof v, f[icol].s, f[icol].len)))
-                goto done;
-            continue;
-        }
-        if ((e = parse_number(f[rcol].s, f[rcol].len, &r)) != 0) {
-            if (bad_line(&c, line, "rating %s (\"%s\")",
-                         e == -2 ? "is not finite" : "is not a number",
-                         shown(v, sizeof v, f[rcol].s, f[rcol].len)))
-                goto done;
-            continue;
-        }
-        if (tcol >= 0 && (e = parse_i64(f[tcol].s, f[tcol].len, &t)) != 0) {
-            if (bad_line(&c, line, "timestamp %s (\"%s\")",
-                         e == -2 ? "does not fit in 64 bits" : "is not an integer",
-                         shown(v, sizeof v, f[tcol].s, f[tcol].len)))
-                goto done;
-            continue;
-        }
-        if (out->n >= (size_t)UINT32_MAX) {
-            data_errorf(err, "%s:%zu: more than %lu ratings", path, line,
-                        (unsigned long)UINT32_MAX);
-            goto done;
-        }
-        /* files are grouped by user: skip the hash for a repeated id */
-        if (have_last_u && uid == last_u) ui = (int32_t)last_ui;
-        else if ((ui = data_idmap_intern(users, uid)) < 0) {
-            if (users->n >= (size_t)INT32_MAX)
-                data_errorf(err, "%s:%zu: more than %ld distinct user ids", path, line,
-                            (long)INT32_MAX);
-            else goto oom;
-            goto done;
-        }
-        if (have_last_i && iid == last_i) ii = (int32_t)last_ii;
-        else if ((ii = data_idmap_intern(items, iid)) < 0) {
-            if (items->n >= (size_t)INT32_MAX)
-                data_errorf(err, "%s:%zu: more than %ld distinct item ids", path, line,
-                            (long)INT32_MAX);
-            else goto oom;
-            goto done;
-        }
-        last_u = uid;
-        last_ui = (uint32_t)ui;
-        have_last_u = 1;
-        last_i = iid;
-        last_ii = (uint32_t)ii;
-        have_last_i = 1;
-        if (data_ratings_push(out, (uint32_t)ui, (uint32_t)ii, (float)r, t) != 0) goto oom;
-    }
-    if (out->n == n0) {
-        if (report->skipped)
-            data_errorf(err, "%s: no ratings (%zu malformed lines skipped; the first: %s)", path,
-                        report->skipped, report->first_error);
-        else
-            data_errorf(err, "%s: no ratings", path);
-        goto done;
-    }
-    rc = 0;
-    goto done;
-oom:
-    data_errorf(err, "%s: out of memory", path);
-done:
-    if (rc != 0) out->n = n0;
-    free(sp.f);
+    rc = read_ratings_text(&rd, buf, len, users, items, out);
+    if (rc != 0) out->n = n0; /* no rows on failure; interned ids stay */
+    free(rd.sp.f);
     free(buf);
     return rc;
 }
@@ -1103,163 +1166,247 @@ static int title_year(const char *s) {
 
 typedef enum { MOVIES_UITEM, MOVIES_DAT, MOVIES_CSV } movies_kind;
 
-int data_read_movies(const char *path, data_movies *out, data_error *err) {
-    char *buf, *p, *end, *first, *eol;
-    size_t len, line = 0, nmax, i;
-    long cid = 0, ctitle = 1, cgenres = 2;
-    size_t nf_ref = 3;
+/* One read of a movies file: its kind, its columns, where the splitter is. */
+typedef struct {
+    const char *path;
+    data_error *err;
     movies_kind kind;
+    int latin1;               /* not valid UTF-8: read as Latin-1 */
+    long col[3];              /* 0-based fields of the id, title and genres */
+    size_t width;             /* fields every line must have */
+    size_t line;              /* physical line number of the line last split */
+    size_t nmax;              /* rows reserved */
     splitter sp;
-    int latin1, rc = -1;
+} movies_read;
+
+static int movies_out_of_memory(movies_read *mr) {
+    data_errorf(mr->err, "%s: out of memory", mr->path);
+    return -1;
+}
+
+/* u.item starts "digits|", movies.dat "digits::"; anything else is CSV. */
+static movies_kind movies_kind_of(const char *first, const char *eol) {
+    const char *q = first;
+    while (q < eol && is_digit(*q)) q++;
+    if (q > first && q < eol && *q == '|') return MOVIES_UITEM;
+    if (q > first && eol - q >= 2 && q[0] == ':' && q[1] == ':') return MOVIES_DAT;
+    return MOVIES_CSV;
+}
+
+/* Room for nmax movies and text bytes of strings, once. 0 or -1. */
+static int movies_reserve(data_movies *m, size_t nmax, size_t text) {
+    m->id = malloc(nmax * sizeof *m->id);
+    m->title = malloc(nmax * sizeof *m->title);
+    m->genres = malloc(nmax * sizeof *m->genres);
+    m->year = malloc(nmax * sizeof *m->year);
+    if (!m->id || !m->title || !m->genres || !m->year || pool_reserve(m, text) != 0) return -1;
+    return 0;
+}
+
+/* The movies.csv header just split: its width, and the movieId, title and
+ * genres columns by name in any case. 0 or -1 with err. */
+static int movies_header(movies_read *mr) {
+    static const char *const names[3] = {"movieId", "title", "genres"};
+    const splitter *sp = &mr->sp;
+    size_t k, i;
+    if (sp->why) {
+        data_errorf(mr->err, "%s:%zu: header: %s", mr->path, mr->line, sp->why);
+        return -1;
+    }
+    mr->width = sp->nf;
+    for (k = 0; k < 3; k++) {
+        mr->col[k] = -1;
+        for (i = 0; i < sp->nf && mr->col[k] < 0; i++)
+            if (name_eq_nocase(sp->f[i].s, names[k])) mr->col[k] = (long)i;
+        if (mr->col[k] < 0) {
+            char list[600];
+            header_list(list, sizeof list, sp->f, sp->nf);
+            data_errorf(mr->err, "%s:%zu: no \"%s\" column in the header (columns: %s)",
+                        mr->path, mr->line, names[k], list);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* u.item's 19 genre flags as "Action|Comedy" in dst (at least 256 bytes);
+ * its length in *len. 0 or -1 with err for a flag that is not 0 or 1. */
+static int uitem_genres_text(movies_read *mr, const field *flags, char *dst, size_t cap,
+                             size_t *len) {
+    size_t off = 0, g;
     char v[64];
-
-    data_movies_free(out);
-    memset(&sp, 0, sizeof sp);
-    if (!(buf = read_file(path, &len, err))) return -1;
-    p = buf + skip_bom(buf, len);
-    end = buf + len;
-    latin1 = !valid_utf8((const unsigned char *)p, (size_t)(end - p));
-
-    first = p;
-    for (;;) {
-        eol = memchr(first, '\n', (size_t)(end - first));
-        if (!eol) eol = end;
-        if (eol > first && !(eol - first == 1 && *first == '\r')) break;
-        if (eol == end) {
-            data_errorf(err, "%s: no movies", path);
-            goto done;
+    for (g = 0; g < 19; g++) {
+        const field *fl = &flags[g];
+        if (fl->len != 1 || (fl->s[0] != '0' && fl->s[0] != '1')) {
+            data_errorf(mr->err, "%s:%zu: genre flag %zu (%s) is not 0 or 1 (\"%s\")", mr->path,
+                        mr->line, g + 1, uitem_genres[g], shown(v, sizeof v, fl->s, fl->len));
+            return -1;
         }
-        first = eol + 1;
-        line++;
-    }
-    {
-        const char *q = first;
-        while (q < eol && is_digit(*q)) q++;
-        if (q > first && q < eol && *q == '|') kind = MOVIES_UITEM;
-        else if (q > first && eol - q >= 2 && q[0] == ':' && q[1] == ':') kind = MOVIES_DAT;
-        else kind = MOVIES_CSV;
-    }
-    splitter_init(&sp, first, end, kind == MOVIES_UITEM ? "|" : kind == MOVIES_DAT ? "::" : ",",
-                  kind == MOVIES_CSV);
-    if (kind == MOVIES_UITEM) nf_ref = 5 + 19;
-
-    nmax = count_lines(first, end);
-    out->id = malloc(nmax * sizeof *out->id);
-    out->title = malloc(nmax * sizeof *out->title);
-    out->genres = malloc(nmax * sizeof *out->genres);
-    out->year = malloc(nmax * sizeof *out->year);
-    if (!out->id || !out->title || !out->genres || !out->year ||
-        pool_reserve(out, (size_t)(end - first) + 64) != 0)
-        goto oom;
-
-    if (kind == MOVIES_CSV && !is_digit(*first)) { /* the header names the columns */
-        const char *names[3] = {"movieId", "title", "genres"};
-        long *cols[3];
-        size_t k;
-        cols[0] = &cid;
-        cols[1] = &ctitle;
-        cols[2] = &cgenres;
-        if (split_next(&sp) < 0) goto oom;
-        line++;
-        if (sp.why) {
-            data_errorf(err, "%s:%zu: header: %s", path, line, sp.why);
-            goto done;
-        }
-        nf_ref = sp.nf;
-        for (k = 0; k < 3; k++) {
-            *cols[k] = -1;
-            for (i = 0; i < sp.nf && *cols[k] < 0; i++)
-                if (name_eq_nocase(sp.f[i].s, names[k])) *cols[k] = (long)i;
-            if (*cols[k] < 0) {
-                char list[600];
-                header_list(list, sizeof list, sp.f, sp.nf);
-                data_errorf(err, "%s:%zu: no \"%s\" column in the header (columns: %s)", path,
-                            line, names[k], list);
-                goto done;
-            }
+        if (fl->s[0] == '1') {
+            int w = snprintf(dst + off, cap - off, "%s%s", off ? "|" : "", uitem_genres[g]);
+            off += (size_t)w;
         }
     }
+    *len = off;
+    return 0;
+}
 
-    for (;;) {
-        int s = split_next(&sp);
-        const field *f = sp.f;
-        int64_t id;
-        int e, year = 0;
-        size_t row = out->n, tlen;
-        if (s == 0) break;
-        if (s < 0) goto oom;
-        line++;
-        if (sp.nf == 0 && !sp.why) continue;
-        if (sp.why) {
-            data_errorf(err, "%s:%zu: %s (\"%s\")", path, line, sp.why,
-                        shown(v, sizeof v, sp.bad, sp.bad_len));
-            goto done;
-        }
-        if (sp.nf != nf_ref) {
-            data_errorf(err, "%s:%zu: expected %zu fields, found %zu", path, line, nf_ref, sp.nf);
-            goto done;
-        }
-        if ((e = parse_i64(f[cid].s, f[cid].len, &id)) != 0) {
-            data_errorf(err, "%s:%zu: movie id %s (\"%s\")", path, line,
-                        e == -2 ? "does not fit in 64 bits" : "is not an integer",
-                        shown(v, sizeof v, f[cid].s, f[cid].len));
-            goto done;
-        }
-        if (data_idmap_find(&out->ids, id) >= 0) {
-            data_errorf(err, "%s:%zu: duplicate movie id (\"%s\")", path, line, f[cid].s);
-            goto done;
-        }
-        if (row >= nmax || data_idmap_intern(&out->ids, id) != (int32_t)row) goto oom;
-        out->id[row] = id;
-        tlen = f[ctitle].len;
-        while (tlen > 0 && f[ctitle].s[tlen - 1] == ' ') tlen--; /* "Two Friends (1986) " */
-        if (pool_add(out, f[ctitle].s, tlen, latin1, &out->title[row]) != 0) goto oom;
-        year = title_year(out->text + out->title[row]);
-        if (kind == MOVIES_UITEM) {
-            /* id|title|release date|video date|url|19 flags in u.genre order */
-            size_t off = 0, g;
-            char gs[256];
-            for (g = 0; g < 19; g++) {
-                const field *fl = &f[5 + g];
-                if (fl->len != 1 || (fl->s[0] != '0' && fl->s[0] != '1')) {
-                    data_errorf(err, "%s:%zu: genre flag %zu (%s) is not 0 or 1 (\"%s\")", path,
-                                line, g + 1, uitem_genres[g], shown(v, sizeof v, fl->s, fl->len));
-                    goto done;
-                }
-                if (fl->s[0] == '1') {
-                    int w = snprintf(gs + off, sizeof gs - off, "%s%s", off ? "|" : "",
-                                     uitem_genres[g]);
-                    off += (size_t)w;
-                }
-            }
-            if (pool_add(out, gs, off, 0, &out->genres[row]) != 0) goto oom;
-            if (!year) { /* "01-Jan-1995" */
-                const field *d = &f[2];
-                if (d->len >= 4 && is_digit(d->s[d->len - 4]) && is_digit(d->s[d->len - 3]) &&
-                    is_digit(d->s[d->len - 2]) && is_digit(d->s[d->len - 1]))
-                    year = atoi(d->s + d->len - 4);
-            }
-        } else {
-            /* genres as written, "(no genres listed)" included */
-            if (pool_add(out, f[cgenres].s, f[cgenres].len, latin1, &out->genres[row]) != 0)
-                goto oom;
-        }
-        out->year[row] = year;
-        out->n++;
+/* The year at the end of u.item's release date "01-Jan-1995"; 0 if none. */
+static int uitem_date_year(const field *d) {
+    if (d->len >= 4 && is_digit(d->s[d->len - 4]) && is_digit(d->s[d->len - 3]) &&
+        is_digit(d->s[d->len - 2]) && is_digit(d->s[d->len - 1]))
+        return atoi(d->s + d->len - 4);
+    return 0;
+}
+
+/* The line just split (not empty) as movie row out->n. 0 or -1 with err. */
+static int movies_add_line(movies_read *mr, data_movies *out) {
+    const splitter *sp = &mr->sp;
+    const field *f = sp->f, *ft;
+    size_t row = out->n, tlen;
+    int64_t id;
+    int e, year;
+    char v[64];
+    if (sp->why) {
+        data_errorf(mr->err, "%s:%zu: %s (\"%s\")", mr->path, mr->line, sp->why,
+                    shown(v, sizeof v, sp->bad, sp->bad_len));
+        return -1;
+    }
+    if (sp->nf != mr->width) {
+        data_errorf(mr->err, "%s:%zu: expected %zu fields, found %zu", mr->path, mr->line,
+                    mr->width, sp->nf);
+        return -1;
+    }
+    if ((e = parse_i64(f[mr->col[0]].s, f[mr->col[0]].len, &id)) != 0) {
+        data_errorf(mr->err, "%s:%zu: movie id %s (\"%s\")", mr->path, mr->line,
+                    e == -2 ? "does not fit in 64 bits" : "is not an integer",
+                    shown(v, sizeof v, f[mr->col[0]].s, f[mr->col[0]].len));
+        return -1;
+    }
+    if (data_idmap_find(&out->ids, id) >= 0) {
+        data_errorf(mr->err, "%s:%zu: duplicate movie id (\"%s\")", mr->path, mr->line,
+                    f[mr->col[0]].s);
+        return -1;
+    }
+    if (row >= mr->nmax || data_idmap_intern(&out->ids, id) != (int32_t)row)
+        return movies_out_of_memory(mr);
+    out->id[row] = id;
+    ft = &f[mr->col[1]];
+    tlen = ft->len;
+    while (tlen > 0 && ft->s[tlen - 1] == ' ') tlen--; /* "Two Friends (1986) " */
+    if (pool_add(out, ft->s, tlen, mr->latin1, &out->title[row]) != 0)
+        return movies_out_of_memory(mr);
+    year = title_year(out->text + out->title[row]);
+    if (mr->kind == MOVIES_UITEM) {
+        /* id|title|release date|video date|url|19 flags in u.genre order */
+        char gs[256];
+        size_t glen;
+        if (uitem_genres_text(mr, &f[5], gs, sizeof gs, &glen) != 0) return -1;
+        if (pool_add(out, gs, glen, 0, &out->genres[row]) != 0) return movies_out_of_memory(mr);
+        if (!year) year = uitem_date_year(&f[2]);
+    } else {
+        /* genres as written, "(no genres listed)" included */
+        const field *fg = &f[mr->col[2]];
+        if (pool_add(out, fg->s, fg->len, mr->latin1, &out->genres[row]) != 0)
+            return movies_out_of_memory(mr);
+    }
+    out->year[row] = year;
+    out->n++;
+    return 0;
+}
+
+/* The file's text [buf, buf + len), start to end: the first line decides
+ * the kind, movies.csv's header the columns, then the rows. 0 or -1 with err. */
+static int read_movies_text(movies_read *mr, char *buf, size_t len, data_movies *out) {
+    char *p = buf + skip_bom(buf, len), *end = buf + len, *first, *eol;
+    int s;
+    mr->latin1 = !valid_utf8((const unsigned char *)p, (size_t)(end - p));
+    if (!(first = first_nonempty_line(p, end, &eol, &mr->line))) {
+        data_errorf(mr->err, "%s: no movies", mr->path);
+        return -1;
+    }
+    mr->kind = movies_kind_of(first, eol);
+    splitter_init(&mr->sp, first, end,
+                  mr->kind == MOVIES_UITEM ? "|" : mr->kind == MOVIES_DAT ? "::" : ",",
+                  mr->kind == MOVIES_CSV);
+    mr->col[0] = 0;
+    mr->col[1] = 1;
+    mr->col[2] = 2;
+    mr->width = mr->kind == MOVIES_UITEM ? 5 + 19 : 3;
+    mr->nmax = count_lines(first, end);
+    if (movies_reserve(out, mr->nmax, (size_t)(end - first) + 64) != 0)
+        return movies_out_of_memory(mr);
+    if (mr->kind == MOVIES_CSV && !is_digit(*first)) { /* the header names the columns */
+        if (split_next(&mr->sp) < 0) return movies_out_of_memory(mr);
+        mr->line++;
+        if (movies_header(mr) != 0) return -1;
+    }
+    while ((s = split_next(&mr->sp)) != 0) {
+        if (s < 0) return movies_out_of_memory(mr);
+        mr->line++;
+        if (mr->sp.nf == 0 && !mr->sp.why) continue; /* a truly empty line */
+        if (movies_add_line(mr, out) != 0) return -1;
     }
     if (out->n == 0) {
-        data_errorf(err, "%s: no movies", path);
-        goto done;
+        data_errorf(mr->err, "%s: no movies", mr->path);
+        return -1;
     }
-    rc = 0;
-    goto done;
-oom:
-    data_errorf(err, "%s: out of memory", path);
-done:
+    return 0;
+}
+
+int data_read_movies(const char *path, data_movies *out, data_error *err) {
+    movies_read mr;
+    size_t len;
+    char *buf;
+    int rc;
+
+    data_movies_free(out);
+    memset(&mr, 0, sizeof mr);
+    mr.path = path;
+    mr.err = err;
+    if (!(buf = read_file(path, &len, err))) return -1;
+    rc = read_movies_text(&mr, buf, len, out);
     if (rc != 0) data_movies_free(out);
-    free(sp.f);
+    free(mr.sp.f);
     free(buf);
     return rc;
+}
+
+/* ============================================================ genre index */
+
+typedef struct {
+    const char *genres;
+    uint32_t item;
+} genre_of_item;
+
+static int by_genre_then_item(const void *a, const void *b) {
+    const genre_of_item *x = a, *y = b;
+    int c = strcmp(x->genres, y->genres);
+    if (c) return c;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+int data_genre_index(const data_movies *m, const data_idmap *items, uint32_t *item_genre,
+                     size_t *n_genres, data_error *err) {
+    genre_of_item *pairs = malloc((items->n ? items->n : 1) * sizeof *pairs);
+    size_t k, n = 0;
+    if (!pairs) {
+        data_errorf(err, "out of memory indexing genres");
+        return -1;
+    }
+    for (k = 0; k < items->n; k++) {
+        int32_t row = data_movie_find(m, items->raw[k]);
+        pairs[k].genres = row >= 0 ? data_movie_genres(m, (size_t)row) : "";
+        pairs[k].item = (uint32_t)k;
+    }
+    qsort(pairs, items->n, sizeof *pairs, by_genre_then_item);
+    for (k = 0; k < items->n; k++) { /* a new id wherever the string changes */
+        if (k > 0 && strcmp(pairs[k].genres, pairs[k - 1].genres) != 0) n++;
+        item_genre[pairs[k].item] = (uint32_t)n;
+    }
+    *n_genres = items->n ? n + 1 : 0;
+    free(pairs);
+    return 0;
 }
 
 /* =================================================== synthetic datasets */
@@ -1440,26 +1587,42 @@ static int synth_title(char *dst, size_t cap, size_t id, int year) {
     return snprintf(dst, cap, "Synthetic Movie %zu (%d)", id, year);
 }
 
-int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *err) {
-    /* planted model scales: total rating sd ≈ 1 before rounding/clipping */
-    const double mu = 3.55, sd_user = 0.4, sd_item = 0.45, sd_dot = 0.55, centre_share = 0.7;
-    const size_t U = cfg->users, I = cfg->items, R = cfg->ratings, K = cfg->rank;
-    const size_t C = cfg->clusters;
-    const int64_t t0 = 946684800; /* 2000-01-01 */
-    nn_rng rng;
-    size_t i, u, k, c, m_min, cap, rem;
-    double *centre = NULL, *q = NULL, *p = NULL, *bu = NULL, *bi = NULL, *w = NULL, *act = NULL;
-    double sq, sp_scale, sc, sd;
-    size_t *cnt = NULL, *fstart = NULL;
-    uint32_t *fuser = NULL, *fitem = NULL, *chosen = NULL, *perm = NULL;
-    unsigned char *mark = NULL;
-    uint32_t *cluster = NULL;
-    alias_table at = {NULL, NULL, 0};
-    out_buf ob = {NULL, NULL, 0, 0, 0};
-    char path[4200];
-    int rc = -1;
+/* Planted model scales: the total rating sd is about 1 before rounding and
+ * clipping. */
+static const double synth_mu = 3.55, synth_sd_user = 0.4, synth_sd_item = 0.45,
+                    synth_sd_dot = 0.55, synth_centre_share = 0.7;
+static const int64_t synth_t0 = 946684800; /* 2000-01-01 */
 
-    if (!U || !I || !R || !K || !C || !(cfg->noise >= 0) || !isfinite(cfg->noise)) {
+/* One data_synth_write: the planted model and the scratch it needs. */
+typedef struct {
+    const data_synth_config *cfg;
+    size_t U, I, R, K, C;      /* users, items, ratings, rank, clusters */
+    nn_rng rng;
+    double *centre;            /* (C, K) cluster centres */
+    double *q, *bi;            /* (I, K) item factors, (I) item biases */
+    double *p, *bu;            /* (U, K) user factors, (U) user biases */
+    double item_sd;            /* q_i = its cluster's centre + item_sd · N(0, 1) */
+    double user_scale;         /* p_u = user_scale · N(0, 1) */
+    uint32_t *cluster;         /* (I) each movie's cluster */
+    uint32_t *perm;            /* (I) scratch for the popularity order */
+    double *w;                 /* (I) popularity weights */
+    alias_table at;            /* draws from w */
+    double *act;               /* (U) user activity */
+    size_t *cnt;               /* (U) ratings per user */
+    size_t *fstart;            /* (U + 1) user u's forced movies: fitem[fstart[u] ..] */
+    uint32_t *fuser, *fitem;   /* (I) the user each movie is forced on; movies by user */
+    unsigned char *mark;       /* (I) movies the current user has */
+    uint32_t *chosen;          /* (max cnt) the current user's movies */
+    out_buf ob;
+    char path[4200];           /* the file being written, for errors */
+    data_error *err;
+} synth;
+
+/* The configuration makes sense and fits. 0 or -1 with err. */
+static int synth_check(const data_synth_config *cfg, data_error *err) {
+    const size_t U = cfg->users, I = cfg->items, R = cfg->ratings;
+    if (!U || !I || !R || !cfg->rank || !cfg->clusters || !(cfg->noise >= 0) ||
+        !isfinite(cfg->noise)) {
         data_errorf(err, "synth: users, items, ratings, rank and clusters must be positive "
                          "and noise finite and >= 0");
         return -1;
@@ -1475,127 +1638,238 @@ int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *
                          "repeating a pair", R, U, I);
         return -1;
     }
-    if (make_dirs(dir, err) != 0) return -1;
-    nn_rng_seed(&rng, cfg->seed);
+    return 0;
+}
 
-    centre = malloc(C * K * sizeof *centre);
-    q = malloc(I * K * sizeof *q);
-    p = malloc(U * K * sizeof *p);
-    bu = malloc(U * sizeof *bu);
-    bi = malloc(I * sizeof *bi);
-    w = malloc(I * sizeof *w);
-    act = malloc(U * sizeof *act);
-    cnt = malloc(U * sizeof *cnt);
-    fstart = calloc(U + 1, sizeof *fstart);
-    fuser = malloc(I * sizeof *fuser);
-    fitem = malloc(I * sizeof *fitem);
-    perm = malloc(I * sizeof *perm);
-    mark = calloc(I, 1);
-    cluster = malloc(I * sizeof *cluster);
-    ob.cap = 1 << 20;
-    ob.buf = malloc(ob.cap);
-    if (!centre || !q || !p || !bu || !bi || !w || !act || !cnt || !fstart || !fuser ||
-        !fitem || !perm || !mark || !cluster || !ob.buf)
-        goto oom;
+static void synth_init(synth *s, const data_synth_config *cfg, data_error *err) {
+    memset(s, 0, sizeof *s);
+    s->cfg = cfg;
+    s->U = cfg->users;
+    s->I = cfg->items;
+    s->R = cfg->ratings;
+    s->K = cfg->rank;
+    s->C = cfg->clusters;
+    s->err = err;
+    nn_rng_seed(&s->rng, cfg->seed);
+}
 
-    /* factors: p_u·q_i has sd ≈ sd_dot; q_i = its cluster's centre + noise */
-    sq = sqrt(sd_dot / sqrt((double)K));
-    sp_scale = sq;
-    sc = sq * sqrt(centre_share);
-    sd = sq * sqrt(1.0 - centre_share);
-    for (k = 0; k < C * K; k++) centre[k] = sc * nn_rng_normal(&rng);
+/* Every array but chosen (sized later, from the counts). 0 or -1. */
+static int synth_alloc(synth *s) {
+    const size_t U = s->U, I = s->I, K = s->K, C = s->C;
+    s->centre = malloc(C * K * sizeof *s->centre);
+    s->q = malloc(I * K * sizeof *s->q);
+    s->p = malloc(U * K * sizeof *s->p);
+    s->bu = malloc(U * sizeof *s->bu);
+    s->bi = malloc(I * sizeof *s->bi);
+    s->w = malloc(I * sizeof *s->w);
+    s->act = malloc(U * sizeof *s->act);
+    s->cnt = malloc(U * sizeof *s->cnt);
+    s->fstart = calloc(U + 1, sizeof *s->fstart);
+    s->fuser = malloc(I * sizeof *s->fuser);
+    s->fitem = malloc(I * sizeof *s->fitem);
+    s->perm = malloc(I * sizeof *s->perm);
+    s->mark = calloc(I, 1);
+    s->cluster = malloc(I * sizeof *s->cluster);
+    s->ob.cap = 1 << 20;
+    s->ob.buf = malloc(s->ob.cap);
+    if (!s->centre || !s->q || !s->p || !s->bu || !s->bi || !s->w || !s->act || !s->cnt ||
+        !s->fstart || !s->fuser || !s->fitem || !s->perm || !s->mark || !s->cluster ||
+        !s->ob.buf)
+        return -1;
+    return 0;
+}
 
-    /* movies: cluster, factors, bias, year, genres; written as we go */
-    snprintf(path, sizeof path, "%s/movies.csv", dir);
-    if (!(ob.f = fopen(path, "wb"))) goto cannot;
-    memcpy(ob_room(&ob, 32), "movieId,title,genres\n", 21);
-    ob.len += 21;
-    for (i = 0; i < I; i++) {
-        char title[128], *o;
-        int year = 1930 + (int)nn_rng_below(&rng, 86);
-        int extra = 0, g[3], ng = 0, a, b;
-        size_t tl, j;
-        double x = nn_rng_uniform(&rng);
-        cluster[i] = (uint32_t)nn_rng_below(&rng, C);
-        for (k = 0; k < K; k++) q[i * K + k] = centre[cluster[i] * K + k] + sd * nn_rng_normal(&rng);
-        bi[i] = sd_item * nn_rng_normal(&rng);
-        g[ng++] = (int)(cluster[i] % 18);
-        extra = x < 0.15 ? 2 : x < 0.55 ? 1 : 0;
-        while (extra > 0) {
-            int h = (int)nn_rng_below(&rng, 18), dup = 0;
-            for (a = 0; a < ng; a++) dup |= g[a] == h;
-            if (!dup) {
-                g[ng++] = h;
-                extra--;
-            }
+static void synth_free(synth *s) {
+    if (s->ob.f) fclose(s->ob.f);
+    free(s->ob.buf);
+    free(s->centre);
+    free(s->q);
+    free(s->p);
+    free(s->bu);
+    free(s->bi);
+    free(s->w);
+    free(s->act);
+    free(s->cnt);
+    free(s->fstart);
+    free(s->fuser);
+    free(s->fitem);
+    free(s->perm);
+    free(s->mark);
+    free(s->cluster);
+    free(s->chosen);
+    free(s->at.prob);
+    free(s->at.alias);
+}
+
+static int synth_out_of_memory(synth *s) {
+    data_errorf(s->err, "synth: out of memory");
+    return -1;
+}
+
+/* Start writing dir/name. 0 or -1 with err. */
+static int synth_open(synth *s, const char *dir, const char *name) {
+    snprintf(s->path, sizeof s->path, "%s/%s", dir, name);
+    if (!(s->ob.f = fopen(s->path, "wb"))) {
+        data_errorf(s->err, "%s: cannot create: %s", s->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Flush and close the file being written. 0 or -1 with err. */
+static int synth_close(synth *s) {
+    int failed, saved;
+    ob_flush(&s->ob);
+    failed = s->ob.failed;
+    saved = errno; /* the write's error, before fclose can overwrite it */
+    if (fclose(s->ob.f) != 0 && !failed) {
+        failed = 1;
+        saved = errno;
+    }
+    s->ob.f = NULL;
+    if (failed) {
+        data_errorf(s->err, "%s: write error: %s", s->path, strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
+/* The cluster centres, and the scales that give p_u·q_i an sd of about
+ * sd_dot with centre_share of q_i's variance from its cluster's centre. */
+static void synth_centres(synth *s) {
+    const double sq = sqrt(synth_sd_dot / sqrt((double)s->K));
+    const double sc = sq * sqrt(synth_centre_share);
+    size_t k;
+    s->user_scale = sq;
+    s->item_sd = sq * sqrt(1.0 - synth_centre_share);
+    for (k = 0; k < s->C * s->K; k++) s->centre[k] = sc * nn_rng_normal(&s->rng);
+}
+
+/* Movie i's year, cluster, factors, bias and genres, drawn in that order;
+ * the genres go to g (alphabetical, as MovieLens lists them), their number
+ * is returned. */
+static int synth_movie(synth *s, size_t i, int *year, int g[3]) {
+    const size_t K = s->K;
+    nn_rng *rng = &s->rng;
+    int extra, ng = 0, a, b;
+    size_t k;
+    double x;
+    *year = 1930 + (int)nn_rng_below(rng, 86);
+    x = nn_rng_uniform(rng);
+    s->cluster[i] = (uint32_t)nn_rng_below(rng, s->C);
+    for (k = 0; k < K; k++)
+        s->q[i * K + k] = s->centre[s->cluster[i] * K + k] + s->item_sd * nn_rng_normal(rng);
+    s->bi[i] = synth_sd_item * nn_rng_normal(rng);
+    g[ng++] = (int)(s->cluster[i] % 18);
+    extra = x < 0.15 ? 2 : x < 0.55 ? 1 : 0;
+    while (extra > 0) {
+        int h = (int)nn_rng_below(rng, 18), dup = 0;
+        for (a = 0; a < ng; a++) dup |= g[a] == h;
+        if (!dup) {
+            g[ng++] = h;
+            extra--;
         }
-        for (a = 1; a < ng; a++) /* MovieLens lists genres alphabetically */
-            for (b = a; b > 0 && g[b - 1] > g[b]; b--) {
-                int t = g[b];
-                g[b] = g[b - 1];
-                g[b - 1] = t;
-            }
+    }
+    for (a = 1; a < ng; a++)
+        for (b = a; b > 0 && g[b - 1] > g[b]; b--) {
+            int t = g[b];
+            g[b] = g[b - 1];
+            g[b - 1] = t;
+        }
+    return ng;
+}
+
+/* One movies.csv line: id,title,Genre|Genre. */
+static void put_movie_line(out_buf *ob, size_t id, const char *title, size_t tl, const int *g,
+                           int ng) {
+    char *o = ob_room(ob, 2 * tl + 256);
+    size_t j;
+    int a;
+    o += put_u64(o, id);
+    *o++ = ',';
+    if (strpbrk(title, ",\"")) { /* RFC 4180: quote, double the quotes */
+        *o++ = '"';
+        for (j = 0; j < tl; j++) {
+            if (title[j] == '"') *o++ = '"';
+            *o++ = title[j];
+        }
+        *o++ = '"';
+    } else {
+        memcpy(o, title, tl);
+        o += tl;
+    }
+    *o++ = ',';
+    for (a = 0; a < ng; a++) {
+        size_t gl = strlen(synth_genres[g[a]]);
+        if (a) *o++ = '|';
+        memcpy(o, synth_genres[g[a]], gl);
+        o += gl;
+    }
+    *o++ = '\n';
+    ob->len = (size_t)(o - ob->buf);
+}
+
+/* Draw every movie and write dir/movies.csv as we go. 0 or -1 with err. */
+static int synth_write_movies(synth *s, const char *dir) {
+    size_t i;
+    if (synth_open(s, dir, "movies.csv") != 0) return -1;
+    memcpy(ob_room(&s->ob, 32), "movieId,title,genres\n", 21);
+    s->ob.len += 21;
+    for (i = 0; i < s->I; i++) {
+        char title[128];
+        int year, g[3], ng;
+        size_t tl;
+        ng = synth_movie(s, i, &year, g);
         tl = (size_t)synth_title(title, sizeof title, i + 1, year);
-        o = ob_room(&ob, 2 * tl + 256);
-        o += put_u64(o, i + 1);
-        *o++ = ',';
-        if (strpbrk(title, ",\"")) { /* RFC 4180: quote, double the quotes */
-            *o++ = '"';
-            for (j = 0; j < tl; j++) {
-                if (title[j] == '"') *o++ = '"';
-                *o++ = title[j];
-            }
-            *o++ = '"';
-        } else {
-            memcpy(o, title, tl);
-            o += tl;
-        }
-        *o++ = ',';
-        for (a = 0; a < ng; a++) {
-            size_t gl = strlen(synth_genres[g[a]]);
-            if (a) *o++ = '|';
-            memcpy(o, synth_genres[g[a]], gl);
-            o += gl;
-        }
-        *o++ = '\n';
-        ob.len = (size_t)(o - ob.buf);
+        put_movie_line(&s->ob, i + 1, title, tl, g, ng);
     }
-    ob_flush(&ob);
-    if (ob.failed || fclose(ob.f) != 0) {
-        ob.f = NULL;
-        goto write_error;
-    }
-    ob.f = NULL;
+    return synth_close(s);
+}
 
-    /* popularity: Zipf-like weights 1/(rank + I/10) over a random order of
-     * the movies, times lognormal noise so the tail thins out to a few
-     * ratings (MovieLens 1M: median movie 123 ratings, least 1, most 3428) */
-    for (i = 0; i < I; i++) perm[i] = (uint32_t)i;
-    nn_rng_shuffle_u32(&rng, perm, I);
+/* Popularity: Zipf-like weights 1/(rank + I/10) over a random order of
+ * the movies, times lognormal noise so the tail thins out to a few
+ * ratings (MovieLens 1M: median movie 123 ratings, least 1, most 3428).
+ * 0 or -1. */
+static int synth_popularity(synth *s) {
+    const size_t I = s->I;
+    size_t i;
+    for (i = 0; i < I; i++) s->perm[i] = (uint32_t)i;
+    nn_rng_shuffle_u32(&s->rng, s->perm, I);
     for (i = 0; i < I; i++)
-        w[perm[i]] = exp(nn_rng_normal(&rng)) / ((double)i + 1.0 + 0.1 * (double)I);
-    if (alias_build(&at, w, I) != 0) goto oom;
+        s->w[s->perm[i]] = exp(nn_rng_normal(&s->rng)) / ((double)i + 1.0 + 0.1 * (double)I);
+    return alias_build(&s->at, s->w, I);
+}
 
-    /* users: factors, bias, activity ~ lognormal above a floor of 20 */
-    for (u = 0; u < U; u++) {
-        for (k = 0; k < K; k++) p[u * K + k] = sp_scale * nn_rng_normal(&rng);
-        bu[u] = sd_user * nn_rng_normal(&rng);
-        act[u] = exp(nn_rng_normal(&rng));
+/* Users: factors, bias, activity ~ lognormal. */
+static void synth_users(synth *s) {
+    const size_t K = s->K;
+    size_t u, k;
+    for (u = 0; u < s->U; u++) {
+        for (k = 0; k < K; k++) s->p[u * K + k] = s->user_scale * nn_rng_normal(&s->rng);
+        s->bu[u] = synth_sd_user * nn_rng_normal(&s->rng);
+        s->act[u] = exp(nn_rng_normal(&s->rng));
     }
+}
+
+/* Ratings per user: a floor of min(R/U, 20), the rest shared by activity,
+ * none above a cap; exactly R in all. */
+static void synth_counts(synth *s) {
+    const size_t U = s->U, I = s->I, R = s->R;
+    size_t *cnt = s->cnt, u, m_min, cap, rem;
     m_min = R / U < 20 ? R / U : 20;
     cap = I <= 40 ? I : I / 2;
     if (cap < (R + U - 1) / U) cap = (R + U - 1) / U;
     if (cap > I) cap = I;
     for (u = 0; u < U; u++) cnt[u] = m_min;
     rem = R - m_min * U;
-    while (rem > 0) { /* share the rest by activity, none above cap; exact total */
+    while (rem > 0) {
         double W = 0;
         size_t added = 0;
         for (u = 0; u < U; u++)
-            if (cnt[u] < cap) W += act[u];
+            if (cnt[u] < cap) W += s->act[u];
         for (u = 0; u < U; u++)
             if (cnt[u] < cap) {
-                size_t share = (size_t)((double)rem * act[u] / W);
+                size_t share = (size_t)((double)rem * s->act[u] / W);
                 if (share > cap - cnt[u]) share = cap - cnt[u];
                 if (share > rem - added) share = rem - added;
                 cnt[u] += share;
@@ -1609,125 +1883,144 @@ int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *
                 }
         rem -= added;
     }
+}
 
-    /* every movie is rated at least once (MovieLens lists only rated movies):
-     * give each to a user picked in proportion to the user's count */
-    for (u = 0; u < U; u++) fstart[u + 1] = fstart[u] + cnt[u]; /* cumulative counts */
-    {
-        size_t *forced = calloc(U, sizeof *forced);
-        if (!forced) goto oom;
-        for (i = 0; i < I; i++) {
-            uint64_t slot = nn_rng_below(&rng, R);
-            size_t lo = 0, hi = U; /* the user whose slots hold slot */
-            while (hi - lo > 1) {
-                size_t mid = (lo + hi) / 2;
-                if (fstart[mid] <= slot) lo = mid;
-                else hi = mid;
-            }
-            while (forced[lo] >= cnt[lo]) lo = (lo + 1) % U;
-            forced[lo]++;
-            fuser[i] = (uint32_t)lo;
+/* Every movie is rated at least once (MovieLens lists only rated movies):
+ * each goes to a user picked in proportion to the user's count; then
+ * fstart and fitem list each user's forced movies. 0 or -1. */
+static int synth_force_items(synth *s) {
+    const size_t U = s->U, I = s->I;
+    size_t *fstart = s->fstart, *forced, i, u;
+    for (u = 0; u < U; u++) fstart[u + 1] = fstart[u] + s->cnt[u]; /* cumulative counts */
+    if (!(forced = calloc(U, sizeof *forced))) return -1;
+    for (i = 0; i < I; i++) {
+        uint64_t slot = nn_rng_below(&s->rng, s->R);
+        size_t lo = 0, hi = U; /* the user whose slots hold slot */
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (fstart[mid] <= slot) lo = mid;
+            else hi = mid;
         }
-        fstart[0] = 0;
-        for (u = 0; u < U; u++) fstart[u + 1] = fstart[u] + forced[u];
-        memset(forced, 0, U * sizeof *forced);
-        for (i = 0; i < I; i++) {
-            u = fuser[i];
-            fitem[fstart[u] + forced[u]++] = (uint32_t)i;
-        }
-        free(forced);
+        while (forced[lo] >= s->cnt[lo]) lo = (lo + 1) % U;
+        forced[lo]++;
+        s->fuser[i] = (uint32_t)lo;
     }
+    fstart[0] = 0;
+    for (u = 0; u < U; u++) fstart[u + 1] = fstart[u] + forced[u];
+    memset(forced, 0, U * sizeof *forced);
+    for (i = 0; i < I; i++) {
+        u = s->fuser[i];
+        s->fitem[fstart[u] + forced[u]++] = (uint32_t)i;
+    }
+    free(forced);
+    return 0;
+}
 
-    /* ratings, user by user, each user's in time order */
-    for (c = 0, u = 0; u < U; u++)
-        if (cnt[u] > c) c = cnt[u];
-    if (!(chosen = malloc(c * sizeof *chosen))) goto oom;
-    snprintf(path, sizeof path, "%s/ratings.csv", dir);
-    if (!(ob.f = fopen(path, "wb"))) goto cannot;
-    memcpy(ob_room(&ob, 40), "userId,movieId,rating,timestamp\n", 32);
-    ob.len += 32;
-    for (u = 0; u < U; u++) {
-        size_t want = cnt[u], got = 0, misses = 0;
-        int64_t t = t0 + (int64_t)(nn_rng_uniform(&rng) * 18.0 * 365.25 * 86400.0);
-        for (k = fstart[u]; k < fstart[u + 1]; k++) {
-            mark[fitem[k]] = 1;
-            chosen[got++] = fitem[k];
-        }
-        while (got < want) {
-            uint32_t it = alias_draw(&at, &rng);
-            if (!mark[it]) {
-                mark[it] = 1;
-                chosen[got++] = it;
-                misses = 0;
-            } else if (++misses == 32) {
-                if (pick_rest(w, I, mark, chosen, &got, want, &rng) != 0) goto oom;
-            }
-        }
-        nn_rng_shuffle_u32(&rng, chosen, got);
-        for (k = 0; k < got; k++) {
-            uint32_t it = chosen[k];
-            double r = mu + bu[u] + bi[it], z;
-            long half;
-            char *o = ob_room(&ob, 64);
-            size_t d;
-            for (d = 0; d < K; d++) r += p[u * K + d] * q[(size_t)it * K + d];
-            r += cfg->noise * nn_rng_normal(&rng);
-            half = (long)floor(2.0 * r + 0.5); /* half stars, clipped to [0.5, 5] */
-            if (half < 1) half = 1;
-            if (half > 10) half = 10;
-            /* within a session a minute or so apart; now and then days later */
-            z = nn_rng_uniform(&rng);
-            t += z < 0.9 ? 5 + (int64_t)(-60.0 * log(1.0 - nn_rng_uniform(&rng)))
-                         : (int64_t)(-10.0 * 86400.0 * log(1.0 - nn_rng_uniform(&rng)));
-            o += put_u64(o, u + 1);
-            *o++ = ',';
-            o += put_u64(o, (uint64_t)it + 1);
-            *o++ = ',';
-            *o++ = (char)('0' + half / 2);
-            *o++ = '.';
-            *o++ = half % 2 ? '5' : '0';
-            *o++ = ',';
-            o += put_u64(o, (uint64_t)t);
-            *o++ = '\n';
-            ob.len = (size_t)(o - ob.buf);
-            mark[it] = 0;
+/* User u's cnt[u] movies into chosen, each marked: the forced ones, then
+ * draws by popularity without repeats (after 32 repeats in a row, the rest
+ * at once). 0 or -1. */
+static int synth_pick_movies(synth *s, size_t u) {
+    size_t want = s->cnt[u], got = 0, misses = 0, k;
+    for (k = s->fstart[u]; k < s->fstart[u + 1]; k++) {
+        s->mark[s->fitem[k]] = 1;
+        s->chosen[got++] = s->fitem[k];
+    }
+    while (got < want) {
+        uint32_t it = alias_draw(&s->at, &s->rng);
+        if (!s->mark[it]) {
+            s->mark[it] = 1;
+            s->chosen[got++] = it;
+            misses = 0;
+        } else if (++misses == 32) {
+            if (pick_rest(s->w, s->I, s->mark, s->chosen, &got, want, &s->rng) != 0) return -1;
         }
     }
-    ob_flush(&ob);
-    if (ob.failed || fclose(ob.f) != 0) {
-        ob.f = NULL;
-        goto write_error;
+    return 0;
+}
+
+/* User u's rating of movie it from the planted model plus noise, in half
+ * stars clipped to [1, 10] (0.5 to 5 stars). */
+static long synth_half_stars(synth *s, size_t u, uint32_t it) {
+    const size_t K = s->K;
+    double r = synth_mu + s->bu[u] + s->bi[it];
+    long half;
+    size_t d;
+    for (d = 0; d < K; d++) r += s->p[u * K + d] * s->q[(size_t)it * K + d];
+    r += s->cfg->noise * nn_rng_normal(&s->rng);
+    half = (long)floor(2.0 * r + 0.5);
+    if (half < 1) half = 1;
+    if (half > 10) half = 10;
+    return half;
+}
+
+/* Seconds to a user's next rating: within a session a minute or so; now
+ * and then days later. */
+static int64_t synth_time_step(nn_rng *rng) {
+    double z = nn_rng_uniform(rng);
+    return z < 0.9 ? 5 + (int64_t)(-60.0 * log(1.0 - nn_rng_uniform(rng)))
+                   : (int64_t)(-10.0 * 86400.0 * log(1.0 - nn_rng_uniform(rng)));
+}
+
+/* One ratings.csv line: user,movie,4.5,time. */
+static void put_rating_line(out_buf *ob, uint64_t user, uint64_t movie, long half, int64_t t) {
+    char *o = ob_room(ob, 64);
+    o += put_u64(o, user);
+    *o++ = ',';
+    o += put_u64(o, movie);
+    *o++ = ',';
+    *o++ = (char)('0' + half / 2);
+    *o++ = '.';
+    *o++ = half % 2 ? '5' : '0';
+    *o++ = ',';
+    o += put_u64(o, (uint64_t)t);
+    *o++ = '\n';
+    ob->len = (size_t)(o - ob->buf);
+}
+
+/* dir/ratings.csv: user by user, each user's movies in a random order,
+ * timed from a random start. 0 or -1 with err. */
+static int synth_write_ratings(synth *s, const char *dir) {
+    size_t u, k, most = 0;
+    for (u = 0; u < s->U; u++)
+        if (s->cnt[u] > most) most = s->cnt[u];
+    if (!(s->chosen = malloc(most * sizeof *s->chosen))) return synth_out_of_memory(s);
+    if (synth_open(s, dir, "ratings.csv") != 0) return -1;
+    memcpy(ob_room(&s->ob, 40), "userId,movieId,rating,timestamp\n", 32);
+    s->ob.len += 32;
+    for (u = 0; u < s->U; u++) {
+        int64_t t = synth_t0 + (int64_t)(nn_rng_uniform(&s->rng) * 18.0 * 365.25 * 86400.0);
+        if (synth_pick_movies(s, u) != 0) return synth_out_of_memory(s);
+        nn_rng_shuffle_u32(&s->rng, s->chosen, s->cnt[u]);
+        for (k = 0; k < s->cnt[u]; k++) {
+            uint32_t it = s->chosen[k];
+            long half = synth_half_stars(s, u, it);
+            t += synth_time_step(&s->rng);
+            put_rating_line(&s->ob, u + 1, (uint64_t)it + 1, half, t);
+            s->mark[it] = 0;
+        }
     }
-    ob.f = NULL;
-    rc = 0;
-    goto done;
-write_error:
-    data_errorf(err, "%s: write error: %s", path, strerror(errno));
-    goto done;
-cannot:
-    data_errorf(err, "%s: cannot create: %s", path, strerror(errno));
-    goto done;
-oom:
-    data_errorf(err, "synth: out of memory");
-done:
-    if (ob.f) fclose(ob.f);
-    free(ob.buf);
-    free(centre);
-    free(q);
-    free(p);
-    free(bu);
-    free(bi);
-    free(w);
-    free(act);
-    free(cnt);
-    free(fstart);
-    free(fuser);
-    free(fitem);
-    free(perm);
-    free(mark);
-    free(cluster);
-    free(chosen);
-    free(at.prob);
-    free(at.alias);
+    return synth_close(s);
+}
+
+/* The steps, in the order they draw from the rng. 0 or -1 with err. */
+static int synth_run(synth *s, const char *dir) {
+    if (synth_alloc(s) != 0) return synth_out_of_memory(s);
+    synth_centres(s);
+    if (synth_write_movies(s, dir) != 0) return -1;
+    if (synth_popularity(s) != 0) return synth_out_of_memory(s);
+    synth_users(s);
+    synth_counts(s);
+    if (synth_force_items(s) != 0) return synth_out_of_memory(s);
+    return synth_write_ratings(s, dir);
+}
+
+int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *err) {
+    synth s;
+    int rc;
+    if (synth_check(cfg, err) != 0) return -1;
+    if (make_dirs(dir, err) != 0) return -1;
+    synth_init(&s, cfg, err);
+    rc = synth_run(&s, dir);
+    synth_free(&s);
     return rc;
 }

@@ -474,6 +474,8 @@ static void test_errors_fields(void) {
                "4.5");
     READ_FAILS("q3.csv", "u,i,r\n1,\"2\"x,4\n", NULL, "q3.csv:2:",
                "text after the closing quote", "(\"2\")");
+    READ_FAILS("q4.csv", "\nu,\"i\"x,r\n1,2,3\n", NULL, "q4.csv:2:",
+               "header: text after the closing quote", "(\"i\")");
     /* header and columns */
     o.user_col = "uid";
     READ_FAILS("named.csv", "userId,movieId,rating,timestamp\n1,2,3,4\n", &o, "named.csv:1:",
@@ -591,6 +593,46 @@ static void test_shared_maps_and_failure(void) {
     CHECK_HAS(err.msg, "bad.data:2:");
     CHECK_INT(r.n, 4); /* rows appended before the error are taken back */
     CHECK_INT(r.time[3], 4);
+    data_ratings_free(&r);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
+}
+
+/* the reader skips the hash for a repeated id: ids that come back after
+ * others still map right, and the shortcut does not outlive one read */
+static void test_id_cache(void) {
+    static const uint32_t want_u[5] = {0, 0, 1, 0, 1}, want_i[5] = {0, 0, 0, 1, 1};
+    loaded L;
+    data_idmap u, i;
+    data_ratings r;
+    data_error err;
+    size_t k;
+    CHECK_INT(load(&L, test_write("cache.csv", "1,10,1\n1,10,2\n2,10,3\n1,11,4\n2,11,5\n"),
+                   NULL),
+              0);
+    CHECK_INT(L.r.n, 5);
+    CHECK_INT(L.u.n, 2);
+    CHECK_INT(L.i.n, 2);
+    for (k = 0; k < 5 && k < L.r.n; k++) {
+        CHECK_INT(L.r.user[k], want_u[k]);
+        CHECK_INT(L.r.item[k], want_i[k]);
+    }
+    unload(&L);
+    /* the last read ended on user 2 (index 1), item 11 (index 1); here they
+     * are new to maps that already hold other ids */
+    data_idmap_init(&u);
+    data_idmap_init(&i);
+    data_ratings_init(&r);
+    data_idmap_intern(&u, 99);
+    data_idmap_intern(&u, 98);
+    CHECK_INT(data_read_ratings(test_write("cache2.csv", "2,11,5\n"), NULL, &u, &i, &r, NULL,
+                                &err),
+              0);
+    CHECK_INT(r.n, 1);
+    CHECK_INT(r.user[0], 2);
+    CHECK_INT(r.item[0], 0);
+    CHECK_INT(u.n, 3);
+    CHECK_INT(u.raw[2], 2);
     data_ratings_free(&r);
     data_idmap_free(&u);
     data_idmap_free(&i);
@@ -898,6 +940,8 @@ static void test_movies_errors(void) {
                 "expected 3 fields, found 4");
     MOVIES_FAIL("quote.csv", "movieId,title,genres\n5,\"A, The,Drama\n", "quote.csv:2:",
                 "quoted field runs past the end of the line");
+    MOVIES_FAIL("hquote.csv", "\nmovieId,\"title\"x,genres\n5,A,Drama\n", "hquote.csv:2:",
+                "header: text after the closing quote");
     MOVIES_FAIL("nomovies.csv", "movieId,title,genres\r\n", "nomovies.csv", "no movies");
     MOVIES_FAIL("empty_movies.csv", "", "empty_movies.csv", "no movies");
     data_movies_init(&m);
@@ -1351,6 +1395,7 @@ void suite_data(void) {
     test_run("data/errors_files", test_errors_files);
     test_run("data/skip_bad", test_skip_bad);
     test_run("data/shared_maps_and_failure", test_shared_maps_and_failure);
+    test_run("data/id_cache", test_id_cache);
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);

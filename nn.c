@@ -462,6 +462,439 @@ void nn_embedding_backward(float *dW, const float *dout, const uint32_t *ids,
         vec_axpy(dW + (size_t)ids[b] * S, 1.0f, dout + b * S, S);
 }
 
+/* =============================================================== layers */
+
+/* The Dense kernels. The scalar twins are the definition, written as the
+ * maths reads:
+ *   out[b,o] = (Σ_c x[b,c]·W[c,o]) + bias[o]      (the sum in order of c)
+ *   dx[b,c] += Σ_o dout[b,o]·W[c,o]               (the sum in order of o)
+ *   dW[c,o] += x[b,c]·dout[b,o]                   (for b = 0, 1, …: in order of b)
+ *   db[o]   += dout[b,o]                          (in order of b)
+ * The SIMD versions add the same products; forward and dW even in the same
+ * order, but with fused multiply-adds, and dx in eight lanes and a tree, so
+ * results differ from the scalar twin by rounding only (the tests bound it).
+ * db has no products: it is the same bits on every path. */
+
+void nn_dense_forward_scalar(float *out, const float *x, const float *W,
+                             const float *b, size_t B, size_t C, size_t O) {
+    size_t i, c, o;
+    for (i = 0; i < B; i++)
+        for (o = 0; o < O; o++) {
+            float s = 0.0f;
+            for (c = 0; c < C; c++) s += x[i * C + c] * W[c * O + o];
+            out[i * O + o] = s + b[o];
+        }
+}
+
+void nn_dense_backward_scalar(float *dx, float *dW, float *db, const float *dout,
+                              const float *x, const float *W, size_t B,
+                              size_t C, size_t O) {
+    size_t i, c, o;
+    if (dx)
+        for (i = 0; i < B; i++)
+            for (c = 0; c < C; c++) {
+                float s = 0.0f;
+                for (o = 0; o < O; o++) s += dout[i * O + o] * W[c * O + o];
+                dx[i * C + c] += s;
+            }
+    for (i = 0; i < B; i++)
+        for (c = 0; c < C; c++)
+            for (o = 0; o < O; o++) dW[c * O + o] += x[i * C + c] * dout[i * O + o];
+    for (i = 0; i < B; i++)
+        for (o = 0; o < O; o++) db[o] += dout[i * O + o];
+}
+
+/* db[o] += Σ_b dout[b,o] in order of b: additions only (a·1 is exact), so
+ * vec_axpy gives the scalar twin's bits on every path. */
+static void dense_bias_grad(float *db, const float *dout, size_t B, size_t O) {
+    size_t i;
+    for (i = 0; i < B; i++) vec_axpy(db, 1.0f, dout + i * O, O);
+}
+
+#if defined(NN_AVX2)
+
+/* A GEMM in miniature. All three products are one shape: a tile of rows
+ * i of a result R, computed as Σ_s A(i, s)·P[s, :] in order of s, where P's
+ * rows are contiguous and A(i, s) = A[i·ai + s·as] is broadcast:
+ *   forward  R = out, A = x (ai C, as 1),  P = W (s = c),    then + bias
+ *   dW       R = dW,  A = x (ai 1, as C),  P = dout (s = b), onto dW
+ *   dx       R = dx,  A = dout (ai O, as 1), P = a transposed panel of W
+ *            (s = o; W's rows are contiguous along o, so a few of them are
+ *            turned on their side into a small buffer on the stack)
+ * A tile is held in eight AVX registers (enough independent FMA chains to
+ * cover the FMA latency on two pipes) while s sweeps, so each load feeds
+ * several FMAs. Edge tiles repeat their last row, whose results are not
+ * stored, and mask their columns: no scalar clean-up loops and no access
+ * past an array's end (masked-off lanes are not touched). Rows are taken
+ * DENSE_NB at a time so that block of x, dout and dx stays in cache while
+ * every column tile visits it. */
+#define DENSE_NB 64  /* batch rows per cache block */
+#define DENSE_TC 32  /* dx: columns of dx (rows of W) per transposed panel */
+#define DENSE_TO 128 /* dx: entries of o per transposed panel (16 KiB in all) */
+
+typedef enum {
+    TILE_BIAS, /* R = Σ + bias          (forward: the sum first, then the bias) */
+    TILE_ADD,  /* R = R + Σ             (dx: one rounding, as the scalar twin) */
+    TILE_ONTO  /* R = (R + t_0) + t_1 … (dW: each term added in turn, as the twin) */
+} tile_mode;
+
+/* lanes 0..n−1 on (n ≤ 8) */
+static __m256i dense_mask(size_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* n ≤ 8 floats at p, the lanes past n reading 0: a masked load only when
+ * n < 8, and a store that writes only n (vmaskmovps stores are slow on
+ * some CPUs, so the edge goes through a buffer) */
+static __m256 load_n(const float *p, __m256i m, size_t n) {
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+
+static void store_n(float *p, __m256 v, size_t n) {
+    float buf[8];
+    size_t i;
+    if (n == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    _mm256_storeu_ps(buf, v);
+    for (i = 0; i < n; i++) p[i] = buf[i];
+}
+
+/* Rows i < ni ≤ 4 of R, columns 0..15. R's rows are ldr apart; P's ldp. */
+static void dense_tile_4x16(float *R, size_t ldr, const float *A, size_t ai,
+                            size_t as, const float *P, size_t ldp, size_t K,
+                            size_t ni, const float *bias, tile_mode mode) {
+    const float *A0 = A, *A1 = A + min_size(1, ni - 1) * ai;
+    const float *A2 = A + min_size(2, ni - 1) * ai, *A3 = A + min_size(3, ni - 1) * ai;
+    float *R0 = R, *R1 = R + min_size(1, ni - 1) * ldr;
+    float *R2 = R + min_size(2, ni - 1) * ldr, *R3 = R + min_size(3, ni - 1) * ldr;
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    size_t s;
+    if (mode == TILE_ONTO) {
+        a00 = _mm256_loadu_ps(R0), a01 = _mm256_loadu_ps(R0 + 8);
+        a10 = _mm256_loadu_ps(R1), a11 = _mm256_loadu_ps(R1 + 8);
+        a20 = _mm256_loadu_ps(R2), a21 = _mm256_loadu_ps(R2 + 8);
+        a30 = _mm256_loadu_ps(R3), a31 = _mm256_loadu_ps(R3 + 8);
+    }
+    for (s = 0; s < K; s++) {
+        const __m256 p0 = _mm256_loadu_ps(P + s * ldp), p1 = _mm256_loadu_ps(P + s * ldp + 8);
+        const size_t k = s * as;
+        __m256 v = _mm256_broadcast_ss(A0 + k);
+        a00 = _mm256_fmadd_ps(v, p0, a00);
+        a01 = _mm256_fmadd_ps(v, p1, a01);
+        v = _mm256_broadcast_ss(A1 + k);
+        a10 = _mm256_fmadd_ps(v, p0, a10);
+        a11 = _mm256_fmadd_ps(v, p1, a11);
+        v = _mm256_broadcast_ss(A2 + k);
+        a20 = _mm256_fmadd_ps(v, p0, a20);
+        a21 = _mm256_fmadd_ps(v, p1, a21);
+        v = _mm256_broadcast_ss(A3 + k);
+        a30 = _mm256_fmadd_ps(v, p0, a30);
+        a31 = _mm256_fmadd_ps(v, p1, a31);
+    }
+    {   /* gathered only now, so the loop's accumulators stay in registers */
+        const __m256 acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+        float *const row[4] = {R0, R1, R2, R3};
+        size_t i, h;
+        for (i = 0; i < ni; i++)
+            for (h = 0; h < 2; h++) {
+                float *r = row[i] + 8 * h;
+                __m256 v = acc[i][h];
+                if (mode == TILE_BIAS) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * h));
+                if (mode == TILE_ADD) v = _mm256_add_ps(_mm256_loadu_ps(r), v);
+                _mm256_storeu_ps(r, v);
+            }
+    }
+}
+
+/* The narrow tile: rows i < ni ≤ 8 of R, columns 0..nc−1 (nc ≤ 8) — the
+ * columns the 16-wide tiles leave over, and all of a layer with O < 16
+ * (Dense 10). Eight rows, so still eight FMA chains. */
+static void dense_tile_8x8(float *R, size_t ldr, const float *A, size_t ai,
+                           size_t as, const float *P, size_t ldp, size_t K,
+                           size_t ni, size_t nc, const float *bias, tile_mode mode) {
+    const __m256i m = dense_mask(nc);
+    const float *A0 = A, *A1 = A + min_size(1, ni - 1) * ai;
+    const float *A2 = A + min_size(2, ni - 1) * ai, *A3 = A + min_size(3, ni - 1) * ai;
+    const float *A4 = A + min_size(4, ni - 1) * ai, *A5 = A + min_size(5, ni - 1) * ai;
+    const float *A6 = A + min_size(6, ni - 1) * ai, *A7 = A + min_size(7, ni - 1) * ai;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m256 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    size_t s, i;
+    if (mode == TILE_ONTO) {
+        a0 = load_n(R, m, nc);
+        a1 = load_n(R + min_size(1, ni - 1) * ldr, m, nc);
+        a2 = load_n(R + min_size(2, ni - 1) * ldr, m, nc);
+        a3 = load_n(R + min_size(3, ni - 1) * ldr, m, nc);
+        a4 = load_n(R + min_size(4, ni - 1) * ldr, m, nc);
+        a5 = load_n(R + min_size(5, ni - 1) * ldr, m, nc);
+        a6 = load_n(R + min_size(6, ni - 1) * ldr, m, nc);
+        a7 = load_n(R + min_size(7, ni - 1) * ldr, m, nc);
+    }
+    for (s = 0; s < K; s++) {
+        const __m256 p = _mm256_maskload_ps(P + s * ldp, m);
+        const size_t k = s * as;
+        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(A0 + k), p, a0);
+        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(A1 + k), p, a1);
+        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(A2 + k), p, a2);
+        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(A3 + k), p, a3);
+        a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(A4 + k), p, a4);
+        a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(A5 + k), p, a5);
+        a6 = _mm256_fmadd_ps(_mm256_broadcast_ss(A6 + k), p, a6);
+        a7 = _mm256_fmadd_ps(_mm256_broadcast_ss(A7 + k), p, a7);
+    }
+    {
+        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (i = 0; i < ni; i++) {
+            float *r = R + i * ldr;
+            __m256 v = acc[i];
+            if (mode == TILE_BIAS) v = _mm256_add_ps(v, load_n(bias, m, nc));
+            if (mode == TILE_ADD) v = _mm256_add_ps(load_n(r, m, nc), v);
+            store_n(r, v, nc);
+        }
+    }
+}
+
+/* R (ni, nj) from A and P as above: 16-wide tiles of 4 rows, then 8-wide
+ * (masked) tiles of 8 rows for the last nj mod 16 columns. */
+static void dense_tiles(float *R, size_t ldr, const float *A, size_t ai, size_t as,
+                        const float *P, size_t ldp, size_t K, size_t ni, size_t nj,
+                        const float *bias, tile_mode mode) {
+    size_t i, j;
+    for (j = 0; j + 16 <= nj; j += 16)
+        for (i = 0; i < ni; i += 4)
+            dense_tile_4x16(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
+                            min_size(4, ni - i), bias ? bias + j : NULL, mode);
+    for (; j < nj; j += 8)
+        for (i = 0; i < ni; i += 8)
+            dense_tile_8x8(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
+                           min_size(8, ni - i), min_size(8, nj - j),
+                           bias ? bias + j : NULL, mode);
+}
+
+void nn_dense_forward(float *out, const float *x, const float *W, const float *b,
+                      size_t B, size_t C, size_t O) {
+    size_t b0, i;
+    if (O == 1) { /* the last layer: W (C, 1) is one contiguous column */
+        for (i = 0; i < B; i++) out[i] = vec_dot(x + i * C, W, C) + b[0];
+        return;
+    }
+    for (b0 = 0; b0 < B; b0 += DENSE_NB)
+        dense_tiles(out + b0 * O, O, x + b0 * C, C, 1, W, O, C,
+                    min_size(DENSE_NB, B - b0), O, b, TILE_BIAS);
+}
+
+void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
+                       const float *x, const float *W, size_t B, size_t C,
+                       size_t O) {
+    float T[DENSE_TO * DENSE_TC]; /* (TO, TC): W[c0 + t, o0 + s] at T[s·TC + t] */
+    size_t b0, c0, o0, s, t;
+    dense_bias_grad(db, dout, B, O);
+    if (O == 1) { /* W (C, 1) and dW (C, 1) are contiguous columns: axpy along C */
+        for (b0 = 0; b0 < B; b0++) {
+            if (dx) vec_axpy(dx + b0 * C, dout[b0], W, C); /* dx[b,:] += dout[b]·W[:,0] */
+            vec_axpy(dW, dout[b0], x + b0 * C, C);         /* dW[:,0] += dout[b]·x[b,:] */
+        }
+        return;
+    }
+    /* dW (C, O) += x[block]ᵀ · dout[block], block after block */
+    for (b0 = 0; b0 < B; b0 += DENSE_NB)
+        dense_tiles(dW, O, x + b0 * C, 1, C, dout + b0 * O, O,
+                    min_size(DENSE_NB, B - b0), C, O, NULL, TILE_ONTO);
+    if (!dx) return;
+    /* dx (B, C) += dout · Wᵀ, one transposed panel of W at a time, each
+     * turned once and then swept by every block of the batch (O ≤ DENSE_TO
+     * is one panel, and the sum is the twin's, in order of o) */
+    for (c0 = 0; c0 < C; c0 += DENSE_TC) {
+        const size_t nc = min_size(DENSE_TC, C - c0);
+        for (o0 = 0; o0 < O; o0 += DENSE_TO) {
+            const size_t no = min_size(DENSE_TO, O - o0);
+            for (t = 0; t < nc; t++)
+                for (s = 0; s < no; s++) T[s * DENSE_TC + t] = W[(c0 + t) * O + o0 + s];
+            for (b0 = 0; b0 < B; b0 += DENSE_NB)
+                dense_tiles(dx + b0 * C + c0, C, dout + b0 * O + o0, O, 1, T, DENSE_TC, no,
+                            min_size(DENSE_NB, B - b0), nc, NULL, TILE_ADD);
+        }
+    }
+}
+
+#else
+
+/* Without AVX2 (NEON, or SIMD=0) the Dense layer is built from vec_dot and
+ * vec_axpy, in the scalar twin's order: with the scalar kernels it gives
+ * the twin's bits, with NEON it is vectorised along O (or C when O = 1). */
+
+void nn_dense_forward(float *out, const float *x, const float *W, const float *b,
+                      size_t B, size_t C, size_t O) {
+    size_t i, c;
+    for (i = 0; i < B; i++) {
+        float *y = out + i * O;
+        if (O == 1) {
+            y[0] = vec_dot(x + i * C, W, C) + b[0];
+            continue;
+        }
+        memset(y, 0, O * sizeof *y);
+        for (c = 0; c < C; c++) vec_axpy(y, x[i * C + c], W + c * O, O);
+        vec_axpy(y, 1.0f, b, O); /* the bias last, as the twin */
+    }
+}
+
+void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
+                       const float *x, const float *W, size_t B, size_t C,
+                       size_t O) {
+    size_t i, c;
+    dense_bias_grad(db, dout, B, O);
+    for (i = 0; i < B; i++) {
+        const float *g = dout + i * O, *xi = x + i * C;
+        if (O == 1) {
+            if (dx) vec_axpy(dx + i * C, g[0], W, C);
+            vec_axpy(dW, g[0], xi, C);
+            continue;
+        }
+        if (dx)
+            for (c = 0; c < C; c++) dx[i * C + c] += vec_dot(g, W + c * O, O);
+        for (c = 0; c < C; c++) vec_axpy(dW + c * O, xi[c], g, O);
+    }
+}
+
+#endif
+
+/* ---------------------------------------------------------- activations */
+
+const char *nn_activation_name(nn_activation a) {
+    switch (a) {
+    case NN_LINEAR: return "linear";
+    case NN_RELU: return "relu";
+    case NN_SIGMOID: return "sigmoid";
+    case NN_TANH: return "tanh";
+    }
+    return "?";
+}
+
+int nn_activation_parse(const char *name, nn_activation *a) {
+    static const nn_activation all[] = {NN_LINEAR, NN_RELU, NN_SIGMOID, NN_TANH};
+    size_t i;
+    for (i = 0; name && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, nn_activation_name(all[i])) == 0) {
+            *a = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+/* 1/(1+e^−x) in a form whose exponent is never positive: e^−x overflows to
+ * inf for x < −88.7 and e^x for x > 88.7, so each side of 0 takes the form
+ * with e^−|x| ∈ (0, 1]. Both are within a few ulps; far out the result is
+ * 0 (a subnormal, then 0) or 1, never NaN. */
+static float sigmoidf(float x) {
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    {
+        const float e = expf(x);
+        return e / (1.0f + e);
+    }
+}
+
+void nn_activation_forward(float *out, const float *x, size_t n, nn_activation a) {
+    size_t i;
+    switch (a) {
+    case NN_LINEAR:
+        if (out != x) memmove(out, x, n * sizeof *out);
+        break;
+    case NN_RELU: /* x < 0 ? 0 : x, not x > 0 ? x : 0, so a NaN passes through */
+        for (i = 0; i < n; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+        break;
+    case NN_SIGMOID:
+        for (i = 0; i < n; i++) out[i] = sigmoidf(x[i]);
+        break;
+    case NN_TANH:
+        for (i = 0; i < n; i++) out[i] = tanhf(x[i]);
+        break;
+    }
+}
+
+void nn_activation_backward(float *dx, const float *dout, const float *y, size_t n,
+                            nn_activation a) {
+    size_t i;
+    switch (a) {
+    case NN_LINEAR:
+        for (i = 0; i < n; i++) dx[i] += dout[i];
+        break;
+    case NN_RELU: /* the subgradient at 0 is 0, as TensorFlow's ReluGrad */
+        for (i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dout[i] : 0.0f;
+        break;
+    case NN_SIGMOID: /* σ' = σ(1−σ) */
+        for (i = 0; i < n; i++) dx[i] += dout[i] * (y[i] * (1.0f - y[i]));
+        break;
+    case NN_TANH: /* tanh' = 1 − tanh² */
+        for (i = 0; i < n; i++) dx[i] += dout[i] * (1.0f - y[i] * y[i]);
+        break;
+    }
+}
+
+/* -------------------------------------------------------------- dropout */
+
+void nn_dropout_forward(float *out, float *mask, const float *x, size_t n,
+                        float rate, nn_rng *rng) {
+    size_t i;
+    assert(rate >= 0.0f && rate < 1.0f); /* the caller validates the option */
+    if (rate == 0.0f) {
+        /* Keras applies no dropout at rate 0 (`if 0. < self.rate < 1.`): no
+         * draws, so the random stream is as if the layer were absent */
+        for (i = 0; i < n; i++) {
+            mask[i] = 1.0f;
+            out[i] = x[i];
+        }
+        return;
+    }
+    {
+        const float scale = 1.0f / (1.0f - rate); /* float32, as TensorFlow */
+        for (i = 0; i < n; i++) {
+            /* kept with probability P(u ≥ rate) = 1 − rate, u uniform in [0, 1) */
+            mask[i] = nn_rng_uniform(rng) >= (double)rate ? scale : 0.0f;
+            out[i] = x[i] * mask[i];
+        }
+    }
+}
+
+void nn_dropout_backward(float *dx, const float *dout, const float *mask, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) dx[i] += dout[i] * mask[i];
+}
+
+/* ------------------------------------------------------ multiply, concat */
+
+void nn_mul_forward(float *out, const float *a, const float *c, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) out[i] = a[i] * c[i];
+}
+
+void nn_mul_backward(float *da, float *dc, const float *dout, const float *a,
+                     const float *c, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        da[i] += dout[i] * c[i];
+        dc[i] += dout[i] * a[i];
+    }
+}
+
+void nn_concat_forward(float *out, size_t ldo, size_t off, const float *x,
+                       size_t ldx, size_t B, size_t C) {
+    size_t i;
+    for (i = 0; i < B; i++) memcpy(out + i * ldo + off, x + i * ldx, C * sizeof *out);
+}
+
+void nn_concat_backward(float *dx, size_t ldx, const float *dout, size_t ldo,
+                        size_t off, size_t B, size_t C) {
+    size_t i, c;
+    for (i = 0; i < B; i++)
+        for (c = 0; c < C; c++) dx[i * ldx + c] += dout[i * ldo + off + c];
+}
+
 /* ================================================================= loss */
 
 double nn_mse_forward(const float *pred, const float *y, size_t B) {
@@ -479,6 +912,25 @@ void nn_mse_backward(float *dpred, const float *pred, const float *y, size_t B) 
     size_t b;
     for (b = 0; b < B; b++)
         dpred[b] = 2.0f * (pred[b] - y[b]) / (float)B; /* ∂L/∂ŷ_b = 2(ŷ_b − y_b)/B */
+}
+
+double nn_bce_logits_forward(const float *z, const float *y, size_t B) {
+    double sum = 0.0;
+    size_t b;
+    if (B == 0) return 0.0;
+    for (b = 0; b < B; b++) {
+        const double zb = z[b], yb = y[b];
+        /* −[y log σ(z) + (1−y) log(1−σ(z))] = max(z,0) − z·y + log(1 + e^−|z|):
+         * the exponent is never positive, and log1p keeps the digits of
+         * log(1 + tiny) when |z| is large */
+        sum += (zb > 0.0 ? zb : 0.0) - zb * yb + log1p(exp(-fabs(zb)));
+    }
+    return sum / (double)B;
+}
+
+void nn_bce_logits_backward(float *dz, const float *z, const float *y, size_t B) {
+    size_t b;
+    for (b = 0; b < B; b++) dz[b] = (sigmoidf(z[b]) - y[b]) / (float)B; /* (σ(z) − y)/B */
 }
 
 /* ====================================================== parameter block

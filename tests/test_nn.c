@@ -1042,6 +1042,873 @@ static void test_optimizer_fixture(void) {
     }
 }
 
+/* -------------------------------------------------------------- layers
+ * Tolerances below come from float32 rounding, u = 2^-24 (U24):
+ *  - a float32 sum of n terms, in ANY order and with the products rounded
+ *    or fused, is within γ_n·Σ|terms| of the exact sum, γ_n = n·u/(1 − n·u)
+ *    (Higham, Accuracy and Stability of Numerical Algorithms, §3.1, §4.2);
+ *  - each Dense result entry is K products (K = C for out, O for dx, B for
+ *    dW and db) plus one more term (the bias, or the value accumulated
+ *    onto), and the AVX2 dx adds one more rounding per 128 entries of o;
+ *    so n = K + 2 + K/128 bounds every path, and two paths differ by at
+ *    most twice that. */
+
+static double gamma_n(size_t n) { return n * U24 / (1.0 - n * U24); }
+static size_t dense_terms(size_t K) { return K + 2 + K / 128; }
+
+/* exactly n floats (ASan then catches a kernel that reads one past the end) */
+static float *exact_floats(size_t n) {
+    float *p = malloc(n ? n * sizeof *p : 1);
+    if (!p) {
+        perror("malloc");
+        exit(2);
+    }
+    return p;
+}
+
+static double *doubles(size_t n) {
+    double *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) {
+        perror("calloc");
+        exit(2);
+    }
+    return p;
+}
+
+/* The exact results (in double: the products of two floats are exact, and
+ * the sums of a few hundred are far inside double's rounding) and, for
+ * each entry, the sum of the magnitudes of the terms added into it, for
+ * out = x·W + b and for `reps` backward calls onto dx0, dW0, db0. */
+typedef struct {
+    double *out, *out_mag, *dx, *dx_mag, *dW, *dW_mag, *db, *db_mag;
+} dense_exact;
+
+static dense_exact dense_exact_new(const float *x, const float *W, const float *b,
+                                   const float *dout, const float *dx0,
+                                   const float *dW0, const float *db0, int reps,
+                                   size_t B, size_t C, size_t O) {
+    dense_exact e;
+    size_t i, c, o;
+    e.out = doubles(B * O), e.out_mag = doubles(B * O);
+    e.dx = doubles(B * C), e.dx_mag = doubles(B * C);
+    e.dW = doubles(C * O), e.dW_mag = doubles(C * O);
+    e.db = doubles(O), e.db_mag = doubles(O);
+    for (i = 0; i < B; i++)
+        for (o = 0; o < O; o++) {
+            double s = b[o], m = fabs(b[o]);
+            for (c = 0; c < C; c++) {
+                double t = (double)x[i * C + c] * W[c * O + o];
+                s += t, m += fabs(t);
+            }
+            e.out[i * O + o] = s, e.out_mag[i * O + o] = m;
+        }
+    for (i = 0; i < B; i++)
+        for (c = 0; c < C; c++) {
+            double s = 0.0, m = 0.0;
+            for (o = 0; o < O; o++) {
+                double t = (double)dout[i * O + o] * W[c * O + o];
+                s += t, m += fabs(t);
+            }
+            e.dx[i * C + c] = dx0[i * C + c] + reps * s;
+            e.dx_mag[i * C + c] = fabs(dx0[i * C + c]) + reps * m;
+        }
+    for (c = 0; c < C; c++)
+        for (o = 0; o < O; o++) {
+            double s = 0.0, m = 0.0;
+            for (i = 0; i < B; i++) {
+                double t = (double)x[i * C + c] * dout[i * O + o];
+                s += t, m += fabs(t);
+            }
+            e.dW[c * O + o] = dW0[c * O + o] + reps * s;
+            e.dW_mag[c * O + o] = fabs(dW0[c * O + o]) + reps * m;
+        }
+    for (o = 0; o < O; o++) {
+        double s = 0.0, m = 0.0;
+        for (i = 0; i < B; i++) s += dout[i * O + o], m += fabs(dout[i * O + o]);
+        e.db[o] = db0[o] + reps * s;
+        e.db_mag[o] = fabs(db0[o]) + reps * m;
+    }
+    return e;
+}
+
+static void dense_exact_free(dense_exact *e) {
+    free(e->out), free(e->out_mag), free(e->dx), free(e->dx_mag);
+    free(e->dW), free(e->dW_mag), free(e->db), free(e->db_mag);
+}
+
+/* |got_i − exact_i| ≤ g·mag_i for i < n; reports the first few misses */
+static int dense_within(const char *what, const float *got, const double *exact,
+                        const double *mag, size_t n, double g, size_t B, size_t C,
+                        size_t O, int line) {
+    size_t i;
+    int bad = 0;
+    for (i = 0; i < n; i++)
+        if (!(fabs(got[i] - exact[i]) <= g * mag[i]) && bad++ < 2)
+            test_fail(__FILE__, line, "%s[%zu] = %.9g, exact %.12g, tol %.3g (B=%zu C=%zu O=%zu)",
+                      what, i, got[i], exact[i], g * mag[i], B, C, O);
+    return bad;
+}
+
+/* One shape: both paths, forward and two backward calls onto random
+ * gradients, against the exact results and each other. */
+static int dense_shape_check(nn_rng *rng, size_t B, size_t C, size_t O) {
+    float *x = exact_floats(B * C), *W = exact_floats(C * O), *b = exact_floats(O);
+    float *dout = exact_floats(B * O), *dx0 = exact_floats(B * C), *dW0 = exact_floats(C * O);
+    float *db0 = exact_floats(O), *out_s = exact_floats(B * O), *out_v = exact_floats(B * O);
+    float *dx_s = exact_floats(B * C), *dx_v = exact_floats(B * C);
+    float *dW_s = exact_floats(C * O), *dW_v = exact_floats(C * O), *dW_n = exact_floats(C * O);
+    float *db_s = exact_floats(O), *db_v = exact_floats(O), *db_n = exact_floats(O);
+    const double gf = gamma_n(dense_terms(C));
+    const double gx = gamma_n(2 * dense_terms(O)), gw = gamma_n(2 * dense_terms(B));
+    dense_exact e;
+    int bad = 0, rep;
+    fill(x, B * C, rng, 1);
+    fill(W, C * O, rng, 1);
+    fill(b, O, rng, 1);
+    fill(dout, B * O, rng, 1);
+    fill(dx0, B * C, rng, 1);
+    fill(dW0, C * O, rng, 1);
+    fill(db0, O, rng, 1);
+    memcpy(dx_s, dx0, B * C * sizeof *dx0), memcpy(dx_v, dx0, B * C * sizeof *dx0);
+    memcpy(dW_s, dW0, C * O * sizeof *dW0), memcpy(dW_v, dW0, C * O * sizeof *dW0);
+    memcpy(dW_n, dW0, C * O * sizeof *dW0);
+    memcpy(db_s, db0, O * sizeof *db0), memcpy(db_v, db0, O * sizeof *db0);
+    memcpy(db_n, db0, O * sizeof *db0);
+
+    nn_dense_forward_scalar(out_s, x, W, b, B, C, O);
+    nn_dense_forward(out_v, x, W, b, B, C, O);
+    for (rep = 0; rep < 2; rep++) { /* twice: the gradients must accumulate */
+        nn_dense_backward_scalar(dx_s, dW_s, db_s, dout, x, W, B, C, O);
+        nn_dense_backward(dx_v, dW_v, db_v, dout, x, W, B, C, O);
+        nn_dense_backward(NULL, dW_n, db_n, dout, x, W, B, C, O);
+    }
+    e = dense_exact_new(x, W, b, dout, dx0, dW0, db0, 2, B, C, O);
+    bad += dense_within("scalar out", out_s, e.out, e.out_mag, B * O, gf, B, C, O, __LINE__);
+    bad += dense_within("simd out", out_v, e.out, e.out_mag, B * O, gf, B, C, O, __LINE__);
+    bad += dense_within("scalar dx", dx_s, e.dx, e.dx_mag, B * C, gx, B, C, O, __LINE__);
+    bad += dense_within("simd dx", dx_v, e.dx, e.dx_mag, B * C, gx, B, C, O, __LINE__);
+    bad += dense_within("scalar dW", dW_s, e.dW, e.dW_mag, C * O, gw, B, C, O, __LINE__);
+    bad += dense_within("simd dW", dW_v, e.dW, e.dW_mag, C * O, gw, B, C, O, __LINE__);
+    bad += dense_within("scalar db", db_s, e.db, e.db_mag, O, gw, B, C, O, __LINE__);
+    {   /* and the two paths within the sum of their bounds of each other */
+        size_t i;
+        for (i = 0; i < B * O; i++)
+            if (!(fabs(out_v[i] - out_s[i]) <= 2 * gf * e.out_mag[i]) && bad++ < 2)
+                test_fail(__FILE__, __LINE__, "out[%zu] simd %.9g vs scalar %.9g (B=%zu C=%zu O=%zu)",
+                          i, out_v[i], out_s[i], B, C, O);
+    }
+    /* db adds dout without products: the same bits on every path; and dW,
+     * db do not depend on whether dx is asked for */
+    if (memcmp(db_s, db_v, O * sizeof *db_s) || memcmp(db_n, db_v, O * sizeof *db_s) ||
+        memcmp(dW_n, dW_v, C * O * sizeof *dW_n))
+        bad++, test_fail(__FILE__, __LINE__, "db or dx=NULL differ (B=%zu C=%zu O=%zu)", B, C, O);
+    /* built with SIMD=0 the layer is made of the scalar vec_* kernels in the
+     * twin's order, so it must give the twin's bits */
+    if (strcmp(vec_path(), "scalar") == 0 &&
+        (memcmp(out_s, out_v, B * O * sizeof *out_s) || memcmp(dx_s, dx_v, B * C * sizeof *dx_s) ||
+         memcmp(dW_s, dW_v, C * O * sizeof *dW_s)))
+        bad++, test_fail(__FILE__, __LINE__, "scalar build: layer and twin differ (B=%zu C=%zu O=%zu)",
+                         B, C, O);
+    dense_exact_free(&e);
+    free(x), free(W), free(b), free(dout), free(dx0), free(dW0), free(db0);
+    free(out_s), free(out_v), free(dx_s), free(dx_v), free(dW_s), free(dW_v), free(dW_n);
+    free(db_s), free(db_v), free(db_n);
+    return bad;
+}
+
+static void test_dense_simd_vs_scalar(void) {
+    /* past the cache blocks (64 rows), the dx panels (32 columns, 128 o's)
+     * and the tiles (4×16, 8×8), besides every small shape */
+    static const size_t big[][3] = {{33, 150, 64}, {70, 150, 64}, {130, 40, 50}, {5, 300, 3},
+                                    {9, 20, 260}, {65, 33, 129}, {67, 50, 1}, {3, 1, 40}};
+    nn_rng rng;
+    size_t B, C, O, i;
+    int bad = 0;
+    nn_rng_seed(&rng, 31);
+    for (B = 1; B <= 19 && bad < 10; B++)
+        for (C = 1; C <= 19; C++)
+            for (O = 1; O <= 19; O++) bad += dense_shape_check(&rng, B, C, O);
+    for (i = 0; i < sizeof big / sizeof big[0]; i++)
+        bad += dense_shape_check(&rng, big[i][0], big[i][1], big[i][2]);
+    bad += dense_shape_check(&rng, 4, 0, 5); /* C = 0: out = b, dx and dW empty */
+    bad += dense_shape_check(&rng, 0, 6, 5); /* B = 0: nothing to add */
+}
+
+/* small integers: every path is exact, and this is the maths by hand */
+static void test_dense_known(void) {
+    const float x[2 * 3] = {1, 2, 3, -1, 0, 2};
+    const float W[3 * 2] = {1, -1, 0, 2, 3, 1};
+    const float b[2] = {0.5f, -1.0f}, dout[2 * 2] = {1, 2, -1, 1};
+    const float out_want[4] = {10.5f, 5.0f, 5.5f, 2.0f};
+    const float dx_want[6] = {-1, 4, 5, -2, 2, -2}, dW_want[6] = {2, 1, 2, 4, 1, 8};
+    const float db_want[2] = {0, 3};
+    int path;
+    for (path = 0; path < 2; path++) {
+        float out[4], dx[6] = {0}, dW[6] = {0}, db[2] = {0};
+        (path ? nn_dense_forward : nn_dense_forward_scalar)(out, x, W, b, 2, 3, 2);
+        (path ? nn_dense_backward : nn_dense_backward_scalar)(dx, dW, db, dout, x, W, 2, 3, 2);
+        CHECK(memcmp(out, out_want, sizeof out) == 0);
+        CHECK(memcmp(dx, dx_want, sizeof dx) == 0);
+        CHECK(memcmp(dW, dW_want, sizeof dW) == 0);
+        CHECK(memcmp(db, db_want, sizeof db) == 0);
+    }
+}
+
+/* L = Σ k·out for out = nn_dense_forward(x, W, b); *err bounds |L − L_exact|
+ * from out's float32 rounding (L itself is summed in double) */
+static double dense_loss(const float *x, const float *W, const float *b, const float *k,
+                         size_t B, size_t C, size_t O, double *err) {
+    float *out = exact_floats(B * O);
+    double L = 0.0, e = 0.0;
+    size_t i, c, o;
+    nn_dense_forward(out, x, W, b, B, C, O);
+    for (i = 0; i < B; i++)
+        for (o = 0; o < O; o++) {
+            double mag = fabs(b[o]);
+            for (c = 0; c < C; c++) mag += fabs((double)x[i * C + c] * W[c * O + o]);
+            L += (double)k[i * O + o] * out[i * O + o];
+            e += fabs(k[i * O + o]) * gamma_n(dense_terms(C)) * mag;
+        }
+    free(out);
+    *err = e + 1e-13; /* the double sum */
+    return L;
+}
+
+/* d L/d p against (L(p+h) − L(p−h)) / (2h). L is affine in every single
+ * parameter, so the difference quotient of the exact L is the exact
+ * derivative, whatever h: the only errors are the float32 ones, bounded by
+ * dense_loss's err for the quotient and by γ·Σ|terms| for the backward
+ * pass. h = 0.25 keeps the quotient's share small. */
+static int dense_fd_param(float *p, double analytic, double analytic_mag, size_t K,
+                          const float *x, const float *W, const float *b, const float *k,
+                          size_t B, size_t C, size_t O, const char *what, size_t idx) {
+    const float p0 = *p;
+    float pp, pm;
+    double Lp, Lm, ep, em, fd, tol;
+    *p = p0 + 0.25f, pp = *p;
+    Lp = dense_loss(x, W, b, k, B, C, O, &ep);
+    *p = p0 - 0.25f, pm = *p;
+    Lm = dense_loss(x, W, b, k, B, C, O, &em);
+    *p = p0;
+    fd = (Lp - Lm) / ((double)pp - pm);
+    tol = (ep + em) / ((double)pp - pm) + gamma_n(dense_terms(K)) * analytic_mag;
+    if (fabs(analytic - fd) <= tol) return 0;
+    test_fail(__FILE__, __LINE__, "d%s[%zu] = %.9g, finite difference %.9g, tol %.3g "
+              "(B=%zu C=%zu O=%zu)", what, idx, analytic, fd, tol, B, C, O);
+    return 1;
+}
+
+static void test_dense_gradcheck(void) {
+    static const size_t shapes[][3] = {{3, 7, 5}, {3, 7, 1}, {5, 19, 17}, {2, 3, 10}};
+    nn_rng rng;
+    size_t si;
+    nn_rng_seed(&rng, 37);
+    for (si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const size_t B = shapes[si][0], C = shapes[si][1], O = shapes[si][2];
+        float *x = exact_floats(B * C), *W = exact_floats(C * O), *b = exact_floats(O);
+        float *k = exact_floats(B * O), *dx = exact_floats(B * C), *dW = exact_floats(C * O);
+        float *db = exact_floats(O), *z;
+        dense_exact e;
+        size_t i, nonzero = 0;
+        int bad = 0;
+        fill(x, B * C, &rng, 0);
+        fill(W, C * O, &rng, 0);
+        fill(b, O, &rng, 0);
+        fill(k, B * O, &rng, 0);
+        memset(dx, 0, B * C * sizeof *dx);
+        memset(dW, 0, C * O * sizeof *dW);
+        memset(db, 0, O * sizeof *db);
+        nn_dense_backward(dx, dW, db, k, x, W, B, C, O); /* dout = ∂L/∂out = k */
+        z = exact_floats(B * C > C * O ? B * C : C * O);
+        memset(z, 0, (B * C > C * O ? B * C : C * O) * sizeof *z);
+        e = dense_exact_new(x, W, b, k, z, z, z, 1, B, C, O); /* for the magnitudes */
+        for (i = 0; i < B * C && bad < 3; i++) {
+            bad += dense_fd_param(&x[i], dx[i], e.dx_mag[i], O, x, W, b, k, B, C, O, "x", i);
+            nonzero += dx[i] != 0.0f;
+        }
+        for (i = 0; i < C * O && bad < 3; i++) {
+            bad += dense_fd_param(&W[i], dW[i], e.dW_mag[i], B, x, W, b, k, B, C, O, "W", i);
+            nonzero += dW[i] != 0.0f;
+        }
+        for (i = 0; i < O && bad < 3; i++) {
+            bad += dense_fd_param(&b[i], db[i], e.db_mag[i], B, x, W, b, k, B, C, O, "b", i);
+            nonzero += db[i] != 0.0f;
+        }
+        /* random non-zero inputs: not one gradient entry should be 0 */
+        CHECK_INT(nonzero, B * C + C * O + O);
+        dense_exact_free(&e);
+        free(x), free(W), free(b), free(k), free(dx), free(dW), free(db), free(z);
+    }
+}
+
+/* ---------------------------------------------------------- activations */
+
+static void test_activation_names(void) {
+    static const nn_activation all[] = {NN_LINEAR, NN_RELU, NN_SIGMOID, NN_TANH};
+    nn_activation a = NN_TANH;
+    size_t i;
+    for (i = 0; i < 4; i++) {
+        CHECK_INT(nn_activation_parse(nn_activation_name(all[i]), &a), 0);
+        CHECK_INT(a, all[i]);
+    }
+    CHECK(strcmp(nn_activation_name(NN_SIGMOID), "sigmoid") == 0);
+    CHECK_INT(nn_activation_parse("Sigmoid", &a), -1);
+    CHECK_INT(nn_activation_parse("softmax", &a), -1);
+    CHECK_INT(nn_activation_parse("", &a), -1);
+    CHECK_INT(nn_activation_parse(NULL, &a), -1);
+    CHECK_INT(a, NN_TANH); /* untouched on failure */
+}
+
+static void test_activation_values(void) {
+    const float x[7] = {-1000.0f, -100.0f, -1.0f, 0.0f, 2.0f, 100.0f, 1000.0f};
+    float y[7], d[7], ones[7] = {1, 1, 1, 1, 1, 1, 1};
+    size_t i;
+    nn_activation_forward(y, x, 7, NN_SIGMOID);
+    for (i = 0; i < 7; i++) CHECK(isfinite(y[i]) && y[i] >= 0.0f && y[i] <= 1.0f);
+    CHECK(y[0] == 0.0f);                      /* e^−1000 underflows to 0, not NaN */
+    CHECK(y[1] > 0.0f && y[1] < 1e-43f);      /* e^−100 ≈ 3.7e-44: a subnormal */
+    CHECK_NEAR(y[2], 1.0 / (1.0 + exp(1.0)), 4 * U24, 0.0);
+    CHECK(y[3] == 0.5f);
+    CHECK_NEAR(y[4], 1.0 / (1.0 + exp(-2.0)), 4 * U24, 0.0);
+    CHECK(y[5] == 1.0f && y[6] == 1.0f);
+    memset(d, 0, sizeof d);
+    nn_activation_backward(d, ones, y, 7, NN_SIGMOID);
+    for (i = 0; i < 7; i++) CHECK(isfinite(d[i]));
+    CHECK(d[3] == 0.25f && d[6] == 0.0f);
+    nn_activation_forward(y, x, 7, NN_TANH);
+    CHECK(y[0] == -1.0f && y[3] == 0.0f && y[6] == 1.0f);
+    CHECK_NEAR(y[2], tanh(-1.0), 4 * U24, 0.0);
+    nn_activation_forward(y, x, 7, NN_RELU);
+    CHECK(y[0] == 0.0f && y[2] == 0.0f && y[3] == 0.0f && y[4] == 2.0f && y[6] == 1000.0f);
+    memset(d, 0, sizeof d);
+    nn_activation_backward(d, ones, y, 7, NN_RELU);
+    CHECK(d[2] == 0.0f);
+    CHECK(d[3] == 0.0f); /* output exactly 0: the subgradient 0, as TensorFlow */
+    CHECK(d[4] == 1.0f);
+    {   /* a NaN is not hidden by relu: a diverged model must show it */
+        volatile float zero = 0.0f;
+        float nan = zero / zero, r;
+        nn_activation_forward(&r, &nan, 1, NN_RELU);
+        CHECK(isnan(r));
+        nn_activation_forward(&r, &nan, 1, NN_SIGMOID);
+        CHECK(isnan(r));
+    }
+    {   /* in place, and linear is the identity both ways */
+        float v[7], dv[7];
+        for (i = 0; i < 4; i++) {
+            nn_activation a = (nn_activation)i;
+            memcpy(v, x, sizeof v);
+            nn_activation_forward(v, v, 7, a);
+            nn_activation_forward(y, x, 7, a);
+            CHECK(memcmp(v, y, sizeof v) == 0);
+        }
+        nn_activation_forward(y, x, 7, NN_LINEAR);
+        CHECK(memcmp(y, x, sizeof y) == 0);
+        for (i = 0; i < 7; i++) dv[i] = 0.5f;
+        nn_activation_backward(dv, x, y, 7, NN_LINEAR);
+        for (i = 0; i < 7; i++) CHECK(dv[i] == 0.5f + x[i]); /* accumulates */
+    }
+}
+
+/* Per activation: M3 bounds |f'''| (for the central difference's truncation
+ * error h²/6·|f'''|), ef bounds the relative error of the float32 f (expf
+ * within 1 ulp = 2u and the sigmoid's add and divide: 6u; glibc's tanhf
+ * within 2 ulps = 4u; 8u for both), and Lp bounds |d f'(y) / dy| (the
+ * backward pass sees the rounded y). */
+static void act_gradcheck(nn_activation a, double M3, double ef, double Lp) {
+    enum { N = 24 };
+    const float h = 0.01f;
+    float x[N], k[N], y[N], dx[N], yp, ym;
+    nn_rng rng;
+    size_t i, nonzero = 0;
+    nn_rng_seed(&rng, 41 + (uint64_t)a);
+    for (i = 0; i < N; i++) x[i] = -4.0f + ((float)i + 0.5f) / 3.0f; /* |x| ≥ 1/6 > h: no kink */
+    fill(k, N, &rng, 0);
+    nn_activation_forward(y, x, N, a);
+    memset(dx, 0, sizeof dx);
+    nn_activation_backward(dx, k, y, N, a); /* dout = ∂L/∂y = k for L = Σ k·y */
+    for (i = 0; i < N; i++) {
+        const float x0 = x[i];
+        float xp, xm, out[N];
+        double Lplus = 0.0, Lminus = 0.0, fd, tol, fprime;
+        size_t j;
+        x[i] = x0 + h, xp = x[i];
+        nn_activation_forward(out, x, N, a);
+        yp = out[i];
+        for (j = 0; j < N; j++) Lplus += (double)k[j] * out[j];
+        x[i] = x0 - h, xm = x[i];
+        nn_activation_forward(out, x, N, a);
+        ym = out[i];
+        for (j = 0; j < N; j++) Lminus += (double)k[j] * out[j];
+        x[i] = x0;
+        fd = (Lplus - Lminus) / ((double)xp - xm);
+        fprime = dx[i] / k[i];
+        tol = fabs(k[i]) * (M3 * h * h / 6.0 + ef * (fabs(yp) + fabs(ym)) / ((double)xp - xm) +
+                            Lp * ef * fabs(y[i]) + 3 * U24 * fabs(fprime)) + 1e-12;
+        if (!(fabs(dx[i] - fd) <= tol))
+            test_fail(__FILE__, __LINE__, "%s: dx(%g) = %.9g, finite difference %.9g, tol %.3g",
+                      nn_activation_name(a), x0, dx[i], fd, tol);
+        nonzero += dx[i] != 0.0f;
+    }
+    /* relu is 0 on the negative half; everything else has gradient everywhere */
+    CHECK_INT(nonzero, a == NN_RELU ? N / 2 : N);
+}
+
+static void test_activation_gradcheck(void) {
+    act_gradcheck(NN_LINEAR, 0.0, 0.0, 0.0);
+    act_gradcheck(NN_RELU, 0.0, 0.0, 0.0);
+    act_gradcheck(NN_SIGMOID, 1.0 / 8.0, 8 * U24, 1.0); /* |σ'''| ≤ 1/8, d(y(1−y))/dy = 1−2y */
+    act_gradcheck(NN_TANH, 2.0, 8 * U24, 2.0);          /* |tanh'''| ≤ 2, d(1−y²)/dy = −2y */
+}
+
+/* -------------------------------------------------------------- dropout */
+
+static void test_dropout_statistics(void) {
+    enum { N = 100000 };
+    static float x[N], out[N], mask[N], mask2[N];
+    const float rate = 0.3f, scale = 1.0f / (1.0f - rate);
+    nn_rng rng, rng2;
+    size_t i, kept = 0, odd = 0;
+    double sd = sqrt(N * (1.0 - rate) * rate); /* binomial: ≈ 145 */
+    nn_rng_seed(&rng, 43);
+    fill(x, N, &rng, 0);
+    nn_rng_seed(&rng, 7);
+    nn_dropout_forward(out, mask, x, N, rate, &rng);
+    for (i = 0; i < N; i++) {
+        if (mask[i] == scale) {
+            kept++;
+            odd += out[i] != x[i] * scale; /* kept: scaled by exactly 1/(1−rate) */
+        } else {
+            odd += mask[i] != 0.0f || out[i] != 0.0f;
+        }
+    }
+    CHECK_INT(odd, 0);
+    /* 6σ: a false alarm once in 5·10^8 runs */
+    CHECK_NEAR((double)kept, N * (1.0 - rate), 0.0, 6.0 * sd);
+    /* reproducible from the seed, and a different seed gives another mask */
+    nn_rng_seed(&rng2, 7);
+    nn_dropout_forward(out, mask2, x, N, rate, &rng2);
+    CHECK(memcmp(mask, mask2, sizeof mask) == 0);
+    CHECK(memcmp(rng.s, rng2.s, sizeof rng.s) == 0);
+    nn_rng_seed(&rng2, 8);
+    nn_dropout_forward(out, mask2, x, N, rate, &rng2);
+    CHECK(memcmp(mask, mask2, sizeof mask) != 0);
+    /* rate 0.5 scales by exactly 2 */
+    nn_dropout_forward(out, mask, x, 1000, 0.5f, &rng);
+    for (i = 0, odd = 0; i < 1000; i++) odd += mask[i] != 0.0f && mask[i] != 2.0f;
+    CHECK_INT(odd, 0);
+}
+
+static void test_dropout_rate0_inplace(void) {
+    float x[37], v[37], mask[37], out[37], dx[37];
+    nn_rng rng, before;
+    size_t i;
+    nn_rng_seed(&rng, 47);
+    fill(x, 37, &rng, 1);
+    before = rng;
+    nn_dropout_forward(out, mask, x, 37, 0.0f, &rng);
+    CHECK(memcmp(out, x, sizeof x) == 0); /* the identity, to the bit */
+    for (i = 0; i < 37; i++) CHECK(mask[i] == 1.0f);
+    CHECK(memcmp(rng.s, before.s, sizeof rng.s) == 0); /* no draws: as if absent */
+    /* in place gives what out-of-place gives */
+    memcpy(v, x, sizeof x);
+    before = rng;
+    nn_dropout_forward(out, mask, x, 37, 0.25f, &rng);
+    rng = before;
+    nn_dropout_forward(v, mask, v, 37, 0.25f, &rng);
+    CHECK(memcmp(v, out, sizeof v) == 0);
+    /* backward: dx += dout ⊙ mask */
+    for (i = 0; i < 37; i++) dx[i] = 1.0f;
+    nn_dropout_backward(dx, x, mask, 37);
+    for (i = 0; i < 37; i++) CHECK(dx[i] == 1.0f + x[i] * mask[i]);
+}
+
+/* the elementwise layers are linear in each input: the central difference
+ * is exact but for out's one rounding (u·|out|) in each of L(±h) */
+static double elementwise_tol(double k, double outp, double outm, double step, double grad) {
+    return fabs(k) * U24 * (fabs(outp) + fabs(outm)) / step + U24 * fabs(grad) + 1e-12;
+}
+
+static void test_dropout_gradcheck(void) {
+    enum { N = 37 };
+    float x[N], k[N], out[N], mask[N], dx[N];
+    nn_rng rng;
+    size_t i, j, nonzero = 0, kept = 0;
+    nn_rng_seed(&rng, 53);
+    fill(x, N, &rng, 0);
+    fill(k, N, &rng, 0);
+    nn_rng_seed(&rng, 59);
+    nn_dropout_forward(out, mask, x, N, 0.4f, &rng);
+    memset(dx, 0, sizeof dx);
+    nn_dropout_backward(dx, k, mask, N);
+    for (i = 0; i < N; i++) {
+        const float x0 = x[i];
+        float xp, xm, op, om;
+        double Lp = 0.0, Lm = 0.0, fd;
+        x[i] = x0 + 0.25f, xp = x[i];
+        nn_rng_seed(&rng, 59); /* the same mask */
+        nn_dropout_forward(out, mask, x, N, 0.4f, &rng);
+        op = out[i];
+        for (j = 0; j < N; j++) Lp += (double)k[j] * out[j];
+        x[i] = x0 - 0.25f, xm = x[i];
+        nn_rng_seed(&rng, 59);
+        nn_dropout_forward(out, mask, x, N, 0.4f, &rng);
+        om = out[i];
+        for (j = 0; j < N; j++) Lm += (double)k[j] * out[j];
+        x[i] = x0;
+        fd = (Lp - Lm) / ((double)xp - xm);
+        CHECK_NEAR(dx[i], fd, 0.0, elementwise_tol(k[i], op, om, (double)xp - xm, dx[i]));
+        nonzero += dx[i] != 0.0f;
+        kept += mask[i] != 0.0f;
+        if (mask[i] == 0.0f) CHECK(dx[i] == 0.0f);
+    }
+    CHECK_INT(nonzero, kept);
+    CHECK(kept > 5 && kept < N - 5); /* both kinds present */
+}
+
+/* ----------------------------------------------------- multiply, concat */
+
+static void test_mul(void) {
+    enum { N = 23 };
+    float a[N], c[N], k[N], out[N], v[N], da[N], dc[N];
+    nn_rng rng;
+    size_t i, j, nonzero = 0;
+    nn_rng_seed(&rng, 61);
+    fill(a, N, &rng, 0);
+    fill(c, N, &rng, 0);
+    fill(k, N, &rng, 0);
+    nn_mul_forward(out, a, c, N);
+    for (i = 0; i < N; i++) CHECK(out[i] == a[i] * c[i]);
+    memcpy(v, a, sizeof v);
+    nn_mul_forward(v, v, c, N); /* in place */
+    CHECK(memcmp(v, out, sizeof v) == 0);
+    memset(da, 0, sizeof da);
+    memset(dc, 0, sizeof dc);
+    nn_mul_backward(da, dc, k, a, c, N);
+    for (i = 0; i < 2 * N; i++) { /* a's entries, then c's */
+        float *p = i < N ? &a[i] : &c[i - N], p0 = *p, pp, pm;
+        const float g = i < N ? da[i] : dc[i - N];
+        const size_t e = i % N;
+        double Lp = 0.0, Lm = 0.0, op, om;
+        *p = p0 + 0.25f, pp = *p;
+        nn_mul_forward(out, a, c, N);
+        op = out[e];
+        for (j = 0; j < N; j++) Lp += (double)k[j] * out[j];
+        *p = p0 - 0.25f, pm = *p;
+        nn_mul_forward(out, a, c, N);
+        om = out[e];
+        for (j = 0; j < N; j++) Lm += (double)k[j] * out[j];
+        *p = p0;
+        CHECK_NEAR(g, (Lp - Lm) / ((double)pp - pm), 0.0,
+                   elementwise_tol(k[e], op, om, (double)pp - pm, g));
+        nonzero += g != 0.0f;
+    }
+    CHECK_INT(nonzero, 2 * N);
+    nn_mul_backward(da, dc, k, a, c, N); /* accumulates: now twice */
+    for (i = 0; i < N; i++) CHECK_NEAR(da[i], 2.0 * k[i] * c[i], 2 * U24, 0.0);
+}
+
+/* two inputs side by side in rows of 13 with gaps: x1 (3, 4) at offset 1
+ * (its rows 5 apart), x2 (3, 6) at offset 6; columns 0, 5 and 12 are not
+ * written */
+static void test_concat(void) {
+    enum { B = 3, C1 = 4, L1 = 5, C2 = 6, L2 = 6, LO = 13 };
+    float x1[B * L1], x2[B * L2], out[B * LO], k[B * LO], dx1[B * L1], dx2[B * L2];
+    nn_rng rng;
+    size_t i, c, j;
+    int in;
+    nn_rng_seed(&rng, 67);
+    fill(x1, B * L1, &rng, 0);
+    fill(x2, B * L2, &rng, 0);
+    fill(k, B * LO, &rng, 0);
+    for (i = 0; i < B * LO; i++) out[i] = 99.0f;
+    nn_concat_forward(out, LO, 1, x1, L1, B, C1);
+    nn_concat_forward(out, LO, 6, x2, L2, B, C2);
+    for (i = 0; i < B; i++) {
+        CHECK(out[i * LO] == 99.0f && out[i * LO + 5] == 99.0f && out[i * LO + 12] == 99.0f);
+        for (c = 0; c < C1; c++) CHECK(out[i * LO + 1 + c] == x1[i * L1 + c]);
+        for (c = 0; c < C2; c++) CHECK(out[i * LO + 6 + c] == x2[i * L2 + c]);
+    }
+    for (i = 0; i < B * L1; i++) dx1[i] = 0.0f;
+    for (i = 0; i < B * L2; i++) dx2[i] = 0.0f;
+    nn_concat_backward(dx1, L1, k, LO, 1, B, C1);
+    nn_concat_backward(dx2, L2, k, LO, 6, B, C2);
+    /* finite differences of L = Σ k·out: a copy, so exact */
+    for (in = 0; in < 2; in++) {
+        float *x = in ? x2 : x1, *dx = in ? dx2 : dx1;
+        const size_t L = in ? L2 : L1, C = in ? C2 : C1;
+        for (i = 0; i < B; i++)
+            for (c = 0; c < L; c++) {
+                float *p = &x[i * L + c], p0 = *p, pp, pm;
+                double Lp = 0.0, Lm = 0.0;
+                *p = p0 + 0.25f, pp = *p;
+                nn_concat_forward(out, LO, 1, x1, L1, B, C1);
+                nn_concat_forward(out, LO, 6, x2, L2, B, C2);
+                for (j = 0; j < B * LO; j++) Lp += (double)k[j] * out[j];
+                *p = p0 - 0.25f, pm = *p;
+                nn_concat_forward(out, LO, 1, x1, L1, B, C1);
+                nn_concat_forward(out, LO, 6, x2, L2, B, C2);
+                for (j = 0; j < B * LO; j++) Lm += (double)k[j] * out[j];
+                *p = p0;
+                CHECK_NEAR(dx[i * L + c], (Lp - Lm) / ((double)pp - pm), 0.0, 1e-12);
+                if (c < C) CHECK(dx[i * L + c] != 0.0f);
+                else CHECK(dx[i * L + c] == 0.0f); /* x1's padding column: not an input */
+            }
+    }
+    nn_concat_backward(dx1, L1, k, LO, 1, B, C1); /* accumulates */
+    for (i = 0; i < B; i++)
+        for (c = 0; c < C1; c++) CHECK(dx1[i * L1 + c] == 2.0f * k[i * LO + 1 + c]);
+}
+
+/* ------------------------------------------------------------------ BCE */
+
+static void test_bce_values(void) {
+    const float zs[4] = {100.0f, 100.0f, -100.0f, -100.0f}, ys[4] = {1.0f, 0.0f, 1.0f, 0.0f};
+    const double want[4] = {0.0, 100.0, 100.0, 0.0};
+    float dz[4];
+    size_t i;
+    int zi, yi;
+    for (i = 0; i < 4; i++) { /* one at a time: L = softplus(−|z|) ≈ 0 or |z| */
+        double L = nn_bce_logits_forward(&zs[i], &ys[i], 1);
+        CHECK(isfinite(L));
+        CHECK_NEAR(L, want[i], 1e-15, 1e-40); /* e^−100 ≈ 3.7e-44 */
+    }
+    CHECK_NEAR(nn_bce_logits_forward(zs, ys, 4), 50.0, 1e-15, 0.0);
+    {   /* log1p keeps log(1 + e^−40) ≈ 4.2e-18, which log(1 + ·) would round to 0 */
+        const float z40 = 40.0f, one = 1.0f;
+        CHECK_NEAR(nn_bce_logits_forward(&z40, &one, 1), exp(-40.0), 1e-12, 0.0);
+    }
+    nn_bce_logits_backward(dz, zs, ys, 4);
+    for (i = 0; i < 4; i++) CHECK(isfinite(dz[i]));
+    CHECK(dz[0] == 0.0f && dz[1] == 0.25f && dz[2] == -0.25f && fabsf(dz[3]) < 1e-40f);
+    {
+        const float big[2] = {1e30f, -1e30f}, y01[2] = {0.0f, 1.0f};
+        CHECK_NEAR(nn_bce_logits_forward(big, y01, 2), 1e30, 1e-7, 0.0);
+    }
+    CHECK(nn_bce_logits_forward(zs, ys, 0) == 0.0);
+    /* in the moderate range it is the textbook −[y log p + (1−y) log(1−p)]
+     * (in double; that form loses about 1e-16/(1−p) relative, < 1e-12 here) */
+    for (zi = -16; zi <= 16; zi++)
+        for (yi = 0; yi <= 4; yi++) {
+            const float z = (float)zi / 2.0f, y = (float)yi / 4.0f;
+            const double p = 1.0 / (1.0 + exp(-(double)z));
+            const double naive = -(y * log(p) + (1.0 - y) * log(1.0 - p));
+            float d;
+            CHECK_NEAR(nn_bce_logits_forward(&z, &y, 1), naive, 1e-10, 1e-15);
+            nn_bce_logits_backward(&d, &z, &y, 1);
+            CHECK_NEAR(d, p - y, 0.0, 8 * U24); /* σ within 6u, one more rounding */
+        }
+}
+
+/* L(z) is summed in double, so the difference quotient's errors are its
+ * truncation, h²/6·max|L'''| ≤ h²/6·(1/(6√3))/B (|σ''| ≤ 1/(6√3)), and
+ * double rounding; the float32 gradient (σ(z) − y)/B errs by ≤ 8u/B. */
+static void test_bce_gradcheck(void) {
+    enum { B = 7 };
+    const float y[B] = {0.0f, 1.0f, 0.3f, 1.0f, 0.0f, 0.75f, 1.0f};
+    float z[B], dz[B];
+    nn_rng rng;
+    size_t i, nonzero = 0;
+    nn_rng_seed(&rng, 71);
+    fill(z, B, &rng, 0);
+    for (i = 0; i < B; i++) z[i] *= 6.0f;
+    nn_bce_logits_backward(dz, z, y, B);
+    for (i = 0; i < B; i++) {
+        const float z0 = z[i], h = 1e-3f;
+        float zp, zm;
+        double Lp, Lm, tol;
+        z[i] = z0 + h, zp = z[i];
+        Lp = nn_bce_logits_forward(z, y, B);
+        z[i] = z0 - h, zm = z[i];
+        Lm = nn_bce_logits_forward(z, y, B);
+        z[i] = z0;
+        tol = (double)h * h / 6.0 * 0.0963 / B + 8 * U24 / B + 1e-12;
+        CHECK_NEAR(dz[i], (Lp - Lm) / ((double)zp - zm), 0.0, tol);
+        nonzero += dz[i] != 0.0f;
+    }
+    CHECK_INT(nonzero, B);
+}
+
+/* ------------------------------------------- layers against the fixture */
+
+#define LX_PATH "tests/ref/layers.txt"
+#define LX_MAX 4096 /* floats in any one array */
+
+static int lx_word(const char **cur, const char *want) {
+    char buf[64];
+    const char *t = fx_token(cur, buf, sizeof buf);
+    if (t && strcmp(t, want) == 0) return 0;
+    test_fail(__FILE__, __LINE__, LX_PATH ": expected \"%s\", found \"%s\"", want,
+              t ? t : "end of file");
+    return -1;
+}
+
+static int lx_size(const char **cur, size_t *x) {
+    char buf[64], *end;
+    const char *t = fx_token(cur, buf, sizeof buf);
+    unsigned long v = t ? strtoul(t, &end, 10) : 0;
+    if (t && end != t && !*end && v >= 1 && v <= 64) {
+        *x = v;
+        return 0;
+    }
+    test_fail(__FILE__, __LINE__, LX_PATH ": bad size \"%s\"", t ? t : "end of file");
+    return -1;
+}
+
+/* "NAME v1 v2 … vn" into d (and into f as floats when f is not NULL) */
+static int lx_array(const char **cur, const char *name, size_t n, float *f, double *d) {
+    char buf[64], *end;
+    size_t i;
+    if (lx_word(cur, name)) return -1;
+    for (i = 0; i < n; i++) {
+        const char *t = fx_token(cur, buf, sizeof buf);
+        if (!t) break;
+        d[i] = strtod(t, &end);
+        if (end == t || *end) break;
+        if (f) f[i] = (float)d[i]; /* the inputs are float32 values: exact */
+    }
+    if (i == n) return 0;
+    test_fail(__FILE__, __LINE__, LX_PATH ": %s: bad or missing number %zu of %zu", name,
+              i + 1, n);
+    return -1;
+}
+
+/* |got − want| ≤ tol_i for each i; the first few misses are reported */
+static void lx_compare(const char *what, const float *got, const double *want,
+                       const double *tol, size_t n) {
+    size_t i;
+    int bad = 0;
+    for (i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol[i]) && bad++ < 3)
+            test_fail(__FILE__, __LINE__, LX_PATH " %s[%zu] = %.9g, expected %.12g (tol %.3g)",
+                      what, i, got[i], want[i], tol[i]);
+}
+
+/* Dense against the fixture, on both paths: each entry within γ·Σ|terms|
+ * (above) of the float64 result. */
+static int lx_dense(const char **cur, size_t *count) {
+    static float f[4][LX_MAX], got[4][LX_MAX];
+    static double in[4][LX_MAX], want[4][LX_MAX], tol[LX_MAX];
+    size_t B, C, O, i, n[4];
+    const char *names_in[4] = {"x", "W", "b", "dout"}, *names_out[4] = {"out", "dx", "dW", "db"};
+    int path, a;
+    if (lx_size(cur, &B) || lx_size(cur, &C) || lx_size(cur, &O)) return -1;
+    n[0] = B * C, n[1] = C * O, n[2] = O, n[3] = B * O;
+    for (a = 0; a < 4; a++)
+        if (lx_array(cur, names_in[a], n[a], f[a], in[a])) return -1;
+    n[0] = B * O, n[1] = B * C, n[2] = C * O, n[3] = O;
+    for (a = 0; a < 4; a++)
+        if (lx_array(cur, names_out[a], n[a], NULL, want[a])) return -1;
+    for (path = 0; path < 2; path++) {
+        static float zero[LX_MAX];
+        dense_exact e = dense_exact_new(f[0], f[1], f[2], f[3], zero, zero, zero, 1, B, C, O);
+        const double *mag[4];
+        const size_t K[4] = {C, O, B, B};
+        memset(got[1], 0, sizeof got[1]);
+        memset(got[2], 0, sizeof got[2]);
+        memset(got[3], 0, sizeof got[3]);
+        (path ? nn_dense_forward : nn_dense_forward_scalar)(got[0], f[0], f[1], f[2], B, C, O);
+        (path ? nn_dense_backward : nn_dense_backward_scalar)(got[1], got[2], got[3], f[3],
+                                                              f[0], f[1], B, C, O);
+        mag[0] = e.out_mag, mag[1] = e.dx_mag, mag[2] = e.dW_mag, mag[3] = e.db_mag;
+        for (a = 0; a < 4; a++) {
+            char what[64];
+            for (i = 0; i < n[a]; i++) tol[i] = gamma_n(dense_terms(K[a])) * mag[a][i] + 1e-15;
+            snprintf(what, sizeof what, "%s dense %zux%zux%zu %s", path ? "simd" : "scalar",
+                     B, C, O, names_out[a]);
+            lx_compare(what, got[a], want[a], tol, n[a]);
+        }
+        dense_exact_free(&e);
+    }
+    ++*count;
+    return 0;
+}
+
+/* An activation against the fixture. Forward: the float32 f within
+ * ef·|y| (act_gradcheck's ef; relu and linear exact). Backward, from the
+ * C forward's y: |Δf'| ≤ Lp·ef·|y| ≤ Lp·ef, plus 3u for the products, all
+ * times |dout|. */
+static int lx_activation(const char **cur, int *seen) {
+    static float x[LX_MAX], dout[LX_MAX], y[LX_MAX], dx[LX_MAX];
+    static double xd[LX_MAX], doutd[LX_MAX], yw[LX_MAX], dxw[LX_MAX], tol[LX_MAX];
+    char buf[64], what[64];
+    nn_activation a;
+    double ef, Lp;
+    size_t n, i;
+    if (nn_activation_parse(fx_token(cur, buf, sizeof buf), &a)) {
+        test_fail(__FILE__, __LINE__, LX_PATH ": unknown activation \"%s\"", buf);
+        return -1;
+    }
+    if (lx_size(cur, &n) || lx_array(cur, "x", n, x, xd) || lx_array(cur, "dout", n, dout, doutd) ||
+        lx_array(cur, "y", n, NULL, yw) || lx_array(cur, "dx", n, NULL, dxw))
+        return -1;
+    ef = a == NN_SIGMOID || a == NN_TANH ? 8 * U24 : 0.0;
+    Lp = a == NN_TANH ? 2.0 : a == NN_SIGMOID ? 1.0 : 0.0;
+    nn_activation_forward(y, x, n, a);
+    for (i = 0; i < n; i++) tol[i] = ef * fabs(yw[i]);
+    snprintf(what, sizeof what, "%s y", nn_activation_name(a));
+    lx_compare(what, y, yw, tol, n);
+    memset(dx, 0, n * sizeof *dx);
+    nn_activation_backward(dx, dout, y, n, a);
+    for (i = 0; i < n; i++) tol[i] = ef == 0.0 ? 0.0 : fabs(dout[i]) * (Lp * ef + 3 * U24);
+    snprintf(what, sizeof what, "%s dx", nn_activation_name(a));
+    lx_compare(what, dx, dxw, tol, n);
+    seen[a]++;
+    return 0;
+}
+
+/* BCE against the fixture: the loss is summed in double from the same
+ * float32 inputs, so only double rounding separates it (rtol 1e-12); the
+ * gradient is float32: σ within 6u, then a subtraction and a division,
+ * ≤ 8u/B + u·|dz| */
+static int lx_bce(const char **cur, size_t *count) {
+    static float z[LX_MAX], y[LX_MAX], dz[LX_MAX];
+    static double zd[LX_MAX], yd[LX_MAX], dzw[LX_MAX], tol[LX_MAX];
+    double loss;
+    size_t B, i;
+    if (lx_size(cur, &B) || lx_array(cur, "z", B, z, zd) || lx_array(cur, "y", B, y, yd) ||
+        lx_array(cur, "loss", 1, NULL, &loss) || lx_array(cur, "dz", B, NULL, dzw))
+        return -1;
+    CHECK_NEAR(nn_bce_logits_forward(z, y, B), loss, 1e-12, 0.0);
+    nn_bce_logits_backward(dz, z, y, B);
+    for (i = 0; i < B; i++) tol[i] = 8 * U24 / B + U24 * fabs(dzw[i]);
+    lx_compare("bce dz", dz, dzw, tol, B);
+    ++*count;
+    return 0;
+}
+
+static void test_layers_fixture(void) {
+    char *text = slurp(LX_PATH), buf[64];
+    const char *cur = text, *t;
+    size_t dense = 0, bce = 0;
+    int seen[4] = {0, 0, 0, 0}, i;
+    if (!text) {
+        test_fail(__FILE__, __LINE__, "cannot read " LX_PATH
+                  " (run the tests from the repository root)");
+        return;
+    }
+    while ((t = fx_token(&cur, buf, sizeof buf)) != NULL) {
+        int rc;
+        if (strcmp(t, "end") == 0) break;
+        if (strcmp(t, "dense") == 0) rc = lx_dense(&cur, &dense);
+        else if (strcmp(t, "activation") == 0) rc = lx_activation(&cur, seen);
+        else if (strcmp(t, "bce") == 0) rc = lx_bce(&cur, &bce);
+        else {
+            test_fail(__FILE__, __LINE__, LX_PATH ": unknown record \"%s\"", t);
+            rc = -1;
+        }
+        if (rc) break;
+    }
+    if (!t) test_fail(__FILE__, __LINE__, LX_PATH ": no \"end\" (truncated?)");
+    CHECK(dense >= 3);
+    CHECK(bce >= 1);
+    for (i = 0; i < 4; i++)
+        if (!seen[i])
+            test_fail(__FILE__, __LINE__, LX_PATH " lacks activation %s",
+                      nn_activation_name((nn_activation)i));
+    free(text);
+}
+
 /* --------------------------------------------------------------- suite */
 
 void suite_nn(void) {
@@ -1072,4 +1939,18 @@ void suite_nn(void) {
     test_run("nn/optimizer_lr_t", test_lr_t);
     test_run("nn/optimizer_first_step", test_optimizer_first_step);
     test_run("nn/optimizer_vs_keras_fixture", test_optimizer_fixture);
+    test_run("nn/dense_known_values", test_dense_known);
+    test_run("nn/dense_simd_vs_scalar", test_dense_simd_vs_scalar);
+    test_run("nn/dense_gradcheck", test_dense_gradcheck);
+    test_run("nn/activation_names", test_activation_names);
+    test_run("nn/activation_values", test_activation_values);
+    test_run("nn/activation_gradcheck", test_activation_gradcheck);
+    test_run("nn/dropout_statistics", test_dropout_statistics);
+    test_run("nn/dropout_rate0_inplace_backward", test_dropout_rate0_inplace);
+    test_run("nn/dropout_gradcheck", test_dropout_gradcheck);
+    test_run("nn/mul", test_mul);
+    test_run("nn/concat", test_concat);
+    test_run("nn/bce_values", test_bce_values);
+    test_run("nn/bce_gradcheck", test_bce_gradcheck);
+    test_run("nn/layers_vs_numpy_fixture", test_layers_fixture);
 }

@@ -152,6 +152,13 @@ const char *data_movie_genres(const data_movies *m, size_t row);
 /* the row of a raw movie id, or -1 */
 int32_t data_movie_find(const data_movies *m, int64_t raw_id);
 
+/* Each item's genre string as one category (notebook 002: "Action|Comedy"
+ * is its own id): item_genre[k] is the index, among the distinct strings in
+ * sorted order, of the genres of the movie items->raw[k]; a movie missing
+ * from the file counts as the string "". *n_genres gets the count. 0 or -1. */
+int data_genre_index(const data_movies *m, const data_idmap *items,
+                     uint32_t *item_genre, size_t *n_genres, data_error *err);
+
 /* ------------------------------------------------- synthetic datasets */
 
 /* MovieLens-shaped data from a planted model: ratings are

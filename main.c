@@ -191,7 +191,7 @@ static int cmd_info(args *a) {
 /* ------------------------------------------------------------ embrec train */
 
 typedef struct {
-    const char *data, *test, *save, *history;
+    const char *data, *test, *save, *history, *movies;
     data_read_opts read;
     mf_config model;
     mf_train_config train;
@@ -244,11 +244,19 @@ static void train_help(void) {
     for (k = 0; k < n; k++)
         printf("                       %-8s notebook %s:\n                                %s\n",
                rs[k].name, rs[k].notebook, rs[k].summary);
-    printf("  --model M          dot (p·q) or bias (μ + b_u + b_i + p·q)         [%s]\n"
-           "  --dim K            embedding width                                  [%zu]\n"
+    printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), deep (notebook 002:\n"
+           "                     user, movie, genre embeddings -> Dense layers) or neumf\n"
+           "                     (notebook 004: p ⊙ q -> Dense layers)             [%s]\n"
+           "  --dim K            embedding width                 [%zu; deep 50, neumf 100]\n"
            "  --centre / --no-centre  dot: predict μ + p·q (notebook 000)        [%s]\n"
            "  --l2 L             bias: L2 weight λ on the rows each rating uses   [%g]\n"
-           "  --init-limit A     embeddings start uniform in (-A, A)              [%g]\n\n"
+           "  --init-limit A     embeddings start uniform in (-A, A)              [%g]\n"
+           "  --hidden W,W,...   deep, neumf: hidden Dense widths   [deep 64,10; neumf 50]\n"
+           "  --activation A     their activation: linear, relu, sigmoid, tanh\n"
+           "                                                [deep relu; neumf linear]\n"
+           "  --dropout-embed R  on the embeddings                 [deep 0.2; neumf 0.5]\n"
+           "  --dropout-hidden R after each hidden layer           [deep 0.2; neumf 0.5]\n"
+           "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n\n"
            "Optimiser (Keras 2.1.6 formulas):\n"
            "  --optimizer O      sgd, adam or adamax                              [%s]\n"
            "  --lr R             learning rate            [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
@@ -266,10 +274,83 @@ static void train_help(void) {
            d.train.restore_best ? "restore" : "no-restore", read_help);
 }
 
+/* "64,10" -> hidden widths */
+static void parse_hidden(args *a, const char *v, mf_config *c) {
+    const char *p = v;
+    c->n_hidden = 0;
+    if (strcmp(v, "none") == 0 || !*v) return;
+    while (*p) {
+        char *end;
+        unsigned long w;
+        errno = 0;
+        w = strtoul(p, &end, 10);
+        if (end == p || errno || w == 0 || w > 65536 || (*end && *end != ','))
+            usage_error(a, "--hidden: expected widths like 64,10 (got \"%s\")", v, "");
+        if (c->n_hidden == MF_MAX_HIDDEN)
+            usage_error(a, "--hidden: at most %s layers (got \"%s\")", "8", v);
+        c->hidden[c->n_hidden++] = w;
+        p = *end ? end + 1 : end;
+    }
+}
+
+/* The model's options, recorded in mg with set marking which were given
+ * (applied by compose_model); 1 when argv[k] was one of them. */
+static int model_option(args *a, mf_config *mg, mf_config *set) {
+    const char *v;
+    if (option(a, "--model", &v)) {
+        if (mf_kind_parse(v, &mg->kind) != 0)
+            usage_error(a, "--model: unknown model \"%s\" (dot, bias, deep, neumf)", v, "");
+        set->kind = 1;
+    } else if (option(a, "--dim", &v)) { mg->dim = parse_size(a, "--dim", v, 1); set->dim = 1; }
+    else if (flag(a, "--centre") || flag(a, "--center")) { mg->centre = 1; set->centre = 1; }
+    else if (flag(a, "--no-centre") || flag(a, "--no-center")) { mg->centre = 0; set->centre = 1; }
+    else if (option(a, "--l2", &v)) { mg->l2 = (float)parse_real(a, "--l2", v, 0, 1e6); set->l2 = 1; }
+    else if (option(a, "--init-limit", &v)) {
+        mg->init_limit = (float)parse_real(a, "--init-limit", v, 0, 1e3);
+        set->init_limit = 1;
+    } else if (option(a, "--hidden", &v)) { parse_hidden(a, v, mg); set->n_hidden = 1; }
+    else if (option(a, "--activation", &v)) {
+        if (nn_activation_parse(v, &mg->hidden_act) != 0)
+            usage_error(a, "--activation: unknown activation \"%s\" (linear, relu, sigmoid, tanh)", v, "");
+        set->hidden_act = 1;
+    } else if (option(a, "--dropout-embed", &v)) {
+        mg->dropout_embed = (float)parse_real(a, "--dropout-embed", v, 0, 0.99);
+        set->dropout_embed = 1;
+    } else if (option(a, "--dropout-hidden", &v)) {
+        mg->dropout_hidden = (float)parse_real(a, "--dropout-hidden", v, 0, 0.99);
+        set->dropout_hidden = 1;
+    } else return 0;
+    return 1;
+}
+
+/* A model kind named on the command line starts from its own notebook's
+ * architecture (unless the recipe already has that kind); values given
+ * explicitly override either. */
+static void compose_model(train_options *o, const mf_config *mg, const mf_config *set) {
+    size_t l;
+    if (set->kind && (!o->recipe || o->recipe->model.kind != mg->kind))
+        o->model = mf_defaults_for(mg->kind);
+    if (set->dim) o->model.dim = mg->dim;
+    if (set->centre) o->model.centre = mg->centre;
+    if (set->l2) o->model.l2 = mg->l2;
+    if (set->init_limit) o->model.init_limit = mg->init_limit;
+    if (set->n_hidden) {
+        o->model.n_hidden = mg->n_hidden;
+        for (l = 0; l < mg->n_hidden; l++) o->model.hidden[l] = mg->hidden[l];
+    }
+    if (set->hidden_act) o->model.hidden_act = mg->hidden_act;
+    if (set->dropout_embed) o->model.dropout_embed = mg->dropout_embed;
+    if (set->dropout_hidden) o->model.dropout_hidden = mg->dropout_hidden;
+}
+
 static void parse_train(args *a, train_options *o) {
     const char *v;
     int lr_set = 0, eps_set = 0, b1_set = 0, b2_set = 0;
     nn_optimizer_config given;
+    mf_config mg;  /* model values given on the command line... */
+    mf_config mg_set; /* ...and which of them (a field is non-zero when given) */
+    memset(&mg, 0, sizeof mg);
+    memset(&mg_set, 0, sizeof mg_set);
     /* a recipe first, wherever it stands, so that every other option overrides it */
     for (a->k = 2; a->k < a->argc; a->k++)
         if (option(a, "--recipe", &v)) {
@@ -294,15 +375,9 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--seed", &v)) o->train.seed = parse_size(a, "--seed", v, 0);
         else if (flag(a, "--quiet")) o->train.verbose = 0;
         else if (flag(a, "--no-progress")) o->train.verbose = 1;
-        else if (option(a, "--model", &v)) {
-            if (mf_kind_parse(v, &o->model.kind) != 0)
-                usage_error(a, "--model: unknown model \"%s\" (dot, bias)", v, "");
-        } else if (option(a, "--dim", &v)) o->model.dim = parse_size(a, "--dim", v, 1);
-        else if (flag(a, "--centre") || flag(a, "--center")) o->model.centre = 1;
-        else if (flag(a, "--no-centre") || flag(a, "--no-center")) o->model.centre = 0;
-        else if (option(a, "--l2", &v)) o->model.l2 = (float)parse_real(a, "--l2", v, 0, 1e6);
-        else if (option(a, "--init-limit", &v))
-            o->model.init_limit = (float)parse_real(a, "--init-limit", v, 0, 1e3);
+        else if (option(a, "--movies", &v)) o->movies = v;
+        else if (model_option(a, &mg, &mg_set)) { /* recorded in mg */
+        }
         else if (option(a, "--optimizer", &v)) {
             nn_optimizer_kind kind;
             if (nn_optimizer_parse(v, &kind) != 0)
@@ -324,6 +399,7 @@ static void parse_train(args *a, train_options *o) {
             usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
+    compose_model(o, &mg, &mg_set);
     {
         /* a changed optimiser starts from its own Keras defaults unless the
          * recipe already chose that optimiser; explicit values win */
@@ -348,6 +424,41 @@ static void print_metrics(const char *label, const mf_metrics *mt, const mf_metr
                base->rmse, base->mae);
 }
 
+/* movies.csv, movies.dat or u.item beside the ratings file, if any */
+static const char *find_movies(const char *ratings, char *buf, size_t size) {
+    static const char *names[] = {"movies.csv", "movies.dat", "u.item"};
+    const char *slash = strrchr(ratings, '/');
+    int dir_len = slash ? (int)(slash - ratings) + 1 : 0;
+    size_t k;
+    struct stat st;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        snprintf(buf, size, "%.*s%s", dir_len, ratings, names[k]);
+        if (stat(buf, &st) == 0) return buf;
+    }
+    return NULL;
+}
+
+/* The deep model's third input: each item's genre string as a category of
+ * its own, read from --movies or the movies file beside --data. */
+static int load_genres(const train_options *o, const data_idmap *items, uint32_t **item_genre,
+                       size_t *n_genres) {
+    char buf[1024];
+    const char *path = o->movies ? o->movies : find_movies(o->data, buf, sizeof buf);
+    data_movies mv;
+    data_error err;
+    if (!path) {
+        fprintf(stderr, "embrec train: the deep model needs movie genres: no movies.csv, "
+                        "movies.dat or u.item beside %s (give --movies FILE)\n", o->data);
+        return -1;
+    }
+    data_movies_init(&mv);
+    if (data_read_movies(path, &mv, &err) != 0) die(&err);
+    *item_genre = malloc((items->n ? items->n : 1) * sizeof **item_genre);
+    if (!*item_genre || data_genre_index(&mv, items, *item_genre, n_genres, &err) != 0) die(&err);
+    data_movies_free(&mv);
+    return 0;
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -356,6 +467,8 @@ static int cmd_train(args *a) {
     mf_history hist;
     data_error err;
     nn_rng rng;
+    uint32_t *item_genre = NULL;
+    size_t n_genres = 0;
 
     parse_train(a, &o);
     data_idmap_init(&users);
@@ -385,7 +498,12 @@ static int cmd_train(args *a) {
         return 1;
     }
 
-    if (mf_init(&model, o.model, &users, &items, &rest, &rng, &err) != 0) die(&err);
+    if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0)
+        return 1;
+    if (mf_init(&model, o.model, &users, &items, &rest, item_genre, n_genres, &rng, &err) != 0)
+        die(&err);
+    free(item_genre);
+    if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     snprintf(model.source, sizeof model.source, "%s", o.data);
     if (o.train.verbose) {
         printf("embrec: %s model, K=%zu%s, %s (%s, lr %g), batch %zu, %zu users, %zu items%s%s\n",
@@ -514,20 +632,6 @@ static int cmd_predict(args *a) {
 
 /* ------------------------------------------------------------ recommend */
 
-/* movies.csv, movies.dat or u.item beside the ratings file, if any */
-static const char *find_movies(const char *ratings, char *buf, size_t size) {
-    static const char *names[] = {"movies.csv", "movies.dat", "u.item"};
-    const char *slash = strrchr(ratings, '/');
-    int dir_len = slash ? (int)(slash - ratings) + 1 : 0;
-    size_t k;
-    struct stat st;
-    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
-        snprintf(buf, size, "%.*s%s", dir_len, ratings, names[k]);
-        if (stat(buf, &st) == 0) return buf;
-    }
-    return NULL;
-}
-
 static int cmd_recommend(args *a) {
     data_read_opts ro = data_read_defaults();
     const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
@@ -613,6 +717,64 @@ static int cmd_recommend(args *a) {
     return 0;
 }
 
+/* ------------------------------------------------------------ summary */
+
+static int cmd_summary(args *a) {
+    train_options o = train_defaults();
+    mf_config mg, set;
+    const char *v, *data = NULL;
+    size_t users = 0, items = 0, genres = 0;
+    memset(&mg, 0, sizeof mg);
+    memset(&set, 0, sizeof set);
+    for (a->k = 2; a->k < a->argc; a->k++)
+        if (option(a, "--recipe", &v)) {
+            const mf_recipe *r = mf_recipe_find(v);
+            if (!r) usage_error(a, "--recipe: unknown recipe \"%s\"%s", v, "");
+            apply_recipe(&o, r);
+        }
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec summary [--recipe NAME | --model KIND [model options]]\n"
+                   "                      (--users N --items N [--genres N] | --data FILE)\n\n"
+                   "Prints the network as Keras's model.summary() does: each layer, its\n"
+                   "output shape and parameter count, and the total. Sizes come from the\n"
+                   "options or are counted in --data (genres from the movies file beside it\n"
+                   "or --movies). Model options are those of embrec train.\n");
+            return 0;
+        } else if (option(a, "--recipe", &v)) { /* applied above */
+        } else if (option(a, "--users", &v)) users = parse_size(a, "--users", v, 1);
+        else if (option(a, "--items", &v)) items = parse_size(a, "--items", v, 1);
+        else if (option(a, "--genres", &v)) genres = parse_size(a, "--genres", v, 1);
+        else if (option(a, "--data", &v)) data = v;
+        else if (option(a, "--movies", &v)) o.movies = v;
+        else if (!model_option(a, &mg, &set))
+            usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    compose_model(&o, &mg, &set);
+    if (data) {
+        data_read_opts ro = data_read_defaults();
+        data_idmap um, im;
+        data_ratings r;
+        uint32_t *item_genre = NULL;
+        data_idmap_init(&um);
+        data_idmap_init(&im);
+        data_ratings_init(&r);
+        read_or_die(data, &ro, &um, &im, &r);
+        users = um.n;
+        items = im.n;
+        o.data = data;
+        if (o.model.kind == MF_DEEP && load_genres(&o, &im, &item_genre, &genres) != 0) return 1;
+        free(item_genre);
+        data_ratings_free(&r);
+        data_idmap_free(&um);
+        data_idmap_free(&im);
+    }
+    if (!users || !items || (o.model.kind == MF_DEEP && !genres))
+        usage_error(a, "give --users and --items%s, or --data FILE", o.model.kind == MF_DEEP ? " and --genres" : "", "");
+    mf_summary(stdout, &o.model, users, items, genres);
+    return 0;
+}
+
 /* ------------------------------------------------------------ synth */
 
 static int cmd_synth(args *a) {
@@ -660,6 +822,7 @@ static void main_help(void) {
            "  eval       RMSE and MAE of a saved model on a ratings file\n"
            "  predict    one user's predicted rating for one movie\n"
            "  recommend  a user's top-N unrated movies with titles\n"
+           "  summary    a model's layers and parameter counts, as Keras prints them\n"
            "  info       size, rating range and density of a ratings file\n"
            "  synth      write a MovieLens-shaped synthetic dataset\n\n"
            "SIMD path: %s\n", vec_path());
@@ -689,7 +852,8 @@ int main(int argc, char **argv) {
     if (strcmp(a.cmd, "recommend") == 0) return cmd_recommend(&a);
     if (strcmp(a.cmd, "info") == 0) return cmd_info(&a);
     if (strcmp(a.cmd, "synth") == 0) return cmd_synth(&a);
-    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, info, synth)\n",
+    if (strcmp(a.cmd, "summary") == 0) return cmd_summary(&a);
+    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, summary, info, synth)\n",
             a.cmd);
     return EXIT_USAGE;
 }

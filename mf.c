@@ -27,28 +27,77 @@
 
 /* ------------------------------------------------------------ names */
 
+static const char *const kind_names[] = {"dot", "bias", "deep", "neumf"};
+
 const char *mf_kind_name(mf_kind kind) {
-    return kind == MF_BIAS ? "bias" : "dot";
+    return (unsigned)kind < 4 ? kind_names[kind] : "?";
 }
 
 int mf_kind_parse(const char *name, mf_kind *kind) {
-    if (strcmp(name, "dot") == 0) *kind = MF_DOT;
-    else if (strcmp(name, "bias") == 0) *kind = MF_BIAS;
-    else return -1;
-    return 0;
+    int k;
+    for (k = 0; k < 4; k++)
+        if (strcmp(name, kind_names[k]) == 0) {
+            *kind = (mf_kind)k;
+            return 0;
+        }
+    return -1;
 }
 
 mf_config mf_defaults(void) {
     mf_config c;
+    memset(&c, 0, sizeof c);
     c.kind = MF_DOT;
     c.dim = 8;
     c.centre = 0;
     c.l2 = 0.0f;
     c.init_limit = 0.05f; /* keras.initializers.RandomUniform(-0.05, 0.05) */
+    c.hidden_act = NN_LINEAR;
     return c;
 }
 
+mf_config mf_defaults_for(mf_kind kind) {
+    mf_config c = mf_defaults();
+    c.kind = kind;
+    if (kind == MF_DEEP) { /* notebook 002: 50-wide embeddings, Dense 64, 10 */
+        c.dim = 50;
+        c.n_hidden = 2;
+        c.hidden[0] = 64;
+        c.hidden[1] = 10;
+        c.hidden_act = NN_RELU;
+        c.dropout_embed = 0.2f; /* the notebook does not print its rates */
+        c.dropout_hidden = 0.2f;
+    } else if (kind == MF_NEUMF) { /* notebook 004: 100-wide, Dense 50 linear */
+        c.dim = 100;
+        c.n_hidden = 1;
+        c.hidden[0] = 50;
+        c.hidden_act = NN_LINEAR;
+        c.dropout_embed = 0.5f;
+        c.dropout_hidden = 0.5f;
+        c.output_lecun = 1;
+    }
+    return c;
+}
+
+int mf_is_deep(const mf_model *m) {
+    return m->cfg.kind == MF_DEEP || m->cfg.kind == MF_NEUMF;
+}
+
 /* ------------------------------------------------------------ building */
+
+/* Width of the deep models' embedding stage, the first Dense layer's input:
+ * deep concatenates three K-wide embeddings, neumf multiplies two. */
+static size_t embed_width(const mf_config *c) {
+    return c->kind == MF_DEEP ? 3 * c->dim : c->dim;
+}
+
+/* inputs of Dense layer l (0 ≤ l ≤ n_hidden; layer n_hidden is the output) */
+static size_t layer_in(const mf_config *c, size_t l) {
+    return l == 0 ? embed_width(c) : c->hidden[l - 1];
+}
+
+static size_t layer_out(const mf_config *c, size_t l) {
+    return l < c->n_hidden ? c->hidden[l] : 1;
+}
 
 static int copy_ids(data_idmap *dst, int64_t **raw, const data_idmap *src) {
     size_t k;
@@ -62,19 +111,64 @@ static int copy_ids(data_idmap *dst, int64_t **raw, const data_idmap *src) {
     return 0;
 }
 
+static int check_config(const mf_config *c, data_error *err) {
+    size_t l;
+    if (c->dim == 0 || c->dim > 65536) {
+        data_errorf(err, "embedding dimension must be 1..65536 (got %zu)", c->dim);
+        return -1;
+    }
+    if ((unsigned)c->kind > MF_NEUMF) {
+        data_errorf(err, "unknown model kind %d", (int)c->kind);
+        return -1;
+    }
+    if (c->n_hidden > MF_MAX_HIDDEN) {
+        data_errorf(err, "at most %d hidden layers (got %zu)", MF_MAX_HIDDEN, c->n_hidden);
+        return -1;
+    }
+    for (l = 0; l < c->n_hidden; l++)
+        if (c->hidden[l] == 0 || c->hidden[l] > 65536) {
+            data_errorf(err, "hidden layer %zu must have 1..65536 units (got %zu)", l + 1,
+                        c->hidden[l]);
+            return -1;
+        }
+    if (!(c->dropout_embed >= 0.0f && c->dropout_embed < 1.0f) ||
+        !(c->dropout_hidden >= 0.0f && c->dropout_hidden < 1.0f)) {
+        data_errorf(err, "dropout rates must be in [0, 1)");
+        return -1;
+    }
+    return 0;
+}
+
 /* Lay out the parameter block and allocate everything but the id maps. */
 static int mf_alloc(mf_model *m, data_error *err) {
-    size_t U = m->n_users, I = m->n_items, K = m->cfg.dim;
+    static const char *const kernel_names[MF_MAX_HIDDEN + 1] = {
+        "dense_1/kernel", "dense_2/kernel", "dense_3/kernel", "dense_4/kernel", "dense_5/kernel",
+        "dense_6/kernel", "dense_7/kernel", "dense_8/kernel", "dense_9/kernel"};
+    static const char *const bias_names[MF_MAX_HIDDEN + 1] = {
+        "dense_1/bias", "dense_2/bias", "dense_3/bias", "dense_4/bias", "dense_5/bias",
+        "dense_6/bias", "dense_7/bias", "dense_8/bias", "dense_9/bias"};
+    const mf_config *c = &m->cfg;
+    size_t U = m->n_users, I = m->n_items, K = c->dim, l;
     memset(&m->params, 0, sizeof m->params);
     m->t_user = nn_params_add(&m->params, "user_embedding", U, K, 1);
     m->t_item = nn_params_add(&m->params, "item_embedding", I, K, 1);
-    if (m->cfg.kind == MF_BIAS) {
+    if (c->kind == MF_BIAS) {
         m->t_user_bias = nn_params_add(&m->params, "user_bias", U, 1, 1);
         m->t_item_bias = nn_params_add(&m->params, "item_bias", I, 1, 1);
     }
+    if (c->kind == MF_DEEP)
+        m->t_genre = nn_params_add(&m->params, "genre_embedding", m->n_genres, K, 1);
+    if (c->kind == MF_DEEP || c->kind == MF_NEUMF)
+        for (l = 0; l <= c->n_hidden; l++) { /* a Dense kernel is one unpadded (C, O) row */
+            m->t_kernel[l] = nn_params_add(&m->params, kernel_names[l], 1,
+                                           layer_in(c, l) * layer_out(c, l), 0);
+            m->t_bias[l] = nn_params_add(&m->params, bias_names[l], 1, layer_out(c, l), 0);
+        }
     m->user_count = calloc(U ? U : 1, sizeof *m->user_count);
     m->item_count = calloc(I ? I : 1, sizeof *m->item_count);
-    if (nn_params_alloc(&m->params) != 0 || !m->user_count || !m->item_count) {
+    if (c->kind == MF_DEEP) m->item_genre = calloc(I ? I : 1, sizeof *m->item_genre);
+    if (nn_params_alloc(&m->params) != 0 || !m->user_count || !m->item_count ||
+        (c->kind == MF_DEEP && !m->item_genre)) {
         data_errorf(err, "out of memory for a model of %zu users, %zu items, "
                     "dimension %zu", U, I, K);
         return -1;
@@ -82,18 +176,54 @@ static int mf_alloc(mf_model *m, data_error *err) {
     return 0;
 }
 
+/* Keras's initialisers: embeddings uniform(−0.05, 0.05), biases 0, Dense
+ * kernels glorot_uniform (the neumf output layer lecun_uniform). */
+static void init_weights(mf_model *m, nn_rng *rng) {
+    const mf_config *c = &m->cfg;
+    nn_params *ps = &m->params;
+    size_t t, l;
+    size_t emb[3];
+    size_t n_emb = 0;
+    emb[n_emb++] = m->t_user;
+    emb[n_emb++] = m->t_item;
+    if (c->kind == MF_DEEP) emb[n_emb++] = m->t_genre;
+    for (t = 0; t < n_emb; t++)
+        nn_init_uniform(nn_param(ps, emb[t]), ps->t[emb[t]].rows, c->dim,
+                        ps->t[emb[t]].stride, c->init_limit, rng);
+    if (!mf_is_deep(m)) return;
+    for (l = 0; l <= c->n_hidden; l++) {
+        size_t in = layer_in(c, l), out = layer_out(c, l);
+        float limit = l == c->n_hidden && c->output_lecun ? nn_lecun_limit(in)
+                                                         : nn_glorot_limit(in, out);
+        nn_init_uniform(nn_param(ps, m->t_kernel[l]), 1, in * out,
+                        ps->t[m->t_kernel[l]].stride, limit, rng);
+    }
+}
+
 int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
-            const data_idmap *items, const data_ratings *all, nn_rng *rng,
+            const data_idmap *items, const data_ratings *all,
+            const uint32_t *item_genre, size_t n_genres, nn_rng *rng,
             data_error *err) {
     data_stats st;
+    size_t k;
     memset(m, 0, sizeof *m);
-    if (cfg.dim == 0 || cfg.dim > 65536) {
-        data_errorf(err, "embedding dimension must be 1..65536 (got %zu)", cfg.dim);
-        return -1;
+    if (check_config(&cfg, err) != 0) return -1;
+    if (cfg.kind == MF_DEEP) {
+        if (!item_genre || n_genres == 0) {
+            data_errorf(err, "the deep model needs each movie's genres (a movies file)");
+            return -1;
+        }
+        for (k = 0; k < items->n; k++)
+            if (item_genre[k] >= n_genres) {
+                data_errorf(err, "genre index %u of item %zu is not below %zu", item_genre[k],
+                            k, n_genres);
+                return -1;
+            }
     }
     m->cfg = cfg;
     m->n_users = users->n;
     m->n_items = items->n;
+    m->n_genres = cfg.kind == MF_DEEP ? n_genres : 0;
     st = data_ratings_stats(all, users->n, items->n);
     m->mean = (float)st.mean;
     m->rating_min = st.min;
@@ -104,11 +234,8 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
         mf_free(m);
         return -1;
     }
-    /* Keras Embedding(embeddings_initializer="uniform"); biases start at 0 */
-    nn_init_uniform(nn_param(&m->params, m->t_user), m->n_users, cfg.dim,
-                    m->params.t[m->t_user].stride, cfg.init_limit, rng);
-    nn_init_uniform(nn_param(&m->params, m->t_item), m->n_items, cfg.dim,
-                    m->params.t[m->t_item].stride, cfg.init_limit, rng);
+    if (m->item_genre) memcpy(m->item_genre, item_genre, items->n * sizeof *item_genre);
+    init_weights(m, rng);
     return 0;
 }
 
@@ -118,6 +245,7 @@ void mf_free(mf_model *m) {
     free(m->item_ids);
     free(m->user_count);
     free(m->item_count);
+    free(m->item_genre);
     data_idmap_free(&m->users);
     data_idmap_free(&m->items);
     memset(m, 0, sizeof *m);
@@ -133,10 +261,62 @@ void mf_count(mf_model *m, const data_ratings *train) {
     }
 }
 
-/* ------------------------------------------------------------ forward / backward */
+/* ------------------------------------------------------------ workspace */
 
-void mf_forward(const mf_model *m, float *pred, const uint32_t *u,
-                const uint32_t *i, size_t B) {
+int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
+    const mf_config *c = &m->cfg;
+    size_t l, widest = embed_width(c), n = 0;
+    memset(w, 0, sizeof *w);
+    w->B = B;
+    if (!mf_is_deep(m)) return 0;
+    for (l = 0; l < c->n_hidden; l++)
+        if (c->hidden[l] > widest) widest = c->hidden[l];
+#define WORK(p, count) do { (p) = nn_alloc((count) * sizeof(float)); n += !(p); } while (0)
+    WORK(w->embed, B * embed_width(c));
+    if (c->kind == MF_NEUMF) {
+        WORK(w->pu, B * c->dim);
+        WORK(w->qi, B * c->dim);
+        WORK(w->mask_u, B * c->dim);
+        WORK(w->mask_i, B * c->dim);
+    }
+    for (l = 0; l <= c->n_hidden; l++) {
+        WORK(w->x[l], B * layer_in(c, l));
+        WORK(w->mask[l], B * layer_in(c, l));
+        if (l < c->n_hidden) WORK(w->a[l], B * c->hidden[l]);
+    }
+    WORK(w->s, B);
+    WORK(w->dx, B * widest);
+    WORK(w->dy, B * widest);
+#undef WORK
+    if (n) {
+        mf_work_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+void mf_work_free(mf_work *w) {
+    size_t l;
+    nn_free(w->embed);
+    nn_free(w->pu);
+    nn_free(w->qi);
+    nn_free(w->mask_u);
+    nn_free(w->mask_i);
+    for (l = 0; l <= MF_MAX_HIDDEN; l++) {
+        nn_free(w->x[l]);
+        nn_free(w->mask[l]);
+        if (l < MF_MAX_HIDDEN) nn_free(w->a[l]);
+    }
+    nn_free(w->s);
+    nn_free(w->dx);
+    nn_free(w->dy);
+    memset(w, 0, sizeof *w);
+}
+
+/* ------------------------------------------------------------ dot and bias */
+
+static void mf_forward_dot(const mf_model *m, float *pred, const uint32_t *u,
+                           const uint32_t *i, size_t B) {
     const nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
@@ -153,8 +333,8 @@ void mf_forward(const mf_model *m, float *pred, const uint32_t *u,
     }
 }
 
-void mf_backward(mf_model *m, const float *dpred, const uint32_t *u,
-                 const uint32_t *i, size_t B) {
+static void mf_backward_dot(mf_model *m, const float *dpred, const uint32_t *u,
+                            const uint32_t *i, size_t B) {
     nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
@@ -181,6 +361,149 @@ void mf_backward(mf_model *m, const float *dpred, const uint32_t *u,
             nn_params_touch(ps, m->t_item_bias, i[b]);
         }
     }
+}
+
+/* ------------------------------------------------------------ deep and neumf */
+
+/* Dropout in training (rng given), the identity at inference. */
+static void dropout_forward(float *out, float *mask, const float *x, size_t n, float rate,
+                            nn_rng *rng) {
+    if (rng) nn_dropout_forward(out, mask, x, n, rate, rng);
+    else if (out != x) memcpy(out, x, n * sizeof *out);
+}
+
+/* The embedding stage writes x[0], the first Dense layer's input.
+ * deep:  x0 = Dropout([p_u, q_i, g_genre(i)])      (B, 3K)
+ * neumf: x0 = Dropout(p_u) ⊙ Dropout(q_i)          (B, K) */
+static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
+                          const uint32_t *i, size_t B, nn_rng *rng) {
+    const nn_params *ps = &m->params;
+    const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
+    size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
+    if (m->cfg.kind == MF_DEEP) {
+        const float *G = nn_param(ps, m->t_genre);
+        size_t E = 3 * K;
+        for (b = 0; b < B; b++) { /* Concatenate */
+            memcpy(w->embed + b * E, P + u[b] * S, K * sizeof(float));
+            memcpy(w->embed + b * E + K, Q + i[b] * S, K * sizeof(float));
+            memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
+        }
+        dropout_forward(w->x[0], w->mask[0], w->embed, B * E, m->cfg.dropout_embed, rng);
+        return;
+    }
+    for (b = 0; b < B; b++) {
+        memcpy(w->pu + b * K, P + u[b] * S, K * sizeof(float));
+        memcpy(w->qi + b * K, Q + i[b] * S, K * sizeof(float));
+    }
+    dropout_forward(w->pu, w->mask_u, w->pu, B * K, m->cfg.dropout_embed, rng);
+    dropout_forward(w->qi, w->mask_i, w->qi, B * K, m->cfg.dropout_embed, rng);
+    nn_mul_forward(w->x[0], w->pu, w->qi, B * K); /* Multiply */
+}
+
+/* From x[0] through every Dense layer to s = σ(z) of the 1-unit output. */
+static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) {
+    const mf_config *c = &m->cfg;
+    const nn_params *ps = &m->params;
+    size_t L = c->n_hidden, l;
+    for (l = 0; l < L; l++) { /* a_l = act(x_l·W_l + b_l);  x_{l+1} = Dropout(a_l) */
+        size_t in = layer_in(c, l), out = layer_out(c, l);
+        nn_dense_forward(w->a[l], w->x[l], nn_param(ps, m->t_kernel[l]),
+                         nn_param(ps, m->t_bias[l]), B, in, out);
+        nn_activation_forward(w->a[l], w->a[l], B * out, c->hidden_act);
+        dropout_forward(w->x[l + 1], w->mask[l + 1], w->a[l], B * out, c->dropout_hidden, rng);
+    }
+    nn_dense_forward(w->s, w->x[L], nn_param(ps, m->t_kernel[L]), nn_param(ps, m->t_bias[L]),
+                     B, layer_in(c, L), 1);
+    nn_activation_forward(w->s, w->s, B, NN_SIGMOID); /* s = σ(z) */
+}
+
+static void mf_forward_deep(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
+                            const uint32_t *i, size_t B, nn_rng *rng) {
+    float lo = m->rating_min, range = m->rating_max - m->rating_min;
+    size_t b;
+    embed_forward(m, w, u, i, B, rng);
+    tower_forward(m, w, B, rng);
+    for (b = 0; b < B; b++) /* Lambda: r̂ = min + (max − min)·s */
+        pred[b] = lo + range * w->s[b];
+}
+
+/* From dpred back to dx0 = ∂L/∂x[0] (left in w->dx), accumulating every
+ * Dense layer's dW and db. w->dy carries ∂L/∂(layer output) downwards. */
+static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B) {
+    const mf_config *c = &m->cfg;
+    nn_params *ps = &m->params;
+    float range = m->rating_max - m->rating_min, *dx = w->dx, *dy = w->dy, *tmp;
+    size_t L = c->n_hidden, l, b;
+    for (b = 0; b < B; b++) dx[b] = range * dpred[b]; /* ∂L/∂s */
+    memset(dy, 0, B * sizeof *dy);
+    nn_activation_backward(dy, dx, w->s, B, NN_SIGMOID); /* ∂L/∂z = ∂L/∂s · s(1−s) */
+    for (l = L + 1; l-- > 0;) {
+        size_t in = layer_in(c, l), out = layer_out(c, l);
+        memset(dx, 0, B * in * sizeof *dx);
+        nn_dense_backward(dx, nn_grad(ps, m->t_kernel[l]), nn_grad(ps, m->t_bias[l]), dy,
+                          w->x[l], nn_param(ps, m->t_kernel[l]), B, in, out);
+        if (l == 0) break; /* dx = ∂L/∂x0: the embedding stage takes it from here */
+        memset(dy, 0, B * in * sizeof *dy); /* through Dropout, then the activation */
+        nn_dropout_backward(dy, dx, w->mask[l], B * in);
+        memset(dx, 0, B * in * sizeof *dx);
+        nn_activation_backward(dx, dy, w->a[l - 1], B * in, c->hidden_act);
+        tmp = dx; dx = dy; dy = tmp; /* dy = ∂L/∂z of layer l−1 */
+    }
+    if (dx != w->dx) memcpy(w->dx, dx, B * layer_in(c, 0) * sizeof *dx);
+}
+
+/* Scatter ∂L/∂x0 back into the embedding rows the batch used. */
+static void embed_backward(mf_model *m, mf_work *w, const uint32_t *u, const uint32_t *i,
+                           size_t B) {
+    nn_params *ps = &m->params;
+    float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
+    size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
+    if (m->cfg.kind == MF_DEEP) {
+        float *dG = nn_grad(ps, m->t_genre), *de = w->dy;
+        size_t E = 3 * K;
+        memset(de, 0, B * E * sizeof *de);
+        nn_dropout_backward(de, w->dx, w->mask[0], B * E);
+        for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
+            uint32_t g = m->item_genre[i[b]];
+            vec_axpy(dP + u[b] * S, 1.0f, de + b * E, K);
+            vec_axpy(dQ + i[b] * S, 1.0f, de + b * E + K, K);
+            vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
+            nn_params_touch(ps, m->t_user, u[b]);
+            nn_params_touch(ps, m->t_item, i[b]);
+            nn_params_touch(ps, m->t_genre, g);
+        }
+        return;
+    }
+    { /* neumf: x0 = pu ⊙ qi with pu = Dropout(p_u), qi = Dropout(q_i) */
+        float *dpu = w->dy, *dqi = w->embed; /* embed is free scratch in backward */
+        memset(dpu, 0, B * K * sizeof *dpu);
+        memset(dqi, 0, B * K * sizeof *dqi);
+        nn_mul_backward(dpu, dqi, w->dx, w->pu, w->qi, B * K);
+        for (b = 0; b < B; b++) {
+            nn_dropout_backward(dP + u[b] * S, dpu + b * K, w->mask_u + b * K, K);
+            nn_dropout_backward(dQ + i[b] * S, dqi + b * K, w->mask_i + b * K, K);
+            nn_params_touch(ps, m->t_user, u[b]);
+            nn_params_touch(ps, m->t_item, i[b]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ any model */
+
+void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
+                const uint32_t *i, size_t B, nn_rng *dropout) {
+    if (mf_is_deep(m)) mf_forward_deep(m, w, pred, u, i, B, dropout);
+    else mf_forward_dot(m, pred, u, i, B);
+}
+
+void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
+                 const uint32_t *i, size_t B) {
+    if (!mf_is_deep(m)) {
+        mf_backward_dot(m, dpred, u, i, B);
+        return;
+    }
+    tower_backward(m, w, dpred, B);
+    embed_backward(m, w, u, i, B);
 }
 
 double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
@@ -210,40 +533,127 @@ int mf_knows(const mf_model *m, uint32_t u, uint32_t i) {
 }
 
 float mf_predict(const mf_model *m, uint32_t u, uint32_t i) {
-    float pred;
-    if (!mf_knows(m, u, i)) return m->mean;
-    mf_forward(m, &pred, &u, &i, 1);
+    mf_work w;
+    float pred = m->mean;
+    if (!mf_knows(m, u, i) || mf_work_init(&w, m, 1) != 0) return pred;
+    mf_forward(m, &w, &pred, &u, &i, 1, NULL);
+    mf_work_free(&w);
     return pred;
+}
+
+/* ------------------------------------------------------------ summary */
+
+/* 2376075 -> "2,376,075" */
+static const char *with_commas(char *buf, size_t n) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%zu", n), k, o = 0;
+    for (k = 0; k < len; k++) {
+        if (k > 0 && (len - k) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[k];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void summary_row(FILE *out, const char *name, const char *type, size_t width,
+                        size_t params, size_t *total) {
+    char layer[64], shape[32], count[32];
+    snprintf(layer, sizeof layer, "%s (%s)", name, type);
+    snprintf(shape, sizeof shape, "(None, %zu)", width);
+    fprintf(out, "%-32s%-21s%s\n", layer, shape, with_commas(count, params));
+    fprintf(out, "%s\n", "_________________________________________________________________");
+    *total += params;
+}
+
+size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
+                  size_t n_genres) {
+    size_t total = 0, K = c->dim, l;
+    char name[32], count[32];
+    fprintf(out, "Model: \"%s\"\n", mf_kind_name(c->kind));
+    fprintf(out, "_________________________________________________________________\n");
+    fprintf(out, "%-32s%-21s%s\n", "Layer (type)", "Output Shape", "Param #");
+    fprintf(out, "=================================================================\n");
+    summary_row(out, "user_embedding", "Embedding", K, n_users * K, &total);
+    summary_row(out, "item_embedding", "Embedding", K, n_items * K, &total);
+    if (c->kind == MF_DOT || c->kind == MF_BIAS) {
+        summary_row(out, "dot", "Dot", 1, 0, &total);
+        if (c->kind == MF_BIAS) {
+            summary_row(out, "user_bias", "Embedding", 1, n_users, &total);
+            summary_row(out, "item_bias", "Embedding", 1, n_items, &total);
+            summary_row(out, "add_mean_and_biases", "Add", 1, 0, &total);
+        } else if (c->centre) {
+            summary_row(out, "add_mean", "Lambda", 1, 0, &total);
+        }
+    } else {
+        if (c->kind == MF_DEEP) {
+            summary_row(out, "genre_embedding", "Embedding", K, n_genres * K, &total);
+            summary_row(out, "concatenate", "Concatenate", 3 * K, 0, &total);
+            summary_row(out, "dropout_1", "Dropout", 3 * K, 0, &total);
+        } else {
+            summary_row(out, "user_dropout", "Dropout", K, 0, &total);
+            summary_row(out, "item_dropout", "Dropout", K, 0, &total);
+            summary_row(out, "multiply", "Multiply", K, 0, &total);
+        }
+        for (l = 0; l <= c->n_hidden; l++) {
+            size_t in = layer_in(c, l), o = layer_out(c, l);
+            nn_activation act = l < c->n_hidden ? c->hidden_act : NN_SIGMOID;
+            snprintf(name, sizeof name, "dense_%zu", l + 1);
+            summary_row(out, name, "Dense", o, in * o + o, &total); /* kernel + bias */
+            if (act != NN_LINEAR) {
+                snprintf(name, sizeof name, "%s_%zu", nn_activation_name(act), l + 1);
+                summary_row(out, name, "Activation", o, 0, &total);
+            }
+            if (l < c->n_hidden) {
+                snprintf(name, sizeof name, "dropout_%zu", l + 2);
+                summary_row(out, name, "Dropout", o, 0, &total);
+            }
+        }
+        summary_row(out, "scale_to_ratings", "Lambda", 1, 0, &total);
+    }
+    fprintf(out, "Total params: %s\n", with_commas(count, total));
+    fprintf(out, "Trainable params: %s\n", with_commas(count, total));
+    fprintf(out, "Non-trainable params: 0\n");
+    fprintf(out, "_________________________________________________________________\n");
+    return total;
 }
 
 /* ------------------------------------------------------------ evaluation */
 
-#define EVAL_CHUNK 4096
+#define EVAL_CHUNK 1024
 
 mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback) {
     mf_metrics out;
+    mf_work w;
     float pred[EVAL_CHUNK];
+    uint32_t u[EVAL_CHUNK], i[EVAL_CHUNK];
     double se = 0.0, ae = 0.0;
     size_t start, b;
     memset(&out, 0, sizeof out);
+    if (mf_work_init(&w, m, EVAL_CHUNK) != 0) {
+        out.mse = out.rmse = out.mae = NAN; /* out of memory: no number rather than a wrong one */
+        return out;
+    }
     for (start = 0; start < r->n; start += EVAL_CHUNK) {
         size_t nb = r->n - start < EVAL_CHUNK ? r->n - start : EVAL_CHUNK;
-        const uint32_t *u = r->user + start, *i = r->item + start;
-        for (b = 0; b < nb; b++) /* rows outside the model would read past P, Q */
-            if (u[b] >= m->n_users || i[b] >= m->n_items) break;
-        if (b == nb) mf_forward(m, pred, u, i, nb);
+        for (b = 0; b < nb; b++) { /* a row outside the model is scored as row 0, then replaced */
+            int inside = r->user[start + b] < m->n_users && r->item[start + b] < m->n_items;
+            u[b] = inside ? r->user[start + b] : 0;
+            i[b] = inside ? r->item[start + b] : 0;
+        }
+        mf_forward(m, &w, pred, u, i, nb, NULL);
         for (b = 0; b < nb; b++) {
+            uint32_t ub = r->user[start + b], ib = r->item[start + b];
             double e;
-            if (!mf_knows(m, u[b], i[b])) {
+            if (!mf_knows(m, ub, ib)) {
                 out.unknown++;
-                if (fallback || u[b] >= m->n_users || i[b] >= m->n_items)
-                    pred[b] = m->mean;
+                if (fallback || ub >= m->n_users || ib >= m->n_items) pred[b] = m->mean;
             }
             e = (double)pred[b] - (double)r->rating[start + b];
             se += e * e;
             ae += fabs(e);
         }
     }
+    mf_work_free(&w);
     out.n = r->n;
     if (r->n) {
         out.mse = se / (double)r->n;
@@ -339,6 +749,7 @@ typedef struct {
     float *pred;       /* (B) */
     float *dpred;      /* (B) */
     float *best_w;     /* (params.n) weights of the best epoch, or NULL */
+    mf_work work;      /* the deep models' activations for one batch */
 } train_buffers;
 
 static void buffers_free(train_buffers *tb) {
@@ -349,11 +760,14 @@ static void buffers_free(train_buffers *tb) {
     free(tb->pred);
     free(tb->dpred);
     nn_free(tb->best_w);
+    mf_work_free(&tb->work);
 }
 
-static int buffers_alloc(train_buffers *tb, size_t N, size_t B, size_t n_params,
+static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t B,
                          int keep_best) {
+    size_t n_params = m->params.n;
     memset(tb, 0, sizeof *tb);
+    if (mf_work_init(&tb->work, m, B) != 0) return -1;
     tb->perm = malloc((N ? N : 1) * sizeof *tb->perm);
     tb->u = malloc(B * sizeof *tb->u);
     tb->i = malloc(B * sizeof *tb->i);
@@ -374,7 +788,7 @@ static int buffers_alloc(train_buffers *tb, size_t N, size_t B, size_t n_params,
  * loss, computed before that batch's update. */
 static double train_epoch(mf_model *m, const data_ratings *train,
                           nn_optimizer *opt, size_t B, train_buffers *tb,
-                          FILE *bar_log, double t0) {
+                          nn_rng *dropout, FILE *bar_log, double t0) {
     size_t N = train->n, start, b;
     double loss_sum = 0.0, last_bar = 0.0;
     for (start = 0; start < N; start += B) {
@@ -386,10 +800,10 @@ static double train_epoch(mf_model *m, const data_ratings *train,
             tb->i[b] = train->item[row];
             tb->y[b] = train->rating[row];
         }
-        mf_forward(m, tb->pred, tb->u, tb->i, nb);
+        mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
         loss = nn_mse_forward(tb->pred, tb->y, nb) + mf_l2_loss(m, tb->u, tb->i, nb);
         nn_mse_backward(tb->dpred, tb->pred, tb->y, nb);
-        mf_backward(m, tb->dpred, tb->u, tb->i, nb);
+        mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
         nn_optimizer_step(opt, &m->params);
         nn_params_zero_grad(&m->params);
         loss_sum += loss * (double)nb;
@@ -434,7 +848,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     nn_optimizer opt;
     train_buffers tb;
     FILE *hf;
-    nn_rng rng;
+    nn_rng rng, dropout;
 
     memset(hist, 0, sizeof *hist);
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
@@ -445,7 +859,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     if (history_open(&hf, cfg->history_path, err) != 0) return -1;
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
     if (!hist->epoch || nn_optimizer_init(&opt, cfg->opt, m->params.n) != 0 ||
-        buffers_alloc(&tb, N, cfg->batch, m->params.n, keep_best) != 0) {
+        buffers_alloc(&tb, m, N, cfg->batch, keep_best) != 0) {
         data_errorf(err, "out of memory for training");
         if (hf) fclose(hf);
         mf_history_free(hist);
@@ -454,6 +868,8 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     }
     mf_count(m, train);
     nn_rng_seed(&rng, cfg->seed);
+    nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
+                                             * shuffles do not depend on the model */
     nn_flush_denormals();
 
     if (log && cfg->verbose) {
@@ -467,7 +883,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         if (log && cfg->verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->epochs);
         for (k = 0; k < N; k++) tb.perm[k] = (uint32_t)k;
         nn_rng_shuffle_u32(&rng, tb.perm, N); /* fit(shuffle=True) */
-        e->loss = train_epoch(m, train, &opt, cfg->batch, &tb, bar ? log : NULL, t0);
+        e->loss = train_epoch(m, train, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
         e->val_loss = e->val_mae = NAN;
         if (has_val) { /* val_loss: the model's output for every row, as Keras */
             mf_metrics vm = mf_evaluate(m, val, 0);
@@ -515,15 +931,37 @@ static const mf_recipe recipes[] = {
     {"mf8", "000 (learn user and movie embeddings)",
      "dot k=8 on ratings centred by the mean, Adam lr 0.01 eps 1e-8, batch 5000, "
      "validation 0.05, 20 epochs",
-     {MF_DOT, 8, 1, 0.0f, 0.05f},
+     {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
      {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
-     {MF_DOT, 100, 0, 0.0f, 0.05f},
+     {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
      {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL},
+     0.1, 1},
+    /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
+     * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
+     * (fit's default) and 0.2 are this recipe's choices */
+    {"deep-genre", "002 (embedding CNN: user, movie and genre embeddings)",
+     "user, movie, genre-string embeddings 50 -> Dropout -> Dense 64 relu -> Dropout -> "
+     "Dense 10 relu -> Dropout -> Dense 1 sigmoid scaled to the rating range; Adam, "
+     "batch 32, validation 0.2, 5 epochs",
+     {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
+      .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL},
+     0.2, 1},
+    /* notebook 004 builds and summarises the network but does not train it:
+     * Adam, batch 256, validation 0.1 and 10 epochs are this recipe's choices */
+    {"neumf", "004 (CF with deep learning, NeuMF-like)",
+     "user, item embeddings 100 -> Dropout 0.5 each -> multiply -> Dense 50 linear -> "
+     "Dropout 0.5 -> Dense 1 sigmoid (lecun_uniform) scaled to the rating range; Adam, "
+     "batch 256, validation 0.1, 10 epochs",
+     {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
+      .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
+      .output_lecun = 1},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL},
      0.1, 1},
 };
 
@@ -560,25 +998,46 @@ static int by_score_desc(const void *a, const void *b) {
     return x->item < y->item ? -1 : x->item > y->item; /* ties: lower index first */
 }
 
+#define SCORE_CHUNK 256
+
+/* keep the n best of what is offered in out[0..*filled), a min-heap once full */
+static void offer(mf_scored *out, size_t n, size_t *filled, mf_scored s) {
+    size_t k;
+    if (*filled < n) {
+        out[(*filled)++] = s;
+        if (*filled == n) /* heapify once full */
+            for (k = n / 2; k-- > 0;) heap_sift_down(out, n, k);
+    } else if (s.score > out[0].score) {
+        out[0] = s;
+        heap_sift_down(out, n, 0);
+    }
+}
+
 size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n) {
-    size_t filled = 0, k;
+    uint32_t users[SCORE_CHUNK], items[SCORE_CHUNK];
+    float scores[SCORE_CHUNK];
+    size_t filled = 0, nb = 0, k;
     uint32_t i;
-    if (n == 0 || u >= m->n_users) return 0;
-    for (i = 0; i < m->n_items; i++) {
-        mf_scored s;
-        if (m->item_count[i] == 0 || (exclude && exclude[i])) continue;
-        s.item = i;
-        mf_forward(m, &s.score, &u, &i, 1);
-        if (filled < n) {
-            out[filled++] = s;
-            if (filled == n) /* heapify once full */
-                for (k = n / 2; k-- > 0;) heap_sift_down(out, n, k);
-        } else if (s.score > out[0].score) {
-            out[0] = s;
-            heap_sift_down(out, n, 0);
+    mf_work w;
+    if (n == 0 || u >= m->n_users || mf_work_init(&w, m, SCORE_CHUNK) != 0) return 0;
+    for (k = 0; k < SCORE_CHUNK; k++) users[k] = u;
+    for (i = 0; i <= m->n_items; i++) {
+        if (i < m->n_items) { /* collect a chunk of candidates, then score it at once */
+            if (m->item_count[i] == 0 || (exclude && exclude[i])) continue;
+            items[nb++] = i;
+            if (nb < SCORE_CHUNK) continue;
         }
+        mf_forward(m, &w, scores, users, items, nb, NULL);
+        for (k = 0; k < nb; k++) {
+            mf_scored s;
+            s.item = items[k];
+            s.score = scores[k];
+            offer(out, n, &filled, s);
+        }
+        nb = 0;
     }
+    mf_work_free(&w);
     qsort(out, filled, sizeof *out, by_score_desc);
     return filled;
 }
@@ -652,32 +1111,38 @@ static void w_rows(writer *w, const float *a, size_t R, size_t k, size_t S) {
 }
 
 static void write_model(writer *w, const mf_model *m) {
+    const mf_config *c = &m->cfg;
     const nn_params *ps = &m->params;
-    size_t U = m->n_users, I = m->n_items, K = m->cfg.dim, k;
+    size_t U = m->n_users, I = m->n_items, k;
     w_bytes(w, "EMBRECMF", 8);
     w_u32(w, MF_FILE_VERSION);
-    w_u32(w, (uint32_t)m->cfg.kind);
-    w_u32(w, (uint32_t)m->cfg.centre);
-    w_u32(w, (uint32_t)K);
+    w_u32(w, (uint32_t)c->kind);
+    w_u32(w, (uint32_t)c->centre);
+    w_u32(w, (uint32_t)c->dim);
     w_u64(w, U);
     w_u64(w, I);
+    w_u64(w, m->n_genres);
     w_f32(w, m->mean);
     w_f32(w, m->rating_min);
     w_f32(w, m->rating_max);
-    w_f32(w, m->cfg.l2);
-    w_f32(w, m->cfg.init_limit);
+    w_f32(w, c->l2);
+    w_f32(w, c->init_limit);
+    w_u32(w, (uint32_t)c->n_hidden);
+    for (k = 0; k < c->n_hidden; k++) w_u32(w, (uint32_t)c->hidden[k]);
+    w_u32(w, (uint32_t)c->hidden_act);
+    w_f32(w, c->dropout_embed);
+    w_f32(w, c->dropout_hidden);
+    w_u32(w, (uint32_t)c->output_lecun);
     w_u32(w, (uint32_t)strlen(m->source));
     w_bytes(w, m->source, strlen(m->source));
     for (k = 0; k < U; k++) w_u64(w, (uint64_t)m->user_ids[k]);
     for (k = 0; k < I; k++) w_u64(w, (uint64_t)m->item_ids[k]);
     for (k = 0; k < U; k++) w_u32(w, m->user_count[k]);
     for (k = 0; k < I; k++) w_u32(w, m->item_count[k]);
-    w_rows(w, nn_param(ps, m->t_user), U, K, ps->t[m->t_user].stride);
-    w_rows(w, nn_param(ps, m->t_item), I, K, ps->t[m->t_item].stride);
-    if (m->cfg.kind == MF_BIAS) {
-        w_rows(w, nn_param(ps, m->t_user_bias), U, 1, ps->t[m->t_user_bias].stride);
-        w_rows(w, nn_param(ps, m->t_item_bias), I, 1, ps->t[m->t_item_bias].stride);
-    }
+    if (m->item_genre)
+        for (k = 0; k < I; k++) w_u32(w, m->item_genre[k]);
+    for (k = 0; k < ps->n_tensors; k++) /* every tensor, in layout order, rows unpadded */
+        w_rows(w, nn_param(ps, k), ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
     w_flush(w);
 }
 
@@ -793,17 +1258,15 @@ static int read_file(const char *path, unsigned char **buf, size_t *len,
     return 0;
 }
 
-/* Fixed-size header fields: 8 magic + 4·4 + 2·8 + 5·4 + 4 source length. */
-#define HEADER_BYTES (8 + 16 + 16 + 20 + 4)
+/* The fixed part of the header: magic 8, version..dim 16, U I G 24, five f32 20,
+ * n_hidden 4, act 4, two dropouts 8, output_lecun 4, source length 4. */
+#define HEADER_BYTES (8 + 16 + 24 + 20 + 4 + 4 + 8 + 4 + 4)
 
-static int parse_model(mf_model *m, reader *r, const char *path, data_error *err) {
-    uint32_t version, kind, centre, dim, slen;
-    uint64_t U, I, per_user, per_item;
-    size_t k;
-    if (!r_need(r, HEADER_BYTES) || memcmp(r->p, "EMBRECMF", 8) != 0) {
-        data_errorf(err, "%s: not an embrec model file", path);
-        return -1;
-    }
+/* The header: every field before the ids. 0, or -1 with err. */
+static int parse_header(mf_model *m, reader *r, const char *path, data_error *err) {
+    mf_config *c = &m->cfg;
+    uint32_t version, kind, centre, dim, n_hidden, act, lecun, slen, k;
+    uint64_t U, I, G;
     r->pos = 8;
     version = r_u32(r);
     if (version > MF_FILE_VERSION) {
@@ -820,25 +1283,44 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     dim = r_u32(r);
     U = r_u64(r);
     I = r_u64(r);
-    if (kind > MF_BIAS || centre > 1 || dim == 0 || dim > 65536 ||
-        U > INT32_MAX || I > INT32_MAX) {
+    G = r_u64(r);
+    if (kind > MF_NEUMF || centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
+        I > INT32_MAX || G > INT32_MAX || (kind == MF_DEEP) != (G > 0)) {
         data_errorf(err, "%s: corrupt model header (kind %u, dimension %u, %llu users, "
-                    "%llu items)", path, kind, dim, (unsigned long long)U,
-                    (unsigned long long)I);
+                    "%llu items, %llu genres)", path, kind, dim, (unsigned long long)U,
+                    (unsigned long long)I, (unsigned long long)G);
         return -1;
     }
-    memset(m, 0, sizeof *m);
-    m->cfg.kind = (mf_kind)kind;
-    m->cfg.centre = (int)centre;
-    m->cfg.dim = dim;
+    *c = mf_defaults();
+    c->kind = (mf_kind)kind;
+    c->centre = (int)centre;
+    c->dim = dim;
     m->n_users = (size_t)U;
     m->n_items = (size_t)I;
+    m->n_genres = (size_t)G;
     m->mean = r_f32(r);
     m->rating_min = r_f32(r);
     m->rating_max = r_f32(r);
-    m->cfg.l2 = r_f32(r);
-    m->cfg.init_limit = r_f32(r);
+    c->l2 = r_f32(r);
+    c->init_limit = r_f32(r);
+    n_hidden = r_u32(r);
+    if (n_hidden > MF_MAX_HIDDEN || !r_need(r, 4 * (size_t)n_hidden + 20)) {
+        data_errorf(err, "%s: corrupt model header (%u hidden layers)", path, n_hidden);
+        return -1;
+    }
+    c->n_hidden = n_hidden;
+    for (k = 0; k < n_hidden; k++) c->hidden[k] = r_u32(r);
+    act = r_u32(r);
+    c->hidden_act = (nn_activation)act;
+    c->dropout_embed = r_f32(r);
+    c->dropout_hidden = r_f32(r);
+    lecun = r_u32(r);
+    c->output_lecun = (int)lecun;
     slen = r_u32(r);
+    if (act > NN_TANH || lecun > 1 || check_config(c, err) != 0) {
+        data_errorf(err, "%s: corrupt model header (layers)", path);
+        return -1;
+    }
     if (slen >= sizeof m->source || !r_need(r, slen)) {
         data_errorf(err, "%s: corrupt model header (source name of %u bytes)", path, slen);
         return -1;
@@ -846,46 +1328,71 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     memcpy(m->source, r->p + r->pos, slen);
     m->source[slen] = '\0';
     r->pos += slen;
-    /* bytes per user row: id 8 + count 4 + K floats (+ bias); the same per item */
-    per_user = per_item = 8 + 4 + 4 * (uint64_t)dim + (kind == MF_BIAS ? 4 : 0);
-    if ((uint64_t)(r->len - r->pos) != U * per_user + I * per_item + 8) {
-        data_errorf(err, "%s: truncated or padded model file (%zu bytes, expected %llu)",
-                    path, r->len, (unsigned long long)(r->pos + U * per_user + I * per_item + 8));
+    return 0;
+}
+
+/* the bytes the header promises after itself, checksum included */
+static uint64_t body_bytes(const mf_model *m) {
+    const nn_params *ps = &m->params;
+    uint64_t n = (uint64_t)m->n_users * 12 + (uint64_t)m->n_items * 12 + 8; /* ids, counts */
+    size_t t;
+    if (m->cfg.kind == MF_DEEP) n += (uint64_t)m->n_items * 4;
+    for (t = 0; t < ps->n_tensors; t++) n += 4 * (uint64_t)ps->t[t].rows * ps->t[t].k;
+    return n;
+}
+
+static int rebuild_map(data_idmap *map, const int64_t *raw, size_t n, const char *what,
+                       const char *path, data_error *err) {
+    size_t k;
+    data_idmap_init(map);
+    for (k = 0; k < n; k++)
+        if (data_idmap_intern(map, raw[k]) != (int32_t)k) {
+            data_errorf(err, "%s: corrupt model (%s id %lld repeated, or out of memory)", path,
+                        what, (long long)raw[k]);
+            return -1;
+        }
+    return 0;
+}
+
+static int parse_model(mf_model *m, reader *r, const char *path, data_error *err) {
+    size_t U, I, k;
+    memset(m, 0, sizeof *m);
+    if (!r_need(r, HEADER_BYTES) || memcmp(r->p, "EMBRECMF", 8) != 0) {
+        data_errorf(err, "%s: not an embrec model file", path);
         return -1;
     }
+    if (parse_header(m, r, path, err) != 0) return -1;
+    U = m->n_users;
+    I = m->n_items;
     if (mf_alloc(m, err) != 0) return -1;
+    if ((uint64_t)(r->len - r->pos) != body_bytes(m)) {
+        data_errorf(err, "%s: truncated or padded model file (%zu bytes, expected %llu)",
+                    path, r->len, (unsigned long long)(r->pos + body_bytes(m)));
+        return -1;
+    }
     m->user_ids = malloc((U ? U : 1) * sizeof *m->user_ids);
     m->item_ids = malloc((I ? I : 1) * sizeof *m->item_ids);
     if (!m->user_ids || !m->item_ids) {
         data_errorf(err, "%s: out of memory loading the model", path);
         return -1;
     }
-    data_idmap_init(&m->users);
-    data_idmap_init(&m->items);
     for (k = 0; k < U; k++) m->user_ids[k] = (int64_t)r_u64(r);
     for (k = 0; k < I; k++) m->item_ids[k] = (int64_t)r_u64(r);
     for (k = 0; k < U; k++) m->user_count[k] = r_u32(r);
     for (k = 0; k < I; k++) m->item_count[k] = r_u32(r);
-    r_rows(r, nn_param(&m->params, m->t_user), U, dim, m->params.t[m->t_user].stride);
-    r_rows(r, nn_param(&m->params, m->t_item), I, dim, m->params.t[m->t_item].stride);
-    if (kind == MF_BIAS) {
-        r_rows(r, nn_param(&m->params, m->t_user_bias), U, 1,
-               m->params.t[m->t_user_bias].stride);
-        r_rows(r, nn_param(&m->params, m->t_item_bias), I, 1,
-               m->params.t[m->t_item_bias].stride);
-    }
-    for (k = 0; k < U; k++)
-        if (data_idmap_intern(&m->users, m->user_ids[k]) != (int32_t)k) {
-            data_errorf(err, "%s: corrupt model (user id %lld repeated or out of memory)",
-                        path, (long long)m->user_ids[k]);
-            return -1;
-        }
-    for (k = 0; k < I; k++)
-        if (data_idmap_intern(&m->items, m->item_ids[k]) != (int32_t)k) {
-            data_errorf(err, "%s: corrupt model (item id %lld repeated or out of memory)",
-                        path, (long long)m->item_ids[k]);
-            return -1;
-        }
+    if (m->item_genre)
+        for (k = 0; k < I; k++)
+            if ((m->item_genre[k] = r_u32(r)) >= m->n_genres) {
+                data_errorf(err, "%s: corrupt model (genre index %u of %zu)", path,
+                            m->item_genre[k], m->n_genres);
+                return -1;
+            }
+    for (k = 0; k < m->params.n_tensors; k++)
+        r_rows(r, nn_param(&m->params, k), m->params.t[k].rows, m->params.t[k].k,
+               m->params.t[k].stride);
+    if (rebuild_map(&m->users, m->user_ids, U, "user", path, err) != 0 ||
+        rebuild_map(&m->items, m->item_ids, I, "item", path, err) != 0)
+        return -1;
     return 0;
 }
 

@@ -1,16 +1,22 @@
-/* mf.h — matrix factorisation learned as user and movie embeddings
- * (notebooks 000 and 003), its training loop, evaluation, recommendation
- * and model files.
+/* mf.h — recommenders learned as user and movie embeddings (notebooks 000,
+ * 002, 003 and 004), their training loop, evaluation, recommendation and
+ * model files.
  *
- * Two models share one implementation:
- *   dot   r̂ = p_u·q_i            (notebook 003, "CFModel")
- *         r̂ = μ + p_u·q_i        with centring (notebook 000: train on r − μ)
- *   bias  r̂ = μ + b_u + b_i + p_u·q_i, with L2 on the rows a rating uses
+ * Four models share one implementation:
+ *   dot    r̂ = p_u·q_i            (notebook 003, "CFModel")
+ *          r̂ = μ + p_u·q_i        with centring (notebook 000: train on r − μ)
+ *   bias   r̂ = μ + b_u + b_i + p_u·q_i, with L2 on the rows a rating uses
+ *   deep   h = [p_u, q_i, g_genre(i)] → Dropout → (Dense → act → Dropout)…
+ *          → Dense 1 → sigmoid s;  r̂ = min + (max − min)·s   (notebook 002)
+ *   neumf  h = Dropout(p_u) ⊙ Dropout(q_i) → (Dense → act → Dropout)…
+ *          → Dense 1 (lecun_uniform) → sigmoid, scaled likewise (notebook 004)
  *
- * A model owns its parameters (one nn_params block: P (U, S), Q (I, S), and
- * for `bias` b_u (U, 1), b_i (I, 1)), copies of the raw user and item ids,
- * and how many training ratings each row had (0 marks a row the model never
- * learned: predictions for it fall back to the global mean μ).
+ * A model owns its parameters (one nn_params block: the embeddings P (U, S),
+ * Q (I, S), and per kind b_u, b_i, the genre embedding G and each Dense
+ * kernel (C, O) and bias (O)), copies of the raw user and item ids, and how
+ * many training ratings each row had (0 marks a row the model never learned:
+ * predictions for it fall back to the global mean μ). Activations of the deep
+ * models live in an mf_work the caller allocates once per batch size.
  */
 #ifndef EMBREC_MF_H
 #define EMBREC_MF_H
@@ -20,54 +26,98 @@
 #include "data.h"
 #include "nn.h"
 
-typedef enum { MF_DOT, MF_BIAS } mf_kind;
+typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF } mf_kind;
 
-const char *mf_kind_name(mf_kind kind);             /* "dot", "bias" */
+const char *mf_kind_name(mf_kind kind);             /* "dot", "bias", "deep", "neumf" */
 int mf_kind_parse(const char *name, mf_kind *kind); /* 0 or -1 */
+
+#define MF_MAX_HIDDEN 8
 
 typedef struct {
     mf_kind kind;
-    size_t dim;         /* K: embedding width */
+    size_t dim;         /* K: embedding width (every embedding of the model) */
     int centre;         /* dot: predict μ + p·q (bias always has μ) */
     float l2;           /* bias: λ in the loss term λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) */
     float init_limit;   /* embeddings start U(−limit, limit); Keras "uniform": 0.05 */
+    /* deep, neumf: the Dense layers before the 1-unit output layer */
+    size_t n_hidden;
+    size_t hidden[MF_MAX_HIDDEN];  /* widths: deep 64, 10; neumf 50 */
+    nn_activation hidden_act;      /* deep relu; neumf linear */
+    float dropout_embed;           /* deep: on the concatenation; neumf: on each embedding */
+    float dropout_hidden;          /* after every hidden layer */
+    int output_lecun;              /* output kernel lecun_uniform (neumf), else glorot_uniform */
 } mf_config;
 
 /* dot, K 8, not centred, λ 0, limit 0.05 */
 mf_config mf_defaults(void);
+/* the architecture of a kind as its notebook builds it (deep: K 50, Dense 64
+ * and 10 ReLU, dropout 0.2 everywhere; neumf: K 100, Dense 50 linear,
+ * dropout 0.5; dot and bias: mf_defaults with that kind) */
+mf_config mf_defaults_for(mf_kind kind);
 
 typedef struct {
     mf_config cfg;
     size_t n_users, n_items;   /* U, I */
+    size_t n_genres;           /* deep: G genre strings ("Action|Comedy" is one) */
     float mean;                /* μ: mean rating of the data the model was built on */
     float rating_min, rating_max;
     nn_params params;          /* every trainable parameter, one block */
     size_t t_user, t_item;     /* tensor indices of P and Q in params */
-    size_t t_user_bias, t_item_bias; /* b_u, b_i (bias model only) */
+    size_t t_user_bias, t_item_bias; /* b_u, b_i (bias) */
+    size_t t_genre;            /* G (deep) */
+    size_t t_kernel[MF_MAX_HIDDEN + 1], t_bias[MF_MAX_HIDDEN + 1]; /* Dense layers */
     int64_t *user_ids;         /* (U) raw id of each user row */
     int64_t *item_ids;         /* (I) raw id of each item row */
     uint32_t *user_count;      /* (U) training ratings of each user (0: never learned) */
     uint32_t *item_count;      /* (I) */
+    uint32_t *item_genre;      /* (I) deep: each item's genre-string index, else NULL */
     data_idmap users, items;   /* raw id -> row, rebuilt from user_ids/item_ids */
     char source[512];          /* the ratings file it was trained on ("" if unknown) */
 } mf_model;
 
 /* Build a model over every id in users/items, with μ and the rating range
  * taken from `all` (notebook 000 centres on the mean of all ratings) and
- * weights drawn from rng. Counts start at 0 (see mf_count). 0 or -1 with err. */
+ * weights drawn from rng. The deep model needs item_genre (I entries, each
+ * < n_genres); the others ignore it (pass NULL, 0). Counts start at 0 (see
+ * mf_count). 0 or -1 with err. */
 int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
-            const data_idmap *items, const data_ratings *all, nn_rng *rng,
+            const data_idmap *items, const data_ratings *all,
+            const uint32_t *item_genre, size_t n_genres, nn_rng *rng,
             data_error *err);
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
+/* 1 for the models with Dense layers (deep, neumf) */
+int mf_is_deep(const mf_model *m);
 
-/* pred (B) for the pairs (u[b], i[b]); rows must be < U, < I */
-void mf_forward(const mf_model *m, float *pred, const uint32_t *u,
-                const uint32_t *i, size_t B);
-/* accumulate dP, dQ (and db_u, db_i) from dpred (B), including the L2
- * gradient 2λ/B·w of every row a rating used, and mark those rows touched */
-void mf_backward(mf_model *m, const float *dpred, const uint32_t *u,
+/* Activations of one batch of up to B rows, kept from forward for backward.
+ * Letters: E the embedding stage's width (deep 3K, neumf K), H_l layer widths. */
+typedef struct {
+    size_t B;                            /* rows it has room for */
+    float *embed;                        /* (B, E) deep: the concatenation; neumf: p ⊙ q */
+    float *pu, *qi;                      /* (B, K) neumf: embeddings after dropout */
+    float *mask_u, *mask_i;              /* (B, K) neumf: their dropout masks */
+    float *x[MF_MAX_HIDDEN + 1];         /* (B, in_l) input of Dense l, after dropout */
+    float *mask[MF_MAX_HIDDEN + 1];      /* (B, in_l) its dropout mask */
+    float *a[MF_MAX_HIDDEN];             /* (B, H_l) output of hidden layer l, activated */
+    float *s;                            /* (B) sigmoid of the output logit */
+    float *dx, *dy;                      /* (B, widest) backward scratch */
+} mf_work;
+
+/* room for batches of up to B rows of model m (nothing for dot and bias);
+ * 0 or -1 (no memory) */
+int mf_work_init(mf_work *w, const mf_model *m, size_t B);
+void mf_work_free(mf_work *w);
+
+/* pred (B) for the pairs (u[b], i[b]); rows must be < U, < I. w: room for
+ * B rows (NULL for dot and bias). dropout: the training rng, or NULL for
+ * inference (no dropout). */
+void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
+                const uint32_t *i, size_t B, nn_rng *dropout);
+/* accumulate every gradient from dpred (B) through the activations that the
+ * last mf_forward left in w (including the L2 gradient 2λ/B·w of the bias
+ * model), and mark the embedding rows used as touched */
+void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                  const uint32_t *i, size_t B);
 /* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²) */
 double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
@@ -77,6 +127,12 @@ double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
 float mf_predict(const mf_model *m, uint32_t u, uint32_t i);
 /* 1 when the model learned both the user and the item */
 int mf_knows(const mf_model *m, uint32_t u, uint32_t i);
+
+/* Keras-style model.summary(): each layer, its output shape and parameter
+ * count, and the total; from the architecture alone (no model is built), so
+ * any sizes can be asked for. Returns the total parameter count. */
+size_t mf_summary(FILE *out, const mf_config *cfg, size_t n_users,
+                  size_t n_items, size_t n_genres);
 
 /* ------------------------------------------------------------- training */
 

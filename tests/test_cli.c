@@ -36,7 +36,7 @@ static int count_lines(const char *s) {
 static void test_help_shows_defaults(void) {
     CHECK_INT(embrec("train --help"), 0);
     CHECK_HAS(out, "--dim K");
-    CHECK_HAS(out, "[8]");             /* default dimension */
+    CHECK_HAS(out, "[8; deep 50, neumf 100]"); /* default dimensions */
     CHECK_HAS(out, "[adamax]");        /* default optimiser */
     CHECK_HAS(out, "cfmodel");
     CHECK_HAS(out, "mf8");
@@ -167,6 +167,31 @@ static void test_cfmodel_ml100k(void) {
     }
 }
 
+/* notebook 002's summary, and its network trained briefly on the sample */
+static void test_deep_genre(void) {
+    char args[1200];
+    const char *model = test_path("deep.embrec");
+    CHECK_INT(embrec("summary --recipe deep-genre --users 20510 --items 25448 --genres 1357"), 0);
+    CHECK_HAS(out, "Total params: 2,376,075");
+    CHECK_INT(embrec("summary --model deep --users 10 --items 10"), 2);
+    CHECK_HAS(out, "--genres");
+    CHECK_INT(embrec("summary --recipe neumf --users 1000 --items 500"), 0);
+    CHECK_HAS(out, "(None, 100)          100,000");
+    CHECK_HAS(out, "(None, 100)          50,000");
+    snprintf(args, sizeof args, "train --recipe deep-genre --data data/ratings.csv --epochs 2 "
+             "--save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "genre_embedding (Embedding)");
+    CHECK_HAS(out, "Epoch 2/2");
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 3", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Top 3 for user 7");
+    snprintf(args, sizeof args, "train --model deep --data data/ratings.csv --movies %s "
+             "--epochs 1 --save %s", test_path("absent.csv"), model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "absent.csv: cannot open");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -175,4 +200,5 @@ void suite_cli(void) {
     test_run("cli/info_ml100k", test_info_ml100k);
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
+    test_run("cli/deep_genre", test_deep_genre);
 }

@@ -8,8 +8,10 @@
 #include "../mf.h"
 #include "test.h"
 
-/* A model over U users and I items whose ids are 100+u and 500+i. */
+/* A model over U users and I items whose ids are 100+u and 500+i; the deep
+ * model's items fall into 3 genre strings (item k has genre k % 3). */
 static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t seed) {
+    uint32_t genre[64];
     data_idmap users, items;
     data_ratings all;
     data_error err;
@@ -22,8 +24,9 @@ static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t 
     for (k = 0; k < I; k++) data_idmap_intern(&items, (int64_t)(500 + k));
     for (k = 0; k < U * I; k++)
         data_ratings_push(&all, (uint32_t)(k % U), (uint32_t)(k % I), (float)(1 + k % 5), 0);
+    for (k = 0; k < I && k < 64; k++) genre[k] = (uint32_t)(k % 3);
     nn_rng_seed(&rng, seed);
-    if (mf_init(m, cfg, &users, &items, &all, &rng, &err) != 0)
+    if (mf_init(m, cfg, &users, &items, &all, genre, 3, &rng, &err) != 0)
         test_fail(__FILE__, __LINE__, "mf_init: %s", err.msg);
     mf_count(m, &all);
     data_ratings_free(&all);
@@ -31,11 +34,15 @@ static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t 
     data_idmap_free(&items);
 }
 
-/* The batch loss the trainer minimises, in double from the float forward. */
-static double batch_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
+/* The batch loss the trainer minimises, in double from the float forward.
+ * Dropout draws the same masks on every call (the rng is reseeded), so the
+ * finite differences see one fixed network. */
+static double batch_loss(const mf_model *m, mf_work *w, const uint32_t *u, const uint32_t *i,
                          const float *y, size_t B) {
     float pred[16];
-    mf_forward(m, pred, u, i, B);
+    nn_rng dropout;
+    nn_rng_seed(&dropout, 99);
+    mf_forward(m, w, pred, u, i, B, &dropout);
     return nn_mse_forward(pred, y, B) + mf_l2_loss(m, u, i, B);
 }
 
@@ -43,41 +50,51 @@ static double batch_loss(const mf_model *m, const uint32_t *u, const uint32_t *i
  * mf_backward. Returns the largest |analytic gradient| seen, so the caller can
  * insist the check was not passed by gradients that are zero everywhere. */
 static double gradient_check(mf_model *m, const uint32_t *u, const uint32_t *i,
-                             const float *y, size_t B) {
+                             const float *y, size_t B, float h, double rtol, double atol) {
     nn_params *ps = &m->params;
     float pred[16], dpred[16];
     double max_grad = 0.0;
     size_t t, r, c;
-    mf_forward(m, pred, u, i, B);
+    mf_work w;
+    nn_rng dropout;
+    CHECK(mf_work_init(&w, m, B) == 0);
+    nn_rng_seed(&dropout, 99);
+    mf_forward(m, &w, pred, u, i, B, &dropout);
     nn_mse_backward(dpred, pred, y, B);
-    mf_backward(m, dpred, u, i, B);
+    mf_backward(m, &w, dpred, u, i, B);
     for (t = 0; t < ps->n_tensors; t++) {
         const nn_tensor *tt = &ps->t[t];
         for (r = 0; r < tt->rows; r++)
             for (c = 0; c < tt->k; c++) {
-                float *w = ps->w + tt->offset + r * tt->stride + c;
+                float *p = ps->w + tt->offset + r * tt->stride + c;
                 double g = ps->dw[tt->offset + r * tt->stride + c], fd;
-                float saved = *w, h = 1e-2f;
-                *w = saved + h;
-                fd = batch_loss(m, u, i, y, B);
-                *w = saved - h;
-                fd -= batch_loss(m, u, i, y, B);
-                *w = saved;
-                /* the loss is quadratic in each single weight, so central
-                 * differences are exact up to float32 rounding of the forward
-                 * pass (~1e-7 relative, /2h = 5e-6): atol 2e-4 is generous */
+                float saved = *p;
+                *p = saved + h;
+                fd = batch_loss(m, &w, u, i, y, B);
+                *p = saved - h;
+                fd -= batch_loss(m, &w, u, i, y, B);
+                *p = saved;
                 fd /= 2.0 * (double)h;
-                if (!test_close(g, fd, 1e-3, 2e-4))
+                if (!test_close(g, fd, rtol, atol))
                     test_fail(__FILE__, __LINE__, "%s[%zu][%zu]: backward %.7g, finite "
                               "difference %.7g", tt->name, r, c, g, fd);
                 if (fabs(g) > max_grad) max_grad = fabs(g);
             }
     }
     nn_params_zero_grad(ps);
+    mf_work_free(&w);
     return max_grad;
 }
 
+/* dot and bias: the loss is quadratic in each single weight, so central
+ * differences are exact up to float32 rounding of the forward pass (~1e-7
+ * relative, over 2h = 0.02: 5e-6), and atol 2e-4 is generous. deep and neumf:
+ * the O(h²) term of a smooth network (tanh, sigmoid) at h = 5e-3 stays near
+ * 1e-5 here, float32 rounding over 2h near 2e-5: rtol 1e-2, atol 5e-4. */
 static void check_model_gradients(mf_config cfg) {
+    int deep = cfg.kind == MF_DEEP || cfg.kind == MF_NEUMF;
+    float h = deep ? 5e-3f : 1e-2f;
+    double rtol = deep ? 1e-2 : 1e-3, atol = deep ? 5e-4 : 2e-4;
     /* user 1 and item 2 repeat within the batch: their gradients must add up */
     static const uint32_t u[6] = {0, 1, 2, 1, 3, 1};
     static const uint32_t i[6] = {2, 0, 2, 1, 4, 2};
@@ -95,7 +112,7 @@ static void check_model_gradients(mf_config cfg) {
         for (k = 0; k < 4; k++) bu[k * m.params.t[m.t_user_bias].stride] = 0.1f * (float)k - 0.1f;
         for (k = 0; k < 5; k++) bi[k * m.params.t[m.t_item_bias].stride] = 0.2f - 0.05f * (float)k;
     }
-    CHECK(gradient_check(&m, u, i, y, 6) > 0.05);
+    CHECK(gradient_check(&m, u, i, y, 6, h, rtol, atol) > 0.05);
     /* a row no rating uses gets no gradient, and zero_grad left none behind */
     for (k = 0; k < m.params.n; k++) CHECK(m.params.dw[k] == 0.0f);
     mf_free(&m);
@@ -122,6 +139,59 @@ static void test_gradients_bias_l2(void) {
     check_model_gradients(cfg);
 }
 
+/* Dropout on, tanh between the layers (smooth, so finite differences hold):
+ * the concatenation, three embeddings with a shared genre row, two hidden
+ * layers, and the scaled sigmoid all take part. */
+static void test_gradients_deep(void) {
+    mf_config cfg = mf_defaults_for(MF_DEEP);
+    cfg.dim = 4;
+    cfg.n_hidden = 2;
+    cfg.hidden[0] = 5;
+    cfg.hidden[1] = 3;
+    cfg.hidden_act = NN_TANH;
+    cfg.dropout_embed = 0.3f;
+    cfg.dropout_hidden = 0.25f;
+    check_model_gradients(cfg);
+}
+
+static void test_gradients_neumf(void) {
+    mf_config cfg = mf_defaults_for(MF_NEUMF);
+    cfg.dim = 6;
+    cfg.hidden[0] = 4;
+    check_model_gradients(cfg);        /* linear hidden layer, dropout 0.5 */
+    cfg.hidden_act = NN_SIGMOID;
+    cfg.n_hidden = 2;
+    cfg.hidden[1] = 3;
+    check_model_gradients(cfg);
+}
+
+/* model.summary() of notebook 002 printed 2,376,075 parameters for 20,510
+ * users, 25,448 movies and 1,357 genre strings; notebook 004's embeddings
+ * for 1,000 users and 500 games at 100 dimensions hold 100,000 and 50,000. */
+static void test_summary_matches_notebooks(void) {
+    mf_config deep = mf_defaults_for(MF_DEEP), neumf = mf_defaults_for(MF_NEUMF);
+    char buf[8192];
+    FILE *f = fopen(test_path("summary.txt"), "w+");
+    size_t n;
+    if (!f) {
+        test_fail(__FILE__, __LINE__, "cannot write %s", test_path("summary.txt"));
+        return;
+    }
+    CHECK_INT(mf_summary(f, &deep, 20510, 25448, 1357), 2376075);
+    CHECK_INT(mf_summary(f, &neumf, 1000, 500, 0), 100000 + 50000 + 100 * 50 + 50 + 50 + 1);
+    rewind(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    CHECK_HAS(buf, "Total params: 2,376,075");
+    CHECK_HAS(buf, "genre_embedding (Embedding)     (None, 50)           67,850");
+    CHECK_HAS(buf, "dense_1 (Dense)                 (None, 64)           9,664");
+    CHECK_HAS(buf, "dense_3 (Dense)                 (None, 1)            11");
+    CHECK_HAS(buf, "user_embedding (Embedding)      (None, 100)          100,000");
+    CHECK_HAS(buf, "item_embedding (Embedding)      (None, 100)          50,000");
+    CHECK_HAS(buf, "multiply (Multiply)");
+}
+
 static void test_forward_values(void) {
     mf_config cfg = mf_defaults();
     mf_model m;
@@ -138,7 +208,7 @@ static void test_forward_values(void) {
     Q[2 * m.params.t[m.t_item].stride + 1] = 0.25f;
     nn_param(&m.params, m.t_user_bias)[1 * m.params.t[m.t_user_bias].stride] = 0.125f;
     nn_param(&m.params, m.t_item_bias)[2 * m.params.t[m.t_item_bias].stride] = -0.5f;
-    mf_forward(&m, &pred, &u, &i, 1);
+    mf_forward(&m, NULL, &pred, &u, &i, 1, NULL);
     /* μ + b_u + b_i + p·q = μ + 0.125 − 0.5 + (1 − 0.25) */
     CHECK_NEAR(pred, m.mean + 0.125f - 0.5f + 0.75f, 1e-6, 1e-6);
     CHECK_NEAR(m.mean, 25.0 / 9.0, 1e-6, 0); /* ratings 1,2,3,4,5,1,2,3,4 */
@@ -203,7 +273,7 @@ static void train_sample(mf_config mc, mf_train_config tc, double *val_rmse,
     nn_rng_seed(&rng, 42);
     CHECK(data_ratings_shuffle(&all, &rng) == 0);
     CHECK(data_split_tail(&all, 0.2, &train, &val) == 0);
-    CHECK(mf_init(m, mc, &users, &items, &all, &rng, &err) == 0);
+    CHECK(mf_init(m, mc, &users, &items, &all, NULL, 0, &rng, &err) == 0);
     if (mf_train(m, &train, &val, &tc, hist, NULL, &err) != 0)
         test_fail(__FILE__, __LINE__, "mf_train: %s", err.msg);
     vm = mf_evaluate(m, &val, 1);
@@ -286,7 +356,7 @@ static void test_early_stopping_restores_best(void) {
     tc.patience = 2;
     tc.restore_best = 1;
     tc.verbose = 0;
-    CHECK(mf_init(&m, mc, &users, &items, &all, &rng, &err) == 0);
+    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, 0, &rng, &err) == 0);
     CHECK(mf_train(&m, &train, &val, &tc, &hist, NULL, &err) == 0);
     CHECK(hist.stopped_early);
     CHECK(hist.n < 40);
@@ -487,6 +557,35 @@ static void test_load_rejects_damage(void) {
     free(buf);
 }
 
+/* every tensor of a deep model, its layer sizes and item genres survive */
+static void test_save_load_deep(void) {
+    mf_config cfg = mf_defaults_for(MF_DEEP);
+    mf_model a, b;
+    data_error err;
+    cfg.dim = 6;
+    cfg.hidden[0] = 7;
+    cfg.hidden[1] = 2;
+    tiny_model(&a, cfg, 4, 9, 8);
+    CHECK(mf_save(&a, test_path("deep.embrec"), &err) == 0);
+    if (mf_load(&b, test_path("deep.embrec"), &err) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        mf_free(&a);
+        return;
+    }
+    CHECK_INT(b.cfg.kind, MF_DEEP);
+    CHECK_INT(b.cfg.n_hidden, 2);
+    CHECK_INT(b.cfg.hidden[0], 7);
+    CHECK_INT(b.cfg.hidden_act, NN_RELU);
+    CHECK(b.cfg.dropout_embed == a.cfg.dropout_embed);
+    CHECK_INT(b.n_genres, 3);
+    CHECK(memcmp(a.item_genre, b.item_genre, 9 * sizeof *a.item_genre) == 0);
+    CHECK_INT(b.params.n, a.params.n);
+    CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
+    CHECK(mf_predict(&a, 3, 8) == mf_predict(&b, 3, 8));
+    mf_free(&a);
+    mf_free(&b);
+}
+
 static void test_save_is_atomic(void) {
     mf_model a;
     data_error err;
@@ -541,7 +640,7 @@ static void test_ml100k_u1(void) {
     tc.epochs = 25;
     tc.verbose = 0;
     nn_rng_seed(&rng, 1);
-    CHECK(mf_init(&m, mc, &users, &items, &train, &rng, &err) == 0);
+    CHECK(mf_init(&m, mc, &users, &items, &train, NULL, 0, &rng, &err) == 0);
     CHECK(mf_train(&m, &train, &none, &tc, &hist, NULL, &err) == 0);
     tm = mf_evaluate(&m, &tst, 1);
     bm = mf_evaluate_mean(m.mean, &tst);
@@ -589,6 +688,9 @@ void suite_mf(void) {
     test_run("mf/gradients_dot", test_gradients_dot);
     test_run("mf/gradients_dot_centred", test_gradients_dot_centred);
     test_run("mf/gradients_bias_l2", test_gradients_bias_l2);
+    test_run("mf/gradients_deep", test_gradients_deep);
+    test_run("mf/gradients_neumf", test_gradients_neumf);
+    test_run("mf/summary_matches_notebooks", test_summary_matches_notebooks);
     test_run("mf/sample_is_generated", test_sample_is_generated);
     test_run("mf/sample_beats_mean", test_sample_beats_mean);
     test_run("mf/dense_adamax_learns", test_dense_adamax_learns);
@@ -598,6 +700,7 @@ void suite_mf(void) {
     test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
+    test_run("mf/save_load_deep", test_save_load_deep);
     test_run("mf/save_is_atomic", test_save_is_atomic);
     test_run("mf/recipes_match_notebooks", test_recipes_match_notebooks);
     test_run("mf/ml100k_u1", test_ml100k_u1);

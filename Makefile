@@ -29,7 +29,8 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -ffp-contract=off $(SIMDFLAGS) $(SANFLAGS)
 LDLIBS     = -lm
 
 LIB   = build/nn.o build/data.o build/mf.o
-TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_cli.c
+TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \
+        tests/test_cli.c
 
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)

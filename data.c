@@ -1053,6 +1053,93 @@ int data_ratings_shuffle(data_ratings *r, nn_rng *rng) {
     return 0;
 }
 
+int data_split_latest(const data_ratings *all, size_t n_users, data_ratings *train,
+                      data_ratings *test) {
+    uint32_t *latest = malloc((n_users ? n_users : 1) * sizeof *latest); /* row + 1, 0 = none */
+    uint32_t *count = calloc(n_users ? n_users : 1, sizeof *count);
+    size_t k;
+    int rc = -1;
+    data_ratings_free(train);
+    data_ratings_free(test);
+    if (!latest || !count) goto done;
+    memset(latest, 0, (n_users ? n_users : 1) * sizeof *latest);
+    for (k = 0; k < all->n; k++) {
+        uint32_t u = all->user[k];
+        if (u >= n_users) goto done;
+        count[u]++;
+        if (!latest[u] || all->time[k] >= all->time[latest[u] - 1]) latest[u] = (uint32_t)k + 1;
+    }
+    for (k = 0; k < all->n; k++) {
+        uint32_t u = all->user[k];
+        data_ratings *to = count[u] > 1 && latest[u] == k + 1 ? test : train;
+        if (data_ratings_push(to, u, all->item[k], all->rating[k], all->time[k]) != 0) goto done;
+    }
+    rc = 0;
+done:
+    free(latest);
+    free(count);
+    return rc;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int data_user_items_build(data_user_items *ui, const data_ratings *r, size_t n_users) {
+    uint32_t *fill;
+    size_t k, u;
+    memset(ui, 0, sizeof *ui);
+    ui->n_users = n_users;
+    ui->start = calloc(n_users + 1, sizeof *ui->start);
+    ui->item = malloc((r->n ? r->n : 1) * sizeof *ui->item);
+    fill = calloc(n_users + 1, sizeof *fill);
+    if (!ui->start || !ui->item || !fill) goto fail;
+    for (k = 0; k < r->n; k++) { /* count, then prefix sums: start[u] */
+        if (r->user[k] >= n_users) goto fail;
+        ui->start[r->user[k] + 1]++;
+    }
+    for (u = 0; u < n_users; u++) ui->start[u + 1] += ui->start[u];
+    for (k = 0; k < r->n; k++) {
+        uint32_t v = r->user[k];
+        ui->item[ui->start[v] + fill[v]++] = r->item[k];
+    }
+    for (u = 0, k = 0; u < n_users; u++) { /* sort each user's items, drop repeats */
+        uint32_t *it = ui->item + ui->start[u];
+        size_t n = ui->start[u + 1] - ui->start[u], j;
+        qsort(it, n, sizeof *it, cmp_u32);
+        ui->start[u] = (uint32_t)k;
+        for (j = 0; j < n; j++)
+            if (j == 0 || it[j] != it[j - 1]) ui->item[k++] = it[j];
+    }
+    ui->start[n_users] = (uint32_t)k;
+    free(fill);
+    return 0;
+fail:
+    free(fill);
+    data_user_items_free(ui);
+    return -1;
+}
+
+void data_user_items_free(data_user_items *ui) {
+    free(ui->start);
+    free(ui->item);
+    memset(ui, 0, sizeof *ui);
+}
+
+int data_user_items_has(const data_user_items *ui, uint32_t u, uint32_t i) {
+    size_t lo, hi;
+    if (u >= ui->n_users) return 0;
+    lo = ui->start[u];
+    hi = ui->start[u + 1];
+    while (lo < hi) { /* the first position holding an item >= i */
+        size_t mid = lo + (hi - lo) / 2;
+        if (ui->item[mid] < i) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < ui->start[u + 1] && ui->item[lo] == i;
+}
+
 /* ====================================================== movie metadata */
 
 /* u.genre, in flag order */

@@ -128,6 +128,26 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
 /* permute rows in place (notebook 003 shuffles once before fitting); 0 or -1 */
 int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
 
+/* Leave-latest-out (the NCF protocol): each user's latest interaction (the
+ * largest timestamp; among equal ones the last in the file) goes to test,
+ * every other row to train, both in the original order. Users with a single
+ * interaction keep it in train. 0 or -1. */
+int data_split_latest(const data_ratings *all, size_t n_users,
+                      data_ratings *train, data_ratings *test);
+
+/* Each user's items, sorted (compressed sparse rows): the items of user u
+ * are item[start[u] .. start[u+1]). Duplicates are kept once. */
+typedef struct {
+    uint32_t *start;    /* (U+1) */
+    uint32_t *item;     /* (at most n) */
+    size_t n_users;
+} data_user_items;
+
+int data_user_items_build(data_user_items *ui, const data_ratings *r, size_t n_users);
+void data_user_items_free(data_user_items *ui);
+/* 1 when user u has item i (binary search), else 0 */
+int data_user_items_has(const data_user_items *ui, uint32_t u, uint32_t i);
+
 /* ---------------------------------------------------- movie metadata */
 
 typedef struct {

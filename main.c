@@ -117,11 +117,34 @@ static const char *read_help =
     "  --time-col C      timestamp column                                 [4 if present]\n"
     "  --skip-bad        skip malformed lines and report how many, instead of stopping\n";
 
+/* A directory given as --data means the ratings file in it: ratings.csv
+ * (latest, 20M, 25M, small), ratings.dat (1M, 10M) or u.data (100K). */
+static const char *ratings_in(const char *path) {
+    static const char *names[] = {"ratings.csv", "ratings.dat", "u.data"};
+    static char found[8][1024];
+    static int next;
+    struct stat st;
+    size_t k;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return path;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char *buf = found[next % 8];
+        snprintf(buf, sizeof found[0], "%s%s%s", path,
+                 path[strlen(path) - 1] == '/' ? "" : "/", names[k]);
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
+            next++;
+            return buf;
+        }
+    }
+    fprintf(stderr, "embrec: %s: a directory with no ratings.csv, ratings.dat or u.data\n", path);
+    exit(1);
+}
+
 /* Read a ratings file into the given maps; on error print it and exit 1. */
 static void read_or_die(const char *path, const data_read_opts *ro, data_idmap *users,
                         data_idmap *items, data_ratings *out) {
     data_error err;
     data_read_report rep;
+    path = ratings_in(path);
     memset(&rep, 0, sizeof rep);
     if (data_read_ratings(path, ro, users, items, out, &rep, &err) != 0) {
         fprintf(stderr, "embrec: %s\n", err.msg);
@@ -319,7 +342,9 @@ static int model_option(args *a, mf_config *mg, mf_config *set) {
     } else if (option(a, "--dropout-hidden", &v)) {
         mg->dropout_hidden = (float)parse_real(a, "--dropout-hidden", v, 0, 0.99);
         set->dropout_hidden = 1;
-    } else return 0;
+    } else if (flag(a, "--implicit")) { mg->implicit = 1; set->implicit = 1; }
+    else if (flag(a, "--explicit")) { mg->implicit = 0; set->implicit = 1; }
+    else return 0;
     return 1;
 }
 
@@ -341,6 +366,7 @@ static void compose_model(train_options *o, const mf_config *mg, const mf_config
     if (set->hidden_act) o->model.hidden_act = mg->hidden_act;
     if (set->dropout_embed) o->model.dropout_embed = mg->dropout_embed;
     if (set->dropout_hidden) o->model.dropout_hidden = mg->dropout_hidden;
+    if (set->implicit) o->model.implicit = mg->implicit;
 }
 
 static void parse_train(args *a, train_options *o) {
@@ -393,12 +419,16 @@ static void parse_train(args *a, train_options *o) {
         } else if (option(a, "--batch", &v)) o->train.batch = parse_size(a, "--batch", v, 1);
         else if (option(a, "--epochs", &v)) o->train.epochs = parse_size(a, "--epochs", v, 1);
         else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
+        else if (option(a, "--negatives", &v)) o->train.negatives = parse_size(a, "--negatives", v, 1);
+        else if (option(a, "-k", &v) || option(a, "--rank-k", &v))
+            o->train.rank_k = parse_size(a, "-k", v, 1);
         else if (flag(a, "--restore-best")) o->train.restore_best = 1;
         else if (flag(a, "--no-restore-best")) o->train.restore_best = 0;
         else if (!read_option(a, &o->read))
             usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
+    o->data = ratings_in(o->data);
     compose_model(o, &mg, &mg_set);
     {
         /* a changed optimiser starts from its own Keras defaults unless the
@@ -459,6 +489,26 @@ static int load_genres(const train_options *o, const data_idmap *items, uint32_t
     return 0;
 }
 
+/* HR, NDCG, precision and recall of the model and of the most-popular
+ * baseline, on the same held-out rows and the same sampled negatives */
+static void print_ranking(const mf_model *m, const data_ratings *train, const data_ratings *test,
+                          size_t k, uint64_t seed) {
+    mf_ranking r, p;
+    data_error err;
+    if (mf_rank_evaluate(m, train, test, k, 99, seed, &r, &err) != 0 ||
+        mf_rank_popularity(m->n_users, m->n_items, train, test, k, 99, seed, &p, &err) != 0)
+        die(&err);
+    printf("Ranking %zu held-out items of %zu users (NCF protocol, K = %zu):\n", r.rows,
+           r.users, k);
+    printf("  %-12s %-19s %-37s\n", "", "vs 99 sampled", "vs every unseen item");
+    printf("  %-12s %-9s %-9s %-9s %-9s %-9s %-9s\n", "", "HR", "NDCG", "HR", "NDCG",
+           "precision", "recall");
+    printf("  %-12s %-9.4f %-9.4f %-9.4f %-9.4f %-9.4f %-9.4f\n", mf_kind_name(m->cfg.kind),
+           r.hr, r.ndcg, r.hr_all, r.ndcg_all, r.precision, r.recall);
+    printf("  %-12s %-9.4f %-9.4f %-9.4f %-9.4f %-9.4f %-9.4f\n", "popularity", p.hr, p.ndcg,
+           p.hr_all, p.ndcg_all, p.precision, p.recall);
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -492,7 +542,11 @@ static int cmd_train(args *a) {
         rest = all;
         data_ratings_init(&all);
     }
-    if (data_split_tail(&rest, o.val_split, &train, &val) != 0) goto oom;
+    if (o.model.implicit) { /* NCF: each user's latest interaction is held out */
+        if (data_split_latest(&rest, users.n, &train, &val) != 0) goto oom;
+    } else if (data_split_tail(&rest, o.val_split, &train, &val) != 0) {
+        goto oom;
+    }
     if (train.n == 0) {
         fprintf(stderr, "embrec train: no training rows left after the splits\n");
         return 1;
@@ -517,7 +571,9 @@ static int cmd_train(args *a) {
     if (mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL,
                  &err) != 0)
         die(&err);
-    if (val.n && o.train.verbose) {
+    if (val.n && o.model.implicit) {
+        print_ranking(&model, &train, &val, o.train.rank_k, o.train.seed);
+    } else if (val.n && o.train.verbose) {
         mf_metrics bm = mf_evaluate_mean(model.mean, &val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }

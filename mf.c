@@ -27,15 +27,16 @@
 
 /* ------------------------------------------------------------ names */
 
-static const char *const kind_names[] = {"dot", "bias", "deep", "neumf"};
+static const char *const kind_names[] = {"dot", "bias", "deep", "neumf", "gmf", "mlp"};
+#define N_KINDS 6
 
 const char *mf_kind_name(mf_kind kind) {
-    return (unsigned)kind < 4 ? kind_names[kind] : "?";
+    return (unsigned)kind < N_KINDS ? kind_names[kind] : "?";
 }
 
 int mf_kind_parse(const char *name, mf_kind *kind) {
     int k;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < N_KINDS; k++)
         if (strcmp(name, kind_names[k]) == 0) {
             *kind = (mf_kind)k;
             return 0;
@@ -74,20 +75,35 @@ mf_config mf_defaults_for(mf_kind kind) {
         c.dropout_embed = 0.5f;
         c.dropout_hidden = 0.5f;
         c.output_lecun = 1;
+    } else if (kind == MF_GMF) { /* NCF: ŷ = σ(h·(p ⊙ q)) */
+        c.dim = 8;
+    } else if (kind == MF_MLP) { /* NCF: a tower halving towards the output */
+        c.dim = 32;
+        c.n_hidden = 3;
+        c.hidden[0] = 64;
+        c.hidden[1] = 32;
+        c.hidden[2] = 16;
+        c.hidden_act = NN_RELU;
     }
     return c;
 }
 
 int mf_is_deep(const mf_model *m) {
-    return m->cfg.kind == MF_DEEP || m->cfg.kind == MF_NEUMF;
+    return m->cfg.kind >= MF_DEEP;
+}
+
+/* The networks' embedding stage is a concatenation (deep, mlp) or an
+ * elementwise product (neumf, gmf). */
+static int concatenates(mf_kind kind) {
+    return kind == MF_DEEP || kind == MF_MLP;
 }
 
 /* ------------------------------------------------------------ building */
 
-/* Width of the deep models' embedding stage, the first Dense layer's input:
- * deep concatenates three K-wide embeddings, neumf multiplies two. */
+/* Width of the networks' embedding stage, the first Dense layer's input:
+ * deep concatenates three K-wide embeddings, mlp two; neumf and gmf multiply. */
 static size_t embed_width(const mf_config *c) {
-    return c->kind == MF_DEEP ? 3 * c->dim : c->dim;
+    return c->kind == MF_DEEP ? 3 * c->dim : c->kind == MF_MLP ? 2 * c->dim : c->dim;
 }
 
 /* inputs of Dense layer l (0 ≤ l ≤ n_hidden; layer n_hidden is the output) */
@@ -117,7 +133,7 @@ static int check_config(const mf_config *c, data_error *err) {
         data_errorf(err, "embedding dimension must be 1..65536 (got %zu)", c->dim);
         return -1;
     }
-    if ((unsigned)c->kind > MF_NEUMF) {
+    if ((unsigned)c->kind >= N_KINDS) {
         data_errorf(err, "unknown model kind %d", (int)c->kind);
         return -1;
     }
@@ -158,7 +174,7 @@ static int mf_alloc(mf_model *m, data_error *err) {
     }
     if (c->kind == MF_DEEP)
         m->t_genre = nn_params_add(&m->params, "genre_embedding", m->n_genres, K, 1);
-    if (c->kind == MF_DEEP || c->kind == MF_NEUMF)
+    if (c->kind >= MF_DEEP)
         for (l = 0; l <= c->n_hidden; l++) { /* a Dense kernel is one unpadded (C, O) row */
             m->t_kernel[l] = nn_params_add(&m->params, kernel_names[l], 1,
                                            layer_in(c, l) * layer_out(c, l), 0);
@@ -228,6 +244,10 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
     m->mean = (float)st.mean;
     m->rating_min = st.min;
     m->rating_max = st.max;
+    if (cfg.implicit) { /* a logit has no mean rating to centre on */
+        m->mean = 0.0f;
+        m->cfg.centre = 0;
+    }
     if (mf_alloc(m, err) != 0 || copy_ids(&m->users, &m->user_ids, users) != 0 ||
         copy_ids(&m->items, &m->item_ids, items) != 0) {
         data_errorf(err, "out of memory building the model");
@@ -273,7 +293,7 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
         if (c->hidden[l] > widest) widest = c->hidden[l];
 #define WORK(p, count) do { (p) = nn_alloc((count) * sizeof(float)); n += !(p); } while (0)
     WORK(w->embed, B * embed_width(c));
-    if (c->kind == MF_NEUMF) {
+    if (!concatenates(c->kind)) {
         WORK(w->pu, B * c->dim);
         WORK(w->qi, B * c->dim);
         WORK(w->mask_u, B * c->dim);
@@ -373,20 +393,21 @@ static void dropout_forward(float *out, float *mask, const float *x, size_t n, f
 }
 
 /* The embedding stage writes x[0], the first Dense layer's input.
- * deep:  x0 = Dropout([p_u, q_i, g_genre(i)])      (B, 3K)
- * neumf: x0 = Dropout(p_u) ⊙ Dropout(q_i)          (B, K) */
+ * deep:       x0 = Dropout([p_u, q_i, g_genre(i)])      (B, 3K)
+ * mlp:        x0 = Dropout([p_u, q_i])                  (B, 2K)
+ * neumf, gmf: x0 = Dropout(p_u) ⊙ Dropout(q_i)          (B, K) */
 static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
                           const uint32_t *i, size_t B, nn_rng *rng) {
     const nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
-    if (m->cfg.kind == MF_DEEP) {
-        const float *G = nn_param(ps, m->t_genre);
-        size_t E = 3 * K;
+    if (concatenates(m->cfg.kind)) {
+        const float *G = m->cfg.kind == MF_DEEP ? nn_param(ps, m->t_genre) : NULL;
+        size_t E = embed_width(&m->cfg);
         for (b = 0; b < B; b++) { /* Concatenate */
             memcpy(w->embed + b * E, P + u[b] * S, K * sizeof(float));
             memcpy(w->embed + b * E + K, Q + i[b] * S, K * sizeof(float));
-            memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
+            if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
         }
         dropout_forward(w->x[0], w->mask[0], w->embed, B * E, m->cfg.dropout_embed, rng);
         return;
@@ -400,7 +421,8 @@ static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
     nn_mul_forward(w->x[0], w->pu, w->qi, B * K); /* Multiply */
 }
 
-/* From x[0] through every Dense layer to s = σ(z) of the 1-unit output. */
+/* From x[0] through every Dense layer to s = σ(z) of the 1-unit output
+ * (implicit models keep the logit: s = z). */
 static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) {
     const mf_config *c = &m->cfg;
     const nn_params *ps = &m->params;
@@ -414,7 +436,7 @@ static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) 
     }
     nn_dense_forward(w->s, w->x[L], nn_param(ps, m->t_kernel[L]), nn_param(ps, m->t_bias[L]),
                      B, layer_in(c, L), 1);
-    nn_activation_forward(w->s, w->s, B, NN_SIGMOID); /* s = σ(z) */
+    if (!c->implicit) nn_activation_forward(w->s, w->s, B, NN_SIGMOID); /* s = σ(z) */
 }
 
 static void mf_forward_deep(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
@@ -423,6 +445,10 @@ static void mf_forward_deep(const mf_model *m, mf_work *w, float *pred, const ui
     size_t b;
     embed_forward(m, w, u, i, B, rng);
     tower_forward(m, w, B, rng);
+    if (m->cfg.implicit) {
+        memcpy(pred, w->s, B * sizeof *pred); /* the logit z */
+        return;
+    }
     for (b = 0; b < B; b++) /* Lambda: r̂ = min + (max − min)·s */
         pred[b] = lo + range * w->s[b];
 }
@@ -434,9 +460,13 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
     nn_params *ps = &m->params;
     float range = m->rating_max - m->rating_min, *dx = w->dx, *dy = w->dy, *tmp;
     size_t L = c->n_hidden, l, b;
-    for (b = 0; b < B; b++) dx[b] = range * dpred[b]; /* ∂L/∂s */
-    memset(dy, 0, B * sizeof *dy);
-    nn_activation_backward(dy, dx, w->s, B, NN_SIGMOID); /* ∂L/∂z = ∂L/∂s · s(1−s) */
+    if (c->implicit) {
+        memcpy(dy, dpred, B * sizeof *dy); /* the output is z itself */
+    } else {
+        for (b = 0; b < B; b++) dx[b] = range * dpred[b]; /* ∂L/∂s */
+        memset(dy, 0, B * sizeof *dy);
+        nn_activation_backward(dy, dx, w->s, B, NN_SIGMOID); /* ∂L/∂z = ∂L/∂s · s(1−s) */
+    }
     for (l = L + 1; l-- > 0;) {
         size_t in = layer_in(c, l), out = layer_out(c, l);
         memset(dx, 0, B * in * sizeof *dx);
@@ -458,23 +488,25 @@ static void embed_backward(mf_model *m, mf_work *w, const uint32_t *u, const uin
     nn_params *ps = &m->params;
     float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
-    if (m->cfg.kind == MF_DEEP) {
-        float *dG = nn_grad(ps, m->t_genre), *de = w->dy;
-        size_t E = 3 * K;
+    if (concatenates(m->cfg.kind)) {
+        float *dG = m->cfg.kind == MF_DEEP ? nn_grad(ps, m->t_genre) : NULL, *de = w->dy;
+        size_t E = embed_width(&m->cfg);
         memset(de, 0, B * E * sizeof *de);
         nn_dropout_backward(de, w->dx, w->mask[0], B * E);
         for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
-            uint32_t g = m->item_genre[i[b]];
             vec_axpy(dP + u[b] * S, 1.0f, de + b * E, K);
             vec_axpy(dQ + i[b] * S, 1.0f, de + b * E + K, K);
-            vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
             nn_params_touch(ps, m->t_user, u[b]);
             nn_params_touch(ps, m->t_item, i[b]);
-            nn_params_touch(ps, m->t_genre, g);
+            if (dG) {
+                uint32_t g = m->item_genre[i[b]];
+                vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
+                nn_params_touch(ps, m->t_genre, g);
+            }
         }
         return;
     }
-    { /* neumf: x0 = pu ⊙ qi with pu = Dropout(p_u), qi = Dropout(q_i) */
+    { /* neumf, gmf: x0 = pu ⊙ qi with pu = Dropout(p_u), qi = Dropout(q_i) */
         float *dpu = w->dy, *dqi = w->embed; /* embed is free scratch in backward */
         memset(dpu, 0, B * K * sizeof *dpu);
         memset(dqi, 0, B * K * sizeof *dqi);
@@ -538,6 +570,7 @@ float mf_predict(const mf_model *m, uint32_t u, uint32_t i) {
     if (!mf_knows(m, u, i) || mf_work_init(&w, m, 1) != 0) return pred;
     mf_forward(m, &w, &pred, &u, &i, 1, NULL);
     mf_work_free(&w);
+    if (m->cfg.implicit) nn_activation_forward(&pred, &pred, 1, NN_SIGMOID); /* p = σ(z) */
     return pred;
 }
 
@@ -585,10 +618,11 @@ size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
             summary_row(out, "add_mean", "Lambda", 1, 0, &total);
         }
     } else {
-        if (c->kind == MF_DEEP) {
+        if (c->kind == MF_DEEP)
             summary_row(out, "genre_embedding", "Embedding", K, n_genres * K, &total);
-            summary_row(out, "concatenate", "Concatenate", 3 * K, 0, &total);
-            summary_row(out, "dropout_1", "Dropout", 3 * K, 0, &total);
+        if (concatenates(c->kind)) {
+            summary_row(out, "concatenate", "Concatenate", embed_width(c), 0, &total);
+            summary_row(out, "dropout_1", "Dropout", embed_width(c), 0, &total);
         } else {
             summary_row(out, "user_dropout", "Dropout", K, 0, &total);
             summary_row(out, "item_dropout", "Dropout", K, 0, &total);
@@ -608,7 +642,7 @@ size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
                 summary_row(out, name, "Dropout", o, 0, &total);
             }
         }
-        summary_row(out, "scale_to_ratings", "Lambda", 1, 0, &total);
+        if (!c->implicit) summary_row(out, "scale_to_ratings", "Lambda", 1, 0, &total);
     }
     fprintf(out, "Total params: %s\n", with_commas(count, total));
     fprintf(out, "Trainable params: %s\n", with_commas(count, total));
@@ -682,6 +716,207 @@ mf_metrics mf_evaluate_mean(float mean, const data_ratings *r) {
     return out;
 }
 
+/* ------------------------------------------------------------ ranking */
+
+#define SCORE_CHUNK 256
+
+/* min-heap on score: the root is the weakest of the n best so far */
+static void heap_sift_down(mf_scored *h, size_t n, size_t k) {
+    for (;;) {
+        size_t l = 2 * k + 1, r = l + 1, s = k;
+        mf_scored tmp;
+        if (l < n && h[l].score < h[s].score) s = l;
+        if (r < n && h[r].score < h[s].score) s = r;
+        if (s == k) return;
+        tmp = h[k]; h[k] = h[s]; h[s] = tmp;
+        k = s;
+    }
+}
+
+static int by_score_desc(const void *a, const void *b) {
+    const mf_scored *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->item < y->item ? -1 : x->item > y->item; /* ties: lower index first */
+}
+
+/* keep the n best of what is offered in out[0..*filled), a min-heap once full */
+static void offer(mf_scored *out, size_t n, size_t *filled, mf_scored s) {
+    size_t k;
+    if (*filled < n) {
+        out[(*filled)++] = s;
+        if (*filled == n) /* heapify once full */
+            for (k = n / 2; k-- > 0;) heap_sift_down(out, n, k);
+    } else if (s.score > out[0].score) {
+        out[0] = s;
+        heap_sift_down(out, n, 0);
+    }
+}
+
+/* scores[k] for the items[k] of user u */
+typedef void (*item_scorer)(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
+                            size_t n, float *scores);
+
+static void model_scores(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
+                         size_t n, float *scores) {
+    const mf_model *m = ctx;
+    uint32_t users[SCORE_CHUNK];
+    size_t start, k;
+    for (k = 0; k < SCORE_CHUNK; k++) users[k] = u;
+    for (start = 0; start < n; start += SCORE_CHUNK) {
+        size_t nb = n - start < SCORE_CHUNK ? n - start : SCORE_CHUNK;
+        mf_forward(m, w, scores + start, users, items + start, nb, NULL);
+    }
+}
+
+static void popularity_scores(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
+                              size_t n, float *scores) {
+    const uint32_t *count = ctx;
+    size_t k;
+    (void)w;
+    (void)u;
+    for (k = 0; k < n; k++) scores[k] = (float)count[items[k]];
+}
+
+/* what a ranking pass needs besides the scorer, allocated once */
+typedef struct {
+    data_user_items train, test;
+    uint32_t *all;      /* (I) 0..I-1: every item, for scoring */
+    float *score;       /* (I) the current user's score of every item */
+    uint32_t *neg;      /* (n_neg) sampled negatives */
+    mf_scored *top;     /* (K) the current user's top K */
+} rank_state;
+
+static void rank_state_free(rank_state *s) {
+    data_user_items_free(&s->train);
+    data_user_items_free(&s->test);
+    free(s->all);
+    free(s->score);
+    free(s->neg);
+    free(s->top);
+}
+
+static int seen(const rank_state *s, uint32_t u, uint32_t i) {
+    return data_user_items_has(&s->train, u, i) || data_user_items_has(&s->test, u, i);
+}
+
+/* n_neg distinct items user u has not seen, uniformly; fewer when there are
+ * not that many */
+static size_t sample_negatives(const rank_state *s, uint32_t u, size_t n_items, size_t n_neg,
+                               nn_rng *rng) {
+    size_t unseen = n_items - (s->train.start[u + 1] - s->train.start[u]) -
+                    (s->test.start[u + 1] - s->test.start[u]), got = 0, k;
+    if (unseen < n_neg) n_neg = unseen; /* an upper bound: train and test may overlap */
+    while (got < n_neg) {
+        uint32_t j = (uint32_t)nn_rng_below(rng, n_items);
+        if (seen(s, u, j)) continue;
+        for (k = 0; k < got && s->neg[k] != j; k++) {}
+        if (k == got) s->neg[got++] = j;
+    }
+    return got;
+}
+
+/* ranks and NDCG discount: HR@K counts rank < K, NDCG@K adds 1/log2(rank + 2) */
+static void add_rank(size_t rank, size_t K, double *hr, double *ndcg) {
+    if (rank >= K) return;
+    *hr += 1.0;
+    *ndcg += 1.0 / log2((double)rank + 2.0);
+}
+
+static int rank_with(item_scorer f, const void *ctx, const mf_model *m, size_t n_users,
+                     size_t n_items, const data_ratings *train, const data_ratings *test,
+                     size_t K, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
+    rank_state s;
+    mf_work w;
+    nn_rng rng;
+    size_t k;
+    uint32_t u;
+    memset(out, 0, sizeof *out);
+    memset(&s, 0, sizeof s);
+    memset(&w, 0, sizeof w);
+    out->k = K;
+    if (K == 0) {
+        data_errorf(err, "the ranking cut-off K must be at least 1");
+        return -1;
+    }
+    s.all = malloc((n_items ? n_items : 1) * sizeof *s.all);
+    s.score = malloc((n_items ? n_items : 1) * sizeof *s.score);
+    s.neg = malloc((n_neg ? n_neg : 1) * sizeof *s.neg);
+    s.top = malloc(K * sizeof *s.top);
+    if (!s.all || !s.score || !s.neg || !s.top ||
+        data_user_items_build(&s.train, train, n_users) != 0 ||
+        data_user_items_build(&s.test, test, n_users) != 0 ||
+        (m && mf_work_init(&w, m, SCORE_CHUNK) != 0)) {
+        data_errorf(err, "out of memory for the ranking evaluation (or a row outside the model)");
+        rank_state_free(&s);
+        mf_work_free(&w);
+        return -1;
+    }
+    for (k = 0; k < n_items; k++) s.all[k] = (uint32_t)k;
+    nn_rng_seed(&rng, seed);
+    for (u = 0; u < n_users; u++) {
+        const uint32_t *t = s.test.item + s.test.start[u];
+        size_t nt = s.test.start[u + 1] - s.test.start[u], hits = 0, filled = 0, j;
+        if (nt == 0) continue;
+        f(ctx, &w, u, s.all, n_items, s.score);
+        for (k = 0; k < nt; k++) { /* each held-out item against the negatives */
+            float st = s.score[t[k]];
+            size_t nn = sample_negatives(&s, u, n_items, n_neg, &rng), rank = 0;
+            for (j = 0; j < nn; j++) rank += s.score[s.neg[j]] >= st;
+            add_rank(rank, K, &out->hr, &out->ndcg);
+            rank = 0; /* ... and against every item the user has not seen */
+            for (j = 0; j < n_items; j++) rank += s.score[j] >= st && !seen(&s, u, (uint32_t)j);
+            add_rank(rank, K, &out->hr_all, &out->ndcg_all);
+        }
+        for (j = 0; j < n_items; j++) { /* top K of the items not in train: P@K, R@K */
+            mf_scored c;
+            if (data_user_items_has(&s.train, u, (uint32_t)j)) continue;
+            c.item = (uint32_t)j;
+            c.score = s.score[j];
+            offer(s.top, K, &filled, c);
+        }
+        for (j = 0; j < filled; j++) hits += data_user_items_has(&s.test, u, s.top[j].item);
+        out->precision += (double)hits / (double)K;
+        out->recall += (double)hits / (double)nt;
+        out->rows += nt;
+        out->users++;
+    }
+    if (out->rows) {
+        out->hr /= (double)out->rows;
+        out->ndcg /= (double)out->rows;
+        out->hr_all /= (double)out->rows;
+        out->ndcg_all /= (double)out->rows;
+        out->precision /= (double)out->users;
+        out->recall /= (double)out->users;
+    }
+    rank_state_free(&s);
+    mf_work_free(&w);
+    return 0;
+}
+
+int mf_rank_evaluate(const mf_model *m, const data_ratings *train, const data_ratings *test,
+                     size_t k, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
+    return rank_with(model_scores, m, m, m->n_users, m->n_items, train, test, k, n_neg, seed,
+                     out, err);
+}
+
+int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train,
+                       const data_ratings *test, size_t k, size_t n_neg, uint64_t seed,
+                       mf_ranking *out, data_error *err) {
+    uint32_t *count = calloc(n_items ? n_items : 1, sizeof *count);
+    size_t j;
+    int rc;
+    if (!count) {
+        data_errorf(err, "out of memory for the popularity baseline");
+        return -1;
+    }
+    for (j = 0; j < train->n; j++)
+        if (train->item[j] < n_items) count[train->item[j]]++;
+    rc = rank_with(popularity_scores, count, NULL, n_users, n_items, train, test, k, n_neg,
+                   seed, out, err);
+    free(count);
+    return rc;
+}
+
 /* ------------------------------------------------------------ training */
 
 mf_train_config mf_train_defaults(void) {
@@ -694,6 +929,8 @@ mf_train_config mf_train_defaults(void) {
     c.seed = 1;
     c.verbose = 2;
     c.history_path = NULL;
+    c.negatives = 4;       /* NCF's choice */
+    c.rank_k = 10;
     return c;
 }
 
@@ -724,8 +961,8 @@ static void progress_bar(FILE *log, size_t done, size_t total, double elapsed,
     fflush(log);
 }
 
-static void log_epoch_end(FILE *log, size_t n,
-                          const mf_epoch *e, int has_val, int bar) {
+static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, size_t K,
+                          int bar) {
     if (bar) {
         progress_bar(log, n, n, e->seconds, e->loss);
         fprintf(log, " - %.0fs %.0fus/step", e->seconds, /* Keras: per sample */
@@ -734,7 +971,9 @@ static void log_epoch_end(FILE *log, size_t n,
         fprintf(log, " - %.0fs", e->seconds);
     }
     fprintf(log, " - loss: %.4f", e->loss);
-    if (has_val)
+    if (has_val && !isnan(e->hr))
+        fprintf(log, " - hr@%zu: %.4f - ndcg@%zu: %.4f", K, e->hr, K, e->ndcg);
+    else if (has_val)
         fprintf(log, " - val_loss: %.4f - val_rmse: %.4f - val_mae: %.4f",
                 e->val_loss, sqrt(e->val_loss), e->val_mae);
     fprintf(log, "\n");
@@ -743,7 +982,10 @@ static void log_epoch_end(FILE *log, size_t n,
 
 /* Scratch space for one batch, allocated once per training run. */
 typedef struct {
-    uint32_t *perm;    /* (N) this epoch's order of the training rows */
+    uint32_t *perm;    /* (N) this epoch's order of the training samples */
+    uint32_t *su, *si; /* (N) implicit: the epoch's samples, positives and negatives */
+    float *sy;         /* (N) their labels, 1 or 0 */
+    data_user_items seen; /* implicit: each user's training items, never sampled as negatives */
     uint32_t *u, *i;   /* (B) */
     float *y;          /* (B) target ratings */
     float *pred;       /* (B) */
@@ -754,6 +996,10 @@ typedef struct {
 
 static void buffers_free(train_buffers *tb) {
     free(tb->perm);
+    free(tb->su);
+    free(tb->si);
+    free(tb->sy);
+    data_user_items_free(&tb->seen);
     free(tb->u);
     free(tb->i);
     free(tb->y);
@@ -763,11 +1009,22 @@ static void buffers_free(train_buffers *tb) {
     mf_work_free(&tb->work);
 }
 
+/* N: samples per epoch; train: the positives of an implicit model, else NULL */
 static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t B,
-                         int keep_best) {
+                         int keep_best, const data_ratings *positives) {
     size_t n_params = m->params.n;
     memset(tb, 0, sizeof *tb);
     if (mf_work_init(&tb->work, m, B) != 0) return -1;
+    if (positives) {
+        tb->su = malloc((N ? N : 1) * sizeof *tb->su);
+        tb->si = malloc((N ? N : 1) * sizeof *tb->si);
+        tb->sy = malloc((N ? N : 1) * sizeof *tb->sy);
+        if (!tb->su || !tb->si || !tb->sy ||
+            data_user_items_build(&tb->seen, positives, m->n_users) != 0) {
+            buffers_free(tb);
+            return -1;
+        }
+    }
     tb->perm = malloc((N ? N : 1) * sizeof *tb->perm);
     tb->u = malloc(B * sizeof *tb->u);
     tb->i = malloc(B * sizeof *tb->i);
@@ -783,26 +1040,79 @@ static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t 
     return 0;
 }
 
-/* One epoch of minibatch steps over the rows in tb->perm; returns the
- * epoch loss Keras reports: the batch-size-weighted mean of each batch's
+/* A loss and its gradient with respect to the predictions. */
+typedef struct {
+    double (*forward)(const float *pred, const float *y, size_t B);
+    void (*backward)(float *dpred, const float *pred, const float *y, size_t B);
+} loss_fn;
+
+static const loss_fn mse_loss = {nn_mse_forward, nn_mse_backward};
+static const loss_fn bce_loss = {nn_bce_logits_forward, nn_bce_logits_backward};
+
+/* The samples of one epoch: explicit ratings as they are; implicit feedback
+ * as every training pair labelled 1 and, for each, `neg` items the user has
+ * not interacted with, drawn afresh, labelled 0. */
+typedef struct {
+    const uint32_t *user, *item;
+    const float *target;
+    size_t n;
+} samples;
+
+static samples explicit_samples(const data_ratings *train) {
+    samples s;
+    s.user = train->user;
+    s.item = train->item;
+    s.target = train->rating;
+    s.n = train->n;
+    return s;
+}
+
+static samples sample_epoch(train_buffers *tb, const data_ratings *train, size_t neg,
+                            size_t n_items, nn_rng *rng) {
+    samples s;
+    size_t k, j, n = 0;
+    for (k = 0; k < train->n; k++) {
+        uint32_t u = train->user[k];
+        size_t rated = tb->seen.start[u + 1] - tb->seen.start[u];
+        tb->su[n] = u;
+        tb->si[n] = train->item[k];
+        tb->sy[n++] = 1.0f;
+        for (j = 0; j < neg && rated < n_items; j++) { /* rejection: a few draws at most */
+            uint32_t i;
+            do i = (uint32_t)nn_rng_below(rng, n_items);
+            while (data_user_items_has(&tb->seen, u, i));
+            tb->su[n] = u;
+            tb->si[n] = i;
+            tb->sy[n++] = 0.0f;
+        }
+    }
+    s.user = tb->su;
+    s.item = tb->si;
+    s.target = tb->sy;
+    s.n = n;
+    return s;
+}
+
+/* One epoch of minibatch steps over the samples in tb->perm order; returns
+ * the epoch loss Keras reports: the batch-size-weighted mean of each batch's
  * loss, computed before that batch's update. */
-static double train_epoch(mf_model *m, const data_ratings *train,
+static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
                           nn_optimizer *opt, size_t B, train_buffers *tb,
                           nn_rng *dropout, FILE *bar_log, double t0) {
-    size_t N = train->n, start, b;
+    size_t N = sm.n, start, b;
     double loss_sum = 0.0, last_bar = 0.0;
     for (start = 0; start < N; start += B) {
         size_t nb = N - start < B ? N - start : B;
         double loss;
         for (b = 0; b < nb; b++) { /* gather the batch */
             uint32_t row = tb->perm[start + b];
-            tb->u[b] = train->user[row];
-            tb->i[b] = train->item[row];
-            tb->y[b] = train->rating[row];
+            tb->u[b] = sm.user[row];
+            tb->i[b] = sm.item[row];
+            tb->y[b] = sm.target[row];
         }
         mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
-        loss = nn_mse_forward(tb->pred, tb->y, nb) + mf_l2_loss(m, tb->u, tb->i, nb);
-        nn_mse_backward(tb->dpred, tb->pred, tb->y, nb);
+        loss = lf->forward(tb->pred, tb->y, nb) + mf_l2_loss(m, tb->u, tb->i, nb);
+        lf->backward(tb->dpred, tb->pred, tb->y, nb);
         mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
         nn_optimizer_step(opt, &m->params);
         nn_params_zero_grad(&m->params);
@@ -826,24 +1136,26 @@ static int history_open(FILE **f, const char *path, data_error *err) {
         data_errorf(err, "%s: cannot write the history: %s", path, strerror(errno));
         return -1;
     }
-    fprintf(*f, "epoch,loss,val_loss,val_rmse,val_mae,seconds\n");
+    fprintf(*f, "epoch,loss,val_loss,val_rmse,val_mae,seconds,hr,ndcg\n");
     return 0;
 }
 
 static void history_write(FILE *f, size_t epoch, const mf_epoch *e) {
     if (!f) return;
-    fprintf(f, "%zu,%.9g,%.9g,%.9g,%.9g,%.3f\n", epoch, e->loss, e->val_loss,
-            sqrt(e->val_loss), e->val_mae, e->seconds);
+    fprintf(f, "%zu,%.9g,%.9g,%.9g,%.9g,%.3f,%.9g,%.9g\n", epoch, e->loss, e->val_loss,
+            sqrt(e->val_loss), e->val_mae, e->seconds, e->hr, e->ndcg);
     fflush(f);
 }
 
 int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
              const mf_train_config *cfg, mf_history *hist, FILE *log,
              data_error *err) {
-    size_t N = train->n, epoch, wait = 0;
+    int implicit = m->cfg.implicit;
+    size_t N = implicit ? train->n * (1 + cfg->negatives) : train->n, epoch, wait = 0;
     int has_val = val && val->n > 0;
     int keep_best = has_val && cfg->restore_best;
     int bar = log && cfg->verbose >= 2 && isatty(fileno(log));
+    const loss_fn *lf = implicit ? &bce_loss : &mse_loss;
     double best = INFINITY;
     nn_optimizer opt;
     train_buffers tb;
@@ -852,14 +1164,14 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
 
     memset(hist, 0, sizeof *hist);
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
-    if (cfg->batch == 0 || cfg->epochs == 0) {
-        data_errorf(err, "batch size and epochs must be at least 1");
+    if (cfg->batch == 0 || cfg->epochs == 0 || (implicit && cfg->rank_k == 0)) {
+        data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
         return -1;
     }
     if (history_open(&hf, cfg->history_path, err) != 0) return -1;
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
     if (!hist->epoch || nn_optimizer_init(&opt, cfg->opt, m->params.n) != 0 ||
-        buffers_alloc(&tb, m, N, cfg->batch, keep_best) != 0) {
+        buffers_alloc(&tb, m, N, cfg->batch, keep_best, implicit ? train : NULL) != 0) {
         data_errorf(err, "out of memory for training");
         if (hf) fclose(hf);
         mf_history_free(hist);
@@ -873,31 +1185,44 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     nn_flush_denormals();
 
     if (log && cfg->verbose) {
-        if (has_val) fprintf(log, "Train on %zu samples, validate on %zu samples\n", N, val->n);
-        else fprintf(log, "Train on %zu samples\n", N);
+        if (implicit)
+            fprintf(log, "Train on %zu positives with %zu negatives each%s\n", train->n,
+                    cfg->negatives, has_val ? ", rank the held-out items each epoch" : "");
+        else if (has_val)
+            fprintf(log, "Train on %zu samples, validate on %zu samples\n", N, val->n);
+        else
+            fprintf(log, "Train on %zu samples\n", N);
     }
     for (epoch = 0; epoch < cfg->epochs; epoch++) {
         mf_epoch *e = &hist->epoch[epoch];
-        double t0 = now_seconds();
+        double t0 = now_seconds(), score;
+        samples sm = implicit ? sample_epoch(&tb, train, cfg->negatives, m->n_items, &rng)
+                              : explicit_samples(train);
         size_t k;
         if (log && cfg->verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->epochs);
-        for (k = 0; k < N; k++) tb.perm[k] = (uint32_t)k;
-        nn_rng_shuffle_u32(&rng, tb.perm, N); /* fit(shuffle=True) */
-        e->loss = train_epoch(m, train, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
-        e->val_loss = e->val_mae = NAN;
-        if (has_val) { /* val_loss: the model's output for every row, as Keras */
+        for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
+        nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
+        e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
+        e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
+        if (has_val && implicit) { /* rank each held-out item among 99 negatives */
+            mf_ranking r;
+            if (mf_rank_evaluate(m, train, val, cfg->rank_k, 99, cfg->seed, &r, err) != 0) break;
+            e->hr = r.hr;
+            e->ndcg = r.ndcg;
+        } else if (has_val) { /* val_loss: the model's output for every row, as Keras */
             mf_metrics vm = mf_evaluate(m, val, 0);
             e->val_loss = vm.mse;
             e->val_mae = vm.mae;
         }
         e->seconds = now_seconds() - t0;
         hist->n = epoch + 1;
-        if (log && cfg->verbose) log_epoch_end(log, N, e, has_val, bar);
+        if (log && cfg->verbose) log_epoch_end(log, sm.n, e, has_val, cfg->rank_k, bar);
         history_write(hf, epoch + 1, e);
 
         if (!has_val) { hist->best = epoch; continue; }
-        if (e->val_loss < best) { /* EarlyStopping: an improvement resets the wait */
-            best = e->val_loss;
+        score = implicit ? -e->hr : e->val_loss; /* lower is better */
+        if (score < best) { /* EarlyStopping: an improvement resets the wait */
+            best = score;
             hist->best = epoch;
             wait = 0;
             if (keep_best) memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
@@ -907,13 +1232,17 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             break;
         }
     }
-    if (keep_best && hist->best + 1 != hist->n)
+    if (keep_best && hist->n && hist->best + 1 != hist->n)
         memcpy(m->params.w, tb.best_w, m->params.n * sizeof(float));
-    if (log && cfg->verbose && has_val) {
+    if (log && cfg->verbose && has_val && hist->n) {
         const mf_epoch *b = &hist->epoch[hist->best];
-        fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu%s\n", b->val_loss,
-                sqrt(b->val_loss), hist->best + 1,
-                keep_best ? "; the model keeps that epoch's weights" : "");
+        if (implicit)
+            fprintf(log, "Best HR@%zu %.4f (NDCG@%zu %.4f) at epoch %zu", cfg->rank_k, b->hr,
+                    cfg->rank_k, b->ndcg, hist->best + 1);
+        else
+            fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu", b->val_loss,
+                    sqrt(b->val_loss), hist->best + 1);
+        fprintf(log, "%s\n", keep_best ? "; the model keeps that epoch's weights" : "");
     }
     buffers_free(&tb);
     nn_optimizer_free(&opt);
@@ -922,7 +1251,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                     strerror(errno));
         return -1;
     }
-    return 0;
+    return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed */
 }
 
 /* ------------------------------------------------------------ recipes */
@@ -933,13 +1262,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10},
      0.1, 1},
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
@@ -950,18 +1279,20 @@ static const mf_recipe recipes[] = {
      "batch 32, validation 0.2, 5 epochs",
      {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
       .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10},
      0.2, 1},
-    /* notebook 004 builds and summarises the network but does not train it:
-     * Adam, batch 256, validation 0.1 and 10 epochs are this recipe's choices */
+    /* notebook 004 builds and summarises the network for an interaction score
+     * in [0, 1] but does not train it: implicit feedback with NCF's protocol
+     * (4 negatives per positive, each user's latest item held out), Adam,
+     * batch 256 and 10 epochs are this recipe's choices */
     {"neumf", "004 (CF with deep learning, NeuMF-like)",
      "user, item embeddings 100 -> Dropout 0.5 each -> multiply -> Dense 50 linear -> "
-     "Dropout 0.5 -> Dense 1 sigmoid (lecun_uniform) scaled to the rating range; Adam, "
-     "batch 256, validation 0.1, 10 epochs",
+     "Dropout 0.5 -> Dense 1 sigmoid (lecun_uniform); implicit feedback, 4 negatives per "
+     "positive, BCE, Adam, batch 256, 10 epochs, latest item per user held out",
      {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
       .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
-      .output_lecun = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL},
+      .output_lecun = 1, .implicit = 1},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10},
      0.1, 1},
 };
 
@@ -978,40 +1309,6 @@ const mf_recipe *mf_recipe_find(const char *name) {
 }
 
 /* ------------------------------------------------------------ recommend */
-
-/* min-heap on score: the root is the weakest of the n best so far */
-static void heap_sift_down(mf_scored *h, size_t n, size_t k) {
-    for (;;) {
-        size_t l = 2 * k + 1, r = l + 1, s = k;
-        mf_scored tmp;
-        if (l < n && h[l].score < h[s].score) s = l;
-        if (r < n && h[r].score < h[s].score) s = r;
-        if (s == k) return;
-        tmp = h[k]; h[k] = h[s]; h[s] = tmp;
-        k = s;
-    }
-}
-
-static int by_score_desc(const void *a, const void *b) {
-    const mf_scored *x = a, *y = b;
-    if (x->score != y->score) return x->score < y->score ? 1 : -1;
-    return x->item < y->item ? -1 : x->item > y->item; /* ties: lower index first */
-}
-
-#define SCORE_CHUNK 256
-
-/* keep the n best of what is offered in out[0..*filled), a min-heap once full */
-static void offer(mf_scored *out, size_t n, size_t *filled, mf_scored s) {
-    size_t k;
-    if (*filled < n) {
-        out[(*filled)++] = s;
-        if (*filled == n) /* heapify once full */
-            for (k = n / 2; k-- > 0;) heap_sift_down(out, n, k);
-    } else if (s.score > out[0].score) {
-        out[0] = s;
-        heap_sift_down(out, n, 0);
-    }
-}
 
 size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n) {
@@ -1133,6 +1430,7 @@ static void write_model(writer *w, const mf_model *m) {
     w_f32(w, c->dropout_embed);
     w_f32(w, c->dropout_hidden);
     w_u32(w, (uint32_t)c->output_lecun);
+    w_u32(w, (uint32_t)c->implicit);
     w_u32(w, (uint32_t)strlen(m->source));
     w_bytes(w, m->source, strlen(m->source));
     for (k = 0; k < U; k++) w_u64(w, (uint64_t)m->user_ids[k]);
@@ -1259,13 +1557,13 @@ static int read_file(const char *path, unsigned char **buf, size_t *len,
 }
 
 /* The fixed part of the header: magic 8, version..dim 16, U I G 24, five f32 20,
- * n_hidden 4, act 4, two dropouts 8, output_lecun 4, source length 4. */
-#define HEADER_BYTES (8 + 16 + 24 + 20 + 4 + 4 + 8 + 4 + 4)
+ * n_hidden 4, act 4, two dropouts 8, output_lecun 4, implicit 4, source length 4. */
+#define HEADER_BYTES (8 + 16 + 24 + 20 + 4 + 4 + 8 + 4 + 4 + 4)
 
 /* The header: every field before the ids. 0, or -1 with err. */
 static int parse_header(mf_model *m, reader *r, const char *path, data_error *err) {
     mf_config *c = &m->cfg;
-    uint32_t version, kind, centre, dim, n_hidden, act, lecun, slen, k;
+    uint32_t version, kind, centre, dim, n_hidden, act, lecun, implicit, slen, k;
     uint64_t U, I, G;
     r->pos = 8;
     version = r_u32(r);
@@ -1284,7 +1582,7 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     U = r_u64(r);
     I = r_u64(r);
     G = r_u64(r);
-    if (kind > MF_NEUMF || centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
+    if (kind >= N_KINDS || centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
         I > INT32_MAX || G > INT32_MAX || (kind == MF_DEEP) != (G > 0)) {
         data_errorf(err, "%s: corrupt model header (kind %u, dimension %u, %llu users, "
                     "%llu items, %llu genres)", path, kind, dim, (unsigned long long)U,
@@ -1304,7 +1602,7 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     c->l2 = r_f32(r);
     c->init_limit = r_f32(r);
     n_hidden = r_u32(r);
-    if (n_hidden > MF_MAX_HIDDEN || !r_need(r, 4 * (size_t)n_hidden + 20)) {
+    if (n_hidden > MF_MAX_HIDDEN || !r_need(r, 4 * (size_t)n_hidden + 24)) {
         data_errorf(err, "%s: corrupt model header (%u hidden layers)", path, n_hidden);
         return -1;
     }
@@ -1316,8 +1614,10 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     c->dropout_hidden = r_f32(r);
     lecun = r_u32(r);
     c->output_lecun = (int)lecun;
+    implicit = r_u32(r);
+    c->implicit = (int)implicit;
     slen = r_u32(r);
-    if (act > NN_TANH || lecun > 1 || check_config(c, err) != 0) {
+    if (act > NN_TANH || lecun > 1 || implicit > 1 || check_config(c, err) != 0) {
         data_errorf(err, "%s: corrupt model header (layers)", path);
         return -1;
     }

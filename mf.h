@@ -2,7 +2,7 @@
  * 002, 003 and 004), their training loop, evaluation, recommendation and
  * model files.
  *
- * Four models share one implementation:
+ * Six models share one implementation:
  *   dot    r̂ = p_u·q_i            (notebook 003, "CFModel")
  *          r̂ = μ + p_u·q_i        with centring (notebook 000: train on r − μ)
  *   bias   r̂ = μ + b_u + b_i + p_u·q_i, with L2 on the rows a rating uses
@@ -10,6 +10,13 @@
  *          → Dense 1 → sigmoid s;  r̂ = min + (max − min)·s   (notebook 002)
  *   neumf  h = Dropout(p_u) ⊙ Dropout(q_i) → (Dense → act → Dropout)…
  *          → Dense 1 (lecun_uniform) → sigmoid, scaled likewise (notebook 004)
+ *   gmf    h = p_u ⊙ q_i → Dense 1 → sigmoid      (NCF's generalised MF)
+ *   mlp    h = [p_u, q_i] → (Dense → relu)… → Dense 1 → sigmoid   (NCF's MLP)
+ *
+ * With implicit feedback (cfg.implicit) every model outputs a logit z
+ * instead of a rating (dot: p·q; bias: b_u + b_i + p·q; the networks: the
+ * output layer before its sigmoid), trained with binary cross-entropy on the
+ * observed pairs and negatives sampled afresh each epoch.
  *
  * A model owns its parameters (one nn_params block: the embeddings P (U, S),
  * Q (I, S), and per kind b_u, b_i, the genre embedding G and each Dense
@@ -26,9 +33,9 @@
 #include "data.h"
 #include "nn.h"
 
-typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF } mf_kind;
+typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF, MF_GMF, MF_MLP } mf_kind;
 
-const char *mf_kind_name(mf_kind kind);             /* "dot", "bias", "deep", "neumf" */
+const char *mf_kind_name(mf_kind kind); /* "dot", "bias", "deep", "neumf", "gmf", "mlp" */
 int mf_kind_parse(const char *name, mf_kind *kind); /* 0 or -1 */
 
 #define MF_MAX_HIDDEN 8
@@ -46,13 +53,15 @@ typedef struct {
     float dropout_embed;           /* deep: on the concatenation; neumf: on each embedding */
     float dropout_hidden;          /* after every hidden layer */
     int output_lecun;              /* output kernel lecun_uniform (neumf), else glorot_uniform */
+    int implicit;                  /* 1: output a logit, trained with BCE on sampled negatives */
 } mf_config;
 
 /* dot, K 8, not centred, λ 0, limit 0.05 */
 mf_config mf_defaults(void);
 /* the architecture of a kind as its notebook builds it (deep: K 50, Dense 64
  * and 10 ReLU, dropout 0.2 everywhere; neumf: K 100, Dense 50 linear,
- * dropout 0.5; dot and bias: mf_defaults with that kind) */
+ * dropout 0.5; gmf: K 8, no hidden layer; mlp: K 32, Dense 64, 32, 16 ReLU
+ * (NCF's defaults); dot and bias: mf_defaults with that kind) */
 mf_config mf_defaults_for(mf_kind kind);
 
 typedef struct {
@@ -87,7 +96,7 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
-/* 1 for the models with Dense layers (deep, neumf) */
+/* 1 for the models with Dense layers (deep, neumf, gmf, mlp) */
 int mf_is_deep(const mf_model *m);
 
 /* Activations of one batch of up to B rows, kept from forward for backward.
@@ -122,8 +131,8 @@ void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
 /* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²) */
 double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
                   size_t B);
-/* one prediction; a row outside the model or with no training ratings
- * gets the global mean μ */
+/* one prediction (implicit models: the probability σ(z)); a row outside the
+ * model or with no training ratings gets the global mean μ */
 float mf_predict(const mf_model *m, uint32_t u, uint32_t i);
 /* 1 when the model learned both the user and the item */
 int mf_knows(const mf_model *m, uint32_t u, uint32_t i);
@@ -146,30 +155,35 @@ typedef struct {
     int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
                             * when the log is a terminal, else as 1 */
     const char *history_path; /* per-epoch CSV, or NULL */
+    size_t negatives;      /* implicit: negatives sampled per positive each epoch (NCF: 4) */
+    size_t rank_k;         /* implicit: the K of HR@K and NDCG@K reported each epoch */
 } mf_train_config;
 
 /* AdaMax (Keras defaults, dense), batch 32, 30 epochs, patience 0, seed 1,
- * verbose 2, no history file */
+ * verbose 2, no history file; implicit: 4 negatives, K 10 */
 mf_train_config mf_train_defaults(void);
 
 typedef struct {
     double loss;           /* mean training loss over the epoch (as Keras reports it) */
     double val_loss;       /* MSE on the validation rows after the epoch (NAN without) */
     double val_mae;
+    double hr, ndcg;       /* implicit: HR@K and NDCG@K on the validation rows (99 negatives) */
     double seconds;
 } mf_epoch;
 
 typedef struct {
     mf_epoch *epoch;       /* (n) */
     size_t n;
-    size_t best;           /* index of the lowest val_loss (or the last epoch) */
+    size_t best;           /* the best epoch: lowest val_loss, or (implicit) highest HR@K */
     int stopped_early;
 } mf_history;
 
 void mf_history_free(mf_history *h);
 
 /* Train on train, validate on val (may be NULL or empty), log Keras-style
- * lines to log (may be NULL). Adds train's rows to the model's counts.
+ * lines to log (may be NULL). Adds train's rows to the model's counts. An
+ * implicit model learns every row of train as a positive and validates by
+ * ranking val's items (mf_rank_evaluate with 99 negatives).
  * 0 or -1 with err (out of memory, history file). */
 int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
              const mf_train_config *cfg, mf_history *hist, FILE *log,
@@ -189,6 +203,34 @@ typedef struct {
 mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback);
 /* the same for always predicting the mean rating: the baseline to beat */
 mf_metrics mf_evaluate_mean(float mean, const data_ratings *r);
+
+/* ------------------------------------------------------------ ranking */
+
+/* The NCF protocol: each test row (u, i) is ranked against items u has not
+ * interacted with (in train or test). Its rank is the number of those with
+ * a score ≥ its own (ties count against it, so a constant scorer ranks last).
+ *   sampled: against n_neg items drawn uniformly (NCF: 99);  hr, ndcg
+ *   all:     against every such item;                        hr_all, ndcg_all,
+ *            and precision@K, recall@K of the top K with the user's test
+ *            rows as the relevant set.
+ * HR@K = [rank < K]; NDCG@K = 1/log2(rank + 2) if rank < K. Means over test
+ * rows (hr, ndcg) and over users (precision, recall). */
+typedef struct {
+    size_t k;
+    size_t rows, users;    /* test rows ranked, users with test rows */
+    double hr, ndcg;
+    double hr_all, ndcg_all;
+    double precision, recall;
+} mf_ranking;
+
+/* score items by the model's output (for an implicit model, its logit) */
+int mf_rank_evaluate(const mf_model *m, const data_ratings *train,
+                     const data_ratings *test, size_t k, size_t n_neg,
+                     uint64_t seed, mf_ranking *out, data_error *err);
+/* the most-popular baseline: score items by their number of training rows */
+int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train,
+                       const data_ratings *test, size_t k, size_t n_neg,
+                       uint64_t seed, mf_ranking *out, data_error *err);
 
 /* ------------------------------------------------------------ recipes */
 

@@ -109,6 +109,7 @@ int main(int argc, char **argv) {
     suite_nn();
     suite_data();
     suite_mf();
+    suite_ref();
     suite_cli();
 #endif
     remove_tmpdir();

@@ -67,6 +67,7 @@ int test_close(double a, double b, double rtol, double atol);
 void suite_nn(void);
 void suite_data(void);
 void suite_mf(void);
+void suite_ref(void);
 void suite_cli(void);
 
 #endif

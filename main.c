@@ -533,7 +533,9 @@ static int cmd_train(args *a) {
     nn_rng_seed(&rng, o.train.seed);
 
     /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
-    if (o.shuffle_first && data_ratings_shuffle(&all, &rng) != 0) goto oom;
+    /* (implicit models hold out each user's latest row, whose ties break by file
+     * order: shuffling first would make the held-out set depend on the seed) */
+    if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) goto oom;
     if (o.holdout > 0) {
         if (o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
         if (data_split_random(&all, o.holdout, &rng, &rest, &test) != 0) goto oom;
@@ -612,15 +614,27 @@ static int cmd_eval(args *a) {
     mf_model m;
     data_ratings r;
     mf_metrics mt, base;
+    int ranking = 0;
+    size_t k = 10;
+    uint64_t seed = 1;
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
-            printf("usage: embrec eval --model FILE --data FILE [input options]\n\n"
+            printf("usage: embrec eval --model FILE --data FILE [--ranking [-k K] [--seed N]]\n"
+                   "                   [input options]\n\n"
                    "Scores a saved model on a ratings file: RMSE and MAE, next to the\n"
                    "global-mean baseline. Users or items the model never learned are\n"
-                   "predicted the training mean and counted.\n\n%s", read_help);
+                   "predicted the training mean and counted.\n\n"
+                   "--ranking: the NCF protocol instead: each user's latest interaction in\n"
+                   "FILE is held out and ranked against 99 sampled unseen items and against\n"
+                   "every unseen item (HR@K, NDCG@K, precision@K, recall@K), next to the\n"
+                   "most-popular baseline. Give the file the model was trained on.  [K=10]\n\n%s",
+                   read_help);
             return 0;
         } else if (option(a, "--model", &v)) model_path = v;
         else if (option(a, "--data", &v)) path = v;
+        else if (flag(a, "--ranking")) ranking = 1;
+        else if (option(a, "-k", &v) || option(a, "--rank-k", &v)) k = parse_size(a, "-k", v, 1);
+        else if (option(a, "--seed", &v)) seed = parse_size(a, "--seed", v, 0);
         else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!model_path || !path) usage_error(a, "--model FILE and --data FILE are required%s%s", "", "");
@@ -628,6 +642,28 @@ static int cmd_eval(args *a) {
     data_ratings_init(&r);
     /* the file's ids go through the model's maps: new ids get rows past the model's */
     read_or_die(path, &ro, &m.users, &m.items, &r);
+    if (ranking) {
+        data_ratings train, test;
+        size_t j;
+        data_ratings_init(&train);
+        data_ratings_init(&test);
+        for (j = 0; j < r.n; j++)
+            if (r.user[j] >= m.n_users || r.item[j] >= m.n_items) {
+                fprintf(stderr, "embrec eval: %s has users or items the model never saw "
+                                "(--ranking needs the data the model was trained on)\n", path);
+                return 1;
+            }
+        if (data_split_latest(&r, m.n_users, &train, &test) != 0) {
+            fprintf(stderr, "embrec eval: out of memory\n");
+            return 1;
+        }
+        print_ranking(&m, &train, &test, k, seed);
+        data_ratings_free(&train);
+        data_ratings_free(&test);
+        data_ratings_free(&r);
+        mf_free(&m);
+        return 0;
+    }
     mt = mf_evaluate(&m, &r, 1);
     base = mf_evaluate_mean(m.mean, &r);
     print_metrics(path, &mt, &base);

@@ -192,6 +192,47 @@ static void test_deep_genre(void) {
     CHECK_HAS(out, "absent.csv: cannot open");
 }
 
+/* the HR column of a ranking table's row, e.g. "  neumf        0.6541 ..." */
+static double hr_of(const char *row_name) {
+    char key[32];
+    const char *p;
+    snprintf(key, sizeof key, "\n  %s ", row_name);
+    p = strstr(out, key);
+    return p ? atof(p + strlen(key)) : -1.0;
+}
+
+/* notebook 004's network on implicit feedback must rank held-out items better
+ * than recommending the most popular movies; notebook 002's must beat the mean */
+static void test_networks_ml_latest_small(void) {
+    char args[1200];
+    const char *dir = test_movielens("ml-latest-small");
+    double hr, pop;
+    if (!dir) {
+        test_skip("../shared/movielens/ml-latest-small not found");
+        return;
+    }
+    snprintf(args, sizeof args, "train --recipe neumf --data %s --epochs 3 --save %s", dir,
+             test_path("neumf.embrec"));
+    CHECK_INT(embrec(args), 0);
+    hr = hr_of("neumf");
+    pop = hr_of("popularity");
+    printf("     neumf on ml-latest-small, 3 epochs: HR@10 %.4f, popularity %.4f\n", hr, pop);
+    CHECK(pop > 0.3 && hr > pop + 0.02);
+    snprintf(args, sizeof args, "eval --model %s --data %s --ranking", test_path("neumf.embrec"), dir);
+    CHECK_INT(embrec(args), 0);
+    CHECK_NEAR(hr_of("neumf"), hr, 0, 1e-4); /* eval repeats train's held-out ranking */
+
+    snprintf(args, sizeof args, "train --recipe deep-genre --data %s --epochs 2 --save %s", dir,
+             test_path("deep.embrec"));
+    CHECK_INT(embrec(args), 0);
+    {
+        const char *b = strstr(out, "(RMSE "), *mean = strstr(out, "instead: val RMSE ");
+        double rmse = b ? atof(b + 6) : 9, base = mean ? atof(mean + 18) : 0;
+        printf("     deep-genre on ml-latest-small, 2 epochs: val RMSE %.4f, mean %.4f\n", rmse, base);
+        CHECK(rmse < 0.9 * base);
+    }
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -201,4 +242,5 @@ void suite_cli(void) {
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
     test_run("cli/deep_genre", test_deep_genre);
+    test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

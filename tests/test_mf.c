@@ -43,6 +43,7 @@ static double batch_loss(const mf_model *m, mf_work *w, const uint32_t *u, const
     nn_rng dropout;
     nn_rng_seed(&dropout, 99);
     mf_forward(m, w, pred, u, i, B, &dropout);
+    if (m->cfg.implicit) return nn_bce_logits_forward(pred, y, B) + mf_l2_loss(m, u, i, B);
     return nn_mse_forward(pred, y, B) + mf_l2_loss(m, u, i, B);
 }
 
@@ -60,7 +61,8 @@ static double gradient_check(mf_model *m, const uint32_t *u, const uint32_t *i,
     CHECK(mf_work_init(&w, m, B) == 0);
     nn_rng_seed(&dropout, 99);
     mf_forward(m, &w, pred, u, i, B, &dropout);
-    nn_mse_backward(dpred, pred, y, B);
+    if (m->cfg.implicit) nn_bce_logits_backward(dpred, pred, y, B);
+    else nn_mse_backward(dpred, pred, y, B);
     mf_backward(m, &w, dpred, u, i, B);
     for (t = 0; t < ps->n_tensors; t++) {
         const nn_tensor *tt = &ps->t[t];
@@ -98,7 +100,9 @@ static void check_model_gradients(mf_config cfg) {
     /* user 1 and item 2 repeat within the batch: their gradients must add up */
     static const uint32_t u[6] = {0, 1, 2, 1, 3, 1};
     static const uint32_t i[6] = {2, 0, 2, 1, 4, 2};
-    static const float y[6] = {4.0f, 1.0f, 3.5f, 5.0f, 2.0f, 4.5f};
+    static const float ratings[6] = {4.0f, 1.0f, 3.5f, 5.0f, 2.0f, 4.5f};
+    static const float labels[6] = {1.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f};
+    const float *y = cfg.implicit ? labels : ratings;
     mf_model m;
     nn_rng rng;
     size_t k;
@@ -112,7 +116,8 @@ static void check_model_gradients(mf_config cfg) {
         for (k = 0; k < 4; k++) bu[k * m.params.t[m.t_user_bias].stride] = 0.1f * (float)k - 0.1f;
         for (k = 0; k < 5; k++) bi[k * m.params.t[m.t_item_bias].stride] = 0.2f - 0.05f * (float)k;
     }
-    CHECK(gradient_check(&m, u, i, y, 6, h, rtol, atol) > 0.05);
+    /* BCE's gradients, (σ(z) − y)/B, are smaller than the MSE's 2(r̂ − r)/B */
+    CHECK(gradient_check(&m, u, i, y, 6, h, rtol, atol) > (cfg.implicit ? 1e-3 : 0.05));
     /* a row no rating uses gets no gradient, and zero_grad left none behind */
     for (k = 0; k < m.params.n; k++) CHECK(m.params.dw[k] == 0.0f);
     mf_free(&m);
@@ -151,6 +156,29 @@ static void test_gradients_deep(void) {
     cfg.hidden_act = NN_TANH;
     cfg.dropout_embed = 0.3f;
     cfg.dropout_hidden = 0.25f;
+    check_model_gradients(cfg);
+}
+
+/* implicit feedback: the logit through binary cross-entropy, for a matrix
+ * factorisation and for each network (GMF, MLP) */
+static void test_gradients_implicit(void) {
+    mf_config cfg = mf_defaults_for(MF_BIAS);
+    cfg.dim = 3;
+    cfg.l2 = 0.1f;
+    cfg.implicit = 1;
+    check_model_gradients(cfg);
+    cfg = mf_defaults_for(MF_GMF);
+    cfg.dim = 4;
+    cfg.implicit = 1;
+    check_model_gradients(cfg);
+    cfg = mf_defaults_for(MF_MLP);
+    cfg.dim = 3;
+    cfg.n_hidden = 2;
+    cfg.hidden[0] = 4;
+    cfg.hidden[1] = 2;
+    cfg.hidden_act = NN_TANH;
+    cfg.dropout_embed = 0.2f;
+    cfg.implicit = 1;
     check_model_gradients(cfg);
 }
 
@@ -467,6 +495,77 @@ static void test_recommend_matches_full_sort(void) {
     mf_free(&m);
 }
 
+/* ------------------------------------------------------------ ranking */
+
+static void test_split_latest(void) {
+    data_ratings all, train, test;
+    data_ratings_init(&all);
+    data_ratings_init(&train);
+    data_ratings_init(&test);
+    data_ratings_push(&all, 0, 1, 4, 100);
+    data_ratings_push(&all, 0, 2, 4, 300); /* user 0's latest */
+    data_ratings_push(&all, 1, 1, 4, 50);  /* user 1's only row: stays in train */
+    data_ratings_push(&all, 0, 3, 4, 200);
+    data_ratings_push(&all, 2, 4, 4, 70);
+    data_ratings_push(&all, 2, 5, 4, 70);  /* a tie: the later row is held out */
+    CHECK(data_split_latest(&all, 3, &train, &test) == 0);
+    CHECK_INT(test.n, 2);
+    CHECK_INT(train.n, 4);
+    if (test.n == 2) {
+        CHECK_INT(test.user[0], 0);
+        CHECK_INT(test.item[0], 2);
+        CHECK_INT(test.user[1], 2);
+        CHECK_INT(test.item[1], 5);
+    }
+    if (train.n == 4) CHECK_INT(train.item[2], 3); /* the original order is kept */
+    data_ratings_free(&all);
+    data_ratings_free(&train);
+    data_ratings_free(&test);
+}
+
+/* One user, six items scored s_j = j by a dot model; item 0 is in train and
+ * item 3 held out. Against the unseen items {1, 2, 4, 5}, two score ≥ 3:
+ * rank 2. So HR@2 = 0 and HR@3 = 1 with NDCG@3 = 1/log2(4) = 0.5; the top 3
+ * of the items not in train are 5, 4, 3: precision 1/3, recall 1. Asking
+ * for 99 negatives draws all four unseen items: the same rank. The
+ * popularity baseline scores by training counts: with item 3 unseen in
+ * train it ties at 0 with 1, 2, 4, 5, and ties count against it: rank 4. */
+static void test_ranking_by_hand(void) {
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    mf_ranking r;
+    data_ratings train, test;
+    data_error err;
+    size_t j;
+    cfg.dim = 1;
+    tiny_model(&m, cfg, 1, 6, 1);
+    nn_param(&m.params, m.t_user)[0] = 1.0f;
+    for (j = 0; j < 6; j++) nn_param(&m.params, m.t_item)[j * m.params.t[m.t_item].stride] = (float)j;
+    data_ratings_init(&train);
+    data_ratings_init(&test);
+    data_ratings_push(&train, 0, 0, 1, 0);
+    data_ratings_push(&test, 0, 3, 1, 0);
+    CHECK(mf_rank_evaluate(&m, &train, &test, 2, 99, 7, &r, &err) == 0);
+    CHECK_INT(r.rows, 1);
+    CHECK_NEAR(r.hr, 0.0, 0, 0);
+    CHECK_NEAR(r.hr_all, 0.0, 0, 0);
+    CHECK(mf_rank_evaluate(&m, &train, &test, 3, 99, 7, &r, &err) == 0);
+    CHECK_NEAR(r.hr, 1.0, 0, 0);
+    CHECK_NEAR(r.ndcg, 0.5, 1e-12, 0);
+    CHECK_NEAR(r.hr_all, 1.0, 0, 0);
+    CHECK_NEAR(r.ndcg_all, 0.5, 1e-12, 0);
+    CHECK_NEAR(r.precision, 1.0 / 3.0, 1e-12, 0);
+    CHECK_NEAR(r.recall, 1.0, 0, 0);
+    CHECK(mf_rank_popularity(1, 6, &train, &test, 5, 99, 7, &r, &err) == 0);
+    CHECK_NEAR(r.hr, 1.0, 0, 0);   /* rank 4 < 5 */
+    CHECK_NEAR(r.ndcg, 1.0 / log2(6.0), 1e-12, 0);
+    CHECK(mf_rank_popularity(1, 6, &train, &test, 4, 99, 7, &r, &err) == 0);
+    CHECK_NEAR(r.hr, 0.0, 0, 0);
+    data_ratings_free(&train);
+    data_ratings_free(&test);
+    mf_free(&m);
+}
+
 /* ------------------------------------------------------------ model files */
 
 static void save_tiny(mf_model *m, const char *name) {
@@ -690,6 +789,9 @@ void suite_mf(void) {
     test_run("mf/gradients_bias_l2", test_gradients_bias_l2);
     test_run("mf/gradients_deep", test_gradients_deep);
     test_run("mf/gradients_neumf", test_gradients_neumf);
+    test_run("mf/gradients_implicit", test_gradients_implicit);
+    test_run("mf/split_latest", test_split_latest);
+    test_run("mf/ranking_by_hand", test_ranking_by_hand);
     test_run("mf/summary_matches_notebooks", test_summary_matches_notebooks);
     test_run("mf/sample_is_generated", test_sample_is_generated);
     test_run("mf/sample_beats_mean", test_sample_beats_mean);

@@ -27,8 +27,8 @@
 
 /* ------------------------------------------------------------ names */
 
-static const char *const kind_names[] = {"dot", "bias", "deep", "neumf", "gmf", "mlp"};
-#define N_KINDS 6
+static const char *const kind_names[] = {"dot", "bias", "deep", "neumf", "gmf", "mlp", "ncf"};
+#define N_KINDS 7
 
 const char *mf_kind_name(mf_kind kind) {
     return (unsigned)kind < N_KINDS ? kind_names[kind] : "?";
@@ -84,6 +84,13 @@ mf_config mf_defaults_for(mf_kind kind) {
         c.hidden[1] = 32;
         c.hidden[2] = 16;
         c.hidden_act = NN_RELU;
+    } else if (kind == MF_NCF) { /* NCF's NeuMF with 8 predictive factors */
+        c.dim = 8;
+        c.n_hidden = 3;
+        c.hidden[0] = 32;
+        c.hidden[1] = 16;
+        c.hidden[2] = 8;
+        c.hidden_act = NN_RELU;
     }
     return c;
 }
@@ -95,7 +102,12 @@ int mf_is_deep(const mf_model *m) {
 /* The networks' embedding stage is a concatenation (deep, mlp) or an
  * elementwise product (neumf, gmf). */
 static int concatenates(mf_kind kind) {
-    return kind == MF_DEEP || kind == MF_MLP;
+    return kind == MF_DEEP || kind == MF_MLP || kind == MF_NCF;
+}
+
+/* ncf multiplies its GMF embeddings and concatenates its MLP embeddings */
+static int multiplies(mf_kind kind) {
+    return kind == MF_NEUMF || kind == MF_GMF || kind == MF_NCF;
 }
 
 /* ------------------------------------------------------------ building */
@@ -103,12 +115,14 @@ static int concatenates(mf_kind kind) {
 /* Width of the networks' embedding stage, the first Dense layer's input:
  * deep concatenates three K-wide embeddings, mlp two; neumf and gmf multiply. */
 static size_t embed_width(const mf_config *c) {
-    return c->kind == MF_DEEP ? 3 * c->dim : c->kind == MF_MLP ? 2 * c->dim : c->dim;
+    return c->kind == MF_DEEP ? 3 * c->dim : concatenates(c->kind) ? 2 * c->dim : c->dim;
 }
 
 /* inputs of Dense layer l (0 ≤ l ≤ n_hidden; layer n_hidden is the output) */
 static size_t layer_in(const mf_config *c, size_t l) {
-    return l == 0 ? embed_width(c) : c->hidden[l - 1];
+    if (l == 0) return embed_width(c);
+    if (c->kind == MF_NCF && l == c->n_hidden) return c->dim + c->hidden[l - 1]; /* [gmf, v] */
+    return c->hidden[l - 1];
 }
 
 static size_t layer_out(const mf_config *c, size_t l) {
@@ -135,6 +149,10 @@ static int check_config(const mf_config *c, data_error *err) {
     }
     if ((unsigned)c->kind >= N_KINDS) {
         data_errorf(err, "unknown model kind %d", (int)c->kind);
+        return -1;
+    }
+    if (c->kind == MF_NCF && c->n_hidden == 0) {
+        data_errorf(err, "the ncf model fuses GMF with an MLP tower: give it hidden layers");
         return -1;
     }
     if (c->n_hidden > MF_MAX_HIDDEN) {
@@ -174,6 +192,10 @@ static int mf_alloc(mf_model *m, data_error *err) {
     }
     if (c->kind == MF_DEEP)
         m->t_genre = nn_params_add(&m->params, "genre_embedding", m->n_genres, K, 1);
+    if (c->kind == MF_NCF) {
+        m->t_user_mlp = nn_params_add(&m->params, "user_mlp_embedding", U, K, 1);
+        m->t_item_mlp = nn_params_add(&m->params, "item_mlp_embedding", I, K, 1);
+    }
     if (c->kind >= MF_DEEP)
         for (l = 0; l <= c->n_hidden; l++) { /* a Dense kernel is one unpadded (C, O) row */
             m->t_kernel[l] = nn_params_add(&m->params, kernel_names[l], 1,
@@ -198,11 +220,15 @@ static void init_weights(mf_model *m, nn_rng *rng) {
     const mf_config *c = &m->cfg;
     nn_params *ps = &m->params;
     size_t t, l;
-    size_t emb[3];
+    size_t emb[4];
     size_t n_emb = 0;
     emb[n_emb++] = m->t_user;
     emb[n_emb++] = m->t_item;
     if (c->kind == MF_DEEP) emb[n_emb++] = m->t_genre;
+    if (c->kind == MF_NCF) {
+        emb[n_emb++] = m->t_user_mlp;
+        emb[n_emb++] = m->t_item_mlp;
+    }
     for (t = 0; t < n_emb; t++)
         nn_init_uniform(nn_param(ps, emb[t]), ps->t[emb[t]].rows, c->dim,
                         ps->t[emb[t]].stride, c->init_limit, rng);
@@ -289,11 +315,16 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
     memset(w, 0, sizeof *w);
     w->B = B;
     if (!mf_is_deep(m)) return 0;
-    for (l = 0; l < c->n_hidden; l++)
-        if (c->hidden[l] > widest) widest = c->hidden[l];
+    for (l = 0; l <= c->n_hidden; l++)
+        if (layer_in(c, l) > widest) widest = layer_in(c, l);
 #define WORK(p, count) do { (p) = nn_alloc((count) * sizeof(float)); n += !(p); } while (0)
     WORK(w->embed, B * embed_width(c));
-    if (!concatenates(c->kind)) {
+    if (c->kind == MF_NCF) {
+        WORK(w->gmf, B * c->dim);
+        WORK(w->dgmf, B * c->dim);
+        WORK(w->v, B * c->hidden[c->n_hidden - 1]);
+    }
+    if (multiplies(c->kind)) {
         WORK(w->pu, B * c->dim);
         WORK(w->qi, B * c->dim);
         WORK(w->mask_u, B * c->dim);
@@ -328,6 +359,9 @@ void mf_work_free(mf_work *w) {
         if (l < MF_MAX_HIDDEN) nn_free(w->a[l]);
     }
     nn_free(w->s);
+    nn_free(w->gmf);
+    nn_free(w->dgmf);
+    nn_free(w->v);
     nn_free(w->dx);
     nn_free(w->dy);
     memset(w, 0, sizeof *w);
@@ -392,47 +426,73 @@ static void dropout_forward(float *out, float *mask, const float *x, size_t n, f
     else if (out != x) memcpy(out, x, n * sizeof *out);
 }
 
-/* The embedding stage writes x[0], the first Dense layer's input.
- * deep:       x0 = Dropout([p_u, q_i, g_genre(i)])      (B, 3K)
- * mlp:        x0 = Dropout([p_u, q_i])                  (B, 2K)
- * neumf, gmf: x0 = Dropout(p_u) ⊙ Dropout(q_i)          (B, K) */
-static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
-                          const uint32_t *i, size_t B, nn_rng *rng) {
+/* x0 = Dropout([P[u], Q[i] (, G[genre(i)] for deep)])     (B, E) */
+static void concat_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq,
+                           const uint32_t *u, const uint32_t *i, size_t B, nn_rng *rng) {
     const nn_params *ps = &m->params;
-    const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
-    size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
-    if (concatenates(m->cfg.kind)) {
-        const float *G = m->cfg.kind == MF_DEEP ? nn_param(ps, m->t_genre) : NULL;
-        size_t E = embed_width(&m->cfg);
-        for (b = 0; b < B; b++) { /* Concatenate */
-            memcpy(w->embed + b * E, P + u[b] * S, K * sizeof(float));
-            memcpy(w->embed + b * E + K, Q + i[b] * S, K * sizeof(float));
-            if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
-        }
-        dropout_forward(w->x[0], w->mask[0], w->embed, B * E, m->cfg.dropout_embed, rng);
-        return;
+    const float *P = nn_param(ps, tp), *Q = nn_param(ps, tq);
+    const float *G = m->cfg.kind == MF_DEEP ? nn_param(ps, m->t_genre) : NULL;
+    size_t S = ps->t[tp].stride, K = m->cfg.dim, E = embed_width(&m->cfg), b;
+    for (b = 0; b < B; b++) { /* Concatenate */
+        memcpy(w->embed + b * E, P + u[b] * S, K * sizeof(float));
+        memcpy(w->embed + b * E + K, Q + i[b] * S, K * sizeof(float));
+        if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
     }
+    dropout_forward(w->x[0], w->mask[0], w->embed, B * E, m->cfg.dropout_embed, rng);
+}
+
+/* out = Dropout(P[u]) ⊙ Dropout(Q[i])     (B, K) */
+static void product_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq, float *out,
+                            const uint32_t *u, const uint32_t *i, size_t B, nn_rng *rng) {
+    const nn_params *ps = &m->params;
+    const float *P = nn_param(ps, tp), *Q = nn_param(ps, tq);
+    size_t S = ps->t[tp].stride, K = m->cfg.dim, b;
     for (b = 0; b < B; b++) {
         memcpy(w->pu + b * K, P + u[b] * S, K * sizeof(float));
         memcpy(w->qi + b * K, Q + i[b] * S, K * sizeof(float));
     }
     dropout_forward(w->pu, w->mask_u, w->pu, B * K, m->cfg.dropout_embed, rng);
     dropout_forward(w->qi, w->mask_i, w->qi, B * K, m->cfg.dropout_embed, rng);
-    nn_mul_forward(w->x[0], w->pu, w->qi, B * K); /* Multiply */
+    nn_mul_forward(out, w->pu, w->qi, B * K); /* Multiply */
+}
+
+/* The embedding stage writes x[0], the first Dense layer's input.
+ * deep:       x0 = Dropout([p_u, q_i, g_genre(i)])      (B, 3K)
+ * mlp:        x0 = Dropout([p_u, q_i])                  (B, 2K)
+ * neumf, gmf: x0 = Dropout(p_u) ⊙ Dropout(q_i)          (B, K)
+ * ncf:        x0 = Dropout([p'_u, q'_i]), and gmf = Dropout(p_u) ⊙ Dropout(q_i) */
+static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
+                          const uint32_t *i, size_t B, nn_rng *rng) {
+    if (m->cfg.kind == MF_NCF) {
+        product_forward(m, w, m->t_user, m->t_item, w->gmf, u, i, B, rng);
+        concat_forward(m, w, m->t_user_mlp, m->t_item_mlp, u, i, B, rng);
+    } else if (concatenates(m->cfg.kind)) {
+        concat_forward(m, w, m->t_user, m->t_item, u, i, B, rng);
+    } else {
+        product_forward(m, w, m->t_user, m->t_item, w->x[0], u, i, B, rng);
+    }
 }
 
 /* From x[0] through every Dense layer to s = σ(z) of the 1-unit output
- * (implicit models keep the logit: s = z). */
+ * (implicit models keep the logit: s = z). ncf's output layer reads the
+ * concatenation [gmf, v] of the GMF vector and the tower's last layer. */
 static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) {
     const mf_config *c = &m->cfg;
     const nn_params *ps = &m->params;
     size_t L = c->n_hidden, l;
+    int fused = c->kind == MF_NCF;
     for (l = 0; l < L; l++) { /* a_l = act(x_l·W_l + b_l);  x_{l+1} = Dropout(a_l) */
         size_t in = layer_in(c, l), out = layer_out(c, l);
+        float *next = fused && l + 1 == L ? w->v : w->x[l + 1];
         nn_dense_forward(w->a[l], w->x[l], nn_param(ps, m->t_kernel[l]),
                          nn_param(ps, m->t_bias[l]), B, in, out);
         nn_activation_forward(w->a[l], w->a[l], B * out, c->hidden_act);
-        dropout_forward(w->x[l + 1], w->mask[l + 1], w->a[l], B * out, c->dropout_hidden, rng);
+        dropout_forward(next, w->mask[l + 1], w->a[l], B * out, c->dropout_hidden, rng);
+    }
+    if (fused) { /* x_L = [gmf, v] */
+        size_t K = c->dim, H = c->hidden[L - 1];
+        nn_concat_forward(w->x[L], K + H, 0, w->gmf, K, B, K);
+        nn_concat_forward(w->x[L], K + H, K, w->v, H, B, H);
     }
     nn_dense_forward(w->s, w->x[L], nn_param(ps, m->t_kernel[L]), nn_param(ps, m->t_bias[L]),
                      B, layer_in(c, L), 1);
@@ -454,7 +514,8 @@ static void mf_forward_deep(const mf_model *m, mf_work *w, float *pred, const ui
 }
 
 /* From dpred back to dx0 = ∂L/∂x[0] (left in w->dx), accumulating every
- * Dense layer's dW and db. w->dy carries ∂L/∂(layer output) downwards. */
+ * Dense layer's dW and db (and, for ncf, ∂L/∂gmf in w->dgmf). w->dy carries
+ * ∂L/∂(layer output) downwards. */
 static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B) {
     const mf_config *c = &m->cfg;
     nn_params *ps = &m->params;
@@ -473,6 +534,15 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
         nn_dense_backward(dx, nn_grad(ps, m->t_kernel[l]), nn_grad(ps, m->t_bias[l]), dy,
                           w->x[l], nn_param(ps, m->t_kernel[l]), B, in, out);
         if (l == 0) break; /* dx = ∂L/∂x0: the embedding stage takes it from here */
+        if (c->kind == MF_NCF && l == L) { /* split ∂L/∂[gmf, v] */
+            size_t K = c->dim, H = in - K;
+            memset(w->dgmf, 0, B * K * sizeof *w->dgmf);
+            nn_concat_backward(w->dgmf, K, dx, in, 0, B, K);
+            memset(dy, 0, B * H * sizeof *dy);
+            nn_concat_backward(dy, H, dx, in, K, B, H);
+            tmp = dx; dx = dy; dy = tmp; /* dx = ∂L/∂v */
+            in = H;
+        }
         memset(dy, 0, B * in * sizeof *dy); /* through Dropout, then the activation */
         nn_dropout_backward(dy, dx, w->mask[l], B * in);
         memset(dx, 0, B * in * sizeof *dx);
@@ -482,41 +552,56 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
     if (dx != w->dx) memcpy(w->dx, dx, B * layer_in(c, 0) * sizeof *dx);
 }
 
-/* Scatter ∂L/∂x0 back into the embedding rows the batch used. */
+/* ∂L/∂x0 (in w->dx) through Dropout and Concatenate into the rows of P, Q (and G) */
+static void concat_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const uint32_t *u,
+                            const uint32_t *i, size_t B) {
+    nn_params *ps = &m->params;
+    float *dP = nn_grad(ps, tp), *dQ = nn_grad(ps, tq), *de = w->dy;
+    float *dG = m->cfg.kind == MF_DEEP ? nn_grad(ps, m->t_genre) : NULL;
+    size_t S = ps->t[tp].stride, K = m->cfg.dim, E = embed_width(&m->cfg), b;
+    memset(de, 0, B * E * sizeof *de);
+    nn_dropout_backward(de, w->dx, w->mask[0], B * E);
+    for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
+        vec_axpy(dP + u[b] * S, 1.0f, de + b * E, K);
+        vec_axpy(dQ + i[b] * S, 1.0f, de + b * E + K, K);
+        nn_params_touch(ps, tp, u[b]);
+        nn_params_touch(ps, tq, i[b]);
+        if (dG) {
+            uint32_t g = m->item_genre[i[b]];
+            vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
+            nn_params_touch(ps, m->t_genre, g);
+        }
+    }
+}
+
+/* dout = ∂L/∂(pu ⊙ qi) through Multiply and Dropout into the rows of P, Q */
+static void product_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const float *dout,
+                             const uint32_t *u, const uint32_t *i, size_t B) {
+    nn_params *ps = &m->params;
+    float *dP = nn_grad(ps, tp), *dQ = nn_grad(ps, tq);
+    float *dpu = w->dy, *dqi = w->embed; /* free scratch by now */
+    size_t S = ps->t[tp].stride, K = m->cfg.dim, b;
+    memset(dpu, 0, B * K * sizeof *dpu);
+    memset(dqi, 0, B * K * sizeof *dqi);
+    nn_mul_backward(dpu, dqi, dout, w->pu, w->qi, B * K);
+    for (b = 0; b < B; b++) {
+        nn_dropout_backward(dP + u[b] * S, dpu + b * K, w->mask_u + b * K, K);
+        nn_dropout_backward(dQ + i[b] * S, dqi + b * K, w->mask_i + b * K, K);
+        nn_params_touch(ps, tp, u[b]);
+        nn_params_touch(ps, tq, i[b]);
+    }
+}
+
+/* Scatter ∂L/∂x0 (and ncf's ∂L/∂gmf) back into the embedding rows used. */
 static void embed_backward(mf_model *m, mf_work *w, const uint32_t *u, const uint32_t *i,
                            size_t B) {
-    nn_params *ps = &m->params;
-    float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
-    size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
-    if (concatenates(m->cfg.kind)) {
-        float *dG = m->cfg.kind == MF_DEEP ? nn_grad(ps, m->t_genre) : NULL, *de = w->dy;
-        size_t E = embed_width(&m->cfg);
-        memset(de, 0, B * E * sizeof *de);
-        nn_dropout_backward(de, w->dx, w->mask[0], B * E);
-        for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
-            vec_axpy(dP + u[b] * S, 1.0f, de + b * E, K);
-            vec_axpy(dQ + i[b] * S, 1.0f, de + b * E + K, K);
-            nn_params_touch(ps, m->t_user, u[b]);
-            nn_params_touch(ps, m->t_item, i[b]);
-            if (dG) {
-                uint32_t g = m->item_genre[i[b]];
-                vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
-                nn_params_touch(ps, m->t_genre, g);
-            }
-        }
-        return;
-    }
-    { /* neumf, gmf: x0 = pu ⊙ qi with pu = Dropout(p_u), qi = Dropout(q_i) */
-        float *dpu = w->dy, *dqi = w->embed; /* embed is free scratch in backward */
-        memset(dpu, 0, B * K * sizeof *dpu);
-        memset(dqi, 0, B * K * sizeof *dqi);
-        nn_mul_backward(dpu, dqi, w->dx, w->pu, w->qi, B * K);
-        for (b = 0; b < B; b++) {
-            nn_dropout_backward(dP + u[b] * S, dpu + b * K, w->mask_u + b * K, K);
-            nn_dropout_backward(dQ + i[b] * S, dqi + b * K, w->mask_i + b * K, K);
-            nn_params_touch(ps, m->t_user, u[b]);
-            nn_params_touch(ps, m->t_item, i[b]);
-        }
+    if (m->cfg.kind == MF_NCF) {
+        product_backward(m, w, m->t_user, m->t_item, w->dgmf, u, i, B);
+        concat_backward(m, w, m->t_user_mlp, m->t_item_mlp, u, i, B);
+    } else if (concatenates(m->cfg.kind)) {
+        concat_backward(m, w, m->t_user, m->t_item, u, i, B);
+    } else {
+        product_backward(m, w, m->t_user, m->t_item, w->dx, u, i, B);
     }
 }
 
@@ -620,6 +705,11 @@ size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
     } else {
         if (c->kind == MF_DEEP)
             summary_row(out, "genre_embedding", "Embedding", K, n_genres * K, &total);
+        if (c->kind == MF_NCF) {
+            summary_row(out, "user_mlp_embedding", "Embedding", K, n_users * K, &total);
+            summary_row(out, "item_mlp_embedding", "Embedding", K, n_items * K, &total);
+            summary_row(out, "gmf", "Multiply", K, 0, &total);
+        }
         if (concatenates(c->kind)) {
             summary_row(out, "concatenate", "Concatenate", embed_width(c), 0, &total);
             summary_row(out, "dropout_1", "Dropout", embed_width(c), 0, &total);
@@ -631,6 +721,8 @@ size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
         for (l = 0; l <= c->n_hidden; l++) {
             size_t in = layer_in(c, l), o = layer_out(c, l);
             nn_activation act = l < c->n_hidden ? c->hidden_act : NN_SIGMOID;
+            if (c->kind == MF_NCF && l == c->n_hidden)
+                summary_row(out, "fuse_gmf_mlp", "Concatenate", in, 0, &total);
             snprintf(name, sizeof name, "dense_%zu", l + 1);
             summary_row(out, name, "Dense", o, in * o + o, &total); /* kernel + bias */
             if (act != NN_LINEAR) {

@@ -12,6 +12,9 @@
  *          → Dense 1 (lecun_uniform) → sigmoid, scaled likewise (notebook 004)
  *   gmf    h = p_u ⊙ q_i → Dense 1 → sigmoid      (NCF's generalised MF)
  *   mlp    h = [p_u, q_i] → (Dense → relu)… → Dense 1 → sigmoid   (NCF's MLP)
+ *   ncf    NCF's fusion ("NeuMF" in He et al. 2017): the GMF vector p_u ⊙ q_i and
+ *          the MLP tower's last layer over separate embeddings [p'_u, q'_i],
+ *          concatenated → Dense 1 → sigmoid
  *
  * With implicit feedback (cfg.implicit) every model outputs a logit z
  * instead of a rating (dot: p·q; bias: b_u + b_i + p·q; the networks: the
@@ -33,9 +36,10 @@
 #include "data.h"
 #include "nn.h"
 
-typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF, MF_GMF, MF_MLP } mf_kind;
+typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF, MF_GMF, MF_MLP, MF_NCF } mf_kind;
 
-const char *mf_kind_name(mf_kind kind); /* "dot", "bias", "deep", "neumf", "gmf", "mlp" */
+/* "dot", "bias", "deep", "neumf", "gmf", "mlp", "ncf" */
+const char *mf_kind_name(mf_kind kind);
 int mf_kind_parse(const char *name, mf_kind *kind); /* 0 or -1 */
 
 #define MF_MAX_HIDDEN 8
@@ -61,7 +65,8 @@ mf_config mf_defaults(void);
 /* the architecture of a kind as its notebook builds it (deep: K 50, Dense 64
  * and 10 ReLU, dropout 0.2 everywhere; neumf: K 100, Dense 50 linear,
  * dropout 0.5; gmf: K 8, no hidden layer; mlp: K 32, Dense 64, 32, 16 ReLU
- * (NCF's defaults); dot and bias: mf_defaults with that kind) */
+ * (NCF's defaults); ncf: K 8 for both parts, Dense 32, 16, 8 ReLU; dot and
+ * bias: mf_defaults with that kind) */
 mf_config mf_defaults_for(mf_kind kind);
 
 typedef struct {
@@ -74,6 +79,7 @@ typedef struct {
     size_t t_user, t_item;     /* tensor indices of P and Q in params */
     size_t t_user_bias, t_item_bias; /* b_u, b_i (bias) */
     size_t t_genre;            /* G (deep) */
+    size_t t_user_mlp, t_item_mlp; /* ncf: the MLP tower's own embeddings P', Q' */
     size_t t_kernel[MF_MAX_HIDDEN + 1], t_bias[MF_MAX_HIDDEN + 1]; /* Dense layers */
     int64_t *user_ids;         /* (U) raw id of each user row */
     int64_t *item_ids;         /* (I) raw id of each item row */
@@ -96,7 +102,7 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
-/* 1 for the models with Dense layers (deep, neumf, gmf, mlp) */
+/* 1 for the models with Dense layers (deep, neumf, gmf, mlp, ncf) */
 int mf_is_deep(const mf_model *m);
 
 /* Activations of one batch of up to B rows, kept from forward for backward.
@@ -110,6 +116,8 @@ typedef struct {
     float *mask[MF_MAX_HIDDEN + 1];      /* (B, in_l) its dropout mask */
     float *a[MF_MAX_HIDDEN];             /* (B, H_l) output of hidden layer l, activated */
     float *s;                            /* (B) sigmoid of the output logit */
+    float *gmf, *dgmf;                   /* (B, K) ncf: p ⊙ q and its gradient */
+    float *v;                            /* (B, H_last) ncf: the tower's last layer, after dropout */
     float *dx, *dy;                      /* (B, widest) backward scratch */
 } mf_work;
 

@@ -182,6 +182,22 @@ static void test_gradients_implicit(void) {
     check_model_gradients(cfg);
 }
 
+/* NCF's fusion: GMF and MLP parts on their own embeddings, joined before the
+ * output layer; dropout everywhere so every mask takes part */
+static void test_gradients_ncf(void) {
+    mf_config cfg = mf_defaults_for(MF_NCF);
+    cfg.dim = 3;
+    cfg.n_hidden = 2;
+    cfg.hidden[0] = 4;
+    cfg.hidden[1] = 2;
+    cfg.hidden_act = NN_TANH;
+    cfg.dropout_embed = 0.2f;
+    cfg.dropout_hidden = 0.3f;
+    check_model_gradients(cfg);
+    cfg.implicit = 1;
+    check_model_gradients(cfg);
+}
+
 static void test_gradients_neumf(void) {
     mf_config cfg = mf_defaults_for(MF_NEUMF);
     cfg.dim = 6;
@@ -790,6 +806,7 @@ void suite_mf(void) {
     test_run("mf/gradients_deep", test_gradients_deep);
     test_run("mf/gradients_neumf", test_gradients_neumf);
     test_run("mf/gradients_implicit", test_gradients_implicit);
+    test_run("mf/gradients_ncf", test_gradients_ncf);
     test_run("mf/split_latest", test_split_latest);
     test_run("mf/ranking_by_hand", test_ranking_by_hand);
     test_run("mf/summary_matches_notebooks", test_summary_matches_notebooks);

@@ -1,5 +1,632 @@
 /* tests/test_ref.c — the deep and neumf models against fixtures written by an
- * independent NumPy implementation (tests/ref/models_ref.py). */
+ * independent NumPy implementation (tests/ref/models_ref.py), in the style of
+ * llm.c's test against PyTorch.
+ *
+ * For each model the fixture holds sizes, architecture, one batch, the
+ * initial weights, and for each of three training steps the dropout masks,
+ * pred, the MSE loss, every gradient and every parameter after a dense Adam
+ * step (lr 0.01), plus inference predictions before and after training. The
+ * test builds the model with mf_init, overwrites its weights with the
+ * fixture's, and trains exactly as mf.c's train_epoch does (forward with the
+ * one continuing dropout rng, loss, backward, nn_optimizer_step,
+ * nn_params_zero_grad), checking everything on the way. A missing fixture is
+ * a failure, not a skip: the C tests never need Python, the fixture is
+ * committed. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../mf.h"
 #include "test.h"
 
-void suite_ref(void) {}
+/* Tolerances, |got − want| ≤ atol + rtol·|want|. The reference computes in
+ * float64 from the same float32 weights and masks; the C code in float32.
+ *
+ * pred (rtol 1e-5, atol 1e-6): each pred is min + 4σ(z) with z from at most
+ * three Dense layers of ≤ 12 inputs over values ≲ 1; float32 rounding gives
+ * |Δz| ≲ n·u·Σ|terms| ≈ 12·6e-8·O(1) ≈ 1e-6 at the very worst, σ' ≤ 1/4, so
+ * |Δpred| ≲ 1e-6 ≪ 1e-6 + 1e-5·3. Steps 2 and 3 start from parameters that
+ * have drifted by ≲ 1e-7 (below), which moves pred by about as much.
+ * loss (rtol 1e-5, atol 1e-7): the mean of (pred − y)² with |pred − y| ≲ 2
+ * inherits |Δloss| ≲ 4·|Δpred|; nn_mse_forward sums in double.
+ * gradients (rtol 1e-4, atol 1e-6): backprop through the same few layers,
+ * gradients ≲ 1; a gradient that is a near-cancelling sum (a repeated row,
+ * a kernel entry summed over the batch) keeps the absolute error of its
+ * terms, ~1e-8, hence the atol; rtol covers the chain of relative errors.
+ * parameters after Adam (rtol 1e-5, atol 2e-6): the step is
+ * lr_t·m/(√v + ε), about lr = 0.01 in size whatever |g| is, so a gradient
+ * error moves a weight by lr·Δg/(σ + ε̂) with σ the RMS gradient so far and
+ * ε̂ = ε/√(1−β2) ≈ 3.2e-6 at step 1. Where σ is near ε̂ that slope reaches
+ * lr/ε̂ ≈ 3200 (1e-8 in g becomes 3e-5 in the weight: Adam's sensitive
+ * regime where v is tiny), so the reference refuses fixtures with any
+ * parameter whose σ is non-zero but below 10·ε̂; above it, a gradient error of
+ * 1e-8 moves a weight by at most ~1e-7 per step. atol 2e-6 is 5000 times
+ * smaller than one step, so a wrong gradient, sign, bias correction or
+ * skipped row (errors of order lr) cannot hide in it; rtol adds a few ulps
+ * of |p| ≲ 1 per step for the float32 update itself.
+ * As a measured check of all four, models_ref.py runs the same trajectory
+ * entirely in float32 with NumPy's own summation order and requires it to
+ * stay within a tenth of each tolerance (it stays within 1/20; the fixture's
+ * comments give the numbers).
+ *
+ * Exact checks, where rounding cannot enter: the dropout masks (the same
+ * generator and rule), and every gradient the reference has at exactly 0
+ * (rows outside the batch, dropped units, ReLUs that are off: structural
+ * zeros, which are exact in float32 too), and every weight the reference
+ * never moves (m = v = 0: dense Adam leaves it bit for bit). */
+#define RX_PRED_RTOL 1e-5
+#define RX_PRED_ATOL 1e-6
+#define RX_LOSS_RTOL 1e-5
+#define RX_LOSS_ATOL 1e-7
+#define RX_GRAD_RTOL 1e-4
+#define RX_GRAD_ATOL 1e-6
+#define RX_PARAM_RTOL 1e-5
+#define RX_PARAM_ATOL 2e-6
+
+#define RX_PATH "tests/ref/models.txt"
+#define RX_MAXT 24  /* tensors */
+#define RX_MAXN 512 /* floats in one tensor or mask */
+#define RX_MAXB 32  /* batch */
+#define RX_MAXS 8   /* steps */
+#define RX_MAXM 12  /* masks per step */
+#define RX_MAXR 256 /* users, items, genres */
+
+typedef struct {
+    char name[40];
+    size_t rows, k;
+    float init[RX_MAXN];
+    double grad[RX_MAXS][RX_MAXN];
+    float after[RX_MAXS][RX_MAXN];
+} rx_tensor;
+
+typedef struct {
+    char name[24];
+    size_t n;
+    float v[RX_MAXN];
+} rx_mask;
+
+typedef struct {
+    char kind[16], act[16];
+    size_t U, I, G, K, B, steps, n_hidden, hidden[MF_MAX_HIDDEN];
+    float dropout_embed, dropout_hidden, rating_min, rating_max;
+    float lr, beta1, beta2, eps;
+    int output_lecun;
+    uint64_t seed;
+    uint32_t genre[RX_MAXR];
+    uint32_t u[RX_MAXS][RX_MAXB], i[RX_MAXS][RX_MAXB]; /* each step's batch */
+    float y[RX_MAXS][RX_MAXB];
+    size_t n_tensors;
+    rx_tensor t[RX_MAXT];
+    size_t n_masks[RX_MAXS];
+    rx_mask mask[RX_MAXS][RX_MAXM];
+    double pred[RX_MAXS][RX_MAXB], loss[RX_MAXS];
+    double infer_init[RX_MAXB], infer_final[RX_MAXB];
+} rx_model;
+
+static rx_model rx; /* large: static, not on the stack */
+
+/* ------------------------------------------------------------ the reader */
+
+/* next white-space separated token, skipping '#' comments; NULL at the end */
+static const char *rx_token(const char **cur, char *buf, size_t cap) {
+    const char *s = *cur;
+    size_t n = 0;
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+        if (*s != '#') break;
+        while (*s && *s != '\n') s++;
+    }
+    if (!*s) return NULL;
+    while (*s && !strchr(" \t\r\n#", *s))
+        if (n + 1 < cap) buf[n++] = *s++;
+        else s++;
+    buf[n] = '\0';
+    *cur = s;
+    return buf;
+}
+
+static int rx_word(const char **cur, const char *want) {
+    char buf[64];
+    const char *t = rx_token(cur, buf, sizeof buf);
+    if (t && strcmp(t, want) == 0) return 0;
+    test_fail(__FILE__, __LINE__, RX_PATH ": expected \"%s\", found \"%s\"", want,
+              t ? t : "end of file");
+    return -1;
+}
+
+static int rx_name(const char **cur, char *out, size_t cap) {
+    const char *t = rx_token(cur, out, cap);
+    if (t) return 0;
+    test_fail(__FILE__, __LINE__, RX_PATH ": unexpected end of file");
+    return -1;
+}
+
+static int rx_doubles(const char **cur, double *x, size_t n) {
+    char buf[64], *end;
+    size_t j;
+    for (j = 0; j < n; j++) {
+        const char *t = rx_token(cur, buf, sizeof buf);
+        if (!t) break;
+        x[j] = strtod(t, &end);
+        if (end == t || *end) break;
+    }
+    if (j == n) return 0;
+    test_fail(__FILE__, __LINE__, RX_PATH ": bad or missing number (%zu of %zu)", j + 1, n);
+    return -1;
+}
+
+/* float32 values: printed with 9 digits, so strtof reads back the exact float */
+static int rx_floats(const char **cur, float *x, size_t n) {
+    double d[RX_MAXN];
+    size_t j;
+    if (n > RX_MAXN) {
+        test_fail(__FILE__, __LINE__, RX_PATH ": %zu numbers in a record (at most %d)", n,
+                  RX_MAXN);
+        return -1;
+    }
+    if (rx_doubles(cur, d, n)) return -1;
+    for (j = 0; j < n; j++) x[j] = (float)d[j];
+    return 0;
+}
+
+static int rx_size(const char **cur, size_t *x, size_t max) {
+    char buf[64], *end;
+    const char *t = rx_token(cur, buf, sizeof buf);
+    unsigned long long v = t ? strtoull(t, &end, 10) : 0;
+    if (t && end != t && !*end && v <= max) {
+        *x = (size_t)v;
+        return 0;
+    }
+    test_fail(__FILE__, __LINE__, RX_PATH ": bad count \"%s\" (at most %zu)", t ? t : "", max);
+    return -1;
+}
+
+static int rx_u64(const char **cur, uint64_t *x) {
+    char buf[64], *end;
+    const char *t = rx_token(cur, buf, sizeof buf);
+    if (t && *t >= '0' && *t <= '9') {
+        *x = (uint64_t)strtoull(t, &end, 10);
+        if (!*end) return 0;
+    }
+    test_fail(__FILE__, __LINE__, RX_PATH ": bad seed \"%s\"", t ? t : "");
+    return -1;
+}
+
+static int rx_u32s(const char **cur, uint32_t *x, size_t n, size_t below) {
+    size_t j, v;
+    for (j = 0; j < n; j++) {
+        if (rx_size(cur, &v, below - 1)) return -1;
+        x[j] = (uint32_t)v;
+    }
+    return 0;
+}
+
+static char *rx_slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(buf = malloc((size_t)n + 1))) {
+        fclose(f);
+        return NULL;
+    }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    } else {
+        buf[n] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+/* one "model" block, after its name, into rx */
+static int rx_block(const char **cur) {
+    size_t l, t, s, j, step, n;
+    if (rx_word(cur, "sizes") || rx_size(cur, &rx.U, RX_MAXR) || rx_size(cur, &rx.I, RX_MAXR) ||
+        rx_size(cur, &rx.G, RX_MAXR) || rx_size(cur, &rx.K, RX_MAXN) ||
+        rx_size(cur, &rx.B, RX_MAXB) || rx_size(cur, &rx.steps, RX_MAXS))
+        return -1;
+    if (!rx.U || !rx.I || !rx.K || !rx.B || !rx.steps) {
+        test_fail(__FILE__, __LINE__, RX_PATH ": empty sizes");
+        return -1;
+    }
+    if (rx_word(cur, "hidden") || rx_size(cur, &rx.n_hidden, MF_MAX_HIDDEN)) return -1;
+    for (l = 0; l < rx.n_hidden; l++)
+        if (rx_size(cur, &rx.hidden[l], RX_MAXN)) return -1;
+    if (rx_name(cur, rx.act, sizeof rx.act)) return -1;
+    if (rx_word(cur, "dropout") || rx_floats(cur, &rx.dropout_embed, 1) ||
+        rx_floats(cur, &rx.dropout_hidden, 1) || rx_word(cur, "output_lecun") ||
+        rx_size(cur, &n, 1))
+        return -1;
+    rx.output_lecun = (int)n;
+    if (rx_word(cur, "rating_range") || rx_floats(cur, &rx.rating_min, 1) ||
+        rx_floats(cur, &rx.rating_max, 1) || rx_word(cur, "adam") ||
+        rx_floats(cur, &rx.lr, 1) || rx_floats(cur, &rx.beta1, 1) ||
+        rx_floats(cur, &rx.beta2, 1) || rx_floats(cur, &rx.eps, 1) || rx_word(cur, "seed") ||
+        rx_u64(cur, &rx.seed))
+        return -1;
+    if (rx_word(cur, "genres") || (rx.G && rx_u32s(cur, rx.genre, rx.I, rx.G))) return -1;
+    if (rx_word(cur, "tensors") || rx_size(cur, &rx.n_tensors, RX_MAXT)) return -1;
+    for (t = 0; t < rx.n_tensors; t++) {
+        rx_tensor *x = &rx.t[t];
+        if (rx_word(cur, "tensor") || rx_name(cur, x->name, sizeof x->name) ||
+            rx_size(cur, &x->rows, RX_MAXN) || rx_size(cur, &x->k, RX_MAXN))
+            return -1;
+        if (x->rows * x->k > RX_MAXN || x->rows * x->k == 0) {
+            test_fail(__FILE__, __LINE__, RX_PATH ": tensor %s too big or empty", x->name);
+            return -1;
+        }
+        if (rx_floats(cur, x->init, x->rows * x->k)) return -1;
+    }
+    if (rx_word(cur, "infer_init") || rx_doubles(cur, rx.infer_init, rx.B)) return -1;
+    for (s = 0; s < rx.steps; s++) {
+        if (rx_word(cur, "step") || rx_size(cur, &step, RX_MAXS)) return -1;
+        CHECK_INT(step, s + 1);
+        if (rx_word(cur, "users") || rx_u32s(cur, rx.u[s], rx.B, rx.U) ||
+            rx_word(cur, "items") || rx_u32s(cur, rx.i[s], rx.B, rx.I) ||
+            rx_word(cur, "ratings") || rx_floats(cur, rx.y[s], rx.B))
+            return -1;
+        if (rx_word(cur, "masks") || rx_size(cur, &rx.n_masks[s], RX_MAXM)) return -1;
+        for (j = 0; j < rx.n_masks[s]; j++) {
+            rx_mask *mk = &rx.mask[s][j];
+            if (rx_word(cur, "mask") || rx_name(cur, mk->name, sizeof mk->name) ||
+                rx_size(cur, &mk->n, RX_MAXN) || rx_floats(cur, mk->v, mk->n))
+                return -1;
+        }
+        if (rx_word(cur, "pred") || rx_doubles(cur, rx.pred[s], rx.B) ||
+            rx_word(cur, "loss") || rx_doubles(cur, &rx.loss[s], 1))
+            return -1;
+        for (t = 0; t < rx.n_tensors; t++) {
+            rx_tensor *x = &rx.t[t];
+            if (rx_word(cur, "grad") || rx_word(cur, x->name) ||
+                rx_doubles(cur, x->grad[s], x->rows * x->k))
+                return -1;
+        }
+        for (t = 0; t < rx.n_tensors; t++) {
+            rx_tensor *x = &rx.t[t];
+            if (rx_word(cur, "param") || rx_word(cur, x->name) ||
+                rx_floats(cur, x->after[s], x->rows * x->k))
+                return -1;
+        }
+    }
+    if (rx_word(cur, "infer_final") || rx_doubles(cur, rx.infer_final, rx.B) ||
+        rx_word(cur, "end"))
+        return -1;
+    return 0;
+}
+
+/* the block of model `kind` from the fixture into rx; 0, or -1 after a FAIL */
+static int rx_load(const char *kind) {
+    char *text = rx_slurp(RX_PATH), buf[64];
+    const char *cur = text;
+    int rc = -1;
+    if (!text) {
+        test_fail(__FILE__, __LINE__, "cannot read " RX_PATH
+                  " (run the tests from the repository root; the fixture is committed)");
+        return -1;
+    }
+    for (;;) {
+        const char *t = rx_token(&cur, buf, sizeof buf);
+        if (!t) {
+            test_fail(__FILE__, __LINE__, RX_PATH ": no model \"%s\"", kind);
+            break;
+        }
+        if (strcmp(t, "model") != 0) {
+            test_fail(__FILE__, __LINE__, RX_PATH ": expected \"model\", found \"%s\"", t);
+            break;
+        }
+        memset(&rx, 0, sizeof rx);
+        if (rx_name(&cur, rx.kind, sizeof rx.kind) || rx_block(&cur) != 0) break;
+        if (strcmp(rx.kind, kind) == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------ the check */
+
+/* the model of the fixture with mf_init, weights overwritten by the fixture's;
+ * tix[t]: the index in m->params of fixture tensor t. 0 or -1 after a FAIL. */
+static int rx_build(mf_model *m, size_t *tix) {
+    mf_config cfg;
+    mf_kind kind;
+    data_idmap users, items;
+    data_ratings all;
+    data_error err;
+    nn_rng rng;
+    size_t k, t, j, r, s;
+    int rc = -1;
+    if (mf_kind_parse(rx.kind, &kind) != 0) {
+        test_fail(__FILE__, __LINE__, "unknown model kind \"%s\"", rx.kind);
+        return -1;
+    }
+    cfg = mf_defaults_for(kind); /* the notebook's architecture, then the fixture's sizes */
+    cfg.dim = rx.K;
+    cfg.n_hidden = rx.n_hidden;
+    for (k = 0; k < rx.n_hidden; k++) cfg.hidden[k] = rx.hidden[k];
+    if (nn_activation_parse(rx.act, &cfg.hidden_act) != 0) {
+        test_fail(__FILE__, __LINE__, "unknown activation \"%s\"", rx.act);
+        return -1;
+    }
+    cfg.dropout_embed = rx.dropout_embed;
+    cfg.dropout_hidden = rx.dropout_hidden;
+    cfg.output_lecun = rx.output_lecun;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    for (k = 0; k < rx.U; k++) data_idmap_intern(&users, (int64_t)(100 + k));
+    for (k = 0; k < rx.I; k++) data_idmap_intern(&items, (int64_t)(500 + k));
+    for (s = 0; s < rx.steps; s++) /* the training set: every step's batch */
+        for (k = 0; k < rx.B; k++) data_ratings_push(&all, rx.u[s][k], rx.i[s][k], rx.y[s][k], 0);
+    nn_rng_seed(&rng, 1); /* mf_init's random weights are overwritten below */
+    if (mf_init(m, cfg, &users, &items, &all, rx.G ? rx.genre : NULL, rx.G, &rng, &err) != 0) {
+        test_fail(__FILE__, __LINE__, "mf_init: %s", err.msg);
+        goto done;
+    }
+    mf_count(m, &all);
+    /* the rating range comes from the data, as in training */
+    CHECK(m->rating_min == rx.rating_min);
+    CHECK(m->rating_max == rx.rating_max);
+    CHECK_INT(m->params.n_tensors, rx.n_tensors);
+    for (t = 0; t < rx.n_tensors; t++) {
+        const rx_tensor *x = &rx.t[t];
+        const nn_tensor *nt = NULL;
+        float *w;
+        for (j = 0; j < m->params.n_tensors; j++)
+            if (strcmp(m->params.t[j].name, x->name) == 0) nt = &m->params.t[j];
+        if (!nt) {
+            test_fail(__FILE__, __LINE__, "the %s model has no tensor %s", rx.kind, x->name);
+            goto done;
+        }
+        tix[t] = (size_t)(nt - m->params.t);
+        if (nt->rows != x->rows || nt->k != x->k) {
+            test_fail(__FILE__, __LINE__, "%s is %zu x %zu, the fixture's %zu x %zu", x->name,
+                      nt->rows, nt->k, x->rows, x->k);
+            goto done;
+        }
+        w = nn_param(&m->params, tix[t]);
+        for (r = 0; r < x->rows; r++) /* unpadded rows into padded ones */
+            memcpy(w + r * nt->stride, x->init + r * x->k, x->k * sizeof *w);
+    }
+    rc = 0;
+done:
+    data_ratings_free(&all);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return rc;
+}
+
+/* the dropout mask mf_forward left in w for a fixture mask name, and its
+ * length in *n; NULL for a name the model has no mask for */
+static const float *rx_work_mask(const mf_work *w, const char *name, size_t *n) {
+    unsigned long l;
+    char *end;
+    int deep = strcmp(rx.kind, "deep") == 0;
+    *n = rx.B * rx.K;
+    if (deep && strcmp(name, "embed") == 0) {
+        *n = rx.B * 3 * rx.K;
+        return w->mask[0];
+    }
+    if (!deep && strcmp(name, "user") == 0) return w->mask_u;
+    if (!deep && strcmp(name, "item") == 0) return w->mask_i;
+    if (strncmp(name, "hidden_", 7) == 0) {
+        l = strtoul(name + 7, &end, 10);
+        if (end != name + 7 && !*end && l >= 1 && l <= rx.n_hidden) {
+            *n = rx.B * rx.hidden[l - 1];
+            return w->mask[l];
+        }
+    }
+    return NULL;
+}
+
+/* 1 when row r of tensor t (an embedding) is used by step s's batch; 1 for
+ * the Dense tensors, which every row of every batch uses */
+static int rx_in_batch(const mf_model *m, size_t t, size_t r, size_t s) {
+    size_t b;
+    for (b = 0; b < rx.B; b++) {
+        uint32_t u = rx.u[s][b], i = rx.i[s][b];
+        if (t == m->t_user ? u == r
+            : t == m->t_item ? i == r
+            : m->cfg.kind == MF_DEEP && t == m->t_genre ? rx.genre[i] == r
+            : 1)
+            return 1;
+    }
+    return 0;
+}
+
+static void rx_check_preds(const float *pred, const double *want, const char *what,
+                           size_t step) {
+    size_t b, bad = 0;
+    for (b = 0; b < rx.B; b++)
+        if (!test_close(pred[b], want[b], RX_PRED_RTOL, RX_PRED_ATOL) && bad++ < 3)
+            test_fail(__FILE__, __LINE__, "%s %s step %zu pred[%zu] = %.9g, expected %.9g",
+                      rx.kind, what, step, b, (double)pred[b], want[b]);
+}
+
+/* everything, for the fixture's model `kind`; -1 when the fixture could not
+ * be read (already a FAIL) */
+static int rx_check(const char *kind) {
+    mf_model m;
+    mf_work w;
+    nn_optimizer opt;
+    nn_optimizer_config oc;
+    nn_rng dropout;
+    size_t tix[RX_MAXT], s, t, r, c, j, b;
+    float pred[RX_MAXB], dpred[RX_MAXB];
+    double max_grad[RX_MAXT], fx_max_grad[RX_MAXT], all_max = 0.0;
+    size_t moved_outside_batch = 0, never_moved = 0;
+    int dropout_acted = 0;
+    if (rx_load(kind) != 0) return -1;
+    memset(&opt, 0, sizeof opt);
+    memset(&m, 0, sizeof m);
+    if (rx_build(&m, tix) != 0) {
+        mf_free(&m);
+        return 0;
+    }
+    if (mf_work_init(&w, &m, rx.B) != 0) {
+        test_fail(__FILE__, __LINE__, "out of memory");
+        mf_free(&m);
+        return 0;
+    }
+    oc = nn_optimizer_defaults(NN_ADAM); /* Keras Adam but lr, dense: the notebooks' */
+    CHECK(oc.update == NN_UPDATE_DENSE);
+    CHECK(oc.beta1 == rx.beta1 && oc.beta2 == rx.beta2 && oc.epsilon == rx.eps);
+    oc.lr = rx.lr;
+    if (nn_optimizer_init(&opt, oc, m.params.n) != 0) {
+        test_fail(__FILE__, __LINE__, "out of memory");
+        goto done;
+    }
+
+    /* inference: no dropout, no draws */
+    mf_forward(&m, &w, pred, rx.u[0], rx.i[0], rx.B, NULL);
+    rx_check_preds(pred, rx.infer_init, "inference", 0);
+
+    for (t = 0; t < rx.n_tensors; t++) max_grad[t] = fx_max_grad[t] = 0.0;
+    nn_rng_seed(&dropout, rx.seed); /* one stream through every step, as mf_train */
+    for (s = 0; s < rx.steps; s++) {
+        const uint32_t *u = rx.u[s], *i = rx.i[s];
+        const float *y = rx.y[s];
+        double loss;
+        size_t bad = 0;
+        /* forward, with this step's dropout masks */
+        mf_forward(&m, &w, pred, u, i, rx.B, &dropout);
+        CHECK(rx.n_masks[s] > 0);
+        for (j = 0; j < rx.n_masks[s]; j++) {
+            const rx_mask *mk = &rx.mask[s][j];
+            size_t n_bad = 0, first = 0, n;
+            const float *got = rx_work_mask(&w, mk->name, &n);
+            if (!got || n != mk->n) {
+                test_fail(__FILE__, __LINE__, "%s: no dropout mask \"%s\" of %zu floats", kind,
+                          mk->name, mk->n);
+                continue;
+            }
+            for (r = 0; r < mk->n; r++)
+                if (got[r] != mk->v[r] && n_bad++ == 0) first = r;
+            if (n_bad)
+                test_fail(__FILE__, __LINE__, "%s step %zu mask %s: %zu of %zu differ, first "
+                          "[%zu] = %.9g, expected %.9g (the masks are drawn in another order "
+                          "or by another rule)", kind, s + 1, mk->name, n_bad, mk->n, first,
+                          (double)got[first], (double)mk->v[first]);
+        }
+        rx_check_preds(pred, rx.pred[s], "training", s + 1);
+        loss = nn_mse_forward(pred, y, rx.B) + mf_l2_loss(&m, u, i, rx.B);
+        CHECK_NEAR(loss, rx.loss[s], RX_LOSS_RTOL, RX_LOSS_ATOL);
+
+        /* backward: every gradient */
+        nn_mse_backward(dpred, pred, y, rx.B);
+        mf_backward(&m, &w, dpred, u, i, rx.B);
+        for (t = 0; t < rx.n_tensors; t++) {
+            const rx_tensor *x = &rx.t[t];
+            const nn_tensor *nt = &m.params.t[tix[t]];
+            const float *dw = nn_grad(&m.params, tix[t]);
+            for (r = 0; r < x->rows; r++) {
+                for (c = 0; c < x->k; c++) {
+                    double got = dw[r * nt->stride + c], want = x->grad[s][r * x->k + c];
+                    int ok = want == 0.0 ? got == 0.0
+                                         : test_close(got, want, RX_GRAD_RTOL, RX_GRAD_ATOL);
+                    if (!ok && bad++ < 8)
+                        test_fail(__FILE__, __LINE__, "%s step %zu d%s[%zu][%zu] = %.9g, "
+                                  "expected %.9g%s", kind, s + 1, x->name, r, c, got, want,
+                                  want == 0.0 ? " (exactly)" : "");
+                    if (fabs(got) > max_grad[t]) max_grad[t] = fabs(got);
+                    if (fabs(want) > fx_max_grad[t]) fx_max_grad[t] = fabs(want);
+                }
+                for (c = x->k; c < nt->stride; c++) CHECK(dw[r * nt->stride + c] == 0.0f);
+            }
+        }
+
+        /* one dense Adam step, then every parameter */
+        nn_optimizer_step(&opt, &m.params);
+        for (t = 0; t < rx.n_tensors; t++) {
+            const rx_tensor *x = &rx.t[t];
+            const nn_tensor *nt = &m.params.t[tix[t]];
+            const float *p = nn_param(&m.params, tix[t]);
+            for (r = 0; r < x->rows; r++) {
+                for (c = 0; c < x->k; c++) {
+                    size_t e = r * x->k + c;
+                    float got = p[r * nt->stride + c], want = x->after[s][e];
+                    float before = s ? x->after[s - 1][e] : x->init[e];
+                    int still = want == x->init[e] && before == x->init[e];
+                    int ok = still ? got == want /* never moved: bit for bit */
+                                   : test_close(got, want, RX_PARAM_RTOL, RX_PARAM_ATOL);
+                    if (!ok && bad++ < 8)
+                        test_fail(__FILE__, __LINE__, "%s step %zu %s[%zu][%zu] = %.9g, "
+                                  "expected %.9g%s", kind, s + 1, x->name, r, c, (double)got,
+                                  (double)want, still ? " (never moves)" : "");
+                    never_moved += still && s + 1 == rx.steps;
+                    /* dense, not lazy: an embedding row outside this step's
+                     * batch moved by its momentum alone */
+                    moved_outside_batch += !rx_in_batch(&m, tix[t], r, s) && want != before;
+                }
+                for (c = x->k; c < nt->stride; c++) CHECK(p[r * nt->stride + c] == 0.0f);
+            }
+        }
+        nn_params_zero_grad(&m.params);
+    }
+    CHECK_INT(opt.t, rx.steps);
+
+    /* inference on the trained weights */
+    mf_forward(&m, &w, pred, rx.u[0], rx.i[0], rx.B, NULL);
+    rx_check_preds(pred, rx.infer_final, "inference after training", rx.steps);
+
+    /* the check was not passed by gradients that are zero everywhere, and the
+     * fixture exercises what it is meant to: rows and units that never move,
+     * and weights moved by Adam's momentum in a step that gave them no gradient */
+    for (t = 0; t < rx.n_tensors; t++) {
+        if (!(max_grad[t] > 0.0) || !(fx_max_grad[t] > 0.0))
+            test_fail(__FILE__, __LINE__, "%s: %s got no gradient in any step (C %.3g, "
+                      "fixture %.3g)", kind, rx.t[t].name, max_grad[t], fx_max_grad[t]);
+        if (max_grad[t] > all_max) all_max = max_grad[t];
+    }
+    CHECK(all_max > 1e-3);
+    CHECK(never_moved > 0);
+    CHECK(moved_outside_batch > 0);
+    for (b = 0; b < rx.B; b++) dropout_acted |= rx.pred[0][b] != rx.infer_init[b];
+    CHECK(dropout_acted);
+done:
+    nn_optimizer_free(&opt);
+    mf_work_free(&w);
+    mf_free(&m);
+    return 0;
+}
+
+static void test_ref_deep(void) {
+    if (rx_check("deep") != 0) return;
+    /* what makes it the deep model: a genre embedding and ReLU layers */
+    CHECK(rx.G > 0 && rx.n_hidden >= 2 && strcmp(rx.act, "relu") == 0);
+}
+
+static void test_ref_neumf(void) {
+    if (rx_check("neumf") != 0) return;
+    CHECK(rx.G == 0 && rx.n_hidden >= 1 && rx.output_lecun == 1);
+}
+
+/* The fixture's repeated rows: a user and an item that occur twice in the
+ * batch, so that embedding gradients must add up (not overwrite), and rows
+ * outside it, which must keep their weights (checked in rx_check). */
+static void test_ref_fixture_shape(void) {
+    const char *kinds[2] = {"deep", "neumf"};
+    size_t k, a, b;
+    for (k = 0; k < 2; k++) {
+        int rep_u = 0, rep_i = 0;
+        if (rx_load(kinds[k]) != 0) return;
+        for (a = 0; a < rx.B; a++)
+            for (b = a + 1; b < rx.B; b++) {
+                rep_u |= rx.u[0][a] == rx.u[0][b];
+                rep_i |= rx.i[0][a] == rx.i[0][b];
+            }
+        CHECK(rep_u && rep_i);
+        CHECK(rx.steps >= 2 && rx.dropout_embed > 0.0f && rx.dropout_hidden > 0.0f);
+        CHECK(rx.lr == 0.01f);
+    }
+}
+
+void suite_ref(void) {
+    test_run("ref/fixture_shape", test_ref_fixture_shape);
+    test_run("ref/deep", test_ref_deep);
+    test_run("ref/neumf", test_ref_neumf);
+}

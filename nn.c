@@ -3,9 +3,12 @@
  * Dense kernels (dot, axpy, scale and the three optimiser loops), each with a
  * readable scalar reference and, where the compiler targets it, an AVX2/FMA
  * or NEON version; the random-number generator; Keras's initialisers; the
- * embedding lookup and its backward pass; the MSE loss; the parameter block
- * with its touched-row sets; and SGD, Adam and AdaMax exactly as Keras 2.1.6
- * writes them (float32, same operations in the same order).
+ * embedding lookup and its backward pass; the layers between embeddings and
+ * the output (Dense, whose kernels are blocked AVX2/FMA GEMM tiles over a
+ * plain scalar twin; activations, dropout, multiply, concatenate); the MSE
+ * and binary cross-entropy losses; the parameter block with its touched-row
+ * sets; and SGD, Adam and AdaMax exactly as Keras 2.1.6 writes them
+ * (float32, same operations in the same order).
  *
  * What it deliberately does not do: no threads, no BLAS, no automatic
  * differentiation, no layers beyond what the models need, no runtime CPU
@@ -470,10 +473,11 @@ void nn_embedding_backward(float *dW, const float *dout, const uint32_t *ids,
  *   dx[b,c] += Σ_o dout[b,o]·W[c,o]               (the sum in order of o)
  *   dW[c,o] += x[b,c]·dout[b,o]                   (for b = 0, 1, …: in order of b)
  *   db[o]   += dout[b,o]                          (in order of b)
- * The SIMD versions add the same products; forward and dW even in the same
- * order, but with fused multiply-adds, and dx in eight lanes and a tree, so
- * results differ from the scalar twin by rounding only (the tests bound it).
- * db has no products: it is the same bits on every path. */
+ * The AVX2 versions add the same terms in the same order, but with fused
+ * multiply-adds (dx with O > 128 is summed 128 o's at a time, each part
+ * added onto dx in turn); with O = 1 the forward pass is vec_dot along C
+ * (four partial sums). So they differ from the twin by rounding only, which
+ * the tests bound. db has no products: the same bits on every path. */
 
 void nn_dense_forward_scalar(float *out, const float *x, const float *W,
                              const float *b, size_t B, size_t C, size_t O) {

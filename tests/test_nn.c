@@ -1,7 +1,10 @@
 /* tests/test_nn.c — the nn suite: kernels (SIMD against scalar), random
  * numbers, initialisers, embedding and MSE (against finite differences), the
  * parameter block, and the optimisers against tests/ref/optim.txt, written by
- * the NumPy re-implementation of Keras 2.1.6 in tests/ref/optim_ref.py.
+ * the NumPy re-implementation of Keras 2.1.6 in tests/ref/optim_ref.py; the
+ * layers (Dense on both paths, activations, dropout, multiply, concatenate,
+ * BCE) against finite differences, exact sums and tests/ref/layers.txt,
+ * written by tests/ref/layers_ref.py.
  */
 #include "test.h"
 #include "../nn.h"

@@ -75,9 +75,11 @@ static const char *shown(char *dst, size_t cap, const char *s, size_t len) {
 
 /* ==================================================== reading a file */
 
-/* The whole file in one NUL-terminated buffer (*len excludes the NUL). */
+/* The whole file in one NUL-terminated buffer (*len excludes the NUL);
+ * "-" is standard input. */
 static char *read_file(const char *path, size_t *len, data_error *err) {
-    FILE *f = fopen(path, "rb");
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     size_t cap = 1 << 16, n = 0;
     char *buf;
     long sz;
@@ -107,17 +109,17 @@ static char *read_file(const char *path, size_t *len, data_error *err) {
     if (ferror(f)) {
         data_errorf(err, "%s: read error: %s", path, strerror(errno));
         free(buf);
-        fclose(f);
+        if (!is_stdin) fclose(f);
         return NULL;
     }
-    fclose(f);
+    if (!is_stdin) fclose(f);
     buf[n] = '\0';
     *len = n;
     return buf;
 oom:
     data_errorf(err, "%s: out of memory reading the file", path);
     free(buf);
-    fclose(f);
+    if (!is_stdin) fclose(f);
     return NULL;
 }
 
@@ -1493,6 +1495,181 @@ int data_genre_index(const data_movies *m, const data_idmap *items, uint32_t *it
     }
     *n_genres = items->n ? n + 1 : 0;
     free(pairs);
+    return 0;
+}
+
+/* ============================================================ finding movies */
+
+/* ASCII case folding: titles are UTF-8, and only ASCII letters fold */
+static int fold(int c) {
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* length of s's common prefix with the query, case-insensitively, or 0
+ * when the query is not a prefix of s */
+static size_t prefix_len(const char *s, const char *q) {
+    size_t n = 0;
+    while (q[n] && s[n] && fold((unsigned char)s[n]) == fold((unsigned char)q[n])) n++;
+    return q[n] ? 0 : n;
+}
+
+static int contains_nocase(const char *s, const char *q) {
+    for (; *s; s++)
+        if (prefix_len(s, q)) return 1;
+    return 0;
+}
+
+/* 1 when the title is the query followed by nothing or by " (YYYY)" */
+static int title_is(const char *title, const char *q) {
+    size_t n = prefix_len(title, q);
+    const char *rest = title + n;
+    if (!n) return 0;
+    if (!*rest) return 1;
+    return rest[0] == ' ' && rest[1] == '(' && is_digit(rest[2]) && is_digit(rest[3]) &&
+           is_digit(rest[4]) && is_digit(rest[5]) && rest[6] == ')' && !rest[7];
+}
+
+/* Collect the rows matching at one level of preference; the number found. */
+static size_t match_level(const data_movies *m, const char *q, int level, int32_t *cand,
+                          size_t max_cand) {
+    size_t r, n = 0;
+    for (r = 0; r < m->n; r++) {
+        const char *t = data_movie_title(m, r);
+        int hit = level == 0 ? title_is(t, q) && !t[prefix_len(t, q)]
+                : level == 1 ? title_is(t, q)
+                : level == 2 ? prefix_len(t, q) > 0
+                             : contains_nocase(t, q);
+        if (!hit) continue;
+        if (n < max_cand) cand[n] = (int32_t)r;
+        n++;
+    }
+    return n;
+}
+
+int data_movie_match(const data_movies *m, const char *query, int32_t *row, int32_t *cand,
+                     size_t max_cand, size_t *n_cand) {
+    int64_t id;
+    int level;
+    *n_cand = 0;
+    if (!*query) return -1;
+    if (parse_i64(query, strlen(query), &id) == 0) {
+        *row = data_movie_find(m, id);
+        return *row >= 0 ? 0 : -1;
+    }
+    for (level = 0; level < 4; level++) { /* exact, without year, prefix, substring */
+        size_t n = match_level(m, query, level, cand, max_cand);
+        if (n == 1) {
+            *row = cand[0];
+            return 0;
+        }
+        if (n > 1) {
+            *n_cand = n < max_cand ? n : max_cand;
+            return -2;
+        }
+    }
+    return -1;
+}
+
+/* ============================================================ pairs */
+
+void data_pairs_init(data_pairs *p) { memset(p, 0, sizeof *p); }
+
+void data_pairs_free(data_pairs *p) {
+    free(p->user);
+    free(p->item);
+    free(p->line);
+    memset(p, 0, sizeof *p);
+}
+
+static int pairs_push(data_pairs *p, int64_t u, int64_t i, size_t line) {
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 1024;
+        int64_t *nu = realloc(p->user, cap * sizeof *nu), *ni;
+        size_t *nl;
+        if (!nu) return -1;
+        p->user = nu;
+        ni = realloc(p->item, cap * sizeof *ni);
+        if (!ni) return -1;
+        p->item = ni;
+        nl = realloc(p->line, cap * sizeof *nl);
+        if (!nl) return -1;
+        p->line = nl;
+        p->cap = cap;
+    }
+    p->user[p->n] = u;
+    p->item[p->n] = i;
+    p->line[p->n++] = line;
+    return 0;
+}
+
+int data_pairs_push_one(data_pairs *p, int64_t user, int64_t item) {
+    return pairs_push(p, user, item, 0);
+}
+
+static int pair_sep(char c) {
+    return c == ',' || c == '\t' || c == ';' || c == ' ' || c == ':';
+}
+
+/* the next field of a pairs line: [*s, end) up to a separator run */
+static size_t pair_field(const char **s, const char *eol) {
+    const char *p = *s;
+    size_t n = 0;
+    while (p + n < eol && !pair_sep(p[n])) n++;
+    *s = p + n;
+    while (*s < eol && pair_sep(**s)) (*s)++;
+    return n;
+}
+
+int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
+    size_t len, line = 0;
+    char *buf = read_file(path, &len, err), *p, *end;
+    if (!buf) return -1;
+    p = buf + skip_bom(buf, len);
+    end = buf + len;
+    while (p < end) {
+        char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *s = p, *f1, *f2;
+        size_t n1, n2;
+        int64_t u, i;
+        char v[64];
+        if (!eol) eol = end;
+        line++;
+        if (eol > p && eol[-1] == '\r') eol[-1] = ' ';
+        while (s < eol && (*s == ' ' || *s == '\t')) s++;
+        if (s == eol) { /* an empty line */
+            p = eol + 1;
+            continue;
+        }
+        f1 = s;
+        n1 = pair_field(&s, eol);
+        f2 = s;
+        n2 = pair_field(&s, eol);
+        if (n2 == 0) {
+            data_errorf(err, "%s:%zu: expected a user and an item (\"%s\")", path, line,
+                        shown(v, sizeof v, f1, (size_t)(eol - f1)));
+            free(buf);
+            return -1;
+        }
+        if (parse_i64(f1, n1, &u) != 0 || parse_i64(f2, n2, &i) != 0) {
+            int user_bad = parse_i64(f1, n1, &u) != 0;
+            if (out->n == 0 && line == 1) { /* a header */
+                p = eol + 1;
+                continue;
+            }
+            data_errorf(err, "%s:%zu: %s id is not an integer (\"%s\")", path, line,
+                        user_bad ? "user" : "item",
+                        user_bad ? shown(v, sizeof v, f1, n1) : shown(v, sizeof v, f2, n2));
+            free(buf);
+            return -1;
+        }
+        if (pairs_push(out, u, i, line) != 0) {
+            data_errorf(err, "%s: out of memory", path);
+            free(buf);
+            return -1;
+        }
+        p = eol + 1;
+    }
+    free(buf);
     return 0;
 }
 

@@ -179,6 +179,31 @@ int32_t data_movie_find(const data_movies *m, int64_t raw_id);
 int data_genre_index(const data_movies *m, const data_idmap *items,
                      uint32_t *item_genre, size_t *n_genres, data_error *err);
 
+/* Find a movie by what a user types: a raw id ("2011"), or a title,
+ * case-insensitively, preferring in turn an exact title, the title without
+ * its year ("Back to the Future" for "Back to the Future (1985)"), a unique
+ * prefix and a unique substring. 0 with *row set; -1 when nothing matches;
+ * -2 when several do: cand[0..*n_cand) holds up to max_cand of them. */
+int data_movie_match(const data_movies *m, const char *query, int32_t *row,
+                     int32_t *cand, size_t max_cand, size_t *n_cand);
+
+/* (user, item) pairs to score, as raw ids with their line numbers */
+typedef struct {
+    int64_t *user, *item;
+    size_t *line;
+    size_t n, cap;
+} data_pairs;
+
+void data_pairs_init(data_pairs *p);
+void data_pairs_free(data_pairs *p);
+/* Lines "user,item" (also tab, ';', "::" or spaces between them, anything
+ * after the second field ignored; a first line whose fields are not numbers
+ * is a header). path "-" reads standard input. 0 or -1 with err naming the
+ * file, the line and the value. */
+int data_read_pairs(const char *path, data_pairs *out, data_error *err);
+/* append one pair (line 0); 0 or -1 (no memory) */
+int data_pairs_push_one(data_pairs *p, int64_t user, int64_t item);
+
 /* ------------------------------------------------- synthetic datasets */
 
 /* MovieLens-shaped data from a planted model: ratings are

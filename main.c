@@ -682,54 +682,135 @@ static int parse_id(const char *s, int64_t *id) {
     return 0;
 }
 
+/* The row of a raw id the model learned, or -1. */
+static int32_t learned(const data_idmap *map, const uint32_t *count, int64_t raw) {
+    int32_t row = data_idmap_find(map, raw);
+    return row >= 0 && count[row] > 0 ? row : -1;
+}
+
 static int cmd_predict(args *a) {
-    const char *model_path = NULL, *v;
+    const char *model_path = NULL, *pairs_path = NULL, *v;
     const char *user_s = NULL, *item_s = NULL;
     int unknown_mean = 0;
-    int64_t uid, iid;
-    int32_t u, i;
+    data_pairs pairs;
+    data_error err;
     mf_model m;
+    size_t k;
+    data_pairs_init(&pairs);
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
-            printf("usage: embrec predict --model FILE --user ID --item ID [--unknown-mean]\n\n"
-                   "Prints the predicted rating of one user for one item (raw ids as in the\n"
-                   "training file). An id the model never learned is an error, or the\n"
+            printf("usage: embrec predict --model FILE (--user ID --item ID | --pairs FILE)\n"
+                   "                      [--unknown-mean]\n\n"
+                   "Predicted ratings (implicit models: probabilities) for raw ids as in the\n"
+                   "training file. --pairs reads lines `user,item` (or tab, ';' or spaces\n"
+                   "between them; `-` is standard input) and writes `user,item,prediction`.\n"
+                   "An id the model never learned is an error naming the line, or the\n"
                    "training mean with --unknown-mean.\n");
             return 0;
         } else if (option(a, "--model", &v)) model_path = v;
         else if (option(a, "--user", &v)) user_s = v;
         else if (option(a, "--item", &v)) item_s = v;
+        else if (option(a, "--pairs", &v)) pairs_path = v;
         else if (flag(a, "--unknown-mean")) unknown_mean = 1;
         else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
-    if (!model_path || !user_s || !item_s)
-        usage_error(a, "--model, --user and --item are required%s%s", "", "");
-    if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
-    if (parse_id(item_s, &iid) != 0) usage_error(a, "--item: not an integer id (\"%s\")", item_s, "");
-    load_or_die(&m, model_path);
-    u = data_idmap_find(&m.users, uid);
-    i = data_idmap_find(&m.items, iid);
-    if ((u < 0 || m.user_count[u] == 0 || i < 0 || m.item_count[i] == 0) && !unknown_mean) {
-        fprintf(stderr, "embrec predict: the model never learned %s %s%s\n",
-                u < 0 || m.user_count[u] == 0 ? "user" : "item",
-                u < 0 || m.user_count[u] == 0 ? user_s : item_s,
-                " (use --unknown-mean to predict the training mean)");
-        mf_free(&m);
-        return 1;
+    if (!model_path || (!pairs_path && (!user_s || !item_s)))
+        usage_error(a, "--model and either --user and --item, or --pairs, are required%s%s", "", "");
+    if (pairs_path) {
+        if (data_read_pairs(pairs_path, &pairs, &err) != 0) die(&err);
+    } else {
+        int64_t uid, iid;
+        if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
+        if (parse_id(item_s, &iid) != 0) usage_error(a, "--item: not an integer id (\"%s\")", item_s, "");
+        if (data_pairs_push_one(&pairs, uid, iid) != 0) {
+            fprintf(stderr, "embrec predict: out of memory\n");
+            return 1;
+        }
     }
-    printf("%.4f\n", u < 0 || i < 0 ? m.mean : mf_predict(&m, (uint32_t)u, (uint32_t)i));
+    load_or_die(&m, model_path);
+    for (k = 0; k < pairs.n; k++) {
+        int32_t u = learned(&m.users, m.user_count, pairs.user[k]);
+        int32_t i = learned(&m.items, m.item_count, pairs.item[k]);
+        if ((u < 0 || i < 0) && !unknown_mean) {
+            if (pairs_path) fprintf(stderr, "embrec predict: %s:%zu: ", pairs_path, pairs.line[k]);
+            else fprintf(stderr, "embrec predict: ");
+            fprintf(stderr, "the model never learned %s %lld (use --unknown-mean to predict "
+                            "the training mean)\n", u < 0 ? "user" : "item",
+                    (long long)(u < 0 ? pairs.user[k] : pairs.item[k]));
+            mf_free(&m);
+            data_pairs_free(&pairs);
+            return 1;
+        }
+        if (pairs_path) printf("%lld,%lld,", (long long)pairs.user[k], (long long)pairs.item[k]);
+        printf("%.4f\n", u < 0 || i < 0 ? m.mean : mf_predict(&m, (uint32_t)u, (uint32_t)i));
+    }
     mf_free(&m);
+    data_pairs_free(&pairs);
     return 0;
 }
 
 /* ------------------------------------------------------------ recommend */
+
+/* Every learned user's top n, excluding what each rated, as CSV. */
+static int recommend_all(args *a, const char *model_path, const char *data_path,
+                         const char *out_path, const data_read_opts *ro, size_t n) {
+    mf_model m;
+    data_ratings r;
+    data_user_items rated;
+    uint8_t *exclude;
+    mf_scored *top;
+    FILE *f;
+    size_t k, got;
+    uint32_t u;
+    if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
+    load_or_die(&m, model_path);
+    if (!data_path) data_path = m.source[0] ? m.source : NULL;
+    data_ratings_init(&r);
+    if (data_path) read_or_die(data_path, ro, &m.users, &m.items, &r);
+    for (k = got = 0; k < r.n; k++) /* only rows inside the model count as rated */
+        if (r.user[k] < m.n_users && r.item[k] < m.n_items) {
+            r.user[got] = r.user[k];
+            r.item[got++] = r.item[k];
+        }
+    r.n = got;
+    exclude = calloc(m.n_items ? m.n_items : 1, 1);
+    top = malloc(n * sizeof *top);
+    f = fopen(out_path, "w");
+    if (!exclude || !top || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
+        fprintf(stderr, "embrec recommend: %s: %s\n", out_path, f ? "out of memory" : strerror(errno));
+        return 1;
+    }
+    fprintf(f, "userId,rank,movieId,prediction\n");
+    for (u = 0; u < m.n_users; u++) {
+        const uint32_t *it = rated.item + rated.start[u];
+        size_t nr = rated.start[u + 1] - rated.start[u];
+        if (m.user_count[u] == 0) continue;
+        for (k = 0; k < nr; k++) exclude[it[k]] = 1;
+        got = mf_recommend(&m, u, exclude, top, n);
+        for (k = 0; k < nr; k++) exclude[it[k]] = 0;
+        for (k = 0; k < got; k++)
+            fprintf(f, "%lld,%zu,%lld,%.4f\n", (long long)m.user_ids[u], k + 1,
+                    (long long)m.item_ids[top[k].item], (double)top[k].score);
+    }
+    if (ferror(f) | fclose(f)) {
+        fprintf(stderr, "embrec recommend: %s: write error: %s\n", out_path, strerror(errno));
+        return 1;
+    }
+    free(exclude);
+    free(top);
+    data_user_items_free(&rated);
+    data_ratings_free(&r);
+    mf_free(&m);
+    return 0;
+}
 
 static int cmd_recommend(args *a) {
     data_read_opts ro = data_read_defaults();
     const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
     char movies_buf[1024];
     size_t n = 10, k, got;
-    int show_rated = 0;
+    int show_rated = 0, all_users = 0;
+    const char *out_path = NULL;
     int64_t uid;
     int32_t u;
     mf_model m;
@@ -746,7 +827,9 @@ static int cmd_recommend(args *a) {
                    "--data: the ratings that count as rated     [the model's training file]\n"
                    "--movies: titles and genres                  [movies.csv, movies.dat or\n"
                    "                                              u.item beside --data]\n"
-                   "--rated: also list the user's rated movies with their predictions.\n");
+                   "--rated: also list the user's rated movies with their predictions.\n"
+                   "--all --out FILE: every learned user's top N as CSV\n"
+                   "                  (userId,rank,movieId,prediction).\n");
             return 0;
         } else if (option(a, "--model", &v)) model_path = v;
         else if (option(a, "--user", &v)) user_s = v;
@@ -754,8 +837,11 @@ static int cmd_recommend(args *a) {
         else if (option(a, "--data", &v)) data_path = v;
         else if (option(a, "--movies", &v)) movies_path = v;
         else if (flag(a, "--rated")) show_rated = 1;
+        else if (flag(a, "--all")) all_users = 1;
+        else if (option(a, "--out", &v)) out_path = v;
         else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
+    if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n);
     if (!model_path || !user_s) usage_error(a, "--model and --user are required%s%s", "", "");
     if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
     load_or_die(&m, model_path);
@@ -804,6 +890,143 @@ static int cmd_recommend(args *a) {
     free(rated);
     free(top);
     data_ratings_free(&r);
+    data_movies_free(&mv);
+    mf_free(&m);
+    return 0;
+}
+
+/* ------------------------------------------------------------ similar / export */
+
+/* Titles for a model: --movies, or the movies file beside its training data. */
+static int load_movies_for(const mf_model *m, const char *path, data_movies *mv) {
+    char buf[1024];
+    data_error err;
+    data_movies_init(mv);
+    if (!path && m->source[0]) path = find_movies(m->source, buf, sizeof buf);
+    if (!path) return 0;
+    if (data_read_movies(path, mv, &err) != 0) die(&err);
+    return 1;
+}
+
+/* The model row of the movie a user named, or exit with a message that says
+ * why (no match, several matches: listed, or a movie the model never learned). */
+static uint32_t item_or_die(const mf_model *m, const data_movies *mv, const char *query,
+                            int64_t *raw) {
+    int32_t row = -1, cand[10];
+    size_t n_cand = 0, k;
+    int rc = mv->n ? data_movie_match(mv, query, &row, cand, 10, &n_cand) : -1;
+    if (rc == -2) {
+        fprintf(stderr, "embrec: \"%s\" matches several movies; say which:\n", query);
+        for (k = 0; k < n_cand; k++)
+            fprintf(stderr, "  %lld  %s\n", (long long)mv->id[cand[k]],
+                    data_movie_title(mv, (size_t)cand[k]));
+        exit(1);
+    }
+    if (rc == 0) *raw = mv->id[row];
+    else if (parse_id(query, raw) != 0) {
+        fprintf(stderr, "embrec: no movie matches \"%s\"%s\n", query,
+                mv->n ? "" : " (no movies file: give an id, or --movies FILE)");
+        exit(1);
+    }
+    row = data_idmap_find(&m->items, *raw);
+    if (row < 0 || m->item_count[row] == 0) {
+        fprintf(stderr, "embrec: the model never learned movie %lld\n", (long long)*raw);
+        exit(1);
+    }
+    return (uint32_t)row;
+}
+
+static void print_movie(const data_movies *mv, int64_t id) {
+    int32_t row = data_movie_find(mv, id);
+    if (row >= 0)
+        printf("  %s  (%s)", data_movie_title(mv, (size_t)row), data_movie_genres(mv, (size_t)row));
+}
+
+static int cmd_similar(args *a) {
+    const char *model_path = NULL, *query = NULL, *movies_path = NULL, *v;
+    size_t n = 10, got, k;
+    uint32_t min_ratings = 0, item;
+    mf_metric metric = MF_COSINE;
+    mf_model m;
+    data_movies mv;
+    mf_scored *top;
+    int64_t raw;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec similar --model FILE --item ID|TITLE [-n N] [--metric M]\n"
+                   "                      [--min-ratings R] [--movies FILE]\n\n"
+                   "The N movies whose learned embeddings are nearest the given one  [N=10].\n"
+                   "A movie is named by id or title: case-insensitive; an exact title, the\n"
+                   "title without its year, a unique prefix or a unique substring.\n"
+                   "--metric cosine or euclidean                                   [cosine]\n"
+                   "--min-ratings: only movies with at least R training ratings    [0]\n"
+                   "--movies: titles                  [beside the model's training data]\n");
+            return 0;
+        } else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--item", &v)) query = v;
+        else if (option(a, "-n", &v) || option(a, "--top", &v)) n = parse_size(a, "-n", v, 1);
+        else if (option(a, "--min-ratings", &v))
+            min_ratings = (uint32_t)parse_size(a, "--min-ratings", v, 0);
+        else if (option(a, "--movies", &v)) movies_path = v;
+        else if (option(a, "--metric", &v)) {
+            if (strcmp(v, "cosine") == 0) metric = MF_COSINE;
+            else if (strcmp(v, "euclidean") == 0) metric = MF_EUCLIDEAN;
+            else usage_error(a, "--metric: expected cosine or euclidean (got \"%s\")", v, "");
+        } else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!model_path || !query) usage_error(a, "--model and --item are required%s%s", "", "");
+    load_or_die(&m, model_path);
+    load_movies_for(&m, movies_path, &mv);
+    item = item_or_die(&m, &mv, query, &raw);
+    top = malloc(n * sizeof *top);
+    if (!top) {
+        fprintf(stderr, "embrec similar: out of memory\n");
+        return 1;
+    }
+    got = mf_similar(&m, item, metric, min_ratings, top, n);
+    printf("Nearest to %lld", (long long)raw);
+    print_movie(&mv, raw);
+    printf(" by %s:\n%4s  %8s  %10s  %7s  %s\n", metric == MF_COSINE ? "cosine similarity"
+           : "euclidean distance", "rank", "movie", metric == MF_COSINE ? "similarity" : "distance",
+           "ratings", mv.n ? "title  (genres)" : "");
+    for (k = 0; k < got; k++) {
+        int64_t id = m.item_ids[top[k].item];
+        printf("%4zu  %8lld  %10.4f  %7u", k + 1, (long long)id,
+               metric == MF_COSINE ? (double)top[k].score : -(double)top[k].score,
+               m.item_count[top[k].item]);
+        print_movie(&mv, id);
+        printf("\n");
+    }
+    free(top);
+    data_movies_free(&mv);
+    mf_free(&m);
+    return 0;
+}
+
+static int cmd_export(args *a) {
+    const char *model_path = NULL, *out = NULL, *movies_path = NULL, *v;
+    mf_model m;
+    data_movies mv;
+    data_error err;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec export --model FILE --out DIR [--movies FILE]\n\n"
+                   "Writes the embeddings as NumPy files (user_embedding.npy, item_embedding.npy,\n"
+                   "user_ids.npy, item_ids.npy, and the biases of a bias model), and as TSV\n"
+                   "vectors with metadata for TensorBoard's Embedding Projector\n"
+                   "(item_vectors.tsv + item_metadata.tsv, user_vectors.tsv + user_metadata.tsv).\n");
+            return 0;
+        } else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--out", &v)) out = v;
+        else if (option(a, "--movies", &v)) movies_path = v;
+        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    load_or_die(&m, model_path);
+    load_movies_for(&m, movies_path, &mv);
+    if (mf_export(&m, out, mv.n ? &mv : NULL, &err) != 0) die(&err);
+    printf("wrote %zu user and %zu item embeddings (K=%zu) to %s/\n", m.n_users, m.n_items,
+           m.cfg.dim, out);
     data_movies_free(&mv);
     mf_free(&m);
     return 0;
@@ -913,7 +1136,9 @@ static void main_help(void) {
            "  train      learn user and movie embeddings (--recipe mf8 | cfmodel)\n"
            "  eval       RMSE and MAE of a saved model on a ratings file\n"
            "  predict    one user's predicted rating for one movie\n"
-           "  recommend  a user's top-N unrated movies with titles\n"
+           "  recommend  a user's top-N unrated movies with titles (or every user's)\n"
+           "  similar    the movies nearest a movie by their embeddings\n"
+           "  export     embeddings as .npy and TSV (TensorBoard projector)\n"
            "  summary    a model's layers and parameter counts, as Keras prints them\n"
            "  info       size, rating range and density of a ratings file\n"
            "  synth      write a MovieLens-shaped synthetic dataset\n\n"
@@ -945,7 +1170,9 @@ int main(int argc, char **argv) {
     if (strcmp(a.cmd, "info") == 0) return cmd_info(&a);
     if (strcmp(a.cmd, "synth") == 0) return cmd_synth(&a);
     if (strcmp(a.cmd, "summary") == 0) return cmd_summary(&a);
-    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, summary, info, synth)\n",
+    if (strcmp(a.cmd, "similar") == 0) return cmd_similar(&a);
+    if (strcmp(a.cmd, "export") == 0) return cmd_export(&a);
+    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, export, summary, info, synth)\n",
             a.cmd);
     return EXIT_USAGE;
 }

@@ -1431,6 +1431,168 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
     return filled;
 }
 
+/* ------------------------------------------------------------ similar items */
+
+size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,
+                  mf_scored *out, size_t n) {
+    const nn_params *ps = &m->params;
+    const float *Q = nn_param(ps, m->t_item), *qi;
+    size_t S = ps->t[m->t_item].stride, K = m->cfg.dim, filled = 0;
+    float norm_i;
+    uint32_t j;
+    if (i >= m->n_items || n == 0) return 0;
+    qi = Q + i * S;
+    norm_i = sqrtf(vec_dot(qi, qi, K));
+    for (j = 0; j < m->n_items; j++) {
+        const float *qj = Q + j * S;
+        mf_scored c;
+        if (j == i || m->item_count[j] < min_count || m->item_count[j] == 0) continue;
+        c.item = j;
+        if (metric == MF_COSINE) { /* cos = q_i·q_j / (‖q_i‖ ‖q_j‖) */
+            float norm_j = sqrtf(vec_dot(qj, qj, K));
+            c.score = norm_i > 0 && norm_j > 0 ? vec_dot(qi, qj, K) / (norm_i * norm_j) : 0.0f;
+        } else { /* −‖q_i − q_j‖ = −√(‖q_i‖² − 2 q_i·q_j + ‖q_j‖²), clamped at 0 */
+            float d2 = vec_dot(qi, qi, K) - 2.0f * vec_dot(qi, qj, K) + vec_dot(qj, qj, K);
+            c.score = -sqrtf(d2 > 0 ? d2 : 0);
+        }
+        offer(out, n, &filled, c);
+    }
+    qsort(out, filled, sizeof *out, by_score_desc);
+    return filled;
+}
+
+/* ------------------------------------------------------------ export */
+
+/* A .npy file (format 1.0): magic, header length, a Python dict literal
+ * padded with spaces to a multiple of 64 bytes, then the data, C order. */
+static int npy_write(const char *path, const char *descr, size_t rows, size_t cols,
+                     const void *data, size_t elem, size_t row_stride, data_error *err) {
+    char header[256];
+    int len;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    FILE *f = fopen(path, "wb");
+    size_t r, total;
+    if (!f) {
+        data_errorf(err, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    if (cols) len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+                             "'shape': (%zu, %zu), }", descr, rows, cols);
+    else len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+                        "'shape': (%zu,), }", descr, rows);
+    total = 10 + (size_t)len + 1;
+    while (total % 64) { /* pad with spaces, end with a newline */
+        header[len++] = ' ';
+        total++;
+    }
+    header[len++] = '\n';
+    pre[8] = (unsigned char)(len & 0xff);
+    pre[9] = (unsigned char)(len >> 8);
+    fwrite(pre, 1, 10, f);
+    fwrite(header, 1, (size_t)len, f);
+    for (r = 0; r < rows; r++) /* rows of the padded layout, unpadded */
+        fwrite((const char *)data + r * row_stride * elem, elem, cols ? cols : 1, f);
+    if (ferror(f) | fclose(f)) {
+        data_errorf(err, "%s: write error: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* NumPy's byte-order mark for this machine: '<' little-endian, '>' big */
+static int little_endian(void) {
+    const uint32_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+static int export_npy(const mf_model *m, const char *dir, data_error *err) {
+    const nn_params *ps = &m->params;
+    const char *f4 = little_endian() ? "<f4" : ">f4", *i8 = little_endian() ? "<i8" : ">i8";
+    char path[4096];
+#define NPY(name, descr, rows, cols, data, elem, stride)                                  \
+    do {                                                                                  \
+        snprintf(path, sizeof path, "%s/%s", dir, name);                                  \
+        if (npy_write(path, descr, rows, cols, data, elem, stride, err) != 0) return -1; \
+    } while (0)
+    NPY("user_embedding.npy", f4, m->n_users, m->cfg.dim, nn_param(ps, m->t_user), 4,
+        ps->t[m->t_user].stride);
+    NPY("item_embedding.npy", f4, m->n_items, m->cfg.dim, nn_param(ps, m->t_item), 4,
+        ps->t[m->t_item].stride);
+    if (m->cfg.kind == MF_BIAS) {
+        NPY("user_bias.npy", f4, m->n_users, 0, nn_param(ps, m->t_user_bias), 4,
+            ps->t[m->t_user_bias].stride);
+        NPY("item_bias.npy", f4, m->n_items, 0, nn_param(ps, m->t_item_bias), 4,
+            ps->t[m->t_item_bias].stride);
+    }
+    NPY("user_ids.npy", i8, m->n_users, 0, m->user_ids, 8, 1);
+    NPY("item_ids.npy", i8, m->n_items, 0, m->item_ids, 8, 1);
+#undef NPY
+    return 0;
+}
+
+/* TSV text must not contain tabs or newlines */
+static void tsv_text(FILE *f, const char *s) {
+    for (; *s; s++) fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+static int export_tsv(const mf_model *m, const char *dir, const char *who,
+                      const data_movies *movies, data_error *err) {
+    const nn_params *ps = &m->params;
+    int items = strcmp(who, "item") == 0;
+    size_t t = items ? m->t_item : m->t_user, rows = ps->t[t].rows, r, c;
+    const float *W = nn_param(ps, t);
+    const int64_t *ids = items ? m->item_ids : m->user_ids;
+    char vpath[4096], mpath[4096];
+    FILE *vf, *mf;
+    int bad;
+    snprintf(vpath, sizeof vpath, "%s/%s_vectors.tsv", dir, who);
+    snprintf(mpath, sizeof mpath, "%s/%s_metadata.tsv", dir, who);
+    vf = fopen(vpath, "w");
+    mf = fopen(mpath, "w");
+    if (!vf || !mf) {
+        data_errorf(err, "%s: cannot write: %s", !vf ? vpath : mpath, strerror(errno));
+        if (vf) fclose(vf);
+        if (mf) fclose(mf);
+        return -1;
+    }
+    fprintf(mf, items && movies ? "id\ttitle\tgenres\tratings\n" : "id\tratings\n");
+    for (r = 0; r < rows; r++) {
+        for (c = 0; c < m->cfg.dim; c++)
+            fprintf(vf, c ? "\t%.9g" : "%.9g", (double)W[r * ps->t[t].stride + c]);
+        fputc('\n', vf);
+        fprintf(mf, "%lld", (long long)ids[r]);
+        if (items && movies) {
+            int32_t row = data_movie_find(movies, ids[r]);
+            fputc('\t', mf);
+            tsv_text(mf, row >= 0 ? data_movie_title(movies, (size_t)row) : "");
+            fputc('\t', mf);
+            tsv_text(mf, row >= 0 ? data_movie_genres(movies, (size_t)row) : "");
+        }
+        fprintf(mf, "\t%u\n", items ? m->item_count[r] : m->user_count[r]);
+    }
+    bad = ferror(vf) | ferror(mf);
+    bad |= fclose(vf) | fclose(mf);
+    if (bad) {
+        data_errorf(err, "%s: write error: %s", vpath, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
+              data_error *err) {
+    struct stat st;
+    if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0) {
+        data_errorf(err, "%s: cannot create the directory: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (export_npy(m, dir, err) != 0) return -1;
+    if (export_tsv(m, dir, "item", movies, err) != 0) return -1;
+    return export_tsv(m, dir, "user", NULL, err);
+}
+
 /* ------------------------------------------------------------ model files */
 
 #define FNV_OFFSET 14695981039346656037ULL

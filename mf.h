@@ -267,6 +267,26 @@ typedef struct { uint32_t item; float score; } mf_scored;
 size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n);
 
+typedef enum { MF_COSINE, MF_EUCLIDEAN } mf_metric;
+
+/* The n items nearest to item i by their item embeddings q (cosine
+ * similarity, or the negated euclidean distance so that higher is nearer),
+ * best first, skipping i itself and items with fewer than min_count training
+ * ratings. Returns how many were written to out. */
+size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,
+                  mf_scored *out, size_t n);
+
+/* Write the embeddings for NumPy and for TensorBoard's Embedding Projector:
+ *   DIR/{user,item}_embedding.npy   float32 (U, K) and (I, K)
+ *   DIR/{user,item}_bias.npy        float32 (U,) and (I,)      (bias model)
+ *   DIR/{user,item}_ids.npy         int64: the raw id of each row
+ *   DIR/item_vectors.tsv, DIR/item_metadata.tsv   one row per item, the
+ *     metadata with a header (id, title, genres; titles from movies if given)
+ *   DIR/user_vectors.tsv, DIR/user_metadata.tsv
+ * movies may be NULL. 0 or -1 with err. */
+int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
+              data_error *err);
+
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:
  *   "EMBRECMF"  u32 version  u32 kind  u32 centre  u32 dim

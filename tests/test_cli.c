@@ -233,6 +233,88 @@ static void test_networks_ml_latest_small(void) {
     }
 }
 
+/* a model's use: similar, predict from pairs, recommend for all, export */
+static void test_use_a_model(void) {
+    char args[1600];
+    const char *model = test_path("use.embrec"), *dir = test_path("export");
+    const char *pairs = test_write("use-pairs.csv", "userId,movieId\n1,1\n7,2\n99999,1\n");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --optimizer adam "
+             "--lr 0.005 --l2 0.1 --dim 8 --epochs 3 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+
+    snprintf(args, sizeof args, "similar --model %s --item \"Synthetic Movie 12 \" -n 4", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Nearest to 12  Synthetic Movie 12 (");
+    CHECK_HAS(out, "   4  ");
+    snprintf(args, sizeof args, "similar --model %s --item \"synthetic movie 1\"", model);
+    CHECK_INT(embrec(args), 0); /* the title without its year wins over longer ones */
+    CHECK_HAS(out, "Nearest to 1  Synthetic Movie 1 (");
+    snprintf(args, sizeof args, "similar --model %s --item \"movie 1\"", model);
+    CHECK_INT(embrec(args), 1); /* a substring of 1, 10..19, 100..199: ambiguous */
+    CHECK_HAS(out, "matches several movies");
+    CHECK_HAS(out, "Synthetic Movie 1");
+    snprintf(args, sizeof args, "similar --model %s --item \"no such film\"", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "no movie matches \"no such film\"");
+
+    snprintf(args, sizeof args, "predict --model %s --pairs %s", model, pairs);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "use-pairs.csv:4: the model never learned user 99999");
+    snprintf(args, sizeof args, "predict --model %s --pairs %s --unknown-mean", model, pairs);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "1,1,");
+    CHECK_HAS(out, "7,2,");
+    CHECK_HAS(out, "99999,1,");
+
+    snprintf(args, sizeof args, "recommend --model %s --all -n 3 --out %s", model,
+             test_path("all.csv"));
+    CHECK_INT(embrec(args), 0);
+    {
+        FILE *f = fopen(test_path("all.csv"), "r");
+        char line[256];
+        int lines = 0;
+        while (f && fgets(line, sizeof line, f)) lines++;
+        if (f) fclose(f);
+        CHECK_INT(lines, 1 + 300 * 3); /* a header, then 3 for each of the 300 users */
+    }
+
+    snprintf(args, sizeof args, "export --model %s --out %s", model, dir);
+    CHECK_INT(embrec(args), 0);
+    {
+        FILE *f;
+        unsigned char head[128];
+        size_t got, hl;
+        snprintf(args, sizeof args, "%s/item_embedding.npy", dir);
+        f = fopen(args, "rb");
+        got = f ? fread(head, 1, sizeof head, f) : 0;
+        if (f) fclose(f);
+        CHECK(got == sizeof head && memcmp(head, "\x93NUMPY\x01\x00", 8) == 0);
+        hl = (size_t)head[8] | (size_t)head[9] << 8;
+        CHECK((10 + hl) % 64 == 0);              /* the header is padded to 64 bytes */
+        head[got - 1] = '\0';
+        CHECK_HAS((const char *)head + 10, "'shape': (200, 8)");
+        CHECK_HAS((const char *)head + 10, "'descr': '<f4'");
+    }
+    if (system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+        printf("     (python3-numpy not installed: numpy's own check of the .npy files skipped)\n");
+    } else {
+        snprintf(args, sizeof args, "/usr/bin/python3 -c \"import numpy as np; "
+                 "q = np.load('%s/item_embedding.npy'); i = np.load('%s/item_ids.npy'); "
+                 "b = np.load('%s/item_bias.npy'); "
+                 "assert q.shape == (200, 8) and q.dtype == np.float32 and i.shape == (200,) "
+                 "and b.shape == (200,) and np.isfinite(q).all() and q.std() > 0\"", dir, dir, dir);
+        CHECK(system(args) == 0);
+    }
+    snprintf(args, sizeof args, "%s/item_metadata.tsv", dir);
+    {
+        FILE *f = fopen(args, "r");
+        char line[512] = "";
+        if (f && fgets(line, sizeof line, f)) CHECK_HAS(line, "id\ttitle\tgenres\tratings");
+        else test_fail(__FILE__, __LINE__, "no %s", args);
+        if (f) fclose(f);
+    }
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -242,5 +324,6 @@ void suite_cli(void) {
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
     test_run("cli/deep_genre", test_deep_genre);
+    test_run("cli/use_a_model", test_use_a_model);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

@@ -1379,7 +1379,68 @@ static void test_ml100k_uitem(void) {
     data_movies_free(&m);
 }
 
+/* ------------------------------------------------------------ finding movies, pairs */
+
+static void test_movie_match(void) {
+    const char *p = test_write("match.csv", "movieId,title,genres\n"
+                                            "2011,Back to the Future (1985),Comedy|Sci-Fi\n"
+                                            "2012,Back to the Future Part II (1989),Comedy\n"
+                                            "260,Star Wars (1977),Action\n"
+                                            "1371,Star Trek: The Motion Picture (1979),Sci-Fi\n"
+                                            "1,Toy Story (1995),Animation\n");
+    data_movies m;
+    data_error err;
+    int32_t row = -1, cand[4];
+    size_t n = 0;
+    data_movies_init(&m);
+    CHECK(data_read_movies(p, &m, &err) == 0);
+    CHECK(data_movie_match(&m, "back to the future", &row, cand, 4, &n) == 0); /* no year */
+    CHECK_INT(m.id[row], 2011);
+    CHECK(data_movie_match(&m, "Back to the Future Part", &row, cand, 4, &n) == 0); /* prefix */
+    CHECK_INT(m.id[row], 2012);
+    CHECK(data_movie_match(&m, "wars", &row, cand, 4, &n) == 0); /* substring */
+    CHECK_INT(m.id[row], 260);
+    CHECK(data_movie_match(&m, "1", &row, cand, 4, &n) == 0); /* an id */
+    CHECK_INT(m.id[row], 1);
+    CHECK(data_movie_match(&m, "star", &row, cand, 4, &n) == -2); /* two prefixes */
+    CHECK_INT(n, 2);
+    CHECK(n == 2 && m.id[cand[0]] == 260 && m.id[cand[1]] == 1371);
+    CHECK(data_movie_match(&m, "future", &row, cand, 1, &n) == -2); /* capped list */
+    CHECK_INT(n, 1);
+    CHECK(data_movie_match(&m, "Jaws", &row, cand, 4, &n) == -1);
+    CHECK(data_movie_match(&m, "99", &row, cand, 4, &n) == -1);
+    data_movies_free(&m);
+}
+
+static void test_read_pairs(void) {
+    const char *p = test_write("pairs.csv", "userId,movieId\n1,10\r\n2\t20\n\n3 30 extra\n4::40\n");
+    const char *bad = test_write("badpairs.csv", "1,10\n2,x\n");
+    const char *short_ = test_write("short.csv", "1,10\n7\n");
+    data_pairs pr;
+    data_error err;
+    data_pairs_init(&pr);
+    CHECK(data_read_pairs(p, &pr, &err) == 0);
+    CHECK_INT(pr.n, 4);
+    if (pr.n == 4) {
+        CHECK_INT(pr.user[1], 2);
+        CHECK_INT(pr.item[1], 20);
+        CHECK_INT(pr.item[2], 30);
+        CHECK_INT(pr.user[3], 4);
+        CHECK_INT(pr.item[3], 40);
+        CHECK_INT(pr.line[3], 6);
+    }
+    data_pairs_free(&pr);
+    CHECK(data_read_pairs(bad, &pr, &err) == -1);
+    CHECK_HAS(err.msg, "badpairs.csv:2: item id is not an integer (\"x\")");
+    data_pairs_free(&pr);
+    CHECK(data_read_pairs(short_, &pr, &err) == -1);
+    CHECK_HAS(err.msg, "short.csv:2: expected a user and an item");
+    data_pairs_free(&pr);
+}
+
 void suite_data(void) {
+    test_run("data/movie_match", test_movie_match);
+    test_run("data/read_pairs", test_read_pairs);
     test_run("data/idmap_basic", test_idmap_basic);
     test_run("data/idmap_growth", test_idmap_growth);
     test_run("data/format_names", test_format_names);

@@ -511,6 +511,45 @@ static void test_recommend_matches_full_sort(void) {
     mf_free(&m);
 }
 
+/* ------------------------------------------------------------ similar */
+
+/* Items in three planted clusters (item k in cluster k % 3: a centre plus
+ * small noise): each item's nearest items are its cluster's, by either metric,
+ * and a minimum rating count filters. */
+static void test_similar_planted_clusters(void) {
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    mf_scored top[9];
+    nn_rng rng;
+    size_t k, got, c;
+    uint32_t i;
+    float *Q;
+    int metric;
+    cfg.dim = 6;
+    tiny_model(&m, cfg, 2, 30, 4);
+    Q = nn_param(&m.params, m.t_item);
+    nn_rng_seed(&rng, 9);
+    for (i = 0; i < 30; i++)
+        for (c = 0; c < 6; c++) /* centre: 2 on axis 2·(cluster) and its neighbour */
+            Q[i * m.params.t[m.t_item].stride + c] =
+                (c / 2 == i % 3 ? 2.0f : 0.0f) + 0.3f * (float)(nn_rng_uniform(&rng) - 0.5);
+    for (metric = 0; metric < 2; metric++)
+        for (i = 0; i < 30; i++) {
+            got = mf_similar(&m, i, metric ? MF_EUCLIDEAN : MF_COSINE, 0, top, 9);
+            CHECK_INT(got, 9);
+            for (k = 0; k < got; k++) {
+                CHECK(top[k].item % 3 == i % 3);
+                CHECK(top[k].item != i);
+                if (k) CHECK(top[k].score <= top[k - 1].score);
+            }
+        }
+    for (i = 0; i < 30; i++) m.item_count[i] = i; /* item i has i ratings */
+    got = mf_similar(&m, 0, MF_COSINE, 20, top, 9);
+    CHECK_INT(got, 9);
+    for (k = 0; k < got; k++) CHECK(top[k].item >= 20);
+    mf_free(&m);
+}
+
 /* ------------------------------------------------------------ ranking */
 
 static void test_split_latest(void) {
@@ -809,6 +848,7 @@ void suite_mf(void) {
     test_run("mf/gradients_ncf", test_gradients_ncf);
     test_run("mf/split_latest", test_split_latest);
     test_run("mf/ranking_by_hand", test_ranking_by_hand);
+    test_run("mf/similar_planted_clusters", test_similar_planted_clusters);
     test_run("mf/summary_matches_notebooks", test_summary_matches_notebooks);
     test_run("mf/sample_is_generated", test_sample_is_generated);
     test_run("mf/sample_beats_mean", test_sample_beats_mean);

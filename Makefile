@@ -28,14 +28,14 @@ endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) -ffp-contract=off $(SIMDFLAGS) $(SANFLAGS)
 LDLIBS     = -lm
 
-LIB   = build/nn.o build/data.o build/mf.o
+LIB   = build/nn.o build/data.o build/mf.o build/viz.o
 TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \
-        tests/test_cli.c
+        tests/test_viz.c tests/test_cli.c tests/fixture.c
 
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample install clean
+.PHONY: all test demo sample pictures install clean
 all: embrec
 
 build/%.o: %.c $(wildcard *.h) build/flags
@@ -44,7 +44,7 @@ build/%.o: %.c $(wildcard *.h) build/flags
 embrec: build/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
-build/run-tests: $(TESTS) tests/test.h $(LIB) build/flags
+build/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB) build/flags
 	$(CC) $(ALL_CFLAGS) -I. $(TESTS) $(LIB) -o $@ $(LDLIBS)
 
 # The suite runs from the repository root: fixtures are tests/ref/*, real data
@@ -57,6 +57,16 @@ demo: embrec
 	    --lr 0.005 --update lazy --batch 64 --epochs 30 --patience 3 --restore-best \
 	    --l2 0.1 --save build/demo.embrec
 	./embrec recommend --model build/demo.embrec --user 7 -n 10
+
+# docs/: the README's pictures, drawn from make demo's model of the sample
+pictures: embrec
+	./embrec train --data data/ratings.csv --model bias --dim 16 --optimizer adam \
+	    --lr 0.005 --update lazy --batch 64 --epochs 30 --l2 0.1 --quiet \
+	    --save build/pictures.embrec --history build/pictures.csv
+	mkdir -p docs
+	./embrec map --model build/pictures.embrec --out docs/map.svg --labels 12
+	./embrec plot --history build/pictures.csv --what mae --baseline 0.7531 --out docs/mae.svg
+	./embrec plot --model build/pictures.embrec --item "Synthetic Movie 4" --out docs/similar.svg
 
 # data/ is made by embrec itself: a planted low-rank model in the MovieLens layout
 sample: embrec

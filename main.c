@@ -18,6 +18,7 @@
 #include "data.h"
 #include "mf.h"
 #include "nn.h"
+#include "viz.h"
 
 #define EXIT_USAGE 2
 
@@ -1032,6 +1033,365 @@ static int cmd_export(args *a) {
     return 0;
 }
 
+/* case-insensitive (ASCII) substring test */
+static int contains_ci(const char *s, const char *q) {
+    size_t n = strlen(q), k;
+    for (; *s; s++) {
+        for (k = 0; k < n && s[k]; k++) {
+            int a = (unsigned char)s[k], b = (unsigned char)q[k];
+            if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b)) break;
+        }
+        if (k == n) return 1;
+    }
+    return 0;
+}
+
+/* a CSV field, quoted when it holds a comma or a quote */
+static void csv_text(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* ------------------------------------------------------------ map / plot */
+
+#define MAP_GROUPS 10 /* nine most common first genres, then "other" */
+
+/* first genre of a "Action|Comedy" string, into buf */
+static const char *first_genre(const char *genres, char *buf, size_t size) {
+    size_t n = strcspn(genres, "|");
+    snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), genres);
+    return buf;
+}
+
+/* Colour groups: each point's first genre, the nine most common named. */
+static void genre_groups(const mf_model *m, const data_movies *mv, const uint32_t *rows,
+                         size_t n, int *group, char names[MAP_GROUPS][32]) {
+    char (*g)[32] = calloc(n ? n : 1, sizeof *g), best[32];
+    size_t k, j, top = 0;
+    if (!g) return;
+    for (k = 0; k < n; k++) {
+        int32_t r = data_movie_find(mv, m->item_ids[rows[k]]);
+        first_genre(r >= 0 ? data_movie_genres(mv, (size_t)r) : "", g[k], sizeof g[k]);
+        group[k] = -1;
+    }
+    for (top = 0; top < MAP_GROUPS - 1; top++) { /* pick the most common unnamed genre */
+        size_t best_count = 0;
+        best[0] = '\0';
+        for (k = 0; k < n; k++) {
+            size_t count = 0;
+            if (group[k] >= 0 || !g[k][0]) continue;
+            for (j = 0; j < n; j++) count += group[j] < 0 && strcmp(g[j], g[k]) == 0;
+            if (count > best_count) {
+                best_count = count;
+                snprintf(best, sizeof best, "%s", g[k]);
+            }
+        }
+        if (!best_count) break;
+        snprintf(names[top], 32, "%s", best);
+        for (k = 0; k < n; k++)
+            if (group[k] < 0 && strcmp(g[k], best) == 0) group[k] = (int)top;
+    }
+    snprintf(names[top], 32, "other");
+    for (k = 0; k < n; k++)
+        if (group[k] < 0) group[k] = (int)top;
+    free(g);
+}
+
+static int cmd_map(args *a) {
+    const char *model_path = NULL, *out = NULL, *csv = NULL, *movies_path = NULL, *v;
+    const char *match = NULL, *highlight = NULL;
+    viz_tsne_config tc = viz_tsne_defaults();
+    int pca = 0, colour = 1;
+    size_t n_labels = 20, n_near = 10, n = 0, k, U;
+    uint32_t min_ratings = 1, *rows;
+    mf_model m;
+    data_movies mv;
+    double *xy;
+    const char **label;
+    int *group;
+    uint8_t *hl;
+    char group_names[MAP_GROUPS][32];
+    const char *gn[MAP_GROUPS];
+    viz_scatter sc;
+    FILE *f;
+    tc.cosine = 1;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec map --model FILE --out MAP.svg [options]\n\n"
+                   "A 2-D map of the movie embeddings as SVG (and CSV of the coordinates).\n"
+                   "  --method tsne|pca          t-SNE or the two principal axes   [tsne]\n"
+                   "  --metric cosine|euclidean  t-SNE's input distance           [cosine]\n"
+                   "  --perplexity P --iterations N --seed N          [30, 1000, 1]\n"
+                   "  --min-ratings R            only movies with R training ratings  [1]\n"
+                   "  --labels N                 label the N most-rated movies      [20]\n"
+                   "  --label-match TEXT         label the titles containing TEXT instead\n"
+                   "  --highlight TITLE [-n N]   mark a movie and its N nearest     [N=10]\n"
+                   "  --no-colour                one colour instead of one per first genre\n"
+                   "  --csv FILE                 also write id,title,x,y\n"
+                   "  --movies FILE              titles and genres [beside the training data]\n");
+            return 0;
+        } else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--out", &v)) out = v;
+        else if (option(a, "--csv", &v)) csv = v;
+        else if (option(a, "--movies", &v)) movies_path = v;
+        else if (option(a, "--method", &v)) {
+            if (strcmp(v, "pca") == 0) pca = 1;
+            else if (strcmp(v, "tsne") == 0) pca = 0;
+            else usage_error(a, "--method: expected tsne or pca (got \"%s\")", v, "");
+        } else if (option(a, "--metric", &v)) {
+            if (strcmp(v, "cosine") == 0) tc.cosine = 1;
+            else if (strcmp(v, "euclidean") == 0) tc.cosine = 0;
+            else usage_error(a, "--metric: expected cosine or euclidean (got \"%s\")", v, "");
+        } else if (option(a, "--perplexity", &v)) tc.perplexity = parse_real(a, "--perplexity", v, 1, 1000);
+        else if (option(a, "--iterations", &v)) tc.iterations = parse_size(a, "--iterations", v, 1);
+        else if (option(a, "--seed", &v)) tc.seed = parse_size(a, "--seed", v, 0);
+        else if (option(a, "--min-ratings", &v)) min_ratings = (uint32_t)parse_size(a, "--min-ratings", v, 1);
+        else if (option(a, "--labels", &v)) n_labels = parse_size(a, "--labels", v, 0);
+        else if (option(a, "--label-match", &v)) match = v;
+        else if (option(a, "--highlight", &v)) highlight = v;
+        else if (option(a, "-n", &v)) n_near = parse_size(a, "-n", v, 1);
+        else if (flag(a, "--no-colour") || flag(a, "--no-color")) colour = 0;
+        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    load_or_die(&m, model_path);
+    load_movies_for(&m, movies_path, &mv);
+    U = m.n_items;
+    rows = malloc((U ? U : 1) * sizeof *rows);
+    xy = malloc(2 * (U ? U : 1) * sizeof *xy);
+    label = calloc(U ? U : 1, sizeof *label);
+    group = calloc(U ? U : 1, sizeof *group);
+    hl = calloc(U ? U : 1, 1);
+    if (!rows || !xy || !label || !group || !hl) {
+        fprintf(stderr, "embrec map: out of memory\n");
+        return 1;
+    }
+    for (k = 0; k < U; k++)
+        if (m.item_count[k] >= min_ratings) rows[n++] = (uint32_t)k;
+    if (n < 3) {
+        fprintf(stderr, "embrec map: only %zu movies have %u or more ratings\n", n, min_ratings);
+        return 1;
+    }
+    {   /* the points: the item embeddings of the chosen rows, contiguous */
+        size_t S = m.params.t[m.t_item].stride, K = m.cfg.dim;
+        float *X = malloc(n * K * sizeof *X);
+        const float *Q = nn_param(&m.params, m.t_item);
+        int rc;
+        if (!X) {
+            fprintf(stderr, "embrec map: out of memory\n");
+            return 1;
+        }
+        for (k = 0; k < n; k++) memcpy(X + k * K, Q + rows[k] * S, K * sizeof *X);
+        fprintf(stderr, "embrec map: %s of %zu movies (K=%zu)...\n", pca ? "PCA" : "t-SNE", n, K);
+        rc = pca ? viz_pca(X, n, K, K, xy) : viz_tsne(X, n, K, K, &tc, xy);
+        free(X);
+        if (rc != 0) {
+            fprintf(stderr, "embrec map: out of memory for the map\n");
+            return 1;
+        }
+    }
+    /* labels: a highlighted neighbourhood, matching titles, or the most rated */
+    if (highlight) {
+        int64_t raw;
+        uint32_t item = item_or_die(&m, &mv, highlight, &raw);
+        mf_scored *near = malloc(n_near * sizeof *near);
+        size_t got = near ? mf_similar(&m, item, MF_COSINE, min_ratings, near, n_near) : 0, j;
+        for (k = 0; k < n; k++) {
+            int mark = rows[k] == item;
+            for (j = 0; j < got && !mark; j++) mark = near[j].item == rows[k];
+            hl[k] = (uint8_t)mark;
+        }
+        free(near);
+    }
+    for (k = 0; k < n; k++) {
+        int32_t r = data_movie_find(&mv, m.item_ids[rows[k]]);
+        const char *title = r >= 0 ? data_movie_title(&mv, (size_t)r) : NULL;
+        if (!title) continue;
+        if (hl[k] || (match && contains_ci(title, match))) label[k] = title;
+    }
+    if (!match && !highlight) { /* the n_labels most rated */
+        size_t done;
+        for (done = 0; done < n_labels && done < n; done++) {
+            size_t best = n;
+            for (k = 0; k < n; k++)
+                if (!label[k] && (best == n || m.item_count[rows[k]] > m.item_count[rows[best]])) {
+                    int32_t r = data_movie_find(&mv, m.item_ids[rows[k]]);
+                    if (r >= 0) best = k;
+                }
+            if (best == n) break;
+            label[best] = data_movie_title(&mv, (size_t)data_movie_find(&mv, m.item_ids[rows[best]]));
+        }
+    }
+    memset(&sc, 0, sizeof sc);
+    sc.xy = xy;
+    sc.n = n;
+    sc.label = label;
+    sc.highlight = highlight ? hl : NULL;
+    if (colour && mv.n) {
+        genre_groups(&m, &mv, rows, n, group, group_names);
+        for (k = 0; k < MAP_GROUPS; k++) gn[k] = group_names[k];
+        for (k = 0; k < MAP_GROUPS && strcmp(group_names[k], "other") != 0; k++) {}
+        sc.group = group;
+        sc.group_name = gn;
+        sc.n_groups = k + 1;
+    }
+    sc.title = pca ? "Movie embeddings: the two principal axes"
+                   : tc.cosine ? "Movie embeddings: t-SNE (cosine)" : "Movie embeddings: t-SNE (euclidean)";
+    if (!(f = fopen(out, "w")) || viz_svg_scatter(f, &sc) != 0 || (ferror(f) | fclose(f))) {
+        fprintf(stderr, "embrec map: cannot write %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    if (csv) {
+        FILE *c = fopen(csv, "w");
+        if (!c) {
+            fprintf(stderr, "embrec map: cannot write %s: %s\n", csv, strerror(errno));
+            return 1;
+        }
+        fprintf(c, "movieId,x,y,title\n");
+        for (k = 0; k < n; k++) {
+            int32_t r = data_movie_find(&mv, m.item_ids[rows[k]]);
+            fprintf(c, "%lld,%.6g,%.6g,", (long long)m.item_ids[rows[k]], xy[2 * k], xy[2 * k + 1]);
+            csv_text(c, r >= 0 ? data_movie_title(&mv, (size_t)r) : "");
+            fputc('\n', c);
+        }
+        if (ferror(c) | fclose(c)) {
+            fprintf(stderr, "embrec map: write error on %s\n", csv);
+            return 1;
+        }
+    }
+    printf("wrote %s (%zu movies)%s%s\n", out, n, csv ? " and " : "", csv ? csv : "");
+    free(rows);
+    free(xy);
+    free(label);
+    free(group);
+    free(hl);
+    data_movies_free(&mv);
+    mf_free(&m);
+    return 0;
+}
+
+static int cmd_plot(args *a) {
+    const char *history = NULL, *out = NULL, *model_path = NULL, *item = NULL, *movies_path = NULL;
+    const char *what = "loss", *v;
+    double baseline = NAN;
+    size_t n = 10, k;
+    FILE *f;
+    int rc;
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            printf("usage: embrec plot --history H.csv --out PLOT.svg [--what loss|mae|rmse|hr]\n"
+                   "                   [--baseline X]\n"
+                   "       embrec plot --model FILE --item TITLE --out BARS.svg [-n N]\n\n"
+                   "A line chart of a training history (embrec train --history): loss and\n"
+                   "val_loss, or the validation MAE, RMSE or HR@K per epoch, with an optional\n"
+                   "baseline line (notebook 000 plots MAE against 0.73); or a bar chart of\n"
+                   "the N movies most similar to one (cosine).                     [N=10]\n");
+            return 0;
+        } else if (option(a, "--history", &v)) history = v;
+        else if (option(a, "--out", &v)) out = v;
+        else if (option(a, "--what", &v)) what = v;
+        else if (option(a, "--baseline", &v)) baseline = parse_real(a, "--baseline", v, -1e9, 1e9);
+        else if (option(a, "--model", &v)) model_path = v;
+        else if (option(a, "--item", &v)) item = v;
+        else if (option(a, "--movies", &v)) movies_path = v;
+        else if (option(a, "-n", &v)) n = parse_size(a, "-n", v, 1);
+        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+    }
+    if (!out || (!history && !(model_path && item)))
+        usage_error(a, "give --out and either --history or --model with --item%s%s", "", "");
+    if (history) {
+        mf_history h;
+        data_error err;
+        viz_series s[2];
+        double *y[2];
+        size_t ns = 1;
+        int loss = strcmp(what, "loss") == 0, mae = strcmp(what, "mae") == 0;
+        int rmse = strcmp(what, "rmse") == 0, hr = strcmp(what, "hr") == 0;
+        if (!loss && !mae && !rmse && !hr)
+            usage_error(a, "--what: expected loss, mae, rmse or hr (got \"%s\")", what, "");
+        if (mf_history_load(&h, history, &err) != 0) die(&err);
+        y[0] = malloc(h.n * sizeof(double));
+        y[1] = malloc(h.n * sizeof(double));
+        if (!y[0] || !y[1]) {
+            fprintf(stderr, "embrec plot: out of memory\n");
+            return 1;
+        }
+        for (k = 0; k < h.n; k++) {
+            const mf_epoch *e = &h.epoch[k];
+            y[0][k] = loss ? e->loss : mae ? e->val_mae : rmse ? sqrt(e->val_loss) : e->hr;
+            y[1][k] = e->val_loss;
+        }
+        memset(s, 0, sizeof s);
+        s[0].name = loss ? "loss (training)" : mae ? "val MAE" : rmse ? "val RMSE" : "HR@K";
+        s[0].y = y[0];
+        s[0].n = h.n;
+        if (loss) {
+            s[1].name = "val_loss";
+            s[1].y = y[1];
+            s[1].n = h.n;
+            s[1].dashed = 1;
+            ns = 2;
+        }
+        f = fopen(out, "w");
+        rc = !f || viz_svg_lines(f, loss ? "Loss per epoch" : mae ? "Validation MAE per epoch"
+                                 : rmse ? "Validation RMSE per epoch" : "HR@K per epoch",
+                                 "epoch", loss ? "MSE" : s[0].name, s, ns, baseline,
+                                 isnan(baseline) ? NULL : "baseline");
+        free(y[0]);
+        free(y[1]);
+        mf_history_free(&h);
+    } else {
+        mf_model m;
+        data_movies mv;
+        mf_scored *top = malloc(n * sizeof *top);
+        const char **labels = malloc(n * sizeof *labels);
+        double *val = malloc(n * sizeof *val);
+        char title[512];
+        int64_t raw;
+        size_t got;
+        uint32_t i;
+        if (!top || !labels || !val) {
+            fprintf(stderr, "embrec plot: out of memory\n");
+            return 1;
+        }
+        load_or_die(&m, model_path);
+        load_movies_for(&m, movies_path, &mv);
+        i = item_or_die(&m, &mv, item, &raw);
+        got = mf_similar(&m, i, MF_COSINE, 1, top, n);
+        for (k = 0; k < got; k++) {
+            int32_t r = data_movie_find(&mv, m.item_ids[top[k].item]);
+            labels[k] = r >= 0 ? data_movie_title(&mv, (size_t)r) : "?";
+            val[k] = top[k].score;
+        }
+        {
+            int32_t r = data_movie_find(&mv, raw);
+            snprintf(title, sizeof title, "Most similar to %s",
+                     r >= 0 ? data_movie_title(&mv, (size_t)r) : item);
+        }
+        f = fopen(out, "w");
+        rc = !f || viz_svg_bars(f, title, "cosine similarity", labels, val, got);
+        free(top);
+        free(labels);
+        free(val);
+        data_movies_free(&mv);
+        mf_free(&m);
+    }
+    if (rc || (ferror(f) | fclose(f))) {
+        fprintf(stderr, "embrec plot: cannot write %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    printf("wrote %s\n", out);
+    return 0;
+}
+
 /* ------------------------------------------------------------ summary */
 
 static int cmd_summary(args *a) {
@@ -1139,6 +1499,8 @@ static void main_help(void) {
            "  recommend  a user's top-N unrated movies with titles (or every user's)\n"
            "  similar    the movies nearest a movie by their embeddings\n"
            "  export     embeddings as .npy and TSV (TensorBoard projector)\n"
+           "  map        a t-SNE or PCA map of the movie embeddings, as SVG\n"
+           "  plot       training history or most-similar bars, as SVG\n"
            "  summary    a model's layers and parameter counts, as Keras prints them\n"
            "  info       size, rating range and density of a ratings file\n"
            "  synth      write a MovieLens-shaped synthetic dataset\n\n"
@@ -1172,7 +1534,9 @@ int main(int argc, char **argv) {
     if (strcmp(a.cmd, "summary") == 0) return cmd_summary(&a);
     if (strcmp(a.cmd, "similar") == 0) return cmd_similar(&a);
     if (strcmp(a.cmd, "export") == 0) return cmd_export(&a);
-    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, export, summary, info, synth)\n",
+    if (strcmp(a.cmd, "map") == 0) return cmd_map(&a);
+    if (strcmp(a.cmd, "plot") == 0) return cmd_plot(&a);
+    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, export, map, plot, summary, info, synth)\n",
             a.cmd);
     return EXIT_USAGE;
 }

@@ -1232,6 +1232,66 @@ static int history_open(FILE **f, const char *path, data_error *err) {
     return 0;
 }
 
+int mf_history_load(mf_history *h, const char *path, data_error *err) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    size_t lineno = 0, cap = 0;
+    memset(h, 0, sizeof *h);
+    if (!f) {
+        data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        double v[8];
+        int n = 0;
+        char *p = line, *end;
+        lineno++;
+        if (lineno == 1) {
+            if (strncmp(line, "epoch,loss,val_loss", 19) != 0) break;
+            continue;
+        }
+        while (n < 8) { /* epoch,loss,val_loss,val_rmse,val_mae,seconds[,hr,ndcg] */
+            v[n] = strtod(p, &end);
+            if (end == p) break;
+            n++;
+            p = end;
+            if (*p != ',') break;
+            p++;
+        }
+        if (n < 6 || v[0] != (double)(h->n + 1)) {
+            data_errorf(err, "%s:%zu: not a line of an embrec history (\"%.40s\")", path,
+                        lineno, line);
+            fclose(f);
+            mf_history_free(h);
+            return -1;
+        }
+        if (h->n == cap) {
+            mf_epoch *ne = realloc(h->epoch, (cap = cap ? 2 * cap : 32) * sizeof *ne);
+            if (!ne) {
+                data_errorf(err, "%s: out of memory", path);
+                fclose(f);
+                mf_history_free(h);
+                return -1;
+            }
+            h->epoch = ne;
+        }
+        h->epoch[h->n].loss = v[1];
+        h->epoch[h->n].val_loss = v[2];
+        h->epoch[h->n].val_mae = v[4];
+        h->epoch[h->n].seconds = v[5];
+        h->epoch[h->n].hr = n > 6 ? v[6] : NAN;
+        h->epoch[h->n].ndcg = n > 7 ? v[7] : NAN;
+        h->n++;
+    }
+    fclose(f);
+    if (lineno == 0 || h->n == 0) {
+        data_errorf(err, "%s: not an embrec history (it starts \"epoch,loss,val_loss\")", path);
+        mf_history_free(h);
+        return -1;
+    }
+    return 0;
+}
+
 static void history_write(FILE *f, size_t epoch, const mf_epoch *e) {
     if (!f) return;
     fprintf(f, "%zu,%.9g,%.9g,%.9g,%.9g,%.3f,%.9g,%.9g\n", epoch, e->loss, e->val_loss,

@@ -187,6 +187,8 @@ typedef struct {
 } mf_history;
 
 void mf_history_free(mf_history *h);
+/* read back a history CSV that mf_train wrote (--history); 0 or -1 with err */
+int mf_history_load(mf_history *h, const char *path, data_error *err);
 
 /* Train on train, validate on val (may be NULL or empty), log Keras-style
  * lines to log (may be NULL). Adds train's rows to the model's counts. An

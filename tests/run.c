@@ -110,6 +110,7 @@ int main(int argc, char **argv) {
     suite_data();
     suite_mf();
     suite_ref();
+    suite_viz();
     suite_cli();
 #endif
     remove_tmpdir();

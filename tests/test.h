@@ -68,6 +68,7 @@ void suite_nn(void);
 void suite_data(void);
 void suite_mf(void);
 void suite_ref(void);
+void suite_viz(void);
 void suite_cli(void);
 
 #endif

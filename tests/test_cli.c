@@ -107,7 +107,8 @@ static void test_info_ml100k(void) {
 /* train → Keras-style log → saved model → eval, predict and recommend on it */
 static void test_train_eval_recommend(void) {
     char args[1200];
-    const char *model = test_path("cli.embrec");
+    char model[512];
+    snprintf(model, sizeof model, "%s", test_path("cli.embrec")); /* test_path's buffers rotate */
     snprintf(args, sizeof args, "train --data data/ratings.csv --recipe cfmodel --dim 16 "
              "--epochs 3 --batch 64 --lr 0.02 --save %s --history %s", model, test_path("cli.csv"));
     CHECK_INT(embrec(args), 0);
@@ -170,7 +171,8 @@ static void test_cfmodel_ml100k(void) {
 /* notebook 002's summary, and its network trained briefly on the sample */
 static void test_deep_genre(void) {
     char args[1200];
-    const char *model = test_path("deep.embrec");
+    char model[512];
+    snprintf(model, sizeof model, "%s", test_path("deep.embrec"));
     CHECK_INT(embrec("summary --recipe deep-genre --users 20510 --items 25448 --genres 1357"), 0);
     CHECK_HAS(out, "Total params: 2,376,075");
     CHECK_INT(embrec("summary --model deep --users 10 --items 10"), 2);
@@ -236,7 +238,9 @@ static void test_networks_ml_latest_small(void) {
 /* a model's use: similar, predict from pairs, recommend for all, export */
 static void test_use_a_model(void) {
     char args[1600];
-    const char *model = test_path("use.embrec"), *dir = test_path("export");
+    char model[512], dir[512];
+    snprintf(model, sizeof model, "%s", test_path("use.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("export"));
     const char *pairs = test_write("use-pairs.csv", "userId,movieId\n1,1\n7,2\n99999,1\n");
     snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --optimizer adam "
              "--lr 0.005 --l2 0.1 --dim 8 --epochs 3 --quiet --save %s", model);
@@ -315,6 +319,61 @@ static void test_use_a_model(void) {
     }
 }
 
+/* 1 when path holds well-formed XML: python3's parser when present, else a
+ * rough check that the file is an <svg> document that closes */
+static int well_formed_svg(const char *path) {
+    char cmd[1200], buf[256];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    if (!strstr(buf, "<svg")) return 0;
+    if (system("/usr/bin/python3 -c 'import xml.etree.ElementTree' >/dev/null 2>&1") != 0)
+        return 1;
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import sys, xml.etree.ElementTree as E; "
+             "r = E.parse(sys.argv[1]).getroot(); sys.exit(0 if r.tag.endswith('svg') else 1)\" '%s'",
+             path);
+    return system(cmd) == 0;
+}
+
+/* the pictures: a t-SNE and a PCA map, the history chart, the similar bars */
+static void test_pictures(void) {
+    char args[1600], model[512], hist[512]; /* test_path's buffers rotate: keep copies */
+    snprintf(model, sizeof model, "%s", test_path("pic.embrec"));
+    snprintf(hist, sizeof hist, "%s", test_path("pic.csv"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --optimizer adam "
+             "--lr 0.005 --l2 0.1 --dim 16 --epochs 4 --quiet --save %s --history %s", model, hist);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "map --model %s --out %s --csv %s --iterations 300 "
+             "--highlight \"Synthetic Movie 4\" -n 5", model, test_path("map.svg"),
+             test_path("map.csv"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "(200 movies)");
+    CHECK(well_formed_svg(test_path("map.svg")));
+    snprintf(args, sizeof args, "map --model %s --method pca --label-match \", The\" --out %s",
+             model, test_path("pca.svg"));
+    CHECK_INT(embrec(args), 0);
+    CHECK(well_formed_svg(test_path("pca.svg")));
+    snprintf(args, sizeof args, "plot --history %s --out %s", hist, test_path("loss.svg"));
+    CHECK_INT(embrec(args), 0);
+    CHECK(well_formed_svg(test_path("loss.svg")));
+    snprintf(args, sizeof args, "plot --history %s --what mae --baseline 0.75 --out %s", hist,
+             test_path("mae.svg"));
+    CHECK_INT(embrec(args), 0);
+    CHECK(well_formed_svg(test_path("mae.svg")));
+    snprintf(args, sizeof args, "plot --model %s --item \"Synthetic Movie 4\" --out %s", model,
+             test_path("bars.svg"));
+    CHECK_INT(embrec(args), 0);
+    CHECK(well_formed_svg(test_path("bars.svg")));
+    snprintf(args, sizeof args, "plot --history %s --out %s", test_path("absent.csv"),
+             test_path("x.svg"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "absent.csv: cannot open");
+    snprintf(args, sizeof args, "recommend --model %s --user 424242", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "never learned user 424242");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -325,5 +384,6 @@ void suite_cli(void) {
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
     test_run("cli/deep_genre", test_deep_genre);
     test_run("cli/use_a_model", test_use_a_model);
+    test_run("cli/pictures", test_pictures);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

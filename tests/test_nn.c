@@ -7,6 +7,7 @@
  * written by tests/ref/layers_ref.py.
  */
 #include "test.h"
+#include "fixture.h"
 #include "../nn.h"
 
 #include <float.h>
@@ -776,116 +777,41 @@ typedef struct {
 
 static fixture fx; /* large: static, not on the stack */
 
-/* next white-space separated token, skipping '#' comments; NULL at the end */
-static const char *fx_token(const char **cur, char *buf, size_t cap) {
-    const char *s = *cur;
-    size_t n = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-        if (*s != '#') break;
-        while (*s && *s != '\n') s++;
-    }
-    if (!*s) return NULL;
-    while (*s && !strchr(" \t\r\n#", *s))
-        if (n + 1 < cap) buf[n++] = *s++;
-        else s++;
-    buf[n] = '\0';
-    *cur = s;
-    return buf;
-}
-
-static int fx_word(const char **cur, const char *want) {
-    char buf[64];
-    const char *t = fx_token(cur, buf, sizeof buf);
-    if (t && strcmp(t, want) == 0) return 0;
-    test_fail(__FILE__, __LINE__, FX_PATH ": expected \"%s\", found \"%s\"", want,
-              t ? t : "end of file");
-    return -1;
-}
-
-static int fx_floats(const char **cur, float *x, size_t n) {
-    char buf[64], *end;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        const char *t = fx_token(cur, buf, sizeof buf);
-        if (!t) break;
-        x[i] = strtof(t, &end);
-        if (end == t || *end) break;
-    }
-    if (i == n) return 0;
-    test_fail(__FILE__, __LINE__, FX_PATH ": bad or missing number");
-    return -1;
-}
-
-static int fx_size(const char **cur, size_t *x, size_t max) {
-    char buf[64], *end;
-    const char *t = fx_token(cur, buf, sizeof buf);
-    unsigned long v = t ? strtoul(t, &end, 10) : 0;
-    if (t && end != t && !*end && v <= max) {
-        *x = v;
-        return 0;
-    }
-    test_fail(__FILE__, __LINE__, FX_PATH ": bad count \"%s\" (at most %zu)", t ? t : "", max);
-    return -1;
-}
-
-static int fx_state_read(const char **cur, fx_state *s) {
-    return fx_floats(cur, s->E, fx.rows * fx.k) || fx_floats(cur, s->D, fx.dense) ? -1 : 0;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-        !(buf = malloc((size_t)n + 1))) {
-        fclose(f);
-        return NULL;
-    }
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[n] = '\0';
-    }
-    fclose(f);
-    return buf;
+static int fx_state_read(fixture_file *rd, fx_state *s) {
+    if (fixture_floats(rd, s->E, fx.rows * fx.k)) return -1;
+    return fixture_floats(rd, s->D, fx.dense);
 }
 
 static int fx_load(void) {
-    char *text = slurp(FX_PATH), buf[64];
-    const char *cur = text, *t;
+    fixture_file rd;
+    char buf[64];
+    const char *t;
     size_t s, i, step;
     int rc = -1;
-    if (!text) {
-        test_fail(__FILE__, __LINE__, "cannot read " FX_PATH
-                  " (run the tests from the repository root)");
-        return -1;
-    }
+    if (fixture_open(&rd, FX_PATH) != 0) return -1;
     memset(&fx, 0, sizeof fx);
-    if (fx_word(&cur, "problem") || fx_size(&cur, &fx.rows, FX_MAXE) ||
-        fx_size(&cur, &fx.k, FX_MAXE) || fx_size(&cur, &fx.dense, FX_MAXD) ||
-        fx_size(&cur, &fx.steps, FX_MAXS))
+    if (fixture_word(&rd, "problem") || fixture_size(&rd, &fx.rows, FX_MAXE) ||
+        fixture_size(&rd, &fx.k, FX_MAXE) || fixture_size(&rd, &fx.dense, FX_MAXD) ||
+        fixture_size(&rd, &fx.steps, FX_MAXS))
         goto done;
     if (fx.rows * fx.k > FX_MAXE || fx.rows == 0 || fx.k == 0 || fx.steps == 0) {
         test_fail(__FILE__, __LINE__, FX_PATH ": problem too big or empty");
         goto done;
     }
-    if (fx_word(&cur, "init") || fx_state_read(&cur, &fx.init)) goto done;
+    if (fixture_word(&rd, "init") || fx_state_read(&rd, &fx.init)) goto done;
     for (s = 0; s < fx.steps; s++) {
-        if (fx_word(&cur, "grad") || fx_size(&cur, &step, FX_MAXS) ||
-            fx_size(&cur, &fx.n_touched[s], fx.rows))
+        if (fixture_word(&rd, "grad") || fixture_size(&rd, &step, FX_MAXS) ||
+            fixture_size(&rd, &fx.n_touched[s], fx.rows))
             goto done;
         CHECK_INT(step, s + 1);
         for (i = 0; i < fx.n_touched[s]; i++) {
             size_t r;
-            if (fx_size(&cur, &r, fx.rows - 1)) goto done;
+            if (fixture_size(&rd, &r, fx.rows - 1)) goto done;
             fx.touched[s][i] = (uint32_t)r;
         }
-        if (fx_state_read(&cur, &fx.grad[s])) goto done;
+        if (fx_state_read(&rd, &fx.grad[s])) goto done;
     }
-    while ((t = fx_token(&cur, buf, sizeof buf)) && strcmp(t, "case") == 0) {
+    while ((t = fixture_token(&rd, buf, sizeof buf)) && strcmp(t, "case") == 0) {
         fx_case *c;
         float hyper[4];
         if (fx.n_cases == FX_MAXC) {
@@ -893,17 +819,17 @@ static int fx_load(void) {
             goto done;
         }
         c = &fx.cases[fx.n_cases++];
-        if (nn_optimizer_parse(fx_token(&cur, buf, sizeof buf), &c->kind) ||
-            nn_update_parse(fx_token(&cur, buf, sizeof buf), &c->mode)) {
+        if (nn_optimizer_parse(fixture_token(&rd, buf, sizeof buf), &c->kind) ||
+            nn_update_parse(fixture_token(&rd, buf, sizeof buf), &c->mode)) {
             test_fail(__FILE__, __LINE__, FX_PATH ": bad optimiser or mode in case %zu",
                       fx.n_cases);
             goto done;
         }
-        if (fx_floats(&cur, hyper, 4)) goto done;
+        if (fixture_floats(&rd, hyper, 4)) goto done;
         c->lr = hyper[0], c->beta1 = hyper[1], c->beta2 = hyper[2], c->eps = hyper[3];
         for (s = 0; s < fx.steps; s++) {
-            if (fx_word(&cur, "step") || fx_size(&cur, &step, FX_MAXS) ||
-                fx_state_read(&cur, &c->after[s]))
+            if (fixture_word(&rd, "step") || fixture_size(&rd, &step, FX_MAXS) ||
+                fx_state_read(&rd, &c->after[s]))
                 goto done;
             CHECK_INT(step, s + 1);
         }
@@ -914,7 +840,7 @@ static int fx_load(void) {
     }
     rc = 0;
 done:
-    free(text);
+    fixture_close(&rd);
     return rc;
 }
 
@@ -1737,18 +1663,9 @@ static void test_bce_gradcheck(void) {
 #define LX_PATH "tests/ref/layers.txt"
 #define LX_MAX 4096 /* floats in any one array */
 
-static int lx_word(const char **cur, const char *want) {
-    char buf[64];
-    const char *t = fx_token(cur, buf, sizeof buf);
-    if (t && strcmp(t, want) == 0) return 0;
-    test_fail(__FILE__, __LINE__, LX_PATH ": expected \"%s\", found \"%s\"", want,
-              t ? t : "end of file");
-    return -1;
-}
-
-static int lx_size(const char **cur, size_t *x) {
+static int lx_size(fixture_file *rd, size_t *x) {
     char buf[64], *end;
-    const char *t = fx_token(cur, buf, sizeof buf);
+    const char *t = fixture_token(rd, buf, sizeof buf);
     unsigned long v = t ? strtoul(t, &end, 10) : 0;
     if (t && end != t && !*end && v >= 1 && v <= 64) {
         *x = v;
@@ -1759,12 +1676,12 @@ static int lx_size(const char **cur, size_t *x) {
 }
 
 /* "NAME v1 v2 … vn" into d (and into f as floats when f is not NULL) */
-static int lx_array(const char **cur, const char *name, size_t n, float *f, double *d) {
+static int lx_array(fixture_file *rd, const char *name, size_t n, float *f, double *d) {
     char buf[64], *end;
     size_t i;
-    if (lx_word(cur, name)) return -1;
+    if (fixture_word(rd, name)) return -1;
     for (i = 0; i < n; i++) {
-        const char *t = fx_token(cur, buf, sizeof buf);
+        const char *t = fixture_token(rd, buf, sizeof buf);
         if (!t) break;
         d[i] = strtod(t, &end);
         if (end == t || *end) break;
@@ -1789,19 +1706,19 @@ static void lx_compare(const char *what, const float *got, const double *want,
 
 /* Dense against the fixture, on both paths: each entry within γ·Σ|terms|
  * (above) of the float64 result. */
-static int lx_dense(const char **cur, size_t *count) {
+static int lx_dense(fixture_file *rd, size_t *count) {
     static float f[4][LX_MAX], got[4][LX_MAX];
     static double in[4][LX_MAX], want[4][LX_MAX], tol[LX_MAX];
     size_t B, C, O, i, n[4];
     const char *names_in[4] = {"x", "W", "b", "dout"}, *names_out[4] = {"out", "dx", "dW", "db"};
     int path, a;
-    if (lx_size(cur, &B) || lx_size(cur, &C) || lx_size(cur, &O)) return -1;
+    if (lx_size(rd, &B) || lx_size(rd, &C) || lx_size(rd, &O)) return -1;
     n[0] = B * C, n[1] = C * O, n[2] = O, n[3] = B * O;
     for (a = 0; a < 4; a++)
-        if (lx_array(cur, names_in[a], n[a], f[a], in[a])) return -1;
+        if (lx_array(rd, names_in[a], n[a], f[a], in[a])) return -1;
     n[0] = B * O, n[1] = B * C, n[2] = C * O, n[3] = O;
     for (a = 0; a < 4; a++)
-        if (lx_array(cur, names_out[a], n[a], NULL, want[a])) return -1;
+        if (lx_array(rd, names_out[a], n[a], NULL, want[a])) return -1;
     for (path = 0; path < 2; path++) {
         static float zero[LX_MAX];
         dense_exact e = dense_exact_new(f[0], f[1], f[2], f[3], zero, zero, zero, 1, B, C, O);
@@ -1831,19 +1748,19 @@ static int lx_dense(const char **cur, size_t *count) {
  * ef·|y| (act_gradcheck's ef; relu and linear exact). Backward, from the
  * C forward's y: |Δf'| ≤ Lp·ef·|y| ≤ Lp·ef, plus 3u for the products, all
  * times |dout|. */
-static int lx_activation(const char **cur, int *seen) {
+static int lx_activation(fixture_file *rd, int *seen) {
     static float x[LX_MAX], dout[LX_MAX], y[LX_MAX], dx[LX_MAX];
     static double xd[LX_MAX], doutd[LX_MAX], yw[LX_MAX], dxw[LX_MAX], tol[LX_MAX];
     char buf[64], what[64];
     nn_activation a;
     double ef, Lp;
     size_t n, i;
-    if (nn_activation_parse(fx_token(cur, buf, sizeof buf), &a)) {
+    if (nn_activation_parse(fixture_token(rd, buf, sizeof buf), &a)) {
         test_fail(__FILE__, __LINE__, LX_PATH ": unknown activation \"%s\"", buf);
         return -1;
     }
-    if (lx_size(cur, &n) || lx_array(cur, "x", n, x, xd) || lx_array(cur, "dout", n, dout, doutd) ||
-        lx_array(cur, "y", n, NULL, yw) || lx_array(cur, "dx", n, NULL, dxw))
+    if (lx_size(rd, &n) || lx_array(rd, "x", n, x, xd) || lx_array(rd, "dout", n, dout, doutd) ||
+        lx_array(rd, "y", n, NULL, yw) || lx_array(rd, "dx", n, NULL, dxw))
         return -1;
     ef = a == NN_SIGMOID || a == NN_TANH ? 8 * U24 : 0.0;
     Lp = a == NN_TANH ? 2.0 : a == NN_SIGMOID ? 1.0 : 0.0;
@@ -1864,13 +1781,13 @@ static int lx_activation(const char **cur, int *seen) {
  * float32 inputs, so only double rounding separates it (rtol 1e-12); the
  * gradient is float32: σ within 6u, then a subtraction and a division,
  * ≤ 8u/B + u·|dz| */
-static int lx_bce(const char **cur, size_t *count) {
+static int lx_bce(fixture_file *rd, size_t *count) {
     static float z[LX_MAX], y[LX_MAX], dz[LX_MAX];
     static double zd[LX_MAX], yd[LX_MAX], dzw[LX_MAX], tol[LX_MAX];
     double loss;
     size_t B, i;
-    if (lx_size(cur, &B) || lx_array(cur, "z", B, z, zd) || lx_array(cur, "y", B, y, yd) ||
-        lx_array(cur, "loss", 1, NULL, &loss) || lx_array(cur, "dz", B, NULL, dzw))
+    if (lx_size(rd, &B) || lx_array(rd, "z", B, z, zd) || lx_array(rd, "y", B, y, yd) ||
+        lx_array(rd, "loss", 1, NULL, &loss) || lx_array(rd, "dz", B, NULL, dzw))
         return -1;
     CHECK_NEAR(nn_bce_logits_forward(z, y, B), loss, 1e-12, 0.0);
     nn_bce_logits_backward(dz, z, y, B);
@@ -1881,21 +1798,18 @@ static int lx_bce(const char **cur, size_t *count) {
 }
 
 static void test_layers_fixture(void) {
-    char *text = slurp(LX_PATH), buf[64];
-    const char *cur = text, *t;
+    fixture_file rd;
+    char buf[64];
+    const char *t;
     size_t dense = 0, bce = 0;
     int seen[4] = {0, 0, 0, 0}, i;
-    if (!text) {
-        test_fail(__FILE__, __LINE__, "cannot read " LX_PATH
-                  " (run the tests from the repository root)");
-        return;
-    }
-    while ((t = fx_token(&cur, buf, sizeof buf)) != NULL) {
+    if (fixture_open(&rd, LX_PATH) != 0) return;
+    while ((t = fixture_token(&rd, buf, sizeof buf)) != NULL) {
         int rc;
         if (strcmp(t, "end") == 0) break;
-        if (strcmp(t, "dense") == 0) rc = lx_dense(&cur, &dense);
-        else if (strcmp(t, "activation") == 0) rc = lx_activation(&cur, seen);
-        else if (strcmp(t, "bce") == 0) rc = lx_bce(&cur, &bce);
+        if (strcmp(t, "dense") == 0) rc = lx_dense(&rd, &dense);
+        else if (strcmp(t, "activation") == 0) rc = lx_activation(&rd, seen);
+        else if (strcmp(t, "bce") == 0) rc = lx_bce(&rd, &bce);
         else {
             test_fail(__FILE__, __LINE__, LX_PATH ": unknown record \"%s\"", t);
             rc = -1;
@@ -1909,7 +1823,7 @@ static void test_layers_fixture(void) {
         if (!seen[i])
             test_fail(__FILE__, __LINE__, LX_PATH " lacks activation %s",
                       nn_activation_name((nn_activation)i));
-    free(text);
+    fixture_close(&rd);
 }
 
 /* --------------------------------------------------------------- suite */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "../mf.h"
+#include "fixture.h"
 #include "test.h"
 
 /* Tolerances, |got − want| ≤ atol + rtol·|want|. The reference computes in
@@ -106,83 +107,16 @@ static rx_model rx; /* large: static, not on the stack */
 
 /* ------------------------------------------------------------ the reader */
 
-/* next white-space separated token, skipping '#' comments; NULL at the end */
-static const char *rx_token(const char **cur, char *buf, size_t cap) {
-    const char *s = *cur;
-    size_t n = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-        if (*s != '#') break;
-        while (*s && *s != '\n') s++;
-    }
-    if (!*s) return NULL;
-    while (*s && !strchr(" \t\r\n#", *s))
-        if (n + 1 < cap) buf[n++] = *s++;
-        else s++;
-    buf[n] = '\0';
-    *cur = s;
-    return buf;
-}
-
-static int rx_word(const char **cur, const char *want) {
-    char buf[64];
-    const char *t = rx_token(cur, buf, sizeof buf);
-    if (t && strcmp(t, want) == 0) return 0;
-    test_fail(__FILE__, __LINE__, RX_PATH ": expected \"%s\", found \"%s\"", want,
-              t ? t : "end of file");
-    return -1;
-}
-
-static int rx_name(const char **cur, char *out, size_t cap) {
-    const char *t = rx_token(cur, out, cap);
-    if (t) return 0;
+/* the next token into out, which must be there */
+static int rx_name(fixture_file *rd, char *out, size_t cap) {
+    if (fixture_token(rd, out, cap)) return 0;
     test_fail(__FILE__, __LINE__, RX_PATH ": unexpected end of file");
     return -1;
 }
 
-static int rx_doubles(const char **cur, double *x, size_t n) {
+static int rx_u64(fixture_file *rd, uint64_t *x) {
     char buf[64], *end;
-    size_t j;
-    for (j = 0; j < n; j++) {
-        const char *t = rx_token(cur, buf, sizeof buf);
-        if (!t) break;
-        x[j] = strtod(t, &end);
-        if (end == t || *end) break;
-    }
-    if (j == n) return 0;
-    test_fail(__FILE__, __LINE__, RX_PATH ": bad or missing number (%zu of %zu)", j + 1, n);
-    return -1;
-}
-
-/* float32 values: printed with 9 digits, so strtof reads back the exact float */
-static int rx_floats(const char **cur, float *x, size_t n) {
-    double d[RX_MAXN];
-    size_t j;
-    if (n > RX_MAXN) {
-        test_fail(__FILE__, __LINE__, RX_PATH ": %zu numbers in a record (at most %d)", n,
-                  RX_MAXN);
-        return -1;
-    }
-    if (rx_doubles(cur, d, n)) return -1;
-    for (j = 0; j < n; j++) x[j] = (float)d[j];
-    return 0;
-}
-
-static int rx_size(const char **cur, size_t *x, size_t max) {
-    char buf[64], *end;
-    const char *t = rx_token(cur, buf, sizeof buf);
-    unsigned long long v = t ? strtoull(t, &end, 10) : 0;
-    if (t && end != t && !*end && v <= max) {
-        *x = (size_t)v;
-        return 0;
-    }
-    test_fail(__FILE__, __LINE__, RX_PATH ": bad count \"%s\" (at most %zu)", t ? t : "", max);
-    return -1;
-}
-
-static int rx_u64(const char **cur, uint64_t *x) {
-    char buf[64], *end;
-    const char *t = rx_token(cur, buf, sizeof buf);
+    const char *t = fixture_token(rd, buf, sizeof buf);
     if (t && *t >= '0' && *t <= '9') {
         *x = (uint64_t)strtoull(t, &end, 10);
         if (!*end) return 0;
@@ -191,123 +125,100 @@ static int rx_u64(const char **cur, uint64_t *x) {
     return -1;
 }
 
-static int rx_u32s(const char **cur, uint32_t *x, size_t n, size_t below) {
+static int rx_u32s(fixture_file *rd, uint32_t *x, size_t n, size_t below) {
     size_t j, v;
     for (j = 0; j < n; j++) {
-        if (rx_size(cur, &v, below - 1)) return -1;
+        if (fixture_size(rd, &v, below - 1)) return -1;
         x[j] = (uint32_t)v;
     }
     return 0;
 }
 
-static char *rx_slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-        !(buf = malloc((size_t)n + 1))) {
-        fclose(f);
-        return NULL;
-    }
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[n] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
 /* one "model" block, after its name, into rx */
-static int rx_block(const char **cur) {
+static int rx_block(fixture_file *rd) {
     size_t l, t, s, j, step, n;
-    if (rx_word(cur, "sizes") || rx_size(cur, &rx.U, RX_MAXR) || rx_size(cur, &rx.I, RX_MAXR) ||
-        rx_size(cur, &rx.G, RX_MAXR) || rx_size(cur, &rx.K, RX_MAXN) ||
-        rx_size(cur, &rx.B, RX_MAXB) || rx_size(cur, &rx.steps, RX_MAXS))
+    if (fixture_word(rd, "sizes") || fixture_size(rd, &rx.U, RX_MAXR) ||
+        fixture_size(rd, &rx.I, RX_MAXR) || fixture_size(rd, &rx.G, RX_MAXR) ||
+        fixture_size(rd, &rx.K, RX_MAXN) || fixture_size(rd, &rx.B, RX_MAXB) ||
+        fixture_size(rd, &rx.steps, RX_MAXS))
         return -1;
     if (!rx.U || !rx.I || !rx.K || !rx.B || !rx.steps) {
         test_fail(__FILE__, __LINE__, RX_PATH ": empty sizes");
         return -1;
     }
-    if (rx_word(cur, "hidden") || rx_size(cur, &rx.n_hidden, MF_MAX_HIDDEN)) return -1;
+    if (fixture_word(rd, "hidden") || fixture_size(rd, &rx.n_hidden, MF_MAX_HIDDEN)) return -1;
     for (l = 0; l < rx.n_hidden; l++)
-        if (rx_size(cur, &rx.hidden[l], RX_MAXN)) return -1;
-    if (rx_name(cur, rx.act, sizeof rx.act)) return -1;
-    if (rx_word(cur, "dropout") || rx_floats(cur, &rx.dropout_embed, 1) ||
-        rx_floats(cur, &rx.dropout_hidden, 1) || rx_word(cur, "output_lecun") ||
-        rx_size(cur, &n, 1))
+        if (fixture_size(rd, &rx.hidden[l], RX_MAXN)) return -1;
+    if (rx_name(rd, rx.act, sizeof rx.act)) return -1;
+    if (fixture_word(rd, "dropout") || fixture_floats(rd, &rx.dropout_embed, 1) ||
+        fixture_floats(rd, &rx.dropout_hidden, 1) || fixture_word(rd, "output_lecun") ||
+        fixture_size(rd, &n, 1))
         return -1;
     rx.output_lecun = (int)n;
-    if (rx_word(cur, "rating_range") || rx_floats(cur, &rx.rating_min, 1) ||
-        rx_floats(cur, &rx.rating_max, 1) || rx_word(cur, "adam") ||
-        rx_floats(cur, &rx.lr, 1) || rx_floats(cur, &rx.beta1, 1) ||
-        rx_floats(cur, &rx.beta2, 1) || rx_floats(cur, &rx.eps, 1) || rx_word(cur, "seed") ||
-        rx_u64(cur, &rx.seed))
+    if (fixture_word(rd, "rating_range") || fixture_floats(rd, &rx.rating_min, 1) ||
+        fixture_floats(rd, &rx.rating_max, 1) || fixture_word(rd, "adam") ||
+        fixture_floats(rd, &rx.lr, 1) || fixture_floats(rd, &rx.beta1, 1) ||
+        fixture_floats(rd, &rx.beta2, 1) || fixture_floats(rd, &rx.eps, 1) ||
+        fixture_word(rd, "seed") || rx_u64(rd, &rx.seed))
         return -1;
-    if (rx_word(cur, "genres") || (rx.G && rx_u32s(cur, rx.genre, rx.I, rx.G))) return -1;
-    if (rx_word(cur, "tensors") || rx_size(cur, &rx.n_tensors, RX_MAXT)) return -1;
+    if (fixture_word(rd, "genres") || (rx.G && rx_u32s(rd, rx.genre, rx.I, rx.G))) return -1;
+    if (fixture_word(rd, "tensors") || fixture_size(rd, &rx.n_tensors, RX_MAXT)) return -1;
     for (t = 0; t < rx.n_tensors; t++) {
         rx_tensor *x = &rx.t[t];
-        if (rx_word(cur, "tensor") || rx_name(cur, x->name, sizeof x->name) ||
-            rx_size(cur, &x->rows, RX_MAXN) || rx_size(cur, &x->k, RX_MAXN))
+        if (fixture_word(rd, "tensor") || rx_name(rd, x->name, sizeof x->name) ||
+            fixture_size(rd, &x->rows, RX_MAXN) || fixture_size(rd, &x->k, RX_MAXN))
             return -1;
         if (x->rows * x->k > RX_MAXN || x->rows * x->k == 0) {
             test_fail(__FILE__, __LINE__, RX_PATH ": tensor %s too big or empty", x->name);
             return -1;
         }
-        if (rx_floats(cur, x->init, x->rows * x->k)) return -1;
+        if (fixture_floats(rd, x->init, x->rows * x->k)) return -1;
     }
-    if (rx_word(cur, "infer_init") || rx_doubles(cur, rx.infer_init, rx.B)) return -1;
+    if (fixture_word(rd, "infer_init") || fixture_doubles(rd, rx.infer_init, rx.B)) return -1;
     for (s = 0; s < rx.steps; s++) {
-        if (rx_word(cur, "step") || rx_size(cur, &step, RX_MAXS)) return -1;
+        if (fixture_word(rd, "step") || fixture_size(rd, &step, RX_MAXS)) return -1;
         CHECK_INT(step, s + 1);
-        if (rx_word(cur, "users") || rx_u32s(cur, rx.u[s], rx.B, rx.U) ||
-            rx_word(cur, "items") || rx_u32s(cur, rx.i[s], rx.B, rx.I) ||
-            rx_word(cur, "ratings") || rx_floats(cur, rx.y[s], rx.B))
+        if (fixture_word(rd, "users") || rx_u32s(rd, rx.u[s], rx.B, rx.U) ||
+            fixture_word(rd, "items") || rx_u32s(rd, rx.i[s], rx.B, rx.I) ||
+            fixture_word(rd, "ratings") || fixture_floats(rd, rx.y[s], rx.B))
             return -1;
-        if (rx_word(cur, "masks") || rx_size(cur, &rx.n_masks[s], RX_MAXM)) return -1;
+        if (fixture_word(rd, "masks") || fixture_size(rd, &rx.n_masks[s], RX_MAXM)) return -1;
         for (j = 0; j < rx.n_masks[s]; j++) {
             rx_mask *mk = &rx.mask[s][j];
-            if (rx_word(cur, "mask") || rx_name(cur, mk->name, sizeof mk->name) ||
-                rx_size(cur, &mk->n, RX_MAXN) || rx_floats(cur, mk->v, mk->n))
+            if (fixture_word(rd, "mask") || rx_name(rd, mk->name, sizeof mk->name) ||
+                fixture_size(rd, &mk->n, RX_MAXN) || fixture_floats(rd, mk->v, mk->n))
                 return -1;
         }
-        if (rx_word(cur, "pred") || rx_doubles(cur, rx.pred[s], rx.B) ||
-            rx_word(cur, "loss") || rx_doubles(cur, &rx.loss[s], 1))
+        if (fixture_word(rd, "pred") || fixture_doubles(rd, rx.pred[s], rx.B) ||
+            fixture_word(rd, "loss") || fixture_doubles(rd, &rx.loss[s], 1))
             return -1;
         for (t = 0; t < rx.n_tensors; t++) {
             rx_tensor *x = &rx.t[t];
-            if (rx_word(cur, "grad") || rx_word(cur, x->name) ||
-                rx_doubles(cur, x->grad[s], x->rows * x->k))
+            if (fixture_word(rd, "grad") || fixture_word(rd, x->name) ||
+                fixture_doubles(rd, x->grad[s], x->rows * x->k))
                 return -1;
         }
         for (t = 0; t < rx.n_tensors; t++) {
             rx_tensor *x = &rx.t[t];
-            if (rx_word(cur, "param") || rx_word(cur, x->name) ||
-                rx_floats(cur, x->after[s], x->rows * x->k))
+            if (fixture_word(rd, "param") || fixture_word(rd, x->name) ||
+                fixture_floats(rd, x->after[s], x->rows * x->k))
                 return -1;
         }
     }
-    if (rx_word(cur, "infer_final") || rx_doubles(cur, rx.infer_final, rx.B) ||
-        rx_word(cur, "end"))
+    if (fixture_word(rd, "infer_final") || fixture_doubles(rd, rx.infer_final, rx.B) ||
+        fixture_word(rd, "end"))
         return -1;
     return 0;
 }
 
 /* the block of model `kind` from the fixture into rx; 0, or -1 after a FAIL */
 static int rx_load(const char *kind) {
-    char *text = rx_slurp(RX_PATH), buf[64];
-    const char *cur = text;
+    fixture_file rd;
+    char buf[64];
     int rc = -1;
-    if (!text) {
-        test_fail(__FILE__, __LINE__, "cannot read " RX_PATH
-                  " (run the tests from the repository root; the fixture is committed)");
-        return -1;
-    }
+    if (fixture_open(&rd, RX_PATH) != 0) return -1;
     for (;;) {
-        const char *t = rx_token(&cur, buf, sizeof buf);
+        const char *t = fixture_token(&rd, buf, sizeof buf);
         if (!t) {
             test_fail(__FILE__, __LINE__, RX_PATH ": no model \"%s\"", kind);
             break;
@@ -317,13 +228,13 @@ static int rx_load(const char *kind) {
             break;
         }
         memset(&rx, 0, sizeof rx);
-        if (rx_name(&cur, rx.kind, sizeof rx.kind) || rx_block(&cur) != 0) break;
+        if (rx_name(&rd, rx.kind, sizeof rx.kind) || rx_block(&rd) != 0) break;
         if (strcmp(rx.kind, kind) == 0) {
             rc = 0;
             break;
         }
     }
-    free(text);
+    fixture_close(&rd);
     return rc;
 }
 

@@ -237,7 +237,7 @@ static void test_networks_ml_latest_small(void) {
 
 /* a model's use: similar, predict from pairs, recommend for all, export */
 static void test_use_a_model(void) {
-    char args[1600];
+    char args[4096];
     char model[512], dir[512];
     snprintf(model, sizeof model, "%s", test_path("use.embrec"));
     snprintf(dir, sizeof dir, "%s", test_path("export"));
@@ -338,7 +338,7 @@ static int well_formed_svg(const char *path) {
 
 /* the pictures: a t-SNE and a PCA map, the history chart, the similar bars */
 static void test_pictures(void) {
-    char args[1600], model[512], hist[512]; /* test_path's buffers rotate: keep copies */
+    char args[4096], model[512], hist[512]; /* test_path's buffers rotate: keep copies */
     snprintf(model, sizeof model, "%s", test_path("pic.embrec"));
     snprintf(hist, sizeof hist, "%s", test_path("pic.csv"));
     snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --optimizer adam "

@@ -331,6 +331,47 @@ static void test_tsne_bh_vs_exact(void) {
     free(X);
 }
 
+/* The optimiser against a reference written here: with two points P_12 = ½
+ * and q_12 = ½, so ∂KL/∂y_1 = 4 (ex·½ − ½) q̃ (y_1 − y_2) = 2 (ex − 1) q̃ (y_1 − y_2)
+ * and ∂KL/∂y_2 = −∂KL/∂y_1. The reference takes the same start (1e-4 × normal
+ * draws from the seed), gains (+0.2 when the gradient's sign differs from the
+ * last update's, else ×0.8, at least 0.01), momentum 0.5 then 0.8 from step
+ * 250, and re-centring, for steps on both sides of the switches. */
+static void test_tsne_optimiser(void) {
+    float X[2] = {0.0f, 1.0f};
+    double Y[4], ref[4], u[4] = {0, 0, 0, 0}, gain[4] = {1, 1, 1, 1};
+    viz_tsne_config cfg = viz_tsne_defaults();
+    nn_rng rng;
+    size_t it, c;
+    cfg.iterations = 300;
+    cfg.exaggeration_iters = 20;
+    cfg.seed = 77;
+    CHECK_INT(viz_tsne(X, 2, 1, 1, &cfg, Y), 0);
+    nn_rng_seed(&rng, cfg.seed);
+    for (c = 0; c < 4; c++) ref[c] = 1e-4 * nn_rng_normal(&rng);
+    for (it = 0; it < cfg.iterations; it++) {
+        double ex = it < cfg.exaggeration_iters ? cfg.exaggeration : 1.0;
+        double dx = ref[0] - ref[2], dy = ref[1] - ref[3], q = 1.0 / (1.0 + dx * dx + dy * dy);
+        double g[4];
+        g[0] = 2.0 * (ex - 1.0) * q * dx;
+        g[1] = 2.0 * (ex - 1.0) * q * dy;
+        g[2] = -g[0];
+        g[3] = -g[1];
+        for (c = 0; c < 4; c++) {
+            int differ = (g[c] > 0) - (g[c] < 0) != (u[c] > 0) - (u[c] < 0);
+            gain[c] = differ ? gain[c] + 0.2 : fmax(gain[c] * 0.8, 0.01);
+            u[c] = (it < 250 ? 0.5 : 0.8) * u[c] - cfg.learning_rate * gain[c] * g[c];
+            ref[c] += u[c];
+        }
+        dx = 0.5 * (ref[0] + ref[2]);
+        dy = 0.5 * (ref[1] + ref[3]);
+        ref[0] -= dx; ref[2] -= dx;
+        ref[1] -= dy; ref[3] -= dy;
+    }
+    for (c = 0; c < 4; c++) CHECK_NEAR(Y[c], ref[c], 1e-9, 1e-15);
+    CHECK(fabs(ref[0]) > 1e-3); /* the pair moved: the check is not of two zeros */
+}
+
 static void test_tsne_determinism(void) {
     enum { N = 120, D = 8 };
     int label[N];
@@ -721,6 +762,7 @@ void suite_viz(void) {
     test_run("viz/pca_clusters", test_pca_clusters);
     test_run("viz/tsne_cosine", test_tsne_cosine);
     test_run("viz/tsne_bh_vs_exact", test_tsne_bh_vs_exact);
+    test_run("viz/tsne_optimiser", test_tsne_optimiser);
     test_run("viz/tsne_determinism", test_tsne_determinism);
     test_run("viz/tsne_edges", test_tsne_edges);
     test_run("viz/xml_checker", test_xml_checker);

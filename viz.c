@@ -265,7 +265,7 @@ viz_tsne_config viz_tsne_defaults(void) {
     c.exaggeration_iters = 250;
     c.cosine = 0;
     c.theta = 0.5;
-    c.exact_below = 2000;
+    c.exact_below = 1000; /* Barnes–Hut is already 3.5× faster at N = 2000 */
     c.seed = 1;
     return c;
 }

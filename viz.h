@@ -30,7 +30,7 @@ typedef struct {
     size_t exaggeration_iters; /* ... for this many steps (250) */
     int cosine;               /* 1: input distances are cosine distances, else euclidean */
     double theta;             /* Barnes–Hut accuracy; 0 forces the exact O(N²) method (0.5) */
-    size_t exact_below;       /* N below which the exact method is used anyway (2000) */
+    size_t exact_below;       /* N below which the exact method is used anyway (1000) */
     uint64_t seed;            /* initial positions (1) */
 } viz_tsne_config;
 

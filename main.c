@@ -1208,6 +1208,14 @@ static int cmd_map(args *a) {
             int mark = rows[k] == item;
             for (j = 0; j < got && !mark; j++) mark = near[j].item == rows[k];
             hl[k] = (uint8_t)mark;
+            if (rows[k] == item && k > 0) { /* first, so that its own label wins a collision */
+                uint32_t r0 = rows[0];
+                double x0 = xy[0], y0 = xy[1];
+                rows[0] = rows[k], rows[k] = r0;
+                xy[0] = xy[2 * k], xy[1] = xy[2 * k + 1];
+                xy[2 * k] = x0, xy[2 * k + 1] = y0;
+                hl[k] = hl[0], hl[0] = 1;
+            }
         }
         free(near);
     }

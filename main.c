@@ -244,12 +244,27 @@ static void apply_recipe(train_options *o, const mf_recipe *r) {
     o->shuffle_first = r->shuffle_first;
 }
 
+/* text wrapped at width, continuation lines indented by indent */
+static void print_wrapped(const char *text, int indent, int width) {
+    const char *p = text;
+    while (*p) {
+        int room = width - indent, n = (int)strlen(p), cut = n;
+        if (n > room) { /* break at the last space that fits */
+            for (cut = room; cut > 0 && p[cut] != ' '; cut--) {}
+            if (cut == 0) cut = room;
+        }
+        printf("%*s%.*s\n", indent, "", cut, p);
+        p += cut;
+        while (*p == ' ') p++;
+    }
+}
+
 static void train_help(void) {
     train_options d = train_defaults();
     size_t n, k;
     const mf_recipe *rs = mf_recipes(&n);
     printf("usage: embrec train --data FILE [--recipe NAME] [options]\n\n"
-           "Trains a matrix-factorisation model and saves it.\n\n"
+           "Trains a model of user and movie embeddings and saves it.\n\n"
            "Data and protocol:\n"
            "  --data FILE        ratings to learn from (required)\n"
            "  --test FILE        a separate test file (e.g. u1.test), scored after training\n"
@@ -265,12 +280,14 @@ static void train_help(void) {
            "  --recipe NAME      a notebook's whole protocol (options after it override):\n",
            d.val_split, d.shuffle_first ? "shuffle" : "no-shuffle",
            (unsigned long long)d.train.seed, d.save);
-    for (k = 0; k < n; k++)
-        printf("                       %-8s notebook %s:\n                                %s\n",
-               rs[k].name, rs[k].notebook, rs[k].summary);
+    for (k = 0; k < n; k++) {
+        printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
+        print_wrapped(rs[k].summary, 27, 79);
+    }
     printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), deep (notebook 002:\n"
-           "                     user, movie, genre embeddings -> Dense layers) or neumf\n"
-           "                     (notebook 004: p ⊙ q -> Dense layers)             [%s]\n"
+           "                     user, movie, genre embeddings -> Dense layers), neumf\n"
+           "                     (notebook 004: p ⊙ q -> Dense layers), or NCF's gmf, mlp\n"
+           "                     and ncf (their fusion)                         [%s]\n"
            "  --dim K            embedding width                 [%zu; deep 50, neumf 100]\n"
            "  --centre / --no-centre  dot: predict μ + p·q (notebook 000)        [%s]\n"
            "  --l2 L             bias: L2 weight λ on the rows each rating uses   [%g]\n"
@@ -280,7 +297,11 @@ static void train_help(void) {
            "                                                [deep relu; neumf linear]\n"
            "  --dropout-embed R  on the embeddings                 [deep 0.2; neumf 0.5]\n"
            "  --dropout-hidden R after each hidden layer           [deep 0.2; neumf 0.5]\n"
-           "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n\n"
+           "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n"
+           "  --implicit         learn from interactions: BCE on each pair and sampled\n"
+           "                     negatives; each user's latest item held out and ranked\n"
+           "  --negatives N      implicit: negatives per positive each epoch      [%zu]\n"
+           "  -k K               implicit: the K of HR@K and NDCG@K               [%zu]\n\n"
            "Optimiser (Keras 2.1.6 formulas):\n"
            "  --optimizer O      sgd, adam or adamax                              [%s]\n"
            "  --lr R             learning rate            [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
@@ -292,7 +313,7 @@ static void train_help(void) {
            "  --patience P       early stopping on val_loss; 0 = off              [%zu]\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
            mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
-           (double)d.model.l2, (double)d.model.init_limit,
+           (double)d.model.l2, (double)d.model.init_limit, d.train.negatives, d.train.rank_k,
            nn_optimizer_name(d.train.opt.kind), nn_update_name(d.train.opt.update),
            d.train.batch, d.train.epochs, d.train.patience,
            d.train.restore_best ? "restore" : "no-restore", read_help);
@@ -1501,9 +1522,10 @@ static int cmd_synth(args *a) {
 static void main_help(void) {
     printf("embrec — embedding recommenders, from the Keras notebooks, in C99\n\n"
            "usage: embrec COMMAND [options]     (embrec COMMAND --help for each)\n\n"
-           "  train      learn user and movie embeddings (--recipe mf8 | cfmodel)\n"
-           "  eval       RMSE and MAE of a saved model on a ratings file\n"
-           "  predict    one user's predicted rating for one movie\n"
+           "  train      learn user and movie embeddings (--recipe mf8, cfmodel,\n"
+           "             deep-genre, neumf: the notebooks' protocols)\n"
+           "  eval       RMSE and MAE of a saved model on a ratings file (or --ranking)\n"
+           "  predict    predicted ratings for user,item pairs\n"
            "  recommend  a user's top-N unrated movies with titles (or every user's)\n"
            "  similar    the movies nearest a movie by their embeddings\n"
            "  export     embeddings as .npy and TSV (TensorBoard projector)\n"

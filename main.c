@@ -601,7 +601,9 @@ static int cmd_train(args *a) {
         mf_metrics bm = mf_evaluate_mean(model.mean, &val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
-    if (test.n) {
+    if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
+        print_ranking(&model, &rest, &test, o.train.rank_k, o.train.seed);
+    } else if (test.n) {
         mf_metrics tm = mf_evaluate(&model, &test, 1);
         mf_metrics bm = mf_evaluate_mean(model.mean, &test);
         print_metrics("test", &tm, &bm);
@@ -664,6 +666,10 @@ static int cmd_eval(args *a) {
     data_ratings_init(&r);
     /* the file's ids go through the model's maps: new ids get rows past the model's */
     read_or_die(path, &ro, &m.users, &m.items, &r);
+    if (!ranking && m.cfg.implicit) {
+        printf("(an implicit model scores logits, not ratings: ranking instead)\n");
+        ranking = 1;
+    }
     if (ranking) {
         data_ratings train, test;
         size_t j;
@@ -899,11 +905,14 @@ static int cmd_recommend(args *a) {
         }
     got = mf_recommend(&m, (uint32_t)u, rated, top, n);
     printf("Top %zu for user %s:\n", got, user_s);
-    printf("%4s  %8s  %9s  %s\n", "rank", "movie", "predicted", movies_path ? "title  (genres)" : "");
+    printf("%4s  %8s  %9s  %s\n", "rank", "movie", m.cfg.implicit ? "p(like)" : "predicted",
+           movies_path ? "title  (genres)" : "");
     for (k = 0; k < got; k++) {
         int64_t id = m.item_ids[top[k].item];
         int32_t row = data_movie_find(&mv, id);
-        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)top[k].score);
+        float shown = top[k].score;
+        if (m.cfg.implicit) nn_activation_forward(&shown, &shown, 1, NN_SIGMOID); /* σ(z) */
+        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)shown);
         if (row >= 0)
             printf("  %s  (%s)", data_movie_title(&mv, (size_t)row),
                    data_movie_genres(&mv, (size_t)row));

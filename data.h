@@ -204,6 +204,84 @@ int data_read_pairs(const char *path, data_pairs *out, data_error *err);
 /* append one pair (line 0); 0 or -1 (no memory) */
 int data_pairs_push_one(data_pairs *p, int64_t user, int64_t item);
 
+/* ------------------------------------------------------ side information
+ * User metadata (ML-100K u.user: id|age|gender|occupation|zip; ML-1M
+ * users.dat: id::gender::age code::occupation code::zip) and movie tags
+ * (tags.csv: userId,movieId,tag,timestamp), turned into FEATURES: named
+ * categorical tokens such as "age:25-34", "gender:F", "occupation:writer",
+ * "genre:Comedy", "year:1990s", "tag:dark comedy". Each user or item row
+ * holds a list of feature ids (compressed sparse rows), which is all a
+ * hybrid model needs. Age buckets follow ML-1M's codes: under 18, 18-24,
+ * 25-34, 35-44, 45-49, 50-55, 56+; years are decades. */
+
+typedef struct {
+    size_t n;
+    int64_t *id;          /* (n) raw user id */
+    int *age;             /* (n) years (ML-100K), or ML-1M's code (1, 18, 25, ...); -1 unknown */
+    char *gender;         /* (n) 'M', 'F' */
+    size_t *occupation;   /* (n) offset of the occupation's name in text
+                           * (ML-1M codes are mapped to their documented names) */
+    size_t *zip;          /* (n) offset of the zip code in text */
+    char *text;           /* every string, NUL-terminated, in one pool */
+    size_t text_len, text_cap;
+    data_idmap ids;       /* raw id -> row */
+} data_users;
+
+void data_users_init(data_users *u);
+void data_users_free(data_users *u);
+/* u.user or users.dat, detected from the content; 0 or -1 with err
+ * naming file, line and value */
+int data_read_users(const char *path, data_users *out, data_error *err);
+
+/* The most common tags of each movie in tags.csv, normalised (lower case,
+ * inner whitespace collapsed to one space, trimmed). */
+typedef struct {
+    size_t n;             /* movies with tags */
+    int64_t *movie;       /* (n) raw movie id */
+    uint32_t *start;      /* (n+1) their tags: tag[start[k] .. start[k+1]) */
+    size_t *tag;          /* offsets of tag strings in text, most common first
+                           * (ties: alphabetical) */
+    char *text;
+    size_t text_len, text_cap;
+    data_idmap ids;       /* raw movie id -> k */
+} data_tags;
+
+void data_tags_init(data_tags *t);
+void data_tags_free(data_tags *t);
+/* keep at most top_n tags per movie (0: all); movies in ascending raw id;
+ * a tag empty once normalised is skipped; 0 or -1 with err */
+int data_read_tags(const char *path, size_t top_n, data_tags *out, data_error *err);
+
+typedef struct {
+    size_t n_rows;        /* users or items, in the order of the id map given */
+    uint32_t *start;      /* (n_rows+1) row r's features: feature[start[r] .. start[r+1]) */
+    uint32_t *feature;    /* feature ids, each < n_features, sorted, no repeats within a row */
+    size_t n_features;
+    size_t *name;         /* (n_features) offsets of "group:value" names in text */
+    char *text;
+    size_t text_len, text_cap;
+} data_features;
+
+void data_features_init(data_features *f);
+void data_features_free(data_features *f);
+const char *data_feature_name(const data_features *f, size_t feature);
+/* the id of a feature name, or -1 (a linear scan) */
+int32_t data_feature_find(const data_features *f, const char *name);
+/* User features for every row of users (the model's map), from a
+ * comma-separated list of groups: "age", "gender", "occupation", "zip"
+ * (the first digit: a US region). A user missing from meta gets no
+ * features. An unknown group is an error naming it. 0 or -1. */
+int data_user_features(const data_users *meta, const data_idmap *users, const char *groups,
+                       data_features *out, data_error *err);
+/* Item features from "genres" (each genre of the movie; "(no genres
+ * listed)" and "unknown" give none), "year" (its decade, "year:unknown" for
+ * year 0), "tags" (its top tags; tags may be NULL only if not asked for).
+ * A movie missing from movies gets no genre or year features; its tag
+ * features come from tags alone. Feature ids in order of first appearance. */
+int data_item_features(const data_movies *movies, const data_tags *tags,
+                       const data_idmap *items, const char *groups,
+                       data_features *out, data_error *err);
+
 /* ------------------------------------------------- synthetic datasets */
 
 /* MovieLens-shaped data from a planted model: ratings are

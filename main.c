@@ -578,8 +578,12 @@ static int cmd_train(args *a) {
 
     if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0)
         return 1;
-    if (mf_init(&model, o.model, &users, &items, &rest, item_genre, n_genres, &rng, &err) != 0)
-        die(&err);
+    {
+        mf_side side = {NULL, 0, NULL, NULL};
+        side.item_genre = item_genre;
+        side.n_genres = n_genres;
+        if (mf_init(&model, o.model, &users, &items, &rest, &side, &rng, &err) != 0) die(&err);
+    }
     free(item_genre);
     if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     snprintf(model.source, sizeof model.source, "%s", o.data);

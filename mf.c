@@ -99,6 +99,77 @@ int mf_is_deep(const mf_model *m) {
     return m->cfg.kind >= MF_DEEP;
 }
 
+int mf_is_hybrid(const mf_model *m) {
+    return m->user_features.n_features > 0 || m->item_features.n_features > 0;
+}
+
+/* ------------------------------------------------------------ features */
+
+static void features_free(data_features *f) {
+    free(f->start);
+    free(f->feature);
+    free(f->name);
+    free(f->text);
+    memset(f, 0, sizeof *f);
+}
+
+/* dst = src, as one allocation per array; 0 or -1 (no memory) */
+static int features_copy(data_features *dst, const data_features *src) {
+    size_t nnz = src->start[src->n_rows];
+    memset(dst, 0, sizeof *dst);
+    dst->n_rows = src->n_rows;
+    dst->n_features = src->n_features;
+    dst->text_len = dst->text_cap = src->text_len;
+    dst->start = malloc((src->n_rows + 1) * sizeof *dst->start);
+    dst->feature = malloc((nnz ? nnz : 1) * sizeof *dst->feature);
+    dst->name = malloc((src->n_features ? src->n_features : 1) * sizeof *dst->name);
+    dst->text = malloc(src->text_len + 1);
+    if (!dst->start || !dst->feature || !dst->name || !dst->text) {
+        features_free(dst);
+        return -1;
+    }
+    memcpy(dst->start, src->start, (src->n_rows + 1) * sizeof *dst->start);
+    memcpy(dst->feature, src->feature, nnz * sizeof *dst->feature);
+    memcpy(dst->name, src->name, src->n_features * sizeof *dst->name);
+    memcpy(dst->text, src->text, src->text_len);
+    dst->text[src->text_len] = '\0';
+    return 0;
+}
+
+/* a row's vector: ũ = p + (1/|F|) Σ_{f ∈ F} e_f, into buf (K), or the
+ * embedding row itself when the row has no features */
+static const float *row_vector(const mf_model *m, size_t t_id, size_t t_feat,
+                               const data_features *f, uint32_t row, float *buf) {
+    const nn_params *ps = &m->params;
+    const float *p = nn_param(ps, t_id) + row * ps->t[t_id].stride;
+    size_t K = m->cfg.dim, k, n;
+    const uint32_t *feat;
+    if (!f->n_features || row >= f->n_rows || f->start[row + 1] == f->start[row]) return p;
+    feat = f->feature + f->start[row];
+    n = f->start[row + 1] - f->start[row];
+    memcpy(buf, p, K * sizeof *buf);
+    for (k = 0; k < n; k++)
+        vec_axpy(buf, 1.0f / (float)n, nn_param(ps, t_feat) + feat[k] * ps->t[t_feat].stride, K);
+    return buf;
+}
+
+/* the backward of row_vector: dp += g, and de_f += g/|F| for each feature */
+static void row_vector_backward(mf_model *m, size_t t_id, size_t t_feat, const data_features *f,
+                                uint32_t row, float scale, const float *g) {
+    nn_params *ps = &m->params;
+    size_t K = m->cfg.dim, k, n;
+    const uint32_t *feat;
+    vec_axpy(nn_grad(ps, t_id) + row * ps->t[t_id].stride, scale, g, K);
+    nn_params_touch(ps, t_id, row);
+    if (!f->n_features || row >= f->n_rows) return;
+    feat = f->feature + f->start[row];
+    n = f->start[row + 1] - f->start[row];
+    for (k = 0; k < n; k++) {
+        vec_axpy(nn_grad(ps, t_feat) + feat[k] * ps->t[t_feat].stride, scale / (float)n, g, K);
+        nn_params_touch(ps, t_feat, feat[k]);
+    }
+}
+
 /* The networks' embedding stage is a concatenation (deep, mlp) or an
  * elementwise product (neumf, gmf). */
 static int concatenates(mf_kind kind) {
@@ -192,6 +263,12 @@ static int mf_alloc(mf_model *m, data_error *err) {
     }
     if (c->kind == MF_DEEP)
         m->t_genre = nn_params_add(&m->params, "genre_embedding", m->n_genres, K, 1);
+    if (m->user_features.n_features)
+        m->t_user_feature = nn_params_add(&m->params, "user_feature_embedding",
+                                          m->user_features.n_features, K, 1);
+    if (m->item_features.n_features)
+        m->t_item_feature = nn_params_add(&m->params, "item_feature_embedding",
+                                          m->item_features.n_features, K, 1);
     if (c->kind == MF_NCF) {
         m->t_user_mlp = nn_params_add(&m->params, "user_mlp_embedding", U, K, 1);
         m->t_item_mlp = nn_params_add(&m->params, "item_mlp_embedding", I, K, 1);
@@ -220,7 +297,7 @@ static void init_weights(mf_model *m, nn_rng *rng) {
     const mf_config *c = &m->cfg;
     nn_params *ps = &m->params;
     size_t t, l;
-    size_t emb[4];
+    size_t emb[6];
     size_t n_emb = 0;
     emb[n_emb++] = m->t_user;
     emb[n_emb++] = m->t_item;
@@ -229,6 +306,8 @@ static void init_weights(mf_model *m, nn_rng *rng) {
         emb[n_emb++] = m->t_user_mlp;
         emb[n_emb++] = m->t_item_mlp;
     }
+    if (m->user_features.n_features) emb[n_emb++] = m->t_user_feature;
+    if (m->item_features.n_features) emb[n_emb++] = m->t_item_feature;
     for (t = 0; t < n_emb; t++)
         nn_init_uniform(nn_param(ps, emb[t]), ps->t[emb[t]].rows, c->dim,
                         ps->t[emb[t]].stride, c->init_limit, rng);
@@ -242,14 +321,53 @@ static void init_weights(mf_model *m, nn_rng *rng) {
     }
 }
 
+/* The features must describe every row of the model, and only the dot and
+ * bias models take them. */
+static int check_features(const mf_config *cfg, const data_features *f, size_t rows,
+                          const char *who, data_error *err) {
+    size_t k;
+    if (!f || !f->n_features) return 0;
+    if (cfg->kind != MF_DOT && cfg->kind != MF_BIAS) {
+        data_errorf(err, "%s features work with the dot and bias models (not %s)", who,
+                    mf_kind_name(cfg->kind));
+        return -1;
+    }
+    if (f->n_rows != rows) {
+        data_errorf(err, "%s features cover %zu rows, the model has %zu", who, f->n_rows, rows);
+        return -1;
+    }
+    for (k = 0; k < f->start[rows]; k++)
+        if (f->feature[k] >= f->n_features) {
+            data_errorf(err, "%s feature %u is not below %zu", who, f->feature[k], f->n_features);
+            return -1;
+        }
+    return 0;
+}
+
 int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
             const data_idmap *items, const data_ratings *all,
-            const uint32_t *item_genre, size_t n_genres, nn_rng *rng,
-            data_error *err) {
+            const mf_side *side, nn_rng *rng, data_error *err) {
+    static const mf_side none = {NULL, 0, NULL, NULL};
+    const uint32_t *item_genre;
+    size_t n_genres;
     data_stats st;
     size_t k;
     memset(m, 0, sizeof *m);
-    if (check_config(&cfg, err) != 0) return -1;
+    if (!side) side = &none;
+    item_genre = side->item_genre;
+    n_genres = side->n_genres;
+    if (check_config(&cfg, err) != 0 ||
+        check_features(&cfg, side->user_features, users->n, "user", err) != 0 ||
+        check_features(&cfg, side->item_features, items->n, "item", err) != 0)
+        return -1;
+    if ((side->user_features && side->user_features->n_features &&
+         features_copy(&m->user_features, side->user_features) != 0) ||
+        (side->item_features && side->item_features->n_features &&
+         features_copy(&m->item_features, side->item_features) != 0)) {
+        data_errorf(err, "out of memory copying the features");
+        mf_free(m);
+        return -1;
+    }
     if (cfg.kind == MF_DEEP) {
         if (!item_genre || n_genres == 0) {
             data_errorf(err, "the deep model needs each movie's genres (a movies file)");
@@ -292,6 +410,8 @@ void mf_free(mf_model *m) {
     free(m->user_count);
     free(m->item_count);
     free(m->item_genre);
+    features_free(&m->user_features);
+    features_free(&m->item_features);
     data_idmap_free(&m->users);
     data_idmap_free(&m->items);
     memset(m, 0, sizeof *m);
@@ -314,6 +434,14 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
     size_t l, widest = embed_width(c), n = 0;
     memset(w, 0, sizeof *w);
     w->B = B;
+    if (mf_is_hybrid(m)) { /* the rows' vectors ũ, q̃, kept for backward */
+        w->hu = nn_alloc(B * c->dim * sizeof(float));
+        w->hi = nn_alloc(B * c->dim * sizeof(float));
+        if (!w->hu || !w->hi) {
+            mf_work_free(w);
+            return -1;
+        }
+    }
     if (!mf_is_deep(m)) return 0;
     for (l = 0; l <= c->n_hidden; l++)
         if (layer_in(c, l) > widest) widest = layer_in(c, l);
@@ -364,18 +492,32 @@ void mf_work_free(mf_work *w) {
     nn_free(w->v);
     nn_free(w->dx);
     nn_free(w->dy);
+    nn_free(w->hu);
+    nn_free(w->hi);
     memset(w, 0, sizeof *w);
 }
 
 /* ------------------------------------------------------------ dot and bias */
 
-static void mf_forward_dot(const mf_model *m, float *pred, const uint32_t *u,
+static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                            const uint32_t *i, size_t B) {
     const nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
-    for (b = 0; b < B; b++) /* r̂ = p_u·q_i */
-        pred[b] = vec_dot(P + u[b] * S, Q + i[b] * S, K);
+    if (mf_is_hybrid(m)) {
+        for (b = 0; b < B; b++) { /* r̂ = ũ·q̃ with each vector its id's plus its features' */
+            const float *pu = row_vector(m, m->t_user, m->t_user_feature, &m->user_features,
+                                         u[b], w->hu + b * K);
+            const float *qi = row_vector(m, m->t_item, m->t_item_feature, &m->item_features,
+                                         i[b], w->hi + b * K);
+            if (pu != w->hu + b * K) memcpy(w->hu + b * K, pu, K * sizeof(float));
+            if (qi != w->hi + b * K) memcpy(w->hi + b * K, qi, K * sizeof(float));
+            pred[b] = vec_dot(w->hu + b * K, w->hi + b * K, K);
+        }
+    } else {
+        for (b = 0; b < B; b++) /* r̂ = p_u·q_i */
+            pred[b] = vec_dot(P + u[b] * S, Q + i[b] * S, K);
+    }
     if (m->cfg.kind == MF_BIAS) {
         const float *bu = nn_param(ps, m->t_user_bias), *bi = nn_param(ps, m->t_item_bias);
         size_t Sb = ps->t[m->t_user_bias].stride;
@@ -387,14 +529,20 @@ static void mf_forward_dot(const mf_model *m, float *pred, const uint32_t *u,
     }
 }
 
-static void mf_backward_dot(mf_model *m, const float *dpred, const uint32_t *u,
+static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                             const uint32_t *i, size_t B) {
     nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
     float l2_scale = 2.0f * m->cfg.l2 / (float)B; /* d/dw (λ/B)‖w‖² = (2λ/B) w */
-    for (b = 0; b < B; b++) {
+    for (b = 0; b < B && mf_is_hybrid(m); b++) { /* ∂L/∂ũ = ∂L/∂r̂ · q̃, then to p and e_f */
+        row_vector_backward(m, m->t_user, m->t_user_feature, &m->user_features, u[b], dpred[b],
+                            w->hi + b * K);
+        row_vector_backward(m, m->t_item, m->t_item_feature, &m->item_features, i[b], dpred[b],
+                            w->hu + b * K);
+    }
+    for (b = 0; b < B && !mf_is_hybrid(m); b++) {
         const float *p = P + u[b] * S, *q = Q + i[b] * S;
         vec_axpy(dP + u[b] * S, dpred[b], q, K);  /* ∂L/∂p_u += ∂L/∂r̂ · q_i */
         vec_axpy(dQ + i[b] * S, dpred[b], p, K);  /* ∂L/∂q_i += ∂L/∂r̂ · p_u */
@@ -610,13 +758,13 @@ static void embed_backward(mf_model *m, mf_work *w, const uint32_t *u, const uin
 void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                 const uint32_t *i, size_t B, nn_rng *dropout) {
     if (mf_is_deep(m)) mf_forward_deep(m, w, pred, u, i, B, dropout);
-    else mf_forward_dot(m, pred, u, i, B);
+    else mf_forward_dot(m, w, pred, u, i, B);
 }
 
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                  const uint32_t *i, size_t B) {
     if (!mf_is_deep(m)) {
-        mf_backward_dot(m, dpred, u, i, B);
+        mf_backward_dot(m, w, dpred, u, i, B);
         return;
     }
     tower_backward(m, w, dpred, B);
@@ -1721,6 +1869,24 @@ static void w_rows(writer *w, const float *a, size_t R, size_t k, size_t S) {
         for (c = 0; c < k; c++) w_f32(w, a[r * S + c]);
 }
 
+/* u64 F; when F > 0: u64 rows, u64 nnz, u32 start[rows+1], u32 feature[nnz],
+ * and each name as u32 length + bytes */
+static void write_features(writer *w, const data_features *f) {
+    size_t k, nnz;
+    w_u64(w, f->n_features);
+    if (!f->n_features) return;
+    nnz = f->start[f->n_rows];
+    w_u64(w, f->n_rows);
+    w_u64(w, nnz);
+    for (k = 0; k <= f->n_rows; k++) w_u32(w, f->start[k]);
+    for (k = 0; k < nnz; k++) w_u32(w, f->feature[k]);
+    for (k = 0; k < f->n_features; k++) {
+        const char *name = f->text + f->name[k];
+        w_u32(w, (uint32_t)strlen(name));
+        w_bytes(w, name, strlen(name));
+    }
+}
+
 static void write_model(writer *w, const mf_model *m) {
     const mf_config *c = &m->cfg;
     const nn_params *ps = &m->params;
@@ -1747,6 +1913,8 @@ static void write_model(writer *w, const mf_model *m) {
     w_u32(w, (uint32_t)c->implicit);
     w_u32(w, (uint32_t)strlen(m->source));
     w_bytes(w, m->source, strlen(m->source));
+    write_features(w, &m->user_features);
+    write_features(w, &m->item_features);
     for (k = 0; k < U; k++) w_u64(w, (uint64_t)m->user_ids[k]);
     for (k = 0; k < I; k++) w_u64(w, (uint64_t)m->item_ids[k]);
     for (k = 0; k < U; k++) w_u32(w, m->user_count[k]);
@@ -1945,6 +2113,67 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     return 0;
 }
 
+/* The feature block write_features wrote, for a model of `rows` rows. */
+static int read_features(reader *r, data_features *f, size_t rows, const char *path,
+                         const char *who, data_error *err) {
+    uint64_t F, n_rows, nnz, k, text = 0;
+    memset(f, 0, sizeof *f);
+    if (!r_need(r, 8)) goto corrupt;
+    F = r_u64(r);
+    if (F == 0) return 0;
+    if (!r_need(r, 16)) goto corrupt;
+    n_rows = r_u64(r);
+    nnz = r_u64(r);
+    if (F > INT32_MAX || n_rows != rows || nnz > UINT32_MAX ||
+        !r_need(r, 4 * (n_rows + 1 + nnz)))
+        goto corrupt;
+    f->n_rows = (size_t)n_rows;
+    f->n_features = (size_t)F;
+    f->start = malloc((f->n_rows + 1) * sizeof *f->start);
+    f->feature = malloc((nnz ? nnz : 1) * sizeof *f->feature);
+    f->name = malloc(F * sizeof *f->name);
+    if (!f->start || !f->feature || !f->name) goto oom;
+    for (k = 0; k <= n_rows; k++) {
+        f->start[k] = r_u32(r);
+        if (f->start[k] > nnz || (k && f->start[k] < f->start[k - 1])) goto corrupt;
+    }
+    if (f->start[0] != 0 || f->start[n_rows] != nnz) goto corrupt;
+    for (k = 0; k < nnz; k++)
+        if ((f->feature[k] = r_u32(r)) >= F) goto corrupt;
+    {   /* the names: measure, then copy into one pool */
+        size_t save = r->pos;
+        for (k = 0; k < F; k++) {
+            uint32_t len;
+            if (!r_need(r, 4)) goto corrupt;
+            len = r_u32(r);
+            if (!r_need(r, len)) goto corrupt;
+            r->pos += len;
+            text += (uint64_t)len + 1;
+        }
+        r->pos = save;
+        f->text = malloc(text ? text : 1);
+        if (!f->text) goto oom;
+        for (k = 0, text = 0; k < F; k++) {
+            uint32_t len = r_u32(r);
+            f->name[k] = (size_t)text;
+            memcpy(f->text + text, r->p + r->pos, len);
+            f->text[text + len] = '\0';
+            r->pos += len;
+            text += (uint64_t)len + 1;
+        }
+        f->text_len = f->text_cap = (size_t)text;
+    }
+    return 0;
+corrupt:
+    data_errorf(err, "%s: corrupt model (%s features)", path, who);
+    features_free(f);
+    return -1;
+oom:
+    data_errorf(err, "%s: out of memory loading the model", path);
+    features_free(f);
+    return -1;
+}
+
 /* the bytes the header promises after itself, checksum included */
 static uint64_t body_bytes(const mf_model *m) {
     const nn_params *ps = &m->params;
@@ -1975,7 +2204,15 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
         data_errorf(err, "%s: not an embrec model file", path);
         return -1;
     }
-    if (parse_header(m, r, path, err) != 0) return -1;
+    if (parse_header(m, r, path, err) != 0 ||
+        read_features(r, &m->user_features, m->n_users, path, "user", err) != 0 ||
+        read_features(r, &m->item_features, m->n_items, path, "item", err) != 0)
+        return -1;
+    if ((mf_is_hybrid(m) && m->cfg.kind != MF_DOT && m->cfg.kind != MF_BIAS)) {
+        data_errorf(err, "%s: corrupt model (features on a %s model)", path,
+                    mf_kind_name(m->cfg.kind));
+        return -1;
+    }
     U = m->n_users;
     I = m->n_items;
     if (mf_alloc(m, err) != 0) return -1;

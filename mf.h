@@ -16,6 +16,12 @@
  *          the MLP tower's last layer over separate embeddings [p'_u, q'_i],
  *          concatenated → Dense 1 → sigmoid
  *
+ * Side information (LightFM's hybrid): with user or item features, a row's
+ * vector is its id embedding plus the mean of its features' embeddings,
+ *   ũ = p_u + (1/|F(u)|) Σ_{f ∈ F(u)} e_f,   likewise q̃_i,
+ * and the dot and bias models score ũ·q̃ in place of p·q. (The networks do
+ * not take features yet.)
+ *
  * With implicit feedback (cfg.implicit) every model outputs a logit z
  * instead of a rating (dot: p·q; bias: b_u + b_i + p·q; the networks: the
  * output layer before its sigmoid), trained with binary cross-entropy on the
@@ -80,6 +86,9 @@ typedef struct {
     size_t t_user_bias, t_item_bias; /* b_u, b_i (bias) */
     size_t t_genre;            /* G (deep) */
     size_t t_user_mlp, t_item_mlp; /* ncf: the MLP tower's own embeddings P', Q' */
+    size_t t_user_feature, t_item_feature; /* hybrid: feature embeddings E_u (F_u, S), E_i */
+    data_features user_features, item_features; /* hybrid: each row's features (owned
+                                                  * copies; n_features 0 without) */
     size_t t_kernel[MF_MAX_HIDDEN + 1], t_bias[MF_MAX_HIDDEN + 1]; /* Dense layers */
     int64_t *user_ids;         /* (U) raw id of each user row */
     int64_t *item_ids;         /* (I) raw id of each item row */
@@ -90,15 +99,24 @@ typedef struct {
     char source[512];          /* the ratings file it was trained on ("" if unknown) */
 } mf_model;
 
+/* What a model takes besides ratings. */
+typedef struct {
+    const uint32_t *item_genre;          /* deep: (I) each item's genre-string index */
+    size_t n_genres;                     /* deep: G, every item_genre below it */
+    const data_features *user_features;  /* dot, bias: features per user row, or NULL */
+    const data_features *item_features;  /* dot, bias: features per item row, or NULL */
+} mf_side;
+
 /* Build a model over every id in users/items, with μ and the rating range
  * taken from `all` (notebook 000 centres on the mean of all ratings) and
- * weights drawn from rng. The deep model needs item_genre (I entries, each
- * < n_genres); the others ignore it (pass NULL, 0). Counts start at 0 (see
+ * weights drawn from rng. side may be NULL: the deep model needs its
+ * genres; features make a dot or bias model hybrid. Counts start at 0 (see
  * mf_count). 0 or -1 with err. */
 int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
             const data_idmap *items, const data_ratings *all,
-            const uint32_t *item_genre, size_t n_genres, nn_rng *rng,
-            data_error *err);
+            const mf_side *side, nn_rng *rng, data_error *err);
+/* 1 when the model has user or item features */
+int mf_is_hybrid(const mf_model *m);
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
@@ -119,6 +137,7 @@ typedef struct {
     float *gmf, *dgmf;                   /* (B, K) ncf: p ⊙ q and its gradient */
     float *v;                            /* (B, H_last) ncf: the tower's last layer, after dropout */
     float *dx, *dy;                      /* (B, widest) backward scratch */
+    float *hu, *hi;                      /* (B, K) hybrid: the rows' vectors ũ, q̃ */
 } mf_work;
 
 /* room for batches of up to B rows of model m (nothing for dot and bias);

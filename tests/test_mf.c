@@ -8,9 +8,25 @@
 #include "../mf.h"
 #include "test.h"
 
+/* Hand-made side information for 4 users and 5 items (the hybrid tests set
+ * tiny_features to use it): user 0 has features {0, 2}, user 1 {1}, user 2
+ * none, user 3 {0, 1, 2}; items 0 {0}, 1 {0, 1}, 2 {1}, 3 none, 4 {0}. */
+static uint32_t uf_start[5] = {0, 2, 3, 3, 6}, uf_feature[6] = {0, 2, 1, 0, 1, 2};
+static size_t uf_name[3] = {0, 10, 19};
+static char uf_text[] = "age:18-24\0gender:F\0occupation:writer";
+static const data_features user_features = {4, uf_start, uf_feature, 3, uf_name, uf_text,
+                                            sizeof uf_text - 1, sizeof uf_text};
+static uint32_t if_start[6] = {0, 1, 3, 4, 4, 5}, if_feature[5] = {0, 0, 1, 1, 0};
+static size_t if_name[2] = {0, 13};
+static char if_text[] = "genre:Comedy\0year:1990s";
+static const data_features item_features = {5, if_start, if_feature, 2, if_name, if_text,
+                                            sizeof if_text - 1, sizeof if_text};
+static int tiny_features; /* 1: tiny_model gives 4×5 models the features above */
+
 /* A model over U users and I items whose ids are 100+u and 500+i; the deep
  * model's items fall into 3 genre strings (item k has genre k % 3). */
 static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t seed) {
+    mf_side side = {NULL, 0, NULL, NULL};
     uint32_t genre[64];
     data_idmap users, items;
     data_ratings all;
@@ -26,7 +42,13 @@ static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t 
         data_ratings_push(&all, (uint32_t)(k % U), (uint32_t)(k % I), (float)(1 + k % 5), 0);
     for (k = 0; k < I && k < 64; k++) genre[k] = (uint32_t)(k % 3);
     nn_rng_seed(&rng, seed);
-    if (mf_init(m, cfg, &users, &items, &all, genre, 3, &rng, &err) != 0)
+    side.item_genre = genre;
+    side.n_genres = 3;
+    if (tiny_features && U == 4 && I == 5) {
+        side.user_features = &user_features;
+        side.item_features = &item_features;
+    }
+    if (mf_init(m, cfg, &users, &items, &all, &side, &rng, &err) != 0)
         test_fail(__FILE__, __LINE__, "mf_init: %s", err.msg);
     mf_count(m, &all);
     data_ratings_free(&all);
@@ -198,6 +220,90 @@ static void test_gradients_ncf(void) {
     check_model_gradients(cfg);
 }
 
+/* LightFM's hybrid: ũ = p_u + mean of its feature embeddings, for the dot
+ * and bias heads and implicit feedback; rows without features included */
+static void test_gradients_hybrid(void) {
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    tiny_features = 1;
+    cfg.dim = 3;
+    check_model_gradients(cfg);
+    cfg.kind = MF_BIAS;
+    cfg.l2 = 0.2f;
+    check_model_gradients(cfg);
+    cfg.implicit = 1;
+    check_model_gradients(cfg);
+    tiny_model(&m, cfg, 4, 5, 1);
+    CHECK(mf_is_hybrid(&m));
+    CHECK_INT(m.params.t[m.t_user_feature].rows, 3);
+    CHECK_INT(m.params.t[m.t_item_feature].rows, 2);
+    mf_free(&m);
+    tiny_features = 0;
+}
+
+/* ũ·q̃ by hand: user 0 = p_0 + (e_0 + e_2)/2, item 1 = q_1 + (f_0 + f_1)/2 */
+static void test_hybrid_forward_value(void) {
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    float *P, *Q, *E, *Fi, pred;
+    size_t S, Se, Sf;
+    uint32_t u = 0, i = 1;
+    cfg.dim = 2;
+    tiny_features = 1;
+    tiny_model(&m, cfg, 4, 5, 1);
+    tiny_features = 0;
+    P = nn_param(&m.params, m.t_user);
+    Q = nn_param(&m.params, m.t_item);
+    E = nn_param(&m.params, m.t_user_feature);
+    Fi = nn_param(&m.params, m.t_item_feature);
+    S = m.params.t[m.t_user].stride;
+    Se = m.params.t[m.t_user_feature].stride;
+    Sf = m.params.t[m.t_item_feature].stride;
+    P[0] = 1.0f, P[1] = 0.0f;               /* p_0 */
+    E[0] = 0.5f, E[1] = 1.0f;               /* e_0 */
+    E[2 * Se] = 1.5f, E[2 * Se + 1] = -1.0f; /* e_2: ũ = (1, 0) + (1, 0) = (2, 0) */
+    Q[S] = 0.25f, Q[S + 1] = 3.0f;          /* q_1 */
+    Fi[0] = 1.0f, Fi[1] = 0.0f;             /* f_0 */
+    Fi[Sf] = 0.5f, Fi[Sf + 1] = 2.0f;       /* f_1: q̃ = (0.25 + 0.75, 3 + 1) = (1, 4) */
+    {
+        mf_work w;
+        CHECK(mf_work_init(&w, &m, 1) == 0);
+        mf_forward(&m, &w, &pred, &u, &i, 1, NULL);
+        mf_work_free(&w);
+    }
+    CHECK_NEAR(pred, 2.0, 1e-6, 0);         /* (2, 0)·(1, 4) */
+    CHECK_NEAR(mf_predict(&m, 0, 1), 2.0, 1e-6, 0);
+    mf_free(&m);
+}
+
+static void test_save_load_hybrid(void) {
+    mf_config cfg = mf_defaults();
+    mf_model a, b;
+    data_error err;
+    cfg.kind = MF_BIAS;
+    cfg.dim = 3;
+    tiny_features = 1;
+    tiny_model(&a, cfg, 4, 5, 2);
+    tiny_features = 0;
+    CHECK(mf_save(&a, test_path("hybrid.embrec"), &err) == 0);
+    if (mf_load(&b, test_path("hybrid.embrec"), &err) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        mf_free(&a);
+        return;
+    }
+    CHECK_INT(b.user_features.n_features, 3);
+    CHECK_INT(b.item_features.n_features, 2);
+    CHECK(memcmp(b.user_features.start, uf_start, sizeof uf_start) == 0);
+    CHECK(memcmp(b.item_features.feature, if_feature, sizeof if_feature) == 0);
+    CHECK(strcmp(b.user_features.text + b.user_features.name[2], "occupation:writer") == 0);
+    CHECK(strcmp(b.item_features.text + b.item_features.name[1], "year:1990s") == 0);
+    CHECK_INT(b.params.n, a.params.n);
+    CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
+    CHECK(mf_predict(&a, 3, 1) == mf_predict(&b, 3, 1));
+    mf_free(&a);
+    mf_free(&b);
+}
+
 static void test_gradients_neumf(void) {
     mf_config cfg = mf_defaults_for(MF_NEUMF);
     cfg.dim = 6;
@@ -317,7 +423,7 @@ static void train_sample(mf_config mc, mf_train_config tc, double *val_rmse,
     nn_rng_seed(&rng, 42);
     CHECK(data_ratings_shuffle(&all, &rng) == 0);
     CHECK(data_split_tail(&all, 0.2, &train, &val) == 0);
-    CHECK(mf_init(m, mc, &users, &items, &all, NULL, 0, &rng, &err) == 0);
+    CHECK(mf_init(m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     if (mf_train(m, &train, &val, &tc, hist, NULL, &err) != 0)
         test_fail(__FILE__, __LINE__, "mf_train: %s", err.msg);
     vm = mf_evaluate(m, &val, 1);
@@ -400,7 +506,7 @@ static void test_early_stopping_restores_best(void) {
     tc.patience = 2;
     tc.restore_best = 1;
     tc.verbose = 0;
-    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, 0, &rng, &err) == 0);
+    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     CHECK(mf_train(&m, &train, &val, &tc, &hist, NULL, &err) == 0);
     CHECK(hist.stopped_early);
     CHECK(hist.n < 40);
@@ -794,7 +900,7 @@ static void test_ml100k_u1(void) {
     tc.epochs = 25;
     tc.verbose = 0;
     nn_rng_seed(&rng, 1);
-    CHECK(mf_init(&m, mc, &users, &items, &train, NULL, 0, &rng, &err) == 0);
+    CHECK(mf_init(&m, mc, &users, &items, &train, NULL, &rng, &err) == 0);
     CHECK(mf_train(&m, &train, &none, &tc, &hist, NULL, &err) == 0);
     tm = mf_evaluate(&m, &tst, 1);
     bm = mf_evaluate_mean(m.mean, &tst);
@@ -846,6 +952,9 @@ void suite_mf(void) {
     test_run("mf/gradients_neumf", test_gradients_neumf);
     test_run("mf/gradients_implicit", test_gradients_implicit);
     test_run("mf/gradients_ncf", test_gradients_ncf);
+    test_run("mf/gradients_hybrid", test_gradients_hybrid);
+    test_run("mf/hybrid_forward_value", test_hybrid_forward_value);
+    test_run("mf/save_load_hybrid", test_save_load_hybrid);
     test_run("mf/split_latest", test_split_latest);
     test_run("mf/ranking_by_hand", test_ranking_by_hand);
     test_run("mf/similar_planted_clusters", test_similar_planted_clusters);

@@ -244,6 +244,7 @@ static int rx_load(const char *kind) {
  * tix[t]: the index in m->params of fixture tensor t. 0 or -1 after a FAIL. */
 static int rx_build(mf_model *m, size_t *tix) {
     mf_config cfg;
+    mf_side side;
     mf_kind kind;
     data_idmap users, items;
     data_ratings all;
@@ -255,6 +256,7 @@ static int rx_build(mf_model *m, size_t *tix) {
         test_fail(__FILE__, __LINE__, "unknown model kind \"%s\"", rx.kind);
         return -1;
     }
+    memset(&side, 0, sizeof side);
     cfg = mf_defaults_for(kind); /* the notebook's architecture, then the fixture's sizes */
     cfg.dim = rx.K;
     cfg.n_hidden = rx.n_hidden;
@@ -274,7 +276,9 @@ static int rx_build(mf_model *m, size_t *tix) {
     for (s = 0; s < rx.steps; s++) /* the training set: every step's batch */
         for (k = 0; k < rx.B; k++) data_ratings_push(&all, rx.u[s][k], rx.i[s][k], rx.y[s][k], 0);
     nn_rng_seed(&rng, 1); /* mf_init's random weights are overwritten below */
-    if (mf_init(m, cfg, &users, &items, &all, rx.G ? rx.genre : NULL, rx.G, &rng, &err) != 0) {
+    side.item_genre = rx.G ? rx.genre : NULL;
+    side.n_genres = rx.G;
+    if (mf_init(m, cfg, &users, &items, &all, &side, &rng, &err) != 0) {
         test_fail(__FILE__, __LINE__, "mf_init: %s", err.msg);
         goto done;
     }

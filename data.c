@@ -1201,18 +1201,25 @@ static int valid_utf8(const unsigned char *s, size_t len) {
     return 1;
 }
 
-static int pool_reserve(data_movies *m, size_t extra) {
-    size_t cap = m->text_cap ? m->text_cap : 4096;
+/* Room for extra more bytes in a string pool (text, len, cap), grown by
+ * doubling; every struct with a text pool goes through this. 0 or -1. */
+static int text_reserve(char **text, size_t len, size_t *cap_io, size_t extra) {
+    size_t cap = *cap_io ? *cap_io : 4096;
     char *t;
-    if (m->text_len + extra <= m->text_cap) return 0;
-    while (cap < m->text_len + extra) {
+    if (extra > SIZE_MAX - len) return -1;
+    if (len + extra <= *cap_io) return 0;
+    while (cap < len + extra) {
         if (cap > SIZE_MAX / 2) return -1;
         cap *= 2;
     }
-    if (!(t = realloc(m->text, cap))) return -1;
-    m->text = t;
-    m->text_cap = cap;
+    if (!(t = realloc(*text, cap))) return -1;
+    *text = t;
+    *cap_io = cap;
     return 0;
+}
+
+static int pool_reserve(data_movies *m, size_t extra) {
+    return text_reserve(&m->text, m->text_len, &m->text_cap, extra);
 }
 
 /* Append s (Latin-1 converted to UTF-8 when latin1) and a NUL; its offset. */
@@ -2286,5 +2293,666 @@ int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *
     synth_init(&s, cfg, err);
     rc = synth_run(&s, dir);
     synth_free(&s);
+    return rc;
+}
+
+/* ==================================================== side information
+ *
+ * Users (u.user, users.dat) and tags (tags.csv) are read like movies: one
+ * buffer, parsed in place, arrays reserved from the line count, strings in
+ * one pool per struct. Features are "group:value" names interned in order
+ * of first appearance through a private hash table; data_feature_find, for
+ * callers, is a linear scan (it is not on any hot path).
+ */
+
+/* Append s[0..len) and a NUL to a string pool; its offset in *off. 0 or -1. */
+static int text_add(char **text, size_t *len, size_t *cap, const char *s, size_t n,
+                    size_t *off) {
+    if (text_reserve(text, *len, cap, n + 1) != 0) return -1;
+    *off = *len;
+    memcpy(*text + *len, s, n);
+    (*text)[*len + n] = '\0';
+    *len += n + 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* ML-1M's occupation codes (README of ml-1m), in code order */
+static const char *const ml1m_occupations[21] = {
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer"};
+
+void data_users_init(data_users *u) {
+    memset(u, 0, sizeof *u);
+    data_idmap_init(&u->ids);
+}
+
+void data_users_free(data_users *u) {
+    free(u->id);
+    free(u->age);
+    free(u->gender);
+    free(u->occupation);
+    free(u->zip);
+    free(u->text);
+    data_idmap_free(&u->ids);
+    data_users_init(u);
+}
+
+typedef struct {
+    const char *path;
+    data_error *err;
+    int dat;          /* users.dat (codes) rather than u.user (years, names) */
+    size_t line;
+    size_t nmax;
+    splitter sp;
+} users_read;
+
+static int users_out_of_memory(users_read *ur) {
+    data_errorf(ur->err, "%s: out of memory", ur->path);
+    return -1;
+}
+
+/* The line just split (not empty) as user row out->n. 0 or -1 with err. */
+static int users_add_line(users_read *ur, data_users *out) {
+    static const int codes[7] = {1, 18, 25, 35, 45, 50, 56};
+    const splitter *sp = &ur->sp;
+    const field *f = sp->f, *fg, *fa, *fo;
+    size_t row = out->n, k;
+    int64_t id, v;
+    int e;
+    char s[64];
+    if (sp->nf != 5) {
+        data_errorf(ur->err, "%s:%zu: expected 5 fields, found %zu", ur->path, ur->line, sp->nf);
+        return -1;
+    }
+    if ((e = parse_i64(f[0].s, f[0].len, &id)) != 0) {
+        data_errorf(ur->err, "%s:%zu: user id %s (\"%s\")", ur->path, ur->line,
+                    e == -2 ? "does not fit in 64 bits" : "is not an integer",
+                    shown(s, sizeof s, f[0].s, f[0].len));
+        return -1;
+    }
+    if (data_idmap_find(&out->ids, id) >= 0) {
+        data_errorf(ur->err, "%s:%zu: duplicate user id (\"%s\")", ur->path, ur->line,
+                    shown(s, sizeof s, f[0].s, f[0].len));
+        return -1;
+    }
+    /* u.user: id|age|gender|occupation|zip; users.dat: id::gender::age::occupation::zip */
+    fa = &f[ur->dat ? 2 : 1];
+    fg = &f[ur->dat ? 1 : 2];
+    fo = &f[3];
+    if (fg->len != 1 || (fg->s[0] != 'M' && fg->s[0] != 'F')) {
+        data_errorf(ur->err, "%s:%zu: gender is not M or F (\"%s\")", ur->path, ur->line,
+                    shown(s, sizeof s, fg->s, fg->len));
+        return -1;
+    }
+    e = parse_i64(fa->s, fa->len, &v);
+    if (!ur->dat && (e != 0 || v < 0 || v > 150)) {
+        data_errorf(ur->err, "%s:%zu: age is not a whole number of years 0-150 (\"%s\")",
+                    ur->path, ur->line, shown(s, sizeof s, fa->s, fa->len));
+        return -1;
+    }
+    if (ur->dat) {
+        for (k = 0; e == 0 && k < 7 && codes[k] != v; k++) {}
+        if (e != 0 || k == 7) {
+            data_errorf(ur->err,
+                        "%s:%zu: age code is not one of 1, 18, 25, 35, 45, 50, 56 (\"%s\")",
+                        ur->path, ur->line, shown(s, sizeof s, fa->s, fa->len));
+            return -1;
+        }
+    }
+    out->age[row] = (int)v;
+    out->gender[row] = fg->s[0];
+    if (ur->dat) {
+        int64_t oc;
+        if (parse_i64(fo->s, fo->len, &oc) != 0 || oc < 0 || oc > 20) {
+            data_errorf(ur->err, "%s:%zu: occupation code is not 0-20 (\"%s\")", ur->path,
+                        ur->line, shown(s, sizeof s, fo->s, fo->len));
+            return -1;
+        }
+        if (text_add(&out->text, &out->text_len, &out->text_cap, ml1m_occupations[oc],
+                     strlen(ml1m_occupations[oc]), &out->occupation[row]) != 0)
+            return users_out_of_memory(ur);
+    } else {
+        if (fo->len == 0) {
+            data_errorf(ur->err, "%s:%zu: occupation is empty (\"\")", ur->path, ur->line);
+            return -1;
+        }
+        if (text_add(&out->text, &out->text_len, &out->text_cap, fo->s, fo->len,
+                     &out->occupation[row]) != 0)
+            return users_out_of_memory(ur);
+    }
+    /* zip kept as written: ML-100K has a few like "T8H1N" */
+    if (text_add(&out->text, &out->text_len, &out->text_cap, f[4].s, f[4].len,
+                 &out->zip[row]) != 0)
+        return users_out_of_memory(ur);
+    if (row >= ur->nmax || data_idmap_intern(&out->ids, id) != (int32_t)row)
+        return users_out_of_memory(ur);
+    out->id[row] = id;
+    out->n++;
+    return 0;
+}
+
+static int read_users_text(users_read *ur, char *buf, size_t len, data_users *out) {
+    char *p = buf + skip_bom(buf, len), *end = buf + len, *first, *eol;
+    movies_kind kind;
+    int s;
+    char v[64];
+    if (!(first = first_nonempty_line(p, end, &eol, &ur->line))) {
+        data_errorf(ur->err, "%s: no users", ur->path);
+        return -1;
+    }
+    kind = movies_kind_of(first, eol); /* "digits|" or "digits::" */
+    if (kind == MOVIES_CSV) {
+        data_errorf(ur->err,
+                    "%s:%zu: not u.user (id|age|gender|occupation|zip) or users.dat "
+                    "(id::gender::age::occupation::zip) (\"%s\")",
+                    ur->path, ur->line + 1, shown(v, sizeof v, first, (size_t)(eol - first)));
+        return -1;
+    }
+    ur->dat = kind == MOVIES_DAT;
+    splitter_init(&ur->sp, first, end, ur->dat ? "::" : "|", 0);
+    ur->nmax = count_lines(first, end);
+    out->id = malloc(ur->nmax * sizeof *out->id);
+    out->age = malloc(ur->nmax * sizeof *out->age);
+    out->gender = malloc(ur->nmax * sizeof *out->gender);
+    out->occupation = malloc(ur->nmax * sizeof *out->occupation);
+    out->zip = malloc(ur->nmax * sizeof *out->zip);
+    if (!out->id || !out->age || !out->gender || !out->occupation || !out->zip ||
+        text_reserve(&out->text, 0, &out->text_cap, (size_t)(end - first) + 64) != 0)
+        return users_out_of_memory(ur);
+    while ((s = split_next(&ur->sp)) != 0) {
+        if (s < 0) return users_out_of_memory(ur);
+        ur->line++;
+        if (ur->sp.nf == 0) continue; /* a truly empty line */
+        if (users_add_line(ur, out) != 0) return -1;
+    }
+    return 0;
+}
+
+int data_read_users(const char *path, data_users *out, data_error *err) {
+    users_read ur;
+    size_t len;
+    char *buf;
+    int rc;
+    data_users_free(out);
+    memset(&ur, 0, sizeof ur);
+    ur.path = path;
+    ur.err = err;
+    if (!(buf = read_file(path, &len, err))) return -1;
+    rc = read_users_text(&ur, buf, len, out);
+    if (rc != 0) data_users_free(out);
+    free(ur.sp.f);
+    free(buf);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- tags */
+
+void data_tags_init(data_tags *t) {
+    memset(t, 0, sizeof *t);
+    data_idmap_init(&t->ids);
+}
+
+void data_tags_free(data_tags *t) {
+    free(t->movie);
+    free(t->start);
+    free(t->tag);
+    free(t->text);
+    data_idmap_free(&t->ids);
+    data_tags_init(t);
+}
+
+/* Normalise a tag in place: ASCII lower case, runs of whitespace (space,
+ * tab, CR, LF, VT, FF) to one space, trimmed. Other bytes (UTF-8) are kept.
+ * The new length (0 for a tag of only whitespace). */
+static size_t tag_normalise(char *s, size_t len) {
+    size_t r, w = 0;
+    int space = 0;
+    for (r = 0; r < len; r++) {
+        char c = s[r];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f') {
+            space = w > 0;
+            continue;
+        }
+        if (space) s[w++] = ' ';
+        space = 0;
+        s[w++] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
+    s[w] = '\0';
+    return w;
+}
+
+typedef struct {
+    int64_t movie;
+    const char *tag;  /* normalised, NUL-terminated in the file's buffer */
+    size_t count;     /* after grouping: how many times the movie has it */
+} tag_rec;
+
+static int by_movie_then_tag(const void *a, const void *b) {
+    const tag_rec *x = a, *y = b;
+    if (x->movie != y->movie) return x->movie < y->movie ? -1 : 1;
+    return strcmp(x->tag, y->tag);
+}
+
+static int by_count_then_tag(const void *a, const void *b) {
+    const tag_rec *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return strcmp(x->tag, y->tag);
+}
+
+/* The records of a tags.csv (userId,movieId,tag,timestamp; columns found by
+ * name) in rec[0..*n). 0 or -1 with err. */
+static int tags_records(const char *path, char *buf, size_t len, tag_rec **rec_out, size_t *n,
+                        data_error *err) {
+    char *p = buf + skip_bom(buf, len), *end = buf + len, *first, *eol;
+    splitter sp;
+    size_t line, nmax, width, i;
+    long cm = -1, ct = -1;
+    tag_rec *rec = NULL;
+    int s, rc = -1;
+    char v[64];
+    *n = 0;
+    *rec_out = NULL;
+    if (!(first = first_nonempty_line(p, end, &eol, &line))) {
+        data_errorf(err, "%s: no header (userId,movieId,tag,timestamp)", path);
+        return -1;
+    }
+    splitter_init(&sp, first, end, ",", 1);
+    if (split_next(&sp) < 0) goto oom;
+    line++;
+    if (sp.why) {
+        data_errorf(err, "%s:%zu: header: %s", path, line, sp.why);
+        goto done;
+    }
+    width = sp.nf;
+    for (i = 0; i < sp.nf; i++) {
+        if (cm < 0 && name_eq_nocase(sp.f[i].s, "movieId")) cm = (long)i;
+        if (ct < 0 && name_eq_nocase(sp.f[i].s, "tag")) ct = (long)i;
+    }
+    if (cm < 0 || ct < 0) {
+        char list[600];
+        header_list(list, sizeof list, sp.f, sp.nf);
+        data_errorf(err, "%s:%zu: no \"%s\" column in the header (columns: %s)", path, line,
+                    cm < 0 ? "movieId" : "tag", list);
+        goto done;
+    }
+    nmax = count_lines(sp.p, end);
+    if (!(rec = malloc(nmax * sizeof *rec))) goto oom;
+    while ((s = split_next(&sp)) != 0) {
+        const field *fm, *ft;
+        int64_t movie;
+        size_t tl;
+        int e;
+        if (s < 0) goto oom;
+        line++;
+        if (sp.nf == 0 && !sp.why) continue; /* a truly empty line */
+        if (sp.why) {
+            data_errorf(err, "%s:%zu: %s (\"%s\")", path, line, sp.why,
+                        shown(v, sizeof v, sp.bad, sp.bad_len));
+            goto done;
+        }
+        if (sp.nf != width) {
+            data_errorf(err, "%s:%zu: expected %zu fields, found %zu", path, line, width, sp.nf);
+            goto done;
+        }
+        fm = &sp.f[cm];
+        ft = &sp.f[ct];
+        if ((e = parse_i64(fm->s, fm->len, &movie)) != 0) {
+            data_errorf(err, "%s:%zu: movie id %s (\"%s\")", path, line,
+                        e == -2 ? "does not fit in 64 bits" : "is not an integer",
+                        shown(v, sizeof v, fm->s, fm->len));
+            goto done;
+        }
+        tl = tag_normalise(ft->s, ft->len);
+        if (tl == 0) continue; /* empty once normalised: skipped, not an error */
+        if (*n >= nmax) goto oom;
+        rec[*n].movie = movie;
+        rec[*n].tag = ft->s;
+        rec[*n].count = 1;
+        (*n)++;
+    }
+    rc = 0;
+    goto done;
+oom:
+    data_errorf(err, "%s: out of memory", path);
+done:
+    free(sp.f);
+    if (rc != 0) {
+        free(rec);
+        rec = NULL;
+        *n = 0;
+    }
+    *rec_out = rec;
+    return rc;
+}
+
+/* Sort the records and group them into out: movies in ascending raw id;
+ * per movie, count each tag and keep the top_n most common (ties:
+ * alphabetical by strcmp, i.e. bytewise); top_n 0 keeps them all.
+ * 0 or -1 (no memory). */
+static int tags_group(tag_rec *rec, size_t n, size_t top_n, data_tags *out) {
+    size_t i = 0, nt = 0;
+    qsort(rec, n, sizeof *rec, by_movie_then_tag);
+    out->movie = malloc((n ? n : 1) * sizeof *out->movie);
+    out->start = malloc((n + 1) * sizeof *out->start);
+    out->tag = malloc((n ? n : 1) * sizeof *out->tag);
+    if (!out->movie || !out->start || !out->tag) return -1;
+    out->start[0] = 0;
+    while (i < n) {
+        size_t j = i, k = i, keep, t;
+        /* collapse runs of equal tags into rec[i..k) with counts */
+        while (j < n && rec[j].movie == rec[i].movie) {
+            size_t r = j;
+            while (j < n && rec[j].movie == rec[r].movie && strcmp(rec[j].tag, rec[r].tag) == 0)
+                j++;
+            rec[k] = rec[r];
+            rec[k].count = j - r;
+            k++;
+        }
+        qsort(rec + i, k - i, sizeof *rec, by_count_then_tag);
+        keep = top_n && top_n < k - i ? top_n : k - i;
+        for (t = 0; t < keep; t++)
+            if (text_add(&out->text, &out->text_len, &out->text_cap, rec[i + t].tag,
+                         strlen(rec[i + t].tag), &out->tag[nt++]) != 0)
+                return -1;
+        if (data_idmap_intern(&out->ids, rec[i].movie) != (int32_t)out->n) return -1;
+        out->movie[out->n++] = rec[i].movie;
+        if (nt > UINT32_MAX) return -1;
+        out->start[out->n] = (uint32_t)nt;
+        i = j;
+    }
+    return 0;
+}
+
+int data_read_tags(const char *path, size_t top_n, data_tags *out, data_error *err) {
+    size_t len, n;
+    char *buf;
+    tag_rec *rec;
+    int rc;
+    data_tags_free(out);
+    if (!(buf = read_file(path, &len, err))) return -1;
+    rc = tags_records(path, buf, len, &rec, &n, err);
+    if (rc == 0 && tags_group(rec, n, top_n, out) != 0) {
+        data_errorf(err, "%s: out of memory", path);
+        rc = -1;
+    }
+    if (rc != 0) data_tags_free(out);
+    free(rec);
+    free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------- features */
+
+void data_features_init(data_features *f) { memset(f, 0, sizeof *f); }
+
+void data_features_free(data_features *f) {
+    free(f->start);
+    free(f->feature);
+    free(f->name);
+    free(f->text);
+    data_features_init(f);
+}
+
+const char *data_feature_name(const data_features *f, size_t feature) {
+    return feature < f->n_features ? f->text + f->name[feature] : "";
+}
+
+int32_t data_feature_find(const data_features *f, const char *name) {
+    size_t k;
+    for (k = 0; k < f->n_features; k++)
+        if (strcmp(f->text + f->name[k], name) == 0) return (int32_t)k;
+    return -1;
+}
+
+/* Building a data_features: names interned through an open-addressing
+ * table (feature id + 1, 0 empty), one row's ids gathered in row[]. */
+typedef struct {
+    data_features *out;
+    uint32_t *table;
+    size_t cap;           /* a power of two, at least 2·n_features */
+    size_t name_cap;      /* of out->name */
+    size_t feat_n, feat_cap; /* of out->feature */
+    uint32_t *row;
+    size_t row_n, row_cap;
+} feat_build;
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The id of the name prefix+val, adding it if new. -1 when out of memory. */
+static int64_t feat_intern(feat_build *b, const char *prefix, const char *val, size_t vlen) {
+    data_features *f = b->out;
+    size_t plen = strlen(prefix), slot, mask;
+    uint64_t h = fnv(fnv(14695981039346656037ULL, prefix, plen), val, vlen);
+    if (2 * (f->n_features + 1) > b->cap) { /* grow and rehash */
+        size_t cap = b->cap ? b->cap * 2 : 256, k;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t) return -1;
+        for (k = 0; k < f->n_features; k++) {
+            const char *nm = f->text + f->name[k];
+            size_t sl = (size_t)fnv(14695981039346656037ULL, nm, strlen(nm)) & (cap - 1);
+            while (t[sl]) sl = (sl + 1) & (cap - 1);
+            t[sl] = (uint32_t)k + 1;
+        }
+        free(b->table);
+        b->table = t;
+        b->cap = cap;
+    }
+    mask = b->cap - 1;
+    for (slot = (size_t)h & mask; b->table[slot]; slot = (slot + 1) & mask) {
+        const char *nm = f->text + f->name[b->table[slot] - 1];
+        if (strncmp(nm, prefix, plen) == 0 && strncmp(nm + plen, val, vlen) == 0 &&
+            nm[plen + vlen] == '\0')
+            return (int64_t)b->table[slot] - 1;
+    }
+    if (f->n_features >= INT32_MAX) return -1;
+    if (f->n_features == b->name_cap) {
+        size_t cap = b->name_cap ? b->name_cap * 2 : 64;
+        size_t *nn = realloc(f->name, cap * sizeof *nn);
+        if (!nn) return -1;
+        f->name = nn;
+        b->name_cap = cap;
+    }
+    if (text_reserve(&f->text, f->text_len, &f->text_cap, plen + vlen + 1) != 0) return -1;
+    f->name[f->n_features] = f->text_len;
+    memcpy(f->text + f->text_len, prefix, plen);
+    memcpy(f->text + f->text_len + plen, val, vlen);
+    f->text[f->text_len + plen + vlen] = '\0';
+    f->text_len += plen + vlen + 1;
+    b->table[slot] = (uint32_t)f->n_features + 1;
+    return (int64_t)f->n_features++;
+}
+
+/* Add the feature prefix+val to the row being built. 0 or -1. */
+static int feat_add(feat_build *b, const char *prefix, const char *val, size_t vlen) {
+    int64_t id = feat_intern(b, prefix, val, vlen);
+    if (id < 0) return -1;
+    if (b->row_n == b->row_cap) {
+        size_t cap = b->row_cap ? b->row_cap * 2 : 32;
+        uint32_t *r = realloc(b->row, cap * sizeof *r);
+        if (!r) return -1;
+        b->row = r;
+        b->row_cap = cap;
+    }
+    b->row[b->row_n++] = (uint32_t)id;
+    return 0;
+}
+
+/* Close row r: its ids sorted, repeats dropped, appended. 0 or -1. */
+static int feat_end_row(feat_build *b, size_t r) {
+    data_features *f = b->out;
+    size_t k;
+    qsort(b->row, b->row_n, sizeof *b->row, cmp_u32);
+    for (k = 0; k < b->row_n; k++) {
+        if (k > 0 && b->row[k] == b->row[k - 1]) continue;
+        if (b->feat_n == b->feat_cap) {
+            size_t cap = b->feat_cap ? b->feat_cap * 2 : 1024;
+            uint32_t *nf = realloc(f->feature, cap * sizeof *nf);
+            if (!nf) return -1;
+            f->feature = nf;
+            b->feat_cap = cap;
+        }
+        f->feature[b->feat_n++] = b->row[k];
+    }
+    if (b->feat_n > UINT32_MAX) return -1;
+    f->start[r + 1] = (uint32_t)b->feat_n;
+    b->row_n = 0;
+    return 0;
+}
+
+static int feat_begin(feat_build *b, data_features *out, size_t n_rows) {
+    memset(b, 0, sizeof *b);
+    data_features_free(out);
+    b->out = out;
+    out->n_rows = n_rows;
+    if (!(out->start = malloc((n_rows + 1) * sizeof *out->start))) return -1;
+    out->start[0] = 0;
+    return 0;
+}
+
+static void feat_finish(feat_build *b) {
+    free(b->table);
+    free(b->row);
+}
+
+/* Parse groups ("a,b", spaces around names allowed) against names[0..n)
+ * into want[]; 0 or -1 with err for an unknown group. */
+static int parse_groups(const char *groups, const char *what, const char *const *names,
+                        size_t n, const char *list, int *want, data_error *err) {
+    const char *p = groups ? groups : "";
+    size_t k;
+    for (k = 0; k < n; k++) want[k] = 0;
+    for (;;) {
+        const char *q = p, *e;
+        char v[64];
+        while (*q == ' ') q++;
+        for (e = q; *e && *e != ','; e++) {}
+        p = e;
+        while (e > q && e[-1] == ' ') e--;
+        for (k = 0; k < n; k++)
+            if (strlen(names[k]) == (size_t)(e - q) && memcmp(names[k], q, (size_t)(e - q)) == 0)
+                break;
+        if (k == n) {
+            data_errorf(err, "unknown %s feature group \"%s\" (%s)", what,
+                        shown(v, sizeof v, q, (size_t)(e - q)), list);
+            return -1;
+        }
+        want[k] = 1;
+        if (!*p) return 0;
+        p++;
+    }
+}
+
+/* ML-1M's age buckets; u.user's years fall in them the same way, and
+ * ML-1M's codes (1, 18, 25, ...) are each their bucket's lower bound. */
+static const char *age_bucket(int age) {
+    return age < 18 ? "<18" : age < 25 ? "18-24" : age < 35 ? "25-34" : age < 45 ? "35-44"
+         : age < 50 ? "45-49" : age < 56 ? "50-55" : "56+";
+}
+
+int data_user_features(const data_users *meta, const data_idmap *users, const char *groups,
+                       data_features *out, data_error *err) {
+    static const char *const names[4] = {"age", "gender", "occupation", "zip"};
+    int want[4];
+    feat_build b;
+    size_t r;
+    int rc = -1;
+    if (parse_groups(groups, "user", names, 4, "age, gender, occupation, zip", want, err) != 0)
+        return -1;
+    if (feat_begin(&b, out, users->n) != 0) goto oom;
+    for (r = 0; r < users->n; r++) {
+        int32_t m = data_idmap_find(&meta->ids, users->raw[r]);
+        if (m >= 0) { /* a user missing from meta gets no features */
+            if (want[0] && meta->age[m] >= 0) {
+                const char *a = age_bucket(meta->age[m]);
+                if (feat_add(&b, "age:", a, strlen(a)) != 0) goto oom;
+            }
+            if (want[1] && feat_add(&b, "gender:", &meta->gender[m], 1) != 0) goto oom;
+            if (want[2]) {
+                const char *o = meta->text + meta->occupation[m];
+                if (feat_add(&b, "occupation:", o, strlen(o)) != 0) goto oom;
+            }
+            if (want[3]) {
+                const char *z = meta->text + meta->zip[m];
+                if (feat_add(&b, "zip:", is_digit(z[0]) ? z : "other", is_digit(z[0]) ? 1 : 5) !=
+                    0)
+                    goto oom;
+            }
+        }
+        if (feat_end_row(&b, r) != 0) goto oom;
+    }
+    rc = 0;
+    goto done;
+oom:
+    data_errorf(err, "user features: out of memory");
+done:
+    feat_finish(&b);
+    if (rc != 0) data_features_free(out);
+    return rc;
+}
+
+int data_item_features(const data_movies *movies, const data_tags *tags,
+                       const data_idmap *items, const char *groups, data_features *out,
+                       data_error *err) {
+    static const char *const names[3] = {"genres", "year", "tags"};
+    int want[3];
+    feat_build b;
+    size_t r;
+    int rc = -1;
+    if (parse_groups(groups, "item", names, 3, "genres, year, tags", want, err) != 0) return -1;
+    if (want[2] && !tags) {
+        data_errorf(err, "item feature group \"tags\" needs a tags file (none was read)");
+        return -1;
+    }
+    if (feat_begin(&b, out, items->n) != 0) goto oom;
+    for (r = 0; r < items->n; r++) {
+        int32_t m = movies ? data_idmap_find(&movies->ids, items->raw[r]) : -1;
+        if (m >= 0 && want[0]) {
+            /* "(no genres listed)" (ml-latest) and "unknown" (u.item) say nothing */
+            const char *g = movies->text + movies->genres[m];
+            while (*g) {
+                const char *e = strchr(g, '|');
+                size_t gl = e ? (size_t)(e - g) : strlen(g);
+                if (gl > 0 && !(gl == 18 && memcmp(g, "(no genres listed)", 18) == 0) &&
+                    !(gl == 7 && memcmp(g, "unknown", 7) == 0) &&
+                    feat_add(&b, "genre:", g, gl) != 0)
+                    goto oom;
+                g += gl + (e != NULL);
+            }
+        }
+        if (m >= 0 && want[1]) {
+            char d[32];
+            int y = movies->year[m];
+            if (y > 0)
+                text_printf(d, sizeof d, "%ds", y / 10 * 10);
+            else
+                text_printf(d, sizeof d, "unknown");
+            if (feat_add(&b, "year:", d, strlen(d)) != 0) goto oom;
+        }
+        if (want[2]) { /* from the tags file, whether or not the movie is in movies */
+            int32_t k = data_idmap_find(&tags->ids, items->raw[r]);
+            uint32_t t;
+            if (k >= 0)
+                for (t = tags->start[k]; t < tags->start[k + 1]; t++) {
+                    const char *s = tags->text + tags->tag[t];
+                    if (feat_add(&b, "tag:", s, strlen(s)) != 0) goto oom;
+                }
+        }
+        if (feat_end_row(&b, r) != 0) goto oom;
+    }
+    rc = 0;
+    goto done;
+oom:
+    data_errorf(err, "item features: out of memory");
+done:
+    feat_finish(&b);
+    if (rc != 0) data_features_free(out);
     return rc;
 }

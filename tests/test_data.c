@@ -1438,6 +1438,558 @@ static void test_read_pairs(void) {
     data_pairs_free(&pr);
 }
 
+/* ---------------------------------------------------- side information */
+
+/* the name of feature k of row r, "" past the row's end */
+static const char *row_feature(const data_features *f, size_t r, size_t k) {
+    if (r >= f->n_rows || f->start[r] + k >= f->start[r + 1]) return "";
+    return data_feature_name(f, f->feature[f->start[r] + k]);
+}
+
+/* 1 when row r has the feature called name */
+static int row_has(const data_features *f, size_t r, const char *name) {
+    int32_t id = data_feature_find(f, name);
+    uint32_t k;
+    if (id < 0 || r >= f->n_rows) return 0;
+    for (k = f->start[r]; k < f->start[r + 1]; k++)
+        if (f->feature[k] == (uint32_t)id) return 1;
+    return 0;
+}
+
+#define ROW_LEN(f, r) ((f).start[(r) + 1] - (f).start[r])
+
+/* every row sorted ascending without repeats, every id < n_features */
+static void check_rows_sorted(const data_features *f) {
+    size_t r;
+    uint32_t k;
+    CHECK_INT(f->start[0], 0);
+    for (r = 0; r < f->n_rows; r++)
+        for (k = f->start[r]; k < f->start[r + 1]; k++) {
+            CHECK(f->feature[k] < f->n_features);
+            if (k > f->start[r]) CHECK(f->feature[k - 1] < f->feature[k]);
+        }
+}
+
+static void test_users_uuser(void) {
+    data_users u;
+    data_error err;
+    int32_t row;
+    const char *p = test_write("u.user", "1|24|M|technician|85711\r\n"
+                                         "2|53|F|other|94043\n"
+                                         "\n"
+                                         "74|39|M|scientist|T8H1N\n");
+    data_users_init(&u);
+    CHECK_INT(data_read_users(p, &u, &err), 0);
+    CHECK_INT(u.n, 3);
+    CHECK_INT(u.id[0], 1);
+    CHECK_INT(u.age[0], 24);
+    CHECK_INT(u.gender[0], 'M');
+    CHECK(strcmp(u.text + u.occupation[0], "technician") == 0);
+    CHECK(strcmp(u.text + u.zip[0], "85711") == 0); /* CR dropped */
+    CHECK_INT(u.age[1], 53);
+    CHECK_INT(u.gender[1], 'F');
+    CHECK(strcmp(u.text + u.occupation[1], "other") == 0);
+    row = data_idmap_find(&u.ids, 74);
+    CHECK_INT(row, 2);
+    CHECK(strcmp(u.text + u.zip[2], "T8H1N") == 0);
+    CHECK_INT(data_idmap_find(&u.ids, 3), -1);
+    data_users_free(&u);
+    CHECK_INT(u.n, 0);
+}
+
+static void test_users_dat(void) {
+    static const char *const occ[21] = {
+        "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+        "customer service", "doctor/health care", "executive/managerial", "farmer",
+        "homemaker", "K-12 student", "lawyer", "programmer", "retired", "sales/marketing",
+        "scientist", "self-employed", "technician/engineer", "tradesman/craftsman",
+        "unemployed", "writer"};
+    static const int codes[7] = {1, 18, 25, 35, 45, 50, 56};
+    char text[2048];
+    size_t k, w = 0;
+    data_users u;
+    data_error err;
+    /* every occupation code 0-20 and every age code, ids 100.. */
+    for (k = 0; k < 21; k++)
+        w += (size_t)snprintf(text + w, sizeof text - w, "%zu::%c::%d::%zu::%05zu\n", 100 + k,
+                              k % 2 ? 'M' : 'F', codes[k % 7], k, k * 1111);
+    data_users_init(&u);
+    CHECK_INT(data_read_users(test_write("users.dat", text), &u, &err), 0);
+    CHECK_INT(u.n, 21);
+    for (k = 0; k < 21; k++) {
+        CHECK_INT(u.id[k], 100 + (int64_t)k);
+        CHECK(strcmp(u.text + u.occupation[k], occ[k]) == 0);
+        CHECK_INT(u.age[k], codes[k % 7]);
+        CHECK_INT(u.gender[k], k % 2 ? 'M' : 'F');
+    }
+    CHECK(strcmp(u.text + u.zip[0], "00000") == 0); /* leading zeros kept: zip is text */
+    CHECK(strcmp(u.text + u.zip[3], "03333") == 0);
+    data_users_free(&u);
+}
+
+#define USERS_FAIL(name, text, w1, w2)                                   \
+    do {                                                                 \
+        data_users u_;                                                   \
+        data_error e_;                                                   \
+        data_users_init(&u_);                                            \
+        CHECK_INT(data_read_users(test_write(name, text), &u_, &e_), -1); \
+        CHECK_HAS(e_.msg, w1);                                           \
+        CHECK_HAS(e_.msg, w2);                                           \
+        CHECK_INT(u_.n, 0);                                              \
+        data_users_free(&u_);                                            \
+    } while (0)
+
+static void test_users_errors(void) {
+    data_users u;
+    data_error err;
+    USERS_FAIL("g.user", "1|24|M|technician|85711\n2|30|X|writer|1\n", "g.user:2:",
+               "gender is not M or F (\"X\")");
+    USERS_FAIL("g.dat", "1::m::1::10::48067\n", "g.dat:1:", "gender is not M or F (\"m\")");
+    USERS_FAIL("dup.user", "1|24|M|a|1\n2|25|F|b|2\n1|26|M|c|3\n", "dup.user:3:",
+               "duplicate user id (\"1\")");
+    USERS_FAIL("dup.dat", "7::F::1::10::1\n7::M::18::1::2\n", "dup.dat:2:",
+               "duplicate user id (\"7\")");
+    USERS_FAIL("id.user", "1|24|M|a|1\n2x|25|F|b|2\n", "id.user:2:",
+               "user id is not an integer (\"2x\")");
+    USERS_FAIL("age.user", "1|2y|M|a|1\n", "age.user:1:",
+               "age is not a whole number of years 0-150 (\"2y\")");
+    USERS_FAIL("age2.user", "1|151|M|a|1\n", "age2.user:1:", "(\"151\")");
+    USERS_FAIL("age.dat", "1::F::1::10::1\n2::F::20::10::1\n", "age.dat:2:",
+               "age code is not one of 1, 18, 25, 35, 45, 50, 56 (\"20\")");
+    USERS_FAIL("age2.dat", "1::F::x::10::1\n", "age2.dat:1:", "age code is not one of");
+    USERS_FAIL("occ.dat", "1::F::1::21::1\n", "occ.dat:1:",
+               "occupation code is not 0-20 (\"21\")");
+    USERS_FAIL("occ2.dat", "1::F::1::-1::1\n", "occ2.dat:1:",
+               "occupation code is not 0-20 (\"-1\")");
+    USERS_FAIL("occ.user", "1|24|M||1\n", "occ.user:1:", "occupation is empty");
+    USERS_FAIL("short.user", "1|24|M|a|1\n2|25|F|b\n", "short.user:2:",
+               "expected 5 fields, found 4");
+    USERS_FAIL("long.dat", "1::F::1::10::1::extra\n", "long.dat:1:", "expected 5 fields, found 6");
+    USERS_FAIL("what.csv", "userId,age\n1,2\n", "what.csv:1:", "not u.user");
+    USERS_FAIL("empty.user", "\n\n", "empty.user", "no users");
+    data_users_init(&u);
+    CHECK_INT(data_read_users(test_path("no-such.user"), &u, &err), -1);
+    CHECK_HAS(err.msg, "cannot open");
+    data_users_free(&u);
+}
+
+static int tag_is(const data_tags *t, int64_t movie, size_t k, const char *want) {
+    int32_t m = data_idmap_find(&t->ids, movie);
+    if (m < 0 || t->start[m] + k >= t->start[m + 1]) return 0;
+    return strcmp(t->text + t->tag[t->start[m] + k], want) == 0;
+}
+
+static size_t tags_of(const data_tags *t, int64_t movie) {
+    int32_t m = data_idmap_find(&t->ids, movie);
+    return m < 0 ? 0 : t->start[m + 1] - t->start[m];
+}
+
+static void test_tags_read(void) {
+    data_tags t;
+    data_error err;
+    const char *p = test_write("tags.csv",
+                               "\xEF\xBB\xBFuserId,movieId,tag,timestamp\r\n"
+                               "1,20,Dark   Comedy,1\r\n"
+                               "2,20,\" dark\tcomedy \",2\n"
+                               "3,20,zany,3\n"
+                               "4,20,Zany,4\n"
+                               "5,20,\"funny, quotable\",5\n"
+                               "6,20,ACTION,6\n"
+                               "7,20,\"   \",7\n"
+                               "8,10,one,8\n"
+                               "9,20,\"He said \"\"wow\"\"\",9\n"
+                               "\n"
+                               "9,30,\"\",10\n");
+    data_tags_init(&t);
+    CHECK_INT(data_read_tags(p, 3, &t, &err), 0);
+    CHECK_INT(t.n, 2); /* movie 30's only tag is empty: skipped */
+    CHECK_INT(t.movie[0], 10); /* ascending raw id */
+    CHECK_INT(t.movie[1], 20);
+    CHECK_INT(tags_of(&t, 10), 1);
+    CHECK(tag_is(&t, 10, 0, "one"));
+    CHECK_INT(tags_of(&t, 20), 3);
+    /* counts: dark comedy 2, zany 2, action 1, funny, quotable 1, he said "wow" 1 */
+    CHECK(tag_is(&t, 20, 0, "dark comedy"));
+    CHECK(tag_is(&t, 20, 1, "zany"));
+    CHECK(tag_is(&t, 20, 2, "action")); /* the tie of three broken alphabetically */
+    CHECK_INT(tags_of(&t, 30), 0);
+    CHECK_INT(t.start[0], 0);
+    CHECK_INT(t.start[2], 4);
+    data_tags_free(&t);
+    /* top_n 0: all of them */
+    CHECK_INT(data_read_tags(p, 0, &t, &err), 0);
+    CHECK_INT(tags_of(&t, 20), 5);
+    CHECK(tag_is(&t, 20, 3, "funny, quotable"));
+    CHECK(tag_is(&t, 20, 4, "he said \"wow\""));
+    data_tags_free(&t);
+    /* top_n 1 and a header in another column order */
+    p = test_write("tags2.csv", "tag,movieId\nb,5\na,5\nb,5\nc,6\n");
+    CHECK_INT(data_read_tags(p, 1, &t, &err), 0);
+    CHECK_INT(t.n, 2);
+    CHECK_INT(tags_of(&t, 5), 1);
+    CHECK(tag_is(&t, 5, 0, "b"));
+    CHECK(tag_is(&t, 6, 0, "c"));
+    data_tags_free(&t);
+}
+
+#define TAGS_FAIL(name, text, w1, w2)                                    \
+    do {                                                                 \
+        data_tags t_;                                                    \
+        data_error e_;                                                   \
+        data_tags_init(&t_);                                             \
+        CHECK_INT(data_read_tags(test_write(name, text), 5, &t_, &e_), -1); \
+        CHECK_HAS(e_.msg, w1);                                           \
+        CHECK_HAS(e_.msg, w2);                                           \
+        CHECK_INT(t_.n, 0);                                              \
+        data_tags_free(&t_);                                             \
+    } while (0)
+
+static void test_tags_errors(void) {
+    TAGS_FAIL("t1.csv", "userId,movieId,tag,timestamp\n1,2,a,3\n1,x2,b,3\n", "t1.csv:3:",
+              "movie id is not an integer (\"x2\")");
+    TAGS_FAIL("t2.csv", "userId,movieId,tag,timestamp\n1,2,a,3\n1,2,b\n", "t2.csv:3:",
+              "expected 4 fields, found 3");
+    TAGS_FAIL("t3.csv", "userId,movieId,tag,timestamp\n1,2,\"open,3\n", "t3.csv:2:",
+              "quoted field");
+    TAGS_FAIL("t4.csv", "userId,item,tag,timestamp\n1,2,a,3\n", "t4.csv:1:",
+              "no \"movieId\" column in the header (columns: userId, item, tag, timestamp)");
+    TAGS_FAIL("t5.csv", "userId,movieId,label\n1,2,a\n", "t5.csv:1:", "no \"tag\" column");
+    TAGS_FAIL("t6.csv", "", "t6.csv", "no header");
+    TAGS_FAIL("t7.csv", "userId,movieId,tag,timestamp\n1,99999999999999999999,a,3\n",
+              "t7.csv:2:", "does not fit in 64 bits");
+}
+
+static void test_user_features(void) {
+    data_users u;
+    data_idmap map;
+    data_features f;
+    data_error err;
+    /* years in every bucket and at each edge; a non-digit zip */
+    const char *p = test_write("feat.user", "1|17|M|student|12345\n"
+                                            "2|18|F|writer|98765\n"
+                                            "3|24|M|student|T8H1N\n"
+                                            "4|25|F|writer|01234\n"
+                                            "5|35|M|other|5\n"
+                                            "6|45|F|other|6\n"
+                                            "7|49|M|other|7\n"
+                                            "8|50|F|other|8\n"
+                                            "9|55|M|other|9\n"
+                                            "10|56|F|other|0\n"
+                                            "11|73|M|other|\n");
+    static const char *const age[11] = {"age:<18",   "age:18-24", "age:18-24", "age:25-34",
+                                        "age:35-44", "age:45-49", "age:45-49", "age:50-55",
+                                        "age:50-55", "age:56+",   "age:56+"};
+    size_t k;
+    data_users_init(&u);
+    data_idmap_init(&map);
+    data_features_init(&f);
+    CHECK_INT(data_read_users(p, &u, &err), 0);
+    /* the model's map: user 3 first, then 1, 999 (not in meta), 2 */
+    data_idmap_intern(&map, 3);
+    data_idmap_intern(&map, 1);
+    data_idmap_intern(&map, 999);
+    data_idmap_intern(&map, 2);
+    CHECK_INT(data_user_features(&u, &map, "gender,zip", &f, &err), 0);
+    CHECK_INT(f.n_rows, 4);
+    check_rows_sorted(&f);
+    /* ids in order of first appearance: gender:M, zip:other, zip:1, gender:F, zip:9 */
+    CHECK_INT(f.n_features, 5);
+    CHECK(strcmp(data_feature_name(&f, 0), "gender:M") == 0);
+    CHECK(strcmp(data_feature_name(&f, 1), "zip:other") == 0);
+    CHECK(strcmp(data_feature_name(&f, 2), "zip:1") == 0);
+    CHECK(strcmp(data_feature_name(&f, 3), "gender:F") == 0);
+    CHECK(strcmp(data_feature_name(&f, 4), "zip:9") == 0);
+    CHECK(strcmp(data_feature_name(&f, 5), "") == 0);
+    CHECK_INT(ROW_LEN(f, 0), 2);
+    CHECK(strcmp(row_feature(&f, 0, 0), "gender:M") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 1), "zip:other") == 0);
+    CHECK_INT(ROW_LEN(f, 1), 2);
+    CHECK(strcmp(row_feature(&f, 1, 0), "gender:M") == 0);
+    CHECK(strcmp(row_feature(&f, 1, 1), "zip:1") == 0);
+    CHECK_INT(ROW_LEN(f, 2), 0); /* user 999: not in meta, no features */
+    CHECK_INT(ROW_LEN(f, 3), 2);
+    CHECK(strcmp(row_feature(&f, 3, 0), "gender:F") == 0);
+    CHECK(strcmp(row_feature(&f, 3, 1), "zip:9") == 0);
+    CHECK_INT(data_feature_find(&f, "zip:9"), 4);
+    CHECK_INT(data_feature_find(&f, "zip:8"), -1);
+    data_features_free(&f);
+    CHECK_INT(f.n_features, 0);
+    data_idmap_free(&map);
+
+    /* all groups, spaces around names, every user in file order */
+    data_idmap_init(&map);
+    for (k = 1; k <= 11; k++) data_idmap_intern(&map, (int64_t)k);
+    CHECK_INT(data_user_features(&u, &map, "age, gender ,occupation,zip,age", &f, &err), 0);
+    CHECK_INT(f.n_rows, 11);
+    check_rows_sorted(&f);
+    for (k = 0; k < 11; k++) {
+        int32_t a = data_feature_find(&f, age[k]);
+        uint32_t j;
+        int found = 0;
+        CHECK_INT(ROW_LEN(f, k), 4);
+        for (j = f.start[k]; j < f.start[k + 1]; j++) found += (int32_t)f.feature[j] == a;
+        CHECK_INT(found, 1);
+    }
+    CHECK_INT(f.start[1], 4);
+    CHECK(strcmp(row_feature(&f, 0, 0), "age:<18") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 1), "gender:M") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 2), "occupation:student") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 3), "zip:1") == 0);
+    CHECK(strcmp(row_feature(&f, 3, 3), "zip:0") == 0);
+    CHECK(row_has(&f, 10, "zip:other")); /* an empty zip */
+    CHECK(row_has(&f, 10, "occupation:other"));
+    CHECK(row_has(&f, 10, "age:56+"));
+    CHECK(!row_has(&f, 10, "zip:1"));
+    /* 7 ages + 2 genders + 3 occupations + zips 1 9 other 0 5 6 7 8 */
+    CHECK_INT(f.n_features, 7 + 2 + 3 + 8);
+    data_features_free(&f);
+
+    CHECK_INT(data_user_features(&u, &map, "age,height", &f, &err), -1);
+    CHECK_HAS(err.msg, "unknown user feature group \"height\" (age, gender, occupation, zip)");
+    CHECK_INT(data_user_features(&u, &map, "genres", &f, &err), -1);
+    CHECK_HAS(err.msg, "unknown user feature group \"genres\"");
+    CHECK_INT(data_user_features(&u, &map, "", &f, &err), -1);
+    CHECK_HAS(err.msg, "unknown user feature group \"\"");
+    data_idmap_free(&map);
+    data_users_free(&u);
+}
+
+static void test_user_features_ml1m_codes(void) {
+    static const int codes[7] = {1, 18, 25, 35, 45, 50, 56};
+    static const char *const want[7] = {"age:<18",   "age:18-24", "age:25-34", "age:35-44",
+                                        "age:45-49", "age:50-55", "age:56+"};
+    data_users u;
+    data_idmap map;
+    data_features f;
+    data_error err;
+    char text[512];
+    size_t k, w = 0;
+    for (k = 0; k < 7; k++)
+        w += (size_t)snprintf(text + w, sizeof text - w, "%zu::M::%d::%zu::55117\n", k + 1,
+                              codes[k], k);
+    data_users_init(&u);
+    data_idmap_init(&map);
+    data_features_init(&f);
+    CHECK_INT(data_read_users(test_write("codes.dat", text), &u, &err), 0);
+    for (k = 0; k < 7; k++) data_idmap_intern(&map, (int64_t)k + 1);
+    CHECK_INT(data_user_features(&u, &map, "age,occupation", &f, &err), 0);
+    for (k = 0; k < 7; k++) {
+        CHECK_INT(ROW_LEN(f, k), 2);
+        CHECK(strcmp(row_feature(&f, k, 0), want[k]) == 0);
+    }
+    CHECK(strcmp(row_feature(&f, 4, 1), "occupation:college/grad student") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 1), "occupation:other") == 0);
+    data_features_free(&f);
+    data_idmap_free(&map);
+    data_users_free(&u);
+}
+
+static void test_item_features(void) {
+    data_movies m;
+    data_tags t;
+    data_idmap map;
+    data_features f;
+    data_error err;
+    const char *mp = test_write("feat_movies.csv",
+                                "movieId,title,genres\n"
+                                "1,Toy Story (1995),Adventure|Animation|Comedy\n"
+                                "2,Heat (1995),Action|Crime\n"
+                                "3,Old (1929),(no genres listed)\n"
+                                "4,No Year,unknown\n"
+                                "5,New (2001),Comedy|Comedy\n");
+    const char *tp = test_write("feat_tags.csv", "userId,movieId,tag,timestamp\n"
+                                                 "1,1,Pixar,1\n1,1,pixar,1\n1,1,fun,1\n"
+                                                 "1,2,heist,1\n1,9,orphan,1\n");
+    data_movies_init(&m);
+    data_tags_init(&t);
+    data_idmap_init(&map);
+    data_features_init(&f);
+    CHECK_INT(data_read_movies(mp, &m, &err), 0);
+    CHECK_INT(data_read_tags(tp, 1, &t, &err), 0);
+    /* map order: 2, 1, 3, 4, 5, 9 (9 has tags but no movie row), 77 (nothing) */
+    data_idmap_intern(&map, 2);
+    data_idmap_intern(&map, 1);
+    data_idmap_intern(&map, 3);
+    data_idmap_intern(&map, 4);
+    data_idmap_intern(&map, 5);
+    data_idmap_intern(&map, 9);
+    data_idmap_intern(&map, 77);
+    CHECK_INT(data_item_features(&m, &t, &map, "genres,year,tags", &f, &err), 0);
+    CHECK_INT(f.n_rows, 7);
+    check_rows_sorted(&f);
+    /* first appearance: genre:Action 0, genre:Crime 1, year:1990s 2, tag:heist 3,
+     * genre:Adventure 4, genre:Animation 5, genre:Comedy 6, tag:pixar 7,
+     * year:1920s 8, year:unknown 9, year:2000s 10, tag:orphan 11 */
+    CHECK_INT(f.n_features, 12);
+    CHECK(strcmp(data_feature_name(&f, 3), "tag:heist") == 0);
+    CHECK(strcmp(data_feature_name(&f, 7), "tag:pixar") == 0);
+    CHECK(strcmp(data_feature_name(&f, 9), "year:unknown") == 0);
+    CHECK_INT(ROW_LEN(f, 0), 4);
+    CHECK(strcmp(row_feature(&f, 0, 0), "genre:Action") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 1), "genre:Crime") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 2), "year:1990s") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 3), "tag:heist") == 0);
+    CHECK_INT(ROW_LEN(f, 1), 5); /* top 1 tag: pixar (2) over fun (1) */
+    CHECK(strcmp(row_feature(&f, 1, 0), "year:1990s") == 0);
+    CHECK(strcmp(row_feature(&f, 1, 1), "genre:Adventure") == 0);
+    CHECK(strcmp(row_feature(&f, 1, 4), "tag:pixar") == 0);
+    CHECK_INT(ROW_LEN(f, 2), 1); /* no genres listed */
+    CHECK(strcmp(row_feature(&f, 2, 0), "year:1920s") == 0);
+    CHECK_INT(ROW_LEN(f, 3), 1); /* "unknown" genre, year 0 */
+    CHECK(strcmp(row_feature(&f, 3, 0), "year:unknown") == 0);
+    CHECK_INT(ROW_LEN(f, 4), 2); /* Comedy once */
+    CHECK(strcmp(row_feature(&f, 4, 0), "genre:Comedy") == 0);
+    CHECK(strcmp(row_feature(&f, 4, 1), "year:2000s") == 0);
+    CHECK_INT(ROW_LEN(f, 5), 1); /* tags only */
+    CHECK(strcmp(row_feature(&f, 5, 0), "tag:orphan") == 0);
+    CHECK_INT(ROW_LEN(f, 6), 0);
+    data_features_free(&f);
+
+    /* genres only; tags may be NULL when not asked for */
+    CHECK_INT(data_item_features(&m, NULL, &map, "genres", &f, &err), 0);
+    CHECK_INT(f.n_features, 5);
+    CHECK_INT(ROW_LEN(f, 0), 2);
+    CHECK_INT(ROW_LEN(f, 2), 0);
+    CHECK_INT(ROW_LEN(f, 5), 0);
+    CHECK_INT(data_feature_find(&f, "genre:Comedy"), 4);
+    CHECK_INT(data_feature_find(&f, "year:1990s"), -1);
+    data_features_free(&f);
+
+    CHECK_INT(data_item_features(&m, NULL, &map, "year,tags", &f, &err), -1);
+    CHECK_HAS(err.msg, "\"tags\" needs a tags file");
+    CHECK_INT(data_item_features(&m, &t, &map, "genres,decade", &f, &err), -1);
+    CHECK_HAS(err.msg, "unknown item feature group \"decade\" (genres, year, tags)");
+    CHECK_INT(data_item_features(&m, &t, &map, "age", &f, &err), -1);
+    CHECK_HAS(err.msg, "unknown item feature group \"age\"");
+    data_idmap_free(&map);
+    data_tags_free(&t);
+    data_movies_free(&m);
+}
+
+static void test_ml100k_users(void) {
+    data_users u;
+    data_idmap map;
+    data_features f;
+    data_error err;
+    int32_t row;
+    const char *p = test_movielens("ml-100k/u.user");
+    if (!p) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    data_users_init(&u);
+    CHECK_INT(data_read_users(p, &u, &err), 0);
+    CHECK_INT(u.n, 943);
+    row = data_idmap_find(&u.ids, 1);
+    CHECK_INT(row, 0);
+    CHECK_INT(u.age[0], 24);
+    CHECK_INT(u.gender[0], 'M');
+    CHECK(strcmp(u.text + u.occupation[0], "technician") == 0);
+    CHECK(strcmp(u.text + u.zip[0], "85711") == 0);
+    row = data_idmap_find(&u.ids, 74);
+    CHECK(row >= 0 && strcmp(u.text + u.zip[row], "T8H1N") == 0);
+    row = data_idmap_find(&u.ids, 943);
+    CHECK(row >= 0 && u.age[row] == 22 && strcmp(u.text + u.occupation[row], "student") == 0);
+    data_idmap_init(&map);
+    data_idmap_intern(&map, 1);
+    data_idmap_intern(&map, 74);
+    data_features_init(&f);
+    CHECK_INT(data_user_features(&u, &map, "age,gender,occupation,zip", &f, &err), 0);
+    CHECK_INT(ROW_LEN(f, 0), 4);
+    CHECK(strcmp(row_feature(&f, 0, 0), "age:18-24") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 2), "occupation:technician") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 3), "zip:8") == 0);
+    CHECK(data_feature_find(&f, "zip:other") >= 0); /* user 74's T8H1N */
+    data_features_free(&f);
+    data_idmap_free(&map);
+    data_users_free(&u);
+}
+
+static void test_ml1m_users(void) {
+    data_users u;
+    data_idmap map;
+    data_features f;
+    data_error err;
+    int32_t row;
+    const char *p = test_movielens("ml-1m-meta/users.dat");
+    if (!p) {
+        test_skip("../shared/movielens/ml-1m-meta not found");
+        return;
+    }
+    data_users_init(&u);
+    CHECK_INT(data_read_users(p, &u, &err), 0);
+    CHECK_INT(u.n, 6040);
+    CHECK_INT(u.gender[0], 'F');
+    CHECK_INT(u.age[0], 1);
+    CHECK(strcmp(u.text + u.occupation[0], "K-12 student") == 0);
+    CHECK(strcmp(u.text + u.zip[0], "48067") == 0);
+    row = data_idmap_find(&u.ids, 6040); /* 6040::M::25::6::11106 */
+    CHECK(row >= 0 && u.age[row] == 25 &&
+          strcmp(u.text + u.occupation[row], "doctor/health care") == 0);
+    data_idmap_init(&map);
+    data_idmap_intern(&map, 1);
+    data_features_init(&f);
+    CHECK_INT(data_user_features(&u, &map, "age,occupation", &f, &err), 0);
+    CHECK_INT(ROW_LEN(f, 0), 2);
+    CHECK(strcmp(row_feature(&f, 0, 0), "age:<18") == 0);
+    CHECK(strcmp(row_feature(&f, 0, 1), "occupation:K-12 student") == 0);
+    data_features_free(&f);
+    data_idmap_free(&map);
+    data_users_free(&u);
+}
+
+static void test_latest_small_tags(void) {
+    data_tags t;
+    data_movies m;
+    data_idmap map;
+    data_features f;
+    data_error err;
+    const char *p = test_movielens("ml-latest-small/tags.csv");
+    const char *mp = test_movielens("ml-latest-small/movies.csv");
+    if (!p || !mp) {
+        test_skip("../shared/movielens/ml-latest-small not found");
+        return;
+    }
+    data_tags_init(&t);
+    /* counted independently (Python csv): 3683 rows, 1572 movies, 3574
+     * distinct (movie, tag) pairs after normalising */
+    CHECK_INT(data_read_tags(p, 0, &t, &err), 0);
+    CHECK_INT(t.n, 1572);
+    CHECK_INT(t.start[t.n], 3574);
+    CHECK(tag_is(&t, 1, 0, "pixar")); /* 2 */
+    CHECK(tag_is(&t, 1, 1, "fun"));   /* 1 */
+    CHECK_INT(tags_of(&t, 1), 2);
+    data_tags_free(&t);
+    CHECK_INT(data_read_tags(p, 3, &t, &err), 0);
+    CHECK_INT(t.n, 1572);
+    CHECK_INT(t.start[t.n], 2444);
+    /* 2959: dark comedy 3, then psychology, thought-provoking, ... 2 each */
+    CHECK_INT(tags_of(&t, 2959), 3);
+    CHECK(tag_is(&t, 2959, 0, "dark comedy"));
+    CHECK(tag_is(&t, 2959, 1, "psychology"));
+    CHECK(tag_is(&t, 2959, 2, "thought-provoking"));
+    /* 60756: funny 3, will ferrell 3 ("Highly quotable" read lower-cased, 1) */
+    CHECK(tag_is(&t, 60756, 0, "funny"));
+    CHECK(tag_is(&t, 60756, 1, "will ferrell"));
+    CHECK(tag_is(&t, 60756, 2, "comedy"));
+    data_movies_init(&m);
+    CHECK_INT(data_read_movies(mp, &m, &err), 0);
+    data_idmap_init(&map);
+    data_idmap_intern(&map, 2959);
+    data_idmap_intern(&map, 114335); /* (no genres listed) */
+    data_features_init(&f);
+    CHECK_INT(data_item_features(&m, &t, &map, "genres,year,tags", &f, &err), 0);
+    check_rows_sorted(&f);
+    CHECK(strcmp(data_feature_name(&f, 0), "genre:Action") == 0); /* Fight Club */
+    CHECK(data_feature_find(&f, "tag:dark comedy") >= 0);
+    CHECK(data_feature_find(&f, "year:1990s") >= 0);
+    CHECK_INT(ROW_LEN(f, 1), 1); /* year only */
+    data_features_free(&f);
+    data_idmap_free(&map);
+    data_movies_free(&m);
+    data_tags_free(&t);
+}
+
 void suite_data(void) {
     test_run("data/movie_match", test_movie_match);
     test_run("data/read_pairs", test_read_pairs);
@@ -1477,4 +2029,15 @@ void suite_data(void) {
     test_run("data/latest_small_movies", test_latest_small_movies);
     test_run("data/ml1m_movies", test_ml1m_movies);
     test_run("data/ml100k_uitem", test_ml100k_uitem);
+    test_run("data/users_uuser", test_users_uuser);
+    test_run("data/users_dat", test_users_dat);
+    test_run("data/users_errors", test_users_errors);
+    test_run("data/tags_read", test_tags_read);
+    test_run("data/tags_errors", test_tags_errors);
+    test_run("data/user_features", test_user_features);
+    test_run("data/user_features_ml1m_codes", test_user_features_ml1m_codes);
+    test_run("data/item_features", test_item_features);
+    test_run("data/ml100k_users", test_ml100k_users);
+    test_run("data/ml1m_users", test_ml1m_users);
+    test_run("data/latest_small_tags", test_latest_small_tags);
 }

@@ -216,6 +216,9 @@ static int cmd_info(args *a) {
 
 typedef struct {
     const char *data, *test, *save, *history, *movies;
+    const char *users_file, *tags_file;        /* side information */
+    const char *user_groups, *item_groups;     /* --user-features, --item-features */
+    size_t top_tags;
     data_read_opts read;
     mf_config model;
     mf_train_config train;
@@ -233,6 +236,7 @@ static train_options train_defaults(void) {
     o.save = "model.embrec";
     o.val_split = 0.1;
     o.shuffle_first = 1;
+    o.top_tags = 3;
     return o;
 }
 
@@ -298,6 +302,10 @@ static void train_help(void) {
            "  --dropout-embed R  on the embeddings                 [deep 0.2; neumf 0.5]\n"
            "  --dropout-hidden R after each hidden layer           [deep 0.2; neumf 0.5]\n"
            "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n"
+           "  --user-features G  hybrid dot/bias: user features from u.user or users.dat\n"
+           "                     (--users FILE): any of age,gender,occupation,zip\n"
+           "  --item-features G  hybrid dot/bias: any of genres,year,tags (the movies file,\n"
+           "                     and tags.csv or --tags FILE; --top-tags N per movie [3])\n"
            "  --implicit         learn from interactions: BCE on each pair and sampled\n"
            "                     negatives; each user's latest item held out and ranked\n"
            "  --negatives N      implicit: negatives per positive each epoch      [%zu]\n"
@@ -424,6 +432,11 @@ static void parse_train(args *a, train_options *o) {
         else if (flag(a, "--quiet")) o->train.verbose = 0;
         else if (flag(a, "--no-progress")) o->train.verbose = 1;
         else if (option(a, "--movies", &v)) o->movies = v;
+        else if (option(a, "--users", &v)) o->users_file = v;
+        else if (option(a, "--tags", &v)) o->tags_file = v;
+        else if (option(a, "--user-features", &v)) o->user_groups = v;
+        else if (option(a, "--item-features", &v)) o->item_groups = v;
+        else if (option(a, "--top-tags", &v)) o->top_tags = parse_size(a, "--top-tags", v, 1);
         else if (model_option(a, &mg, &mg_set)) { /* recorded in mg */
         }
         else if (option(a, "--optimizer", &v)) {
@@ -492,6 +505,66 @@ static const char *find_movies(const char *ratings, char *buf, size_t size) {
 
 /* The deep model's third input: each item's genre string as a category of
  * its own, read from --movies or the movies file beside --data. */
+/* a file named `name` (or one of two) beside the ratings file, or NULL */
+static const char *beside(const char *ratings, const char *name1, const char *name2, char *buf,
+                          size_t size) {
+    const char *slash = strrchr(ratings, '/');
+    int dir_len = slash ? (int)(slash - ratings) + 1 : 0;
+    struct stat st;
+    snprintf(buf, size, "%.*s%s", dir_len, ratings, name1);
+    if (stat(buf, &st) == 0) return buf;
+    if (!name2) return NULL;
+    snprintf(buf, size, "%.*s%s", dir_len, ratings, name2);
+    return stat(buf, &st) == 0 ? buf : NULL;
+}
+
+/* The hybrid model's features, from --user-features with u.user/users.dat
+ * and --item-features with the movies file and tags.csv (each found beside
+ * --data unless named). Exits with a message when a file is missing. */
+static void load_features(const train_options *o, const data_idmap *users,
+                          const data_idmap *items, data_features *uf, data_features *itf) {
+    char buf[1024], mbuf[1024];
+    data_error err;
+    data_features_init(uf);
+    data_features_init(itf);
+    if (o->user_groups) {
+        const char *path = o->users_file ? o->users_file
+                                         : beside(o->data, "u.user", "users.dat", buf, sizeof buf);
+        data_users meta;
+        if (!path) {
+            fprintf(stderr, "embrec train: --user-features needs user metadata: no u.user or "
+                            "users.dat beside %s (give --users FILE)\n", o->data);
+            exit(1);
+        }
+        data_users_init(&meta);
+        if (data_read_users(path, &meta, &err) != 0 ||
+            data_user_features(&meta, users, o->user_groups, uf, &err) != 0)
+            die(&err);
+        data_users_free(&meta);
+    }
+    if (o->item_groups) {
+        const char *mpath = o->movies ? o->movies : find_movies(o->data, mbuf, sizeof mbuf);
+        const char *tpath = o->tags_file ? o->tags_file : beside(o->data, "tags.csv", NULL, buf, sizeof buf);
+        data_movies mv;
+        data_tags tags;
+        data_movies_init(&mv);
+        data_tags_init(&tags);
+        if (!mpath) {
+            fprintf(stderr, "embrec train: --item-features needs a movies file beside %s "
+                            "(give --movies FILE)\n", o->data);
+            exit(1);
+        }
+        if (data_read_movies(mpath, &mv, &err) != 0) die(&err);
+        if (strstr(o->item_groups, "tags") && tpath &&
+            data_read_tags(tpath, o->top_tags, &tags, &err) != 0)
+            die(&err);
+        if (data_item_features(&mv, tpath ? &tags : NULL, items, o->item_groups, itf, &err) != 0)
+            die(&err);
+        data_movies_free(&mv);
+        data_tags_free(&tags);
+    }
+}
+
 static int load_genres(const train_options *o, const data_idmap *items, uint32_t **item_genre,
                        size_t *n_genres) {
     char buf[1024];
@@ -580,9 +653,18 @@ static int cmd_train(args *a) {
         return 1;
     {
         mf_side side = {NULL, 0, NULL, NULL};
+        data_features uf, itf;
+        load_features(&o, &users, &items, &uf, &itf);
         side.item_genre = item_genre;
         side.n_genres = n_genres;
+        side.user_features = uf.n_features ? &uf : NULL;
+        side.item_features = itf.n_features ? &itf : NULL;
         if (mf_init(&model, o.model, &users, &items, &rest, &side, &rng, &err) != 0) die(&err);
+        if (o.train.verbose && (uf.n_features || itf.n_features))
+            printf("side information: %zu user features, %zu item features\n", uf.n_features,
+                   itf.n_features);
+        data_features_free(&uf);
+        data_features_free(&itf);
     }
     free(item_genre);
     if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);

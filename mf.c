@@ -557,8 +557,15 @@ static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const u
         for (b = 0; b < B; b++) {
             dbu[u[b] * Sb] += dpred[b] + l2_scale * bu[u[b] * Sb]; /* ∂r̂/∂b_u = 1 */
             dbi[i[b] * Sb] += dpred[b] + l2_scale * bi[i[b] * Sb];
-            vec_axpy(dP + u[b] * S, l2_scale, P + u[b] * S, K);
-            vec_axpy(dQ + i[b] * S, l2_scale, Q + i[b] * S, K);
+            if (mf_is_hybrid(m)) { /* λ‖ũ‖²: through ũ to p_u and its features */
+                row_vector_backward(m, m->t_user, m->t_user_feature, &m->user_features, u[b],
+                                    l2_scale, w->hu + b * K);
+                row_vector_backward(m, m->t_item, m->t_item_feature, &m->item_features, i[b],
+                                    l2_scale, w->hi + b * K);
+            } else {
+                vec_axpy(dP + u[b] * S, l2_scale, P + u[b] * S, K);
+                vec_axpy(dQ + i[b] * S, l2_scale, Q + i[b] * S, K);
+            }
             nn_params_touch(ps, m->t_user_bias, u[b]);
             nn_params_touch(ps, m->t_item_bias, i[b]);
         }
@@ -771,7 +778,7 @@ void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
     embed_backward(m, w, u, i, B);
 }
 
-double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
+double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
                   size_t B) {
     const nn_params *ps = &m->params;
     const float *P, *Q, *bu, *bi;
@@ -784,8 +791,9 @@ double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
     bi = nn_param(ps, m->t_item_bias);
     S = ps->t[m->t_user].stride;
     Sb = ps->t[m->t_user_bias].stride;
-    for (b = 0; b < B; b++) { /* ‖p_u‖² + ‖q_i‖² + b_u² + b_i² */
-        const float *p = P + u[b] * S, *q = Q + i[b] * S;
+    for (b = 0; b < B; b++) { /* ‖p_u‖² + ‖q_i‖² + b_u² + b_i² (hybrid: ‖ũ‖², ‖q̃‖²) */
+        const float *p = mf_is_hybrid(m) ? w->hu + b * K : P + u[b] * S;
+        const float *q = mf_is_hybrid(m) ? w->hi + b * K : Q + i[b] * S;
         float bub = bu[u[b] * Sb], bib = bi[i[b] * Sb];
         sum += vec_dot(p, p, K) + vec_dot(q, q, K) + bub * bub + bib * bib;
     }
@@ -1351,7 +1359,7 @@ static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
             tb->y[b] = sm.target[row];
         }
         mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
-        loss = lf->forward(tb->pred, tb->y, nb) + mf_l2_loss(m, tb->u, tb->i, nb);
+        loss = lf->forward(tb->pred, tb->y, nb) + mf_l2_loss(m, &tb->work, tb->u, tb->i, nb);
         lf->backward(tb->dpred, tb->pred, tb->y, nb);
         mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
         nn_optimizer_step(opt, &m->params);

@@ -155,8 +155,10 @@ void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
  * model), and mark the embedding rows used as touched */
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                  const uint32_t *i, size_t B);
-/* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²) */
-double mf_l2_loss(const mf_model *m, const uint32_t *u, const uint32_t *i,
+/* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²);
+ * a hybrid model regularises its rows' vectors ũ, q̃ instead of p, q, read
+ * from w as the last mf_forward left them (w may be NULL otherwise) */
+double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
                   size_t B);
 /* one prediction (implicit models: the probability σ(z)); a row outside the
  * model or with no training ratings gets the global mean μ */

@@ -374,6 +374,31 @@ static void test_pictures(void) {
     CHECK_HAS(out, "never learned user 424242");
 }
 
+/* side information from u.user and u.item on the u1 fold: loaded, counted,
+ * and the hybrid bias model trains to a competitive test RMSE */
+static void test_hybrid_ml100k(void) {
+    char args[2048];
+    const char *base = test_movielens("ml-100k/u1.base"), *tst = test_movielens("ml-100k/u1.test");
+    const char *r;
+    if (!base || !tst) {
+        test_skip("../shared/movielens/ml-100k not found");
+        return;
+    }
+    snprintf(args, sizeof args, "train --data %s --test %s --val-split 0 --model bias --dim 32 "
+             "--l2 0.1 --optimizer adam --lr 0.002 --update lazy --epochs 25 --no-progress "
+             "--user-features age,gender,occupation --item-features genres,year --save %s",
+             base, tst, test_path("hybrid.embrec"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "side information: 30 user features, 27 item features");
+    r = strstr(out, "test: RMSE ");
+    printf("     hybrid bias on ml-100k u1: test RMSE %.4f\n", r ? atof(r + 11) : -1.0);
+    CHECK(r && atof(r + 11) < 0.93);
+    snprintf(args, sizeof args, "train --data %s --model dot --user-features age,shoe-size "
+             "--epochs 1 --save %s", base, test_path("x.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "unknown user feature group \"shoe-size\"");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -385,5 +410,6 @@ void suite_cli(void) {
     test_run("cli/deep_genre", test_deep_genre);
     test_run("cli/use_a_model", test_use_a_model);
     test_run("cli/pictures", test_pictures);
+    test_run("cli/hybrid_ml100k", test_hybrid_ml100k);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

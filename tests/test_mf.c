@@ -65,8 +65,8 @@ static double batch_loss(const mf_model *m, mf_work *w, const uint32_t *u, const
     nn_rng dropout;
     nn_rng_seed(&dropout, 99);
     mf_forward(m, w, pred, u, i, B, &dropout);
-    if (m->cfg.implicit) return nn_bce_logits_forward(pred, y, B) + mf_l2_loss(m, u, i, B);
-    return nn_mse_forward(pred, y, B) + mf_l2_loss(m, u, i, B);
+    if (m->cfg.implicit) return nn_bce_logits_forward(pred, y, B) + mf_l2_loss(m, w, u, i, B);
+    return nn_mse_forward(pred, y, B) + mf_l2_loss(m, w, u, i, B);
 }
 
 /* Central differences on every parameter of every tensor (columns < K) against

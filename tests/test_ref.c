@@ -428,7 +428,7 @@ static int rx_check(const char *kind) {
                           (double)got[first], (double)mk->v[first]);
         }
         rx_check_preds(pred, rx.pred[s], "training", s + 1);
-        loss = nn_mse_forward(pred, y, rx.B) + mf_l2_loss(&m, u, i, rx.B);
+        loss = nn_mse_forward(pred, y, rx.B) + mf_l2_loss(&m, NULL, u, i, rx.B);
         CHECK_NEAR(loss, rx.loss[s], RX_LOSS_RTOL, RX_LOSS_ATOL);
 
         /* backward: every gradient */

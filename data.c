@@ -2852,7 +2852,7 @@ static int parse_groups(const char *groups, const char *what, const char *const 
 
 /* ML-1M's age buckets; u.user's years fall in them the same way, and
  * ML-1M's codes (1, 18, 25, ...) are each their bucket's lower bound. */
-static const char *age_bucket(int age) {
+const char *data_age_bucket(int age) {
     return age < 18 ? "<18" : age < 25 ? "18-24" : age < 35 ? "25-34" : age < 45 ? "35-44"
          : age < 50 ? "45-49" : age < 56 ? "50-55" : "56+";
 }
@@ -2871,7 +2871,7 @@ int data_user_features(const data_users *meta, const data_idmap *users, const ch
         int32_t m = data_idmap_find(&meta->ids, users->raw[r]);
         if (m >= 0) { /* a user missing from meta gets no features */
             if (want[0] && meta->age[m] >= 0) {
-                const char *a = age_bucket(meta->age[m]);
+                const char *a = data_age_bucket(meta->age[m]);
                 if (feat_add(&b, "age:", a, strlen(a)) != 0) goto oom;
             }
             if (want[1] && feat_add(&b, "gender:", &meta->gender[m], 1) != 0) goto oom;

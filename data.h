@@ -265,6 +265,8 @@ typedef struct {
 void data_features_init(data_features *f);
 void data_features_free(data_features *f);
 const char *data_feature_name(const data_features *f, size_t feature);
+/* the age bucket of an age in years ("<18", "18-24", ..., "56+") */
+const char *data_age_bucket(int age);
 /* the id of a feature name, or -1 (a linear scan) */
 int32_t data_feature_find(const data_features *f, const char *name);
 /* User features for every row of users (the model's map), from a

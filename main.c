@@ -918,12 +918,79 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     return 0;
 }
 
+static int load_movies_for(const mf_model *m, const char *path, data_movies *mv);
+static void print_movie(const data_movies *mv, int64_t id);
+
+/* A user the model never saw, described by metadata (cold start). */
+typedef struct {
+    int age;                 /* years, or -1 */
+    const char *gender, *occupation, *zip;
+} cold_user;
+
+static int recommend_cold(const char *model_path, const char *movies_path, const cold_user *c,
+                          size_t n) {
+    char names[4][96];
+    uint32_t feat[4];
+    size_t n_names = 0, k, got;
+    mf_model m;
+    data_movies mv;
+    mf_scored *top;
+    load_or_die(&m, model_path);
+    if (!m.user_features.n_features) {
+        fprintf(stderr, "embrec recommend: %s has no user features: train it with "
+                        "--user-features to recommend from metadata\n", model_path);
+        return 1;
+    }
+    if (c->age >= 0) snprintf(names[n_names++], sizeof names[0], "age:%s", data_age_bucket(c->age));
+    if (c->gender) snprintf(names[n_names++], sizeof names[0], "gender:%s", c->gender);
+    if (c->occupation) snprintf(names[n_names++], sizeof names[0], "occupation:%s", c->occupation);
+    if (c->zip)
+        snprintf(names[n_names++], sizeof names[0], "zip:%c",
+                 c->zip[0] >= '0' && c->zip[0] <= '9' ? c->zip[0] : '?');
+    for (k = 0; k < n_names; k++) {
+        int32_t id = data_feature_find(&m.user_features, names[k]);
+        if (id < 0 && strncmp(names[k], "zip:?", 5) == 0)
+            id = data_feature_find(&m.user_features, "zip:other");
+        if (id < 0) {
+            size_t f;
+            fprintf(stderr, "embrec recommend: the model has no user feature \"%s\"; it has:",
+                    names[k]);
+            for (f = 0; f < m.user_features.n_features; f++)
+                fprintf(stderr, " %s", data_feature_name(&m.user_features, f));
+            fprintf(stderr, "\n");
+            return 1;
+        }
+        feat[k] = (uint32_t)id;
+    }
+    load_movies_for(&m, movies_path, &mv);
+    top = malloc(n * sizeof *top);
+    if (!top) {
+        fprintf(stderr, "embrec recommend: out of memory\n");
+        return 1;
+    }
+    got = mf_recommend_cold(&m, feat, n_names, top, n);
+    printf("Top %zu for a new user (", got);
+    for (k = 0; k < n_names; k++) printf(k ? ", %s" : "%s", names[k]);
+    printf("):\n%4s  %8s  %9s  %s\n", "rank", "movie", "predicted", mv.n ? "title  (genres)" : "");
+    for (k = 0; k < got; k++) {
+        int64_t id = m.item_ids[top[k].item];
+        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)top[k].score);
+        print_movie(&mv, id);
+        printf("\n");
+    }
+    free(top);
+    data_movies_free(&mv);
+    mf_free(&m);
+    return 0;
+}
+
 static int cmd_recommend(args *a) {
     data_read_opts ro = data_read_defaults();
     const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
     char movies_buf[1024];
     size_t n = 10, k, got;
     int show_rated = 0, all_users = 0;
+    cold_user cold = {-1, NULL, NULL, NULL};
     const char *out_path = NULL;
     int64_t uid;
     int32_t u;
@@ -943,7 +1010,10 @@ static int cmd_recommend(args *a) {
                    "                                              u.item beside --data]\n"
                    "--rated: also list the user's rated movies with their predictions.\n"
                    "--all --out FILE: every learned user's top N as CSV\n"
-                   "                  (userId,rank,movieId,prediction).\n");
+                   "                  (userId,rank,movieId,prediction).\n"
+                   "--age N --gender M|F --occupation NAME --zip Z (instead of --user): a new\n"
+                   "                  user known only by metadata, for a model trained with\n"
+                   "                  --user-features (cold start).\n");
             return 0;
         } else if (option(a, "--model", &v)) model_path = v;
         else if (option(a, "--user", &v)) user_s = v;
@@ -952,10 +1022,18 @@ static int cmd_recommend(args *a) {
         else if (option(a, "--movies", &v)) movies_path = v;
         else if (flag(a, "--rated")) show_rated = 1;
         else if (flag(a, "--all")) all_users = 1;
+        else if (option(a, "--age", &v)) cold.age = (int)parse_size(a, "--age", v, 0);
+        else if (option(a, "--gender", &v)) cold.gender = v;
+        else if (option(a, "--occupation", &v)) cold.occupation = v;
+        else if (option(a, "--zip", &v)) cold.zip = v;
         else if (option(a, "--out", &v)) out_path = v;
         else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n);
+    if (cold.age >= 0 || cold.gender || cold.occupation || cold.zip) {
+        if (!model_path) usage_error(a, "--model is required%s%s", "", "");
+        return recommend_cold(model_path, movies_path, &cold, n);
+    }
     if (!model_path || !user_s) usage_error(a, "--model and --user are required%s%s", "", "");
     if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
     load_or_die(&m, model_path);

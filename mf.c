@@ -1647,6 +1647,43 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
     return filled;
 }
 
+size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
+                         mf_scored *out, size_t n) {
+    const nn_params *ps = &m->params;
+    size_t K = m->cfg.dim, filled = 0, k;
+    float *pu, *qi;
+    uint32_t i;
+    if (n == 0 || n_features == 0 || !m->user_features.n_features ||
+        (m->cfg.kind != MF_DOT && m->cfg.kind != MF_BIAS))
+        return 0;
+    pu = calloc(2 * K, sizeof *pu);
+    if (!pu) return 0;
+    qi = pu + K;
+    for (k = 0; k < n_features; k++) { /* ũ = (1/|F|) Σ e_f */
+        if (features[k] >= m->user_features.n_features) {
+            free(pu);
+            return 0;
+        }
+        vec_axpy(pu, 1.0f / (float)n_features,
+                 nn_param(ps, m->t_user_feature) + features[k] * ps->t[m->t_user_feature].stride, K);
+    }
+    for (i = 0; i < m->n_items; i++) {
+        mf_scored c;
+        const float *q;
+        if (m->item_count[i] == 0) continue;
+        q = row_vector(m, m->t_item, m->t_item_feature, &m->item_features, i, qi);
+        c.item = i;
+        c.score = vec_dot(pu, q, K);
+        if (m->cfg.kind == MF_BIAS) /* r̂ = μ + b_i + ũ·q̃ */
+            c.score = m->mean + nn_param(ps, m->t_item_bias)[i * ps->t[m->t_item_bias].stride] +
+                      c.score;
+        offer(out, n, &filled, c);
+    }
+    free(pu);
+    qsort(out, filled, sizeof *out, by_score_desc);
+    return filled;
+}
+
 /* ------------------------------------------------------------ similar items */
 
 size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,

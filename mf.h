@@ -290,6 +290,13 @@ typedef struct { uint32_t item; float score; } mf_scored;
 size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n);
 
+/* Cold start: the n best items for a user the model never saw, known only
+ * by features (ids into the model's user features): ũ = the mean of their
+ * embeddings, scored against every learned item as mf_recommend does
+ * (the bias model adds μ + b_i; no user bias is known). */
+size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
+                         mf_scored *out, size_t n);
+
 typedef enum { MF_COSINE, MF_EUCLIDEAN } mf_metric;
 
 /* The n items nearest to item i by their item embeddings q (cosine

@@ -393,6 +393,15 @@ static void test_hybrid_ml100k(void) {
     r = strstr(out, "test: RMSE ");
     printf("     hybrid bias on ml-100k u1: test RMSE %.4f\n", r ? atof(r + 11) : -1.0);
     CHECK(r && atof(r + 11) < 0.93);
+    snprintf(args, sizeof args, "recommend --model %s --age 25 --gender F --occupation writer -n 5",
+             test_path("hybrid.embrec"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Top 5 for a new user (age:25-34, gender:F, occupation:writer)");
+    snprintf(args, sizeof args, "recommend --model %s --occupation astronaut",
+             test_path("hybrid.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "no user feature \"occupation:astronaut\"");
+    CHECK_HAS(out, "occupation:writer");
     snprintf(args, sizeof args, "train --data %s --model dot --user-features age,shoe-size "
              "--epochs 1 --save %s", base, test_path("x.embrec"));
     CHECK_INT(embrec(args), 1);

@@ -1520,7 +1520,7 @@ static size_t prefix_len(const char *s, const char *q) {
     return q[n] ? 0 : n;
 }
 
-static int contains_nocase(const char *s, const char *q) {
+int data_text_contains(const char *s, const char *q) {
     for (; *s; s++)
         if (prefix_len(s, q)) return 1;
     return 0;
@@ -1545,7 +1545,7 @@ static size_t match_level(const data_movies *m, const char *q, int level, int32_
         int hit = level == 0 ? title_is(t, q) && !t[prefix_len(t, q)]
                 : level == 1 ? title_is(t, q)
                 : level == 2 ? prefix_len(t, q) > 0
-                             : contains_nocase(t, q);
+                             : data_text_contains(t, q);
         if (!hit) continue;
         if (n < max_cand) cand[n] = (int32_t)r;
         n++;

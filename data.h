@@ -186,6 +186,8 @@ int data_genre_index(const data_movies *m, const data_idmap *items,
  * -2 when several do: cand[0..*n_cand) holds up to max_cand of them. */
 int data_movie_match(const data_movies *m, const char *query, int32_t *row,
                      int32_t *cand, size_t max_cand, size_t *n_cand);
+/* 1 when query occurs in text, ignoring ASCII case */
+int data_text_contains(const char *text, const char *query);
 
 /* (user, item) pairs to score, as raw ids with their line numbers */
 typedef struct {

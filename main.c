@@ -489,34 +489,27 @@ static void print_metrics(const char *label, const mf_metrics *mt, const mf_metr
                base->rmse, base->mae);
 }
 
-/* movies.csv, movies.dat or u.item beside the ratings file, if any */
-static const char *find_movies(const char *ratings, char *buf, size_t size) {
-    static const char *names[] = {"movies.csv", "movies.dat", "u.item"};
+/* The first of names (NULL-terminated) that exists in the ratings file's
+ * directory, written into buf; NULL when none does. */
+static const char *beside(const char *ratings, const char *const *names, char *buf, size_t size) {
     const char *slash = strrchr(ratings, '/');
     int dir_len = slash ? (int)(slash - ratings) + 1 : 0;
-    size_t k;
     struct stat st;
-    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
-        snprintf(buf, size, "%.*s%s", dir_len, ratings, names[k]);
+    for (; *names; names++) {
+        snprintf(buf, size, "%.*s%s", dir_len, ratings, *names);
         if (stat(buf, &st) == 0) return buf;
     }
     return NULL;
 }
 
+/* movies.csv, movies.dat or u.item beside the ratings file, if any */
+static const char *find_movies(const char *ratings, char *buf, size_t size) {
+    static const char *const names[] = {"movies.csv", "movies.dat", "u.item", NULL};
+    return beside(ratings, names, buf, size);
+}
+
 /* The deep model's third input: each item's genre string as a category of
  * its own, read from --movies or the movies file beside --data. */
-/* a file named `name` (or one of two) beside the ratings file, or NULL */
-static const char *beside(const char *ratings, const char *name1, const char *name2, char *buf,
-                          size_t size) {
-    const char *slash = strrchr(ratings, '/');
-    int dir_len = slash ? (int)(slash - ratings) + 1 : 0;
-    struct stat st;
-    snprintf(buf, size, "%.*s%s", dir_len, ratings, name1);
-    if (stat(buf, &st) == 0) return buf;
-    if (!name2) return NULL;
-    snprintf(buf, size, "%.*s%s", dir_len, ratings, name2);
-    return stat(buf, &st) == 0 ? buf : NULL;
-}
 
 /* The hybrid model's features, from --user-features with u.user/users.dat
  * and --item-features with the movies file and tags.csv (each found beside
@@ -528,8 +521,8 @@ static void load_features(const train_options *o, const data_idmap *users,
     data_features_init(uf);
     data_features_init(itf);
     if (o->user_groups) {
-        const char *path = o->users_file ? o->users_file
-                                         : beside(o->data, "u.user", "users.dat", buf, sizeof buf);
+        static const char *const names[] = {"u.user", "users.dat", NULL};
+        const char *path = o->users_file ? o->users_file : beside(o->data, names, buf, sizeof buf);
         data_users meta;
         if (!path) {
             fprintf(stderr, "embrec train: --user-features needs user metadata: no u.user or "
@@ -544,7 +537,8 @@ static void load_features(const train_options *o, const data_idmap *users,
     }
     if (o->item_groups) {
         const char *mpath = o->movies ? o->movies : find_movies(o->data, mbuf, sizeof mbuf);
-        const char *tpath = o->tags_file ? o->tags_file : beside(o->data, "tags.csv", NULL, buf, sizeof buf);
+        static const char *const tags_csv[] = {"tags.csv", NULL};
+        const char *tpath = o->tags_file ? o->tags_file : beside(o->data, tags_csv, buf, sizeof buf);
         data_movies mv;
         data_tags tags;
         data_movies_init(&mv);
@@ -918,8 +912,39 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     return 0;
 }
 
-static int load_movies_for(const mf_model *m, const char *path, data_movies *mv);
-static void print_movie(const data_movies *mv, int64_t id);
+/* Titles for a model: --movies, or the movies file beside its training data. */
+static int load_movies_for(const mf_model *m, const char *path, data_movies *mv) {
+    char buf[1024];
+    data_error err;
+    data_movies_init(mv);
+    if (!path && m->source[0]) path = find_movies(m->source, buf, sizeof buf);
+    if (!path) return 0;
+    if (data_read_movies(path, mv, &err) != 0) die(&err);
+    return 1;
+}
+
+static void print_movie(const data_movies *mv, int64_t id) {
+    int32_t row = data_movie_find(mv, id);
+    if (row >= 0)
+        printf("  %s  (%s)", data_movie_title(mv, (size_t)row), data_movie_genres(mv, (size_t)row));
+}
+
+/* The rows of a top-N table: rank, movie id, score (an implicit model's
+ * logit shown as the probability σ(z)), title and genres when known. */
+static void print_top(const mf_model *m, const data_movies *mv, const mf_scored *top, size_t got) {
+    size_t k;
+    printf("%4s  %8s  %9s  %s\n", "rank", "movie", m->cfg.implicit ? "p(like)" : "predicted",
+           mv->n ? "title  (genres)" : "");
+    for (k = 0; k < got; k++) {
+        int64_t id = m->item_ids[top[k].item];
+        float shown = top[k].score;
+        if (m->cfg.implicit) nn_activation_forward(&shown, &shown, 1, NN_SIGMOID); /* σ(z) */
+        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)shown);
+        print_movie(mv, id);
+        printf("\n");
+    }
+}
+
 
 /* A user the model never saw, described by metadata (cold start). */
 typedef struct {
@@ -971,13 +996,8 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
     got = mf_recommend_cold(&m, feat, n_names, top, n);
     printf("Top %zu for a new user (", got);
     for (k = 0; k < n_names; k++) printf(k ? ", %s" : "%s", names[k]);
-    printf("):\n%4s  %8s  %9s  %s\n", "rank", "movie", "predicted", mv.n ? "title  (genres)" : "");
-    for (k = 0; k < got; k++) {
-        int64_t id = m.item_ids[top[k].item];
-        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)top[k].score);
-        print_movie(&mv, id);
-        printf("\n");
-    }
+    printf("):\n");
+    print_top(&m, &mv, top, got);
     free(top);
     data_movies_free(&mv);
     mf_free(&m);
@@ -1069,19 +1089,7 @@ static int cmd_recommend(args *a) {
         }
     got = mf_recommend(&m, (uint32_t)u, rated, top, n);
     printf("Top %zu for user %s:\n", got, user_s);
-    printf("%4s  %8s  %9s  %s\n", "rank", "movie", m.cfg.implicit ? "p(like)" : "predicted",
-           movies_path ? "title  (genres)" : "");
-    for (k = 0; k < got; k++) {
-        int64_t id = m.item_ids[top[k].item];
-        int32_t row = data_movie_find(&mv, id);
-        float shown = top[k].score;
-        if (m.cfg.implicit) nn_activation_forward(&shown, &shown, 1, NN_SIGMOID); /* σ(z) */
-        printf("%4zu  %8lld  %9.3f", k + 1, (long long)id, (double)shown);
-        if (row >= 0)
-            printf("  %s  (%s)", data_movie_title(&mv, (size_t)row),
-                   data_movie_genres(&mv, (size_t)row));
-        printf("\n");
-    }
+    print_top(&m, &mv, top, got);
     free(rated);
     free(top);
     data_ratings_free(&r);
@@ -1091,17 +1099,6 @@ static int cmd_recommend(args *a) {
 }
 
 /* ------------------------------------------------------------ similar / export */
-
-/* Titles for a model: --movies, or the movies file beside its training data. */
-static int load_movies_for(const mf_model *m, const char *path, data_movies *mv) {
-    char buf[1024];
-    data_error err;
-    data_movies_init(mv);
-    if (!path && m->source[0]) path = find_movies(m->source, buf, sizeof buf);
-    if (!path) return 0;
-    if (data_read_movies(path, mv, &err) != 0) die(&err);
-    return 1;
-}
 
 /* The model row of the movie a user named, or exit with a message that says
  * why (no match, several matches: listed, or a movie the model never learned). */
@@ -1131,11 +1128,6 @@ static uint32_t item_or_die(const mf_model *m, const data_movies *mv, const char
     return (uint32_t)row;
 }
 
-static void print_movie(const data_movies *mv, int64_t id) {
-    int32_t row = data_movie_find(mv, id);
-    if (row >= 0)
-        printf("  %s  (%s)", data_movie_title(mv, (size_t)row), data_movie_genres(mv, (size_t)row));
-}
 
 static int cmd_similar(args *a) {
     const char *model_path = NULL, *query = NULL, *movies_path = NULL, *v;
@@ -1224,19 +1216,6 @@ static int cmd_export(args *a) {
            m.cfg.dim, out);
     data_movies_free(&mv);
     mf_free(&m);
-    return 0;
-}
-
-/* case-insensitive (ASCII) substring test */
-static int contains_ci(const char *s, const char *q) {
-    size_t n = strlen(q), k;
-    for (; *s; s++) {
-        for (k = 0; k < n && s[k]; k++) {
-            int a = (unsigned char)s[k], b = (unsigned char)q[k];
-            if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b)) break;
-        }
-        if (k == n) return 1;
-    }
     return 0;
 }
 
@@ -1417,7 +1396,7 @@ static int cmd_map(args *a) {
         int32_t r = data_movie_find(&mv, m.item_ids[rows[k]]);
         const char *title = r >= 0 ? data_movie_title(&mv, (size_t)r) : NULL;
         if (!title) continue;
-        if (hl[k] || (match && contains_ci(title, match))) label[k] = title;
+        if (hl[k] || (match && data_text_contains(title, match))) label[k] = title;
     }
     if (!match && !highlight) { /* the n_labels most rated */
         size_t done;

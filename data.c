@@ -1055,6 +1055,69 @@ int data_ratings_shuffle(data_ratings *r, nn_rng *rng) {
     return 0;
 }
 
+/* How many ratings each of n rows (users or items) may keep in train: a
+ * random fraction `frac` of the rows are cold and get a budget drawn from
+ * 0..max_kept; the others are unlimited (UINT32_MAX). NULL when out of memory. */
+static uint32_t *cold_budgets(size_t n, double frac, size_t max_kept, nn_rng *rng) {
+    uint32_t *budget = malloc((n ? n : 1) * sizeof *budget), *order;
+    size_t n_cold = (size_t)((double)n * frac), k;
+    order = malloc((n ? n : 1) * sizeof *order);
+    if (!budget || !order) {
+        free(budget);
+        free(order);
+        return NULL;
+    }
+    for (k = 0; k < n; k++) {
+        budget[k] = UINT32_MAX;
+        order[k] = (uint32_t)k;
+    }
+    nn_rng_shuffle_u32(rng, order, n);
+    for (k = 0; k < n_cold && k < n; k++)
+        budget[order[k]] = (uint32_t)nn_rng_below(rng, (uint64_t)max_kept + 1);
+    free(order);
+    return budget;
+}
+
+int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, double test_frac,
+                    double cold_users, double cold_items, size_t max_kept, nn_rng *rng,
+                    data_ratings *train, data_ratings *test) {
+    size_t n = all->n, k;
+    uint32_t *ub = NULL, *ib = NULL, *order = NULL;
+    int rc = -1;
+    if (!(test_frac >= 0.0 && test_frac < 1.0) || !(cold_users >= 0.0 && cold_users <= 1.0) ||
+        !(cold_items >= 0.0 && cold_items <= 1.0) || n > (size_t)UINT32_MAX ||
+        max_kept >= UINT32_MAX)
+        return -1;
+    ub = cold_budgets(n_users, cold_users, max_kept, rng);
+    ib = cold_budgets(n_items, cold_items, max_kept, rng);
+    order = malloc((n ? n : 1) * sizeof *order);
+    if (!ub || !ib || !order) goto done;
+    for (k = 0; k < n; k++) order[k] = (uint32_t)k;
+    nn_rng_shuffle_u32(rng, order, n); /* which of a cold row's ratings it keeps: random */
+    for (k = 0; k < n; k++) {
+        size_t r = order[k];
+        uint32_t u = all->user[r], i = all->item[r];
+        int cold_u = u < n_users && ub[u] != UINT32_MAX, cold_i = i < n_items && ib[i] != UINT32_MAX;
+        int to_train;
+        if (cold_u || cold_i) /* kept while every cold side has budget left */
+            to_train = (!cold_u || ub[u] > 0) && (!cold_i || ib[i] > 0);
+        else
+            to_train = nn_rng_uniform(rng) >= test_frac;
+        if (to_train) {
+            if (cold_u) ub[u]--;
+            if (cold_i) ib[i]--;
+        }
+        if (data_ratings_push(to_train ? train : test, u, i, all->rating[r], all->time[r]) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    free(ub);
+    free(ib);
+    free(order);
+    return rc;
+}
+
 int data_split_latest(const data_ratings *all, size_t n_users, data_ratings *train,
                       data_ratings *test) {
     uint32_t *latest = malloc((n_users ? n_users : 1) * sizeof *latest); /* row + 1, 0 = none */

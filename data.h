@@ -135,6 +135,18 @@ int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
 int data_split_latest(const data_ratings *all, size_t n_users,
                       data_ratings *train, data_ratings *test);
 
+/* A split that makes some users and items cold, for measuring what side
+ * information is worth. A fraction cold_users of the users (chosen at
+ * random) and cold_items of the items each keep only m of their ratings in
+ * train, m drawn uniformly from 0..max_kept (0: a user or movie with no
+ * training rating at all); their other ratings go to test. Of the rest,
+ * each rating goes to test with probability test_frac. A rating of a cold
+ * user and a cold item stays in train only if both have room for it.
+ * Everything is drawn from rng. 0 or -1. */
+int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, double test_frac,
+                    double cold_users, double cold_items, size_t max_kept, nn_rng *rng,
+                    data_ratings *train, data_ratings *test);
+
 /* Each user's items, sorted (compressed sparse rows): the items of user u
  * are item[start[u] .. start[u+1]). Duplicates are kept once. */
 typedef struct {

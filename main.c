@@ -156,6 +156,11 @@ static void read_or_die(const char *path, const data_read_opts *ro, data_idmap *
                 rep.skipped, rep.skipped == 1 ? "" : "s", rep.first_error);
 }
 
+static void die_oom(const char *cmd) {
+    fprintf(stderr, "embrec %s: out of memory\n", cmd);
+    exit(1);
+}
+
 static void die(const data_error *err) {
     fprintf(stderr, "embrec: %s\n", err->msg);
     exit(1);
@@ -215,6 +220,7 @@ static int cmd_info(args *a) {
 /* ------------------------------------------------------------ embrec train */
 
 typedef struct {
+    const char *cmd;                           /* "train" or "ablate", for messages */
     const char *data, *test, *save, *history, *movies;
     const char *users_file, *tags_file;        /* side information */
     const char *user_groups, *item_groups;     /* --user-features, --item-features */
@@ -302,10 +308,11 @@ static void train_help(void) {
            "  --dropout-embed R  on the embeddings                 [deep 0.2; neumf 0.5]\n"
            "  --dropout-hidden R after each hidden layer           [deep 0.2; neumf 0.5]\n"
            "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n"
-           "  --user-features G  hybrid dot/bias: user features from u.user or users.dat\n"
-           "                     (--users FILE): any of age,gender,occupation,zip\n"
-           "  --item-features G  hybrid dot/bias: any of genres,year,tags (the movies file,\n"
-           "                     and tags.csv or --tags FILE; --top-tags N per movie [3])\n"
+           "  --user-features G  hybrid (any model but ncf): user features from u.user or\n"
+           "                     users.dat (--users FILE): any of age,gender,occupation,zip\n"
+           "  --item-features G  hybrid: any of genres,year,tags (the movies file, and\n"
+           "                     tags.csv or --tags FILE; --top-tags N per movie [3]);\n"
+           "                     users and movies without ratings are scored by features\n"
            "  --implicit         learn from interactions: BCE on each pair and sampled\n"
            "                     negatives; each user's latest item held out and ranked\n"
            "  --negatives N      implicit: negatives per positive each epoch      [%zu]\n"
@@ -411,7 +418,9 @@ static void parse_train(args *a, train_options *o) {
     for (a->k = 2; a->k < a->argc; a->k++)
         if (option(a, "--recipe", &v)) {
             const mf_recipe *r = mf_recipe_find(v);
-            if (!r) usage_error(a, "--recipe: unknown recipe \"%s\" (mf8, cfmodel)", v, "");
+            if (!r)
+                usage_error(a, "--recipe: unknown recipe \"%s\" (%s)", v,
+                            "mf8, cfmodel, deep-genre, neumf, hybrid");
             apply_recipe(o, r);
         }
     memset(&given, 0, sizeof given);
@@ -511,52 +520,99 @@ static const char *find_movies(const char *ratings, char *buf, size_t size) {
 /* The deep model's third input: each item's genre string as a category of
  * its own, read from --movies or the movies file beside --data. */
 
-/* The hybrid model's features, from --user-features with u.user/users.dat
- * and --item-features with the movies file and tags.csv (each found beside
- * --data unless named). Exits with a message when a file is missing. */
-static void load_features(const train_options *o, const data_idmap *users,
-                          const data_idmap *items, data_features *uf, data_features *itf) {
-    char buf[1024], mbuf[1024];
+/* The files side information comes from: user metadata, movies and tags. */
+typedef struct {
+    data_users users;     /* n 0 when not read */
+    data_movies movies;
+    data_tags tags;
+    int has_users, has_movies, has_tags;
+} side_files;
+
+static void side_files_free(side_files *s) {
+    data_users_free(&s->users);
+    data_movies_free(&s->movies);
+    data_tags_free(&s->tags);
+}
+
+/* Read what the groups need: u.user or users.dat for user groups, the
+ * movies file for item groups, tags.csv when "tags" is asked for (each
+ * found beside --data unless named). Exits with a message when a needed
+ * file is missing or malformed. */
+static void read_side_files(const train_options *o, const char *user_groups,
+                            const char *item_groups, side_files *s) {
+    static const char *const user_names[] = {"u.user", "users.dat", NULL};
+    static const char *const tag_names[] = {"tags.csv", NULL};
+    char buf[1024];
+    const char *path;
+    data_error err;
+    data_users_init(&s->users);
+    data_movies_init(&s->movies);
+    data_tags_init(&s->tags);
+    s->has_users = s->has_movies = s->has_tags = 0;
+    if (user_groups && *user_groups) {
+        path = o->users_file ? o->users_file : beside(o->data, user_names, buf, sizeof buf);
+        if (!path) {
+            fprintf(stderr, "embrec %s: user features need user metadata: no u.user or "
+                            "users.dat beside %s (give --users FILE)\n", o->cmd, o->data);
+            exit(1);
+        }
+        if (data_read_users(path, &s->users, &err) != 0) die(&err);
+        s->has_users = 1;
+    }
+    if (item_groups && *item_groups) {
+        path = o->movies ? o->movies : find_movies(o->data, buf, sizeof buf);
+        if (!path) {
+            fprintf(stderr, "embrec %s: item features need a movies file beside %s "
+                            "(give --movies FILE)\n", o->cmd, o->data);
+            exit(1);
+        }
+        if (data_read_movies(path, &s->movies, &err) != 0) die(&err);
+        s->has_movies = 1;
+        if (strstr(item_groups, "tags")) {
+            path = o->tags_file ? o->tags_file : beside(o->data, tag_names, buf, sizeof buf);
+            if (!path) {
+                fprintf(stderr, "embrec %s: the tags feature needs tags.csv beside %s "
+                                "(give --tags FILE)\n", o->cmd, o->data);
+                exit(1);
+            }
+            if (data_read_tags(path, o->top_tags, &s->tags, &err) != 0) die(&err);
+            s->has_tags = 1;
+        }
+    }
+}
+
+/* Features of each row of users and items for the given groups (either may
+ * be NULL or empty: no features on that side). */
+static void build_features(const side_files *s, const data_idmap *users, const data_idmap *items,
+                           const char *user_groups, const char *item_groups, data_features *uf,
+                           data_features *itf) {
     data_error err;
     data_features_init(uf);
     data_features_init(itf);
-    if (o->user_groups) {
-        static const char *const names[] = {"u.user", "users.dat", NULL};
-        const char *path = o->users_file ? o->users_file : beside(o->data, names, buf, sizeof buf);
-        data_users meta;
-        if (!path) {
-            fprintf(stderr, "embrec train: --user-features needs user metadata: no u.user or "
-                            "users.dat beside %s (give --users FILE)\n", o->data);
-            exit(1);
-        }
-        data_users_init(&meta);
-        if (data_read_users(path, &meta, &err) != 0 ||
-            data_user_features(&meta, users, o->user_groups, uf, &err) != 0)
-            die(&err);
-        data_users_free(&meta);
-    }
-    if (o->item_groups) {
-        const char *mpath = o->movies ? o->movies : find_movies(o->data, mbuf, sizeof mbuf);
-        static const char *const tags_csv[] = {"tags.csv", NULL};
-        const char *tpath = o->tags_file ? o->tags_file : beside(o->data, tags_csv, buf, sizeof buf);
-        data_movies mv;
-        data_tags tags;
-        data_movies_init(&mv);
-        data_tags_init(&tags);
-        if (!mpath) {
-            fprintf(stderr, "embrec train: --item-features needs a movies file beside %s "
-                            "(give --movies FILE)\n", o->data);
-            exit(1);
-        }
-        if (data_read_movies(mpath, &mv, &err) != 0) die(&err);
-        if (strstr(o->item_groups, "tags") && tpath &&
-            data_read_tags(tpath, o->top_tags, &tags, &err) != 0)
-            die(&err);
-        if (data_item_features(&mv, tpath ? &tags : NULL, items, o->item_groups, itf, &err) != 0)
-            die(&err);
-        data_movies_free(&mv);
-        data_tags_free(&tags);
-    }
+    if (user_groups && *user_groups &&
+        data_user_features(&s->users, users, user_groups, uf, &err) != 0)
+        die(&err);
+    if (item_groups && *item_groups &&
+        data_item_features(&s->movies, s->has_tags ? &s->tags : NULL, items, item_groups, itf,
+                           &err) != 0)
+        die(&err);
+}
+
+/* The hybrid model's features, from --user-features and --item-features.
+ * Every user of the users file and every movie of the movies file gets a
+ * row first, so that one nobody rated is still scored, from its features
+ * alone (a cold row). */
+static void load_features(const train_options *o, data_idmap *users, data_idmap *items,
+                          data_features *uf, data_features *itf) {
+    side_files s;
+    size_t k;
+    read_side_files(o, o->user_groups, o->item_groups, &s);
+    for (k = 0; s.has_users && k < s.users.n; k++)
+        if (data_idmap_intern(users, s.users.id[k]) < 0) die_oom(o->cmd);
+    for (k = 0; s.has_movies && k < s.movies.n; k++)
+        if (data_idmap_intern(items, s.movies.id[k]) < 0) die_oom(o->cmd);
+    build_features(&s, users, items, o->user_groups, o->item_groups, uf, itf);
+    side_files_free(&s);
 }
 
 static int load_genres(const train_options *o, const data_idmap *items, uint32_t **item_genre,
@@ -609,6 +665,7 @@ static int cmd_train(args *a) {
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
 
+    o.cmd = a->cmd;
     parse_train(a, &o);
     data_idmap_init(&users);
     data_idmap_init(&items);
@@ -643,12 +700,12 @@ static int cmd_train(args *a) {
         return 1;
     }
 
-    if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0)
-        return 1;
     {
         mf_side side = {NULL, 0, NULL, NULL};
         data_features uf, itf;
-        load_features(&o, &users, &items, &uf, &itf);
+        load_features(&o, &users, &items, &uf, &itf); /* may add rows: before the genres */
+        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0)
+            return 1;
         side.item_genre = item_genre;
         side.n_genres = n_genres;
         side.user_features = uf.n_features ? &uf : NULL;
@@ -703,6 +760,300 @@ static int cmd_train(args *a) {
 oom:
     fprintf(stderr, "embrec train: out of memory\n");
     return 1;
+}
+
+/* ------------------------------------------------------------ embrec ablate
+ *
+ * What is each kind of side information worth (notebook 001's question)?
+ * One fixed split (data_split_cold: some users and movies keep at most a
+ * handful of training ratings), then for each variant — ids only, each
+ * feature group added alone, each side's groups together, everything — the
+ * same model trained from several seeds, each scored on every test rating
+ * and on the test ratings of users and of movies with few training ratings.
+ * A Markdown table of RMSE mean ± standard deviation over the seeds.
+ */
+
+#define ABLATE_MAX_VARIANTS 32
+#define ABLATE_MAX_SEEDS 64
+
+typedef struct {
+    char label[48];
+    char user_groups[128], item_groups[128];
+} ablate_variant;
+
+typedef struct {
+    size_t seeds, max_kept;
+    double test_frac, cold_users, cold_items;
+    uint64_t split_seed;
+    const char *user_groups, *item_groups;  /* the groups to try */
+} ablate_options;
+
+static void ablate_help(void) {
+    printf("usage: embrec ablate --data FILE [options] [train options]\n\n"
+           "Measures what each kind of side information is worth: on one fixed split,\n"
+           "trains ids only, ids plus each feature group, each side's groups together\n"
+           "and all of them, from several seeds, and prints a Markdown table of test\n"
+           "RMSE (mean ± sd over the seeds) on every test rating and on those of users\n"
+           "and of movies with few training ratings, where side information matters.\n\n"
+           "Split: a fraction of the users and of the movies are made cold: each keeps\n"
+           "m of its ratings for training, m drawn from 0..M (0: never seen); their other\n"
+           "ratings are tested. Of the other ratings a fraction is tested at random.\n"
+           "  --seeds N            seeds per variant (initial weights, shuffles)  [3]\n"
+           "  --user-features G    user groups to try: age,gender,occupation,zip\n"
+           "                       [all of them when u.user or users.dat is beside --data]\n"
+           "  --item-features G    item groups to try: genres,year,tags\n"
+           "                       [genres,year, and tags when tags.csv is there]\n"
+           "  --cold-users F       fraction of users made cold                    [0.1]\n"
+           "  --cold-items F       fraction of movies made cold                   [0.1]\n"
+           "  --max-kept M         a cold row's most training ratings             [5]\n"
+           "  --test-frac F        fraction of the other ratings tested           [0.1]\n"
+           "  --split-seed N       seed of the split                              [1]\n\n"
+           "Model and optimiser: the hybrid recipe (bias k=32, L2 0.1 on the composed\n"
+           "vectors, Adam lr 0.002 lazy, batch 32, 25 epochs, no validation) unless\n"
+           "train's options (--recipe, --model, --dim, --epochs, --lr, ...) say otherwise;\n"
+           "--users, --movies, --tags and --top-tags name the metadata files.\n");
+}
+
+/* 1 when the file of names exists beside the ratings */
+static int exists_beside(const char *ratings, const char *const *names) {
+    char buf[1024];
+    return beside(ratings, names, buf, sizeof buf) != NULL;
+}
+
+/* The variants: ids only; + each group; + each side's groups (when a side
+ * has several); + all (when both sides have groups). */
+static size_t ablate_variants(const char *ug, const char *ig, ablate_variant *v) {
+    size_t n = 0, n_user = 0, n_item = 0;
+    const char *sides[2];
+    int side;
+    sides[0] = ug;
+    sides[1] = ig;
+    memset(v, 0, ABLATE_MAX_VARIANTS * sizeof *v);
+    snprintf(v[n++].label, sizeof v->label, "ids only");
+    for (side = 0; side < 2; side++) {
+        const char *p = sides[side];
+        while (p && *p && n + 3 < ABLATE_MAX_VARIANTS) {
+            size_t len = strcspn(p, ",");
+            if (len > 0 && len < 100) {
+                snprintf(v[n].label, sizeof v->label, "+ %.*s", (int)len, p);
+                snprintf(side ? v[n].item_groups : v[n].user_groups, sizeof v->user_groups,
+                         "%.*s", (int)len, p);
+                n++;
+                if (side) n_item++;
+                else n_user++;
+            }
+            p += len + (p[len] == ',');
+        }
+    }
+    if (n_user > 1) {
+        snprintf(v[n].label, sizeof v->label, "+ user features");
+        snprintf(v[n++].user_groups, sizeof v->user_groups, "%s", ug);
+    }
+    if (n_item > 1) {
+        snprintf(v[n].label, sizeof v->label, "+ item features");
+        snprintf(v[n++].item_groups, sizeof v->item_groups, "%s", ig);
+    }
+    if (n_user && n_item) {
+        snprintf(v[n].label, sizeof v->label, "+ all");
+        snprintf(v[n].user_groups, sizeof v->user_groups, "%s", ug);
+        snprintf(v[n++].item_groups, sizeof v->item_groups, "%s", ig);
+    }
+    return n;
+}
+
+/* the rows of test whose user (which = 0) or item (1) had at most max_kept
+ * training ratings */
+static void few_ratings_rows(const data_ratings *test, const uint32_t *count, int which,
+                             size_t max_kept, data_ratings *out) {
+    size_t k;
+    for (k = 0; k < test->n; k++) {
+        uint32_t row = which ? test->item[k] : test->user[k];
+        if (count[row] <= max_kept &&
+            data_ratings_push(out, test->user[k], test->item[k], test->rating[k],
+                              test->time[k]) != 0)
+            die_oom("ablate");
+    }
+}
+
+/* "0.9213 ± 0.0011" of n values (sample standard deviation) */
+static void mean_sd(const double *x, size_t n, char *buf, size_t size) {
+    double mean = 0.0, ss = 0.0;
+    size_t k;
+    for (k = 0; k < n; k++) mean += x[k] / (double)n;
+    for (k = 0; k < n; k++) ss += (x[k] - mean) * (x[k] - mean);
+    if (n > 1) snprintf(buf, size, "%.4f ± %.4f", mean, sqrt(ss / (double)(n - 1)));
+    else snprintf(buf, size, "%.4f", mean);
+}
+
+static void parse_ablate(args *a, ablate_options *ab, train_options *o, int *sub_argc,
+                         char **sub_argv) {
+    const char *v;
+    *sub_argc = 2;
+    sub_argv[0] = a->argv[0];
+    sub_argv[1] = a->argv[1];
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            ablate_help();
+            exit(0);
+        } else if (option(a, "--seeds", &v)) {
+            ab->seeds = parse_size(a, "--seeds", v, 1);
+            if (ab->seeds > ABLATE_MAX_SEEDS) usage_error(a, "--seeds: at most %s%s", "64", "");
+        } else if (option(a, "--user-features", &v)) ab->user_groups = v;
+        else if (option(a, "--item-features", &v)) ab->item_groups = v;
+        else if (option(a, "--cold-users", &v)) ab->cold_users = parse_real(a, "--cold-users", v, 0, 1);
+        else if (option(a, "--cold-items", &v)) ab->cold_items = parse_real(a, "--cold-items", v, 0, 1);
+        else if (option(a, "--max-kept", &v)) ab->max_kept = parse_size(a, "--max-kept", v, 0);
+        else if (option(a, "--test-frac", &v)) ab->test_frac = parse_real(a, "--test-frac", v, 0, 0.99);
+        else if (option(a, "--split-seed", &v)) ab->split_seed = parse_size(a, "--split-seed", v, 0);
+        else sub_argv[(*sub_argc)++] = a->argv[a->k]; /* train's options, and their values */
+    }
+    {
+        args sub = *a;
+        sub.argc = *sub_argc;
+        sub.argv = sub_argv;
+        parse_train(&sub, o);
+    }
+    if (o->test || o->holdout > 0)
+        usage_error(a, "--test and --holdout: ablate makes its own split (see --test-frac)%s%s",
+                    "", "");
+}
+
+static int cmd_ablate(args *a) {
+    static const char *const user_files[] = {"u.user", "users.dat", NULL};
+    static const char *const tag_files[] = {"tags.csv", NULL};
+    ablate_options ab;
+    train_options o = train_defaults();
+    ablate_variant var[ABLATE_MAX_VARIANTS];
+    char **sub_argv = malloc((size_t)(a->argc + 1) * sizeof *sub_argv);
+    int sub_argc;
+    data_idmap users, items;
+    data_ratings all, train, test, test_users, test_items;
+    data_ratings *sets[3];
+    double rmse[ABLATE_MAX_VARIANTS][3][ABLATE_MAX_SEEDS];
+    uint32_t *ucount, *icount;
+    side_files files;
+    size_t n_var, v, s, k;
+    nn_rng rng;
+    char ug[256] = "", ig[256] = "";
+
+    if (!sub_argv) die_oom("ablate");
+    memset(&ab, 0, sizeof ab);
+    ab.seeds = 3;
+    ab.max_kept = 5;
+    ab.test_frac = ab.cold_users = ab.cold_items = 0.1;
+    ab.split_seed = 1;
+    apply_recipe(&o, mf_recipe_find("hybrid"));
+    o.cmd = a->cmd;
+    o.train.verbose = 0;
+    parse_ablate(a, &ab, &o, &sub_argc, sub_argv);
+    o.train.patience = 0; /* no validation set: every variant trains the same epochs */
+    o.train.restore_best = 0;
+    o.train.history_path = NULL;
+    if (o.model.implicit) usage_error(a, "an implicit model has no RMSE to compare%s%s", "", "");
+    /* the groups to try: what was asked, else what the data directory offers */
+    if (ab.user_groups) snprintf(ug, sizeof ug, "%s", ab.user_groups);
+    else if (o.users_file || exists_beside(o.data, user_files))
+        snprintf(ug, sizeof ug, "age,gender,occupation,zip");
+    if (ab.item_groups) snprintf(ig, sizeof ig, "%s", ab.item_groups);
+    else snprintf(ig, sizeof ig, "%s", o.tags_file || exists_beside(o.data, tag_files)
+                                           ? "genres,year,tags" : "genres,year");
+    n_var = ablate_variants(ug, ig, var);
+
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    data_ratings_init(&train);
+    data_ratings_init(&test);
+    data_ratings_init(&test_users);
+    data_ratings_init(&test_items);
+    read_or_die(o.data, &o.read, &users, &items, &all);
+    read_side_files(&o, ug, ig, &files);
+    nn_rng_seed(&rng, ab.split_seed);
+    if (data_split_cold(&all, users.n, items.n, ab.test_frac, ab.cold_users, ab.cold_items,
+                        ab.max_kept, &rng, &train, &test) != 0)
+        die_oom("ablate");
+    ucount = calloc(users.n + 1, sizeof *ucount);
+    icount = calloc(items.n + 1, sizeof *icount);
+    if (!ucount || !icount) die_oom("ablate");
+    for (k = 0; k < train.n; k++) {
+        ucount[train.user[k]]++;
+        icount[train.item[k]]++;
+    }
+    few_ratings_rows(&test, ucount, 0, ab.max_kept, &test_users);
+    few_ratings_rows(&test, icount, 1, ab.max_kept, &test_items);
+    sets[0] = &test;
+    sets[1] = &test_users;
+    sets[2] = &test_items;
+    fprintf(stderr, "ablate: %zu training ratings, %zu tested (%zu of users and %zu of movies "
+                    "with at most %zu training ratings); %zu variants x %zu seeds\n",
+            train.n, test.n, test_users.n, test_items.n, ab.max_kept, n_var, ab.seeds);
+
+    for (v = 0; v < n_var; v++) {
+        data_features uf, itf;
+        mf_side side = {NULL, 0, NULL, NULL};
+        uint32_t *item_genre = NULL;
+        size_t n_genres = 0;
+        build_features(&files, &users, &items, var[v].user_groups, var[v].item_groups, &uf, &itf);
+        side.user_features = uf.n_features ? &uf : NULL;
+        side.item_features = itf.n_features ? &itf : NULL;
+        if (o.model.kind == MF_DEEP) {
+            if (load_genres(&o, &items, &item_genre, &n_genres) != 0) return 1;
+            side.item_genre = item_genre;
+            side.n_genres = n_genres;
+        }
+        for (s = 0; s < ab.seeds; s++) {
+            mf_model m;
+            mf_history hist;
+            data_error err;
+            int t;
+            nn_rng_seed(&rng, (uint64_t)(s + 1));
+            o.train.seed = (uint64_t)(s + 1);
+            if (mf_init(&m, o.model, &users, &items, &all, &side, &rng, &err) != 0 ||
+                mf_train(&m, &train, NULL, &o.train, &hist, NULL, &err) != 0)
+                die(&err);
+            for (t = 0; t < 3; t++) /* the model's own output, for rows it never saw too */
+                rmse[v][t][s] = mf_evaluate(&m, sets[t], 0).rmse;
+            fprintf(stderr, "ablate: %-20s seed %zu: RMSE %.4f, users ≤%zu %.4f, movies ≤%zu %.4f\n",
+                    var[v].label, s + 1, rmse[v][0][s], ab.max_kept, rmse[v][1][s], ab.max_kept,
+                    rmse[v][2][s]);
+            mf_history_free(&hist);
+            mf_free(&m);
+        }
+        free(item_genre);
+        data_features_free(&uf);
+        data_features_free(&itf);
+    }
+
+    printf("%s model, K=%zu, %s lr %g %s, %zu epochs; test RMSE, mean ± sd over %zu seeds\n\n",
+           mf_kind_name(o.model.kind), o.model.dim, nn_optimizer_name(o.train.opt.kind),
+           (double)o.train.opt.lr, nn_update_name(o.train.opt.update), o.train.epochs,
+           ab.seeds);
+    printf("| variant | all (%zu) | users with ≤ %zu ratings (%zu) | movies with ≤ %zu ratings (%zu) |\n",
+           test.n, ab.max_kept, test_users.n, ab.max_kept, test_items.n);
+    printf("|---|---|---|---|\n");
+    {
+        float mean = (float)data_ratings_stats(&train, users.n, items.n).mean;
+        printf("| global mean | %.4f | %.4f | %.4f |\n", mf_evaluate_mean(mean, &test).rmse,
+               mf_evaluate_mean(mean, &test_users).rmse, mf_evaluate_mean(mean, &test_items).rmse);
+    }
+    for (v = 0; v < n_var; v++) {
+        char cell[3][48];
+        int t;
+        for (t = 0; t < 3; t++) mean_sd(rmse[v][t], ab.seeds, cell[t], sizeof cell[t]);
+        printf("| %s | %s | %s | %s |\n", var[v].label, cell[0], cell[1], cell[2]);
+    }
+    free(ucount);
+    free(icount);
+    free(sub_argv);
+    side_files_free(&files);
+    data_ratings_free(&all);
+    data_ratings_free(&train);
+    data_ratings_free(&test);
+    data_ratings_free(&test_users);
+    data_ratings_free(&test_items);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return 0;
 }
 
 /* ------------------------------------------------------------ eval / predict */
@@ -790,10 +1141,16 @@ static int parse_id(const char *s, int64_t *id) {
     return 0;
 }
 
-/* The row of a raw id the model learned, or -1. */
-static int32_t learned(const data_idmap *map, const uint32_t *count, int64_t raw) {
-    int32_t row = data_idmap_find(map, raw);
-    return row >= 0 && count[row] > 0 ? row : -1;
+/* The row of a raw id the model can score (one it learned, or in a hybrid
+ * model one its features describe), or -1. */
+static int32_t known_user(const mf_model *m, int64_t raw) {
+    int32_t row = data_idmap_find(&m->users, raw);
+    return row >= 0 && mf_user_known(m, (uint32_t)row) ? row : -1;
+}
+
+static int32_t known_item(const mf_model *m, int64_t raw) {
+    int32_t row = data_idmap_find(&m->items, raw);
+    return row >= 0 && mf_item_known(m, (uint32_t)row) ? row : -1;
 }
 
 static int cmd_predict(args *a) {
@@ -837,8 +1194,8 @@ static int cmd_predict(args *a) {
     }
     load_or_die(&m, model_path);
     for (k = 0; k < pairs.n; k++) {
-        int32_t u = learned(&m.users, m.user_count, pairs.user[k]);
-        int32_t i = learned(&m.items, m.item_count, pairs.item[k]);
+        int32_t u = known_user(&m, pairs.user[k]);
+        int32_t i = known_item(&m, pairs.item[k]);
         if ((u < 0 || i < 0) && !unknown_mean) {
             if (pairs_path) fprintf(stderr, "embrec predict: %s:%zu: ", pairs_path, pairs.line[k]);
             else fprintf(stderr, "embrec predict: ");
@@ -1057,8 +1414,8 @@ static int cmd_recommend(args *a) {
     if (!model_path || !user_s) usage_error(a, "--model and --user are required%s%s", "", "");
     if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
     load_or_die(&m, model_path);
-    u = data_idmap_find(&m.users, uid);
-    if (u < 0 || m.user_count[u] == 0) {
+    u = known_user(&m, uid);
+    if (u < 0) {
         fprintf(stderr, "embrec recommend: the model never learned user %s\n", user_s);
         return 1;
     }
@@ -1120,8 +1477,8 @@ static uint32_t item_or_die(const mf_model *m, const data_movies *mv, const char
                 mv->n ? "" : " (no movies file: give an id, or --movies FILE)");
         exit(1);
     }
-    row = data_idmap_find(&m->items, *raw);
-    if (row < 0 || m->item_count[row] == 0) {
+    row = known_item(m, *raw);
+    if (row < 0) {
         fprintf(stderr, "embrec: the model never learned movie %lld\n", (long long)*raw);
         exit(1);
     }
@@ -1675,7 +2032,7 @@ static void main_help(void) {
     printf("embrec — embedding recommenders, from the Keras notebooks, in C99\n\n"
            "usage: embrec COMMAND [options]     (embrec COMMAND --help for each)\n\n"
            "  train      learn user and movie embeddings (--recipe mf8, cfmodel,\n"
-           "             deep-genre, neumf: the notebooks' protocols)\n"
+           "             deep-genre, neumf, hybrid: the notebooks' protocols)\n"
            "  eval       RMSE and MAE of a saved model on a ratings file (or --ranking)\n"
            "  predict    predicted ratings for user,item pairs\n"
            "  recommend  a user's top-N unrated movies with titles (or every user's)\n"
@@ -1685,7 +2042,8 @@ static void main_help(void) {
            "  plot       training history or most-similar bars, as SVG\n"
            "  summary    a model's layers and parameter counts, as Keras prints them\n"
            "  info       size, rating range and density of a ratings file\n"
-           "  synth      write a MovieLens-shaped synthetic dataset\n\n"
+           "  synth      write a MovieLens-shaped synthetic dataset\n"
+           "  ablate     what each kind of side information is worth: a table of RMSE\n\n"
            "SIMD path: %s\n", vec_path());
 }
 
@@ -1718,7 +2076,8 @@ int main(int argc, char **argv) {
     if (strcmp(a.cmd, "export") == 0) return cmd_export(&a);
     if (strcmp(a.cmd, "map") == 0) return cmd_map(&a);
     if (strcmp(a.cmd, "plot") == 0) return cmd_plot(&a);
-    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, export, map, plot, summary, info, synth)\n",
+    if (strcmp(a.cmd, "ablate") == 0) return cmd_ablate(&a);
+    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, export, map, plot, summary, info, synth, ablate)\n",
             a.cmd);
     return EXIT_USAGE;
 }

@@ -136,37 +136,69 @@ static int features_copy(data_features *dst, const data_features *src) {
     return 0;
 }
 
-/* a row's vector: ũ = p + (1/|F|) Σ_{f ∈ F} e_f, into buf (K), or the
- * embedding row itself when the row has no features */
-static const float *row_vector(const mf_model *m, size_t t_id, size_t t_feat,
-                               const data_features *f, uint32_t row, float *buf) {
-    const nn_params *ps = &m->params;
-    const float *p = nn_param(ps, t_id) + row * ps->t[t_id].stride;
-    size_t K = m->cfg.dim, k, n;
-    const uint32_t *feat;
-    if (!f->n_features || row >= f->n_rows || f->start[row + 1] == f->start[row]) return p;
-    feat = f->feature + f->start[row];
-    n = f->start[row + 1] - f->start[row];
-    memcpy(buf, p, K * sizeof *buf);
-    for (k = 0; k < n; k++)
-        vec_axpy(buf, 1.0f / (float)n, nn_param(ps, t_feat) + feat[k] * ps->t[t_feat].stride, K);
-    return buf;
+/* The two sides of a rating: its user row and its item row. */
+typedef enum { USER_ROW, ITEM_ROW } row_side;
+
+/* The embedding tensor, feature embedding tensor, features and training
+ * counts of one side of the model. */
+typedef struct {
+    size_t t_id, t_feat;
+    const data_features *f;
+    const uint32_t *count;
+} side_tables;
+
+static side_tables tables(const mf_model *m, row_side s) {
+    side_tables st;
+    st.t_id = s == USER_ROW ? m->t_user : m->t_item;
+    st.t_feat = s == USER_ROW ? m->t_user_feature : m->t_item_feature;
+    st.f = s == USER_ROW ? &m->user_features : &m->item_features;
+    st.count = s == USER_ROW ? m->user_count : m->item_count;
+    return st;
 }
 
-/* the backward of row_vector: dp += g, and de_f += g/|F| for each feature */
-static void row_vector_backward(mf_model *m, size_t t_id, size_t t_feat, const data_features *f,
-                                uint32_t row, float scale, const float *g) {
+/* how many features a row has (0 in a model without features) */
+static size_t n_row_features(const data_features *f, uint32_t row) {
+    return f->n_features && row < f->n_rows ? f->start[row + 1] - f->start[row] : 0;
+}
+
+/* A row with features that no training rating reached (a cold user or
+ * movie) is described by its features alone: its id embedding still holds
+ * its random initial values, which carry no information. */
+static int uses_id(const side_tables *st, uint32_t row) {
+    return st->count[row] > 0 || n_row_features(st->f, row) == 0;
+}
+
+/* A row's vector into buf (K):
+ *   ũ = p + (1/|F|) Σ_{f ∈ F} e_f    (LightFM's hybrid; p alone without features)
+ *   ũ = (1/|F|) Σ_{f ∈ F} e_f        (a cold row: see uses_id) */
+static void row_vector(const mf_model *m, row_side s, uint32_t row, float *buf) {
+    const nn_params *ps = &m->params;
+    side_tables st = tables(m, s);
+    size_t K = m->cfg.dim, k, n = n_row_features(st.f, row);
+    const uint32_t *feat = n ? st.f->feature + st.f->start[row] : NULL;
+    if (uses_id(&st, row)) memcpy(buf, nn_param(ps, st.t_id) + row * ps->t[st.t_id].stride,
+                                  K * sizeof *buf);
+    else memset(buf, 0, K * sizeof *buf);
+    for (k = 0; k < n; k++)
+        vec_axpy(buf, 1.0f / (float)n, nn_param(ps, st.t_feat) + feat[k] * ps->t[st.t_feat].stride,
+                 K);
+}
+
+/* The backward of row_vector, for g = ∂L/∂ũ times scale:
+ * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each feature */
+static void row_vector_backward(mf_model *m, row_side s, uint32_t row, float scale, const float *g) {
     nn_params *ps = &m->params;
-    size_t K = m->cfg.dim, k, n;
-    const uint32_t *feat;
-    vec_axpy(nn_grad(ps, t_id) + row * ps->t[t_id].stride, scale, g, K);
-    nn_params_touch(ps, t_id, row);
-    if (!f->n_features || row >= f->n_rows) return;
-    feat = f->feature + f->start[row];
-    n = f->start[row + 1] - f->start[row];
+    side_tables st = tables(m, s);
+    size_t K = m->cfg.dim, k, n = n_row_features(st.f, row);
+    const uint32_t *feat = n ? st.f->feature + st.f->start[row] : NULL;
+    if (uses_id(&st, row)) {
+        vec_axpy(nn_grad(ps, st.t_id) + row * ps->t[st.t_id].stride, scale, g, K);
+        nn_params_touch(ps, st.t_id, row);
+    }
     for (k = 0; k < n; k++) {
-        vec_axpy(nn_grad(ps, t_feat) + feat[k] * ps->t[t_feat].stride, scale / (float)n, g, K);
-        nn_params_touch(ps, t_feat, feat[k]);
+        vec_axpy(nn_grad(ps, st.t_feat) + feat[k] * ps->t[st.t_feat].stride, scale / (float)n, g,
+                 K);
+        nn_params_touch(ps, st.t_feat, feat[k]);
     }
 }
 
@@ -321,15 +353,14 @@ static void init_weights(mf_model *m, nn_rng *rng) {
     }
 }
 
-/* The features must describe every row of the model, and only the dot and
- * bias models take them. */
+/* The features must describe every row of the model. Every model but ncf
+ * takes them (ncf's two sets of embeddings would each need their own). */
 static int check_features(const mf_config *cfg, const data_features *f, size_t rows,
                           const char *who, data_error *err) {
     size_t k;
     if (!f || !f->n_features) return 0;
-    if (cfg->kind != MF_DOT && cfg->kind != MF_BIAS) {
-        data_errorf(err, "%s features work with the dot and bias models (not %s)", who,
-                    mf_kind_name(cfg->kind));
+    if (cfg->kind == MF_NCF) {
+        data_errorf(err, "%s features work with every model but ncf", who);
         return -1;
     }
     if (f->n_rows != rows) {
@@ -506,12 +537,9 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
     if (mf_is_hybrid(m)) {
         for (b = 0; b < B; b++) { /* r̂ = ũ·q̃ with each vector its id's plus its features' */
-            const float *pu = row_vector(m, m->t_user, m->t_user_feature, &m->user_features,
-                                         u[b], w->hu + b * K);
-            const float *qi = row_vector(m, m->t_item, m->t_item_feature, &m->item_features,
-                                         i[b], w->hi + b * K);
-            if (pu != w->hu + b * K) memcpy(w->hu + b * K, pu, K * sizeof(float));
-            if (qi != w->hi + b * K) memcpy(w->hi + b * K, qi, K * sizeof(float));
+            if (w->cold_user) memcpy(w->hu + b * K, w->cold_user, K * sizeof(float));
+            else row_vector(m, USER_ROW, u[b], w->hu + b * K);
+            row_vector(m, ITEM_ROW, i[b], w->hi + b * K);
             pred[b] = vec_dot(w->hu + b * K, w->hi + b * K, K);
         }
     } else {
@@ -521,8 +549,9 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
     if (m->cfg.kind == MF_BIAS) {
         const float *bu = nn_param(ps, m->t_user_bias), *bi = nn_param(ps, m->t_item_bias);
         size_t Sb = ps->t[m->t_user_bias].stride;
+        int cold = w && w->cold_user; /* a cold user has no bias of its own */
         for (b = 0; b < B; b++) /* r̂ = μ + b_u + b_i + p_u·q_i */
-            pred[b] = m->mean + bu[u[b] * Sb] + bi[i[b] * Sb] + pred[b];
+            pred[b] = m->mean + (cold ? 0.0f : bu[u[b] * Sb]) + bi[i[b] * Sb] + pred[b];
     } else if (m->cfg.centre) {
         for (b = 0; b < B; b++) /* r̂ = μ + p_u·q_i (notebook 000 trains on r − μ) */
             pred[b] = m->mean + pred[b];
@@ -537,10 +566,8 @@ static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const u
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
     float l2_scale = 2.0f * m->cfg.l2 / (float)B; /* d/dw (λ/B)‖w‖² = (2λ/B) w */
     for (b = 0; b < B && mf_is_hybrid(m); b++) { /* ∂L/∂ũ = ∂L/∂r̂ · q̃, then to p and e_f */
-        row_vector_backward(m, m->t_user, m->t_user_feature, &m->user_features, u[b], dpred[b],
-                            w->hi + b * K);
-        row_vector_backward(m, m->t_item, m->t_item_feature, &m->item_features, i[b], dpred[b],
-                            w->hu + b * K);
+        row_vector_backward(m, USER_ROW, u[b], dpred[b], w->hi + b * K);
+        row_vector_backward(m, ITEM_ROW, i[b], dpred[b], w->hu + b * K);
     }
     for (b = 0; b < B && !mf_is_hybrid(m); b++) {
         const float *p = P + u[b] * S, *q = Q + i[b] * S;
@@ -558,10 +585,8 @@ static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const u
             dbu[u[b] * Sb] += dpred[b] + l2_scale * bu[u[b] * Sb]; /* ∂r̂/∂b_u = 1 */
             dbi[i[b] * Sb] += dpred[b] + l2_scale * bi[i[b] * Sb];
             if (mf_is_hybrid(m)) { /* λ‖ũ‖²: through ũ to p_u and its features */
-                row_vector_backward(m, m->t_user, m->t_user_feature, &m->user_features, u[b],
-                                    l2_scale, w->hu + b * K);
-                row_vector_backward(m, m->t_item, m->t_item_feature, &m->item_features, i[b],
-                                    l2_scale, w->hi + b * K);
+                row_vector_backward(m, USER_ROW, u[b], l2_scale, w->hu + b * K);
+                row_vector_backward(m, ITEM_ROW, i[b], l2_scale, w->hi + b * K);
             } else {
                 vec_axpy(dP + u[b] * S, l2_scale, P + u[b] * S, K);
                 vec_axpy(dQ + i[b] * S, l2_scale, Q + i[b] * S, K);
@@ -581,30 +606,53 @@ static void dropout_forward(float *out, float *mask, const float *x, size_t n, f
     else if (out != x) memcpy(out, x, n * sizeof *out);
 }
 
-/* x0 = Dropout([P[u], Q[i] (, G[genre(i)] for deep)])     (B, E) */
+/* Row `row` of embedding tensor t into dst (K): the model's user and item
+ * tables give the row's vector ũ (its features included, if any), any other
+ * table (ncf's P', Q') its row as stored. */
+static void embedding_row(const mf_model *m, size_t t, uint32_t row, float *dst) {
+    const nn_params *ps = &m->params;
+    if (t == m->t_user) row_vector(m, USER_ROW, row, dst);
+    else if (t == m->t_item) row_vector(m, ITEM_ROW, row, dst);
+    else memcpy(dst, nn_param(ps, t) + row * ps->t[t].stride, m->cfg.dim * sizeof *dst);
+}
+
+/* the backward of embedding_row: ∂L/∂(row) += g, marking what it reached */
+static void embedding_row_backward(mf_model *m, size_t t, uint32_t row, const float *g) {
+    nn_params *ps = &m->params;
+    if (t == m->t_user) {
+        row_vector_backward(m, USER_ROW, row, 1.0f, g);
+    } else if (t == m->t_item) {
+        row_vector_backward(m, ITEM_ROW, row, 1.0f, g);
+    } else {
+        vec_axpy(nn_grad(ps, t) + row * ps->t[t].stride, 1.0f, g, m->cfg.dim);
+        nn_params_touch(ps, t, row);
+    }
+}
+
+/* x0 = Dropout([ũ, q̃ (, G[genre(i)] for deep)])     (B, E) */
 static void concat_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq,
                            const uint32_t *u, const uint32_t *i, size_t B, nn_rng *rng) {
     const nn_params *ps = &m->params;
-    const float *P = nn_param(ps, tp), *Q = nn_param(ps, tq);
     const float *G = m->cfg.kind == MF_DEEP ? nn_param(ps, m->t_genre) : NULL;
-    size_t S = ps->t[tp].stride, K = m->cfg.dim, E = embed_width(&m->cfg), b;
+    size_t Sg = m->cfg.kind == MF_DEEP ? ps->t[m->t_genre].stride : 0;
+    size_t K = m->cfg.dim, E = embed_width(&m->cfg), b;
     for (b = 0; b < B; b++) { /* Concatenate */
-        memcpy(w->embed + b * E, P + u[b] * S, K * sizeof(float));
-        memcpy(w->embed + b * E + K, Q + i[b] * S, K * sizeof(float));
-        if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
+        if (w->cold_user && tp == m->t_user) memcpy(w->embed + b * E, w->cold_user, K * sizeof(float));
+        else embedding_row(m, tp, u[b], w->embed + b * E);
+        embedding_row(m, tq, i[b], w->embed + b * E + K);
+        if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * Sg, K * sizeof(float));
     }
     dropout_forward(w->x[0], w->mask[0], w->embed, B * E, m->cfg.dropout_embed, rng);
 }
 
-/* out = Dropout(P[u]) ⊙ Dropout(Q[i])     (B, K) */
+/* out = Dropout(ũ) ⊙ Dropout(q̃)     (B, K) */
 static void product_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq, float *out,
                             const uint32_t *u, const uint32_t *i, size_t B, nn_rng *rng) {
-    const nn_params *ps = &m->params;
-    const float *P = nn_param(ps, tp), *Q = nn_param(ps, tq);
-    size_t S = ps->t[tp].stride, K = m->cfg.dim, b;
+    size_t K = m->cfg.dim, b;
     for (b = 0; b < B; b++) {
-        memcpy(w->pu + b * K, P + u[b] * S, K * sizeof(float));
-        memcpy(w->qi + b * K, Q + i[b] * S, K * sizeof(float));
+        if (w->cold_user && tp == m->t_user) memcpy(w->pu + b * K, w->cold_user, K * sizeof(float));
+        else embedding_row(m, tp, u[b], w->pu + b * K);
+        embedding_row(m, tq, i[b], w->qi + b * K);
     }
     dropout_forward(w->pu, w->mask_u, w->pu, B * K, m->cfg.dropout_embed, rng);
     dropout_forward(w->qi, w->mask_i, w->qi, B * K, m->cfg.dropout_embed, rng);
@@ -711,19 +759,18 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
 static void concat_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const uint32_t *u,
                             const uint32_t *i, size_t B) {
     nn_params *ps = &m->params;
-    float *dP = nn_grad(ps, tp), *dQ = nn_grad(ps, tq), *de = w->dy;
+    float *de = w->dy;
     float *dG = m->cfg.kind == MF_DEEP ? nn_grad(ps, m->t_genre) : NULL;
-    size_t S = ps->t[tp].stride, K = m->cfg.dim, E = embed_width(&m->cfg), b;
+    size_t Sg = m->cfg.kind == MF_DEEP ? ps->t[m->t_genre].stride : 0;
+    size_t K = m->cfg.dim, E = embed_width(&m->cfg), b;
     memset(de, 0, B * E * sizeof *de);
     nn_dropout_backward(de, w->dx, w->mask[0], B * E);
     for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
-        vec_axpy(dP + u[b] * S, 1.0f, de + b * E, K);
-        vec_axpy(dQ + i[b] * S, 1.0f, de + b * E + K, K);
-        nn_params_touch(ps, tp, u[b]);
-        nn_params_touch(ps, tq, i[b]);
+        embedding_row_backward(m, tp, u[b], de + b * E);
+        embedding_row_backward(m, tq, i[b], de + b * E + K);
         if (dG) {
             uint32_t g = m->item_genre[i[b]];
-            vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
+            vec_axpy(dG + g * Sg, 1.0f, de + b * E + 2 * K, K);
             nn_params_touch(ps, m->t_genre, g);
         }
     }
@@ -732,18 +779,18 @@ static void concat_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const
 /* dout = ∂L/∂(pu ⊙ qi) through Multiply and Dropout into the rows of P, Q */
 static void product_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const float *dout,
                              const uint32_t *u, const uint32_t *i, size_t B) {
-    nn_params *ps = &m->params;
-    float *dP = nn_grad(ps, tp), *dQ = nn_grad(ps, tq);
     float *dpu = w->dy, *dqi = w->embed; /* free scratch by now */
-    size_t S = ps->t[tp].stride, K = m->cfg.dim, b;
+    size_t K = m->cfg.dim, b;
     memset(dpu, 0, B * K * sizeof *dpu);
     memset(dqi, 0, B * K * sizeof *dqi);
     nn_mul_backward(dpu, dqi, dout, w->pu, w->qi, B * K);
+    for (b = 0; b < B * K; b++) { /* Dropout's backward: ∂L/∂ũ = ∂L/∂(dropped ũ) · mask */
+        dpu[b] *= w->mask_u[b];
+        dqi[b] *= w->mask_i[b];
+    }
     for (b = 0; b < B; b++) {
-        nn_dropout_backward(dP + u[b] * S, dpu + b * K, w->mask_u + b * K, K);
-        nn_dropout_backward(dQ + i[b] * S, dqi + b * K, w->mask_i + b * K, K);
-        nn_params_touch(ps, tp, u[b]);
-        nn_params_touch(ps, tq, i[b]);
+        embedding_row_backward(m, tp, u[b], dpu + b * K);
+        embedding_row_backward(m, tq, i[b], dqi + b * K);
     }
 }
 
@@ -800,9 +847,22 @@ double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const 
     return m->cfg.l2 * sum / (double)B;
 }
 
+/* a row the model can describe: it had training ratings, or features stand in for them */
+static int row_known(const mf_model *m, row_side s, uint32_t row) {
+    side_tables st = tables(m, s);
+    return st.count[row] > 0 || n_row_features(st.f, row) > 0;
+}
+
+int mf_user_known(const mf_model *m, uint32_t u) {
+    return u < m->n_users && row_known(m, USER_ROW, u);
+}
+
+int mf_item_known(const mf_model *m, uint32_t i) {
+    return i < m->n_items && row_known(m, ITEM_ROW, i);
+}
+
 int mf_knows(const mf_model *m, uint32_t u, uint32_t i) {
-    return u < m->n_users && i < m->n_items && m->user_count[u] > 0 &&
-           m->item_count[i] > 0;
+    return mf_user_known(m, u) && mf_item_known(m, i);
 }
 
 float mf_predict(const mf_model *m, uint32_t u, uint32_t i) {
@@ -1602,6 +1662,18 @@ static const mf_recipe recipes[] = {
       .output_lecun = 1, .implicit = 1},
      {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10},
      0.1, 1},
+    /* notebook 001 describes its question (which embedded side information
+     * helps most) and its data, not a model: LightFM's hybrid over the bias
+     * model, with L2 on the composed vectors, Adam lr 0.002 with lazy updates,
+     * batch 32 and 25 epochs are this recipe's choices; features are chosen
+     * with --user-features and --item-features */
+    {"hybrid", "001 (generating embeddings: user and movie metadata)",
+     "bias model k=32 whose user and movie vectors add the mean embedding of their "
+     "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
+     "validation 0.1, 25 epochs",
+     {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
+     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10},
+     0.1, 1},
 };
 
 const mf_recipe *mf_recipes(size_t *n) {
@@ -1618,22 +1690,23 @@ const mf_recipe *mf_recipe_find(const char *name) {
 
 /* ------------------------------------------------------------ recommend */
 
-size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
-                    mf_scored *out, size_t n) {
+/* The n best items by the model's output for user u (w->cold_user, when
+ * set, stands in for u), in chunks of SCORE_CHUNK through one forward pass
+ * each, kept in a heap of the best n. */
+static size_t recommend_with(const mf_model *m, mf_work *w, uint32_t u, const uint8_t *exclude,
+                             mf_scored *out, size_t n) {
     uint32_t users[SCORE_CHUNK], items[SCORE_CHUNK];
     float scores[SCORE_CHUNK];
     size_t filled = 0, nb = 0, k;
     uint32_t i;
-    mf_work w;
-    if (n == 0 || u >= m->n_users || mf_work_init(&w, m, SCORE_CHUNK) != 0) return 0;
     for (k = 0; k < SCORE_CHUNK; k++) users[k] = u;
     for (i = 0; i <= m->n_items; i++) {
         if (i < m->n_items) { /* collect a chunk of candidates, then score it at once */
-            if (m->item_count[i] == 0 || (exclude && exclude[i])) continue;
+            if (!row_known(m, ITEM_ROW, i) || (exclude && exclude[i])) continue;
             items[nb++] = i;
             if (nb < SCORE_CHUNK) continue;
         }
-        mf_forward(m, &w, scores, users, items, nb, NULL);
+        mf_forward(m, w, scores, users, items, nb, NULL);
         for (k = 0; k < nb; k++) {
             mf_scored s;
             s.item = items[k];
@@ -1642,64 +1715,61 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
         }
         nb = 0;
     }
-    mf_work_free(&w);
     qsort(out, filled, sizeof *out, by_score_desc);
     return filled;
+}
+
+size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
+                    mf_scored *out, size_t n) {
+    mf_work w;
+    size_t got;
+    if (n == 0 || u >= m->n_users || mf_work_init(&w, m, SCORE_CHUNK) != 0) return 0;
+    got = recommend_with(m, &w, u, exclude, out, n);
+    mf_work_free(&w);
+    return got;
 }
 
 size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
                          mf_scored *out, size_t n) {
     const nn_params *ps = &m->params;
-    size_t K = m->cfg.dim, filled = 0, k;
-    float *pu, *qi;
-    uint32_t i;
-    if (n == 0 || n_features == 0 || !m->user_features.n_features ||
-        (m->cfg.kind != MF_DOT && m->cfg.kind != MF_BIAS))
+    size_t K = m->cfg.dim, got, k;
+    float *cold;
+    mf_work w;
+    if (n == 0 || n_features == 0 || !m->user_features.n_features) return 0;
+    for (k = 0; k < n_features; k++)
+        if (features[k] >= m->user_features.n_features) return 0;
+    cold = calloc(K, sizeof *cold);
+    if (!cold || mf_work_init(&w, m, SCORE_CHUNK) != 0) {
+        free(cold);
         return 0;
-    pu = calloc(2 * K, sizeof *pu);
-    if (!pu) return 0;
-    qi = pu + K;
-    for (k = 0; k < n_features; k++) { /* ũ = (1/|F|) Σ e_f */
-        if (features[k] >= m->user_features.n_features) {
-            free(pu);
-            return 0;
-        }
-        vec_axpy(pu, 1.0f / (float)n_features,
+    }
+    for (k = 0; k < n_features; k++) /* ũ = (1/|F|) Σ e_f */
+        vec_axpy(cold, 1.0f / (float)n_features,
                  nn_param(ps, m->t_user_feature) + features[k] * ps->t[m->t_user_feature].stride, K);
-    }
-    for (i = 0; i < m->n_items; i++) {
-        mf_scored c;
-        const float *q;
-        if (m->item_count[i] == 0) continue;
-        q = row_vector(m, m->t_item, m->t_item_feature, &m->item_features, i, qi);
-        c.item = i;
-        c.score = vec_dot(pu, q, K);
-        if (m->cfg.kind == MF_BIAS) /* r̂ = μ + b_i + ũ·q̃ */
-            c.score = m->mean + nn_param(ps, m->t_item_bias)[i * ps->t[m->t_item_bias].stride] +
-                      c.score;
-        offer(out, n, &filled, c);
-    }
-    free(pu);
-    qsort(out, filled, sizeof *out, by_score_desc);
-    return filled;
+    w.cold_user = cold;
+    got = recommend_with(m, &w, 0, NULL, out, n);
+    mf_work_free(&w);
+    free(cold);
+    return got;
 }
 
 /* ------------------------------------------------------------ similar items */
 
 size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,
                   mf_scored *out, size_t n) {
-    const nn_params *ps = &m->params;
-    const float *Q = nn_param(ps, m->t_item), *qi;
-    size_t S = ps->t[m->t_item].stride, K = m->cfg.dim, filled = 0;
-    float norm_i;
+    size_t K = m->cfg.dim, filled = 0;
+    float *qi, *qj, norm_i;
     uint32_t j;
     if (i >= m->n_items || n == 0) return 0;
-    qi = Q + i * S;
+    qi = malloc(2 * K * sizeof *qi);
+    if (!qi) return 0;
+    qj = qi + K;
+    row_vector(m, ITEM_ROW, i, qi); /* q̃_i: q_i, plus its features in a hybrid model */
     norm_i = sqrtf(vec_dot(qi, qi, K));
     for (j = 0; j < m->n_items; j++) {
-        const float *qj = Q + j * S;
         mf_scored c;
-        if (j == i || m->item_count[j] < min_count || m->item_count[j] == 0) continue;
+        if (j == i || m->item_count[j] < min_count || !row_known(m, ITEM_ROW, j)) continue;
+        row_vector(m, ITEM_ROW, j, qj);
         c.item = j;
         if (metric == MF_COSINE) { /* cos = q_i·q_j / (‖q_i‖ ‖q_j‖) */
             float norm_j = sqrtf(vec_dot(qj, qj, K));
@@ -1710,6 +1780,7 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
         }
         offer(out, n, &filled, c);
     }
+    free(qi);
     qsort(out, filled, sizeof *out, by_score_desc);
     return filled;
 }
@@ -2253,7 +2324,7 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
         read_features(r, &m->user_features, m->n_users, path, "user", err) != 0 ||
         read_features(r, &m->item_features, m->n_items, path, "item", err) != 0)
         return -1;
-    if ((mf_is_hybrid(m) && m->cfg.kind != MF_DOT && m->cfg.kind != MF_BIAS)) {
+    if (mf_is_hybrid(m) && m->cfg.kind == MF_NCF) {
         data_errorf(err, "%s: corrupt model (features on a %s model)", path,
                     mf_kind_name(m->cfg.kind));
         return -1;

@@ -19,8 +19,10 @@
  * Side information (LightFM's hybrid): with user or item features, a row's
  * vector is its id embedding plus the mean of its features' embeddings,
  *   ũ = p_u + (1/|F(u)|) Σ_{f ∈ F(u)} e_f,   likewise q̃_i,
- * and the dot and bias models score ũ·q̃ in place of p·q. (The networks do
- * not take features yet.)
+ * and the dot and bias models score ũ·q̃ in place of p·q; the networks (all
+ * but ncf) take ũ and q̃ as their user and movie embeddings. A row with
+ * features that no training rating reached (a cold user or movie) is its
+ * features alone, ũ = (1/|F(u)|) Σ e_f: its id embedding was never trained.
  *
  * With implicit feedback (cfg.implicit) every model outputs a logit z
  * instead of a rating (dot: p·q; bias: b_u + b_i + p·q; the networks: the
@@ -31,7 +33,7 @@
  * Q (I, S), and per kind b_u, b_i, the genre embedding G and each Dense
  * kernel (C, O) and bias (O)), copies of the raw user and item ids, and how
  * many training ratings each row had (0 marks a row the model never learned:
- * predictions for it fall back to the global mean μ). Activations of the deep
+ * predictions for it fall back to the global mean μ, unless features describe it). Activations of the deep
  * models live in an mf_work the caller allocates once per batch size.
  */
 #ifndef EMBREC_MF_H
@@ -103,8 +105,8 @@ typedef struct {
 typedef struct {
     const uint32_t *item_genre;          /* deep: (I) each item's genre-string index */
     size_t n_genres;                     /* deep: G, every item_genre below it */
-    const data_features *user_features;  /* dot, bias: features per user row, or NULL */
-    const data_features *item_features;  /* dot, bias: features per item row, or NULL */
+    const data_features *user_features;  /* features per user row, or NULL (not ncf) */
+    const data_features *item_features;  /* features per item row, or NULL */
 } mf_side;
 
 /* Build a model over every id in users/items, with μ and the rating range
@@ -138,6 +140,8 @@ typedef struct {
     float *v;                            /* (B, H_last) ncf: the tower's last layer, after dropout */
     float *dx, *dy;                      /* (B, widest) backward scratch */
     float *hu, *hi;                      /* (B, K) hybrid: the rows' vectors ũ, q̃ */
+    const float *cold_user;              /* (K) or NULL: cold start scores every row's user
+                                          * as this vector ũ, with no id and no bias */
 } mf_work;
 
 /* room for batches of up to B rows of model m (nothing for dot and bias);
@@ -160,10 +164,14 @@ void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
  * from w as the last mf_forward left them (w may be NULL otherwise) */
 double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
                   size_t B);
-/* one prediction (implicit models: the probability σ(z)); a row outside the
- * model or with no training ratings gets the global mean μ */
+/* one prediction (implicit models: the probability σ(z)); a row the model
+ * cannot score (see mf_user_known) gets the global mean μ */
 float mf_predict(const mf_model *m, uint32_t u, uint32_t i);
-/* 1 when the model learned both the user and the item */
+/* 1 when the model can score the user (the item): it had training ratings,
+ * or, in a hybrid model, features stand in for them (a cold row) */
+int mf_user_known(const mf_model *m, uint32_t u);
+int mf_item_known(const mf_model *m, uint32_t i);
+/* 1 when the model can score both */
 int mf_knows(const mf_model *m, uint32_t u, uint32_t i);
 
 /* Keras-style model.summary(): each layer, its output shape and parameter
@@ -276,7 +284,8 @@ typedef struct {
     int shuffle_first;     /* shuffle the rows once, seeded, before splitting */
 } mf_recipe;
 
-/* the recipes: "mf8" (notebook 000) and "cfmodel" (notebook 003) */
+/* the recipes: "mf8" (notebook 000), "hybrid" (001), "deep-genre" (002),
+ * "cfmodel" (003) and "neumf" (004) */
 const mf_recipe *mf_recipes(size_t *n);
 const mf_recipe *mf_recipe_find(const char *name);
 
@@ -292,15 +301,16 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
 
 /* Cold start: the n best items for a user the model never saw, known only
  * by features (ids into the model's user features): ũ = the mean of their
- * embeddings, scored against every learned item as mf_recommend does
- * (the bias model adds μ + b_i; no user bias is known). */
+ * embeddings stands in for the user in every model (the bias model adds
+ * μ + b_i; no user bias is known), scored against every item as
+ * mf_recommend does. 0 when the model has no user features. */
 size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
                          mf_scored *out, size_t n);
 
 typedef enum { MF_COSINE, MF_EUCLIDEAN } mf_metric;
 
-/* The n items nearest to item i by their item embeddings q (cosine
- * similarity, or the negated euclidean distance so that higher is nearer),
+/* The n items nearest to item i by their item vectors q̃ (q itself without
+ * features; cosine similarity, or the negated euclidean distance so that higher is nearer),
  * best first, skipping i itself and items with fewer than min_count training
  * ratings. Returns how many were written to out. */
 size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,

@@ -1088,6 +1088,7 @@ int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, dou
         !(cold_items >= 0.0 && cold_items <= 1.0) || n > (size_t)UINT32_MAX ||
         max_kept >= UINT32_MAX)
         return -1;
+    train->n = test->n = 0;
     ub = cold_budgets(n_users, cold_users, max_kept, rng);
     ib = cold_budgets(n_items, cold_items, max_kept, rng);
     order = malloc((n ? n : 1) * sizeof *order);

@@ -711,6 +711,55 @@ static void test_split_tail(void) {
     }
 }
 
+/* The cold split: every rating lands once; each cold user and movie keeps
+ * at most max_kept training ratings and, as ratings are plentiful here,
+ * exactly its drawn budget, with some budgets 0; warm rows are tested at
+ * about test_frac; the same seed gives the same split. */
+static void test_split_cold(void) {
+    enum { U = 200, I = 80 };
+    data_ratings all, tr, te, tr2, te2;
+    uint32_t tu[U] = {0}, eu[U] = {0}, ti[I] = {0}, ei[I] = {0};
+    size_t k, cold_u = 0, zero_u = 0, warm_test = 0, warm = 0;
+    nn_rng rng;
+    data_ratings_init(&all);
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    data_ratings_init(&tr2);
+    data_ratings_init(&te2);
+    for (k = 0; k < U * 30; k++) /* user k % U rates 30 distinct items */
+        data_ratings_push(&all, (uint32_t)(k % U), (uint32_t)((k / U + 7 * (k % U)) % I),
+                          (float)(k % 5 + 1), (int64_t)k);
+    nn_rng_seed(&rng, 4);
+    CHECK_INT(data_split_cold(&all, U, I, 0.2, 0.25, 0.1, 5, &rng, &tr, &te), 0);
+    CHECK_INT(tr.n + te.n, all.n);
+    for (k = 0; k < tr.n; k++) tu[tr.user[k]]++, ti[tr.item[k]]++;
+    for (k = 0; k < te.n; k++) eu[te.user[k]]++, ei[te.item[k]]++;
+    for (k = 0; k < U; k++) {
+        CHECK_INT(tu[k] + eu[k], 30);
+        if (tu[k] <= 5) cold_u++;
+        if (tu[k] == 0) zero_u++;
+    }
+    CHECK(cold_u >= 50);          /* 25 % of 200 users, each ≤ 5 */
+    CHECK(cold_u <= 60);          /* a cold item can cost a warm user a few ratings, not 25 */
+    CHECK(zero_u >= 2);           /* a budget of 0: a user never seen */
+    for (k = 0; k < I; k++) CHECK(ti[k] <= 5 || ti[k] >= 20); /* cold items keep ≤ 5 */
+    for (k = 0; k < te.n; k++)   /* warm pairs are tested at about 20 % */
+        if (tu[te.user[k]] > 5 && ti[te.item[k]] > 5) warm_test++;
+    for (k = 0; k < all.n; k++)
+        if (tu[all.user[k]] > 5 && ti[all.item[k]] > 5) warm++;
+    CHECK(warm_test > warm / 7 && warm_test < warm / 3);
+    nn_rng_seed(&rng, 4);
+    CHECK_INT(data_split_cold(&all, U, I, 0.2, 0.25, 0.1, 5, &rng, &tr2, &te2), 0);
+    CHECK_INT(tr2.n, tr.n);
+    CHECK(memcmp(tr2.user, tr.user, tr.n * sizeof *tr.user) == 0);
+    CHECK_INT(data_split_cold(&all, U, I, 1.0, 0.25, 0.1, 5, &rng, &tr2, &te2), -1);
+    data_ratings_free(&all);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    data_ratings_free(&tr2);
+    data_ratings_free(&te2);
+}
+
 static void test_split_random(void) {
     const size_t n = 1000;
     data_ratings all, tr, te, tr2, te2;
@@ -2012,6 +2061,7 @@ void suite_data(void) {
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);
+    test_run("data/split_cold", test_split_cold);
     test_run("data/shuffle_and_select", test_shuffle_and_select);
     test_run("data/movies_uitem", test_movies_uitem);
     test_run("data/movies_dat", test_movies_dat);

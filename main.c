@@ -224,6 +224,8 @@ typedef struct {
     mf_train_config train;
     double val_split, holdout;
     int shuffle_first;
+    int shuffle_numpy;      /* --shuffle numpy:SEED: NumPy's permutation, not nn_rng's */
+    uint64_t numpy_seed;
     const mf_recipe *recipe;
 } train_options;
 
@@ -275,6 +277,8 @@ static void train_help(void) {
            "  --val-split F      last fraction of the rows validates each epoch  [%g]\n"
            "  --holdout F        seeded random fraction held out as a test set    [0]\n"
            "  --shuffle / --no-shuffle  shuffle the rows once before splitting    [%s]\n"
+           "  --shuffle numpy:S  shuffle them as numpy.random.RandomState(S).permutation:\n"
+           "                     row for row pandas' df.sample(frac=1, random_state=S)\n"
            "  --seed N           seed for initial weights and shuffles           [%llu]\n"
            "  --save FILE        where to write the model                         [%s]\n"
            "  --history FILE     per-epoch CSV (epoch,loss,val_loss,...)\n"
@@ -399,6 +403,26 @@ static void compose_model(train_options *o, const mf_config *mg, const mf_config
     if (set->implicit) o->model.implicit = mg->implicit;
 }
 
+/* --shuffle numpy:SEED (NumPy's legacy permutation) or --shuffle embrec */
+static void parse_shuffle(args *a, const char *v, train_options *o) {
+    o->shuffle_first = 1;
+    o->shuffle_numpy = 0;
+    if (strcmp(v, "embrec") == 0) return;
+    if (strncmp(v, "numpy:", 6) == 0) {
+        char *end;
+        unsigned long long seed;
+        errno = 0;
+        seed = strtoull(v + 6, &end, 10);
+        if (!v[6] || *end || errno || v[6] == '-' || seed > 0xffffffffull)
+            usage_error(a, "--shuffle %s: the seed must be an integer in [0, 4294967295], as "
+                        "numpy.random.RandomState takes%s", v, "");
+        o->shuffle_numpy = 1;
+        o->numpy_seed = seed;
+        return;
+    }
+    usage_error(a, "--shuffle: expected numpy:SEED or embrec (got \"%s\")%s", v, "");
+}
+
 static void parse_train(args *a, train_options *o) {
     const char *v;
     int lr_set = 0, eps_set = 0, b1_set = 0, b2_set = 0;
@@ -426,7 +450,15 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--history", &v)) o->train.history_path = v;
         else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
-        else if (flag(a, "--shuffle")) o->shuffle_first = 1;
+        else if (strncmp(a->argv[a->k], "--shuffle=", 10) == 0 ||
+                 (flag(a, "--shuffle") && a->k + 1 < a->argc &&
+                  strncmp(a->argv[a->k + 1], "numpy:", 6) == 0)) {
+            option(a, "--shuffle", &v);
+            parse_shuffle(a, v, o);
+        } else if (flag(a, "--shuffle")) {
+            o->shuffle_first = 1;
+            o->shuffle_numpy = 0;
+        }
         else if (flag(a, "--no-shuffle")) o->shuffle_first = 0;
         else if (option(a, "--seed", &v)) o->train.seed = parse_size(a, "--seed", v, 0);
         else if (flag(a, "--quiet")) o->train.verbose = 0;
@@ -624,7 +656,16 @@ static int cmd_train(args *a) {
     /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
     /* (implicit models hold out each user's latest row, whose ties break by file
      * order: shuffling first would make the held-out set depend on the seed) */
-    if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) goto oom;
+    if (o.shuffle_first && !o.model.implicit && o.shuffle_numpy) {
+        /* df.sample(frac=1, random_state=SEED): row k is the old row perm[k] */
+        uint32_t *perm = malloc((all.n ? all.n : 1) * sizeof *perm);
+        if (!perm) goto oom;
+        if (data_np_permutation(perm, all.n, o.numpy_seed, &err) != 0) die(&err);
+        if (data_ratings_permute(&all, perm) != 0) goto oom;
+        free(perm);
+    } else if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) {
+        goto oom;
+    }
     if (o.holdout > 0) {
         if (o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
         if (data_split_random(&all, o.holdout, &rng, &rest, &test) != 0) goto oom;

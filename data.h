@@ -160,6 +160,36 @@ int data_np_permutation(uint32_t *perm, size_t n, uint64_t seed, data_error *err
  * perm must be a permutation of 0..n−1. 0 or -1 (no memory, bad perm) */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm);
 
+/* ------------------------------------------------------------ .npy files
+ * NumPy's array format (versions 1.0, 2.0 and 3.0): the magic "\x93NUMPY",
+ * a header that is a Python dict literal {'descr': '<f4', 'fortran_order':
+ * False, 'shape': (R, C), }, then the data in C order. float32, float64,
+ * int32 and int64 in either byte order are read; anything else (another
+ * dtype, Fortran order, a short file) is an error naming the file. */
+typedef struct {
+    size_t ndim;          /* 0 (a scalar) to 8 */
+    size_t shape[8];
+    size_t n;             /* values: the product of shape */
+    double *v;            /* (n) every value as a double (exact for float32,
+                           * float64 and integers below 2^53) */
+    char descr[8];        /* as in the file, e.g. "<f4" */
+} data_npy;
+
+void data_npy_init(data_npy *a);
+void data_npy_free(data_npy *a);
+/* 0, or -1 with err "path: problem" */
+int data_read_npy(const char *path, data_npy *out, data_error *err);
+/* "(1682, 8)", "(943,)" into buf */
+const char *data_npy_shape_text(const size_t *shape, size_t ndim, char *buf, size_t cap);
+
+/* Per-epoch orders of n training samples (--batch-order): either a text
+ * file with one permutation of 0..n−1 per line (numbers separated by spaces
+ * or commas; '#' lines are comments), or a .npy integer array of shape (n,)
+ * or (E, n). *orders gets E·n indices, epoch by epoch, *n_orders E. An
+ * error names the file, the line (or permutation) and the problem. 0 or -1. */
+int data_read_orders(const char *path, size_t n, uint32_t **orders, size_t *n_orders,
+                     data_error *err);
+
 /* Leave-latest-out (the NCF protocol): each user's latest interaction (the
  * largest timestamp; among equal ones the last in the file) goes to test,
  * every other row to train, both in the original order. Users with a single

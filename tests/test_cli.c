@@ -460,10 +460,48 @@ static void test_shuffle_numpy(void) {
     CHECK_HAS(out, "numpy:SEED");
 }
 
+/* --init-from: a model's exported arrays start another run; a wrong shape
+ * or a missing directory is one line naming the file. --batch-order: a file
+ * that does not fit the training rows is refused with file:line. */
+static void test_init_from_and_batch_order(void) {
+    char model[512], dir[512], order[512], args[4096];
+    snprintf(model, sizeof model, "%s", test_path("init.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("init_export"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s",
+             model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "export --model %s --out %s", model, dir);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --no-progress "
+             "--init-from %s --save %s", dir, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "initial weights: 2 of 2 arrays from");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 4 --quiet "
+             "--init-from %s --save %s", dir, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "init_export/user_embedding.npy: shape (300, 8), the model needs (300, 4)");
+    CHECK_INT(count_lines(out), 1);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --init-from %s/nowhere --save %s",
+             dir, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nowhere: not a directory");
+    /* 12,000 rows, validation 0.1: an order must permute 10,800 */
+    snprintf(order, sizeof order, "%s", test_write("order.txt", "2 0 1\n"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
+             "--batch-order %s --save %s", order, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "order.txt:1: 3 numbers, but the training set has 10800 samples");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
+             "--batch-order numpy:-1 --save %s", test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--batch-order numpy:-1");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
     test_run("cli/shuffle_numpy", test_shuffle_numpy);
+    test_run("cli/init_from_and_batch_order", test_init_from_and_batch_order);
     test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);
     test_run("cli/info_sample", test_info_sample);
     test_run("cli/info_ml100k", test_info_ml100k);

@@ -1107,6 +1107,12 @@ uint32_t data_np_next32(data_np_rng *rng) {
     return y;
 }
 
+double data_np_uniform(data_np_rng *rng, double low, double high) {
+    uint32_t a = data_np_next32(rng) >> 5, b = data_np_next32(rng) >> 6;
+    double r = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0; /* [0, 1) */
+    return low + (high - low) * r;
+}
+
 uint32_t data_np_interval(data_np_rng *rng, uint32_t max) {
     uint32_t mask = max, v;
     if (max == 0) return 0; /* NumPy draws nothing then */

@@ -145,6 +145,9 @@ typedef struct {
 int data_np_seed(data_np_rng *rng, uint64_t seed, data_error *err);
 /* the next tempered 32-bit MT19937 output */
 uint32_t data_np_next32(data_np_rng *rng);
+/* RandomState.uniform(low, high): low + (high − low)·r with NumPy's 53-bit
+ * double r = ((a >> 5)·2^26 + (b >> 6)) / 2^53 from two 32-bit outputs a, b */
+double data_np_uniform(data_np_rng *rng, double low, double high);
 /* NumPy's random_interval(max): uniform in [0, max], by masking a 32-bit
  * output with the smallest all-ones mask ≥ max and rejecting values > max */
 uint32_t data_np_interval(data_np_rng *rng, uint32_t max);

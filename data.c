@@ -20,7 +20,8 @@
  * What it deliberately does not do: read stdin or compressed files, accept
  * newlines inside quoted fields, detect other encodings, or know anything
  * about models. It keeps no global state; randomness comes from the caller's
- * nn_rng.
+ * nn_rng, or, to replay a Python run's shuffles, from data_np_rng: NumPy's
+ * legacy MT19937 (RandomState) and its permutation algorithm.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "data.h"
@@ -1117,6 +1118,427 @@ done:
     free(ib);
     free(order);
     return rc;
+}
+
+/* --------------------------------------------- NumPy-compatible randomness */
+
+#define NP_MT_N 624
+#define NP_MT_M 397
+
+int data_np_seed(data_np_rng *rng, uint64_t seed, data_error *err) {
+    uint32_t s;
+    int k;
+    if (seed > 0xffffffffu) { /* NumPy: "Seed must be between 0 and 2**32 - 1" */
+        data_errorf(err, "numpy seed %llu is not in [0, 4294967295] (numpy.random.RandomState "
+                    "takes 32-bit integer seeds)", (unsigned long long)seed);
+        return -1;
+    }
+    s = (uint32_t)seed;
+    for (k = 0; k < NP_MT_N; k++) { /* init_genrand */
+        rng->mt[k] = s;
+        s = 1812433253u * (s ^ (s >> 30)) + (uint32_t)k + 1u;
+    }
+    rng->pos = NP_MT_N;
+    return 0;
+}
+
+/* MT19937's twist: the next 624 words of the state at once */
+static void np_mt_generate(data_np_rng *rng) {
+    static const uint32_t mag01[2] = {0u, 0x9908b0dfu}; /* the matrix A's last row */
+    uint32_t *mt = rng->mt, y;
+    int k;
+    for (k = 0; k < NP_MT_N - NP_MT_M; k++) {
+        y = (mt[k] & 0x80000000u) | (mt[k + 1] & 0x7fffffffu);
+        mt[k] = mt[k + NP_MT_M] ^ (y >> 1) ^ mag01[y & 1u];
+    }
+    for (; k < NP_MT_N - 1; k++) {
+        y = (mt[k] & 0x80000000u) | (mt[k + 1] & 0x7fffffffu);
+        mt[k] = mt[k + NP_MT_M - NP_MT_N] ^ (y >> 1) ^ mag01[y & 1u];
+    }
+    y = (mt[NP_MT_N - 1] & 0x80000000u) | (mt[0] & 0x7fffffffu);
+    mt[NP_MT_N - 1] = mt[NP_MT_M - 1] ^ (y >> 1) ^ mag01[y & 1u];
+    rng->pos = 0;
+}
+
+uint32_t data_np_next32(data_np_rng *rng) {
+    uint32_t y;
+    if (rng->pos >= NP_MT_N) np_mt_generate(rng);
+    y = rng->mt[rng->pos++];
+    y ^= y >> 11; /* tempering */
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+}
+
+double data_np_uniform(data_np_rng *rng, double low, double high) {
+    uint32_t a = data_np_next32(rng) >> 5, b = data_np_next32(rng) >> 6;
+    double r = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0; /* [0, 1) */
+    return low + (high - low) * r;
+}
+
+uint32_t data_np_interval(data_np_rng *rng, uint32_t max) {
+    uint32_t mask = max, v;
+    if (max == 0) return 0; /* NumPy draws nothing then */
+    mask |= mask >> 1; /* the smallest 2^b − 1 ≥ max */
+    mask |= mask >> 2;
+    mask |= mask >> 4;
+    mask |= mask >> 8;
+    mask |= mask >> 16;
+    while ((v = data_np_next32(rng) & mask) > max) {}
+    return v;
+}
+
+void data_np_shuffle_u32(data_np_rng *rng, uint32_t *a, size_t n) {
+    size_t i;
+    for (i = n; i-- > 1;) { /* i = n−1 .. 1 */
+        uint32_t j = data_np_interval(rng, (uint32_t)i), tmp = a[i];
+        a[i] = a[j];
+        a[j] = tmp;
+    }
+}
+
+int data_np_permutation(uint32_t *perm, size_t n, uint64_t seed, data_error *err) {
+    data_np_rng rng;
+    size_t k;
+    if (n > (size_t)UINT32_MAX) {
+        data_errorf(err, "a numpy permutation of %zu rows: at most 4294967295 are supported", n);
+        return -1;
+    }
+    if (data_np_seed(&rng, seed, err) != 0) return -1;
+    for (k = 0; k < n; k++) perm[k] = (uint32_t)k; /* np.arange(n) */
+    data_np_shuffle_u32(&rng, perm, n);
+    return 0;
+}
+
+int data_ratings_permute(data_ratings *r, const uint32_t *perm) {
+    data_ratings tmp;
+    uint8_t *seen = calloc(r->n ? r->n : 1, 1);
+    size_t k;
+    if (!seen) return -1;
+    for (k = 0; k < r->n; k++) { /* a permutation: every row exactly once */
+        if (perm[k] >= r->n || seen[perm[k]]) {
+            free(seen);
+            return -1;
+        }
+        seen[perm[k]] = 1;
+    }
+    free(seen);
+    data_ratings_init(&tmp);
+    if (data_ratings_select(&tmp, r, perm, r->n) != 0) {
+        data_ratings_free(&tmp);
+        return -1;
+    }
+    data_ratings_free(r);
+    *r = tmp;
+    return 0;
+}
+
+/* ---------------------------------------------------------- .npy files */
+
+void data_npy_init(data_npy *a) { memset(a, 0, sizeof *a); }
+
+void data_npy_free(data_npy *a) {
+    free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+const char *data_npy_shape_text(const size_t *shape, size_t ndim, char *buf, size_t cap) {
+    size_t k, len = 0;
+    buf[0] = '\0';
+    text_printf(buf, cap, "(");
+    for (k = 0; k < ndim; k++) {
+        len = strlen(buf);
+        text_printf(buf + len, cap - len, "%s%zu", k ? ", " : "", shape[k]);
+    }
+    len = strlen(buf);
+    text_printf(buf + len, cap - len, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* the value after 'key': in the header dict, or NULL */
+static const char *npy_key(const char *header, const char *key) {
+    const char *p = strstr(header, key);
+    if (!p) return NULL;
+    p += strlen(key);
+    while (*p == ' ' || *p == '\'' || *p == '"') p++;
+    if (*p != ':') return NULL;
+    p++;
+    while (*p == ' ') p++;
+    return p;
+}
+
+int data_read_npy(const char *path, data_npy *out, data_error *err) {
+    size_t len, hlen, pre, elem, k, need;
+    char *buf = read_file(path, &len, err), *header, kind;
+    const char *p;
+    const unsigned char *u;
+    int little, host_little;
+    uint32_t one = 1;
+    data_npy_init(out);
+    if (!buf) return -1;
+    u = (const unsigned char *)buf;
+    if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
+        data_errorf(err, "%s: not a .npy file (it does not start with \\x93NUMPY)", path);
+        goto fail;
+    }
+    if (u[6] == 1) { /* version 1.0: a 2-byte header length; 2.0 and 3.0: 4 bytes */
+        hlen = (size_t)u[8] | (size_t)u[9] << 8;
+        pre = 10;
+    } else if ((u[6] == 2 || u[6] == 3) && len >= 12) {
+        hlen = (size_t)u[8] | (size_t)u[9] << 8 | (size_t)u[10] << 16 | (size_t)u[11] << 24;
+        pre = 12;
+    } else {
+        data_errorf(err, "%s: .npy format version %u.%u is not supported (1.0, 2.0, 3.0)", path,
+                    u[6], u[7]);
+        goto fail;
+    }
+    if (hlen > len - pre) {
+        data_errorf(err, "%s: the .npy header runs past the end of the file", path);
+        goto fail;
+    }
+    header = buf + pre; /* the dict; terminated where the data starts (restored below) */
+    {
+        char save = header[hlen], descr[16];
+        size_t n = 0;
+        header[hlen] = '\0';
+        p = npy_key(header, "descr");
+        if (!p || (*p != '\'' && *p != '"')) {
+            data_errorf(err, "%s: the .npy header has no 'descr'", path);
+            goto fail;
+        }
+        for (p++; *p && *p != '\'' && *p != '"' && n + 1 < sizeof descr; p++) descr[n++] = *p;
+        descr[n] = '\0';
+        snprintf(out->descr, sizeof out->descr, "%.7s", descr);
+        p = npy_key(header, "fortran_order");
+        if (!p || strncmp(p, "False", 5) != 0) {
+            data_errorf(err, "%s: the array is %s; embrec reads C order (save "
+                        "np.ascontiguousarray(a))", path,
+                        p && strncmp(p, "True", 4) == 0 ? "in Fortran order" : "of unknown order");
+            goto fail;
+        }
+        p = npy_key(header, "shape");
+        if (!p || *p != '(') {
+            data_errorf(err, "%s: the .npy header has no 'shape'", path);
+            goto fail;
+        }
+        for (p++, out->n = 1;;) { /* "(R, C)", "(R,)", "()" */
+            char *end;
+            unsigned long long d;
+            while (*p == ' ' || *p == ',') p++;
+            if (*p == ')') break;
+            errno = 0;
+            d = strtoull(p, &end, 10);
+            if (end == p || errno || out->ndim == 8 || *p == '-') {
+                data_errorf(err, "%s: cannot read the shape in the .npy header", path);
+                goto fail;
+            }
+            out->shape[out->ndim++] = (size_t)d;
+            if (d && out->n > SIZE_MAX / d) {
+                data_errorf(err, "%s: the shape is too large", path);
+                goto fail;
+            }
+            out->n *= (size_t)d;
+            p = end;
+            if (*p == 'L') p++; /* Python 2's long integers */
+        }
+        header[hlen] = save;
+        kind = descr[1];
+        elem = (size_t)atoi(descr + 2);
+        if ((descr[0] != '<' && descr[0] != '>' && descr[0] != '=' && descr[0] != '|') ||
+            !((kind == 'f' && (elem == 4 || elem == 8)) ||
+              (kind == 'i' && (elem == 4 || elem == 8)))) {
+            data_errorf(err, "%s: dtype '%s' is not supported (float32 '<f4', float64 '<f8', "
+                        "int32 '<i4' or int64 '<i8')", path, descr);
+            goto fail;
+        }
+        host_little = *(const unsigned char *)&one == 1;
+        little = descr[0] == '<' || ((descr[0] == '=' || descr[0] == '|') && host_little);
+    }
+    need = out->n * elem;
+    if (out->n && need / elem != out->n) need = SIZE_MAX;
+    if (len - pre - hlen != need) {
+        char shape[128];
+        data_errorf(err, "%s: %zu bytes of data, but shape %s of '%s' needs %zu", path,
+                    len - pre - hlen, data_npy_shape_text(out->shape, out->ndim, shape,
+                                                          sizeof shape), out->descr, need);
+        goto fail;
+    }
+    out->v = malloc((out->n ? out->n : 1) * sizeof *out->v);
+    if (!out->v) {
+        data_errorf(err, "%s: out of memory", path);
+        goto fail;
+    }
+    u = (const unsigned char *)buf + pre + hlen;
+    for (k = 0; k < out->n; k++, u += elem) {
+        unsigned char b[8];
+        size_t j;
+        for (j = 0; j < elem; j++) /* into the host's byte order */
+            b[j] = u[little == host_little ? j : elem - 1 - j];
+        if (kind == 'f' && elem == 4) {
+            float x;
+            memcpy(&x, b, 4);
+            out->v[k] = (double)x;
+        } else if (kind == 'f') {
+            memcpy(&out->v[k], b, 8);
+        } else if (elem == 4) {
+            int32_t x;
+            memcpy(&x, b, 4);
+            out->v[k] = (double)x;
+        } else {
+            int64_t x;
+            memcpy(&x, b, 8);
+            out->v[k] = (double)x;
+        }
+    }
+    free(buf);
+    return 0;
+fail:
+    free(buf);
+    data_npy_free(out);
+    return -1;
+}
+
+/* ------------------------------------------------------- batch orders */
+
+/* order (n) is a permutation of 0..n−1, else -1 with the first problem in msg */
+static int check_permutation(const uint32_t *order, size_t n, uint8_t *seen, char *msg,
+                             size_t cap) {
+    size_t k;
+    memset(seen, 0, n ? n : 1);
+    for (k = 0; k < n; k++) {
+        if (seen[order[k]]) {
+            text_printf(msg, cap, "%u appears twice: not a permutation of 0..%zu", order[k],
+                        n - 1);
+            return -1;
+        }
+        seen[order[k]] = 1;
+    }
+    return 0;
+}
+
+int data_read_orders(const char *path, size_t n, uint32_t **orders, size_t *n_orders,
+                     data_error *err) {
+    size_t len = strlen(path), e = 0, cap = 0, k;
+    uint32_t *o = NULL;
+    uint8_t *seen = malloc(n ? n : 1);
+    char msg[256];
+    *orders = NULL;
+    *n_orders = 0;
+    if (!seen) {
+        data_errorf(err, "%s: out of memory", path);
+        return -1;
+    }
+    if (n > (size_t)UINT32_MAX) {
+        data_errorf(err, "%s: orders of more than 4294967295 samples are not supported", path);
+        goto fail;
+    }
+    if (len >= 4 && strcmp(path + len - 4, ".npy") == 0) { /* (n,) or (E, n) integers */
+        data_npy a;
+        if (data_read_npy(path, &a, err) != 0) goto fail;
+        if (a.descr[1] != 'i' || !((a.ndim == 1 && a.shape[0] == n) ||
+                                   (a.ndim == 2 && a.shape[1] == n && a.shape[0] > 0))) {
+            char shape[128];
+            data_errorf(err, "%s: %s array of shape %s; a batch order is integers of shape (%zu,) "
+                        "or (epochs, %zu)", path, a.descr,
+                        data_npy_shape_text(a.shape, a.ndim, shape, sizeof shape), n, n);
+            data_npy_free(&a);
+            goto fail;
+        }
+        e = a.ndim == 1 ? 1 : a.shape[0];
+        o = malloc((e * n > 0 ? e * n : 1) * sizeof *o);
+        if (!o) {
+            data_errorf(err, "%s: out of memory", path);
+            data_npy_free(&a);
+            goto fail;
+        }
+        for (k = 0; k < e * n; k++) {
+            if (!(a.v[k] >= 0 && a.v[k] < (double)n)) {
+                data_errorf(err, "%s: permutation %zu: index %.0f is not in [0, %zu)", path,
+                            k / n + 1, a.v[k], n);
+                data_npy_free(&a);
+                goto fail;
+            }
+            o[k] = (uint32_t)a.v[k];
+        }
+        data_npy_free(&a);
+        for (k = 0; k < e; k++)
+            if (check_permutation(o + k * n, n, seen, msg, sizeof msg) != 0) {
+                data_errorf(err, "%s: permutation %zu: %s", path, k + 1, msg);
+                goto fail;
+            }
+    } else { /* text: one permutation per line */
+        char *buf = read_file(path, &len, err), *line, *next;
+        size_t lineno = 0;
+        if (!buf) goto fail;
+        for (line = buf; line && *line; line = next) {
+            char *p = line, *eol = strchr(line, '\n');
+            size_t got = 0;
+            next = eol ? eol + 1 : NULL;
+            if (eol) *eol = '\0';
+            lineno++;
+            while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+            if (!*p || *p == '#') continue;
+            if (e == cap) {
+                uint32_t *no = realloc(o, (cap = cap ? 2 * cap : 4) * (n ? n : 1) * sizeof *o);
+                if (!no) {
+                    data_errorf(err, "%s: out of memory", path);
+                    free(buf);
+                    goto fail;
+                }
+                o = no;
+            }
+            for (;;) {
+                char *end;
+                unsigned long long v;
+                while (*p == ' ' || *p == '\t' || *p == ',' || *p == '\r') p++;
+                if (!*p) break;
+                errno = 0;
+                v = strtoull(p, &end, 10);
+                if (end == p || errno || *p == '-' || v >= n ||
+                    (*end && !strchr(" \t,\r", *end))) {
+                    char tok[64];
+                    data_errorf(err, "%s:%zu: \"%s\" is not an index in [0, %zu)", path, lineno,
+                                shown(tok, sizeof tok, p, strcspn(p, " \t,\r")), n);
+                    free(buf);
+                    goto fail;
+                }
+                if (got == n) {
+                    data_errorf(err, "%s:%zu: more than %zu numbers (the training set has %zu "
+                                "samples)", path, lineno, n, n);
+                    free(buf);
+                    goto fail;
+                }
+                o[e * n + got++] = (uint32_t)v;
+                p = end;
+            }
+            if (got != n) {
+                data_errorf(err, "%s:%zu: %zu numbers, but the training set has %zu samples",
+                            path, lineno, got, n);
+                free(buf);
+                goto fail;
+            }
+            if (check_permutation(o + e * n, n, seen, msg, sizeof msg) != 0) {
+                data_errorf(err, "%s:%zu: %s", path, lineno, msg);
+                free(buf);
+                goto fail;
+            }
+            e++;
+        }
+        free(buf);
+        if (e == 0) {
+            data_errorf(err, "%s: no permutation in the file", path);
+            goto fail;
+        }
+    }
+    free(seen);
+    *orders = o;
+    *n_orders = e;
+    return 0;
+fail:
+    free(seen);
+    free(o);
+    return -1;
 }
 
 int data_split_latest(const data_ratings *all, size_t n_users, data_ratings *train,

@@ -230,6 +230,10 @@ typedef struct {
     mf_train_config train;
     double val_split, holdout;
     int shuffle_first;
+    int shuffle_numpy;      /* --shuffle numpy:SEED: NumPy's permutation, not nn_rng's */
+    uint64_t numpy_seed;
+    const char *init_from;  /* --init-from DIR: initial weights from .npy files */
+    const char *batch_order; /* --batch-order FILE: each epoch's order of the training rows */
     const mf_recipe *recipe;
 } train_options;
 
@@ -281,7 +285,19 @@ static void train_help(void) {
            "  --val-split F      last fraction of the rows validates each epoch  [%g]\n"
            "  --holdout F        seeded random fraction held out as a test set    [0]\n"
            "  --shuffle / --no-shuffle  shuffle the rows once before splitting    [%s]\n"
+           "  --shuffle numpy:S  shuffle them as numpy.random.RandomState(S).permutation:\n"
+           "                     row for row pandas' df.sample(frac=1, random_state=S)\n"
            "  --seed N           seed for initial weights and shuffles           [%llu]\n"
+           "  --init-from DIR    start from weights saved by NumPy: DIR/user_embedding.npy,\n"
+           "                     item_embedding.npy, user_bias.npy, item_bias.npy,\n"
+           "                     genre_embedding.npy, dense_1_kernel.npy (C, O),\n"
+           "                     dense_1_bias.npy, dense_2_... (float32/64, C order;\n"
+           "                     rows by raw id when DIR/user_ids.npy, item_ids.npy exist);\n"
+           "                     a missing file keeps the model's own initial values\n"
+           "  --batch-order B    each epoch's order of the training rows: a FILE with one\n"
+           "                     permutation of 0..N-1 per line (or .npy (N,) / (E, N));\n"
+           "                     one line serves every epoch. numpy:S: Keras's fit\n"
+           "                     (shuffle=True) after np.random.seed(S)     [embrec's rng]\n"
            "  --save FILE        where to write the model                         [%s]\n"
            "  --history FILE     per-epoch CSV (epoch,loss,val_loss,...)\n"
            "  --quiet            no log\n"
@@ -406,6 +422,26 @@ static void compose_model(train_options *o, const mf_config *mg, const mf_config
     if (set->implicit) o->model.implicit = mg->implicit;
 }
 
+/* --shuffle numpy:SEED (NumPy's legacy permutation) or --shuffle embrec */
+static void parse_shuffle(args *a, const char *v, train_options *o) {
+    o->shuffle_first = 1;
+    o->shuffle_numpy = 0;
+    if (strcmp(v, "embrec") == 0) return;
+    if (strncmp(v, "numpy:", 6) == 0) {
+        char *end;
+        unsigned long long seed;
+        errno = 0;
+        seed = strtoull(v + 6, &end, 10);
+        if (!v[6] || *end || errno || v[6] == '-' || seed > 0xffffffffull)
+            usage_error(a, "--shuffle %s: the seed must be an integer in [0, 4294967295], as "
+                        "numpy.random.RandomState takes%s", v, "");
+        o->shuffle_numpy = 1;
+        o->numpy_seed = seed;
+        return;
+    }
+    usage_error(a, "--shuffle: expected numpy:SEED or embrec (got \"%s\")%s", v, "");
+}
+
 static void parse_train(args *a, train_options *o) {
     const char *v;
     int lr_set = 0, eps_set = 0, b1_set = 0, b2_set = 0;
@@ -435,9 +471,35 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--history", &v)) o->train.history_path = v;
         else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
-        else if (flag(a, "--shuffle")) o->shuffle_first = 1;
+        else if (strncmp(a->argv[a->k], "--shuffle=", 10) == 0 ||
+                 (flag(a, "--shuffle") && a->k + 1 < a->argc &&
+                  strncmp(a->argv[a->k + 1], "numpy:", 6) == 0)) {
+            option(a, "--shuffle", &v);
+            parse_shuffle(a, v, o);
+        } else if (flag(a, "--shuffle")) {
+            o->shuffle_first = 1;
+            o->shuffle_numpy = 0;
+        }
         else if (flag(a, "--no-shuffle")) o->shuffle_first = 0;
         else if (option(a, "--seed", &v)) o->train.seed = parse_size(a, "--seed", v, 0);
+        else if (option(a, "--init-from", &v)) o->init_from = v;
+        else if (option(a, "--batch-order", &v)) {
+            if (strncmp(v, "numpy:", 6) == 0) {
+                char *end;
+                unsigned long long seed;
+                errno = 0;
+                seed = strtoull(v + 6, &end, 10);
+                if (!v[6] || *end || errno || v[6] == '-' || seed > 0xffffffffull)
+                    usage_error(a, "--batch-order %s: the seed must be an integer in "
+                                "[0, 4294967295], as np.random.seed takes%s", v, "");
+                o->train.order = MF_ORDER_NUMPY;
+                o->train.numpy_seed = seed;
+                o->batch_order = NULL;
+            } else {
+                o->train.order = MF_ORDER_GIVEN;
+                o->batch_order = v;
+            }
+        }
         else if (flag(a, "--quiet")) o->train.verbose = 0;
         else if (flag(a, "--no-progress")) o->train.verbose = 1;
         else if (option(a, "--movies", &v)) o->movies = v;
@@ -681,7 +743,16 @@ static int cmd_train(args *a) {
     /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
     /* (implicit models hold out each user's latest row, whose ties break by file
      * order: shuffling first would make the held-out set depend on the seed) */
-    if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) goto oom;
+    if (o.shuffle_first && !o.model.implicit && o.shuffle_numpy) {
+        /* df.sample(frac=1, random_state=SEED): row k is the old row perm[k] */
+        uint32_t *perm = malloc((all.n ? all.n : 1) * sizeof *perm);
+        if (!perm) goto oom;
+        if (data_np_permutation(perm, all.n, o.numpy_seed, &err) != 0) die(&err);
+        if (data_ratings_permute(&all, perm) != 0) goto oom;
+        free(perm);
+    } else if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) {
+        goto oom;
+    }
     if (o.holdout > 0) {
         if (o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
         if (data_split_random(&all, o.holdout, &rng, &rest, &test) != 0) goto oom;
@@ -699,6 +770,20 @@ static int cmd_train(args *a) {
         fprintf(stderr, "embrec train: no training rows left after the splits\n");
         return 1;
     }
+    if (o.batch_order) { /* one permutation of the epoch's samples per line */
+        uint32_t *orders;
+        size_t n_orders;
+        size_t N = o.model.implicit ? train.n * (1 + o.train.negatives) : train.n;
+        if (data_read_orders(o.batch_order, N, &orders, &n_orders, &err) != 0) die(&err);
+        if (n_orders > 1 && n_orders < o.train.epochs) {
+            fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
+                            "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.epochs);
+            return 1;
+        }
+        o.train.orders = orders;
+        o.train.n_orders = n_orders;
+        o.train.order_n = N;
+    }
 
     {
         mf_side side = {NULL, 0, NULL, NULL};
@@ -711,6 +796,23 @@ static int cmd_train(args *a) {
         side.user_features = uf.n_features ? &uf : NULL;
         side.item_features = itf.n_features ? &itf : NULL;
         if (mf_init(&model, o.model, &users, &items, &rest, &side, &rng, &err) != 0) die(&err);
+        if (o.init_from) {
+            size_t loaded;
+            struct stat st;
+            if (stat(o.init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o.init_from);
+                return 1;
+            }
+            if (mf_load_weights(&model, o.init_from, &loaded, &err) != 0) die(&err);
+            if (loaded == 0) {
+                fprintf(stderr, "embrec: %s: none of the model's weight files is there "
+                                "(user_embedding.npy, item_embedding.npy, ...)\n", o.init_from);
+                return 1;
+            }
+            if (o.train.verbose)
+                printf("initial weights: %zu of %zu arrays from %s\n", loaded,
+                       model.params.n_tensors, o.init_from);
+        }
         if (o.train.verbose && (uf.n_features || itf.n_features))
             printf("side information: %zu user features, %zu item features\n", uf.n_features,
                    itf.n_features);
@@ -749,6 +851,7 @@ static int cmd_train(args *a) {
     if (o.train.verbose) printf("saved %s\n", o.save);
 
     mf_history_free(&hist);
+    free((void *)o.train.orders);
     mf_free(&model);
     data_ratings_free(&rest);
     data_ratings_free(&test);

@@ -1239,6 +1239,11 @@ mf_train_config mf_train_defaults(void) {
     c.history_path = NULL;
     c.negatives = 4;       /* NCF's choice */
     c.rank_k = 10;
+    c.order = MF_ORDER_EMBREC;
+    c.numpy_seed = 0;
+    c.orders = NULL;
+    c.n_orders = 0;
+    c.order_n = 0;
     return c;
 }
 
@@ -1529,6 +1534,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     train_buffers tb;
     FILE *hf;
     nn_rng rng, dropout;
+    data_np_rng np_rng;
 
     memset(hist, 0, sizeof *hist);
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
@@ -1536,6 +1542,14 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
         return -1;
     }
+    if (cfg->order == MF_ORDER_GIVEN &&
+        (!cfg->orders || cfg->n_orders == 0 || (cfg->n_orders > 1 && cfg->n_orders < cfg->epochs))) {
+        data_errorf(err, "the batch order has %zu permutations for %zu epochs (give one, used "
+                    "every epoch, or one per epoch)", cfg->n_orders, cfg->epochs);
+        return -1;
+    }
+    if (cfg->order == MF_ORDER_NUMPY && data_np_seed(&np_rng, cfg->numpy_seed, err) != 0)
+        return -1;
     if (history_open(&hf, cfg->history_path, err) != 0) return -1;
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
     if (!hist->epoch || nn_optimizer_init(&opt, cfg->opt, m->params.n) != 0 ||
@@ -1568,8 +1582,22 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                               : explicit_samples(train);
         size_t k;
         if (log && cfg->verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->epochs);
-        for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
-        nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
+        if (cfg->order == MF_ORDER_GIVEN && cfg->order_n != sm.n) {
+            data_errorf(err, "the batch order permutes %zu samples; epoch %zu has %zu",
+                        cfg->order_n, epoch + 1, sm.n);
+            break;
+        } else if (cfg->order == MF_ORDER_GIVEN) { /* a recorded run's order */
+            memcpy(tb.perm, cfg->orders + (cfg->n_orders == 1 ? 0 : epoch) * sm.n,
+                   sm.n * sizeof *tb.perm);
+        } else if (cfg->order == MF_ORDER_NUMPY) {
+            /* Keras: np.random.shuffle(index_array) on the same array every epoch */
+            if (epoch == 0)
+                for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
+            data_np_shuffle_u32(&np_rng, tb.perm, sm.n);
+        } else {
+            for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
+            nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
+        }
         e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
         e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
         if (has_val && implicit) { /* rank each held-out item among 99 negatives */
@@ -1619,7 +1647,8 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                     strerror(errno));
         return -1;
     }
-    return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed */
+    return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
+                                                                   * an order did not fit */
 }
 
 /* ------------------------------------------------------------ recipes */
@@ -1630,13 +1659,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
      0.1, 1},
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
@@ -1647,7 +1676,7 @@ static const mf_recipe recipes[] = {
      "batch 32, validation 0.2, 5 epochs",
      {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
       .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
      0.2, 1},
     /* notebook 004 builds and summarises the network for an interaction score
      * in [0, 1] but does not train it: implicit feedback with NCF's protocol
@@ -1660,7 +1689,7 @@ static const mf_recipe recipes[] = {
      {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
       .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
       .output_lecun = 1, .implicit = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
      0.1, 1},
     /* notebook 001 describes its question (which embedded side information
      * helps most) and its data, not a model: LightFM's hybrid over the bias
@@ -1672,7 +1701,7 @@ static const mf_recipe recipes[] = {
      "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
      "validation 0.1, 25 epochs",
      {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
-     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10},
+     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
      0.1, 1},
 };
 
@@ -1915,6 +1944,144 @@ int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
     if (export_npy(m, dir, err) != 0) return -1;
     if (export_tsv(m, dir, "item", movies, err) != 0) return -1;
     return export_tsv(m, dir, "user", NULL, err);
+}
+
+/* ------------------------------------------------------ initial weights */
+
+/* Which file row holds each model row: from DIR/WHO_ids.npy when it exists
+ * (raw ids, as mf_export writes them), else the identity. *rows_in_file gets
+ * the file's row count. 0 or -1 with err. */
+static int weight_rows(const char *dir, const char *who, const int64_t *model_ids, size_t n,
+                       size_t **row_of, size_t *rows_in_file, data_error *err) {
+    char path[4096];
+    struct stat st;
+    data_npy ids;
+    data_idmap map;
+    size_t k;
+    *row_of = malloc((n ? n : 1) * sizeof **row_of);
+    if (!*row_of) {
+        data_errorf(err, "out of memory");
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s_ids.npy", dir, who);
+    if (stat(path, &st) != 0) { /* rows in the model's own order */
+        for (k = 0; k < n; k++) (*row_of)[k] = k;
+        *rows_in_file = n;
+        return 0;
+    }
+    if (data_read_npy(path, &ids, err) != 0) goto fail;
+    if (ids.descr[1] != 'i' || ids.ndim != 1) {
+        char shape[64];
+        data_errorf(err, "%s: %s array of shape %s; expected integer ids of shape (rows,)", path,
+                    ids.descr, data_npy_shape_text(ids.shape, ids.ndim, shape, sizeof shape));
+        data_npy_free(&ids);
+        goto fail;
+    }
+    data_idmap_init(&map);
+    for (k = 0; k < ids.n; k++)
+        if (data_idmap_intern(&map, (int64_t)ids.v[k]) != (int32_t)k) {
+            data_errorf(err, "%s: id %.0f appears twice (or out of memory)", path, ids.v[k]);
+            data_idmap_free(&map);
+            data_npy_free(&ids);
+            goto fail;
+        }
+    for (k = 0; k < n; k++) {
+        int32_t r = data_idmap_find(&map, model_ids[k]);
+        if (r < 0) {
+            data_errorf(err, "%s: no row for %s %lld, which the model has", path, who,
+                        (long long)model_ids[k]);
+            data_idmap_free(&map);
+            data_npy_free(&ids);
+            goto fail;
+        }
+        (*row_of)[k] = (size_t)r;
+    }
+    *rows_in_file = ids.n;
+    data_idmap_free(&map);
+    data_npy_free(&ids);
+    return 0;
+fail:
+    free(*row_of);
+    *row_of = NULL;
+    return -1;
+}
+
+int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *err) {
+    nn_params *ps = &m->params;
+    size_t *user_row = NULL, *item_row = NULL, file_users, file_items, t, l;
+    int rc = -1;
+    *loaded = 0;
+    if (weight_rows(dir, "user", m->user_ids, m->n_users, &user_row, &file_users, err) != 0 ||
+        weight_rows(dir, "item", m->item_ids, m->n_items, &item_row, &file_items, err) != 0)
+        goto done;
+    for (t = 0; t < ps->n_tensors; t++) {
+        const nn_tensor *x = &ps->t[t];
+        char name[64], path[4096], want[64], got[64];
+        size_t shape[2], ndim = 2, rows = x->rows, r, c, n_dense = 0, *row_of = NULL;
+        int dense_bias = 0;
+        struct stat st;
+        data_npy a;
+        float *w = nn_param(ps, t);
+        snprintf(name, sizeof name, "%s", x->name);
+        for (c = 0; name[c]; c++) /* "dense_1/kernel" -> "dense_1_kernel" */
+            if (name[c] == '/') name[c] = '_';
+        snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+        if (stat(path, &st) != 0) continue; /* keep the model's own initial values */
+        shape[0] = x->rows;
+        shape[1] = x->k;
+        if (mf_is_deep(m))
+            for (l = 0; l <= m->cfg.n_hidden; l++) {
+                if (t == m->t_kernel[l]) { /* (C, O), Keras's layout */
+                    shape[0] = layer_in(&m->cfg, l);
+                    shape[1] = layer_out(&m->cfg, l);
+                    n_dense = 1;
+                } else if (t == m->t_bias[l]) {
+                    ndim = 1;
+                    shape[0] = layer_out(&m->cfg, l);
+                    n_dense = dense_bias = 1;
+                }
+            }
+        if (!n_dense) {
+            if (t == m->t_user || t == m->t_user_bias || (m->cfg.kind == MF_NCF && t == m->t_user_mlp)) {
+                row_of = user_row;
+                shape[0] = file_users;
+            } else if (t == m->t_item || t == m->t_item_bias ||
+                       (m->cfg.kind == MF_NCF && t == m->t_item_mlp)) {
+                row_of = item_row;
+                shape[0] = file_items;
+            }
+            if (x->k == 1 && x->sparse) ndim = 1; /* a bias: (R,) or (R, 1) */
+        }
+        if (data_read_npy(path, &a, err) != 0) goto done;
+        if (a.descr[1] != 'f' || !((a.ndim == ndim && a.shape[0] == shape[0] &&
+                                    (ndim == 1 || a.shape[1] == shape[1])) ||
+                                   (ndim == 1 && !dense_bias && a.ndim == 2 &&
+                                    a.shape[0] == shape[0] && a.shape[1] == 1))) {
+            if (a.descr[1] != 'f')
+                data_errorf(err, "%s: dtype '%s'; weights are float32 or float64", path, a.descr);
+            else
+                data_errorf(err, "%s: shape %s, the model needs %s", path,
+                            data_npy_shape_text(a.shape, a.ndim, got, sizeof got),
+                            data_npy_shape_text(shape, ndim, want, sizeof want));
+            data_npy_free(&a);
+            goto done;
+        }
+        if (n_dense) { /* one unpadded row of C·O (or O) floats */
+            for (c = 0; c < a.n; c++) w[c] = (float)a.v[c];
+        } else {
+            for (r = 0; r < rows; r++) {
+                size_t from = row_of ? row_of[r] : r;
+                for (c = 0; c < x->k; c++) w[r * x->stride + c] = (float)a.v[from * x->k + c];
+            }
+        }
+        data_npy_free(&a);
+        (*loaded)++;
+    }
+    rc = 0;
+done:
+    free(user_row);
+    free(item_row);
+    return rc;
 }
 
 /* ------------------------------------------------------------ model files */

@@ -194,7 +194,21 @@ typedef struct {
     const char *history_path; /* per-epoch CSV, or NULL */
     size_t negatives;      /* implicit: negatives sampled per positive each epoch (NCF: 4) */
     size_t rank_k;         /* implicit: the K of HR@K and NDCG@K reported each epoch */
+    /* The order of the samples in each epoch's batches (fit(shuffle=True)):
+     *   MF_ORDER_EMBREC  a fresh nn_rng permutation every epoch (from seed)
+     *   MF_ORDER_NUMPY   Keras's own: one index array, shuffled in place at
+     *                    the start of every epoch by NumPy's legacy generator
+     *                    seeded with numpy_seed (np.random.seed(numpy_seed))
+     *   MF_ORDER_GIVEN   orders (E, N): epoch e takes row e, or row 0 for
+     *                    every epoch when E is 1 (E must be 1 or ≥ epochs) */
+    int order;             /* an mf_order */
+    uint64_t numpy_seed;
+    const uint32_t *orders;
+    size_t n_orders;       /* E */
+    size_t order_n;        /* N: the samples each order permutes (checked each epoch) */
 } mf_train_config;
+
+enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };
 
 /* AdaMax (Keras defaults, dense), batch 32, 30 epochs, patience 0, seed 1,
  * verbose 2, no history file; implicit: 4 negatives, K 10 */
@@ -326,6 +340,27 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
  * movies may be NULL. 0 or -1 with err. */
 int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
               data_error *err);
+
+/* Overwrite a model's initial weights with arrays a Python run saved
+ * (np.save), so both start from the same point. For every tensor of the
+ * model, DIR/NAME.npy with NAME the tensor's name, '/' written '_':
+ *   user_embedding.npy, item_embedding.npy     (U, K), (I, K)
+ *   user_bias.npy, item_bias.npy               (U,) or (U, 1)     bias
+ *   genre_embedding.npy                        (G, K)   deep; rows in the
+ *                                              sorted order of the genre strings
+ *   user_mlp_embedding.npy, item_mlp_embedding.npy                ncf
+ *   user_feature_embedding.npy, item_feature_embedding.npy        hybrid
+ *   dense_1_kernel.npy, dense_1_bias.npy, dense_2_... (C, O), (O,) in Keras's
+ *                                              layer order, the output layer last
+ * float32 or float64, C order. User and item rows are in the model's order
+ * (first appearance in the ratings file), unless DIR/user_ids.npy (and
+ * item_ids.npy), as mf_export writes them, give each row's raw id: then every
+ * user of the model must be among them, and other rows are ignored (a Keras
+ * table indexed by raw id may have more). A missing file leaves that tensor
+ * as it was (the model's own initialiser); a wrong shape is an error
+ * "DIR/NAME.npy: shape (a, b), the model needs (c, d)". *loaded counts the
+ * files read. 0 or -1 with err. */
+int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *err);
 
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:

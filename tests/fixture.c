@@ -103,3 +103,27 @@ static int numbers(fixture_file *f, double *d, float *x, size_t n) {
 int fixture_doubles(fixture_file *f, double *x, size_t n) { return numbers(f, x, NULL, n); }
 
 int fixture_floats(fixture_file *f, float *x, size_t n) { return numbers(f, NULL, x, n); }
+
+const char *fixture_write_npy(const char *name, int version, const char *dict,
+                              const void *data, size_t bytes) {
+    const char *path = test_path(name);
+    unsigned char pre[12] = {0x93, 'N', 'U', 'M', 'P', 'Y', 0, 0, 0, 0, 0, 0};
+    size_t len = strlen(dict), pre_len = version == 1 ? 10 : 12, pad = 0, hlen;
+    FILE *f = fopen(path, "wb");
+    while ((pre_len + len + pad + 1) % 64) pad++;
+    hlen = len + pad + 1;
+    pre[6] = (unsigned char)version;
+    pre[8] = (unsigned char)(hlen & 0xff); /* little-endian length; 2.0: four bytes */
+    pre[9] = (unsigned char)(hlen >> 8);
+    if (!f) {
+        test_fail(__FILE__, __LINE__, "cannot write %s", path);
+        return path;
+    }
+    fwrite(pre, 1, pre_len, f);
+    fputs(dict, f);
+    while (pad--) fputc(' ', f);
+    fputc('\n', f);
+    if (bytes) fwrite(data, 1, bytes, f);
+    if (fclose(f) != 0) test_fail(__FILE__, __LINE__, "cannot write %s", path);
+    return path;
+}

@@ -33,4 +33,10 @@ int fixture_size(fixture_file *f, size_t *x, size_t max);
 int fixture_doubles(fixture_file *f, double *x, size_t n);
 int fixture_floats(fixture_file *f, float *x, size_t n);
 
+/* Write a .npy file into the scratch directory as np.save does (magic,
+ * version 1 or 2, the header dict padded to a multiple of 64 bytes, then
+ * bytes of data) and return its path (test_path's rotating buffer). */
+const char *fixture_write_npy(const char *name, int version, const char *dict,
+                              const void *data, size_t bytes);
+
 #endif

@@ -482,9 +482,100 @@ static void test_ablate_ml100k(void) {
     CHECK_HAS(out, "ablate makes its own split");
 }
 
+/* --shuffle numpy:3 puts the rows in the order of RandomState(3).permutation(10)
+ * = 5 4 1 2 9 6 7 0 3 8 (pandas' df.sample(frac=1, random_state=3)), so with
+ * validation_split 0.3 the last three, old rows 0, 3 and 8, validate. Each row
+ * has its own movie: the model has learned exactly the movies of the other
+ * seven, which eval reveals as the rows it has to predict with the mean. */
+static void test_shuffle_numpy(void) {
+    char data[512], val[512], train[512], model[512], args[4096];
+    static const int val_rows[] = {0, 3, 8}, train_rows[] = {5, 4, 1, 2, 9, 6, 7};
+    char text[1024], vtext[256], ttext[512];
+    size_t n = 0, vn = 0, tn = 0, k;
+    n += (size_t)snprintf(text + n, sizeof text - n, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < 10; k++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "%zu,%zu,%zu.0,%zu\n", k % 3 + 1,
+                              100 + k, k % 5 + 1, 1000 + k);
+    vn += (size_t)snprintf(vtext + vn, sizeof vtext - vn, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < 3; k++)
+        vn += (size_t)snprintf(vtext + vn, sizeof vtext - vn, "%d,%d,3.0,0\n", val_rows[k] % 3 + 1,
+                               100 + val_rows[k]);
+    tn += (size_t)snprintf(ttext + tn, sizeof ttext - tn, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < 7; k++)
+        tn += (size_t)snprintf(ttext + tn, sizeof ttext - tn, "%d,%d,3.0,0\n",
+                               train_rows[k] % 3 + 1, 100 + train_rows[k]);
+    snprintf(data, sizeof data, "%s", test_write("np10.csv", text));
+    snprintf(val, sizeof val, "%s", test_write("np10_val.csv", vtext));
+    snprintf(train, sizeof train, "%s", test_write("np10_train.csv", ttext));
+    snprintf(model, sizeof model, "%s", test_path("np10.embrec"));
+    snprintf(args, sizeof args, "train --data %s --shuffle numpy:3 --val-split 0.3 --epochs 1 "
+             "--quiet --save %s", data, model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "eval --model %s --data %s", model, val);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "on 3 ratings (3 with an unseen user or item");
+    snprintf(args, sizeof args, "eval --model %s --data %s", model, train);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "on 7 ratings\n");
+    /* embrec's own shuffle (seed 1) validates on other rows */
+    snprintf(args, sizeof args, "train --data %s --shuffle --val-split 0.3 --epochs 1 --quiet "
+             "--save %s", data, model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "eval --model %s --data %s", model, val);
+    CHECK_INT(embrec(args), 0);
+    CHECK(strstr(out, "(3 with an unseen") == NULL);
+    /* NumPy's seeds are 32-bit */
+    snprintf(args, sizeof args, "train --data %s --shuffle numpy:4294967296 --save %s", data,
+             model);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "[0, 4294967295]");
+    snprintf(args, sizeof args, "train --data %s --shuffle=random --save %s", data, model);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "numpy:SEED");
+}
+
+/* --init-from: a model's exported arrays start another run; a wrong shape
+ * or a missing directory is one line naming the file. --batch-order: a file
+ * that does not fit the training rows is refused with file:line. */
+static void test_init_from_and_batch_order(void) {
+    char model[512], dir[512], order[512], args[4096];
+    snprintf(model, sizeof model, "%s", test_path("init.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("init_export"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s",
+             model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "export --model %s --out %s", model, dir);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --no-progress "
+             "--init-from %s --save %s", dir, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "initial weights: 2 of 2 arrays from");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 4 --quiet "
+             "--init-from %s --save %s", dir, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "init_export/user_embedding.npy: shape (300, 8), the model needs (300, 4)");
+    CHECK_INT(count_lines(out), 1);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --init-from %s/nowhere --save %s",
+             dir, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nowhere: not a directory");
+    /* 12,000 rows, validation 0.1: an order must permute 10,800 */
+    snprintf(order, sizeof order, "%s", test_write("order.txt", "2 0 1\n"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
+             "--batch-order %s --save %s", order, test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "order.txt:1: 3 numbers, but the training set has 10800 samples");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
+             "--batch-order numpy:-1 --save %s", test_path("init2.embrec"));
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--batch-order numpy:-1");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
+    test_run("cli/shuffle_numpy", test_shuffle_numpy);
+    test_run("cli/init_from_and_batch_order", test_init_from_and_batch_order);
     test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);
     test_run("cli/info_sample", test_info_sample);
     test_run("cli/info_ml100k", test_info_ml100k);

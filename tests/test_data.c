@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../data.h"
+#include "fixture.h"
 #include "test.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -2039,6 +2040,262 @@ static void test_latest_small_tags(void) {
     data_tags_free(&t);
 }
 
+/* ------------------------------------------------ NumPy-compatible rng */
+
+#define NPR_PATH "tests/ref/numpy_rng.txt"
+
+/* sum over k of (k + 1)·p[k] modulo 2^64, as numpy_rng_ref.py writes it */
+static uint64_t perm_checksum(const uint32_t *p, size_t n) {
+    uint64_t s = 0;
+    size_t k;
+    for (k = 0; k < n; k++) s += (uint64_t)(k + 1) * p[k];
+    return s;
+}
+
+/* Every line of tests/ref/numpy_rng.txt (NumPy's own outputs) reproduced:
+ * raw MT19937 words, permutations of several lengths and seeds (including
+ * 2^32 − 1), a large permutation by checksum and samples, and successive
+ * shuffles of one array (Keras's per-epoch index_array). */
+static void test_numpy_rng_fixture(void) {
+    fixture_file fx;
+    char word[32];
+    size_t lines = 0, values = 0;
+    if (fixture_open(&fx, NPR_PATH) != 0) return;
+    while (fixture_token(&fx, word, sizeof word)) {
+        size_t seed, n, k, e, count, step;
+        uint32_t *p = NULL, want;
+        data_np_rng rng;
+        data_error err;
+        double x;
+        if (strcmp(word, "end") == 0) break;
+        lines++;
+        if (fixture_size(&fx, &seed, 0xffffffffu)) break;
+        if (strcmp(word, "raw") == 0) {
+            if (fixture_size(&fx, &count, 1000)) break;
+            CHECK_INT(data_np_seed(&rng, seed, &err), 0);
+            for (k = 0; k < count; k++, values++) {
+                if (fixture_doubles(&fx, &x, 1)) break;
+                want = (uint32_t)x;
+                if (data_np_next32(&rng) != want) {
+                    CHECK_INT(k, count); /* names the first wrong output */
+                    break;
+                }
+            }
+            continue;
+        }
+        if (fixture_size(&fx, &n, 1000000)) break;
+        p = malloc((n ? n : 1) * sizeof *p);
+        if (!p) break;
+        if (strcmp(word, "perm") == 0) {
+            CHECK_INT(data_np_permutation(p, n, seed, &err), 0);
+            for (k = 0; k < n; k++, values++) {
+                if (fixture_doubles(&fx, &x, 1)) break;
+                if (p[k] != (uint32_t)x) {
+                    test_fail(__FILE__, __LINE__, "perm seed %zu n %zu: [%zu] = %u, numpy %.0f",
+                              seed, n, k, p[k], x);
+                    break;
+                }
+            }
+        } else if (strcmp(word, "sample") == 0) {
+            char sum[32];
+            if (fixture_size(&fx, &step, n) || !fixture_token(&fx, sum, sizeof sum)) {
+                free(p);
+                break;
+            }
+            CHECK_INT(data_np_permutation(p, n, seed, &err), 0);
+            /* the checksum, exact in 64 bits (a double would round it) */
+            CHECK(perm_checksum(p, n) == (uint64_t)strtoull(sum, NULL, 10));
+            for (k = 0; k < n; k += step, values++) {
+                if (fixture_doubles(&fx, &x, 1)) break;
+                if (p[k] != (uint32_t)x) {
+                    test_fail(__FILE__, __LINE__, "sample seed %zu n %zu: [%zu] = %u, numpy %.0f",
+                              seed, n, k, p[k], x);
+                    break;
+                }
+            }
+        } else if (strcmp(word, "shuffles") == 0) {
+            if (fixture_size(&fx, &count, 100)) {
+                free(p);
+                break;
+            }
+            CHECK_INT(data_np_seed(&rng, seed, &err), 0);
+            for (k = 0; k < n; k++) p[k] = (uint32_t)k;
+            for (e = 0; e < count; e++) {
+                data_np_shuffle_u32(&rng, p, n); /* on the previous epoch's order */
+                for (k = 0; k < n; k++, values++) {
+                    if (fixture_doubles(&fx, &x, 1)) break;
+                    if (p[k] != (uint32_t)x) {
+                        test_fail(__FILE__, __LINE__, "shuffle %zu seed %zu: [%zu] = %u, "
+                                  "numpy %.0f", e + 1, seed, k, p[k], x);
+                        e = count;
+                        break;
+                    }
+                }
+            }
+        } else {
+            test_fail(__FILE__, __LINE__, NPR_PATH ": unknown line \"%s\"", word);
+            free(p);
+            break;
+        }
+        free(p);
+    }
+    CHECK_HAS(word, "end");
+    CHECK(lines >= 30); /* the fixture was read, not skipped over */
+    CHECK(values > 1000);
+    fixture_close(&fx);
+}
+
+/* df.sample(frac=1, random_state=3) on ten rows takes rows 5 4 1 2 9 6 7 0 3 8
+ * (numpy: RandomState(3).permutation(10)); a seed NumPy refuses is refused
+ * with a message; a permutation with a repeat is refused. */
+static void test_numpy_permute_rows(void) {
+    static const uint32_t want[10] = {5, 4, 1, 2, 9, 6, 7, 0, 3, 8};
+    data_ratings r;
+    data_np_rng rng;
+    data_error err;
+    uint32_t perm[10];
+    size_t k;
+    fill_rows(&r, 10);
+    CHECK_INT(data_np_permutation(perm, 10, 3, &err), 0);
+    for (k = 0; k < 10; k++) CHECK_INT(perm[k], want[k]);
+    CHECK_INT(data_ratings_permute(&r, perm), 0);
+    CHECK_INT(r.n, 10);
+    for (k = 0; k < 10; k++) { /* row k is the old row want[k], every column */
+        CHECK_INT(r.time[k], want[k]);
+        CHECK_INT(r.user[k], want[k] % 7);
+        CHECK_INT(r.item[k], want[k] % 11);
+    }
+    perm[3] = perm[4]; /* not a permutation */
+    CHECK_INT(data_ratings_permute(&r, perm), -1);
+    CHECK_INT(r.time[3], want[3]); /* left as it was */
+    err.msg[0] = '\0';
+    CHECK_INT(data_np_seed(&rng, 4294967296ull, &err), -1);
+    CHECK_HAS(err.msg, "4294967296");
+    CHECK_INT(data_np_permutation(perm, 10, 4294967296ull, &err), -1);
+    CHECK_INT(data_np_seed(&rng, 4294967295ull, &err), 0);
+    CHECK_INT(data_np_interval(&rng, 0), 0); /* draws nothing */
+    for (k = 0; k < 1000; k++) CHECK(data_np_interval(&rng, 6) <= 6);
+    data_ratings_free(&r);
+}
+
+/* ------------------------------------------------------------ .npy files */
+
+static void test_read_npy(void) {
+    const float f4[6] = {1.5f, -2.0f, 0.1f, 3e-8f, 7.0f, -0.25f};
+    const double f8[3] = {0.1, -1e300, 2.0};
+    const int64_t i8[4] = {3, 0, 2, 1};
+    const int32_t i4[2] = {-7, 9};
+    unsigned char be[8];
+    data_npy a;
+    data_error err;
+    char path[512];
+    size_t k;
+    /* float32 (2, 3), version 1.0 */
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("f4.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                       f4, sizeof f4));
+    CHECK_INT(data_read_npy(path, &a, &err), 0);
+    CHECK_INT(a.ndim, 2);
+    CHECK_INT(a.shape[0], 2);
+    CHECK_INT(a.shape[1], 3);
+    CHECK_INT(a.n, 6);
+    for (k = 0; k < 6; k++) CHECK(a.v[k] == (double)f4[k]);
+    data_npy_free(&a);
+    /* float64 (3,), version 2.0, keys in another order */
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("f8.npy", 2, "{'shape': (3,), 'fortran_order': False, 'descr': '<f8'}",
+                       f8, sizeof f8));
+    CHECK_INT(data_read_npy(path, &a, &err), 0);
+    CHECK_INT(a.ndim, 1);
+    CHECK_INT(a.shape[0], 3);
+    for (k = 0; k < 3; k++) CHECK(a.v[k] == f8[k]);
+    data_npy_free(&a);
+    /* int64 and int32 */
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("i8.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }",
+                       i8, sizeof i8));
+    CHECK_INT(data_read_npy(path, &a, &err), 0);
+    for (k = 0; k < 4; k++) CHECK(a.v[k] == (double)i8[k]);
+    data_npy_free(&a);
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("i4.npy", 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 2), }",
+                       i4, sizeof i4));
+    CHECK_INT(data_read_npy(path, &a, &err), 0);
+    CHECK(a.v[0] == -7.0 && a.v[1] == 9.0);
+    data_npy_free(&a);
+    /* big-endian float64 2.5: 0x4004000000000000 */
+    memset(be, 0, sizeof be);
+    be[0] = 0x40;
+    be[1] = 0x04;
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("be.npy", 1, "{'descr': '>f8', 'fortran_order': False, 'shape': (), }",
+                       be, sizeof be));
+    CHECK_INT(data_read_npy(path, &a, &err), 0);
+    CHECK_INT(a.ndim, 0);
+    CHECK(a.n == 1 && a.v[0] == 2.5);
+    data_npy_free(&a);
+    /* errors name the file and the problem */
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+                       f4, sizeof f4));
+    CHECK_INT(data_read_npy(path, &a, &err), -1);
+    CHECK_HAS(err.msg, "fortran.npy: the array is in Fortran order");
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("f2.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }",
+                       f4, 4));
+    CHECK_INT(data_read_npy(path, &a, &err), -1);
+    CHECK_HAS(err.msg, "f2.npy: dtype '<f2' is not supported");
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("short.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                       f4, sizeof f4 - 4));
+    CHECK_INT(data_read_npy(path, &a, &err), -1);
+    CHECK_HAS(err.msg, "short.npy: 20 bytes of data, but shape (2, 3) of '<f4' needs 24");
+    snprintf(path, sizeof path, "%s", test_write("text.npy", "1 2 3\n"));
+    CHECK_INT(data_read_npy(path, &a, &err), -1);
+    CHECK_HAS(err.msg, "text.npy: not a .npy file");
+    CHECK_INT(data_read_npy(test_path("missing.npy"), &a, &err), -1);
+    CHECK_HAS(err.msg, "missing.npy: cannot open");
+}
+
+/* --batch-order files: text, one permutation per line, or .npy (E, n) */
+static void test_read_orders(void) {
+    const int64_t two[2][4] = {{3, 0, 2, 1}, {0, 1, 2, 3}};
+    uint32_t *o;
+    size_t e;
+    data_error err;
+    char path[512];
+    snprintf(path, sizeof path, "%s", test_write("orders.txt", "# epoch 1, 2\n3 0 2 1\n0,1,2,3\r\n\n"));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), 0);
+    CHECK_INT(e, 2);
+    CHECK(o[0] == 3 && o[1] == 0 && o[2] == 2 && o[3] == 1 && o[4] == 0 && o[7] == 3);
+    free(o);
+    snprintf(path, sizeof path, "%s",
+             fixture_write_npy("orders.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 4), }",
+                       two, sizeof two));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), 0);
+    CHECK_INT(e, 2);
+    CHECK(o[0] == 3 && o[3] == 1 && o[4] == 0 && o[7] == 3);
+    free(o);
+    CHECK_INT(data_read_orders(path, 5, &o, &e, &err), -1); /* (2, 4) for 5 samples */
+    CHECK_HAS(err.msg, "orders.npy: <i8 array of shape (2, 4); a batch order is integers of "
+                       "shape (5,) or (epochs, 5)");
+    snprintf(path, sizeof path, "%s", test_write("short.txt", "3 0 2 1\n0 1 2\n"));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), -1);
+    CHECK_HAS(err.msg, "short.txt:2: 3 numbers, but the training set has 4 samples");
+    snprintf(path, sizeof path, "%s", test_write("twice.txt", "3 0 3 1\n"));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), -1);
+    CHECK_HAS(err.msg, "twice.txt:1: 3 appears twice");
+    snprintf(path, sizeof path, "%s", test_write("range.txt", "3 0 2 1\n0 1 4 2\n"));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), -1);
+    CHECK_HAS(err.msg, "range.txt:2: \"4\" is not an index in [0, 4)");
+    snprintf(path, sizeof path, "%s", test_write("word.txt", "3 0 x2 1\n"));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), -1);
+    CHECK_HAS(err.msg, "word.txt:1: \"x2\" is not an index");
+    snprintf(path, sizeof path, "%s", test_write("empty.txt", "# nothing\n"));
+    CHECK_INT(data_read_orders(path, 4, &o, &e, &err), -1);
+    CHECK_HAS(err.msg, "empty.txt: no permutation");
+}
+
 void suite_data(void) {
     test_run("data/movie_match", test_movie_match);
     test_run("data/read_pairs", test_read_pairs);
@@ -2063,6 +2320,10 @@ void suite_data(void) {
     test_run("data/split_random", test_split_random);
     test_run("data/split_cold", test_split_cold);
     test_run("data/shuffle_and_select", test_shuffle_and_select);
+    test_run("data/numpy_rng_fixture", test_numpy_rng_fixture);
+    test_run("data/numpy_permute_rows", test_numpy_permute_rows);
+    test_run("data/read_npy", test_read_npy);
+    test_run("data/read_orders", test_read_orders);
     test_run("data/movies_uitem", test_movies_uitem);
     test_run("data/movies_dat", test_movies_dat);
     test_run("data/movies_csv", test_movies_csv);

@@ -4,8 +4,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "../mf.h"
+#include "fixture.h"
 #include "test.h"
 
 /* Hand-made side information for 4 users and 5 items (the hybrid tests set
@@ -1152,6 +1154,152 @@ static void test_recipes_match_notebooks(void) {
     CHECK(mf8->val_split == 0.05);
 }
 
+/* --batch-order numpy:7 is Keras's fit(shuffle=True) after np.random.seed(7):
+ * the same index array shuffled again each epoch. Given those orders as a
+ * file's permutations, training is bit for bit the same; embrec's own
+ * order, or one permutation reused, is not. */
+static void test_batch_orders(void) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    mf_history h1, h2, h3, h4;
+    mf_model m1, m2, m3, m4;
+    double r, b;
+    data_np_rng np;
+    data_error err;
+    const size_t N = 9600; /* train_sample's training rows */
+    uint32_t *orders = malloc(2 * N * sizeof *orders);
+    size_t k;
+    if (!orders) return;
+    mc.dim = 8;
+    tc.epochs = 2;
+    tc.batch = 256;
+    tc.verbose = 0;
+    tc.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.order = MF_ORDER_NUMPY;
+    tc.numpy_seed = 7;
+    train_sample(mc, tc, &r, &b, &h1, &m1);
+    CHECK_INT(data_np_seed(&np, 7, &err), 0);
+    for (k = 0; k < N; k++) orders[k] = (uint32_t)k;
+    data_np_shuffle_u32(&np, orders, N);
+    memcpy(orders + N, orders, N * sizeof *orders);
+    data_np_shuffle_u32(&np, orders + N, N); /* epoch 2 shuffles epoch 1's order */
+    tc.order = MF_ORDER_GIVEN;
+    tc.orders = orders;
+    tc.n_orders = 2;
+    tc.order_n = N;
+    train_sample(mc, tc, &r, &b, &h2, &m2);
+    CHECK_INT(h1.n, 2);
+    CHECK_INT(h2.n, 2);
+    CHECK(h1.epoch[0].loss == h2.epoch[0].loss && h1.epoch[1].loss == h2.epoch[1].loss);
+    CHECK(h1.epoch[1].val_loss == h2.epoch[1].val_loss);
+    CHECK(memcmp(m1.params.w, m2.params.w, m1.params.n * sizeof(float)) == 0);
+    tc.n_orders = 1; /* epoch 1's order every epoch: epoch 1 alike, epoch 2 not */
+    train_sample(mc, tc, &r, &b, &h3, &m3);
+    CHECK(h3.epoch[0].loss == h1.epoch[0].loss);
+    CHECK(h3.epoch[1].loss != h1.epoch[1].loss);
+    tc.order = MF_ORDER_EMBREC;
+    train_sample(mc, tc, &r, &b, &h4, &m4);
+    CHECK(h4.epoch[0].loss != h1.epoch[0].loss);
+    mf_history_free(&h1);
+    mf_history_free(&h2);
+    mf_history_free(&h3);
+    mf_history_free(&h4);
+    mf_free(&m1);
+    mf_free(&m2);
+    mf_free(&m3);
+    mf_free(&m4);
+    free(orders);
+}
+
+/* mf_load_weights: a model's exported arrays start another model exactly;
+ * rows follow user_ids.npy when it is there; a Dense kernel is (C, O); a
+ * wrong shape is refused naming the file, what it has and what is needed. */
+static void test_load_weights(void) {
+    mf_config mc = mf_defaults();
+    mf_model a, b;
+    data_error err;
+    size_t loaded = 0, k, r, c;
+    char dir[512], dir2[512];
+    mc.kind = MF_BIAS;
+    mc.dim = 3;
+    tiny_model(&a, mc, 4, 5, 1);
+    tiny_model(&b, mc, 4, 5, 2);
+    snprintf(dir, sizeof dir, "%s", test_path("weights"));
+    if (mf_export(&a, dir, NULL, &err) != 0) test_fail(__FILE__, __LINE__, "%s", err.msg);
+    CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) != 0);
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), 0);
+    CHECK_INT(loaded, 4); /* P, Q, b_u, b_i */
+    CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
+    mf_free(&b);
+
+    /* a table indexed by raw id, rows in another order and one extra row:
+     * user 100+u is row 3−u, and row 4 is nobody's */
+    snprintf(dir2, sizeof dir2, "%s", test_path("weights_by_id"));
+    CHECK(mkdir(dir2, 0777) == 0);
+    {
+        const int64_t ids[5] = {103, 102, 101, 100, 999}, other[5] = {103, 102, 998, 100, 999};
+        float P[5][3];
+        for (r = 0; r < 5; r++)
+            for (c = 0; c < 3; c++) P[r][c] = (float)(10 * r + c);
+        fixture_write_npy("weights_by_id/user_ids.npy", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }",
+                          ids, sizeof ids);
+        fixture_write_npy("weights_by_id/user_embedding.npy", 1,
+                          "{'descr': '<f4', 'fortran_order': False, 'shape': (5, 3), }", P,
+                          sizeof P);
+        tiny_model(&b, mc, 4, 5, 2);
+        CHECK_INT(mf_load_weights(&b, dir2, &loaded, &err), 0);
+        CHECK_INT(loaded, 1);
+        for (r = 0; r < 4; r++) /* model row r is user 100+r: file row 3−r */
+            for (c = 0; c < 3; c++)
+                CHECK(nn_param(&b.params, b.t_user)[r * b.params.t[b.t_user].stride + c] ==
+                      P[3 - r][c]);
+        mf_free(&b);
+        fixture_write_npy("weights_by_id/user_ids.npy", 1,
+                          "{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }",
+                          other, sizeof other);
+        tiny_model(&b, mc, 4, 5, 2);
+        CHECK_INT(mf_load_weights(&b, dir2, &loaded, &err), -1);
+        CHECK_HAS(err.msg, "user_ids.npy: no row for user 101, which the model has");
+        mf_free(&b);
+    }
+
+    /* deep: kernels (C, O), biases (O,), shape errors */
+    mc = mf_defaults_for(MF_DEEP);
+    mc.dim = 2;
+    mc.hidden[0] = 3;
+    mc.n_hidden = 1;
+    tiny_model(&b, mc, 4, 5, 2);
+    CHECK(mkdir(test_path("deep"), 0777) == 0);
+    {
+        double W[6][3], bias[3] = {0.5, -0.5, 0.25};
+        float *kern = nn_param(&b.params, b.t_kernel[0]);
+        for (r = 0; r < 6; r++)
+            for (c = 0; c < 3; c++) W[r][c] = 0.01 * (double)(r * 3 + c) - 0.05;
+        fixture_write_npy("deep/dense_1_kernel.npy", 1,
+                          "{'descr': '<f8', 'fortran_order': False, 'shape': (6, 3), }", W,
+                          sizeof W);
+        fixture_write_npy("deep/dense_1_bias.npy", 1,
+                          "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", bias,
+                          sizeof bias);
+        CHECK_INT(mf_load_weights(&b, test_path("deep"), &loaded, &err), 0);
+        CHECK_INT(loaded, 2);
+        for (k = 0; k < 18; k++) CHECK(kern[k] == (float)W[k / 3][k % 3]); /* (C, O) row-major */
+        for (k = 0; k < 3; k++) CHECK(nn_param(&b.params, b.t_bias[0])[k] == (float)bias[k]);
+        fixture_write_npy("deep/dense_1_kernel.npy", 1,
+                          "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 6), }", W,
+                          sizeof W);
+        CHECK_INT(mf_load_weights(&b, test_path("deep"), &loaded, &err), -1);
+        CHECK_HAS(err.msg, "deep/dense_1_kernel.npy: shape (3, 6), the model needs (6, 3)");
+        fixture_write_npy("deep/dense_1_kernel.npy", 1,
+                          "{'descr': '<i8', 'fortran_order': False, 'shape': (6, 3), }", W,
+                          sizeof W);
+        CHECK_INT(mf_load_weights(&b, test_path("deep"), &loaded, &err), -1);
+        CHECK_HAS(err.msg, "dense_1_kernel.npy: dtype '<i8'; weights are float32 or float64");
+    }
+    mf_free(&b);
+    mf_free(&a);
+}
+
 void suite_mf(void) {
     test_run("mf/forward_values", test_forward_values);
     test_run("mf/gradients_dot", test_gradients_dot);
@@ -1177,6 +1325,8 @@ void suite_mf(void) {
     test_run("mf/dense_adamax_learns", test_dense_adamax_learns);
     test_run("mf/early_stopping_restores_best", test_early_stopping_restores_best);
     test_run("mf/dense_and_lazy_differ", test_dense_and_lazy_differ);
+    test_run("mf/batch_orders", test_batch_orders);
+    test_run("mf/load_weights", test_load_weights);
     test_run("mf/history_csv", test_history_csv);
     test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
     test_run("mf/save_load_exact", test_save_load_exact);

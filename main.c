@@ -338,7 +338,11 @@ static void train_help(void) {
            "  --lr R             learning rate            [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
            "  --beta1 B --beta2 B                                                 [0.9, 0.999]\n"
            "  --epsilon E                                                         [1e-07]\n"
-           "  --update U         dense (Keras: every row moves every step) or lazy [%s]\n"
+           "  --update U         dense (Keras: every row moves every step; rows outside\n"
+           "                     the batch catch up in closed form when next read),\n"
+           "                     dense-sweep (the same, literally: every row, every\n"
+           "                     step; the slow reference) or lazy (only the batch's\n"
+           "                     rows move: LazyAdam)                          [%s]\n"
            "  --batch B          ratings per step                                 [%zu]\n"
            "  --epochs N                                                          [%zu]\n"
            "  --patience P       early stopping on val_loss; 0 = off              [%zu]\n"
@@ -375,7 +379,7 @@ static int model_option(args *a, mf_config *mg, mf_config *set) {
     const char *v;
     if (option(a, "--model", &v)) {
         if (mf_kind_parse(v, &mg->kind) != 0)
-            usage_error(a, "--model: unknown model \"%s\" (dot, bias, deep, neumf)", v, "");
+            usage_error(a, "--model: unknown model \"%s\" (dot, bias, deep, neumf, gmf, mlp, ncf)", v, "");
         set->kind = 1;
     } else if (option(a, "--dim", &v)) { mg->dim = parse_size(a, "--dim", v, 1); set->dim = 1; }
     else if (flag(a, "--centre") || flag(a, "--center")) { mg->centre = 1; set->centre = 1; }
@@ -521,7 +525,7 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--epsilon", &v)) { given.epsilon = (float)parse_real(a, "--epsilon", v, 0, 1); eps_set = 1; }
         else if (option(a, "--update", &v)) {
             if (nn_update_parse(v, &o->train.opt.update) != 0)
-                usage_error(a, "--update: unknown mode \"%s\" (dense, lazy)", v, "");
+                usage_error(a, "--update: unknown mode \"%s\" (dense, dense-sweep, lazy)", v, "");
         } else if (option(a, "--batch", &v)) o->train.batch = parse_size(a, "--batch", v, 1);
         else if (option(a, "--epochs", &v)) o->train.epochs = parse_size(a, "--epochs", v, 1);
         else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);

@@ -1409,6 +1409,33 @@ static samples sample_epoch(train_buffers *tb, const data_ratings *train, size_t
 /* One epoch of minibatch steps over the samples in tb->perm order; returns
  * the epoch loss Keras reports: the batch-size-weighted mean of each batch's
  * loss, computed before that batch's update. */
+/* Mark every embedding row that the forward pass of this batch reads: each
+ * side's id row (when it takes part) and feature rows, the bias model's b_u
+ * and b_i, deep's genre row, ncf's MLP rows. Deferred dense updates bring them up to date first. */
+static void mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B) {
+    nn_params *ps = &m->params;
+    size_t b, k;
+    row_side sd;
+    for (b = 0; b < B; b++) {
+        for (sd = USER_ROW; sd <= ITEM_ROW; sd++) {
+            side_tables st = tables(m, sd);
+            uint32_t row = sd == USER_ROW ? u[b] : i[b];
+            size_t nf = n_row_features(st.f, row);
+            if (uses_id(&st, row)) nn_params_touch(ps, st.t_id, row);
+            for (k = 0; k < nf; k++) nn_params_touch(ps, st.t_feat, st.f->feature[st.f->start[row] + k]);
+        }
+        if (m->cfg.kind == MF_BIAS) {
+            nn_params_touch(ps, m->t_user_bias, u[b]);
+            nn_params_touch(ps, m->t_item_bias, i[b]);
+        }
+        if (m->cfg.kind == MF_DEEP) nn_params_touch(ps, m->t_genre, m->item_genre[i[b]]);
+        if (m->cfg.kind == MF_NCF) {
+            nn_params_touch(ps, m->t_user_mlp, u[b]);
+            nn_params_touch(ps, m->t_item_mlp, i[b]);
+        }
+    }
+}
+
 static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
                           nn_optimizer *opt, size_t B, train_buffers *tb,
                           nn_rng *dropout, FILE *bar_log, double t0) {
@@ -1422,6 +1449,10 @@ static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
             tb->u[b] = sm.user[row];
             tb->i[b] = sm.item[row];
             tb->y[b] = sm.target[row];
+        }
+        if (opt->deferred) { /* rows idle since their last update catch up first */
+            mark_rows(m, tb->u, tb->i, nb);
+            nn_optimizer_catch_up(opt, &m->params);
         }
         mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
         loss = lf->forward(tb->pred, tb->y, nb) + mf_l2_loss(m, &tb->work, tb->u, tb->i, nb);
@@ -1552,7 +1583,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         return -1;
     if (history_open(&hf, cfg->history_path, err) != 0) return -1;
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
-    if (!hist->epoch || nn_optimizer_init(&opt, cfg->opt, m->params.n) != 0 ||
+    if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->opt, &m->params) != 0 ||
         buffers_alloc(&tb, m, N, cfg->batch, keep_best, implicit ? train : NULL) != 0) {
         data_errorf(err, "out of memory for training");
         if (hf) fclose(hf);
@@ -1599,6 +1630,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
         }
         e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
+        nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
         e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
         if (has_val && implicit) { /* rank each held-out item among 99 negatives */
             mf_ranking r;

@@ -1084,6 +1084,7 @@ const char *nn_update_name(nn_update_mode mode) {
     switch (mode) {
     case NN_UPDATE_DENSE: return "dense";
     case NN_UPDATE_LAZY: return "lazy";
+    case NN_UPDATE_DENSE_SWEEP: return "dense-sweep";
     }
     return "?";
 }
@@ -1091,6 +1092,7 @@ const char *nn_update_name(nn_update_mode mode) {
 int nn_update_parse(const char *name, nn_update_mode *mode) {
     if (name && strcmp(name, "dense") == 0) *mode = NN_UPDATE_DENSE;
     else if (name && strcmp(name, "lazy") == 0) *mode = NN_UPDATE_LAZY;
+    else if (name && strcmp(name, "dense-sweep") == 0) *mode = NN_UPDATE_DENSE_SWEEP;
     else return -1;
     return 0;
 }
@@ -1110,9 +1112,12 @@ int nn_optimizer_init(nn_optimizer *opt, nn_optimizer_config cfg, size_t n) {
     return 0;
 }
 
+static void deferred_free(nn_deferred *d);
+
 void nn_optimizer_free(nn_optimizer *opt) {
     nn_free(opt->m);
     nn_free(opt->v);
+    if (opt->deferred) deferred_free(opt->deferred);
     memset(opt, 0, sizeof *opt);
 }
 
@@ -1135,6 +1140,176 @@ static void update_span(nn_optimizer *opt, nn_params *ps, size_t off, size_t len
     }
 }
 
+/* ------------------------------------------- dense updates without the sweep
+ *
+ * In dense mode (Keras) a row outside the batch has g = 0, so on each idle
+ * step s its state only decays and it still moves:
+ *   m_s = β1 m_{s−1},  v_s = β2 v_{s−1} (AdaMax: u_s = β2 u_{s−1}),
+ *   p_s = p_{s−1} − a(s) m_s / (√v_s + ε)      (AdaMax: m_s / (u_s + ε))
+ * with a(s) = lr_t(s). After a row's last update at step s0, the k idle
+ * steps s0+1 … s0+k therefore add up to, per element (x = √v or u at s0,
+ * q = √β2 or β2, so that the denominator after j idle steps is q^j x + ε):
+ *   Δp = −m Σ_{j=1..k} a(s0+j) β1^j / (q^j x + ε)
+ *   m ← β1^k m,  v ← β2^k v (u ← β2^k u).
+ * Expanding 1/(q^j x + ε) = Σ_n (−ε)^n / (q^j x)^(n+1), which converges when
+ * δ = ε / (q^j x) < 1 over the terms that matter (β1^j dies within ~300 steps):
+ *   Δp = −(m/x) Σ_{n=0..N−1} (−ε/x)^n S_n(s0, k),
+ *   S_n(s0, k) = Σ_{j=1..k} a(s0+j) ρ_n^j,  ρ_n = β1 / q^(n+1) < 1,
+ * and S_n(s0, k) = F_n(s0) − ρ_n^k F_n(s0+k) with F_n(s) = Σ_{j≥1} a(s+j) ρ_n^j,
+ * tabulated once by F_n(s) = ρ_n (a(s+1) + F_n(s+1)); beyond T, a(s) = lr
+ * exactly (the float lr_t has converged) and F_n = lr ρ_n / (1 − ρ_n).
+ * With N = 6 terms and δ ≤ 0.05 the series is exact to 0.05^6 ≈ 2e-8 of Δp;
+ * an element with a smaller x (a tiny gradient history) sums the k ≤ 320
+ * terms that matter directly instead. The sweep rounds p to float32 on every
+ * idle step while this rounds once, and β^k is one rounding where the sweep
+ * makes k: the two agree to float32 rounding, not bit for bit
+ * (tests/test_nn.c measures how closely over thousands of steps). */
+
+#define IDLE_DELTA_MAX 0.05   /* the series' largest ε / (q^j x) */
+#define IDLE_DIRECT_TERMS 320 /* β1^320 < 1e-14: the direct sum stops there */
+
+static void deferred_free(nn_deferred *d) {
+    size_t n;
+    free(d->row_step);
+    free(d->a);
+    for (n = 0; n < NN_IDLE_TERMS; n++) free(d->F[n]);
+    free(d);
+}
+
+/* lr_t(s) exactly as the sweep computes it, as a double */
+static double rate_at(const nn_optimizer_config *c, uint64_t s) {
+    return c->kind == NN_ADAM ? (double)nn_adam_lr_t(c->lr, c->beta1, c->beta2, s)
+                              : (double)nn_adamax_lr_t(c->lr, c->beta1, s);
+}
+
+/* T: from here on β^s < 2^-26 for both betas, so 1 − β^s rounds to 1.0f and
+ * lr_t(s) = lr exactly. 0 when that is too far to tabulate. */
+static size_t rate_settles(const nn_optimizer_config *c) {
+    double need = log(1.5e-8), t1 = need / log((double)c->beta1), t2 = 0.0;
+    if (c->kind == NN_ADAM) t2 = need / log((double)c->beta2);
+    t1 = t1 > t2 ? t1 : t2;
+    return t1 < 4e6 ? (size_t)t1 + 2 : 0;
+}
+
+static nn_deferred *deferred_new(const nn_optimizer_config *c, const nn_params *ps) {
+    nn_deferred *d;
+    size_t i, rows = 0, n, s, T = rate_settles(c);
+    if (T == 0 || !(c->beta1 > 0.0f && c->beta1 < 1.0f) || !(c->beta2 > 0.0f && c->beta2 < 1.0f))
+        return NULL;
+    d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    for (i = 0; i < ps->n_tensors; i++) {
+        d->base[i] = rows;
+        if (ps->t[i].sparse) rows += ps->t[i].rows;
+    }
+    d->T = T;
+    d->q = c->kind == NN_ADAM ? sqrt((double)c->beta2) : (double)c->beta2;
+    d->row_step = calloc(rows ? rows : 1, sizeof *d->row_step);
+    d->a = malloc((T + 1) * sizeof *d->a);
+    for (n = 0; n < NN_IDLE_TERMS; n++) d->F[n] = malloc((T + 1) * sizeof *d->F[n]);
+    for (n = 0; n < NN_IDLE_TERMS; n++)
+        if (!d->F[n]) break;
+    if (!d->row_step || !d->a || n < NN_IDLE_TERMS) {
+        deferred_free(d);
+        return NULL;
+    }
+    for (s = 0; s <= T; s++) d->a[s] = rate_at(c, s);
+    for (n = 0; n < NN_IDLE_TERMS; n++) {
+        double rho = (double)c->beta1 / pow(d->q, (double)(n + 1));
+        d->rho[n] = rho;
+        d->F[n][T] = (double)c->lr * rho / (1.0 - rho); /* a(s) = lr from T on */
+        for (s = T; s-- > 0;) d->F[n][s] = rho * (d->a[s + 1] + d->F[n][s + 1]);
+    }
+    return d;
+}
+
+static double rate(const nn_deferred *d, const nn_optimizer_config *c, uint64_t s) {
+    return s <= d->T ? d->a[s] : (double)c->lr;
+}
+
+static double F_at(const nn_deferred *d, size_t n, uint64_t s) {
+    return d->F[n][s < d->T ? s : d->T];
+}
+
+/* Apply the k idle steps after s0 to one row (K elements of p, m, v). */
+static void catch_up_row(const nn_optimizer *opt, float *p, float *m, float *v, size_t K,
+                         uint64_t s0, uint64_t k) {
+    const nn_optimizer_config *c = &opt->cfg;
+    const nn_deferred *d = opt->deferred;
+    double S[NN_IDLE_TERMS], qk = pow(d->q, (double)k), b1k = pow((double)c->beta1, (double)k);
+    double eps = (double)c->epsilon, x_min, q_reach;
+    float m_decay = (float)b1k, v_decay = (float)(c->kind == NN_ADAM ? qk * qk : qk);
+    size_t n, e;
+    uint64_t reach = k < IDLE_DIRECT_TERMS ? k : IDLE_DIRECT_TERMS;
+    for (n = 0; n < NN_IDLE_TERMS; n++) { /* S_n = F_n(s0) − ρ_n^k F_n(s0+k) */
+        double rk = pow(d->rho[n], (double)k);
+        S[n] = F_at(d, n, s0) - (rk > 0.0 ? rk * F_at(d, n, s0 + k) : 0.0);
+    }
+    q_reach = pow(d->q, (double)reach);
+    x_min = eps / (IDLE_DELTA_MAX * q_reach); /* the series holds for x ≥ x_min */
+    for (e = 0; e < K; e++) {
+        double me = (double)m[e], x, delta = 0.0;
+        if (me != 0.0) {
+            x = c->kind == NN_ADAM ? sqrt((double)v[e]) : (double)v[e];
+            if (x >= x_min) { /* Δp = −(m/x) Σ_n (−ε/x)^n S_n */
+                double r = -eps / x, term = 1.0, sum = 0.0;
+                for (n = 0; n < NN_IDLE_TERMS; n++, term *= r) sum += term * S[n];
+                delta = me / x * sum;
+            } else { /* Δp = −m Σ_j a(s0+j) β1^j / (q^j x + ε), term by term */
+                double b1j = 1.0, qj = 1.0;
+                uint64_t j;
+                for (j = 1; j <= reach; j++) {
+                    b1j *= (double)c->beta1;
+                    qj *= d->q;
+                    delta += rate(d, c, s0 + j) * b1j * me / (qj * x + eps);
+                }
+            }
+            p[e] = (float)((double)p[e] - delta);
+        }
+        m[e] *= m_decay;
+        v[e] *= v_decay;
+    }
+}
+
+/* Bring row r of sparse tensor i from its last step up to step `to`. */
+static void catch_up(nn_optimizer *opt, nn_params *ps, size_t i, uint32_t r, uint64_t to) {
+    nn_deferred *d = opt->deferred;
+    const nn_tensor *t = &ps->t[i];
+    uint64_t *last = &d->row_step[d->base[i] + r];
+    size_t off = t->offset + (size_t)r * t->stride;
+    if (*last < to) catch_up_row(opt, ps->w + off, opt->m + off, opt->v + off, t->k, *last,
+                                 to - *last);
+    *last = to;
+}
+
+int nn_optimizer_init_params(nn_optimizer *opt, nn_optimizer_config cfg, const nn_params *ps) {
+    if (nn_optimizer_init(opt, cfg, ps->n) != 0) return -1;
+    if (cfg.kind == NN_SGD || cfg.update != NN_UPDATE_DENSE) return 0;
+    opt->deferred = deferred_new(&opt->cfg, ps);
+    if (!opt->deferred && rate_settles(&cfg) != 0) { /* out of memory */
+        nn_optimizer_free(opt);
+        return -1;
+    }
+    return 0; /* betas too close to 1 to tabulate: dense mode sweeps */
+}
+
+void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps) {
+    size_t i, j;
+    if (!opt->deferred) return;
+    for (i = 0; i < ps->n_tensors; i++)
+        for (j = 0; ps->t[i].sparse && j < ps->t[i].n_touched; j++)
+            catch_up(opt, ps, i, ps->t[i].touched[j], opt->t);
+}
+
+void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps) {
+    size_t i;
+    uint32_t r;
+    if (!opt->deferred) return;
+    for (i = 0; i < ps->n_tensors; i++)
+        if (ps->t[i].sparse)
+            for (r = 0; r < ps->t[i].rows; r++) catch_up(opt, ps, i, r, opt->t);
+}
+
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     const nn_optimizer_config *c = &opt->cfg;
     float lr_t = c->lr;
@@ -1144,21 +1319,28 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     if (c->kind == NN_ADAM) lr_t = nn_adam_lr_t(c->lr, c->beta1, c->beta2, opt->t);
     if (c->kind == NN_ADAMAX) lr_t = nn_adamax_lr_t(c->lr, c->beta1, opt->t);
 
-    if (c->update == NN_UPDATE_DENSE) {
+    if (c->update == NN_UPDATE_DENSE_SWEEP || (c->update == NN_UPDATE_DENSE && !opt->deferred)) {
         /* one flat pass; padding and gaps have g = m = v = 0, so they stay 0 */
         update_span(opt, ps, 0, ps->n, lr_t);
         return;
     }
     /* lazy: rows outside the batch keep their weights and their state; the
-     * step count t (and so lr_t) is still global, as in LazyAdam */
+     * step count t (and so lr_t) is still global, as in LazyAdam.
+     * deferred dense: the same visits, but a row first catches up on the
+     * idle steps since its last update */
     for (i = 0; i < ps->n_tensors; i++) {
         const nn_tensor *t = &ps->t[i];
         if (!t->sparse) {
             update_span(opt, ps, t->offset, t->rows * t->stride, lr_t);
             continue;
         }
-        for (j = 0; j < t->n_touched; j++)
+        for (j = 0; j < t->n_touched; j++) {
+            if (opt->deferred) catch_up(opt, ps, i, t->touched[j], opt->t - 1);
             update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
                         t->stride, lr_t);
+        }
+        if (opt->deferred)
+            for (j = 0; j < t->n_touched; j++)
+                opt->deferred->row_step[opt->deferred->base[i] + t->touched[j]] = opt->t;
     }
 }

@@ -216,12 +216,18 @@ void nn_params_zero_grad(nn_params *ps);
 
 typedef enum { NN_SGD, NN_ADAM, NN_ADAMAX } nn_optimizer_kind;
 
-/* dense: Keras/TensorFlow behaviour — every parameter's state decays and every
- *        parameter with non-zero moment moves on every step, whether or not
- *        its embedding row was in the batch (g = 0 there).
- * lazy:  sparse tensors update only the rows touched in the batch
- *        (LazyAdam / PyTorch SparseAdam); dense tensors as above. */
-typedef enum { NN_UPDATE_DENSE, NN_UPDATE_LAZY } nn_update_mode;
+/* dense:       Keras/TensorFlow behaviour — every parameter's state decays and
+ *              every parameter with non-zero moment moves on every step, whether
+ *              or not its embedding row was in the batch (g = 0 there). A row
+ *              outside the batch is not visited: its idle steps are applied in
+ *              closed form when it is next touched or when the optimiser is
+ *              flushed (nn_optimizer_flush). Needs nn_optimizer_init_params;
+ *              equal to dense-sweep up to float32 rounding (see nn.c).
+ * dense-sweep: the same semantics computed literally: one pass over every
+ *              parameter every step. The auditable reference.
+ * lazy:        sparse tensors update only the rows touched in the batch
+ *              (LazyAdam / PyTorch SparseAdam); dense tensors as above. */
+typedef enum { NN_UPDATE_DENSE, NN_UPDATE_LAZY, NN_UPDATE_DENSE_SWEEP } nn_update_mode;
 
 typedef struct {
     nn_optimizer_kind kind;
@@ -237,8 +243,21 @@ typedef struct {
 nn_optimizer_config nn_optimizer_defaults(nn_optimizer_kind kind);
 const char *nn_optimizer_name(nn_optimizer_kind kind);      /* "sgd", "adam", "adamax" */
 int nn_optimizer_parse(const char *name, nn_optimizer_kind *kind); /* 0 or -1 */
-const char *nn_update_name(nn_update_mode mode);            /* "dense", "lazy" */
+const char *nn_update_name(nn_update_mode mode); /* "dense", "lazy", "dense-sweep" */
 int nn_update_parse(const char *name, nn_update_mode *mode);  /* 0 or -1 */
+
+/* Deferred dense updates: the step each sparse row was last brought up to,
+ * and the sums that apply a run of idle steps at once (see nn.c). */
+#define NN_IDLE_TERMS 6
+typedef struct {
+    uint64_t *row_step;           /* (rows of every sparse tensor) */
+    size_t base[NN_MAX_TENSORS];  /* tensor i's rows start at row_step[base[i]] */
+    size_t T;                     /* lr_t(s) = lr exactly for s >= T */
+    double *a;                    /* (T+1) lr_t(s) as the sweep computes it */
+    double *F[NN_IDLE_TERMS];     /* (T+1) F_n(s) = Σ_{j≥1} a(s+j) ρ_n^j */
+    double rho[NN_IDLE_TERMS];    /* ρ_n = β1 / q^(n+1) */
+    double q;                     /* per-step decay of the denominator: √β2 (Adam), β2 (AdaMax) */
+} nn_deferred;
 
 typedef struct {
     nn_optimizer_config cfg;
@@ -246,14 +265,28 @@ typedef struct {
     float *v;           /* (N) Adam: second moment v; AdaMax: infinity norm u */
     size_t n;           /* N */
     uint64_t t;         /* updates applied so far; the next step uses t+1 */
+    nn_deferred *deferred; /* dense mode's idle-step bookkeeping, or NULL (sweep) */
 } nn_optimizer;
 
-/* Allocate zeroed state for a block of n floats; 0 or -1 (no memory). */
+/* Allocate zeroed state for a block of n floats; 0 or -1 (no memory). In
+ * this form dense mode sweeps every parameter each step. */
 int nn_optimizer_init(nn_optimizer *opt, nn_optimizer_config cfg, size_t n);
+/* The same for the block ps, which dense mode may then update without the
+ * sweep (rows outside the batch catch up when touched or flushed). */
+int nn_optimizer_init_params(nn_optimizer *opt, nn_optimizer_config cfg, const nn_params *ps);
 void nn_optimizer_free(nn_optimizer *opt);
 /* One update of every tensor from ps->dw, in cfg.update mode. Does not zero
  * the gradients (call nn_params_zero_grad). */
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps);
+/* Deferred dense mode: bring the rows marked touched (nn_params_touch) up to
+ * the current step, so that a forward pass reads them as the sweep would
+ * have left them. Mark a batch's rows and call this before its forward
+ * pass; a no-op in the other modes. */
+void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps);
+/* Bring every row up to the current step (deferred dense mode; a no-op
+ * otherwise). Call before reading the parameters: evaluation, checkpoints,
+ * the end of training. */
+void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps);
 
 /* The flat update loops, one pass over (p, g, m, v), exposed for tests and
  * for callers with their own layout. All arithmetic is float32, in the order

@@ -759,6 +759,55 @@ static void test_dense_and_lazy_differ(void) {
     mf_free(&m2);
 }
 
+/* Training in dense mode without the sweep tracks the sweep: models whose
+ * rows it must catch up before reading them (the bias model's biases and
+ * L2, neumf's embeddings under dropout next to Dense layers that are swept),
+ * 3 epochs of Adam on the sample. The epoch losses agree to 1e-5 relative
+ * (the parameters differ by float32 rounding, ~1e-6, see
+ * nn/deferred_dense_matches_sweep); lazy updates, for scale, differ by
+ * more than 1e-3. */
+static void test_dense_matches_sweep_training(void) {
+    static const mf_kind kinds[3] = {MF_BIAS, MF_NEUMF, MF_DOT};
+    size_t k, e;
+    for (k = 0; k < 3; k++) {
+        mf_config mc = mf_defaults_for(kinds[k]);
+        mf_train_config tc = mf_train_defaults();
+        mf_history h[3];
+        mf_model m[3];
+        double r, b, worst = 0.0, lazy_gap = 0.0;
+        int mode;
+        mc.dim = 8;
+        if (kinds[k] == MF_BIAS) mc.l2 = 0.05f;
+        if (kinds[k] == MF_DOT) mc.centre = 1;
+        mc.implicit = 0;
+        tc.epochs = 3;
+        tc.verbose = 0;
+        tc.opt = nn_optimizer_defaults(NN_ADAM);
+        tc.opt.lr = 0.005f;
+        for (mode = 0; mode < 3; mode++) {
+            tc.opt.update = mode == 0 ? NN_UPDATE_DENSE_SWEEP : mode == 1 ? NN_UPDATE_DENSE
+                                                                          : NN_UPDATE_LAZY;
+            train_sample(mc, tc, &r, &b, &h[mode], &m[mode]);
+        }
+        for (e = 0; e < 3; e++) {
+            double d = fabs(h[1].epoch[e].loss - h[0].epoch[e].loss) / h[0].epoch[e].loss;
+            double dv = fabs(h[1].epoch[e].val_loss - h[0].epoch[e].val_loss) / h[0].epoch[e].val_loss;
+            double dl = fabs(h[2].epoch[e].val_loss - h[0].epoch[e].val_loss) / h[0].epoch[e].val_loss;
+            worst = d > worst ? d : worst;
+            worst = dv > worst ? dv : worst;
+            lazy_gap = dl > lazy_gap ? dl : lazy_gap;
+        }
+        printf("     %s: dense vs dense-sweep loss curves within %.2g relative (lazy: %.2g)\n",
+               mf_kind_name(kinds[k]), worst, lazy_gap);
+        CHECK(worst < 1e-5);
+        CHECK(lazy_gap > 1e-3);
+        for (mode = 0; mode < 3; mode++) {
+            mf_history_free(&h[mode]);
+            mf_free(&m[mode]);
+        }
+    }
+}
+
 static void test_history_csv(void) {
     mf_config mc = mf_defaults();
     mf_train_config tc = mf_train_defaults();
@@ -1325,6 +1374,7 @@ void suite_mf(void) {
     test_run("mf/dense_adamax_learns", test_dense_adamax_learns);
     test_run("mf/early_stopping_restores_best", test_early_stopping_restores_best);
     test_run("mf/dense_and_lazy_differ", test_dense_and_lazy_differ);
+    test_run("mf/dense_matches_sweep_training", test_dense_matches_sweep_training);
     test_run("mf/batch_orders", test_batch_orders);
     test_run("mf/load_weights", test_load_weights);
     test_run("mf/history_csv", test_history_csv);

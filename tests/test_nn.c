@@ -1828,6 +1828,87 @@ static void test_layers_fixture(void) {
 
 /* --------------------------------------------------------------- suite */
 
+/* Dense semantics without the sweep. Two copies of one embedding table get
+ * the same stream of sparse gradients for 5000 steps: one updated by the
+ * literal sweep (dense-sweep), one by deferred catch-up (dense). Rows are
+ * touched at very different rates (row r about every r steps, some never
+ * after step 100, so idle runs reach thousands of steps), gradients span
+ * 1e-2 down to 1e-8 (the smallest send ε/√v past the series' range, into
+ * the direct sum), and a row is read (caught up) before each use, as
+ * training does.
+ *
+ * Tolerance: the sweep rounds each moving p to float32 every step, the
+ * deferred update once per catch-up; the rounding errors are unbiased, so
+ * their sum over n = 5000 steps spreads like √n·ulp/√12 = 2.4e-6 at
+ * |p| < 1 (ulp 1.2e-7). β^k as one rounding instead of k changes later
+ * steps by about k·6e-8 of their size (≤ lr·3.2): below 1e-7 here. We
+ * allow 2e-5 (8 spreads). Skipping the idle steps altogether (lazy) moves
+ * the table by more than 100 times that, which the test also asserts. */
+static void run_table(nn_update_mode mode, nn_optimizer_kind kind, nn_params *ps,
+                      nn_optimizer *opt) {
+    enum { R = 40, K = 5, STEPS = 5000 };
+    nn_optimizer_config c = nn_optimizer_defaults(kind);
+    nn_rng rng;
+    size_t s, r, e;
+    memset(ps, 0, sizeof *ps);
+    nn_params_add(ps, "table", R, K, 1);
+    CHECK(nn_params_alloc(ps) == 0);
+    nn_rng_seed(&rng, 21);
+    for (r = 0; r < R; r++)
+        for (e = 0; e < K; e++) ps->w[r * ps->t[0].stride + e] = (float)(nn_rng_uniform(&rng) - 0.5);
+    c.update = mode;
+    CHECK(nn_optimizer_init_params(opt, c, ps) == 0);
+    for (s = 0; s < STEPS; s++) {
+        for (r = 1; r < R; r++) {
+            int late = r % 7 == 0 && s > 100;          /* idle from step 100 on */
+            double scale = r % 5 == 0 ? 1e-8 : 1e-2 / (double)r;
+            if (late || nn_rng_below(&rng, r) != 0) continue; /* row r: 1 step in r */
+            nn_params_touch(ps, 0, (uint32_t)r);
+            nn_optimizer_catch_up(opt, ps);          /* read before the forward pass */
+            for (e = 0; e < K; e++)
+                ps->dw[r * ps->t[0].stride + e] += (float)(scale * (nn_rng_uniform(&rng) - 0.5));
+        }
+        nn_optimizer_step(opt, ps);
+        nn_params_zero_grad(ps);
+    }
+    nn_optimizer_flush(opt, ps);
+}
+
+static double max_abs_diff(const nn_params *a, const nn_params *b) {
+    double d = 0.0;
+    size_t k;
+    for (k = 0; k < a->n; k++)
+        if (fabs((double)a->w[k] - (double)b->w[k]) > d) d = fabs((double)a->w[k] - (double)b->w[k]);
+    return d;
+}
+
+static void test_deferred_dense_matches_sweep(void) {
+    static const nn_optimizer_kind kinds[2] = {NN_ADAM, NN_ADAMAX};
+    size_t k;
+    for (k = 0; k < 2; k++) {
+        nn_params sweep, deferred, lazy;
+        nn_optimizer os, od, ol;
+        double d, dl;
+        run_table(NN_UPDATE_DENSE_SWEEP, kinds[k], &sweep, &os);
+        run_table(NN_UPDATE_DENSE, kinds[k], &deferred, &od);
+        run_table(NN_UPDATE_LAZY, kinds[k], &lazy, &ol);
+        CHECK(od.deferred != NULL && os.deferred == NULL);
+        d = max_abs_diff(&sweep, &deferred);
+        dl = max_abs_diff(&sweep, &lazy);
+        printf("     %s, 5000 steps: dense vs dense-sweep max |Δp| %.3g; lazy vs dense-sweep %.3g\n",
+               nn_optimizer_name(kinds[k]), d, dl);
+        CHECK(d <= 2e-5);
+        CHECK(dl > 100 * 2e-5);
+        CHECK(max_abs_diff(&sweep, &sweep) == 0.0);
+        nn_optimizer_free(&os);
+        nn_optimizer_free(&od);
+        nn_optimizer_free(&ol);
+        nn_params_free(&sweep);
+        nn_params_free(&deferred);
+        nn_params_free(&lazy);
+    }
+}
+
 void suite_nn(void) {
     test_run("nn/stride_alloc", test_stride_alloc);
     test_run("nn/vec_path", test_vec_path);
@@ -1835,6 +1916,7 @@ void suite_nn(void) {
     test_run("nn/vec_axpy_scale_simd_vs_scalar", test_vec_axpy_scale);
     test_run("nn/optim_loops_simd_bit_identical", test_optim_loops_identical);
     test_run("nn/flush_denormals", test_flush_denormals);
+    test_run("nn/deferred_dense_matches_sweep", test_deferred_dense_matches_sweep);
     test_run("nn/rng_known_values", test_rng_known);
     test_run("nn/rng_reproducible", test_rng_reproducible);
     test_run("nn/rng_uniform", test_rng_uniform);

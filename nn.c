@@ -1166,7 +1166,8 @@ static void update_span(nn_optimizer *opt, nn_params *ps, size_t off, size_t len
  * (tests/test_nn.c measures how closely over thousands of steps). */
 
 #define IDLE_DELTA_MAX 0.05   /* the series' largest ε / (q^j x) */
-#define IDLE_DIRECT_TERMS 320 /* β1^320 < 1e-14: the direct sum stops there */
+#define IDLE_DIRECT_TERMS 320 /* β1^320 < 1e-14: the direct sum stops there
+                               * (below NN_POW_TABLE) */
 
 static void deferred_free(nn_deferred *d) {
     size_t n;
@@ -1214,6 +1215,11 @@ static nn_deferred *deferred_new(const nn_optimizer_config *c, const nn_params *
         return NULL;
     }
     for (s = 0; s <= T; s++) d->a[s] = rate_at(c, s);
+    d->pow_b1[0] = d->pow_q[0] = 1.0;
+    for (s = 1; s < NN_POW_TABLE; s++) {
+        d->pow_b1[s] = d->pow_b1[s - 1] * (double)c->beta1;
+        d->pow_q[s] = d->pow_q[s - 1] * d->q;
+    }
     for (n = 0; n < NN_IDLE_TERMS; n++) {
         double rho = (double)c->beta1 / pow(d->q, (double)(n + 1));
         d->rho[n] = rho;
@@ -1231,44 +1237,91 @@ static double F_at(const nn_deferred *d, size_t n, uint64_t s) {
     return d->F[n][s < d->T ? s : d->T];
 }
 
+/* The series for one row: p −= (m/x) Σ_n (−ε/x)^n S_n on every element
+ * with x ≥ x_min (and m ≠ 0; m = 0 gives 0), in float32, Horner's order.
+ * Returns how many elements have m ≠ 0 but x < x_min: the direct sum's. */
+static size_t idle_series_scalar(float *p, const float *m, const float *v, size_t K, int adam,
+                                 const float *S, float eps, float x_min) {
+    size_t e, n, rest = 0;
+    for (e = 0; e < K; e++) {
+        float x = adam ? sqrtf(v[e]) : v[e], r, poly;
+        if (m[e] == 0.0f) continue;
+        if (!(x >= x_min)) {
+            rest++;
+            continue;
+        }
+        r = -eps / x;
+        poly = S[NN_IDLE_TERMS - 1];
+        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = poly * r + S[n];
+        p[e] = p[e] - m[e] / x * poly;
+    }
+    return rest;
+}
+
+#if defined(NN_AVX2)
+static size_t idle_series(float *p, const float *m, const float *v, size_t K, int adam,
+                          const float *S, float eps, float x_min) {
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256 neps = _mm256_set1_ps(-eps), xmin = _mm256_set1_ps(x_min);
+    size_t e = 0, n, rest = 0;
+    for (; e + 8 <= K; e += 8) {
+        __m256 me = _mm256_loadu_ps(m + e), ve = _mm256_loadu_ps(v + e);
+        __m256 x = adam ? _mm256_sqrt_ps(ve) : ve;
+        __m256 ok = _mm256_cmp_ps(x, xmin, _CMP_GE_OQ);
+        __m256 moving = _mm256_cmp_ps(me, zero, _CMP_NEQ_UQ);
+        __m256 xs = _mm256_blendv_ps(one, x, ok);              /* x where the series holds */
+        __m256 r = _mm256_div_ps(neps, xs), poly = _mm256_set1_ps(S[NN_IDLE_TERMS - 1]), d;
+        for (n = NN_IDLE_TERMS - 1; n-- > 0;)
+            poly = _mm256_add_ps(_mm256_mul_ps(poly, r), _mm256_set1_ps(S[n]));
+        d = _mm256_mul_ps(_mm256_div_ps(me, xs), poly);
+        d = _mm256_and_ps(d, _mm256_and_ps(ok, moving));      /* 0 elsewhere */
+        _mm256_storeu_ps(p + e, _mm256_sub_ps(_mm256_loadu_ps(p + e), d));
+        rest += (size_t)__builtin_popcount(
+            (unsigned)_mm256_movemask_ps(_mm256_andnot_ps(ok, moving)));
+    }
+    return rest + idle_series_scalar(p + e, m + e, v + e, K - e, adam, S, eps, x_min);
+}
+#else
+static size_t idle_series(float *p, const float *m, const float *v, size_t K, int adam,
+                          const float *S, float eps, float x_min) {
+    return idle_series_scalar(p, m, v, K, adam, S, eps, x_min);
+}
+#endif
+
+/* β^k: from the table for the usual short idle runs, else pow */
+static double power(const double *table, double base, uint64_t k) {
+    return k < NN_POW_TABLE ? table[k] : pow(base, (double)k);
+}
+
 /* Apply the k idle steps after s0 to one row (K elements of p, m, v). */
 static void catch_up_row(const nn_optimizer *opt, float *p, float *m, float *v, size_t K,
                          uint64_t s0, uint64_t k) {
     const nn_optimizer_config *c = &opt->cfg;
     const nn_deferred *d = opt->deferred;
-    double S[NN_IDLE_TERMS], qk = pow(d->q, (double)k), b1k = pow((double)c->beta1, (double)k);
-    double eps = (double)c->epsilon, x_min, q_reach;
-    float m_decay = (float)b1k, v_decay = (float)(c->kind == NN_ADAM ? qk * qk : qk);
+    int adam = c->kind == NN_ADAM;
+    double b1k = power(d->pow_b1, (double)c->beta1, k), qk = power(d->pow_q, d->q, k);
+    double eps = (double)c->epsilon, rk, q_inv_k = qk > 0.0 ? 1.0 / qk : 0.0;
+    float S[NN_IDLE_TERMS], m_decay = (float)b1k, v_decay = (float)(adam ? qk * qk : qk);
+    float x_min;
     size_t n, e;
     uint64_t reach = k < IDLE_DIRECT_TERMS ? k : IDLE_DIRECT_TERMS;
-    for (n = 0; n < NN_IDLE_TERMS; n++) { /* S_n = F_n(s0) − ρ_n^k F_n(s0+k) */
-        double rk = pow(d->rho[n], (double)k);
-        S[n] = F_at(d, n, s0) - (rk > 0.0 ? rk * F_at(d, n, s0 + k) : 0.0);
-    }
-    q_reach = pow(d->q, (double)reach);
-    x_min = eps / (IDLE_DELTA_MAX * q_reach); /* the series holds for x ≥ x_min */
-    for (e = 0; e < K; e++) {
-        double me = (double)m[e], x, delta = 0.0;
-        if (me != 0.0) {
-            x = c->kind == NN_ADAM ? sqrt((double)v[e]) : (double)v[e];
-            if (x >= x_min) { /* Δp = −(m/x) Σ_n (−ε/x)^n S_n */
-                double r = -eps / x, term = 1.0, sum = 0.0;
-                for (n = 0; n < NN_IDLE_TERMS; n++, term *= r) sum += term * S[n];
-                delta = me / x * sum;
-            } else { /* Δp = −m Σ_j a(s0+j) β1^j / (q^j x + ε), term by term */
-                double b1j = 1.0, qj = 1.0;
-                uint64_t j;
-                for (j = 1; j <= reach; j++) {
-                    b1j *= (double)c->beta1;
-                    qj *= d->q;
-                    delta += rate(d, c, s0 + j) * b1j * me / (qj * x + eps);
-                }
-            }
+    rk = b1k * q_inv_k; /* ρ_n^k = β1^k q^−(n+1)k */
+    for (n = 0; n < NN_IDLE_TERMS; n++, rk *= q_inv_k) /* S_n = F_n(s0) − ρ_n^k F_n(s0+k) */
+        S[n] = (float)(F_at(d, n, s0) - (b1k > 0.0 ? rk * F_at(d, n, s0 + k) : 0.0));
+    x_min = (float)(eps / (IDLE_DELTA_MAX * d->pow_q[reach])); /* the series holds for x ≥ x_min */
+    if (idle_series(p, m, v, K, adam, S, (float)eps, x_min) > 0) {
+        for (e = 0; e < K; e++) { /* Δp = −m Σ_j a(s0+j) β1^j / (q^j x + ε), term by term */
+            double me = (double)m[e], x = adam ? sqrt((double)v[e]) : (double)v[e], delta = 0.0;
+            float xf = adam ? sqrtf(v[e]) : v[e]; /* the series' own test, in float */
+            uint64_t j;
+            if (me == 0.0 || xf >= x_min) continue;
+            for (j = 1; j <= reach; j++)
+                delta += rate(d, c, s0 + j) * d->pow_b1[j] * me / (d->pow_q[j] * x + eps);
             p[e] = (float)((double)p[e] - delta);
         }
-        m[e] *= m_decay;
-        v[e] *= v_decay;
     }
+    vec_scale(m, m_decay, K); /* m ← β1^k m */
+    vec_scale(v, v_decay, K); /* v ← β2^k v, u ← β2^k u */
 }
 
 /* Bring row r of sparse tensor i from its last step up to step `to`. */

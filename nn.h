@@ -249,6 +249,7 @@ int nn_update_parse(const char *name, nn_update_mode *mode);  /* 0 or -1 */
 /* Deferred dense updates: the step each sparse row was last brought up to,
  * and the sums that apply a run of idle steps at once (see nn.c). */
 #define NN_IDLE_TERMS 6
+#define NN_POW_TABLE 4096
 typedef struct {
     uint64_t *row_step;           /* (rows of every sparse tensor) */
     size_t base[NN_MAX_TENSORS];  /* tensor i's rows start at row_step[base[i]] */
@@ -257,6 +258,8 @@ typedef struct {
     double *F[NN_IDLE_TERMS];     /* (T+1) F_n(s) = Σ_{j≥1} a(s+j) ρ_n^j */
     double rho[NN_IDLE_TERMS];    /* ρ_n = β1 / q^(n+1) */
     double q;                     /* per-step decay of the denominator: √β2 (Adam), β2 (AdaMax) */
+    double pow_b1[NN_POW_TABLE];  /* β1^j */
+    double pow_q[NN_POW_TABLE];   /* q^j */
 } nn_deferred;
 
 typedef struct {

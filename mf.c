@@ -1304,6 +1304,7 @@ typedef struct {
     float *pred;       /* (B) */
     float *dpred;      /* (B) */
     float *best_w;     /* (params.n) weights of the best epoch, or NULL */
+    struct sgd_sample_s *packed; /* (N) per-rating SGD: the samples packed, or NULL */
     mf_work work;      /* the deep models' activations for one batch */
 } train_buffers;
 
@@ -1319,6 +1320,7 @@ static void buffers_free(train_buffers *tb) {
     free(tb->pred);
     free(tb->dpred);
     nn_free(tb->best_w);
+    free(tb->packed);
     mf_work_free(&tb->work);
 }
 
@@ -1434,6 +1436,85 @@ static void mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t 
             nn_params_touch(ps, m->t_item_mlp, i[b]);
         }
     }
+}
+
+/* Plain SGD matrix factorisation, one rating at a time: the loop of Funk's
+ * SVD and LIBMF, for the dot and bias models with batch 1 and SGD. It is
+ * the batched path's arithmetic for B = 1, in the same order, without its
+ * bookkeeping (test mf/sgd_fast_path_exact checks they agree bit for bit):
+ *   e = r̂ − r,  g_p = 2e·q + 2λp,  g_q = 2e·p + 2λq  (both from the old p, q)
+ *   p ← p − lr·g_p,  q ← q − lr·g_q,  b ← b − lr·(2e + 2λb) */
+static int sgd_fast_path(const mf_model *m, const mf_train_config *cfg) {
+    return (m->cfg.kind == MF_DOT || m->cfg.kind == MF_BIAS) && !m->cfg.implicit &&
+           !mf_is_hybrid(m) && cfg->opt.kind == NN_SGD && cfg->batch == 1;
+}
+
+#define SGD_PREFETCH 6   /* ratings ahead whose rows are fetched into cache */
+#define SGD_CHUNK 1024   /* ratings gathered at a time in the epoch's order */
+
+/* ask for the cache lines of a row before it is needed */
+static void prefetch_row(const float *row, size_t K) {
+#if defined(__GNUC__)
+    size_t c;
+    for (c = 0; c < K; c += 16) __builtin_prefetch(row + c, 1, 3);
+#else
+    (void)row;
+    (void)K;
+#endif
+}
+
+/* one training rating, packed so that fetching it in a random order costs
+ * one cache line, not three */
+typedef struct sgd_sample_s { uint32_t u, i; float y; } sgd_sample;
+
+static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
+                        const nn_optimizer_config *opt, const uint32_t *perm) {
+    nn_params *ps = &m->params;
+    float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
+    float *bu = m->cfg.kind == MF_BIAS ? nn_param(ps, m->t_user_bias) : NULL;
+    float *bi = m->cfg.kind == MF_BIAS ? nn_param(ps, m->t_item_bias) : NULL;
+    size_t S = ps->t[m->t_user].stride, Sb = bu ? ps->t[m->t_user_bias].stride : 0, K = m->cfg.dim;
+    float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
+    float base = m->cfg.kind == MF_BIAS || m->cfg.centre ? m->mean : 0.0f;
+    double loss = 0.0;
+    uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
+    float cy[SGD_CHUNK];
+    size_t start, k;
+    for (start = 0; start < n; start += SGD_CHUNK) {
+        size_t nc = n - start < SGD_CHUNK ? n - start : SGD_CHUNK;
+        for (k = 0; k < nc; k++) { /* gather a chunk: independent loads, not a chain of misses */
+            const sgd_sample *r = &packed[perm[start + k]];
+            cu[k] = r->u;
+            ci[k] = r->i;
+            cy[k] = r->y;
+        }
+        for (k = 0; k < nc; k++) {
+            uint32_t u = cu[k], i = ci[k];
+            float *p = P + u * S, *q = Q + i * S, pred, e, y = cy[k];
+            double d;
+            if (k + SGD_PREFETCH < nc) {
+                prefetch_row(P + cu[k + SGD_PREFETCH] * S, K);
+                prefetch_row(Q + ci[k + SGD_PREFETCH] * S, K);
+            }
+            pred = vec_dot(p, q, K);
+            if (bu) pred = base + bu[u * Sb] + bi[i * Sb] + pred;
+            else if (base != 0.0f) pred = base + pred;
+            d = (double)pred - (double)y;
+            loss += d * d;
+            e = 2.0f * (pred - y) / 1.0f; /* ∂L/∂r̂ */
+            if (bu) {
+                float gbu = e + l2 * bu[u * Sb], gbi = e + l2 * bi[i * Sb];
+                if (m->cfg.l2 != 0.0f) /* λ(‖p‖² + ‖q‖² + b_u² + b_i²), as mf_l2_loss sums it */
+                    loss += (double)m->cfg.l2 * (double)(vec_dot(p, p, K) + vec_dot(q, q, K) +
+                                                         bu[u * Sb] * bu[u * Sb] +
+                                                         bi[i * Sb] * bi[i * Sb]);
+                nn_sgd_update(bu + u * Sb, &gbu, 1, lr);
+                nn_sgd_update(bi + i * Sb, &gbi, 1, lr);
+            }
+            nn_sgd_mf_step(p, q, K, e, l2, lr); /* p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
+        }
+    }
+    return n ? loss / (double)n : 0.0;
 }
 
 static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
@@ -1591,6 +1672,23 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         nn_optimizer_free(&opt);
         return -1;
     }
+    if (sgd_fast_path(m, cfg)) { /* per-rating SGD reads the samples packed */
+        size_t r;
+        tb.packed = malloc((train->n ? train->n : 1) * sizeof *tb.packed);
+        if (!tb.packed) {
+            data_errorf(err, "out of memory for training");
+            if (hf) fclose(hf);
+            mf_history_free(hist);
+            nn_optimizer_free(&opt);
+            buffers_free(&tb);
+            return -1;
+        }
+        for (r = 0; r < train->n; r++) {
+            tb.packed[r].u = train->user[r];
+            tb.packed[r].i = train->item[r];
+            tb.packed[r].y = train->rating[r];
+        }
+    }
     mf_count(m, train);
     nn_rng_seed(&rng, cfg->seed);
     nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
@@ -1629,7 +1727,10 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
             nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
         }
-        e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
+        if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
+            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm);
+        else
+            e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
         nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
         e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
         if (has_val && implicit) { /* rank each held-out item among 99 negatives */

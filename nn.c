@@ -266,6 +266,25 @@ void nn_sgd_update_scalar(float *p, const float *g, size_t n, float lr) {
     for (i = 0; i < n; i++) p[i] -= lr * g[i];
 }
 
+/* One rating's SGD step for p and q together (per-rating matrix
+ * factorisation): g_p = e·q + l2·p, g_q = e·p + l2·q from the old p and q,
+ * then p −= lr·g_p, q −= lr·g_q. Each element is computed exactly as
+ * vec_axpy(g, e, q), vec_axpy(g, l2, p) and nn_sgd_update would from g = 0,
+ * SIMD lanes and scalar tail alike, so the batched path with batch 1 gives
+ * the same bits. */
+void nn_sgd_mf_step_scalar(float *p, float *q, size_t n, float e, float l2, float lr) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float gp = 0.0f, gq = 0.0f;
+        gp += e * q[i];
+        gq += e * p[i];
+        gp += l2 * p[i];
+        gq += l2 * q[i];
+        p[i] -= lr * gp;
+        q[i] -= lr * gq;
+    }
+}
+
 void nn_adam_update_scalar(float *p, const float *g, float *m, float *v, size_t n,
                            float lr_t, float beta1, float beta2, float eps) {
     const float c1 = 1.0f - beta1, c2 = 1.0f - beta2;
@@ -302,6 +321,20 @@ void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
         _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), step));
     }
     nn_sgd_update_scalar(p + i, g + i, n - i, lr);
+}
+
+void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
+    const __m256 ve = _mm256_set1_ps(e), vl2 = _mm256_set1_ps(l2), vlr = _mm256_set1_ps(lr);
+    const __m256 zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 pi = _mm256_loadu_ps(p + i), qi = _mm256_loadu_ps(q + i);
+        __m256 gp = _mm256_fmadd_ps(vl2, pi, _mm256_fmadd_ps(ve, qi, zero));
+        __m256 gq = _mm256_fmadd_ps(vl2, qi, _mm256_fmadd_ps(ve, pi, zero));
+        _mm256_storeu_ps(p + i, _mm256_sub_ps(pi, _mm256_mul_ps(vlr, gp)));
+        _mm256_storeu_ps(q + i, _mm256_sub_ps(qi, _mm256_mul_ps(vlr, gq)));
+    }
+    nn_sgd_mf_step_scalar(p + i, q + i, n - i, e, l2, lr);
 }
 
 void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
@@ -358,6 +391,20 @@ void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
     nn_sgd_update_scalar(p + i, g + i, n - i, lr);
 }
 
+void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
+    const float32x4_t ve = vdupq_n_f32(e), vl2 = vdupq_n_f32(l2), vlr = vdupq_n_f32(lr);
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { /* as vec_axpy (vfmaq) twice, then nn_sgd_update */
+        float32x4_t pi = vld1q_f32(p + i), qi = vld1q_f32(q + i);
+        float32x4_t gp = vfmaq_f32(vfmaq_f32(zero, ve, qi), vl2, pi);
+        float32x4_t gq = vfmaq_f32(vfmaq_f32(zero, ve, pi), vl2, qi);
+        vst1q_f32(p + i, vsubq_f32(pi, vmulq_f32(vlr, gp)));
+        vst1q_f32(q + i, vsubq_f32(qi, vmulq_f32(vlr, gq)));
+    }
+    nn_sgd_mf_step_scalar(p + i, q + i, n - i, e, l2, lr);
+}
+
 void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
                     float lr_t, float beta1, float beta2, float eps) {
     const float32x4_t b1 = vdupq_n_f32(beta1), c1 = vdupq_n_f32(1.0f - beta1);
@@ -401,6 +448,10 @@ void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
 
 void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
     nn_sgd_update_scalar(p, g, n, lr);
+}
+
+void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
+    nn_sgd_mf_step_scalar(p, q, n, e, l2, lr);
 }
 void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
                     float lr_t, float beta1, float beta2, float eps) {

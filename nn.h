@@ -305,6 +305,11 @@ void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
 void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
                       float lr_t, float beta1, float beta2, float eps);
 void nn_sgd_update_scalar(float *p, const float *g, size_t n, float lr);
+/* Per-rating matrix factorisation's step for a user row p and a movie row q:
+ *   p −= lr·(e·q + l2·p),  q −= lr·(e·p + l2·q)   (both from the old p and q)
+ * with e = ∂L/∂r̂, bit for bit what vec_axpy twice and nn_sgd_update give. */
+void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr);
+void nn_sgd_mf_step_scalar(float *p, float *q, size_t n, float e, float l2, float lr);
 void nn_adam_update_scalar(float *p, const float *g, float *m, float *v, size_t n,
                            float lr_t, float beta1, float beta2, float eps);
 void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_t n,

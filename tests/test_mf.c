@@ -808,6 +808,66 @@ static void test_dense_matches_sweep_training(void) {
     }
 }
 
+/* Per-rating SGD runs a loop of its own (sgd_epoch); it must make exactly
+ * the batched path's updates for batch 1. Same model, same fixed order:
+ * mf_train against forward, backward and an SGD step by hand, 2 epochs of
+ * the bias model with L2 on the sample: every weight equal, bit for bit. */
+static void test_sgd_fast_path_exact(void) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    data_idmap users, items;
+    data_ratings all;
+    data_error err;
+    mf_model fast, slow;
+    mf_history h;
+    nn_optimizer opt;
+    nn_rng rng;
+    uint32_t *order;
+    size_t k, e, differ = 0;
+    double loss = 0.0;
+    if (read_sample(&users, &items, &all) != 0) return;
+    mc.dim = 12;
+    mc.l2 = 0.05f;
+    tc.opt = nn_optimizer_defaults(NN_SGD);
+    tc.opt.lr = 0.005f;
+    tc.batch = 1;
+    tc.epochs = 2;
+    tc.verbose = 0;
+    order = malloc(all.n * sizeof *order);
+    for (k = 0; k < all.n; k++) order[k] = (uint32_t)((k * 7919) % all.n); /* 7919 is prime */
+    tc.order = MF_ORDER_GIVEN;
+    tc.orders = order;
+    tc.n_orders = 1;
+    tc.order_n = all.n;
+    nn_rng_seed(&rng, 3);
+    CHECK(mf_init(&fast, mc, &users, &items, &all, NULL, &rng, &err) == 0);
+    nn_rng_seed(&rng, 3);
+    CHECK(mf_init(&slow, mc, &users, &items, &all, NULL, &rng, &err) == 0);
+    CHECK(mf_train(&fast, &all, NULL, &tc, &h, NULL, &err) == 0);
+    CHECK(nn_optimizer_init_params(&opt, tc.opt, &slow.params) == 0);
+    for (e = 0; e < 2; e++)
+        for (k = 0; k < all.n; k++) {
+            uint32_t u = all.user[order[k]], i = all.item[order[k]];
+            float pred, dpred, y = all.rating[order[k]];
+            mf_forward(&slow, NULL, &pred, &u, &i, 1, NULL);
+            if (e == 1) loss += nn_mse_forward(&pred, &y, 1) + mf_l2_loss(&slow, NULL, &u, &i, 1);
+            nn_mse_backward(&dpred, &pred, &y, 1);
+            mf_backward(&slow, NULL, &dpred, &u, &i, 1);
+            nn_optimizer_step(&opt, &slow.params);
+            nn_params_zero_grad(&slow.params);
+        }
+    for (k = 0; k < fast.params.n; k++) differ += fast.params.w[k] != slow.params.w[k];
+    CHECK_INT(differ, 0);
+    CHECK_NEAR(h.epoch[1].loss, loss / (double)all.n, 1e-12, 0);
+    CHECK(h.epoch[1].loss < h.epoch[0].loss);
+    nn_optimizer_free(&opt);
+    mf_history_free(&h);
+    mf_free(&fast);
+    mf_free(&slow);
+    free(order);
+    free_data(&users, &items, &all);
+}
+
 static void test_history_csv(void) {
     mf_config mc = mf_defaults();
     mf_train_config tc = mf_train_defaults();
@@ -1375,6 +1435,7 @@ void suite_mf(void) {
     test_run("mf/early_stopping_restores_best", test_early_stopping_restores_best);
     test_run("mf/dense_and_lazy_differ", test_dense_and_lazy_differ);
     test_run("mf/dense_matches_sweep_training", test_dense_matches_sweep_training);
+    test_run("mf/sgd_fast_path_exact", test_sgd_fast_path_exact);
     test_run("mf/batch_orders", test_batch_orders);
     test_run("mf/load_weights", test_load_weights);
     test_run("mf/history_csv", test_history_csv);

@@ -26,7 +26,7 @@ ifeq ($(SAN),1)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) -ffp-contract=off $(SIMDFLAGS) $(SANFLAGS)
-LDLIBS     = -lm
+LDLIBS     = -lm -lpthread
 
 LIB   = build/nn.o build/data.o build/mf.o build/viz.o
 TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \
@@ -35,7 +35,7 @@ TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures install clean
+.PHONY: all test demo sample pictures install clean bench
 all: embrec
 
 build/%.o: %.c $(wildcard *.h) build/flags
@@ -51,6 +51,10 @@ build/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB) build/flags
 # is ../shared/movielens (skipped with a message when absent).
 test: embrec build/run-tests
 	./build/run-tests
+
+# speed and memory beside PyTorch (a measurement, not a test; see tests/bench)
+bench: embrec
+	sh tests/bench/bench.sh
 
 demo: embrec
 	./embrec train --data data/ratings.csv --model bias --dim 16 --optimizer adam \

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "data.h"
 #include "mf.h"
@@ -346,6 +347,9 @@ static void train_help(void) {
            "  --batch B          ratings per step                                 [%zu]\n"
            "  --epochs N                                                          [%zu]\n"
            "  --patience P       early stopping on val_loss; 0 = off              [%zu]\n"
+           "  --threads N        per-rating SGD (--optimizer sgd --batch 1, dot or bias):\n"
+           "                     N threads share each epoch without locks (Hogwild), so\n"
+           "                     a run is not reproducible above 1; 0 = every core  [1]\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
            mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
            (double)d.model.l2, (double)d.model.init_limit, d.train.negatives, d.train.rank_k,
@@ -529,6 +533,13 @@ static void parse_train(args *a, train_options *o) {
         } else if (option(a, "--batch", &v)) o->train.batch = parse_size(a, "--batch", v, 1);
         else if (option(a, "--epochs", &v)) o->train.epochs = parse_size(a, "--epochs", v, 1);
         else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
+        else if (option(a, "--threads", &v)) {
+            o->train.threads = parse_size(a, "--threads", v, 0);
+            if (o->train.threads == 0) { /* every core */
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                o->train.threads = n > 0 ? (size_t)n : 1;
+            }
+        }
         else if (option(a, "--negatives", &v)) o->train.negatives = parse_size(a, "--negatives", v, 1);
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v))
             o->train.rank_k = parse_size(a, "-k", v, 1);

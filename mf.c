@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "mf.h"
 
+#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -1244,6 +1245,7 @@ mf_train_config mf_train_defaults(void) {
     c.orders = NULL;
     c.n_orders = 0;
     c.order_n = 0;
+    c.threads = 1;
     return c;
 }
 
@@ -1451,6 +1453,7 @@ static int sgd_fast_path(const mf_model *m, const mf_train_config *cfg) {
 
 #define SGD_PREFETCH 6   /* ratings ahead whose rows are fetched into cache */
 #define SGD_CHUNK 1024   /* ratings gathered at a time in the epoch's order */
+#define MF_MAX_THREADS 256
 
 /* ask for the cache lines of a row before it is needed */
 static void prefetch_row(const float *row, size_t K) {
@@ -1467,8 +1470,10 @@ static void prefetch_row(const float *row, size_t K) {
  * one cache line, not three */
 typedef struct sgd_sample_s { uint32_t u, i; float y; } sgd_sample;
 
-static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
-                        const nn_optimizer_config *opt, const uint32_t *perm) {
+/* The ratings perm[lo .. hi) of an epoch, one at a time; returns the sum of
+ * their losses. */
+static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
+                        size_t hi, const nn_optimizer_config *opt) {
     nn_params *ps = &m->params;
     float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     float *bu = m->cfg.kind == MF_BIAS ? nn_param(ps, m->t_user_bias) : NULL;
@@ -1480,8 +1485,8 @@ static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
     uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
     float cy[SGD_CHUNK];
     size_t start, k;
-    for (start = 0; start < n; start += SGD_CHUNK) {
-        size_t nc = n - start < SGD_CHUNK ? n - start : SGD_CHUNK;
+    for (start = lo; start < hi; start += SGD_CHUNK) {
+        size_t nc = hi - start < SGD_CHUNK ? hi - start : SGD_CHUNK;
         for (k = 0; k < nc; k++) { /* gather a chunk: independent loads, not a chain of misses */
             const sgd_sample *r = &packed[perm[start + k]];
             cu[k] = r->u;
@@ -1514,6 +1519,54 @@ static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
             nn_sgd_mf_step(p, q, K, e, l2, lr); /* p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
         }
     }
+    return loss;
+}
+
+typedef struct {
+    mf_model *m;
+    const sgd_sample *packed;
+    const uint32_t *perm;
+    size_t lo, hi;
+    const nn_optimizer_config *opt;
+    double loss;
+} sgd_slice;
+
+static void *sgd_thread(void *arg) {
+    sgd_slice *s = arg;
+    s->loss = sgd_range(s->m, s->packed, s->perm, s->lo, s->hi, s->opt);
+    return NULL;
+}
+
+/* One epoch of per-rating SGD. With T > 1 threads, thread t takes the t-th
+ * contiguous slice of the epoch's order and all update the shared tables
+ * without locks (Hogwild: two threads rarely touch one row at once, and a
+ * lost update there is noise SGD absorbs); the result then depends on the
+ * timing. A thread that cannot start leaves its slice to this one. */
+static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
+                        const nn_optimizer_config *opt, const uint32_t *perm, size_t T) {
+    sgd_slice slice[MF_MAX_THREADS];
+    pthread_t tid[MF_MAX_THREADS];
+    int started[MF_MAX_THREADS];
+    double loss = 0.0;
+    size_t t;
+    if (T < 1) T = 1;
+    if (T > MF_MAX_THREADS) T = MF_MAX_THREADS;
+    if (T > n / SGD_CHUNK + 1) T = n / SGD_CHUNK + 1; /* a slice of at least a chunk */
+    for (t = 0; t < T; t++) {
+        slice[t].m = m;
+        slice[t].packed = packed;
+        slice[t].perm = perm;
+        slice[t].lo = n * t / T;
+        slice[t].hi = n * (t + 1) / T;
+        slice[t].opt = opt;
+        slice[t].loss = 0.0;
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, sgd_thread, &slice[t]) == 0;
+    }
+    for (t = T; t-- > 0;)
+        if (!started[t]) sgd_thread(&slice[t]);
+    for (t = 1; t < T; t++)
+        if (started[t]) pthread_join(tid[t], NULL);
+    for (t = 0; t < T; t++) loss += slice[t].loss;
     return n ? loss / (double)n : 0.0;
 }
 
@@ -1728,7 +1781,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
         }
         if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
-            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm);
+            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm, cfg->threads);
         else
             e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
         nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
@@ -1792,13 +1845,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
      0.1, 1},
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
@@ -1809,7 +1862,7 @@ static const mf_recipe recipes[] = {
      "batch 32, validation 0.2, 5 epochs",
      {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
       .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
      0.2, 1},
     /* notebook 004 builds and summarises the network for an interaction score
      * in [0, 1] but does not train it: implicit feedback with NCF's protocol
@@ -1822,7 +1875,7 @@ static const mf_recipe recipes[] = {
      {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
       .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
       .output_lecun = 1, .implicit = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
      0.1, 1},
     /* notebook 001 describes its question (which embedded side information
      * helps most) and its data, not a model: LightFM's hybrid over the bias
@@ -1834,7 +1887,7 @@ static const mf_recipe recipes[] = {
      "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
      "validation 0.1, 25 epochs",
      {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
-     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0},
+     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
      0.1, 1},
 };
 

@@ -206,6 +206,10 @@ typedef struct {
     const uint32_t *orders;
     size_t n_orders;       /* E */
     size_t order_n;        /* N: the samples each order permutes (checked each epoch) */
+    size_t threads;        /* per-rating SGD (batch 1, sgd, dot or bias): threads that
+                            * split each epoch's order and update the shared tables
+                            * without locks (Hogwild): faster, but not reproducible
+                            * above 1. Other training runs on one thread. */
 } mf_train_config;
 
 enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };

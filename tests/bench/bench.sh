@@ -1,0 +1,95 @@
+#!/bin/sh
+# make bench: embrec's speed and memory, side by side with PyTorch running
+# the same model and optimiser semantics on the same data, in one run (the
+# machine is shared, so ratios taken together mean more than seconds taken
+# apart). A measurement, never part of `make test`.
+#
+#   BENCH_DIR   where the synthetic datasets go           [build/bench]
+#   BENCH_25M   0 skips the ML-25M-shaped rows (676 MB)    [1]
+#   BENCH_TORCH 0 skips PyTorch                            [1 when python3-torch imports]
+#   MOVIELENS   where ml-100k/ is                          [../shared/movielens]
+set -eu
+cd "$(dirname "$0")/../.."
+EMBREC=./embrec
+DIR=${BENCH_DIR:-build/bench}
+ML=${MOVIELENS:-../shared/movielens}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+mkdir -p "$DIR"
+TORCH=${BENCH_TORCH:-1}
+if [ "$TORCH" = 1 ] && ! "$PY" -c "import torch, numpy" 2>/dev/null; then
+    echo "bench: python3-torch or python3-numpy is not installed: PyTorch columns left empty" >&2
+    TORCH=0
+fi
+TIME=""
+[ -x /usr/bin/time ] && TIME="/usr/bin/time -f %M -o $DIR/rss"
+
+[ -f "$DIR/ml-1m/ratings.csv" ] || $EMBREC synth --shape ml-1m --out "$DIR/ml-1m" >/dev/null
+if [ "${BENCH_25M:-1}" = 1 ] && [ ! -f "$DIR/ml-25m/ratings.csv" ]; then
+    $EMBREC synth --shape ml-25m --out "$DIR/ml-25m" >/dev/null
+fi
+
+THREADS=1
+printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1); threads on both sides: $THREADS"
+printf '| %-34s | %-22s | %-13s | %7s | %10s | %9s | %10s | %9s | %7s |\n' \
+    model "optimiser, update" data "s/epoch" "ratings/s" "peak RSS" "PyTorch s" "PyTorch RSS" ratio
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------------------------ \
+    ------------------------ --------------- --------- ------------ ----------- \
+    ------------ ----------- ---------
+
+# row LABEL OPTLABEL DATALABEL FILE EPOCHS "EMBREC ARGS" "TORCH ARGS"
+row() {
+    label=$1 optl=$2 datal=$3 file=$4 epochs=$5 eargs=$6 targs=$7
+    n=$($EMBREC info --data "$file" | awk '$1 == "ratings" {print $2}')
+    # shellcheck disable=SC2086
+    $TIME $EMBREC train --data "$file" $eargs --epochs "$epochs" --val-split 0 --no-shuffle \
+        --quiet --history "$DIR/h.csv" --save "$DIR/bench.embrec"
+    sec=$(awk -F, 'NR > 1 {s = $6} END {print s}' "$DIR/h.csv") # the last epoch: warm
+    rss=-
+    [ -n "$TIME" ] && rss=$(awk '{printf "%.0f MB", $1 / 1024}' "$DIR/rss")
+    rate=$(awk -v n="$n" -v s="$sec" 'BEGIN {printf "%.2fM", n / s / 1e6}')
+    tsec=- trss=- ratio=-
+    if [ "$TORCH" = 1 ] && [ -n "$targs" ]; then
+        # shellcheck disable=SC2086
+        set -- $($PY tests/bench/torch_mf.py --data "$file" $targs)
+        tsec=$1
+        trss=$(awk -v k="$2" 'BEGIN {printf "%.0f MB", k / 1024}')
+        ratio=$(awk -v t="$tsec" -v s="$sec" 'BEGIN {printf "%.0fx", t / s}')
+    fi
+    printf '| %-34s | %-22s | %-13s | %7.3f | %10s | %9s | %10s | %9s | %7s |\n' \
+        "$label" "$optl" "$datal" "$sec" "$rate" "$rss" "$tsec" "$trss" "$ratio"
+}
+
+CF="--model dot --dim 100 --batch 32"
+if [ -f "$ML/ml-100k/u.data" ]; then
+    row "cfmodel (dot k=100, batch 32)" "adamax, dense" "ML-100K" "$ML/ml-100k/u.data" 3 \
+        "$CF --optimizer adamax --update dense" "--dim 100 --optimizer adamax --steps 1000"
+fi
+D1=$DIR/ml-1m/ratings.csv
+row "cfmodel (dot k=100, batch 32)" "adamax, dense" "ML-1M shape" "$D1" 2 \
+    "$CF --optimizer adamax --update dense" "--dim 100 --optimizer adamax --steps 1000"
+row "cfmodel (dot k=100, batch 32)" "adamax, dense-sweep" "ML-1M shape" "$D1" 1 \
+    "$CF --optimizer adamax --update dense-sweep" ""
+row "dot k=100, batch 32" "adam, lazy" "ML-1M shape" "$D1" 2 \
+    "$CF --optimizer adam --update lazy" "--dim 100 --optimizer adam --update lazy --steps 2000"
+row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-1M shape" "$D1" 2 \
+    "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy" \
+    "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000"
+row "bias k=100, per rating (batch 1)" "sgd" "ML-1M shape" "$D1" 3 \
+    "--model bias --dim 100 --optimizer sgd --lr 0.005 --batch 1" ""
+row "bias k=8, per rating (batch 1)" "sgd" "ML-1M shape" "$D1" 3 \
+    "--model bias --dim 8 --optimizer sgd --lr 0.005 --batch 1" ""
+if [ -f "$DIR/ml-25m/ratings.csv" ]; then
+    D25=$DIR/ml-25m/ratings.csv
+    row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-25M shape" "$D25" 1 \
+        "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy" \
+        "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000 --max-rows 2000000 --total-rows 25000095 --users 162541 --items 59047"
+    row "bias k=32, per rating (batch 1)" "sgd" "ML-25M shape" "$D25" 1 \
+        "--model bias --dim 32 --optimizer sgd --lr 0.005 --batch 1" ""
+fi
+echo
+echo "s/epoch: embrec's last epoch, training on every rating (no validation split);"
+echo "PyTorch: the same model, optimiser and batch, one thread, timed over its first"
+echo "1000-2000 steps and extrapolated to an epoch (ML-25M: tables of the full size,"
+echo "the first 2M ratings read). peak RSS: the whole process (PyTorch's includes its"
+echo "libraries). LIBMF, for per-rating SGD, is not packaged here."

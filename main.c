@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -731,6 +732,45 @@ static void print_ranking(const mf_model *m, const data_ratings *train, const da
            p.hr_all, p.ndcg_all, p.precision, p.recall);
 }
 
+/* Ctrl-C during training: the first one asks mf_train to stop after the
+ * current batch (the best weights so far are then saved); a second one
+ * ends the process at once. */
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_interrupt(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND; /* the second Ctrl-C is the default: exit */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* mf_train stopped early: say why; save the weights it kept if they are
+ * finite (an interrupted run's best so far), else leave the model file as it
+ * was. Exit status 130 for an interruption (as a shell reports SIGINT), 1 for
+ * divergence. */
+static int training_halted(mf_model *model, const char *save, const data_error *why, int rc) {
+    data_error err;
+    fflush(stdout);
+    fprintf(stderr, "embrec train: %s\n", why->msg);
+    if (!mf_weights_finite(model)) {
+        fprintf(stderr, "embrec train: no model saved (its weights are not finite); %s is "
+                        "left as it was\n", save);
+    } else if (mf_save(model, save, &err) != 0) {
+        fprintf(stderr, "embrec: %s\n", err.msg);
+    } else {
+        fprintf(stderr, "embrec train: saved %s\n", save);
+    }
+    mf_free(model);
+    return rc == MF_TRAIN_STOPPED ? 130 : 1;
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -741,6 +781,7 @@ static int cmd_train(args *a) {
     nn_rng rng;
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
+    int rc;
 
     o.cmd = a->cmd;
     parse_train(a, &o);
@@ -846,9 +887,11 @@ static int cmd_train(args *a) {
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
-    if (mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL,
-                 &err) != 0)
-        die(&err);
+    o.train.stop = &interrupted;
+    catch_interrupt();
+    rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL, &err);
+    if (rc == -1) die(&err);
+    if (rc != 0) return training_halted(&model, o.save, &err, rc);
     if (val.n && o.model.implicit) {
         print_ranking(&model, &train, &val, o.train.rank_k, o.train.seed);
     } else if (val.n && o.train.verbose) {

@@ -96,6 +96,13 @@ mf_config mf_defaults_for(mf_kind kind) {
     return c;
 }
 
+int mf_weights_finite(const mf_model *m) {
+    size_t k;
+    for (k = 0; k < m->params.n; k++)
+        if (!isfinite(m->params.w[k])) return 0;
+    return 1;
+}
+
 int mf_is_deep(const mf_model *m) {
     return m->cfg.kind >= MF_DEEP;
 }
@@ -1246,6 +1253,7 @@ mf_train_config mf_train_defaults(void) {
     c.n_orders = 0;
     c.order_n = 0;
     c.threads = 1;
+    c.stop = NULL;
     return c;
 }
 
@@ -1451,6 +1459,13 @@ static int sgd_fast_path(const mf_model *m, const mf_train_config *cfg) {
            !mf_is_hybrid(m) && cfg->opt.kind == NN_SGD && cfg->batch == 1;
 }
 
+/* Why an epoch ended before its last batch, and at which batch (from 1). */
+enum { HALT_NONE, HALT_STOP, HALT_NONFINITE };
+typedef struct {
+    int why;
+    size_t batch, batches;
+} epoch_halt;
+
 #define SGD_PREFETCH 6   /* ratings ahead whose rows are fetched into cache */
 #define SGD_CHUNK 1024   /* ratings gathered at a time in the epoch's order */
 #define MF_MAX_THREADS 256
@@ -1473,7 +1488,8 @@ typedef struct sgd_sample_s { uint32_t u, i; float y; } sgd_sample;
 /* The ratings perm[lo .. hi) of an epoch, one at a time; returns the sum of
  * their losses. */
 static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
-                        size_t hi, const nn_optimizer_config *opt) {
+                        size_t hi, const nn_optimizer_config *opt,
+                        const volatile sig_atomic_t *stop) {
     nn_params *ps = &m->params;
     float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     float *bu = m->cfg.kind == MF_BIAS ? nn_param(ps, m->t_user_bias) : NULL;
@@ -1485,7 +1501,7 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
     float cy[SGD_CHUNK];
     size_t start, k;
-    for (start = lo; start < hi; start += SGD_CHUNK) {
+    for (start = lo; start < hi && !(stop && *stop); start += SGD_CHUNK) {
         size_t nc = hi - start < SGD_CHUNK ? hi - start : SGD_CHUNK;
         for (k = 0; k < nc; k++) { /* gather a chunk: independent loads, not a chain of misses */
             const sgd_sample *r = &packed[perm[start + k]];
@@ -1528,12 +1544,13 @@ typedef struct {
     const uint32_t *perm;
     size_t lo, hi;
     const nn_optimizer_config *opt;
+    const volatile sig_atomic_t *stop;
     double loss;
 } sgd_slice;
 
 static void *sgd_thread(void *arg) {
     sgd_slice *s = arg;
-    s->loss = sgd_range(s->m, s->packed, s->perm, s->lo, s->hi, s->opt);
+    s->loss = sgd_range(s->m, s->packed, s->perm, s->lo, s->hi, s->opt, s->stop);
     return NULL;
 }
 
@@ -1543,7 +1560,8 @@ static void *sgd_thread(void *arg) {
  * lost update there is noise SGD absorbs); the result then depends on the
  * timing. A thread that cannot start leaves its slice to this one. */
 static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
-                        const nn_optimizer_config *opt, const uint32_t *perm, size_t T) {
+                        const nn_optimizer_config *opt, const uint32_t *perm, size_t T,
+                        const volatile sig_atomic_t *stop, epoch_halt *halt) {
     sgd_slice slice[MF_MAX_THREADS];
     pthread_t tid[MF_MAX_THREADS];
     int started[MF_MAX_THREADS];
@@ -1559,6 +1577,7 @@ static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
         slice[t].lo = n * t / T;
         slice[t].hi = n * (t + 1) / T;
         slice[t].opt = opt;
+        slice[t].stop = stop;
         slice[t].loss = 0.0;
         started[t] = t > 0 && pthread_create(&tid[t], NULL, sgd_thread, &slice[t]) == 0;
     }
@@ -1567,12 +1586,16 @@ static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
     for (t = 1; t < T; t++)
         if (started[t]) pthread_join(tid[t], NULL);
     for (t = 0; t < T; t++) loss += slice[t].loss;
+    if (stop && *stop) halt->why = HALT_STOP;
+    else if (!isfinite(loss)) halt->why = HALT_NONFINITE;
+    halt->batch = 0; /* per-rating: not counted */
     return n ? loss / (double)n : 0.0;
 }
 
 static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
                           nn_optimizer *opt, size_t B, train_buffers *tb,
-                          nn_rng *dropout, FILE *bar_log, double t0) {
+                          nn_rng *dropout, FILE *bar_log, double t0,
+                          const volatile sig_atomic_t *stop, epoch_halt *halt) {
     size_t N = sm.n, start, b;
     double loss_sum = 0.0, last_bar = 0.0;
     for (start = 0; start < N; start += B) {
@@ -1590,11 +1613,22 @@ static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
         }
         mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
         loss = lf->forward(tb->pred, tb->y, nb) + mf_l2_loss(m, &tb->work, tb->u, tb->i, nb);
+        if (!isfinite(loss)) { /* diverged: stop before this batch's update */
+            nn_params_zero_grad(&m->params);
+            halt->why = HALT_NONFINITE;
+            halt->batch = start / B + 1;
+            return NAN;
+        }
         lf->backward(tb->dpred, tb->pred, tb->y, nb);
         mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
         nn_optimizer_step(opt, &m->params);
         nn_params_zero_grad(&m->params);
         loss_sum += loss * (double)nb;
+        if (stop && *stop) { /* asked to stop (Ctrl-C): this batch is done, end here */
+            halt->why = HALT_STOP;
+            halt->batch = start / B + 1;
+            return loss_sum / (double)(start + nb);
+        }
         if (bar_log) {
             double t = now_seconds() - t0;
             if (t - last_bar >= 0.1) {
@@ -1685,13 +1719,54 @@ static void history_write(FILE *f, size_t epoch, const mf_epoch *e) {
     fflush(f);
 }
 
+/* The names of the tensors holding NaN or ±Inf, comma-separated, into buf */
+static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
+    size_t t, r, c, used = 0;
+    buf[0] = '\0';
+    for (t = 0; t < ps->n_tensors; t++) {
+        const nn_tensor *tt = &ps->t[t];
+        int bad = 0;
+        for (r = 0; r < tt->rows && !bad; r++)
+            for (c = 0; c < tt->k && !bad; c++)
+                bad = !isfinite(ps->w[tt->offset + r * tt->stride + c]);
+        if (bad && used + strlen(tt->name) + 3 < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", tt->name);
+    }
+}
+
+/* End training early (Ctrl-C, or a loss that is no longer finite): keep
+ * the best epoch's weights when there are some, and say what happened.
+ * Returns MF_TRAIN_STOPPED or MF_TRAIN_DIVERGED. */
+static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_history *hist,
+                         const float *best_w, const mf_train_config *cfg, data_error *err) {
+    char where[96], kept[96] = "", bad[256];
+    int have_best = best_w && hist->n > 0;
+    if (have_best) {
+        memcpy(m->params.w, best_w, m->params.n * sizeof(float));
+        snprintf(kept, sizeof kept, "; the model keeps epoch %zu's weights", hist->best + 1);
+    }
+    if (h->batch) snprintf(where, sizeof where, "epoch %zu, batch %zu of %zu", epoch + 1, h->batch,
+                           h->batches);
+    else snprintf(where, sizeof where, "epoch %zu", epoch + 1);
+    if (h->why == HALT_STOP) {
+        data_errorf(err, "interrupted in %s%s", where, kept);
+        return MF_TRAIN_STOPPED;
+    }
+    nonfinite_tensors(&m->params, bad, sizeof bad);
+    data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
+                "try a smaller learning rate than --lr %g%s", where,
+                bad[0] ? bad : "the weights are still finite", (double)cfg->opt.lr, kept);
+    return MF_TRAIN_DIVERGED;
+}
+
 int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
              const mf_train_config *cfg, mf_history *hist, FILE *log,
              data_error *err) {
     int implicit = m->cfg.implicit;
     size_t N = implicit ? train->n * (1 + cfg->negatives) : train->n, epoch, wait = 0;
     int has_val = val && val->n > 0;
-    int keep_best = has_val && cfg->restore_best;
+    int keep_best = has_val && cfg->restore_best, rc = 0;
+    epoch_halt halt;
     int bar = log && cfg->verbose >= 2 && isatty(fileno(log));
     const loss_fn *lf = implicit ? &bce_loss : &mse_loss;
     double best = INFINITY;
@@ -1780,11 +1855,20 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
             nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
         }
+        halt.why = HALT_NONE;
+        halt.batches = (sm.n + cfg->batch - 1) / cfg->batch;
         if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
-            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm, cfg->threads);
+            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm, cfg->threads, cfg->stop,
+                                &halt);
         else
-            e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0);
+            e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0,
+                                  cfg->stop, &halt);
         nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
+        if (halt.why != HALT_NONE) {
+            if (bar && log) fprintf(log, "\n");
+            rc = halt_training(m, &halt, epoch, hist, keep_best ? tb.best_w : NULL, cfg, err);
+            break;
+        }
         e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
         if (has_val && implicit) { /* rank each held-out item among 99 negatives */
             mf_ranking r;
@@ -1833,6 +1917,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                     strerror(errno));
         return -1;
     }
+    if (rc != 0) return rc;
     return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
                                                                    * an order did not fit */
 }
@@ -1845,13 +1930,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
      0.1, 1},
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
@@ -1862,7 +1947,7 @@ static const mf_recipe recipes[] = {
      "batch 32, validation 0.2, 5 epochs",
      {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
       .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
      0.2, 1},
     /* notebook 004 builds and summarises the network for an interaction score
      * in [0, 1] but does not train it: implicit feedback with NCF's protocol
@@ -1875,7 +1960,7 @@ static const mf_recipe recipes[] = {
      {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
       .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
       .output_lecun = 1, .implicit = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
      0.1, 1},
     /* notebook 001 describes its question (which embedded side information
      * helps most) and its data, not a model: LightFM's hybrid over the bias
@@ -1887,7 +1972,7 @@ static const mf_recipe recipes[] = {
      "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
      "validation 0.1, 25 epochs",
      {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
-     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1},
+     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
      0.1, 1},
 };
 

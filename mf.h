@@ -39,6 +39,7 @@
 #ifndef EMBREC_MF_H
 #define EMBREC_MF_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "data.h"
@@ -122,6 +123,8 @@ int mf_is_hybrid(const mf_model *m);
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
+/* 1 when no weight is NaN or ±Inf */
+int mf_weights_finite(const mf_model *m);
 /* 1 for the models with Dense layers (deep, neumf, gmf, mlp, ncf) */
 int mf_is_deep(const mf_model *m);
 
@@ -210,6 +213,9 @@ typedef struct {
                             * split each epoch's order and update the shared tables
                             * without locks (Hogwild): faster, but not reproducible
                             * above 1. Other training runs on one thread. */
+    const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
+                            * SIGINT handler sets it), training ends after the
+                            * current batch (MF_TRAIN_STOPPED) */
 } mf_train_config;
 
 enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };
@@ -241,7 +247,14 @@ int mf_history_load(mf_history *h, const char *path, data_error *err);
  * lines to log (may be NULL). Adds train's rows to the model's counts. An
  * implicit model learns every row of train as a positive and validates by
  * ranking val's items (mf_rank_evaluate with 99 negatives).
- * 0 or -1 with err (out of memory, history file). */
+ * 0, or -1 with err (out of memory, history file), or, with err saying
+ * where and why and the model holding the best epoch's weights when
+ * restore_best kept some (else the last batch's):
+ *   MF_TRAIN_STOPPED   *cfg->stop was set: the current batch finished, then it stopped
+ *   MF_TRAIN_DIVERGED  a batch's loss was NaN or ±Inf (its update is not applied);
+ *                      err names the tensors that hold non-finite weights */
+#define MF_TRAIN_STOPPED 1
+#define MF_TRAIN_DIVERGED 2
 int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
              const mf_train_config *cfg, mf_history *hist, FILE *log,
              data_error *err);

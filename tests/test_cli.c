@@ -612,6 +612,61 @@ static void test_dense_matches_sweep_cli(void) {
     }
 }
 
+/* A diverging run stops with the epoch, the batch, the tensors and a hint,
+ * exits 1, and leaves the model file it would have replaced as it was. */
+static void test_divergence_stops(void) {
+    char args[4096], model[600], before[64], after[64];
+    FILE *f;
+    size_t nb, na;
+    snprintf(model, sizeof model, "%s", test_path("keep.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    f = fopen(model, "rb");
+    nb = f ? fread(before, 1, sizeof before, f) : 0;
+    if (f) fclose(f);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --optimizer sgd --lr 50 --epochs 3 "
+             "--quiet --save %s", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "training diverged in epoch 1, batch ");
+    CHECK_HAS(out, "user_embedding");
+    CHECK_HAS(out, "try a smaller learning rate than --lr 50");
+    CHECK_HAS(out, "is left as it was");
+    f = fopen(model, "rb");
+    na = f ? fread(after, 1, sizeof after, f) : 0;
+    if (f) fclose(f);
+    CHECK(nb == sizeof before && na == nb && memcmp(before, after, nb) == 0);
+}
+
+/* Ctrl-C: the current batch finishes, the best weights so far are saved,
+ * the exit status is 130 and the saved model loads. */
+static void test_interrupt_saves_best(void) {
+    char cmd[4096], model[600];
+    snprintf(model, sizeof model, "%s", test_path("int.embrec"));
+    snprintf(cmd, sizeof cmd, "sh -c './embrec train --data data/ratings.csv --model bias "
+             "--dim 64 --epochs 100000 --batch 1 --optimizer adam --update dense-sweep "
+             "--restore-best --no-progress --save %s 2>&1 & p=$!; sleep 1.5; kill -INT $p; "
+             "wait $p; echo exit=$?'", model);
+    {
+        FILE *p = popen(cmd, "r");
+        size_t n = 0, got;
+        CHECK(p != NULL);
+        if (!p) return;
+        while (n + 1 < sizeof out && (got = fread(out + n, 1, sizeof out - 1 - n, p)) > 0) n += got;
+        out[n] = '\0';
+        pclose(p);
+    }
+    CHECK_HAS(out, "exit=130");
+    CHECK_HAS(out, "embrec train: interrupted in epoch ");
+    CHECK_HAS(out, "'s weights");
+    CHECK_HAS(out, "embrec train: saved ");
+    {
+        char args[4096];
+        snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+        CHECK_INT(embrec(args), 0);
+        CHECK_HAS(out, "RMSE");
+    }
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -629,5 +684,7 @@ void suite_cli(void) {
     test_run("cli/cold_movie_from_features", test_cold_movie_from_features);
     test_run("cli/ablate_ml100k", test_ablate_ml100k);
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
+    test_run("cli/divergence_stops", test_divergence_stops);
+    test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

@@ -667,6 +667,71 @@ static void test_interrupt_saves_best(void) {
     }
 }
 
+/* Writing the model fails (here: a file-size limit, as a full disk would):
+ * a one-line error naming the file and the reason, exit 1, and the model
+ * already there is untouched, with no temporary file left beside it. */
+static void test_save_failure_keeps_old_model(void) {
+    char args[4096], model[700], dir[600], before[256], after[256];
+    FILE *f;
+    size_t nb, na;
+    snprintf(dir, sizeof dir, "%s", test_path("fsize"));
+    snprintf(model, sizeof model, "%s/m.embrec", dir);
+    snprintf(args, sizeof args, "mkdir -p %s", dir);
+    CHECK(system(args) == 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    f = fopen(model, "rb");
+    nb = f ? fread(before, 1, sizeof before, f) : 0;
+    if (f) fclose(f);
+    /* 2 blocks of 512 bytes: the 64-wide model (~180 KB) cannot be written */
+    snprintf(args, sizeof args, "-c \"trap '' XFSZ; ulimit -f 2; exec ./embrec train --data "
+             "data/ratings.csv --epochs 1 --dim 64 --quiet --save %s\"", model);
+    {
+        char cmd[4300];
+        FILE *p;
+        size_t n = 0, got;
+        int status;
+        snprintf(cmd, sizeof cmd, "sh %s 2>&1", args);
+        p = popen(cmd, "r");
+        CHECK(p != NULL);
+        if (!p) return;
+        while (n + 1 < sizeof out && (got = fread(out + n, 1, sizeof out - 1 - n, p)) > 0) n += got;
+        out[n] = '\0';
+        status = pclose(p);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    }
+    CHECK_HAS(out, "cannot write the model");
+    CHECK_HAS(out, "the previous file, if any, is untouched");
+    f = fopen(model, "rb");
+    na = f ? fread(after, 1, sizeof after, f) : 0;
+    if (f) fclose(f);
+    CHECK(nb > 0 && na == nb && memcmp(before, after, nb) == 0);
+    snprintf(args, sizeof args, "ls -a %s | grep -c . | grep -qx 3", dir); /* ., .., m.embrec */
+    CHECK(system(args) == 0);
+}
+
+/* A process killed at a random moment while saving never leaves a partial
+ * file under the model's name: after each kill the name holds a model that
+ * loads, the old one or the new one. */
+static void test_kill_mid_save(void) {
+    char args[4096], model[600];
+    int k, good = 0;
+    snprintf(model, sizeof model, "%s", test_path("killed.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    for (k = 0; k < 12; k++) {
+        /* a 256-wide model takes a while to write; kill after 0-110 ms */
+        snprintf(args, sizeof args, "sh -c './embrec train --data data/ratings.csv --epochs 1 "
+                 "--dim 256 --quiet --seed %d --save %s & p=$!; sleep 0.%03d; kill -9 $p; "
+                 "wait $p' >/dev/null 2>&1", k + 2, model, 10 * k);
+        (void)system(args); /* killed or finished: either way the file must load */
+        snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+        if (embrec(args) == 0) good++;
+        else test_fail(__FILE__, __LINE__, "after kill %d the model does not load: %s", k, out);
+    }
+    CHECK_INT(good, 12);
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -686,5 +751,7 @@ void suite_cli(void) {
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
     test_run("cli/divergence_stops", test_divergence_stops);
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
+    test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
+    test_run("cli/kill_mid_save", test_kill_mid_save);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

@@ -1001,6 +1001,19 @@ int data_split_tail(const data_ratings *all, double frac, data_ratings *train,
     return 0;
 }
 
+int data_split_tail_view(const data_ratings *all, double frac, data_ratings *train,
+                         data_ratings *val) {
+    size_t n = all->n, at;
+    if (!(frac >= 0.0 && frac < 1.0)) return -1;
+    at = (size_t)((double)n * (1.0 - frac)); /* as data_split_tail */
+    if (at > n) at = n;
+    if (ratings_copy_range(val, all, at, n) != 0) return -1;
+    *train = *all;
+    train->n = at;
+    train->cap = 0; /* a view: the rows belong to all */
+    return 0;
+}
+
 int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
                       data_ratings *train, data_ratings *test) {
     size_t n = all->n, n_test, k, a = 0, b = 0;

@@ -121,6 +121,12 @@ data_stats data_ratings_stats(const data_ratings *r, size_t n_users,
  * the split BEFORE any epoch shuffling). frac in [0, 1). 0 or -1. */
 int data_split_tail(const data_ratings *all, double frac,
                     data_ratings *train, data_ratings *val);
+/* The same split without copying the training rows: *train becomes a view
+ * of all's first split_at rows (cap 0: it owns nothing, never free it or
+ * push to it; it is valid while all is), val a copy of the rest. Keeps
+ * one copy of a large dataset in memory instead of two. 0 or -1. */
+int data_split_tail_view(const data_ratings *all, double frac, data_ratings *train,
+                         data_ratings *val);
 /* seeded random holdout: exactly floor(n·frac) rows, chosen by a shuffle
  * with rng, go to test; both parts keep the original row order. 0 or -1. */
 int data_split_random(const data_ratings *all, double frac, nn_rng *rng,

@@ -781,7 +781,7 @@ static int cmd_train(args *a) {
     nn_rng rng;
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
-    int rc;
+    int rc, train_view = 0;
 
     o.cmd = a->cmd;
     parse_train(a, &o);
@@ -819,8 +819,10 @@ static int cmd_train(args *a) {
     }
     if (o.model.implicit) { /* NCF: each user's latest interaction is held out */
         if (data_split_latest(&rest, users.n, &train, &val) != 0) goto oom;
-    } else if (data_split_tail(&rest, o.val_split, &train, &val) != 0) {
+    } else if (data_split_tail_view(&rest, o.val_split, &train, &val) != 0) {
         goto oom;
+    } else {
+        train_view = 1; /* train: rest's first rows, not a copy (one copy of the ratings) */
     }
     if (train.n == 0) {
         fprintf(stderr, "embrec train: no training rows left after the splits\n");
@@ -913,7 +915,7 @@ static int cmd_train(args *a) {
     mf_free(&model);
     data_ratings_free(&rest);
     data_ratings_free(&test);
-    data_ratings_free(&train);
+    if (!train_view) data_ratings_free(&train);
     data_ratings_free(&val);
     data_idmap_free(&users);
     data_idmap_free(&items);

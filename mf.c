@@ -2541,7 +2541,17 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     U = r_u64(r);
     I = r_u64(r);
     G = r_u64(r);
-    if (kind >= N_KINDS || centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
+    if (kind >= N_KINDS) {
+        char known[128] = "";
+        for (k = 0; k < N_KINDS; k++) {
+            strcat(known, k ? ", " : "");
+            strcat(known, kind_names[k]);
+        }
+        data_errorf(err, "%s: model kind %u is not one this embrec knows (%s): a newer "
+                    "embrec wrote it, or the file is damaged", path, kind, known);
+        return -1;
+    }
+    if (centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
         I > INT32_MAX || G > INT32_MAX || (kind == MF_DEEP) != (G > 0)) {
         data_errorf(err, "%s: corrupt model header (kind %u, dimension %u, %llu users, "
                     "%llu items, %llu genres)", path, kind, dim, (unsigned long long)U,

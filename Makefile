@@ -5,6 +5,7 @@
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make CC=clang   any C99 compiler
 #   make fuzz       libFuzzer on every reader (clang; FUZZ_SECONDS, FUZZ_TARGETS)
+#   make valgrind   a train/save/load/recommend cycle under valgrind memcheck
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -36,7 +37,7 @@ TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures install clean bench fuzz fuzz-build
+.PHONY: all test demo sample pictures install clean bench fuzz fuzz-build valgrind
 all: embrec
 
 build/%.o: %.c $(wildcard *.h) build/flags
@@ -100,6 +101,11 @@ fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
 
 fuzz: embrec fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# valgrind memcheck over a small cycle on the bundled sample: every leak and
+# every invalid access is an error
+valgrind: embrec
+	tests/valgrind.sh
 
 install: embrec
 	install -d $(DESTDIR)$(PREFIX)/bin

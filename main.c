@@ -1228,10 +1228,14 @@ static int cmd_eval(args *a) {
             if (r.user[j] >= m.n_users || r.item[j] >= m.n_items) {
                 fprintf(stderr, "embrec eval: %s has users or items the model never saw "
                                 "(--ranking needs the data the model was trained on)\n", path);
+                data_ratings_free(&r);
+                mf_free(&m);
                 return 1;
             }
         if (data_split_latest(&r, m.n_users, &train, &test) != 0) {
             fprintf(stderr, "embrec eval: out of memory\n");
+            data_ratings_free(&r);
+            mf_free(&m);
             return 1;
         }
         print_ranking(&m, &train, &test, k, seed);
@@ -1345,6 +1349,7 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     FILE *f;
     size_t k, got;
     uint32_t u;
+    int rc = 0;
     if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
     load_or_die(&m, model_path);
     if (!data_path) data_path = m.source[0] ? m.source : NULL;
@@ -1361,6 +1366,11 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     f = fopen(out_path, "w");
     if (!exclude || !top || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
         fprintf(stderr, "embrec recommend: %s: %s\n", out_path, f ? "out of memory" : strerror(errno));
+        if (f) fclose(f);
+        free(exclude);
+        free(top);
+        data_ratings_free(&r);
+        mf_free(&m);
         return 1;
     }
     fprintf(f, "userId,rank,movieId,prediction\n");
@@ -1377,14 +1387,14 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     }
     if (ferror(f) | fclose(f)) {
         fprintf(stderr, "embrec recommend: %s: write error: %s\n", out_path, strerror(errno));
-        return 1;
+        rc = 1;
     }
     free(exclude);
     free(top);
     data_user_items_free(&rated);
     data_ratings_free(&r);
     mf_free(&m);
-    return 0;
+    return rc;
 }
 
 /* Titles for a model: --movies, or the movies file beside its training data. */
@@ -1439,6 +1449,7 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
     if (!m.user_features.n_features) {
         fprintf(stderr, "embrec recommend: %s has no user features: train it with "
                         "--user-features to recommend from metadata\n", model_path);
+        mf_free(&m);
         return 1;
     }
     if (c->age >= 0) snprintf(names[n_names++], sizeof names[0], "age:%s", data_age_bucket(c->age));
@@ -1458,6 +1469,7 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
             for (f = 0; f < m.user_features.n_features; f++)
                 fprintf(stderr, " %s", data_feature_name(&m.user_features, f));
             fprintf(stderr, "\n");
+            mf_free(&m);
             return 1;
         }
         feat[k] = (uint32_t)id;
@@ -1466,6 +1478,8 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
     top = malloc(n * sizeof *top);
     if (!top) {
         fprintf(stderr, "embrec recommend: out of memory\n");
+        data_movies_free(&mv);
+        mf_free(&m);
         return 1;
     }
     got = mf_recommend_cold(&m, feat, n_names, top, n);
@@ -1535,6 +1549,7 @@ static int cmd_recommend(args *a) {
     u = known_user(&m, uid);
     if (u < 0) {
         fprintf(stderr, "embrec recommend: the model never learned user %s\n", user_s);
+        mf_free(&m);
         return 1;
     }
     if (!data_path) data_path = m.source[0] ? m.source : NULL;
@@ -1549,6 +1564,11 @@ static int cmd_recommend(args *a) {
     top = malloc(n * sizeof *top);
     if (!rated || !top) {
         fprintf(stderr, "embrec recommend: out of memory\n");
+        free(rated);
+        free(top);
+        data_ratings_free(&r);
+        data_movies_free(&mv);
+        mf_free(&m);
         return 1;
     }
     if (show_rated) printf("Rated by user %s (rating, prediction):\n", user_s);
@@ -1643,6 +1663,8 @@ static int cmd_similar(args *a) {
     top = malloc(n * sizeof *top);
     if (!top) {
         fprintf(stderr, "embrec similar: out of memory\n");
+        data_movies_free(&mv);
+        mf_free(&m);
         return 1;
     }
     got = mf_similar(&m, item, metric, min_ratings, top, n);
@@ -1757,7 +1779,7 @@ static int cmd_map(args *a) {
     const char *model_path = NULL, *out = NULL, *csv = NULL, *movies_path = NULL, *v;
     const char *match = NULL, *highlight = NULL;
     viz_tsne_config tc = viz_tsne_defaults();
-    int pca = 0, colour = 1;
+    int pca = 0, colour = 1, status = 1;
     size_t n_labels = 20, n_near = 10, n = 0, k, U;
     uint32_t min_ratings = 1, *rows;
     mf_model m;
@@ -1820,13 +1842,13 @@ static int cmd_map(args *a) {
     hl = calloc(U ? U : 1, 1);
     if (!rows || !xy || !label || !group || !hl) {
         fprintf(stderr, "embrec map: out of memory\n");
-        return 1;
+        goto done;
     }
     for (k = 0; k < U; k++)
         if (m.item_count[k] >= min_ratings) rows[n++] = (uint32_t)k;
     if (n < 3) {
         fprintf(stderr, "embrec map: only %zu movies have %u or more ratings\n", n, min_ratings);
-        return 1;
+        goto done;
     }
     {   /* the points: the item embeddings of the chosen rows, contiguous */
         size_t S = m.params.t[m.t_item].stride, K = m.cfg.dim;
@@ -1835,7 +1857,7 @@ static int cmd_map(args *a) {
         int rc;
         if (!X) {
             fprintf(stderr, "embrec map: out of memory\n");
-            return 1;
+            goto done;
         }
         for (k = 0; k < n; k++) memcpy(X + k * K, Q + rows[k] * S, K * sizeof *X);
         fprintf(stderr, "embrec map: %s of %zu movies (K=%zu)...\n", pca ? "PCA" : "t-SNE", n, K);
@@ -1843,7 +1865,7 @@ static int cmd_map(args *a) {
         free(X);
         if (rc != 0) {
             fprintf(stderr, "embrec map: out of memory for the map\n");
-            return 1;
+            goto done;
         }
     }
     /* labels: a highlighted neighbourhood, matching titles, or the most rated */
@@ -1901,15 +1923,15 @@ static int cmd_map(args *a) {
     }
     sc.title = pca ? "Movie embeddings: the two principal axes"
                    : tc.cosine ? "Movie embeddings: t-SNE (cosine)" : "Movie embeddings: t-SNE (euclidean)";
-    if (!(f = fopen(out, "w")) || viz_svg_scatter(f, &sc) != 0 || (ferror(f) | fclose(f))) {
+    if (!(f = fopen(out, "w")) || ((viz_svg_scatter(f, &sc) != 0) | ferror(f) | fclose(f))) {
         fprintf(stderr, "embrec map: cannot write %s: %s\n", out, strerror(errno));
-        return 1;
+        goto done;
     }
     if (csv) {
         FILE *c = fopen(csv, "w");
         if (!c) {
             fprintf(stderr, "embrec map: cannot write %s: %s\n", csv, strerror(errno));
-            return 1;
+            goto done;
         }
         fprintf(c, "movieId,x,y,title\n");
         for (k = 0; k < n; k++) {
@@ -1920,10 +1942,12 @@ static int cmd_map(args *a) {
         }
         if (ferror(c) | fclose(c)) {
             fprintf(stderr, "embrec map: write error on %s\n", csv);
-            return 1;
+            goto done;
         }
     }
     printf("wrote %s (%zu movies)%s%s\n", out, n, csv ? " and " : "", csv ? csv : "");
+    status = 0;
+done: /* every path after loading the model frees what it holds */
     free(rows);
     free(xy);
     free(label);
@@ -1931,7 +1955,7 @@ static int cmd_map(args *a) {
     free(hl);
     data_movies_free(&mv);
     mf_free(&m);
-    return 0;
+    return status;
 }
 
 static int cmd_plot(args *a) {

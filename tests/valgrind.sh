@@ -19,6 +19,16 @@ vg() {
         { cat "$out/last.txt"; echo "valgrind: embrec $* failed" >&2; exit 1; }
 }
 
+# a command that must fail with status 1 (a one-line error), and leak nothing
+vg_fails() {
+    local rc=0
+    echo "valgrind: embrec $* (fails)"
+    valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
+        --errors-for-leak-kinds=all ./embrec "$@" >"$out/last.txt" 2>&1 || rc=$?
+    [ "$rc" -eq 1 ] ||
+        { cat "$out/last.txt"; echo "valgrind: embrec $* exited $rc, not 1" >&2; exit 1; }
+}
+
 d=$out/ratings.csv
 vg info --data "$d"
 vg train --data "$d" --model bias --dim 4 --epochs 2 --optimizer adam --update lazy \
@@ -39,4 +49,11 @@ vg predict --model "$out/bias.embrec" --user 7 --item 1
 vg export --model "$out/bias.embrec" --out "$out/export"
 vg plot --history "$out/h.csv" --what mae --out "$out/mae.svg"
 vg map --model "$out/bias.embrec" --out "$out/map.svg"
+# errors after a model is loaded free it like any other path
+vg_fails recommend --model "$out/bias.embrec" --user 424242
+vg_fails recommend --model "$out/bias.embrec" --age 30 --gender F
+vg_fails recommend --model "$out/bias.embrec" --all --out "$out/no/such/dir.csv"
+vg_fails predict --model "$out/bias.embrec" --pairs "$out/pairs.csv"
+vg_fails map --model "$out/bias.embrec" --out "$out/none.svg" --min-ratings 100000
+vg_fails eval --model "$out/bias.embrec" --data data/ratings.csv --ranking
 echo "valgrind: every command clean"

@@ -220,6 +220,57 @@ static int fuzz_pairs(const char *path, const uint8_t *data, size_t size) {
     return 0;
 }
 
+/* --------------------------------------------------------------- npy */
+
+static int fuzz_npy(const char *path, const uint8_t *data, size_t size) {
+    data_npy a;
+    data_error err;
+    size_t k, n = 1;
+    int rc;
+    put(data, size);
+    data_npy_init(&a);
+    err.msg[0] = '\0';
+    rc = data_read_npy(path, &a, &err);
+    if (rc == 0) {
+        char shape[256];
+        if (a.ndim > 8) die("more than 8 dimensions");
+        for (k = 0; k < a.ndim; k++) n *= a.shape[k];
+        if (n != a.n) die("the values are not the product of the shape");
+        if (4 * a.n > size) die("more values than the file holds");
+        for (k = 0; k < a.n; k++) (void)(a.v[k] == 0);
+        (void)data_npy_shape_text(a.shape, a.ndim, shape, sizeof shape);
+    } else {
+        check_error(rc, &err);
+    }
+    data_npy_free(&a);
+    return 0;
+}
+
+/* ------------------------------------------------------------ orders */
+
+/* the first byte % 8 + 1 is n, the samples per epoch; the rest is the file
+ * (text, or a .npy) */
+static int fuzz_orders(const char *path, const uint8_t *data, size_t size) {
+    uint32_t *orders = NULL;
+    size_t n, n_orders = 0, k;
+    data_error err;
+    int rc;
+    if (size < 1) return 0;
+    n = data[0] % 8u + 1;
+    put(data + 1, size - 1);
+    err.msg[0] = '\0';
+    rc = data_read_orders(path, n, &orders, &n_orders, &err);
+    if (rc == 0) {
+        if (n_orders == 0) die("no orders");
+        for (k = 0; k < n_orders * n; k++)
+            if (orders[k] >= n) die("an order holds an index out of range");
+        free(orders);
+    } else {
+        check_error(rc, &err);
+    }
+    return 0;
+}
+
 /* ----------------------------------------------------------- history */
 
 static int fuzz_history(const char *path, const uint8_t *data, size_t size) {
@@ -293,6 +344,8 @@ static const struct { const char *name; fuzz_fn fn; } targets[] = {
     TARGET("users", fuzz_users)
     TARGET("tags", fuzz_tags)
     TARGET("pairs", fuzz_pairs)
+    TARGET("npy", fuzz_npy)
+    TARGET("orders", fuzz_orders)
     TARGET("history", fuzz_history)
     TARGET("model", fuzz_model)
 };

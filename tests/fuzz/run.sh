@@ -20,6 +20,10 @@ model_seeds() {
     [ -f "$dir.done" ] && return 0
     mkdir -p "$dir"
     head -n 41 data/ratings.csv >"$tiny"
+    # users for the hybrid models' user features: every user of the slice
+    cut -d, -f1 "$tiny" | sed 1d | sort -un |
+        awk '{ print $1 "|" 18 + $1 % 50 "|" ($1 % 2 ? "M" : "F") "|writer|" 10000 + $1 }' \
+            >build/fuzz/seeds/u.user
     # name, then the options that make that kind of model
     while read -r name opts; do
         # shellcheck disable=SC2086
@@ -37,6 +41,8 @@ neumf --model neumf --dim 2 --hidden 2 --implicit
 gmf --model gmf --dim 2 --implicit
 mlp --model mlp --dim 2 --hidden 4,2 --implicit
 ncf --model ncf --dim 2 --hidden 4,2 --implicit
+deep-hybrid --model deep --dim 2 --hidden 2 --user-features age,gender --users build/fuzz/seeds/u.user
+mlp-hybrid --model mlp --dim 2 --hidden 2 --implicit --item-features genres,year
 KINDS
     touch "$dir.done"
 }

@@ -741,9 +741,12 @@ static int cmd_train(args *a) {
     nn_rng rng;
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
+    int status = 1;
 
     o.cmd = a->cmd;
     parse_train(a, &o);
+    memset(&model, 0, sizeof model); /* every failure below frees what exists */
+    memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
     data_idmap_init(&items);
     data_ratings_init(&all);
@@ -783,7 +786,7 @@ static int cmd_train(args *a) {
     }
     if (train.n == 0) {
         fprintf(stderr, "embrec train: no training rows left after the splits\n");
-        return 1;
+        goto done;
     }
     if (o.batch_order) { /* one permutation of the epoch's samples per line */
         uint32_t *orders;
@@ -793,7 +796,8 @@ static int cmd_train(args *a) {
         if (n_orders > 1 && n_orders < o.train.epochs) {
             fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
                             "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.epochs);
-            return 1;
+            free(orders);
+            goto done;
         }
         o.train.orders = orders;
         o.train.n_orders = n_orders;
@@ -804,8 +808,11 @@ static int cmd_train(args *a) {
         mf_side side = {NULL, 0, NULL, NULL};
         data_features uf, itf;
         load_features(&o, &users, &items, &uf, &itf); /* may add rows: before the genres */
-        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0)
-            return 1;
+        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0) {
+            data_features_free(&uf);
+            data_features_free(&itf);
+            goto done;
+        }
         side.item_genre = item_genre;
         side.n_genres = n_genres;
         side.user_features = uf.n_features ? &uf : NULL;
@@ -816,13 +823,17 @@ static int cmd_train(args *a) {
             struct stat st;
             if (stat(o.init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
                 fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o.init_from);
-                return 1;
+                data_features_free(&uf);
+                data_features_free(&itf);
+                goto done;
             }
             if (mf_load_weights(&model, o.init_from, &loaded, &err) != 0) die(&err);
             if (loaded == 0) {
                 fprintf(stderr, "embrec: %s: none of the model's weight files is there "
                                 "(user_embedding.npy, item_embedding.npy, ...)\n", o.init_from);
-                return 1;
+                data_features_free(&uf);
+                data_features_free(&itf);
+                goto done;
             }
             if (o.train.verbose)
                 printf("initial weights: %zu of %zu arrays from %s\n", loaded,
@@ -835,6 +846,7 @@ static int cmd_train(args *a) {
         data_features_free(&itf);
     }
     free(item_genre);
+    item_genre = NULL;
     if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     snprintf(model.source, sizeof model.source, "%s", o.data);
     if (o.train.verbose) {
@@ -864,20 +876,23 @@ static int cmd_train(args *a) {
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
     if (o.train.verbose) printf("saved %s\n", o.save);
-
+    status = 0;
+done:
     mf_history_free(&hist);
     free((void *)o.train.orders);
+    free(item_genre);
     mf_free(&model);
+    data_ratings_free(&all);
     data_ratings_free(&rest);
     data_ratings_free(&test);
     data_ratings_free(&train);
     data_ratings_free(&val);
     data_idmap_free(&users);
     data_idmap_free(&items);
-    return 0;
+    return status;
 oom:
     fprintf(stderr, "embrec train: out of memory\n");
-    return 1;
+    goto done;
 }
 
 /* ------------------------------------------------------------ embrec ablate

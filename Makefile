@@ -4,6 +4,8 @@
 #   make SIMD=0     force the scalar kernels (no AVX2/FMA or NEON)
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make CC=clang   any C99 compiler
+#   make fuzz       libFuzzer on every reader (clang; FUZZ_SECONDS, FUZZ_TARGETS)
+#   make valgrind   a train/save/load/recommend cycle under valgrind memcheck
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -24,6 +26,12 @@ else
 endif
 ifeq ($(SAN),1)
   SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  # A report (a memory error, undefined behaviour, a leak) exits 86, which no
+  # embrec command uses: the CLI tests expect exact statuses, so a report in a
+  # command that was meant to fail with 1 or 2 fails its test too.
+  export ASAN_OPTIONS ?= exitcode=86
+  export UBSAN_OPTIONS ?= exitcode=86:print_stacktrace=1
+  export LSAN_OPTIONS ?= exitcode=86
 endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) -ffp-contract=off $(SIMDFLAGS) $(SANFLAGS)
 LDLIBS     = -lm -lpthread
@@ -35,7 +43,7 @@ TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures install clean bench
+.PHONY: all test demo sample pictures install clean bench fuzz fuzz-build valgrind
 all: embrec
 
 build/%.o: %.c $(wildcard *.h) build/flags
@@ -75,6 +83,35 @@ pictures: embrec
 # data/ is made by embrec itself: a planted low-rank model in the MovieLens layout
 sample: embrec
 	./embrec synth --shape sample --out data
+
+# Fuzzing: one libFuzzer binary per reader, built by clang with ASan and
+# UBSan from tests/fuzz/fuzz.c (the targets are the TARGET lines there), run
+# for FUZZ_SECONDS each on the seeds in tests/fuzz/corpus/<target>/; what it
+# learns is kept in build/fuzz/corpus/, crashes in build/fuzz/crashes/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= $(shell grep -o '^ *TARGET."[a-z0-9_]*"' tests/fuzz/fuzz.c | cut -d'"' -f2)
+FUZZ_CFLAGS   = $(WARN) -g -O1 -ffp-contract=off $(SIMDFLAGS) -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_LIB      = build/fuzz/nn.o build/fuzz/data.o build/fuzz/mf.o
+$(shell mkdir -p build/fuzz; echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - build/fuzz/flags || echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > build/fuzz/flags)
+
+build/fuzz/%.o: %.c $(wildcard *.h) build/fuzz/flags
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/fuzz-%: tests/fuzz/fuzz.c $(FUZZ_LIB) build/fuzz/flags
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_NAME='"$*"' $< $(FUZZ_LIB) -o $@ $(LDLIBS)
+
+.SECONDARY: $(FUZZ_LIB)
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+
+fuzz: embrec fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# valgrind memcheck over a small cycle on the bundled sample: every leak and
+# every invalid access is an error
+valgrind: embrec
+	tests/valgrind.sh
 
 install: embrec
 	install -d $(DESTDIR)$(PREFIX)/bin

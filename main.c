@@ -781,10 +781,12 @@ static int cmd_train(args *a) {
     nn_rng rng;
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
-    int rc, train_view = 0;
+    int rc, train_view = 0, status = 1;
 
     o.cmd = a->cmd;
     parse_train(a, &o);
+    memset(&model, 0, sizeof model); /* every failure below frees what exists */
+    memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
     data_idmap_init(&items);
     data_ratings_init(&all);
@@ -826,7 +828,7 @@ static int cmd_train(args *a) {
     }
     if (train.n == 0) {
         fprintf(stderr, "embrec train: no training rows left after the splits\n");
-        return 1;
+        goto done;
     }
     if (o.batch_order) { /* one permutation of the epoch's samples per line */
         uint32_t *orders;
@@ -836,7 +838,8 @@ static int cmd_train(args *a) {
         if (n_orders > 1 && n_orders < o.train.epochs) {
             fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
                             "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.epochs);
-            return 1;
+            free(orders);
+            goto done;
         }
         o.train.orders = orders;
         o.train.n_orders = n_orders;
@@ -847,8 +850,11 @@ static int cmd_train(args *a) {
         mf_side side = {NULL, 0, NULL, NULL};
         data_features uf, itf;
         load_features(&o, &users, &items, &uf, &itf); /* may add rows: before the genres */
-        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0)
-            return 1;
+        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0) {
+            data_features_free(&uf);
+            data_features_free(&itf);
+            goto done;
+        }
         side.item_genre = item_genre;
         side.n_genres = n_genres;
         side.user_features = uf.n_features ? &uf : NULL;
@@ -859,13 +865,17 @@ static int cmd_train(args *a) {
             struct stat st;
             if (stat(o.init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
                 fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o.init_from);
-                return 1;
+                data_features_free(&uf);
+                data_features_free(&itf);
+                goto done;
             }
             if (mf_load_weights(&model, o.init_from, &loaded, &err) != 0) die(&err);
             if (loaded == 0) {
                 fprintf(stderr, "embrec: %s: none of the model's weight files is there "
                                 "(user_embedding.npy, item_embedding.npy, ...)\n", o.init_from);
-                return 1;
+                data_features_free(&uf);
+                data_features_free(&itf);
+                goto done;
             }
             if (o.train.verbose)
                 printf("initial weights: %zu of %zu arrays from %s\n", loaded,
@@ -878,6 +888,7 @@ static int cmd_train(args *a) {
         data_features_free(&itf);
     }
     free(item_genre);
+    item_genre = NULL;
     if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     snprintf(model.source, sizeof model.source, "%s", o.data);
     if (o.train.verbose) {
@@ -893,7 +904,10 @@ static int cmd_train(args *a) {
     catch_interrupt();
     rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL, &err);
     if (rc == -1) die(&err);
-    if (rc != 0) return training_halted(&model, o.save, &err, rc);
+    if (rc != 0) { /* interrupted or diverged: save what is worth keeping, then stop */
+        status = training_halted(&model, o.save, &err, rc);
+        goto done;
+    }
     if (val.n && o.model.implicit) {
         print_ranking(&model, &train, &val, o.train.rank_k, o.train.seed);
     } else if (val.n && o.train.verbose) {
@@ -909,20 +923,23 @@ static int cmd_train(args *a) {
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
     if (o.train.verbose) printf("saved %s\n", o.save);
-
+    status = 0;
+done:
     mf_history_free(&hist);
     free((void *)o.train.orders);
+    free(item_genre);
     mf_free(&model);
+    data_ratings_free(&all);
     data_ratings_free(&rest);
     data_ratings_free(&test);
     if (!train_view) data_ratings_free(&train);
     data_ratings_free(&val);
     data_idmap_free(&users);
     data_idmap_free(&items);
-    return 0;
+    return status;
 oom:
     fprintf(stderr, "embrec train: out of memory\n");
-    return 1;
+    goto done;
 }
 
 /* ------------------------------------------------------------ embrec ablate
@@ -1273,10 +1290,14 @@ static int cmd_eval(args *a) {
             if (r.user[j] >= m.n_users || r.item[j] >= m.n_items) {
                 fprintf(stderr, "embrec eval: %s has users or items the model never saw "
                                 "(--ranking needs the data the model was trained on)\n", path);
+                data_ratings_free(&r);
+                mf_free(&m);
                 return 1;
             }
         if (data_split_latest(&r, m.n_users, &train, &test) != 0) {
             fprintf(stderr, "embrec eval: out of memory\n");
+            data_ratings_free(&r);
+            mf_free(&m);
             return 1;
         }
         print_ranking(&m, &train, &test, k, seed);
@@ -1390,6 +1411,7 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     FILE *f;
     size_t k, got;
     uint32_t u;
+    int rc = 0;
     if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
     load_or_die(&m, model_path);
     if (!data_path) data_path = m.source[0] ? m.source : NULL;
@@ -1406,6 +1428,11 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     f = fopen(out_path, "w");
     if (!exclude || !top || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
         fprintf(stderr, "embrec recommend: %s: %s\n", out_path, f ? "out of memory" : strerror(errno));
+        if (f) fclose(f);
+        free(exclude);
+        free(top);
+        data_ratings_free(&r);
+        mf_free(&m);
         return 1;
     }
     fprintf(f, "userId,rank,movieId,prediction\n");
@@ -1422,14 +1449,14 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     }
     if (ferror(f) | fclose(f)) {
         fprintf(stderr, "embrec recommend: %s: write error: %s\n", out_path, strerror(errno));
-        return 1;
+        rc = 1;
     }
     free(exclude);
     free(top);
     data_user_items_free(&rated);
     data_ratings_free(&r);
     mf_free(&m);
-    return 0;
+    return rc;
 }
 
 /* Titles for a model: --movies, or the movies file beside its training data. */
@@ -1484,6 +1511,7 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
     if (!m.user_features.n_features) {
         fprintf(stderr, "embrec recommend: %s has no user features: train it with "
                         "--user-features to recommend from metadata\n", model_path);
+        mf_free(&m);
         return 1;
     }
     if (c->age >= 0) snprintf(names[n_names++], sizeof names[0], "age:%s", data_age_bucket(c->age));
@@ -1503,6 +1531,7 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
             for (f = 0; f < m.user_features.n_features; f++)
                 fprintf(stderr, " %s", data_feature_name(&m.user_features, f));
             fprintf(stderr, "\n");
+            mf_free(&m);
             return 1;
         }
         feat[k] = (uint32_t)id;
@@ -1511,6 +1540,8 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
     top = malloc(n * sizeof *top);
     if (!top) {
         fprintf(stderr, "embrec recommend: out of memory\n");
+        data_movies_free(&mv);
+        mf_free(&m);
         return 1;
     }
     got = mf_recommend_cold(&m, feat, n_names, top, n);
@@ -1580,6 +1611,7 @@ static int cmd_recommend(args *a) {
     u = known_user(&m, uid);
     if (u < 0) {
         fprintf(stderr, "embrec recommend: the model never learned user %s\n", user_s);
+        mf_free(&m);
         return 1;
     }
     if (!data_path) data_path = m.source[0] ? m.source : NULL;
@@ -1594,6 +1626,11 @@ static int cmd_recommend(args *a) {
     top = malloc(n * sizeof *top);
     if (!rated || !top) {
         fprintf(stderr, "embrec recommend: out of memory\n");
+        free(rated);
+        free(top);
+        data_ratings_free(&r);
+        data_movies_free(&mv);
+        mf_free(&m);
         return 1;
     }
     if (show_rated) printf("Rated by user %s (rating, prediction):\n", user_s);
@@ -1688,6 +1725,8 @@ static int cmd_similar(args *a) {
     top = malloc(n * sizeof *top);
     if (!top) {
         fprintf(stderr, "embrec similar: out of memory\n");
+        data_movies_free(&mv);
+        mf_free(&m);
         return 1;
     }
     got = mf_similar(&m, item, metric, min_ratings, top, n);
@@ -1802,7 +1841,7 @@ static int cmd_map(args *a) {
     const char *model_path = NULL, *out = NULL, *csv = NULL, *movies_path = NULL, *v;
     const char *match = NULL, *highlight = NULL;
     viz_tsne_config tc = viz_tsne_defaults();
-    int pca = 0, colour = 1;
+    int pca = 0, colour = 1, status = 1;
     size_t n_labels = 20, n_near = 10, n = 0, k, U;
     uint32_t min_ratings = 1, *rows;
     mf_model m;
@@ -1865,13 +1904,13 @@ static int cmd_map(args *a) {
     hl = calloc(U ? U : 1, 1);
     if (!rows || !xy || !label || !group || !hl) {
         fprintf(stderr, "embrec map: out of memory\n");
-        return 1;
+        goto done;
     }
     for (k = 0; k < U; k++)
         if (m.item_count[k] >= min_ratings) rows[n++] = (uint32_t)k;
     if (n < 3) {
         fprintf(stderr, "embrec map: only %zu movies have %u or more ratings\n", n, min_ratings);
-        return 1;
+        goto done;
     }
     {   /* the points: the item embeddings of the chosen rows, contiguous */
         size_t S = m.params.t[m.t_item].stride, K = m.cfg.dim;
@@ -1880,7 +1919,7 @@ static int cmd_map(args *a) {
         int rc;
         if (!X) {
             fprintf(stderr, "embrec map: out of memory\n");
-            return 1;
+            goto done;
         }
         for (k = 0; k < n; k++) memcpy(X + k * K, Q + rows[k] * S, K * sizeof *X);
         fprintf(stderr, "embrec map: %s of %zu movies (K=%zu)...\n", pca ? "PCA" : "t-SNE", n, K);
@@ -1888,7 +1927,7 @@ static int cmd_map(args *a) {
         free(X);
         if (rc != 0) {
             fprintf(stderr, "embrec map: out of memory for the map\n");
-            return 1;
+            goto done;
         }
     }
     /* labels: a highlighted neighbourhood, matching titles, or the most rated */
@@ -1946,15 +1985,15 @@ static int cmd_map(args *a) {
     }
     sc.title = pca ? "Movie embeddings: the two principal axes"
                    : tc.cosine ? "Movie embeddings: t-SNE (cosine)" : "Movie embeddings: t-SNE (euclidean)";
-    if (!(f = fopen(out, "w")) || viz_svg_scatter(f, &sc) != 0 || (ferror(f) | fclose(f))) {
+    if (!(f = fopen(out, "w")) || ((viz_svg_scatter(f, &sc) != 0) | ferror(f) | fclose(f))) {
         fprintf(stderr, "embrec map: cannot write %s: %s\n", out, strerror(errno));
-        return 1;
+        goto done;
     }
     if (csv) {
         FILE *c = fopen(csv, "w");
         if (!c) {
             fprintf(stderr, "embrec map: cannot write %s: %s\n", csv, strerror(errno));
-            return 1;
+            goto done;
         }
         fprintf(c, "movieId,x,y,title\n");
         for (k = 0; k < n; k++) {
@@ -1965,10 +2004,12 @@ static int cmd_map(args *a) {
         }
         if (ferror(c) | fclose(c)) {
             fprintf(stderr, "embrec map: write error on %s\n", csv);
-            return 1;
+            goto done;
         }
     }
     printf("wrote %s (%zu movies)%s%s\n", out, n, csv ? " and " : "", csv ? csv : "");
+    status = 0;
+done: /* every path after loading the model frees what it holds */
     free(rows);
     free(xy);
     free(label);
@@ -1976,7 +2017,7 @@ static int cmd_map(args *a) {
     free(hl);
     data_movies_free(&mv);
     mf_free(&m);
-    return 0;
+    return status;
 }
 
 static int cmd_plot(args *a) {

@@ -284,8 +284,9 @@ static int check_config(const mf_config *c, data_error *err) {
     return 0;
 }
 
-/* Lay out the parameter block and allocate everything but the id maps. */
-static int mf_alloc(mf_model *m, data_error *err) {
+/* Lay out the parameter block: every tensor's shape, nothing allocated yet
+ * (the model loader checks the file's size against it before allocating). */
+static void mf_layout(mf_model *m) {
     static const char *const kernel_names[MF_MAX_HIDDEN + 1] = {
         "dense_1/kernel", "dense_2/kernel", "dense_3/kernel", "dense_4/kernel", "dense_5/kernel",
         "dense_6/kernel", "dense_7/kernel", "dense_8/kernel", "dense_9/kernel"};
@@ -319,6 +320,13 @@ static int mf_alloc(mf_model *m, data_error *err) {
                                            layer_in(c, l) * layer_out(c, l), 0);
             m->t_bias[l] = nn_params_add(&m->params, bias_names[l], 1, layer_out(c, l), 0);
         }
+}
+
+/* Lay out the parameter block and allocate everything but the id maps. */
+static int mf_alloc(mf_model *m, data_error *err) {
+    const mf_config *c = &m->cfg;
+    size_t U = m->n_users, I = m->n_items, K = c->dim;
+    mf_layout(m);
     m->user_count = calloc(U ? U : 1, sizeof *m->user_count);
     m->item_count = calloc(I ? I : 1, sizeof *m->item_count);
     if (c->kind == MF_DEEP) m->item_genre = calloc(I ? I : 1, sizeof *m->item_genre);
@@ -2618,7 +2626,17 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     U = r_u64(r);
     I = r_u64(r);
     G = r_u64(r);
-    if (kind >= N_KINDS || centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
+    if (kind >= N_KINDS) {
+        char known[128] = "";
+        for (k = 0; k < N_KINDS; k++) {
+            strcat(known, k ? ", " : "");
+            strcat(known, kind_names[k]);
+        }
+        data_errorf(err, "%s: model kind %u is not one this embrec knows (%s): a newer "
+                    "embrec wrote it, or the file is damaged", path, kind, known);
+        return -1;
+    }
+    if (centre > 1 || dim == 0 || dim > 65536 || U > INT32_MAX ||
         I > INT32_MAX || G > INT32_MAX || (kind == MF_DEEP) != (G > 0)) {
         data_errorf(err, "%s: corrupt model header (kind %u, dimension %u, %llu users, "
                     "%llu items, %llu genres)", path, kind, dim, (unsigned long long)U,
@@ -2678,9 +2696,15 @@ static int read_features(reader *r, data_features *f, size_t rows, const char *p
     if (!r_need(r, 16)) goto corrupt;
     n_rows = r_u64(r);
     nnz = r_u64(r);
-    if (F > INT32_MAX || n_rows != rows || nnz > UINT32_MAX ||
-        !r_need(r, 4 * (n_rows + 1 + nnz)))
-        goto corrupt;
+    if (F > INT32_MAX || n_rows != rows || nnz > UINT32_MAX) goto corrupt;
+    /* each of the F names takes at least its 4-byte length: counts the file
+     * cannot hold are damage, found before allocating for them */
+    if (!r_need(r, 4 * (n_rows + 1 + nnz + F))) {
+        data_errorf(err, "%s: corrupt model (%s features: %llu names and %llu entries "
+                    "do not fit in the file)", path, who, (unsigned long long)F,
+                    (unsigned long long)nnz);
+        return -1;
+    }
     f->n_rows = (size_t)n_rows;
     f->n_features = (size_t)F;
     f->start = malloc((f->n_rows + 1) * sizeof *f->start);
@@ -2769,12 +2793,13 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     }
     U = m->n_users;
     I = m->n_items;
-    if (mf_alloc(m, err) != 0) return -1;
+    mf_layout(m); /* the size first: a damaged header must not allocate gigabytes */
     if ((uint64_t)(r->len - r->pos) != body_bytes(m)) {
         data_errorf(err, "%s: truncated or padded model file (%zu bytes, expected %llu)",
                     path, r->len, (unsigned long long)(r->pos + body_bytes(m)));
         return -1;
     }
+    if (mf_alloc(m, err) != 0) return -1;
     m->user_ids = malloc((U ? U : 1) * sizeof *m->user_ids);
     m->item_ids = malloc((I ? I : 1) * sizeof *m->item_ids);
     if (!m->user_ids || !m->item_ids) {

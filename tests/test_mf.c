@@ -1165,6 +1165,127 @@ static void test_load_rejects_damage(void) {
     free(buf);
 }
 
+/* little-endian fields of a model file, and its checksum recomputed, so
+ * that an edited header reaches the parser instead of the checksum test */
+static uint64_t get_le(const unsigned char *p, int bytes) {
+    uint64_t x = 0;
+    int k;
+    for (k = 0; k < bytes; k++) x |= (uint64_t)p[k] << (8 * k);
+    return x;
+}
+
+static void put_le(unsigned char *p, uint64_t x, int bytes) {
+    int k;
+    for (k = 0; k < bytes; k++) p[k] = (unsigned char)(x >> (8 * k));
+}
+
+static void spit_rehashed(const char *name, unsigned char *buf, size_t len) {
+    uint64_t h = 14695981039346656037ULL;
+    size_t k;
+    for (k = 0; k + 8 < len; k++) h = (h ^ buf[k]) * 1099511628211ULL;
+    put_le(buf + len - 8, h, 8);
+    spit(test_path(name), buf, len);
+}
+
+/* A model from a newer embrec (the next version, or a kind this one does not
+ * know) and files that are not models at all are refused by name. */
+static void test_load_rejects_other_versions_and_kinds(void) {
+    mf_model a;
+    size_t len;
+    unsigned char *buf, keep[4];
+    char want[64];
+    save_tiny(&a, "v.embrec");
+    mf_free(&a);
+    buf = slurp(test_path("v.embrec"), &len);
+    CHECK(len > 100);
+    CHECK_INT(get_le(buf + 8, 4), MF_FILE_VERSION);
+    put_le(buf + 8, MF_FILE_VERSION + 1, 4);
+    spit_rehashed("next.embrec", buf, len);
+    snprintf(want, sizeof want, "version %d is newer than this embrec", MF_FILE_VERSION + 1);
+    expect_load_error(test_path("next.embrec"), want);
+    expect_load_error(test_path("next.embrec"), "upgrade embrec");
+    put_le(buf + 8, 0, 4);
+    spit_rehashed("v0.embrec", buf, len);
+    expect_load_error(test_path("v0.embrec"), "unknown model file version 0");
+    put_le(buf + 8, MF_FILE_VERSION, 4);
+    memcpy(keep, buf + 12, 4);
+    CHECK_INT(get_le(buf + 12, 4), MF_BIAS);
+    put_le(buf + 12, 7, 4); /* one past ncf */
+    spit_rehashed("kind7.embrec", buf, len);
+    expect_load_error(test_path("kind7.embrec"), "model kind 7 is not one this embrec knows");
+    put_le(buf + 12, 0xffffffffu, 4);
+    spit_rehashed("kindmax.embrec", buf, len);
+    expect_load_error(test_path("kindmax.embrec"), "model kind 4294967295");
+    memcpy(buf + 12, keep, 4);
+    spit_rehashed("same.embrec", buf, len); /* the edits undone: it loads again */
+    {
+        data_error err;
+        CHECK(mf_load(&a, test_path("same.embrec"), &err) == 0);
+        CHECK_INT(a.cfg.kind, MF_BIAS);
+        mf_free(&a);
+    }
+    free(buf);
+    /* other files given as a model: NumPy's .npy, Keras's HDF5, empty */
+    {
+        unsigned char other[160];
+        static const char npy[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', "
+                                  "'fortran_order': False, 'shape': (3, 2), }";
+        memset(other, ' ', sizeof other);
+        memcpy(other, npy, sizeof npy - 1);
+        spit(test_path("emb.npy"), other, sizeof other);
+        expect_load_error(test_path("emb.npy"), "not an embrec model file");
+        memset(other, 0, sizeof other);
+        memcpy(other, "\x89HDF\r\n\x1a\n", 8);
+        spit(test_path("keras.h5"), other, sizeof other);
+        expect_load_error(test_path("keras.h5"), "not an embrec model file");
+    }
+    spit(test_path("empty.embrec"), (const unsigned char *)"", 0);
+    expect_load_error(test_path("empty.embrec"), "not an embrec model file");
+}
+
+/* Found by fuzzing the loader: a header claiming 2^30 users of dimension
+ * 65536 made it allocate the 256 TiB the header implies before noticing the
+ * file is 1 KiB (an out-of-memory message, or an abort under AddressSanitizer);
+ * and a hybrid model claiming 2^31 − 1 feature names made it allocate their
+ * 16 GiB offsets first. Both are now refused from the file's size. */
+static void test_load_checks_size_before_allocating(void) {
+    mf_config cfg = mf_defaults();
+    mf_model a;
+    size_t len, at;
+    unsigned char *buf;
+    save_tiny(&a, "huge.embrec");
+    mf_free(&a);
+    buf = slurp(test_path("huge.embrec"), &len);
+    CHECK(len > 100);
+    put_le(buf + 20, 65536, 4);       /* dimension */
+    put_le(buf + 24, 1u << 30, 8);    /* users */
+    spit_rehashed("huge.embrec", buf, len);
+    expect_load_error(test_path("huge.embrec"), "truncated or padded model file");
+    free(buf);
+
+    cfg.kind = MF_BIAS;
+    cfg.dim = 3;
+    tiny_features = 1;
+    tiny_model(&a, cfg, 4, 5, 2);
+    tiny_features = 0;
+    {
+        data_error err;
+        CHECK(mf_save(&a, test_path("names.embrec"), &err) == 0);
+    }
+    mf_free(&a);
+    buf = slurp(test_path("names.embrec"), &len);
+    CHECK(len > 100);
+    /* the user features follow the 96-byte header of a model without hidden
+     * layers and its source name (length at byte 92) */
+    at = 96 + (size_t)get_le(buf + 92, 4);
+    CHECK_INT(get_le(buf + at, 8), 3); /* the three user features */
+    put_le(buf + at, 0x7fffffff, 8);
+    spit_rehashed("names.embrec", buf, len);
+    expect_load_error(test_path("names.embrec"),
+                      "user features: 2147483647 names and 6 entries do not fit");
+    free(buf);
+}
+
 /* every tensor of a deep model, its layer sizes and item genres survive */
 static void test_save_load_deep(void) {
     mf_config cfg = mf_defaults_for(MF_DEEP);
@@ -1471,6 +1592,9 @@ void suite_mf(void) {
     test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
+    test_run("mf/load_rejects_other_versions_and_kinds",
+             test_load_rejects_other_versions_and_kinds);
+    test_run("mf/load_checks_size_before_allocating", test_load_checks_size_before_allocating);
     test_run("mf/save_load_deep", test_save_load_deep);
     test_run("mf/save_is_atomic", test_save_is_atomic);
     test_run("mf/recipes_match_notebooks", test_recipes_match_notebooks);

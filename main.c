@@ -223,6 +223,7 @@ static int cmd_info(args *a) {
 
 typedef struct {
     const char *cmd;                           /* "train" or "ablate", for messages */
+    const char *resume;                        /* --resume MODEL: continue its training */
     const char *data, *test, *save, *history, *movies;
     const char *users_file, *tags_file;        /* side information */
     const char *user_groups, *item_groups;     /* --user-features, --item-features */
@@ -301,6 +302,10 @@ static void train_help(void) {
            "                     one line serves every epoch. numpy:S: Keras's fit\n"
            "                     (shuffle=True) after np.random.seed(S)     [embrec's rng]\n"
            "  --save FILE        where to write the model                         [%s]\n"
+           "  --resume MODEL     continue training a saved model: its architecture,\n"
+           "                     features, weights and optimiser state (model files\n"
+           "                     of version 1 have none: a fresh optimiser); ratings of\n"
+           "                     ids it does not have are left out\n"
            "  --history FILE     per-epoch CSV (epoch,loss,val_loss,...)\n"
            "  --quiet            no log\n"
            "  --no-progress      one line per epoch even on a terminal (no progress bar)\n\n"
@@ -477,6 +482,7 @@ static void parse_train(args *a, train_options *o) {
         } else if (option(a, "--data", &v)) o->data = v;
         else if (option(a, "--test", &v)) o->test = v;
         else if (option(a, "--save", &v)) o->save = v;
+        else if (option(a, "--resume", &v)) o->resume = v;
         else if (option(a, "--history", &v)) o->train.history_path = v;
         else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
@@ -551,6 +557,10 @@ static void parse_train(args *a, train_options *o) {
     }
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
     o->data = ratings_in(o->data);
+    if (o->resume && (mg_set.kind || mg_set.dim || mg_set.n_hidden || mg_set.implicit ||
+                      o->recipe || o->init_from || o->user_groups || o->item_groups))
+        usage_error(a, "--resume continues the saved model as it is: its architecture, "
+                       "features and weights come from %s%s", o->resume, "");
     compose_model(o, &mg, &mg_set);
     {
         /* a changed optimiser starts from its own Keras defaults unless the
@@ -771,6 +781,27 @@ static int training_halted(mf_model *model, const char *save, const data_error *
     return rc == MF_TRAIN_STOPPED ? 130 : 1;
 }
 
+static void load_or_die(mf_model *m, const char *path) {
+    data_error err;
+    if (mf_load(m, path, &err) != 0) die(&err);
+}
+
+/* Drop the rows whose user or item is beyond the model's (a resumed model
+ * cannot learn ids it does not have); returns how many were dropped. */
+static size_t keep_known_rows(data_ratings *r, size_t n_users, size_t n_items) {
+    size_t k, kept = 0, n = r->n;
+    for (k = 0; k < n; k++)
+        if (r->user[k] < n_users && r->item[k] < n_items) {
+            r->user[kept] = r->user[k];
+            r->item[kept] = r->item[k];
+            r->rating[kept] = r->rating[k];
+            r->time[kept] = r->time[k];
+            kept++;
+        }
+    r->n = kept;
+    return n - kept;
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -794,8 +825,30 @@ static int cmd_train(args *a) {
     data_ratings_init(&test);
     data_ratings_init(&train);
     data_ratings_init(&val);
+    if (o.resume) { /* the saved model's ids first, so that its rows keep their places */
+        size_t k;
+        load_or_die(&model, o.resume);
+        o.model = model.cfg;
+        for (k = 0; k < model.n_users; k++)
+            if (data_idmap_intern(&users, model.user_ids[k]) < 0) goto oom;
+        for (k = 0; k < model.n_items; k++)
+            if (data_idmap_intern(&items, model.item_ids[k]) < 0) goto oom;
+    }
     read_or_die(o.data, &o.read, &users, &items, &all);
     if (o.test) read_or_die(o.test, &o.read, &users, &items, &test);
+    if (o.resume) {
+        size_t dropped = keep_known_rows(&all, model.n_users, model.n_items);
+        dropped += keep_known_rows(&test, model.n_users, model.n_items);
+        if (dropped)
+            fprintf(stderr, "embrec train: %zu ratings of users or movies that %s does not "
+                            "have are left out\n", dropped, o.resume);
+        if (o.train.verbose && model.opt_state.present && model.opt_state.cfg.kind == o.train.opt.kind)
+            printf("resuming %s: its %s state after %llu steps\n", o.resume,
+                   nn_optimizer_name(o.train.opt.kind), (unsigned long long)model.opt_state.t);
+        else if (o.train.verbose)
+            printf("resuming %s: its weights, with a fresh %s optimiser\n", o.resume,
+                   nn_optimizer_name(o.train.opt.kind));
+    }
     nn_rng_seed(&rng, o.train.seed);
 
     /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
@@ -846,7 +899,7 @@ static int cmd_train(args *a) {
         o.train.order_n = N;
     }
 
-    {
+    if (!o.resume) {
         mf_side side = {NULL, 0, NULL, NULL};
         data_features uf, itf;
         load_features(&o, &users, &items, &uf, &itf); /* may add rows: before the genres */
@@ -1237,11 +1290,6 @@ static int cmd_ablate(args *a) {
 }
 
 /* ------------------------------------------------------------ eval / predict */
-
-static void load_or_die(mf_model *m, const char *path) {
-    data_error err;
-    if (mf_load(m, path, &err) != 0) die(&err);
-}
 
 static int cmd_eval(args *a) {
     data_read_opts ro = data_read_defaults();

@@ -461,6 +461,8 @@ void mf_free(mf_model *m) {
     features_free(&m->item_features);
     data_idmap_free(&m->users);
     data_idmap_free(&m->items);
+    nn_free(m->opt_state.m);
+    nn_free(m->opt_state.v);
     memset(m, 0, sizeof *m);
 }
 
@@ -1322,6 +1324,8 @@ typedef struct {
     float *pred;       /* (B) */
     float *dpred;      /* (B) */
     float *best_w;     /* (params.n) weights of the best epoch, or NULL */
+    float *best_m, *best_v; /* (params.n) the optimiser's moments then (Adam, AdaMax) */
+    uint64_t best_t;   /* and its step count */
     struct sgd_sample_s *packed; /* (N) per-rating SGD: the samples packed, or NULL */
     mf_work work;      /* the deep models' activations for one batch */
 } train_buffers;
@@ -1338,13 +1342,16 @@ static void buffers_free(train_buffers *tb) {
     free(tb->pred);
     free(tb->dpred);
     nn_free(tb->best_w);
+    nn_free(tb->best_m);
+    nn_free(tb->best_v);
     free(tb->packed);
     mf_work_free(&tb->work);
 }
 
 /* N: samples per epoch; train: the positives of an implicit model, else NULL */
 static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t B,
-                         int keep_best, const data_ratings *positives) {
+                         int keep_best, nn_optimizer_kind opt_kind,
+                         const data_ratings *positives) {
     size_t n_params = m->params.n;
     memset(tb, 0, sizeof *tb);
     if (mf_work_init(&tb->work, m, B) != 0) return -1;
@@ -1365,6 +1372,14 @@ static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t 
     tb->pred = malloc(B * sizeof *tb->pred);
     tb->dpred = malloc(B * sizeof *tb->dpred);
     if (keep_best) tb->best_w = nn_alloc(n_params * sizeof(float));
+    if (keep_best && opt_kind != NN_SGD) {
+        tb->best_m = nn_alloc(n_params * sizeof(float));
+        tb->best_v = nn_alloc(n_params * sizeof(float));
+        if (!tb->best_m || !tb->best_v) {
+            buffers_free(tb);
+            return -1;
+        }
+    }
     if (!tb->perm || !tb->u || !tb->i || !tb->y || !tb->pred || !tb->dpred ||
         (keep_best && !tb->best_w)) {
         buffers_free(tb);
@@ -1727,6 +1742,31 @@ static void history_write(FILE *f, size_t epoch, const mf_epoch *e) {
     fflush(f);
 }
 
+/* Keep the optimiser's state with the model (mf_model.opt_state), so that a
+ * saved model can resume training. m, v: n floats each, or NULL (SGD). */
+static void keep_opt_state(mf_model *mo, const nn_optimizer_config *cfg, const float *m,
+                           const float *v, uint64_t t) {
+    size_t n = mo->params.n;
+    nn_free(mo->opt_state.m);
+    nn_free(mo->opt_state.v);
+    memset(&mo->opt_state, 0, sizeof mo->opt_state);
+    if (cfg->kind != NN_SGD) {
+        mo->opt_state.m = nn_alloc(n * sizeof(float));
+        mo->opt_state.v = nn_alloc(n * sizeof(float));
+        if (!mo->opt_state.m || !mo->opt_state.v || !m || !v) { /* no memory: none kept */
+            nn_free(mo->opt_state.m);
+            nn_free(mo->opt_state.v);
+            mo->opt_state.m = mo->opt_state.v = NULL;
+            return;
+        }
+        memcpy(mo->opt_state.m, m, n * sizeof(float));
+        memcpy(mo->opt_state.v, v, n * sizeof(float));
+    }
+    mo->opt_state.cfg = *cfg;
+    mo->opt_state.t = t;
+    mo->opt_state.present = 1;
+}
+
 /* The names of the tensors holding NaN or ±Inf, comma-separated, into buf */
 static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
     size_t t, r, c, used = 0;
@@ -1742,17 +1782,15 @@ static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
     }
 }
 
-/* End training early (Ctrl-C, or a loss that is no longer finite): keep
- * the best epoch's weights when there are some, and say what happened.
+/* End training early (Ctrl-C, or a loss that is no longer finite): say
+ * what happened, and which epoch's weights the model keeps.
  * Returns MF_TRAIN_STOPPED or MF_TRAIN_DIVERGED. */
 static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_history *hist,
                          const float *best_w, const mf_train_config *cfg, data_error *err) {
     char where[96], kept[96] = "", bad[256];
-    int have_best = best_w && hist->n > 0;
-    if (have_best) {
-        memcpy(m->params.w, best_w, m->params.n * sizeof(float));
+    int have_best = best_w && hist->n > 0; /* mf_train then restores that epoch */
+    if (have_best)
         snprintf(kept, sizeof kept, "; the model keeps epoch %zu's weights", hist->best + 1);
-    }
     if (h->batch) snprintf(where, sizeof where, "epoch %zu, batch %zu of %zu", epoch + 1, h->batch,
                            h->batches);
     else snprintf(where, sizeof where, "epoch %zu", epoch + 1);
@@ -1801,7 +1839,8 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     if (history_open(&hf, cfg->history_path, err) != 0) return -1;
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
     if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->opt, &m->params) != 0 ||
-        buffers_alloc(&tb, m, N, cfg->batch, keep_best, implicit ? train : NULL) != 0) {
+        buffers_alloc(&tb, m, N, cfg->batch, keep_best, cfg->opt.kind,
+                      implicit ? train : NULL) != 0) {
         data_errorf(err, "out of memory for training");
         if (hf) fclose(hf);
         mf_history_free(hist);
@@ -1825,6 +1864,8 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             tb.packed[r].y = train->rating[r];
         }
     }
+    if (m->opt_state.present && m->opt_state.cfg.kind == cfg->opt.kind) /* resume */
+        nn_optimizer_resume(&opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
     mf_count(m, train);
     nn_rng_seed(&rng, cfg->seed);
     nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
@@ -1899,15 +1940,24 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             best = score;
             hist->best = epoch;
             wait = 0;
-            if (keep_best) memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
+            if (keep_best) { /* the weights and the optimiser's state that go with them */
+                memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
+                if (opt.m) memcpy(tb.best_m, opt.m, m->params.n * sizeof(float));
+                if (opt.v) memcpy(tb.best_v, opt.v, m->params.n * sizeof(float));
+                tb.best_t = opt.t;
+            }
         } else if (cfg->patience && ++wait >= cfg->patience) {
             hist->stopped_early = 1;
             if (log && cfg->verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
             break;
         }
     }
-    if (keep_best && hist->n && hist->best + 1 != hist->n)
+    if (keep_best && hist->n && (rc != 0 || hist->best + 1 != hist->n)) { /* back to the best */
         memcpy(m->params.w, tb.best_w, m->params.n * sizeof(float));
+        keep_opt_state(m, &cfg->opt, tb.best_m, tb.best_v, tb.best_t);
+    } else {
+        keep_opt_state(m, &cfg->opt, opt.m, opt.v, opt.t);
+    }
     if (log && cfg->verbose && has_val && hist->n) {
         const mf_epoch *b = &hist->epoch[hist->best];
         if (implicit)
@@ -2449,6 +2499,27 @@ static void write_features(writer *w, const data_features *f) {
     }
 }
 
+/* version 2: the optimiser's state after the tensors */
+static void write_opt_state(writer *w, const mf_model *m) {
+    const nn_params *ps = &m->params;
+    const nn_optimizer_config *c = &m->opt_state.cfg;
+    size_t k;
+    w_u32(w, (uint32_t)m->opt_state.present);
+    if (!m->opt_state.present) return;
+    w_u32(w, (uint32_t)c->kind);
+    w_u32(w, (uint32_t)c->update);
+    w_f32(w, c->lr);
+    w_f32(w, c->beta1);
+    w_f32(w, c->beta2);
+    w_f32(w, c->epsilon);
+    w_u64(w, m->opt_state.t);
+    if (c->kind == NN_SGD) return;
+    for (k = 0; k < ps->n_tensors; k++)
+        w_rows(w, m->opt_state.m + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
+    for (k = 0; k < ps->n_tensors; k++)
+        w_rows(w, m->opt_state.v + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
+}
+
 static void write_model(writer *w, const mf_model *m) {
     const mf_config *c = &m->cfg;
     const nn_params *ps = &m->params;
@@ -2485,6 +2556,7 @@ static void write_model(writer *w, const mf_model *m) {
         for (k = 0; k < I; k++) w_u32(w, m->item_genre[k]);
     for (k = 0; k < ps->n_tensors; k++) /* every tensor, in layout order, rows unpadded */
         w_rows(w, nn_param(ps, k), ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
+    write_opt_state(w, m);
     w_flush(w);
 }
 
@@ -2775,13 +2847,72 @@ static int rebuild_map(data_idmap *map, const int64_t *raw, size_t n, const char
     return 0;
 }
 
+/* bytes of the body before the tensors (ids, counts, genres): what
+ * body_bytes counts besides the tensors and the 8-byte hash */
+static uint64_t params_offset_bytes(const mf_model *m) {
+    uint64_t n = (uint64_t)m->n_users * 12 + (uint64_t)m->n_items * 12 + 8;
+    if (m->cfg.kind == MF_DEEP) n += (uint64_t)m->n_items * 4;
+    return n;
+}
+
+/* the little-endian u32 at byte `at`, without moving the reader */
+static uint32_t rd_u32_at(reader *r, size_t at) {
+    size_t pos = r->pos;
+    uint32_t x;
+    r->pos = at;
+    x = r_u32(r);
+    r->pos = pos;
+    return x;
+}
+
+/* version 2: the optimiser's state (the length was checked already) */
+static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *err) {
+    nn_params *ps = &m->params;
+    nn_optimizer_config *c = &m->opt_state.cfg;
+    uint32_t present = r_u32(r), kind, update;
+    size_t k;
+    if (present == 0) return 0;
+    kind = r_u32(r);
+    update = r_u32(r);
+    c->lr = r_f32(r);
+    c->beta1 = r_f32(r);
+    c->beta2 = r_f32(r);
+    c->epsilon = r_f32(r);
+    m->opt_state.t = r_u64(r);
+    if (present != 1 || kind > NN_ADAMAX || update > NN_UPDATE_DENSE_SWEEP) {
+        data_errorf(err, "%s: corrupt model (optimiser state %u, kind %u, update %u)", path,
+                    present, kind, update);
+        return -1;
+    }
+    c->kind = (nn_optimizer_kind)kind;
+    c->update = (nn_update_mode)update;
+    m->opt_state.present = 1;
+    if (c->kind == NN_SGD) return 0;
+    m->opt_state.m = nn_alloc(ps->n * sizeof(float));
+    m->opt_state.v = nn_alloc(ps->n * sizeof(float));
+    if (!m->opt_state.m || !m->opt_state.v) {
+        data_errorf(err, "%s: out of memory loading the model", path);
+        return -1;
+    }
+    memset(m->opt_state.m, 0, ps->n * sizeof(float));
+    memset(m->opt_state.v, 0, ps->n * sizeof(float));
+    for (k = 0; k < ps->n_tensors; k++)
+        r_rows(r, m->opt_state.m + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
+    for (k = 0; k < ps->n_tensors; k++)
+        r_rows(r, m->opt_state.v + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
+    return 0;
+}
+
 static int parse_model(mf_model *m, reader *r, const char *path, data_error *err) {
     size_t U, I, k;
+    uint32_t version = 1;
+    uint64_t expect;
     memset(m, 0, sizeof *m);
     if (!r_need(r, HEADER_BYTES) || memcmp(r->p, "EMBRECMF", 8) != 0) {
         data_errorf(err, "%s: not an embrec model file", path);
         return -1;
     }
+    if (r->len >= 12) version = rd_u32_at(r, 8);
     if (parse_header(m, r, path, err) != 0 ||
         read_features(r, &m->user_features, m->n_users, path, "user", err) != 0 ||
         read_features(r, &m->item_features, m->n_items, path, "item", err) != 0)
@@ -2794,9 +2925,19 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     U = m->n_users;
     I = m->n_items;
     mf_layout(m); /* the size first: a damaged header must not allocate gigabytes */
-    if ((uint64_t)(r->len - r->pos) != body_bytes(m)) {
+    expect = body_bytes(m);
+    if (version >= 2) { /* the optimiser's state: its size depends on its first words */
+        uint64_t at = r->pos + body_bytes(m) - 8; /* where it starts */
+        expect += 4;
+        if (at + 12 <= r->len && rd_u32_at(r, (size_t)at) == 1) {
+            uint32_t kind = rd_u32_at(r, (size_t)at + 4);
+            expect += 32;
+            if (kind != NN_SGD) expect += 2 * (body_bytes(m) - params_offset_bytes(m));
+        }
+    }
+    if ((uint64_t)(r->len - r->pos) != expect) {
         data_errorf(err, "%s: truncated or padded model file (%zu bytes, expected %llu)",
-                    path, r->len, (unsigned long long)(r->pos + body_bytes(m)));
+                    path, r->len, (unsigned long long)(r->pos + expect));
         return -1;
     }
     if (mf_alloc(m, err) != 0) return -1;
@@ -2820,6 +2961,7 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     for (k = 0; k < m->params.n_tensors; k++)
         r_rows(r, nn_param(&m->params, k), m->params.t[k].rows, m->params.t[k].k,
                m->params.t[k].stride);
+    if (version >= 2 && read_opt_state(m, r, path, err) != 0) return -1;
     if (rebuild_map(&m->users, m->user_ids, U, "user", path, err) != 0 ||
         rebuild_map(&m->items, m->item_ids, I, "item", path, err) != 0)
         return -1;

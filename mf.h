@@ -100,6 +100,17 @@ typedef struct {
     uint32_t *item_genre;      /* (I) deep: each item's genre-string index, else NULL */
     data_idmap users, items;   /* raw id -> row, rebuilt from user_ids/item_ids */
     char source[512];          /* the ratings file it was trained on ("" if unknown) */
+    /* The optimiser's state after the step that produced these weights, so
+     * that training can resume where it stopped (mf_train picks it up when
+     * the optimiser kind matches). m and v share the parameter block's
+     * layout; NULL for SGD. present 0: unknown (a new model, or a file of
+     * version 1). */
+    struct {
+        int present;
+        nn_optimizer_config cfg;
+        uint64_t t;
+        float *m, *v;
+    } opt_state;
 } mf_model;
 
 /* What a model takes besides ratings. */
@@ -381,15 +392,25 @@ int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *er
 
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:
- *   "EMBRECMF"  u32 version  u32 kind  u32 centre  u32 dim
- *   u64 U  u64 I  f32 mean  f32 rating_min  f32 rating_max  f32 l2  f32 init_limit
- *   u32 source length, source bytes
- *   i64 user_ids[U]  i64 item_ids[I]  u32 user_count[U]  u32 item_count[I]
- *   f32 P[U·K]  f32 Q[I·K]  (bias: f32 b_u[U]  f32 b_i[I])   rows unpadded
+ *   "EMBRECMF"  u32 version (2)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf)
+ *   u32 centre  u32 K  u64 users U  u64 items I  u64 genres G (deep; else 0)
+ *   f32 mean μ  f32 rating_min  f32 rating_max  f32 l2  f32 init_limit
+ *   u32 hidden layers L, u32 width[L]  u32 activation  f32 dropout_embed  f32 dropout_hidden
+ *   u32 output lecun_uniform  u32 implicit
+ *   u32 n, n bytes: the ratings file it was trained on
+ *   user features, then item features: u64 F; if F > 0: u64 rows  u64 nnz
+ *       u32 start[rows+1]  u32 feature[nnz]  F × (u32 n, n bytes: "group:value")
+ *   i64 user_ids[U]  i64 item_ids[I]  u32 user_count[U]  u32 item_count[I]  (deep: u32 genre[I])
+ *   f32 every tensor in the parameter block's order, rows unpadded: P (U, K), Q (I, K),
+ *       then per kind b_u, b_i, the genre embedding, the feature embeddings,
+ *       ncf's P' and Q', each Dense layer's kernel (C, O) then its bias (O)
+ *   u32 optimiser state present; if 1: u32 kind (0 sgd, 1 adam, 2 adamax)  u32 update
+ *       f32 lr  f32 β1  f32 β2  f32 ε  u64 steps t; Adam and AdaMax: m, then v, as the tensors
  *   u64 FNV-1a hash of every byte before it
- * Saving writes a temporary file in the same directory, syncs it and renames
- * it over the target, so the target is always either the old or the new model. */
-#define MF_FILE_VERSION 1
+ * Version 1 files (no optimiser state) still load. Saving writes a
+ * temporary file in the same directory, syncs it and renames it over the
+ * target, so the target is always either the old or the new model. */
+#define MF_FILE_VERSION 2
 
 int mf_save(const mf_model *m, const char *path, data_error *err);
 int mf_load(mf_model *m, const char *path, data_error *err);

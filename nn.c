@@ -1257,6 +1257,7 @@ static nn_deferred *deferred_new(const nn_optimizer_config *c, const nn_params *
     d->T = T;
     d->q = c->kind == NN_ADAM ? sqrt((double)c->beta2) : (double)c->beta2;
     d->row_step = calloc(rows ? rows : 1, sizeof *d->row_step);
+    d->n_rows = rows;
     d->a = malloc((T + 1) * sizeof *d->a);
     for (n = 0; n < NN_IDLE_TERMS; n++) d->F[n] = malloc((T + 1) * sizeof *d->F[n]);
     for (n = 0; n < NN_IDLE_TERMS; n++)
@@ -1395,6 +1396,15 @@ int nn_optimizer_init_params(nn_optimizer *opt, nn_optimizer_config cfg, const n
         return -1;
     }
     return 0; /* betas too close to 1 to tabulate: dense mode sweeps */
+}
+
+void nn_optimizer_resume(nn_optimizer *opt, const float *m, const float *v, uint64_t t) {
+    size_t i;
+    if (opt->m && m) memcpy(opt->m, m, opt->n * sizeof *opt->m);
+    if (opt->v && v) memcpy(opt->v, v, opt->n * sizeof *opt->v);
+    opt->t = t;
+    if (!opt->deferred) return;
+    for (i = 0; i < opt->deferred->n_rows; i++) opt->deferred->row_step[i] = t; /* all current */
 }
 
 void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps) {

@@ -251,7 +251,8 @@ int nn_update_parse(const char *name, nn_update_mode *mode);  /* 0 or -1 */
 #define NN_IDLE_TERMS 6
 #define NN_POW_TABLE 4096
 typedef struct {
-    uint64_t *row_step;           /* (rows of every sparse tensor) */
+    uint64_t *row_step;           /* (n_rows: rows of every sparse tensor) */
+    size_t n_rows;
     size_t base[NN_MAX_TENSORS];  /* tensor i's rows start at row_step[base[i]] */
     size_t T;                     /* lr_t(s) = lr exactly for s >= T */
     double *a;                    /* (T+1) lr_t(s) as the sweep computes it */
@@ -281,6 +282,9 @@ void nn_optimizer_free(nn_optimizer *opt);
 /* One update of every tensor from ps->dw, in cfg.update mode. Does not zero
  * the gradients (call nn_params_zero_grad). */
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps);
+/* Start from a saved state: the moments m and v (n floats each, NULL for
+ * SGD) after t steps, every row up to date. */
+void nn_optimizer_resume(nn_optimizer *opt, const float *m, const float *v, uint64_t t);
 /* Deferred dense mode: bring the rows marked touched (nn_params_touch) up to
  * the current step, so that a forward pass reads them as the sweep would
  * have left them. Mark a batch's rows and call this before its forward

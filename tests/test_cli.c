@@ -732,6 +732,44 @@ static void test_kill_mid_save(void) {
     CHECK_INT(good, 12);
 }
 
+/* Resuming: a model file keeps its optimiser's state, so training goes on
+ * where it stopped (its first resumed epoch starts below where a fresh run
+ * starts, and the step count carries over); a file of version 1 (before the
+ * state was kept) still loads, predicts what it did, and resumes with a
+ * fresh optimiser. */
+static void test_resume(void) {
+    char args[4096], first[700], second[700];
+    const char *loss;
+    double fresh, resumed;
+    snprintf(first, sizeof first, "%s", test_path("r1.embrec"));
+    snprintf(second, sizeof second, "%s", test_path("r2.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 8 --optimizer "
+             "adam --epochs 2 --no-progress --save %s", first);
+    CHECK_INT(embrec(args), 0);
+    loss = strstr(out, " - loss: ");
+    fresh = loss ? atof(loss + 9) : 0.0;
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --optimizer adam "
+             "--epochs 1 --no-progress --save %s", first, second);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "its adam state after 676 steps"); /* 2 epochs of ceil(10800 / 32) */
+    loss = strstr(out, " - loss: ");
+    resumed = loss ? atof(loss + 9) : 1e9;
+    CHECK(resumed < fresh - 0.05);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --dim 4 --save %s",
+             first, second);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--resume continues the saved model as it is");
+    /* version 1 */
+    CHECK_INT(embrec("predict --model tests/ref/model_v1.embrec --user 1 --item 1"), 0);
+    CHECK_NEAR(atof(out), 3.6597, 0, 5e-5);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume tests/ref/model_v1.embrec "
+             "--optimizer adam --epochs 1 --no-progress --save %s", second);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "with a fresh adam optimiser");
+    CHECK_HAS(out, "ratings of users or movies that tests/ref/model_v1.embrec does not have "
+                   "are left out");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -753,5 +791,6 @@ void suite_cli(void) {
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
+    test_run("cli/resume", test_resume);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

@@ -896,6 +896,35 @@ static void test_sgd_threads(void) {
     mf_free(&m4);
 }
 
+/* The optimiser's state goes into the model file and comes back bit for
+ * bit (version 2), with the step count and the settings. */
+static void test_save_load_opt_state(void) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    mf_history h;
+    mf_model a, b;
+    data_error err;
+    double r, base;
+    mc.dim = 6;
+    tc.opt = nn_optimizer_defaults(NN_ADAMAX);
+    tc.epochs = 1;
+    tc.verbose = 0;
+    train_sample(mc, tc, &r, &base, &h, &a);
+    CHECK(a.opt_state.present);
+    CHECK_INT(a.opt_state.t, (9600 + 31) / 32); /* train_sample trains on 80 %: 9600 rows */
+    CHECK(mf_save(&a, test_path("state.embrec"), &err) == 0);
+    CHECK(mf_load(&b, test_path("state.embrec"), &err) == 0);
+    CHECK(b.opt_state.present);
+    CHECK_INT(b.opt_state.t, a.opt_state.t);
+    CHECK_INT(b.opt_state.cfg.kind, NN_ADAMAX);
+    CHECK(b.opt_state.cfg.lr == a.opt_state.cfg.lr);
+    CHECK(memcmp(a.opt_state.m, b.opt_state.m, a.params.n * sizeof(float)) == 0);
+    CHECK(memcmp(a.opt_state.v, b.opt_state.v, a.params.n * sizeof(float)) == 0);
+    mf_history_free(&h);
+    mf_free(&a);
+    mf_free(&b);
+}
+
 static void test_history_csv(void) {
     mf_config mc = mf_defaults();
     mf_train_config tc = mf_train_defaults();
@@ -1586,6 +1615,7 @@ void suite_mf(void) {
     test_run("mf/dense_matches_sweep_training", test_dense_matches_sweep_training);
     test_run("mf/sgd_fast_path_exact", test_sgd_fast_path_exact);
     test_run("mf/sgd_threads", test_sgd_threads);
+    test_run("mf/save_load_opt_state", test_save_load_opt_state);
     test_run("mf/batch_orders", test_batch_orders);
     test_run("mf/load_weights", test_load_weights);
     test_run("mf/history_csv", test_history_csv);

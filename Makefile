@@ -1,5 +1,6 @@
 # embrec — make builds ./embrec, make test runs the suite, make demo trains on
-# the bundled sample and prints recommendations.
+# the bundled sample and prints recommendations, make verify runs the
+# notebooks' recipes on real MovieLens.
 #
 #   make SIMD=0     force the scalar kernels (no AVX2/FMA or NEON)
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer
@@ -43,7 +44,7 @@ TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures install clean bench fuzz fuzz-build valgrind
+.PHONY: all test demo sample pictures verify install clean bench fuzz fuzz-build valgrind
 all: embrec
 
 build/%.o: %.c $(wildcard *.h) build/flags
@@ -69,6 +70,13 @@ demo: embrec
 	    --lr 0.005 --update lazy --batch 64 --epochs 30 --patience 3 --restore-best \
 	    --l2 0.1 --save build/demo.embrec
 	./embrec recommend --model build/demo.embrec --user 7 -n 10
+
+# Every notebook's recipe on real MovieLens, one table against the notebooks'
+# figures (minutes; not part of make test). MOVIELENS=DIR: ml-100k/ and
+# ml-latest-small/, and ml-1m/ratings.dat when it is there.
+MOVIELENS ?= ../shared/movielens
+verify: embrec
+	sh tests/verify.sh $(MOVIELENS)
 
 # docs/: the README's pictures, drawn from make demo's model of the sample
 pictures: embrec

@@ -203,6 +203,15 @@ static int cmd_info(args *a) {
         printf("items    %zu\n", st.items);
         printf("rating   min %g, max %g, mean %.5f\n", st.min, st.max, st.mean);
         printf("density  %.4f%%\n", 100.0 * st.density);
+        { /* repeated (user, movie) pairs are kept, one training example per line */
+            data_user_items ui;
+            if (data_user_items_build(&ui, &r, users.n) == 0) {
+                size_t dup = r.n - ui.start[users.n];
+                if (dup) printf("repeats  %zu lines repeat a (user, movie) pair; each is kept "
+                                "as a rating of its own\n", dup);
+                data_user_items_free(&ui);
+            }
+        }
         if (rep.skipped)
             printf("skipped  %zu malformed lines (first: %s)\n", rep.skipped, rep.first_error);
         data_ratings_free(&r);

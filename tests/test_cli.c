@@ -770,6 +770,31 @@ static void test_resume(void) {
                    "are left out");
 }
 
+/* The documented rules for odd but valid input: any 64-bit id (negative or
+ * beyond 32 bits) is an id; a repeated (user, movie) pair is kept as
+ * another rating and counted by info; no rating range is declared, the
+ * data's own min and max are the range. Beyond 64 bits, or a rating that is
+ * not a finite number, is an error naming the line. */
+static void test_odd_input_rules(void) {
+    char args[1200];
+    const char *f = test_write("odd.csv", "userId,movieId,rating,timestamp\n"
+                                          "1099511627776,5,4.0,1\n-3,5,3.0,2\n"
+                                          "1,5,4.0,3\n1,5,2.0,4\n2,6,7.5,5\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "users    4");
+    CHECK_HAS(out, "rating   min 2, max 7.5");
+    CHECK_HAS(out, "repeats  1 lines repeat a (user, movie) pair");
+    f = test_write("big.csv", "userId,movieId,rating\n99999999999999999999,5,4.0\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "big.csv:2: user id does not fit in 64 bits");
+    f = test_write("inf.csv", "userId,movieId,rating\n1,5,4.0\n2,5,inf\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "inf.csv:3: rating is not a number");
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -792,5 +817,6 @@ void suite_cli(void) {
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
     test_run("cli/resume", test_resume);
+    test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

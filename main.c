@@ -445,21 +445,28 @@ static void compose_model(train_options *o, const mf_config *mg, const mf_config
     if (set->implicit) o->model.implicit = mg->implicit;
 }
 
+/* SEED of "numpy:SEED": NumPy's seeds are 32-bit unsigned integers */
+static uint64_t parse_numpy_seed(args *a, const char *name, const char *v, const char *as) {
+    char *end;
+    unsigned long long seed;
+    errno = 0;
+    seed = strtoull(v + 6, &end, 10);
+    if (!v[6] || *end || errno || v[6] == '-' || seed > 0xffffffffull) {
+        char what[160];
+        snprintf(what, sizeof what, "%s %s", name, v);
+        usage_error(a, "%s: the seed must be an integer in [0, 4294967295], as %s", what, as);
+    }
+    return seed;
+}
+
 /* --shuffle numpy:SEED (NumPy's legacy permutation) or --shuffle embrec */
 static void parse_shuffle(args *a, const char *v, train_options *o) {
     o->shuffle_first = 1;
     o->shuffle_numpy = 0;
     if (strcmp(v, "embrec") == 0) return;
     if (strncmp(v, "numpy:", 6) == 0) {
-        char *end;
-        unsigned long long seed;
-        errno = 0;
-        seed = strtoull(v + 6, &end, 10);
-        if (!v[6] || *end || errno || v[6] == '-' || seed > 0xffffffffull)
-            usage_error(a, "--shuffle %s: the seed must be an integer in [0, 4294967295], as "
-                        "numpy.random.RandomState takes%s", v, "");
         o->shuffle_numpy = 1;
-        o->numpy_seed = seed;
+        o->numpy_seed = parse_numpy_seed(a, "--shuffle", v, "numpy.random.RandomState takes");
         return;
     }
     usage_error(a, "--shuffle: expected numpy:SEED or embrec (got \"%s\")%s", v, "");
@@ -509,15 +516,8 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--init-from", &v)) o->init_from = v;
         else if (option(a, "--batch-order", &v)) {
             if (strncmp(v, "numpy:", 6) == 0) {
-                char *end;
-                unsigned long long seed;
-                errno = 0;
-                seed = strtoull(v + 6, &end, 10);
-                if (!v[6] || *end || errno || v[6] == '-' || seed > 0xffffffffull)
-                    usage_error(a, "--batch-order %s: the seed must be an integer in "
-                                "[0, 4294967295], as np.random.seed takes%s", v, "");
                 o->train.order = MF_ORDER_NUMPY;
-                o->train.numpy_seed = seed;
+                o->train.numpy_seed = parse_numpy_seed(a, "--batch-order", v, "np.random.seed takes");
                 o->batch_order = NULL;
             } else {
                 o->train.order = MF_ORDER_GIVEN;

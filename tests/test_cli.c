@@ -612,18 +612,23 @@ static void test_dense_matches_sweep_cli(void) {
     }
 }
 
+/* the first n bytes of a file into buf; how many were read (0 if none) */
+static size_t read_head(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, n, f) : 0;
+    if (f) fclose(f);
+    return got;
+}
+
 /* A diverging run stops with the epoch, the batch, the tensors and a hint,
  * exits 1, and leaves the model file it would have replaced as it was. */
 static void test_divergence_stops(void) {
     char args[4096], model[600], before[64], after[64];
-    FILE *f;
     size_t nb, na;
     snprintf(model, sizeof model, "%s", test_path("keep.embrec"));
     snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
     CHECK_INT(embrec(args), 0);
-    f = fopen(model, "rb");
-    nb = f ? fread(before, 1, sizeof before, f) : 0;
-    if (f) fclose(f);
+    nb = read_head(model, before, sizeof before);
     snprintf(args, sizeof args, "train --data data/ratings.csv --optimizer sgd --lr 50 --epochs 3 "
              "--quiet --save %s", model);
     CHECK_INT(embrec(args), 1);
@@ -631,9 +636,7 @@ static void test_divergence_stops(void) {
     CHECK_HAS(out, "user_embedding");
     CHECK_HAS(out, "try a smaller learning rate than --lr 50");
     CHECK_HAS(out, "is left as it was");
-    f = fopen(model, "rb");
-    na = f ? fread(after, 1, sizeof after, f) : 0;
-    if (f) fclose(f);
+    na = read_head(model, after, sizeof after);
     CHECK(nb == sizeof before && na == nb && memcmp(before, after, nb) == 0);
 }
 
@@ -672,7 +675,6 @@ static void test_interrupt_saves_best(void) {
  * already there is untouched, with no temporary file left beside it. */
 static void test_save_failure_keeps_old_model(void) {
     char args[4096], model[700], dir[600], before[256], after[256];
-    FILE *f;
     size_t nb, na;
     snprintf(dir, sizeof dir, "%s", test_path("fsize"));
     snprintf(model, sizeof model, "%s/m.embrec", dir);
@@ -680,9 +682,7 @@ static void test_save_failure_keeps_old_model(void) {
     CHECK(system(args) == 0);
     snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
     CHECK_INT(embrec(args), 0);
-    f = fopen(model, "rb");
-    nb = f ? fread(before, 1, sizeof before, f) : 0;
-    if (f) fclose(f);
+    nb = read_head(model, before, sizeof before);
     /* 2 blocks of 512 bytes: the 64-wide model (~180 KB) cannot be written */
     snprintf(args, sizeof args, "-c \"trap '' XFSZ; ulimit -f 2; exec ./embrec train --data "
              "data/ratings.csv --epochs 1 --dim 64 --quiet --save %s\"", model);
@@ -702,9 +702,7 @@ static void test_save_failure_keeps_old_model(void) {
     }
     CHECK_HAS(out, "cannot write the model");
     CHECK_HAS(out, "the previous file, if any, is untouched");
-    f = fopen(model, "rb");
-    na = f ? fread(after, 1, sizeof after, f) : 0;
-    if (f) fclose(f);
+    na = read_head(model, after, sizeof after);
     CHECK(nb > 0 && na == nb && memcmp(before, after, nb) == 0);
     snprintf(args, sizeof args, "ls -a %s | grep -c . | grep -qx 3", dir); /* ., .., m.embrec */
     CHECK(system(args) == 0);

@@ -257,30 +257,38 @@ static void test_gradients_hybrid(void) {
     tiny_features = 0;
 }
 
-/* ũ·q̃ by hand: user 0 = p_0 + (e_0 + e_2)/2, item 1 = q_1 + (f_0 + f_1)/2 */
-static void test_hybrid_forward_value(void) {
+/* The tiny hybrid dot model with K = 2 and weights set by hand: user 0's
+ * features average to (e_0 + e_2)/2 = (1, 0) and item 1's vector is
+ * q̃_1 = q_1 + (f_0 + f_1)/2 = (0.25, 3) + (0.75, 1) = (1, 4); p_0 is given. */
+static void hand_hybrid(mf_model *m, float p0, float p1) {
     mf_config cfg = mf_defaults();
-    mf_model m;
-    float *P, *Q, *E, *Fi, pred;
+    float *P, *Q, *E, *Fi;
     size_t S, Se, Sf;
-    uint32_t u = 0, i = 1;
     cfg.dim = 2;
     tiny_features = 1;
-    tiny_model(&m, cfg, 4, 5, 1);
+    tiny_model(m, cfg, 4, 5, 1);
     tiny_features = 0;
-    P = nn_param(&m.params, m.t_user);
-    Q = nn_param(&m.params, m.t_item);
-    E = nn_param(&m.params, m.t_user_feature);
-    Fi = nn_param(&m.params, m.t_item_feature);
-    S = m.params.t[m.t_user].stride;
-    Se = m.params.t[m.t_user_feature].stride;
-    Sf = m.params.t[m.t_item_feature].stride;
-    P[0] = 1.0f, P[1] = 0.0f;               /* p_0 */
-    E[0] = 0.5f, E[1] = 1.0f;               /* e_0 */
-    E[2 * Se] = 1.5f, E[2 * Se + 1] = -1.0f; /* e_2: ũ = (1, 0) + (1, 0) = (2, 0) */
-    Q[S] = 0.25f, Q[S + 1] = 3.0f;          /* q_1 */
-    Fi[0] = 1.0f, Fi[1] = 0.0f;             /* f_0 */
-    Fi[Sf] = 0.5f, Fi[Sf + 1] = 2.0f;       /* f_1: q̃ = (0.25 + 0.75, 3 + 1) = (1, 4) */
+    P = nn_param(&m->params, m->t_user);
+    Q = nn_param(&m->params, m->t_item);
+    E = nn_param(&m->params, m->t_user_feature);
+    Fi = nn_param(&m->params, m->t_item_feature);
+    S = m->params.t[m->t_user].stride;
+    Se = m->params.t[m->t_user_feature].stride;
+    Sf = m->params.t[m->t_item_feature].stride;
+    P[0] = p0, P[1] = p1;                    /* p_0 */
+    E[0] = 0.5f, E[1] = 1.0f;                /* e_0 */
+    E[2 * Se] = 1.5f, E[2 * Se + 1] = -1.0f; /* e_2 */
+    Q[S] = 0.25f, Q[S + 1] = 3.0f;           /* q_1 */
+    Fi[0] = 1.0f, Fi[1] = 0.0f;              /* f_0 */
+    Fi[Sf] = 0.5f, Fi[Sf + 1] = 2.0f;        /* f_1 */
+}
+
+/* ũ·q̃ by hand: user 0 = p_0 + (e_0 + e_2)/2, item 1 = q_1 + (f_0 + f_1)/2 */
+static void test_hybrid_forward_value(void) {
+    mf_model m;
+    float pred;
+    uint32_t u = 0, i = 1;
+    hand_hybrid(&m, 1.0f, 0.0f);            /* ũ_0 = (1, 0) + (1, 0) = (2, 0), q̃_1 = (1, 4) */
     {
         mf_work w;
         CHECK(mf_work_init(&w, &m, 1) == 0);
@@ -297,29 +305,12 @@ static void test_hybrid_forward_value(void) {
  * its id embedding gets no gradient, its features do. A row with neither
  * ratings nor features stays unknown. */
 static void test_cold_row_uses_features(void) {
-    mf_config cfg = mf_defaults();
     mf_model m;
-    float *P, *Q, *E, *Fi, pred, dpred = 1.0f;
-    size_t S, Se, Sf, k;
+    float pred, dpred = 1.0f;
+    size_t k;
     uint32_t u = 0, i = 1;
     mf_work w;
-    cfg.dim = 2;
-    tiny_features = 1;
-    tiny_model(&m, cfg, 4, 5, 1);
-    tiny_features = 0;
-    P = nn_param(&m.params, m.t_user);
-    Q = nn_param(&m.params, m.t_item);
-    E = nn_param(&m.params, m.t_user_feature);
-    Fi = nn_param(&m.params, m.t_item_feature);
-    S = m.params.t[m.t_user].stride;
-    Se = m.params.t[m.t_user_feature].stride;
-    Sf = m.params.t[m.t_item_feature].stride;
-    P[0] = 7.0f, P[1] = -7.0f;               /* p_0: must not count */
-    E[0] = 0.5f, E[1] = 1.0f;
-    E[2 * Se] = 1.5f, E[2 * Se + 1] = -1.0f; /* (e_0 + e_2)/2 = (1, 0) */
-    Q[S] = 0.25f, Q[S + 1] = 3.0f;
-    Fi[0] = 1.0f, Fi[1] = 0.0f;
-    Fi[Sf] = 0.5f, Fi[Sf + 1] = 2.0f;        /* q̃_1 = (1, 4) */
+    hand_hybrid(&m, 7.0f, -7.0f);           /* p_0 = (7, −7) must not count */
     m.user_count[0] = 0;
     m.user_count[2] = 0;                     /* user 2 has no features either */
     CHECK(mf_user_known(&m, 0));

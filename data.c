@@ -363,8 +363,14 @@ void data_idmap_init(data_idmap *m) { memset(m, 0, sizeof *m); }
 void data_idmap_free(data_idmap *m) {
     free(m->raw);
     free(m->table);
+    free(m->direct);
     data_idmap_init(m);
 }
+
+/* The direct array grows freely up to this many entries; beyond it, to at
+ * most IDMAP_DIRECT_PER_ID entries per id held. */
+#define IDMAP_DIRECT_FREE ((size_t)1 << 16)
+#define IDMAP_DIRECT_PER_ID 8
 
 /* Multiply by 2^64/φ, then fold the well-mixed high half onto the low bits
  * the mask keeps: consecutive ids (the common case) spread evenly. */
@@ -373,24 +379,52 @@ static size_t idmap_slot(int64_t raw, size_t mask) {
     return (size_t)(h ^ (h >> 32)) & mask;
 }
 
+/* Rebuild the hash at twice the size from the hashed ids: those the direct
+ * array does not cover (the ones it covers are found there). */
 static int idmap_grow(data_idmap *m) {
-    size_t cap = m->cap ? m->cap * 2 : 64, i;
+    size_t cap = m->cap ? m->cap * 2 : 64, i, hashed = 0;
     int32_t *t;
     if (cap > SIZE_MAX / sizeof *t) return -1;
     t = calloc(cap, sizeof *t);
     if (!t) return -1;
     for (i = 0; i < m->n; i++) {
-        size_t s = idmap_slot(m->raw[i], cap - 1);
+        size_t s;
+        if ((uint64_t)m->raw[i] < m->direct_cap) continue;
+        s = idmap_slot(m->raw[i], cap - 1);
         while (t[s]) s = (s + 1) & (cap - 1);
         t[s] = (int32_t)(i + 1);
+        hashed++;
     }
     free(m->table);
     m->table = t;
     m->cap = cap;
+    m->hashed = hashed;
     return 0;
 }
 
-int32_t data_idmap_find(const data_idmap *m, int64_t raw) {
+/* Widen the direct array to cover raw, when that keeps it small: 1 done,
+ * 0 not worth it (raw stays hashed), -1 out of memory. The new array is
+ * filled from raw[] (every id now covered, hashed ones included), so the
+ * old one is not copied and only the pages holding ids are touched. */
+static int idmap_direct_cover(data_idmap *m, int64_t raw) {
+    size_t cap = m->direct_cap ? m->direct_cap : 1024, limit = IDMAP_DIRECT_FREE, i;
+    int32_t *d;
+    if (raw < 0) return 0;
+    if (m->n < SIZE_MAX / 2 / IDMAP_DIRECT_PER_ID / sizeof *d &&
+        (m->n + 1) * IDMAP_DIRECT_PER_ID > limit)
+        limit = (m->n + 1) * IDMAP_DIRECT_PER_ID;
+    if ((uint64_t)raw >= (uint64_t)limit) return 0;
+    while (cap <= (size_t)raw) cap *= 2;
+    if (!(d = calloc(cap, sizeof *d))) return -1;
+    for (i = 0; i < m->n; i++)
+        if ((uint64_t)m->raw[i] < cap) d[m->raw[i]] = (int32_t)(i + 1);
+    free(m->direct);
+    m->direct = d;
+    m->direct_cap = cap;
+    return 1;
+}
+
+static int32_t idmap_hash_find(const data_idmap *m, int64_t raw) {
     size_t s, mask;
     if (!m->cap) return -1;
     mask = m->cap - 1;
@@ -399,12 +433,16 @@ int32_t data_idmap_find(const data_idmap *m, int64_t raw) {
     return -1;
 }
 
+int32_t data_idmap_find(const data_idmap *m, int64_t raw) {
+    if ((uint64_t)raw < m->direct_cap) return m->direct[raw] - 1; /* negative ids wrap high */
+    return idmap_hash_find(m, raw);
+}
+
 int32_t data_idmap_intern(data_idmap *m, int64_t raw) {
-    size_t s, mask;
     int32_t found = data_idmap_find(m, raw);
+    int direct;
     if (found >= 0) return found;
     if (m->n >= (size_t)INT32_MAX) return -1;
-    if ((m->n + 1) * 2 > m->cap && idmap_grow(m) != 0) return -1; /* load ≤ 50% */
     if (m->n == m->raw_cap) {
         size_t cap = m->raw_cap ? m->raw_cap * 2 : 64;
         int64_t *r = realloc(m->raw, cap * sizeof *r);
@@ -412,11 +450,20 @@ int32_t data_idmap_intern(data_idmap *m, int64_t raw) {
         m->raw = r;
         m->raw_cap = cap;
     }
-    mask = m->cap - 1;
-    for (s = idmap_slot(raw, mask); m->table[s]; s = (s + 1) & mask) {
+    direct = (uint64_t)raw < m->direct_cap;
+    if (!direct && (direct = idmap_direct_cover(m, raw)) < 0) return -1;
+    if (direct) {
+        m->direct[raw] = (int32_t)(m->n + 1);
+    } else {
+        size_t s, mask;
+        if ((m->hashed + 1) * 2 > m->cap && idmap_grow(m) != 0) return -1; /* load ≤ 50% */
+        mask = m->cap - 1;
+        for (s = idmap_slot(raw, mask); m->table[s]; s = (s + 1) & mask) {
+        }
+        m->table[s] = (int32_t)(m->n + 1);
+        m->hashed++;
     }
     m->raw[m->n] = raw;
-    m->table[s] = (int32_t)(m->n + 1);
     return (int32_t)m->n++;
 }
 

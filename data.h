@@ -32,12 +32,21 @@ void data_errorf(data_error *err, const char *fmt, ...)
 
 /* ------------------------------------------------------------ id maps */
 
-/* raw id (as in the file) <-> dense index 0..n-1, in order of first sight */
+/* raw id (as in the file) <-> dense index 0..n-1, in order of first sight.
+ * Small non-negative raw ids (MovieLens ids are below a million) are looked
+ * up in a direct array indexed by the raw id; every other id goes through
+ * an open-addressing hash. The direct array covers [0, direct_cap) and is
+ * grown on demand while it stays small (at most 2^16 entries, or 8 per id
+ * held); it always holds every id below direct_cap, so ids that were hashed
+ * before it grew over them are found there too. */
 typedef struct {
     int64_t *raw;     /* (n) dense index -> raw id */
     size_t n, raw_cap;
     int32_t *table;   /* (cap) open addressing: dense index + 1, 0 = empty */
-    size_t cap;       /* a power of two, kept at least 2n */
+    size_t cap;       /* a power of two (or 0), kept at least 2·hashed */
+    size_t hashed;    /* ids put in table */
+    int32_t *direct;  /* (direct_cap) raw id -> dense index + 1, 0 = absent */
+    size_t direct_cap; /* a power of two, or 0 */
 } data_idmap;
 
 void data_idmap_init(data_idmap *m);

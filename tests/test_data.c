@@ -111,8 +111,10 @@ static void test_idmap_growth(void) {
         if (data_idmap_intern(&m, k < n / 2 ? k + 1 : (int64_t)k * 1000003 - 77) != k) bad++;
     CHECK_INT(bad, 0);
     CHECK_INT(m.n, n);
-    CHECK(m.cap >= 2 * m.n);
+    CHECK(m.cap >= 2 * m.hashed);
     CHECK_INT(m.cap & (m.cap - 1), 0); /* a power of two */
+    CHECK_INT(m.hashed, n / 2);          /* the large ids; the small ones are direct */
+    CHECK(m.direct_cap > (size_t)n / 2); /* covers 1..n/2 */
     for (k = 0; k < n; k++) {
         int64_t raw = k < n / 2 ? k + 1 : (int64_t)k * 1000003 - 77;
         if (data_idmap_find(&m, raw) != k || m.raw[k] != raw) bad++;
@@ -120,6 +122,72 @@ static void test_idmap_growth(void) {
     CHECK_INT(bad, 0);
     CHECK_INT(data_idmap_find(&m, n / 2 + 1), -1);
     CHECK_INT(data_idmap_find(&m, -77 + 1), -1);
+    data_idmap_free(&m);
+}
+
+/* The direct array and the hash give the same map: a mix of small ids,
+ * large ones, negative ones and repeats, in an order where ids are hashed
+ * first (too large for the direct array while the map is small) and later
+ * covered by it, against a plain list searched linearly. */
+static void test_idmap_direct_vs_hash(void) {
+    enum { N = 40000 };
+    static int64_t seen[N], ids[N];
+    data_idmap m;
+    size_t n_seen = 0, k, j;
+    int bad = 0;
+    uint64_t x = 12345;
+    data_idmap_init(&m);
+    for (k = 0; k < N; k++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        switch ((x >> 60) % 4) {
+        case 0: ids[k] = (int64_t)((x >> 20) % 3000); break;        /* small, repeated */
+        case 1: ids[k] = (int64_t)((x >> 20) % 300000); break;      /* direct once the map is big */
+        case 2: ids[k] = -(int64_t)((x >> 20) % 500) - 1; break;    /* negative: hashed */
+        default: ids[k] = (int64_t)(x >> 8) + 10000000000LL; break; /* large: hashed */
+        }
+    }
+    ids[0] = 100000; /* hashed at first (the map is empty), direct later */
+    ids[1] = 0;
+    ids[2] = -1;
+    ids[3] = INT64_MAX;
+    ids[4] = INT64_MIN;
+    ids[5] = 100000;
+    for (k = 0; k < N; k++) {
+        int32_t want = -1, got;
+        for (j = 0; j < n_seen; j++)
+            if (seen[j] == ids[k]) want = (int32_t)j;
+        if (want < 0) {
+            want = (int32_t)n_seen;
+            seen[n_seen++] = ids[k];
+        }
+        got = data_idmap_intern(&m, ids[k]);
+        if (got != want) bad++;
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(m.n, n_seen);
+    CHECK(m.direct_cap >= 131072 && m.direct_cap <= 262144); /* grew over 100000, not 300000 */
+    CHECK(m.hashed > 0);
+    CHECK_INT(data_idmap_find(&m, 100000), 0);
+    CHECK_INT(data_idmap_find(&m, 0), 1);
+    CHECK_INT(data_idmap_find(&m, -1), 2);
+    CHECK_INT(data_idmap_find(&m, INT64_MAX), 3);
+    CHECK_INT(data_idmap_find(&m, INT64_MIN), 4);
+    for (j = 0; j < n_seen; j++)
+        if (data_idmap_find(&m, seen[j]) != (int32_t)j || m.raw[j] != seen[j]) bad++;
+    CHECK_INT(bad, 0);
+    /* absent ids: inside the direct range, negative, large */
+    CHECK_INT(data_idmap_find(&m, 299999 + 1), -1);
+    CHECK_INT(data_idmap_find(&m, -501), -1);
+    CHECK_INT(data_idmap_find(&m, 9999999999LL), -1);
+    data_idmap_free(&m);
+    CHECK(m.direct == NULL && m.direct_cap == 0 && m.n == 0);
+    /* sparse large ids never get a direct array; a small one then does */
+    data_idmap_init(&m);
+    for (k = 0; k < 100; k++) CHECK_INT(data_idmap_intern(&m, 5000000 + (int64_t)k * 7), (int32_t)k);
+    CHECK_INT(m.direct_cap, 0);
+    CHECK_INT(data_idmap_intern(&m, 3), 100);
+    CHECK(m.direct_cap > 0 && m.direct_cap <= 65536);
+    CHECK_INT(data_idmap_find(&m, 5000000 + 99 * 7), 99);
     data_idmap_free(&m);
 }
 
@@ -2301,6 +2369,7 @@ void suite_data(void) {
     test_run("data/read_pairs", test_read_pairs);
     test_run("data/idmap_basic", test_idmap_basic);
     test_run("data/idmap_growth", test_idmap_growth);
+    test_run("data/idmap_direct_vs_hash", test_idmap_direct_vs_hash);
     test_run("data/format_names", test_format_names);
     test_run("data/udata", test_udata);
     test_run("data/dat", test_dat);

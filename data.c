@@ -1,10 +1,12 @@
 /* data.c — reading ratings and movie metadata, id maps, splits, and the
  * synthetic MovieLens-shaped generator.
  *
- * Every reader loads the whole file into one buffer and parses it in place:
- * fields are NUL-terminated where they lie (quoted CSV fields are unquoted in
- * place) and the arrays are reserved from the file's line count, so nothing
- * is allocated per line. Parsing is strict: ids and timestamps are plain
+ * Ratings files are read a chunk at a time into one reused buffer and parsed
+ * in place; the other readers load their (small) file whole. Fields are
+ * NUL-terminated where they lie (quoted CSV fields are unquoted in place)
+ * and the arrays are reserved up front (from the line count, or for ratings
+ * from the file's size and the first chunk's lines), so nothing is allocated
+ * per line. Parsing is strict: ids and timestamps are plain
  * integers (optional sign, digits only, no spaces) that fit in 64 bits;
  * ratings are finite decimal numbers; every line has exactly as many fields
  * as the header (or, without one, the first good data line). A malformed line
@@ -17,7 +19,7 @@
  * is read as Latin-1 (u.item, movies.dat) and converted; trailing spaces are
  * trimmed; genres are kept as written ("(no genres listed)" included).
  *
- * What it deliberately does not do: read stdin or compressed files, accept
+ * What it deliberately does not do: read compressed files, accept
  * newlines inside quoted fields, detect other encodings, or know anything
  * about models. It keeps no global state; randomness comes from the caller's
  * nn_rng, or, to replay a Python run's shuffles, from data_np_rng: NumPy's
@@ -32,8 +34,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* ============================================================ errors */
 
@@ -183,6 +187,12 @@ static void splitter_init(splitter *sp, char *p, char *end, const char *delim, i
     sp->delim = delim;
     sp->dlen = strlen(delim);
     sp->quotes = quotes;
+}
+
+/* Go on splitting in new text [p, end), keeping the field array. */
+static void splitter_reset(splitter *sp, char *p, char *end) {
+    sp->p = p;
+    sp->end = end;
 }
 
 static int at_delim(const splitter *sp, const char *p) {
@@ -502,6 +512,37 @@ static int ratings_reserve(data_ratings *r, size_t want) {
     return 0;
 }
 
+/* capacity for exactly want rows when it has less; 0 or -1 */
+static int ratings_reserve_exact(data_ratings *r, size_t want) {
+    void *p;
+    if (want <= r->cap) return 0;
+    if (want > SIZE_MAX / sizeof(int64_t)) return -1;
+    /* as in ratings_reserve: a failure part-way leaves the struct consistent */
+    if (!(p = realloc(r->user, want * sizeof *r->user))) return -1;
+    r->user = p;
+    if (!(p = realloc(r->item, want * sizeof *r->item))) return -1;
+    r->item = p;
+    if (!(p = realloc(r->rating, want * sizeof *r->rating))) return -1;
+    r->rating = p;
+    if (!(p = realloc(r->time, want * sizeof *r->time))) return -1;
+    r->time = p;
+    r->cap = want;
+    return 0;
+}
+
+/* Give back a large unused tail of the arrays (an estimate's spare rows);
+ * a failed shrink keeps the larger arrays. */
+static void ratings_shrink(data_ratings *r) {
+    size_t want = r->n ? r->n : 1;
+    void *p;
+    if (r->cap - r->n <= r->n / 16 + 4096) return;
+    if ((p = realloc(r->user, want * sizeof *r->user))) r->user = p;
+    if ((p = realloc(r->item, want * sizeof *r->item))) r->item = p;
+    if ((p = realloc(r->rating, want * sizeof *r->rating))) r->rating = p;
+    if ((p = realloc(r->time, want * sizeof *r->time))) r->time = p;
+    r->cap = want; /* each array is at least want long, shrunk or not */
+}
+
 int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item, float rating,
                       int64_t time) {
     if (r->n == r->cap && ratings_reserve(r, r->n + 1) != 0) return -1;
@@ -583,6 +624,14 @@ data_read_opts data_read_defaults(void) {
 
 /* ===================================================== reading ratings */
 
+/* The id last interned and its index: files are grouped by user, so most
+ * lines repeat the previous user id and can skip the hash. */
+typedef struct {
+    int valid;
+    int64_t raw;
+    uint32_t index;
+} last_id;
+
 /* One read of a ratings file: the options, what the first line decided, and
  * where the splitter stands. */
 typedef struct {
@@ -600,7 +649,9 @@ typedef struct {
     long tcol;                /* likewise, or -1: the file has no timestamps */
     size_t need;              /* fields a line needs to hold every column */
     size_t width;             /* fields every line must have; 0 until known */
+    last_id last_u, last_i;   /* the ids of the previous row */
 } ratings_read;
+
 
 /* A malformed line: with skip_bad count it (and keep the first message) and
  * return 0 to go on; else fill err and return -1. */
@@ -827,15 +878,6 @@ static int read_columns(ratings_read *rd) {
     return 0;
 }
 
-/* Every row is on a line of its own, so the lines left bound the rows:
- * reserve them once (out never holds more than 2^32 − 1 rows). 0 or -1. */
-static int reserve_rows(data_ratings *out, const char *p, const char *end) {
-    size_t most = count_lines(p, end);
-    if (out->n >= (size_t)UINT32_MAX) most = 0;
-    else if (most > (size_t)UINT32_MAX - out->n) most = (size_t)UINT32_MAX - out->n;
-    return ratings_reserve(out, out->n + most);
-}
-
 /* One data line's values, before its ids are interned. */
 typedef struct {
     int64_t user, item, time; /* time 0 when the file has none */
@@ -893,20 +935,16 @@ static int parse_line(ratings_read *rd, ratings_line *ln) {
     return 1;
 }
 
-/* The id last interned and its index: files are grouped by user, so most
- * lines repeat the previous user id and can skip the hash. */
-typedef struct {
-    int valid;
-    int64_t raw;
-    uint32_t index;
-} last_id;
-
 /* The dense index of raw in m (what: "user", "item"). 0 or -1 with err. */
 static int intern_id(ratings_read *rd, const char *what, data_idmap *m, last_id *last,
                      int64_t raw, uint32_t *index) {
     int32_t k;
     if (last->valid && raw == last->raw) {
         *index = last->index;
+        return 0;
+    }
+    if ((uint64_t)raw < m->direct_cap && m->direct[raw] > 0) { /* a small id seen before */
+        *index = (uint32_t)(m->direct[raw] - 1);
         return 0;
     }
     if ((k = data_idmap_intern(m, raw)) < 0) {
@@ -924,11 +962,10 @@ static int intern_id(ratings_read *rd, const char *what, data_idmap *m, last_id 
     return 0;
 }
 
-/* Every line after the header, appended to out as rows. 0 or -1 with err. */
+/* Every line left in the splitter, appended to out as rows. 0 or -1 with
+ * err. */
 static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
                      data_ratings *out) {
-    last_id last_u = {0, 0, 0}, last_i = {0, 0, 0};
-    size_t n0 = out->n;
     int s;
     while ((s = split_next(&rd->sp)) != 0) {
         ratings_line ln;
@@ -946,11 +983,153 @@ static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
                         (unsigned long)UINT32_MAX);
             return -1;
         }
-        if (intern_id(rd, "user", users, &last_u, ln.user, &ui) != 0 ||
-            intern_id(rd, "item", items, &last_i, ln.item, &ii) != 0)
+        if (intern_id(rd, "user", users, &rd->last_u, ln.user, &ui) != 0 ||
+            intern_id(rd, "item", items, &rd->last_i, ln.item, &ii) != 0)
             return -1;
-        if (data_ratings_push(out, ui, ii, (float)ln.rating, ln.time) != 0)
+        if (out->n == out->cap && ratings_reserve(out, out->n + 1) != 0)
             return out_of_memory(rd);
+        out->user[out->n] = ui;
+        out->item[out->n] = ii;
+        out->rating[out->n] = (float)ln.rating;
+        out->time[out->n] = ln.time;
+        out->n++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------- reading in chunks */
+
+/* A file read a chunk at a time into one buffer: the complete lines of each
+ * chunk are parsed in place, then the partial line at its end is moved to
+ * the front and the rest of the buffer filled again. */
+typedef struct {
+    const char *path;
+    int fd;                /* standard input when path is "-" */
+    char *buf;             /* cap bytes, plus 1 for the splitter's last NUL */
+    size_t cap, len;       /* bytes held */
+    int eof;               /* the last read returned nothing */
+    struct stat st;        /* the file as opened */
+    uint64_t offset;       /* file offset of buf[0] */
+} chunk_reader;
+
+static int chunk_open(chunk_reader *cr, const char *path, size_t chunk, data_error *err) {
+    memset(cr, 0, sizeof *cr);
+    cr->path = path;
+    cr->cap = chunk ? chunk : DATA_CHUNK;
+    cr->fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
+    if (cr->fd < 0) {
+        data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(cr->fd, &cr->st) != 0) memset(&cr->st, 0, sizeof cr->st);
+#if defined(POSIX_FADV_SEQUENTIAL)
+    if (S_ISREG(cr->st.st_mode)) posix_fadvise(cr->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    if (cr->cap > SIZE_MAX / 2 || !(cr->buf = malloc(cr->cap + 1))) {
+        data_errorf(err, "%s: out of memory reading the file", path);
+        if (cr->fd != STDIN_FILENO) close(cr->fd);
+        return -1;
+    }
+    return 0;
+}
+
+static void chunk_close(chunk_reader *cr) {
+    if (cr->fd >= 0 && cr->fd != STDIN_FILENO) close(cr->fd);
+    cr->fd = -1;
+    free(cr->buf);
+    cr->buf = NULL;
+}
+
+/* Drop the first `used` bytes, keep the rest at the front, and read until
+ * the buffer is full or the file ends. A buffer already full of one
+ * unfinished line is doubled first. 0 or -1 with err. */
+static int chunk_fill(chunk_reader *cr, size_t used, data_error *err) {
+    if (used) memmove(cr->buf, cr->buf + used, cr->len - used);
+    cr->len -= used;
+    cr->offset += used;
+    if (cr->len == cr->cap) {
+        char *nb;
+        if (cr->cap > SIZE_MAX / 4 || !(nb = realloc(cr->buf, cr->cap * 2 + 1))) {
+            data_errorf(err, "%s: out of memory reading the file", cr->path);
+            return -1;
+        }
+        cr->buf = nb;
+        cr->cap *= 2;
+    }
+    while (cr->len < cr->cap && !cr->eof) {
+        ssize_t got = read(cr->fd, cr->buf + cr->len, cr->cap - cr->len);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            data_errorf(err, "%s: read error: %s", cr->path, strerror(errno));
+            return -1;
+        }
+        if (got == 0) cr->eof = 1;
+        cr->len += (size_t)got;
+    }
+    return 0;
+}
+
+/* Bytes of the buffer that hold whole lines: up to the last newline, or
+ * everything once the file has ended; 0 when no line is complete yet. */
+static size_t chunk_lines(const chunk_reader *cr) {
+    size_t n = cr->len;
+    if (cr->eof) return n;
+    while (n > 0 && cr->buf[n - 1] != '\n') n--;
+    return n;
+}
+
+/* Size the row arrays once, for the rows of the whole file, from the first
+ * chunk's lines [p, end) at file offset `at`: exactly when the chunk is the
+ * whole file, else scaled by the bytes left, with a tenth to spare (pages
+ * never written cost nothing); a pipe grows by doubling. out never holds
+ * more than 2^32 − 1 rows. 0 or -1. */
+static int reserve_rows(data_ratings *out, const chunk_reader *cr, const char *p,
+                        const char *end, uint64_t at) {
+    double lines = (double)count_lines(p, end), want = lines;
+    size_t most;
+    if (!cr->eof && S_ISREG(cr->st.st_mode) && end > p &&
+        (uint64_t)cr->st.st_size > at + (uint64_t)(end - p))
+        want = lines * (double)((uint64_t)cr->st.st_size - at) / (double)(end - p) * 1.1 + 64;
+    most = out->n >= (size_t)UINT32_MAX ? 0 : (size_t)UINT32_MAX - out->n;
+    return ratings_reserve_exact(out, out->n + (want < (double)most ? (size_t)want : most));
+}
+
+/* Read the file chunk by chunk: the first non-empty line decides the layout,
+ * the header the columns, then every line is a row. 0 or -1 with err. */
+static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *users,
+                               data_idmap *items, data_ratings *out) {
+    size_t used = 0, n0 = out->n;
+    int started = 0, first = 1;
+    for (;;) {
+        char *p, *lim, *line1, *eol;
+        size_t whole, skipped;
+        if (chunk_fill(cr, used, rd->err) != 0) return -1;
+        used = 0;
+        whole = chunk_lines(cr);
+        if (whole == 0 && !cr->eof) continue; /* one line fills the buffer: widen it */
+        p = cr->buf;
+        lim = cr->buf + whole;
+        if (first) p += skip_bom(cr->buf, whole);
+        first = 0;
+        if (started) {
+            splitter_reset(&rd->sp, p, lim);
+        } else if ((line1 = first_nonempty_line(p, lim, &eol, &skipped)) == NULL) {
+            rd->line += skipped; /* nothing but empty lines so far */
+        } else {
+            rd->line += skipped;
+            if (sniff_layout(rd, line1, eol, rd->line + 1) != 0) return -1;
+            rd->rep->format = rd->fmt;
+            splitter_init(&rd->sp, line1, lim, rd->delim,
+                          rd->fmt == DATA_FMT_CSV || rd->fmt == DATA_FMT_DELIM);
+            if (read_columns(rd) != 0) return -1;
+            if (reserve_rows(out, cr, rd->sp.p, lim, cr->offset + (uint64_t)(rd->sp.p - cr->buf)) !=
+                0)
+                return out_of_memory(rd);
+            started = 1;
+        }
+        if (started && read_rows(rd, users, items, out) != 0) return -1;
+        used = whole;
+        if (cr->eof) break;
     }
     if (out->n == n0) {
         if (rd->rep->skipped)
@@ -960,27 +1139,8 @@ static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
             data_errorf(rd->err, "%s: no ratings", rd->path);
         return -1;
     }
+    ratings_shrink(out);
     return 0;
-}
-
-/* The file's text [buf, buf + len), start to end: the first line decides
- * the layout, the header the columns, then the rows. 0 or -1 with err. */
-static int read_ratings_text(ratings_read *rd, char *buf, size_t len, data_idmap *users,
-                             data_idmap *items, data_ratings *out) {
-    char *end = buf + len, *first, *eol;
-    size_t skipped;
-    if (!(first = first_nonempty_line(buf + skip_bom(buf, len), end, &eol, &skipped))) {
-        data_errorf(rd->err, "%s: no ratings", rd->path);
-        return -1;
-    }
-    if (sniff_layout(rd, first, eol, skipped + 1) != 0) return -1;
-    rd->rep->format = rd->fmt;
-    splitter_init(&rd->sp, first, end, rd->delim,
-                  rd->fmt == DATA_FMT_CSV || rd->fmt == DATA_FMT_DELIM);
-    rd->line = skipped;
-    if (read_columns(rd) != 0) return -1;
-    if (reserve_rows(out, rd->sp.p, end) != 0) return out_of_memory(rd);
-    return read_rows(rd, users, items, out);
 }
 
 int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *users,
@@ -988,8 +1148,8 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
                       data_error *err) {
     ratings_read rd;
     data_read_report local;
-    size_t len, n0 = out->n;
-    char *buf;
+    chunk_reader cr;
+    size_t n0 = out->n;
     int rc;
 
     memset(&rd, 0, sizeof rd);
@@ -1002,11 +1162,11 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
         data_errorf(err, "%s: the delimiter is empty", path);
         return -1;
     }
-    if (!(buf = read_file(path, &len, err))) return -1;
-    rc = read_ratings_text(&rd, buf, len, users, items, out);
+    if (chunk_open(&cr, path, rd.o.chunk, err) != 0) return -1;
+    rc = read_ratings_chunks(&rd, &cr, users, items, out);
     if (rc != 0) out->n = n0; /* no rows on failure; interned ids stay */
     free(rd.sp.f);
-    free(buf);
+    chunk_close(&cr);
     return rc;
 }
 

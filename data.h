@@ -3,8 +3,9 @@
  *
  * Ratings are stored column-wise (struct of arrays) with users and items
  * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
- * a model can print real MovieLens ids. Text files are read into one buffer
- * and parsed in place: no allocation per line.
+ * a model can print real MovieLens ids. Text is parsed in place in the
+ * buffer it was read into (ratings a chunk at a time, the smaller metadata
+ * files whole): no allocation per line.
  *
  * Errors never crash and are never silent: every reader fills a data_error
  * whose message reads `file:line: what is wrong (the offending value)` and
@@ -94,7 +95,11 @@ typedef struct {
      * NULL: the format's own (user 1, item 2, rating 3, time 4 if present) */
     const char *user_col, *item_col, *rating_col, *time_col;
     int skip_bad;           /* 1: skip malformed lines and count them */
+    size_t chunk;           /* bytes read at a time; 0: DATA_CHUNK (tests use a few
+                             * bytes to put lines across chunk boundaries) */
 } data_read_opts;
+
+#define DATA_CHUNK ((size_t)1 << 20)
 
 data_read_opts data_read_defaults(void);
 
@@ -108,7 +113,11 @@ typedef struct {
 /* Read a ratings file, appending rows to out and ids to users/items (maps may
  * already hold ids, e.g. a test file read after its training file shares the
  * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
- * be quoted with doubled quotes inside. report may be NULL. 0 or -1 with err. */
+ * be quoted with doubled quotes inside. path "-" reads standard input. The
+ * file is read in chunks of opts->chunk bytes into one reused buffer (a line
+ * longer than that widens it), and the row arrays are sized once from the
+ * file's size and the first chunk's lines. report may be NULL. 0 or -1 with
+ * err. */
 int data_read_ratings(const char *path, const data_read_opts *opts,
                       data_idmap *users, data_idmap *items, data_ratings *out,
                       data_read_report *report, data_error *err);

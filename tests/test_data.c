@@ -709,6 +709,138 @@ static void test_id_cache(void) {
 
 /* --------------------------------------------------- stats and splits */
 
+/* ------------------------------------------------------ chunked reading */
+
+/* A file read in chunks of every size from 1 byte up gives what one read of
+ * the whole file gives: lines split across chunks (a BOM, a CRLF, a quoted
+ * field, a line longer than the chunk), a header, empty lines, lines the
+ * one-pass parser leaves to the splitter (a sign, an exponent, a quoted
+ * value, a long mantissa), and a last line without a newline. */
+static void test_chunk_boundaries(void) {
+    const char *text = "\xEF\xBB\xBFuserId,movieId,rating,timestamp,comment\r\n"
+                       "1,10,4.0,100,plain\r\n"
+                       "\r\n"
+                       "1,11,3.5,101,\"quoted, with a comma\"\r\n"
+                       "+2,10,1e0,102,sign and exponent\r\n"
+                       "2,\"12\",0.123456789012345678,-103,a very long comment that is "
+                       "longer than the small chunks many times over\r\n"
+                       "\n"
+                       "300000,10,5,104,\r\n"
+                       "-7,99999999999999999,.5,105,x";
+    const char *p = test_write("chunks.csv", text);
+    data_read_opts o = data_read_defaults();
+    loaded whole, L;
+    size_t chunk, k;
+    int bad = 0;
+    CHECK_INT(load(&whole, p, NULL), 0);
+    CHECK_INT(whole.rep.format, DATA_FMT_CSV);
+    CHECK_INT(whole.rep.lines, 6);
+    CHECK_INT(whole.r.n, 6);
+    CHECK_INT(whole.u.n, 4);
+    CHECK_INT(whole.i.n, 4);
+    CHECK_INT(RAW_U(whole, 2), 2);
+    CHECK_INT(RAW_I(whole, 3), 12);
+    CHECK_NEAR(whole.r.rating[2], 1.0, 0, 0);
+    CHECK_NEAR(whole.r.rating[3], 0.123456789012345678, 1e-7, 0);
+    CHECK_INT(whole.r.time[3], -103);
+    CHECK_INT(RAW_U(whole, 4), 300000);
+    CHECK_INT(RAW_U(whole, 5), -7);
+    CHECK_INT(RAW_I(whole, 5), 99999999999999999LL);
+    CHECK_NEAR(whole.r.rating[5], 0.5, 0, 0);
+    CHECK_INT(whole.r.time[5], 105);
+    for (chunk = 1; chunk <= 80; chunk++) {
+        o.chunk = chunk;
+        if (load(&L, p, &o) != 0 || L.r.n != whole.r.n || L.u.n != whole.u.n ||
+            L.i.n != whole.i.n || L.rep.lines != whole.rep.lines) {
+            test_fail(__FILE__, __LINE__, "chunk %zu: %s, %zu rows", chunk, L.err.msg, L.r.n);
+            bad++;
+        } else {
+            for (k = 0; k < L.r.n; k++)
+                if (RAW_U(L, k) != RAW_U(whole, k) || RAW_I(L, k) != RAW_I(whole, k) ||
+                    L.r.rating[k] != whole.r.rating[k] || L.r.time[k] != whole.r.time[k])
+                    bad++;
+        }
+        unload(&L);
+    }
+    CHECK_INT(bad, 0);
+    unload(&whole);
+}
+
+/* Errors name the right physical line whatever the chunk size; a file of
+ * nothing but empty lines longer than a chunk has no ratings; the last line
+ * without a newline is read as any other (tab-separated, no header). */
+static void test_chunk_errors_and_lines(void) {
+    data_read_opts o = data_read_defaults();
+    size_t chunk;
+    loaded L;
+    const char *bad = test_write("chunk_bad.csv", "\n\r\nuserId,movieId,rating,timestamp\n"
+                                                  "1,10,4.0,100\n"
+                                                  "\n"
+                                                  "1,11,4.0,101\r\n"
+                                                  "1,12,4.0,102\n"
+                                                  "1,13,4.0,10x\n"
+                                                  "1,14,4.0,104\n");
+    const char *empty = test_write("chunk_empty.csv", "\n\r\n\n\n\n\n\n\n\n\n\n\n");
+    const char *tail = test_write("chunk_tail.data", "\n\n196\t242\t3\t881250949\n"
+                                                     "186\t302\t3\t891717742\r\n"
+                                                     "22\t377\t1\t878887116");
+    for (chunk = 1; chunk <= 24; chunk++) {
+        o.chunk = chunk;
+        o.skip_bad = 0;
+        CHECK_INT(load(&L, bad, &o), -1);
+        CHECK_HAS(L.err.msg, "chunk_bad.csv:8: timestamp is not an integer (\"10x\")");
+        CHECK_INT(L.r.n, 0);
+        unload(&L);
+        o.skip_bad = 1;
+        CHECK_INT(load(&L, bad, &o), 0);
+        CHECK_INT(L.r.n, 4);
+        CHECK_INT(L.rep.lines, 5);
+        CHECK_INT(L.rep.skipped, 1);
+        CHECK_HAS(L.rep.first_error, "chunk_bad.csv:8:");
+        CHECK_INT(RAW_I(L, 3), 14);
+        unload(&L);
+        o.skip_bad = 0;
+        CHECK_INT(load(&L, empty, &o), -1);
+        CHECK_HAS(L.err.msg, "chunk_empty.csv: no ratings");
+        unload(&L);
+        CHECK_INT(load(&L, tail, &o), 0);
+        CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+        CHECK_INT(L.r.n, 3);
+        CHECK_INT(RAW_U(L, 2), 22);
+        CHECK_INT(RAW_I(L, 2), 377);
+        CHECK_INT(L.r.time[1], 891717742);
+        CHECK_INT(L.r.time[2], 878887116);
+        unload(&L);
+    }
+}
+
+/* The row arrays are sized once from the first chunk: a larger file read in
+ * small chunks ends with room for its rows and little more. */
+static void test_chunk_reserve(void) {
+    enum { N = 20000 };
+    static char text[N * 32 + 64];
+    size_t len = 0, k;
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    const char *p;
+    int bad = 0;
+    len += (size_t)sprintf(text, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < N; k++)
+        len += (size_t)sprintf(text + len, "%zu,%zu,%zu.5,%zu\n", k / 20 + 1, (k * 7919) % 3001,
+                               k % 5, 1000000000 + k);
+    p = test_write("chunk_reserve.csv", text);
+    o.chunk = 4096;
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.r.n, N);
+    CHECK(L.r.cap >= L.r.n && L.r.cap <= L.r.n + L.r.n / 16 + 4096);
+    for (k = 0; k < N; k++)
+        if (RAW_U(L, k) != (int64_t)(k / 20 + 1) || RAW_I(L, k) != (int64_t)((k * 7919) % 3001) ||
+            L.r.rating[k] != (float)(k % 5) + 0.5f || L.r.time[k] != (int64_t)(1000000000 + k))
+            bad++;
+    CHECK_INT(bad, 0);
+    unload(&L);
+}
+
 static void test_stats(void) {
     data_ratings r;
     data_stats s;
@@ -2384,6 +2516,9 @@ void suite_data(void) {
     test_run("data/skip_bad", test_skip_bad);
     test_run("data/shared_maps_and_failure", test_shared_maps_and_failure);
     test_run("data/id_cache", test_id_cache);
+    test_run("data/chunk_boundaries", test_chunk_boundaries);
+    test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
+    test_run("data/chunk_reserve", test_chunk_reserve);
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);

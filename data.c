@@ -650,8 +650,13 @@ typedef struct {
     size_t need;              /* fields a line needs to hold every column */
     size_t width;             /* fields every line must have; 0 until known */
     last_id last_u, last_i;   /* the ids of the previous row */
+    int plain;                /* 1: lines may take plain_line (see there) */
+    size_t plain_width;       /* the width plain was decided for; 0: not yet */
+    unsigned char role[16];   /* plain_line: what field k is (ROLE_*) */
 } ratings_read;
 
+/* what a field is to plain_line */
+enum { ROLE_SKIP, ROLE_USER, ROLE_ITEM, ROLE_RATING, ROLE_TIME };
 
 /* A malformed line: with skip_bad count it (and keep the first message) and
  * return 0 to go on; else fill err and return -1. */
@@ -962,21 +967,119 @@ static int intern_id(ratings_read *rd, const char *what, data_idmap *m, last_id 
     return 0;
 }
 
+/* Decide, once the width is known, whether plain_line may be tried: a
+ * delimiter that cannot be part of a number or a line end, at most 16
+ * fields, and no field read as two columns. */
+static void plain_setup(ratings_read *rd) {
+    const char *d;
+    size_t k;
+    rd->plain_width = rd->width;
+    rd->plain = rd->width <= sizeof rd->role;
+    for (d = rd->delim; *d; d++)
+        if (strchr("0123456789+-.\r\n\"", *d)) rd->plain = 0;
+    memset(rd->role, ROLE_SKIP, sizeof rd->role);
+    if (!rd->plain) return;
+    rd->role[rd->ucol] = ROLE_USER;
+    if (rd->role[rd->icol] != ROLE_SKIP) rd->plain = 0;
+    rd->role[rd->icol] = ROLE_ITEM;
+    if (rd->role[rd->rcol] != ROLE_SKIP) rd->plain = 0;
+    rd->role[rd->rcol] = ROLE_RATING;
+    if (rd->tcol >= 0) {
+        if (rd->role[rd->tcol] != ROLE_SKIP) rd->plain = 0;
+        rd->role[rd->tcol] = ROLE_TIME;
+    }
+    for (k = 0; k < sizeof rd->role; k++) /* columns beyond the width: not plain */
+        if (k >= rd->width && rd->role[k] != ROLE_SKIP) rd->plain = 0;
+}
+
+/* Is p at the delimiter? It has no '\n', so the compare stops at a line's end. */
+static int plain_delim(const char *p, const char *delim) {
+    for (; *delim; p++, delim++)
+        if (*p != *delim) return 0;
+    return 1;
+}
+
+/* The usual line, parsed straight from the text in one pass instead of split
+ * and then parsed: exactly `width` fields, none quoted, integers of at most
+ * 18 digits (with an optional sign) and a rating of at most 15 digits with
+ * an optional point and sign, the line ending in "\n" or "\r\n". These give
+ * the values parse_i64 and parse_number give. 1 with *ln filled and the
+ * splitter past the line; 0 when the line is anything else: the splitter
+ * and the strict parsers then read it (and word any error). The line must
+ * end in '\n' before the text does (the last line of a file gets one written
+ * after it), so no scan runs past it. */
+static int plain_line(ratings_read *rd, ratings_line *ln) {
+    static const double pow10[16] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    const char *p = rd->sp.p, *delim = rd->delim;
+    const size_t dlen = rd->sp.dlen, width = rd->width;
+    size_t col;
+    ln->time = 0;
+    for (col = 0; col < width; col++) {
+        int role = rd->role[col], neg = 0;
+        if (role == ROLE_SKIP) {
+            if (rd->sp.quotes && *p == '"') return 0;
+            while (*p != '\n' && !(*p == delim[0] && plain_delim(p, delim))) p++;
+        } else {
+            const char *q;
+            uint64_t v = 0;
+            if (*p == '-' || *p == '+') neg = *p++ == '-';
+            for (q = p; (unsigned)((unsigned char)*p - '0') <= 9; p++)
+                v = v * 10 + (uint64_t)(*p - '0');
+            if (role != ROLE_RATING) {
+                int64_t x;
+                if (p == q || p - q > 18) return 0;
+                x = neg ? -(int64_t)v : (int64_t)v;
+                if (role == ROLE_USER) ln->user = x;
+                else if (role == ROLE_ITEM) ln->item = x;
+                else ln->time = x;
+            } else {
+                size_t digits = (size_t)(p - q), frac = 0;
+                double r;
+                if (*p == '.')
+                    for (p++; (unsigned)((unsigned char)*p - '0') <= 9; p++, frac++)
+                        v = v * 10 + (uint64_t)(*p - '0');
+                digits += frac;
+                if (digits == 0 || digits > 15) return 0;
+                r = (double)v / pow10[frac];
+                ln->rating = neg ? -r : r;
+            }
+        }
+        if (col + 1 < width) {
+            if (*p != delim[0] || !plain_delim(p, delim)) return 0;
+            p += dlen;
+        } else {
+            if (*p == '\r') p++;
+            if (*p != '\n') return 0;
+            p++;
+        }
+    }
+    rd->sp.p = (char *)p;
+    return 1;
+}
+
 /* Every line left in the splitter, appended to out as rows. 0 or -1 with
  * err. */
 static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
                      data_ratings *out) {
     int s;
-    while ((s = split_next(&rd->sp)) != 0) {
+    for (;;) {
         ratings_line ln;
         uint32_t ui, ii;
-        if (s < 0) return out_of_memory(rd);
-        rd->line++;
-        if (rd->sp.nf == 0 && !rd->sp.why) continue; /* a truly empty line */
-        rd->rep->lines++;
-        if ((s = parse_line(rd, &ln)) <= 0) {
-            if (s < 0) return -1;
-            continue;
+        if (rd->width != rd->plain_width) plain_setup(rd);
+        if (rd->plain && rd->sp.p < rd->sp.end && plain_line(rd, &ln)) {
+            rd->line++;
+            rd->rep->lines++;
+        } else {
+            if ((s = split_next(&rd->sp)) == 0) break;
+            if (s < 0) return out_of_memory(rd);
+            rd->line++;
+            if (rd->sp.nf == 0 && !rd->sp.why) continue; /* a truly empty line */
+            rd->rep->lines++;
+            if ((s = parse_line(rd, &ln)) <= 0) {
+                if (s < 0) return -1;
+                continue;
+            }
         }
         if (out->n >= (size_t)UINT32_MAX) {
             data_errorf(rd->err, "%s:%zu: more than %lu ratings", rd->path, rd->line,
@@ -1111,6 +1214,7 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
         lim = cr->buf + whole;
         if (first) p += skip_bom(cr->buf, whole);
         first = 0;
+        if (cr->eof) cr->buf[whole] = '\n'; /* plain_line's stop after a last line without one */
         if (started) {
             splitter_reset(&rd->sp, p, lim);
         } else if ((line1 = first_nonempty_line(p, lim, &eol, &skipped)) == NULL) {

@@ -814,6 +814,43 @@ static void test_chunk_errors_and_lines(void) {
     }
 }
 
+/* Each value written twice: plainly (read in one pass) and quoted (split
+ * first, then parsed by the strict parsers): both rows must be equal, for
+ * signs, 18-digit ids, leading zeros and ratings of up to 15 digits and more. */
+static void test_plain_vs_split(void) {
+    enum { N = 3000 };
+    static char text[N * 2 * 120];
+    size_t len = 0, k;
+    int bad = 0;
+    loaded L;
+    nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    len += (size_t)snprintf(text, sizeof text, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < N; k++) {
+        char u[32], i[32], r[40], t[32];
+        long long big = (long long)(nn_rng_below(&rng, 1000000000) * 1000000000ULL +
+                                    nn_rng_below(&rng, 1000000000));
+        snprintf(u, sizeof u, "%s%llu", k % 3 == 0 ? "-" : k % 3 == 1 ? "+" : "",
+                 (unsigned long long)nn_rng_below(&rng, 400000));
+        snprintf(i, sizeof i, k % 4 == 0 ? "%018lld" : "%lld", k % 2 ? big : big % 100000);
+        snprintf(r, sizeof r, "%.*f", (int)(k % 19), (nn_rng_uniform(&rng) - 0.2) * 5.0 *
+                                                         pow(10.0, (double)(k % 7) - 3));
+        snprintf(t, sizeof t, "%lld", big - 500000000000000000LL);
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s,%s,%s,%s\n\"%s\",\"%s\",\"%s\",\"%s\"\n",
+                                u, i, r, t, u, i, r, t);
+    }
+    CHECK(len < sizeof text);
+    CHECK_INT(load(&L, test_write("plain_vs_split.csv", text), NULL), 0);
+    CHECK_INT(L.r.n, 2 * N);
+    for (k = 0; k + 1 < L.r.n; k += 2)
+        if (L.r.user[k] != L.r.user[k + 1] || L.r.item[k] != L.r.item[k + 1] ||
+            L.r.rating[k] != L.r.rating[k + 1] || L.r.time[k] != L.r.time[k + 1])
+            bad++;
+    CHECK_INT(bad, 0);
+    CHECK(L.u.n > N / 2 && L.i.n > N / 2); /* the values vary */
+    unload(&L);
+}
+
 /* The row arrays are sized once from the first chunk: a larger file read in
  * small chunks ends with room for its rows and little more. */
 static void test_chunk_reserve(void) {
@@ -2519,6 +2556,7 @@ void suite_data(void) {
     test_run("data/chunk_boundaries", test_chunk_boundaries);
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
+    test_run("data/plain_vs_split", test_plain_vs_split);
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);

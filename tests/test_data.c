@@ -3,7 +3,10 @@
  * generator, and (when ../shared/movielens exists) the real MovieLens files.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../data.h"
 #include "fixture.h"
@@ -183,7 +186,8 @@ static void test_idmap_direct_vs_hash(void) {
     CHECK(m.direct == NULL && m.direct_cap == 0 && m.n == 0);
     /* sparse large ids never get a direct array; a small one then does */
     data_idmap_init(&m);
-    for (k = 0; k < 100; k++) CHECK_INT(data_idmap_intern(&m, 5000000 + (int64_t)k * 7), (int32_t)k);
+    for (k = 0; k < 100; k++)
+        CHECK_INT(data_idmap_intern(&m, 5000000 + (int64_t)k * 7), (int32_t)k);
     CHECK_INT(m.direct_cap, 0);
     CHECK_INT(data_idmap_intern(&m, 3), 100);
     CHECK(m.direct_cap > 0 && m.direct_cap <= 65536);
@@ -836,8 +840,9 @@ static void test_plain_vs_split(void) {
         snprintf(r, sizeof r, "%.*f", (int)(k % 19), (nn_rng_uniform(&rng) - 0.2) * 5.0 *
                                                          pow(10.0, (double)(k % 7) - 3));
         snprintf(t, sizeof t, "%lld", big - 500000000000000000LL);
-        len += (size_t)snprintf(text + len, sizeof text - len, "%s,%s,%s,%s\n\"%s\",\"%s\",\"%s\",\"%s\"\n",
-                                u, i, r, t, u, i, r, t);
+        len += (size_t)snprintf(text + len, sizeof text - len,
+                                "%s,%s,%s,%s\n\"%s\",\"%s\",\"%s\",\"%s\"\n", u, i, r, t, u, i,
+                                r, t);
     }
     CHECK(len < sizeof text);
     CHECK_INT(load(&L, test_write("plain_vs_split.csv", text), NULL), 0);
@@ -876,6 +881,255 @@ static void test_chunk_reserve(void) {
             bad++;
     CHECK_INT(bad, 0);
     unload(&L);
+}
+
+/* ------------------------------------------------------- ratings caches */
+
+/* Set a file's modification time to `when` (Unix seconds) plus ns. */
+static void set_mtime(const char *path, long long when, long ns) {
+    struct timespec t[2];
+    t[0].tv_sec = t[1].tv_sec = (time_t)when;
+    t[0].tv_nsec = t[1].tv_nsec = ns;
+    CHECK_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* L and M hold the same maps, rows and report */
+static int same_load(const loaded *L, const loaded *M) {
+    size_t k;
+    if (L->u.n != M->u.n || L->i.n != M->i.n || L->r.n != M->r.n ||
+        L->rep.format != M->rep.format || L->rep.lines != M->rep.lines ||
+        L->rep.skipped != M->rep.skipped || strcmp(L->rep.first_error, M->rep.first_error) != 0)
+        return 0;
+    for (k = 0; k < L->u.n; k++)
+        if (L->u.raw[k] != M->u.raw[k]) return 0;
+    for (k = 0; k < L->i.n; k++)
+        if (L->i.raw[k] != M->i.raw[k]) return 0;
+    for (k = 0; k < L->r.n; k++)
+        if (L->r.user[k] != M->r.user[k] || L->r.item[k] != M->r.item[k] ||
+            L->r.rating[k] != M->r.rating[k] || L->r.time[k] != M->r.time[k])
+            return 0;
+    return 1;
+}
+
+static const char cache_text[] = "userId,movieId,rating,timestamp\n"
+                                 "5,100,4.0,964982703\n"
+                                 "5,9000000000,3.5,964982704\n"
+                                 "-3,100,1,-7\n"
+                                 "1,2,bad,1\n"
+                                 "7,250000,0.5,1\n"
+                                 "5,250000,5.0,2\n";
+
+/* A cache loads exactly what parsing gives: the maps' raw ids in order of
+ * first sight, the rows, the report (skipped lines and the first message
+ * included), also into maps that already hold ids (a test file read after
+ * its training file). */
+static void test_cache_round_trip(void) {
+    const char *src = test_write("cached.csv", cache_text);
+    char cache[512];
+    data_read_opts o = data_read_defaults(), oc;
+    loaded fresh, L;
+    int pass;
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    set_mtime(src, 1577836800LL, 123456789);
+    o.skip_bad = 1;
+    oc = o;
+    oc.cache = "";
+    CHECK_INT(load(&fresh, src, &o), 0);
+    CHECK_INT(fresh.rep.cache, DATA_CACHE_OFF);
+    CHECK_INT(fresh.r.n, 5);
+    CHECK_INT(fresh.rep.skipped, 1);
+    CHECK_INT(load(&L, src, &oc), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    CHECK_HAS(L.rep.cache_note, "cached.csv.embrec-cache: cache written");
+    CHECK(same_load(&L, &fresh));
+    unload(&L);
+    for (pass = 0; pass < 2; pass++) { /* loaded, twice: loading leaves it as it was */
+        CHECK_INT(load(&L, src, &oc), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+        CHECK(L.rep.cache_note[0] == '\0');
+        CHECK(same_load(&L, &fresh));
+        CHECK_INT(RAW_I(L, 1), 9000000000LL);
+        CHECK_INT(RAW_U(L, 2), -3);
+        CHECK_INT(L.r.time[2], -7);
+        CHECK_NEAR(L.r.rating[3], 0.5, 0, 0);
+        CHECK_HAS(L.rep.first_error, "cached.csv:5: rating is not a number (\"bad\")");
+        unload(&L);
+    }
+    /* into maps that already hold ids: as parsing into them */
+    for (pass = 0; pass < 2; pass++) {
+        loaded P;
+        data_idmap_init(&P.u);
+        data_idmap_init(&P.i);
+        data_ratings_init(&P.r);
+        data_idmap_init(&L.u);
+        data_idmap_init(&L.i);
+        data_ratings_init(&L.r);
+        data_idmap_intern(&P.u, 7);
+        data_idmap_intern(&P.i, 250000);
+        data_idmap_intern(&P.i, 1);
+        data_idmap_intern(&L.u, 7);
+        data_idmap_intern(&L.i, 250000);
+        data_idmap_intern(&L.i, 1);
+        CHECK_INT(data_read_ratings(src, &o, &P.u, &P.i, &P.r, &P.rep, &P.err), 0);
+        if (pass == 1) unlink(cache); /* parsed into the file's own maps, then merged */
+        CHECK_INT(data_read_ratings(src, &oc, &L.u, &L.i, &L.r, &L.rep, &L.err), 0);
+        CHECK_INT(L.rep.cache, pass == 0 ? DATA_CACHE_LOADED : DATA_CACHE_WRITTEN);
+        CHECK(same_load(&L, &P));
+        CHECK_INT(L.u.raw[0], 7);
+        CHECK_INT(L.u.raw[1], 5);
+        CHECK_INT(L.r.user[3], 0); /* user 7 and item 250000 kept their indices */
+        CHECK_INT(L.r.item[3], 0);
+        CHECK_INT(L.r.item[0], 2);
+        unload(&P);
+        unload(&L);
+    }
+    /* --cache=PATH */
+    oc.cache = test_path("elsewhere.cache");
+    CHECK_INT(load(&L, src, &oc), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    CHECK_INT(load(&L, src, &oc), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK(same_load(&L, &fresh));
+    unload(&L);
+    unload(&fresh);
+}
+
+/* A changed source (size, or the same size and another time), other input
+ * options, or a source cached right after it changed: parsed again and the
+ * cache rebuilt, with the new values. */
+static void test_cache_invalidation(void) {
+    const char *src = test_write("stale.csv", cache_text);
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    o.cache = "";
+    o.skip_bad = 1;
+    set_mtime(src, 1577836800LL, 0);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    /* same size, another rating, another time */
+    src = test_write("stale.csv", "userId,movieId,rating,timestamp\n"
+                                  "5,100,2.0,964982703\n"
+                                  "5,9000000000,3.5,964982704\n"
+                                  "-3,100,1,-7\n"
+                                  "1,2,bad,1\n"
+                                  "7,250000,0.5,1\n"
+                                  "5,250000,5.0,2\n");
+    set_mtime(src, 1577836800LL, 1);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "stale.csv.embrec-cache: the ratings file changed");
+    CHECK_HAS(L.rep.cache_note, "rebuilt");
+    CHECK_NEAR(L.r.rating[0], 2.0, 0, 0);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK_NEAR(L.r.rating[0], 2.0, 0, 0);
+    unload(&L);
+    /* a line more, the same time */
+    src = test_write("stale.csv", "userId,movieId,rating,timestamp\n5,100,2.0,9\n8,8,3,9\n");
+    set_mtime(src, 1577836800LL, 1);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(RAW_U(L, 1), 8);
+    unload(&L);
+    /* other options */
+    o.skip_bad = 0;
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "other input options");
+    unload(&L);
+    o.time_col = "timestamp";
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK_INT(L.r.n, 2);
+    unload(&L);
+    /* a source that had just changed when it was read is not trusted later */
+    src = test_write("stale.csv", "userId,movieId,rating,timestamp\n5,100,2.0,9\n");
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "too recently to trust");
+    CHECK_INT(L.r.n, 1);
+    unload(&L);
+    /* errors: standard input, a cache that is the ratings file */
+    CHECK_INT(load(&L, "-", &o), -1);
+    CHECK_HAS(L.err.msg, "-: a cache needs a named file");
+    unload(&L);
+    o.cache = src;
+    CHECK_INT(load(&L, src, &o), -1);
+    CHECK_HAS(L.err.msg, "the cache would overwrite the ratings file itself");
+    unload(&L);
+}
+
+/* Whatever byte of a cache is flipped, and wherever it is cut short or
+ * lengthened, it is never loaded: it is rebuilt (or, when its first bytes
+ * no longer say it is a cache, left alone), and the ratings are those of
+ * the file. */
+static void test_cache_damaged(void) {
+    const char *src = test_write("damaged.csv", cache_text);
+    char cache[512];
+    data_read_opts o = data_read_defaults(), plain;
+    unsigned char *good;
+    size_t len, k, bad_state = 0, bad_data = 0, cuts[] = {0, 4, 7, 8, 60, 103, 104, 200};
+    loaded fresh, L;
+    FILE *f;
+    o.skip_bad = 1;
+    plain = o;
+    o.cache = "";
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    set_mtime(src, 1577836800LL, 0);
+    CHECK_INT(load(&fresh, src, &plain), 0);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    good = (unsigned char *)slurp(cache, &len);
+    CHECK(good != NULL && len % 8 == 0 && len > 200);
+    for (k = 0; good && k < len + 1; k++) {
+        /* k < len: flip bit k mod 8 of byte k; k == len: one byte more */
+        f = fopen(cache, "wb");
+        if (!f) break;
+        fwrite(good, 1, len, f);
+        if (k == len) fputc(0, f);
+        if (k < len) {
+            fseek(f, (long)k, SEEK_SET);
+            fputc(good[k] ^ (1 << (k % 8)), f);
+        }
+        fclose(f);
+        if (load(&L, src, &o) != 0 ||
+            L.rep.cache != (k < 8 ? DATA_CACHE_UNUSED : DATA_CACHE_REBUILT))
+            bad_state++;
+        if (!same_load(&L, &fresh)) bad_data++;
+        unload(&L);
+    }
+    CHECK_INT(bad_state, 0);
+    CHECK_INT(bad_data, 0);
+    for (k = 0; good && k < sizeof cuts / sizeof cuts[0] + 1; k++) {
+        size_t cut = k < sizeof cuts / sizeof cuts[0] ? cuts[k] : len - 1;
+        f = fopen(cache, "wb");
+        if (!f) break;
+        fwrite(good, 1, cut, f);
+        fclose(f);
+        CHECK_INT(load(&L, src, &o), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+        CHECK_HAS(L.rep.cache_note, "damaged");
+        CHECK(same_load(&L, &fresh));
+        unload(&L);
+    }
+    /* the rebuilt cache is whole again */
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK(same_load(&L, &fresh));
+    unload(&L);
+    free(good);
+    unload(&fresh);
 }
 
 static void test_stats(void) {
@@ -2557,6 +2811,9 @@ void suite_data(void) {
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
     test_run("data/plain_vs_split", test_plain_vs_split);
+    test_run("data/cache_round_trip", test_cache_round_trip);
+    test_run("data/cache_invalidation", test_cache_invalidation);
+    test_run("data/cache_damaged", test_cache_damaged);
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);

@@ -37,9 +37,9 @@ void data_errorf(data_error *err, const char *fmt, ...)
  * Small non-negative raw ids (MovieLens ids are below a million) are looked
  * up in a direct array indexed by the raw id; every other id goes through
  * an open-addressing hash. The direct array covers [0, direct_cap) and is
- * grown on demand while it stays small (at most 2^16 entries, or 8 per id
- * held); it always holds every id below direct_cap, so ids that were hashed
- * before it grew over them are found there too. */
+ * grown on demand while it stays small (up to 2^16 entries, beyond that up
+ * to 8 entries per id held); it always holds every id below direct_cap, so
+ * ids that were hashed before it grew over them are found there too. */
 typedef struct {
     int64_t *raw;     /* (n) dense index -> raw id */
     size_t n, raw_cap;

@@ -3,8 +3,9 @@
  *
  * Ratings are stored column-wise (struct of arrays) with users and items
  * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
- * a model can print real MovieLens ids. Text files are read into one buffer
- * and parsed in place: no allocation per line.
+ * a model can print real MovieLens ids. Text is parsed in place in the
+ * buffer it was read into (ratings a chunk at a time, the smaller metadata
+ * files whole): no allocation per line.
  *
  * Errors never crash and are never silent: every reader fills a data_error
  * whose message reads `file:line: what is wrong (the offending value)` and
@@ -32,12 +33,21 @@ void data_errorf(data_error *err, const char *fmt, ...)
 
 /* ------------------------------------------------------------ id maps */
 
-/* raw id (as in the file) <-> dense index 0..n-1, in order of first sight */
+/* raw id (as in the file) <-> dense index 0..n-1, in order of first sight.
+ * Small non-negative raw ids (MovieLens ids are below a million) are looked
+ * up in a direct array indexed by the raw id; every other id goes through
+ * an open-addressing hash. The direct array covers [0, direct_cap) and is
+ * grown on demand while it stays small (up to 2^16 entries, beyond that up
+ * to 8 entries per id held); it always holds every id below direct_cap, so
+ * ids that were hashed before it grew over them are found there too. */
 typedef struct {
     int64_t *raw;     /* (n) dense index -> raw id */
     size_t n, raw_cap;
     int32_t *table;   /* (cap) open addressing: dense index + 1, 0 = empty */
-    size_t cap;       /* a power of two, kept at least 2n */
+    size_t cap;       /* a power of two (or 0), kept at least 2·hashed */
+    size_t hashed;    /* ids put in table */
+    int32_t *direct;  /* (direct_cap) raw id -> dense index + 1, 0 = absent */
+    size_t direct_cap; /* a power of two, or 0 */
 } data_idmap;
 
 void data_idmap_init(data_idmap *m);
@@ -85,24 +95,80 @@ typedef struct {
      * NULL: the format's own (user 1, item 2, rating 3, time 4 if present) */
     const char *user_col, *item_col, *rating_col, *time_col;
     int skip_bad;           /* 1: skip malformed lines and count them */
+    size_t chunk;           /* bytes read at a time; 0: DATA_CHUNK (tests use a few
+                             * bytes to put lines across chunk boundaries) */
+    const char *cache;      /* NULL: no cache; "": FILE.embrec-cache beside the file;
+                             * else the cache's path (see "ratings caches" below) */
 } data_read_opts;
 
+#define DATA_CHUNK ((size_t)1 << 20)
+
 data_read_opts data_read_defaults(void);
+
+typedef enum {
+    DATA_CACHE_OFF,         /* no cache was asked for */
+    DATA_CACHE_LOADED,      /* the ratings came from a valid cache */
+    DATA_CACHE_WRITTEN,     /* there was none: the file was parsed and a cache written */
+    DATA_CACHE_REBUILT,     /* it was stale or damaged: parsed, and written again */
+    DATA_CACHE_UNUSED       /* parsed; the cache could not be written, or the path
+                             * holds something else, left alone */
+} data_cache_state;
 
 typedef struct {
     data_format format;     /* the format used (after detection) */
     size_t lines;           /* data lines read (header excluded) */
     size_t skipped;         /* malformed lines skipped (skip_bad only) */
     char first_error[512];  /* the first skipped line's message, "" if none */
+    data_cache_state cache; /* what opts.cache led to */
+    char cache_note[1024];  /* one line saying why it was written, rebuilt or not
+                             * used; "" when it was loaded or not asked for */
 } data_read_report;
 
 /* Read a ratings file, appending rows to out and ids to users/items (maps may
  * already hold ids, e.g. a test file read after its training file shares the
  * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
- * be quoted with doubled quotes inside. report may be NULL. 0 or -1 with err. */
+ * be quoted with doubled quotes inside. path "-" reads standard input. The
+ * file is read in chunks of opts->chunk bytes into one reused buffer (a line
+ * longer than that widens it), and the row arrays are sized once from the
+ * file's size and the first chunk's lines. With opts->cache, a valid cache
+ * is loaded instead and a missing or stale one written (see "ratings
+ * caches" below). report may be NULL. 0 or -1 with err. */
 int data_read_ratings(const char *path, const data_read_opts *opts,
                       data_idmap *users, data_idmap *items, data_ratings *out,
                       data_read_report *report, data_error *err);
+
+/* ------------------------------------------------------ ratings caches
+ * With opts.cache, data_read_ratings keeps a binary copy of what it parsed
+ * and, while the ratings file is unchanged, loads that instead of parsing.
+ * The cache holds the file's own id maps (its raw ids in order of first
+ * sight) and rows indexing them, so loading into maps that already hold ids
+ * (a test file after its training file, a model's maps) interns them just
+ * as parsing would. It is valid only for the same source size and
+ * modification time (stat, to the nanosecond), the same input options, this
+ * format version and this machine's byte order, and only when the source
+ * was already 2 s old when it was read (a file changed again within its
+ * timestamp's resolution could keep size and time). Anything else, or a
+ * damaged file, is parsed again and the cache rewritten; a file at the path
+ * that is not a cache is left alone. Layout, version DATA_CACHE_VERSION, in
+ * the writing machine's byte order:
+ *   "EMBRECRC"  u32 version  u32 0x01020304 (byte order)
+ *   u64 source size  i64 source mtime s  i64 source mtime ns  i64 time the source was read (s)
+ *   u64 rows n  u64 users U  u64 items I  u64 lines  u64 skipped
+ *   u32 format option  i32 header option  u32 skip_bad  u32 format detected
+ *   6 strings, each u32 length (0xFFFFFFFF: none) + bytes: the delimiter, user,
+ *     item, rating and time column options, the first skipped line's message;
+ *     zero bytes to a multiple of 8
+ *   i64 user_ids[U]  i64 item_ids[I]  i64 time[n]
+ *   u32 user[n]  u32 item[n]  f32 rating[n]  zero bytes to a multiple of 8
+ *   u64 checksum of every byte before it
+ * The checksum is 64-bit FNV-1a taken a word at a time in four lanes, so
+ * that it runs at memory speed: the bytes in blocks of 32, lane j (from the
+ * FNV offset basis + j) takes the block's j-th 8-byte word w as
+ * h = (h XOR w)·FNV_prime, h = h XOR (h >> 32); then plain bytewise FNV-1a
+ * over the four lanes, the last partial block and the total length (u64).
+ * The cache is written to a temporary file in its directory, synced and
+ * renamed over the old one, so it is always whole or absent. */
+#define DATA_CACHE_VERSION 1
 
 typedef struct {
     size_t n, users, items;

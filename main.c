@@ -104,7 +104,11 @@ static int read_option(args *a, data_read_opts *ro) {
     else if (option(a, "--rating-col", &v)) ro->rating_col = v;
     else if (option(a, "--time-col", &v)) ro->time_col = v;
     else if (flag(a, "--skip-bad")) ro->skip_bad = 1;
-    else return 0;
+    else if (flag(a, "--cache")) ro->cache = "";
+    else if (strncmp(a->argv[a->k], "--cache=", 8) == 0) {
+        ro->cache = a->argv[a->k] + 8;
+        if (!*ro->cache) usage_error(a, "--cache=: empty path%s%s", "", "");
+    } else return 0;
     return 1;
 }
 
@@ -118,7 +122,10 @@ static const char *read_help =
     "  --item-col C      item column                                      [2]\n"
     "  --rating-col C    rating column                                    [3]\n"
     "  --time-col C      timestamp column                                 [4 if present]\n"
-    "  --skip-bad        skip malformed lines and report how many, instead of stopping\n";
+    "  --skip-bad        skip malformed lines and report how many, instead of stopping\n"
+    "  --cache[=PATH]    keep a binary copy of the parsed ratings (FILE.embrec-cache\n"
+    "                    beside the file, or PATH for --data) and load it instead of\n"
+    "                    parsing while the file and these options are unchanged\n";
 
 /* A directory given as --data means the ratings file in it: ratings.csv
  * (latest, 20M, 25M, small), ratings.dat (1M, 10M) or u.data (100K). */
@@ -153,9 +160,18 @@ static void read_or_die(const char *path, const data_read_opts *ro, data_idmap *
         fprintf(stderr, "embrec: %s\n", err.msg);
         exit(1);
     }
+    if (rep.cache_note[0]) fprintf(stderr, "embrec: %s\n", rep.cache_note);
     if (rep.skipped)
         fprintf(stderr, "embrec: %s: skipped %zu malformed line%s; the first: %s\n", path,
                 rep.skipped, rep.skipped == 1 ? "" : "s", rep.first_error);
+}
+
+/* A second ratings file (--test) read with the same options: a cache named
+ * by --cache=PATH belongs to --data, so this one keeps its own beside it. */
+static data_read_opts second_file(const data_read_opts *ro) {
+    data_read_opts o = *ro;
+    if (o.cache) o.cache = "";
+    return o;
 }
 
 static void die_oom(const char *cmd) {
@@ -195,6 +211,7 @@ static int cmd_info(args *a) {
         data_ratings_init(&r);
         memset(&rep, 0, sizeof rep);
         if (data_read_ratings(path, &ro, &users, &items, &r, &rep, &err) != 0) die(&err);
+        if (rep.cache_note[0]) fprintf(stderr, "embrec: %s\n", rep.cache_note);
         st = data_ratings_stats(&r, users.n, items.n);
         printf("file     %s\n", path);
         printf("format   %s\n", data_format_name(rep.format));
@@ -214,6 +231,11 @@ static int cmd_info(args *a) {
         }
         if (rep.skipped)
             printf("skipped  %zu malformed lines (first: %s)\n", rep.skipped, rep.first_error);
+        if (rep.cache != DATA_CACHE_OFF)
+            printf("cache    %s\n", rep.cache == DATA_CACHE_LOADED    ? "loaded"
+                                    : rep.cache == DATA_CACHE_WRITTEN ? "written"
+                                    : rep.cache == DATA_CACHE_REBUILT ? "rebuilt"
+                                                                      : "not used");
         data_ratings_free(&r);
         data_idmap_free(&users);
         data_idmap_free(&items);
@@ -844,7 +866,10 @@ static int cmd_train(args *a) {
             if (data_idmap_intern(&items, model.item_ids[k]) < 0) goto oom;
     }
     read_or_die(o.data, &o.read, &users, &items, &all);
-    if (o.test) read_or_die(o.test, &o.read, &users, &items, &test);
+    if (o.test) {
+        data_read_opts tro = second_file(&o.read);
+        read_or_die(o.test, &tro, &users, &items, &test);
+    }
     if (o.resume) {
         size_t dropped = keep_known_rows(&all, model.n_users, model.n_items);
         dropped += keep_known_rows(&test, model.n_users, model.n_items);

@@ -104,6 +104,65 @@ static void test_info_ml100k(void) {
     CHECK_HAS(out, "density  6.3047%");
 }
 
+/* --cache on the command line: written, then loaded with the same output
+ * and nothing on stderr, rebuilt (one line) when the file changes; eval
+ * into a model's maps gives the same scores from the cache as from the
+ * file; standard input is refused. */
+static void test_cache_cli(void) {
+    char args[1600], src[512], model[512], first[sizeof out], cmd[1200];
+    snprintf(src, sizeof src, "%s", test_path("cli_cache.csv"));
+    snprintf(model, sizeof model, "%s", test_path("cli_cache.embrec"));
+    snprintf(cmd, sizeof cmd, "cp data/ratings.csv %s && touch -t 202001010000 %s", src, src);
+    CHECK_INT(system(cmd), 0);
+    snprintf(args, sizeof args, "info --data %s --cache", src);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "cli_cache.csv.embrec-cache: cache written");
+    CHECK_HAS(out, "ratings  12000");
+    CHECK_HAS(out, "cache    written");
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "ratings  12000");
+    CHECK_HAS(out, "users    300");
+    CHECK_HAS(out, "mean 3.52625");
+    CHECK_HAS(out, "cache    loaded");
+    CHECK_INT(count_lines(out), 8); /* the info lines only */
+    snprintf(cmd, sizeof cmd, "touch -t 202001020000 %s", src);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "the ratings file changed since it was written");
+    CHECK_HAS(out, "cache    rebuilt");
+    CHECK_INT(count_lines(out), 9);
+
+    /* a model's maps (with ids the model never saw): eval with and without
+     * the cache, at an explicit path */
+    snprintf(args, sizeof args, "train --data %s --cache --dim 4 --epochs 1 --save %s", src, model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(src, sizeof src, "%s", test_write("cli_eval.csv", "userId,movieId,rating,timestamp\n"
+                                                               "1,1,4,1\n99999,1,3,2\n"
+                                                               "2,88888,2,3\n7,12,5,4\n"));
+    snprintf(cmd, sizeof cmd, "touch -t 202001010000 %s", src);
+    CHECK_INT(system(cmd), 0);
+    snprintf(args, sizeof args, "eval --model %s --data %s", model, src);
+    CHECK_INT(embrec(args), 0);
+    snprintf(first, sizeof first, "%s", out);
+    CHECK_HAS(first, "RMSE");
+    CHECK_HAS(first, "2 with an unseen user or item"); /* the unknown ids are counted */
+    snprintf(args, sizeof args, "eval --model %s --data %s --cache=%s", model, src,
+             test_path("cli_eval.cache"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "cli_eval.cache: cache written");
+    CHECK_INT(embrec(args), 0);
+    CHECK(strcmp(out, first) == 0); /* loaded: exactly the output read from the file */
+
+    snprintf(args, sizeof args, "info --data - --cache < %s", src);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "a cache needs a named file, not standard input");
+    snprintf(args, sizeof args, "info --data - < %s", src); /* without one, stdin is read */
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "ratings  4");
+    CHECK_INT(embrec("info --help"), 0);
+    CHECK_HAS(out, "--cache[=PATH]");
+}
+
 /* train → Keras-style log → saved model → eval, predict and recommend on it */
 static void test_train_eval_recommend(void) {
     char args[1200];
@@ -800,6 +859,7 @@ void suite_cli(void) {
     test_run("cli/init_from_and_batch_order", test_init_from_and_batch_order);
     test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);
     test_run("cli/info_sample", test_info_sample);
+    test_run("cli/cache", test_cache_cli);
     test_run("cli/info_ml100k", test_info_ml100k);
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);

@@ -3,7 +3,10 @@
  * generator, and (when ../shared/movielens exists) the real MovieLens files.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../data.h"
 #include "fixture.h"
@@ -111,8 +114,10 @@ static void test_idmap_growth(void) {
         if (data_idmap_intern(&m, k < n / 2 ? k + 1 : (int64_t)k * 1000003 - 77) != k) bad++;
     CHECK_INT(bad, 0);
     CHECK_INT(m.n, n);
-    CHECK(m.cap >= 2 * m.n);
+    CHECK(m.cap >= 2 * m.hashed);
     CHECK_INT(m.cap & (m.cap - 1), 0); /* a power of two */
+    CHECK_INT(m.hashed, n / 2);          /* the large ids; the small ones are direct */
+    CHECK(m.direct_cap > (size_t)n / 2); /* covers 1..n/2 */
     for (k = 0; k < n; k++) {
         int64_t raw = k < n / 2 ? k + 1 : (int64_t)k * 1000003 - 77;
         if (data_idmap_find(&m, raw) != k || m.raw[k] != raw) bad++;
@@ -120,6 +125,73 @@ static void test_idmap_growth(void) {
     CHECK_INT(bad, 0);
     CHECK_INT(data_idmap_find(&m, n / 2 + 1), -1);
     CHECK_INT(data_idmap_find(&m, -77 + 1), -1);
+    data_idmap_free(&m);
+}
+
+/* The direct array and the hash give the same map: a mix of small ids,
+ * large ones, negative ones and repeats, in an order where ids are hashed
+ * first (too large for the direct array while the map is small) and later
+ * covered by it, against a plain list searched linearly. */
+static void test_idmap_direct_vs_hash(void) {
+    enum { N = 40000 };
+    static int64_t seen[N], ids[N];
+    data_idmap m;
+    size_t n_seen = 0, k, j;
+    int bad = 0;
+    uint64_t x = 12345;
+    data_idmap_init(&m);
+    for (k = 0; k < N; k++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        switch ((x >> 60) % 4) {
+        case 0: ids[k] = (int64_t)((x >> 20) % 3000); break;        /* small, repeated */
+        case 1: ids[k] = (int64_t)((x >> 20) % 300000); break;      /* direct once the map is big */
+        case 2: ids[k] = -(int64_t)((x >> 20) % 500) - 1; break;    /* negative: hashed */
+        default: ids[k] = (int64_t)(x >> 8) + 10000000000LL; break; /* large: hashed */
+        }
+    }
+    ids[0] = 100000; /* hashed at first (the map is empty), direct later */
+    ids[1] = 0;
+    ids[2] = -1;
+    ids[3] = INT64_MAX;
+    ids[4] = INT64_MIN;
+    ids[5] = 100000;
+    for (k = 0; k < N; k++) {
+        int32_t want = -1, got;
+        for (j = 0; j < n_seen; j++)
+            if (seen[j] == ids[k]) want = (int32_t)j;
+        if (want < 0) {
+            want = (int32_t)n_seen;
+            seen[n_seen++] = ids[k];
+        }
+        got = data_idmap_intern(&m, ids[k]);
+        if (got != want) bad++;
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(m.n, n_seen);
+    CHECK(m.direct_cap >= 131072 && m.direct_cap <= 262144); /* grew over 100000, not 300000 */
+    CHECK(m.hashed > 0);
+    CHECK_INT(data_idmap_find(&m, 100000), 0);
+    CHECK_INT(data_idmap_find(&m, 0), 1);
+    CHECK_INT(data_idmap_find(&m, -1), 2);
+    CHECK_INT(data_idmap_find(&m, INT64_MAX), 3);
+    CHECK_INT(data_idmap_find(&m, INT64_MIN), 4);
+    for (j = 0; j < n_seen; j++)
+        if (data_idmap_find(&m, seen[j]) != (int32_t)j || m.raw[j] != seen[j]) bad++;
+    CHECK_INT(bad, 0);
+    /* absent ids: inside the direct range, negative, large */
+    CHECK_INT(data_idmap_find(&m, 299999 + 1), -1);
+    CHECK_INT(data_idmap_find(&m, -501), -1);
+    CHECK_INT(data_idmap_find(&m, 9999999999LL), -1);
+    data_idmap_free(&m);
+    CHECK(m.direct == NULL && m.direct_cap == 0 && m.n == 0);
+    /* sparse large ids never get a direct array; a small one then does */
+    data_idmap_init(&m);
+    for (k = 0; k < 100; k++)
+        CHECK_INT(data_idmap_intern(&m, 5000000 + (int64_t)k * 7), (int32_t)k);
+    CHECK_INT(m.direct_cap, 0);
+    CHECK_INT(data_idmap_intern(&m, 3), 100);
+    CHECK(m.direct_cap > 0 && m.direct_cap <= 65536);
+    CHECK_INT(data_idmap_find(&m, 5000000 + 99 * 7), 99);
     data_idmap_free(&m);
 }
 
@@ -640,6 +712,425 @@ static void test_id_cache(void) {
 }
 
 /* --------------------------------------------------- stats and splits */
+
+/* ------------------------------------------------------ chunked reading */
+
+/* A file read in chunks of every size from 1 byte up gives what one read of
+ * the whole file gives: lines split across chunks (a BOM, a CRLF, a quoted
+ * field, a line longer than the chunk), a header, empty lines, lines the
+ * one-pass parser leaves to the splitter (a sign, an exponent, a quoted
+ * value, a long mantissa), and a last line without a newline. */
+static void test_chunk_boundaries(void) {
+    const char *text = "\xEF\xBB\xBFuserId,movieId,rating,timestamp,comment\r\n"
+                       "1,10,4.0,100,plain\r\n"
+                       "\r\n"
+                       "1,11,3.5,101,\"quoted, with a comma\"\r\n"
+                       "+2,10,1e0,102,sign and exponent\r\n"
+                       "2,\"12\",0.123456789012345678,-103,a very long comment that is "
+                       "longer than the small chunks many times over\r\n"
+                       "\n"
+                       "300000,10,5,104,\r\n"
+                       "-7,99999999999999999,.5,105,x";
+    const char *p = test_write("chunks.csv", text);
+    data_read_opts o = data_read_defaults();
+    loaded whole, L;
+    size_t chunk, k;
+    int bad = 0;
+    CHECK_INT(load(&whole, p, NULL), 0);
+    CHECK_INT(whole.rep.format, DATA_FMT_CSV);
+    CHECK_INT(whole.rep.lines, 6);
+    CHECK_INT(whole.r.n, 6);
+    CHECK_INT(whole.u.n, 4);
+    CHECK_INT(whole.i.n, 4);
+    CHECK_INT(RAW_U(whole, 2), 2);
+    CHECK_INT(RAW_I(whole, 3), 12);
+    CHECK_NEAR(whole.r.rating[2], 1.0, 0, 0);
+    CHECK_NEAR(whole.r.rating[3], 0.123456789012345678, 1e-7, 0);
+    CHECK_INT(whole.r.time[3], -103);
+    CHECK_INT(RAW_U(whole, 4), 300000);
+    CHECK_INT(RAW_U(whole, 5), -7);
+    CHECK_INT(RAW_I(whole, 5), 99999999999999999LL);
+    CHECK_NEAR(whole.r.rating[5], 0.5, 0, 0);
+    CHECK_INT(whole.r.time[5], 105);
+    for (chunk = 1; chunk <= 80; chunk++) {
+        o.chunk = chunk;
+        if (load(&L, p, &o) != 0 || L.r.n != whole.r.n || L.u.n != whole.u.n ||
+            L.i.n != whole.i.n || L.rep.lines != whole.rep.lines) {
+            test_fail(__FILE__, __LINE__, "chunk %zu: %s, %zu rows", chunk, L.err.msg, L.r.n);
+            bad++;
+        } else {
+            for (k = 0; k < L.r.n; k++)
+                if (RAW_U(L, k) != RAW_U(whole, k) || RAW_I(L, k) != RAW_I(whole, k) ||
+                    L.r.rating[k] != whole.r.rating[k] || L.r.time[k] != whole.r.time[k])
+                    bad++;
+        }
+        unload(&L);
+    }
+    CHECK_INT(bad, 0);
+    unload(&whole);
+}
+
+/* Errors name the right physical line whatever the chunk size; a file of
+ * nothing but empty lines longer than a chunk has no ratings; the last line
+ * without a newline is read as any other (tab-separated, no header). */
+static void test_chunk_errors_and_lines(void) {
+    data_read_opts o = data_read_defaults();
+    size_t chunk;
+    loaded L;
+    const char *bad = test_write("chunk_bad.csv", "\n\r\nuserId,movieId,rating,timestamp\n"
+                                                  "1,10,4.0,100\n"
+                                                  "\n"
+                                                  "1,11,4.0,101\r\n"
+                                                  "1,12,4.0,102\n"
+                                                  "1,13,4.0,10x\n"
+                                                  "1,14,4.0,104\n");
+    const char *empty = test_write("chunk_empty.csv", "\n\r\n\n\n\n\n\n\n\n\n\n\n");
+    const char *tail = test_write("chunk_tail.data", "\n\n196\t242\t3\t881250949\n"
+                                                     "186\t302\t3\t891717742\r\n"
+                                                     "22\t377\t1\t878887116");
+    for (chunk = 1; chunk <= 24; chunk++) {
+        o.chunk = chunk;
+        o.skip_bad = 0;
+        CHECK_INT(load(&L, bad, &o), -1);
+        CHECK_HAS(L.err.msg, "chunk_bad.csv:8: timestamp is not an integer (\"10x\")");
+        CHECK_INT(L.r.n, 0);
+        unload(&L);
+        o.skip_bad = 1;
+        CHECK_INT(load(&L, bad, &o), 0);
+        CHECK_INT(L.r.n, 4);
+        CHECK_INT(L.rep.lines, 5);
+        CHECK_INT(L.rep.skipped, 1);
+        CHECK_HAS(L.rep.first_error, "chunk_bad.csv:8:");
+        CHECK_INT(RAW_I(L, 3), 14);
+        unload(&L);
+        o.skip_bad = 0;
+        CHECK_INT(load(&L, empty, &o), -1);
+        CHECK_HAS(L.err.msg, "chunk_empty.csv: no ratings");
+        unload(&L);
+        CHECK_INT(load(&L, tail, &o), 0);
+        CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+        CHECK_INT(L.r.n, 3);
+        CHECK_INT(RAW_U(L, 2), 22);
+        CHECK_INT(RAW_I(L, 2), 377);
+        CHECK_INT(L.r.time[1], 891717742);
+        CHECK_INT(L.r.time[2], 878887116);
+        unload(&L);
+    }
+}
+
+/* Each value written twice: plainly (read in one pass) and quoted (split
+ * first, then parsed by the strict parsers): both rows must be equal, for
+ * signs, 18-digit ids, leading zeros and ratings of up to 15 digits and more. */
+static void test_plain_vs_split(void) {
+    enum { N = 3000 };
+    static char text[N * 2 * 120];
+    size_t len = 0, k;
+    int bad = 0;
+    loaded L;
+    nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    len += (size_t)snprintf(text, sizeof text, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < N; k++) {
+        char u[32], i[32], r[40], t[32];
+        long long big = (long long)(nn_rng_below(&rng, 1000000000) * 1000000000ULL +
+                                    nn_rng_below(&rng, 1000000000));
+        snprintf(u, sizeof u, "%s%llu", k % 3 == 0 ? "-" : k % 3 == 1 ? "+" : "",
+                 (unsigned long long)nn_rng_below(&rng, 400000));
+        snprintf(i, sizeof i, k % 4 == 0 ? "%018lld" : "%lld", k % 2 ? big : big % 100000);
+        snprintf(r, sizeof r, "%.*f", (int)(k % 19), (nn_rng_uniform(&rng) - 0.2) * 5.0 *
+                                                         pow(10.0, (double)(k % 7) - 3));
+        snprintf(t, sizeof t, "%lld", big - 500000000000000000LL);
+        len += (size_t)snprintf(text + len, sizeof text - len,
+                                "%s,%s,%s,%s\n\"%s\",\"%s\",\"%s\",\"%s\"\n", u, i, r, t, u, i,
+                                r, t);
+    }
+    CHECK(len < sizeof text);
+    CHECK_INT(load(&L, test_write("plain_vs_split.csv", text), NULL), 0);
+    CHECK_INT(L.r.n, 2 * N);
+    for (k = 0; k + 1 < L.r.n; k += 2)
+        if (L.r.user[k] != L.r.user[k + 1] || L.r.item[k] != L.r.item[k + 1] ||
+            L.r.rating[k] != L.r.rating[k + 1] || L.r.time[k] != L.r.time[k + 1])
+            bad++;
+    CHECK_INT(bad, 0);
+    CHECK(L.u.n > N / 2 && L.i.n > N / 2); /* the values vary */
+    unload(&L);
+}
+
+/* The row arrays are sized once from the first chunk: a larger file read in
+ * small chunks ends with room for its rows and little more. */
+static void test_chunk_reserve(void) {
+    enum { N = 20000 };
+    static char text[N * 32 + 64];
+    size_t len = 0, k;
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    const char *p;
+    int bad = 0;
+    len += (size_t)sprintf(text, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < N; k++)
+        len += (size_t)sprintf(text + len, "%zu,%zu,%zu.5,%zu\n", k / 20 + 1, (k * 7919) % 3001,
+                               k % 5, 1000000000 + k);
+    p = test_write("chunk_reserve.csv", text);
+    o.chunk = 4096;
+    CHECK_INT(load(&L, p, &o), 0);
+    CHECK_INT(L.r.n, N);
+    CHECK(L.r.cap >= L.r.n && L.r.cap <= L.r.n + L.r.n / 16 + 4096);
+    for (k = 0; k < N; k++)
+        if (RAW_U(L, k) != (int64_t)(k / 20 + 1) || RAW_I(L, k) != (int64_t)((k * 7919) % 3001) ||
+            L.r.rating[k] != (float)(k % 5) + 0.5f || L.r.time[k] != (int64_t)(1000000000 + k))
+            bad++;
+    CHECK_INT(bad, 0);
+    unload(&L);
+}
+
+/* ------------------------------------------------------- ratings caches */
+
+/* Set a file's modification time to `when` (Unix seconds) plus ns. */
+static void set_mtime(const char *path, long long when, long ns) {
+    struct timespec t[2];
+    t[0].tv_sec = t[1].tv_sec = (time_t)when;
+    t[0].tv_nsec = t[1].tv_nsec = ns;
+    CHECK_INT(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* L and M hold the same maps, rows and report */
+static int same_load(const loaded *L, const loaded *M) {
+    size_t k;
+    if (L->u.n != M->u.n || L->i.n != M->i.n || L->r.n != M->r.n ||
+        L->rep.format != M->rep.format || L->rep.lines != M->rep.lines ||
+        L->rep.skipped != M->rep.skipped || strcmp(L->rep.first_error, M->rep.first_error) != 0)
+        return 0;
+    for (k = 0; k < L->u.n; k++)
+        if (L->u.raw[k] != M->u.raw[k]) return 0;
+    for (k = 0; k < L->i.n; k++)
+        if (L->i.raw[k] != M->i.raw[k]) return 0;
+    for (k = 0; k < L->r.n; k++)
+        if (L->r.user[k] != M->r.user[k] || L->r.item[k] != M->r.item[k] ||
+            L->r.rating[k] != M->r.rating[k] || L->r.time[k] != M->r.time[k])
+            return 0;
+    return 1;
+}
+
+static const char cache_text[] = "userId,movieId,rating,timestamp\n"
+                                 "5,100,4.0,964982703\n"
+                                 "5,9000000000,3.5,964982704\n"
+                                 "-3,100,1,-7\n"
+                                 "1,2,bad,1\n"
+                                 "7,250000,0.5,1\n"
+                                 "5,250000,5.0,2\n";
+
+/* A cache loads exactly what parsing gives: the maps' raw ids in order of
+ * first sight, the rows, the report (skipped lines and the first message
+ * included), also into maps that already hold ids (a test file read after
+ * its training file). */
+static void test_cache_round_trip(void) {
+    const char *src = test_write("cached.csv", cache_text);
+    char cache[512];
+    data_read_opts o = data_read_defaults(), oc;
+    loaded fresh, L;
+    int pass;
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    set_mtime(src, 1577836800LL, 123456789);
+    o.skip_bad = 1;
+    oc = o;
+    oc.cache = "";
+    CHECK_INT(load(&fresh, src, &o), 0);
+    CHECK_INT(fresh.rep.cache, DATA_CACHE_OFF);
+    CHECK_INT(fresh.r.n, 5);
+    CHECK_INT(fresh.rep.skipped, 1);
+    CHECK_INT(load(&L, src, &oc), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    CHECK_HAS(L.rep.cache_note, "cached.csv.embrec-cache: cache written");
+    CHECK(same_load(&L, &fresh));
+    unload(&L);
+    for (pass = 0; pass < 2; pass++) { /* loaded, twice: loading leaves it as it was */
+        CHECK_INT(load(&L, src, &oc), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+        CHECK(L.rep.cache_note[0] == '\0');
+        CHECK(same_load(&L, &fresh));
+        CHECK_INT(RAW_I(L, 1), 9000000000LL);
+        CHECK_INT(RAW_U(L, 2), -3);
+        CHECK_INT(L.r.time[2], -7);
+        CHECK_NEAR(L.r.rating[3], 0.5, 0, 0);
+        CHECK_HAS(L.rep.first_error, "cached.csv:5: rating is not a number (\"bad\")");
+        unload(&L);
+    }
+    /* into maps that already hold ids: as parsing into them */
+    for (pass = 0; pass < 2; pass++) {
+        loaded P;
+        data_idmap_init(&P.u);
+        data_idmap_init(&P.i);
+        data_ratings_init(&P.r);
+        data_idmap_init(&L.u);
+        data_idmap_init(&L.i);
+        data_ratings_init(&L.r);
+        data_idmap_intern(&P.u, 7);
+        data_idmap_intern(&P.i, 250000);
+        data_idmap_intern(&P.i, 1);
+        data_idmap_intern(&L.u, 7);
+        data_idmap_intern(&L.i, 250000);
+        data_idmap_intern(&L.i, 1);
+        CHECK_INT(data_read_ratings(src, &o, &P.u, &P.i, &P.r, &P.rep, &P.err), 0);
+        if (pass == 1) unlink(cache); /* parsed into the file's own maps, then merged */
+        CHECK_INT(data_read_ratings(src, &oc, &L.u, &L.i, &L.r, &L.rep, &L.err), 0);
+        CHECK_INT(L.rep.cache, pass == 0 ? DATA_CACHE_LOADED : DATA_CACHE_WRITTEN);
+        CHECK(same_load(&L, &P));
+        CHECK_INT(L.u.raw[0], 7);
+        CHECK_INT(L.u.raw[1], 5);
+        CHECK_INT(L.r.user[3], 0); /* user 7 and item 250000 kept their indices */
+        CHECK_INT(L.r.item[3], 0);
+        CHECK_INT(L.r.item[0], 2);
+        unload(&P);
+        unload(&L);
+    }
+    /* --cache=PATH */
+    oc.cache = test_path("elsewhere.cache");
+    CHECK_INT(load(&L, src, &oc), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    CHECK_INT(load(&L, src, &oc), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK(same_load(&L, &fresh));
+    unload(&L);
+    unload(&fresh);
+}
+
+/* A changed source (size, or the same size and another time), other input
+ * options, or a source cached right after it changed: parsed again and the
+ * cache rebuilt, with the new values. */
+static void test_cache_invalidation(void) {
+    const char *src = test_write("stale.csv", cache_text);
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    o.cache = "";
+    o.skip_bad = 1;
+    set_mtime(src, 1577836800LL, 0);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    /* same size, another rating, another time */
+    src = test_write("stale.csv", "userId,movieId,rating,timestamp\n"
+                                  "5,100,2.0,964982703\n"
+                                  "5,9000000000,3.5,964982704\n"
+                                  "-3,100,1,-7\n"
+                                  "1,2,bad,1\n"
+                                  "7,250000,0.5,1\n"
+                                  "5,250000,5.0,2\n");
+    set_mtime(src, 1577836800LL, 1);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "stale.csv.embrec-cache: the ratings file changed");
+    CHECK_HAS(L.rep.cache_note, "rebuilt");
+    CHECK_NEAR(L.r.rating[0], 2.0, 0, 0);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK_NEAR(L.r.rating[0], 2.0, 0, 0);
+    unload(&L);
+    /* a line more, the same time */
+    src = test_write("stale.csv", "userId,movieId,rating,timestamp\n5,100,2.0,9\n8,8,3,9\n");
+    set_mtime(src, 1577836800LL, 1);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(RAW_U(L, 1), 8);
+    unload(&L);
+    /* other options */
+    o.skip_bad = 0;
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "other input options");
+    unload(&L);
+    o.time_col = "timestamp";
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK_INT(L.r.n, 2);
+    unload(&L);
+    /* a source that had just changed when it was read is not trusted later */
+    src = test_write("stale.csv", "userId,movieId,rating,timestamp\n5,100,2.0,9\n");
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "too recently to trust");
+    CHECK_INT(L.r.n, 1);
+    unload(&L);
+    /* errors: standard input, a cache that is the ratings file */
+    CHECK_INT(load(&L, "-", &o), -1);
+    CHECK_HAS(L.err.msg, "-: a cache needs a named file");
+    unload(&L);
+    o.cache = src;
+    CHECK_INT(load(&L, src, &o), -1);
+    CHECK_HAS(L.err.msg, "the cache would overwrite the ratings file itself");
+    unload(&L);
+}
+
+/* Whatever byte of a cache is flipped, and wherever it is cut short or
+ * lengthened, it is never loaded: it is rebuilt (or, when its first bytes
+ * no longer say it is a cache, left alone), and the ratings are those of
+ * the file. */
+static void test_cache_damaged(void) {
+    const char *src = test_write("damaged.csv", cache_text);
+    char cache[512];
+    data_read_opts o = data_read_defaults(), plain;
+    unsigned char *good;
+    size_t len, k, bad_state = 0, bad_data = 0, cuts[] = {0, 4, 7, 8, 60, 103, 104, 200};
+    loaded fresh, L;
+    FILE *f;
+    o.skip_bad = 1;
+    plain = o;
+    o.cache = "";
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    set_mtime(src, 1577836800LL, 0);
+    CHECK_INT(load(&fresh, src, &plain), 0);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    good = (unsigned char *)slurp(cache, &len);
+    CHECK(good != NULL && len % 8 == 0 && len > 200);
+    for (k = 0; good && k < len + 1; k++) {
+        /* k < len: flip bit k mod 8 of byte k; k == len: one byte more */
+        f = fopen(cache, "wb");
+        if (!f) break;
+        fwrite(good, 1, len, f);
+        if (k == len) fputc(0, f);
+        if (k < len) {
+            fseek(f, (long)k, SEEK_SET);
+            fputc(good[k] ^ (1 << (k % 8)), f);
+        }
+        fclose(f);
+        if (load(&L, src, &o) != 0 ||
+            L.rep.cache != (k < 8 ? DATA_CACHE_UNUSED : DATA_CACHE_REBUILT))
+            bad_state++;
+        if (!same_load(&L, &fresh)) bad_data++;
+        unload(&L);
+    }
+    CHECK_INT(bad_state, 0);
+    CHECK_INT(bad_data, 0);
+    for (k = 0; good && k < sizeof cuts / sizeof cuts[0] + 1; k++) {
+        size_t cut = k < sizeof cuts / sizeof cuts[0] ? cuts[k] : len - 1;
+        f = fopen(cache, "wb");
+        if (!f) break;
+        fwrite(good, 1, cut, f);
+        fclose(f);
+        CHECK_INT(load(&L, src, &o), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+        CHECK_HAS(L.rep.cache_note, "damaged");
+        CHECK(same_load(&L, &fresh));
+        unload(&L);
+    }
+    /* the rebuilt cache is whole again */
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    CHECK(same_load(&L, &fresh));
+    unload(&L);
+    free(good);
+    unload(&fresh);
+}
 
 static void test_stats(void) {
     data_ratings r;
@@ -2301,6 +2792,7 @@ void suite_data(void) {
     test_run("data/read_pairs", test_read_pairs);
     test_run("data/idmap_basic", test_idmap_basic);
     test_run("data/idmap_growth", test_idmap_growth);
+    test_run("data/idmap_direct_vs_hash", test_idmap_direct_vs_hash);
     test_run("data/format_names", test_format_names);
     test_run("data/udata", test_udata);
     test_run("data/dat", test_dat);
@@ -2315,6 +2807,13 @@ void suite_data(void) {
     test_run("data/skip_bad", test_skip_bad);
     test_run("data/shared_maps_and_failure", test_shared_maps_and_failure);
     test_run("data/id_cache", test_id_cache);
+    test_run("data/chunk_boundaries", test_chunk_boundaries);
+    test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
+    test_run("data/chunk_reserve", test_chunk_reserve);
+    test_run("data/plain_vs_split", test_plain_vs_split);
+    test_run("data/cache_round_trip", test_cache_round_trip);
+    test_run("data/cache_invalidation", test_cache_invalidation);
+    test_run("data/cache_damaged", test_cache_damaged);
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);

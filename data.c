@@ -1341,6 +1341,13 @@ static uint64_t sum_end(const cache_sum *s) {
     return fnv1a(h, &s->len, sizeof s->len);
 }
 
+uint64_t data_cache_checksum(const void *p, size_t n) {
+    cache_sum s;
+    sum_init(&s);
+    sum_add(&s, p, n);
+    return sum_end(&s);
+}
+
 /* read n bytes whole (retrying short reads); 0, or -1 with errno (0 when
  * the file ends first) */
 static int read_all(int fd, void *p, size_t n) {

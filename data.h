@@ -170,6 +170,10 @@ int data_read_ratings(const char *path, const data_read_opts *opts,
  * renamed over the old one, so it is always whole or absent. */
 #define DATA_CACHE_VERSION 1
 
+/* that checksum of n bytes (exposed for the fuzz harness, which writes
+ * caches of its own) */
+uint64_t data_cache_checksum(const void *p, size_t n);
+
 typedef struct {
     size_t n, users, items;
     float min, max;

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../data.h"
@@ -289,6 +291,75 @@ static int fuzz_history(const char *path, const uint8_t *data, size_t size) {
     return 0;
 }
 
+/* -------------------------------------------------------------- cache */
+
+/* The input is a ratings cache without its last 8 bytes (the checksum),
+ * for a fixed small source file. The harness writes the source's real size
+ * and times into the header and appends the right checksum, so the fuzzer
+ * explores the loader behind those checks, then reads the source with
+ * --cache. Whatever the cache holds, the read must succeed (a bad cache is
+ * parsed over) with every index inside its map; when the cache was not
+ * loaded, the rows must be the source's own. */
+static const char cache_source[] = "userId,movieId,rating,timestamp\n"
+                                   "1,10,4.0,100\n1,11,3.5,101\n2,10,5.0,102\n3,12,1.0,103\n"
+                                   "2,12,2.5,104\n4,11,4.5,105\n";
+
+static int fuzz_cache(const char *path, const uint8_t *data, size_t size) {
+    static uint8_t buf[1 << 20];
+    static char src[4200];
+    data_read_opts o = data_read_defaults();
+    data_read_report rep;
+    data_idmap users, items;
+    data_ratings r;
+    data_error err;
+    struct stat st;
+    uint64_t h, v;
+    int64_t t;
+    size_t k;
+    if (size < 48 || size > sizeof buf - 8) return 0;
+    if (!src[0]) { /* the source, once, dated well in the past */
+        FILE *f;
+        struct timespec times[2];
+        snprintf(src, sizeof src, "%s.src.csv", scratch);
+        f = fopen(src, "wb");
+        if (!f || fwrite(cache_source, 1, sizeof cache_source - 1, f) != sizeof cache_source - 1 ||
+            fclose(f) != 0)
+            die("cannot write the cache's source");
+        times[0].tv_sec = times[1].tv_sec = 1600000000;
+        times[0].tv_nsec = times[1].tv_nsec = 0;
+        if (utimensat(AT_FDCWD, src, times, 0) != 0) die("cannot date the cache's source");
+    }
+    if (stat(src, &st) != 0) die("the cache's source is gone");
+    memcpy(buf, data, size);
+    v = (uint64_t)st.st_size; /* u64 size, i64 mtime s, i64 mtime ns, i64 read at */
+    memcpy(buf + 16, &v, 8);
+    t = (int64_t)st.st_mtim.tv_sec;
+    memcpy(buf + 24, &t, 8);
+    t = (int64_t)st.st_mtim.tv_nsec;
+    memcpy(buf + 32, &t, 8);
+    t = (int64_t)st.st_mtim.tv_sec + 100;
+    memcpy(buf + 40, &t, 8);
+    h = data_cache_checksum(buf, size);
+    memcpy(buf + size, &h, 8);
+    put(buf, size + 8);
+    o.cache = path;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&r);
+    err.msg[0] = '\0';
+    if (data_read_ratings(src, &o, &users, &items, &r, &rep, &err) != 0)
+        die("a valid source failed to read beside a fuzzed cache");
+    for (k = 0; k < r.n; k++)
+        if (r.user[k] >= users.n || r.item[k] >= items.n) die("a cached index is outside its map");
+    if (rep.cache != DATA_CACHE_LOADED && (r.n != 6 || users.n != 4 || items.n != 3))
+        die("parsing the source over a bad cache gave other rows");
+    data_ratings_free(&r);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    unlink(path); /* a rebuilt cache would otherwise be the next input's file */
+    return 0;
+}
+
 /* -------------------------------------------------------------- model */
 
 /* The input is a model file without its last 8 bytes, the FNV-1a hash of
@@ -348,6 +419,7 @@ static const struct { const char *name; fuzz_fn fn; } targets[] = {
     TARGET("orders", fuzz_orders)
     TARGET("history", fuzz_history)
     TARGET("model", fuzz_model)
+    TARGET("cache", fuzz_cache)
 };
 
 static fuzz_fn chosen;

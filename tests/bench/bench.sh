@@ -29,8 +29,7 @@ if [ "${BENCH_25M:-1}" = 1 ] && [ ! -f "$DIR/ml-25m/ratings.csv" ]; then
     $EMBREC synth --shape ml-25m --out "$DIR/ml-25m" >/dev/null
 fi
 
-THREADS=1
-printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1); threads on both sides: $THREADS"
+printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1); one thread on both sides unless a row says otherwise"
 printf '| %-34s | %-22s | %-13s | %7s | %10s | %9s | %10s | %9s | %7s |\n' \
     model "optimiser, update" data "s/epoch" "ratings/s" "peak RSS" "PyTorch s" "PyTorch RSS" ratio
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------------------------ \
@@ -79,6 +78,8 @@ row "bias k=100, per rating (batch 1)" "sgd" "ML-1M shape" "$D1" 3 \
     "--model bias --dim 100 --optimizer sgd --lr 0.005 --batch 1" ""
 row "bias k=8, per rating (batch 1)" "sgd" "ML-1M shape" "$D1" 3 \
     "--model bias --dim 8 --optimizer sgd --lr 0.005 --batch 1" ""
+row "bias k=100, per rating, 2 threads" "sgd, Hogwild" "ML-1M shape" "$D1" 3 \
+    "--model bias --dim 100 --optimizer sgd --lr 0.005 --batch 1 --threads 2" ""
 if [ -f "$DIR/ml-25m/ratings.csv" ]; then
     D25=$DIR/ml-25m/ratings.csv
     row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-25M shape" "$D25" 1 \
@@ -86,6 +87,8 @@ if [ -f "$DIR/ml-25m/ratings.csv" ]; then
         "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000 --max-rows 2000000 --total-rows 25000095 --users 162541 --items 59047"
     row "bias k=32, per rating (batch 1)" "sgd" "ML-25M shape" "$D25" 1 \
         "--model bias --dim 32 --optimizer sgd --lr 0.005 --batch 1" ""
+    row "bias k=32, per rating, 2 threads" "sgd, Hogwild" "ML-25M shape" "$D25" 1 \
+        "--model bias --dim 32 --optimizer sgd --lr 0.005 --batch 1 --threads 2" ""
 fi
 echo
 echo "s/epoch: embrec's last epoch, training on every rating (no validation split);"

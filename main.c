@@ -84,6 +84,12 @@ static double parse_real(args *a, const char *name, const char *s, double lo, do
     return v;
 }
 
+/* the number of online cores (1 when unknown) */
+static size_t every_core(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
 /* Options shared by every command that reads a ratings file. */
 static int read_option(args *a, data_read_opts *ro) {
     const char *v;
@@ -573,10 +579,7 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
         else if (option(a, "--threads", &v)) {
             o->train.threads = parse_size(a, "--threads", v, 0);
-            if (o->train.threads == 0) { /* every core */
-                long n = sysconf(_SC_NPROCESSORS_ONLN);
-                o->train.threads = n > 0 ? (size_t)n : 1;
-            }
+            if (o->train.threads == 0) o->train.threads = every_core();
         }
         else if (option(a, "--negatives", &v)) o->train.negatives = parse_size(a, "--negatives", v, 1);
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v))
@@ -1483,58 +1486,60 @@ static int cmd_predict(args *a) {
 /* ------------------------------------------------------------ recommend */
 
 /* Every learned user's top n, excluding what each rated, as CSV. */
+#define RECOMMEND_BLOCK 4096 /* users scored at a time, then written in order */
+
 static int recommend_all(args *a, const char *model_path, const char *data_path,
-                         const char *out_path, const data_read_opts *ro, size_t n) {
+                         const char *out_path, const data_read_opts *ro, size_t n,
+                         size_t threads) {
     mf_model m;
     data_ratings r;
     data_user_items rated;
-    uint8_t *exclude;
     mf_scored *top;
+    size_t *got, k, j, first;
     FILE *f;
-    size_t k, got;
-    uint32_t u;
     int rc = 0;
     if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
     load_or_die(&m, model_path);
     if (!data_path) data_path = m.source[0] ? m.source : NULL;
     data_ratings_init(&r);
     if (data_path) read_or_die(data_path, ro, &m.users, &m.items, &r);
-    for (k = got = 0; k < r.n; k++) /* only rows inside the model count as rated */
+    for (k = j = 0; k < r.n; k++) /* only rows inside the model count as rated */
         if (r.user[k] < m.n_users && r.item[k] < m.n_items) {
-            r.user[got] = r.user[k];
-            r.item[got++] = r.item[k];
+            r.user[j] = r.user[k];
+            r.item[j++] = r.item[k];
         }
-    r.n = got;
-    exclude = calloc(m.n_items ? m.n_items : 1, 1);
-    top = malloc(n * sizeof *top);
+    r.n = j;
+    top = malloc(RECOMMEND_BLOCK * n * sizeof *top);
+    got = malloc(RECOMMEND_BLOCK * sizeof *got);
     f = fopen(out_path, "w");
-    if (!exclude || !top || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
+    if (!top || !got || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
         fprintf(stderr, "embrec recommend: %s: %s\n", out_path, f ? "out of memory" : strerror(errno));
         if (f) fclose(f);
-        free(exclude);
         free(top);
+        free(got);
         data_ratings_free(&r);
         mf_free(&m);
         return 1;
     }
     fprintf(f, "userId,rank,movieId,prediction\n");
-    for (u = 0; u < m.n_users; u++) {
-        const uint32_t *it = rated.item + rated.start[u];
-        size_t nr = rated.start[u + 1] - rated.start[u];
-        if (m.user_count[u] == 0) continue;
-        for (k = 0; k < nr; k++) exclude[it[k]] = 1;
-        got = mf_recommend(&m, u, exclude, top, n);
-        for (k = 0; k < nr; k++) exclude[it[k]] = 0;
-        for (k = 0; k < got; k++)
-            fprintf(f, "%lld,%zu,%lld,%.4f\n", (long long)m.user_ids[u], k + 1,
-                    (long long)m.item_ids[top[k].item], (double)top[k].score);
+    for (first = 0; first < m.n_users && rc == 0; first += RECOMMEND_BLOCK) {
+        size_t count = m.n_users - first < RECOMMEND_BLOCK ? m.n_users - first : RECOMMEND_BLOCK;
+        if (mf_recommend_users(&m, &rated, (uint32_t)first, count, n, threads, top, got) != 0) {
+            fprintf(stderr, "embrec recommend: out of memory\n");
+            rc = 1;
+            break;
+        }
+        for (k = 0; k < count; k++)
+            for (j = 0; j < got[k]; j++)
+                fprintf(f, "%lld,%zu,%lld,%.4f\n", (long long)m.user_ids[first + k], j + 1,
+                        (long long)m.item_ids[top[k * n + j].item], (double)top[k * n + j].score);
     }
     if (ferror(f) | fclose(f)) {
         fprintf(stderr, "embrec recommend: %s: write error: %s\n", out_path, strerror(errno));
         rc = 1;
     }
-    free(exclude);
     free(top);
+    free(got);
     data_user_items_free(&rated);
     data_ratings_free(&r);
     mf_free(&m);
@@ -1641,7 +1646,7 @@ static int cmd_recommend(args *a) {
     data_read_opts ro = data_read_defaults();
     const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
     char movies_buf[1024];
-    size_t n = 10, k, got;
+    size_t n = 10, k, got, threads = 0;
     int show_rated = 0, all_users = 0;
     cold_user cold = {-1, NULL, NULL, NULL};
     const char *out_path = NULL;
@@ -1663,7 +1668,8 @@ static int cmd_recommend(args *a) {
                    "                                              u.item beside --data]\n"
                    "--rated: also list the user's rated movies with their predictions.\n"
                    "--all --out FILE: every learned user's top N as CSV\n"
-                   "                  (userId,rank,movieId,prediction).\n"
+                   "                  (userId,rank,movieId,prediction), on --threads N\n"
+                   "                  threads [every core]; the output does not depend on N.\n"
                    "--age N --gender M|F --occupation NAME --zip Z (instead of --user): a new\n"
                    "                  user known only by metadata, for a model trained with\n"
                    "                  --user-features (cold start).\n");
@@ -1680,9 +1686,11 @@ static int cmd_recommend(args *a) {
         else if (option(a, "--occupation", &v)) cold.occupation = v;
         else if (option(a, "--zip", &v)) cold.zip = v;
         else if (option(a, "--out", &v)) out_path = v;
+        else if (option(a, "--threads", &v)) threads = parse_size(a, "--threads", v, 0);
         else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
-    if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n);
+    if (threads == 0) threads = every_core();
+    if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n, threads);
     if (cold.age >= 0 || cold.gender || cold.occupation || cold.zip) {
         if (!model_path) usage_error(a, "--model is required%s%s", "", "");
         return recommend_cold(model_path, movies_path, &cold, n);

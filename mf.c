@@ -2087,6 +2087,72 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
     return got;
 }
 
+/* one thread's share of mf_recommend_users: users [lo, hi) of the block */
+typedef struct {
+    const mf_model *m;
+    const data_user_items *rated;
+    uint32_t first;       /* the block's first user */
+    size_t lo, hi, n;
+    mf_scored *out;       /* (block, n) */
+    size_t *got;          /* (block) */
+    int failed;
+} recommend_slice;
+
+static void *recommend_thread(void *arg) {
+    recommend_slice *s = arg;
+    const mf_model *m = s->m;
+    uint8_t *exclude = calloc(m->n_items ? m->n_items : 1, 1);
+    mf_work w;
+    size_t b, k;
+    if (!exclude || mf_work_init(&w, m, SCORE_CHUNK) != 0) {
+        free(exclude);
+        s->failed = 1;
+        return NULL;
+    }
+    for (b = s->lo; b < s->hi; b++) {
+        uint32_t u = s->first + (uint32_t)b;
+        const uint32_t *it = s->rated && u < s->rated->n_users ? s->rated->item + s->rated->start[u]
+                                                               : NULL;
+        size_t nr = it ? s->rated->start[u + 1] - s->rated->start[u] : 0;
+        s->got[b] = 0;
+        if (!mf_user_known(m, u)) continue;
+        for (k = 0; k < nr; k++) exclude[it[k]] = 1;
+        s->got[b] = recommend_with(m, &w, u, exclude, s->out + b * s->n, s->n);
+        for (k = 0; k < nr; k++) exclude[it[k]] = 0;
+    }
+    mf_work_free(&w);
+    free(exclude);
+    return NULL;
+}
+
+int mf_recommend_users(const mf_model *m, const data_user_items *rated, uint32_t first,
+                       size_t count, size_t n, size_t threads, mf_scored *out, size_t *got) {
+    recommend_slice slice[MF_MAX_THREADS];
+    pthread_t tid[MF_MAX_THREADS];
+    int started[MF_MAX_THREADS];
+    size_t t, T = threads < 1 ? 1 : threads > MF_MAX_THREADS ? MF_MAX_THREADS : threads;
+    int failed = 0;
+    if (T > count) T = count ? count : 1;
+    for (t = 0; t < T; t++) { /* thread t takes a contiguous share of the users */
+        slice[t].m = m;
+        slice[t].rated = rated;
+        slice[t].first = first;
+        slice[t].lo = count * t / T;
+        slice[t].hi = count * (t + 1) / T;
+        slice[t].n = n;
+        slice[t].out = out;
+        slice[t].got = got;
+        slice[t].failed = 0;
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, recommend_thread, &slice[t]) == 0;
+    }
+    for (t = T; t-- > 0;)
+        if (!started[t]) recommend_thread(&slice[t]);
+    for (t = 1; t < T; t++)
+        if (started[t]) pthread_join(tid[t], NULL);
+    for (t = 0; t < T; t++) failed |= slice[t].failed;
+    return failed ? -1 : 0;
+}
+
 size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
                          mf_scored *out, size_t n) {
     const nn_params *ps = &m->params;

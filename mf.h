@@ -341,6 +341,14 @@ typedef struct { uint32_t item; float score; } mf_scored;
 size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n);
 
+/* The n best items of each of users first .. first+count−1, as mf_recommend
+ * gives them, excluding what each rated (rated may be NULL), on `threads`
+ * threads (each user's list does not depend on how many). out: (count, n),
+ * got: (count) how many each has (0 for a user the model cannot score).
+ * 0 or -1 (no memory). */
+int mf_recommend_users(const mf_model *m, const data_user_items *rated, uint32_t first,
+                       size_t count, size_t n, size_t threads, mf_scored *out, size_t *got);
+
 /* Cold start: the n best items for a user the model never saw, known only
  * by features (ids into the model's user features): ũ = the mean of their
  * embeddings stands in for the user in every model (the bias model adds

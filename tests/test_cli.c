@@ -340,6 +340,20 @@ static void test_use_a_model(void) {
         if (f) fclose(f);
         CHECK_INT(lines, 1 + 300 * 3); /* a header, then 3 for each of the 300 users */
     }
+    /* the same lists, byte for byte, from 1 thread and from 3 */
+    snprintf(args, sizeof args, "recommend --model %s --all -n 3 --threads 1 --out %s", model,
+             test_path("all1.csv"));
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --all -n 3 --threads 3 --out %s", model,
+             test_path("all3.csv"));
+    CHECK_INT(embrec(args), 0);
+    {
+        char a1[700], cmd[1500];
+        snprintf(a1, sizeof a1, "%s", test_path("all1.csv"));
+        snprintf(cmd, sizeof cmd, "cmp -s %s %s && cmp -s %s %s", a1, test_path("all3.csv"), a1,
+                 test_path("all.csv"));
+        CHECK(system(cmd) == 0);
+    }
 
     snprintf(args, sizeof args, "export --model %s --out %s", model, dir);
     CHECK_INT(embrec(args), 0);

@@ -2938,6 +2938,10 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
     uint32_t present = r_u32(r), kind, update;
     size_t k;
     if (present == 0) return 0;
+    if (present != 1) { /* before reading on: only 1 promised the words that follow */
+        data_errorf(err, "%s: corrupt model (optimiser state flag %u)", path, present);
+        return -1;
+    }
     kind = r_u32(r);
     update = r_u32(r);
     c->lr = r_f32(r);
@@ -2945,9 +2949,8 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
     c->beta2 = r_f32(r);
     c->epsilon = r_f32(r);
     m->opt_state.t = r_u64(r);
-    if (present != 1 || kind > NN_ADAMAX || update > NN_UPDATE_DENSE_SWEEP) {
-        data_errorf(err, "%s: corrupt model (optimiser state %u, kind %u, update %u)", path,
-                    present, kind, update);
+    if (kind > NN_ADAMAX || update > NN_UPDATE_DENSE_SWEEP) {
+        data_errorf(err, "%s: corrupt model (optimiser kind %u, update %u)", path, kind, update);
         return -1;
     }
     c->kind = (nn_optimizer_kind)kind;

@@ -1237,6 +1237,14 @@ static void test_load_rejects_other_versions_and_kinds(void) {
     spit_rehashed("kindmax.embrec", buf, len);
     expect_load_error(test_path("kindmax.embrec"), "model kind 4294967295");
     memcpy(buf + 12, keep, 4);
+    /* the optimiser state's flag, the word before the checksum in a model
+     * saved untrained: 2 is neither "none" nor "state follows" (a fuzzed
+     * file once made the loader read the state past the end) */
+    CHECK_INT(get_le(buf + len - 12, 4), 0);
+    put_le(buf + len - 12, 2, 4);
+    spit_rehashed("state2.embrec", buf, len);
+    expect_load_error(test_path("state2.embrec"), "corrupt model (optimiser state flag 2)");
+    put_le(buf + len - 12, 0, 4);
     spit_rehashed("same.embrec", buf, len); /* the edits undone: it loads again */
     {
         data_error err;

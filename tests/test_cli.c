@@ -61,7 +61,7 @@ static void test_usage_errors(void) {
 
 static void test_bad_file_one_line_error(void) {
     const char *bad = test_write("bad.csv", "userId,movieId,rating,timestamp\n"
-                                            "1,10,4.0,964982703\n"
+                                            "1,10,4.0,964000001\n"
                                             "1,11,four,964982704\n");
     char args[600];
     snprintf(args, sizeof args, "info --data %s", bad);

@@ -217,9 +217,9 @@ static void test_format_names(void) {
 
 static void test_udata(void) {
     loaded L;
-    const char *p = test_write("u.data", "196\t242\t3\t881250949\n"
-                                         "186\t302\t3\t891717742\n"
-                                         "196\t377\t1\t878887116\n");
+    const char *p = test_write("u.data", "101\t207\t3\t880000001\n"
+                                         "113\t305\t3\t880000902\n"
+                                         "101\t371\t1\t880001003\n");
     CHECK_INT(load(&L, p, NULL), 0);
     CHECK_INT(L.rep.format, DATA_FMT_UDATA);
     CHECK_INT(L.rep.lines, 3);
@@ -230,11 +230,11 @@ static void test_udata(void) {
     CHECK_INT(L.r.user[0], 0);
     CHECK_INT(L.r.user[1], 1);
     CHECK_INT(L.r.user[2], 0);
-    CHECK_INT(RAW_U(L, 1), 186);
-    CHECK_INT(RAW_I(L, 2), 377);
+    CHECK_INT(RAW_U(L, 1), 113);
+    CHECK_INT(RAW_I(L, 2), 371);
     CHECK_NEAR(L.r.rating[2], 1.0, 0, 0);
-    CHECK_INT(L.r.time[0], 881250949);
-    CHECK_INT(L.r.time[2], 878887116);
+    CHECK_INT(L.r.time[0], 880000001);
+    CHECK_INT(L.r.time[2], 880001003);
     unload(&L);
 }
 
@@ -258,12 +258,12 @@ static void test_csv_header_quotes_crlf_bom(void) {
     /* BOM, CRLF, a header, quoted fields (with a doubled quote in a column
      * nobody reads), blank lines in the middle and no final newline */
     const char *p = test_write("latest.csv", "\xEF\xBB\xBFuserId,movieId,rating,timestamp\r\n"
-                                             "1,1,4.0,964982703\r\n"
+                                             "1,1,4.0,964000001\r\n"
                                              "\r\n"
-                                             "\"1\",\"3\",\"4.5\",\"964981247\"\r\n"
+                                             "\"1\",\"3\",\"4.5\",\"964000002\"\r\n"
                                              "\n"
                                              "2,\"0003\",0.5,-5\r\n"
-                                             "610,170875,3.0,1493846415");
+                                             "610,170875,3.0,1493000003");
     CHECK_INT(load(&L, p, NULL), 0);
     CHECK_INT(L.rep.format, DATA_FMT_CSV);
     CHECK_INT(L.rep.lines, 4);
@@ -274,10 +274,10 @@ static void test_csv_header_quotes_crlf_bom(void) {
     CHECK_INT(L.r.item[2], L.r.item[1]); /* "0003" is item 3 */
     CHECK_NEAR(L.r.rating[1], 4.5, 0, 0);
     CHECK_NEAR(L.r.rating[2], 0.5, 0, 0);
-    CHECK_INT(L.r.time[1], 964981247);
+    CHECK_INT(L.r.time[1], 964000002);
     CHECK_INT(L.r.time[2], -5);
     CHECK_INT(RAW_I(L, 3), 170875);
-    CHECK_INT(L.r.time[3], 1493846415);
+    CHECK_INT(L.r.time[3], 1493000003);
     unload(&L);
 
     /* a header whose fields are quoted, one holding a comma */
@@ -785,9 +785,9 @@ static void test_chunk_errors_and_lines(void) {
                                                   "1,13,4.0,10x\n"
                                                   "1,14,4.0,104\n");
     const char *empty = test_write("chunk_empty.csv", "\n\r\n\n\n\n\n\n\n\n\n\n\n");
-    const char *tail = test_write("chunk_tail.data", "\n\n196\t242\t3\t881250949\n"
-                                                     "186\t302\t3\t891717742\r\n"
-                                                     "22\t377\t1\t878887116");
+    const char *tail = test_write("chunk_tail.data", "\n\n101\t207\t3\t880000001\n"
+                                                     "113\t305\t3\t880000902\r\n"
+                                                     "29\t371\t1\t880001003");
     for (chunk = 1; chunk <= 24; chunk++) {
         o.chunk = chunk;
         o.skip_bad = 0;
@@ -810,10 +810,10 @@ static void test_chunk_errors_and_lines(void) {
         CHECK_INT(load(&L, tail, &o), 0);
         CHECK_INT(L.rep.format, DATA_FMT_UDATA);
         CHECK_INT(L.r.n, 3);
-        CHECK_INT(RAW_U(L, 2), 22);
-        CHECK_INT(RAW_I(L, 2), 377);
-        CHECK_INT(L.r.time[1], 891717742);
-        CHECK_INT(L.r.time[2], 878887116);
+        CHECK_INT(RAW_U(L, 2), 29);
+        CHECK_INT(RAW_I(L, 2), 371);
+        CHECK_INT(L.r.time[1], 880000902);
+        CHECK_INT(L.r.time[2], 880001003);
         unload(&L);
     }
 }
@@ -912,7 +912,7 @@ static int same_load(const loaded *L, const loaded *M) {
 }
 
 static const char cache_text[] = "userId,movieId,rating,timestamp\n"
-                                 "5,100,4.0,964982703\n"
+                                 "5,100,4.0,964000001\n"
                                  "5,9000000000,3.5,964982704\n"
                                  "-3,100,1,-7\n"
                                  "1,2,bad,1\n"
@@ -1010,7 +1010,7 @@ static void test_cache_invalidation(void) {
     unload(&L);
     /* same size, another rating, another time */
     src = test_write("stale.csv", "userId,movieId,rating,timestamp\n"
-                                  "5,100,2.0,964982703\n"
+                                  "5,100,2.0,964000001\n"
                                   "5,9000000000,3.5,964982704\n"
                                   "-3,100,1,-7\n"
                                   "1,2,bad,1\n"
@@ -2015,19 +2015,19 @@ static void test_users_uuser(void) {
     data_users u;
     data_error err;
     int32_t row;
-    const char *p = test_write("u.user", "1|24|M|technician|85711\r\n"
-                                         "2|53|F|other|94043\n"
+    const char *p = test_write("u.user", "1|27|M|technician|10001\r\n"
+                                         "2|51|F|other|20002\n"
                                          "\n"
-                                         "74|39|M|scientist|T8H1N\n");
+                                         "74|38|M|scientist|T8H1N\n");
     data_users_init(&u);
     CHECK_INT(data_read_users(p, &u, &err), 0);
     CHECK_INT(u.n, 3);
     CHECK_INT(u.id[0], 1);
-    CHECK_INT(u.age[0], 24);
+    CHECK_INT(u.age[0], 27);
     CHECK_INT(u.gender[0], 'M');
     CHECK(strcmp(u.text + u.occupation[0], "technician") == 0);
-    CHECK(strcmp(u.text + u.zip[0], "85711") == 0); /* CR dropped */
-    CHECK_INT(u.age[1], 53);
+    CHECK(strcmp(u.text + u.zip[0], "10001") == 0); /* CR dropped */
+    CHECK_INT(u.age[1], 51);
     CHECK_INT(u.gender[1], 'F');
     CHECK(strcmp(u.text + u.occupation[1], "other") == 0);
     row = data_idmap_find(&u.ids, 74);
@@ -2083,9 +2083,9 @@ static void test_users_dat(void) {
 static void test_users_errors(void) {
     data_users u;
     data_error err;
-    USERS_FAIL("g.user", "1|24|M|technician|85711\n2|30|X|writer|1\n", "g.user:2:",
+    USERS_FAIL("g.user", "1|27|M|technician|10001\n2|30|X|writer|1\n", "g.user:2:",
                "gender is not M or F (\"X\")");
-    USERS_FAIL("g.dat", "1::m::1::10::48067\n", "g.dat:1:", "gender is not M or F (\"m\")");
+    USERS_FAIL("g.dat", "1::m::1::10::30003\n", "g.dat:1:", "gender is not M or F (\"m\")");
     USERS_FAIL("dup.user", "1|24|M|a|1\n2|25|F|b|2\n1|26|M|c|3\n", "dup.user:3:",
                "duplicate user id (\"1\")");
     USERS_FAIL("dup.dat", "7::F::1::10::1\n7::M::18::1::2\n", "dup.dat:2:",

@@ -390,9 +390,12 @@ static void train_help(void) {
            "  --batch B          ratings per step                                 [%zu]\n"
            "  --epochs N                                                          [%zu]\n"
            "  --patience P       early stopping on val_loss; 0 = off              [%zu]\n"
-           "  --threads N        per-rating SGD (--optimizer sgd --batch 1, dot or bias):\n"
-           "                     N threads share each epoch without locks (Hogwild), so\n"
-           "                     a run is not reproducible above 1; 0 = every core  [1]\n"
+           "  --threads N        threads for training; 0 = every core              [1]\n"
+           "                     dense, dense-sweep: each batch split into N shares,\n"
+           "                       the same N gives the same result (data-parallel);\n"
+           "                     lazy, and per-rating SGD (--optimizer sgd --batch 1):\n"
+           "                       threads update shared tables without locks\n"
+           "                       (Hogwild), so a run is not reproducible above 1\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
            mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
            (double)d.model.l2, (double)d.model.init_limit, d.train.negatives, d.train.rank_k,

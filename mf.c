@@ -548,6 +548,22 @@ void mf_work_free(mf_work *w) {
 
 /* ------------------------------------------------------------ dot and bias */
 
+/* Ask for the cache lines of a row before it is needed. The tables of a
+ * large dataset are far bigger than the cache and a batch reads rows at
+ * random, so the loops below ask for row b + ROWS_AHEAD while working on
+ * row b: the misses then overlap instead of arriving one after another. */
+#define ROWS_AHEAD 4
+
+static void prefetch_row(const float *row, size_t K) {
+#if defined(__GNUC__)
+    size_t c;
+    for (c = 0; c < K; c += 16) __builtin_prefetch(row + c, 1, 3);
+#else
+    (void)row;
+    (void)K;
+#endif
+}
+
 static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                            const uint32_t *i, size_t B) {
     const nn_params *ps = &m->params;
@@ -561,8 +577,13 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
             pred[b] = vec_dot(w->hu + b * K, w->hi + b * K, K);
         }
     } else {
-        for (b = 0; b < B; b++) /* r̂ = p_u·q_i */
+        for (b = 0; b < B; b++) { /* r̂ = p_u·q_i */
+            if (b + ROWS_AHEAD < B) {
+                prefetch_row(P + u[b + ROWS_AHEAD] * S, K);
+                prefetch_row(Q + i[b + ROWS_AHEAD] * S, K);
+            }
             pred[b] = vec_dot(P + u[b] * S, Q + i[b] * S, K);
+        }
     }
     if (m->cfg.kind == MF_BIAS) {
         const float *bu = nn_param(ps, m->t_user_bias), *bi = nn_param(ps, m->t_item_bias);
@@ -576,19 +597,24 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
     }
 }
 
+/* n ratings of a batch of B (n < B when a thread takes a share of it) */
 static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                            const uint32_t *i, size_t B) {
+                            const uint32_t *i, size_t n, size_t B) {
     nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
     float l2_scale = 2.0f * m->cfg.l2 / (float)B; /* d/dw (λ/B)‖w‖² = (2λ/B) w */
-    for (b = 0; b < B && mf_is_hybrid(m); b++) { /* ∂L/∂ũ = ∂L/∂r̂ · q̃, then to p and e_f */
+    for (b = 0; b < n && mf_is_hybrid(m); b++) { /* ∂L/∂ũ = ∂L/∂r̂ · q̃, then to p and e_f */
         row_vector_backward(m, USER_ROW, u[b], dpred[b], w->hi + b * K);
         row_vector_backward(m, ITEM_ROW, i[b], dpred[b], w->hu + b * K);
     }
-    for (b = 0; b < B && !mf_is_hybrid(m); b++) {
+    for (b = 0; b < n && !mf_is_hybrid(m); b++) {
         const float *p = P + u[b] * S, *q = Q + i[b] * S;
+        if (b + ROWS_AHEAD < n) {
+            prefetch_row(dP + u[b + ROWS_AHEAD] * S, K);
+            prefetch_row(dQ + i[b + ROWS_AHEAD] * S, K);
+        }
         vec_axpy(dP + u[b] * S, dpred[b], q, K);  /* ∂L/∂p_u += ∂L/∂r̂ · q_i */
         vec_axpy(dQ + i[b] * S, dpred[b], p, K);  /* ∂L/∂q_i += ∂L/∂r̂ · p_u */
         nn_params_touch(ps, m->t_user, u[b]);
@@ -599,7 +625,7 @@ static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const u
         const float *bu = nn_param(ps, m->t_user_bias), *bi = nn_param(ps, m->t_item_bias);
         float *dbu = nn_grad(ps, m->t_user_bias), *dbi = nn_grad(ps, m->t_item_bias);
         size_t Sb = ps->t[m->t_user_bias].stride;
-        for (b = 0; b < B; b++) {
+        for (b = 0; b < n; b++) {
             dbu[u[b] * Sb] += dpred[b] + l2_scale * bu[u[b] * Sb]; /* ∂r̂/∂b_u = 1 */
             dbi[i[b] * Sb] += dpred[b] + l2_scale * bi[i[b] * Sb];
             if (mf_is_hybrid(m)) { /* λ‖ũ‖²: through ũ to p_u and its features */
@@ -833,14 +859,20 @@ void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
     else mf_forward_dot(m, w, pred, u, i, B);
 }
 
-void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                 const uint32_t *i, size_t B) {
+/* the backward pass of n ratings of a batch of B: B scales the L2 term */
+static void backward_share(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
+                           const uint32_t *i, size_t n, size_t B) {
     if (!mf_is_deep(m)) {
-        mf_backward_dot(m, w, dpred, u, i, B);
+        mf_backward_dot(m, w, dpred, u, i, n, B);
         return;
     }
-    tower_backward(m, w, dpred, B);
-    embed_backward(m, w, u, i, B);
+    tower_backward(m, w, dpred, n);
+    embed_backward(m, w, u, i, n);
+}
+
+void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
+                 const uint32_t *i, size_t B) {
+    backward_share(m, w, dpred, u, i, B, B);
 }
 
 double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
@@ -1406,6 +1438,25 @@ typedef struct {
     size_t n;
 } samples;
 
+/* The samples of perm[from .. to), asked for ahead of their batch: the
+ * epoch's order reads the three arrays at random. */
+static void prefetch_samples(samples sm, const uint32_t *perm, size_t from, size_t to) {
+#if defined(__GNUC__)
+    size_t k;
+    if (to > sm.n) to = sm.n;
+    for (k = from; k < to; k++) {
+        __builtin_prefetch(sm.user + perm[k], 0, 3);
+        __builtin_prefetch(sm.item + perm[k], 0, 3);
+        __builtin_prefetch(sm.target + perm[k], 0, 3);
+    }
+#else
+    (void)sm;
+    (void)perm;
+    (void)from;
+    (void)to;
+#endif
+}
+
 static samples explicit_samples(const data_ratings *train) {
     samples s;
     s.user = train->user;
@@ -1492,17 +1543,6 @@ typedef struct {
 #define SGD_PREFETCH 6   /* ratings ahead whose rows are fetched into cache */
 #define SGD_CHUNK 1024   /* ratings gathered at a time in the epoch's order */
 #define MF_MAX_THREADS 256
-
-/* ask for the cache lines of a row before it is needed */
-static void prefetch_row(const float *row, size_t K) {
-#if defined(__GNUC__)
-    size_t c;
-    for (c = 0; c < K; c += 16) __builtin_prefetch(row + c, 1, 3);
-#else
-    (void)row;
-    (void)K;
-#endif
-}
 
 /* one training rating, packed so that fetching it in a random order costs
  * one cache line, not three */
@@ -1630,6 +1670,7 @@ static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
             tb->i[b] = sm.item[row];
             tb->y[b] = sm.target[row];
         }
+        prefetch_samples(sm, tb->perm, start + B, start + 2 * B); /* the next batch */
         if (opt->deferred) { /* rows idle since their last update catch up first */
             mark_rows(m, tb->u, tb->i, nb);
             nn_optimizer_catch_up(opt, &m->params);
@@ -1661,6 +1702,301 @@ static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
         }
     }
     return N ? loss_sum / (double)N : 0.0;
+}
+
+/* ------------------------------------------------------ training threads
+ *
+ * With --threads T > 1 the batched trainer shares its work in one of two
+ * ways, both written around replicas: a replica is a shallow copy of the
+ * model whose parameter block shares the weights w but has a gradient dw of
+ * its own (nn_params_replica), so a thread can run forward and backward
+ * passes without writing where another thread writes.
+ *
+ * Data-parallel (dense, dense-sweep, batched SGD): each batch is cut into T
+ * contiguous shares; share t runs forward, then (after the loss and ∂L/∂r̂
+ * of the whole batch are taken on the caller's thread, exactly as with one
+ * thread) backward on replica t. The caller adds replicas 1 … T−1 into the
+ * model's gradient in that order and takes the one optimiser step. The
+ * gradient is a sum in a different order than with one thread, and each
+ * share draws its own dropout masks, so results depend on T, but never on
+ * timing: the same T gives the same bits.
+ *
+ * Hogwild (lazy): thread t takes the t-th contiguous run of the epoch's
+ * batches, on its own replica and batch buffers, and steps the shared
+ * weights and moments without locks, each batch with the step count t it
+ * would have had on one thread. Two threads rarely hold the same row at
+ * once; when they do an update can be lost, noise that SGD absorbs, and
+ * the result depends on timing. */
+typedef struct {
+    mf_model *m;       /* the model (t = 0) or &own (t > 0) */
+    mf_model own;      /* a shallow copy whose params are a replica */
+    int has_replica;
+    mf_work work;      /* one share's (or one batch's) activations */
+    nn_rng rng;        /* its dropout stream (t > 0) */
+    nn_rng *dropout;   /* the stream it draws from */
+    uint32_t *u, *i;   /* Hogwild: its own batch (B) */
+    float *y, *pred, *dpred;
+    double l2;         /* data-parallel: λ Σ ‖·‖² over its share */
+    double loss;       /* Hogwild: Σ batch loss · batch size */
+    size_t batches;    /* Hogwild: batches done */
+    size_t samples;    /* Hogwild: and the samples in them */
+    size_t bad_batch;  /* Hogwild: the batch (from 1) whose loss was not finite */
+} trainer;
+
+typedef struct {
+    trainer *tr;
+    size_t T;
+    nn_team *team;
+} trainers;
+
+static void trainers_free(trainers *ts) {
+    size_t t;
+    for (t = 0; ts->tr && t < ts->T; t++) {
+        trainer *tr = &ts->tr[t];
+        if (tr->has_replica) nn_params_replica_free(&tr->own.params);
+        mf_work_free(&tr->work);
+        free(tr->u);
+        free(tr->i);
+        free(tr->y);
+        free(tr->pred);
+        free(tr->dpred);
+    }
+    free(ts->tr);
+    nn_team_free(ts->team);
+    memset(ts, 0, sizeof *ts);
+}
+
+/* T trainers for batches of B; Hogwild ones get batch buffers, data-parallel
+ * ones a team. 0 or -1 (no memory). */
+static int trainers_alloc(trainers *ts, mf_model *m, size_t T, size_t B, int hogwild,
+                          nn_rng *dropout, uint64_t seed) {
+    size_t t;
+    memset(ts, 0, sizeof *ts);
+    ts->T = T;
+    ts->tr = calloc(T, sizeof *ts->tr);
+    if (!ts->tr) return -1;
+    for (t = 0; t < T; t++) {
+        trainer *tr = &ts->tr[t];
+        if (t == 0) {
+            tr->m = m;
+            tr->dropout = dropout;
+        } else {
+            tr->own = *m;
+            if (nn_params_replica(&tr->own.params, &m->params) != 0) goto fail;
+            tr->has_replica = 1;
+            tr->m = &tr->own;
+            nn_rng_seed(&tr->rng, seed ^ 0x9e3779b97f4a7c15u ^ (0xbf58476d1ce4e5b9u * t));
+            tr->dropout = &tr->rng;
+        }
+        if (mf_work_init(&tr->work, m, B) != 0) goto fail;
+        if (!hogwild) continue;
+        tr->u = malloc(B * sizeof *tr->u);
+        tr->i = malloc(B * sizeof *tr->i);
+        tr->y = malloc(B * sizeof *tr->y);
+        tr->pred = malloc(B * sizeof *tr->pred);
+        tr->dpred = malloc(B * sizeof *tr->dpred);
+        if (!tr->u || !tr->i || !tr->y || !tr->pred || !tr->dpred) goto fail;
+    }
+    if (!hogwild && !(ts->team = nn_team_new(T))) goto fail;
+    return 0;
+fail:
+    trainers_free(ts);
+    return -1;
+}
+
+/* One batch, cut into shares; phase FORWARD or BACKWARD. */
+enum { PASS_FORWARD, PASS_BACKWARD };
+typedef struct {
+    trainer *tr;
+    const uint32_t *u, *i;
+    float *pred;
+    const float *dpred;
+    size_t nb;
+    int phase;
+} batch_shares;
+
+static void share_pass(void *ctx, size_t t, size_t T) {
+    batch_shares *bs = ctx;
+    trainer *tr = &bs->tr[t];
+    size_t lo = bs->nb * t / T, n = bs->nb * (t + 1) / T - lo;
+    tr->l2 = 0.0;
+    if (n == 0) return;
+    if (bs->phase == PASS_FORWARD) {
+        mf_forward(tr->m, &tr->work, bs->pred + lo, bs->u + lo, bs->i + lo, n, tr->dropout);
+        tr->l2 = mf_l2_loss(tr->m, &tr->work, bs->u + lo, bs->i + lo, n) * (double)n;
+    } else {
+        backward_share(tr->m, &tr->work, bs->dpred + lo, bs->u + lo, bs->i + lo, n, bs->nb);
+    }
+}
+
+/* train_epoch, each batch data-parallel over the trainers' team */
+static double train_epoch_shared(mf_model *m, samples sm, const loss_fn *lf, nn_optimizer *opt,
+                                 size_t B, train_buffers *tb, trainers *ts, FILE *bar_log,
+                                 double t0, const volatile sig_atomic_t *stop, epoch_halt *halt) {
+    size_t N = sm.n, start, b, t, T = ts->T;
+    double loss_sum = 0.0, last_bar = 0.0;
+    batch_shares bs;
+    bs.tr = ts->tr;
+    bs.u = tb->u;
+    bs.i = tb->i;
+    bs.pred = tb->pred;
+    bs.dpred = tb->dpred;
+    for (start = 0; start < N; start += B) {
+        size_t nb = N - start < B ? N - start : B;
+        double loss, l2 = 0.0;
+        for (b = 0; b < nb; b++) { /* gather the batch */
+            uint32_t row = tb->perm[start + b];
+            tb->u[b] = sm.user[row];
+            tb->i[b] = sm.item[row];
+            tb->y[b] = sm.target[row];
+        }
+        prefetch_samples(sm, tb->perm, start + B, start + 2 * B); /* the next batch */
+        if (opt->deferred) { /* rows idle since their last update catch up first */
+            mark_rows(m, tb->u, tb->i, nb);
+            nn_optimizer_catch_up(opt, &m->params);
+        }
+        bs.nb = nb;
+        bs.phase = PASS_FORWARD;
+        nn_team_run(ts->team, share_pass, &bs);
+        for (t = 0; t < T; t++) l2 += ts->tr[t].l2; /* in share order */
+        loss = lf->forward(tb->pred, tb->y, nb) + l2 / (double)nb;
+        if (!isfinite(loss)) {
+            nn_params_zero_grad(&m->params);
+            halt->why = HALT_NONFINITE;
+            halt->batch = start / B + 1;
+            return NAN;
+        }
+        lf->backward(tb->dpred, tb->pred, tb->y, nb);
+        bs.phase = PASS_BACKWARD;
+        nn_team_run(ts->team, share_pass, &bs);
+        for (t = 1; t < T; t++) { /* Σ of the shares' gradients, in share order */
+            nn_params_add_grad(&m->params, &ts->tr[t].m->params);
+            nn_params_zero_grad(&ts->tr[t].m->params);
+        }
+        nn_optimizer_step(opt, &m->params);
+        nn_params_zero_grad(&m->params);
+        loss_sum += loss * (double)nb;
+        if (stop && *stop) {
+            halt->why = HALT_STOP;
+            halt->batch = start / B + 1;
+            return loss_sum / (double)(start + nb);
+        }
+        if (bar_log) {
+            double now = now_seconds() - t0;
+            if (now - last_bar >= 0.1) {
+                progress_bar(bar_log, start + nb, N, now, loss_sum / (double)(start + nb));
+                last_bar = now;
+            }
+        }
+    }
+    return N ? loss_sum / (double)N : 0.0;
+}
+
+typedef struct {
+    trainers *ts;
+    mf_model *m;
+    samples sm;
+    const uint32_t *perm;
+    const loss_fn *lf;
+    const nn_optimizer *opt;
+    size_t B, n_batches;
+    uint64_t t0;       /* the optimiser's step count when the epoch began */
+    int halted;        /* raised by the thread that meets a non-finite loss */
+    const volatile sig_atomic_t *stop;
+    FILE *bar_log;
+    double started;
+} hogwild_epoch;
+
+static void hogwild_share(void *ctx, size_t t, size_t T) {
+    hogwild_epoch *h = ctx;
+    trainer *tr = &h->ts->tr[t];
+    nn_optimizer opt = *h->opt; /* its own step count; the moments are shared */
+    size_t g, b, B = h->B, g0 = h->n_batches * t / T, g1 = h->n_batches * (t + 1) / T;
+    double last_bar = 0.0;
+    tr->loss = 0.0;
+    tr->batches = 0;
+    tr->samples = 0;
+    tr->bad_batch = 0;
+    for (g = g0; g < g1; g++) {
+        size_t start = g * B, nb = h->sm.n - start < B ? h->sm.n - start : B;
+        double loss;
+        if (nn_flag_raised(&h->halted) || (h->stop && *h->stop)) break;
+        for (b = 0; b < nb; b++) {
+            uint32_t row = h->perm[start + b];
+            tr->u[b] = h->sm.user[row];
+            tr->i[b] = h->sm.item[row];
+            tr->y[b] = h->sm.target[row];
+        }
+        prefetch_samples(h->sm, h->perm, start + B, g + 1 < g1 ? start + 2 * B : start + B);
+        mf_forward(tr->m, &tr->work, tr->pred, tr->u, tr->i, nb, tr->dropout);
+        loss = h->lf->forward(tr->pred, tr->y, nb) + mf_l2_loss(tr->m, &tr->work, tr->u, tr->i, nb);
+        if (!isfinite(loss)) {
+            tr->bad_batch = g + 1;
+            nn_flag_raise(&h->halted);
+            break;
+        }
+        h->lf->backward(tr->dpred, tr->pred, tr->y, nb);
+        backward_share(tr->m, &tr->work, tr->dpred, tr->u, tr->i, nb, nb);
+        opt.t = h->t0 + g; /* the step this batch takes on one thread */
+        nn_optimizer_step(&opt, &tr->m->params);
+        nn_params_zero_grad(&tr->m->params);
+        tr->loss += loss * (double)nb;
+        tr->batches++;
+        tr->samples += nb;
+        if (t == 0 && h->bar_log) { /* thread 0 speaks for all: the others keep pace */
+            double now = now_seconds() - h->started;
+            size_t done = (g - g0 + 1) * B * T;
+            if (now - last_bar >= 0.1) {
+                progress_bar(h->bar_log, done < h->sm.n ? done : h->sm.n, h->sm.n, now,
+                             tr->loss / (double)((g - g0 + 1) * B));
+                last_bar = now;
+            }
+        }
+    }
+}
+
+/* train_epoch for lazy updates, Hogwild over the trainers */
+static double train_epoch_hogwild(mf_model *m, samples sm, const loss_fn *lf, nn_optimizer *opt,
+                                  size_t B, train_buffers *tb, trainers *ts, FILE *bar_log,
+                                  double t0, const volatile sig_atomic_t *stop,
+                                  epoch_halt *halt) {
+    hogwild_epoch h;
+    size_t t, done = 0, bad = 0, samples_done = 0;
+    double loss = 0.0;
+    h.ts = ts;
+    h.m = m;
+    h.sm = sm;
+    h.perm = tb->perm;
+    h.lf = lf;
+    h.opt = opt;
+    h.B = B;
+    h.n_batches = (sm.n + B - 1) / B;
+    h.t0 = opt->t;
+    h.halted = 0;
+    h.stop = stop;
+    h.bar_log = bar_log;
+    h.started = t0;
+    nn_parallel(ts->T, hogwild_share, &h);
+    for (t = 0; t < ts->T; t++) {
+        trainer *tr = &ts->tr[t];
+        loss += tr->loss; /* in thread order */
+        done += tr->batches;
+        samples_done += tr->samples;
+        if (tr->bad_batch && !bad) bad = tr->bad_batch;
+        if (tr->bad_batch) nn_params_zero_grad(&tr->m->params);
+    }
+    opt->t = h.t0 + (done == h.n_batches ? h.n_batches : done);
+    if (bad) {
+        halt->why = HALT_NONFINITE;
+        halt->batch = bad;
+        return NAN;
+    }
+    if (done < h.n_batches) { /* asked to stop */
+        halt->why = HALT_STOP;
+        halt->batch = done;
+        return samples_done ? loss / (double)samples_done : 0.0;
+    }
+    return sm.n ? loss / (double)sm.n : 0.0;
 }
 
 static int history_open(FILE **f, const char *path, data_error *err) {
@@ -1818,12 +2154,15 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     double best = INFINITY;
     nn_optimizer opt;
     train_buffers tb;
+    trainers ts;
+    int hogwild = cfg->opt.update == NN_UPDATE_LAZY;
     FILE *hf;
     nn_rng rng, dropout;
     data_np_rng np_rng;
 
     memset(hist, 0, sizeof *hist);
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
+    memset(&ts, 0, sizeof ts);
     if (cfg->batch == 0 || cfg->epochs == 0 || (implicit && cfg->rank_k == 0)) {
         data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
         return -1;
@@ -1870,6 +2209,19 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     nn_rng_seed(&rng, cfg->seed);
     nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
                                              * shuffles do not depend on the model */
+    if (!tb.packed && cfg->threads > 1) { /* batched training on several threads */
+        size_t T = cfg->threads > NN_MAX_THREADS ? NN_MAX_THREADS : cfg->threads;
+        if (!hogwild && T > cfg->batch) T = cfg->batch; /* a share of at least one rating */
+        if (trainers_alloc(&ts, m, T, cfg->batch, hogwild, &dropout, cfg->seed) != 0) {
+            data_errorf(err, "out of memory for training");
+            if (hf) fclose(hf);
+            mf_history_free(hist);
+            nn_optimizer_free(&opt);
+            buffers_free(&tb);
+            return -1;
+        }
+        opt.team = ts.team; /* dense-sweep's pass is shared too */
+    }
     nn_flush_denormals();
 
     if (log && cfg->verbose) {
@@ -1909,6 +2261,12 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
             e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm, cfg->threads, cfg->stop,
                                 &halt);
+        else if (ts.T > 1 && hogwild)
+            e->loss = train_epoch_hogwild(m, sm, lf, &opt, cfg->batch, &tb, &ts,
+                                          bar ? log : NULL, t0, cfg->stop, &halt);
+        else if (ts.T > 1)
+            e->loss = train_epoch_shared(m, sm, lf, &opt, cfg->batch, &tb, &ts, bar ? log : NULL,
+                                         t0, cfg->stop, &halt);
         else
             e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0,
                                   cfg->stop, &halt);
@@ -1969,6 +2327,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         fprintf(log, "%s\n", keep_best ? "; the model keeps that epoch's weights" : "");
     }
     buffers_free(&tb);
+    trainers_free(&ts);
     nn_optimizer_free(&opt);
     if (hf && fclose(hf) != 0) {
         data_errorf(err, "%s: cannot write the history: %s", cfg->history_path,

@@ -220,10 +220,12 @@ typedef struct {
     const uint32_t *orders;
     size_t n_orders;       /* E */
     size_t order_n;        /* N: the samples each order permutes (checked each epoch) */
-    size_t threads;        /* per-rating SGD (batch 1, sgd, dot or bias): threads that
-                            * split each epoch's order and update the shared tables
+    size_t threads;        /* threads (see "training threads" in mf.c): dense and
+                            * dense-sweep split each batch into shares and add their
+                            * gradients in a fixed order (the same threads, the same
+                            * bits); lazy and per-rating SGD update the shared tables
                             * without locks (Hogwild): faster, but not reproducible
-                            * above 1. Other training runs on one thread. */
+                            * above 1 */
     const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
                             * SIGINT handler sets it), training ends after the
                             * current batch (MF_TRAIN_STOPPED) */

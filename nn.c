@@ -10,7 +10,11 @@
  * sets; and SGD, Adam and AdaMax exactly as Keras 2.1.6 writes them
  * (float32, same operations in the same order).
  *
- * What it deliberately does not do: no threads, no BLAS, no automatic
+ * It also holds the small amount of POSIX threading the trainers share: a
+ * one-call parallel loop, a team of waiting threads, parameter replicas.
+ *
+ * What it deliberately does not do: no thread pool behind the caller's
+ * back (every kernel runs on the thread that calls it), no BLAS, no automatic
  * differentiation, no layers beyond what the models need, no runtime CPU
  * detection (the path is chosen when compiling: `make SIMD=0` for scalar),
  * and no -ffast-math or approximate rsqrt/rcp — the optimiser loops must
@@ -21,13 +25,21 @@
  * under -std=c99): the scalar and SIMD optimiser loops are bit-identical only
  * when the compiler does not fuse a multiply and an add behind our back.
  */
-#define _POSIX_C_SOURCE 200809L /* posix_memalign */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, sysconf */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE), where the C library has it */
+#endif
 #include "nn.h"
 
 #include <assert.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 /* One SIMD path is chosen at compile time. NEON needs AArch64: vdivq_f32,
  * vsqrtq_f32 and vfmaq_f32 do not exist on 32-bit ARM NEON, and the
@@ -56,11 +68,25 @@ size_t nn_stride(size_t k) {
     return (k + NN_ALIGN_FLOATS - 1) / NN_ALIGN_FLOATS * NN_ALIGN_FLOATS;
 }
 
+/* Embedding tables and their optimiser state are read at random rows, so
+ * with 4 KiB pages nearly every access also misses the TLB. Where Linux
+ * offers transparent huge pages on request, blocks of 4 MiB and more ask
+ * for them (2 MiB pages: one TLB entry covers 512 times as much). */
+#define NN_HUGE_PAGE ((size_t)2 << 20)
+
 void *nn_alloc(size_t bytes) {
     void *p = NULL;
-    if (bytes > SIZE_MAX - NN_ALIGN) return NULL; /* a size computed with overflow */
-    if (bytes == 0) bytes = 1;                    /* a unique pointer, never NULL */
-    if (posix_memalign(&p, NN_ALIGN, bytes) != 0) return NULL;
+    size_t align = NN_ALIGN;
+    if (bytes > SIZE_MAX - NN_HUGE_PAGE) return NULL; /* a size computed with overflow */
+    if (bytes == 0) bytes = 1;                        /* a unique pointer, never NULL */
+#if defined(MADV_HUGEPAGE)
+    if (bytes >= 2 * NN_HUGE_PAGE) align = NN_HUGE_PAGE;
+#endif
+    if (posix_memalign(&p, align, bytes) != 0) return NULL;
+#if defined(MADV_HUGEPAGE)
+    if (align == NN_HUGE_PAGE) /* before the first touch, which maps the pages */
+        (void)madvise(p, (bytes + NN_HUGE_PAGE - 1) / NN_HUGE_PAGE * NN_HUGE_PAGE, MADV_HUGEPAGE);
+#endif
     memset(p, 0, bytes);
     return p;
 }
@@ -1084,6 +1110,53 @@ void nn_params_zero_grad(nn_params *ps) {
     }
 }
 
+int nn_params_replica(nn_params *dst, const nn_params *src) {
+    size_t i;
+    *dst = *src; /* the layout, and w shared */
+    dst->dw = nn_alloc(src->n * sizeof(float));
+    for (i = 0; i < dst->n_tensors; i++) {
+        nn_tensor *t = &dst->t[i];
+        t->touched = NULL;
+        t->is_touched = NULL;
+        t->n_touched = 0;
+    }
+    if (!dst->dw) goto fail;
+    for (i = 0; i < dst->n_tensors; i++) {
+        nn_tensor *t = &dst->t[i];
+        if (!t->sparse) continue;
+        t->touched = nn_alloc(t->rows * sizeof *t->touched);
+        t->is_touched = nn_alloc(t->rows);
+        if (!t->touched || !t->is_touched) goto fail;
+    }
+    return 0;
+fail:
+    nn_params_replica_free(dst);
+    return -1;
+}
+
+void nn_params_replica_free(nn_params *dst) {
+    dst->w = NULL; /* src's */
+    nn_params_free(dst);
+}
+
+void nn_params_add_grad(nn_params *dst, const nn_params *src) {
+    size_t i, j;
+    assert(dst->n == src->n);
+    for (i = 0; i < src->n_tensors; i++) {
+        const nn_tensor *t = &src->t[i];
+        size_t S = t->stride;
+        if (!t->sparse) { /* dw += src.dw (a·x + y with a = 1: one rounding, as x + y) */
+            vec_axpy(dst->dw + t->offset, 1.0f, src->dw + t->offset, t->rows * S);
+            continue;
+        }
+        for (j = 0; j < t->n_touched; j++) {
+            uint32_t r = t->touched[j];
+            vec_axpy(dst->dw + t->offset + (size_t)r * S, 1.0f, src->dw + t->offset + (size_t)r * S, S);
+            nn_params_touch(dst, i, r);
+        }
+    }
+}
+
 /* =========================================================== optimisers */
 
 nn_optimizer_config nn_optimizer_defaults(nn_optimizer_kind kind) {
@@ -1424,6 +1497,34 @@ void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps) {
             for (r = 0; r < ps->t[i].rows; r++) catch_up(opt, ps, i, r, opt->t);
 }
 
+/* Touched rows lie scattered over state far larger than the cache: while
+ * one row is updated, the state of the row STEP_AHEAD further on is asked
+ * for, so that its misses overlap this row's arithmetic. */
+#define STEP_AHEAD 4
+
+static void prefetch_span(const float *p, size_t n) {
+#if defined(__GNUC__)
+    size_t c;
+    for (c = 0; c < n; c += 16) __builtin_prefetch(p + c, 1, 3);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* dense-sweep's pass, share t of T: spans cut on cache-line boundaries */
+typedef struct {
+    nn_optimizer *opt;
+    nn_params *ps;
+    float lr_t;
+} sweep_task;
+
+static void sweep_share(void *ctx, size_t t, size_t T) {
+    sweep_task *sw = ctx;
+    size_t n = sw->ps->n, lo = n * t / T / 16 * 16, hi = t + 1 == T ? n : n * (t + 1) / T / 16 * 16;
+    update_span(sw->opt, sw->ps, lo, hi - lo, sw->lr_t);
+}
+
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     const nn_optimizer_config *c = &opt->cfg;
     float lr_t = c->lr;
@@ -1434,8 +1535,14 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     if (c->kind == NN_ADAMAX) lr_t = nn_adamax_lr_t(c->lr, c->beta1, opt->t);
 
     if (c->update == NN_UPDATE_DENSE_SWEEP || (c->update == NN_UPDATE_DENSE && !opt->deferred)) {
-        /* one flat pass; padding and gaps have g = m = v = 0, so they stay 0 */
-        update_span(opt, ps, 0, ps->n, lr_t);
+        /* one flat pass; padding and gaps have g = m = v = 0, so they stay 0.
+         * A team splits it into disjoint spans: the same values. */
+        sweep_task sw;
+        sw.opt = opt;
+        sw.ps = ps;
+        sw.lr_t = lr_t;
+        if (opt->team) nn_team_run(opt->team, sweep_share, &sw);
+        else update_span(opt, ps, 0, ps->n, lr_t);
         return;
     }
     /* lazy: rows outside the batch keep their weights and their state; the
@@ -1449,6 +1556,12 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
             continue;
         }
         for (j = 0; j < t->n_touched; j++) {
+            if (j + STEP_AHEAD < t->n_touched) { /* rows ahead: their state into cache */
+                size_t ahead = t->offset + (size_t)t->touched[j + STEP_AHEAD] * t->stride;
+                prefetch_span(ps->dw + ahead, t->k);
+                if (opt->m) prefetch_span(opt->m + ahead, t->k);
+                if (opt->v) prefetch_span(opt->v + ahead, t->k);
+            }
             if (opt->deferred) catch_up(opt, ps, i, t->touched[j], opt->t - 1);
             update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
                         t->stride, lr_t);
@@ -1457,4 +1570,211 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
             for (j = 0; j < t->n_touched; j++)
                 opt->deferred->row_step[opt->deferred->base[i] + t->touched[j]] = opt->t;
     }
+}
+
+/* =============================================================== threads */
+
+size_t nn_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (size_t)n : 1;
+}
+
+/* Where the compiler offers atomics (gcc, clang) a waiting thread first
+ * spins on them; elsewhere every wait goes through the mutex, which is
+ * correct and only slower. */
+#if defined(__GNUC__)
+#define SPIN_TRIES 20000 /* about a millisecond of pauses before sleeping */
+static unsigned load_acquire(const unsigned *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static void store_release(unsigned *p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static void cpu_relax(void) {
+#if defined(__SSE__) || defined(__x86_64__)
+    _mm_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+#else
+#define SPIN_TRIES 0
+static unsigned load_acquire(const unsigned *p) { return *(const volatile unsigned *)p; }
+static void store_release(unsigned *p, unsigned v) { *(volatile unsigned *)p = v; }
+static void cpu_relax(void) {}
+#endif
+
+void nn_flag_raise(int *flag) {
+#if defined(__GNUC__)
+    __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+#else
+    *(volatile int *)flag = 1;
+#endif
+}
+
+int nn_flag_raised(const int *flag) {
+#if defined(__GNUC__)
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+#else
+    return *(const volatile int *)flag;
+#endif
+}
+
+typedef struct {
+    nn_task fn;
+    void *ctx;
+    size_t t, T;
+} share;
+
+static void *share_main(void *arg) {
+    share *s = arg;
+    s->fn(s->ctx, s->t, s->T);
+    return NULL;
+}
+
+void nn_parallel(size_t T, nn_task fn, void *ctx) {
+    share sh[NN_MAX_THREADS];
+    pthread_t tid[NN_MAX_THREADS];
+    int started[NN_MAX_THREADS];
+    size_t t;
+    if (T < 1) T = 1;
+    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
+    for (t = 0; t < T; t++) {
+        sh[t].fn = fn;
+        sh[t].ctx = ctx;
+        sh[t].t = t;
+        sh[t].T = T;
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, share_main, &sh[t]) == 0;
+    }
+    for (t = 0; t < T; t++)
+        if (!started[t]) fn(ctx, t, T); /* share 0, and any thread that did not start */
+    for (t = 1; t < T; t++)
+        if (started[t]) pthread_join(tid[t], NULL);
+}
+
+/* A team: workers 1 … T−1 wait for the generation count to move, run their
+ * share of the task, and count themselves done; the caller runs share 0,
+ * then waits for the count. Both waits spin, then sleep on a condition
+ * variable; the mutex guards the sleeping, so no wake-up is lost. */
+typedef struct {
+    struct nn_team *team;
+    size_t t;
+} team_member;
+
+struct nn_team {
+    size_t T;
+    pthread_t tid[NN_MAX_THREADS];
+    int started[NN_MAX_THREADS];
+    team_member member[NN_MAX_THREADS];
+    unsigned n_started;
+    pthread_mutex_t mu;
+    pthread_cond_t go, finished;
+    unsigned gen;   /* one more for each task; workers watch it */
+    unsigned done;  /* workers that have finished this task */
+    int quit;
+    nn_task fn;
+    void *ctx;
+};
+
+static unsigned team_wait_gen(nn_team *tm, unsigned seen) {
+    unsigned g, i;
+    for (i = 0; i < SPIN_TRIES; i++) {
+        if ((g = load_acquire(&tm->gen)) != seen) return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&tm->mu);
+    while ((g = load_acquire(&tm->gen)) == seen) pthread_cond_wait(&tm->go, &tm->mu);
+    pthread_mutex_unlock(&tm->mu);
+    return g;
+}
+
+static void team_done(nn_team *tm) {
+#if defined(__GNUC__)
+    if (__atomic_add_fetch(&tm->done, 1u, __ATOMIC_ACQ_REL) != tm->n_started) return;
+    pthread_mutex_lock(&tm->mu);
+#else
+    pthread_mutex_lock(&tm->mu);
+    if (++tm->done != tm->n_started) {
+        pthread_mutex_unlock(&tm->mu);
+        return;
+    }
+#endif
+    pthread_cond_signal(&tm->finished);
+    pthread_mutex_unlock(&tm->mu);
+}
+
+static void *team_worker(void *arg) {
+    team_member *me = arg;
+    nn_team *tm = me->team;
+    unsigned seen = 0;
+    for (;;) {
+        seen = team_wait_gen(tm, seen);
+        if (tm->quit) break; /* written before the generation moved */
+        tm->fn(tm->ctx, me->t, tm->T);
+        team_done(tm);
+    }
+    return NULL;
+}
+
+nn_team *nn_team_new(size_t T) {
+    nn_team *tm = calloc(1, sizeof *tm);
+    size_t t;
+    if (!tm) return NULL;
+    if (T < 1) T = 1;
+    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
+    tm->T = T;
+    if (pthread_mutex_init(&tm->mu, NULL) != 0) {
+        free(tm);
+        return NULL;
+    }
+    if (pthread_cond_init(&tm->go, NULL) != 0 || pthread_cond_init(&tm->finished, NULL) != 0) {
+        pthread_mutex_destroy(&tm->mu); /* (a failed init leaves nothing to destroy) */
+        free(tm);
+        return NULL;
+    }
+    for (t = 1; t < T; t++) {
+        tm->member[t].team = tm;
+        tm->member[t].t = t;
+        tm->started[t] = pthread_create(&tm->tid[t], NULL, team_worker, &tm->member[t]) == 0;
+        tm->n_started += (unsigned)tm->started[t];
+    }
+    return tm;
+}
+
+size_t nn_team_size(const nn_team *team) { return team ? team->T : 1; }
+
+static void team_publish(nn_team *tm) {
+    pthread_mutex_lock(&tm->mu);
+    store_release(&tm->gen, tm->gen + 1);
+    pthread_cond_broadcast(&tm->go);
+    pthread_mutex_unlock(&tm->mu);
+}
+
+void nn_team_run(nn_team *tm, nn_task fn, void *ctx) {
+    size_t t;
+    unsigned i;
+    if (!tm || tm->T == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    tm->fn = fn;
+    tm->ctx = ctx;
+    store_release(&tm->done, 0);
+    team_publish(tm);
+    for (t = 0; t < tm->T; t++)
+        if (!tm->started[t]) fn(ctx, t, tm->T); /* share 0, and any worker that did not start */
+    for (i = 0; i < SPIN_TRIES && load_acquire(&tm->done) != tm->n_started; i++) cpu_relax();
+    if (SPIN_TRIES && load_acquire(&tm->done) == tm->n_started) return;
+    pthread_mutex_lock(&tm->mu);
+    while (load_acquire(&tm->done) != tm->n_started) pthread_cond_wait(&tm->finished, &tm->mu);
+    pthread_mutex_unlock(&tm->mu);
+}
+
+void nn_team_free(nn_team *tm) {
+    size_t t;
+    if (!tm) return;
+    tm->quit = 1;
+    team_publish(tm);
+    for (t = 1; t < tm->T; t++)
+        if (tm->started[t]) pthread_join(tm->tid[t], NULL);
+    pthread_cond_destroy(&tm->go);
+    pthread_cond_destroy(&tm->finished);
+    pthread_mutex_destroy(&tm->mu);
+    free(tm);
 }

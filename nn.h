@@ -212,6 +212,18 @@ void nn_params_touch(nn_params *ps, size_t tensor, uint32_t row);
 /* zero dw: touched rows of sparse tensors, all of dense ones; clear the sets */
 void nn_params_zero_grad(nn_params *ps);
 
+/* A replica shares the parameters w of src (and so its layout) but has
+ * gradients of its own, dw (N, zeroed) and touched-row sets, so that threads
+ * can each take the gradient of their share of a batch (data-parallel) or of
+ * batches of their own (Hogwild) without touching each other's. Free it with
+ * nn_params_replica_free, which leaves w to src. 0 or -1 (no memory). */
+int nn_params_replica(nn_params *dst, const nn_params *src);
+void nn_params_replica_free(nn_params *dst);
+/* dst.dw += src.dw: every dense tensor, and the rows touched in src of each
+ * sparse one (then touched in dst too). Adding replicas one after another,
+ * in a fixed order, makes a sum that does not depend on thread timing. */
+void nn_params_add_grad(nn_params *dst, const nn_params *src);
+
 /* ---------------------------------------------------------- optimisers */
 
 typedef enum { NN_SGD, NN_ADAM, NN_ADAMAX } nn_optimizer_kind;
@@ -270,6 +282,7 @@ typedef struct {
     size_t n;           /* N */
     uint64_t t;         /* updates applied so far; the next step uses t+1 */
     nn_deferred *deferred; /* dense mode's idle-step bookkeeping, or NULL (sweep) */
+    struct nn_team *team;  /* shares dense-sweep's pass among its threads, or NULL */
 } nn_optimizer;
 
 /* Allocate zeroed state for a block of n floats; 0 or -1 (no memory). In
@@ -322,5 +335,33 @@ void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_
 float nn_adam_lr_t(float lr, float beta1, float beta2, uint64_t t);
 /* AdaMax: lr_t = lr / (1−β1^t) */
 float nn_adamax_lr_t(float lr, float beta1, uint64_t t);
+
+/* ------------------------------------------------------------ threads
+ * Work shared among T POSIX threads, the caller being thread 0. fn(ctx, t, T)
+ * runs once for each t = 0 … T−1, and the call returns when all have
+ * returned. A thread that cannot be started leaves its share to the caller,
+ * so the work is always done. Shares must write disjoint memory (or, for
+ * Hogwild, accept the races); a result that must not depend on T is summed
+ * by the caller afterwards, in share order.
+ *
+ * nn_parallel starts its threads for one call: for work of a millisecond or
+ * more (an epoch, an evaluation, a t-SNE iteration). An nn_team keeps its
+ * threads between calls, waiting by spinning briefly and then sleeping: for
+ * work of microseconds (the shares of one batch). */
+#define NN_MAX_THREADS 256
+typedef void (*nn_task)(void *ctx, size_t t, size_t T);
+void nn_parallel(size_t T, nn_task fn, void *ctx);
+
+typedef struct nn_team nn_team;
+/* T threads in all (T−1 started); NULL when out of memory */
+nn_team *nn_team_new(size_t T);
+size_t nn_team_size(const nn_team *team);
+void nn_team_run(nn_team *team, nn_task fn, void *ctx);
+void nn_team_free(nn_team *team);  /* NULL is fine */
+/* the cores online, at least 1 */
+size_t nn_cores(void);
+/* a flag one thread raises and the others poll (e.g. "stop: a loss was NaN") */
+void nn_flag_raise(int *flag);
+int nn_flag_raised(const int *flag);
 
 #endif

@@ -633,6 +633,132 @@ static void test_params_touch_zero_grad(void) {
     nn_params_free(&ps);
 }
 
+/* ------------------------------------------------------------ threads */
+
+typedef struct {
+    int hits[8];  /* how often share t ran in this task */
+    size_t seen_T;
+    long sum[8];  /* work of each share: Σ of its slice of 0..9999 */
+} share_log;
+
+static void log_share(void *ctx, size_t t, size_t T) {
+    share_log *l = ctx;
+    size_t k, lo = 10000 * t / T, hi = 10000 * (t + 1) / T;
+    l->hits[t]++;
+    l->seen_T = T;
+    for (k = lo; k < hi; k++) l->sum[t] += (long)k;
+}
+
+/* nn_parallel and a team run every share exactly once per call, whatever
+ * T, and the shares together cover the work (Σ 0..9999 = 49,995,000). A
+ * team keeps working over many calls: 2,000 tasks, every share 2,000 times. */
+static void test_threads_run_every_share(void) {
+    size_t T, t, r;
+    for (T = 1; T <= 5; T++) {
+        share_log l;
+        long total = 0;
+        memset(&l, 0, sizeof l);
+        nn_parallel(T, log_share, &l);
+        CHECK_INT(l.seen_T, T);
+        for (t = 0; t < T; t++) {
+            CHECK_INT(l.hits[t], 1);
+            total += l.sum[t];
+        }
+        CHECK_INT(l.hits[T], 0);
+        CHECK(total == 49995000L);
+    }
+    for (T = 1; T <= 3; T++) {
+        nn_team *team = nn_team_new(T);
+        share_log l;
+        memset(&l, 0, sizeof l);
+        CHECK(team != NULL);
+        if (!team) return;
+        CHECK_INT(nn_team_size(team), T);
+        for (r = 0; r < 2000; r++) nn_team_run(team, log_share, &l);
+        for (t = 0; t < T; t++) CHECK_INT(l.hits[t], 2000);
+        CHECK_INT(l.hits[T], 0);
+        nn_team_free(team);
+    }
+    CHECK(nn_cores() >= 1);
+}
+
+/* A replica shares w and has its own gradient; nn_params_add_grad adds a
+ * replica's touched rows (and all of a dense tensor) and marks them. */
+static void test_params_replica_add_grad(void) {
+    nn_params ps, rep;
+    size_t te, td, i;
+    memset(&ps, 0, sizeof ps);
+    te = nn_params_add(&ps, "emb", 6, 3, 1);
+    td = nn_params_add(&ps, "kernel", 1, 5, 0);
+    if (nn_params_alloc(&ps) != 0 || nn_params_replica(&rep, &ps) != 0) {
+        test_fail(__FILE__, __LINE__, "out of memory");
+        return;
+    }
+    CHECK(rep.w == ps.w);
+    CHECK(rep.dw != ps.dw);
+    nn_grad(&ps, te)[2 * 8 + 1] = 1.5f; /* the model's own: row 2 */
+    nn_params_touch(&ps, te, 2);
+    nn_grad(&rep, te)[2 * 8 + 1] = 0.25f; /* the replica's: rows 2 and 5, and the kernel */
+    nn_grad(&rep, te)[5 * 8 + 0] = -2.0f;
+    nn_params_touch(&rep, te, 5);
+    nn_params_touch(&rep, te, 2);
+    for (i = 0; i < 5; i++) {
+        nn_grad(&ps, td)[i] = (float)i;
+        nn_grad(&rep, td)[i] = 10.0f;
+    }
+    CHECK_INT(ps.t[te].n_touched, 1); /* the sets are separate */
+    nn_params_add_grad(&ps, &rep);
+    CHECK(nn_grad(&ps, te)[2 * 8 + 1] == 1.75f);
+    CHECK(nn_grad(&ps, te)[5 * 8 + 0] == -2.0f);
+    CHECK(nn_grad(&ps, te)[3 * 8 + 0] == 0.0f);
+    CHECK_INT(ps.t[te].n_touched, 2);
+    CHECK_INT(ps.t[te].touched[1], 5);
+    for (i = 0; i < 5; i++) CHECK(nn_grad(&ps, td)[i] == 10.0f + (float)i);
+    nn_params_replica_free(&rep);
+    CHECK(ps.w != NULL); /* the replica left w alone */
+    nn_params_free(&ps);
+}
+
+/* dense-sweep's pass shared by a team of 3 is the pass on one thread, bit
+ * for bit: the spans are disjoint and each element's arithmetic is the
+ * same. 50 steps of Adam and of AdaMax on 1,000 floats. */
+static void test_sweep_team_same_bits(void) {
+    int kind;
+    for (kind = 0; kind < 2; kind++) {
+        nn_params a, b;
+        nn_optimizer oa, ob;
+        nn_optimizer_config cfg = nn_optimizer_defaults(kind ? NN_ADAMAX : NN_ADAM);
+        nn_rng rng;
+        size_t s, i, differ = 0;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        nn_params_add(&a, "emb", 100, 10, 1);
+        nn_params_add(&b, "emb", 100, 10, 1);
+        cfg.update = NN_UPDATE_DENSE_SWEEP;
+        if (nn_params_alloc(&a) != 0 || nn_params_alloc(&b) != 0 ||
+            nn_optimizer_init(&oa, cfg, a.n) != 0 || nn_optimizer_init(&ob, cfg, b.n) != 0) {
+            test_fail(__FILE__, __LINE__, "out of memory");
+            return;
+        }
+        ob.team = nn_team_new(3);
+        nn_rng_seed(&rng, 5);
+        for (i = 0; i < a.n; i++) a.w[i] = b.w[i] = (float)nn_rng_normal(&rng);
+        for (s = 0; s < 50; s++) {
+            for (i = 0; i < a.n; i++) /* a sparse gradient: most rows idle */
+                a.dw[i] = b.dw[i] = nn_rng_uniform(&rng) < 0.1 ? (float)nn_rng_normal(&rng) : 0.0f;
+            nn_optimizer_step(&oa, &a);
+            nn_optimizer_step(&ob, &b);
+        }
+        for (i = 0; i < a.n; i++) differ += a.w[i] != b.w[i] || oa.m[i] != ob.m[i] || oa.v[i] != ob.v[i];
+        CHECK_INT(differ, 0);
+        nn_team_free(ob.team);
+        nn_optimizer_free(&oa);
+        nn_optimizer_free(&ob);
+        nn_params_free(&a);
+        nn_params_free(&b);
+    }
+}
+
 static void test_params_limits(void) {
     nn_params ps, zero;
     size_t i;
@@ -1952,4 +2078,7 @@ void suite_nn(void) {
     test_run("nn/bce_values", test_bce_values);
     test_run("nn/bce_gradcheck", test_bce_gradcheck);
     test_run("nn/layers_vs_numpy_fixture", test_layers_fixture);
+    test_run("nn/threads_run_every_share", test_threads_run_every_share);
+    test_run("nn/params_replica_add_grad", test_params_replica_add_grad);
+    test_run("nn/sweep_team_same_bits", test_sweep_team_same_bits);
 }

@@ -84,12 +84,6 @@ static double parse_real(args *a, const char *name, const char *s, double lo, do
     return v;
 }
 
-/* the number of online cores (1 when unknown) */
-static size_t every_core(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (size_t)n : 1;
-}
-
 /* Options shared by every command that reads a ratings file. */
 static int read_option(args *a, data_read_opts *ro) {
     const char *v;
@@ -582,7 +576,7 @@ static void parse_train(args *a, train_options *o) {
         else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
         else if (option(a, "--threads", &v)) {
             o->train.threads = parse_size(a, "--threads", v, 0);
-            if (o->train.threads == 0) o->train.threads = every_core();
+            if (o->train.threads == 0) o->train.threads = nn_cores();
         }
         else if (option(a, "--negatives", &v)) o->train.negatives = parse_size(a, "--negatives", v, 1);
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v))
@@ -1010,7 +1004,7 @@ static int cmd_train(args *a) {
     if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
         print_ranking(&model, &rest, &test, o.train.rank_k, o.train.seed);
     } else if (test.n) {
-        mf_metrics tm = mf_evaluate(&model, &test, 1);
+        mf_metrics tm = mf_evaluate_threads(&model, &test, 1, o.train.threads);
         mf_metrics bm = mf_evaluate_mean(model.mean, &test);
         print_metrics("test", &tm, &bm);
     }
@@ -1338,19 +1332,21 @@ static int cmd_eval(args *a) {
     data_ratings r;
     mf_metrics mt, base;
     int ranking = 0;
-    size_t k = 10;
+    size_t k = 10, threads = 0;
     uint64_t seed = 1;
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
             printf("usage: embrec eval --model FILE --data FILE [--ranking [-k K] [--seed N]]\n"
-                   "                   [input options]\n\n"
+                   "                   [--threads N] [input options]\n\n"
                    "Scores a saved model on a ratings file: RMSE and MAE, next to the\n"
                    "global-mean baseline. Users or items the model never learned are\n"
                    "predicted the training mean and counted.\n\n"
                    "--ranking: the NCF protocol instead: each user's latest interaction in\n"
                    "FILE is held out and ranked against 99 sampled unseen items and against\n"
                    "every unseen item (HR@K, NDCG@K, precision@K, recall@K), next to the\n"
-                   "most-popular baseline. Give the file the model was trained on.  [K=10]\n\n%s",
+                   "most-popular baseline. Give the file the model was trained on.  [K=10]\n\n"
+                   "--threads N: RMSE and MAE on N threads (the numbers do not depend on\n"
+                   "N)                                                        [every core]\n\n%s",
                    read_help);
             return 0;
         } else if (option(a, "--model", &v)) model_path = v;
@@ -1358,9 +1354,11 @@ static int cmd_eval(args *a) {
         else if (flag(a, "--ranking")) ranking = 1;
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v)) k = parse_size(a, "-k", v, 1);
         else if (option(a, "--seed", &v)) seed = parse_size(a, "--seed", v, 0);
+        else if (option(a, "--threads", &v)) threads = parse_size(a, "--threads", v, 0);
         else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!model_path || !path) usage_error(a, "--model FILE and --data FILE are required%s%s", "", "");
+    if (threads == 0) threads = nn_cores();
     load_or_die(&m, model_path);
     data_ratings_init(&r);
     /* the file's ids go through the model's maps: new ids get rows past the model's */
@@ -1395,7 +1393,7 @@ static int cmd_eval(args *a) {
         mf_free(&m);
         return 0;
     }
-    mt = mf_evaluate(&m, &r, 1);
+    mt = mf_evaluate_threads(&m, &r, 1, threads);
     base = mf_evaluate_mean(m.mean, &r);
     print_metrics(path, &mt, &base);
     data_ratings_free(&r);
@@ -1692,7 +1690,7 @@ static int cmd_recommend(args *a) {
         else if (option(a, "--threads", &v)) threads = parse_size(a, "--threads", v, 0);
         else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
-    if (threads == 0) threads = every_core();
+    if (threads == 0) threads = nn_cores();
     if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n, threads);
     if (cold.age >= 0 || cold.gender || cold.occupation || cold.zip) {
         if (!model_path) usage_error(a, "--model is required%s%s", "", "");
@@ -1948,6 +1946,7 @@ static int cmd_map(args *a) {
     viz_scatter sc;
     FILE *f;
     tc.cosine = 1;
+    tc.threads = 0;
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
             printf("usage: embrec map --model FILE --out MAP.svg [options]\n\n"
@@ -1955,6 +1954,8 @@ static int cmd_map(args *a) {
                    "  --method tsne|pca          t-SNE or the two principal axes   [tsne]\n"
                    "  --metric cosine|euclidean  t-SNE's input distance           [cosine]\n"
                    "  --perplexity P --iterations N --seed N          [30, 1000, 1]\n"
+                   "  --threads N                t-SNE's threads; the map does not\n"
+                   "                             depend on N               [every core]\n"
                    "  --min-ratings R            only movies with R training ratings  [1]\n"
                    "  --labels N                 label the N most-rated movies      [20]\n"
                    "  --label-match TEXT         label the titles containing TEXT instead\n"
@@ -1978,6 +1979,7 @@ static int cmd_map(args *a) {
         } else if (option(a, "--perplexity", &v)) tc.perplexity = parse_real(a, "--perplexity", v, 1, 1000);
         else if (option(a, "--iterations", &v)) tc.iterations = parse_size(a, "--iterations", v, 1);
         else if (option(a, "--seed", &v)) tc.seed = parse_size(a, "--seed", v, 0);
+        else if (option(a, "--threads", &v)) tc.threads = parse_size(a, "--threads", v, 0);
         else if (option(a, "--min-ratings", &v)) min_ratings = (uint32_t)parse_size(a, "--min-ratings", v, 1);
         else if (option(a, "--labels", &v)) n_labels = parse_size(a, "--labels", v, 0);
         else if (option(a, "--label-match", &v)) match = v;
@@ -1987,6 +1989,7 @@ static int cmd_map(args *a) {
         else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    if (tc.threads == 0) tc.threads = nn_cores();
     load_or_die(&m, model_path);
     load_movies_for(&m, movies_path, &mv);
     U = m.n_items;

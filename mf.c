@@ -1013,39 +1013,86 @@ size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
 
 #define EVAL_CHUNK 1024
 
-mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback) {
-    mf_metrics out;
+/* The sums of one chunk of EVAL_CHUNK rows. Each chunk is summed on its
+ * own and the chunks are added in order, so the metrics do not depend on
+ * how many threads computed them. */
+typedef struct {
+    double se, ae;
+    size_t unknown;
+} eval_sums;
+
+typedef struct {
+    const mf_model *m;
+    const data_ratings *r;
+    int fallback;
+    eval_sums *chunk; /* (n_chunks) */
+    size_t n_chunks;
+    int failed;
+} eval_task;
+
+static void eval_chunks(void *ctx, size_t t, size_t T) {
+    eval_task *et = ctx;
+    const mf_model *m = et->m;
+    const data_ratings *r = et->r;
     mf_work w;
     float pred[EVAL_CHUNK];
     uint32_t u[EVAL_CHUNK], i[EVAL_CHUNK];
-    double se = 0.0, ae = 0.0;
-    size_t start, b;
-    memset(&out, 0, sizeof out);
+    size_t c, b;
     if (mf_work_init(&w, m, EVAL_CHUNK) != 0) {
-        out.mse = out.rmse = out.mae = NAN; /* out of memory: no number rather than a wrong one */
-        return out;
+        nn_flag_raise(&et->failed);
+        return;
     }
-    for (start = 0; start < r->n; start += EVAL_CHUNK) {
-        size_t nb = r->n - start < EVAL_CHUNK ? r->n - start : EVAL_CHUNK;
+    for (c = et->n_chunks * t / T; c < et->n_chunks * (t + 1) / T; c++) {
+        size_t start = c * EVAL_CHUNK, nb = r->n - start < EVAL_CHUNK ? r->n - start : EVAL_CHUNK;
+        eval_sums *sum = &et->chunk[c];
         for (b = 0; b < nb; b++) { /* a row outside the model is scored as row 0, then replaced */
             int inside = r->user[start + b] < m->n_users && r->item[start + b] < m->n_items;
             u[b] = inside ? r->user[start + b] : 0;
             i[b] = inside ? r->item[start + b] : 0;
         }
         mf_forward(m, &w, pred, u, i, nb, NULL);
+        sum->se = sum->ae = 0.0;
+        sum->unknown = 0;
         for (b = 0; b < nb; b++) {
             uint32_t ub = r->user[start + b], ib = r->item[start + b];
             double e;
             if (!mf_knows(m, ub, ib)) {
-                out.unknown++;
-                if (fallback || ub >= m->n_users || ib >= m->n_items) pred[b] = m->mean;
+                sum->unknown++;
+                if (et->fallback || ub >= m->n_users || ib >= m->n_items) pred[b] = m->mean;
             }
             e = (double)pred[b] - (double)r->rating[start + b];
-            se += e * e;
-            ae += fabs(e);
+            sum->se += e * e;
+            sum->ae += fabs(e);
         }
     }
     mf_work_free(&w);
+}
+
+mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fallback,
+                               size_t threads) {
+    mf_metrics out;
+    eval_task et;
+    double se = 0.0, ae = 0.0;
+    size_t c;
+    memset(&out, 0, sizeof out);
+    et.m = m;
+    et.r = r;
+    et.fallback = fallback;
+    et.n_chunks = (r->n + EVAL_CHUNK - 1) / EVAL_CHUNK;
+    et.chunk = malloc((et.n_chunks ? et.n_chunks : 1) * sizeof *et.chunk);
+    et.failed = 0;
+    if (et.chunk) nn_parallel(threads < et.n_chunks ? threads : et.n_chunks, eval_chunks, &et);
+    if (!et.chunk || et.failed) {
+        free(et.chunk);
+        out.mse = out.rmse = out.mae = NAN; /* out of memory: no number rather than a wrong one */
+        return out;
+    }
+    for (c = 0; c < et.n_chunks; c++) { /* in chunk order */
+        se += et.chunk[c].se;
+        ae += et.chunk[c].ae;
+        out.unknown += et.chunk[c].unknown;
+    }
+    free(et.chunk);
     out.n = r->n;
     if (r->n) {
         out.mse = se / (double)r->n;
@@ -1053,6 +1100,10 @@ mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback) {
         out.mae = ae / (double)r->n;
     }
     return out;
+}
+
+mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback) {
+    return mf_evaluate_threads(m, r, fallback, 1);
 }
 
 mf_metrics mf_evaluate_mean(float mean, const data_ratings *r) {
@@ -2283,7 +2334,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             e->hr = r.hr;
             e->ndcg = r.ndcg;
         } else if (has_val) { /* val_loss: the model's output for every row, as Keras */
-            mf_metrics vm = mf_evaluate(m, val, 0);
+            mf_metrics vm = mf_evaluate_threads(m, val, 0, cfg->threads);
             e->val_loss = vm.mse;
             e->val_mae = vm.mae;
         }

@@ -284,6 +284,9 @@ typedef struct {
  * fallback 1: predict μ where the model never learned the user or item
  * (what `embrec eval` reports, as libraries such as Surprise do). */
 mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback);
+/* the same on `threads` threads; the metrics do not depend on how many */
+mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fallback,
+                               size_t threads);
 /* the same for always predicting the mean rating: the baseline to beat */
 mf_metrics mf_evaluate_mean(float mean, const data_ratings *r);
 

@@ -267,6 +267,7 @@ viz_tsne_config viz_tsne_defaults(void) {
     c.theta = 0.5;
     c.exact_below = 1000; /* Barnes–Hut is already 3.5× faster at N = 2000 */
     c.seed = 1;
+    c.threads = 1;
     return c;
 }
 
@@ -341,32 +342,64 @@ static int edge_cmp(const void *pa, const void *pb) {
 }
 
 /* nb (N, K) = each point's K nearest other points (brute force, O(N²D)), and
- * cp (N, K) = their conditional affinities p_{j|i} */
-static int knn_affinities(uint32_t *nb, double *cp, const double *Xd, size_t n, size_t d,
-                          int cosine, size_t k, double perplexity) {
+ * cp (N, K) = their conditional affinities p_{j|i}. Rows are independent:
+ * thread t of T takes the t-th run of them, with scratch of its own, so the
+ * result does not depend on T. */
+typedef struct {
+    uint32_t *nb;
+    double *cp;
+    const double *Xd;
+    size_t n, d, k;
+    int cosine;
+    double perplexity;
+    int failed;
+} knn_task;
+
+static void knn_rows(void *ctx, size_t t, size_t T) {
+    knn_task *kt = ctx;
+    size_t n = kt->n, k = kt->k, d = kt->d, i, j, m;
     neighbour *heap = alloc_n(k, 1, sizeof *heap);
     double *dist = alloc_n(k, 1, sizeof *dist);
-    size_t i, j, m;
-    if (!heap || !dist) { nn_free(heap); nn_free(dist); return -1; }
-    for (i = 0; i < n; i++) {
+    if (!heap || !dist) {
+        nn_free(heap);
+        nn_free(dist);
+        nn_flag_raise(&kt->failed);
+        return;
+    }
+    for (i = n * t / T; i < n * (t + 1) / T; i++) {
         m = 0;
         for (j = 0; j < n; j++) {
             neighbour c;
             if (j == i) continue;
-            c.dist = input_dist(Xd + i * d, Xd + j * d, d, cosine);
+            c.dist = input_dist(kt->Xd + i * d, kt->Xd + j * d, d, kt->cosine);
             c.j = (uint32_t)j;
             heap_offer(heap, k, &m, c);
         }
         qsort(heap, k, sizeof *heap, neighbour_cmp);
         for (j = 0; j < k; j++) {
-            nb[i * k + j] = heap[j].j;
+            kt->nb[i * k + j] = heap[j].j;
             dist[j] = heap[j].dist;
         }
-        perplexity_row(dist, k, perplexity, cp + i * k);
+        perplexity_row(dist, k, kt->perplexity, kt->cp + i * k);
     }
     nn_free(heap);
     nn_free(dist);
-    return 0;
+}
+
+static int knn_affinities(uint32_t *nb, double *cp, const double *Xd, size_t n, size_t d,
+                          int cosine, size_t k, double perplexity, size_t threads) {
+    knn_task kt;
+    kt.nb = nb;
+    kt.cp = cp;
+    kt.Xd = Xd;
+    kt.n = n;
+    kt.d = d;
+    kt.k = k;
+    kt.cosine = cosine;
+    kt.perplexity = perplexity;
+    kt.failed = 0;
+    nn_parallel(threads, knn_rows, &kt);
+    return kt.failed ? -1 : 0;
 }
 
 /* S = the sparse P_ij = (p_{j|i} + p_{i|j}) / 2N, j > i, over the union of
@@ -625,15 +658,36 @@ static void qt_repulse(const quadtree *t, size_t s, double *fx, double *fy, doub
  * A_i = Σ_j P_ij q̃_ij (y_i − y_j) over the sparse P, and the repulsion
  * R_i = Σ_j q̃_ij² (y_i − y_j) and Z = Σ_ij q̃_ij from the quadtree
  * (rep (N, 2) holds R) */
+typedef struct {
+    const quadtree *t;
+    double *rep, *zq;
+    size_t n;
+} repulse_task;
+
+/* the repulsion of the t-th run of points (in Z-order), each with its own
+ * Σ_j q̃_ij in zq, so that Z is summed in one order whatever T */
+static void repulse_points(void *ctx, size_t t, size_t T) {
+    repulse_task *rt = ctx;
+    size_t e, i;
+    for (e = rt->n * t / T; e < rt->n * (t + 1) / T; e++) {
+        i = rt->t->order[e].i;
+        rt->zq[e] = 0.0;
+        qt_repulse(rt->t, e, &rt->rep[2 * i], &rt->rep[2 * i + 1], &rt->zq[e]);
+    }
+}
+
 static int bh_gradient(double *dY, double *rep, const double *Y, const tsne_sparse *S, size_t n,
-                       double ex, double theta, quadtree *t) {
+                       double ex, double theta, quadtree *t, double *zq, nn_team *team) {
     double Z = 0.0;
     size_t i, e;
+    repulse_task rt;
     if (qt_build(t, Y, n, theta) < 0) return -1;
-    for (e = 0; e < n; e++) {
-        i = t->order[e].i;
-        qt_repulse(t, e, &rep[2 * i], &rep[2 * i + 1], &Z);
-    }
+    rt.t = t;
+    rt.rep = rep;
+    rt.zq = zq;
+    rt.n = n;
+    nn_team_run(team, repulse_points, &rt);
+    for (e = 0; e < n; e++) Z += zq[e];
     memset(dY, 0, 2 * n * sizeof *dY);
     for (i = 0; i < n; i++) { /* each pair of P once: +f on i, −f on j */
         double ax = 0.0, ay = 0.0;
@@ -692,6 +746,8 @@ typedef struct {
     tsne_sparse S;
     quadtree tree;
     double *dY, *rep, *u, *gain;            /* (N, 2) each: gradient, repulsion, update, gains */
+    double *zq;                             /* (N) Barnes–Hut: each point's Σ_j q̃_ij */
+    nn_team *team;                          /* cfg->threads, sharing the repulsion */
 } tsne_work;
 
 static void tsne_work_free(tsne_work *w) {
@@ -702,6 +758,8 @@ static void tsne_work_free(tsne_work *w) {
     nn_free(w->tree.order);
     nn_free(w->tree.ys);
     nn_free(w->dY); nn_free(w->u); nn_free(w->gain);
+    nn_free(w->zq);
+    nn_team_free(w->team);
 }
 
 /* the input affinities: dense P (exact) or sparse S (Barnes–Hut) */
@@ -721,7 +779,9 @@ static int tsne_affinities(tsne_work *w, size_t n, size_t d, const viz_tsne_conf
         w->tree.order = alloc_n(n, 1, sizeof *w->tree.order);
         w->tree.ys = alloc_n(n, 2, sizeof *w->tree.ys);
         if (!w->nb || !w->cp || !w->tree.order || !w->tree.ys) return -1;
-        if (knn_affinities(w->nb, w->cp, w->Xd, n, d, cfg->cosine, k, cfg->perplexity) < 0) return -1;
+        if (knn_affinities(w->nb, w->cp, w->Xd, n, d, cfg->cosine, k, cfg->perplexity,
+                           cfg->threads) < 0)
+            return -1;
         return symmetrise(&w->S, w->nb, w->cp, n, k);
     }
 }
@@ -746,7 +806,9 @@ int viz_tsne(const float *X, size_t n, size_t d, size_t stride, const viz_tsne_c
     w.u = alloc_n(n, 2, sizeof *w.u);
     w.gain = alloc_n(n, 2, sizeof *w.gain);
     w.rep = alloc_n(n, 2, sizeof *w.rep);
-    if (!w.dY || !w.u || !w.gain || !w.rep) goto done;
+    w.zq = alloc_n(n, 1, sizeof *w.zq);
+    if (!w.dY || !w.u || !w.gain || !w.rep || !w.zq) goto done;
+    if (!exact && cfg->threads > 1 && !(w.team = nn_team_new(cfg->threads))) goto done;
     nn_rng_seed(&rng, cfg->seed);
     for (i = 0; i < 2 * n; i++) { /* y ~ N(0, (1e-4)²), as bhtsne and scikit-learn draw it */
         Y[i] = 1e-4 * nn_rng_normal(&rng);
@@ -756,7 +818,8 @@ int viz_tsne(const float *X, size_t n, size_t d, size_t stride, const viz_tsne_c
         double ex = it < cfg->exaggeration_iters ? cfg->exaggeration : 1.0;
         double momentum = it < 250 ? 0.5 : 0.8;
         if (exact) exact_gradient(w.dY, w.rep, Y, w.P, n, ex);
-        else if (bh_gradient(w.dY, w.rep, Y, &w.S, n, ex, cfg->theta, &w.tree) < 0) goto done;
+        else if (bh_gradient(w.dY, w.rep, Y, &w.S, n, ex, cfg->theta, &w.tree, w.zq, w.team) < 0)
+            goto done;
         tsne_step(Y, w.u, w.gain, w.dY, n, momentum, cfg->learning_rate);
     }
     rc = 0;

@@ -32,6 +32,8 @@ typedef struct {
     double theta;             /* Barnes–Hut accuracy; 0 forces the exact O(N²) method (0.5) */
     size_t exact_below;       /* N below which the exact method is used anyway (1000) */
     uint64_t seed;            /* initial positions (1) */
+    size_t threads;           /* share the neighbour search and the Barnes–Hut
+                               * repulsion (1); the map does not depend on it */
 } viz_tsne_config;
 
 viz_tsne_config viz_tsne_defaults(void);

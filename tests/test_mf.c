@@ -934,6 +934,43 @@ static void test_data_parallel_training(void) {
     }
 }
 
+/* RMSE and MAE on 1, 2, 3 or 7 threads are the same bits, and equal the
+ * sums over mf_predict taken here one rating at a time (3,000 rows: three
+ * chunks, the last one short). */
+static void test_evaluate_threads(void) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    mf_history h;
+    mf_model m;
+    data_ratings r;
+    double rv, b, se = 0.0, ae = 0.0;
+    size_t k, T;
+    mf_metrics one;
+    mc.dim = 8;
+    tc.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.epochs = 2;
+    tc.verbose = 0;
+    train_sample(mc, tc, &rv, &b, &h, &m);
+    data_ratings_init(&r);
+    for (k = 0; k < 3000; k++) {
+        uint32_t u = (uint32_t)((k * 7) % m.n_users), i = (uint32_t)((k * 13) % m.n_items);
+        float y = (float)(1 + k % 5), e = mf_predict(&m, u, i) - y;
+        CHECK(data_ratings_push(&r, u, i, y, 0) == 0);
+        se += (double)e * (double)e;
+        ae += fabs((double)e);
+    }
+    one = mf_evaluate_threads(&m, &r, 1, 1); /* unknown rows: the mean, as mf_predict */
+    CHECK_NEAR(one.mse, se / 3000.0, 1e-12, 0);
+    CHECK_NEAR(one.mae, ae / 3000.0, 1e-12, 0);
+    for (T = 2; T <= 7; T++) {
+        mf_metrics mt = mf_evaluate_threads(&m, &r, 1, T);
+        CHECK(mt.mse == one.mse && mt.mae == one.mae && mt.unknown == one.unknown);
+    }
+    data_ratings_free(&r);
+    mf_history_free(&h);
+    mf_free(&m);
+}
+
 /* Hogwild lazy Adam (--threads with --update lazy): 3 threads learn as well
  * as one (val RMSE within 2 %, loss within 5 %), both far below the mean. */
 static void test_hogwild_lazy_training(void) {
@@ -1697,6 +1734,7 @@ void suite_mf(void) {
     test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
     test_run("mf/data_parallel_training", test_data_parallel_training);
     test_run("mf/hogwild_lazy_training", test_hogwild_lazy_training);
+    test_run("mf/evaluate_threads", test_evaluate_threads);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
     test_run("mf/load_rejects_other_versions_and_kinds",

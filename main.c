@@ -390,6 +390,10 @@ static void train_help(void) {
            "                     lazy, and per-rating SGD (--optimizer sgd --batch 1):\n"
            "                       threads update shared tables without locks\n"
            "                       (Hogwild), so a run is not reproducible above 1\n"
+           "  --blocks G         per-rating SGD on LIBMF's schedule: users and movies\n"
+           "                     dealt into G groups, each epoch runs the G x G blocks\n"
+           "                     in a random order, threads on blocks that share no\n"
+           "                     group (no races; above 1 thread not reproducible)\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
            mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
            (double)d.model.l2, (double)d.model.init_limit, d.train.negatives, d.train.rank_k,
@@ -574,6 +578,7 @@ static void parse_train(args *a, train_options *o) {
         } else if (option(a, "--batch", &v)) o->train.batch = parse_size(a, "--batch", v, 1);
         else if (option(a, "--epochs", &v)) o->train.epochs = parse_size(a, "--epochs", v, 1);
         else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
+        else if (option(a, "--blocks", &v)) o->train.blocks = parse_size(a, "--blocks", v, 1);
         else if (option(a, "--threads", &v)) {
             o->train.threads = parse_size(a, "--threads", v, 0);
             if (o->train.threads == 0) o->train.threads = nn_cores();

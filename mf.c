@@ -1346,6 +1346,7 @@ mf_train_config mf_train_defaults(void) {
     c.n_orders = 0;
     c.order_n = 0;
     c.threads = 1;
+    c.blocks = 0;
     c.stop = NULL;
     return c;
 }
@@ -1396,6 +1397,29 @@ static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, s
     fflush(log);
 }
 
+/* LIBMF's schedule for per-rating SGD (--blocks G). Users and movies are
+ * dealt at random into G groups each, which cuts the ratings into a G × G
+ * grid of blocks; the packed ratings are sorted by block once and shuffled
+ * within their block. An epoch visits every block once, in a fresh random
+ * order, reading each block's ratings in sequence: a block touches about
+ * U/G user rows and I/G movie rows, which stay in cache while it runs,
+ * where a shuffled stream reads ratings and rows all over memory. On T
+ * threads each thread takes a block whose user group and movie group no
+ * running block holds, so no two threads ever write one row (no lost
+ * updates, unlike Hogwild); which thread runs which block when depends on
+ * timing, so runs on T > 1 threads are not reproducible. */
+typedef struct {
+    size_t G;
+    size_t *start;    /* (G² + 1) block b = g_u·G + g_i is packed[start[b] .. start[b+1]) */
+    uint32_t *order;  /* (G²) this epoch's order of the blocks */
+} sgd_grid;
+
+static void sgd_grid_free(sgd_grid *g) {
+    free(g->start);
+    free(g->order);
+    memset(g, 0, sizeof *g);
+}
+
 /* Scratch space for one batch, allocated once per training run. */
 typedef struct {
     uint32_t *perm;    /* (N) this epoch's order of the training samples */
@@ -1410,11 +1434,12 @@ typedef struct {
     float *best_m, *best_v; /* (params.n) the optimiser's moments then (Adam, AdaMax) */
     uint64_t best_t;   /* and its step count */
     struct sgd_sample_s *packed; /* (N) per-rating SGD: the samples packed, or NULL */
+    sgd_grid grid;     /* per-rating SGD with --blocks: LIBMF's blocks of packed */
     mf_work work;      /* the deep models' activations for one batch */
 } train_buffers;
 
 static void buffers_free(train_buffers *tb) {
-    free(tb->perm);
+    nn_free(tb->perm);
     free(tb->su);
     free(tb->si);
     free(tb->sy);
@@ -1427,7 +1452,8 @@ static void buffers_free(train_buffers *tb) {
     nn_free(tb->best_w);
     nn_free(tb->best_m);
     nn_free(tb->best_v);
-    free(tb->packed);
+    nn_free(tb->packed);
+    sgd_grid_free(&tb->grid);
     mf_work_free(&tb->work);
 }
 
@@ -1448,7 +1474,7 @@ static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t 
             return -1;
         }
     }
-    tb->perm = malloc((N ? N : 1) * sizeof *tb->perm);
+    tb->perm = nn_alloc((N ? N : 1) * sizeof *tb->perm);
     tb->u = malloc(B * sizeof *tb->u);
     tb->i = malloc(B * sizeof *tb->i);
     tb->y = malloc(B * sizeof *tb->y);
@@ -1594,13 +1620,14 @@ typedef struct {
 #define SGD_PREFETCH 6   /* ratings ahead whose rows are fetched into cache */
 #define SGD_CHUNK 1024   /* ratings gathered at a time in the epoch's order */
 #define MF_MAX_THREADS 256
+#define MF_MAX_BLOCKS 4096 /* G: a grid of at most 16M blocks */
 
 /* one training rating, packed so that fetching it in a random order costs
  * one cache line, not three */
 typedef struct sgd_sample_s { uint32_t u, i; float y; } sgd_sample;
 
-/* The ratings perm[lo .. hi) of an epoch, one at a time; returns the sum of
- * their losses. */
+/* The ratings perm[lo .. hi) of an epoch (packed[lo .. hi) when perm is
+ * NULL), one at a time; returns the sum of their losses. */
 static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
                         size_t hi, const nn_optimizer_config *opt,
                         const volatile sig_atomic_t *stop) {
@@ -1618,7 +1645,7 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     for (start = lo; start < hi && !(stop && *stop); start += SGD_CHUNK) {
         size_t nc = hi - start < SGD_CHUNK ? hi - start : SGD_CHUNK;
         for (k = 0; k < nc; k++) { /* gather a chunk: independent loads, not a chain of misses */
-            const sgd_sample *r = &packed[perm[start + k]];
+            const sgd_sample *r = perm ? &packed[perm[start + k]] : &packed[start + k];
             cu[k] = r->u;
             ci[k] = r->i;
             cy[k] = r->y;
@@ -1643,8 +1670,8 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
                     loss += (double)m->cfg.l2 * (double)(vec_dot(p, p, K) + vec_dot(q, q, K) +
                                                          bu[u * Sb] * bu[u * Sb] +
                                                          bi[i * Sb] * bi[i * Sb]);
-                nn_sgd_update(bu + u * Sb, &gbu, 1, lr);
-                nn_sgd_update(bi + i * Sb, &gbi, 1, lr);
+                bu[u * Sb] -= lr * gbu; /* nn_sgd_update for one weight */
+                bi[i * Sb] -= lr * gbi;
             }
             nn_sgd_mf_step(p, q, K, e, l2, lr); /* p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
         }
@@ -1703,6 +1730,165 @@ static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
     if (stop && *stop) halt->why = HALT_STOP;
     else if (!isfinite(loss)) halt->why = HALT_NONFINITE;
     halt->batch = 0; /* per-rating: not counted */
+    return n ? loss / (double)n : 0.0;
+}
+
+/* the rows 0..n−1 dealt into G groups of (nearly) equal size, at random */
+static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
+    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm), *group = malloc((n ? n : 1) * sizeof *group);
+    size_t k;
+    if (!perm || !group) {
+        free(perm);
+        free(group);
+        return NULL;
+    }
+    for (k = 0; k < n; k++) perm[k] = (uint32_t)k;
+    nn_rng_shuffle_u32(rng, perm, n);
+    for (k = 0; k < n; k++) group[perm[k]] = (uint32_t)(k * G / n);
+    free(perm);
+    return group;
+}
+
+/* Sort packed (n) into the grid's blocks and shuffle each block; 0 or -1. */
+static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, size_t n, size_t U, size_t I, size_t G,
+                          nn_rng *rng) {
+    uint32_t *gu = deal_groups(U, G, rng), *gi = deal_groups(I, G, rng);
+    size_t *fill = calloc(G * G + 1, sizeof *fill), k, b;
+    sgd_sample *sorted = nn_alloc((n ? n : 1) * sizeof *sorted);
+    memset(g, 0, sizeof *g);
+    g->G = G;
+    g->start = calloc(G * G + 1, sizeof *g->start);
+    g->order = malloc(G * G * sizeof *g->order);
+    if (!gu || !gi || !fill || !sorted || !g->start || !g->order) {
+        free(gu);
+        free(gi);
+        free(fill);
+        nn_free(sorted);
+        sgd_grid_free(g);
+        return -1;
+    }
+    for (k = 0; k < n; k++) g->start[gu[packed[k].u] * G + gi[packed[k].i] + 1]++; /* counts */
+    for (b = 0; b < G * G; b++) g->start[b + 1] += g->start[b];                  /* offsets */
+    memcpy(fill, g->start, (G * G + 1) * sizeof *fill);
+    for (k = 0; k < n; k++) sorted[fill[gu[packed[k].u] * G + gi[packed[k].i]]++] = packed[k];
+    for (b = 0; b < G * G; b++) { /* Fisher–Yates within the block */
+        sgd_sample *blk = sorted + g->start[b];
+        size_t len = g->start[b + 1] - g->start[b], j;
+        for (k = len; k > 1; k--) {
+            sgd_sample tmp = blk[k - 1];
+            j = (size_t)nn_rng_below(rng, k);
+            blk[k - 1] = blk[j];
+            blk[j] = tmp;
+        }
+    }
+    memcpy(packed, sorted, n * sizeof *packed);
+    for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
+    free(gu);
+    free(gi);
+    free(fill);
+    nn_free(sorted);
+    return 0;
+}
+
+/* One epoch's hand-out of blocks to threads: a block is free to take when
+ * no running block shares its user group or its movie group. */
+typedef struct {
+    mf_model *m;
+    const sgd_sample *packed;
+    const sgd_grid *g;
+    const nn_optimizer_config *opt;
+    const volatile sig_atomic_t *stop;
+    pthread_mutex_t mu;
+    pthread_cond_t freed;
+    uint8_t *row_busy, *col_busy; /* (G) each */
+    uint8_t *taken;               /* (G²) taken this epoch */
+    size_t left;                  /* blocks not yet taken */
+    double loss[NN_MAX_THREADS];
+} grid_epoch;
+
+/* the first block in the epoch's order that is untaken and free, or G² */
+static size_t free_block(const grid_epoch *ge) {
+    size_t G = ge->g->G, k;
+    for (k = 0; k < G * G; k++) {
+        uint32_t b = ge->g->order[k];
+        if (!ge->taken[b] && !ge->row_busy[b / G] && !ge->col_busy[b % G]) return b;
+    }
+    return G * G;
+}
+
+static void grid_share(void *ctx, size_t t, size_t T) {
+    grid_epoch *ge = ctx;
+    size_t G = ge->g->G, b;
+    (void)T;
+    ge->loss[t] = 0.0;
+    pthread_mutex_lock(&ge->mu);
+    while (ge->left > 0 && !(ge->stop && *ge->stop)) {
+        if ((b = free_block(ge)) == G * G) { /* every free group is held: wait for one */
+            pthread_cond_wait(&ge->freed, &ge->mu);
+            continue;
+        }
+        ge->taken[b] = 1;
+        ge->left--;
+        ge->row_busy[b / G] = ge->col_busy[b % G] = 1;
+        pthread_mutex_unlock(&ge->mu);
+        ge->loss[t] += sgd_range(ge->m, ge->packed, NULL, ge->g->start[b], ge->g->start[b + 1],
+                                 ge->opt, ge->stop);
+        pthread_mutex_lock(&ge->mu);
+        ge->row_busy[b / G] = ge->col_busy[b % G] = 0;
+        pthread_cond_broadcast(&ge->freed);
+    }
+    pthread_cond_broadcast(&ge->freed); /* a stop: the waiting threads end too */
+    pthread_mutex_unlock(&ge->mu);
+}
+
+/* One epoch of per-rating SGD over the grid's blocks (in a fresh order). */
+static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sgd_grid *g,
+                             const nn_optimizer_config *opt, size_t T, nn_rng *rng,
+                             const volatile sig_atomic_t *stop, epoch_halt *halt) {
+    size_t G = g->G, b, t;
+    double loss = 0.0;
+    nn_rng_shuffle_u32(rng, g->order, G * G);
+    if (T <= 1) {
+        for (b = 0; b < G * G && !(stop && *stop); b++)
+            loss += sgd_range(m, packed, NULL, g->start[g->order[b]], g->start[g->order[b] + 1],
+                              opt, stop);
+    } else {
+        grid_epoch ge;
+        memset(&ge, 0, sizeof ge);
+        ge.m = m;
+        ge.packed = packed;
+        ge.g = g;
+        ge.opt = opt;
+        ge.stop = stop;
+        ge.left = G * G;
+        ge.row_busy = calloc(G, 1);
+        ge.col_busy = calloc(G, 1);
+        ge.taken = calloc(G * G, 1);
+        if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
+        if (!ge.row_busy || !ge.col_busy || !ge.taken || pthread_mutex_init(&ge.mu, NULL) != 0) {
+            free(ge.row_busy); /* out of memory: this epoch on one thread */
+            free(ge.col_busy);
+            free(ge.taken);
+            return sgd_grid_epoch(m, packed, n, g, opt, 1, rng, stop, halt);
+        }
+        if (pthread_cond_init(&ge.freed, NULL) != 0) {
+            pthread_mutex_destroy(&ge.mu);
+            free(ge.row_busy);
+            free(ge.col_busy);
+            free(ge.taken);
+            return sgd_grid_epoch(m, packed, n, g, opt, 1, rng, stop, halt);
+        }
+        nn_parallel(T, grid_share, &ge);
+        for (t = 0; t < T; t++) loss += ge.loss[t];
+        pthread_cond_destroy(&ge.freed);
+        pthread_mutex_destroy(&ge.mu);
+        free(ge.row_busy);
+        free(ge.col_busy);
+        free(ge.taken);
+    }
+    if (stop && *stop) halt->why = HALT_STOP;
+    else if (!isfinite(loss)) halt->why = HALT_NONFINITE;
+    halt->batch = 0;
     return n ? loss / (double)n : 0.0;
 }
 
@@ -2224,6 +2410,17 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                     "every epoch, or one per epoch)", cfg->n_orders, cfg->epochs);
         return -1;
     }
+    if (cfg->blocks > MF_MAX_BLOCKS) {
+        data_errorf(err, "at most %d user and movie groups (blocks), not %zu", MF_MAX_BLOCKS,
+                    cfg->blocks);
+        return -1;
+    }
+    if (cfg->blocks && (!sgd_fast_path(m, cfg) || cfg->order != MF_ORDER_EMBREC)) {
+        data_errorf(err, "blocks replace the epoch's shuffle of per-rating SGD: they need "
+                    "--optimizer sgd --batch 1 on the dot or bias model without features, "
+                    "and no other batch order");
+        return -1;
+    }
     if (cfg->order == MF_ORDER_NUMPY && data_np_seed(&np_rng, cfg->numpy_seed, err) != 0)
         return -1;
     if (history_open(&hf, cfg->history_path, err) != 0) return -1;
@@ -2239,7 +2436,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     }
     if (sgd_fast_path(m, cfg)) { /* per-rating SGD reads the samples packed */
         size_t r;
-        tb.packed = malloc((train->n ? train->n : 1) * sizeof *tb.packed);
+        tb.packed = nn_alloc((train->n ? train->n : 1) * sizeof *tb.packed);
         if (!tb.packed) {
             data_errorf(err, "out of memory for training");
             if (hf) fclose(hf);
@@ -2254,10 +2451,19 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             tb.packed[r].y = train->rating[r];
         }
     }
+    nn_rng_seed(&rng, cfg->seed);
+    if (cfg->blocks &&
+        sgd_grid_build(&tb.grid, tb.packed, train->n, m->n_users, m->n_items, cfg->blocks, &rng) != 0) {
+        data_errorf(err, "out of memory for training");
+        if (hf) fclose(hf);
+        mf_history_free(hist);
+        nn_optimizer_free(&opt);
+        buffers_free(&tb);
+        return -1;
+    }
     if (m->opt_state.present && m->opt_state.cfg.kind == cfg->opt.kind) /* resume */
         nn_optimizer_resume(&opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
     mf_count(m, train);
-    nn_rng_seed(&rng, cfg->seed);
     nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
                                              * shuffles do not depend on the model */
     if (!tb.packed && cfg->threads > 1) { /* batched training on several threads */
@@ -2303,13 +2509,16 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             if (epoch == 0)
                 for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
             data_np_shuffle_u32(&np_rng, tb.perm, sm.n);
-        } else {
+        } else if (!tb.grid.G) {
             for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
             nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
         }
         halt.why = HALT_NONE;
         halt.batches = (sm.n + cfg->batch - 1) / cfg->batch;
-        if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
+        if (tb.grid.G) /* LIBMF's blocks in a fresh order */
+            e->loss = sgd_grid_epoch(m, tb.packed, sm.n, &tb.grid, &cfg->opt, cfg->threads, &rng,
+                                     cfg->stop, &halt);
+        else if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
             e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm, cfg->threads, cfg->stop,
                                 &halt);
         else if (ts.T > 1 && hogwild)
@@ -2398,13 +2607,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
      0.1, 1},
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
@@ -2415,7 +2624,7 @@ static const mf_recipe recipes[] = {
      "batch 32, validation 0.2, 5 epochs",
      {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
       .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
      0.2, 1},
     /* notebook 004 builds and summarises the network for an interaction score
      * in [0, 1] but does not train it: implicit feedback with NCF's protocol
@@ -2428,7 +2637,7 @@ static const mf_recipe recipes[] = {
      {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
       .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
       .output_lecun = 1, .implicit = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
      0.1, 1},
     /* notebook 001 describes its question (which embedded side information
      * helps most) and its data, not a model: LightFM's hybrid over the bias
@@ -2440,7 +2649,7 @@ static const mf_recipe recipes[] = {
      "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
      "validation 0.1, 25 epochs",
      {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
-     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, NULL},
+     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
      0.1, 1},
 };
 

@@ -226,6 +226,9 @@ typedef struct {
                             * bits); lazy and per-rating SGD update the shared tables
                             * without locks (Hogwild): faster, but not reproducible
                             * above 1 */
+    size_t blocks;         /* per-rating SGD: 0, or LIBMF's schedule over a G × G grid of
+                            * user and movie groups (see sgd_grid in mf.c), in place
+                            * of the epoch's shuffle */
     const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
                             * SIGINT handler sets it), training ends after the
                             * current batch (MF_TRAIN_STOPPED) */

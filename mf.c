@@ -1749,30 +1749,34 @@ static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
     return group;
 }
 
-/* Sort packed (n) into the grid's blocks and shuffle each block; 0 or -1. */
-static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, size_t n, size_t U, size_t I, size_t G,
-                          nn_rng *rng) {
+/* Pack the training ratings into packed (n) block by block, each block
+ * shuffled; 0 or -1 (no memory). */
+static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, const data_ratings *train, size_t U,
+                          size_t I, size_t G, nn_rng *rng) {
     uint32_t *gu = deal_groups(U, G, rng), *gi = deal_groups(I, G, rng);
-    size_t *fill = calloc(G * G + 1, sizeof *fill), k, b;
-    sgd_sample *sorted = nn_alloc((n ? n : 1) * sizeof *sorted);
+    size_t *fill = calloc(G * G + 1, sizeof *fill), n = train->n, k, b;
     memset(g, 0, sizeof *g);
     g->G = G;
     g->start = calloc(G * G + 1, sizeof *g->start);
     g->order = malloc(G * G * sizeof *g->order);
-    if (!gu || !gi || !fill || !sorted || !g->start || !g->order) {
+    if (!gu || !gi || !fill || !g->start || !g->order) {
         free(gu);
         free(gi);
         free(fill);
-        nn_free(sorted);
         sgd_grid_free(g);
         return -1;
     }
-    for (k = 0; k < n; k++) g->start[gu[packed[k].u] * G + gi[packed[k].i] + 1]++; /* counts */
-    for (b = 0; b < G * G; b++) g->start[b + 1] += g->start[b];                  /* offsets */
+    for (k = 0; k < n; k++) g->start[gu[train->user[k]] * G + gi[train->item[k]] + 1]++; /* counts */
+    for (b = 0; b < G * G; b++) g->start[b + 1] += g->start[b];                        /* offsets */
     memcpy(fill, g->start, (G * G + 1) * sizeof *fill);
-    for (k = 0; k < n; k++) sorted[fill[gu[packed[k].u] * G + gi[packed[k].i]]++] = packed[k];
+    for (k = 0; k < n; k++) {
+        sgd_sample *r = &packed[fill[gu[train->user[k]] * G + gi[train->item[k]]]++];
+        r->u = train->user[k];
+        r->i = train->item[k];
+        r->y = train->rating[k];
+    }
     for (b = 0; b < G * G; b++) { /* Fisher–Yates within the block */
-        sgd_sample *blk = sorted + g->start[b];
+        sgd_sample *blk = packed + g->start[b];
         size_t len = g->start[b + 1] - g->start[b], j;
         for (k = len; k > 1; k--) {
             sgd_sample tmp = blk[k - 1];
@@ -1781,12 +1785,10 @@ static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, size_t n, size_t U, s
             blk[j] = tmp;
         }
     }
-    memcpy(packed, sorted, n * sizeof *packed);
     for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
     free(gu);
     free(gi);
     free(fill);
-    nn_free(sorted);
     return 0;
 }
 
@@ -2445,7 +2447,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             buffers_free(&tb);
             return -1;
         }
-        for (r = 0; r < train->n; r++) {
+        for (r = 0; r < train->n && !cfg->blocks; r++) { /* (blocks pack their own order) */
             tb.packed[r].u = train->user[r];
             tb.packed[r].i = train->item[r];
             tb.packed[r].y = train->rating[r];
@@ -2453,7 +2455,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     }
     nn_rng_seed(&rng, cfg->seed);
     if (cfg->blocks &&
-        sgd_grid_build(&tb.grid, tb.packed, train->n, m->n_users, m->n_items, cfg->blocks, &rng) != 0) {
+        sgd_grid_build(&tb.grid, tb.packed, train, m->n_users, m->n_items, cfg->blocks, &rng) != 0) {
         data_errorf(err, "out of memory for training");
         if (hf) fclose(hf);
         mf_history_free(hist);

@@ -29,20 +29,22 @@ if [ "${BENCH_25M:-1}" = 1 ] && [ ! -f "$DIR/ml-25m/ratings.csv" ]; then
     $EMBREC synth --shape ml-25m --out "$DIR/ml-25m" >/dev/null
 fi
 
-printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1); one thread on both sides unless a row says otherwise"
-printf '| %-34s | %-22s | %-13s | %7s | %10s | %9s | %10s | %9s | %7s |\n' \
-    model "optimiser, update" data "s/epoch" "ratings/s" "peak RSS" "PyTorch s" "PyTorch RSS" ratio
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------------------------ \
-    ------------------------ --------------- --------- ------------ ----------- \
+printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1)"
+printf '| %-34s | %-22s | %-13s | %7s | %7s | %10s | %9s | %10s | %9s | %7s |\n' \
+    model "optimiser, update" data threads "s/epoch" "ratings/s" "peak RSS" "PyTorch s" \
+    "PyTorch RSS" ratio
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------------------------ \
+    ------------------------ --------------- --------- --------- ------------ ----------- \
     ------------ ----------- ---------
 
-# row LABEL OPTLABEL DATALABEL FILE EPOCHS "EMBREC ARGS" "TORCH ARGS"
+# row LABEL OPTLABEL DATALABEL FILE EPOCHS THREADS "EMBREC ARGS" "TORCH ARGS"
+# (PyTorch runs on the same number of threads)
 row() {
-    label=$1 optl=$2 datal=$3 file=$4 epochs=$5 eargs=$6 targs=$7
+    label=$1 optl=$2 datal=$3 file=$4 epochs=$5 threads=$6 eargs=$7 targs=$8
     n=$($EMBREC info --data "$file" | awk '$1 == "ratings" {print $2}')
     # shellcheck disable=SC2086
-    $TIME $EMBREC train --data "$file" $eargs --epochs "$epochs" --val-split 0 --no-shuffle \
-        --quiet --history "$DIR/h.csv" --save "$DIR/bench.embrec"
+    $TIME $EMBREC train --data "$file" $eargs --threads "$threads" --epochs "$epochs" \
+        --val-split 0 --no-shuffle --quiet --history "$DIR/h.csv" --save "$DIR/bench.embrec"
     sec=$(awk -F, 'NR > 1 {s = $6} END {print s}' "$DIR/h.csv") # the last epoch: warm
     rss=-
     [ -n "$TIME" ] && rss=$(awk '{printf "%.0f MB", $1 / 1024}' "$DIR/rss")
@@ -50,49 +52,65 @@ row() {
     tsec=- trss=- ratio=-
     if [ "$TORCH" = 1 ] && [ -n "$targs" ]; then
         # shellcheck disable=SC2086
-        set -- $($PY tests/bench/torch_mf.py --data "$file" $targs)
+        set -- $($PY tests/bench/torch_mf.py --data "$file" --threads "$threads" $targs)
         tsec=$1
         trss=$(awk -v k="$2" 'BEGIN {printf "%.0f MB", k / 1024}')
         ratio=$(awk -v t="$tsec" -v s="$sec" 'BEGIN {printf "%.0fx", t / s}')
     fi
-    printf '| %-34s | %-22s | %-13s | %7.3f | %10s | %9s | %10s | %9s | %7s |\n' \
-        "$label" "$optl" "$datal" "$sec" "$rate" "$rss" "$tsec" "$trss" "$ratio"
+    printf '| %-34s | %-22s | %-13s | %7s | %7.3f | %10s | %9s | %10s | %9s | %7s |\n' \
+        "$label" "$optl" "$datal" "$threads" "$sec" "$rate" "$rss" "$tsec" "$trss" "$ratio"
 }
 
 CF="--model dot --dim 100 --batch 32"
 if [ -f "$ML/ml-100k/u.data" ]; then
-    row "cfmodel (dot k=100, batch 32)" "adamax, dense" "ML-100K" "$ML/ml-100k/u.data" 3 \
+    row "cfmodel (dot k=100, batch 32)" "adamax, dense" "ML-100K" "$ML/ml-100k/u.data" 3 1 \
         "$CF --optimizer adamax --update dense" "--dim 100 --optimizer adamax --steps 1000"
 fi
 D1=$DIR/ml-1m/ratings.csv
-row "cfmodel (dot k=100, batch 32)" "adamax, dense" "ML-1M shape" "$D1" 2 \
-    "$CF --optimizer adamax --update dense" "--dim 100 --optimizer adamax --steps 1000"
-row "cfmodel (dot k=100, batch 32)" "adamax, dense-sweep" "ML-1M shape" "$D1" 1 \
+for t in 1 2; do
+    row "cfmodel (dot k=100, batch 32)" "adamax, dense" "ML-1M shape" "$D1" 2 $t \
+        "$CF --optimizer adamax --update dense" "--dim 100 --optimizer adamax --steps 1000"
+done
+row "cfmodel (dot k=100, batch 32)" "adamax, dense-sweep" "ML-1M shape" "$D1" 1 1 \
     "$CF --optimizer adamax --update dense-sweep" ""
-row "dot k=100, batch 32" "adam, lazy" "ML-1M shape" "$D1" 2 \
-    "$CF --optimizer adam --update lazy" "--dim 100 --optimizer adam --update lazy --steps 2000"
-row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-1M shape" "$D1" 2 \
-    "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy" \
-    "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000"
-row "bias k=100, per rating (batch 1)" "sgd" "ML-1M shape" "$D1" 3 \
-    "--model bias --dim 100 --optimizer sgd --lr 0.005 --batch 1" ""
-row "bias k=8, per rating (batch 1)" "sgd" "ML-1M shape" "$D1" 3 \
-    "--model bias --dim 8 --optimizer sgd --lr 0.005 --batch 1" ""
-row "bias k=100, per rating, 2 threads" "sgd, Hogwild" "ML-1M shape" "$D1" 3 \
-    "--model bias --dim 100 --optimizer sgd --lr 0.005 --batch 1 --threads 2" ""
+row "cfmodel (dot k=100, batch 32)" "adamax, dense-sweep" "ML-1M shape" "$D1" 1 2 \
+    "$CF --optimizer adamax --update dense-sweep" ""
+for t in 1 2; do
+    row "dot k=100, batch 32" "adam, lazy" "ML-1M shape" "$D1" 2 $t \
+        "$CF --optimizer adam --update lazy" "--dim 100 --optimizer adam --update lazy --steps 2000"
+done
+for t in 1 2; do
+    row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-1M shape" "$D1" 2 $t \
+        "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy" \
+        "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000"
+done
+SGD="--model bias --optimizer sgd --lr 0.005 --batch 1"
+for k in 8 100; do
+    row "bias k=$k, per rating (batch 1)" "sgd, shuffled" "ML-1M shape" "$D1" 3 1 "$SGD --dim $k" ""
+    row "bias k=$k, per rating (batch 1)" "sgd, Hogwild" "ML-1M shape" "$D1" 3 2 "$SGD --dim $k" ""
+    row "bias k=$k, per rating (batch 1)" "sgd, 8x8 blocks" "ML-1M shape" "$D1" 3 1 \
+        "$SGD --dim $k --blocks 8" ""
+    row "bias k=$k, per rating (batch 1)" "sgd, 8x8 blocks" "ML-1M shape" "$D1" 3 2 \
+        "$SGD --dim $k --blocks 8" ""
+done
 if [ -f "$DIR/ml-25m/ratings.csv" ]; then
     D25=$DIR/ml-25m/ratings.csv
-    row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-25M shape" "$D25" 1 \
-        "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy" \
-        "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000 --max-rows 2000000 --total-rows 25000095 --users 162541 --items 59047"
-    row "bias k=32, per rating (batch 1)" "sgd" "ML-25M shape" "$D25" 1 \
-        "--model bias --dim 32 --optimizer sgd --lr 0.005 --batch 1" ""
-    row "bias k=32, per rating, 2 threads" "sgd, Hogwild" "ML-25M shape" "$D25" 1 \
-        "--model bias --dim 32 --optimizer sgd --lr 0.005 --batch 1 --threads 2" ""
+    for t in 1 2; do
+        row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-25M shape" "$D25" 1 $t \
+            "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy" \
+            "--model bias --dim 32 --l2 0.1 --optimizer adam --update lazy --steps 2000 --max-rows 2000000 --total-rows 25000095 --users 162541 --items 59047"
+    done
+    row "bias k=32, per rating (batch 1)" "sgd, shuffled" "ML-25M shape" "$D25" 1 1 "$SGD --dim 32" ""
+    row "bias k=32, per rating (batch 1)" "sgd, Hogwild" "ML-25M shape" "$D25" 1 2 "$SGD --dim 32" ""
+    row "bias k=32, per rating (batch 1)" "sgd, 16x16 blocks" "ML-25M shape" "$D25" 1 1 \
+        "$SGD --dim 32 --blocks 16" ""
+    row "bias k=32, per rating (batch 1)" "sgd, 16x16 blocks" "ML-25M shape" "$D25" 1 2 \
+        "$SGD --dim 32 --blocks 16" ""
 fi
 echo
 echo "s/epoch: embrec's last epoch, training on every rating (no validation split);"
-echo "PyTorch: the same model, optimiser and batch, one thread, timed over its first"
-echo "1000-2000 steps and extrapolated to an epoch (ML-25M: tables of the full size,"
-echo "the first 2M ratings read). peak RSS: the whole process (PyTorch's includes its"
+echo "threads: embrec --threads N, and torch.set_num_threads(N) for PyTorch."
+echo "PyTorch: the same model, optimiser and batch, timed over its first 1000-2000"
+echo "steps and extrapolated to an epoch (ML-25M: tables of the full size, the first"
+echo "2M ratings read). peak RSS: the whole process (PyTorch's includes its"
 echo "libraries). LIBMF, for per-rating SGD, is not packaged here."

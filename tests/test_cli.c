@@ -713,6 +713,31 @@ static void test_divergence_stops(void) {
     CHECK(nb == sizeof before && na == nb && memcmp(before, after, nb) == 0);
 }
 
+/* On several threads too: the data-parallel split (dense), Hogwild (lazy)
+ * and LIBMF's blocks each stop a diverging run with the same message and
+ * exit 1, and a sane run on 2 threads saves a model that predicts. */
+static void test_divergence_threads(void) {
+    static const char *modes[3] = {"--optimizer sgd --update dense",
+                                   "--optimizer sgd --update lazy",
+                                   "--optimizer sgd --batch 1 --blocks 3 --model bias"};
+    char args[4096], model[600];
+    int k;
+    snprintf(model, sizeof model, "%s", test_path("thr.embrec"));
+    for (k = 0; k < 3; k++) {
+        snprintf(args, sizeof args, "train --data data/ratings.csv %s --lr 50 --epochs 3 "
+                 "--threads 2 --quiet --save %s", modes[k], model);
+        CHECK_INT(embrec(args), 1);
+        CHECK_HAS(out, "training diverged in epoch 1");
+        CHECK_HAS(out, "try a smaller learning rate than --lr 50");
+    }
+    snprintf(args, sizeof args, "train --data data/ratings.csv --update lazy --threads 2 "
+             "--epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv --threads 3", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "RMSE");
+}
+
 /* Ctrl-C: the current batch finishes, the best weights so far are saved,
  * the exit status is 130 and the saved model loads. */
 static void test_interrupt_saves_best(void) {
@@ -885,6 +910,7 @@ void suite_cli(void) {
     test_run("cli/ablate_ml100k", test_ablate_ml100k);
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
     test_run("cli/divergence_stops", test_divergence_stops);
+    test_run("cli/divergence_threads", test_divergence_threads);
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);

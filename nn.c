@@ -133,10 +133,11 @@ uint64_t nn_rng_below(nn_rng *rng, uint64_t n) {
     /* Accept r only from the top (2^64 − 2^64 mod n) values, a whole number
      * of copies of [0, n), so r % n is exactly uniform. (0 − n) % n is
      * 2^64 mod n computed in 64 bits; at most half the draws are rejected. */
-    const uint64_t threshold = (0 - n) % n;
     for (;;) {
         uint64_t r = nn_rng_next(rng);
-        if (r >= threshold) return r % n;
+        /* threshold < n, so a draw r ≥ n (nearly all of them) is accepted
+         * without computing it: one division per draw instead of two */
+        if (r >= n || r >= (0 - n) % n) return r % n;
     }
 }
 

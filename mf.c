@@ -548,21 +548,11 @@ void mf_work_free(mf_work *w) {
 
 /* ------------------------------------------------------------ dot and bias */
 
-/* Ask for the cache lines of a row before it is needed. The tables of a
- * large dataset are far bigger than the cache and a batch reads rows at
- * random, so the loops below ask for row b + ROWS_AHEAD while working on
- * row b: the misses then overlap instead of arriving one after another. */
+/* The tables of a large dataset are far bigger than the cache and a batch
+ * reads rows at random, so the loops below ask for row b + ROWS_AHEAD while
+ * working on row b (nn_prefetch): the misses then overlap instead of
+ * arriving one after another. */
 #define ROWS_AHEAD 4
-
-static void prefetch_row(const float *row, size_t K) {
-#if defined(__GNUC__)
-    size_t c;
-    for (c = 0; c < K; c += 16) __builtin_prefetch(row + c, 1, 3);
-#else
-    (void)row;
-    (void)K;
-#endif
-}
 
 static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                            const uint32_t *i, size_t B) {
@@ -579,8 +569,8 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
     } else {
         for (b = 0; b < B; b++) { /* r̂ = p_u·q_i */
             if (b + ROWS_AHEAD < B) {
-                prefetch_row(P + u[b + ROWS_AHEAD] * S, K);
-                prefetch_row(Q + i[b + ROWS_AHEAD] * S, K);
+                nn_prefetch(P + u[b + ROWS_AHEAD] * S, K);
+                nn_prefetch(Q + i[b + ROWS_AHEAD] * S, K);
             }
             pred[b] = vec_dot(P + u[b] * S, Q + i[b] * S, K);
         }
@@ -612,8 +602,8 @@ static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const u
     for (b = 0; b < n && !mf_is_hybrid(m); b++) {
         const float *p = P + u[b] * S, *q = Q + i[b] * S;
         if (b + ROWS_AHEAD < n) {
-            prefetch_row(dP + u[b + ROWS_AHEAD] * S, K);
-            prefetch_row(dQ + i[b + ROWS_AHEAD] * S, K);
+            nn_prefetch(dP + u[b + ROWS_AHEAD] * S, K);
+            nn_prefetch(dQ + i[b + ROWS_AHEAD] * S, K);
         }
         vec_axpy(dP + u[b] * S, dpred[b], q, K);  /* ∂L/∂p_u += ∂L/∂r̂ · q_i */
         vec_axpy(dQ + i[b] * S, dpred[b], p, K);  /* ∂L/∂q_i += ∂L/∂r̂ · p_u */
@@ -1655,8 +1645,8 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
             float *p = P + u * S, *q = Q + i * S, pred, e, y = cy[k];
             double d;
             if (k + SGD_PREFETCH < nc) {
-                prefetch_row(P + cu[k + SGD_PREFETCH] * S, K);
-                prefetch_row(Q + ci[k + SGD_PREFETCH] * S, K);
+                nn_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
+                nn_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
             }
             pred = vec_dot(p, q, K);
             if (bu) pred = base + bu[u * Sb] + bi[i * Sb] + pred;

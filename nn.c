@@ -1503,16 +1503,6 @@ void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps) {
  * for, so that its misses overlap this row's arithmetic. */
 #define STEP_AHEAD 4
 
-static void prefetch_span(const float *p, size_t n) {
-#if defined(__GNUC__)
-    size_t c;
-    for (c = 0; c < n; c += 16) __builtin_prefetch(p + c, 1, 3);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 /* dense-sweep's pass, share t of T: spans cut on cache-line boundaries */
 typedef struct {
     nn_optimizer *opt;
@@ -1559,9 +1549,9 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
         for (j = 0; j < t->n_touched; j++) {
             if (j + STEP_AHEAD < t->n_touched) { /* rows ahead: their state into cache */
                 size_t ahead = t->offset + (size_t)t->touched[j + STEP_AHEAD] * t->stride;
-                prefetch_span(ps->dw + ahead, t->k);
-                if (opt->m) prefetch_span(opt->m + ahead, t->k);
-                if (opt->v) prefetch_span(opt->v + ahead, t->k);
+                nn_prefetch(ps->dw + ahead, t->k);
+                if (opt->m) nn_prefetch(opt->m + ahead, t->k);
+                if (opt->v) nn_prefetch(opt->v + ahead, t->k);
             }
             if (opt->deferred) catch_up(opt, ps, i, t->touched[j], opt->t - 1);
             update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,

@@ -69,6 +69,20 @@ void vec_scale_scalar(float *x, float a, size_t n);
 /* the path vec_* use: "avx2+fma", "neon" or "scalar" */
 const char *vec_path(void);
 
+/* Ask for the cache lines of p[0..n) before they are needed (a hint: it
+ * changes no value, and is nothing where the compiler offers none). Rows of
+ * large embedding tables are read at random, so loops over a batch ask for
+ * the rows a few places ahead and the misses overlap. */
+static inline void nn_prefetch(const float *p, size_t n) {
+#if defined(__GNUC__)
+    size_t c;
+    for (c = 0; c < n; c += 16) __builtin_prefetch(p + c, 1, 3); /* 16 floats: a cache line */
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* Set flush-to-zero / denormals-are-zero for the calling thread where the
  * CPU has them (x86 SSE: MXCSR; AArch64: FPCR.FZ), as TensorFlow's CPU kernels
  * do: in dense mode optimiser state decays geometrically into float32

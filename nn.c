@@ -1481,12 +1481,64 @@ void nn_optimizer_resume(nn_optimizer *opt, const float *m, const float *v, uint
     for (i = 0; i < opt->deferred->n_rows; i++) opt->deferred->row_step[i] = t; /* all current */
 }
 
-void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps) {
+/* Touched rows lie scattered over state far larger than the cache: while
+ * one row is updated, the state of the row STEP_AHEAD further on is asked
+ * for, so that its misses overlap this row's arithmetic. */
+#define STEP_AHEAD 4
+
+/* The rows of a step, share t of T: each sparse tensor's touched list is
+ * cut into T runs and each dense tensor into T spans. Every row's update
+ * reads and writes that row alone, so the shares give the same values as
+ * one pass, whatever T. */
+typedef struct {
+    nn_optimizer *opt;
+    nn_params *ps;
+    float lr_t;
+    int catch_up_only; /* 1: bring the touched rows up to the step, no update */
+} rows_task;
+
+static void step_rows(void *ctx, size_t share, size_t T) {
+    rows_task *rt = ctx;
+    nn_optimizer *opt = rt->opt;
+    nn_params *ps = rt->ps;
     size_t i, j;
+    for (i = 0; i < ps->n_tensors; i++) {
+        const nn_tensor *t = &ps->t[i];
+        size_t lo = t->n_touched * share / T, hi = t->n_touched * (share + 1) / T;
+        if (!t->sparse) {
+            size_t n = t->rows * t->stride, a = n * share / T / 16 * 16;
+            size_t b = share + 1 == T ? n : n * (share + 1) / T / 16 * 16;
+            if (!rt->catch_up_only) update_span(opt, ps, t->offset + a, b - a, rt->lr_t);
+            continue;
+        }
+        if (rt->catch_up_only) {
+            for (j = lo; j < hi; j++) catch_up(opt, ps, i, t->touched[j], opt->t);
+            continue;
+        }
+        for (j = lo; j < hi; j++) {
+            if (j + STEP_AHEAD < hi) { /* rows ahead: their state into cache */
+                size_t ahead = t->offset + (size_t)t->touched[j + STEP_AHEAD] * t->stride;
+                nn_prefetch(ps->dw + ahead, t->k);
+                if (opt->m) nn_prefetch(opt->m + ahead, t->k);
+                if (opt->v) nn_prefetch(opt->v + ahead, t->k);
+            }
+            if (opt->deferred) catch_up(opt, ps, i, t->touched[j], opt->t - 1);
+            update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
+                        t->stride, rt->lr_t);
+            if (opt->deferred) opt->deferred->row_step[opt->deferred->base[i] + t->touched[j]] = opt->t;
+        }
+    }
+}
+
+void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps) {
+    rows_task rt;
     if (!opt->deferred) return;
-    for (i = 0; i < ps->n_tensors; i++)
-        for (j = 0; ps->t[i].sparse && j < ps->t[i].n_touched; j++)
-            catch_up(opt, ps, i, ps->t[i].touched[j], opt->t);
+    rt.opt = opt;
+    rt.ps = ps;
+    rt.lr_t = 0.0f;
+    rt.catch_up_only = 1;
+    if (opt->team) nn_team_run(opt->team, step_rows, &rt);
+    else step_rows(&rt, 0, 1);
 }
 
 void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps) {
@@ -1498,10 +1550,6 @@ void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps) {
             for (r = 0; r < ps->t[i].rows; r++) catch_up(opt, ps, i, r, opt->t);
 }
 
-/* Touched rows lie scattered over state far larger than the cache: while
- * one row is updated, the state of the row STEP_AHEAD further on is asked
- * for, so that its misses overlap this row's arithmetic. */
-#define STEP_AHEAD 4
 
 /* dense-sweep's pass, share t of T: spans cut on cache-line boundaries */
 typedef struct {
@@ -1519,7 +1567,7 @@ static void sweep_share(void *ctx, size_t t, size_t T) {
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     const nn_optimizer_config *c = &opt->cfg;
     float lr_t = c->lr;
-    size_t i, j;
+    rows_task rt;
     assert(ps->n == opt->n); /* state and block share one layout */
     opt->t += 1;             /* Keras: t = iterations + 1, counted from 1 */
     if (c->kind == NN_ADAM) lr_t = nn_adam_lr_t(c->lr, c->beta1, c->beta2, opt->t);
@@ -1539,28 +1587,13 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     /* lazy: rows outside the batch keep their weights and their state; the
      * step count t (and so lr_t) is still global, as in LazyAdam.
      * deferred dense: the same visits, but a row first catches up on the
-     * idle steps since its last update */
-    for (i = 0; i < ps->n_tensors; i++) {
-        const nn_tensor *t = &ps->t[i];
-        if (!t->sparse) {
-            update_span(opt, ps, t->offset, t->rows * t->stride, lr_t);
-            continue;
-        }
-        for (j = 0; j < t->n_touched; j++) {
-            if (j + STEP_AHEAD < t->n_touched) { /* rows ahead: their state into cache */
-                size_t ahead = t->offset + (size_t)t->touched[j + STEP_AHEAD] * t->stride;
-                nn_prefetch(ps->dw + ahead, t->k);
-                if (opt->m) nn_prefetch(opt->m + ahead, t->k);
-                if (opt->v) nn_prefetch(opt->v + ahead, t->k);
-            }
-            if (opt->deferred) catch_up(opt, ps, i, t->touched[j], opt->t - 1);
-            update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
-                        t->stride, lr_t);
-        }
-        if (opt->deferred)
-            for (j = 0; j < t->n_touched; j++)
-                opt->deferred->row_step[opt->deferred->base[i] + t->touched[j]] = opt->t;
-    }
+     * idle steps since its last update. A team shares the rows. */
+    rt.opt = opt;
+    rt.ps = ps;
+    rt.lr_t = lr_t;
+    rt.catch_up_only = 0;
+    if (opt->team) nn_team_run(opt->team, step_rows, &rt);
+    else step_rows(&rt, 0, 1);
 }
 
 /* =============================================================== threads */

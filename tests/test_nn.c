@@ -759,6 +759,66 @@ static void test_sweep_team_same_bits(void) {
     }
 }
 
+/* The rows of a lazy or deferred-dense step (and the catch-up before it)
+ * shared by a team of 3 are the one-thread step, bit for bit: 200 steps of
+ * Adam and AdaMax, a few touched rows each, an embedding and a dense tensor. */
+static void test_row_team_same_bits(void) {
+    int kind, mode;
+    for (mode = 0; mode < 2; mode++)
+        for (kind = 0; kind < 2; kind++) {
+            nn_params a, b;
+            nn_optimizer oa, ob;
+            nn_optimizer_config cfg = nn_optimizer_defaults(kind ? NN_ADAMAX : NN_ADAM);
+            nn_rng rng;
+            size_t s, i, r, differ = 0;
+            memset(&a, 0, sizeof a);
+            memset(&b, 0, sizeof b);
+            nn_params_add(&a, "emb", 100, 10, 1);
+            nn_params_add(&a, "kernel", 1, 37, 0);
+            nn_params_add(&b, "emb", 100, 10, 1);
+            nn_params_add(&b, "kernel", 1, 37, 0);
+            cfg.update = mode ? NN_UPDATE_LAZY : NN_UPDATE_DENSE;
+            if (nn_params_alloc(&a) != 0 || nn_params_alloc(&b) != 0 ||
+                nn_optimizer_init_params(&oa, cfg, &a) != 0 ||
+                nn_optimizer_init_params(&ob, cfg, &b) != 0) {
+                test_fail(__FILE__, __LINE__, "out of memory");
+                return;
+            }
+            CHECK(mode == 1 || oa.deferred != NULL); /* dense here means the deferred path */
+            ob.team = nn_team_new(3);
+            nn_rng_seed(&rng, 9);
+            for (i = 0; i < a.n; i++) a.w[i] = b.w[i] = (float)nn_rng_normal(&rng);
+            for (s = 0; s < 200; s++) {
+                for (r = 0; r < 7; r++) { /* a batch's rows, some repeated */
+                    uint32_t row = (uint32_t)nn_rng_below(&rng, 100);
+                    nn_params_touch(&a, 0, row);
+                    nn_params_touch(&b, 0, row);
+                }
+                nn_optimizer_catch_up(&oa, &a); /* what a forward pass would read */
+                nn_optimizer_catch_up(&ob, &b);
+                for (r = 0; r < a.t[0].n_touched; r++) {
+                    float *ga = nn_grad(&a, 0) + a.t[0].touched[r] * 16;
+                    float *gb = nn_grad(&b, 0) + b.t[0].touched[r] * 16;
+                    for (i = 0; i < 10; i++) ga[i] = gb[i] = (float)nn_rng_normal(&rng);
+                }
+                for (i = 0; i < 37; i++) nn_grad(&a, 1)[i] = nn_grad(&b, 1)[i] = (float)nn_rng_normal(&rng);
+                nn_optimizer_step(&oa, &a);
+                nn_optimizer_step(&ob, &b);
+                nn_params_zero_grad(&a);
+                nn_params_zero_grad(&b);
+            }
+            nn_optimizer_flush(&oa, &a);
+            nn_optimizer_flush(&ob, &b);
+            for (i = 0; i < a.n; i++) differ += a.w[i] != b.w[i] || oa.m[i] != ob.m[i] || oa.v[i] != ob.v[i];
+            CHECK_INT(differ, 0);
+            nn_team_free(ob.team);
+            nn_optimizer_free(&oa);
+            nn_optimizer_free(&ob);
+            nn_params_free(&a);
+            nn_params_free(&b);
+        }
+}
+
 static void test_params_limits(void) {
     nn_params ps, zero;
     size_t i;
@@ -2081,4 +2141,5 @@ void suite_nn(void) {
     test_run("nn/threads_run_every_share", test_threads_run_every_share);
     test_run("nn/params_replica_add_grad", test_params_replica_add_grad);
     test_run("nn/sweep_team_same_bits", test_sweep_team_same_bits);
+    test_run("nn/row_team_same_bits", test_row_team_same_bits);
 }

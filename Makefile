@@ -7,6 +7,7 @@
 #   make CC=clang   any C99 compiler
 #   make fuzz       libFuzzer on every reader (clang; FUZZ_SECONDS, FUZZ_TARGETS)
 #   make valgrind   a train/save/load/recommend cycle under valgrind memcheck
+#   make tsan       the threaded tests under ThreadSanitizer (TSAN_ROUNDS each)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -44,7 +45,7 @@ TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures verify install clean bench fuzz fuzz-build valgrind
+.PHONY: all test demo sample pictures verify install clean bench fuzz fuzz-build valgrind tsan
 all: embrec
 
 build/%.o: %.c $(wildcard *.h) build/flags
@@ -120,6 +121,21 @@ fuzz: embrec fuzz-build
 # every invalid access is an error
 valgrind: embrec
 	tests/valgrind.sh
+
+# ThreadSanitizer over the tests whose threads must not race, each run
+# TSAN_ROUNDS times (a race shows only when the threads meet); built apart
+# in build/tsan so that it leaves the ordinary build alone.
+TSAN_ROUNDS ?= 3
+TSAN_TESTS  ?= nn/threads_run nn/params_replica nn/sweep_team nn/row_team \
+               mf/data_parallel mf/evaluate_threads mf/sgd_blocks mf/recommend_users_threads \
+               viz/tsne_determinism
+build/tsan/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB:build/%.o=%.c) $(wildcard *.h)
+	mkdir -p build/tsan
+	$(CC) $(WARN) -O1 -g -ffp-contract=off $(SIMDFLAGS) -fsanitize=thread -I. \
+	    $(TESTS) $(LIB:build/%.o=%.c) -o $@ $(LDLIBS)
+
+tsan: build/tsan/run-tests
+	tests/tsan.sh $(TSAN_ROUNDS) $(TSAN_TESTS)
 
 install: embrec
 	install -d $(DESTDIR)$(PREFIX)/bin

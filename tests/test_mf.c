@@ -1155,6 +1155,41 @@ static void test_recommend_matches_full_sort(void) {
     mf_free(&m);
 }
 
+/* recommend --all's engine: every user's list on 3 threads is the list on
+ * one thread and the list mf_recommend gives that user alone, with what the
+ * user rated left out. */
+static void test_recommend_users_threads(void) {
+    enum { U = 40, I = 60, N = 5 };
+    mf_config cfg = mf_defaults();
+    mf_model m;
+    data_ratings rated;
+    data_user_items ui;
+    mf_scored one[U * N], three[U * N], alone[N];
+    size_t got1[U], got3[U], k, u;
+    uint8_t exclude[I];
+    cfg.dim = 6;
+    tiny_model(&m, cfg, U, I, 21);
+    data_ratings_init(&rated);
+    for (k = 0; k < 200; k++) /* each user rated a few items */
+        CHECK(data_ratings_push(&rated, (uint32_t)(k % U), (uint32_t)((k * 17) % I), 4.0f, 0) == 0);
+    CHECK(data_user_items_build(&ui, &rated, U) == 0);
+    CHECK(mf_recommend_users(&m, &ui, 0, U, N, 1, one, got1) == 0);
+    CHECK(mf_recommend_users(&m, &ui, 0, U, N, 3, three, got3) == 0);
+    CHECK(memcmp(one, three, sizeof one) == 0 && memcmp(got1, got3, sizeof got1) == 0);
+    for (u = 0; u < U; u++) {
+        memset(exclude, 0, sizeof exclude);
+        for (k = ui.start[u]; k < ui.start[u + 1]; k++) exclude[ui.item[k]] = 1;
+        CHECK_INT(mf_recommend(&m, (uint32_t)u, exclude, alone, N), got1[u]);
+        for (k = 0; k < got1[u]; k++) {
+            CHECK_INT(alone[k].item, one[u * N + k].item);
+            CHECK(!exclude[one[u * N + k].item]);
+        }
+    }
+    data_user_items_free(&ui);
+    data_ratings_free(&rated);
+    mf_free(&m);
+}
+
 /* ------------------------------------------------------------ similar */
 
 /* Items in three planted clusters (item k in cluster k % 3: a centre plus
@@ -1789,6 +1824,7 @@ void suite_mf(void) {
     test_run("mf/load_weights", test_load_weights);
     test_run("mf/history_csv", test_history_csv);
     test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
+    test_run("mf/recommend_users_threads", test_recommend_users_threads);
     test_run("mf/data_parallel_training", test_data_parallel_training);
     test_run("mf/hogwild_lazy_training", test_hogwild_lazy_training);
     test_run("mf/evaluate_threads", test_evaluate_threads);

@@ -1524,6 +1524,18 @@ static void prefetch_samples(samples sm, const uint32_t *perm, size_t from, size
 #endif
 }
 
+/* batch = samples perm[start .. start + nb), as columns u, i, y (nb) */
+static void gather_batch(samples sm, const uint32_t *perm, size_t start, size_t nb, uint32_t *u,
+                         uint32_t *i, float *y) {
+    size_t b;
+    for (b = 0; b < nb; b++) {
+        uint32_t row = perm[start + b];
+        u[b] = sm.user[row];
+        i[b] = sm.item[row];
+        y[b] = sm.target[row];
+    }
+}
+
 static samples explicit_samples(const data_ratings *train) {
     samples s;
     s.user = train->user;
@@ -1559,9 +1571,6 @@ static samples sample_epoch(train_buffers *tb, const data_ratings *train, size_t
     return s;
 }
 
-/* One epoch of minibatch steps over the samples in tb->perm order; returns
- * the epoch loss Keras reports: the batch-size-weighted mean of each batch's
- * loss, computed before that batch's update. */
 /* Mark every embedding row that the forward pass of this batch reads: each
  * side's id row (when it takes part) and feature rows, the bias model's b_u
  * and b_i, deep's genre row, ncf's MLP rows. Deferred dense updates bring them up to date first. */
@@ -1884,54 +1893,6 @@ static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sg
     return n ? loss / (double)n : 0.0;
 }
 
-static double train_epoch(mf_model *m, samples sm, const loss_fn *lf,
-                          nn_optimizer *opt, size_t B, train_buffers *tb,
-                          nn_rng *dropout, FILE *bar_log, double t0,
-                          const volatile sig_atomic_t *stop, epoch_halt *halt) {
-    size_t N = sm.n, start, b;
-    double loss_sum = 0.0, last_bar = 0.0;
-    for (start = 0; start < N; start += B) {
-        size_t nb = N - start < B ? N - start : B;
-        double loss;
-        for (b = 0; b < nb; b++) { /* gather the batch */
-            uint32_t row = tb->perm[start + b];
-            tb->u[b] = sm.user[row];
-            tb->i[b] = sm.item[row];
-            tb->y[b] = sm.target[row];
-        }
-        prefetch_samples(sm, tb->perm, start + B, start + 2 * B); /* the next batch */
-        if (opt->deferred) { /* rows idle since their last update catch up first */
-            mark_rows(m, tb->u, tb->i, nb);
-            nn_optimizer_catch_up(opt, &m->params);
-        }
-        mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
-        loss = lf->forward(tb->pred, tb->y, nb) + mf_l2_loss(m, &tb->work, tb->u, tb->i, nb);
-        if (!isfinite(loss)) { /* diverged: stop before this batch's update */
-            nn_params_zero_grad(&m->params);
-            halt->why = HALT_NONFINITE;
-            halt->batch = start / B + 1;
-            return NAN;
-        }
-        lf->backward(tb->dpred, tb->pred, tb->y, nb);
-        mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
-        nn_optimizer_step(opt, &m->params);
-        nn_params_zero_grad(&m->params);
-        loss_sum += loss * (double)nb;
-        if (stop && *stop) { /* asked to stop (Ctrl-C): this batch is done, end here */
-            halt->why = HALT_STOP;
-            halt->batch = start / B + 1;
-            return loss_sum / (double)(start + nb);
-        }
-        if (bar_log) {
-            double t = now_seconds() - t0;
-            if (t - last_bar >= 0.1) {
-                progress_bar(bar_log, start + nb, N, t, loss_sum / (double)(start + nb));
-                last_bar = t;
-            }
-        }
-    }
-    return N ? loss_sum / (double)N : 0.0;
-}
 
 /* ------------------------------------------------------ training threads
  *
@@ -2058,54 +2019,86 @@ static void share_pass(void *ctx, size_t t, size_t T) {
     }
 }
 
-/* train_epoch, each batch data-parallel over the trainers' team */
-static double train_epoch_shared(mf_model *m, samples sm, const loss_fn *lf, nn_optimizer *opt,
-                                 size_t B, train_buffers *tb, trainers *ts, FILE *bar_log,
-                                 double t0, const volatile sig_atomic_t *stop, epoch_halt *halt) {
-    size_t N = sm.n, start, b, t, T = ts->T;
-    double loss_sum = 0.0, last_bar = 0.0;
+/* The forward pass of the batch in tb (nb samples), on one thread or cut
+ * into the team's shares; returns the batch's L2 term. */
+static double batch_forward(mf_model *m, train_buffers *tb, const trainers *ts, size_t nb,
+                            nn_rng *dropout) {
     batch_shares bs;
+    double l2 = 0.0;
+    size_t t;
+    if (!ts || ts->T < 2) {
+        mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
+        return mf_l2_loss(m, &tb->work, tb->u, tb->i, nb);
+    }
     bs.tr = ts->tr;
     bs.u = tb->u;
     bs.i = tb->i;
     bs.pred = tb->pred;
     bs.dpred = tb->dpred;
+    bs.nb = nb;
+    bs.phase = PASS_FORWARD;
+    nn_team_run(ts->team, share_pass, &bs);
+    for (t = 0; t < ts->T; t++) l2 += ts->tr[t].l2; /* in share order */
+    return l2 / (double)nb;
+}
+
+/* The backward pass of the batch from tb->dpred into the model's gradient:
+ * on one thread, or each share into its replica, then the replicas' sums
+ * added in share order. */
+static void batch_backward(mf_model *m, train_buffers *tb, const trainers *ts, size_t nb) {
+    batch_shares bs;
+    size_t t;
+    if (!ts || ts->T < 2) {
+        mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
+        return;
+    }
+    bs.tr = ts->tr;
+    bs.u = tb->u;
+    bs.i = tb->i;
+    bs.pred = tb->pred;
+    bs.dpred = tb->dpred;
+    bs.nb = nb;
+    bs.phase = PASS_BACKWARD;
+    nn_team_run(ts->team, share_pass, &bs);
+    for (t = 1; t < ts->T; t++) {
+        nn_params_add_grad(&m->params, &ts->tr[t].m->params);
+        nn_params_zero_grad(&ts->tr[t].m->params);
+    }
+}
+
+/* One epoch of minibatch steps over the samples in tb->perm order, each
+ * batch on this thread or, with a team (ts), data-parallel; returns the
+ * epoch loss Keras reports: the batch-size-weighted mean of each batch's
+ * loss, computed before that batch's update. */
+static double train_epoch(mf_model *m, samples sm, const loss_fn *lf, nn_optimizer *opt,
+                          size_t B, train_buffers *tb, const trainers *ts, nn_rng *dropout,
+                          FILE *bar_log, double t0, const volatile sig_atomic_t *stop,
+                          epoch_halt *halt) {
+    size_t N = sm.n, start;
+    double loss_sum = 0.0, last_bar = 0.0;
     for (start = 0; start < N; start += B) {
         size_t nb = N - start < B ? N - start : B;
-        double loss, l2 = 0.0;
-        for (b = 0; b < nb; b++) { /* gather the batch */
-            uint32_t row = tb->perm[start + b];
-            tb->u[b] = sm.user[row];
-            tb->i[b] = sm.item[row];
-            tb->y[b] = sm.target[row];
-        }
+        double loss;
+        gather_batch(sm, tb->perm, start, nb, tb->u, tb->i, tb->y);
         prefetch_samples(sm, tb->perm, start + B, start + 2 * B); /* the next batch */
         if (opt->deferred) { /* rows idle since their last update catch up first */
             mark_rows(m, tb->u, tb->i, nb);
             nn_optimizer_catch_up(opt, &m->params);
         }
-        bs.nb = nb;
-        bs.phase = PASS_FORWARD;
-        nn_team_run(ts->team, share_pass, &bs);
-        for (t = 0; t < T; t++) l2 += ts->tr[t].l2; /* in share order */
-        loss = lf->forward(tb->pred, tb->y, nb) + l2 / (double)nb;
-        if (!isfinite(loss)) {
+        loss = batch_forward(m, tb, ts, nb, dropout); /* the L2 term, after the pass */
+        loss = lf->forward(tb->pred, tb->y, nb) + loss;
+        if (!isfinite(loss)) { /* diverged: stop before this batch's update */
             nn_params_zero_grad(&m->params);
             halt->why = HALT_NONFINITE;
             halt->batch = start / B + 1;
             return NAN;
         }
         lf->backward(tb->dpred, tb->pred, tb->y, nb);
-        bs.phase = PASS_BACKWARD;
-        nn_team_run(ts->team, share_pass, &bs);
-        for (t = 1; t < T; t++) { /* Σ of the shares' gradients, in share order */
-            nn_params_add_grad(&m->params, &ts->tr[t].m->params);
-            nn_params_zero_grad(&ts->tr[t].m->params);
-        }
+        batch_backward(m, tb, ts, nb);
         nn_optimizer_step(opt, &m->params);
         nn_params_zero_grad(&m->params);
         loss_sum += loss * (double)nb;
-        if (stop && *stop) {
+        if (stop && *stop) { /* asked to stop (Ctrl-C): this batch is done, end here */
             halt->why = HALT_STOP;
             halt->batch = start / B + 1;
             return loss_sum / (double)(start + nb);
@@ -2140,7 +2133,7 @@ static void hogwild_share(void *ctx, size_t t, size_t T) {
     hogwild_epoch *h = ctx;
     trainer *tr = &h->ts->tr[t];
     nn_optimizer opt = *h->opt; /* its own step count; the moments are shared */
-    size_t g, b, B = h->B, g0 = h->n_batches * t / T, g1 = h->n_batches * (t + 1) / T;
+    size_t g, B = h->B, g0 = h->n_batches * t / T, g1 = h->n_batches * (t + 1) / T;
     double last_bar = 0.0;
     tr->loss = 0.0;
     tr->batches = 0;
@@ -2150,12 +2143,7 @@ static void hogwild_share(void *ctx, size_t t, size_t T) {
         size_t start = g * B, nb = h->sm.n - start < B ? h->sm.n - start : B;
         double loss;
         if (nn_flag_raised(&h->halted) || (h->stop && *h->stop)) break;
-        for (b = 0; b < nb; b++) {
-            uint32_t row = h->perm[start + b];
-            tr->u[b] = h->sm.user[row];
-            tr->i[b] = h->sm.item[row];
-            tr->y[b] = h->sm.target[row];
-        }
+        gather_batch(h->sm, h->perm, start, nb, tr->u, tr->i, tr->y);
         prefetch_samples(h->sm, h->perm, start + B, g + 1 < g1 ? start + 2 * B : start + B);
         mf_forward(tr->m, &tr->work, tr->pred, tr->u, tr->i, nb, tr->dropout);
         loss = h->lf->forward(tr->pred, tr->y, nb) + mf_l2_loss(tr->m, &tr->work, tr->u, tr->i, nb);
@@ -2516,12 +2504,9 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         else if (ts.T > 1 && hogwild)
             e->loss = train_epoch_hogwild(m, sm, lf, &opt, cfg->batch, &tb, &ts,
                                           bar ? log : NULL, t0, cfg->stop, &halt);
-        else if (ts.T > 1)
-            e->loss = train_epoch_shared(m, sm, lf, &opt, cfg->batch, &tb, &ts, bar ? log : NULL,
-                                         t0, cfg->stop, &halt);
         else
-            e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &dropout, bar ? log : NULL, t0,
-                                  cfg->stop, &halt);
+            e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &ts, &dropout,
+                                  bar ? log : NULL, t0, cfg->stop, &halt);
         nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
         if (halt.why != HALT_NONE) {
             if (bar && log) fprintf(log, "\n");

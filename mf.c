@@ -1842,51 +1842,51 @@ static void grid_share(void *ctx, size_t t, size_t T) {
     pthread_mutex_unlock(&ge->mu);
 }
 
+/* The blocks of one epoch on T > 1 threads; 0, or -1 when the hand-out
+ * cannot be set up (no memory), with nothing done. */
+static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g,
+                        const nn_optimizer_config *opt, size_t T,
+                        const volatile sig_atomic_t *stop, double *loss) {
+    size_t G = g->G, t;
+    int rc = -1;
+    grid_epoch ge;
+    memset(&ge, 0, sizeof ge);
+    ge.m = m;
+    ge.packed = packed;
+    ge.g = g;
+    ge.opt = opt;
+    ge.stop = stop;
+    ge.left = G * G;
+    ge.row_busy = calloc(G, 1);
+    ge.col_busy = calloc(G, 1);
+    ge.taken = calloc(G * G, 1);
+    if (ge.row_busy && ge.col_busy && ge.taken && pthread_mutex_init(&ge.mu, NULL) == 0) {
+        if (pthread_cond_init(&ge.freed, NULL) == 0) {
+            nn_parallel(T, grid_share, &ge);
+            for (t = 0; t < T; t++) *loss += ge.loss[t];
+            pthread_cond_destroy(&ge.freed);
+            rc = 0;
+        }
+        pthread_mutex_destroy(&ge.mu);
+    }
+    free(ge.row_busy);
+    free(ge.col_busy);
+    free(ge.taken);
+    return rc;
+}
+
 /* One epoch of per-rating SGD over the grid's blocks (in a fresh order). */
 static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sgd_grid *g,
                              const nn_optimizer_config *opt, size_t T, nn_rng *rng,
                              const volatile sig_atomic_t *stop, epoch_halt *halt) {
-    size_t G = g->G, b, t;
+    size_t G = g->G, b;
     double loss = 0.0;
     nn_rng_shuffle_u32(rng, g->order, G * G);
-    if (T <= 1) {
+    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
+    if (T <= 1 || grid_threads(m, packed, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */
         for (b = 0; b < G * G && !(stop && *stop); b++)
             loss += sgd_range(m, packed, NULL, g->start[g->order[b]], g->start[g->order[b] + 1],
                               opt, stop);
-    } else {
-        grid_epoch ge;
-        memset(&ge, 0, sizeof ge);
-        ge.m = m;
-        ge.packed = packed;
-        ge.g = g;
-        ge.opt = opt;
-        ge.stop = stop;
-        ge.left = G * G;
-        ge.row_busy = calloc(G, 1);
-        ge.col_busy = calloc(G, 1);
-        ge.taken = calloc(G * G, 1);
-        if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
-        if (!ge.row_busy || !ge.col_busy || !ge.taken || pthread_mutex_init(&ge.mu, NULL) != 0) {
-            free(ge.row_busy); /* out of memory: this epoch on one thread */
-            free(ge.col_busy);
-            free(ge.taken);
-            return sgd_grid_epoch(m, packed, n, g, opt, 1, rng, stop, halt);
-        }
-        if (pthread_cond_init(&ge.freed, NULL) != 0) {
-            pthread_mutex_destroy(&ge.mu);
-            free(ge.row_busy);
-            free(ge.col_busy);
-            free(ge.taken);
-            return sgd_grid_epoch(m, packed, n, g, opt, 1, rng, stop, halt);
-        }
-        nn_parallel(T, grid_share, &ge);
-        for (t = 0; t < T; t++) loss += ge.loss[t];
-        pthread_cond_destroy(&ge.freed);
-        pthread_mutex_destroy(&ge.mu);
-        free(ge.row_busy);
-        free(ge.col_busy);
-        free(ge.taken);
-    }
     if (stop && *stop) halt->why = HALT_STOP;
     else if (!isfinite(loss)) halt->why = HALT_NONFINITE;
     halt->batch = 0;

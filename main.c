@@ -6,7 +6,7 @@
  * Every option error names the option and the value and exits with status 2;
  * data and model errors exit with status 1.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -23,14 +23,25 @@
 #include "viz.h"
 
 #define EXIT_USAGE 2
+#define PATH_BUF 4096 /* room for a path built from a user's path */
+
+/* embrec's version: the command line's, the library's and the README's */
+#define EMBREC_VERSION "0.13.0"
 
 /* ------------------------------------------------------------ option parsing */
+
+#define MAX_TRIED 160
 
 typedef struct {
     int argc;
     char **argv;
     int k;              /* the argument being looked at */
     const char *cmd;    /* for messages: "train" */
+    /* the option names compared with argv[tried_k], so that an unknown
+     * option can suggest the nearest one the command has */
+    const char *tried[MAX_TRIED];
+    size_t n_tried;
+    int tried_k;
 } args;
 
 static void usage_error(const args *a, const char *fmt, const char *s1, const char *s2) {
@@ -40,8 +51,31 @@ static void usage_error(const args *a, const char *fmt, const char *s1, const ch
     exit(EXIT_USAGE);
 }
 
+/* prefix, then msg (which may quote bytes from a file) with its control
+ * characters escaped, as one line on stderr */
+static void print_error(const char *prefix, const char *msg) {
+    fputs(prefix, stderr);
+    viz_print_text(stderr, msg);
+    fputc('\n', stderr);
+}
+
+/* a title or genres from a file, made safe for the terminal */
+static void print_text(const char *s) {
+    viz_print_text(stdout, s);
+}
+
+/* Remember that argv[k] was compared with name (see unknown_option). */
+static void tried(args *a, const char *name) {
+    if (a->tried_k != a->k) {
+        a->tried_k = a->k;
+        a->n_tried = 0;
+    }
+    if (a->n_tried < MAX_TRIED) a->tried[a->n_tried++] = name;
+}
+
 /* Is argv[k] the flag `name` (no value)? */
 static int flag(args *a, const char *name) {
+    tried(a, name);
     return strcmp(a->argv[a->k], name) == 0;
 }
 
@@ -49,6 +83,7 @@ static int flag(args *a, const char *name) {
 static int option(args *a, const char *name, const char **val) {
     const char *arg = a->argv[a->k];
     size_t n = strlen(name);
+    tried(a, name);
     if (strncmp(arg, name, n) != 0) return 0;
     if (arg[n] == '=') {
         *val = arg + n + 1;
@@ -82,6 +117,54 @@ static double parse_real(args *a, const char *name, const char *s, double lo, do
         usage_error(a, "%s: expected a number in %s", name, range);
     }
     return v;
+}
+
+/* Levenshtein distance between a and b, stopping at limit + 1. */
+static size_t edit_distance(const char *a, const char *b, size_t limit) {
+    size_t la = strlen(a), lb = strlen(b), i, j, row[64];
+    if (lb >= sizeof row / sizeof row[0] || (la > lb ? la - lb : lb - la) > limit) return limit + 1;
+    for (j = 0; j <= lb; j++) row[j] = j;
+    for (i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* argv[k] is none of the command's options: say so, and name the nearest
+ * option the command compared it with (at most two edits away, or the
+ * only one it begins), as in "--epoch: did you mean --epochs?". */
+static void unknown_option(const args *a) {
+    const char *arg = a->argv[a->k], *best = NULL;
+    size_t k, best_d = 3, prefixed = 0, len;
+    char name[64];
+    len = strcspn(arg, "=");
+    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), arg);
+    for (k = 0; a->tried_k == a->k && k < a->n_tried; k++) {
+        size_t d = edit_distance(name, a->tried[k], 2);
+        if (d < best_d && 3 * d <= strlen(name)) {
+            best_d = d;
+            best = a->tried[k];
+        }
+    }
+    if (!best && strlen(name) > 2) { /* "--neg": the one option it begins */
+        const char *only = NULL;
+        for (k = 0; a->tried_k == a->k && k < a->n_tried; k++)
+            if (strncmp(a->tried[k], name, strlen(name)) == 0 && (!only || strcmp(only, a->tried[k]))) {
+                only = a->tried[k];
+                prefixed++;
+            }
+        if (prefixed == 1) best = only;
+    }
+    if (best) usage_error(a, "unknown option %s (did you mean %s?)", arg, best);
+    usage_error(a, "unknown option %s%s", arg, "");
 }
 
 /* Options shared by every command that reads a ratings file. */
@@ -157,7 +240,7 @@ static void read_or_die(const char *path, const data_read_opts *ro, data_idmap *
     path = ratings_in(path);
     memset(&rep, 0, sizeof rep);
     if (data_read_ratings(path, ro, users, items, out, &rep, &err) != 0) {
-        fprintf(stderr, "embrec: %s\n", err.msg);
+        print_error("embrec: ", err.msg);
         exit(1);
     }
     if (rep.cache_note[0]) fprintf(stderr, "embrec: %s\n", rep.cache_note);
@@ -180,7 +263,7 @@ static void die_oom(const char *cmd) {
 }
 
 static void die(const data_error *err) {
-    fprintf(stderr, "embrec: %s\n", err->msg);
+    print_error("embrec: ", err->msg);
     exit(1);
 }
 
@@ -202,10 +285,11 @@ static int cmd_info(args *a) {
             return 0;
         } else if (option(a, "--data", &v)) path = v;
         else if (option(a, "--movies", &v)) movies = v;
-        else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else if (!read_option(a, &ro)) unknown_option(a);
     }
     if (!path && !movies) usage_error(a, "--data FILE is required%s%s", "", "");
     if (path) {
+        path = ratings_in(path); /* a directory: the ratings file in it, as train reads it */
         data_idmap_init(&users);
         data_idmap_init(&items);
         data_ratings_init(&r);
@@ -589,7 +673,7 @@ static void parse_train(args *a, train_options *o) {
         else if (flag(a, "--restore-best")) o->train.restore_best = 1;
         else if (flag(a, "--no-restore-best")) o->train.restore_best = 0;
         else if (!read_option(a, &o->read))
-            usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+            unknown_option(a);
     }
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
     o->data = ratings_in(o->data);
@@ -666,7 +750,7 @@ static void read_side_files(const train_options *o, const char *user_groups,
                             const char *item_groups, side_files *s) {
     static const char *const user_names[] = {"u.user", "users.dat", NULL};
     static const char *const tag_names[] = {"tags.csv", NULL};
-    char buf[1024];
+    char buf[PATH_BUF];
     const char *path;
     data_error err;
     data_users_init(&s->users);
@@ -741,13 +825,13 @@ static void load_features(const train_options *o, data_idmap *users, data_idmap 
 
 static int load_genres(const train_options *o, const data_idmap *items, uint32_t **item_genre,
                        size_t *n_genres) {
-    char buf[1024];
+    char buf[PATH_BUF];
     const char *path = o->movies ? o->movies : find_movies(o->data, buf, sizeof buf);
     data_movies mv;
     data_error err;
     if (!path) {
-        fprintf(stderr, "embrec train: the deep model needs movie genres: no movies.csv, "
-                        "movies.dat or u.item beside %s (give --movies FILE)\n", o->data);
+        fprintf(stderr, "embrec %s: the deep model needs movie genres: no movies.csv, "
+                        "movies.dat or u.item beside %s (give --movies FILE)\n", o->cmd, o->data);
         return -1;
     }
     data_movies_init(&mv);
@@ -804,7 +888,7 @@ static void catch_interrupt(void) {
 static int training_halted(mf_model *model, const char *save, const data_error *why, int rc) {
     data_error err;
     fflush(stdout);
-    fprintf(stderr, "embrec train: %s\n", why->msg);
+    print_error("embrec train: ", why->msg);
     if (!mf_weights_finite(model)) {
         fprintf(stderr, "embrec train: no model saved (its weights are not finite); %s is "
                         "left as it was\n", save);
@@ -815,6 +899,15 @@ static int training_halted(mf_model *model, const char *save, const data_error *
     }
     mf_free(model);
     return rc == MF_TRAIN_STOPPED ? 130 : 1;
+}
+
+/* The training data as the model remembers it: an absolute path, so that
+ * recommend and similar find it (and the movies beside it) from any
+ * directory; "" for standard input. */
+static void source_path(const char *data, char *buf, size_t size) {
+    char *abs = strcmp(data, "-") == 0 ? NULL : realpath(data, NULL);
+    snprintf(buf, size, "%s", strcmp(data, "-") == 0 ? "" : abs && strlen(abs) < size ? abs : data);
+    free(abs);
 }
 
 static void load_or_die(mf_model *m, const char *path) {
@@ -982,7 +1075,7 @@ static int cmd_train(args *a) {
     free(item_genre);
     item_genre = NULL;
     if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
-    snprintf(model.source, sizeof model.source, "%s", o.data);
+    source_path(o.data, model.source, sizeof model.source);
     if (o.train.verbose) {
         printf("embrec: %s model, K=%zu%s, %s (%s, lr %g), batch %zu, %zu users, %zu items%s%s\n",
                mf_kind_name(o.model.kind), o.model.dim,
@@ -1088,7 +1181,7 @@ static void ablate_help(void) {
 
 /* 1 when the file of names exists beside the ratings */
 static int exists_beside(const char *ratings, const char *const *names) {
-    char buf[1024];
+    char buf[PATH_BUF];
     return beside(ratings, names, buf, sizeof buf) != NULL;
 }
 
@@ -1360,7 +1453,7 @@ static int cmd_eval(args *a) {
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v)) k = parse_size(a, "-k", v, 1);
         else if (option(a, "--seed", &v)) seed = parse_size(a, "--seed", v, 0);
         else if (option(a, "--threads", &v)) threads = parse_size(a, "--threads", v, 0);
-        else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else if (!read_option(a, &ro)) unknown_option(a);
     }
     if (!model_path || !path) usage_error(a, "--model FILE and --data FILE are required%s%s", "", "");
     if (threads == 0) threads = nn_cores();
@@ -1452,7 +1545,7 @@ static int cmd_predict(args *a) {
         else if (option(a, "--item", &v)) item_s = v;
         else if (option(a, "--pairs", &v)) pairs_path = v;
         else if (flag(a, "--unknown-mean")) unknown_mean = 1;
-        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else unknown_option(a);
     }
     if (!model_path || (!pairs_path && (!user_s || !item_s)))
         usage_error(a, "--model and either --user and --item, or --pairs, are required%s%s", "", "");
@@ -1491,8 +1584,72 @@ static int cmd_predict(args *a) {
 
 /* ------------------------------------------------------------ recommend */
 
+/* -n: no more than the movies the model has (a larger n lists them all) */
+static size_t top_n(size_t n, const mf_model *m) {
+    return n < m->n_items ? n : m->n_items ? m->n_items : 1;
+}
+
+/* The ratings a model was trained on, as its file names them (an absolute
+ * path), when that file is still there; else NULL. */
+static const char *model_source(const mf_model *m) {
+    struct stat st;
+    return m->source[0] && stat(m->source, &st) == 0 ? m->source : NULL;
+}
+
+/* Titles for a model: --movies, or the movies file beside the ratings file
+ * (NULL: the model's training data). Without one, the command goes on with
+ * ids alone, and says why on stderr, naming what to give. */
+static int load_movies_beside(const char *cmd, const mf_model *m, const char *path,
+                              const char *ratings, data_movies *mv) {
+    char buf[PATH_BUF];
+    data_error err;
+    data_movies_init(mv);
+    if (!ratings) ratings = model_source(m);
+    if (!path && ratings) path = find_movies(ratings, buf, sizeof buf);
+    if (!path) {
+        if (ratings && ratings != m->source)
+            fprintf(stderr, "embrec %s: no titles: no movies.csv, movies.dat or u.item beside "
+                            "%s (give --movies FILE)\n", cmd, ratings);
+        else if (!m->source[0])
+            fprintf(stderr, "embrec %s: no titles: the model does not name its training data "
+                            "(give --movies FILE)\n", cmd);
+        else if (!model_source(m))
+            fprintf(stderr, "embrec %s: no titles: the model's training data %s is not there "
+                            "(give --movies FILE)\n", cmd, m->source);
+        else
+            fprintf(stderr, "embrec %s: no titles: no movies.csv, movies.dat or u.item beside "
+                            "%s (give --movies FILE)\n", cmd, m->source);
+        return 0;
+    }
+    if (data_read_movies(path, mv, &err) != 0) die(&err);
+    return 1;
+}
+
+static int load_movies_for(const char *cmd, const mf_model *m, const char *path,
+                           data_movies *mv) {
+    return load_movies_beside(cmd, m, path, NULL, mv);
+}
+
+/* The ratings that count as a user's own for recommend: --data, or the
+ * model's training data; exits naming --data when that file has gone
+ * (recommending without it would recommend what the user already rated). */
+static const char *rated_source(const char *cmd, const mf_model *m, const char *data_path) {
+    if (data_path) return data_path;
+    if (model_source(m)) return m->source;
+    if (m->source[0])
+        fprintf(stderr, "embrec %s: the model's training data %s is not there: give --data FILE "
+                        "(the ratings that count as rated) and --movies FILE (titles)\n",
+                cmd, m->source);
+    else
+        fprintf(stderr, "embrec %s: the model does not name its training data: give --data "
+                        "FILE (the ratings that count as rated) and --movies FILE (titles)\n",
+                cmd);
+    exit(1);
+}
+
 /* Every learned user's top n, excluding what each rated, as CSV. */
-#define RECOMMEND_BLOCK 4096 /* users scored at a time, then written in order */
+#define RECOMMEND_BLOCK 4096 /* users scored at a time, then written in order, */
+#define RECOMMEND_FLOATS ((size_t)1 << 22) /* fewer when their lists would pass 4M entries */
 
 static int recommend_all(args *a, const char *model_path, const char *data_path,
                          const char *out_path, const data_read_opts *ro, size_t n,
@@ -1501,22 +1658,25 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     data_ratings r;
     data_user_items rated;
     mf_scored *top;
-    size_t *got, k, j, first;
+    size_t *got, k, j, first, block;
     FILE *f;
     int rc = 0;
     if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
     load_or_die(&m, model_path);
-    if (!data_path) data_path = m.source[0] ? m.source : NULL;
+    data_path = rated_source(a->cmd, &m, data_path);
     data_ratings_init(&r);
-    if (data_path) read_or_die(data_path, ro, &m.users, &m.items, &r);
+    read_or_die(data_path, ro, &m.users, &m.items, &r);
     for (k = j = 0; k < r.n; k++) /* only rows inside the model count as rated */
         if (r.user[k] < m.n_users && r.item[k] < m.n_items) {
             r.user[j] = r.user[k];
             r.item[j++] = r.item[k];
         }
     r.n = j;
-    top = malloc(RECOMMEND_BLOCK * n * sizeof *top);
-    got = malloc(RECOMMEND_BLOCK * sizeof *got);
+    n = top_n(n, &m);
+    block = RECOMMEND_FLOATS / n < RECOMMEND_BLOCK ? RECOMMEND_FLOATS / n : RECOMMEND_BLOCK;
+    if (!block) block = 1;
+    top = malloc(block * n * sizeof *top);
+    got = malloc(block * sizeof *got);
     f = fopen(out_path, "w");
     if (!top || !got || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
         fprintf(stderr, "embrec recommend: %s: %s\n", out_path, f ? "out of memory" : strerror(errno));
@@ -1528,8 +1688,8 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
         return 1;
     }
     fprintf(f, "userId,rank,movieId,prediction\n");
-    for (first = 0; first < m.n_users && rc == 0; first += RECOMMEND_BLOCK) {
-        size_t count = m.n_users - first < RECOMMEND_BLOCK ? m.n_users - first : RECOMMEND_BLOCK;
+    for (first = 0; first < m.n_users && rc == 0; first += block) {
+        size_t count = m.n_users - first < block ? m.n_users - first : block;
         if (mf_recommend_users(&m, &rated, (uint32_t)first, count, n, threads, top, got) != 0) {
             fprintf(stderr, "embrec recommend: out of memory\n");
             rc = 1;
@@ -1552,21 +1712,15 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     return rc;
 }
 
-/* Titles for a model: --movies, or the movies file beside its training data. */
-static int load_movies_for(const mf_model *m, const char *path, data_movies *mv) {
-    char buf[1024];
-    data_error err;
-    data_movies_init(mv);
-    if (!path && m->source[0]) path = find_movies(m->source, buf, sizeof buf);
-    if (!path) return 0;
-    if (data_read_movies(path, mv, &err) != 0) die(&err);
-    return 1;
-}
 
 static void print_movie(const data_movies *mv, int64_t id) {
     int32_t row = data_movie_find(mv, id);
-    if (row >= 0)
-        printf("  %s  (%s)", data_movie_title(mv, (size_t)row), data_movie_genres(mv, (size_t)row));
+    if (row < 0) return;
+    printf("  ");
+    print_text(data_movie_title(mv, (size_t)row));
+    printf("  (");
+    print_text(data_movie_genres(mv, (size_t)row));
+    printf(")");
 }
 
 /* The rows of a top-N table: rank, movie id, score (an implicit model's
@@ -1601,6 +1755,7 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
     data_movies mv;
     mf_scored *top;
     load_or_die(&m, model_path);
+    n = top_n(n, &m);
     if (!m.user_features.n_features) {
         fprintf(stderr, "embrec recommend: %s has no user features: train it with "
                         "--user-features to recommend from metadata\n", model_path);
@@ -1621,15 +1776,17 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
             size_t f;
             fprintf(stderr, "embrec recommend: the model has no user feature \"%s\"; it has:",
                     names[k]);
-            for (f = 0; f < m.user_features.n_features; f++)
-                fprintf(stderr, " %s", data_feature_name(&m.user_features, f));
+            for (f = 0; f < m.user_features.n_features; f++) {
+                fputc(' ', stderr);
+                viz_print_text(stderr, data_feature_name(&m.user_features, f));
+            }
             fprintf(stderr, "\n");
             mf_free(&m);
             return 1;
         }
         feat[k] = (uint32_t)id;
     }
-    load_movies_for(&m, movies_path, &mv);
+    load_movies_for("recommend", &m, movies_path, &mv);
     top = malloc(n * sizeof *top);
     if (!top) {
         fprintf(stderr, "embrec recommend: out of memory\n");
@@ -1651,7 +1808,6 @@ static int recommend_cold(const char *model_path, const char *movies_path, const
 static int cmd_recommend(args *a) {
     data_read_opts ro = data_read_defaults();
     const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
-    char movies_buf[1024];
     size_t n = 10, k, got, threads = 0;
     int show_rated = 0, all_users = 0;
     cold_user cold = {-1, NULL, NULL, NULL};
@@ -1661,7 +1817,6 @@ static int cmd_recommend(args *a) {
     mf_model m;
     data_ratings r;
     data_movies mv;
-    data_error err;
     uint8_t *rated;
     mf_scored *top;
     for (a->k = 2; a->k < a->argc; a->k++) {
@@ -1693,7 +1848,7 @@ static int cmd_recommend(args *a) {
         else if (option(a, "--zip", &v)) cold.zip = v;
         else if (option(a, "--out", &v)) out_path = v;
         else if (option(a, "--threads", &v)) threads = parse_size(a, "--threads", v, 0);
-        else if (!read_option(a, &ro)) usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else if (!read_option(a, &ro)) unknown_option(a);
     }
     if (threads == 0) threads = nn_cores();
     if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n, threads);
@@ -1704,20 +1859,19 @@ static int cmd_recommend(args *a) {
     if (!model_path || !user_s) usage_error(a, "--model and --user are required%s%s", "", "");
     if (parse_id(user_s, &uid) != 0) usage_error(a, "--user: not an integer id (\"%s\")", user_s, "");
     load_or_die(&m, model_path);
+    n = top_n(n, &m);
     u = known_user(&m, uid);
     if (u < 0) {
         fprintf(stderr, "embrec recommend: the model never learned user %s\n", user_s);
         mf_free(&m);
         return 1;
     }
-    if (!data_path) data_path = m.source[0] ? m.source : NULL;
-    if (!movies_path && data_path) movies_path = find_movies(data_path, movies_buf, sizeof movies_buf);
-    data_movies_init(&mv);
-    if (movies_path && data_read_movies(movies_path, &mv, &err) != 0) die(&err);
+    data_path = rated_source(a->cmd, &m, data_path);
+    load_movies_beside(a->cmd, &m, movies_path, data_path, &mv);
 
     /* the user's rated items, through the model's id maps */
     data_ratings_init(&r);
-    if (data_path) read_or_die(data_path, &ro, &m.users, &m.items, &r);
+    read_or_die(data_path, &ro, &m.users, &m.items, &r);
     rated = calloc(m.items.n ? m.items.n : 1, 1);
     top = malloc(n * sizeof *top);
     if (!rated || !top) {
@@ -1735,9 +1889,10 @@ static int cmd_recommend(args *a) {
             rated[r.item[k]] = 1;
             if (show_rated && r.item[k] < m.n_items) {
                 int32_t row = data_movie_find(&mv, m.item_ids[r.item[k]]);
-                printf("  %8lld  %4.1f  %6.3f  %s\n", (long long)m.item_ids[r.item[k]],
-                       (double)r.rating[k], (double)mf_predict(&m, (uint32_t)u, r.item[k]),
-                       row >= 0 ? data_movie_title(&mv, (size_t)row) : "");
+                printf("  %8lld  %4.1f  %6.3f  ", (long long)m.item_ids[r.item[k]],
+                       (double)r.rating[k], (double)mf_predict(&m, (uint32_t)u, r.item[k]));
+                print_text(row >= 0 ? data_movie_title(&mv, (size_t)row) : "");
+                printf("\n");
             }
         }
     got = mf_recommend(&m, (uint32_t)u, rated, top, n);
@@ -1762,9 +1917,10 @@ static uint32_t item_or_die(const mf_model *m, const data_movies *mv, const char
     int rc = mv->n ? data_movie_match(mv, query, &row, cand, 10, &n_cand) : -1;
     if (rc == -2) {
         fprintf(stderr, "embrec: \"%s\" matches several movies; say which:\n", query);
-        for (k = 0; k < n_cand; k++)
-            fprintf(stderr, "  %lld  %s\n", (long long)mv->id[cand[k]],
-                    data_movie_title(mv, (size_t)cand[k]));
+        for (k = 0; k < n_cand; k++) {
+            fprintf(stderr, "  %lld  ", (long long)mv->id[cand[k]]);
+            print_error("", data_movie_title(mv, (size_t)cand[k]));
+        }
         exit(1);
     }
     if (rc == 0) *raw = mv->id[row];
@@ -1812,11 +1968,12 @@ static int cmd_similar(args *a) {
             if (strcmp(v, "cosine") == 0) metric = MF_COSINE;
             else if (strcmp(v, "euclidean") == 0) metric = MF_EUCLIDEAN;
             else usage_error(a, "--metric: expected cosine or euclidean (got \"%s\")", v, "");
-        } else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        } else unknown_option(a);
     }
     if (!model_path || !query) usage_error(a, "--model and --item are required%s%s", "", "");
     load_or_die(&m, model_path);
-    load_movies_for(&m, movies_path, &mv);
+    n = top_n(n, &m);
+    load_movies_for(a->cmd, &m, movies_path, &mv);
     item = item_or_die(&m, &mv, query, &raw);
     top = malloc(n * sizeof *top);
     if (!top) {
@@ -1861,11 +2018,11 @@ static int cmd_export(args *a) {
         } else if (option(a, "--model", &v)) model_path = v;
         else if (option(a, "--out", &v)) out = v;
         else if (option(a, "--movies", &v)) movies_path = v;
-        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else unknown_option(a);
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
     load_or_die(&m, model_path);
-    load_movies_for(&m, movies_path, &mv);
+    load_movies_for(a->cmd, &m, movies_path, &mv);
     if (mf_export(&m, out, mv.n ? &mv : NULL, &err) != 0) die(&err);
     printf("wrote %zu user and %zu item embeddings (K=%zu) to %s/\n", m.n_users, m.n_items,
            m.cfg.dim, out);
@@ -1991,12 +2148,12 @@ static int cmd_map(args *a) {
         else if (option(a, "--highlight", &v)) highlight = v;
         else if (option(a, "-n", &v)) n_near = parse_size(a, "-n", v, 1);
         else if (flag(a, "--no-colour") || flag(a, "--no-color")) colour = 0;
-        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else unknown_option(a);
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
     if (tc.threads == 0) tc.threads = nn_cores();
     load_or_die(&m, model_path);
-    load_movies_for(&m, movies_path, &mv);
+    load_movies_for(a->cmd, &m, movies_path, &mv);
     U = m.n_items;
     rows = malloc((U ? U : 1) * sizeof *rows);
     xy = malloc(2 * (U ? U : 1) * sizeof *xy);
@@ -2146,7 +2303,7 @@ static int cmd_plot(args *a) {
         else if (option(a, "--item", &v)) item = v;
         else if (option(a, "--movies", &v)) movies_path = v;
         else if (option(a, "-n", &v)) n = parse_size(a, "-n", v, 1);
-        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else unknown_option(a);
     }
     if (!out || (!history && !(model_path && item)))
         usage_error(a, "give --out and either --history or --model with --item%s%s", "", "");
@@ -2194,19 +2351,23 @@ static int cmd_plot(args *a) {
     } else {
         mf_model m;
         data_movies mv;
-        mf_scored *top = malloc(n * sizeof *top);
-        const char **labels = malloc(n * sizeof *labels);
-        double *val = malloc(n * sizeof *val);
+        mf_scored *top;
+        const char **labels;
+        double *val;
         char title[512];
         int64_t raw;
         size_t got;
         uint32_t i;
+        load_or_die(&m, model_path);
+        n = top_n(n, &m);
+        top = malloc(n * sizeof *top);
+        labels = malloc(n * sizeof *labels);
+        val = malloc(n * sizeof *val);
         if (!top || !labels || !val) {
             fprintf(stderr, "embrec plot: out of memory\n");
             return 1;
         }
-        load_or_die(&m, model_path);
-        load_movies_for(&m, movies_path, &mv);
+        load_movies_for(a->cmd, &m, movies_path, &mv);
         i = item_or_die(&m, &mv, item, &raw);
         got = mf_similar(&m, i, MF_COSINE, 1, top, n);
         for (k = 0; k < got; k++) {
@@ -2244,6 +2405,7 @@ static int cmd_summary(args *a) {
     size_t users = 0, items = 0, genres = 0;
     memset(&mg, 0, sizeof mg);
     memset(&set, 0, sizeof set);
+    o.cmd = a->cmd;
     for (a->k = 2; a->k < a->argc; a->k++)
         if (option(a, "--recipe", &v)) {
             const mf_recipe *r = mf_recipe_find(v);
@@ -2266,7 +2428,7 @@ static int cmd_summary(args *a) {
         else if (option(a, "--data", &v)) data = v;
         else if (option(a, "--movies", &v)) o.movies = v;
         else if (!model_option(a, &mg, &set))
-            usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+            unknown_option(a);
     }
     compose_model(&o, &mg, &set);
     if (data) {
@@ -2277,10 +2439,10 @@ static int cmd_summary(args *a) {
         data_idmap_init(&um);
         data_idmap_init(&im);
         data_ratings_init(&r);
-        read_or_die(data, &ro, &um, &im, &r);
+        o.data = ratings_in(data); /* the movies file is looked for beside it */
+        read_or_die(o.data, &ro, &um, &im, &r);
         users = um.n;
         items = im.n;
-        o.data = data;
         if (o.model.kind == MF_DEEP && load_genres(&o, &im, &item_genre, &genres) != 0) return 1;
         free(item_genre);
         data_ratings_free(&r);
@@ -2316,7 +2478,7 @@ static int cmd_synth(args *a) {
         else if (option(a, "--users", &v)) users = parse_size(a, "--users", v, 1);
         else if (option(a, "--items", &v)) items = parse_size(a, "--items", v, 1);
         else if (option(a, "--ratings", &v)) ratings = parse_size(a, "--ratings", v, 1);
-        else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
+        else unknown_option(a);
     }
     if (!out) usage_error(a, "--out DIR is required%s%s", "", "");
     if (data_synth_shape(shape, &cfg) != 0)
@@ -2333,8 +2495,8 @@ static int cmd_synth(args *a) {
 
 /* ------------------------------------------------------------ main */
 
-static void main_help(void) {
-    printf("embrec — embedding recommenders, from the Keras notebooks, in C99\n\n"
+static void main_help(FILE *out) {
+    fprintf(out, "embrec %s — embedding recommenders, from the Keras notebooks, in C99\n\n"
            "usage: embrec COMMAND [options]     (embrec COMMAND --help for each)\n\n"
            "  train      learn user and movie embeddings (--recipe mf8, cfmodel,\n"
            "             deep-genre, neumf, hybrid: the notebooks' protocols)\n"
@@ -2348,20 +2510,69 @@ static void main_help(void) {
            "  summary    a model's layers and parameter counts, as Keras prints them\n"
            "  info       size, rating range and density of a ratings file\n"
            "  synth      write a MovieLens-shaped synthetic dataset\n"
-           "  ablate     what each kind of side information is worth: a table of RMSE\n\n"
-           "SIMD path: %s\n", vec_path());
+           "  ablate     what each kind of side information is worth: a table of RMSE\n"
+           "  help CMD   the help of a command; --version: embrec's version\n\n"
+           "SIMD path: %s\n", EMBREC_VERSION, vec_path());
+}
+
+typedef struct {
+    const char *name;
+    int (*run)(args *a);
+} command;
+
+static const command commands[] = {
+    {.name = "train", .run = cmd_train},       {.name = "eval", .run = cmd_eval},
+    {.name = "predict", .run = cmd_predict},   {.name = "recommend", .run = cmd_recommend},
+    {.name = "similar", .run = cmd_similar},   {.name = "export", .run = cmd_export},
+    {.name = "map", .run = cmd_map},           {.name = "plot", .run = cmd_plot},
+    {.name = "summary", .run = cmd_summary},   {.name = "info", .run = cmd_info},
+    {.name = "synth", .run = cmd_synth},       {.name = "ablate", .run = cmd_ablate},
+};
+
+static const command *find_command(const char *name) {
+    size_t k;
+    for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(commands[k].name, name) == 0) return &commands[k];
+    return NULL;
 }
 
 int main(int argc, char **argv) {
+    static char help_flag[] = "--help";
+    char *help_argv[3];
+    const command *c;
     args a;
+    memset(&a, 0, sizeof a);
     a.argc = argc;
     a.argv = argv;
     a.k = 1;
+    a.tried_k = -1;
     a.cmd = argc > 1 ? argv[1] : "";
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        main_help();
-        return argc < 2 ? EXIT_USAGE : 0;
+    if (argc < 2) { /* a usage error: the help goes to stderr */
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(a.cmd, "--version") == 0 || strcmp(a.cmd, "version") == 0) {
+        printf("embrec %s (model files version %d, SIMD path %s)\n", EMBREC_VERSION,
+               MF_FILE_VERSION, vec_path());
+        return 0;
+    }
+    if (strcmp(a.cmd, "help") == 0 && argc > 2 && find_command(argv[2])) {
+        /* embrec help train = embrec train --help */
+        help_argv[0] = argv[0];
+        help_argv[1] = argv[2];
+        help_argv[2] = help_flag;
+        a.argc = 3;
+        a.argv = help_argv;
+        a.cmd = argv[2];
+    } else if (strcmp(a.cmd, "--help") == 0 || strcmp(a.cmd, "-h") == 0 ||
+               strcmp(a.cmd, "help") == 0) {
+        if (argc > 2) {
+            fprintf(stderr, "embrec: no command \"%s\" to help with\n\n", argv[2]);
+            main_help(stderr);
+            return EXIT_USAGE;
+        }
+        main_help(stdout);
+        return 0;
     }
 #if defined(__AVX2__) && defined(__GNUC__) && !defined(EMBREC_NO_SIMD)
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
@@ -2370,19 +2581,9 @@ int main(int argc, char **argv) {
         return 1;
     }
 #endif
-    if (strcmp(a.cmd, "train") == 0) return cmd_train(&a);
-    if (strcmp(a.cmd, "eval") == 0) return cmd_eval(&a);
-    if (strcmp(a.cmd, "predict") == 0) return cmd_predict(&a);
-    if (strcmp(a.cmd, "recommend") == 0) return cmd_recommend(&a);
-    if (strcmp(a.cmd, "info") == 0) return cmd_info(&a);
-    if (strcmp(a.cmd, "synth") == 0) return cmd_synth(&a);
-    if (strcmp(a.cmd, "summary") == 0) return cmd_summary(&a);
-    if (strcmp(a.cmd, "similar") == 0) return cmd_similar(&a);
-    if (strcmp(a.cmd, "export") == 0) return cmd_export(&a);
-    if (strcmp(a.cmd, "map") == 0) return cmd_map(&a);
-    if (strcmp(a.cmd, "plot") == 0) return cmd_plot(&a);
-    if (strcmp(a.cmd, "ablate") == 0) return cmd_ablate(&a);
-    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, export, map, plot, summary, info, synth, ablate)\n",
-            a.cmd);
+    c = find_command(a.cmd);
+    if (c) return c->run(&a);
+    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, "
+                    "export, map, plot, summary, info, synth, ablate; embrec --help)\n", a.cmd);
     return EXIT_USAGE;
 }

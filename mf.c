@@ -3310,10 +3310,17 @@ static void r_rows(reader *r, float *a, size_t R, size_t k, size_t S) {
 static int read_file(const char *path, unsigned char **buf, size_t *len,
                      data_error *err) {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     long size;
     *buf = NULL;
     if (!f) {
         data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        data_errorf(err, "%s: %s, not a model file", path,
+                    S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+        fclose(f);
         return -1;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {

@@ -99,7 +99,8 @@ typedef struct {
     uint32_t *item_count;      /* (I) */
     uint32_t *item_genre;      /* (I) deep: each item's genre-string index, else NULL */
     data_idmap users, items;   /* raw id -> row, rebuilt from user_ids/item_ids */
-    char source[512];          /* the ratings file it was trained on ("" if unknown) */
+    char source[4096];         /* the ratings file it was trained on, an absolute path
+                                * ("" if unknown, e.g. standard input) */
     /* The optimiser's state after the step that produced these weights, so
      * that training can resume where it stopped (mf_train picks it up when
      * the optimiser kind matches). m and v share the parameter block's

@@ -956,6 +956,23 @@ static size_t xml_char(FILE *f, const unsigned char *p) {
     return len;
 }
 
+int viz_print_text(FILE *f, const char *s) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    int rc = 0;
+    while (*p) {
+        uint32_t cp;
+        size_t len = utf8_seq(p, &cp);
+        if (len == 0) {
+            rc |= fprintf(f, "\\x%02x", (unsigned)*p) < 0;
+            len = 1;
+        } else if (cp < 0x20 || cp == 0x7f) rc |= fprintf(f, "\\x%02x", (unsigned)cp) < 0;
+        else if (cp >= 0x80 && cp < 0xa0) rc |= fprintf(f, "\\u%04x", (unsigned)cp) < 0;
+        else rc |= fwrite(p, 1, len, f) != len;
+        p += len;
+    }
+    return rc ? -1 : 0;
+}
+
 /* s as XML character data. When s has more than max_chars characters (0: no
  * limit) its middle gives way to "…": the first two thirds of the room and
  * the last third are kept, so that endings such as a year or "Part II" that

@@ -91,4 +91,12 @@ int viz_svg_lines(FILE *f, const char *title, const char *x_label, const char *y
 int viz_svg_bars(FILE *f, const char *title, const char *value_label,
                  const char *const *label, const double *value, size_t n);
 
+/* ------------------------------------------------------------ text */
+
+/* s for a terminal: UTF-8 as it is, but a control character (C0, DEL, or a
+ * C1 control U+0080–U+009F) written as \xNN or \u00NN, and a byte that is
+ * not UTF-8 as \xNN, so that a title from a file cannot move the cursor,
+ * recolour the terminal or set its title. Returns 0, or -1 on a write error. */
+int viz_print_text(FILE *f, const char *s);
+
 #endif

@@ -4,18 +4,18 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 
 static char out[1 << 16];
 
-/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
-static int embrec(const char *args) {
-    char cmd[4200];
+/* Run the shell command cmd, keep what it writes to stdout in out, return
+ * its exit status. */
+static int run_sh(const char *cmd) {
     size_t n = 0, got;
     FILE *p;
     int status;
-    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
     p = popen(cmd, "r");
     if (!p) {
         test_fail(__FILE__, __LINE__, "popen failed for %s", cmd);
@@ -25,6 +25,13 @@ static int embrec(const char *args) {
     out[n] = '\0';
     status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
+static int embrec(const char *args) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
+    return run_sh(cmd);
 }
 
 static int count_lines(const char *s) {
@@ -891,6 +898,167 @@ static void test_odd_input_rules(void) {
     CHECK_HAS(out, "inf.csv:3: rating is not a number");
 }
 
+/* --version, `help CMD`, the nearest option for a misspelt one, and the
+ * general help on stderr with status 2 when no command is given. */
+static void test_version_and_help(void) {
+    CHECK_INT(embrec("--version"), 0);
+    CHECK_HAS(out, "embrec 0.");
+    CHECK_HAS(out, "model files version");
+    CHECK_INT(embrec("help train"), 0);
+    CHECK_HAS(out, "usage: embrec train");
+    CHECK_HAS(out, "--dim K");
+    CHECK_INT(embrec("help similar"), 0);
+    CHECK_HAS(out, "usage: embrec similar");
+    CHECK_INT(embrec("help nosuch"), 2);
+    CHECK_HAS(out, "no command \"nosuch\"");
+    CHECK_INT(run_sh("./embrec 2>/dev/null"), 2); /* nothing on stdout ... */
+    CHECK_INT((int)strlen(out), 0);
+    CHECK_INT(embrec(""), 2); /* ... the help is on stderr */
+    CHECK_HAS(out, "usage: embrec COMMAND");
+    CHECK_INT(embrec("train --data data/ratings.csv --epoch 2"), 2);
+    CHECK_HAS(out, "unknown option --epoch (did you mean --epochs?)");
+    CHECK_INT(embrec("train --data data/ratings.csv --optimiser=adam"), 2);
+    CHECK_HAS(out, "(did you mean --optimizer?)");
+    CHECK_INT(embrec("recommend --modl m --user 1"), 2);
+    CHECK_HAS(out, "(did you mean --model?)");
+    CHECK_INT(embrec("train --data data/ratings.csv --frobnicate"), 2);
+    CHECK(!strstr(out, "did you mean"));
+}
+
+/* A directory where a file is expected: a model path that is a directory
+ * says so; info and summary take a data directory as train does, and
+ * summary's messages are its own. */
+static void test_directories_as_paths(void) {
+    char args[2400], dir[512];
+    snprintf(dir, sizeof dir, "%s", test_path("datadir"));
+    snprintf(args, sizeof args, "mkdir -p %s/nomovies && cp data/ratings.csv data/movies.csv %s && "
+             "cp data/ratings.csv %s/nomovies/", dir, dir, dir);
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --user 1", dir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "datadir: a directory, not a model file");
+    CHECK(!strstr(out, "bytes"));
+    snprintf(args, sizeof args, "info --data %s", dir);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "ratings  12000");
+    CHECK_HAS(out, "datadir/ratings.csv");
+    snprintf(args, sizeof args, "summary --model deep --data %s", dir);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Total params");
+    snprintf(args, sizeof args, "summary --model deep --data %s/nomovies", dir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "embrec summary: the deep model needs movie genres");
+    CHECK(!strstr(out, "embrec train"));
+}
+
+/* A model names its training data by an absolute path, so recommend and
+ * similar work from any directory; when the data has gone, recommend says
+ * so and names --data, and similar says why it has no titles. */
+static void test_model_used_elsewhere(void) {
+    char args[2400], dir[512], model[512], cwd[1024];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(dir, sizeof dir, "%s", test_path("moved"));
+    snprintf(model, sizeof model, "%s", test_path("elsewhere.embrec"));
+    snprintf(args, sizeof args, "mkdir -p %s && cp data/ratings.csv data/movies.csv %s", dir, dir);
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "cd %s && %s/embrec train --data ratings.csv --dim 4 --epochs 1 "
+             "--quiet --save %s 2>&1", dir, cwd, model);
+    CHECK_INT(run_sh(args), 0);
+    snprintf(args, sizeof args, "cd / && %s/embrec similar --model %s --item \"Synthetic Movie 4\" "
+             "-n 3 2>&1", cwd, model);
+    CHECK_INT(run_sh(args), 0);
+    CHECK_HAS(out, "Synthetic Movie 4");
+    snprintf(args, sizeof args, "cd / && %s/embrec recommend --model %s --user 7 -n 3 2>&1", cwd,
+             model);
+    CHECK_INT(run_sh(args), 0);
+    CHECK_HAS(out, "Top 3 for user 7");
+    CHECK_HAS(out, "Synthetic Movie");
+    snprintf(args, sizeof args, "rm -r %s", dir); /* the data goes away */
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 3", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "moved/ratings.csv is not there: give --data FILE");
+    CHECK_HAS(out, "--movies FILE");
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 3 --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0); /* titles beside --data */
+    CHECK_HAS(out, "Synthetic Movie");
+    snprintf(args, sizeof args, "similar --model %s --item 4 -n 3", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "no titles: the model's training data");
+    CHECK_HAS(out, "give --movies FILE");
+    snprintf(args, sizeof args, "similar --model %s --item 4 -n 3 --movies data/movies.csv", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(!strstr(out, "no titles"));
+}
+
+/* -n beyond the number of movies lists them all, for one user, every user
+ * and similar movies (the sample has 200), instead of running out of memory. */
+static void test_top_n_capped(void) {
+    char args[1200], model[512];
+    snprintf(model, sizeof model, "%s", test_path("topn.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --dim 4 --epochs 1 --quiet --save %s",
+             model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 18446744073709551615", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Top 1"); /* 200 movies less the user's own */
+    CHECK(!strstr(out, "out of memory"));
+    snprintf(args, sizeof args, "similar --model %s --item 4 -n 18446744073709551615", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_INT(count_lines(out), 2 + 199);
+    snprintf(args, sizeof args, "recommend --model %s --all -n 1000000 --out %s", model,
+             test_path("topn.csv"));
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "wc -l < %s", test_path("topn.csv"));
+    CHECK_INT(run_sh(args), 0);
+    CHECK_INT(atoi(out), 1 + 300 * 200 - 12000); /* every unrated (user, movie) pair */
+}
+
+/* Titles and genres with terminal escape sequences (and bytes that are not
+ * UTF-8) are printed escaped by recommend and similar, and in errors. */
+static void test_control_characters_escaped(void) {
+    char args[1600], dir[512], model[512];
+    FILE *f;
+    int k;
+    snprintf(dir, sizeof dir, "%s", test_path("esc"));
+    snprintf(model, sizeof model, "%s", test_path("esc.embrec"));
+    snprintf(args, sizeof args, "mkdir -p %s && cp data/ratings.csv %s", dir, dir);
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "%s/movies.csv", dir);
+    f = fopen(args, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "movieId,title,genres\n");
+    for (k = 1; k <= 200; k++)
+        fprintf(f, "%d,\"Evil \x1b]0;pwned\x07 \x1b[31mRed\xc2\x9b %d (1999)\",Drama|\x1b[2J\n", k, k);
+    CHECK(fclose(f) == 0);
+    snprintf(args, sizeof args, "train --data %s/ratings.csv --dim 4 --epochs 1 --quiet --save %s",
+             dir, model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 3 --rated", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(!strchr(out, '\x1b') && !strchr(out, '\x07') && !strstr(out, "\xc2\x9b"));
+    CHECK_HAS(out, "Evil \\x1b]0;pwned\\x07 \\x1b[31mRed\\u009b ");
+    CHECK_HAS(out, "(Drama|\\x1b[2J)");
+    snprintf(args, sizeof args, "similar --model %s --item \"Red\" -n 3", model);
+    CHECK_INT(embrec(args), 1); /* matches every movie: the candidates are listed, escaped */
+    CHECK(!strchr(out, '\x1b'));
+    CHECK_HAS(out, "matches several movies");
+    snprintf(args, sizeof args, "similar --model %s --item 5 -n 3", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(!strchr(out, '\x1b'));
+    CHECK_HAS(out, "\\x1b[31mRed");
+    f = fopen(test_path("esc_bad.csv"), "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "userId,movieId,rating\n1,2,\x1b[31mfour\n");
+    CHECK(fclose(f) == 0);
+    snprintf(args, sizeof args, "info --data %s", test_path("esc_bad.csv"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "esc_bad.csv:2: rating is not a number");
+    CHECK(!strchr(out, '\x1b'));
+}
+
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
@@ -917,4 +1085,9 @@ void suite_cli(void) {
     test_run("cli/resume", test_resume);
     test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
+    test_run("cli/version_and_help", test_version_and_help);
+    test_run("cli/directories_as_paths", test_directories_as_paths);
+    test_run("cli/model_used_elsewhere", test_model_used_elsewhere);
+    test_run("cli/top_n_capped", test_top_n_capped);
+    test_run("cli/control_characters_escaped", test_control_characters_escaped);
 }

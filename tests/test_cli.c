@@ -2,8 +2,11 @@
  * defaults, one-line errors with file and line, and a short training run.
  * Runs ./embrec from the repository root (make test builds it first). */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -738,25 +741,89 @@ static void test_divergence_threads(void) {
     CHECK_HAS(out, "RMSE");
 }
 
+/* ./embrec running beside the test, its stdout and stderr in one pipe. */
+typedef struct {
+    pid_t pid;
+    FILE *out;    /* the pipe's reading end */
+    size_t n;     /* bytes of its output kept in out[] so far */
+} child;
+
+/* Start `./embrec ARGS 2>&1` (sh execs it: pid is embrec's); 0 or -1. */
+static int child_start(child *c, const char *args) {
+    char cmd[4200];
+    int fd[2];
+    snprintf(cmd, sizeof cmd, "exec ./embrec %s 2>&1", args);
+    c->n = 0;
+    out[0] = '\0';
+    fflush(stdout); /* not twice: the child starts with a copy of the buffer */
+    if (pipe(fd) != 0) return -1;
+    c->pid = fork();
+    if (c->pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (c->pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    c->out = fdopen(fd[0], "r");
+    return c->out ? 0 : -1;
+}
+
+/* Read the child's output line by line into out until a line holds needle
+ * (1) or the output ends (0). The read blocks until the child writes: the
+ * test waits for the event itself, however long the machine takes. */
+static int child_wait_for(child *c, const char *needle) {
+    while (c->n + 1 < sizeof out && fgets(out + c->n, (int)(sizeof out - c->n), c->out)) {
+        const char *line = out + c->n;
+        c->n += strlen(line);
+        if (strstr(line, needle)) return 1;
+    }
+    return 0;
+}
+
+/* The rest of the output, then the child's wait status. */
+static int child_finish(child *c) {
+    int status = -1;
+    child_wait_for(c, "\n\n\n"); /* (never in a line: reads to the end) */
+    fclose(c->out);
+    if (waitpid(c->pid, &status, 0) != c->pid) return -1;
+    return status;
+}
+
+/* An endless training run started with its log in a pipe, waited on until
+ * epoch 1 has ended (its line is in the log), then sent sig; the wait
+ * status. */
+static int signal_after_epoch_1(const char *model, int sig) {
+    char args[4096];
+    child c;
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 16 "
+             "--epochs 100000 --batch 4 --optimizer adam --update dense-sweep --restore-best "
+             "--no-progress --save %s", model);
+    if (child_start(&c, args) != 0) {
+        test_fail(__FILE__, __LINE__, "cannot start %s", args);
+        return -1;
+    }
+    if (!child_wait_for(&c, " - loss: "))
+        test_fail(__FILE__, __LINE__, "the run ended before epoch 1 did: %s", out);
+    else
+        kill(c.pid, sig);
+    return child_finish(&c);
+}
+
 /* Ctrl-C: the current batch finishes, the best weights so far are saved,
  * the exit status is 130 and the saved model loads. */
 static void test_interrupt_saves_best(void) {
-    char cmd[4096], model[600];
+    char model[600];
+    int status;
     snprintf(model, sizeof model, "%s", test_path("int.embrec"));
-    snprintf(cmd, sizeof cmd, "sh -c './embrec train --data data/ratings.csv --model bias "
-             "--dim 64 --epochs 100000 --batch 1 --optimizer adam --update dense-sweep "
-             "--restore-best --no-progress --save %s 2>&1 & p=$!; sleep 1.5; kill -INT $p; "
-             "wait $p; echo exit=$?'", model);
-    {
-        FILE *p = popen(cmd, "r");
-        size_t n = 0, got;
-        CHECK(p != NULL);
-        if (!p) return;
-        while (n + 1 < sizeof out && (got = fread(out + n, 1, sizeof out - 1 - n, p)) > 0) n += got;
-        out[n] = '\0';
-        pclose(p);
-    }
-    CHECK_HAS(out, "exit=130");
+    status = signal_after_epoch_1(model, SIGINT);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130);
     CHECK_HAS(out, "embrec train: interrupted in epoch ");
     CHECK_HAS(out, "'s weights");
     CHECK_HAS(out, "embrec train: saved ");
@@ -806,26 +873,57 @@ static void test_save_failure_keeps_old_model(void) {
     CHECK(system(args) == 0);
 }
 
-/* A process killed at a random moment while saving never leaves a partial
- * file under the model's name: after each kill the name holds a model that
- * loads, the old one or the new one. */
+/* the size of a file in bytes, or 0 when there is none */
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* 1 when the two files hold the same bytes */
+static int same_file(const char *a, const char *b) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
+/* A process killed while saving never leaves a partial file under the
+ * model's name. The kill comes from a file-size limit of N blocks of 512
+ * bytes (SIGXFSZ, whose default action ends the process the moment a write
+ * reaches the limit), at 12 sizes spread over the model file: each run dies
+ * mid-write, and the name still holds the old model, byte for byte. */
 static void test_kill_mid_save(void) {
-    char args[4096], model[600];
-    int k, good = 0;
+    char args[4096], model[600], old[600];
+    long blocks;
+    int k, status;
     snprintf(model, sizeof model, "%s", test_path("killed.embrec"));
-    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    snprintf(old, sizeof old, "%s", test_path("killed_old.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 64 --quiet "
+             "--save %s", model);
     CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "cp %s %s", model, old);
+    CHECK(system(args) == 0);
+    blocks = (file_size(model) + 511) / 512;
+    CHECK(blocks > 26);
     for (k = 0; k < 12; k++) {
-        /* a 256-wide model takes a while to write; kill after 0-110 ms */
-        snprintf(args, sizeof args, "sh -c './embrec train --data data/ratings.csv --epochs 1 "
-                 "--dim 256 --quiet --seed %d --save %s & p=$!; sleep 0.%03d; kill -9 $p; "
-                 "wait $p' >/dev/null 2>&1", k + 2, model, 10 * k);
-        (void)system(args); /* killed or finished: either way the file must load */
-        snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
-        if (embrec(args) == 0) good++;
-        else test_fail(__FILE__, __LINE__, "after kill %d the model does not load: %s", k, out);
+        long n = blocks * (k + 1) / 13; /* from 1/13 to 12/13 of the file */
+        snprintf(args, sizeof args, "ulimit -c 0; ulimit -f %ld; exec ./embrec train --data "
+                 "data/ratings.csv --epochs 1 --dim 64 --quiet --seed %d --save %s "
+                 ">/dev/null 2>&1", n, k + 2, model);
+        status = system(args);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGXFSZ)
+            test_fail(__FILE__, __LINE__, "at %ld blocks: not killed mid-write (status %d)", n,
+                      status);
+        if (!same_file(model, old))
+            test_fail(__FILE__, __LINE__, "killed at %ld blocks, the model changed", n);
     }
-    CHECK_INT(good, 12);
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 64 --quiet "
+             "--seed 99 --save %s", model); /* no limit: the new model replaces the old */
+    CHECK_INT(embrec(args), 0);
+    CHECK(!same_file(model, old));
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0);
 }
 
 /* Resuming: a model file keeps its optimiser's state, so training goes on

@@ -778,29 +778,44 @@ static void print_ranking(const mf_model *m, const data_ratings *train, const da
            p.hr_all, p.ndcg_all, p.precision, p.recall);
 }
 
-/* Ctrl-C during training: the first one asks mf_train to stop after the
- * current batch (the best weights so far are then saved); a second one
- * ends the process at once. */
-static volatile sig_atomic_t interrupted = 0;
+/* Ctrl-C (SIGINT), SIGTERM (kill, a service manager) and SIGHUP (the
+ * terminal closed) during training: the first asks mf_train to stop after
+ * the current batch (the best weights so far are then saved, and the exit
+ * status is 128 + the signal); a second ends the process at once. */
+static volatile sig_atomic_t interrupted = 0; /* the first such signal, or 0 */
+static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction default_action; /* SIG_DFL, made ready before any handler runs */
 
 static void on_interrupt(int sig) {
-    (void)sig;
-    interrupted = 1;
+    size_t k;
+    interrupted = sig;
+    for (k = 0; k < 3; k++) /* the next one ends the process */
+        sigaction(stop_signals[k], &default_action, NULL);
 }
 
 static void catch_interrupt(void) {
-    struct sigaction sa;
+    struct sigaction sa, old;
+    size_t k;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
-    sa.sa_flags = SA_RESETHAND; /* the second Ctrl-C is the default: exit */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    sigemptyset(&sa.sa_mask); /* while one is handled the others wait, then meet SIG_DFL */
+    for (k = 0; k < 3; k++) sigaddset(&sa.sa_mask, stop_signals[k]);
+    for (k = 0; k < 3; k++) {
+        /* nohup: a hangup that was ignored when embrec started stays ignored */
+        if (stop_signals[k] == SIGHUP && sigaction(SIGHUP, NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN)
+            continue;
+        sigaction(stop_signals[k], &sa, NULL);
+    }
 }
 
 /* mf_train stopped early: say why; save the weights it kept if they are
  * finite (an interrupted run's best so far), else leave the model file as it
- * was. Exit status 130 for an interruption (as a shell reports SIGINT), 1 for
- * divergence. */
+ * was. Exit status 128 + the signal for an interruption (as a shell reports
+ * it: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), 1 for divergence. */
 static int training_halted(mf_model *model, const char *save, const data_error *why, int rc) {
     data_error err;
     fflush(stdout);
@@ -814,7 +829,7 @@ static int training_halted(mf_model *model, const char *save, const data_error *
         fprintf(stderr, "embrec train: saved %s\n", save);
     }
     mf_free(model);
-    return rc == MF_TRAIN_STOPPED ? 130 : 1;
+    return rc == MF_TRAIN_STOPPED ? 128 + (int)interrupted : 1;
 }
 
 static void load_or_die(mf_model *m, const char *path) {
@@ -1015,7 +1030,7 @@ static int cmd_train(args *a) {
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
     if (o.train.verbose) printf("saved %s\n", o.save);
-    status = 0;
+    status = interrupted ? 128 + (int)interrupted : 0; /* one came after the last batch */
 done:
     mf_history_free(&hist);
     free((void *)o.train.orders);

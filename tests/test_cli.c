@@ -886,6 +886,47 @@ static int same_file(const char *a, const char *b) {
     return system(cmd) == 0;
 }
 
+/* SIGTERM (a service manager, kill) and SIGHUP (a closed terminal) stop
+ * training as Ctrl-C does: the batch finishes, the best weights so far are
+ * saved, and the status is 128 + the signal, 143 and 129. */
+static void test_term_and_hup_save_best(void) {
+    static const int sigs[2] = {SIGTERM, SIGHUP};
+    char model[600], args[4096];
+    int k, status;
+    for (k = 0; k < 2; k++) {
+        snprintf(model, sizeof model, "%s", test_path(k ? "hup.embrec" : "term.embrec"));
+        status = signal_after_epoch_1(model, sigs[k]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 128 + sigs[k])
+            test_fail(__FILE__, __LINE__, "signal %d: wait status %d, expected exit %d",
+                      sigs[k], status, 128 + sigs[k]);
+        CHECK_HAS(out, "embrec train: interrupted in epoch ");
+        CHECK_HAS(out, "embrec train: saved ");
+        snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+        CHECK_INT(embrec(args), 0);
+    }
+}
+
+/* A second signal ends the process at once, without saving. Both come
+ * while the process is stopped, so that both wait for it: it takes one
+ * (SIGINT, the lower number) and must die of the other. */
+static void test_second_signal_ends_at_once(void) {
+    char args[4096], model[600];
+    child c;
+    int status;
+    snprintf(model, sizeof model, "%s", test_path("twice.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 16 "
+             "--epochs 100000 --batch 4 --no-progress --save %s", model);
+    CHECK(child_start(&c, args) == 0);
+    CHECK(child_wait_for(&c, " - loss: "));
+    kill(c.pid, SIGSTOP);
+    kill(c.pid, SIGTERM);
+    kill(c.pid, SIGINT);
+    kill(c.pid, SIGCONT);
+    status = child_finish(&c);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    CHECK(file_size(model) == 0); /* nothing saved */
+}
+
 /* A process killed while saving never leaves a partial file under the
  * model's name. The kill comes from a file-size limit of N blocks of 512
  * bytes (SIGXFSZ, whose default action ends the process the moment a write
@@ -1010,6 +1051,8 @@ void suite_cli(void) {
     test_run("cli/divergence_stops", test_divergence_stops);
     test_run("cli/divergence_threads", test_divergence_threads);
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
+    test_run("cli/term_and_hup_save_best", test_term_and_hup_save_best);
+    test_run("cli/second_signal_ends_at_once", test_second_signal_ends_at_once);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
     test_run("cli/resume", test_resume);

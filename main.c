@@ -373,7 +373,7 @@ static void train_help(void) {
            "  -k K               implicit: the K of HR@K and NDCG@K               [%zu]\n\n"
            "Optimiser (Keras 2.1.6 formulas):\n"
            "  --optimizer O      sgd, adam or adamax                              [%s]\n"
-           "  --lr R             learning rate            [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
+           "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
            "  --beta1 B --beta2 B                                                 [0.9, 0.999]\n"
            "  --epsilon E                                                         [1e-07]\n"
            "  --update U         dense (Keras: every row moves every step; rows outside\n"
@@ -568,7 +568,12 @@ static void parse_train(args *a, train_options *o) {
             if (nn_optimizer_parse(v, &kind) != 0)
                 usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax)", v, "");
             o->train.opt.kind = kind;
-        } else if (option(a, "--lr", &v)) { given.lr = (float)parse_real(a, "--lr", v, 0, 1e3); lr_set = 1; }
+        } else if (option(a, "--lr", &v)) {
+            given.lr = (float)parse_real(a, "--lr", v, 0, 1e3);
+            if (!(given.lr > 0)) /* 0 (or a value that rounds to it) would train nothing */
+                usage_error(a, "--lr: the learning rate must be above 0 (got \"%s\")%s", v, "");
+            lr_set = 1;
+        }
         else if (option(a, "--beta1", &v)) { given.beta1 = (float)parse_real(a, "--beta1", v, 0, 0.999999); b1_set = 1; }
         else if (option(a, "--beta2", &v)) { given.beta2 = (float)parse_real(a, "--beta2", v, 0, 0.999999); b2_set = 1; }
         else if (option(a, "--epsilon", &v)) { given.epsilon = (float)parse_real(a, "--epsilon", v, 0, 1); eps_set = 1; }
@@ -832,6 +837,29 @@ static int training_halted(mf_model *model, const char *save, const data_error *
     return rc == MF_TRAIN_STOPPED ? 128 + (int)interrupted : 1;
 }
 
+/* A best epoch that predicts worse than the training mean learned nothing
+ * worth having. Worse than the initial weights too (initial: their
+ * val_loss), training made it worse: most often a learning rate too large
+ * for the data (AdaMax's steps are bounded by it, so the weights wander
+ * without the loss turning NaN). Better than those, it was learning but
+ * stopped short. A warning: the run did what was asked. */
+static void warn_if_worse_than_mean(const mf_model *m, const mf_history *h,
+                                    const data_ratings *val, double initial) {
+    double best, mean;
+    if (!h->n || !val->n || m->cfg.implicit) return;
+    best = h->epoch[h->best].val_loss;
+    mean = mf_evaluate_mean(m->mean, val).mse;
+    if (!(best > mean)) return;
+    fflush(stdout);
+    if (best < initial)
+        fprintf(stderr, "embrec: warning: the best val_loss %.4f is worse than predicting the "
+                        "mean (%.4f), though better than the initial weights' (%.4f): train "
+                        "longer (--epochs)\n", best, mean, initial);
+    else
+        fprintf(stderr, "embrec: warning: the best val_loss %.4f is worse than predicting the "
+                        "mean (%.4f): try a smaller --lr\n", best, mean);
+}
+
 static void load_or_die(mf_model *m, const char *path) {
     data_error err;
     if (mf_load(m, path, &err) != 0) die(&err);
@@ -864,6 +892,7 @@ static int cmd_train(args *a) {
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
     int rc, train_view = 0, status = 1;
+    double initial_val_loss = NAN;
 
     o.cmd = a->cmd;
     parse_train(a, &o);
@@ -1007,6 +1036,8 @@ static int cmd_train(args *a) {
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
+    if (val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
+        initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.threads).mse;
     o.train.stop = &interrupted;
     catch_interrupt();
     rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL, &err);
@@ -1021,6 +1052,7 @@ static int cmd_train(args *a) {
         mf_metrics bm = mf_evaluate_mean(model.mean, &val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
+    warn_if_worse_than_mean(&model, &hist, &val, initial_val_loss);
     if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
         print_ranking(&model, &rest, &test, o.train.rank_k, o.train.seed);
     } else if (test.n) {

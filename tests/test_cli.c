@@ -36,6 +36,19 @@ static int count_lines(const char *s) {
     return n;
 }
 
+/* the size of a file in bytes, or 0 when there is none */
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* 1 when the two files hold the same bytes */
+static int same_file(const char *a, const char *b) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
 static void test_help_shows_defaults(void) {
     CHECK_INT(embrec("train --help"), 0);
     CHECK_HAS(out, "--dim K");
@@ -716,6 +729,42 @@ static void test_divergence_stops(void) {
     CHECK(nb == sizeof before && na == nb && memcmp(before, after, nb) == 0);
 }
 
+/* A learning rate of 0 (or below) trains nothing: a usage error naming
+ * --lr. One so large that the best epoch predicts worse than the training
+ * mean still saves (the exit status stays 0) but warns on stderr. */
+static void test_lr_checks(void) {
+    char args[4096], model[600];
+    snprintf(model, sizeof model, "%s", test_path("lr.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --lr 0 --epochs 1 --save %s", model);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr");
+    CHECK_HAS(out, "above 0");
+    CHECK(file_size(model) == 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --lr -0.5 --epochs 1 --save %s",
+             model);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --optimizer adamax --lr 100 "
+             "--epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "embrec: warning: the best val_loss ");
+    CHECK_HAS(out, " is worse than predicting the mean (0.8775): try a smaller --lr");
+    CHECK_INT(count_lines(out), 1); /* --quiet: the warning alone */
+    CHECK(file_size(model) > 0);
+    /* a sane rate, stopped short: the dot model, started near 0, is still
+     * far from the ratings after 2 epochs but on its way */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --optimizer adamax --lr 0.002 "
+             "--epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "though better than the initial weights' (13.");
+    CHECK_HAS(out, "train longer (--epochs)");
+    CHECK(strstr(out, "smaller --lr") == NULL);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --optimizer adam "
+             "--lr 0.005 --epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(strstr(out, "warning") == NULL); /* better than the mean: no warning */
+}
+
 /* On several threads too: the data-parallel split (dense), Hogwild (lazy)
  * and LIBMF's blocks each stop a diverging run with the same message and
  * exit 1, and a sane run on 2 threads saves a model that predicts. */
@@ -871,19 +920,6 @@ static void test_save_failure_keeps_old_model(void) {
     CHECK(nb > 0 && na == nb && memcmp(before, after, nb) == 0);
     snprintf(args, sizeof args, "ls -a %s | grep -c . | grep -qx 3", dir); /* ., .., m.embrec */
     CHECK(system(args) == 0);
-}
-
-/* the size of a file in bytes, or 0 when there is none */
-static long file_size(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
-
-/* 1 when the two files hold the same bytes */
-static int same_file(const char *a, const char *b) {
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
-    return system(cmd) == 0;
 }
 
 /* SIGTERM (a service manager, kill) and SIGHUP (a closed terminal) stop
@@ -1050,6 +1086,7 @@ void suite_cli(void) {
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
     test_run("cli/divergence_stops", test_divergence_stops);
     test_run("cli/divergence_threads", test_divergence_threads);
+    test_run("cli/lr_checks", test_lr_checks);
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
     test_run("cli/term_and_hup_save_best", test_term_and_hup_save_best);
     test_run("cli/second_signal_ends_at_once", test_second_signal_ends_at_once);

@@ -2320,8 +2320,9 @@ static void keep_opt_state(mf_model *mo, const nn_optimizer_config *cfg, const f
     mo->opt_state.present = 1;
 }
 
-/* The names of the tensors holding NaN or ±Inf, comma-separated, into buf */
-static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
+/* The names of the tensors whose part of block (ps's layout: the weights,
+ * or an optimiser moment) holds NaN or ±Inf, comma-separated, into buf */
+static void nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size) {
     size_t t, r, c, used = 0;
     buf[0] = '\0';
     for (t = 0; t < ps->n_tensors; t++) {
@@ -2329,7 +2330,7 @@ static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
         int bad = 0;
         for (r = 0; r < tt->rows && !bad; r++)
             for (c = 0; c < tt->k && !bad; c++)
-                bad = !isfinite(ps->w[tt->offset + r * tt->stride + c]);
+                bad = !isfinite(block[tt->offset + r * tt->stride + c]);
         if (bad && used + strlen(tt->name) + 3 < size)
             used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", tt->name);
     }
@@ -2351,7 +2352,7 @@ static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_hist
         data_errorf(err, "interrupted in %s%s", where, kept);
         return MF_TRAIN_STOPPED;
     }
-    nonfinite_tensors(&m->params, bad, sizeof bad);
+    nonfinite_tensors(&m->params, m->params.w, bad, sizeof bad);
     data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
                 "try a smaller learning rate than --lr %g%s", where,
                 bad[0] ? bad : "the weights are still finite", (double)cfg->opt.lr, kept);
@@ -3387,6 +3388,17 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     m->mean = r_f32(r);
     m->rating_min = r_f32(r);
     m->rating_max = r_f32(r);
+    /* a crafted file passes the checksum: NaN here would be every fallback prediction */
+    if (!isfinite(m->mean)) {
+        data_errorf(err, "%s: corrupt model (the mean rating %g is not finite)", path,
+                    (double)m->mean);
+        return -1;
+    }
+    if (!isfinite(m->rating_min) || !isfinite(m->rating_max) || m->rating_min > m->rating_max) {
+        data_errorf(err, "%s: corrupt model (the rating range [%g, %g] is not finite, or "
+                    "runs backwards)", path, (double)m->rating_min, (double)m->rating_max);
+        return -1;
+    }
     c->l2 = r_f32(r);
     c->init_limit = r_f32(r);
     n_hidden = r_u32(r);
@@ -3527,6 +3539,18 @@ static uint32_t rd_u32_at(reader *r, size_t at) {
     return x;
 }
 
+/* A crafted file passes the checksum: NaN or ±Inf in block (weights or a
+ * moment) would spread to every prediction or step that reads it. 0, or -1
+ * with err naming the tensors. */
+static int check_finite(const nn_params *ps, const float *block, const char *what,
+                        const char *path, data_error *err) {
+    char bad[256];
+    nonfinite_tensors(ps, block, bad, sizeof bad);
+    if (!bad[0]) return 0;
+    data_errorf(err, "%s: corrupt model (%s %s: values that are not finite)", path, what, bad);
+    return -1;
+}
+
 /* version 2: the optimiser's state (the length was checked already) */
 static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *err) {
     nn_params *ps = &m->params;
@@ -3565,7 +3589,9 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
         r_rows(r, m->opt_state.m + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
     for (k = 0; k < ps->n_tensors; k++)
         r_rows(r, m->opt_state.v + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
-    return 0;
+    return check_finite(ps, m->opt_state.m, "the optimiser state (m) of", path, err) != 0 ||
+                   check_finite(ps, m->opt_state.v, "the optimiser state (v) of", path, err) != 0
+               ? -1 : 0;
 }
 
 static int parse_model(mf_model *m, reader *r, const char *path, data_error *err) {
@@ -3626,6 +3652,7 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     for (k = 0; k < m->params.n_tensors; k++)
         r_rows(r, nn_param(&m->params, k), m->params.t[k].rows, m->params.t[k].k,
                m->params.t[k].stride);
+    if (check_finite(&m->params, m->params.w, "the weights of", path, err) != 0) return -1;
     if (version >= 2 && read_opt_state(m, r, path, err) != 0) return -1;
     if (rebuild_map(&m->users, m->user_ids, U, "user", path, err) != 0 ||
         rebuild_map(&m->items, m->item_ids, I, "item", path, err) != 0)

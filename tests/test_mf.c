@@ -1412,6 +1412,89 @@ static void spit_rehashed(const char *name, unsigned char *buf, size_t len) {
     spit(test_path(name), buf, len);
 }
 
+/* the offset of the first copy of x's 4 bytes in buf (len bytes), or 0 */
+static size_t find_f32(const unsigned char *buf, size_t len, float x) {
+    unsigned char b[4];
+    size_t k;
+    memcpy(b, &x, 4); /* the file is little-endian, and so are the machines embrec runs on */
+    for (k = 0; k + 4 <= len; k++)
+        if (memcmp(buf + k, b, 4) == 0) return k;
+    return 0;
+}
+
+/* A file whose checksum is valid but whose numbers are not finite (a
+ * crafted one: the checksum guards against damage, not intent) is refused,
+ * naming the file and the tensor, or the mean or range: a NaN weight would
+ * make every prediction that reads it NaN. */
+static void test_load_rejects_nonfinite(void) {
+    static const float bad[3] = {NAN, INFINITY, -INFINITY};
+    mf_model a;
+    size_t len, at_bias, at_p, at_m, k;
+    unsigned char *buf, keep[4];
+    float p00;
+    save_tiny(&a, "finite.embrec");
+    p00 = nn_param(&a.params, a.t_user)[0];
+    /* an optimiser's state too: a NaN moment would make every resumed step NaN */
+    a.opt_state.present = 1;
+    a.opt_state.cfg = nn_optimizer_defaults(NN_ADAM);
+    a.opt_state.t = 3;
+    a.opt_state.m = nn_alloc(a.params.n * sizeof(float));
+    a.opt_state.v = nn_alloc(a.params.n * sizeof(float));
+    CHECK(a.opt_state.m && a.opt_state.v);
+    if (!a.opt_state.m || !a.opt_state.v) return;
+    memset(a.opt_state.m, 0, a.params.n * sizeof(float));
+    memset(a.opt_state.v, 0, a.params.n * sizeof(float));
+    a.opt_state.m[a.params.t[a.t_item].offset] = -0.375f;
+    {
+        data_error err;
+        CHECK(mf_save(&a, test_path("finite.embrec"), &err) == 0);
+    }
+    mf_free(&a);
+    buf = slurp(test_path("finite.embrec"), &len);
+    at_bias = find_f32(buf, len, -0.75f); /* save_tiny's last item bias */
+    at_p = find_f32(buf, len, p00);
+    at_m = find_f32(buf, len, -0.375f);
+    CHECK(at_bias > 100 && at_p > 100 && at_m > at_bias);
+    for (k = 0; k < 3; k++) {
+        memcpy(keep, buf + at_bias, 4);
+        memcpy(buf + at_bias, &bad[k], 4);
+        spit_rehashed("nan_bias.embrec", buf, len);
+        expect_load_error(test_path("nan_bias.embrec"), "item_bias");
+        expect_load_error(test_path("nan_bias.embrec"), "not finite");
+        memcpy(buf + at_bias, keep, 4);
+        memcpy(keep, buf + at_p, 4);
+        memcpy(buf + at_p, &bad[k], 4);
+        spit_rehashed("nan_p.embrec", buf, len);
+        expect_load_error(test_path("nan_p.embrec"), "user_embedding");
+        memcpy(buf + at_p, keep, 4);
+        memcpy(keep, buf + at_m, 4);
+        memcpy(buf + at_m, &bad[k], 4);
+        spit_rehashed("nan_m.embrec", buf, len);
+        expect_load_error(test_path("nan_m.embrec"), "optimiser state");
+        expect_load_error(test_path("nan_m.embrec"), "item_embedding");
+        memcpy(buf + at_m, keep, 4);
+        /* the mean μ (byte 48) and the rating range after it */
+        memcpy(keep, buf + 48, 4);
+        memcpy(buf + 48, &bad[k], 4);
+        spit_rehashed("nan_mean.embrec", buf, len);
+        expect_load_error(test_path("nan_mean.embrec"), "mean");
+        memcpy(buf + 48, keep, 4);
+        memcpy(keep, buf + 56, 4);
+        memcpy(buf + 56, &bad[k], 4);
+        spit_rehashed("nan_max.embrec", buf, len);
+        expect_load_error(test_path("nan_max.embrec"), "rating range");
+        memcpy(buf + 56, keep, 4);
+    }
+    spit_rehashed("finite_again.embrec", buf, len); /* every edit undone: it loads */
+    {
+        data_error err;
+        CHECK(mf_load(&a, test_path("finite_again.embrec"), &err) == 0);
+        CHECK(a.opt_state.present && a.opt_state.m[a.params.t[a.t_item].offset] == -0.375f);
+        mf_free(&a);
+    }
+    free(buf);
+}
+
 /* A model from a newer embrec (the next version, or a kind this one does not
  * know) and files that are not models at all are refused by name. */
 static void test_load_rejects_other_versions_and_kinds(void) {
@@ -1831,6 +1914,7 @@ void suite_mf(void) {
     test_run("mf/sgd_blocks", test_sgd_blocks);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
+    test_run("mf/load_rejects_nonfinite", test_load_rejects_nonfinite);
     test_run("mf/load_rejects_other_versions_and_kinds",
              test_load_rejects_other_versions_and_kinds);
     test_run("mf/load_checks_size_before_allocating", test_load_checks_size_before_allocating);

@@ -1881,6 +1881,9 @@ static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sg
                              const volatile sig_atomic_t *stop, epoch_halt *halt) {
     size_t G = g->G, b;
     double loss = 0.0;
+    /* from the identity, not last epoch's order: the order then depends on
+     * the generator alone, which a resumed run takes up where it stopped */
+    for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
     nn_rng_shuffle_u32(rng, g->order, G * G);
     if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
     if (T <= 1 || grid_threads(m, packed, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */

@@ -12,13 +12,14 @@
 
 static char out[1 << 16];
 
-/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
-static int embrec(const char *args) {
+/* Run `./embrec ARGS REDIRECT`, keep what comes through the pipe in out,
+ * return the exit status. */
+static int embrec_to(const char *args, const char *redirect) {
     char cmd[4200];
     size_t n = 0, got;
     FILE *p;
     int status;
-    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
+    snprintf(cmd, sizeof cmd, "./embrec %s %s", args, redirect);
     p = popen(cmd, "r");
     if (!p) {
         test_fail(__FILE__, __LINE__, "popen failed for %s", cmd);
@@ -28,6 +29,16 @@ static int embrec(const char *args) {
     out[n] = '\0';
     status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* stdout and stderr together */
+static int embrec(const char *args) {
+    return embrec_to(args, "2>&1");
+}
+
+/* stderr alone */
+static int embrec_stderr(const char *args) {
+    return embrec_to(args, "2>&1 >/dev/null");
 }
 
 static int count_lines(const char *s) {
@@ -1020,7 +1031,7 @@ static void test_resume(void) {
     loss = strstr(out, " - loss: ");
     fresh = loss ? atof(loss + 9) : 0.0;
     snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --optimizer adam "
-             "--epochs 1 --no-progress --save %s", first, second);
+             "--epochs 3 --no-progress --save %s", first, second);
     CHECK_INT(embrec(args), 0);
     CHECK_HAS(out, "its adam state after 676 steps"); /* 2 epochs of ceil(10800 / 32) */
     loss = strstr(out, " - loss: ");
@@ -1039,6 +1050,119 @@ static void test_resume(void) {
     CHECK_HAS(out, "with a fresh adam optimiser");
     CHECK_HAS(out, "ratings of users or movies that tests/ref/model_v1.embrec does not have "
                    "are left out");
+}
+
+/* the lines of a history file from epoch `from` on, without the seconds
+ * column (the 6th), into buf */
+static void history_from(const char *path, int from, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t n = 0;
+    buf[0] = '\0';
+    while (f && fgets(line, sizeof line, f)) {
+        char *c = line;
+        int field;
+        if (atoi(line) < from) continue; /* (the header too) */
+        for (field = 1; field < 6 && c; field++) c = strchr(c + 1, ',');
+        if (c) { /* cut ",seconds" out */
+            char *next = strchr(c + 1, ',');
+            memmove(c, next ? next : c + strlen(c), strlen(next ? next : c + strlen(c)) + 1);
+        }
+        if (n + strlen(line) + 1 < size) {
+            strcpy(buf + n, line);
+            n += strlen(line);
+        }
+    }
+    if (f) fclose(f);
+}
+
+/* --resume continues the run: stopped after 2 of 4 epochs (--epochs 2) and
+ * resumed with --epochs 4 and nothing else, a run whose every setting
+ * differs from the defaults (split, shuffle, seed, batch, optimiser and its
+ * rate, patience) prints epochs 3 and 4 as the straight run did, writes
+ * their history lines, and saves the same model byte for byte. */
+static void test_resume_continues_the_run(void) {
+    char args[4096], a[600], b[600], c[600], ha[600], hc[600], la[2048], lc[2048];
+    static const char run[] = "train --data data/ratings.csv --model bias --dim 6 --val-split 0.2 "
+                              "--shuffle numpy:3 --seed 5 --batch 100 --optimizer adam --lr 0.003 "
+                              "--patience 3 --no-progress";
+    snprintf(a, sizeof a, "%s", test_path("straight.embrec"));
+    snprintf(b, sizeof b, "%s", test_path("half.embrec"));
+    snprintf(c, sizeof c, "%s", test_path("resumed.embrec"));
+    snprintf(ha, sizeof ha, "%s", test_path("straight.csv"));
+    snprintf(hc, sizeof hc, "%s", test_path("resumed.csv"));
+    snprintf(args, sizeof args, "%s --epochs 4 --save %s --history %s", run, a, ha);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "%s --epochs 2 --save %s", run, b);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 4 "
+             "--no-progress --save %s --history %s", b, c, hc);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "its adam state after 192 steps"); /* 2 epochs of 9,600 rows / 100 */
+    CHECK_HAS(out, "at epoch 3 of 4: best val_loss ");
+    CHECK_HAS(out, "adam (dense, lr 0.003), batch 100");
+    CHECK_HAS(out, "Train on 9600 samples, validate on 2400 samples");
+    CHECK_HAS(out, "Epoch 3/4");
+    CHECK(strstr(out, "Epoch 1/") == NULL);
+    history_from(ha, 3, la, sizeof la);
+    history_from(hc, 3, lc, sizeof lc);
+    CHECK(strlen(la) > 20 && count_lines(la) == 2);
+    if (strcmp(la, lc) != 0)
+        test_fail(__FILE__, __LINE__, "epochs 3 and 4:\nstraight:\n%sresumed:\n%s", la, lc);
+    CHECK(same_file(a, c));
+    snprintf(args, sizeof args, "plot --history %s --out %s", hc, test_path("resumed.svg"));
+    CHECK_INT(embrec(args), 0); /* a history that starts at epoch 3 plots */
+
+    /* --epochs is the total: not above the epochs done is a usage error */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 2 --save %s",
+             b, c);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "it has trained 2 of 2 epochs; give the run's new total with --epochs");
+    /* a value given again overrides the saved one */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 3 --lr 0.001 "
+             "--no-progress --save %s", b, c);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "adam (dense, lr 0.001), batch 100");
+    /* another optimiser starts afresh, with a warning on stderr */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 3 "
+             "--optimizer sgd --no-progress --save %s", b, c);
+    CHECK_INT(embrec_stderr(args), 0);
+    CHECK_HAS(out, "embrec: warning: ");
+    CHECK_HAS(out, "half.embrec was trained with adam: its optimiser state is dropped, and sgd "
+                   "starts afresh");
+    CHECK(strstr(out, "Epoch") == NULL); /* (stdout went elsewhere) */
+}
+
+/* EarlyStopping's counter carries over: a run that stopped early resumes
+ * only with more patience; version 2 files (no progress) still load and
+ * resume with their optimiser's state, counting epochs from 1. */
+static void test_resume_patience_and_v2(void) {
+    char args[4096], m[600], r[600];
+    snprintf(m, sizeof m, "%s", test_path("early.embrec"));
+    snprintf(r, sizeof r, "%s", test_path("early2.embrec"));
+    /* (lr 0.05: the bias model overfits within a few epochs) */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 32 --optimizer "
+             "adam --lr 0.05 --epochs 30 --patience 1 --no-progress --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, ": early stopping");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --save %s", m, r);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "its run stopped early, 1 epoch without a better val_loss (patience 1); "
+                   "give a larger --patience");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --patience 3 "
+             "--no-progress --save %s", m, r);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, ", 1 epoch since");
+    CHECK(strstr(out, "Epoch 1/30") == NULL);
+
+    CHECK_INT(embrec("predict --model tests/ref/model_v2.embrec --user 1 --item 1"), 0);
+    CHECK_NEAR(atof(out), 4.0962, 0, 5e-5);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume tests/ref/model_v2.embrec "
+             "--epochs 1 --no-progress --save %s", r);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "its adam state after 676 steps"); /* the saved kind, not the default */
+    CHECK_HAS(out, "the epochs count from 1");
+    CHECK_HAS(out, "Epoch 1/1");
 }
 
 /* The documented rules for odd but valid input: any 64-bit id (negative or
@@ -1093,6 +1217,8 @@ void suite_cli(void) {
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
     test_run("cli/resume", test_resume);
+    test_run("cli/resume_continues_the_run", test_resume_continues_the_run);
+    test_run("cli/resume_patience_and_v2", test_resume_patience_and_v2);
     test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
 }

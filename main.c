@@ -417,10 +417,14 @@ static void train_help(void) {
            "                     one line serves every epoch. numpy:S: Keras's fit\n"
            "                     (shuffle=True) after np.random.seed(S)     [embrec's rng]\n"
            "  --save FILE        where to write the model                         [%s]\n"
-           "  --resume MODEL     continue training a saved model: its architecture,\n"
-           "                     features, weights and optimiser state (model files\n"
-           "                     of version 1 have none: a fresh optimiser); ratings of\n"
-           "                     ids it does not have are left out\n"
+           "  --resume MODEL     continue a saved model's run as if it had not stopped:\n"
+           "                     its architecture, features, weights, optimiser and its\n"
+           "                     state, epoch count, best val_loss and patience counter,\n"
+           "                     split, seed, batch and shuffles; options given again\n"
+           "                     override them, --epochs being the run's total. (Model\n"
+           "                     files of version 1 keep no optimiser state, version 2\n"
+           "                     no progress: the epochs count from 1.) Ratings of ids\n"
+           "                     it does not have are left out\n"
            "  --history FILE     per-epoch CSV (epoch,loss,val_loss,...)\n"
            "  --quiet            no log\n"
            "  --no-progress      one line per epoch even on a terminal (no progress bar)\n\n"
@@ -457,7 +461,7 @@ static void train_help(void) {
            "  -k K               implicit: the K of HR@K and NDCG@K               [%zu]\n\n"
            "Optimiser (Keras 2.1.6 formulas):\n"
            "  --optimizer O      sgd, adam or adamax                              [%s]\n"
-           "  --lr R             learning rate            [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
+           "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
            "  --beta1 B --beta2 B                                                 [0.9, 0.999]\n"
            "  --epsilon E                                                         [1e-07]\n"
            "  --update U         dense (Keras: every row moves every step; rows outside\n"
@@ -466,7 +470,7 @@ static void train_help(void) {
            "                     step; the slow reference) or lazy (only the batch's\n"
            "                     rows move: LazyAdam)                          [%s]\n"
            "  --batch B          ratings per step                                 [%zu]\n"
-           "  --epochs N                                                          [%zu]\n"
+           "  --epochs N         the run's total (with --resume too)              [%zu]\n"
            "  --patience P       early stopping on val_loss; 0 = off              [%zu]\n"
            "  --threads N        threads for training; 0 = every core              [1]\n"
            "                     dense, dense-sweep: each batch split into N shares,\n"
@@ -585,15 +589,66 @@ static void parse_shuffle(args *a, const char *v, train_options *o) {
     usage_error(a, "--shuffle: expected numpy:SEED or embrec (got \"%s\")%s", v, "");
 }
 
-static void parse_train(args *a, train_options *o) {
+static void load_or_die(mf_model *m, const char *path);
+
+/* --resume: the saved run's settings become the base that every other
+ * option overrides, as a recipe's do: the optimiser and its values, and
+ * (version 3) the epochs' total, batch, patience, seed, split and orders */
+static void apply_resumed(train_options *o, const mf_model *m) {
+    const mf_progress *pg = &m->progress;
+    o->model = m->cfg;
+    if (m->opt_state.present) o->train.opt = m->opt_state.cfg;
+    if (!pg->present) return; /* version 1 or 2: the defaults, as before */
+    o->train.epochs = pg->epochs;
+    o->train.batch = pg->batch;
+    o->train.patience = pg->patience;
+    o->train.restore_best = pg->restore_best;
+    o->train.seed = pg->seed;
+    o->train.negatives = pg->negatives;
+    o->train.rank_k = pg->rank_k;
+    o->train.blocks = pg->blocks;
+    o->train.order = pg->order == MF_ORDER_NUMPY ? MF_ORDER_NUMPY : MF_ORDER_EMBREC;
+    o->train.numpy_seed = pg->numpy_seed;
+    o->val_split = pg->val_split;
+    o->holdout = pg->holdout;
+    o->shuffle_first = pg->shuffle != 0;
+    o->shuffle_numpy = pg->shuffle == 2;
+    o->numpy_seed = pg->shuffle_seed;
+}
+
+/* A resumed run must have epochs left, and patience left: say what to give. */
+static void check_resumable(args *a, const train_options *o, const mf_model *m) {
+    const mf_progress *pg = &m->progress;
+    char what[160];
+    if (!pg->present) return;
+    if (pg->order == MF_ORDER_GIVEN && o->train.order != MF_ORDER_GIVEN)
+        usage_error(a, "--resume %s: its run took each epoch's order from --batch-order FILE, "
+                       "which the model does not keep: give it again%s", o->resume, "");
+    if (o->train.epochs <= pg->epochs_done) {
+        snprintf(what, sizeof what, "%zu of %zu", pg->epochs_done, pg->epochs);
+        usage_error(a, "--resume %s: it has trained %s epochs; give the run's new total with "
+                       "--epochs (the total, not the epochs to add)", o->resume, what);
+    }
+    if (o->train.patience && pg->wait >= o->train.patience) {
+        snprintf(what, sizeof what, "%zu epoch%s without a better %s (patience %zu)", pg->wait,
+                 pg->wait == 1 ? "" : "s", m->cfg.implicit ? "HR" : "val_loss",
+                 o->train.patience);
+        usage_error(a, "--resume %s: its run stopped early, %s; give a larger --patience, or 0",
+                    o->resume, what);
+    }
+}
+
+static void parse_train(args *a, train_options *o, mf_model *resumed) {
     const char *v;
     int lr_set = 0, eps_set = 0, b1_set = 0, b2_set = 0;
     nn_optimizer_config given;
+    const nn_optimizer_config *base_opt = NULL; /* the recipe's or the saved optimiser */
     mf_config mg;  /* model values given on the command line... */
     mf_config mg_set; /* ...and which of them (a field is non-zero when given) */
     memset(&mg, 0, sizeof mg);
     memset(&mg_set, 0, sizeof mg_set);
-    /* a recipe first, wherever it stands, so that every other option overrides it */
+    /* a recipe (or a resumed run) first, wherever it stands, so that every
+     * other option overrides it */
     for (a->k = 2; a->k < a->argc; a->k++)
         if (option(a, "--recipe", &v)) {
             const mf_recipe *r = mf_recipe_find(v);
@@ -601,7 +656,20 @@ static void parse_train(args *a, train_options *o) {
                 usage_error(a, "--recipe: unknown recipe \"%s\" (%s)", v,
                             "mf8, cfmodel, deep-genre, neumf, hybrid");
             apply_recipe(o, r);
+            base_opt = &r->train.opt;
+        } else if (option(a, "--resume", &v)) {
+            o->resume = v;
         }
+    if (o->resume && !resumed)
+        usage_error(a, "--resume: %s trains every variant from scratch%s", a->cmd, "");
+    if (o->resume && o->recipe)
+        usage_error(a, "--resume continues the saved model as it is: its architecture, "
+                       "features and weights come from %s%s", o->resume, "");
+    if (o->resume) {
+        load_or_die(resumed, o->resume);
+        apply_resumed(o, resumed);
+        if (resumed->opt_state.present) base_opt = &resumed->opt_state.cfg;
+    }
     memset(&given, 0, sizeof given);
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
@@ -611,7 +679,8 @@ static void parse_train(args *a, train_options *o) {
         } else if (option(a, "--data", &v)) o->data = v;
         else if (option(a, "--test", &v)) o->test = v;
         else if (option(a, "--save", &v)) o->save = v;
-        else if (option(a, "--resume", &v)) o->resume = v;
+        else if (option(a, "--resume", &v)) { /* read above */
+        }
         else if (option(a, "--history", &v)) o->train.history_path = v;
         else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
@@ -652,7 +721,12 @@ static void parse_train(args *a, train_options *o) {
             if (nn_optimizer_parse(v, &kind) != 0)
                 usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax)", v, "");
             o->train.opt.kind = kind;
-        } else if (option(a, "--lr", &v)) { given.lr = (float)parse_real(a, "--lr", v, 0, 1e3); lr_set = 1; }
+        } else if (option(a, "--lr", &v)) {
+            given.lr = (float)parse_real(a, "--lr", v, 0, 1e3);
+            if (!(given.lr > 0)) /* 0 (or a value that rounds to it) would train nothing */
+                usage_error(a, "--lr: the learning rate must be above 0 (got \"%s\")%s", v, "");
+            lr_set = 1;
+        }
         else if (option(a, "--beta1", &v)) { given.beta1 = (float)parse_real(a, "--beta1", v, 0, 0.999999); b1_set = 1; }
         else if (option(a, "--beta2", &v)) { given.beta2 = (float)parse_real(a, "--beta2", v, 0, 0.999999); b2_set = 1; }
         else if (option(a, "--epsilon", &v)) { given.epsilon = (float)parse_real(a, "--epsilon", v, 0, 1); eps_set = 1; }
@@ -678,22 +752,27 @@ static void parse_train(args *a, train_options *o) {
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
     o->data = ratings_in(o->data);
     if (o->resume && (mg_set.kind || mg_set.dim || mg_set.n_hidden || mg_set.implicit ||
-                      o->recipe || o->init_from || o->user_groups || o->item_groups))
+                      o->init_from || o->user_groups || o->item_groups))
         usage_error(a, "--resume continues the saved model as it is: its architecture, "
                        "features and weights come from %s%s", o->resume, "");
     compose_model(o, &mg, &mg_set);
     {
         /* a changed optimiser starts from its own Keras defaults unless the
-         * recipe already chose that optimiser; explicit values win */
+         * recipe (or the resumed run) already chose that optimiser; explicit
+         * values win */
         nn_optimizer_kind kind = o->train.opt.kind;
         nn_update_mode update = o->train.opt.update;
-        if (!o->recipe || o->recipe->train.opt.kind != kind)
+        if (!base_opt || base_opt->kind != kind)
             o->train.opt = nn_optimizer_defaults(kind);
         o->train.opt.update = update;
         if (lr_set) o->train.opt.lr = given.lr;
         if (b1_set) o->train.opt.beta1 = given.beta1;
         if (b2_set) o->train.opt.beta2 = given.beta2;
         if (eps_set) o->train.opt.epsilon = given.epsilon;
+    }
+    if (o->resume) {
+        check_resumable(a, o, resumed);
+        o->train.resume = 1;
     }
 }
 
@@ -862,29 +941,44 @@ static void print_ranking(const mf_model *m, const data_ratings *train, const da
            p.hr_all, p.ndcg_all, p.precision, p.recall);
 }
 
-/* Ctrl-C during training: the first one asks mf_train to stop after the
- * current batch (the best weights so far are then saved); a second one
- * ends the process at once. */
-static volatile sig_atomic_t interrupted = 0;
+/* Ctrl-C (SIGINT), SIGTERM (kill, a service manager) and SIGHUP (the
+ * terminal closed) during training: the first asks mf_train to stop after
+ * the current batch (the best weights so far are then saved, and the exit
+ * status is 128 + the signal); a second ends the process at once. */
+static volatile sig_atomic_t interrupted = 0; /* the first such signal, or 0 */
+static const int stop_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction default_action; /* SIG_DFL, made ready before any handler runs */
 
 static void on_interrupt(int sig) {
-    (void)sig;
-    interrupted = 1;
+    size_t k;
+    interrupted = sig;
+    for (k = 0; k < 3; k++) /* the next one ends the process */
+        sigaction(stop_signals[k], &default_action, NULL);
 }
 
 static void catch_interrupt(void) {
-    struct sigaction sa;
+    struct sigaction sa, old;
+    size_t k;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;
-    sa.sa_flags = SA_RESETHAND; /* the second Ctrl-C is the default: exit */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    sigemptyset(&sa.sa_mask); /* while one is handled the others wait, then meet SIG_DFL */
+    for (k = 0; k < 3; k++) sigaddset(&sa.sa_mask, stop_signals[k]);
+    for (k = 0; k < 3; k++) {
+        /* nohup: a hangup that was ignored when embrec started stays ignored */
+        if (stop_signals[k] == SIGHUP && sigaction(SIGHUP, NULL, &old) == 0 &&
+            old.sa_handler == SIG_IGN)
+            continue;
+        sigaction(stop_signals[k], &sa, NULL);
+    }
 }
 
 /* mf_train stopped early: say why; save the weights it kept if they are
  * finite (an interrupted run's best so far), else leave the model file as it
- * was. Exit status 130 for an interruption (as a shell reports SIGINT), 1 for
- * divergence. */
+ * was. Exit status 128 + the signal for an interruption (as a shell reports
+ * it: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), 1 for divergence. */
 static int training_halted(mf_model *model, const char *save, const data_error *why, int rc) {
     data_error err;
     fflush(stdout);
@@ -898,7 +992,30 @@ static int training_halted(mf_model *model, const char *save, const data_error *
         fprintf(stderr, "embrec train: saved %s\n", save);
     }
     mf_free(model);
-    return rc == MF_TRAIN_STOPPED ? 130 : 1;
+    return rc == MF_TRAIN_STOPPED ? 128 + (int)interrupted : 1;
+}
+
+/* A best epoch that predicts worse than the training mean learned nothing
+ * worth having. Worse than the initial weights too (initial: their
+ * val_loss), training made it worse: most often a learning rate too large
+ * for the data (AdaMax's steps are bounded by it, so the weights wander
+ * without the loss turning NaN). Better than those, it was learning but
+ * stopped short. A warning: the run did what was asked. */
+static void warn_if_worse_than_mean(const mf_model *m, const mf_history *h,
+                                    const data_ratings *val, double initial) {
+    double best, mean;
+    if (!h->n || !val->n || m->cfg.implicit) return;
+    best = h->epoch[h->best].val_loss;
+    mean = mf_evaluate_mean(m->mean, val).mse;
+    if (!(best > mean)) return;
+    fflush(stdout);
+    if (best < initial)
+        fprintf(stderr, "embrec: warning: the best val_loss %.4f is worse than predicting the "
+                        "mean (%.4f), though better than the initial weights' (%.4f): train "
+                        "longer (--epochs)\n", best, mean, initial);
+    else
+        fprintf(stderr, "embrec: warning: the best val_loss %.4f is worse than predicting the "
+                        "mean (%.4f): try a smaller --lr\n", best, mean);
 }
 
 /* The training data as the model remembers it: an absolute path, so that
@@ -931,6 +1048,47 @@ static size_t keep_known_rows(data_ratings *r, size_t n_users, size_t n_items) {
     return n - kept;
 }
 
+/* What a resumed run takes up: the optimiser's state (a different kind
+ * starts afresh: a warning, as it is not what the saved run would have
+ * done), and where the run stood. */
+static void say_resuming(const mf_model *m, const train_options *o) {
+    const mf_progress *pg = &m->progress;
+    const char *kind = nn_optimizer_name(o->train.opt.kind);
+    if (m->opt_state.present && m->opt_state.cfg.kind != o->train.opt.kind) {
+        fflush(stdout);
+        fprintf(stderr, "embrec: warning: %s was trained with %s: its optimiser state is "
+                        "dropped, and %s starts afresh\n", o->resume,
+                nn_optimizer_name(m->opt_state.cfg.kind), kind);
+    }
+    if (!o->train.verbose) return;
+    if (m->opt_state.present && m->opt_state.cfg.kind == o->train.opt.kind)
+        printf("resuming %s: its %s state after %llu steps\n", o->resume, kind,
+               (unsigned long long)m->opt_state.t);
+    else if (!m->opt_state.present) /* (version 1: there is none to take up) */
+        printf("resuming %s: its weights, with a fresh %s optimiser\n", o->resume, kind);
+    if (!pg->present)
+        printf("resuming %s: the epochs count from 1 (a model file of version 1 or 2 does "
+               "not keep its run's progress)\n", o->resume);
+    else if (!pg->best_epoch)
+        printf("resuming %s at epoch %zu of %zu\n", o->resume, pg->epochs_done + 1,
+               o->train.epochs);
+    else
+        printf("resuming %s at epoch %zu of %zu: best %s %.4f at epoch %zu, %zu epoch%s "
+               "since\n", o->resume, pg->epochs_done + 1, o->train.epochs,
+               m->cfg.implicit ? "HR" : "val_loss",
+               m->cfg.implicit ? pg->best.hr : pg->best.val_loss, pg->best_epoch, pg->wait,
+               pg->wait == 1 ? "" : "s");
+}
+
+/* The split a run used, kept with its progress so that a resumed run
+ * validates on the same rows */
+static void record_protocol(mf_model *m, const train_options *o) {
+    m->progress.val_split = o->val_split;
+    m->progress.holdout = o->holdout;
+    m->progress.shuffle = !o->shuffle_first ? 0 : o->shuffle_numpy ? 2 : 1;
+    m->progress.shuffle_seed = o->numpy_seed;
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -942,10 +1100,11 @@ static int cmd_train(args *a) {
     uint32_t *item_genre = NULL;
     size_t n_genres = 0;
     int rc, train_view = 0, status = 1;
+    double initial_val_loss = NAN;
 
     o.cmd = a->cmd;
-    parse_train(a, &o);
     memset(&model, 0, sizeof model); /* every failure below frees what exists */
+    parse_train(a, &o, &model); /* (--resume loads the model) */
     memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
     data_idmap_init(&items);
@@ -956,7 +1115,6 @@ static int cmd_train(args *a) {
     data_ratings_init(&val);
     if (o.resume) { /* the saved model's ids first, so that its rows keep their places */
         size_t k;
-        load_or_die(&model, o.resume);
         o.model = model.cfg;
         for (k = 0; k < model.n_users; k++)
             if (data_idmap_intern(&users, model.user_ids[k]) < 0) goto oom;
@@ -974,12 +1132,7 @@ static int cmd_train(args *a) {
         if (dropped)
             fprintf(stderr, "embrec train: %zu ratings of users or movies that %s does not "
                             "have are left out\n", dropped, o.resume);
-        if (o.train.verbose && model.opt_state.present && model.opt_state.cfg.kind == o.train.opt.kind)
-            printf("resuming %s: its %s state after %llu steps\n", o.resume,
-                   nn_optimizer_name(o.train.opt.kind), (unsigned long long)model.opt_state.t);
-        else if (o.train.verbose)
-            printf("resuming %s: its weights, with a fresh %s optimiser\n", o.resume,
-                   nn_optimizer_name(o.train.opt.kind));
+        say_resuming(&model, &o);
     }
     nn_rng_seed(&rng, o.train.seed);
 
@@ -1085,10 +1238,13 @@ static int cmd_train(args *a) {
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
+    if (val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
+        initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.threads).mse;
     o.train.stop = &interrupted;
     catch_interrupt();
     rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL, &err);
     if (rc == -1) die(&err);
+    record_protocol(&model, &o);
     if (rc != 0) { /* interrupted or diverged: save what is worth keeping, then stop */
         status = training_halted(&model, o.save, &err, rc);
         goto done;
@@ -1099,6 +1255,7 @@ static int cmd_train(args *a) {
         mf_metrics bm = mf_evaluate_mean(model.mean, &val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
+    warn_if_worse_than_mean(&model, &hist, &val, initial_val_loss);
     if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
         print_ranking(&model, &rest, &test, o.train.rank_k, o.train.seed);
     } else if (test.n) {
@@ -1108,7 +1265,7 @@ static int cmd_train(args *a) {
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
     if (o.train.verbose) printf("saved %s\n", o.save);
-    status = 0;
+    status = interrupted ? 128 + (int)interrupted : 0; /* one came after the last batch */
 done:
     mf_history_free(&hist);
     free((void *)o.train.orders);
@@ -1276,7 +1433,7 @@ static void parse_ablate(args *a, ablate_options *ab, train_options *o, int *sub
         args sub = *a;
         sub.argc = *sub_argc;
         sub.argv = sub_argv;
-        parse_train(&sub, o);
+        parse_train(&sub, o, NULL);
     }
     if (o->test || o->holdout > 0)
         usage_error(a, "--test and --holdout: ablate makes its own split (see --test-frac)%s%s",

@@ -463,6 +463,7 @@ void mf_free(mf_model *m) {
     data_idmap_free(&m->items);
     nn_free(m->opt_state.m);
     nn_free(m->opt_state.v);
+    free(m->progress.streams);
     memset(m, 0, sizeof *m);
 }
 
@@ -1338,6 +1339,7 @@ mf_train_config mf_train_defaults(void) {
     c.threads = 1;
     c.blocks = 0;
     c.stop = NULL;
+    c.resume = 0;
     return c;
 }
 
@@ -1445,6 +1447,7 @@ static void buffers_free(train_buffers *tb) {
     nn_free(tb->packed);
     sgd_grid_free(&tb->grid);
     mf_work_free(&tb->work);
+    memset(tb, 0, sizeof *tb); /* a second call frees nothing twice */
 }
 
 /* N: samples per epoch; train: the positives of an implicit model, else NULL */
@@ -1881,6 +1884,9 @@ static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sg
                              const volatile sig_atomic_t *stop, epoch_halt *halt) {
     size_t G = g->G, b;
     double loss = 0.0;
+    /* from the identity, not last epoch's order: the order then depends on
+     * the generator alone, which a resumed run takes up where it stopped */
+    for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
     nn_rng_shuffle_u32(rng, g->order, G * G);
     if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
     if (T <= 1 || grid_threads(m, packed, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */
@@ -2228,6 +2234,16 @@ static int history_open(FILE **f, const char *path, data_error *err) {
     return 0;
 }
 
+/* the most epochs a history may say came before its first line */
+#define MF_HISTORY_MAX_FIRST 1000000
+
+/* an epoch that was not measured (before a resumed run) */
+static mf_epoch history_gap(void) {
+    mf_epoch e = {.loss = NAN, .val_loss = NAN, .val_mae = NAN, .hr = NAN, .ndcg = NAN,
+                  .seconds = 0.0};
+    return e;
+}
+
 int mf_history_load(mf_history *h, const char *path, data_error *err) {
     FILE *f = fopen(path, "r");
     char line[1024];
@@ -2254,22 +2270,29 @@ int mf_history_load(mf_history *h, const char *path, data_error *err) {
             if (*p != ',') break;
             p++;
         }
-        if (n < 6 || v[0] != (double)(h->n + 1)) {
+        if (n >= 6 && h->n == 0 && v[0] > 1 && v[0] <= MF_HISTORY_MAX_FIRST &&
+            v[0] == floor(v[0]))
+            h->first = (size_t)v[0] - 1; /* a resumed run's: it starts later */
+        if (n < 6 || v[0] != (double)((h->n ? h->n : h->first) + 1)) {
             data_errorf(err, "%s:%zu: not a line of an embrec history (\"%.40s\")", path,
                         lineno, line);
             fclose(f);
             mf_history_free(h);
             return -1;
         }
-        if (h->n == cap) {
-            mf_epoch *ne = realloc(h->epoch, (cap = cap ? 2 * cap : 32) * sizeof *ne);
+        if (h->n == 0) h->n = h->first; /* the epochs before it: NaN, no point on a plot */
+        if (h->n + 1 > cap) {
+            size_t want = h->n + 32 > 2 * cap ? h->n + 32 : 2 * cap, k;
+            mf_epoch *ne = realloc(h->epoch, want * sizeof *ne);
             if (!ne) {
                 data_errorf(err, "%s: out of memory", path);
                 fclose(f);
                 mf_history_free(h);
                 return -1;
             }
+            for (k = cap; k < want; k++) ne[k] = history_gap();
             h->epoch = ne;
+            cap = want;
         }
         h->epoch[h->n].loss = v[1];
         h->epoch[h->n].val_loss = v[2];
@@ -2320,8 +2343,9 @@ static void keep_opt_state(mf_model *mo, const nn_optimizer_config *cfg, const f
     mo->opt_state.present = 1;
 }
 
-/* The names of the tensors holding NaN or ±Inf, comma-separated, into buf */
-static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
+/* The names of the tensors whose part of block (ps's layout: the weights,
+ * or an optimiser moment) holds NaN or ±Inf, comma-separated, into buf */
+static void nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size) {
     size_t t, r, c, used = 0;
     buf[0] = '\0';
     for (t = 0; t < ps->n_tensors; t++) {
@@ -2329,7 +2353,7 @@ static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
         int bad = 0;
         for (r = 0; r < tt->rows && !bad; r++)
             for (c = 0; c < tt->k && !bad; c++)
-                bad = !isfinite(ps->w[tt->offset + r * tt->stride + c]);
+                bad = !isfinite(block[tt->offset + r * tt->stride + c]);
         if (bad && used + strlen(tt->name) + 3 < size)
             used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", tt->name);
     }
@@ -2341,7 +2365,7 @@ static void nonfinite_tensors(const nn_params *ps, char *buf, size_t size) {
 static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_history *hist,
                          const float *best_w, const mf_train_config *cfg, data_error *err) {
     char where[96], kept[96] = "", bad[256];
-    int have_best = best_w && hist->n > 0; /* mf_train then restores that epoch */
+    int have_best = best_w != NULL; /* mf_train then restores that epoch */
     if (have_best)
         snprintf(kept, sizeof kept, "; the model keeps epoch %zu's weights", hist->best + 1);
     if (h->batch) snprintf(where, sizeof where, "epoch %zu, batch %zu of %zu", epoch + 1, h->batch,
@@ -2351,11 +2375,86 @@ static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_hist
         data_errorf(err, "interrupted in %s%s", where, kept);
         return MF_TRAIN_STOPPED;
     }
-    nonfinite_tensors(&m->params, bad, sizeof bad);
+    nonfinite_tensors(&m->params, m->params.w, bad, sizeof bad);
     data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
                 "try a smaller learning rate than --lr %g%s", where,
                 bad[0] ? bad : "the weights are still finite", (double)cfg->opt.lr, kept);
     return MF_TRAIN_DIVERGED;
+}
+
+/* A resumed run's training counts: the larger of the saved ones and
+ * train's, so that the same data gives what one run would have, and more
+ * data raises them. 0 or -1 (no memory). */
+static int count_resumed(mf_model *m, const data_ratings *train) {
+    size_t U = m->n_users, I = m->n_items, k;
+    uint32_t *saved = malloc((U + I ? U + I : 1) * sizeof *saved);
+    if (!saved) return -1;
+    memcpy(saved, m->user_count, U * sizeof *saved);
+    memcpy(saved + U, m->item_count, I * sizeof *saved);
+    memset(m->user_count, 0, U * sizeof *m->user_count);
+    memset(m->item_count, 0, I * sizeof *m->item_count);
+    mf_count(m, train);
+    for (k = 0; k < U; k++)
+        if (saved[k] > m->user_count[k]) m->user_count[k] = saved[k];
+    for (k = 0; k < I; k++)
+        if (saved[U + k] > m->item_count[k]) m->item_count[k] = saved[U + k];
+    free(saved);
+    return 0;
+}
+
+/* A resumed run takes up the saved generators: the shuffles' (rng),
+ * thread 0's dropout, each other thread's (as many as were saved). */
+static void streams_restore(const mf_progress *pg, nn_rng *rng, nn_rng *dropout, trainers *ts) {
+    size_t t;
+    if (pg->n_streams > 0) *rng = pg->streams[0];
+    if (pg->n_streams > 1) *dropout = pg->streams[1];
+    for (t = 1; t < ts->T && 1 + t < pg->n_streams; t++) ts->tr[t].rng = pg->streams[1 + t];
+}
+
+/* Room for this run's generators in the progress: 1 + its threads. 0 or -1. */
+static int streams_alloc(mf_progress *pg, const trainers *ts) {
+    size_t n = 1 + (ts->T > 1 ? ts->T : 1);
+    nn_rng *s = realloc(pg->streams, n * sizeof *s);
+    if (!s) return -1;
+    pg->streams = s;
+    pg->n_streams = n;
+    return 0;
+}
+
+/* The generators as they stand, into the progress (at the start of an
+ * epoch: a resumed run starts that epoch from them) */
+static void streams_save(mf_progress *pg, const nn_rng *rng, const nn_rng *dropout,
+                         const trainers *ts) {
+    size_t t;
+    pg->streams[0] = *rng;
+    pg->streams[1] = *dropout;
+    for (t = 1; t < ts->T && 1 + t < pg->n_streams; t++) pg->streams[1 + t] = ts->tr[t].rng;
+}
+
+/* EarlyStopping's state when training returns, and the settings of the
+ * run, into m->progress (its generators are already there). best_known:
+ * hist->best is an epoch measured on validation rows; at_best: the model's
+ * weights are that epoch's. */
+static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_history *hist,
+                            int best_known, size_t wait, int at_best) {
+    mf_progress *pg = &m->progress;
+    pg->present = 1;
+    pg->epochs_done = hist->n;
+    pg->best_epoch = best_known ? hist->best + 1 : 0;
+    pg->best = best_known ? hist->epoch[hist->best] : history_gap();
+    pg->best.seconds = 0.0;
+    pg->best_weights = best_known && at_best;
+    pg->wait = wait;
+    pg->epochs = cfg->epochs;
+    pg->batch = cfg->batch;
+    pg->patience = cfg->patience;
+    pg->negatives = cfg->negatives;
+    pg->rank_k = cfg->rank_k;
+    pg->blocks = cfg->blocks;
+    pg->restore_best = cfg->restore_best;
+    pg->seed = cfg->seed;
+    pg->order = cfg->order;
+    pg->numpy_seed = cfg->numpy_seed;
 }
 
 int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
@@ -2364,7 +2463,10 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     int implicit = m->cfg.implicit;
     size_t N = implicit ? train->n * (1 + cfg->negatives) : train->n, epoch, wait = 0;
     int has_val = val && val->n > 0;
-    int keep_best = has_val && cfg->restore_best, rc = 0;
+    int keep_best = has_val && cfg->restore_best, rc = 0, have_best_w = 0, at_best = 0;
+    mf_progress *pg = &m->progress;
+    int resume = cfg->resume && pg->present;
+    size_t start = resume ? pg->epochs_done : 0; /* epochs done before this run */
     epoch_halt halt;
     int bar = log && cfg->verbose >= 2 && isatty(fileno(log));
     const loss_fn *lf = implicit ? &bce_loss : &mse_loss;
@@ -2380,8 +2482,15 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     memset(hist, 0, sizeof *hist);
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
     memset(&ts, 0, sizeof ts);
+    memset(&tb, 0, sizeof tb);
+    hf = NULL;
     if (cfg->batch == 0 || cfg->epochs == 0 || (implicit && cfg->rank_k == 0)) {
         data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
+        return -1;
+    }
+    if (start >= cfg->epochs) {
+        data_errorf(err, "the model has trained %zu epochs already: the run's total must be "
+                    "above that (it is %zu)", start, cfg->epochs);
         return -1;
     }
     if (cfg->order == MF_ORDER_GIVEN &&
@@ -2407,58 +2516,50 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
     if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->opt, &m->params) != 0 ||
         buffers_alloc(&tb, m, N, cfg->batch, keep_best, cfg->opt.kind,
-                      implicit ? train : NULL) != 0) {
-        data_errorf(err, "out of memory for training");
-        if (hf) fclose(hf);
-        mf_history_free(hist);
-        nn_optimizer_free(&opt);
-        return -1;
+                      implicit ? train : NULL) != 0)
+        goto oom;
+    for (epoch = 0; epoch < start; epoch++) hist->epoch[epoch] = history_gap();
+    hist->n = hist->first = start;
+    if (resume && pg->best_epoch) { /* EarlyStopping's best and counter carry on */
+        hist->best = pg->best_epoch - 1;
+        hist->epoch[hist->best] = pg->best;
+        best = implicit ? -pg->best.hr : pg->best.val_loss;
+        wait = pg->wait;
     }
     if (sgd_fast_path(m, cfg)) { /* per-rating SGD reads the samples packed */
         size_t r;
         tb.packed = nn_alloc((train->n ? train->n : 1) * sizeof *tb.packed);
-        if (!tb.packed) {
-            data_errorf(err, "out of memory for training");
-            if (hf) fclose(hf);
-            mf_history_free(hist);
-            nn_optimizer_free(&opt);
-            buffers_free(&tb);
-            return -1;
-        }
+        if (!tb.packed) goto oom;
         for (r = 0; r < train->n && !cfg->blocks; r++) { /* (blocks pack their own order) */
             tb.packed[r].u = train->user[r];
             tb.packed[r].i = train->item[r];
             tb.packed[r].y = train->rating[r];
         }
     }
-    nn_rng_seed(&rng, cfg->seed);
+    nn_rng_seed(&rng, cfg->seed); /* (a resumed run's groups come from the seed too) */
     if (cfg->blocks &&
-        sgd_grid_build(&tb.grid, tb.packed, train, m->n_users, m->n_items, cfg->blocks, &rng) != 0) {
-        data_errorf(err, "out of memory for training");
-        if (hf) fclose(hf);
-        mf_history_free(hist);
-        nn_optimizer_free(&opt);
-        buffers_free(&tb);
-        return -1;
-    }
+        sgd_grid_build(&tb.grid, tb.packed, train, m->n_users, m->n_items, cfg->blocks, &rng) != 0)
+        goto oom;
     if (m->opt_state.present && m->opt_state.cfg.kind == cfg->opt.kind) /* resume */
         nn_optimizer_resume(&opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
-    mf_count(m, train);
+    if (keep_best && resume && pg->best_epoch && pg->best_weights) { /* they are the best's */
+        memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
+        if (opt.m) memcpy(tb.best_m, opt.m, m->params.n * sizeof(float));
+        if (opt.v) memcpy(tb.best_v, opt.v, m->params.n * sizeof(float));
+        tb.best_t = opt.t;
+        have_best_w = 1;
+    }
+    if (cfg->resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
     nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
                                              * shuffles do not depend on the model */
     if (!tb.packed && cfg->threads > 1) { /* batched training on several threads */
         size_t T = cfg->threads > NN_MAX_THREADS ? NN_MAX_THREADS : cfg->threads;
         if (!hogwild && T > cfg->batch) T = cfg->batch; /* a share of at least one rating */
-        if (trainers_alloc(&ts, m, T, cfg->batch, hogwild, &dropout, cfg->seed) != 0) {
-            data_errorf(err, "out of memory for training");
-            if (hf) fclose(hf);
-            mf_history_free(hist);
-            nn_optimizer_free(&opt);
-            buffers_free(&tb);
-            return -1;
-        }
+        if (trainers_alloc(&ts, m, T, cfg->batch, hogwild, &dropout, cfg->seed) != 0) goto oom;
         opt.team = ts.team; /* dense-sweep's pass is shared too */
     }
+    if (resume) streams_restore(pg, &rng, &dropout, &ts);
+    if (streams_alloc(pg, &ts) != 0) goto oom;
     nn_flush_denormals();
 
     if (log && cfg->verbose) {
@@ -2470,12 +2571,14 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         else
             fprintf(log, "Train on %zu samples\n", N);
     }
-    for (epoch = 0; epoch < cfg->epochs; epoch++) {
+    for (epoch = start; epoch < cfg->epochs; epoch++) {
         mf_epoch *e = &hist->epoch[epoch];
         double t0 = now_seconds(), score;
-        samples sm = implicit ? sample_epoch(&tb, train, cfg->negatives, m->n_items, &rng)
-                              : explicit_samples(train);
+        samples sm;
         size_t k;
+        streams_save(pg, &rng, &dropout, &ts); /* before the epoch draws anything */
+        sm = implicit ? sample_epoch(&tb, train, cfg->negatives, m->n_items, &rng)
+                      : explicit_samples(train);
         if (log && cfg->verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->epochs);
         if (cfg->order == MF_ORDER_GIVEN && cfg->order_n != sm.n) {
             data_errorf(err, "the batch order permutes %zu samples; epoch %zu has %zu",
@@ -2485,9 +2588,14 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             memcpy(tb.perm, cfg->orders + (cfg->n_orders == 1 ? 0 : epoch) * sm.n,
                    sm.n * sizeof *tb.perm);
         } else if (cfg->order == MF_ORDER_NUMPY) {
-            /* Keras: np.random.shuffle(index_array) on the same array every epoch */
-            if (epoch == 0)
+            /* Keras: np.random.shuffle(index_array) on the same array every epoch
+             * (a resumed run replays the shuffles of the epochs before it) */
+            if (epoch == start) {
+                size_t before;
                 for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
+                for (before = 0; before < start; before++)
+                    data_np_shuffle_u32(&np_rng, tb.perm, sm.n);
+            }
             data_np_shuffle_u32(&np_rng, tb.perm, sm.n);
         } else if (!tb.grid.G) {
             for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
@@ -2510,7 +2618,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
         if (halt.why != HALT_NONE) {
             if (bar && log) fprintf(log, "\n");
-            rc = halt_training(m, &halt, epoch, hist, keep_best ? tb.best_w : NULL, cfg, err);
+            rc = halt_training(m, &halt, epoch, hist, have_best_w ? tb.best_w : NULL, cfg, err);
             break;
         }
         e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
@@ -2540,6 +2648,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                 if (opt.m) memcpy(tb.best_m, opt.m, m->params.n * sizeof(float));
                 if (opt.v) memcpy(tb.best_v, opt.v, m->params.n * sizeof(float));
                 tb.best_t = opt.t;
+                have_best_w = 1;
             }
         } else if (cfg->patience && ++wait >= cfg->patience) {
             hist->stopped_early = 1;
@@ -2547,13 +2656,17 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             break;
         }
     }
-    if (keep_best && hist->n && (rc != 0 || hist->best + 1 != hist->n)) { /* back to the best */
+    if (rc == 0) streams_save(pg, &rng, &dropout, &ts); /* as the next epoch would start */
+    at_best = rc == 0 && hist->best + 1 == hist->n; /* the last epoch's weights are the best's */
+    if (keep_best && have_best_w && !at_best) { /* back to the best */
         memcpy(m->params.w, tb.best_w, m->params.n * sizeof(float));
         keep_opt_state(m, &cfg->opt, tb.best_m, tb.best_v, tb.best_t);
+        at_best = 1;
     } else {
         keep_opt_state(m, &cfg->opt, opt.m, opt.v, opt.t);
     }
-    if (log && cfg->verbose && has_val && hist->n) {
+    progress_record(m, cfg, hist, has_val && best < INFINITY, wait, at_best);
+    if (log && cfg->verbose && has_val && best < INFINITY) {
         const mf_epoch *b = &hist->epoch[hist->best];
         if (implicit)
             fprintf(log, "Best HR@%zu %.4f (NDCG@%zu %.4f) at epoch %zu", cfg->rank_k, b->hr,
@@ -2561,7 +2674,8 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         else
             fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu", b->val_loss,
                     sqrt(b->val_loss), hist->best + 1);
-        fprintf(log, "%s\n", keep_best ? "; the model keeps that epoch's weights" : "");
+        fprintf(log, "%s\n", keep_best && have_best_w ? "; the model keeps that epoch's weights"
+                                                      : "");
     }
     buffers_free(&tb);
     trainers_free(&ts);
@@ -2574,6 +2688,14 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     if (rc != 0) return rc;
     return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
                                                                    * an order did not fit */
+oom:
+    data_errorf(err, "out of memory for training");
+    if (hf) fclose(hf);
+    mf_history_free(hist);
+    nn_optimizer_free(&opt);
+    buffers_free(&tb);
+    trainers_free(&ts);
+    return -1;
 }
 
 /* ------------------------------------------------------------ recipes */
@@ -2584,13 +2706,13 @@ static const mf_recipe recipes[] = {
      "validation 0.05, 20 epochs",
      {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
      /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
      0.05, 1},
     {"cfmodel", "003 (deep learning model, CFModel)",
      "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
      "patience 2, best weights kept",
      {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
+     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
      0.1, 1},
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
@@ -2601,7 +2723,7 @@ static const mf_recipe recipes[] = {
      "batch 32, validation 0.2, 5 epochs",
      {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
       .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
      0.2, 1},
     /* notebook 004 builds and summarises the network for an interaction score
      * in [0, 1] but does not train it: implicit feedback with NCF's protocol
@@ -2614,7 +2736,7 @@ static const mf_recipe recipes[] = {
      {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
       .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
       .output_lecun = 1, .implicit = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
+     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
      0.1, 1},
     /* notebook 001 describes its question (which embedded side information
      * helps most) and its data, not a model: LightFM's hybrid over the bias
@@ -2626,7 +2748,7 @@ static const mf_recipe recipes[] = {
      "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
      "validation 0.1, 25 epochs",
      {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
-     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL},
+     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
      0.1, 1},
 };
 
@@ -3136,6 +3258,12 @@ static void w_f32(writer *w, float x) {
     w_u32(w, bits);
 }
 
+static void w_f64(writer *w, double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, 8);
+    w_u64(w, bits);
+}
+
 /* the first k floats of each of R rows spaced S apart */
 static void w_rows(writer *w, const float *a, size_t R, size_t k, size_t S) {
     size_t r, c;
@@ -3182,6 +3310,41 @@ static void write_opt_state(writer *w, const mf_model *m) {
         w_rows(w, m->opt_state.v + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
 }
 
+/* version 3: how far training went (mf_progress), after the optimiser's state */
+static void write_progress(writer *w, const mf_model *m) {
+    const mf_progress *pg = &m->progress;
+    size_t k;
+    int j;
+    w_u32(w, (uint32_t)pg->present);
+    if (!pg->present) return;
+    w_u32(w, (uint32_t)pg->n_streams);
+    w_u64(w, pg->epochs_done);
+    w_u64(w, pg->best_epoch);
+    w_u64(w, pg->wait);
+    w_u32(w, (uint32_t)pg->best_weights);
+    w_f64(w, pg->best.loss);
+    w_f64(w, pg->best.val_loss);
+    w_f64(w, pg->best.val_mae);
+    w_f64(w, pg->best.hr);
+    w_f64(w, pg->best.ndcg);
+    w_u64(w, pg->epochs);
+    w_u64(w, pg->batch);
+    w_u64(w, pg->patience);
+    w_u64(w, pg->negatives);
+    w_u64(w, pg->rank_k);
+    w_u64(w, pg->blocks);
+    w_u32(w, (uint32_t)pg->restore_best);
+    w_u64(w, pg->seed);
+    w_u32(w, (uint32_t)pg->order);
+    w_u64(w, pg->numpy_seed);
+    w_f64(w, pg->val_split);
+    w_f64(w, pg->holdout);
+    w_u32(w, (uint32_t)pg->shuffle);
+    w_u64(w, pg->shuffle_seed);
+    for (k = 0; k < pg->n_streams; k++)
+        for (j = 0; j < 4; j++) w_u64(w, pg->streams[k].s[j]);
+}
+
 static void write_model(writer *w, const mf_model *m) {
     const mf_config *c = &m->cfg;
     const nn_params *ps = &m->params;
@@ -3219,6 +3382,7 @@ static void write_model(writer *w, const mf_model *m) {
     for (k = 0; k < ps->n_tensors; k++) /* every tensor, in layout order, rows unpadded */
         w_rows(w, nn_param(ps, k), ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
     write_opt_state(w, m);
+    write_progress(w, m);
     w_flush(w);
 }
 
@@ -3298,6 +3462,13 @@ static float r_f32(reader *r) {
     uint32_t bits = r_u32(r);
     float x;
     memcpy(&x, &bits, 4);
+    return x;
+}
+
+static double r_f64(reader *r) {
+    uint64_t bits = r_u64(r);
+    double x;
+    memcpy(&x, &bits, 8);
     return x;
 }
 
@@ -3394,6 +3565,17 @@ static int parse_header(mf_model *m, reader *r, const char *path, data_error *er
     m->mean = r_f32(r);
     m->rating_min = r_f32(r);
     m->rating_max = r_f32(r);
+    /* a crafted file passes the checksum: NaN here would be every fallback prediction */
+    if (!isfinite(m->mean)) {
+        data_errorf(err, "%s: corrupt model (the mean rating %g is not finite)", path,
+                    (double)m->mean);
+        return -1;
+    }
+    if (!isfinite(m->rating_min) || !isfinite(m->rating_max) || m->rating_min > m->rating_max) {
+        data_errorf(err, "%s: corrupt model (the rating range [%g, %g] is not finite, or "
+                    "runs backwards)", path, (double)m->rating_min, (double)m->rating_max);
+        return -1;
+    }
     c->l2 = r_f32(r);
     c->init_limit = r_f32(r);
     n_hidden = r_u32(r);
@@ -3534,6 +3716,18 @@ static uint32_t rd_u32_at(reader *r, size_t at) {
     return x;
 }
 
+/* A crafted file passes the checksum: NaN or ±Inf in block (weights or a
+ * moment) would spread to every prediction or step that reads it. 0, or -1
+ * with err naming the tensors. */
+static int check_finite(const nn_params *ps, const float *block, const char *what,
+                        const char *path, data_error *err) {
+    char bad[256];
+    nonfinite_tensors(ps, block, bad, sizeof bad);
+    if (!bad[0]) return 0;
+    data_errorf(err, "%s: corrupt model (%s %s: values that are not finite)", path, what, bad);
+    return -1;
+}
+
 /* version 2: the optimiser's state (the length was checked already) */
 static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *err) {
     nn_params *ps = &m->params;
@@ -3572,6 +3766,88 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
         r_rows(r, m->opt_state.m + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
     for (k = 0; k < ps->n_tensors; k++)
         r_rows(r, m->opt_state.v + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
+    return check_finite(ps, m->opt_state.m, "the optimiser state (m) of", path, err) != 0 ||
+                   check_finite(ps, m->opt_state.v, "the optimiser state (v) of", path, err) != 0
+               ? -1 : 0;
+}
+
+/* the progress block's bytes after its flag and generator count, before
+ * the generators (32 bytes each) */
+#define PROGRESS_BYTES (3 * 8 + 4 + 5 * 8 + 6 * 8 + 4 + 8 + 4 + 8 + 2 * 8 + 4 + 8)
+/* the most generators a file may hold: the shuffles' and one per thread */
+#define MAX_STREAMS (1 + NN_MAX_THREADS)
+
+/* a count from the file that must fit a size_t and lie in [lo, hi] */
+static int r_count(reader *r, uint64_t lo, uint64_t hi, size_t *out) {
+    uint64_t x = r_u64(r);
+    *out = (size_t)x;
+    return x >= lo && x <= hi && x <= (uint64_t)SIZE_MAX;
+}
+
+/* version 3: how far training went (the length was checked already) */
+static int read_progress(mf_model *m, reader *r, const char *path, data_error *err) {
+    mf_progress *pg = &m->progress;
+    uint32_t present = r_u32(r), S, best_weights, restore_best, order, shuffle;
+    size_t k;
+    int j, ok;
+    if (present == 0) return 0;
+    if (present != 1) {
+        data_errorf(err, "%s: corrupt model (training progress flag %u)", path, present);
+        return -1;
+    }
+    S = r_u32(r);
+    /* one read per statement: the reads must happen in the file's order */
+    ok = r_count(r, 0, UINT64_MAX, &pg->epochs_done);
+    ok &= r_count(r, 0, pg->epochs_done, &pg->best_epoch);
+    ok &= r_count(r, 0, pg->epochs_done, &pg->wait);
+    best_weights = r_u32(r);
+    pg->best.loss = r_f64(r);
+    pg->best.val_loss = r_f64(r);
+    pg->best.val_mae = r_f64(r);
+    pg->best.hr = r_f64(r);
+    pg->best.ndcg = r_f64(r);
+    ok &= r_count(r, pg->epochs_done > 0 ? pg->epochs_done : 1, UINT64_MAX, &pg->epochs);
+    ok &= r_count(r, 1, UINT64_MAX, &pg->batch);
+    ok &= r_count(r, 0, UINT64_MAX, &pg->patience);
+    ok &= r_count(r, 0, UINT64_MAX, &pg->negatives);
+    ok &= r_count(r, 1, UINT64_MAX, &pg->rank_k);
+    ok &= r_count(r, 0, MF_MAX_BLOCKS, &pg->blocks);
+    restore_best = r_u32(r);
+    pg->seed = r_u64(r);
+    order = r_u32(r);
+    pg->numpy_seed = r_u64(r);
+    pg->val_split = r_f64(r);
+    pg->holdout = r_f64(r);
+    shuffle = r_u32(r);
+    pg->shuffle_seed = r_u64(r);
+    ok &= S <= MAX_STREAMS && best_weights <= 1 && restore_best <= 1 && order <= MF_ORDER_GIVEN &&
+          shuffle <= 2 && pg->val_split >= 0 && pg->val_split < 1 && pg->holdout >= 0 &&
+          pg->holdout < 1; /* (NaN fails these too) */
+    if (!ok) {
+        data_errorf(err, "%s: corrupt model (training progress)", path);
+        return -1;
+    }
+    pg->best_weights = (int)best_weights;
+    pg->restore_best = (int)restore_best;
+    pg->order = (int)order;
+    pg->shuffle = (int)shuffle;
+    pg->best.seconds = 0.0;
+    pg->streams = malloc((S ? S : 1) * sizeof *pg->streams);
+    if (!pg->streams) {
+        data_errorf(err, "%s: out of memory loading the model", path);
+        return -1;
+    }
+    pg->n_streams = S;
+    for (k = 0; k < S; k++) {
+        uint64_t any = 0;
+        for (j = 0; j < 4; j++) any |= pg->streams[k].s[j] = r_u64(r);
+        if (!any) { /* xoshiro's one state that never leaves itself */
+            data_errorf(err, "%s: corrupt model (training progress: generator %zu is all zero)",
+                        path, k);
+            return -1;
+        }
+    }
+    pg->present = 1;
     return 0;
 }
 
@@ -3607,6 +3883,19 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
             if (kind != NN_SGD) expect += 2 * (body_bytes(m) - params_offset_bytes(m));
         }
     }
+    if (version >= 3) { /* the progress: its size depends on its generator count */
+        uint64_t at = r->pos + expect - 8; /* where it starts, after the optimiser's state */
+        expect += 4;
+        if (at + 8 <= r->len && rd_u32_at(r, (size_t)at) == 1) {
+            uint32_t S = rd_u32_at(r, (size_t)at + 4);
+            if (S > MAX_STREAMS) {
+                data_errorf(err, "%s: corrupt model (training progress with %u generators)",
+                            path, S);
+                return -1;
+            }
+            expect += 4 + PROGRESS_BYTES + 32 * (uint64_t)S;
+        }
+    }
     if ((uint64_t)(r->len - r->pos) != expect) {
         data_errorf(err, "%s: truncated or padded model file (%zu bytes, expected %llu)",
                     path, r->len, (unsigned long long)(r->pos + expect));
@@ -3633,7 +3922,9 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     for (k = 0; k < m->params.n_tensors; k++)
         r_rows(r, nn_param(&m->params, k), m->params.t[k].rows, m->params.t[k].k,
                m->params.t[k].stride);
+    if (check_finite(&m->params, m->params.w, "the weights of", path, err) != 0) return -1;
     if (version >= 2 && read_opt_state(m, r, path, err) != 0) return -1;
+    if (version >= 3 && read_progress(m, r, path, err) != 0) return -1;
     if (rebuild_map(&m->users, m->user_ids, U, "user", path, err) != 0 ||
         rebuild_map(&m->items, m->item_ids, I, "item", path, err) != 0)
         return -1;

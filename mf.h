@@ -78,6 +78,46 @@ mf_config mf_defaults(void);
  * bias: mf_defaults with that kind) */
 mf_config mf_defaults_for(mf_kind kind);
 
+/* One epoch of training, as the log and the history file report it. */
+typedef struct {
+    double loss;           /* mean training loss over the epoch (as Keras reports it) */
+    double val_loss;       /* MSE on the validation rows after the epoch (NAN without) */
+    double val_mae;
+    double hr, ndcg;       /* implicit: HR@K and NDCG@K on the validation rows (99 negatives) */
+    double seconds;
+} mf_epoch;
+
+/* Where a training run stands when mf_train returns, so that a resumed run
+ * (mf_train_config.resume) goes on as if it had never stopped: its epoch
+ * count, EarlyStopping's best and counter, the settings that shape its
+ * epochs, and the random generators as the next epoch starts. */
+typedef struct {
+    int present;             /* 0: unknown (never trained, or a file of version 1 or 2) */
+    size_t epochs_done;      /* epochs completed (an interrupted one is not) */
+    size_t best_epoch;       /* the best so far, from 1; 0: none (no validation rows) */
+    mf_epoch best;           /* its loss, val_loss, val_mae, hr, ndcg (seconds 0) */
+    size_t wait;             /* epochs since the best: EarlyStopping's patience counter */
+    int best_weights;        /* 1: the model's weights are the best epoch's (restored,
+                              * or the best was the last) */
+    /* the run's settings (mf_train_config's), which a resumed run keeps
+     * unless told otherwise; MF_ORDER_GIVEN's orders are not kept */
+    size_t epochs;           /* the run's total */
+    size_t batch, patience, negatives, rank_k, blocks;
+    int restore_best;
+    uint64_t seed;
+    int order;               /* an mf_order */
+    uint64_t numpy_seed;
+    /* the caller's protocol (embrec train records it): how the rows were split */
+    double val_split, holdout;
+    int shuffle;             /* shuffled before splitting: 0 no, 1 by nn_rng from seed,
+                              * 2 by NumPy's permutation from shuffle_seed */
+    uint64_t shuffle_seed;
+    /* the generators as epoch epochs_done + 1 starts: the shuffles' (and the
+     * sampled negatives'), then each training thread's dropout generator */
+    nn_rng *streams;         /* (n_streams), owned */
+    size_t n_streams;
+} mf_progress;
+
 typedef struct {
     mf_config cfg;
     size_t n_users, n_items;   /* U, I */
@@ -112,6 +152,7 @@ typedef struct {
         uint64_t t;
         float *m, *v;
     } opt_state;
+    mf_progress progress;      /* how far training went (mf_train writes it) */
 } mf_model;
 
 /* What a model takes besides ratings. */
@@ -233,6 +274,12 @@ typedef struct {
     const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
                             * SIGINT handler sets it), training ends after the
                             * current batch (MF_TRAIN_STOPPED) */
+    int resume;            /* 1: continue the run the model's progress describes
+                            * (when present): epochs epochs_done + 1 .. epochs (the
+                            * total, as Keras's initial_epoch), EarlyStopping's best
+                            * and counter, the generators (seed must be the run's:
+                            * --blocks' groups come from it); the training counts
+                            * become the larger of the saved and train's */
 } mf_train_config;
 
 enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };
@@ -242,26 +289,24 @@ enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };
 mf_train_config mf_train_defaults(void);
 
 typedef struct {
-    double loss;           /* mean training loss over the epoch (as Keras reports it) */
-    double val_loss;       /* MSE on the validation rows after the epoch (NAN without) */
-    double val_mae;
-    double hr, ndcg;       /* implicit: HR@K and NDCG@K on the validation rows (99 negatives) */
-    double seconds;
-} mf_epoch;
-
-typedef struct {
-    mf_epoch *epoch;       /* (n) */
+    mf_epoch *epoch;       /* (n) epoch[k] is epoch k + 1 */
     size_t n;
+    size_t first;          /* epochs before this run (a resumed one, or a history file
+                            * that starts later): their entries are NaN, but for the
+                            * best, which the model file keeps */
     size_t best;           /* the best epoch: lowest val_loss, or (implicit) highest HR@K */
     int stopped_early;
 } mf_history;
 
 void mf_history_free(mf_history *h);
-/* read back a history CSV that mf_train wrote (--history); 0 or -1 with err */
+/* read back a history CSV that mf_train wrote (--history); a resumed run's
+ * starts at a later epoch, and the epochs before it are NaN (first says how
+ * many); 0 or -1 with err */
 int mf_history_load(mf_history *h, const char *path, data_error *err);
 
 /* Train on train, validate on val (may be NULL or empty), log Keras-style
- * lines to log (may be NULL). Adds train's rows to the model's counts. An
+ * lines to log (may be NULL). Adds train's rows to the model's counts, and
+ * leaves m->progress saying how far it went (see cfg->resume). An
  * implicit model learns every row of train as a positive and validates by
  * ranking val's items (mf_rank_evaluate with 99 negatives).
  * 0, or -1 with err (out of memory, history file), or, with err saying
@@ -409,7 +454,7 @@ int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *er
 
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:
- *   "EMBRECMF"  u32 version (2)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf)
+ *   "EMBRECMF"  u32 version (3)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf)
  *   u32 centre  u32 K  u64 users U  u64 items I  u64 genres G (deep; else 0)
  *   f32 mean μ  f32 rating_min  f32 rating_max  f32 l2  f32 init_limit
  *   u32 hidden layers L, u32 width[L]  u32 activation  f32 dropout_embed  f32 dropout_hidden
@@ -422,12 +467,22 @@ int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *er
  *       then per kind b_u, b_i, the genre embedding, the feature embeddings,
  *       ncf's P' and Q', each Dense layer's kernel (C, O) then its bias (O)
  *   u32 optimiser state present; if 1: u32 kind (0 sgd, 1 adam, 2 adamax)  u32 update
- *       f32 lr  f32 β1  f32 β2  f32 ε  u64 steps t; Adam and AdaMax: m, then v, as the tensors
+ *       (0 dense, 1 lazy, 2 dense-sweep)  f32 lr  f32 β1  f32 β2  f32 ε  u64 steps t;
+ *       Adam and AdaMax: m, then v, as the tensors
+ *   u32 training progress present (mf_progress); if 1: u32 generators S
+ *       u64 epochs done  u64 best epoch (from 1; 0 none)  u64 epochs since the best
+ *       u32 the weights are the best epoch's
+ *       f64 the best epoch's loss, val_loss, val_mae, hr, ndcg (NaN: not measured)
+ *       u64 epochs (the run's total)  u64 batch  u64 patience  u64 negatives  u64 rank_k
+ *       u64 blocks  u32 restore_best  u64 seed  u32 order (0 embrec, 1 numpy, 2 given)
+ *       u64 numpy seed  f64 val_split  f64 holdout  u32 shuffle (0 none, 1 embrec,
+ *       2 numpy)  u64 shuffle seed  S × 4 u64: the generators' states
  *   u64 FNV-1a hash of every byte before it
- * Version 1 files (no optimiser state) still load. Saving writes a
- * temporary file in the same directory, syncs it and renames it over the
- * target, so the target is always either the old or the new model. */
-#define MF_FILE_VERSION 2
+ * Version 1 files (no optimiser state) and version 2 (no progress) still
+ * load. Saving writes a temporary file in the same directory, syncs it and
+ * renames it over the target, so the target is always either the old or the
+ * new model. */
+#define MF_FILE_VERSION 3
 
 int mf_save(const mf_model *m, const char *path, data_error *err);
 int mf_load(mf_model *m, const char *path, data_error *err);

@@ -2,7 +2,9 @@
  * defaults, one-line errors with file and line, and a short training run.
  * Runs ./embrec from the repository root (make test builds it first). */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,17 +29,41 @@ static int run_sh(const char *cmd) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
-static int embrec(const char *args) {
+/* Run `./embrec ARGS REDIRECT`, keep what comes through the pipe in out,
+ * return the exit status. */
+static int embrec_to(const char *args, const char *redirect) {
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
+    snprintf(cmd, sizeof cmd, "./embrec %s %s", args, redirect);
     return run_sh(cmd);
+}
+
+/* stdout and stderr together */
+static int embrec(const char *args) {
+    return embrec_to(args, "2>&1");
+}
+
+/* stderr alone */
+static int embrec_stderr(const char *args) {
+    return embrec_to(args, "2>&1 >/dev/null");
 }
 
 static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
+}
+
+/* the size of a file in bytes, or 0 when there is none */
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* 1 when the two files hold the same bytes */
+static int same_file(const char *a, const char *b) {
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
 }
 
 static void test_help_shows_defaults(void) {
@@ -720,6 +746,42 @@ static void test_divergence_stops(void) {
     CHECK(nb == sizeof before && na == nb && memcmp(before, after, nb) == 0);
 }
 
+/* A learning rate of 0 (or below) trains nothing: a usage error naming
+ * --lr. One so large that the best epoch predicts worse than the training
+ * mean still saves (the exit status stays 0) but warns on stderr. */
+static void test_lr_checks(void) {
+    char args[4096], model[600];
+    snprintf(model, sizeof model, "%s", test_path("lr.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --lr 0 --epochs 1 --save %s", model);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr");
+    CHECK_HAS(out, "above 0");
+    CHECK(file_size(model) == 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --lr -0.5 --epochs 1 --save %s",
+             model);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --optimizer adamax --lr 100 "
+             "--epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "embrec: warning: the best val_loss ");
+    CHECK_HAS(out, " is worse than predicting the mean (0.8775): try a smaller --lr");
+    CHECK_INT(count_lines(out), 1); /* --quiet: the warning alone */
+    CHECK(file_size(model) > 0);
+    /* a sane rate, stopped short: the dot model, started near 0, is still
+     * far from the ratings after 2 epochs but on its way */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --optimizer adamax --lr 0.002 "
+             "--epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "though better than the initial weights' (13.");
+    CHECK_HAS(out, "train longer (--epochs)");
+    CHECK(strstr(out, "smaller --lr") == NULL);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --optimizer adam "
+             "--lr 0.005 --epochs 2 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(strstr(out, "warning") == NULL); /* better than the mean: no warning */
+}
+
 /* On several threads too: the data-parallel split (dense), Hogwild (lazy)
  * and LIBMF's blocks each stop a diverging run with the same message and
  * exit 1, and a sane run on 2 threads saves a model that predicts. */
@@ -745,25 +807,89 @@ static void test_divergence_threads(void) {
     CHECK_HAS(out, "RMSE");
 }
 
+/* ./embrec running beside the test, its stdout and stderr in one pipe. */
+typedef struct {
+    pid_t pid;
+    FILE *out;    /* the pipe's reading end */
+    size_t n;     /* bytes of its output kept in out[] so far */
+} child;
+
+/* Start `./embrec ARGS 2>&1` (sh execs it: pid is embrec's); 0 or -1. */
+static int child_start(child *c, const char *args) {
+    char cmd[4200];
+    int fd[2];
+    snprintf(cmd, sizeof cmd, "exec ./embrec %s 2>&1", args);
+    c->n = 0;
+    out[0] = '\0';
+    fflush(stdout); /* not twice: the child starts with a copy of the buffer */
+    if (pipe(fd) != 0) return -1;
+    c->pid = fork();
+    if (c->pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (c->pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    c->out = fdopen(fd[0], "r");
+    return c->out ? 0 : -1;
+}
+
+/* Read the child's output line by line into out until a line holds needle
+ * (1) or the output ends (0). The read blocks until the child writes: the
+ * test waits for the event itself, however long the machine takes. */
+static int child_wait_for(child *c, const char *needle) {
+    while (c->n + 1 < sizeof out && fgets(out + c->n, (int)(sizeof out - c->n), c->out)) {
+        const char *line = out + c->n;
+        c->n += strlen(line);
+        if (strstr(line, needle)) return 1;
+    }
+    return 0;
+}
+
+/* The rest of the output, then the child's wait status. */
+static int child_finish(child *c) {
+    int status = -1;
+    child_wait_for(c, "\n\n\n"); /* (never in a line: reads to the end) */
+    fclose(c->out);
+    if (waitpid(c->pid, &status, 0) != c->pid) return -1;
+    return status;
+}
+
+/* An endless training run started with its log in a pipe, waited on until
+ * epoch 1 has ended (its line is in the log), then sent sig; the wait
+ * status. */
+static int signal_after_epoch_1(const char *model, int sig) {
+    char args[4096];
+    child c;
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 16 "
+             "--epochs 100000 --batch 4 --optimizer adam --update dense-sweep --restore-best "
+             "--no-progress --save %s", model);
+    if (child_start(&c, args) != 0) {
+        test_fail(__FILE__, __LINE__, "cannot start %s", args);
+        return -1;
+    }
+    if (!child_wait_for(&c, " - loss: "))
+        test_fail(__FILE__, __LINE__, "the run ended before epoch 1 did: %s", out);
+    else
+        kill(c.pid, sig);
+    return child_finish(&c);
+}
+
 /* Ctrl-C: the current batch finishes, the best weights so far are saved,
  * the exit status is 130 and the saved model loads. */
 static void test_interrupt_saves_best(void) {
-    char cmd[4096], model[600];
+    char model[600];
+    int status;
     snprintf(model, sizeof model, "%s", test_path("int.embrec"));
-    snprintf(cmd, sizeof cmd, "sh -c './embrec train --data data/ratings.csv --model bias "
-             "--dim 64 --epochs 100000 --batch 1 --optimizer adam --update dense-sweep "
-             "--restore-best --no-progress --save %s 2>&1 & p=$!; sleep 1.5; kill -INT $p; "
-             "wait $p; echo exit=$?'", model);
-    {
-        FILE *p = popen(cmd, "r");
-        size_t n = 0, got;
-        CHECK(p != NULL);
-        if (!p) return;
-        while (n + 1 < sizeof out && (got = fread(out + n, 1, sizeof out - 1 - n, p)) > 0) n += got;
-        out[n] = '\0';
-        pclose(p);
-    }
-    CHECK_HAS(out, "exit=130");
+    status = signal_after_epoch_1(model, SIGINT);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130);
     CHECK_HAS(out, "embrec train: interrupted in epoch ");
     CHECK_HAS(out, "'s weights");
     CHECK_HAS(out, "embrec train: saved ");
@@ -813,26 +939,85 @@ static void test_save_failure_keeps_old_model(void) {
     CHECK(system(args) == 0);
 }
 
-/* A process killed at a random moment while saving never leaves a partial
- * file under the model's name: after each kill the name holds a model that
- * loads, the old one or the new one. */
-static void test_kill_mid_save(void) {
-    char args[4096], model[600];
-    int k, good = 0;
-    snprintf(model, sizeof model, "%s", test_path("killed.embrec"));
-    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
-    CHECK_INT(embrec(args), 0);
-    for (k = 0; k < 12; k++) {
-        /* a 256-wide model takes a while to write; kill after 0-110 ms */
-        snprintf(args, sizeof args, "sh -c './embrec train --data data/ratings.csv --epochs 1 "
-                 "--dim 256 --quiet --seed %d --save %s & p=$!; sleep 0.%03d; kill -9 $p; "
-                 "wait $p' >/dev/null 2>&1", k + 2, model, 10 * k);
-        (void)system(args); /* killed or finished: either way the file must load */
+/* SIGTERM (a service manager, kill) and SIGHUP (a closed terminal) stop
+ * training as Ctrl-C does: the batch finishes, the best weights so far are
+ * saved, and the status is 128 + the signal, 143 and 129. */
+static void test_term_and_hup_save_best(void) {
+    static const int sigs[2] = {SIGTERM, SIGHUP};
+    char model[600], args[4096];
+    int k, status;
+    for (k = 0; k < 2; k++) {
+        snprintf(model, sizeof model, "%s", test_path(k ? "hup.embrec" : "term.embrec"));
+        status = signal_after_epoch_1(model, sigs[k]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 128 + sigs[k])
+            test_fail(__FILE__, __LINE__, "signal %d: wait status %d, expected exit %d",
+                      sigs[k], status, 128 + sigs[k]);
+        CHECK_HAS(out, "embrec train: interrupted in epoch ");
+        CHECK_HAS(out, "embrec train: saved ");
         snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
-        if (embrec(args) == 0) good++;
-        else test_fail(__FILE__, __LINE__, "after kill %d the model does not load: %s", k, out);
+        CHECK_INT(embrec(args), 0);
     }
-    CHECK_INT(good, 12);
+}
+
+/* A second signal ends the process at once, without saving. Both come
+ * while the process is stopped, so that both wait for it: it takes one
+ * (SIGINT, the lower number) and must die of the other. */
+static void test_second_signal_ends_at_once(void) {
+    char args[4096], model[600];
+    child c;
+    int status;
+    snprintf(model, sizeof model, "%s", test_path("twice.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 16 "
+             "--epochs 100000 --batch 4 --no-progress --save %s", model);
+    CHECK(child_start(&c, args) == 0);
+    CHECK(child_wait_for(&c, " - loss: "));
+    kill(c.pid, SIGSTOP);
+    kill(c.pid, SIGTERM);
+    kill(c.pid, SIGINT);
+    kill(c.pid, SIGCONT);
+    status = child_finish(&c);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    CHECK(file_size(model) == 0); /* nothing saved */
+}
+
+/* A process killed while saving never leaves a partial file under the
+ * model's name. The kill comes from a file-size limit of N blocks of 512
+ * bytes (SIGXFSZ, whose default action ends the process the moment a write
+ * reaches the limit), at 12 sizes spread over the model file: each run dies
+ * mid-write, and the name still holds the old model, byte for byte. */
+static void test_kill_mid_save(void) {
+    char args[4096], model[600], old[600];
+    long blocks;
+    int k, status;
+    snprintf(model, sizeof model, "%s", test_path("killed.embrec"));
+    snprintf(old, sizeof old, "%s", test_path("killed_old.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 64 --quiet "
+             "--save %s", model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "cp %s %s", model, old);
+    CHECK(system(args) == 0);
+    blocks = (file_size(model) + 511) / 512;
+    CHECK(blocks > 26);
+    for (k = 0; k < 12; k++) {
+        long n = blocks * (k + 1) / 13; /* from 1/13 to 12/13 of the file */
+        snprintf(args, sizeof args, "ulimit -c 0; ulimit -f %ld; exec ./embrec train --data "
+                 "data/ratings.csv --epochs 1 --dim 64 --quiet --seed %d --save %s "
+                 ">/dev/null 2>&1", n, k + 2, model);
+        status = system(args);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGXFSZ)
+            test_fail(__FILE__, __LINE__, "at %ld blocks: not killed mid-write (status %d)", n,
+                      status);
+        if (!same_file(model, old))
+            test_fail(__FILE__, __LINE__, "killed at %ld blocks, the model changed", n);
+    }
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 64 --quiet "
+             "--seed 99 --save %s", model); /* no limit: the new model replaces the old */
+    CHECK_INT(embrec(args), 0);
+    CHECK(!same_file(model, old));
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0);
 }
 
 /* Resuming: a model file keeps its optimiser's state, so training goes on
@@ -852,7 +1037,7 @@ static void test_resume(void) {
     loss = strstr(out, " - loss: ");
     fresh = loss ? atof(loss + 9) : 0.0;
     snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --optimizer adam "
-             "--epochs 1 --no-progress --save %s", first, second);
+             "--epochs 3 --no-progress --save %s", first, second);
     CHECK_INT(embrec(args), 0);
     CHECK_HAS(out, "its adam state after 676 steps"); /* 2 epochs of ceil(10800 / 32) */
     loss = strstr(out, " - loss: ");
@@ -871,6 +1056,119 @@ static void test_resume(void) {
     CHECK_HAS(out, "with a fresh adam optimiser");
     CHECK_HAS(out, "ratings of users or movies that tests/ref/model_v1.embrec does not have "
                    "are left out");
+}
+
+/* the lines of a history file from epoch `from` on, without the seconds
+ * column (the 6th), into buf */
+static void history_from(const char *path, int from, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t n = 0;
+    buf[0] = '\0';
+    while (f && fgets(line, sizeof line, f)) {
+        char *c = line;
+        int field;
+        if (atoi(line) < from) continue; /* (the header too) */
+        for (field = 1; field < 6 && c; field++) c = strchr(c + 1, ',');
+        if (c) { /* cut ",seconds" out */
+            char *next = strchr(c + 1, ',');
+            memmove(c, next ? next : c + strlen(c), strlen(next ? next : c + strlen(c)) + 1);
+        }
+        if (n + strlen(line) + 1 < size) {
+            strcpy(buf + n, line);
+            n += strlen(line);
+        }
+    }
+    if (f) fclose(f);
+}
+
+/* --resume continues the run: stopped after 2 of 4 epochs (--epochs 2) and
+ * resumed with --epochs 4 and nothing else, a run whose every setting
+ * differs from the defaults (split, shuffle, seed, batch, optimiser and its
+ * rate, patience) prints epochs 3 and 4 as the straight run did, writes
+ * their history lines, and saves the same model byte for byte. */
+static void test_resume_continues_the_run(void) {
+    char args[4096], a[600], b[600], c[600], ha[600], hc[600], la[2048], lc[2048];
+    static const char run[] = "train --data data/ratings.csv --model bias --dim 6 --val-split 0.2 "
+                              "--shuffle numpy:3 --seed 5 --batch 100 --optimizer adam --lr 0.003 "
+                              "--patience 3 --no-progress";
+    snprintf(a, sizeof a, "%s", test_path("straight.embrec"));
+    snprintf(b, sizeof b, "%s", test_path("half.embrec"));
+    snprintf(c, sizeof c, "%s", test_path("resumed.embrec"));
+    snprintf(ha, sizeof ha, "%s", test_path("straight.csv"));
+    snprintf(hc, sizeof hc, "%s", test_path("resumed.csv"));
+    snprintf(args, sizeof args, "%s --epochs 4 --save %s --history %s", run, a, ha);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "%s --epochs 2 --save %s", run, b);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 4 "
+             "--no-progress --save %s --history %s", b, c, hc);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "its adam state after 192 steps"); /* 2 epochs of 9,600 rows / 100 */
+    CHECK_HAS(out, "at epoch 3 of 4: best val_loss ");
+    CHECK_HAS(out, "adam (dense, lr 0.003), batch 100");
+    CHECK_HAS(out, "Train on 9600 samples, validate on 2400 samples");
+    CHECK_HAS(out, "Epoch 3/4");
+    CHECK(strstr(out, "Epoch 1/") == NULL);
+    history_from(ha, 3, la, sizeof la);
+    history_from(hc, 3, lc, sizeof lc);
+    CHECK(strlen(la) > 20 && count_lines(la) == 2);
+    if (strcmp(la, lc) != 0)
+        test_fail(__FILE__, __LINE__, "epochs 3 and 4:\nstraight:\n%sresumed:\n%s", la, lc);
+    CHECK(same_file(a, c));
+    snprintf(args, sizeof args, "plot --history %s --out %s", hc, test_path("resumed.svg"));
+    CHECK_INT(embrec(args), 0); /* a history that starts at epoch 3 plots */
+
+    /* --epochs is the total: not above the epochs done is a usage error */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 2 --save %s",
+             b, c);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "it has trained 2 of 2 epochs; give the run's new total with --epochs");
+    /* a value given again overrides the saved one */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 3 --lr 0.001 "
+             "--no-progress --save %s", b, c);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "adam (dense, lr 0.001), batch 100");
+    /* another optimiser starts afresh, with a warning on stderr */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 3 "
+             "--optimizer sgd --no-progress --save %s", b, c);
+    CHECK_INT(embrec_stderr(args), 0);
+    CHECK_HAS(out, "embrec: warning: ");
+    CHECK_HAS(out, "half.embrec was trained with adam: its optimiser state is dropped, and sgd "
+                   "starts afresh");
+    CHECK(strstr(out, "Epoch") == NULL); /* (stdout went elsewhere) */
+}
+
+/* EarlyStopping's counter carries over: a run that stopped early resumes
+ * only with more patience; version 2 files (no progress) still load and
+ * resume with their optimiser's state, counting epochs from 1. */
+static void test_resume_patience_and_v2(void) {
+    char args[4096], m[600], r[600];
+    snprintf(m, sizeof m, "%s", test_path("early.embrec"));
+    snprintf(r, sizeof r, "%s", test_path("early2.embrec"));
+    /* (lr 0.05: the bias model overfits within a few epochs) */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 32 --optimizer "
+             "adam --lr 0.05 --epochs 30 --patience 1 --no-progress --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, ": early stopping");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --save %s", m, r);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "its run stopped early, 1 epoch without a better val_loss (patience 1); "
+                   "give a larger --patience");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --patience 3 "
+             "--no-progress --save %s", m, r);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, ", 1 epoch since");
+    CHECK(strstr(out, "Epoch 1/30") == NULL);
+
+    CHECK_INT(embrec("predict --model tests/ref/model_v2.embrec --user 1 --item 1"), 0);
+    CHECK_NEAR(atof(out), 4.0962, 0, 5e-5);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume tests/ref/model_v2.embrec "
+             "--epochs 1 --no-progress --save %s", r);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "its adam state after 676 steps"); /* the saved kind, not the default */
+    CHECK_HAS(out, "the epochs count from 1");
+    CHECK_HAS(out, "Epoch 1/1");
 }
 
 /* The documented rules for odd but valid input: any 64-bit id (negative or
@@ -1079,10 +1377,15 @@ void suite_cli(void) {
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
     test_run("cli/divergence_stops", test_divergence_stops);
     test_run("cli/divergence_threads", test_divergence_threads);
+    test_run("cli/lr_checks", test_lr_checks);
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
+    test_run("cli/term_and_hup_save_best", test_term_and_hup_save_best);
+    test_run("cli/second_signal_ends_at_once", test_second_signal_ends_at_once);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
     test_run("cli/resume", test_resume);
+    test_run("cli/resume_continues_the_run", test_resume_continues_the_run);
+    test_run("cli/resume_patience_and_v2", test_resume_patience_and_v2);
     test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
     test_run("cli/version_and_help", test_version_and_help);

@@ -1086,6 +1086,162 @@ static void test_save_load_opt_state(void) {
     mf_free(&b);
 }
 
+/* 1 when the two files hold the same bytes (and exist) */
+static int same_bytes(const char *a, const char *b) {
+    FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+    int x = 0, y = 0, same = f && g;
+    while (same && (x = getc(f)) == (y = getc(g)) && x != EOF) {}
+    same = same && x == EOF && y == EOF;
+    if (f) fclose(f);
+    if (g) fclose(g);
+    return same;
+}
+
+/* Train 4 epochs straight, and 2, saved, loaded and resumed to 4: the
+ * resumed epochs' losses, the weights, the optimiser's state and the
+ * progress equal the straight run's bit for bit, and so do the saved files. */
+static void resume_matches_straight(const char *what, mf_config mc, mf_train_config tc) {
+    data_idmap users, items;
+    data_ratings all, train, val;
+    data_error err;
+    nn_rng rng, init;
+    mf_model a, b, c;
+    mf_history ha, hb, hc;
+    size_t e;
+    char straight[600], half[600], resumed[600];
+    snprintf(straight, sizeof straight, "%s", test_path("straight.embrec"));
+    snprintf(half, sizeof half, "%s", test_path("half.embrec"));
+    snprintf(resumed, sizeof resumed, "%s", test_path("resumed.embrec"));
+    if (read_sample(&users, &items, &all) != 0) return;
+    data_ratings_init(&train);
+    data_ratings_init(&val);
+    nn_rng_seed(&rng, 42);
+    CHECK(data_ratings_shuffle(&all, &rng) == 0);
+    CHECK(data_split_tail(&all, 0.2, &train, &val) == 0);
+    tc.verbose = 0;
+    tc.epochs = 4;
+    init = rng;
+    CHECK(mf_init(&a, mc, &users, &items, &all, NULL, &init, &err) == 0);
+    CHECK(mf_train(&a, &train, &val, &tc, &ha, NULL, &err) == 0);
+    tc.epochs = 2;
+    init = rng;
+    CHECK(mf_init(&b, mc, &users, &items, &all, NULL, &init, &err) == 0);
+    CHECK(mf_train(&b, &train, &val, &tc, &hb, NULL, &err) == 0);
+    CHECK(mf_save(&b, half, &err) == 0);
+    CHECK(mf_load(&c, half, &err) == 0);
+    CHECK(c.progress.present && c.progress.epochs_done == 2);
+    tc.epochs = 4;
+    tc.resume = 1;
+    CHECK(mf_train(&c, &train, &val, &tc, &hc, NULL, &err) == 0);
+    CHECK_INT(hc.first, 2);
+    CHECK_INT(hc.n, 4);
+    CHECK(isnan(hc.epoch[0].loss));
+    for (e = 2; e < 4 && hc.n == 4 && ha.n == 4; e++) {
+        if (hc.epoch[e].loss != ha.epoch[e].loss ||
+            (isnan(ha.epoch[e].val_loss) ? !isnan(hc.epoch[e].val_loss)
+                                         : hc.epoch[e].val_loss != ha.epoch[e].val_loss) ||
+            (isnan(ha.epoch[e].hr) ? !isnan(hc.epoch[e].hr) : hc.epoch[e].hr != ha.epoch[e].hr))
+            test_fail(__FILE__, __LINE__, "%s: epoch %zu: loss %.9g resumed, %.9g straight", what,
+                      e + 1, hc.epoch[e].loss, ha.epoch[e].loss);
+    }
+    CHECK_INT(hc.best, ha.best);
+    CHECK(memcmp(a.params.w, c.params.w, a.params.n * sizeof(float)) == 0);
+    CHECK_INT(c.opt_state.t, a.opt_state.t);
+    CHECK_INT(c.progress.epochs_done, 4);
+    CHECK_INT(c.progress.best_epoch, a.progress.best_epoch);
+    CHECK_INT(c.progress.wait, a.progress.wait);
+    CHECK(memcmp(a.user_count, c.user_count, a.n_users * sizeof *a.user_count) == 0);
+    CHECK(mf_save(&a, straight, &err) == 0);
+    CHECK(mf_save(&c, resumed, &err) == 0);
+    if (!same_bytes(straight, resumed))
+        test_fail(__FILE__, __LINE__, "%s: the resumed model's file differs from the straight "
+                  "run's", what);
+    mf_history_free(&ha);
+    mf_history_free(&hb);
+    mf_history_free(&hc);
+    mf_free(&a);
+    mf_free(&b);
+    mf_free(&c);
+    data_ratings_free(&train);
+    data_ratings_free(&val);
+    free_data(&users, &items, &all);
+}
+
+/* Resuming continues the run exactly: the random streams (the epoch
+ * shuffles, the sampled negatives, the dropout masks of each thread,
+ * LIBMF's block order, NumPy's shuffles replayed), the optimiser's state,
+ * EarlyStopping's counter. */
+static void test_resume_matches_straight(void) {
+    mf_config mc = mf_defaults_for(MF_NEUMF);
+    mf_train_config tc = mf_train_defaults();
+    mc.dim = 8;
+    mc.hidden[0] = 8;
+    mc.implicit = 1;
+    tc.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.batch = 256;
+    tc.threads = 2; /* data-parallel: a dropout stream per thread */
+    resume_matches_straight("neumf, implicit, 2 threads", mc, tc);
+    mc = mf_defaults_for(MF_BIAS);
+    mc.dim = 6;
+    tc = mf_train_defaults();
+    tc.batch = 64;
+    tc.patience = 3;
+    tc.order = MF_ORDER_NUMPY;
+    tc.numpy_seed = 7;
+    resume_matches_straight("bias, NumPy's order", mc, tc);
+    mc = mf_defaults();
+    tc = mf_train_defaults();
+    tc.opt = nn_optimizer_defaults(NN_SGD);
+    tc.batch = 1;
+    tc.blocks = 3;
+    resume_matches_straight("dot, per-rating SGD in blocks", mc, tc);
+}
+
+/* The progress goes into the model file and comes back (version 3). */
+static void test_save_load_progress(void) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    mf_history h;
+    mf_model a, b;
+    data_error err;
+    double r, base;
+    mc.dim = 4;
+    tc.epochs = 2;
+    tc.patience = 5;
+    tc.restore_best = 1;
+    tc.seed = 9;
+    tc.batch = 50;
+    tc.verbose = 0;
+    train_sample(mc, tc, &r, &base, &h, &a);
+    a.progress.val_split = 0.2; /* the caller's protocol */
+    a.progress.shuffle = 2;
+    a.progress.shuffle_seed = 42;
+    CHECK(mf_save(&a, test_path("progress.embrec"), &err) == 0);
+    CHECK(mf_load(&b, test_path("progress.embrec"), &err) == 0);
+    CHECK(b.progress.present);
+    CHECK_INT(b.progress.epochs_done, 2);
+    CHECK_INT(b.progress.epochs, 2);
+    CHECK_INT(b.progress.best_epoch, h.best + 1);
+    CHECK(b.progress.best.val_loss == h.epoch[h.best].val_loss);
+    CHECK(b.progress.best.val_mae == h.epoch[h.best].val_mae);
+    CHECK_INT(b.progress.wait, a.progress.wait);
+    CHECK_INT(b.progress.best_weights, 1);
+    CHECK_INT(b.progress.batch, 50);
+    CHECK_INT(b.progress.patience, 5);
+    CHECK_INT(b.progress.restore_best, 1);
+    CHECK_INT(b.progress.seed, 9);
+    CHECK(b.progress.val_split == 0.2);
+    CHECK_INT(b.progress.shuffle, 2);
+    CHECK_INT(b.progress.shuffle_seed, 42);
+    CHECK_INT(b.progress.n_streams, 2);
+    CHECK(b.progress.n_streams == a.progress.n_streams &&
+          memcmp(a.progress.streams, b.progress.streams,
+                 a.progress.n_streams * sizeof *a.progress.streams) == 0);
+    mf_history_free(&h);
+    mf_free(&a);
+    mf_free(&b);
+}
+
 static void test_history_csv(void) {
     mf_config mc = mf_defaults();
     mf_train_config tc = mf_train_defaults();
@@ -1412,6 +1568,89 @@ static void spit_rehashed(const char *name, unsigned char *buf, size_t len) {
     spit(test_path(name), buf, len);
 }
 
+/* the offset of the first copy of x's 4 bytes in buf (len bytes), or 0 */
+static size_t find_f32(const unsigned char *buf, size_t len, float x) {
+    unsigned char b[4];
+    size_t k;
+    memcpy(b, &x, 4); /* the file is little-endian, and so are the machines embrec runs on */
+    for (k = 0; k + 4 <= len; k++)
+        if (memcmp(buf + k, b, 4) == 0) return k;
+    return 0;
+}
+
+/* A file whose checksum is valid but whose numbers are not finite (a
+ * crafted one: the checksum guards against damage, not intent) is refused,
+ * naming the file and the tensor, or the mean or range: a NaN weight would
+ * make every prediction that reads it NaN. */
+static void test_load_rejects_nonfinite(void) {
+    static const float bad[3] = {NAN, INFINITY, -INFINITY};
+    mf_model a;
+    size_t len, at_bias, at_p, at_m, k;
+    unsigned char *buf, keep[4];
+    float p00;
+    save_tiny(&a, "finite.embrec");
+    p00 = nn_param(&a.params, a.t_user)[0];
+    /* an optimiser's state too: a NaN moment would make every resumed step NaN */
+    a.opt_state.present = 1;
+    a.opt_state.cfg = nn_optimizer_defaults(NN_ADAM);
+    a.opt_state.t = 3;
+    a.opt_state.m = nn_alloc(a.params.n * sizeof(float));
+    a.opt_state.v = nn_alloc(a.params.n * sizeof(float));
+    CHECK(a.opt_state.m && a.opt_state.v);
+    if (!a.opt_state.m || !a.opt_state.v) return;
+    memset(a.opt_state.m, 0, a.params.n * sizeof(float));
+    memset(a.opt_state.v, 0, a.params.n * sizeof(float));
+    a.opt_state.m[a.params.t[a.t_item].offset] = -0.375f;
+    {
+        data_error err;
+        CHECK(mf_save(&a, test_path("finite.embrec"), &err) == 0);
+    }
+    mf_free(&a);
+    buf = slurp(test_path("finite.embrec"), &len);
+    at_bias = find_f32(buf, len, -0.75f); /* save_tiny's last item bias */
+    at_p = find_f32(buf, len, p00);
+    at_m = find_f32(buf, len, -0.375f);
+    CHECK(at_bias > 100 && at_p > 100 && at_m > at_bias);
+    for (k = 0; k < 3; k++) {
+        memcpy(keep, buf + at_bias, 4);
+        memcpy(buf + at_bias, &bad[k], 4);
+        spit_rehashed("nan_bias.embrec", buf, len);
+        expect_load_error(test_path("nan_bias.embrec"), "item_bias");
+        expect_load_error(test_path("nan_bias.embrec"), "not finite");
+        memcpy(buf + at_bias, keep, 4);
+        memcpy(keep, buf + at_p, 4);
+        memcpy(buf + at_p, &bad[k], 4);
+        spit_rehashed("nan_p.embrec", buf, len);
+        expect_load_error(test_path("nan_p.embrec"), "user_embedding");
+        memcpy(buf + at_p, keep, 4);
+        memcpy(keep, buf + at_m, 4);
+        memcpy(buf + at_m, &bad[k], 4);
+        spit_rehashed("nan_m.embrec", buf, len);
+        expect_load_error(test_path("nan_m.embrec"), "optimiser state");
+        expect_load_error(test_path("nan_m.embrec"), "item_embedding");
+        memcpy(buf + at_m, keep, 4);
+        /* the mean μ (byte 48) and the rating range after it */
+        memcpy(keep, buf + 48, 4);
+        memcpy(buf + 48, &bad[k], 4);
+        spit_rehashed("nan_mean.embrec", buf, len);
+        expect_load_error(test_path("nan_mean.embrec"), "mean");
+        memcpy(buf + 48, keep, 4);
+        memcpy(keep, buf + 56, 4);
+        memcpy(buf + 56, &bad[k], 4);
+        spit_rehashed("nan_max.embrec", buf, len);
+        expect_load_error(test_path("nan_max.embrec"), "rating range");
+        memcpy(buf + 56, keep, 4);
+    }
+    spit_rehashed("finite_again.embrec", buf, len); /* every edit undone: it loads */
+    {
+        data_error err;
+        CHECK(mf_load(&a, test_path("finite_again.embrec"), &err) == 0);
+        CHECK(a.opt_state.present && a.opt_state.m[a.params.t[a.t_item].offset] == -0.375f);
+        mf_free(&a);
+    }
+    free(buf);
+}
+
 /* A model from a newer embrec (the next version, or a kind this one does not
  * know) and files that are not models at all are refused by name. */
 static void test_load_rejects_other_versions_and_kinds(void) {
@@ -1442,13 +1681,19 @@ static void test_load_rejects_other_versions_and_kinds(void) {
     spit_rehashed("kindmax.embrec", buf, len);
     expect_load_error(test_path("kindmax.embrec"), "model kind 4294967295");
     memcpy(buf + 12, keep, 4);
-    /* the optimiser state's flag, the word before the checksum in a model
-     * saved untrained: 2 is neither "none" nor "state follows" (a fuzzed
-     * file once made the loader read the state past the end) */
-    CHECK_INT(get_le(buf + len - 12, 4), 0);
-    put_le(buf + len - 12, 2, 4);
+    /* the optimiser state's flag and the training progress's, the two words
+     * before the checksum in a model saved untrained: 2 is neither "none"
+     * nor "state follows" (a fuzzed file once made the loader read the
+     * state past the end) */
+    CHECK_INT(get_le(buf + len - 16, 4), 0);
+    put_le(buf + len - 16, 2, 4);
     spit_rehashed("state2.embrec", buf, len);
     expect_load_error(test_path("state2.embrec"), "corrupt model (optimiser state flag 2)");
+    put_le(buf + len - 16, 0, 4);
+    CHECK_INT(get_le(buf + len - 12, 4), 0);
+    put_le(buf + len - 12, 2, 4);
+    spit_rehashed("progress2.embrec", buf, len);
+    expect_load_error(test_path("progress2.embrec"), "corrupt model (training progress flag 2)");
     put_le(buf + len - 12, 0, 4);
     spit_rehashed("same.embrec", buf, len); /* the edits undone: it loads again */
     {
@@ -1820,6 +2065,8 @@ void suite_mf(void) {
     test_run("mf/sgd_fast_path_exact", test_sgd_fast_path_exact);
     test_run("mf/sgd_threads", test_sgd_threads);
     test_run("mf/save_load_opt_state", test_save_load_opt_state);
+    test_run("mf/save_load_progress", test_save_load_progress);
+    test_run("mf/resume_matches_straight", test_resume_matches_straight);
     test_run("mf/batch_orders", test_batch_orders);
     test_run("mf/load_weights", test_load_weights);
     test_run("mf/history_csv", test_history_csv);
@@ -1831,6 +2078,7 @@ void suite_mf(void) {
     test_run("mf/sgd_blocks", test_sgd_blocks);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
+    test_run("mf/load_rejects_nonfinite", test_load_rejects_nonfinite);
     test_run("mf/load_rejects_other_versions_and_kinds",
              test_load_rejects_other_versions_and_kinds);
     test_run("mf/load_checks_size_before_allocating", test_load_checks_size_before_allocating);

@@ -3093,14 +3093,13 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
 typedef struct {
     FILE *f;
     uint64_t hash;
-    int failed;
     size_t len;
     unsigned char buf[1 << 16];
 } writer;
 
 static void w_flush(writer *w) {
     w->hash = fnv1a(w->hash, w->buf, w->len);
-    if (w->len && fwrite(w->buf, 1, w->len, w->f) != w->len) w->failed = 1;
+    if (w->len) fwrite(w->buf, 1, w->len, w->f); /* a failure stays in ferror(f) */
     w->len = 0;
 }
 
@@ -3224,45 +3223,17 @@ static void write_model(writer *w, const mf_model *m) {
 
 int mf_save(const mf_model *m, const char *path, data_error *err) {
     static writer w; /* 64 KiB buffer: keep it off the stack */
-    char tmp[4096];
-    int fd;
-    mode_t mask;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-        data_errorf(err, "%s: path too long", path);
-        return -1;
-    }
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        data_errorf(err, "%s: cannot create a temporary file beside it: %s", path,
-                    strerror(errno));
-        return -1;
-    }
-    mask = umask(0); /* mkstemp makes 0600; give the model the usual 0666 & ~umask */
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the model is still private */ }
+    data_out o;
+    if (data_out_open(&o, path, err) != 0) return -1;
     memset(&w, 0, sizeof w);
     w.hash = FNV_OFFSET;
-    w.f = fdopen(fd, "wb");
-    if (!w.f) {
-        data_errorf(err, "%s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
+    w.f = o.f;
     write_model(&w, m); /* ends with a flush, so w.hash covers every byte so far */
     w_u64(&w, w.hash);
-    w_flush(&w);
-    if (w.failed || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
+    w_flush(&w); /* a failed fwrite is the stream's error, which the commit checks */
+    if (data_out_commit(&o, err) != 0) {
         data_errorf(err, "%s: cannot write the model: %s (the previous file, if any, "
-                    "is untouched)", path, strerror(errno ? errno : EIO));
-        fclose(w.f);
-        unlink(tmp);
-        return -1;
-    }
-    if (fclose(w.f) != 0 || rename(tmp, path) != 0) {
-        data_errorf(err, "%s: cannot write the model: %s (the previous file, if any, "
-                    "is untouched)", path, strerror(errno));
-        unlink(tmp);
+                    "is untouched)", path, strerror(o.error));
         return -1;
     }
     return 0;

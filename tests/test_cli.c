@@ -3,19 +3,20 @@
  * Runs ./embrec from the repository root (make test builds it first). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 
 static char out[1 << 16];
 
-/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
-static int embrec(const char *args) {
-    char cmd[4200];
+/* Run the shell command line cmd, keep what it prints on standard output
+ * in out, return its exit status (-1 when a signal ended it). */
+static int shell(const char *cmd) {
     size_t n = 0, got;
     FILE *p;
     int status;
-    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
     p = popen(cmd, "r");
     if (!p) {
         test_fail(__FILE__, __LINE__, "popen failed for %s", cmd);
@@ -25,6 +26,13 @@ static int embrec(const char *args) {
     out[n] = '\0';
     status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
+static int embrec(const char *args) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
+    return shell(cmd);
 }
 
 static int count_lines(const char *s) {
@@ -828,6 +836,53 @@ static void test_kill_mid_save(void) {
     CHECK_INT(good, 12);
 }
 
+/* ------------------------------------------------------------ outputs */
+
+/* path is a regular file (not a symlink) with permission bits mode */
+static int regular_with_mode(const char *path, int mode) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (int)(st.st_mode & 0777) == mode;
+}
+
+/* Replacing a file keeps its permission bits (a private model stays
+ * private), for models, ratings caches and every other output; a new file
+ * gets 0666 less the umask. */
+static void test_replace_keeps_mode(void) {
+    char args[4096], model[600], hist[600], svg[600], src[600], cache[600];
+    snprintf(model, sizeof model, "%s", test_path("mode.embrec"));
+    snprintf(hist, sizeof hist, "%s", test_path("mode.csv"));
+    snprintf(svg, sizeof svg, "%s", test_path("mode.svg"));
+    snprintf(src, sizeof src, "%s", test_path("mode_ratings.csv"));
+    snprintf(cache, sizeof cache, "%s", test_path("mode.cache"));
+    snprintf(args, sizeof args, "umask 027; exec ./embrec train --data data/ratings.csv "
+             "--epochs 1 --quiet --save %s --history %s 2>&1", model, hist);
+    CHECK_INT(shell(args), 0);
+    CHECK(regular_with_mode(model, 0640));
+    CHECK(regular_with_mode(hist, 0640));
+    CHECK(chmod(model, 0600) == 0 && chmod(hist, 0604) == 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s "
+             "--history %s", model, hist);
+    CHECK_INT(embrec(args), 0);
+    CHECK(regular_with_mode(model, 0600));
+    CHECK(regular_with_mode(hist, 0604));
+    snprintf(args, sizeof args, "plot --history %s --out %s", hist, svg);
+    CHECK_INT(embrec(args), 0);
+    CHECK(chmod(svg, 0664) == 0);
+    CHECK_INT(embrec(args), 0);
+    CHECK(regular_with_mode(svg, 0664));
+    snprintf(args, sizeof args, "cp data/ratings.csv %s && touch -t 202001010000 %s", src, src);
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "info --data %s --cache=%s", src, cache);
+    CHECK_INT(embrec(args), 0);
+    CHECK(chmod(cache, 0600) == 0);
+    snprintf(args, sizeof args, "touch -t 202001020000 %s", src); /* the cache is rebuilt */
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "info --data %s --cache=%s", src, cache);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "cache    rebuilt");
+    CHECK(regular_with_mode(cache, 0600));
+}
+
 /* Resuming: a model file keeps its optimiser's state, so training goes on
  * where it stopped (its first resumed epoch starts below where a fresh run
  * starts, and the step count carries over); a file of version 1 (before the
@@ -914,6 +969,7 @@ void suite_cli(void) {
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
+    test_run("cli/replace_keeps_mode", test_replace_keeps_mode);
     test_run("cli/resume", test_resume);
     test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);

@@ -117,6 +117,31 @@ static mode_t out_mode(const char *path) {
     return 0666 & ~mask;
 }
 
+/* Is dir /dev itself or in /proc? The names there (/dev/stdout, /dev/fd/1,
+ * /proc/self/fd/1) are the system's links to open streams and devices:
+ * replacing /dev/stdout with a file would break every later program that
+ * writes to it. (/dev/shm and the like are other directories.) */
+static int system_dir(const char *dir) {
+    struct stat d, dev, proc, root;
+    if (stat(dir, &d) != 0) return 0;
+    if (stat("/dev", &dev) == 0 && d.st_dev == dev.st_dev && d.st_ino == dev.st_ino) return 1;
+    return stat("/proc", &proc) == 0 && stat("/", &root) == 0 &&
+           proc.st_dev != root.st_dev && d.st_dev == proc.st_dev; /* procfs, when mounted */
+}
+
+/* Is path written directly rather than replaced? When it is itself a
+ * device, FIFO or socket (a symlink is not: it is replaced, so that a
+ * link planted in an output directory leads nowhere), or a name of the
+ * system's (system_dir). */
+static int out_direct(const char *path) {
+    struct stat st;
+    char dir[4096];
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) &&
+        !S_ISDIR(st.st_mode))
+        return 1;
+    return dir_of(path, dir, sizeof dir) == 0 && system_dir(dir);
+}
+
 int data_out_open(data_out *o, const char *path, data_error *err) {
     struct stat st;
     int fd;
@@ -130,9 +155,11 @@ int data_out_open(data_out *o, const char *path, data_error *err) {
         return -1;
     }
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return out_failed(o, EISDIR, err);
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a device or FIFO: no rename */
+    if (out_direct(path)) { /* nothing to rename over */
         o->direct = 1;
-        if (!(o->f = fopen(path, "wb"))) return out_failed(o, errno, err);
+        /* appending: /dev/stdout that leads to a file (> log) must not cut
+         * off what was printed before */
+        if (!(o->f = fopen(path, "ab"))) return out_failed(o, errno, err);
         return 0;
     }
     if ((fd = mkstemp(o->tmp)) < 0) {
@@ -186,8 +213,8 @@ int data_out_check_dir(const char *path, data_error *err) {
         data_errorf(err, "%s: cannot write: %s", path, strerror(EISDIR));
         return -1;
     }
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a device: written directly */
-        if (access(path, W_OK) == 0) return 0;
+    if (out_direct(path)) {
+        if (access(path, W_OK) == 0 || errno == ENOENT) return 0; /* fopen will say */
         data_errorf(err, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
@@ -3206,11 +3233,10 @@ typedef struct {
     FILE *f;
     char *buf;
     size_t len, cap;
-    int failed;
 } out_buf;
 
 static void ob_flush(out_buf *o) {
-    if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len) o->failed = 1;
+    if (o->len) fwrite(o->buf, 1, o->len, o->f); /* a failure stays in ferror(f) */
     o->len = 0;
 }
 
@@ -3322,8 +3348,8 @@ typedef struct {
     uint32_t *fuser, *fitem;   /* (I) the user each movie is forced on; movies by user */
     unsigned char *mark;       /* (I) movies the current user has */
     uint32_t *chosen;          /* (max cnt) the current user's movies */
-    out_buf ob;
-    char path[4200];           /* the file being written, for errors */
+    out_buf ob;                /* buffers the lines for out */
+    data_out out;              /* the file being written */
     data_error *err;
 } synth;
 
@@ -3389,7 +3415,7 @@ static int synth_alloc(synth *s) {
 }
 
 static void synth_free(synth *s) {
-    if (s->ob.f) fclose(s->ob.f);
+    data_out_abort(&s->out); /* a no-op once committed */
     free(s->ob.buf);
     free(s->centre);
     free(s->q);
@@ -3417,30 +3443,18 @@ static int synth_out_of_memory(synth *s) {
 
 /* Start writing dir/name. 0 or -1 with err. */
 static int synth_open(synth *s, const char *dir, const char *name) {
-    snprintf(s->path, sizeof s->path, "%s/%s", dir, name);
-    if (!(s->ob.f = fopen(s->path, "wb"))) {
-        data_errorf(s->err, "%s: cannot create: %s", s->path, strerror(errno));
-        return -1;
-    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (data_out_open(&s->out, path, s->err) != 0) return -1;
+    s->ob.f = s->out.f;
     return 0;
 }
 
-/* Flush and close the file being written. 0 or -1 with err. */
+/* Flush and commit the file being written. 0 or -1 with err. */
 static int synth_close(synth *s) {
-    int failed, saved;
     ob_flush(&s->ob);
-    failed = s->ob.failed;
-    saved = errno; /* the write's error, before fclose can overwrite it */
-    if (fclose(s->ob.f) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
     s->ob.f = NULL;
-    if (failed) {
-        data_errorf(s->err, "%s: write error: %s", s->path, strerror(saved));
-        return -1;
-    }
-    return 0;
+    return data_out_commit(&s->out, s->err);
 }
 
 /* The cluster centres, and the scales that give p_u·q_i an sd of about

@@ -47,9 +47,10 @@ void data_errorf(data_error *err, const char *fmt, ...)
  * same directory, so that the rename stays on one file system); commit
  * checks them, flushes, syncs, closes and renames it over path. A symlink
  * at path is replaced, never written through. Replacing a regular file
- * keeps its permission bits; a new file gets 0666 & ~umask. A path that is
- * (or links to) a device, FIFO or socket (/dev/null, /dev/stdout) cannot be
- * replaced: it is written directly (o.direct), its errors still checked.
+ * keeps its permission bits; a new file gets 0666 & ~umask. A device, FIFO
+ * or socket (/dev/null), and any name in /dev itself or in /proc
+ * (/dev/stdout, /dev/fd/1), is not a file to replace: it is written
+ * directly (o.direct), its errors still checked.
  * Failures fill err with `PATH: cannot write: reason` (open: `PATH: cannot
  * create a temporary file beside it: reason`) and leave the reason's errno
  * in o.error; nothing is left behind but the old file. */

@@ -205,7 +205,8 @@ typedef struct {
     uint64_t seed;         /* the per-epoch shuffles of the training rows */
     int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
                             * when the log is a terminal, else as 1 */
-    const char *history_path; /* per-epoch CSV, or NULL */
+    const char *history_path; /* per-epoch CSV, or NULL: written whole (data_out)
+                            * before the first epoch and at the end of each */
     size_t negatives;      /* implicit: negatives sampled per positive each epoch (NCF: 4) */
     size_t rank_k;         /* implicit: the K of HR@K and NDCG@K reported each epoch */
     /* The order of the samples in each epoch's batches (fit(shuffle=True)):

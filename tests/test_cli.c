@@ -2,6 +2,7 @@
  * defaults, one-line errors with file and line, and a short training run.
  * Runs ./embrec from the repository root (make test builds it first). */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -838,10 +839,183 @@ static void test_kill_mid_save(void) {
 
 /* ------------------------------------------------------------ outputs */
 
+/* the whole file, NUL-terminated, into buf (at most n - 1 bytes); its
+ * length, or 0 when it cannot be read */
+static size_t slurp(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    if (f) fclose(f);
+    buf[got] = '\0';
+    return got;
+}
+
+/* how many names in dir hold ".tmp." (temporary files left behind) */
+static int temporaries_in(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* link, replaced by a symlink to target */
+static void make_symlink(const char *target, const char *link) {
+    unlink(link);
+    CHECK(symlink(target, link) == 0);
+}
+
 /* path is a regular file (not a symlink) with permission bits mode */
 static int regular_with_mode(const char *path, int mode) {
     struct stat st;
     return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (int)(st.st_mode & 0777) == mode;
+}
+
+/* A write that fails (here on /dev/full, a device, which is written
+ * directly) says which file and why, `embrec: FILE: cannot write: reason`,
+ * and exits 1: the history, a map and its CSV, a plot, every user's
+ * recommendations, and standard output. */
+static void test_write_errors_name_the_file(void) {
+    const char *full = "embrec: /dev/full: cannot write: No space left on device";
+    char args[4096], model[600], hist[600], svg[600];
+    struct stat st;
+    snprintf(model, sizeof model, "%s", test_path("werr.embrec"));
+    snprintf(hist, sizeof hist, "%s", test_path("werr.csv"));
+    snprintf(svg, sizeof svg, "%s", test_path("werr.svg"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 2 --quiet --save %s "
+             "--history %s", model, hist);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 2 --quiet --save %s "
+             "--history /dev/full", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "map --model %s --method pca --out /dev/full", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "map --model %s --method pca --out %s --csv /dev/full", model, svg);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "plot --history %s --out /dev/full", hist);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "recommend --model %s --all --out /dev/full", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    CHECK_INT(shell("./embrec info --data data/ratings.csv 2>&1 >/dev/full"), 1);
+    CHECK_HAS(out, "embrec: standard output: cannot write: No space left on device");
+    CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode)); /* written, never replaced */
+}
+
+/* Exporting over an earlier export when the disk fills (a file-size limit
+ * stands in): the failing file is named, exit 1, and every earlier file is
+ * whole, with no temporary file left beside them. */
+static void test_export_full_disk_keeps_old(void) {
+    char args[4096], small[600], big[600], dir[600], path[700];
+    static char before[1 << 16], after[1 << 16];
+    size_t nb;
+    snprintf(small, sizeof small, "%s", test_path("exp8.embrec"));
+    snprintf(big, sizeof big, "%s", test_path("exp64.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("exp_full"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", small);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 64 --quiet "
+             "--save %s", big);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "export --model %s --out %s", small, dir);
+    CHECK_INT(embrec(args), 0);
+    snprintf(path, sizeof path, "%s/user_embedding.npy", dir);
+    nb = slurp(path, before, sizeof before);
+    CHECK(nb > 9000); /* 300 users x 8 floats */
+    /* 2 blocks of 512 bytes: the 64-wide user embeddings (77 KB) do not fit */
+    snprintf(args, sizeof args, "trap '' XFSZ; ulimit -f 2; exec ./embrec export --model %s "
+             "--out %s 2>&1", big, dir);
+    CHECK_INT(shell(args), 1);
+    CHECK_HAS(out, "user_embedding.npy: cannot write: File too large");
+    CHECK(slurp(path, after, sizeof after) == nb && memcmp(before, after, nb) == 0);
+    CHECK_INT(temporaries_in(dir), 0);
+}
+
+/* A symlink where export writes a file is replaced by the new file; the
+ * file it pointed at, outside the directory, stays as it was. */
+static void test_export_replaces_symlinks(void) {
+    char args[4096], model[600], dir[600], link[700], victim[600], buf[64];
+    snprintf(model, sizeof model, "%s", test_path("expl.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("exp_links"));
+    snprintf(victim, sizeof victim, "%s", test_write("victim_export.txt", "keep me\n"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(link, sizeof link, "%s/item_ids.npy", dir);
+    make_symlink(victim, link);
+    snprintf(link, sizeof link, "%s/item_vectors.tsv", dir);
+    make_symlink(victim, link);
+    snprintf(args, sizeof args, "export --model %s --out %s", model, dir);
+    CHECK_INT(embrec(args), 0);
+    slurp(victim, buf, sizeof buf);
+    CHECK(strcmp(buf, "keep me\n") == 0);
+    CHECK(regular_with_mode(link, 0644)); /* item_vectors.tsv */
+    snprintf(link, sizeof link, "%s/item_ids.npy", dir);
+    CHECK(regular_with_mode(link, 0644));
+    slurp(link, buf, sizeof buf);
+    CHECK(memcmp(buf, "\x93NUMPY", 6) == 0);
+}
+
+/* The same for the other outputs: the history, a map and its CSV, a plot,
+ * every user's recommendations. */
+static void test_outputs_replace_symlinks(void) {
+    char args[4096], model[600], victim[600], buf[64];
+    char link[5][600];
+    const char *names[5] = {"l_hist.csv", "l_map.svg", "l_map.csv", "l_plot.svg", "l_all.csv"};
+    int k;
+    snprintf(model, sizeof model, "%s", test_path("links.embrec"));
+    snprintf(victim, sizeof victim, "%s", test_write("victim.txt", "keep me\n"));
+    for (k = 0; k < 5; k++) {
+        snprintf(link[k], sizeof link[k], "%s", test_path(names[k]));
+        make_symlink(victim, link[k]);
+    }
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 2 --quiet --save %s "
+             "--history %s", model, link[0]);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "map --model %s --method pca --out %s --csv %s", model, link[1],
+             link[2]);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "plot --history %s --out %s", link[0], link[3]);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --all -n 2 --out %s", model, link[4]);
+    CHECK_INT(embrec(args), 0);
+    slurp(victim, buf, sizeof buf);
+    CHECK(strcmp(buf, "keep me\n") == 0);
+    for (k = 0; k < 5; k++)
+        if (!regular_with_mode(link[k], 0644))
+            test_fail(__FILE__, __LINE__, "%s is not a regular 0644 file", names[k]);
+    slurp(link[4], buf, sizeof buf);
+    CHECK(strncmp(buf, "userId,rank,movieId,prediction\n", 31) == 0);
+}
+
+/* The history, rewritten at each epoch's end, is never half a file: when a
+ * write fails (a file-size limit of 512 bytes stands in for a full disk)
+ * it holds the epochs written so far, whole lines that plot reads, and
+ * training stops with the file's name and exit 1. */
+static void test_history_never_half_written(void) {
+    char args[4096], model[600], dir[600], hist[700];
+    static char text[4096];
+    size_t n;
+    snprintf(model, sizeof model, "%s", test_path("half.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("half"));
+    snprintf(hist, sizeof hist, "%s/half.csv", dir);
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(args, sizeof args, "trap '' XFSZ; ulimit -f 1; exec ./embrec train --data "
+             "data/ratings.csv --epochs 20 --quiet --save %s --history %s 2>&1", model, hist);
+    CHECK_INT(shell(args), 1);
+    CHECK_HAS(out, "half.csv: cannot write: File too large");
+    n = slurp(hist, text, sizeof text);
+    CHECK(n > 200 && n <= 512 && text[n - 1] == '\n');
+    CHECK(strncmp(text, "epoch,loss,val_loss,", 20) == 0);
+    CHECK(count_lines(text) >= 4 && count_lines(text) < 21);
+    snprintf(args, sizeof args, "plot --history %s --out %s", hist, test_path("half.svg"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_INT(temporaries_in(dir), 0);
 }
 
 /* Replacing a file keeps its permission bits (a private model stays
@@ -881,6 +1055,26 @@ static void test_replace_keeps_mode(void) {
     CHECK_INT(embrec(args), 0);
     CHECK_HAS(out, "cache    rebuilt");
     CHECK(regular_with_mode(cache, 0600));
+}
+
+/* synth over earlier files when the disk fills: the file is named, exit 1,
+ * and the earlier files are whole. */
+static void test_synth_full_disk_keeps_old(void) {
+    char args[4096], dir[600], path[700];
+    static char before[1 << 15], after[1 << 15];
+    size_t nb;
+    snprintf(dir, sizeof dir, "%s", test_path("synth_full"));
+    snprintf(args, sizeof args, "synth --out %s", dir);
+    CHECK_INT(embrec(args), 0);
+    snprintf(path, sizeof path, "%s/movies.csv", dir);
+    nb = slurp(path, before, sizeof before);
+    CHECK(nb > 2048);
+    snprintf(args, sizeof args, "trap '' XFSZ; ulimit -f 2; exec ./embrec synth --out %s "
+             "--seed 9 2>&1", dir);
+    CHECK_INT(shell(args), 1);
+    CHECK_HAS(out, "movies.csv: cannot write: File too large");
+    CHECK(slurp(path, after, sizeof after) == nb && memcmp(before, after, nb) == 0);
+    CHECK_INT(temporaries_in(dir), 0);
 }
 
 /* Resuming: a model file keeps its optimiser's state, so training goes on
@@ -969,7 +1163,13 @@ void suite_cli(void) {
     test_run("cli/interrupt_saves_best", test_interrupt_saves_best);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
+    test_run("cli/write_errors_name_the_file", test_write_errors_name_the_file);
+    test_run("cli/export_full_disk_keeps_old", test_export_full_disk_keeps_old);
+    test_run("cli/export_replaces_symlinks", test_export_replaces_symlinks);
+    test_run("cli/outputs_replace_symlinks", test_outputs_replace_symlinks);
+    test_run("cli/history_never_half_written", test_history_never_half_written);
     test_run("cli/replace_keeps_mode", test_replace_keeps_mode);
+    test_run("cli/synth_full_disk_keeps_old", test_synth_full_disk_keeps_old);
     test_run("cli/resume", test_resume);
     test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);

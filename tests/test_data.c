@@ -2803,8 +2803,8 @@ static const char *first_line(const char *path, char *buf, size_t n) {
 /* data_out: the name holds the old file until the commit, then the whole
  * new one; an abort leaves the old one and nothing beside it; a replaced
  * file keeps its permission bits; a symlink is replaced, never written
- * through; a device is written directly and its errors reported; a
- * directory is refused. */
+ * through, even one to a device; a device and /dev/stdout are written
+ * directly and their errors reported; a directory is refused. */
 static void test_out_atomic(void) {
     char dir[600], path[700], link[800], victim[700], buf[64], cmd[800];
     data_out o;
@@ -2842,6 +2842,17 @@ static void test_out_atomic(void) {
     CHECK(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
     CHECK(strcmp(first_line(link, buf, sizeof buf), "x\n") == 0);
 
+    snprintf(link, sizeof link, "%s/null.txt", dir); /* a link to a device: replaced too */
+    CHECK(symlink("/dev/null", link) == 0);
+    CHECK(data_out_open(&o, link, &err) == 0 && !o.direct);
+    fputs("kept\n", o.f);
+    CHECK(data_out_commit(&o, &err) == 0);
+    CHECK(strcmp(first_line(link, buf, sizeof buf), "kept\n") == 0);
+    /* the system's names are written through: aborted unwritten, so that
+     * a wrong answer here cannot replace /dev/stdout */
+    CHECK(data_out_open(&o, "/dev/stdout", &err) == 0 && o.direct);
+    data_out_abort(&o);
+    CHECK(lstat("/dev/stdout", &st) == 0 && !S_ISREG(st.st_mode));
     CHECK(data_out_open(&o, "/dev/null", &err) == 0 && o.direct);
     fputs("gone\n", o.f);
     CHECK(data_out_commit(&o, &err) == 0);

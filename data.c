@@ -3740,8 +3740,13 @@ static int synth_run(synth *s, const char *dir) {
 int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *err) {
     synth s;
     int rc;
+    char path[4200];
     if (synth_check(cfg, err) != 0) return -1;
     if (make_dirs(dir, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/ratings.csv", dir); /* writable, before the work */
+    if (data_out_check_dir(path, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/movies.csv", dir);
+    if (data_out_check_dir(path, err) != 0) return -1;
     synth_init(&s, cfg, err);
     rc = synth_run(&s, dir);
     synth_free(&s);

@@ -184,6 +184,13 @@ static void die(const data_error *err) {
     exit(1);
 }
 
+/* Before any work: path (when given) can be written, its directory there
+ * and writable; else say so and exit 1, rather than fail after the work. */
+static void check_output(const char *path) {
+    data_error err;
+    if (path && data_out_check_dir(path, &err) != 0) die(&err);
+}
+
 /* ------------------------------------------------------------ embrec info */
 
 static int cmd_info(args *a) {
@@ -852,6 +859,8 @@ static int cmd_train(args *a) {
 
     o.cmd = a->cmd;
     parse_train(a, &o);
+    check_output(o.save);
+    check_output(o.train.history_path);
     memset(&model, 0, sizeof model); /* every failure below frees what exists */
     memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
@@ -1524,6 +1533,7 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     data_error err;
     int rc = 1;
     if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
+    check_output(out_path);
     load_or_die(&m, model_path);
     if (!data_path) data_path = m.source[0] ? m.source : NULL;
     data_ratings_init(&r);
@@ -1874,6 +1884,7 @@ static int cmd_export(args *a) {
         else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    if (mf_export_check(out, &err) != 0) die(&err);
     load_or_die(&m, model_path);
     load_movies_for(&m, movies_path, &mv);
     if (mf_export(&m, out, mv.n ? &mv : NULL, &err) != 0) die(&err);
@@ -2038,6 +2049,8 @@ static int cmd_map(args *a) {
         else usage_error(a, "unknown option %s%s", a->argv[a->k], "");
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    check_output(out);
+    check_output(csv);
     if (tc.threads == 0) tc.threads = nn_cores();
     load_or_die(&m, model_path);
     load_movies_for(&m, movies_path, &mv);
@@ -2178,6 +2191,7 @@ static int cmd_plot(args *a) {
     }
     if (!out || (!history && !(model_path && item)))
         usage_error(a, "give --out and either --history or --model with --item%s%s", "", "");
+    check_output(out);
     if (history) {
         mf_history h;
         viz_series s[2];

@@ -2937,6 +2937,18 @@ static int export_tsv(const mf_model *m, const char *dir, const char *who,
     return data_out_commit(&mo, err);
 }
 
+int mf_export_check(const char *dir, data_error *err) {
+    char path[4096];
+    struct stat st;
+    if (stat(dir, &st) != 0) return data_out_check_dir(dir, err); /* mkdir's needs */
+    if (!S_ISDIR(st.st_mode)) {
+        data_errorf(err, "%s: cannot write: %s", dir, strerror(ENOTDIR));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/user_embedding.npy", dir);
+    return data_out_check_dir(path, err);
+}
+
 int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
               data_error *err) {
     struct stat st;

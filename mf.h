@@ -382,9 +382,13 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
  *   DIR/item_vectors.tsv, DIR/item_metadata.tsv   one row per item, the
  *     metadata with a header (id, title, genres; titles from movies if given)
  *   DIR/user_vectors.tsv, DIR/user_metadata.tsv
- * movies may be NULL. 0 or -1 with err. */
+ * DIR is made when it does not exist (not its parents). Each file is
+ * written atomically (data_out). movies may be NULL. 0 or -1 with err. */
 int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
               data_error *err);
+/* Before the work: mf_export could write into dir (a writable directory,
+ * or one it can make). 0 or -1 with err. */
+int mf_export_check(const char *dir, data_error *err);
 
 /* Overwrite a model's initial weights with arrays a Python run saved
  * (np.save), so both start from the same point. For every tensor of the

@@ -1018,6 +1018,57 @@ static void test_history_never_half_written(void) {
     CHECK_INT(temporaries_in(dir), 0);
 }
 
+/* Every output's directory is checked before the work starts: no training
+ * epochs, no map, nothing loaded, when the result could not be written. */
+static void test_outputs_checked_first(void) {
+    char args[4096], model[600], nodir[600], svg[600], file[600];
+    snprintf(model, sizeof model, "%s", test_path("first.embrec"));
+    snprintf(nodir, sizeof nodir, "%s", test_path("nodir"));
+    snprintf(svg, sizeof svg, "%s", test_path("first.svg"));
+    snprintf(file, sizeof file, "%s", test_write("a_file.txt", "x\n"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 3 --save %s/x.embrec",
+             nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/x.embrec: cannot write: ");
+    CHECK_HAS(out, "No such file or directory");
+    CHECK(!strstr(out, "Epoch 1/3"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 3 --save %s --history "
+             "%s/h.csv", model, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/h.csv: cannot write: ");
+    CHECK(!strstr(out, "Epoch 1/3"));
+    snprintf(args, sizeof args, "map --model %s --out %s --csv %s/m.csv", model, svg, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/m.csv: cannot write: ");
+    CHECK(!strstr(out, "t-SNE"));
+    CHECK(access(svg, F_OK) != 0);
+    snprintf(args, sizeof args, "map --model %s --out %s/map.svg", model, file);
+    CHECK_INT(embrec(args), 1); /* a file where a directory should be */
+    CHECK_HAS(out, "a_file.txt/map.svg: cannot write: ");
+    CHECK(!strstr(out, "t-SNE"));
+    snprintf(args, sizeof args, "map --model %s/absent.embrec --out %s/map.svg", nodir, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/map.svg: cannot write: ");
+    snprintf(args, sizeof args, "plot --history %s/absent.csv --out %s/p.svg", nodir, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/p.svg: cannot write: ");
+    snprintf(args, sizeof args, "recommend --model %s/absent.embrec --all --out %s/r.csv", nodir,
+             nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/r.csv: cannot write: ");
+    snprintf(args, sizeof args, "export --model %s/absent.embrec --out %s/sub", nodir, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/sub: cannot write: ");
+    snprintf(args, sizeof args, "export --model %s/absent.embrec --out %s", nodir, file);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "a_file.txt: cannot write: Not a directory");
+    snprintf(args, sizeof args, "synth --out %s/sub", file);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "a_file.txt");
+}
+
 /* Replacing a file keeps its permission bits (a private model stays
  * private), for models, ratings caches and every other output; a new file
  * gets 0666 less the umask. */
@@ -1168,6 +1219,7 @@ void suite_cli(void) {
     test_run("cli/export_replaces_symlinks", test_export_replaces_symlinks);
     test_run("cli/outputs_replace_symlinks", test_outputs_replace_symlinks);
     test_run("cli/history_never_half_written", test_history_never_half_written);
+    test_run("cli/outputs_checked_first", test_outputs_checked_first);
     test_run("cli/replace_keeps_mode", test_replace_keeps_mode);
     test_run("cli/synth_full_disk_keeps_old", test_synth_full_disk_keeps_old);
     test_run("cli/resume", test_resume);

@@ -1,5 +1,6 @@
 /* data.c — reading ratings and movie metadata, id maps, splits, and the
- * synthetic MovieLens-shaped generator.
+ * synthetic MovieLens-shaped generator; and data_out, through which every
+ * file embrec writes is written (a temporary file, synced and renamed).
  *
  * Ratings files are read a chunk at a time into one reused buffer and parsed
  * in place; the other readers load their (small) file whole. Fields are
@@ -81,6 +82,154 @@ static const char *shown(char *dst, size_t cap, const char *s, size_t len) {
     }
     dst[k] = '\0';
     return dst;
+}
+
+/* ==================================================== writing a file */
+
+/* o failed with errno e: say so (PATH: cannot write: reason). -1. */
+static int out_failed(data_out *o, int e, data_error *err) {
+    o->error = e;
+    data_errorf(err, "%s: cannot write: %s", o->path, strerror(e));
+    return -1;
+}
+
+/* The directory part of path ("." when it has none) in dir. 0, or -1 when
+ * it does not fit. */
+static int dir_of(const char *path, char *dir, size_t cap) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    if (n >= cap) return -1;
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
+    return 0;
+}
+
+/* The permission bits of the file that replaces path: those of the
+ * regular file there now (a private model stays private), else 0666 less
+ * the umask, as open(2) would give a new file. A symlink's own bits mean
+ * nothing: the new file at its name is a new file. */
+static mode_t out_mode(const char *path) {
+    struct stat st;
+    mode_t mask;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) return st.st_mode & 0777;
+    mask = umask(0); /* the only way to read it: set it back at once */
+    umask(mask);
+    return 0666 & ~mask;
+}
+
+/* Is dir /dev itself or in /proc? The names there (/dev/stdout, /dev/fd/1,
+ * /proc/self/fd/1) are the system's links to open streams and devices:
+ * replacing /dev/stdout with a file would break every later program that
+ * writes to it. (/dev/shm and the like are other directories.) */
+static int system_dir(const char *dir) {
+    struct stat d, dev, proc, root;
+    if (stat(dir, &d) != 0) return 0;
+    if (stat("/dev", &dev) == 0 && d.st_dev == dev.st_dev && d.st_ino == dev.st_ino) return 1;
+    return stat("/proc", &proc) == 0 && stat("/", &root) == 0 &&
+           proc.st_dev != root.st_dev && d.st_dev == proc.st_dev; /* procfs, when mounted */
+}
+
+/* Is path written directly rather than replaced? When it is itself a
+ * device, FIFO or socket (a symlink is not: it is replaced, so that a
+ * link planted in an output directory leads nowhere), or a name of the
+ * system's (system_dir). */
+static int out_direct(const char *path) {
+    struct stat st;
+    char dir[4096];
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) &&
+        !S_ISDIR(st.st_mode))
+        return 1;
+    return dir_of(path, dir, sizeof dir) == 0 && system_dir(dir);
+}
+
+int data_out_open(data_out *o, const char *path, data_error *err) {
+    struct stat st;
+    int fd;
+    o->f = NULL;
+    o->direct = 0;
+    o->error = 0;
+    if (snprintf(o->path, sizeof o->path, "%s", path) >= (int)sizeof o->path ||
+        snprintf(o->tmp, sizeof o->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof o->tmp) {
+        o->error = ENAMETOOLONG;
+        data_errorf(err, "%s: path too long", path);
+        return -1;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return out_failed(o, EISDIR, err);
+    if (out_direct(path)) { /* nothing to rename over */
+        o->direct = 1;
+        /* appending: /dev/stdout that leads to a file (> log) must not cut
+         * off what was printed before */
+        if (!(o->f = fopen(path, "ab"))) return out_failed(o, errno, err);
+        return 0;
+    }
+    if ((fd = mkstemp(o->tmp)) < 0) {
+        o->error = errno;
+        data_errorf(err, "%s: cannot create a temporary file beside it: %s", path,
+                    strerror(errno));
+        return -1;
+    }
+    if (fchmod(fd, out_mode(path)) != 0) { /* not fatal: the file stays private (0600) */ }
+    if (!(o->f = fdopen(fd, "wb"))) {
+        int e = errno;
+        close(fd);
+        unlink(o->tmp);
+        return out_failed(o, e, err);
+    }
+    return 0;
+}
+
+int data_out_flush(data_out *o, data_error *err) {
+    if (fflush(o->f) != 0 || ferror(o->f)) return out_failed(o, errno ? errno : EIO, err);
+    return 0;
+}
+
+int data_out_commit(data_out *o, data_error *err) {
+    int e = 0;
+    if (!o->f) return out_failed(o, EBADF, err);
+    /* the stream's error flag covers every earlier write; errno still
+     * holds the reason when the flush is what fails */
+    if (fflush(o->f) != 0 || ferror(o->f)) e = errno ? errno : EIO;
+    else if (!o->direct && fsync(fileno(o->f)) != 0) e = errno;
+    if (fclose(o->f) != 0 && !e) e = errno;
+    o->f = NULL;
+    if (!e && !o->direct && rename(o->tmp, o->path) != 0) e = errno;
+    if (!e) return 0;
+    if (!o->direct) unlink(o->tmp);
+    return out_failed(o, e, err);
+}
+
+void data_out_abort(data_out *o) {
+    if (!o->f) return;
+    fclose(o->f);
+    o->f = NULL;
+    if (!o->direct) unlink(o->tmp);
+}
+
+int data_out_check_dir(const char *path, data_error *err) {
+    char dir[4096];
+    struct stat st;
+    int e = 0;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        data_errorf(err, "%s: cannot write: %s", path, strerror(EISDIR));
+        return -1;
+    }
+    if (out_direct(path)) {
+        if (access(path, W_OK) == 0 || errno == ENOENT) return 0; /* fopen will say */
+        data_errorf(err, "%s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    if (dir_of(path, dir, sizeof dir) != 0) {
+        data_errorf(err, "%s: path too long", path);
+        return -1;
+    }
+    if (stat(dir, &st) != 0) e = errno;
+    else if (!S_ISDIR(st.st_mode)) e = ENOTDIR;
+    else if (access(dir, W_OK | X_OK) != 0) e = errno;
+    if (e) {
+        data_errorf(err, "%s: cannot write: %s: %s", path, dir, strerror(e));
+        return -1;
+    }
+    return 0;
 }
 
 /* ==================================================== reading a file */
@@ -1365,22 +1514,6 @@ static int read_all(int fd, void *p, size_t n) {
     return 0;
 }
 
-/* write n bytes whole; 0, or -1 with errno */
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t put = write(fd, c, n < ((size_t)1 << 30) ? n : ((size_t)1 << 30));
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) {
-            if (put == 0) errno = EIO;
-            return -1;
-        }
-        c += put;
-        n -= (size_t)put;
-    }
-    return 0;
-}
-
 /* A cache file being read: every byte goes through the checksum. */
 typedef struct {
     int fd;
@@ -1599,34 +1732,16 @@ done:
     close(ci.fd);
     return rc;
 }
-/* A cache file being written: buffered, every byte through the checksum;
- * large arrays go straight from memory. */
+/* A cache file being written: every byte through the checksum. A failed
+ * write sets the stream's error flag, which data_out_commit checks. */
 typedef struct {
-    int fd;
-    int failed;           /* errno of the first failure, or 0 */
+    data_out out;
     cache_sum sum;
-    size_t len;
-    unsigned char buf[1 << 14];
 } cache_out;
-
-static void out_flush(cache_out *co) {
-    if (co->len && !co->failed && write_all(co->fd, co->buf, co->len) != 0)
-        co->failed = errno ? errno : EIO;
-    co->len = 0;
-}
 
 static void out_bytes(cache_out *co, const void *p, size_t n) {
     sum_add(&co->sum, p, n);
-    if (n > sizeof co->buf - co->len) {
-        out_flush(co);
-        if (n >= sizeof co->buf) {
-            if (!co->failed && write_all(co->fd, p, n) != 0)
-                co->failed = errno ? errno : EIO;
-            return;
-        }
-    }
-    memcpy(co->buf + co->len, p, n);
-    co->len += n;
+    if (n) fwrite(p, 1, n, co->out.f);
 }
 
 /* Write the cache of the rows of out after n0 and the maps mu, mi, parsed
@@ -1635,27 +1750,19 @@ static int cache_write(const char *cpath, const struct stat *st, int64_t read_at
                        const data_read_opts *o, const data_idmap *mu, const data_idmap *mi,
                        const data_ratings *out, size_t n0, const data_read_report *rep,
                        char *why, size_t cap) {
-    static cache_out co; /* 16 KiB buffer: keep it off the stack */
+    cache_out co;
     unsigned char head[CACHE_HEAD], zero[8] = {0};
     const char *str[6];
-    char tmp[4096];
     size_t n = out->n - n0, slen = 0;
     uint64_t sum;
-    mode_t mask;
     int j;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", cpath) >= (int)sizeof tmp) {
-        why_printf(why, cap, "path too long");
-        return -1;
-    }
-    memset(&co, 0, sizeof co);
     sum_init(&co.sum);
-    if ((co.fd = mkstemp(tmp)) < 0) {
-        why_printf(why, cap, "cannot create a temporary file beside it: %s", strerror(errno));
+    if (data_out_open(&co.out, cpath, NULL) != 0) {
+        if (co.out.error == ENAMETOOLONG) why_printf(why, cap, "path too long");
+        else why_printf(why, cap, "cannot create a temporary file beside it: %s",
+                        strerror(co.out.error));
         return -1;
     }
-    mask = umask(0); /* mkstemp makes 0600; give the cache the usual 0666 & ~umask */
-    umask(mask);
-    if (fchmod(co.fd, 0666 & ~mask) != 0) { /* not fatal: the cache is still private */ }
     memset(head, 0, sizeof head);
     memcpy(head, CACHE_MAGIC, 8);
     cache_put32(head + 8, DATA_CACHE_VERSION);
@@ -1680,8 +1787,7 @@ static int cache_write(const char *cpath, const struct stat *st, int64_t read_at
         unsigned char lb[4];
         if (len > CACHE_MAX_STRING) {
             why_printf(why, cap, "an input option is longer than %d bytes", CACHE_MAX_STRING);
-            close(co.fd);
-            unlink(tmp);
+            data_out_abort(&co.out);
             return -1;
         }
         cache_put32(lb, str[j] ? (uint32_t)len : CACHE_NO_STRING);
@@ -1699,13 +1805,8 @@ static int cache_write(const char *cpath, const struct stat *st, int64_t read_at
     out_bytes(&co, zero, pad8(12 * (uint64_t)n));
     sum = sum_end(&co.sum);
     out_bytes(&co, &sum, 8);
-    out_flush(&co);
-    if (!co.failed && fsync(co.fd) != 0) co.failed = errno;
-    if (close(co.fd) != 0 && !co.failed) co.failed = errno;
-    if (!co.failed && rename(tmp, cpath) != 0) co.failed = errno;
-    if (co.failed) {
-        why_printf(why, cap, "cannot write it: %s", strerror(co.failed));
-        unlink(tmp);
+    if (data_out_commit(&co.out, NULL) != 0) {
+        why_printf(why, cap, "cannot write it: %s", strerror(co.out.error));
         return -1;
     }
     return 0;
@@ -3132,11 +3233,10 @@ typedef struct {
     FILE *f;
     char *buf;
     size_t len, cap;
-    int failed;
 } out_buf;
 
 static void ob_flush(out_buf *o) {
-    if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len) o->failed = 1;
+    if (o->len) fwrite(o->buf, 1, o->len, o->f); /* a failure stays in ferror(f) */
     o->len = 0;
 }
 
@@ -3248,8 +3348,8 @@ typedef struct {
     uint32_t *fuser, *fitem;   /* (I) the user each movie is forced on; movies by user */
     unsigned char *mark;       /* (I) movies the current user has */
     uint32_t *chosen;          /* (max cnt) the current user's movies */
-    out_buf ob;
-    char path[4200];           /* the file being written, for errors */
+    out_buf ob;                /* buffers the lines for out */
+    data_out out;              /* the file being written */
     data_error *err;
 } synth;
 
@@ -3315,7 +3415,7 @@ static int synth_alloc(synth *s) {
 }
 
 static void synth_free(synth *s) {
-    if (s->ob.f) fclose(s->ob.f);
+    data_out_abort(&s->out); /* a no-op once committed */
     free(s->ob.buf);
     free(s->centre);
     free(s->q);
@@ -3343,30 +3443,18 @@ static int synth_out_of_memory(synth *s) {
 
 /* Start writing dir/name. 0 or -1 with err. */
 static int synth_open(synth *s, const char *dir, const char *name) {
-    snprintf(s->path, sizeof s->path, "%s/%s", dir, name);
-    if (!(s->ob.f = fopen(s->path, "wb"))) {
-        data_errorf(s->err, "%s: cannot create: %s", s->path, strerror(errno));
-        return -1;
-    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (data_out_open(&s->out, path, s->err) != 0) return -1;
+    s->ob.f = s->out.f;
     return 0;
 }
 
-/* Flush and close the file being written. 0 or -1 with err. */
+/* Flush and commit the file being written. 0 or -1 with err. */
 static int synth_close(synth *s) {
-    int failed, saved;
     ob_flush(&s->ob);
-    failed = s->ob.failed;
-    saved = errno; /* the write's error, before fclose can overwrite it */
-    if (fclose(s->ob.f) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
     s->ob.f = NULL;
-    if (failed) {
-        data_errorf(s->err, "%s: write error: %s", s->path, strerror(saved));
-        return -1;
-    }
-    return 0;
+    return data_out_commit(&s->out, s->err);
 }
 
 /* The cluster centres, and the scales that give p_u·q_i an sd of about
@@ -3652,8 +3740,13 @@ static int synth_run(synth *s, const char *dir) {
 int data_synth_write(const char *dir, const data_synth_config *cfg, data_error *err) {
     synth s;
     int rc;
+    char path[4200];
     if (synth_check(cfg, err) != 0) return -1;
     if (make_dirs(dir, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/ratings.csv", dir); /* writable, before the work */
+    if (data_out_check_dir(path, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/movies.csv", dir);
+    if (data_out_check_dir(path, err) != 0) return -1;
     synth_init(&s, cfg, err);
     rc = synth_run(&s, dir);
     synth_free(&s);

@@ -267,6 +267,13 @@ static void die(const data_error *err) {
     exit(1);
 }
 
+/* Before any work: path (when given) can be written, its directory there
+ * and writable; else say so and exit 1, rather than fail after the work. */
+static void check_output(const char *path) {
+    data_error err;
+    if (path && data_out_check_dir(path, &err) != 0) die(&err);
+}
+
 /* ------------------------------------------------------------ embrec info */
 
 static int cmd_info(args *a) {
@@ -1105,6 +1112,8 @@ static int cmd_train(args *a) {
     o.cmd = a->cmd;
     memset(&model, 0, sizeof model); /* every failure below frees what exists */
     parse_train(a, &o, &model); /* (--resume loads the model) */
+    check_output(o.save);
+    check_output(o.train.history_path);
     memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
     data_idmap_init(&items);
@@ -1808,6 +1817,24 @@ static const char *rated_source(const char *cmd, const mf_model *m, const char *
 #define RECOMMEND_BLOCK 4096 /* users scored at a time, then written in order, */
 #define RECOMMEND_FLOATS ((size_t)1 << 22) /* fewer when their lists would pass 4M entries */
 
+/* The CSV into f, a block of users at a time; write errors stay in f's
+ * error flag. 0, or -1 when out of memory. */
+static int write_all_users(FILE *f, const mf_model *m, const data_user_items *rated,
+                           size_t n, size_t block, size_t threads, mf_scored *top, size_t *got) {
+    size_t first, k, j;
+    fprintf(f, "userId,rank,movieId,prediction\n");
+    for (first = 0; first < m->n_users; first += block) {
+        size_t count = m->n_users - first < block ? m->n_users - first : block;
+        if (mf_recommend_users(m, rated, (uint32_t)first, count, n, threads, top, got) != 0)
+            return -1;
+        for (k = 0; k < count; k++)
+            for (j = 0; j < got[k]; j++)
+                fprintf(f, "%lld,%zu,%lld,%.4f\n", (long long)m->user_ids[first + k], j + 1,
+                        (long long)m->item_ids[top[k * n + j].item], (double)top[k * n + j].score);
+    }
+    return 0;
+}
+
 static int recommend_all(args *a, const char *model_path, const char *data_path,
                          const char *out_path, const data_read_opts *ro, size_t n,
                          size_t threads) {
@@ -1815,10 +1842,12 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     data_ratings r;
     data_user_items rated;
     mf_scored *top;
-    size_t *got, k, j, first, block;
-    FILE *f;
-    int rc = 0;
+    size_t *got, block, k, j;
+    data_out o;
+    data_error err;
+    int rc = 1;
     if (!model_path || !out_path) usage_error(a, "--all needs --model and --out FILE%s%s", "", "");
+    check_output(out_path);
     load_or_die(&m, model_path);
     data_path = rated_source(a->cmd, &m, data_path);
     data_ratings_init(&r);
@@ -1834,32 +1863,23 @@ static int recommend_all(args *a, const char *model_path, const char *data_path,
     if (!block) block = 1;
     top = malloc(block * n * sizeof *top);
     got = malloc(block * sizeof *got);
-    f = fopen(out_path, "w");
-    if (!top || !got || !f || data_user_items_build(&rated, &r, m.n_users) != 0) {
-        fprintf(stderr, "embrec recommend: %s: %s\n", out_path, f ? "out of memory" : strerror(errno));
-        if (f) fclose(f);
+    if (!top || !got || data_user_items_build(&rated, &r, m.n_users) != 0) {
+        fprintf(stderr, "embrec recommend: out of memory\n");
         free(top);
         free(got);
         data_ratings_free(&r);
         mf_free(&m);
         return 1;
     }
-    fprintf(f, "userId,rank,movieId,prediction\n");
-    for (first = 0; first < m.n_users && rc == 0; first += block) {
-        size_t count = m.n_users - first < block ? m.n_users - first : block;
-        if (mf_recommend_users(&m, &rated, (uint32_t)first, count, n, threads, top, got) != 0) {
-            fprintf(stderr, "embrec recommend: out of memory\n");
-            rc = 1;
-            break;
-        }
-        for (k = 0; k < count; k++)
-            for (j = 0; j < got[k]; j++)
-                fprintf(f, "%lld,%zu,%lld,%.4f\n", (long long)m.user_ids[first + k], j + 1,
-                        (long long)m.item_ids[top[k * n + j].item], (double)top[k * n + j].score);
-    }
-    if (ferror(f) | fclose(f)) {
-        fprintf(stderr, "embrec recommend: %s: write error: %s\n", out_path, strerror(errno));
-        rc = 1;
+    if (data_out_open(&o, out_path, &err) != 0) {
+        fprintf(stderr, "embrec: %s\n", err.msg);
+    } else if (write_all_users(o.f, &m, &rated, n, block, threads, top, got) != 0) {
+        fprintf(stderr, "embrec recommend: out of memory\n");
+        data_out_abort(&o);
+    } else if (data_out_commit(&o, &err) != 0) { /* checks every write */
+        fprintf(stderr, "embrec: %s\n", err.msg);
+    } else {
+        rc = 0;
     }
     free(top);
     free(got);
@@ -2178,6 +2198,7 @@ static int cmd_export(args *a) {
         else unknown_option(a);
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    if (mf_export_check(out, &err) != 0) die(&err);
     load_or_die(&m, model_path);
     load_movies_for(a->cmd, &m, movies_path, &mv);
     if (mf_export(&m, out, mv.n ? &mv : NULL, &err) != 0) die(&err);
@@ -2247,6 +2268,40 @@ static void genre_groups(const mf_model *m, const data_movies *mv, const uint32_
     free(g);
 }
 
+/* Finish an SVG that a viz_svg_ function drew into o (drawn: what it
+ * returned): commit it, or give it up when the drawing failed of itself
+ * (out of memory) rather than on a write. 0 or -1 with err. */
+static int svg_finish(data_out *o, int drawn, data_error *err) {
+    if (drawn != 0 && !ferror(o->f)) {
+        data_out_abort(o);
+        data_errorf(err, "%s: out of memory for the drawing", o->path);
+        return -1;
+    }
+    return data_out_commit(o, err);
+}
+
+static int write_map(const char *path, const viz_scatter *sc, data_error *err) {
+    data_out o;
+    if (data_out_open(&o, path, err) != 0) return -1;
+    return svg_finish(&o, viz_svg_scatter(o.f, sc), err);
+}
+
+/* The map's points as CSV (movieId,x,y,title). 0 or -1 with err. */
+static int write_map_csv(const char *path, const mf_model *m, const data_movies *mv,
+                         const uint32_t *rows, const double *xy, size_t n, data_error *err) {
+    data_out o;
+    size_t k;
+    if (data_out_open(&o, path, err) != 0) return -1;
+    fprintf(o.f, "movieId,x,y,title\n");
+    for (k = 0; k < n; k++) {
+        int32_t r = data_movie_find(mv, m->item_ids[rows[k]]);
+        fprintf(o.f, "%lld,%.6g,%.6g,", (long long)m->item_ids[rows[k]], xy[2 * k], xy[2 * k + 1]);
+        csv_text(o.f, r >= 0 ? data_movie_title(mv, (size_t)r) : "");
+        fputc('\n', o.f);
+    }
+    return data_out_commit(&o, err); /* checks every write above */
+}
+
 static int cmd_map(args *a) {
     const char *model_path = NULL, *out = NULL, *csv = NULL, *movies_path = NULL, *v;
     const char *match = NULL, *highlight = NULL;
@@ -2263,7 +2318,7 @@ static int cmd_map(args *a) {
     char group_names[MAP_GROUPS][32];
     const char *gn[MAP_GROUPS];
     viz_scatter sc;
-    FILE *f;
+    data_error err;
     tc.cosine = 1;
     tc.threads = 0;
     for (a->k = 2; a->k < a->argc; a->k++) {
@@ -2308,6 +2363,8 @@ static int cmd_map(args *a) {
         else unknown_option(a);
     }
     if (!model_path || !out) usage_error(a, "--model and --out are required%s%s", "", "");
+    check_output(out);
+    check_output(csv);
     if (tc.threads == 0) tc.threads = nn_cores();
     load_or_die(&m, model_path);
     load_movies_for(a->cmd, &m, movies_path, &mv);
@@ -2400,27 +2457,10 @@ static int cmd_map(args *a) {
     }
     sc.title = pca ? "Movie embeddings: the two principal axes"
                    : tc.cosine ? "Movie embeddings: t-SNE (cosine)" : "Movie embeddings: t-SNE (euclidean)";
-    if (!(f = fopen(out, "w")) || ((viz_svg_scatter(f, &sc) != 0) | ferror(f) | fclose(f))) {
-        fprintf(stderr, "embrec map: cannot write %s: %s\n", out, strerror(errno));
+    if (write_map(out, &sc, &err) != 0 ||
+        (csv && write_map_csv(csv, &m, &mv, rows, xy, n, &err) != 0)) {
+        fprintf(stderr, "embrec: %s\n", err.msg);
         goto done;
-    }
-    if (csv) {
-        FILE *c = fopen(csv, "w");
-        if (!c) {
-            fprintf(stderr, "embrec map: cannot write %s: %s\n", csv, strerror(errno));
-            goto done;
-        }
-        fprintf(c, "movieId,x,y,title\n");
-        for (k = 0; k < n; k++) {
-            int32_t r = data_movie_find(&mv, m.item_ids[rows[k]]);
-            fprintf(c, "%lld,%.6g,%.6g,", (long long)m.item_ids[rows[k]], xy[2 * k], xy[2 * k + 1]);
-            csv_text(c, r >= 0 ? data_movie_title(&mv, (size_t)r) : "");
-            fputc('\n', c);
-        }
-        if (ferror(c) | fclose(c)) {
-            fprintf(stderr, "embrec map: write error on %s\n", csv);
-            goto done;
-        }
     }
     printf("wrote %s (%zu movies)%s%s\n", out, n, csv ? " and " : "", csv ? csv : "");
     status = 0;
@@ -2440,7 +2480,8 @@ static int cmd_plot(args *a) {
     const char *what = "loss", *v;
     double baseline = NAN;
     size_t n = 10, k;
-    FILE *f;
+    data_out o;
+    data_error err;
     int rc;
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
@@ -2464,14 +2505,16 @@ static int cmd_plot(args *a) {
     }
     if (!out || (!history && !(model_path && item)))
         usage_error(a, "give --out and either --history or --model with --item%s%s", "", "");
+    check_output(out);
     if (history) {
         mf_history h;
-        data_error err;
         viz_series s[2];
         double *y[2];
         size_t ns = 1;
         int loss = strcmp(what, "loss") == 0, mae = strcmp(what, "mae") == 0;
         int rmse = strcmp(what, "rmse") == 0, hr = strcmp(what, "hr") == 0;
+        const char *title = loss ? "Loss per epoch" : mae ? "Validation MAE per epoch"
+                            : rmse ? "Validation RMSE per epoch" : "HR@K per epoch";
         if (!loss && !mae && !rmse && !hr)
             usage_error(a, "--what: expected loss, mae, rmse or hr (got \"%s\")", what, "");
         if (mf_history_load(&h, history, &err) != 0) die(&err);
@@ -2497,11 +2540,11 @@ static int cmd_plot(args *a) {
             s[1].dashed = 1;
             ns = 2;
         }
-        f = fopen(out, "w");
-        rc = !f || viz_svg_lines(f, loss ? "Loss per epoch" : mae ? "Validation MAE per epoch"
-                                 : rmse ? "Validation RMSE per epoch" : "HR@K per epoch",
-                                 "epoch", loss ? "MSE" : s[0].name, s, ns, baseline,
-                                 isnan(baseline) ? NULL : "baseline");
+        rc = data_out_open(&o, out, &err);
+        if (rc == 0)
+            rc = svg_finish(&o, viz_svg_lines(o.f, title, "epoch", loss ? "MSE" : s[0].name, s,
+                                              ns, baseline, isnan(baseline) ? NULL : "baseline"),
+                            &err);
         free(y[0]);
         free(y[1]);
         mf_history_free(&h);
@@ -2537,16 +2580,18 @@ static int cmd_plot(args *a) {
             snprintf(title, sizeof title, "Most similar to %s",
                      r >= 0 ? data_movie_title(&mv, (size_t)r) : item);
         }
-        f = fopen(out, "w");
-        rc = !f || viz_svg_bars(f, title, "cosine similarity", labels, val, got);
+        rc = data_out_open(&o, out, &err);
+        if (rc == 0)
+            rc = svg_finish(&o, viz_svg_bars(o.f, title, "cosine similarity", labels, val, got),
+                            &err);
         free(top);
         free(labels);
         free(val);
         data_movies_free(&mv);
         mf_free(&m);
     }
-    if (rc || (ferror(f) | fclose(f))) {
-        fprintf(stderr, "embrec plot: cannot write %s: %s\n", out, strerror(errno));
+    if (rc != 0) {
+        fprintf(stderr, "embrec: %s\n", err.msg);
         return 1;
     }
     printf("wrote %s\n", out);
@@ -2693,6 +2738,18 @@ static const command *find_command(const char *name) {
     return NULL;
 }
 
+/* Standard output is an output too: a command whose results could not be
+ * printed (a full disk, /dev/full) says so and does not exit 0. Closing it
+ * here also catches an error that only the close reports. */
+static int stdout_checked(int status) {
+    int e = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) e = errno ? errno : EIO;
+    if (fclose(stdout) != 0 && !e) e = errno;
+    if (!e) return status;
+    fprintf(stderr, "embrec: standard output: cannot write: %s\n", strerror(e));
+    return status ? status : 1;
+}
+
 int main(int argc, char **argv) {
     static char help_flag[] = "--help";
     char *help_argv[3];
@@ -2739,8 +2796,10 @@ int main(int argc, char **argv) {
     }
 #endif
     c = find_command(a.cmd);
-    if (c) return c->run(&a);
-    fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, "
-                    "export, map, plot, summary, info, synth, ablate; embrec --help)\n", a.cmd);
-    return EXIT_USAGE;
+    if (!c) {
+        fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, "
+                        "export, map, plot, summary, info, synth, ablate; embrec --help)\n", a.cmd);
+        return EXIT_USAGE;
+    }
+    return stdout_checked(c->run(&a));
 }

@@ -2222,18 +2222,6 @@ static double train_epoch_hogwild(mf_model *m, samples sm, const loss_fn *lf, nn
     return sm.n ? loss / (double)sm.n : 0.0;
 }
 
-static int history_open(FILE **f, const char *path, data_error *err) {
-    *f = NULL;
-    if (!path) return 0;
-    *f = fopen(path, "w");
-    if (!*f) {
-        data_errorf(err, "%s: cannot write the history: %s", path, strerror(errno));
-        return -1;
-    }
-    fprintf(*f, "epoch,loss,val_loss,val_rmse,val_mae,seconds,hr,ndcg\n");
-    return 0;
-}
-
 /* the most epochs a history may say came before its first line */
 #define MF_HISTORY_MAX_FIRST 1000000
 
@@ -2311,11 +2299,41 @@ int mf_history_load(mf_history *h, const char *path, data_error *err) {
     return 0;
 }
 
-static void history_write(FILE *f, size_t epoch, const mf_epoch *e) {
-    if (!f) return;
+/* The --history file. A file is written whole again at the end of every
+ * epoch, as models are (a temporary file, synced and renamed over the
+ * name), so the name always holds the complete history of the epochs so
+ * far, never a half line: it can be plotted while training runs, and it is
+ * whole however training ends: a Ctrl-C, a second one, kill -9, a crash or
+ * a full disk. Renaming once at the end would lose every epoch to anything
+ * but an orderly exit. The price, rewriting a few short lines per epoch
+ * and a sync, is small beside an epoch's work. A device or FIFO
+ * (/dev/stdout) cannot be renamed over: it stays open and each epoch's
+ * line is appended. */
+typedef struct {
+    const char *path;      /* NULL: no history */
+    data_out out;          /* open between epochs only when direct */
+    size_t written;        /* epochs already in a direct stream */
+} history_out;
+
+static void history_line(FILE *f, size_t epoch, const mf_epoch *e) {
     fprintf(f, "%zu,%.9g,%.9g,%.9g,%.9g,%.3f,%.9g,%.9g\n", epoch, e->loss, e->val_loss,
             sqrt(e->val_loss), e->val_mae, e->seconds, e->hr, e->ndcg);
-    fflush(f);
+}
+
+/* The history file with the epochs of hist (before the first, the header
+ * alone: the name then no longer holds an earlier run's history). 0 or -1
+ * with err. */
+static int history_save(history_out *h, const mf_history *hist, data_error *err) {
+    size_t k = h->written > hist->first ? h->written : hist->first;
+    if (!h->path) return 0;
+    if (!h->out.f) { /* a new file: everything from the header (a resumed run's from its first epoch) */
+        if (data_out_open(&h->out, h->path, err) != 0) return -1;
+        fprintf(h->out.f, "epoch,loss,val_loss,val_rmse,val_mae,seconds,hr,ndcg\n");
+        k = hist->first;
+    }
+    for (; k < hist->n; k++) history_line(h->out.f, k + 1, &hist->epoch[k]);
+    h->written = hist->n;
+    return h->out.direct ? data_out_flush(&h->out, err) : data_out_commit(&h->out, err);
 }
 
 /* Keep the optimiser's state with the model (mf_model.opt_state), so that a
@@ -2475,7 +2493,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     train_buffers tb;
     trainers ts;
     int hogwild = cfg->opt.update == NN_UPDATE_LAZY;
-    FILE *hf;
+    history_out hf = {.path = NULL};
     nn_rng rng, dropout;
     data_np_rng np_rng;
 
@@ -2483,7 +2501,6 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
     memset(&ts, 0, sizeof ts);
     memset(&tb, 0, sizeof tb);
-    hf = NULL;
     if (cfg->batch == 0 || cfg->epochs == 0 || (implicit && cfg->rank_k == 0)) {
         data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
         return -1;
@@ -2512,7 +2529,8 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     }
     if (cfg->order == MF_ORDER_NUMPY && data_np_seed(&np_rng, cfg->numpy_seed, err) != 0)
         return -1;
-    if (history_open(&hf, cfg->history_path, err) != 0) return -1;
+    hf.path = cfg->history_path;
+    if (history_save(&hf, hist, err) != 0) return -1;
     hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
     if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->opt, &m->params) != 0 ||
         buffers_alloc(&tb, m, N, cfg->batch, keep_best, cfg->opt.kind,
@@ -2635,7 +2653,10 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         e->seconds = now_seconds() - t0;
         hist->n = epoch + 1;
         if (log && cfg->verbose) log_epoch_end(log, sm.n, e, has_val, cfg->rank_k, bar);
-        history_write(hf, epoch + 1, e);
+        if (history_save(&hf, hist, err) != 0) { /* stop: the run would go unrecorded */
+            rc = -1;
+            break;
+        }
 
         if (!has_val) { hist->best = epoch; continue; }
         score = implicit ? -e->hr : e->val_loss; /* lower is better */
@@ -2680,17 +2701,15 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     buffers_free(&tb);
     trainers_free(&ts);
     nn_optimizer_free(&opt);
-    if (hf && fclose(hf) != 0) {
-        data_errorf(err, "%s: cannot write the history: %s", cfg->history_path,
-                    strerror(errno));
-        return -1;
-    }
+    /* a direct stream is still open (each epoch's line was checked as it
+     * went out): close it; a halt's own message comes first */
+    if (hf.out.f && data_out_commit(&hf.out, rc ? NULL : err) != 0 && rc == 0) return -1;
     if (rc != 0) return rc;
     return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
                                                                    * an order did not fit */
 oom:
     data_errorf(err, "out of memory for training");
-    if (hf) fclose(hf);
+    if (hf.out.f) data_out_abort(&hf.out);
     mf_history_free(hist);
     nn_optimizer_free(&opt);
     buffers_free(&tb);
@@ -2936,12 +2955,11 @@ static int npy_write(const char *path, const char *descr, size_t rows, size_t co
     char header[256];
     int len;
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
-    FILE *f = fopen(path, "wb");
+    data_out o;
+    FILE *f;
     size_t r, total;
-    if (!f) {
-        data_errorf(err, "%s: cannot write: %s", path, strerror(errno));
-        return -1;
-    }
+    if (data_out_open(&o, path, err) != 0) return -1;
+    f = o.f;
     if (cols) len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
                              "'shape': (%zu, %zu), }", descr, rows, cols);
     else len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
@@ -2958,11 +2976,7 @@ static int npy_write(const char *path, const char *descr, size_t rows, size_t co
     fwrite(header, 1, (size_t)len, f);
     for (r = 0; r < rows; r++) /* rows of the padded layout, unpadded */
         fwrite((const char *)data + r * row_stride * elem, elem, cols ? cols : 1, f);
-    if (ferror(f) | fclose(f)) {
-        data_errorf(err, "%s: write error: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return data_out_commit(&o, err); /* checks every write above */
 }
 
 /* NumPy's byte-order mark for this machine: '<' little-endian, '>' big */
@@ -3011,18 +3025,17 @@ static int export_tsv(const mf_model *m, const char *dir, const char *who,
     const float *W = nn_param(ps, t);
     const int64_t *ids = items ? m->item_ids : m->user_ids;
     char vpath[4096], mpath[4096];
+    data_out vo, mo;
     FILE *vf, *mf;
-    int bad;
     snprintf(vpath, sizeof vpath, "%s/%s_vectors.tsv", dir, who);
     snprintf(mpath, sizeof mpath, "%s/%s_metadata.tsv", dir, who);
-    vf = fopen(vpath, "w");
-    mf = fopen(mpath, "w");
-    if (!vf || !mf) {
-        data_errorf(err, "%s: cannot write: %s", !vf ? vpath : mpath, strerror(errno));
-        if (vf) fclose(vf);
-        if (mf) fclose(mf);
+    if (data_out_open(&vo, vpath, err) != 0) return -1;
+    if (data_out_open(&mo, mpath, err) != 0) {
+        data_out_abort(&vo);
         return -1;
     }
+    vf = vo.f;
+    mf = mo.f;
     fprintf(mf, items && movies ? "id\ttitle\tgenres\tratings\n" : "id\tratings\n");
     for (r = 0; r < rows; r++) {
         for (c = 0; c < m->cfg.dim; c++)
@@ -3038,13 +3051,23 @@ static int export_tsv(const mf_model *m, const char *dir, const char *who,
         }
         fprintf(mf, "\t%u\n", items ? m->item_count[r] : m->user_count[r]);
     }
-    bad = ferror(vf) | ferror(mf);
-    bad |= fclose(vf) | fclose(mf);
-    if (bad) {
-        data_errorf(err, "%s: write error: %s", vpath, strerror(errno));
+    if (data_out_commit(&vo, err) != 0) { /* checks every write above */
+        data_out_abort(&mo);
         return -1;
     }
-    return 0;
+    return data_out_commit(&mo, err);
+}
+
+int mf_export_check(const char *dir, data_error *err) {
+    char path[4096];
+    struct stat st;
+    if (stat(dir, &st) != 0) return data_out_check_dir(dir, err); /* mkdir's needs */
+    if (!S_ISDIR(st.st_mode)) {
+        data_errorf(err, "%s: cannot write: %s", dir, strerror(ENOTDIR));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/user_embedding.npy", dir);
+    return data_out_check_dir(path, err);
 }
 
 int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
@@ -3215,14 +3238,13 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
 typedef struct {
     FILE *f;
     uint64_t hash;
-    int failed;
     size_t len;
     unsigned char buf[1 << 16];
 } writer;
 
 static void w_flush(writer *w) {
     w->hash = fnv1a(w->hash, w->buf, w->len);
-    if (w->len && fwrite(w->buf, 1, w->len, w->f) != w->len) w->failed = 1;
+    if (w->len) fwrite(w->buf, 1, w->len, w->f); /* a failure stays in ferror(f) */
     w->len = 0;
 }
 
@@ -3388,45 +3410,17 @@ static void write_model(writer *w, const mf_model *m) {
 
 int mf_save(const mf_model *m, const char *path, data_error *err) {
     static writer w; /* 64 KiB buffer: keep it off the stack */
-    char tmp[4096];
-    int fd;
-    mode_t mask;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-        data_errorf(err, "%s: path too long", path);
-        return -1;
-    }
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        data_errorf(err, "%s: cannot create a temporary file beside it: %s", path,
-                    strerror(errno));
-        return -1;
-    }
-    mask = umask(0); /* mkstemp makes 0600; give the model the usual 0666 & ~umask */
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the model is still private */ }
+    data_out o;
+    if (data_out_open(&o, path, err) != 0) return -1;
     memset(&w, 0, sizeof w);
     w.hash = FNV_OFFSET;
-    w.f = fdopen(fd, "wb");
-    if (!w.f) {
-        data_errorf(err, "%s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
+    w.f = o.f;
     write_model(&w, m); /* ends with a flush, so w.hash covers every byte so far */
     w_u64(&w, w.hash);
-    w_flush(&w);
-    if (w.failed || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
+    w_flush(&w); /* a failed fwrite is the stream's error, which the commit checks */
+    if (data_out_commit(&o, err) != 0) {
         data_errorf(err, "%s: cannot write the model: %s (the previous file, if any, "
-                    "is untouched)", path, strerror(errno ? errno : EIO));
-        fclose(w.f);
-        unlink(tmp);
-        return -1;
-    }
-    if (fclose(w.f) != 0 || rename(tmp, path) != 0) {
-        data_errorf(err, "%s: cannot write the model: %s (the previous file, if any, "
-                    "is untouched)", path, strerror(errno));
-        unlink(tmp);
+                    "is untouched)", path, strerror(o.error));
         return -1;
     }
     return 0;

@@ -247,7 +247,8 @@ typedef struct {
     uint64_t seed;         /* the per-epoch shuffles of the training rows */
     int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
                             * when the log is a terminal, else as 1 */
-    const char *history_path; /* per-epoch CSV, or NULL */
+    const char *history_path; /* per-epoch CSV, or NULL: written whole (data_out)
+                            * before the first epoch and at the end of each */
     size_t negatives;      /* implicit: negatives sampled per positive each epoch (NCF: 4) */
     size_t rank_k;         /* implicit: the K of HR@K and NDCG@K reported each epoch */
     /* The order of the samples in each epoch's batches (fit(shuffle=True)):
@@ -427,9 +428,13 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
  *   DIR/item_vectors.tsv, DIR/item_metadata.tsv   one row per item, the
  *     metadata with a header (id, title, genres; titles from movies if given)
  *   DIR/user_vectors.tsv, DIR/user_metadata.tsv
- * movies may be NULL. 0 or -1 with err. */
+ * DIR is made when it does not exist (not its parents). Each file is
+ * written atomically (data_out). movies may be NULL. 0 or -1 with err. */
 int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
               data_error *err);
+/* Before the work: mf_export could write into dir (a writable directory,
+ * or one it can make). 0 or -1 with err. */
+int mf_export_check(const char *dir, data_error *err);
 
 /* Overwrite a model's initial weights with arrays a Python run saved
  * (np.save), so both start from the same point. For every tensor of the

@@ -2,6 +2,7 @@
  * defaults, one-line errors with file and line, and a short training run.
  * Runs ./embrec from the repository root (make test builds it first). */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,8 +13,8 @@
 
 static char out[1 << 16];
 
-/* Run the shell command cmd, keep what it writes to stdout in out, return
- * its exit status. */
+/* Run the shell command line cmd, keep what it prints on standard output
+ * in out, return its exit status (-1 when a signal ended it). */
 static int run_sh(const char *cmd) {
     size_t n = 0, got;
     FILE *p;
@@ -1020,6 +1021,304 @@ static void test_kill_mid_save(void) {
     CHECK_INT(embrec(args), 0);
 }
 
+/* ------------------------------------------------------------ outputs */
+
+/* the whole file, NUL-terminated, into buf (at most n - 1 bytes); its
+ * length, or 0 when it cannot be read */
+static size_t slurp(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+    if (f) fclose(f);
+    buf[got] = '\0';
+    return got;
+}
+
+/* how many names in dir hold ".tmp." (temporary files left behind) */
+static int temporaries_in(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
+/* link, replaced by a symlink to target */
+static void make_symlink(const char *target, const char *link) {
+    unlink(link);
+    CHECK(symlink(target, link) == 0);
+}
+
+/* the permission bits a new file gets here: 0666 less the umask */
+static int new_file_mode(void) {
+    mode_t mask = umask(0);
+    umask(mask);
+    return (int)(0666 & ~mask);
+}
+
+/* path is a regular file (not a symlink) with permission bits mode */
+static int regular_with_mode(const char *path, int mode) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (int)(st.st_mode & 0777) == mode;
+}
+
+/* A write that fails (here on /dev/full, a device, which is written
+ * directly) says which file and why, `embrec: FILE: cannot write: reason`,
+ * and exits 1: the history, a map and its CSV, a plot, every user's
+ * recommendations, and standard output. */
+static void test_write_errors_name_the_file(void) {
+    const char *full = "embrec: /dev/full: cannot write: No space left on device";
+    char args[4096], model[600], hist[600], svg[600];
+    struct stat st;
+    snprintf(model, sizeof model, "%s", test_path("werr.embrec"));
+    snprintf(hist, sizeof hist, "%s", test_path("werr.csv"));
+    snprintf(svg, sizeof svg, "%s", test_path("werr.svg"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 2 --quiet --save %s "
+             "--history %s", model, hist);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 2 --quiet --save %s "
+             "--history /dev/full", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "map --model %s --method pca --out /dev/full", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "map --model %s --method pca --out %s --csv /dev/full", model, svg);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "plot --history %s --out /dev/full", hist);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    snprintf(args, sizeof args, "recommend --model %s --all --out /dev/full", model);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, full);
+    CHECK_INT(run_sh("./embrec info --data data/ratings.csv 2>&1 >/dev/full"), 1);
+    CHECK_HAS(out, "embrec: standard output: cannot write: No space left on device");
+    CHECK(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode)); /* written, never replaced */
+}
+
+/* Exporting over an earlier export when the disk fills (a file-size limit
+ * stands in): the failing file is named, exit 1, and every earlier file is
+ * whole, with no temporary file left beside them. */
+static void test_export_full_disk_keeps_old(void) {
+    char args[4096], small[600], big[600], dir[600], path[700];
+    static char before[1 << 16], after[1 << 16];
+    size_t nb;
+    snprintf(small, sizeof small, "%s", test_path("exp8.embrec"));
+    snprintf(big, sizeof big, "%s", test_path("exp64.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("exp_full"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", small);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --dim 64 --quiet "
+             "--save %s", big);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "export --model %s --out %s", small, dir);
+    CHECK_INT(embrec(args), 0);
+    snprintf(path, sizeof path, "%s/user_embedding.npy", dir);
+    nb = slurp(path, before, sizeof before);
+    CHECK(nb > 9000); /* 300 users x 8 floats */
+    /* 2 blocks of 512 bytes: the 64-wide user embeddings (77 KB) do not fit */
+    snprintf(args, sizeof args, "trap '' XFSZ; ulimit -f 2; exec ./embrec export --model %s "
+             "--out %s 2>&1", big, dir);
+    CHECK_INT(run_sh(args), 1);
+    CHECK_HAS(out, "user_embedding.npy: cannot write: File too large");
+    CHECK(slurp(path, after, sizeof after) == nb && memcmp(before, after, nb) == 0);
+    CHECK_INT(temporaries_in(dir), 0);
+}
+
+/* A symlink where export writes a file is replaced by the new file; the
+ * file it pointed at, outside the directory, stays as it was. */
+static void test_export_replaces_symlinks(void) {
+    char args[4096], model[600], dir[600], link[700], victim[600], buf[64];
+    snprintf(model, sizeof model, "%s", test_path("expl.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("exp_links"));
+    snprintf(victim, sizeof victim, "%s", test_write("victim_export.txt", "keep me\n"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(link, sizeof link, "%s/item_ids.npy", dir);
+    make_symlink(victim, link);
+    snprintf(link, sizeof link, "%s/item_vectors.tsv", dir);
+    make_symlink(victim, link);
+    snprintf(args, sizeof args, "export --model %s --out %s", model, dir);
+    CHECK_INT(embrec(args), 0);
+    slurp(victim, buf, sizeof buf);
+    CHECK(strcmp(buf, "keep me\n") == 0);
+    CHECK(regular_with_mode(link, new_file_mode())); /* item_vectors.tsv */
+    snprintf(link, sizeof link, "%s/item_ids.npy", dir);
+    CHECK(regular_with_mode(link, new_file_mode()));
+    slurp(link, buf, sizeof buf);
+    CHECK(memcmp(buf, "\x93NUMPY", 6) == 0);
+}
+
+/* The same for the other outputs: the history, a map and its CSV, a plot,
+ * every user's recommendations. */
+static void test_outputs_replace_symlinks(void) {
+    char args[4096], model[600], victim[600], buf[64];
+    char link[5][600];
+    const char *names[5] = {"l_hist.csv", "l_map.svg", "l_map.csv", "l_plot.svg", "l_all.csv"};
+    int k;
+    snprintf(model, sizeof model, "%s", test_path("links.embrec"));
+    snprintf(victim, sizeof victim, "%s", test_write("victim.txt", "keep me\n"));
+    for (k = 0; k < 5; k++) {
+        snprintf(link[k], sizeof link[k], "%s", test_path(names[k]));
+        make_symlink(victim, link[k]);
+    }
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 2 --quiet --save %s "
+             "--history %s", model, link[0]);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "map --model %s --method pca --out %s --csv %s", model, link[1],
+             link[2]);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "plot --history %s --out %s", link[0], link[3]);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --all -n 2 --out %s", model, link[4]);
+    CHECK_INT(embrec(args), 0);
+    slurp(victim, buf, sizeof buf);
+    CHECK(strcmp(buf, "keep me\n") == 0);
+    for (k = 0; k < 5; k++)
+        if (!regular_with_mode(link[k], new_file_mode()))
+            test_fail(__FILE__, __LINE__, "%s is not a new regular file", names[k]);
+    slurp(link[4], buf, sizeof buf);
+    CHECK(strncmp(buf, "userId,rank,movieId,prediction\n", 31) == 0);
+}
+
+/* The history, rewritten at each epoch's end, is never half a file: when a
+ * write fails (a file-size limit of 512 bytes stands in for a full disk)
+ * it holds the epochs written so far, whole lines that plot reads, and
+ * training stops with the file's name and exit 1. */
+static void test_history_never_half_written(void) {
+    char args[4096], model[600], dir[600], hist[700];
+    static char text[4096];
+    size_t n;
+    snprintf(model, sizeof model, "%s", test_path("half.embrec"));
+    snprintf(dir, sizeof dir, "%s", test_path("half"));
+    snprintf(hist, sizeof hist, "%s/half.csv", dir);
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(args, sizeof args, "trap '' XFSZ; ulimit -f 1; exec ./embrec train --data "
+             "data/ratings.csv --epochs 20 --quiet --save %s --history %s 2>&1", model, hist);
+    CHECK_INT(run_sh(args), 1);
+    CHECK_HAS(out, "half.csv: cannot write: File too large");
+    n = slurp(hist, text, sizeof text);
+    CHECK(n > 200 && n <= 512 && text[n - 1] == '\n');
+    CHECK(strncmp(text, "epoch,loss,val_loss,", 20) == 0);
+    CHECK(count_lines(text) >= 4 && count_lines(text) < 21);
+    snprintf(args, sizeof args, "plot --history %s --out %s", hist, test_path("half.svg"));
+    CHECK_INT(embrec(args), 0);
+    CHECK_INT(temporaries_in(dir), 0);
+}
+
+/* Every output's directory is checked before the work starts: no training
+ * epochs, no map, nothing loaded, when the result could not be written. */
+static void test_outputs_checked_first(void) {
+    char args[4096], model[600], nodir[600], svg[600], file[600];
+    snprintf(model, sizeof model, "%s", test_path("first.embrec"));
+    snprintf(nodir, sizeof nodir, "%s", test_path("nodir"));
+    snprintf(svg, sizeof svg, "%s", test_path("first.svg"));
+    snprintf(file, sizeof file, "%s", test_write("a_file.txt", "x\n"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 3 --save %s/x.embrec",
+             nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/x.embrec: cannot write: ");
+    CHECK_HAS(out, "No such file or directory");
+    CHECK(!strstr(out, "Epoch 1/3"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 3 --save %s --history "
+             "%s/h.csv", model, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/h.csv: cannot write: ");
+    CHECK(!strstr(out, "Epoch 1/3"));
+    snprintf(args, sizeof args, "map --model %s --out %s --csv %s/m.csv", model, svg, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/m.csv: cannot write: ");
+    CHECK(!strstr(out, "t-SNE"));
+    CHECK(access(svg, F_OK) != 0);
+    snprintf(args, sizeof args, "map --model %s --out %s/map.svg", model, file);
+    CHECK_INT(embrec(args), 1); /* a file where a directory should be */
+    CHECK_HAS(out, "a_file.txt/map.svg: cannot write: ");
+    CHECK(!strstr(out, "t-SNE"));
+    snprintf(args, sizeof args, "map --model %s/absent.embrec --out %s/map.svg", nodir, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/map.svg: cannot write: ");
+    snprintf(args, sizeof args, "plot --history %s/absent.csv --out %s/p.svg", nodir, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/p.svg: cannot write: ");
+    snprintf(args, sizeof args, "recommend --model %s/absent.embrec --all --out %s/r.csv", nodir,
+             nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/r.csv: cannot write: ");
+    snprintf(args, sizeof args, "export --model %s/absent.embrec --out %s/sub", nodir, nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir/sub: cannot write: ");
+    snprintf(args, sizeof args, "export --model %s/absent.embrec --out %s", nodir, file);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "a_file.txt: cannot write: Not a directory");
+    snprintf(args, sizeof args, "synth --out %s/sub", file);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "a_file.txt");
+}
+
+/* Replacing a file keeps its permission bits (a private model stays
+ * private), for models, ratings caches and every other output; a new file
+ * gets 0666 less the umask. */
+static void test_replace_keeps_mode(void) {
+    char args[4096], model[600], hist[600], svg[600], src[600], cache[600];
+    snprintf(model, sizeof model, "%s", test_path("mode.embrec"));
+    snprintf(hist, sizeof hist, "%s", test_path("mode.csv"));
+    snprintf(svg, sizeof svg, "%s", test_path("mode.svg"));
+    snprintf(src, sizeof src, "%s", test_path("mode_ratings.csv"));
+    snprintf(cache, sizeof cache, "%s", test_path("mode.cache"));
+    snprintf(args, sizeof args, "umask 027; exec ./embrec train --data data/ratings.csv "
+             "--epochs 1 --quiet --save %s --history %s 2>&1", model, hist);
+    CHECK_INT(run_sh(args), 0);
+    CHECK(regular_with_mode(model, 0640));
+    CHECK(regular_with_mode(hist, 0640));
+    CHECK(chmod(model, 0600) == 0 && chmod(hist, 0604) == 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet --save %s "
+             "--history %s", model, hist);
+    CHECK_INT(embrec(args), 0);
+    CHECK(regular_with_mode(model, 0600));
+    CHECK(regular_with_mode(hist, 0604));
+    snprintf(args, sizeof args, "plot --history %s --out %s", hist, svg);
+    CHECK_INT(embrec(args), 0);
+    CHECK(chmod(svg, 0664) == 0);
+    CHECK_INT(embrec(args), 0);
+    CHECK(regular_with_mode(svg, 0664));
+    snprintf(args, sizeof args, "cp data/ratings.csv %s && touch -t 202001010000 %s", src, src);
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "info --data %s --cache=%s", src, cache);
+    CHECK_INT(embrec(args), 0);
+    CHECK(chmod(cache, 0600) == 0);
+    snprintf(args, sizeof args, "touch -t 202001020000 %s", src); /* the cache is rebuilt */
+    CHECK_INT(system(args), 0);
+    snprintf(args, sizeof args, "info --data %s --cache=%s", src, cache);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "cache    rebuilt");
+    CHECK(regular_with_mode(cache, 0600));
+}
+
+/* synth over earlier files when the disk fills: the file is named, exit 1,
+ * and the earlier files are whole. */
+static void test_synth_full_disk_keeps_old(void) {
+    char args[4096], dir[600], path[700];
+    static char before[1 << 15], after[1 << 15];
+    size_t nb;
+    snprintf(dir, sizeof dir, "%s", test_path("synth_full"));
+    snprintf(args, sizeof args, "synth --out %s", dir);
+    CHECK_INT(embrec(args), 0);
+    snprintf(path, sizeof path, "%s/movies.csv", dir);
+    nb = slurp(path, before, sizeof before);
+    CHECK(nb > 2048);
+    snprintf(args, sizeof args, "trap '' XFSZ; ulimit -f 2; exec ./embrec synth --out %s "
+             "--seed 9 2>&1", dir);
+    CHECK_INT(run_sh(args), 1);
+    CHECK_HAS(out, "movies.csv: cannot write: File too large");
+    CHECK(slurp(path, after, sizeof after) == nb && memcmp(before, after, nb) == 0);
+    CHECK_INT(temporaries_in(dir), 0);
+}
+
 /* Resuming: a model file keeps its optimiser's state, so training goes on
  * where it stopped (its first resumed epoch starts below where a fresh run
  * starts, and the step count carries over); a file of version 1 (before the
@@ -1383,6 +1682,14 @@ void suite_cli(void) {
     test_run("cli/second_signal_ends_at_once", test_second_signal_ends_at_once);
     test_run("cli/save_failure_keeps_old_model", test_save_failure_keeps_old_model);
     test_run("cli/kill_mid_save", test_kill_mid_save);
+    test_run("cli/write_errors_name_the_file", test_write_errors_name_the_file);
+    test_run("cli/export_full_disk_keeps_old", test_export_full_disk_keeps_old);
+    test_run("cli/export_replaces_symlinks", test_export_replaces_symlinks);
+    test_run("cli/outputs_replace_symlinks", test_outputs_replace_symlinks);
+    test_run("cli/history_never_half_written", test_history_never_half_written);
+    test_run("cli/outputs_checked_first", test_outputs_checked_first);
+    test_run("cli/replace_keeps_mode", test_replace_keeps_mode);
+    test_run("cli/synth_full_disk_keeps_old", test_synth_full_disk_keeps_old);
     test_run("cli/resume", test_resume);
     test_run("cli/resume_continues_the_run", test_resume_continues_the_run);
     test_run("cli/resume_patience_and_v2", test_resume_patience_and_v2);

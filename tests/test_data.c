@@ -1,8 +1,10 @@
 /* tests/test_data.c — reading every supported format, id maps, errors that
  * name file, line and value, splits, movie metadata, the synthetic
- * generator, and (when ../shared/movielens exists) the real MovieLens files.
+ * generator, and (when ../shared/movielens exists) the real MovieLens files;
+ * and data_out, which writes every output.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -2787,6 +2789,95 @@ static void test_read_orders(void) {
     CHECK_HAS(err.msg, "empty.txt: no permutation");
 }
 
+/* ------------------------------------------------------------ outputs */
+
+/* the first line of path, or "" */
+static const char *first_line(const char *path, char *buf, size_t n) {
+    FILE *f = fopen(path, "r");
+    buf[0] = '\0';
+    if (f && !fgets(buf, (int)n, f)) buf[0] = '\0';
+    if (f) fclose(f);
+    return buf;
+}
+
+/* data_out: the name holds the old file until the commit, then the whole
+ * new one; an abort leaves the old one and nothing beside it; a replaced
+ * file keeps its permission bits; a symlink is replaced, never written
+ * through, even one to a device; a device and /dev/stdout are written
+ * directly and their errors reported; a directory is refused. */
+static void test_out_atomic(void) {
+    char dir[600], path[700], link[800], victim[700], buf[64], cmd[800];
+    data_out o;
+    data_error err;
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s", test_path("out"));
+    CHECK(mkdir(dir, 0777) == 0);
+    snprintf(path, sizeof path, "%s/a.txt", dir);
+    CHECK(data_out_open(&o, path, &err) == 0 && !o.direct);
+    fputs("old\n", o.f);
+    CHECK(data_out_commit(&o, &err) == 0 && o.f == NULL);
+    CHECK(chmod(path, 0640) == 0);
+    CHECK(data_out_open(&o, path, &err) == 0);
+    fputs("new\n", o.f);
+    CHECK(fflush(o.f) == 0);
+    CHECK(strcmp(first_line(path, buf, sizeof buf), "old\n") == 0); /* not yet */
+    CHECK(data_out_commit(&o, &err) == 0);
+    CHECK(strcmp(first_line(path, buf, sizeof buf), "new\n") == 0);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
+    CHECK(data_out_open(&o, path, &err) == 0);
+    fputs("newer\n", o.f);
+    data_out_abort(&o);
+    data_out_abort(&o); /* a no-op once closed */
+    CHECK(strcmp(first_line(path, buf, sizeof buf), "new\n") == 0);
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q tmp", dir);
+    CHECK(system(cmd) != 0);
+
+    snprintf(victim, sizeof victim, "%s", test_write("out_victim.txt", "keep\n"));
+    snprintf(link, sizeof link, "%s/link.txt", dir);
+    CHECK(symlink(victim, link) == 0);
+    CHECK(data_out_open(&o, link, &err) == 0 && !o.direct);
+    fputs("x\n", o.f);
+    CHECK(data_out_commit(&o, &err) == 0);
+    CHECK(strcmp(first_line(victim, buf, sizeof buf), "keep\n") == 0);
+    CHECK(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(strcmp(first_line(link, buf, sizeof buf), "x\n") == 0);
+
+    snprintf(link, sizeof link, "%s/null.txt", dir); /* a link to a device: replaced too */
+    CHECK(symlink("/dev/null", link) == 0);
+    CHECK(data_out_open(&o, link, &err) == 0 && !o.direct);
+    fputs("kept\n", o.f);
+    CHECK(data_out_commit(&o, &err) == 0);
+    CHECK(strcmp(first_line(link, buf, sizeof buf), "kept\n") == 0);
+    /* the system's names are written through: aborted unwritten, so that
+     * a wrong answer here cannot replace /dev/stdout */
+    CHECK(data_out_open(&o, "/dev/stdout", &err) == 0 && o.direct);
+    data_out_abort(&o);
+    CHECK(lstat("/dev/stdout", &st) == 0 && !S_ISREG(st.st_mode));
+    CHECK(data_out_open(&o, "/dev/null", &err) == 0 && o.direct);
+    fputs("gone\n", o.f);
+    CHECK(data_out_commit(&o, &err) == 0);
+    CHECK(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode));
+    CHECK(data_out_open(&o, "/dev/full", &err) == 0 && o.direct);
+    fputs("no room\n", o.f);
+    CHECK(data_out_commit(&o, &err) == -1);
+    CHECK_INT(o.error, ENOSPC);
+    CHECK_HAS(err.msg, "/dev/full: cannot write: No space left on device");
+    CHECK(data_out_open(&o, dir, &err) == -1);
+    CHECK_HAS(err.msg, "out: cannot write: Is a directory");
+
+    CHECK(data_out_check_dir(path, &err) == 0);
+    CHECK(data_out_check_dir("/dev/null", &err) == 0);
+    CHECK(data_out_check_dir(dir, &err) == -1);
+    CHECK_HAS(err.msg, "Is a directory");
+    snprintf(link, sizeof link, "%s/none/x.csv", dir);
+    CHECK(data_out_check_dir(link, &err) == -1);
+    CHECK_HAS(err.msg, "none/x.csv: cannot write: ");
+    CHECK_HAS(err.msg, "out/none: No such file or directory");
+    snprintf(link, sizeof link, "%s/x.csv", path);
+    CHECK(data_out_check_dir(link, &err) == -1);
+    CHECK_HAS(err.msg, "a.txt: Not a directory");
+}
+
 void suite_data(void) {
     test_run("data/movie_match", test_movie_match);
     test_run("data/read_pairs", test_read_pairs);
@@ -2850,4 +2941,5 @@ void suite_data(void) {
     test_run("data/ml100k_users", test_ml100k_users);
     test_run("data/ml1m_users", test_ml1m_users);
     test_run("data/latest_small_tags", test_latest_small_tags);
+    test_run("data/out_atomic", test_out_atomic);
 }

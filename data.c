@@ -8,7 +8,7 @@
  * from the file's size and the first chunk's lines), so nothing is allocated
  * per line. Parsing is strict: ids and timestamps are plain
  * integers (optional sign, digits only, no spaces) that fit in 64 bits;
- * ratings are finite decimal numbers; every line has exactly as many fields
+ * ratings are decimal numbers that are finite as a float; every line has exactly as many fields
  * as the header (or, without one, the first good data line). A malformed line
  * is an error naming file, physical line and value, or, with skip_bad, is
  * skipped and counted. Only a truly empty line ("" or "\r") is passed over
@@ -901,6 +901,9 @@ static int bad_field(ratings_read *rd, const char *what, const char *problem, co
     return bad_line(rd, "%s %s (\"%s\")", what, problem, shown(v, sizeof v, f->s, f->len));
 }
 
+/* a rating that overflows the float column it is stored in */
+#define RATING_RANGE "is out of range for a float32"
+
 static const char *int_problem(int e) {
     return e == -2 ? "does not fit in 64 bits" : "is not an integer";
 }
@@ -936,7 +939,9 @@ static int parse_line(ratings_read *rd, ratings_line *ln) {
         return bad_field(rd, "item id", int_problem(e), g);
     g = &f[rd->rcol];
     if ((e = parse_number(g->s, g->len, &ln->rating)) != 0)
-        return bad_field(rd, "rating", e == -2 ? "is not finite" : "is not a number", g);
+        return bad_field(rd, "rating", e == -2 ? RATING_RANGE : "is not a number", g);
+    if (!(fabs(ln->rating) < DATA_FLOAT_OVERFLOW)) /* stored as float: 1e39 would be inf */
+        return bad_field(rd, "rating", RATING_RANGE, g);
     if (rd->tcol >= 0) {
         g = &f[rd->tcol];
         if ((e = parse_i64(g->s, g->len, &ln->time)) != 0)
@@ -1008,7 +1013,8 @@ static int plain_delim(const char *p, const char *delim) {
  * and then parsed: exactly `width` fields, none quoted, integers of at most
  * 18 digits (with an optional sign) and a rating of at most 15 digits with
  * an optional point and sign, the line ending in "\n" or "\r\n". These give
- * the values parse_i64 and parse_number give. 1 with *ln filled and the
+ * the values parse_i64 and parse_number give; such a rating is below 10^15,
+ * so it needs none of parse_line's check that it fits in a float. 1 with *ln filled and the
  * splitter past the line; 0 when the line is anything else: the splitter
  * and the strict parsers then read it (and word any error). The line must
  * end in '\n' before the text does (the last line of a file gets one written

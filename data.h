@@ -31,6 +31,12 @@ void data_errorf(data_error *err, const char *fmt, ...)
 #endif
     ;
 
+/* The magnitude from which a double rounds to an infinite float: 2^128 − 2^103,
+ * FLT_MAX plus half its last place. fabs(x) < DATA_FLOAT_OVERFLOW says that
+ * (float)x is finite (false for NaN too) without the conversion, which C
+ * leaves undefined for a value beyond float's range. */
+#define DATA_FLOAT_OVERFLOW 0x1.ffffffp+127
+
 /* ------------------------------------------------------------ id maps */
 
 /* raw id (as in the file) <-> dense index 0..n-1, in order of first sight.

@@ -889,6 +889,12 @@ static void test_odd_input_rules(void) {
     snprintf(args, sizeof args, "info --data %s", f);
     CHECK_INT(embrec(args), 1);
     CHECK_HAS(out, "inf.csv:3: rating is not a number");
+    /* finite as a double, infinite as the float it is stored in */
+    f = test_write("e39.csv", "userId,movieId,rating\n1,5,4.0\n2,5,1e39\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "e39.csv:3: rating is out of range for a float32 (\"1e39\")");
+    CHECK_INT(count_lines(out), 1);
 }
 
 void suite_cli(void) {

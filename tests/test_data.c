@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
+#include <float.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -486,7 +487,7 @@ static void test_errors_values(void) {
                "(\"nan\")");
     READ_FAILS("r_inf.csv", CSV("1,2,inf,101\n"), NULL, "r_inf.csv:3:", "rating is not a number",
                "(\"inf\")");
-    READ_FAILS("r_big.csv", CSV("1,2,1e999,101\n"), NULL, "r_big.csv:3:", "rating is not finite",
+    READ_FAILS("r_big.csv", CSV("1,2,1e999,101\n"), NULL, "r_big.csv:3:", "rating is out of range",
                "(\"1e999\")");
     READ_FAILS("r_empty.csv", CSV("1,2,,101\n"), NULL, "r_empty.csv:3:",
                "rating is not a number", "(\"\")");
@@ -522,6 +523,43 @@ static void test_errors_values(void) {
     /* a control character shows as '?' */
     READ_FAILS("ctl.csv", "1,2,4\x01\n", NULL, "ctl.csv:1:", "rating is not a number", "(\"4?\")");
     (void)o;
+}
+
+/* Ratings are stored as float32: a value finite as a double but beyond
+ * float's range (3.4e38) is refused, whichever parser reads it (plain, quoted,
+ * u.data, ratings.dat), and --skip-bad skips it; the largest floats and
+ * values that round to them are kept. */
+static void test_rating_float_range(void) {
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    READ_FAILS("f_big.csv", "u,i,r\n1,1,4\n1,2,1e39\n", NULL, "f_big.csv:3:",
+               "rating is out of range", "(\"1e39\")");
+    READ_FAILS("f_neg.csv", "u,i,r\n1,1,4\n1,2,-1e39\n", NULL, "f_neg.csv:3:",
+               "rating is out of range", "(\"-1e39\")");
+    READ_FAILS("f_quoted.csv", "u,i,r\n1,2,\"3.5e38\"\n", NULL, "f_quoted.csv:2:",
+               "rating is out of range", "(\"3.5e38\")");
+    READ_FAILS("f_long.data", "1\t2\t340282356779733661637539395458142568448\t5\n", NULL,
+               "f_long.data:1:", "rating is out of range", "(\"3402823567797336616375393954581");
+    READ_FAILS("f_big.dat", "1::2::4::5\n1::3::1E39::6\n", NULL, "f_big.dat:2:",
+               "rating is out of range", "(\"1E39\")");
+    o.skip_bad = 1;
+    CHECK_INT(load(&L, test_write("f_skip.csv", "u,i,r\n1,1,4\n1,2,1e39\n1,3,2\n"), &o), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.rep.skipped, 1);
+    CHECK_HAS(L.rep.first_error, "f_skip.csv:3: rating is out of range for a float32 (\"1e39\")");
+    unload(&L);
+    /* FLT_MAX itself, and a value above it that rounds down to it */
+    CHECK_INT(load(&L, test_write("f_max.csv", "u,i,r\n1,1,3.4028234663852886e38\n"
+                                               "1,2,-3.40282356e38\n1,3,999999999999999\n"),
+                   NULL),
+              0);
+    CHECK_INT(L.r.n, 3);
+    if (L.r.n == 3) {
+        CHECK(L.r.rating[0] == FLT_MAX);
+        CHECK(L.r.rating[1] == -FLT_MAX);
+        CHECK(L.r.rating[2] == 999999999999999.0f); /* the one-pass parser's largest */
+    }
+    unload(&L);
 }
 
 static void test_errors_fields(void) {
@@ -2802,6 +2840,7 @@ void suite_data(void) {
     test_run("data/autodetect", test_autodetect);
     test_run("data/number_parsing", test_number_parsing);
     test_run("data/errors_values", test_errors_values);
+    test_run("data/rating_float_range", test_rating_float_range);
     test_run("data/errors_fields", test_errors_fields);
     test_run("data/errors_files", test_errors_files);
     test_run("data/skip_bad", test_skip_bad);

@@ -3,8 +3,10 @@
  * Runs ./embrec from the repository root (make test builds it first). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "fixture.h"
 #include "test.h"
 
 static char out[1 << 16];
@@ -632,6 +634,24 @@ static void test_init_from_and_batch_order(void) {
              dir, test_path("init2.embrec"));
     CHECK_INT(embrec(args), 1);
     CHECK_HAS(out, "nowhere: not a directory");
+    /* a NaN in an array is refused before training, naming the file and the value */
+    {
+        static float P[300 * 8];
+        char nan_dir[512];
+        size_t k;
+        for (k = 0; k < 300 * 8; k++) P[k] = 0.01f * (float)(k % 7);
+        P[8 * 2 + 5] = NAN;
+        snprintf(nan_dir, sizeof nan_dir, "%s", test_path("init_nan"));
+        CHECK(mkdir(nan_dir, 0777) == 0);
+        fixture_write_npy("init_nan/user_embedding.npy", 1,
+                          "{'descr': '<f4', 'fortran_order': False, 'shape': (300, 8), }", P,
+                          sizeof P);
+        snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
+                 "--init-from %s --save %s", nan_dir, test_path("init_nan.embrec"));
+        CHECK_INT(embrec(args), 1);
+        CHECK_HAS(out, "init_nan/user_embedding.npy: value 21 (row 2, column 5) is not finite (nan)");
+        CHECK_INT(count_lines(out), 1);
+    }
     /* 12,000 rows, validation 0.1: an order must permute 10,800 */
     snprintf(order, sizeof order, "%s", test_write("order.txt", "2 0 1\n"));
     snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "

@@ -85,12 +85,48 @@ static const char *shown(char *dst, size_t cap, const char *s, size_t len) {
 
 /* ==================================================== reading a file */
 
+/* "FILE:LINE: line longer than 1 MiB" (or than max bytes, for a limit of
+ * another size); -1 */
+static int line_too_long(data_error *err, const char *path, size_t line, size_t max) {
+    if (max % ((size_t)1 << 20) == 0)
+        data_errorf(err, "%s:%zu: line longer than %zu MiB", path, line, max >> 20);
+    else
+        data_errorf(err, "%s:%zu: line longer than %zu bytes", path, line, max);
+    return -1;
+}
+
+/* How far the lines of a text being read have been checked: the longest
+ * line allowed, the number of the line not yet ended and the offset where
+ * it starts. */
+typedef struct {
+    size_t max, line, start;
+} text_scan;
+
+/* The bytes buf[from, to) just read: every line they end, and the one they
+ * leave open, are at most ts->max bytes long. 0, or -1 with err. */
+static int scan_text(const char *path, const char *buf, size_t from, size_t to, text_scan *ts,
+                     data_error *err) {
+    const char *p = buf + from, *nl;
+    while ((nl = memchr(p, '\n', (size_t)(buf + to - p))) != NULL) {
+        if ((size_t)(nl - buf) - ts->start > ts->max)
+            return line_too_long(err, path, ts->line, ts->max);
+        ts->line++;
+        ts->start = (size_t)(nl - buf) + 1;
+        p = nl + 1;
+    }
+    return to - ts->start > ts->max ? line_too_long(err, path, ts->line, ts->max) : 0;
+}
+
 /* The whole file in one NUL-terminated buffer (*len excludes the NUL);
- * "-" is standard input. */
-static char *read_file(const char *path, size_t *len, data_error *err) {
+ * "-" is standard input. A text file (max_line > 0: the longest line it
+ * may have, usually DATA_MAX_LINE) is checked while it is read, so that a
+ * file without line ends (/dev/zero) stops at once instead of filling
+ * memory. max_line 0: a binary file. */
+static char *read_file(const char *path, size_t max_line, size_t *len, data_error *err) {
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     size_t cap = 1 << 16, n = 0;
+    text_scan ts = {.max = max_line, .line = 1, .start = 0};
     char *buf;
     long sz;
     if (!f) {
@@ -106,6 +142,7 @@ static char *read_file(const char *path, size_t *len, data_error *err) {
     for (;;) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
+        if (max_line && scan_text(path, buf, n - got, n, &ts, err) != 0) goto fail;
         if (n < cap) break;
         {
             char *nb;
@@ -128,6 +165,7 @@ static char *read_file(const char *path, size_t *len, data_error *err) {
     return buf;
 oom:
     data_errorf(err, "%s: out of memory reading the file", path);
+fail:
     free(buf);
     if (!is_stdin) fclose(f);
     return NULL;
@@ -1126,10 +1164,15 @@ typedef struct {
     uint64_t offset;       /* file offset of buf[0] */
 } chunk_reader;
 
+/* The buffer never grows beyond room for the longest line allowed and its
+ * '\n': a buffer that size holding one unfinished line holds a line too long. */
+#define CHUNK_MAX_CAP (DATA_MAX_LINE + 1)
+
 static int chunk_open(chunk_reader *cr, const char *path, size_t chunk, data_error *err) {
     memset(cr, 0, sizeof *cr);
     cr->path = path;
     cr->cap = chunk ? chunk : DATA_CHUNK;
+    if (cr->cap > CHUNK_MAX_CAP) cr->cap = CHUNK_MAX_CAP;
     cr->fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
     if (cr->fd < 0) {
         data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
@@ -1156,19 +1199,21 @@ static void chunk_close(chunk_reader *cr) {
 
 /* Drop the first `used` bytes, keep the rest at the front, and read until
  * the buffer is full or the file ends. A buffer already full of one
- * unfinished line is doubled first. 0 or -1 with err. */
+ * unfinished line is doubled first, up to CHUNK_MAX_CAP (the caller stops
+ * before asking for more). 0 or -1 with err. */
 static int chunk_fill(chunk_reader *cr, size_t used, data_error *err) {
     if (used) memmove(cr->buf, cr->buf + used, cr->len - used);
     cr->len -= used;
     cr->offset += used;
-    if (cr->len == cr->cap) {
-        char *nb;
-        if (cr->cap > SIZE_MAX / 4 || !(nb = realloc(cr->buf, cr->cap * 2 + 1))) {
+    if (cr->len == cr->cap && cr->cap < CHUNK_MAX_CAP) {
+        size_t cap = cr->cap < CHUNK_MAX_CAP / 2 ? cr->cap * 2 : CHUNK_MAX_CAP;
+        char *nb = realloc(cr->buf, cap + 1);
+        if (!nb) {
             data_errorf(err, "%s: out of memory reading the file", cr->path);
             return -1;
         }
         cr->buf = nb;
-        cr->cap *= 2;
+        cr->cap = cap;
     }
     while (cr->len < cr->cap && !cr->eof) {
         ssize_t got = read(cr->fd, cr->buf + cr->len, cr->cap - cr->len);
@@ -1220,7 +1265,11 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
         if (chunk_fill(cr, used, rd->err) != 0) return -1;
         used = 0;
         whole = chunk_lines(cr);
-        if (whole == 0 && !cr->eof) continue; /* one line fills the buffer: widen it */
+        if (whole == 0 && !cr->eof) { /* one line fills the buffer: widen it */
+            if (cr->cap >= CHUNK_MAX_CAP) return line_too_long(rd->err, rd->path, rd->line + 1,
+                                                               DATA_MAX_LINE);
+            continue;
+        }
         p = cr->buf;
         lim = cr->buf + whole;
         if (first) p += skip_bom(cr->buf, whole);
@@ -2154,7 +2203,7 @@ static const char *npy_key(const char *header, const char *key) {
 
 int data_read_npy(const char *path, data_npy *out, data_error *err) {
     size_t len, hlen, pre, elem, k, need;
-    char *buf = read_file(path, &len, err), *header, kind;
+    char *buf = read_file(path, 0, &len, err), *header, kind;
     const char *p;
     const unsigned char *u;
     int little, host_little;
@@ -2352,7 +2401,9 @@ int data_read_orders(const char *path, size_t n, uint32_t **orders, size_t *n_or
                 goto fail;
             }
     } else { /* text: one permutation per line */
-        char *buf = read_file(path, &len, err), *line, *next;
+        /* a line holds n numbers: 1 MiB and 32 bytes a number */
+        size_t max_line = n < (SIZE_MAX - DATA_MAX_LINE) / 32 ? DATA_MAX_LINE + 32 * n : SIZE_MAX;
+        char *buf = read_file(path, max_line, &len, err), *line, *next;
         size_t lineno = 0;
         if (!buf) goto fail;
         for (line = buf; line && *line; line = next) {
@@ -2830,7 +2881,7 @@ int data_read_movies(const char *path, data_movies *out, data_error *err) {
     memset(&mr, 0, sizeof mr);
     mr.path = path;
     mr.err = err;
-    if (!(buf = read_file(path, &len, err))) return -1;
+    if (!(buf = read_file(path, DATA_MAX_LINE, &len, err))) return -1;
     rc = read_movies_text(&mr, buf, len, out);
     if (rc != 0) data_movies_free(out);
     free(mr.sp.f);
@@ -2999,7 +3050,7 @@ static size_t pair_field(const char **s, const char *eol) {
 
 int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
     size_t len, line = 0;
-    char *buf = read_file(path, &len, err), *p, *end;
+    char *buf = read_file(path, DATA_MAX_LINE, &len, err), *p, *end;
     if (!buf) return -1;
     p = buf + skip_bom(buf, len);
     end = buf + len;
@@ -3851,7 +3902,7 @@ int data_read_users(const char *path, data_users *out, data_error *err) {
     memset(&ur, 0, sizeof ur);
     ur.path = path;
     ur.err = err;
-    if (!(buf = read_file(path, &len, err))) return -1;
+    if (!(buf = read_file(path, DATA_MAX_LINE, &len, err))) return -1;
     rc = read_users_text(&ur, buf, len, out);
     if (rc != 0) data_users_free(out);
     free(ur.sp.f);
@@ -4043,7 +4094,7 @@ int data_read_tags(const char *path, size_t top_n, data_tags *out, data_error *e
     tag_rec *rec;
     int rc;
     data_tags_free(out);
-    if (!(buf = read_file(path, &len, err))) return -1;
+    if (!(buf = read_file(path, DATA_MAX_LINE, &len, err))) return -1;
     rc = tags_records(path, buf, len, &rec, &n, err);
     if (rc == 0 && tags_group(rec, n, top_n, out) != 0) {
         data_errorf(err, "%s: out of memory", path);

@@ -10,6 +10,13 @@
  * Errors never crash and are never silent: every reader fills a data_error
  * whose message reads `file:line: what is wrong (the offending value)` and
  * returns -1. data knows nothing of models.
+ *
+ * Every text reader takes lines of at most DATA_MAX_LINE bytes (not
+ * counting the '\n'; a '\r' before it counts): a longer line is the error
+ * `file:line: line longer than 1 MiB`, raised as soon as the line has run
+ * past the limit, so a file with no line ends (/dev/zero, a binary file)
+ * fails at once instead of filling memory. (--batch-order text files, whose
+ * one line is a whole permutation, allow 32 more bytes per sample.)
  */
 #ifndef EMBREC_DATA_H
 #define EMBREC_DATA_H
@@ -30,6 +37,8 @@ void data_errorf(data_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+#define DATA_MAX_LINE ((size_t)1 << 20)
 
 /* The magnitude from which a double rounds to an infinite float: 2^128 − 2^103,
  * FLT_MAX plus half its last place. fabs(x) < DATA_FLOAT_OVERFLOW says that
@@ -102,7 +111,8 @@ typedef struct {
     const char *user_col, *item_col, *rating_col, *time_col;
     int skip_bad;           /* 1: skip malformed lines and count them */
     size_t chunk;           /* bytes read at a time; 0: DATA_CHUNK (tests use a few
-                             * bytes to put lines across chunk boundaries) */
+                             * bytes to put lines across chunk boundaries); at
+                             * most DATA_MAX_LINE + 1 */
     const char *cache;      /* NULL: no cache; "": FILE.embrec-cache beside the file;
                              * else the cache's path (see "ratings caches" below) */
 } data_read_opts;
@@ -135,7 +145,8 @@ typedef struct {
  * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
  * be quoted with doubled quotes inside. path "-" reads standard input. The
  * file is read in chunks of opts->chunk bytes into one reused buffer (a line
- * longer than that widens it), and the row arrays are sized once from the
+ * longer than that widens it, up to DATA_MAX_LINE + 1 bytes: a longer line
+ * is an error even with skip_bad), and the row arrays are sized once from the
  * file's size and the first chunk's lines. With opts->cache, a valid cache
  * is loaded instead and a missing or stale one written (see "ratings
  * caches" below). report may be NULL. 0 or -1 with err. */

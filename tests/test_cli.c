@@ -79,6 +79,12 @@ static void test_bad_file_one_line_error(void) {
     CHECK_HAS(out, "skipped  1 malformed");
     CHECK_INT(embrec("info --data /nonexistent/ratings.csv"), 1);
     CHECK_HAS(out, "/nonexistent/ratings.csv: cannot open");
+    /* a file without line ends stops at the line limit, not at the memory's end */
+    CHECK_INT(embrec("info --data /dev/zero"), 1);
+    CHECK_HAS(out, "embrec: /dev/zero:1: line longer than 1 MiB");
+    CHECK_INT(count_lines(out), 1);
+    CHECK_INT(embrec("info --data /dev/zero --skip-bad"), 1);
+    CHECK_HAS(out, "/dev/zero:1: line longer than 1 MiB");
 }
 
 static void test_info_sample(void) {

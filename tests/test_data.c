@@ -921,6 +921,184 @@ static void test_chunk_reserve(void) {
     unload(&L);
 }
 
+/* ---------------------------------------------------------- line limits */
+
+/* Write head, then one line of exactly len bytes (not counting its '\n'):
+ * start, filled with fill up to len − strlen(end), then end; then "\n" and
+ * tail (tail NULL: the line is the last and has no '\n'). Its path. */
+static const char *long_line_file(const char *name, const char *head, const char *start,
+                                  char fill, const char *end, size_t len, const char *tail) {
+    const char *path = test_path(name);
+    FILE *f = fopen(path, "wb");
+    size_t k, pad = len - strlen(start) - strlen(end);
+    if (!f) {
+        test_fail(__FILE__, __LINE__, "cannot write %s", path);
+        return path;
+    }
+    fputs(head, f);
+    fputs(start, f);
+    for (k = 0; k < pad; k++) fputc(fill, f);
+    fputs(end, f);
+    if (tail) {
+        fputc('\n', f);
+        fputs(tail, f);
+    }
+    if (fclose(f) != 0) test_fail(__FILE__, __LINE__, "cannot write %s", path);
+    return path;
+}
+
+/* A ratings line of exactly DATA_MAX_LINE bytes is read, at any chunk size
+ * (also one larger than the limit, and with the '\r' of a CRLF counted);
+ * one byte more is "FILE:LINE: line longer than 1 MiB", with --skip-bad
+ * too, and so is a file with no line end at all. */
+static void test_line_limit_ratings(void) {
+    static const size_t chunks[4] = {0, 1000, 65536, DATA_MAX_LINE + 4096};
+    const char *head = "userId,movieId,rating,timestamp,comment\n1,10,4.0,5,first\n";
+    char fits[512], fits_crlf[512], fits_last[512], over[512], over_last[512];
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    size_t c;
+    snprintf(fits, sizeof fits, "%s", long_line_file("ll_fits.csv", head, "2,20,3.5,6,", 'x', "",
+                                                      DATA_MAX_LINE, "3,30,2.5,7,last\n"));
+    snprintf(fits_crlf, sizeof fits_crlf, "%s", long_line_file("ll_crlf.csv", head, "2,20,3.5,6,",
+                                                               'x', "\r", DATA_MAX_LINE,
+                                                               "3,30,2.5,7,last\r\n"));
+    snprintf(fits_last, sizeof fits_last, "%s", long_line_file("ll_last.csv", head, "2,20,3.5,6,",
+                                                               'x', "", DATA_MAX_LINE, NULL));
+    snprintf(over, sizeof over, "%s", long_line_file("ll_over.csv", head, "2,20,3.5,6,", 'x', "",
+                                                     DATA_MAX_LINE + 1, "3,30,2.5,7,last\n"));
+    snprintf(over_last, sizeof over_last, "%s",
+             long_line_file("ll_over_last.csv", head, "2,20,3.5,6,", 'x', "", DATA_MAX_LINE + 1,
+                            NULL));
+    for (c = 0; c < 4; c++) {
+        o.chunk = chunks[c];
+        o.skip_bad = 0;
+        CHECK_INT(load(&L, fits, &o), 0);
+        CHECK_INT(L.r.n, 3);
+        CHECK(L.r.n == 3 && RAW_I(L, 1) == 20 && L.r.rating[1] == 3.5f && RAW_I(L, 2) == 30);
+        unload(&L);
+        CHECK_INT(load(&L, fits_crlf, &o), 0);
+        CHECK_INT(L.r.n, 3);
+        unload(&L);
+        CHECK_INT(load(&L, fits_last, &o), 0);
+        CHECK_INT(L.r.n, 2);
+        unload(&L);
+        CHECK_INT(load(&L, over, &o), -1);
+        CHECK_HAS(L.err.msg, "ll_over.csv:3: line longer than 1 MiB");
+        CHECK_INT(L.r.n, 0);
+        unload(&L);
+        CHECK_INT(load(&L, over_last, &o), -1);
+        CHECK_HAS(L.err.msg, "ll_over_last.csv:3: line longer than 1 MiB");
+        unload(&L);
+        o.skip_bad = 1;
+        CHECK_INT(load(&L, over, &o), -1);
+        CHECK_HAS(L.err.msg, "ll_over.csv:3: line longer than 1 MiB");
+        unload(&L);
+    }
+    /* no line end at all: the first line runs past the limit */
+    CHECK_INT(load(&L, "/dev/zero", NULL), -1);
+    CHECK_HAS(L.err.msg, "/dev/zero:1: line longer than 1 MiB");
+    unload(&L);
+    CHECK_INT(load(&L, long_line_file("ll_blank.csv", "\n\n", "", ' ', "", DATA_MAX_LINE + 1,
+                                      "1,2,3\n"), NULL),
+              -1);
+    CHECK_HAS(L.err.msg, "ll_blank.csv:3: line longer than 1 MiB");
+    unload(&L);
+}
+
+/* The readers that load their file whole keep the same limit, line by
+ * line, and stop on a file with no line ends without reading it all. */
+static void test_line_limit_whole_files(void) {
+    const size_t M = DATA_MAX_LINE;
+    data_movies m;
+    data_users u;
+    data_tags t;
+    data_pairs pr;
+    data_error err;
+    uint32_t *orders;
+    size_t n_orders;
+    const char *movies_head = "movieId,title,genres\n1,One (1990),Drama\n";
+    data_movies_init(&m);
+    data_users_init(&u);
+    data_tags_init(&t);
+    data_pairs_init(&pr);
+
+    /* movies: a title that makes the line exactly the limit, then one byte more */
+    CHECK_INT(data_read_movies(long_line_file("ll_movies.csv", movies_head, "2,", 'T',
+                                              " (1999),Comedy", M, "3,Three (2001),Drama\n"),
+                               &m, &err),
+              0);
+    CHECK_INT(m.n, 3);
+    CHECK(m.n == 3 && strlen(data_movie_title(&m, 1)) == M - strlen("2,,Comedy"));
+    CHECK(m.n == 3 && m.year[1] == 1999);
+    data_movies_free(&m);
+    CHECK_INT(data_read_movies(long_line_file("ll_movies2.csv", movies_head, "2,", 'T',
+                                              " (1999),Comedy", M + 1, "3,Three (2001),Drama\n"),
+                               &m, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_movies2.csv:3: line longer than 1 MiB");
+    CHECK_INT(data_read_movies("/dev/zero", &m, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+
+    /* users (the zip is kept as written), tags, pairs */
+    CHECK_INT(data_read_users(long_line_file("ll_users", "1|24|M|writer|85711\n", "2|53|F|other|",
+                                             '9', "", M, "3|23|M|writer|32067\n"),
+                              &u, &err),
+              0);
+    CHECK_INT(u.n, 3);
+    data_users_free(&u);
+    CHECK_INT(data_read_users(long_line_file("ll_users2", "1|24|M|writer|85711\n",
+                                             "2|53|F|other|", '9', "", M + 1, NULL),
+                              &u, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_users2:2: line longer than 1 MiB");
+    CHECK_INT(data_read_users("/dev/zero", &u, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+    CHECK_INT(data_read_tags(long_line_file("ll_tags.csv", "userId,movieId,tag,timestamp\n",
+                                            "1,2,", 'a', ",3", M, "1,3,b,4\n"),
+                             0, &t, &err),
+              0);
+    CHECK_INT(t.n, 2);
+    data_tags_free(&t);
+    CHECK_INT(data_read_tags(long_line_file("ll_tags2.csv", "userId,movieId,tag,timestamp\n",
+                                            "1,2,", 'a', ",3", M + 1, "1,3,b,4\n"),
+                             0, &t, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_tags2.csv:2: line longer than 1 MiB");
+    CHECK_INT(data_read_tags("/dev/zero", 0, &t, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+    CHECK_INT(data_read_pairs(long_line_file("ll_pairs.csv", "1,2\n", "3,4,", 'z', "", M,
+                                             "5,6\n"),
+                              &pr, &err),
+              0);
+    CHECK_INT(pr.n, 3);
+    data_pairs_free(&pr);
+    CHECK_INT(data_read_pairs(long_line_file("ll_pairs2.csv", "1,2\n", "3,4,", 'z', "", M + 1,
+                                             "5,6\n"),
+                              &pr, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_pairs2.csv:2: line longer than 1 MiB");
+    data_pairs_free(&pr);
+    CHECK_INT(data_read_pairs("/dev/zero", &pr, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+    data_pairs_free(&pr);
+
+    /* --batch-order text: a permutation per line, 1 MiB and 32 bytes a sample */
+    CHECK_INT(data_read_orders(long_line_file("ll_orders.txt", "# three samples\n", "2 0 1", ' ',
+                                              "", M + 96, "1 2 0\n"),
+                               3, &orders, &n_orders, &err),
+              0);
+    CHECK_INT(n_orders, 2);
+    free(orders);
+    CHECK_INT(data_read_orders(long_line_file("ll_orders2.txt", "# three samples\n", "2 0 1",
+                                              ' ', "", M + 97, "1 2 0\n"),
+                               3, &orders, &n_orders, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_orders2.txt:2: line longer than 1048672 bytes");
+    CHECK_INT(data_read_orders("/dev/zero", 3, &orders, &n_orders, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than");
+}
+
 /* ------------------------------------------------------- ratings caches */
 
 /* Set a file's modification time to `when` (Unix seconds) plus ns. */
@@ -2850,6 +3028,8 @@ void suite_data(void) {
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
     test_run("data/plain_vs_split", test_plain_vs_split);
+    test_run("data/line_limit_ratings", test_line_limit_ratings);
+    test_run("data/line_limit_whole_files", test_line_limit_whole_files);
     test_run("data/cache_round_trip", test_cache_round_trip);
     test_run("data/cache_invalidation", test_cache_invalidation);
     test_run("data/cache_damaged", test_cache_damaged);

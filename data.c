@@ -12,7 +12,9 @@
  * as the header (or, without one, the first good data line). A malformed line
  * is an error naming file, physical line and value, or, with skip_bad, is
  * skipped and counted. Only a truly empty line ("" or "\r") is passed over
- * silently; a line of spaces is malformed. On failure no rows are added to
+ * silently; a line of spaces is malformed. In every reader a line longer
+ * than DATA_MAX_LINE, or one holding a NUL byte, is an error (never
+ * skipped). On failure no rows are added to
  * the output, though ids already interned stay in the maps.
  *
  * A ratings cache (opts.cache) is a binary copy of one parsed file, checked
@@ -95,38 +97,60 @@ static int line_too_long(data_error *err, const char *path, size_t line, size_t 
     return -1;
 }
 
+/* "FILE:LINE: NUL byte ..."; -1. Text has none: a NUL would end a C string
+ * (a title cut short without a word) and is most likely a UTF-16 or
+ * binary file. */
+static int nul_byte(data_error *err, const char *path, size_t line) {
+    data_errorf(err, "%s:%zu: NUL byte in the line (not text; UTF-16 files are not read)", path,
+                line);
+    return -1;
+}
+
 /* How far the lines of a text being read have been checked: the longest
- * line allowed, the number of the line not yet ended and the offset where
- * it starts. */
+ * line allowed, the number of the line not yet ended, the offset where it
+ * starts and whether it holds a NUL. */
 typedef struct {
     size_t max, line, start;
+    int nul;
 } text_scan;
 
-/* The bytes buf[from, to) just read: every line they end, and the one they
- * leave open, are at most ts->max bytes long. 0, or -1 with err. */
-static int scan_text(const char *path, const char *buf, size_t from, size_t to, text_scan *ts,
-                     data_error *err) {
+/* The bytes buf[from, to) just read (at_end: the last of the file): every
+ * line is at most ts->max bytes long, which is checked as soon as a line
+ * runs past it, and holds no NUL, which is checked once the line has
+ * ended, as the ratings reader does (so /dev/zero is a line too long for
+ * both). 0, or -1 with err naming the first line that breaks a rule. */
+static int scan_text(const char *path, const char *buf, size_t from, size_t to, int at_end,
+                     text_scan *ts, data_error *err) {
     const char *p = buf + from, *nl;
-    while ((nl = memchr(p, '\n', (size_t)(buf + to - p))) != NULL) {
+    const char *nul = ts->nul ? NULL : memchr(p, '\0', to - from);
+    for (;;) {
+        nl = memchr(p, '\n', (size_t)(buf + to - p));
+        if (nul && (!nl || nul < nl)) { /* the NUL is in the line p is in */
+            ts->nul = 1;
+            nul = NULL;
+        }
+        if (!nl) break;
         if ((size_t)(nl - buf) - ts->start > ts->max)
             return line_too_long(err, path, ts->line, ts->max);
+        if (ts->nul) return nul_byte(err, path, ts->line);
         ts->line++;
         ts->start = (size_t)(nl - buf) + 1;
         p = nl + 1;
     }
-    return to - ts->start > ts->max ? line_too_long(err, path, ts->line, ts->max) : 0;
+    if (to - ts->start > ts->max) return line_too_long(err, path, ts->line, ts->max);
+    return ts->nul && at_end ? nul_byte(err, path, ts->line) : 0;
 }
 
 /* The whole file in one NUL-terminated buffer (*len excludes the NUL);
  * "-" is standard input. A text file (max_line > 0: the longest line it
  * may have, usually DATA_MAX_LINE) is checked while it is read, so that a
  * file without line ends (/dev/zero) stops at once instead of filling
- * memory. max_line 0: a binary file. */
+ * memory, and so that no NUL reaches a parser. max_line 0: a binary file. */
 static char *read_file(const char *path, size_t max_line, size_t *len, data_error *err) {
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     size_t cap = 1 << 16, n = 0;
-    text_scan ts = {.max = max_line, .line = 1, .start = 0};
+    text_scan ts = {.max = max_line, .line = 1, .start = 0, .nul = 0};
     char *buf;
     long sz;
     if (!f) {
@@ -142,7 +166,7 @@ static char *read_file(const char *path, size_t max_line, size_t *len, data_erro
     for (;;) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
-        if (max_line && scan_text(path, buf, n - got, n, &ts, err) != 0) goto fail;
+        if (max_line && scan_text(path, buf, n - got, n, n < cap, &ts, err) != 0) goto fail;
         if (n < cap) break;
         {
             char *nb;
@@ -1253,6 +1277,12 @@ static int reserve_rows(data_ratings *out, const chunk_reader *cr, const char *p
     return ratings_reserve_exact(out, out->n + (want < (double)most ? (size_t)want : most));
 }
 
+/* The start of the line that holds q: just after the '\n' before it, or p. */
+static char *line_start(char *p, char *q) {
+    while (q > p && q[-1] != '\n') q--;
+    return q;
+}
+
 /* Read the file chunk by chunk: the first non-empty line decides the layout,
  * the header the columns, then every line is a row. 0 or -1 with err. */
 static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *users,
@@ -1260,7 +1290,7 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
     size_t used = 0, n0 = out->n;
     int started = 0, first = 1;
     for (;;) {
-        char *p, *lim, *line1, *eol;
+        char *p, *lim, *line1, *eol, *nul;
         size_t whole, skipped;
         if (chunk_fill(cr, used, rd->err) != 0) return -1;
         used = 0;
@@ -1271,9 +1301,11 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
             continue;
         }
         p = cr->buf;
-        lim = cr->buf + whole;
         if (first) p += skip_bom(cr->buf, whole);
         first = 0;
+        /* a NUL: the lines before its line are read, then it is the error */
+        nul = memchr(p, '\0', (size_t)(cr->buf + whole - p));
+        lim = nul ? line_start(p, nul) : cr->buf + whole;
         if (cr->eof) cr->buf[whole] = '\n'; /* plain_line's stop after a last line without one */
         if (started) {
             splitter_reset(&rd->sp, p, lim);
@@ -1292,6 +1324,7 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
             started = 1;
         }
         if (started && read_rows(rd, users, items, out) != 0) return -1;
+        if (nul) return nul_byte(rd->err, rd->path, rd->line + 1);
         used = whole;
         if (cr->eof) break;
     }

@@ -16,7 +16,9 @@
  * `file:line: line longer than 1 MiB`, raised as soon as the line has run
  * past the limit, so a file with no line ends (/dev/zero, a binary file)
  * fails at once instead of filling memory. (--batch-order text files, whose
- * one line is a whole permutation, allow 32 more bytes per sample.)
+ * one line is a whole permutation, allow 32 more bytes per sample.) A NUL
+ * byte is the error `file:line: NUL byte in the line` in every text reader,
+ * once its line has ended: text has none, and a C string would end there.
  */
 #ifndef EMBREC_DATA_H
 #define EMBREC_DATA_H

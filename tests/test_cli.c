@@ -85,6 +85,20 @@ static void test_bad_file_one_line_error(void) {
     CHECK_INT(count_lines(out), 1);
     CHECK_INT(embrec("info --data /dev/zero --skip-bad"), 1);
     CHECK_HAS(out, "/dev/zero:1: line longer than 1 MiB");
+    /* a NUL in a title is an error, not a title cut short */
+    {
+        static const char movies[] = "movieId,title,genres\n1,One (1990),Drama\n"
+                                     "2,Two\0 and more (1991),Comedy\n";
+        FILE *f = fopen(test_path("nul_movies.csv"), "wb");
+        if (f) {
+            fwrite(movies, 1, sizeof movies - 1, f);
+            fclose(f);
+        }
+        snprintf(args, sizeof args, "info --movies %s", test_path("nul_movies.csv"));
+        CHECK_INT(embrec(args), 1);
+        CHECK_HAS(out, "nul_movies.csv:3: NUL byte in the line");
+        CHECK_INT(count_lines(out), 1);
+    }
 }
 
 static void test_info_sample(void) {

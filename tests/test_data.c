@@ -1099,6 +1099,103 @@ static void test_line_limit_whole_files(void) {
     CHECK_HAS(err.msg, "/dev/zero:1: line longer than");
 }
 
+/* ------------------------------------------------------------ NUL bytes */
+
+/* Write the len bytes of data (NULs included) to a scratch file; its path. */
+static const char *write_bytes(const char *name, const char *data, size_t len) {
+    const char *path = test_path(name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        test_fail(__FILE__, __LINE__, "cannot write %s", path);
+    return path;
+}
+
+#define WRITE_BYTES(name, lit) write_bytes(name, lit, sizeof lit - 1)
+
+/* A NUL anywhere in a ratings file is an error naming its line, wherever it
+ * is (a column that is not read, a value, the header, a last line without
+ * a newline), at every chunk size and with --skip-bad. */
+static void test_nul_ratings(void) {
+    static const char comment[] = "userId,movieId,rating,timestamp,comment\n"
+                                  "1,10,4.0,5,fine\n"
+                                  "\n"
+                                  "1,11,3.0,6,a\0b\n"
+                                  "1,12,2.0,7,after\n";
+    data_read_opts o = data_read_defaults();
+    const char *p = WRITE_BYTES("nul_comment.csv", comment);
+    size_t chunk;
+    loaded L;
+    for (chunk = 0; chunk <= 40; chunk++) {
+        o.chunk = chunk;
+        o.skip_bad = chunk % 2 == 1;
+        CHECK_INT(load(&L, p, &o), -1);
+        CHECK_HAS(L.err.msg, "nul_comment.csv:4: NUL byte in the line");
+        CHECK_INT(L.r.n, 0);
+        unload(&L);
+    }
+    CHECK_INT(load(&L, WRITE_BYTES("nul_value.data", "1\t2\t4\t5\n1\t3\t4\0\t6\n"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_value.data:2: NUL byte in the line (not text; UTF-16 files are not read)");
+    unload(&L);
+    CHECK_INT(load(&L, WRITE_BYTES("nul_header.csv", "user\0Id,movieId,rating\n1,2,3\n"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_header.csv:1: NUL byte in the line");
+    unload(&L);
+    CHECK_INT(load(&L, WRITE_BYTES("nul_bom.csv", "\xEF\xBB\xBF\0,2,3\n"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_bom.csv:1: NUL byte in the line");
+    unload(&L);
+    CHECK_INT(load(&L, WRITE_BYTES("nul_last.csv", "1,2,3\n1,3,4\0"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_last.csv:2: NUL byte in the line");
+    unload(&L);
+    /* UTF-16 (a BOM FF FE, then every ASCII character followed by 0) */
+    CHECK_INT(load(&L, WRITE_BYTES("utf16.csv", "\xFF\xFE" "1\0,\0" "2\0,\0" "3\0\n\0"), NULL),
+              -1);
+    CHECK_HAS(L.err.msg, "utf16.csv:1: NUL byte in the line");
+    unload(&L);
+}
+
+/* The readers that load their file whole refuse a NUL the same way:
+ * movies (where it used to cut the title short), users, tags, pairs and
+ * --batch-order text. */
+static void test_nul_whole_files(void) {
+    data_movies m;
+    data_users u;
+    data_tags t;
+    data_pairs pr;
+    data_error err;
+    uint32_t *orders = NULL;
+    size_t n_orders;
+    data_movies_init(&m);
+    data_users_init(&u);
+    data_tags_init(&t);
+    data_pairs_init(&pr);
+    CHECK_INT(data_read_movies(WRITE_BYTES("nul_movies.csv", "movieId,title,genres\n"
+                                                             "1,One (1990),Drama\n"
+                                                             "2,Tw\0o (1991),Comedy\n"),
+                               &m, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_movies.csv:3: NUL byte in the line");
+    CHECK_INT(data_read_movies(WRITE_BYTES("nul_movies.dat", "1::One (1990)::Drama\0"), &m, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_movies.dat:1: NUL byte in the line");
+    CHECK_INT(data_read_users(WRITE_BYTES("nul_users", "1|24|M|writer|85711\n"
+                                                       "2|53|F|other|94\0" "43\n"),
+                              &u, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_users:2: NUL byte in the line");
+    CHECK_INT(data_read_tags(WRITE_BYTES("nul_tags.csv", "userId,movieId,tag,timestamp\n"
+                                                         "1,2,dark\0 comedy,3\n"),
+                             0, &t, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_tags.csv:2: NUL byte in the line");
+    CHECK_INT(data_read_pairs(WRITE_BYTES("nul_pairs.csv", "1,2\n3,4 note\0\n"), &pr, &err), -1);
+    CHECK_HAS(err.msg, "nul_pairs.csv:2: NUL byte in the line");
+    data_pairs_free(&pr);
+    CHECK_INT(data_read_orders(WRITE_BYTES("nul_orders.txt", "2 0 1\n0 1\0 2\n"), 3, &orders,
+                               &n_orders, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_orders.txt:2: NUL byte in the line");
+    free(orders);
+}
+
 /* ------------------------------------------------------- ratings caches */
 
 /* Set a file's modification time to `when` (Unix seconds) plus ns. */
@@ -3030,6 +3127,8 @@ void suite_data(void) {
     test_run("data/plain_vs_split", test_plain_vs_split);
     test_run("data/line_limit_ratings", test_line_limit_ratings);
     test_run("data/line_limit_whole_files", test_line_limit_whole_files);
+    test_run("data/nul_ratings", test_nul_ratings);
+    test_run("data/nul_whole_files", test_nul_whole_files);
     test_run("data/cache_round_trip", test_cache_round_trip);
     test_run("data/cache_invalidation", test_cache_invalidation);
     test_run("data/cache_damaged", test_cache_damaged);

@@ -3081,8 +3081,24 @@ static size_t pair_field(const char **s, const char *eol) {
     return n;
 }
 
+/* A field that names a column ("userId", "movie", "item_id"): a letter
+ * and no digit. A header is a first line whose two fields both do, so a
+ * malformed first line of data ("1,2x", an id beyond 64 bits) is never
+ * taken for one and dropped. */
+static int column_name(const char *s, size_t n) {
+    size_t k;
+    int letter = 0;
+    for (k = 0; k < n; k++) {
+        int c = (unsigned char)s[k] | 0x20; /* ASCII lower case */
+        if (is_digit(s[k])) return 0;
+        if (c >= 'a' && c <= 'z') letter = 1;
+    }
+    return letter;
+}
+
 int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
     size_t len, line = 0;
+    int first = 1;
     char *buf = read_file(path, DATA_MAX_LINE, &len, err), *p, *end;
     if (!buf) return -1;
     p = buf + skip_bom(buf, len);
@@ -3092,6 +3108,7 @@ int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
         const char *s = p, *f1, *f2;
         size_t n1, n2;
         int64_t u, i;
+        int e;
         char v[64];
         if (!eol) eol = end;
         line++;
@@ -3111,14 +3128,16 @@ int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
             free(buf);
             return -1;
         }
-        if (parse_i64(f1, n1, &u) != 0 || parse_i64(f2, n2, &i) != 0) {
+        if (first && column_name(f1, n1) && column_name(f2, n2)) { /* a header */
+            first = 0;
+            p = eol + 1;
+            continue;
+        }
+        first = 0;
+        if ((e = parse_i64(f1, n1, &u)) != 0 || (e = parse_i64(f2, n2, &i)) != 0) {
             int user_bad = parse_i64(f1, n1, &u) != 0;
-            if (out->n == 0 && line == 1) { /* a header */
-                p = eol + 1;
-                continue;
-            }
-            data_errorf(err, "%s:%zu: %s id is not an integer (\"%s\")", path, line,
-                        user_bad ? "user" : "item",
+            data_errorf(err, "%s:%zu: %s id %s (\"%s\")", path, line, user_bad ? "user" : "item",
+                        e == -2 ? "does not fit in 64 bits" : "is not an integer",
                         user_bad ? shown(v, sizeof v, f1, n1) : shown(v, sizeof v, f2, n2));
             free(buf);
             return -1;

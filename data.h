@@ -371,9 +371,11 @@ typedef struct {
 void data_pairs_init(data_pairs *p);
 void data_pairs_free(data_pairs *p);
 /* Lines "user,item" (also tab, ';', "::" or spaces between them, anything
- * after the second field ignored; a first line whose fields are not numbers
- * is a header). path "-" reads standard input. 0 or -1 with err naming the
- * file, the line and the value. */
+ * after the second field ignored). The first non-empty line is a header
+ * when both its fields are names, with a letter and no digit ("userId,movieId",
+ * "user item"); any other line that does not parse, the first included
+ * ("1,2x"), is an error. path "-" reads standard input. 0 or -1 with err
+ * naming the file, the line and the value. */
 int data_read_pairs(const char *path, data_pairs *out, data_error *err);
 /* append one pair (line 0); 0 or -1 (no memory) */
 int data_pairs_push_one(data_pairs *p, int64_t user, int64_t item);

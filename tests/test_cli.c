@@ -350,6 +350,12 @@ static void test_use_a_model(void) {
     CHECK_HAS(out, "1,1,");
     CHECK_HAS(out, "7,2,");
     CHECK_HAS(out, "99999,1,");
+    /* a malformed first line is an error, not a header dropped without a word */
+    snprintf(args, sizeof args, "predict --model %s --pairs %s", model,
+             test_write("pairs-2x.csv", "1,2x\n7,2\n"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "pairs-2x.csv:1: item id is not an integer (\"2x\")");
+    CHECK_INT(count_lines(out), 1);
 
     snprintf(args, sizeof args, "recommend --model %s --all -n 3 --out %s", model,
              test_path("all.csv"));

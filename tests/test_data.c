@@ -2292,6 +2292,48 @@ static void test_read_pairs(void) {
     data_pairs_free(&pr);
 }
 
+/* Only a first line that names its columns is a header: each of its two
+ * fields has a letter and no digit. A malformed first line of data is an
+ * error naming line 1, as it would be on any other line. */
+static void test_pairs_header(void) {
+    static const struct {
+        const char *text;
+        size_t n;         /* pairs read; 0: an error */
+        const char *want; /* the error */
+    } cases[] = {
+        {"user,item\n1,2\n", 1, NULL},
+        {"\xEF\xBB\xBF\r\n\"userId\",\"movieId\",\"rating\"\r\n1,2,4\r\n3,4,5\r\n", 2, NULL},
+        {"user_id movie_id\n1 2\n", 1, NULL},
+        {"1,2x\n3,4\n", 0, "pairs_h.csv:1: item id is not an integer (\"2x\")"},
+        {"99999999999999999999,5\n1,2\n", 0,
+         "pairs_h.csv:1: user id does not fit in 64 bits (\"99999999999999999999\")"},
+        {"1,99999999999999999999\n", 0, "pairs_h.csv:1: item id does not fit in 64 bits"},
+        {"u1,i1\n", 0, "pairs_h.csv:1: user id is not an integer (\"u1\")"},
+        {"userId,3\n", 0, "pairs_h.csv:1: user id is not an integer (\"userId\")"},
+        {"\n\nx,1.5\n", 0, "pairs_h.csv:3: user id is not an integer (\"x\")"},
+        {"userId,movieId\nuserId,movieId\n", 0, "pairs_h.csv:2: user id is not an integer"},
+        {"1,2\nuser,item\n", 0, "pairs_h.csv:2: user id is not an integer (\"user\")"},
+    };
+    size_t k;
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        data_pairs pr;
+        data_error err;
+        int rc;
+        data_pairs_init(&pr);
+        err.msg[0] = '\0';
+        rc = data_read_pairs(test_write("pairs_h.csv", cases[k].text), &pr, &err);
+        if (cases[k].want) {
+            CHECK_INT(rc, -1);
+            CHECK_HAS(err.msg, cases[k].want);
+        } else {
+            CHECK_INT(rc, 0);
+            CHECK_INT(pr.n, cases[k].n);
+            CHECK(pr.n >= 1 && pr.user[0] == 1 && pr.item[0] == 2);
+        }
+        data_pairs_free(&pr);
+    }
+}
+
 /* ---------------------------------------------------- side information */
 
 /* the name of feature k of row r, "" past the row's end */
@@ -3103,6 +3145,7 @@ static void test_read_orders(void) {
 void suite_data(void) {
     test_run("data/movie_match", test_movie_match);
     test_run("data/read_pairs", test_read_pairs);
+    test_run("data/pairs_header", test_pairs_header);
     test_run("data/idmap_basic", test_idmap_basic);
     test_run("data/idmap_growth", test_idmap_growth);
     test_run("data/idmap_direct_vs_hash", test_idmap_direct_vs_hash);

@@ -6,16 +6,17 @@
  * NUL-terminated where they lie (quoted CSV fields are unquoted in place)
  * and the arrays are reserved up front (from the line count, or for ratings
  * from the file's size and the first chunk's lines), so nothing is allocated
- * per line. Parsing is strict: ids and timestamps are plain
- * integers (optional sign, digits only, no spaces) that fit in 64 bits;
- * ratings are decimal numbers that are finite as a float; every line has exactly as many fields
- * as the header (or, without one, the first good data line). A malformed line
- * is an error naming file, physical line and value, or, with skip_bad, is
- * skipped and counted. Only a truly empty line ("" or "\r") is passed over
- * silently; a line of spaces is malformed. In every reader a line longer
- * than DATA_MAX_LINE, or one holding a NUL byte, is an error (never
- * skipped). On failure no rows are added to
- * the output, though ids already interned stay in the maps.
+ * per line. Parsing is strict: ids and timestamps are plain integers
+ * (optional sign, digits only) that fit in 64 bits; ratings are decimal
+ * numbers that are finite as a float; spaces and tabs around a value are
+ * ignored, as pandas ignores them, but not inside it; every line has exactly
+ * as many fields as the header (or, without one, the first good data line).
+ * A malformed line is an error naming file, physical line and value, or,
+ * with skip_bad, is skipped and counted. Only a truly empty line ("" or
+ * "\r") is passed over silently; a line of spaces is malformed. In every
+ * reader a line longer than DATA_MAX_LINE, or one holding a NUL byte, is an
+ * error (never skipped). On failure no rows are added to the output, though
+ * ids already interned stay in the maps.
  *
  * A ratings cache (opts.cache) is a binary copy of one parsed file, checked
  * against the file's size and time, the options and a checksum before its
@@ -433,6 +434,45 @@ static int parse_number(const char *s, size_t len, double *out) {
     return 0;
 }
 
+/* Spaces and tabs around a value are not part of it: pandas reads
+ * "964981247   " as a number too. A delimiter never lies inside a field,
+ * so in u.data, whose delimiter is the tab, only spaces are left to trim;
+ * a field of nothing but blanks is still a missing value. */
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+static int has_blank_end(const field *f) {
+    return f->len > 0 && (is_blank(f->s[0]) || is_blank(f->s[f->len - 1]));
+}
+
+static field trim_field(field f) {
+    while (f.len > 0 && is_blank(f.s[0])) {
+        f.s++;
+        f.len--;
+    }
+    while (f.len > 0 && is_blank(f.s[f.len - 1])) f.len--;
+    return f;
+}
+
+/* parse_i64 and parse_number of a field, blanks around it ignored: the
+ * field is trimmed only when it fails as it is, so the usual field costs
+ * nothing more. (parse_number's strtod stops at the blank after a trimmed
+ * field, and is told its length.) */
+static int field_i64(const field *f, int64_t *out) {
+    field t;
+    int e = parse_i64(f->s, f->len, out);
+    if (e != -1 || !has_blank_end(f)) return e;
+    t = trim_field(*f);
+    return parse_i64(t.s, t.len, out);
+}
+
+static int field_number(const field *f, double *out) {
+    field t;
+    int e = parse_number(f->s, f->len, out);
+    if (e != -1 || !has_blank_end(f)) return e;
+    t = trim_field(*f);
+    return parse_number(t.s, t.len, out);
+}
+
 /* ============================================================= id maps */
 
 void data_idmap_init(data_idmap *m) { memset(m, 0, sizeof *m); }
@@ -768,9 +808,10 @@ static void first_field(char *dst, size_t cap, const char *p, const char *eol,
     dst[n] = '\0';
 }
 
-static int is_number_text(const char *s) {
+static int is_number_text(char *s) {
+    field f = {.s = s, .len = strlen(s)};
     double v;
-    return parse_number(s, strlen(s), &v) == 0;
+    return field_number(&f, &v) == 0;
 }
 
 /* "all digits" → 1-based column number; anything else is a header name */
@@ -858,11 +899,17 @@ static int resolve_column(const char *what, const char *spec, long dflt, const f
  * physical line number line_no, where the options leave them open.
  * 0 or -1 with err. */
 static int sniff_layout(ratings_read *rd, const char *first, const char *eol, size_t line_no) {
-    size_t n = (size_t)(eol - first);
-    int has_dc = 0, has_tab = memchr(first, '\t', n) != NULL;
-    int has_comma = memchr(first, ',', n) != NULL, has_semi = memchr(first, ';', n) != NULL;
+    size_t n;
+    int has_dc = 0, has_tab, has_comma, has_semi;
     const char *q;
     char ff[64], v[64];
+    /* blanks around the line say nothing of its delimiter ("1;2;3\t") */
+    while (eol > first && (is_blank(eol[-1]) || eol[-1] == '\r')) eol--;
+    while (first < eol && is_blank(*first)) first++;
+    n = (size_t)(eol - first);
+    has_tab = memchr(first, '\t', n) != NULL;
+    has_comma = memchr(first, ',', n) != NULL;
+    has_semi = memchr(first, ';', n) != NULL;
     for (q = first; q + 1 < eol; q++)
         if (q[0] == ':' && q[1] == ':') {
             has_dc = 1;
@@ -991,22 +1038,19 @@ static int parse_line(ratings_read *rd, ratings_line *ln) {
             if (rd->need < 4) rd->need = 4;
         }
     }
-    /* the parsers are called here, not through a helper: this is the hot path */
     ln->time = 0;
     g = &f[rd->ucol];
-    if ((e = parse_i64(g->s, g->len, &ln->user)) != 0)
-        return bad_field(rd, "user id", int_problem(e), g);
+    if ((e = field_i64(g, &ln->user)) != 0) return bad_field(rd, "user id", int_problem(e), g);
     g = &f[rd->icol];
-    if ((e = parse_i64(g->s, g->len, &ln->item)) != 0)
-        return bad_field(rd, "item id", int_problem(e), g);
+    if ((e = field_i64(g, &ln->item)) != 0) return bad_field(rd, "item id", int_problem(e), g);
     g = &f[rd->rcol];
-    if ((e = parse_number(g->s, g->len, &ln->rating)) != 0)
+    if ((e = field_number(g, &ln->rating)) != 0)
         return bad_field(rd, "rating", e == -2 ? RATING_RANGE : "is not a number", g);
     if (!(fabs(ln->rating) < DATA_FLOAT_OVERFLOW)) /* stored as float: 1e39 would be inf */
         return bad_field(rd, "rating", RATING_RANGE, g);
     if (rd->tcol >= 0) {
         g = &f[rd->tcol];
-        if ((e = parse_i64(g->s, g->len, &ln->time)) != 0)
+        if ((e = field_i64(g, &ln->time)) != 0)
             return bad_field(rd, "timestamp", int_problem(e), g);
     }
     return 1;
@@ -2734,12 +2778,16 @@ static int movies_out_of_memory(movies_read *mr) {
     return -1;
 }
 
-/* u.item starts "digits|", movies.dat "digits::"; anything else is CSV. */
+/* u.item starts "digits|", movies.dat "digits::" (blanks around the
+ * digits allowed, as in any id); anything else is CSV. */
 static movies_kind movies_kind_of(const char *first, const char *eol) {
-    const char *q = first;
-    while (q < eol && is_digit(*q)) q++;
-    if (q > first && q < eol && *q == '|') return MOVIES_UITEM;
-    if (q > first && eol - q >= 2 && q[0] == ':' && q[1] == ':') return MOVIES_DAT;
+    const char *q, *digits;
+    for (q = first; q < eol && is_blank(*q); q++) {}
+    for (digits = q; q < eol && is_digit(*q); q++) {}
+    if (q == digits) return MOVIES_CSV;
+    while (q < eol && is_blank(*q)) q++;
+    if (q < eol && *q == '|') return MOVIES_UITEM;
+    if (eol - q >= 2 && q[0] == ':' && q[1] == ':') return MOVIES_DAT;
     return MOVIES_CSV;
 }
 
@@ -2786,13 +2834,14 @@ static int uitem_genres_text(movies_read *mr, const field *flags, char *dst, siz
     size_t off = 0, g;
     char v[64];
     for (g = 0; g < 19; g++) {
-        const field *fl = &flags[g];
-        if (fl->len != 1 || (fl->s[0] != '0' && fl->s[0] != '1')) {
+        field fl = trim_field(flags[g]);
+        if (fl.len != 1 || (fl.s[0] != '0' && fl.s[0] != '1')) {
             data_errorf(mr->err, "%s:%zu: genre flag %zu (%s) is not 0 or 1 (\"%s\")", mr->path,
-                        mr->line, g + 1, uitem_genres[g], shown(v, sizeof v, fl->s, fl->len));
+                        mr->line, g + 1, uitem_genres[g],
+                        shown(v, sizeof v, flags[g].s, flags[g].len));
             return -1;
         }
-        if (fl->s[0] == '1') {
+        if (fl.s[0] == '1') {
             int w = snprintf(dst + off, cap - off, "%s%s", off ? "|" : "", uitem_genres[g]);
             off += (size_t)w;
         }
@@ -2827,7 +2876,7 @@ static int movies_add_line(movies_read *mr, data_movies *out) {
                     mr->width, sp->nf);
         return -1;
     }
-    if ((e = parse_i64(f[mr->col[0]].s, f[mr->col[0]].len, &id)) != 0) {
+    if ((e = field_i64(&f[mr->col[0]], &id)) != 0) {
         data_errorf(mr->err, "%s:%zu: movie id %s (\"%s\")", mr->path, mr->line,
                     e == -2 ? "does not fit in 64 bits" : "is not an integer",
                     shown(v, sizeof v, f[mr->col[0]].s, f[mr->col[0]].len));
@@ -2855,9 +2904,10 @@ static int movies_add_line(movies_read *mr, data_movies *out) {
         if (pool_add(out, gs, glen, 0, &out->genres[row]) != 0) return movies_out_of_memory(mr);
         if (!year) year = uitem_date_year(&f[2]);
     } else {
-        /* genres as written, "(no genres listed)" included */
-        const field *fg = &f[mr->col[2]];
-        if (pool_add(out, fg->s, fg->len, mr->latin1, &out->genres[row]) != 0)
+        /* genres as written, "(no genres listed)" included; blanks around
+         * them (at a line's end) are not part of a genre's name */
+        field fg = trim_field(f[mr->col[2]]);
+        if (pool_add(out, fg.s, fg.len, mr->latin1, &out->genres[row]) != 0)
             return movies_out_of_memory(mr);
     }
     out->year[row] = year;
@@ -2886,6 +2936,7 @@ static int read_movies_text(movies_read *mr, char *buf, size_t len, data_movies 
     mr->nmax = count_lines(first, end);
     if (movies_reserve(out, mr->nmax, (size_t)(end - first) + 64) != 0)
         return movies_out_of_memory(mr);
+    while (first < eol && is_blank(*first)) first++; /* " 1,Title,..." is data */
     if (mr->kind == MOVIES_CSV && !is_digit(*first)) { /* the header names the columns */
         if (split_next(&mr->sp) < 0) return movies_out_of_memory(mr);
         mr->line++;
@@ -3832,8 +3883,9 @@ static int users_out_of_memory(users_read *ur) {
 static int users_add_line(users_read *ur, data_users *out) {
     static const int codes[7] = {1, 18, 25, 35, 45, 50, 56};
     const splitter *sp = &ur->sp;
-    const field *f = sp->f, *fg, *fa, *fo;
-    size_t row = out->n, k;
+    const field *raw = sp->f, *fg, *fa, *fo; /* raw: as written, for messages */
+    field f[5];                              /* without the blanks around them */
+    size_t row = out->n, k, ia = ur->dat ? 2 : 1, ig = ur->dat ? 1 : 2;
     int64_t id, v;
     int e;
     char s[64];
@@ -3841,10 +3893,11 @@ static int users_add_line(users_read *ur, data_users *out) {
         data_errorf(ur->err, "%s:%zu: expected 5 fields, found %zu", ur->path, ur->line, sp->nf);
         return -1;
     }
+    for (k = 0; k < 5; k++) f[k] = trim_field(raw[k]);
     if ((e = parse_i64(f[0].s, f[0].len, &id)) != 0) {
         data_errorf(ur->err, "%s:%zu: user id %s (\"%s\")", ur->path, ur->line,
                     e == -2 ? "does not fit in 64 bits" : "is not an integer",
-                    shown(s, sizeof s, f[0].s, f[0].len));
+                    shown(s, sizeof s, raw[0].s, raw[0].len));
         return -1;
     }
     if (data_idmap_find(&out->ids, id) >= 0) {
@@ -3853,18 +3906,18 @@ static int users_add_line(users_read *ur, data_users *out) {
         return -1;
     }
     /* u.user: id|age|gender|occupation|zip; users.dat: id::gender::age::occupation::zip */
-    fa = &f[ur->dat ? 2 : 1];
-    fg = &f[ur->dat ? 1 : 2];
+    fa = &f[ia];
+    fg = &f[ig];
     fo = &f[3];
     if (fg->len != 1 || (fg->s[0] != 'M' && fg->s[0] != 'F')) {
         data_errorf(ur->err, "%s:%zu: gender is not M or F (\"%s\")", ur->path, ur->line,
-                    shown(s, sizeof s, fg->s, fg->len));
+                    shown(s, sizeof s, raw[ig].s, raw[ig].len));
         return -1;
     }
     e = parse_i64(fa->s, fa->len, &v);
     if (!ur->dat && (e != 0 || v < 0 || v > 150)) {
         data_errorf(ur->err, "%s:%zu: age is not a whole number of years 0-150 (\"%s\")",
-                    ur->path, ur->line, shown(s, sizeof s, fa->s, fa->len));
+                    ur->path, ur->line, shown(s, sizeof s, raw[ia].s, raw[ia].len));
         return -1;
     }
     if (ur->dat) {
@@ -3872,7 +3925,7 @@ static int users_add_line(users_read *ur, data_users *out) {
         if (e != 0 || k == 7) {
             data_errorf(ur->err,
                         "%s:%zu: age code is not one of 1, 18, 25, 35, 45, 50, 56 (\"%s\")",
-                        ur->path, ur->line, shown(s, sizeof s, fa->s, fa->len));
+                        ur->path, ur->line, shown(s, sizeof s, raw[ia].s, raw[ia].len));
             return -1;
         }
     }
@@ -3882,7 +3935,7 @@ static int users_add_line(users_read *ur, data_users *out) {
         int64_t oc;
         if (parse_i64(fo->s, fo->len, &oc) != 0 || oc < 0 || oc > 20) {
             data_errorf(ur->err, "%s:%zu: occupation code is not 0-20 (\"%s\")", ur->path,
-                        ur->line, shown(s, sizeof s, fo->s, fo->len));
+                        ur->line, shown(s, sizeof s, raw[3].s, raw[3].len));
             return -1;
         }
         if (text_add(&out->text, &out->text_len, &out->text_cap, ml1m_occupations[oc],
@@ -3890,14 +3943,15 @@ static int users_add_line(users_read *ur, data_users *out) {
             return users_out_of_memory(ur);
     } else {
         if (fo->len == 0) {
-            data_errorf(ur->err, "%s:%zu: occupation is empty (\"\")", ur->path, ur->line);
+            data_errorf(ur->err, "%s:%zu: occupation is empty (\"%s\")", ur->path, ur->line,
+                        shown(s, sizeof s, raw[3].s, raw[3].len));
             return -1;
         }
         if (text_add(&out->text, &out->text_len, &out->text_cap, fo->s, fo->len,
                      &out->occupation[row]) != 0)
             return users_out_of_memory(ur);
     }
-    /* zip kept as written: ML-100K has a few like "T8H1N" */
+    /* zip kept as written (but for blanks around it): ML-100K has a few like "T8H1N" */
     if (text_add(&out->text, &out->text_len, &out->text_cap, f[4].s, f[4].len,
                  &out->zip[row]) != 0)
         return users_out_of_memory(ur);
@@ -4073,7 +4127,7 @@ static int tags_records(const char *path, char *buf, size_t len, tag_rec **rec_o
         }
         fm = &sp.f[cm];
         ft = &sp.f[ct];
-        if ((e = parse_i64(fm->s, fm->len, &movie)) != 0) {
+        if ((e = field_i64(fm, &movie)) != 0) {
             data_errorf(err, "%s:%zu: movie id %s (\"%s\")", path, line,
                         e == -2 ? "does not fit in 64 bits" : "is not an integer",
                         shown(v, sizeof v, fm->s, fm->len));

@@ -145,7 +145,8 @@ typedef struct {
 /* Read a ratings file, appending rows to out and ids to users/items (maps may
  * already hold ids, e.g. a test file read after its training file shares the
  * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
- * be quoted with doubled quotes inside. path "-" reads standard input. The
+ * be quoted with doubled quotes inside. Spaces and tabs around a value are
+ * ignored (a tab that is the delimiter still separates fields). path "-" reads standard input. The
  * file is read in chunks of opts->chunk bytes into one reused buffer (a line
  * longer than that widens it, up to DATA_MAX_LINE + 1 bytes: a longer line
  * is an error even with skip_bad), and the row arrays are sized once from the

@@ -935,6 +935,13 @@ static void test_odd_input_rules(void) {
     snprintf(args, sizeof args, "info --data %s", f);
     CHECK_INT(embrec(args), 1);
     CHECK_HAS(out, "inf.csv:3: rating is not a number");
+    /* blanks around a value are ignored, as pandas ignores them */
+    f = test_write("blanks.csv", "userId,movieId,rating,timestamp\n1,5,4.0,964981247   \n"
+                                 "2, 6 ,\t3.5,964981248\t\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "ratings  2\n");
+    CHECK_HAS(out, "rating   min 3.5, max 4");
     /* finite as a double, infinite as the float it is stored in */
     f = test_write("e39.csv", "userId,movieId,rating\n1,5,4.0\n2,5,1e39\n");
     snprintf(args, sizeof args, "info --data %s", f);

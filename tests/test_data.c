@@ -493,16 +493,20 @@ static void test_errors_values(void) {
                "rating is not a number", "(\"\")");
     READ_FAILS("r_junk.csv", CSV("1,2,4.5x,101\n"), NULL, "r_junk.csv:3:",
                "rating is not a number", "(\"4.5x\")");
-    READ_FAILS("r_space.csv", CSV("1,2, 4,101\n"), NULL, "r_space.csv:3:",
-               "rating is not a number", "(\" 4\")");
+    READ_FAILS("r_space.csv", CSV("1,2, \t ,101\n"), NULL, "r_space.csv:3:",
+               "rating is not a number", "(\" ? \")");
+    READ_FAILS("r_inner.csv", CSV("1,2,4 5,101\n"), NULL, "r_inner.csv:3:",
+               "rating is not a number", "(\"4 5\")");
     READ_FAILS("r_hex.csv", CSV("1,2,0x1p2,101\n"), NULL, "r_hex.csv:3:",
                "rating is not a number", "(\"0x1p2\")");
     READ_FAILS("r_dots.csv", CSV("1,2,1.2.3,101\n"), NULL, "r_dots.csv:3:",
                "rating is not a number", "(\"1.2.3\")");
     READ_FAILS("u_id.csv", CSV("u1,2,4,101\n"), NULL, "u_id.csv:3:", "user id is not an integer",
                "(\"u1\")");
-    READ_FAILS("u_space.csv", CSV("1 ,2,4,101\n"), NULL, "u_space.csv:3:",
-               "user id is not an integer", "(\"1 \")");
+    READ_FAILS("u_space.csv", CSV("   ,2,4,101\n"), NULL, "u_space.csv:3:",
+               "user id is not an integer", "(\"   \")");
+    READ_FAILS("u_sign.csv", CSV("- 1,2,4,101\n"), NULL, "u_sign.csv:3:",
+               "user id is not an integer", "(\"- 1\")");
     READ_FAILS("i_id.csv", CSV("1,3.5,4,101\n"), NULL, "i_id.csv:3:", "item id is not an integer",
                "(\"3.5\")");
     READ_FAILS("i_sign.csv", CSV("1,-,4,101\n"), NULL, "i_sign.csv:3:",
@@ -560,6 +564,116 @@ static void test_rating_float_range(void) {
         CHECK(L.r.rating[2] == 999999999999999.0f); /* the one-pass parser's largest */
     }
     unload(&L);
+}
+
+/* Spaces and tabs around a value are ignored, as pandas ignores them, in
+ * every format and every numeric column, whether the line ends in them or
+ * they lead; in u.data the tab is the delimiter, so a trailing tab is an
+ * extra field, and a field of blanks alone is still missing. */
+static void test_blanks_around_values(void) {
+    static const struct {
+        const char *name, *text;
+    } ok[] = {
+        {"b.csv", "userId,movieId,rating,timestamp\n1,10,4.0,964981247   \n"
+                  " 2 ,\t20\t, 3.5 ,  964981248\t\r\n\"3 \",30,\" 2.5\",964981249 \n"},
+        {"b.data", "1\t10\t4\t964981247   \n 2 \t 20\t3.5 \t964981248\r\n3\t30 \t 2.5\t964981249\n"},
+        {"b.dat", "1::10::4::964981247 \t\n2 :: 20:: 3.5::964981248\n3::30::2.5  ::964981249\n"},
+        {"b.txt", " 1;10;4;964981247\t\n2;20 ;3.5e0 ;964981248\n3;30;2.5;964981249  \n"},
+    };
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    size_t k, chunk;
+    for (k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        const char *p = test_write(ok[k].name, ok[k].text);
+        for (chunk = 0; chunk <= 16; chunk += 4) {
+            o.chunk = chunk;
+            if (load(&L, p, &o) != 0) {
+                test_fail(__FILE__, __LINE__, "%s, chunk %zu: %s", ok[k].name, chunk, L.err.msg);
+            } else {
+                CHECK_INT(L.r.n, 3);
+                CHECK(L.r.n == 3 && RAW_U(L, 1) == 2 && RAW_I(L, 1) == 20 && RAW_I(L, 2) == 30);
+                CHECK(L.r.n == 3 && L.r.rating[0] == 4.0f && L.r.rating[1] == 3.5f &&
+                      L.r.rating[2] == 2.5f);
+                CHECK(L.r.n == 3 && L.r.time[0] == 964981247 && L.r.time[2] == 964981249);
+            }
+            unload(&L);
+        }
+    }
+    /* the first line is data, not a header, though it starts with a blank */
+    CHECK_INT(load(&L, test_write("b_first.csv", " 1,10,4\n2,20,3\n"), NULL), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.rep.format, DATA_FMT_CSV);
+    unload(&L);
+    CHECK_INT(load(&L, test_write("b_first.data", "1 \t10\t4\n2\t20\t3\n"), NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+    CHECK_INT(L.r.n, 2);
+    unload(&L);
+    /* u.data: a trailing tab is one more (empty) field */
+    READ_FAILS("b_tab.data", "1\t10\t4\t5\n2\t20\t3\t6\t\n", NULL, "b_tab.data:2:",
+               "expected 4 fields, found 5", "b_tab");
+    READ_FAILS("b_blank.data", "1\t10\t4\t5\n2\t \t3\t6\n", NULL, "b_blank.data:2:",
+               "item id is not an integer", "(\" \")");
+    READ_FAILS("b_blank.csv", "u,i,r,t\n1,10,4,\t\n", NULL, "b_blank.csv:2:",
+               "timestamp is not an integer", "(\"?\")");
+}
+
+/* The readers of side files ignore blanks around ids and codes the same
+ * way: movies (ids, u.item's genre flags, genres at a line's end), users
+ * (every field), tags (movie ids) and pairs. */
+static void test_blanks_in_side_files(void) {
+    data_movies m;
+    data_users u;
+    data_tags t;
+    data_pairs pr;
+    data_error err;
+    data_movies_init(&m);
+    data_users_init(&u);
+    data_tags_init(&t);
+    data_pairs_init(&pr);
+    CHECK_INT(data_read_movies(test_write("b_movies.csv", "movieId,title,genres\n"
+                                                          " 1 ,One (1990),Drama  \n"
+                                                          "2\t,Two (1991),Comedy|Drama\t\r\n"),
+                               &m, &err),
+              0);
+    CHECK_INT(m.n, 2);
+    CHECK(m.n == 2 && m.id[0] == 1 && m.id[1] == 2);
+    CHECK(m.n == 2 && strcmp(data_movie_genres(&m, 0), "Drama") == 0);
+    CHECK(m.n == 2 && strcmp(data_movie_genres(&m, 1), "Comedy|Drama") == 0);
+    CHECK_INT(data_read_movies(test_write("b_movies.dat", "1 ::One (1990)::Drama \n"), &m, &err),
+              0);
+    CHECK(m.n == 1 && m.id[0] == 1 && strcmp(data_movie_genres(&m, 0), "Drama") == 0);
+    CHECK_INT(data_read_movies(test_write("b_u.item", "1|Toy Story (1995)|01-Jan-1995||u|0|0|0|1|"
+                                                      "1|1|0|0|0|0|0|0|0|0|0|0|0|0|1 \n"),
+                               &m, &err),
+              0);
+    CHECK(m.n == 1 && strcmp(data_movie_genres(&m, 0), "Animation|Children's|Comedy|Western") == 0);
+    data_movies_free(&m);
+
+    CHECK_INT(data_read_users(test_write("b_u.user", "1 |24 | M |technician |85711  \n"
+                                                     "2|53|F|other|94043\t\n"),
+                              &u, &err),
+              0);
+    CHECK_INT(u.n, 2);
+    CHECK(u.n == 2 && u.id[0] == 1 && u.age[0] == 24 && u.gender[0] == 'M');
+    CHECK(u.n == 2 && strcmp(u.text + u.occupation[0], "technician") == 0);
+    CHECK(u.n == 2 && strcmp(u.text + u.zip[0], "85711") == 0);
+    CHECK(u.n == 2 && strcmp(u.text + u.zip[1], "94043") == 0);
+    CHECK_INT(data_read_users(test_write("b_users.dat", "1::F ::1:: 10::48067\t\n"), &u, &err), 0);
+    CHECK(u.n == 1 && u.gender[0] == 'F' && u.age[0] == 1);
+    CHECK(u.n == 1 && strcmp(u.text + u.occupation[0], "K-12 student") == 0);
+    data_users_free(&u);
+    CHECK_INT(data_read_users(test_write("b_users2.dat", "1::F:: ::10::48067\n"), &u, &err), -1);
+    CHECK_HAS(err.msg, "b_users2.dat:1: age code is not one of 1, 18, 25, 35, 45, 50, 56 (\" \")");
+
+    CHECK_INT(data_read_tags(test_write("b_tags.csv", "userId,movieId,tag,timestamp\n"
+                                                      "1, 2 ,funny,3\n"),
+                             0, &t, &err),
+              0);
+    CHECK(t.n == 1 && t.movie[0] == 2);
+    data_tags_free(&t);
+    CHECK_INT(data_read_pairs(test_write("b_pairs.csv", "1,2   \n 3\t4\t\n"), &pr, &err), 0);
+    CHECK(pr.n == 2 && pr.user[1] == 3 && pr.item[1] == 4);
+    data_pairs_free(&pr);
 }
 
 static void test_errors_fields(void) {
@@ -3159,6 +3273,8 @@ void suite_data(void) {
     test_run("data/number_parsing", test_number_parsing);
     test_run("data/errors_values", test_errors_values);
     test_run("data/rating_float_range", test_rating_float_range);
+    test_run("data/blanks_around_values", test_blanks_around_values);
+    test_run("data/blanks_in_side_files", test_blanks_in_side_files);
     test_run("data/errors_fields", test_errors_fields);
     test_run("data/errors_files", test_errors_files);
     test_run("data/skip_bad", test_skip_bad);

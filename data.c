@@ -453,6 +453,16 @@ static field trim_field(field f) {
     return f;
 }
 
+/* A header's names without the blanks around them ("timestamp   " at the
+ * line's end is "timestamp"), trimmed where they lie. */
+static void trim_names(field *f, size_t n) {
+    size_t k;
+    for (k = 0; k < n; k++) {
+        f[k] = trim_field(f[k]);
+        f[k].s[f[k].len] = '\0'; /* over a blank, or over the NUL already there */
+    }
+}
+
 /* parse_i64 and parse_number of a field, blanks around it ignored: the
  * field is trimmed only when it fails as it is, so the usual field costs
  * nothing more. (parse_number's strtod stops at the blank after a trimmed
@@ -965,6 +975,7 @@ static int read_columns(ratings_read *rd) {
                         shown(v, sizeof v, rd->sp.bad, rd->sp.bad_len));
             return -1;
         }
+        trim_names(rd->sp.f, rd->sp.nf);
         h = rd->sp.f;
         nh = rd->sp.nf;
         rd->width = nh;
@@ -2940,6 +2951,7 @@ static int read_movies_text(movies_read *mr, char *buf, size_t len, data_movies 
     if (mr->kind == MOVIES_CSV && !is_digit(*first)) { /* the header names the columns */
         if (split_next(&mr->sp) < 0) return movies_out_of_memory(mr);
         mr->line++;
+        trim_names(mr->sp.f, mr->sp.nf);
         if (movies_header(mr) != 0) return -1;
     }
     while ((s = split_next(&mr->sp)) != 0) {
@@ -4095,6 +4107,7 @@ static int tags_records(const char *path, char *buf, size_t len, tag_rec **rec_o
         goto done;
     }
     width = sp.nf;
+    trim_names(sp.f, sp.nf);
     for (i = 0; i < sp.nf; i++) {
         if (cm < 0 && name_eq_nocase(sp.f[i].s, "movieId")) cm = (long)i;
         if (ct < 0 && name_eq_nocase(sp.f[i].s, "tag")) ct = (long)i;

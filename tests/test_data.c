@@ -608,6 +608,18 @@ static void test_blanks_around_values(void) {
     CHECK_INT(L.rep.format, DATA_FMT_UDATA);
     CHECK_INT(L.r.n, 2);
     unload(&L);
+    /* a header's names are found without the blanks around them */
+    o = data_read_defaults();
+    o.user_col = "userId";
+    o.item_col = "movieId";
+    o.rating_col = "rating";
+    o.time_col = "timestamp";
+    CHECK_INT(load(&L, test_write("b_header.csv", "rating , userId,movieId, timestamp  \t\n"
+                                                  "4,1,10,5\n"),
+                   &o),
+              0);
+    CHECK(L.r.n == 1 && RAW_U(L, 0) == 1 && RAW_I(L, 0) == 10 && L.r.time[0] == 5);
+    unload(&L);
     /* u.data: a trailing tab is one more (empty) field */
     READ_FAILS("b_tab.data", "1\t10\t4\t5\n2\t20\t3\t6\t\n", NULL, "b_tab.data:2:",
                "expected 4 fields, found 5", "b_tab");
@@ -630,7 +642,7 @@ static void test_blanks_in_side_files(void) {
     data_users_init(&u);
     data_tags_init(&t);
     data_pairs_init(&pr);
-    CHECK_INT(data_read_movies(test_write("b_movies.csv", "movieId,title,genres\n"
+    CHECK_INT(data_read_movies(test_write("b_movies.csv", "movieId , title,genres  \n"
                                                           " 1 ,One (1990),Drama  \n"
                                                           "2\t,Two (1991),Comedy|Drama\t\r\n"),
                                &m, &err),
@@ -665,7 +677,7 @@ static void test_blanks_in_side_files(void) {
     CHECK_INT(data_read_users(test_write("b_users2.dat", "1::F:: ::10::48067\n"), &u, &err), -1);
     CHECK_HAS(err.msg, "b_users2.dat:1: age code is not one of 1, 18, 25, 35, 45, 50, 56 (\" \")");
 
-    CHECK_INT(data_read_tags(test_write("b_tags.csv", "userId,movieId,tag,timestamp\n"
+    CHECK_INT(data_read_tags(test_write("b_tags.csv", "userId, movieId ,tag\t,timestamp\n"
                                                       "1, 2 ,funny,3\n"),
                              0, &t, &err),
               0);

@@ -1131,9 +1131,10 @@ static int plain_delim(const char *p, const char *delim) {
  * 18 digits (with an optional sign) and a rating of at most 15 digits with
  * an optional point and sign, the line ending in "\n" or "\r\n". These give
  * the values parse_i64 and parse_number give; such a rating is below 10^15,
- * so it needs none of parse_line's check that it fits in a float. 1 with *ln filled and the
- * splitter past the line; 0 when the line is anything else: the splitter
- * and the strict parsers then read it (and word any error). The line must
+ * so it needs none of parse_line's check that it fits in a float. 1 with
+ * *ln filled and the splitter past the line; 0 when the line is anything
+ * else (blanks around a value too): the splitter and the strict parsers
+ * then read it (and word any error). The line must
  * end in '\n' before the text does (the last line of a file gets one written
  * after it), so no scan runs past it. */
 static int plain_line(ratings_read *rd, ratings_line *ln) {
@@ -1351,9 +1352,8 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
         used = 0;
         whole = chunk_lines(cr);
         if (whole == 0 && !cr->eof) { /* one line fills the buffer: widen it */
-            if (cr->cap >= CHUNK_MAX_CAP) return line_too_long(rd->err, rd->path, rd->line + 1,
-                                                               DATA_MAX_LINE);
-            continue;
+            if (cr->cap < CHUNK_MAX_CAP) continue;
+            return line_too_long(rd->err, rd->path, rd->line + 1, DATA_MAX_LINE);
         }
         p = cr->buf;
         if (first) p += skip_bom(cr->buf, whole);

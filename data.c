@@ -7,14 +7,17 @@
  * NUL-terminated where they lie (quoted CSV fields are unquoted in place)
  * and the arrays are reserved up front (from the line count, or for ratings
  * from the file's size and the first chunk's lines), so nothing is allocated
- * per line. Parsing is strict: ids and timestamps are plain
- * integers (optional sign, digits only, no spaces) that fit in 64 bits;
- * ratings are finite decimal numbers; every line has exactly as many fields
- * as the header (or, without one, the first good data line). A malformed line
- * is an error naming file, physical line and value, or, with skip_bad, is
- * skipped and counted. Only a truly empty line ("" or "\r") is passed over
- * silently; a line of spaces is malformed. On failure no rows are added to
- * the output, though ids already interned stay in the maps.
+ * per line. Parsing is strict: ids and timestamps are plain integers
+ * (optional sign, digits only) that fit in 64 bits; ratings are decimal
+ * numbers that are finite as a float; spaces and tabs around a value are
+ * ignored, as pandas ignores them, but not inside it; every line has exactly
+ * as many fields as the header (or, without one, the first good data line).
+ * A malformed line is an error naming file, physical line and value, or,
+ * with skip_bad, is skipped and counted. Only a truly empty line ("" or
+ * "\r") is passed over silently; a line of spaces is malformed. In every
+ * reader a line longer than DATA_MAX_LINE, or one holding a NUL byte, is an
+ * error (never skipped). On failure no rows are added to the output, though
+ * ids already interned stay in the maps.
  *
  * A ratings cache (opts.cache) is a binary copy of one parsed file, checked
  * against the file's size and time, the options and a checksum before its
@@ -234,12 +237,70 @@ int data_out_check_dir(const char *path, data_error *err) {
 
 /* ==================================================== reading a file */
 
+/* "FILE:LINE: line longer than 1 MiB" (or than max bytes, for a limit of
+ * another size); -1 */
+static int line_too_long(data_error *err, const char *path, size_t line, size_t max) {
+    if (max % ((size_t)1 << 20) == 0)
+        data_errorf(err, "%s:%zu: line longer than %zu MiB", path, line, max >> 20);
+    else
+        data_errorf(err, "%s:%zu: line longer than %zu bytes", path, line, max);
+    return -1;
+}
+
+/* "FILE:LINE: NUL byte ..."; -1. Text has none: a NUL would end a C string
+ * (a title cut short without a word) and is most likely a UTF-16 or
+ * binary file. */
+static int nul_byte(data_error *err, const char *path, size_t line) {
+    data_errorf(err, "%s:%zu: NUL byte in the line (not text; UTF-16 files are not read)", path,
+                line);
+    return -1;
+}
+
+/* How far the lines of a text being read have been checked: the longest
+ * line allowed, the number of the line not yet ended, the offset where it
+ * starts and whether it holds a NUL. */
+typedef struct {
+    size_t max, line, start;
+    int nul;
+} text_scan;
+
+/* The bytes buf[from, to) just read (at_end: the last of the file): every
+ * line is at most ts->max bytes long, which is checked as soon as a line
+ * runs past it, and holds no NUL, which is checked once the line has
+ * ended, as the ratings reader does (so /dev/zero is a line too long for
+ * both). 0, or -1 with err naming the first line that breaks a rule. */
+static int scan_text(const char *path, const char *buf, size_t from, size_t to, int at_end,
+                     text_scan *ts, data_error *err) {
+    const char *p = buf + from, *nl;
+    const char *nul = ts->nul ? NULL : memchr(p, '\0', to - from);
+    for (;;) {
+        nl = memchr(p, '\n', (size_t)(buf + to - p));
+        if (nul && (!nl || nul < nl)) { /* the NUL is in the line p is in */
+            ts->nul = 1;
+            nul = NULL;
+        }
+        if (!nl) break;
+        if ((size_t)(nl - buf) - ts->start > ts->max)
+            return line_too_long(err, path, ts->line, ts->max);
+        if (ts->nul) return nul_byte(err, path, ts->line);
+        ts->line++;
+        ts->start = (size_t)(nl - buf) + 1;
+        p = nl + 1;
+    }
+    if (to - ts->start > ts->max) return line_too_long(err, path, ts->line, ts->max);
+    return ts->nul && at_end ? nul_byte(err, path, ts->line) : 0;
+}
+
 /* The whole file in one NUL-terminated buffer (*len excludes the NUL);
- * "-" is standard input. */
-static char *read_file(const char *path, size_t *len, data_error *err) {
+ * "-" is standard input. A text file (max_line > 0: the longest line it
+ * may have, usually DATA_MAX_LINE) is checked while it is read, so that a
+ * file without line ends (/dev/zero) stops at once instead of filling
+ * memory, and so that no NUL reaches a parser. max_line 0: a binary file. */
+static char *read_file(const char *path, size_t max_line, size_t *len, data_error *err) {
     int is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     size_t cap = 1 << 16, n = 0;
+    text_scan ts = {.max = max_line, .line = 1, .start = 0, .nul = 0};
     char *buf;
     long sz;
     if (!f) {
@@ -255,6 +316,7 @@ static char *read_file(const char *path, size_t *len, data_error *err) {
     for (;;) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
+        if (max_line && scan_text(path, buf, n - got, n, n < cap, &ts, err) != 0) goto fail;
         if (n < cap) break;
         {
             char *nb;
@@ -277,6 +339,7 @@ static char *read_file(const char *path, size_t *len, data_error *err) {
     return buf;
 oom:
     data_errorf(err, "%s: out of memory reading the file", path);
+fail:
     free(buf);
     if (!is_stdin) fclose(f);
     return NULL;
@@ -518,6 +581,55 @@ static int parse_number(const char *s, size_t len, double *out) {
     if (!isfinite(v)) return -2;
     *out = v;
     return 0;
+}
+
+/* Spaces and tabs around a value are not part of it: pandas reads
+ * "964981247   " as a number too. A delimiter never lies inside a field,
+ * so in u.data, whose delimiter is the tab, only spaces are left to trim;
+ * a field of nothing but blanks is still a missing value. */
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+static int has_blank_end(const field *f) {
+    return f->len > 0 && (is_blank(f->s[0]) || is_blank(f->s[f->len - 1]));
+}
+
+static field trim_field(field f) {
+    while (f.len > 0 && is_blank(f.s[0])) {
+        f.s++;
+        f.len--;
+    }
+    while (f.len > 0 && is_blank(f.s[f.len - 1])) f.len--;
+    return f;
+}
+
+/* A header's names without the blanks around them ("timestamp   " at the
+ * line's end is "timestamp"), trimmed where they lie. */
+static void trim_names(field *f, size_t n) {
+    size_t k;
+    for (k = 0; k < n; k++) {
+        f[k] = trim_field(f[k]);
+        f[k].s[f[k].len] = '\0'; /* over a blank, or over the NUL already there */
+    }
+}
+
+/* parse_i64 and parse_number of a field, blanks around it ignored: the
+ * field is trimmed only when it fails as it is, so the usual field costs
+ * nothing more. (parse_number's strtod stops at the blank after a trimmed
+ * field, and is told its length.) */
+static int field_i64(const field *f, int64_t *out) {
+    field t;
+    int e = parse_i64(f->s, f->len, out);
+    if (e != -1 || !has_blank_end(f)) return e;
+    t = trim_field(*f);
+    return parse_i64(t.s, t.len, out);
+}
+
+static int field_number(const field *f, double *out) {
+    field t;
+    int e = parse_number(f->s, f->len, out);
+    if (e != -1 || !has_blank_end(f)) return e;
+    t = trim_field(*f);
+    return parse_number(t.s, t.len, out);
 }
 
 /* ============================================================= id maps */
@@ -855,9 +967,10 @@ static void first_field(char *dst, size_t cap, const char *p, const char *eol,
     dst[n] = '\0';
 }
 
-static int is_number_text(const char *s) {
+static int is_number_text(char *s) {
+    field f = {.s = s, .len = strlen(s)};
     double v;
-    return parse_number(s, strlen(s), &v) == 0;
+    return field_number(&f, &v) == 0;
 }
 
 /* "all digits" → 1-based column number; anything else is a header name */
@@ -945,11 +1058,17 @@ static int resolve_column(const char *what, const char *spec, long dflt, const f
  * physical line number line_no, where the options leave them open.
  * 0 or -1 with err. */
 static int sniff_layout(ratings_read *rd, const char *first, const char *eol, size_t line_no) {
-    size_t n = (size_t)(eol - first);
-    int has_dc = 0, has_tab = memchr(first, '\t', n) != NULL;
-    int has_comma = memchr(first, ',', n) != NULL, has_semi = memchr(first, ';', n) != NULL;
+    size_t n;
+    int has_dc = 0, has_tab, has_comma, has_semi;
     const char *q;
     char ff[64], v[64];
+    /* blanks around the line say nothing of its delimiter ("1;2;3\t") */
+    while (eol > first && (is_blank(eol[-1]) || eol[-1] == '\r')) eol--;
+    while (first < eol && is_blank(*first)) first++;
+    n = (size_t)(eol - first);
+    has_tab = memchr(first, '\t', n) != NULL;
+    has_comma = memchr(first, ',', n) != NULL;
+    has_semi = memchr(first, ';', n) != NULL;
     for (q = first; q + 1 < eol; q++)
         if (q[0] == ':' && q[1] == ':') {
             has_dc = 1;
@@ -1005,6 +1124,7 @@ static int read_columns(ratings_read *rd) {
                         shown(v, sizeof v, rd->sp.bad, rd->sp.bad_len));
             return -1;
         }
+        trim_names(rd->sp.f, rd->sp.nf);
         h = rd->sp.f;
         nh = rd->sp.nf;
         rd->width = nh;
@@ -1050,6 +1170,9 @@ static int bad_field(ratings_read *rd, const char *what, const char *problem, co
     return bad_line(rd, "%s %s (\"%s\")", what, problem, shown(v, sizeof v, f->s, f->len));
 }
 
+/* a rating that overflows the float column it is stored in */
+#define RATING_RANGE "is out of range for a float32"
+
 static const char *int_problem(int e) {
     return e == -2 ? "does not fit in 64 bits" : "is not an integer";
 }
@@ -1075,20 +1198,19 @@ static int parse_line(ratings_read *rd, ratings_line *ln) {
             if (rd->need < 4) rd->need = 4;
         }
     }
-    /* the parsers are called here, not through a helper: this is the hot path */
     ln->time = 0;
     g = &f[rd->ucol];
-    if ((e = parse_i64(g->s, g->len, &ln->user)) != 0)
-        return bad_field(rd, "user id", int_problem(e), g);
+    if ((e = field_i64(g, &ln->user)) != 0) return bad_field(rd, "user id", int_problem(e), g);
     g = &f[rd->icol];
-    if ((e = parse_i64(g->s, g->len, &ln->item)) != 0)
-        return bad_field(rd, "item id", int_problem(e), g);
+    if ((e = field_i64(g, &ln->item)) != 0) return bad_field(rd, "item id", int_problem(e), g);
     g = &f[rd->rcol];
-    if ((e = parse_number(g->s, g->len, &ln->rating)) != 0)
-        return bad_field(rd, "rating", e == -2 ? "is not finite" : "is not a number", g);
+    if ((e = field_number(g, &ln->rating)) != 0)
+        return bad_field(rd, "rating", e == -2 ? RATING_RANGE : "is not a number", g);
+    if (!(fabs(ln->rating) < DATA_FLOAT_OVERFLOW)) /* stored as float: 1e39 would be inf */
+        return bad_field(rd, "rating", RATING_RANGE, g);
     if (rd->tcol >= 0) {
         g = &f[rd->tcol];
-        if ((e = parse_i64(g->s, g->len, &ln->time)) != 0)
+        if ((e = field_i64(g, &ln->time)) != 0)
             return bad_field(rd, "timestamp", int_problem(e), g);
     }
     return 1;
@@ -1157,9 +1279,11 @@ static int plain_delim(const char *p, const char *delim) {
  * and then parsed: exactly `width` fields, none quoted, integers of at most
  * 18 digits (with an optional sign) and a rating of at most 15 digits with
  * an optional point and sign, the line ending in "\n" or "\r\n". These give
- * the values parse_i64 and parse_number give. 1 with *ln filled and the
- * splitter past the line; 0 when the line is anything else: the splitter
- * and the strict parsers then read it (and word any error). The line must
+ * the values parse_i64 and parse_number give; such a rating is below 10^15,
+ * so it needs none of parse_line's check that it fits in a float. 1 with
+ * *ln filled and the splitter past the line; 0 when the line is anything
+ * else (blanks around a value too): the splitter and the strict parsers
+ * then read it (and word any error). The line must
  * end in '\n' before the text does (the last line of a file gets one written
  * after it), so no scan runs past it. */
 static int plain_line(ratings_read *rd, ratings_line *ln) {
@@ -1269,10 +1393,15 @@ typedef struct {
     uint64_t offset;       /* file offset of buf[0] */
 } chunk_reader;
 
+/* The buffer never grows beyond room for the longest line allowed and its
+ * '\n': a buffer that size holding one unfinished line holds a line too long. */
+#define CHUNK_MAX_CAP (DATA_MAX_LINE + 1)
+
 static int chunk_open(chunk_reader *cr, const char *path, size_t chunk, data_error *err) {
     memset(cr, 0, sizeof *cr);
     cr->path = path;
     cr->cap = chunk ? chunk : DATA_CHUNK;
+    if (cr->cap > CHUNK_MAX_CAP) cr->cap = CHUNK_MAX_CAP;
     cr->fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
     if (cr->fd < 0) {
         data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
@@ -1299,19 +1428,21 @@ static void chunk_close(chunk_reader *cr) {
 
 /* Drop the first `used` bytes, keep the rest at the front, and read until
  * the buffer is full or the file ends. A buffer already full of one
- * unfinished line is doubled first. 0 or -1 with err. */
+ * unfinished line is doubled first, up to CHUNK_MAX_CAP (the caller stops
+ * before asking for more). 0 or -1 with err. */
 static int chunk_fill(chunk_reader *cr, size_t used, data_error *err) {
     if (used) memmove(cr->buf, cr->buf + used, cr->len - used);
     cr->len -= used;
     cr->offset += used;
-    if (cr->len == cr->cap) {
-        char *nb;
-        if (cr->cap > SIZE_MAX / 4 || !(nb = realloc(cr->buf, cr->cap * 2 + 1))) {
+    if (cr->len == cr->cap && cr->cap < CHUNK_MAX_CAP) {
+        size_t cap = cr->cap < CHUNK_MAX_CAP / 2 ? cr->cap * 2 : CHUNK_MAX_CAP;
+        char *nb = realloc(cr->buf, cap + 1);
+        if (!nb) {
             data_errorf(err, "%s: out of memory reading the file", cr->path);
             return -1;
         }
         cr->buf = nb;
-        cr->cap *= 2;
+        cr->cap = cap;
     }
     while (cr->len < cr->cap && !cr->eof) {
         ssize_t got = read(cr->fd, cr->buf + cr->len, cr->cap - cr->len);
@@ -1351,6 +1482,12 @@ static int reserve_rows(data_ratings *out, const chunk_reader *cr, const char *p
     return ratings_reserve_exact(out, out->n + (want < (double)most ? (size_t)want : most));
 }
 
+/* The start of the line that holds q: just after the '\n' before it, or p. */
+static char *line_start(char *p, char *q) {
+    while (q > p && q[-1] != '\n') q--;
+    return q;
+}
+
 /* Read the file chunk by chunk: the first non-empty line decides the layout,
  * the header the columns, then every line is a row. 0 or -1 with err. */
 static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *users,
@@ -1358,16 +1495,21 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
     size_t used = 0, n0 = out->n;
     int started = 0, first = 1;
     for (;;) {
-        char *p, *lim, *line1, *eol;
+        char *p, *lim, *line1, *eol, *nul;
         size_t whole, skipped;
         if (chunk_fill(cr, used, rd->err) != 0) return -1;
         used = 0;
         whole = chunk_lines(cr);
-        if (whole == 0 && !cr->eof) continue; /* one line fills the buffer: widen it */
+        if (whole == 0 && !cr->eof) { /* one line fills the buffer: widen it */
+            if (cr->cap < CHUNK_MAX_CAP) continue;
+            return line_too_long(rd->err, rd->path, rd->line + 1, DATA_MAX_LINE);
+        }
         p = cr->buf;
-        lim = cr->buf + whole;
         if (first) p += skip_bom(cr->buf, whole);
         first = 0;
+        /* a NUL: the lines before its line are read, then it is the error */
+        nul = memchr(p, '\0', (size_t)(cr->buf + whole - p));
+        lim = nul ? line_start(p, nul) : cr->buf + whole;
         if (cr->eof) cr->buf[whole] = '\n'; /* plain_line's stop after a last line without one */
         if (started) {
             splitter_reset(&rd->sp, p, lim);
@@ -1386,6 +1528,7 @@ static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *u
             started = 1;
         }
         if (started && read_rows(rd, users, items, out) != 0) return -1;
+        if (nul) return nul_byte(rd->err, rd->path, rd->line + 1);
         used = whole;
         if (cr->eof) break;
     }
@@ -2249,7 +2392,7 @@ static const char *npy_key(const char *header, const char *key) {
 
 int data_read_npy(const char *path, data_npy *out, data_error *err) {
     size_t len, hlen, pre, elem, k, need;
-    char *buf = read_file(path, &len, err), *header, kind;
+    char *buf = read_file(path, 0, &len, err), *header, kind;
     const char *p;
     const unsigned char *u;
     int little, host_little;
@@ -2447,7 +2590,9 @@ int data_read_orders(const char *path, size_t n, uint32_t **orders, size_t *n_or
                 goto fail;
             }
     } else { /* text: one permutation per line */
-        char *buf = read_file(path, &len, err), *line, *next;
+        /* a line holds n numbers: 1 MiB and 32 bytes a number */
+        size_t max_line = n < (SIZE_MAX - DATA_MAX_LINE) / 32 ? DATA_MAX_LINE + 32 * n : SIZE_MAX;
+        char *buf = read_file(path, max_line, &len, err), *line, *next;
         size_t lineno = 0;
         if (!buf) goto fail;
         for (line = buf; line && *line; line = next) {
@@ -2745,12 +2890,16 @@ static int movies_out_of_memory(movies_read *mr) {
     return -1;
 }
 
-/* u.item starts "digits|", movies.dat "digits::"; anything else is CSV. */
+/* u.item starts "digits|", movies.dat "digits::" (blanks around the
+ * digits allowed, as in any id); anything else is CSV. */
 static movies_kind movies_kind_of(const char *first, const char *eol) {
-    const char *q = first;
-    while (q < eol && is_digit(*q)) q++;
-    if (q > first && q < eol && *q == '|') return MOVIES_UITEM;
-    if (q > first && eol - q >= 2 && q[0] == ':' && q[1] == ':') return MOVIES_DAT;
+    const char *q, *digits;
+    for (q = first; q < eol && is_blank(*q); q++) {}
+    for (digits = q; q < eol && is_digit(*q); q++) {}
+    if (q == digits) return MOVIES_CSV;
+    while (q < eol && is_blank(*q)) q++;
+    if (q < eol && *q == '|') return MOVIES_UITEM;
+    if (eol - q >= 2 && q[0] == ':' && q[1] == ':') return MOVIES_DAT;
     return MOVIES_CSV;
 }
 
@@ -2797,13 +2946,14 @@ static int uitem_genres_text(movies_read *mr, const field *flags, char *dst, siz
     size_t off = 0, g;
     char v[64];
     for (g = 0; g < 19; g++) {
-        const field *fl = &flags[g];
-        if (fl->len != 1 || (fl->s[0] != '0' && fl->s[0] != '1')) {
+        field fl = trim_field(flags[g]);
+        if (fl.len != 1 || (fl.s[0] != '0' && fl.s[0] != '1')) {
             data_errorf(mr->err, "%s:%zu: genre flag %zu (%s) is not 0 or 1 (\"%s\")", mr->path,
-                        mr->line, g + 1, uitem_genres[g], shown(v, sizeof v, fl->s, fl->len));
+                        mr->line, g + 1, uitem_genres[g],
+                        shown(v, sizeof v, flags[g].s, flags[g].len));
             return -1;
         }
-        if (fl->s[0] == '1') {
+        if (fl.s[0] == '1') {
             int w = snprintf(dst + off, cap - off, "%s%s", off ? "|" : "", uitem_genres[g]);
             off += (size_t)w;
         }
@@ -2838,7 +2988,7 @@ static int movies_add_line(movies_read *mr, data_movies *out) {
                     mr->width, sp->nf);
         return -1;
     }
-    if ((e = parse_i64(f[mr->col[0]].s, f[mr->col[0]].len, &id)) != 0) {
+    if ((e = field_i64(&f[mr->col[0]], &id)) != 0) {
         data_errorf(mr->err, "%s:%zu: movie id %s (\"%s\")", mr->path, mr->line,
                     e == -2 ? "does not fit in 64 bits" : "is not an integer",
                     shown(v, sizeof v, f[mr->col[0]].s, f[mr->col[0]].len));
@@ -2866,9 +3016,10 @@ static int movies_add_line(movies_read *mr, data_movies *out) {
         if (pool_add(out, gs, glen, 0, &out->genres[row]) != 0) return movies_out_of_memory(mr);
         if (!year) year = uitem_date_year(&f[2]);
     } else {
-        /* genres as written, "(no genres listed)" included */
-        const field *fg = &f[mr->col[2]];
-        if (pool_add(out, fg->s, fg->len, mr->latin1, &out->genres[row]) != 0)
+        /* genres as written, "(no genres listed)" included; blanks around
+         * them (at a line's end) are not part of a genre's name */
+        field fg = trim_field(f[mr->col[2]]);
+        if (pool_add(out, fg.s, fg.len, mr->latin1, &out->genres[row]) != 0)
             return movies_out_of_memory(mr);
     }
     out->year[row] = year;
@@ -2897,9 +3048,11 @@ static int read_movies_text(movies_read *mr, char *buf, size_t len, data_movies 
     mr->nmax = count_lines(first, end);
     if (movies_reserve(out, mr->nmax, (size_t)(end - first) + 64) != 0)
         return movies_out_of_memory(mr);
+    while (first < eol && is_blank(*first)) first++; /* " 1,Title,..." is data */
     if (mr->kind == MOVIES_CSV && !is_digit(*first)) { /* the header names the columns */
         if (split_next(&mr->sp) < 0) return movies_out_of_memory(mr);
         mr->line++;
+        trim_names(mr->sp.f, mr->sp.nf);
         if (movies_header(mr) != 0) return -1;
     }
     while ((s = split_next(&mr->sp)) != 0) {
@@ -2925,7 +3078,7 @@ int data_read_movies(const char *path, data_movies *out, data_error *err) {
     memset(&mr, 0, sizeof mr);
     mr.path = path;
     mr.err = err;
-    if (!(buf = read_file(path, &len, err))) return -1;
+    if (!(buf = read_file(path, DATA_MAX_LINE, &len, err))) return -1;
     rc = read_movies_text(&mr, buf, len, out);
     if (rc != 0) data_movies_free(out);
     free(mr.sp.f);
@@ -3092,9 +3245,25 @@ static size_t pair_field(const char **s, const char *eol) {
     return n;
 }
 
+/* A field that names a column ("userId", "movie", "item_id"): a letter
+ * and no digit. A header is a first line whose two fields both do, so a
+ * malformed first line of data ("1,2x", an id beyond 64 bits) is never
+ * taken for one and dropped. */
+static int column_name(const char *s, size_t n) {
+    size_t k;
+    int letter = 0;
+    for (k = 0; k < n; k++) {
+        int c = (unsigned char)s[k] | 0x20; /* ASCII lower case */
+        if (is_digit(s[k])) return 0;
+        if (c >= 'a' && c <= 'z') letter = 1;
+    }
+    return letter;
+}
+
 int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
     size_t len, line = 0;
-    char *buf = read_file(path, &len, err), *p, *end;
+    int first = 1;
+    char *buf = read_file(path, DATA_MAX_LINE, &len, err), *p, *end;
     if (!buf) return -1;
     p = buf + skip_bom(buf, len);
     end = buf + len;
@@ -3103,6 +3272,7 @@ int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
         const char *s = p, *f1, *f2;
         size_t n1, n2;
         int64_t u, i;
+        int e;
         char v[64];
         if (!eol) eol = end;
         line++;
@@ -3122,14 +3292,16 @@ int data_read_pairs(const char *path, data_pairs *out, data_error *err) {
             free(buf);
             return -1;
         }
-        if (parse_i64(f1, n1, &u) != 0 || parse_i64(f2, n2, &i) != 0) {
+        if (first && column_name(f1, n1) && column_name(f2, n2)) { /* a header */
+            first = 0;
+            p = eol + 1;
+            continue;
+        }
+        first = 0;
+        if ((e = parse_i64(f1, n1, &u)) != 0 || (e = parse_i64(f2, n2, &i)) != 0) {
             int user_bad = parse_i64(f1, n1, &u) != 0;
-            if (out->n == 0 && line == 1) { /* a header */
-                p = eol + 1;
-                continue;
-            }
-            data_errorf(err, "%s:%zu: %s id is not an integer (\"%s\")", path, line,
-                        user_bad ? "user" : "item",
+            data_errorf(err, "%s:%zu: %s id %s (\"%s\")", path, line, user_bad ? "user" : "item",
+                        e == -2 ? "does not fit in 64 bits" : "is not an integer",
                         user_bad ? shown(v, sizeof v, f1, n1) : shown(v, sizeof v, f2, n2));
             free(buf);
             return -1;
@@ -3816,8 +3988,9 @@ static int users_out_of_memory(users_read *ur) {
 static int users_add_line(users_read *ur, data_users *out) {
     static const int codes[7] = {1, 18, 25, 35, 45, 50, 56};
     const splitter *sp = &ur->sp;
-    const field *f = sp->f, *fg, *fa, *fo;
-    size_t row = out->n, k;
+    const field *raw = sp->f, *fg, *fa, *fo; /* raw: as written, for messages */
+    field f[5];                              /* without the blanks around them */
+    size_t row = out->n, k, ia = ur->dat ? 2 : 1, ig = ur->dat ? 1 : 2;
     int64_t id, v;
     int e;
     char s[64];
@@ -3825,10 +3998,11 @@ static int users_add_line(users_read *ur, data_users *out) {
         data_errorf(ur->err, "%s:%zu: expected 5 fields, found %zu", ur->path, ur->line, sp->nf);
         return -1;
     }
+    for (k = 0; k < 5; k++) f[k] = trim_field(raw[k]);
     if ((e = parse_i64(f[0].s, f[0].len, &id)) != 0) {
         data_errorf(ur->err, "%s:%zu: user id %s (\"%s\")", ur->path, ur->line,
                     e == -2 ? "does not fit in 64 bits" : "is not an integer",
-                    shown(s, sizeof s, f[0].s, f[0].len));
+                    shown(s, sizeof s, raw[0].s, raw[0].len));
         return -1;
     }
     if (data_idmap_find(&out->ids, id) >= 0) {
@@ -3837,18 +4011,18 @@ static int users_add_line(users_read *ur, data_users *out) {
         return -1;
     }
     /* u.user: id|age|gender|occupation|zip; users.dat: id::gender::age::occupation::zip */
-    fa = &f[ur->dat ? 2 : 1];
-    fg = &f[ur->dat ? 1 : 2];
+    fa = &f[ia];
+    fg = &f[ig];
     fo = &f[3];
     if (fg->len != 1 || (fg->s[0] != 'M' && fg->s[0] != 'F')) {
         data_errorf(ur->err, "%s:%zu: gender is not M or F (\"%s\")", ur->path, ur->line,
-                    shown(s, sizeof s, fg->s, fg->len));
+                    shown(s, sizeof s, raw[ig].s, raw[ig].len));
         return -1;
     }
     e = parse_i64(fa->s, fa->len, &v);
     if (!ur->dat && (e != 0 || v < 0 || v > 150)) {
         data_errorf(ur->err, "%s:%zu: age is not a whole number of years 0-150 (\"%s\")",
-                    ur->path, ur->line, shown(s, sizeof s, fa->s, fa->len));
+                    ur->path, ur->line, shown(s, sizeof s, raw[ia].s, raw[ia].len));
         return -1;
     }
     if (ur->dat) {
@@ -3856,7 +4030,7 @@ static int users_add_line(users_read *ur, data_users *out) {
         if (e != 0 || k == 7) {
             data_errorf(ur->err,
                         "%s:%zu: age code is not one of 1, 18, 25, 35, 45, 50, 56 (\"%s\")",
-                        ur->path, ur->line, shown(s, sizeof s, fa->s, fa->len));
+                        ur->path, ur->line, shown(s, sizeof s, raw[ia].s, raw[ia].len));
             return -1;
         }
     }
@@ -3866,7 +4040,7 @@ static int users_add_line(users_read *ur, data_users *out) {
         int64_t oc;
         if (parse_i64(fo->s, fo->len, &oc) != 0 || oc < 0 || oc > 20) {
             data_errorf(ur->err, "%s:%zu: occupation code is not 0-20 (\"%s\")", ur->path,
-                        ur->line, shown(s, sizeof s, fo->s, fo->len));
+                        ur->line, shown(s, sizeof s, raw[3].s, raw[3].len));
             return -1;
         }
         if (text_add(&out->text, &out->text_len, &out->text_cap, ml1m_occupations[oc],
@@ -3874,14 +4048,15 @@ static int users_add_line(users_read *ur, data_users *out) {
             return users_out_of_memory(ur);
     } else {
         if (fo->len == 0) {
-            data_errorf(ur->err, "%s:%zu: occupation is empty (\"\")", ur->path, ur->line);
+            data_errorf(ur->err, "%s:%zu: occupation is empty (\"%s\")", ur->path, ur->line,
+                        shown(s, sizeof s, raw[3].s, raw[3].len));
             return -1;
         }
         if (text_add(&out->text, &out->text_len, &out->text_cap, fo->s, fo->len,
                      &out->occupation[row]) != 0)
             return users_out_of_memory(ur);
     }
-    /* zip kept as written: ML-100K has a few like "T8H1N" */
+    /* zip kept as written (but for blanks around it): ML-100K has a few like "T8H1N" */
     if (text_add(&out->text, &out->text_len, &out->text_cap, f[4].s, f[4].len,
                  &out->zip[row]) != 0)
         return users_out_of_memory(ur);
@@ -3938,7 +4113,7 @@ int data_read_users(const char *path, data_users *out, data_error *err) {
     memset(&ur, 0, sizeof ur);
     ur.path = path;
     ur.err = err;
-    if (!(buf = read_file(path, &len, err))) return -1;
+    if (!(buf = read_file(path, DATA_MAX_LINE, &len, err))) return -1;
     rc = read_users_text(&ur, buf, len, out);
     if (rc != 0) data_users_free(out);
     free(ur.sp.f);
@@ -4025,6 +4200,7 @@ static int tags_records(const char *path, char *buf, size_t len, tag_rec **rec_o
         goto done;
     }
     width = sp.nf;
+    trim_names(sp.f, sp.nf);
     for (i = 0; i < sp.nf; i++) {
         if (cm < 0 && name_eq_nocase(sp.f[i].s, "movieId")) cm = (long)i;
         if (ct < 0 && name_eq_nocase(sp.f[i].s, "tag")) ct = (long)i;
@@ -4057,7 +4233,7 @@ static int tags_records(const char *path, char *buf, size_t len, tag_rec **rec_o
         }
         fm = &sp.f[cm];
         ft = &sp.f[ct];
-        if ((e = parse_i64(fm->s, fm->len, &movie)) != 0) {
+        if ((e = field_i64(fm, &movie)) != 0) {
             data_errorf(err, "%s:%zu: movie id %s (\"%s\")", path, line,
                         e == -2 ? "does not fit in 64 bits" : "is not an integer",
                         shown(v, sizeof v, fm->s, fm->len));
@@ -4130,7 +4306,7 @@ int data_read_tags(const char *path, size_t top_n, data_tags *out, data_error *e
     tag_rec *rec;
     int rc;
     data_tags_free(out);
-    if (!(buf = read_file(path, &len, err))) return -1;
+    if (!(buf = read_file(path, DATA_MAX_LINE, &len, err))) return -1;
     rc = tags_records(path, buf, len, &rec, &n, err);
     if (rc == 0 && tags_group(rec, n, top_n, out) != 0) {
         data_errorf(err, "%s: out of memory", path);

@@ -11,6 +11,15 @@
  * Errors never crash and are never silent: every reader fills a data_error
  * whose message reads `file:line: what is wrong (the offending value)` and
  * returns -1. data knows nothing of models.
+ *
+ * Every text reader takes lines of at most DATA_MAX_LINE bytes (not
+ * counting the '\n'; a '\r' before it counts): a longer line is the error
+ * `file:line: line longer than 1 MiB`, raised as soon as the line has run
+ * past the limit, so a file with no line ends (/dev/zero, a binary file)
+ * fails at once instead of filling memory. (--batch-order text files, whose
+ * one line is a whole permutation, allow 32 more bytes per sample.) A NUL
+ * byte is the error `file:line: NUL byte in the line` in every text reader,
+ * once its line has ended: text has none, and a C string would end there.
  */
 #ifndef EMBREC_DATA_H
 #define EMBREC_DATA_H
@@ -31,6 +40,14 @@ void data_errorf(data_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+#define DATA_MAX_LINE ((size_t)1 << 20)
+
+/* The magnitude from which a double rounds to an infinite float: 2^128 − 2^103,
+ * FLT_MAX plus half its last place. fabs(x) < DATA_FLOAT_OVERFLOW says that
+ * (float)x is finite (false for NaN too) without the conversion, which C
+ * leaves undefined for a value beyond float's range. */
+#define DATA_FLOAT_OVERFLOW 0x1.ffffffp+127
 
 /* ------------------------------------------------------------ outputs */
 
@@ -139,7 +156,8 @@ typedef struct {
     const char *user_col, *item_col, *rating_col, *time_col;
     int skip_bad;           /* 1: skip malformed lines and count them */
     size_t chunk;           /* bytes read at a time; 0: DATA_CHUNK (tests use a few
-                             * bytes to put lines across chunk boundaries) */
+                             * bytes to put lines across chunk boundaries); at
+                             * most DATA_MAX_LINE + 1 */
     const char *cache;      /* NULL: no cache; "": FILE.embrec-cache beside the file;
                              * else the cache's path (see "ratings caches" below) */
 } data_read_opts;
@@ -170,9 +188,11 @@ typedef struct {
 /* Read a ratings file, appending rows to out and ids to users/items (maps may
  * already hold ids, e.g. a test file read after its training file shares the
  * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
- * be quoted with doubled quotes inside. path "-" reads standard input. The
+ * be quoted with doubled quotes inside. Spaces and tabs around a value are
+ * ignored (a tab that is the delimiter still separates fields). path "-" reads standard input. The
  * file is read in chunks of opts->chunk bytes into one reused buffer (a line
- * longer than that widens it), and the row arrays are sized once from the
+ * longer than that widens it, up to DATA_MAX_LINE + 1 bytes: a longer line
+ * is an error even with skip_bad), and the row arrays are sized once from the
  * file's size and the first chunk's lines. With opts->cache, a valid cache
  * is loaded instead and a missing or stale one written (see "ratings
  * caches" below). report may be NULL. 0 or -1 with err. */
@@ -395,9 +415,11 @@ typedef struct {
 void data_pairs_init(data_pairs *p);
 void data_pairs_free(data_pairs *p);
 /* Lines "user,item" (also tab, ';', "::" or spaces between them, anything
- * after the second field ignored; a first line whose fields are not numbers
- * is a header). path "-" reads standard input. 0 or -1 with err naming the
- * file, the line and the value. */
+ * after the second field ignored). The first non-empty line is a header
+ * when both its fields are names, with a letter and no digit ("userId,movieId",
+ * "user item"); any other line that does not parse, the first included
+ * ("1,2x"), is an error. path "-" reads standard input. 0 or -1 with err
+ * naming the file, the line and the value. */
 int data_read_pairs(const char *path, data_pairs *out, data_error *err);
 /* append one pair (line 0); 0 or -1 (no memory) */
 int data_pairs_push_one(data_pairs *p, int64_t user, int64_t item);

@@ -3142,6 +3142,24 @@ fail:
     return -1;
 }
 
+/* Every value of a weight array is one a float holds: NaN, infinities and
+ * float64 values beyond float32's range would only surface later, as a
+ * training run that diverges from its first batch. 0, or -1 with err
+ * naming the file, the value and what is wrong with it. */
+static int weights_fit_float(const char *path, const data_npy *a, data_error *err) {
+    size_t k;
+    char where[64] = "";
+    for (k = 0; k < a->n && fabs(a->v[k]) < DATA_FLOAT_OVERFLOW; k++) {
+    }
+    if (k == a->n) return 0;
+    if (a->ndim == 2 && a->shape[1] > 0)
+        snprintf(where, sizeof where, " (row %zu, column %zu)", k / a->shape[1],
+                 k % a->shape[1]);
+    data_errorf(err, "%s: value %zu%s %s (%g)", path, k, where,
+                isfinite(a->v[k]) ? "is beyond float32's range" : "is not finite", a->v[k]);
+    return -1;
+}
+
 int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *err) {
     nn_params *ps = &m->params;
     size_t *user_row = NULL, *item_row = NULL, file_users, file_items, t, l;
@@ -3199,6 +3217,10 @@ int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *er
                 data_errorf(err, "%s: shape %s, the model needs %s", path,
                             data_npy_shape_text(a.shape, a.ndim, got, sizeof got),
                             data_npy_shape_text(shape, ndim, want, sizeof want));
+            data_npy_free(&a);
+            goto done;
+        }
+        if (weights_fit_float(path, &a, err) != 0) {
             data_npy_free(&a);
             goto done;
         }

@@ -453,7 +453,9 @@ int mf_export_check(const char *dir, data_error *err);
  * user of the model must be among them, and other rows are ignored (a Keras
  * table indexed by raw id may have more). A missing file leaves that tensor
  * as it was (the model's own initialiser); a wrong shape is an error
- * "DIR/NAME.npy: shape (a, b), the model needs (c, d)". *loaded counts the
+ * "DIR/NAME.npy: shape (a, b), the model needs (c, d)", and so is a value a
+ * float cannot hold: "DIR/NAME.npy: value 3 (row 0, column 3) is not finite
+ * (nan)" or "... is beyond float32's range (1e+300)". *loaded counts the
  * files read. 0 or -1 with err. */
 int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *err);
 

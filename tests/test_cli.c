@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "test.h"
 
 static char out[1 << 16];
@@ -111,6 +112,26 @@ static void test_bad_file_one_line_error(void) {
     CHECK_HAS(out, "skipped  1 malformed");
     CHECK_INT(embrec("info --data /nonexistent/ratings.csv"), 1);
     CHECK_HAS(out, "/nonexistent/ratings.csv: cannot open");
+    /* a file without line ends stops at the line limit, not at the memory's end */
+    CHECK_INT(embrec("info --data /dev/zero"), 1);
+    CHECK_HAS(out, "embrec: /dev/zero:1: line longer than 1 MiB");
+    CHECK_INT(count_lines(out), 1);
+    CHECK_INT(embrec("info --data /dev/zero --skip-bad"), 1);
+    CHECK_HAS(out, "/dev/zero:1: line longer than 1 MiB");
+    /* a NUL in a title is an error, not a title cut short */
+    {
+        static const char movies[] = "movieId,title,genres\n1,One (1990),Drama\n"
+                                     "2,Two\0 and more (1991),Comedy\n";
+        FILE *f = fopen(test_path("nul_movies.csv"), "wb");
+        if (f) {
+            fwrite(movies, 1, sizeof movies - 1, f);
+            fclose(f);
+        }
+        snprintf(args, sizeof args, "info --movies %s", test_path("nul_movies.csv"));
+        CHECK_INT(embrec(args), 1);
+        CHECK_HAS(out, "nul_movies.csv:3: NUL byte in the line");
+        CHECK_INT(count_lines(out), 1);
+    }
 }
 
 static void test_info_sample(void) {
@@ -362,6 +383,12 @@ static void test_use_a_model(void) {
     CHECK_HAS(out, "1,1,");
     CHECK_HAS(out, "7,2,");
     CHECK_HAS(out, "99999,1,");
+    /* a malformed first line is an error, not a header dropped without a word */
+    snprintf(args, sizeof args, "predict --model %s --pairs %s", model,
+             test_write("pairs-2x.csv", "1,2x\n7,2\n"));
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "pairs-2x.csv:1: item id is not an integer (\"2x\")");
+    CHECK_INT(count_lines(out), 1);
 
     snprintf(args, sizeof args, "recommend --model %s --all -n 3 --out %s", model,
              test_path("all.csv"));
@@ -666,6 +693,24 @@ static void test_init_from_and_batch_order(void) {
              dir, test_path("init2.embrec"));
     CHECK_INT(embrec(args), 1);
     CHECK_HAS(out, "nowhere: not a directory");
+    /* a NaN in an array is refused before training, naming the file and the value */
+    {
+        static float P[300 * 8];
+        char nan_dir[512];
+        size_t k;
+        for (k = 0; k < 300 * 8; k++) P[k] = 0.01f * (float)(k % 7);
+        P[8 * 2 + 5] = NAN;
+        snprintf(nan_dir, sizeof nan_dir, "%s", test_path("init_nan"));
+        CHECK(mkdir(nan_dir, 0777) == 0);
+        fixture_write_npy("init_nan/user_embedding.npy", 1,
+                          "{'descr': '<f4', 'fortran_order': False, 'shape': (300, 8), }", P,
+                          sizeof P);
+        snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
+                 "--init-from %s --save %s", nan_dir, test_path("init_nan.embrec"));
+        CHECK_INT(embrec(args), 1);
+        CHECK_HAS(out, "init_nan/user_embedding.npy: value 21 (row 2, column 5) is not finite (nan)");
+        CHECK_INT(count_lines(out), 1);
+    }
     /* 12,000 rows, validation 0.1: an order must permute 10,800 */
     snprintf(order, sizeof order, "%s", test_write("order.txt", "2 0 1\n"));
     snprintf(args, sizeof args, "train --data data/ratings.csv --epochs 1 --quiet "
@@ -1493,6 +1538,19 @@ static void test_odd_input_rules(void) {
     snprintf(args, sizeof args, "info --data %s", f);
     CHECK_INT(embrec(args), 1);
     CHECK_HAS(out, "inf.csv:3: rating is not a number");
+    /* blanks around a value are ignored, as pandas ignores them */
+    f = test_write("blanks.csv", "userId,movieId,rating,timestamp\n1,5,4.0,964981247   \n"
+                                 "2, 6 ,\t3.5,964981248\t\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "ratings  2\n");
+    CHECK_HAS(out, "rating   min 3.5, max 4");
+    /* finite as a double, infinite as the float it is stored in */
+    f = test_write("e39.csv", "userId,movieId,rating\n1,5,4.0\n2,5,1e39\n");
+    snprintf(args, sizeof args, "info --data %s", f);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "e39.csv:3: rating is out of range for a float32 (\"1e39\")");
+    CHECK_INT(count_lines(out), 1);
 }
 
 /* --version, `help CMD`, the nearest option for a misspelt one, and the

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -488,22 +489,26 @@ static void test_errors_values(void) {
                "(\"nan\")");
     READ_FAILS("r_inf.csv", CSV("1,2,inf,101\n"), NULL, "r_inf.csv:3:", "rating is not a number",
                "(\"inf\")");
-    READ_FAILS("r_big.csv", CSV("1,2,1e999,101\n"), NULL, "r_big.csv:3:", "rating is not finite",
+    READ_FAILS("r_big.csv", CSV("1,2,1e999,101\n"), NULL, "r_big.csv:3:", "rating is out of range",
                "(\"1e999\")");
     READ_FAILS("r_empty.csv", CSV("1,2,,101\n"), NULL, "r_empty.csv:3:",
                "rating is not a number", "(\"\")");
     READ_FAILS("r_junk.csv", CSV("1,2,4.5x,101\n"), NULL, "r_junk.csv:3:",
                "rating is not a number", "(\"4.5x\")");
-    READ_FAILS("r_space.csv", CSV("1,2, 4,101\n"), NULL, "r_space.csv:3:",
-               "rating is not a number", "(\" 4\")");
+    READ_FAILS("r_space.csv", CSV("1,2, \t ,101\n"), NULL, "r_space.csv:3:",
+               "rating is not a number", "(\" ? \")");
+    READ_FAILS("r_inner.csv", CSV("1,2,4 5,101\n"), NULL, "r_inner.csv:3:",
+               "rating is not a number", "(\"4 5\")");
     READ_FAILS("r_hex.csv", CSV("1,2,0x1p2,101\n"), NULL, "r_hex.csv:3:",
                "rating is not a number", "(\"0x1p2\")");
     READ_FAILS("r_dots.csv", CSV("1,2,1.2.3,101\n"), NULL, "r_dots.csv:3:",
                "rating is not a number", "(\"1.2.3\")");
     READ_FAILS("u_id.csv", CSV("u1,2,4,101\n"), NULL, "u_id.csv:3:", "user id is not an integer",
                "(\"u1\")");
-    READ_FAILS("u_space.csv", CSV("1 ,2,4,101\n"), NULL, "u_space.csv:3:",
-               "user id is not an integer", "(\"1 \")");
+    READ_FAILS("u_space.csv", CSV("   ,2,4,101\n"), NULL, "u_space.csv:3:",
+               "user id is not an integer", "(\"   \")");
+    READ_FAILS("u_sign.csv", CSV("- 1,2,4,101\n"), NULL, "u_sign.csv:3:",
+               "user id is not an integer", "(\"- 1\")");
     READ_FAILS("i_id.csv", CSV("1,3.5,4,101\n"), NULL, "i_id.csv:3:", "item id is not an integer",
                "(\"3.5\")");
     READ_FAILS("i_sign.csv", CSV("1,-,4,101\n"), NULL, "i_sign.csv:3:",
@@ -524,6 +529,165 @@ static void test_errors_values(void) {
     /* a control character shows as '?' */
     READ_FAILS("ctl.csv", "1,2,4\x01\n", NULL, "ctl.csv:1:", "rating is not a number", "(\"4?\")");
     (void)o;
+}
+
+/* Ratings are stored as float32: a value finite as a double but beyond
+ * float's range (3.4e38) is refused, whichever parser reads it (plain, quoted,
+ * u.data, ratings.dat), and --skip-bad skips it; the largest floats and
+ * values that round to them are kept. */
+static void test_rating_float_range(void) {
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    READ_FAILS("f_big.csv", "u,i,r\n1,1,4\n1,2,1e39\n", NULL, "f_big.csv:3:",
+               "rating is out of range", "(\"1e39\")");
+    READ_FAILS("f_neg.csv", "u,i,r\n1,1,4\n1,2,-1e39\n", NULL, "f_neg.csv:3:",
+               "rating is out of range", "(\"-1e39\")");
+    READ_FAILS("f_quoted.csv", "u,i,r\n1,2,\"3.5e38\"\n", NULL, "f_quoted.csv:2:",
+               "rating is out of range", "(\"3.5e38\")");
+    READ_FAILS("f_long.data", "1\t2\t340282356779733661637539395458142568448\t5\n", NULL,
+               "f_long.data:1:", "rating is out of range", "(\"3402823567797336616375393954581");
+    READ_FAILS("f_big.dat", "1::2::4::5\n1::3::1E39::6\n", NULL, "f_big.dat:2:",
+               "rating is out of range", "(\"1E39\")");
+    o.skip_bad = 1;
+    CHECK_INT(load(&L, test_write("f_skip.csv", "u,i,r\n1,1,4\n1,2,1e39\n1,3,2\n"), &o), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.rep.skipped, 1);
+    CHECK_HAS(L.rep.first_error, "f_skip.csv:3: rating is out of range for a float32 (\"1e39\")");
+    unload(&L);
+    /* FLT_MAX itself, and a value above it that rounds down to it */
+    CHECK_INT(load(&L, test_write("f_max.csv", "u,i,r\n1,1,3.4028234663852886e38\n"
+                                               "1,2,-3.40282356e38\n1,3,999999999999999\n"),
+                   NULL),
+              0);
+    CHECK_INT(L.r.n, 3);
+    if (L.r.n == 3) {
+        CHECK(L.r.rating[0] == FLT_MAX);
+        CHECK(L.r.rating[1] == -FLT_MAX);
+        CHECK(L.r.rating[2] == 999999999999999.0f); /* the one-pass parser's largest */
+    }
+    unload(&L);
+}
+
+/* Spaces and tabs around a value are ignored, as pandas ignores them, in
+ * every format and every numeric column, whether the line ends in them or
+ * they lead; in u.data the tab is the delimiter, so a trailing tab is an
+ * extra field, and a field of blanks alone is still missing. */
+static void test_blanks_around_values(void) {
+    static const struct {
+        const char *name, *text;
+    } ok[] = {
+        {"b.csv", "userId,movieId,rating,timestamp\n1,10,4.0,964981247   \n"
+                  " 2 ,\t20\t, 3.5 ,  964981248\t\r\n\"3 \",30,\" 2.5\",964981249 \n"},
+        {"b.data", "1\t10\t4\t964981247   \n 2 \t 20\t3.5 \t964981248\r\n3\t30 \t 2.5\t964981249\n"},
+        {"b.dat", "1::10::4::964981247 \t\n2 :: 20:: 3.5::964981248\n3::30::2.5  ::964981249\n"},
+        {"b.txt", " 1;10;4;964981247\t\n2;20 ;3.5e0 ;964981248\n3;30;2.5;964981249  \n"},
+    };
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    size_t k, chunk;
+    for (k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        const char *p = test_write(ok[k].name, ok[k].text);
+        for (chunk = 0; chunk <= 16; chunk += 4) {
+            o.chunk = chunk;
+            if (load(&L, p, &o) != 0) {
+                test_fail(__FILE__, __LINE__, "%s, chunk %zu: %s", ok[k].name, chunk, L.err.msg);
+            } else {
+                CHECK_INT(L.r.n, 3);
+                CHECK(L.r.n == 3 && RAW_U(L, 1) == 2 && RAW_I(L, 1) == 20 && RAW_I(L, 2) == 30);
+                CHECK(L.r.n == 3 && L.r.rating[0] == 4.0f && L.r.rating[1] == 3.5f &&
+                      L.r.rating[2] == 2.5f);
+                CHECK(L.r.n == 3 && L.r.time[0] == 964981247 && L.r.time[2] == 964981249);
+            }
+            unload(&L);
+        }
+    }
+    /* the first line is data, not a header, though it starts with a blank */
+    CHECK_INT(load(&L, test_write("b_first.csv", " 1,10,4\n2,20,3\n"), NULL), 0);
+    CHECK_INT(L.r.n, 2);
+    CHECK_INT(L.rep.format, DATA_FMT_CSV);
+    unload(&L);
+    CHECK_INT(load(&L, test_write("b_first.data", "1 \t10\t4\n2\t20\t3\n"), NULL), 0);
+    CHECK_INT(L.rep.format, DATA_FMT_UDATA);
+    CHECK_INT(L.r.n, 2);
+    unload(&L);
+    /* a header's names are found without the blanks around them */
+    o = data_read_defaults();
+    o.user_col = "userId";
+    o.item_col = "movieId";
+    o.rating_col = "rating";
+    o.time_col = "timestamp";
+    CHECK_INT(load(&L, test_write("b_header.csv", "rating , userId,movieId, timestamp  \t\n"
+                                                  "4,1,10,5\n"),
+                   &o),
+              0);
+    CHECK(L.r.n == 1 && RAW_U(L, 0) == 1 && RAW_I(L, 0) == 10 && L.r.time[0] == 5);
+    unload(&L);
+    /* u.data: a trailing tab is one more (empty) field */
+    READ_FAILS("b_tab.data", "1\t10\t4\t5\n2\t20\t3\t6\t\n", NULL, "b_tab.data:2:",
+               "expected 4 fields, found 5", "b_tab");
+    READ_FAILS("b_blank.data", "1\t10\t4\t5\n2\t \t3\t6\n", NULL, "b_blank.data:2:",
+               "item id is not an integer", "(\" \")");
+    READ_FAILS("b_blank.csv", "u,i,r,t\n1,10,4,\t\n", NULL, "b_blank.csv:2:",
+               "timestamp is not an integer", "(\"?\")");
+}
+
+/* The readers of side files ignore blanks around ids and codes the same
+ * way: movies (ids, u.item's genre flags, genres at a line's end), users
+ * (every field), tags (movie ids) and pairs. */
+static void test_blanks_in_side_files(void) {
+    data_movies m;
+    data_users u;
+    data_tags t;
+    data_pairs pr;
+    data_error err;
+    data_movies_init(&m);
+    data_users_init(&u);
+    data_tags_init(&t);
+    data_pairs_init(&pr);
+    CHECK_INT(data_read_movies(test_write("b_movies.csv", "movieId , title,genres  \n"
+                                                          " 1 ,One (1990),Drama  \n"
+                                                          "2\t,Two (1991),Comedy|Drama\t\r\n"),
+                               &m, &err),
+              0);
+    CHECK_INT(m.n, 2);
+    CHECK(m.n == 2 && m.id[0] == 1 && m.id[1] == 2);
+    CHECK(m.n == 2 && strcmp(data_movie_genres(&m, 0), "Drama") == 0);
+    CHECK(m.n == 2 && strcmp(data_movie_genres(&m, 1), "Comedy|Drama") == 0);
+    CHECK_INT(data_read_movies(test_write("b_movies.dat", "1 ::One (1990)::Drama \n"), &m, &err),
+              0);
+    CHECK(m.n == 1 && m.id[0] == 1 && strcmp(data_movie_genres(&m, 0), "Drama") == 0);
+    CHECK_INT(data_read_movies(test_write("b_u.item", "1|Toy Story (1995)|01-Jan-1995||u|0|0|0|1|"
+                                                      "1|1|0|0|0|0|0|0|0|0|0|0|0|0|1 \n"),
+                               &m, &err),
+              0);
+    CHECK(m.n == 1 && strcmp(data_movie_genres(&m, 0), "Animation|Children's|Comedy|Western") == 0);
+    data_movies_free(&m);
+
+    CHECK_INT(data_read_users(test_write("b_u.user", "1 |24 | M |technician |85711  \n"
+                                                     "2|53|F|other|94043\t\n"),
+                              &u, &err),
+              0);
+    CHECK_INT(u.n, 2);
+    CHECK(u.n == 2 && u.id[0] == 1 && u.age[0] == 24 && u.gender[0] == 'M');
+    CHECK(u.n == 2 && strcmp(u.text + u.occupation[0], "technician") == 0);
+    CHECK(u.n == 2 && strcmp(u.text + u.zip[0], "85711") == 0);
+    CHECK(u.n == 2 && strcmp(u.text + u.zip[1], "94043") == 0);
+    CHECK_INT(data_read_users(test_write("b_users.dat", "1::F ::1:: 10::48067\t\n"), &u, &err), 0);
+    CHECK(u.n == 1 && u.gender[0] == 'F' && u.age[0] == 1);
+    CHECK(u.n == 1 && strcmp(u.text + u.occupation[0], "K-12 student") == 0);
+    data_users_free(&u);
+    CHECK_INT(data_read_users(test_write("b_users2.dat", "1::F:: ::10::48067\n"), &u, &err), -1);
+    CHECK_HAS(err.msg, "b_users2.dat:1: age code is not one of 1, 18, 25, 35, 45, 50, 56 (\" \")");
+
+    CHECK_INT(data_read_tags(test_write("b_tags.csv", "userId, movieId ,tag\t,timestamp\n"
+                                                      "1, 2 ,funny,3\n"),
+                             0, &t, &err),
+              0);
+    CHECK(t.n == 1 && t.movie[0] == 2);
+    data_tags_free(&t);
+    CHECK_INT(data_read_pairs(test_write("b_pairs.csv", "1,2   \n 3\t4\t\n"), &pr, &err), 0);
+    CHECK(pr.n == 2 && pr.user[1] == 3 && pr.item[1] == 4);
+    data_pairs_free(&pr);
 }
 
 static void test_errors_fields(void) {
@@ -883,6 +1047,281 @@ static void test_chunk_reserve(void) {
             bad++;
     CHECK_INT(bad, 0);
     unload(&L);
+}
+
+/* ---------------------------------------------------------- line limits */
+
+/* Write head, then one line of exactly len bytes (not counting its '\n'):
+ * start, filled with fill up to len − strlen(end), then end; then "\n" and
+ * tail (tail NULL: the line is the last and has no '\n'). Its path. */
+static const char *long_line_file(const char *name, const char *head, const char *start,
+                                  char fill, const char *end, size_t len, const char *tail) {
+    const char *path = test_path(name);
+    FILE *f = fopen(path, "wb");
+    size_t k, pad = len - strlen(start) - strlen(end);
+    if (!f) {
+        test_fail(__FILE__, __LINE__, "cannot write %s", path);
+        return path;
+    }
+    fputs(head, f);
+    fputs(start, f);
+    for (k = 0; k < pad; k++) fputc(fill, f);
+    fputs(end, f);
+    if (tail) {
+        fputc('\n', f);
+        fputs(tail, f);
+    }
+    if (fclose(f) != 0) test_fail(__FILE__, __LINE__, "cannot write %s", path);
+    return path;
+}
+
+/* A ratings line of exactly DATA_MAX_LINE bytes is read, at any chunk size
+ * (also one larger than the limit, and with the '\r' of a CRLF counted);
+ * one byte more is "FILE:LINE: line longer than 1 MiB", with --skip-bad
+ * too, and so is a file with no line end at all. */
+static void test_line_limit_ratings(void) {
+    static const size_t chunks[4] = {0, 1000, 65536, DATA_MAX_LINE + 4096};
+    const char *head = "userId,movieId,rating,timestamp,comment\n1,10,4.0,5,first\n";
+    char fits[512], fits_crlf[512], fits_last[512], over[512], over_last[512];
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    size_t c;
+    snprintf(fits, sizeof fits, "%s", long_line_file("ll_fits.csv", head, "2,20,3.5,6,", 'x', "",
+                                                      DATA_MAX_LINE, "3,30,2.5,7,last\n"));
+    snprintf(fits_crlf, sizeof fits_crlf, "%s", long_line_file("ll_crlf.csv", head, "2,20,3.5,6,",
+                                                               'x', "\r", DATA_MAX_LINE,
+                                                               "3,30,2.5,7,last\r\n"));
+    snprintf(fits_last, sizeof fits_last, "%s", long_line_file("ll_last.csv", head, "2,20,3.5,6,",
+                                                               'x', "", DATA_MAX_LINE, NULL));
+    snprintf(over, sizeof over, "%s", long_line_file("ll_over.csv", head, "2,20,3.5,6,", 'x', "",
+                                                     DATA_MAX_LINE + 1, "3,30,2.5,7,last\n"));
+    snprintf(over_last, sizeof over_last, "%s",
+             long_line_file("ll_over_last.csv", head, "2,20,3.5,6,", 'x', "", DATA_MAX_LINE + 1,
+                            NULL));
+    for (c = 0; c < 4; c++) {
+        o.chunk = chunks[c];
+        o.skip_bad = 0;
+        CHECK_INT(load(&L, fits, &o), 0);
+        CHECK_INT(L.r.n, 3);
+        CHECK(L.r.n == 3 && RAW_I(L, 1) == 20 && L.r.rating[1] == 3.5f && RAW_I(L, 2) == 30);
+        unload(&L);
+        CHECK_INT(load(&L, fits_crlf, &o), 0);
+        CHECK_INT(L.r.n, 3);
+        unload(&L);
+        CHECK_INT(load(&L, fits_last, &o), 0);
+        CHECK_INT(L.r.n, 2);
+        unload(&L);
+        CHECK_INT(load(&L, over, &o), -1);
+        CHECK_HAS(L.err.msg, "ll_over.csv:3: line longer than 1 MiB");
+        CHECK_INT(L.r.n, 0);
+        unload(&L);
+        CHECK_INT(load(&L, over_last, &o), -1);
+        CHECK_HAS(L.err.msg, "ll_over_last.csv:3: line longer than 1 MiB");
+        unload(&L);
+        o.skip_bad = 1;
+        CHECK_INT(load(&L, over, &o), -1);
+        CHECK_HAS(L.err.msg, "ll_over.csv:3: line longer than 1 MiB");
+        unload(&L);
+    }
+    /* no line end at all: the first line runs past the limit */
+    CHECK_INT(load(&L, "/dev/zero", NULL), -1);
+    CHECK_HAS(L.err.msg, "/dev/zero:1: line longer than 1 MiB");
+    unload(&L);
+    CHECK_INT(load(&L, long_line_file("ll_blank.csv", "\n\n", "", ' ', "", DATA_MAX_LINE + 1,
+                                      "1,2,3\n"), NULL),
+              -1);
+    CHECK_HAS(L.err.msg, "ll_blank.csv:3: line longer than 1 MiB");
+    unload(&L);
+}
+
+/* The readers that load their file whole keep the same limit, line by
+ * line, and stop on a file with no line ends without reading it all. */
+static void test_line_limit_whole_files(void) {
+    const size_t M = DATA_MAX_LINE;
+    data_movies m;
+    data_users u;
+    data_tags t;
+    data_pairs pr;
+    data_error err;
+    uint32_t *orders;
+    size_t n_orders;
+    const char *movies_head = "movieId,title,genres\n1,One (1990),Drama\n";
+    data_movies_init(&m);
+    data_users_init(&u);
+    data_tags_init(&t);
+    data_pairs_init(&pr);
+
+    /* movies: a title that makes the line exactly the limit, then one byte more */
+    CHECK_INT(data_read_movies(long_line_file("ll_movies.csv", movies_head, "2,", 'T',
+                                              " (1999),Comedy", M, "3,Three (2001),Drama\n"),
+                               &m, &err),
+              0);
+    CHECK_INT(m.n, 3);
+    CHECK(m.n == 3 && strlen(data_movie_title(&m, 1)) == M - strlen("2,,Comedy"));
+    CHECK(m.n == 3 && m.year[1] == 1999);
+    data_movies_free(&m);
+    CHECK_INT(data_read_movies(long_line_file("ll_movies2.csv", movies_head, "2,", 'T',
+                                              " (1999),Comedy", M + 1, "3,Three (2001),Drama\n"),
+                               &m, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_movies2.csv:3: line longer than 1 MiB");
+    CHECK_INT(data_read_movies("/dev/zero", &m, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+
+    /* users (the zip is kept as written), tags, pairs */
+    CHECK_INT(data_read_users(long_line_file("ll_users", "1|24|M|writer|85711\n", "2|53|F|other|",
+                                             '9', "", M, "3|23|M|writer|32067\n"),
+                              &u, &err),
+              0);
+    CHECK_INT(u.n, 3);
+    data_users_free(&u);
+    CHECK_INT(data_read_users(long_line_file("ll_users2", "1|24|M|writer|85711\n",
+                                             "2|53|F|other|", '9', "", M + 1, NULL),
+                              &u, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_users2:2: line longer than 1 MiB");
+    CHECK_INT(data_read_users("/dev/zero", &u, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+    CHECK_INT(data_read_tags(long_line_file("ll_tags.csv", "userId,movieId,tag,timestamp\n",
+                                            "1,2,", 'a', ",3", M, "1,3,b,4\n"),
+                             0, &t, &err),
+              0);
+    CHECK_INT(t.n, 2);
+    data_tags_free(&t);
+    CHECK_INT(data_read_tags(long_line_file("ll_tags2.csv", "userId,movieId,tag,timestamp\n",
+                                            "1,2,", 'a', ",3", M + 1, "1,3,b,4\n"),
+                             0, &t, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_tags2.csv:2: line longer than 1 MiB");
+    CHECK_INT(data_read_tags("/dev/zero", 0, &t, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+    CHECK_INT(data_read_pairs(long_line_file("ll_pairs.csv", "1,2\n", "3,4,", 'z', "", M,
+                                             "5,6\n"),
+                              &pr, &err),
+              0);
+    CHECK_INT(pr.n, 3);
+    data_pairs_free(&pr);
+    CHECK_INT(data_read_pairs(long_line_file("ll_pairs2.csv", "1,2\n", "3,4,", 'z', "", M + 1,
+                                             "5,6\n"),
+                              &pr, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_pairs2.csv:2: line longer than 1 MiB");
+    data_pairs_free(&pr);
+    CHECK_INT(data_read_pairs("/dev/zero", &pr, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than 1 MiB");
+    data_pairs_free(&pr);
+
+    /* --batch-order text: a permutation per line, 1 MiB and 32 bytes a sample */
+    CHECK_INT(data_read_orders(long_line_file("ll_orders.txt", "# three samples\n", "2 0 1", ' ',
+                                              "", M + 96, "1 2 0\n"),
+                               3, &orders, &n_orders, &err),
+              0);
+    CHECK_INT(n_orders, 2);
+    free(orders);
+    CHECK_INT(data_read_orders(long_line_file("ll_orders2.txt", "# three samples\n", "2 0 1",
+                                              ' ', "", M + 97, "1 2 0\n"),
+                               3, &orders, &n_orders, &err),
+              -1);
+    CHECK_HAS(err.msg, "ll_orders2.txt:2: line longer than 1048672 bytes");
+    CHECK_INT(data_read_orders("/dev/zero", 3, &orders, &n_orders, &err), -1);
+    CHECK_HAS(err.msg, "/dev/zero:1: line longer than");
+}
+
+/* ------------------------------------------------------------ NUL bytes */
+
+/* Write the len bytes of data (NULs included) to a scratch file; its path. */
+static const char *write_bytes(const char *name, const char *data, size_t len) {
+    const char *path = test_path(name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        test_fail(__FILE__, __LINE__, "cannot write %s", path);
+    return path;
+}
+
+#define WRITE_BYTES(name, lit) write_bytes(name, lit, sizeof lit - 1)
+
+/* A NUL anywhere in a ratings file is an error naming its line, wherever it
+ * is (a column that is not read, a value, the header, a last line without
+ * a newline), at every chunk size and with --skip-bad. */
+static void test_nul_ratings(void) {
+    static const char comment[] = "userId,movieId,rating,timestamp,comment\n"
+                                  "1,10,4.0,5,fine\n"
+                                  "\n"
+                                  "1,11,3.0,6,a\0b\n"
+                                  "1,12,2.0,7,after\n";
+    data_read_opts o = data_read_defaults();
+    const char *p = WRITE_BYTES("nul_comment.csv", comment);
+    size_t chunk;
+    loaded L;
+    for (chunk = 0; chunk <= 40; chunk++) {
+        o.chunk = chunk;
+        o.skip_bad = chunk % 2 == 1;
+        CHECK_INT(load(&L, p, &o), -1);
+        CHECK_HAS(L.err.msg, "nul_comment.csv:4: NUL byte in the line");
+        CHECK_INT(L.r.n, 0);
+        unload(&L);
+    }
+    CHECK_INT(load(&L, WRITE_BYTES("nul_value.data", "1\t2\t4\t5\n1\t3\t4\0\t6\n"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_value.data:2: NUL byte in the line (not text; UTF-16 files are not read)");
+    unload(&L);
+    CHECK_INT(load(&L, WRITE_BYTES("nul_header.csv", "user\0Id,movieId,rating\n1,2,3\n"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_header.csv:1: NUL byte in the line");
+    unload(&L);
+    CHECK_INT(load(&L, WRITE_BYTES("nul_bom.csv", "\xEF\xBB\xBF\0,2,3\n"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_bom.csv:1: NUL byte in the line");
+    unload(&L);
+    CHECK_INT(load(&L, WRITE_BYTES("nul_last.csv", "1,2,3\n1,3,4\0"), NULL), -1);
+    CHECK_HAS(L.err.msg, "nul_last.csv:2: NUL byte in the line");
+    unload(&L);
+    /* UTF-16 (a BOM FF FE, then every ASCII character followed by 0) */
+    CHECK_INT(load(&L, WRITE_BYTES("utf16.csv", "\xFF\xFE" "1\0,\0" "2\0,\0" "3\0\n\0"), NULL),
+              -1);
+    CHECK_HAS(L.err.msg, "utf16.csv:1: NUL byte in the line");
+    unload(&L);
+}
+
+/* The readers that load their file whole refuse a NUL the same way:
+ * movies (where it used to cut the title short), users, tags, pairs and
+ * --batch-order text. */
+static void test_nul_whole_files(void) {
+    data_movies m;
+    data_users u;
+    data_tags t;
+    data_pairs pr;
+    data_error err;
+    uint32_t *orders = NULL;
+    size_t n_orders;
+    data_movies_init(&m);
+    data_users_init(&u);
+    data_tags_init(&t);
+    data_pairs_init(&pr);
+    CHECK_INT(data_read_movies(WRITE_BYTES("nul_movies.csv", "movieId,title,genres\n"
+                                                             "1,One (1990),Drama\n"
+                                                             "2,Tw\0o (1991),Comedy\n"),
+                               &m, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_movies.csv:3: NUL byte in the line");
+    CHECK_INT(data_read_movies(WRITE_BYTES("nul_movies.dat", "1::One (1990)::Drama\0"), &m, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_movies.dat:1: NUL byte in the line");
+    CHECK_INT(data_read_users(WRITE_BYTES("nul_users", "1|24|M|writer|85711\n"
+                                                       "2|53|F|other|94\0" "43\n"),
+                              &u, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_users:2: NUL byte in the line");
+    CHECK_INT(data_read_tags(WRITE_BYTES("nul_tags.csv", "userId,movieId,tag,timestamp\n"
+                                                         "1,2,dark\0 comedy,3\n"),
+                             0, &t, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_tags.csv:2: NUL byte in the line");
+    CHECK_INT(data_read_pairs(WRITE_BYTES("nul_pairs.csv", "1,2\n3,4 note\0\n"), &pr, &err), -1);
+    CHECK_HAS(err.msg, "nul_pairs.csv:2: NUL byte in the line");
+    data_pairs_free(&pr);
+    CHECK_INT(data_read_orders(WRITE_BYTES("nul_orders.txt", "2 0 1\n0 1\0 2\n"), 3, &orders,
+                               &n_orders, &err),
+              -1);
+    CHECK_HAS(err.msg, "nul_orders.txt:2: NUL byte in the line");
+    free(orders);
 }
 
 /* ------------------------------------------------------- ratings caches */
@@ -1981,6 +2420,48 @@ static void test_read_pairs(void) {
     data_pairs_free(&pr);
 }
 
+/* Only a first line that names its columns is a header: each of its two
+ * fields has a letter and no digit. A malformed first line of data is an
+ * error naming line 1, as it would be on any other line. */
+static void test_pairs_header(void) {
+    static const struct {
+        const char *text;
+        size_t n;         /* pairs read; 0: an error */
+        const char *want; /* the error */
+    } cases[] = {
+        {"user,item\n1,2\n", 1, NULL},
+        {"\xEF\xBB\xBF\r\n\"userId\",\"movieId\",\"rating\"\r\n1,2,4\r\n3,4,5\r\n", 2, NULL},
+        {"user_id movie_id\n1 2\n", 1, NULL},
+        {"1,2x\n3,4\n", 0, "pairs_h.csv:1: item id is not an integer (\"2x\")"},
+        {"99999999999999999999,5\n1,2\n", 0,
+         "pairs_h.csv:1: user id does not fit in 64 bits (\"99999999999999999999\")"},
+        {"1,99999999999999999999\n", 0, "pairs_h.csv:1: item id does not fit in 64 bits"},
+        {"u1,i1\n", 0, "pairs_h.csv:1: user id is not an integer (\"u1\")"},
+        {"userId,3\n", 0, "pairs_h.csv:1: user id is not an integer (\"userId\")"},
+        {"\n\nx,1.5\n", 0, "pairs_h.csv:3: user id is not an integer (\"x\")"},
+        {"userId,movieId\nuserId,movieId\n", 0, "pairs_h.csv:2: user id is not an integer"},
+        {"1,2\nuser,item\n", 0, "pairs_h.csv:2: user id is not an integer (\"user\")"},
+    };
+    size_t k;
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        data_pairs pr;
+        data_error err;
+        int rc;
+        data_pairs_init(&pr);
+        err.msg[0] = '\0';
+        rc = data_read_pairs(test_write("pairs_h.csv", cases[k].text), &pr, &err);
+        if (cases[k].want) {
+            CHECK_INT(rc, -1);
+            CHECK_HAS(err.msg, cases[k].want);
+        } else {
+            CHECK_INT(rc, 0);
+            CHECK_INT(pr.n, cases[k].n);
+            CHECK(pr.n >= 1 && pr.user[0] == 1 && pr.item[0] == 2);
+        }
+        data_pairs_free(&pr);
+    }
+}
+
 /* ---------------------------------------------------- side information */
 
 /* the name of feature k of row r, "" past the row's end */
@@ -2881,6 +3362,7 @@ static void test_out_atomic(void) {
 void suite_data(void) {
     test_run("data/movie_match", test_movie_match);
     test_run("data/read_pairs", test_read_pairs);
+    test_run("data/pairs_header", test_pairs_header);
     test_run("data/idmap_basic", test_idmap_basic);
     test_run("data/idmap_growth", test_idmap_growth);
     test_run("data/idmap_direct_vs_hash", test_idmap_direct_vs_hash);
@@ -2893,6 +3375,9 @@ void suite_data(void) {
     test_run("data/autodetect", test_autodetect);
     test_run("data/number_parsing", test_number_parsing);
     test_run("data/errors_values", test_errors_values);
+    test_run("data/rating_float_range", test_rating_float_range);
+    test_run("data/blanks_around_values", test_blanks_around_values);
+    test_run("data/blanks_in_side_files", test_blanks_in_side_files);
     test_run("data/errors_fields", test_errors_fields);
     test_run("data/errors_files", test_errors_files);
     test_run("data/skip_bad", test_skip_bad);
@@ -2902,6 +3387,10 @@ void suite_data(void) {
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
     test_run("data/plain_vs_split", test_plain_vs_split);
+    test_run("data/line_limit_ratings", test_line_limit_ratings);
+    test_run("data/line_limit_whole_files", test_line_limit_whole_files);
+    test_run("data/nul_ratings", test_nul_ratings);
+    test_run("data/nul_whole_files", test_nul_whole_files);
     test_run("data/cache_round_trip", test_cache_round_trip);
     test_run("data/cache_invalidation", test_cache_invalidation);
     test_run("data/cache_damaged", test_cache_damaged);

@@ -2036,6 +2036,66 @@ static void test_load_weights(void) {
     mf_free(&a);
 }
 
+/* mf_load_weights refuses values a float cannot hold (NaN, ±inf, float64
+ * beyond float32's range), naming the file, the value's position and the
+ * problem, in a float32 or float64 array, a 1-D bias or a 2-D table; a
+ * float64 value that rounds to float32's largest is kept. */
+static void test_load_weights_not_finite(void) {
+    static const char *const f4 = "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 3), }";
+    static const char *const f8 = "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 3), }";
+    mf_config mc = mf_defaults();
+    mf_model b;
+    data_error err;
+    size_t loaded = 0, k;
+    float P[12];
+    double Q[12], bias[4] = {0.5, -0.5, 0.25, 0};
+    char dir[512];
+    mc.kind = MF_BIAS;
+    mc.dim = 3;
+    snprintf(dir, sizeof dir, "%s", test_path("weights_nan"));
+    CHECK(mkdir(dir, 0777) == 0);
+    for (k = 0; k < 12; k++) {
+        P[k] = 0.1f * (float)k;
+        Q[k] = 0.1 * (double)k;
+    }
+    tiny_model(&b, mc, 4, 5, 2);
+    P[3] = NAN;
+    fixture_write_npy("weights_nan/user_embedding.npy", 1, f4, P, sizeof P);
+    err.msg[0] = '\0';
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), -1);
+    CHECK_HAS(err.msg, "weights_nan/user_embedding.npy: value 3 (row 1, column 0) is not finite (nan)");
+    P[3] = -INFINITY;
+    fixture_write_npy("weights_nan/user_embedding.npy", 1, f4, P, sizeof P);
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), -1);
+    CHECK_HAS(err.msg, "user_embedding.npy: value 3 (row 1, column 0) is not finite (-inf)");
+    Q[11] = 1e300;
+    fixture_write_npy("weights_nan/user_embedding.npy", 1, f8, Q, sizeof Q);
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), -1);
+    CHECK_HAS(err.msg, "user_embedding.npy: value 11 (row 3, column 2) is beyond float32's "
+                       "range (1e+300)");
+    Q[11] = 3.4028235677973366e38; /* FLT_MAX plus half its last place: rounds to inf */
+    fixture_write_npy("weights_nan/user_embedding.npy", 1, f8, Q, sizeof Q);
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), -1);
+    CHECK_HAS(err.msg, "value 11 (row 3, column 2) is beyond float32's range");
+    Q[11] = 3.4028235e38; /* rounds down to FLT_MAX */
+    fixture_write_npy("weights_nan/user_embedding.npy", 1, f8, Q, sizeof Q);
+    bias[2] = NAN;
+    fixture_write_npy("weights_nan/user_bias.npy", 1,
+                      "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", bias,
+                      sizeof bias);
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), -1);
+    CHECK_HAS(err.msg, "weights_nan/user_bias.npy: value 2 is not finite (nan)");
+    bias[2] = 0.25;
+    fixture_write_npy("weights_nan/user_bias.npy", 1,
+                      "{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", bias,
+                      sizeof bias);
+    CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), 0);
+    CHECK_INT(loaded, 2);
+    CHECK(nn_param(&b.params, b.t_user)[3 * b.params.t[b.t_user].stride + 2] == 3.4028235e38f);
+    CHECK(nn_param(&b.params, b.t_user_bias)[b.params.t[b.t_user_bias].stride * 2] == 0.25f);
+    mf_free(&b);
+}
+
 void suite_mf(void) {
     test_run("mf/forward_values", test_forward_values);
     test_run("mf/gradients_dot", test_gradients_dot);
@@ -2069,6 +2129,7 @@ void suite_mf(void) {
     test_run("mf/resume_matches_straight", test_resume_matches_straight);
     test_run("mf/batch_orders", test_batch_orders);
     test_run("mf/load_weights", test_load_weights);
+    test_run("mf/load_weights_not_finite", test_load_weights_not_finite);
     test_run("mf/history_csv", test_history_csv);
     test_run("mf/recommend_matches_full_sort", test_recommend_matches_full_sort);
     test_run("mf/recommend_users_threads", test_recommend_users_threads);

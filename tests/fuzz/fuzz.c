@@ -19,6 +19,8 @@
  * its seeds go in tests/fuzz/corpus/<name>/.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,12 @@ static void check_error(int rc, const data_error *err) {
         die("an error message does not start with the file's path");
 }
 
+/* a text reader succeeded: the text it read had no NUL byte (every text
+ * reader refuses one, naming its line) */
+static void check_no_nul(const uint8_t *text, size_t size) {
+    if (size && memchr(text, 0, size)) die("a text with a NUL byte was read");
+}
+
 /* ------------------------------------------------------------ ratings */
 
 /* The first byte chooses the options, the rest is the file:
@@ -105,10 +113,13 @@ static int fuzz_ratings(const char *path, const uint8_t *data, size_t size) {
     err.msg[0] = '\0';
     rc = data_read_ratings(path, &o, &users, &items, &r, &rep, &err);
     if (rc == 0) {
+        check_no_nul(data + 1, size - 1);
         if (r.n == 0) die("a ratings file read with no ratings");
-        for (k = 0; k < r.n; k++)
+        for (k = 0; k < r.n; k++) {
             if (r.user[k] >= users.n || r.item[k] >= items.n)
                 die("a rating's index is outside its id map");
+            if (!(fabsf(r.rating[k]) <= FLT_MAX)) die("a rating is not a finite float");
+        }
         if (rep.lines < r.n) die("more ratings than lines");
     } else {
         check_error(rc, &err);
@@ -132,6 +143,7 @@ static int fuzz_movies(const char *path, const uint8_t *data, size_t size) {
     err.msg[0] = '\0';
     rc = data_read_movies(path, &m, &err);
     if (rc == 0) {
+        check_no_nul(data, size);
         int32_t row, cand[4];
         size_t n_cand;
         for (k = 0; k < m.n; k++) {
@@ -160,6 +172,7 @@ static int fuzz_users(const char *path, const uint8_t *data, size_t size) {
     err.msg[0] = '\0';
     rc = data_read_users(path, &u, &err);
     if (rc == 0) {
+        check_no_nul(data, size);
         /* every feature group over the users just read */
         data_features f;
         data_idmap ids;
@@ -194,6 +207,7 @@ static int fuzz_tags(const char *path, const uint8_t *data, size_t size) {
     err.msg[0] = '\0';
     rc = data_read_tags(path, data[0] % 4, &t, &err);
     if (rc == 0) {
+        check_no_nul(data + 1, size - 1);
         for (k = 0; k < t.n; k++) {
             if (t.start[k] > t.start[k + 1]) die("tag rows out of order");
             if (data[0] % 4 && t.start[k + 1] - t.start[k] > data[0] % 4u)
@@ -217,7 +231,8 @@ static int fuzz_pairs(const char *path, const uint8_t *data, size_t size) {
     data_pairs_init(&p);
     err.msg[0] = '\0';
     rc = data_read_pairs(path, &p, &err);
-    if (rc != 0) check_error(rc, &err);
+    if (rc == 0) check_no_nul(data, size);
+    else check_error(rc, &err);
     data_pairs_free(&p);
     return 0;
 }

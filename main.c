@@ -548,6 +548,12 @@ static int model_option(args *a, mf_config *mg, mf_config *set) {
     return 1;
 }
 
+/* 1 when any model option was given (set is all zero bytes otherwise) */
+static int model_options_given(const mf_config *set) {
+    static const mf_config none; /* zero */
+    return memcmp(set, &none, sizeof none) != 0;
+}
+
 /* A model kind named on the command line starts from its own notebook's
  * architecture (unless the recipe already has that kind); values given
  * explicitly override either. */
@@ -758,8 +764,8 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
     }
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
     o->data = ratings_in(o->data);
-    if (o->resume && (mg_set.kind || mg_set.dim || mg_set.n_hidden || mg_set.implicit ||
-                      o->init_from || o->user_groups || o->item_groups))
+    if (o->resume && (model_options_given(&mg_set) || o->init_from || o->user_groups ||
+                      o->item_groups))
         usage_error(a, "--resume continues the saved model as it is: its architecture, "
                        "features and weights come from %s%s", o->resume, "");
     compose_model(o, &mg, &mg_set);

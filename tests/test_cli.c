@@ -1391,6 +1391,13 @@ static void test_resume(void) {
              first, second);
     CHECK_INT(embrec(args), 2);
     CHECK_HAS(out, "--resume continues the saved model as it is");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --l2 0.5 --save %s",
+             first, second); /* every model option, not only the shape: none is ignored */
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--resume continues the saved model as it is");
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --dropout-embed 0.1 "
+             "--save %s", first, second);
+    CHECK_INT(embrec(args), 2);
     /* version 1 */
     CHECK_INT(embrec("predict --model tests/ref/model_v1.embrec --user 1 --item 1"), 0);
     CHECK_NEAR(atof(out), 3.6597, 0, 5e-5);

@@ -2349,7 +2349,17 @@ static void main_help(void) {
            "  info       size, rating range and density of a ratings file\n"
            "  synth      write a MovieLens-shaped synthetic dataset\n"
            "  ablate     what each kind of side information is worth: a table of RMSE\n\n"
-           "SIMD path: %s\n", vec_path());
+           "SIMD path: %s (EMBREC_SIMD=scalar forces the scalar kernels)\n", vec_path());
+}
+
+/* The kernels' path, from EMBREC_SIMD (unset or empty: the fastest this CPU
+ * runs), chosen before any thread starts; 0, or -1 after the error. */
+static int choose_simd_path(void) {
+    const char *name = getenv("EMBREC_SIMD");
+    if (nn_simd_select(name) == 0) return 0;
+    fprintf(stderr, "embrec: EMBREC_SIMD: no path \"%s\" in this build on this CPU "
+                    "(auto, scalar, or avx2 or neon where the build and CPU have it)\n", name);
+    return -1;
 }
 
 int main(int argc, char **argv) {
@@ -2358,18 +2368,12 @@ int main(int argc, char **argv) {
     a.argv = argv;
     a.k = 1;
     a.cmd = argc > 1 ? argv[1] : "";
+    if (choose_simd_path() != 0) return EXIT_USAGE;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         main_help();
         return argc < 2 ? EXIT_USAGE : 0;
     }
-#if defined(__AVX2__) && defined(__GNUC__) && !defined(EMBREC_NO_SIMD)
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        fprintf(stderr, "embrec: this build uses AVX2/FMA, which this CPU lacks: "
-                        "rebuild with `make SIMD=0`\n");
-        return 1;
-    }
-#endif
     if (strcmp(a.cmd, "train") == 0) return cmd_train(&a);
     if (strcmp(a.cmd, "eval") == 0) return cmd_eval(&a);
     if (strcmp(a.cmd, "predict") == 0) return cmd_predict(&a);

@@ -6,16 +6,18 @@
 #include <sys/wait.h>
 
 #include "test.h"
+#include "../nn.h"
 
 static char out[1 << 16];
 
-/* Run `./embrec ARGS 2>&1`, keep the output in out, return the exit status. */
-static int embrec(const char *args) {
-    char cmd[4200];
+/* Run `ENV ./embrec ARGS 2>&1` (ENV: variable settings for the shell, or
+ * ""), keep the output in out, return the exit status. */
+static int embrec_env(const char *env, const char *args) {
+    char cmd[4300];
     size_t n = 0, got;
     FILE *p;
     int status;
-    snprintf(cmd, sizeof cmd, "./embrec %s 2>&1", args);
+    snprintf(cmd, sizeof cmd, "%s ./embrec %s 2>&1", env, args);
     p = popen(cmd, "r");
     if (!p) {
         test_fail(__FILE__, __LINE__, "popen failed for %s", cmd);
@@ -26,6 +28,8 @@ static int embrec(const char *args) {
     status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+static int embrec(const char *args) { return embrec_env("", args); }
 
 static int count_lines(const char *s) {
     int n = 0;
@@ -57,6 +61,27 @@ static void test_usage_errors(void) {
     CHECK_HAS(out, "unknown command");
     CHECK_INT(embrec("train"), 2);
     CHECK_HAS(out, "--data FILE is required");
+}
+
+/* EMBREC_SIMD chooses the kernels' path when embrec starts, and the help
+ * names the path in use: by default the fastest this machine runs (as the
+ * library's auto choice finds it), scalar when asked. A path this machine
+ * cannot run is a one-line usage error that names the variable. */
+static void test_simd_env(void) {
+    char was[16], line[64];
+    snprintf(was, sizeof was, "%s", vec_path());
+    CHECK_INT(nn_simd_select("auto"), 0);
+    snprintf(line, sizeof line, "SIMD path: %s ", vec_path());
+    CHECK_INT(nn_simd_select(was), 0);
+    CHECK_INT(embrec_env("EMBREC_SIMD=", "--help"), 0);
+    CHECK_HAS(out, line);
+    CHECK_INT(embrec_env("EMBREC_SIMD=auto", "--help"), 0);
+    CHECK_HAS(out, line);
+    CHECK_INT(embrec_env("EMBREC_SIMD=scalar", "--help"), 0);
+    CHECK_HAS(out, "SIMD path: scalar ");
+    CHECK_INT(embrec_env("EMBREC_SIMD=sse9", "info --data data/ratings.csv"), 2);
+    CHECK_INT(count_lines(out), 1);
+    CHECK_HAS(out, "EMBREC_SIMD: no path \"sse9\"");
 }
 
 static void test_bad_file_one_line_error(void) {
@@ -894,6 +919,7 @@ static void test_odd_input_rules(void) {
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
+    test_run("cli/simd_env", test_simd_env);
     test_run("cli/shuffle_numpy", test_shuffle_numpy);
     test_run("cli/init_from_and_batch_order", test_init_from_and_batch_order);
     test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);

@@ -921,14 +921,26 @@ static float sigmoidf(float x) {
     }
 }
 
+/* x < 0 ? 0 : x (not x > 0 ? x : 0, so a NaN passes through), without a
+ * branch: the signs of a layer's inputs are a coin toss, and a compiler
+ * targeting plain x86-64 (no blend instruction) would otherwise branch on
+ * each. x's bits are kept under an all-ones mask, or cleared to +0. */
+static float relu(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= (uint32_t)0 - (uint32_t)!(x < 0.0f);
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 void nn_activation_forward(float *out, const float *x, size_t n, nn_activation a) {
     size_t i;
     switch (a) {
     case NN_LINEAR:
         if (out != x) memmove(out, x, n * sizeof *out);
         break;
-    case NN_RELU: /* x < 0 ? 0 : x, not x > 0 ? x : 0, so a NaN passes through */
-        for (i = 0; i < n; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+    case NN_RELU:
+        for (i = 0; i < n; i++) out[i] = relu(x[i]);
         break;
     case NN_SIGMOID:
         for (i = 0; i < n; i++) out[i] = sigmoidf(x[i]);

@@ -559,12 +559,13 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
     const nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
+    const vec_dot_fn dot = vec_dot_kernel(); /* a small K: one call per rating */
     if (mf_is_hybrid(m)) {
         for (b = 0; b < B; b++) { /* r̂ = ũ·q̃ with each vector its id's plus its features' */
             if (w->cold_user) memcpy(w->hu + b * K, w->cold_user, K * sizeof(float));
             else row_vector(m, USER_ROW, u[b], w->hu + b * K);
             row_vector(m, ITEM_ROW, i[b], w->hi + b * K);
-            pred[b] = vec_dot(w->hu + b * K, w->hi + b * K, K);
+            pred[b] = dot(w->hu + b * K, w->hi + b * K, K);
         }
     } else {
         for (b = 0; b < B; b++) { /* r̂ = p_u·q_i */
@@ -572,7 +573,7 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
                 nn_prefetch(P + u[b + ROWS_AHEAD] * S, K);
                 nn_prefetch(Q + i[b + ROWS_AHEAD] * S, K);
             }
-            pred[b] = vec_dot(P + u[b] * S, Q + i[b] * S, K);
+            pred[b] = dot(P + u[b] * S, Q + i[b] * S, K);
         }
     }
     if (m->cfg.kind == MF_BIAS) {
@@ -1637,6 +1638,8 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     size_t S = ps->t[m->t_user].stride, Sb = bu ? ps->t[m->t_user_bias].stride : 0, K = m->cfg.dim;
     float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
     float base = m->cfg.kind == MF_BIAS || m->cfg.centre ? m->mean : 0.0f;
+    const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
+    const nn_sgd_mf_step_fn step = nn_sgd_mf_step_kernel();
     double loss = 0.0;
     uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
     float cy[SGD_CHUNK];
@@ -1657,7 +1660,7 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
                 nn_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
                 nn_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
             }
-            pred = vec_dot(p, q, K);
+            pred = dot(p, q, K);
             if (bu) pred = base + bu[u * Sb] + bi[i * Sb] + pred;
             else if (base != 0.0f) pred = base + pred;
             d = (double)pred - (double)y;
@@ -1666,13 +1669,13 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
             if (bu) {
                 float gbu = e + l2 * bu[u * Sb], gbi = e + l2 * bi[i * Sb];
                 if (m->cfg.l2 != 0.0f) /* λ(‖p‖² + ‖q‖² + b_u² + b_i²), as mf_l2_loss sums it */
-                    loss += (double)m->cfg.l2 * (double)(vec_dot(p, p, K) + vec_dot(q, q, K) +
+                    loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
                                                          bu[u * Sb] * bu[u * Sb] +
                                                          bi[i * Sb] * bi[i * Sb]);
                 bu[u * Sb] -= lr * gbu; /* nn_sgd_update for one weight */
                 bi[i * Sb] -= lr * gbi;
             }
-            nn_sgd_mf_step(p, q, K, e, l2, lr); /* p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
+            step(p, q, K, e, l2, lr); /* nn_sgd_mf_step: p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
         }
     }
     return loss;

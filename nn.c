@@ -1968,3 +1968,5 @@ static const nn_kernels *kernels(void) {
 }
 
 const char *vec_path(void) { return kernels()->name; }
+vec_dot_fn vec_dot_kernel(void) { return kernels()->dot; }
+nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void) { return kernels()->sgd_mf; }

@@ -70,6 +70,14 @@ void vec_scale(float *x, float a, size_t n);
 void vec_scale_scalar(float *x, float a, size_t n);
 /* the path vec_* use: "avx2+fma", "neon" or "scalar" */
 const char *vec_path(void);
+/* vec_dot and nn_sgd_mf_step as the chosen path's functions themselves,
+ * for loops that call them once per rating: at K = 8 a call takes a few
+ * nanoseconds, and going through the choice on each call cost per-rating
+ * SGD a tenth of its time. Fetch them once, before the loop. */
+typedef float (*vec_dot_fn)(const float *a, const float *b, size_t n);
+typedef void (*nn_sgd_mf_step_fn)(float *p, float *q, size_t n, float e, float l2, float lr);
+vec_dot_fn vec_dot_kernel(void);
+nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void);
 /* Choose the kernels' path: "scalar", "avx2" (or "avx2+fma"), "neon", or
  * "auto", "" or NULL for the fastest this build runs on this CPU. Returns 0,
  * or -1 (and changes nothing) when name is unknown or the build or the CPU

@@ -1396,9 +1396,10 @@ static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, s
  * U/G user rows and I/G movie rows, which stay in cache while it runs,
  * where a shuffled stream reads ratings and rows all over memory. On T
  * threads each thread takes a block whose user group and movie group no
- * running block holds, so no two threads ever write one row (no lost
- * updates, unlike Hogwild); which thread runs which block when depends on
- * timing, so runs on T > 1 threads are not reproducible. */
+ * running block holds (mf_block_queue: per user group, its blocks in the
+ * epoch's order, the groups served in turn), so no two threads ever write
+ * one row (no lost updates, unlike Hogwild); which thread runs which block
+ * when depends on timing, so runs on T > 1 threads are not reproducible. */
 typedef struct {
     size_t G;
     size_t *start;    /* (G² + 1) block b = g_u·G + g_i is packed[start[b] .. start[b+1]) */
@@ -1794,8 +1795,74 @@ static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, const data_ratings *t
     return 0;
 }
 
-/* One epoch's hand-out of blocks to threads: a block is free to take when
- * no running block shares its user group or its movie group. */
+void mf_block_queue_free(mf_block_queue *q) {
+    free(q->next);
+    free(q->head);
+    free(q->rows);
+    free(q->row_busy);
+    free(q->col_busy);
+    memset(q, 0, sizeof *q);
+}
+
+int mf_block_queue_init(mf_block_queue *q, size_t G, const uint32_t *order) {
+    size_t k;
+    memset(q, 0, sizeof *q);
+    q->G = G;
+    q->left = G * G;
+    q->next = malloc((G ? G * G : 1) * sizeof *q->next);
+    q->head = malloc((G ? G : 1) * sizeof *q->head);
+    q->rows = malloc((G ? G : 1) * sizeof *q->rows);
+    q->row_busy = calloc(G ? G : 1, 1);
+    q->col_busy = calloc(G ? G : 1, 1);
+    if (!q->next || !q->head || !q->rows || !q->row_busy || !q->col_busy) {
+        mf_block_queue_free(q);
+        return -1;
+    }
+    for (k = 0; k < G; k++) q->head[k] = MF_BLOCK_NONE;
+    for (k = G * G; k-- > 0;) { /* each row's blocks, linked in the epoch's order */
+        uint32_t b = order[k];
+        q->next[b] = q->head[b / G];
+        q->head[b / G] = b;
+    }
+    for (k = 0; k < G * G; k++) /* the rows, in the order of their first block */
+        if (q->head[order[k] / G] == order[k]) q->rows[q->n_rows++] = order[k] / G;
+    return 0;
+}
+
+/* Row r's first pending block in a free column, unlinked; or MF_BLOCK_NONE. */
+static uint32_t row_take(mf_block_queue *q, uint32_t r) {
+    uint32_t *link = &q->head[r], b;
+    for (b = *link; b != MF_BLOCK_NONE; link = &q->next[b], b = *link)
+        if (!q->col_busy[b % q->G]) {
+            *link = q->next[b];
+            return b;
+        }
+    return MF_BLOCK_NONE;
+}
+
+uint32_t mf_block_queue_take(mf_block_queue *q) {
+    size_t k;
+    for (k = 0; k < q->n_rows; k++) {
+        size_t at = (q->turn + k) % q->n_rows;
+        uint32_t r = q->rows[at], b;
+        if (q->row_busy[r] || (b = row_take(q, r)) == MF_BLOCK_NONE) continue;
+        q->row_busy[r] = q->col_busy[b % q->G] = 1;
+        q->left--;
+        q->turn = at + 1;
+        if (q->head[r] == MF_BLOCK_NONE) { /* the row is done: the last row takes its place */
+            q->rows[at] = q->rows[--q->n_rows];
+            q->turn = at;
+        }
+        return b;
+    }
+    return MF_BLOCK_NONE;
+}
+
+void mf_block_queue_done(mf_block_queue *q, uint32_t b) {
+    q->row_busy[b / q->G] = q->col_busy[b % q->G] = 0;
+}
+
+/* One epoch's hand-out of blocks to threads, through the queue. */
 typedef struct {
     mf_model *m;
     const sgd_sample *packed;
@@ -1804,41 +1871,26 @@ typedef struct {
     const volatile sig_atomic_t *stop;
     pthread_mutex_t mu;
     pthread_cond_t freed;
-    uint8_t *row_busy, *col_busy; /* (G) each */
-    uint8_t *taken;               /* (G²) taken this epoch */
-    size_t left;                  /* blocks not yet taken */
+    mf_block_queue q;
     double loss[NN_MAX_THREADS];
 } grid_epoch;
 
-/* the first block in the epoch's order that is untaken and free, or G² */
-static size_t free_block(const grid_epoch *ge) {
-    size_t G = ge->g->G, k;
-    for (k = 0; k < G * G; k++) {
-        uint32_t b = ge->g->order[k];
-        if (!ge->taken[b] && !ge->row_busy[b / G] && !ge->col_busy[b % G]) return b;
-    }
-    return G * G;
-}
-
 static void grid_share(void *ctx, size_t t, size_t T) {
     grid_epoch *ge = ctx;
-    size_t G = ge->g->G, b;
+    uint32_t b;
     (void)T;
     ge->loss[t] = 0.0;
     pthread_mutex_lock(&ge->mu);
-    while (ge->left > 0 && !(ge->stop && *ge->stop)) {
-        if ((b = free_block(ge)) == G * G) { /* every free group is held: wait for one */
+    while (ge->q.left > 0 && !(ge->stop && *ge->stop)) {
+        if ((b = mf_block_queue_take(&ge->q)) == MF_BLOCK_NONE) { /* all held: wait for one */
             pthread_cond_wait(&ge->freed, &ge->mu);
             continue;
         }
-        ge->taken[b] = 1;
-        ge->left--;
-        ge->row_busy[b / G] = ge->col_busy[b % G] = 1;
         pthread_mutex_unlock(&ge->mu);
         ge->loss[t] += sgd_range(ge->m, ge->packed, NULL, ge->g->start[b], ge->g->start[b + 1],
                                  ge->opt, ge->stop);
         pthread_mutex_lock(&ge->mu);
-        ge->row_busy[b / G] = ge->col_busy[b % G] = 0;
+        mf_block_queue_done(&ge->q, b);
         pthread_cond_broadcast(&ge->freed);
     }
     pthread_cond_broadcast(&ge->freed); /* a stop: the waiting threads end too */
@@ -1850,7 +1902,7 @@ static void grid_share(void *ctx, size_t t, size_t T) {
 static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g,
                         const nn_optimizer_config *opt, size_t T,
                         const volatile sig_atomic_t *stop, double *loss) {
-    size_t G = g->G, t;
+    size_t t;
     int rc = -1;
     grid_epoch ge;
     memset(&ge, 0, sizeof ge);
@@ -1859,11 +1911,8 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
     ge.g = g;
     ge.opt = opt;
     ge.stop = stop;
-    ge.left = G * G;
-    ge.row_busy = calloc(G, 1);
-    ge.col_busy = calloc(G, 1);
-    ge.taken = calloc(G * G, 1);
-    if (ge.row_busy && ge.col_busy && ge.taken && pthread_mutex_init(&ge.mu, NULL) == 0) {
+    if (mf_block_queue_init(&ge.q, g->G, g->order) != 0) return -1;
+    if (pthread_mutex_init(&ge.mu, NULL) == 0) {
         if (pthread_cond_init(&ge.freed, NULL) == 0) {
             nn_parallel(T, grid_share, &ge);
             for (t = 0; t < T; t++) *loss += ge.loss[t];
@@ -1872,9 +1921,7 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
         }
         pthread_mutex_destroy(&ge.mu);
     }
-    free(ge.row_busy);
-    free(ge.col_busy);
-    free(ge.taken);
+    mf_block_queue_free(&ge.q);
     return rc;
 }
 

@@ -391,7 +391,8 @@ static void train_help(void) {
            "                       threads update shared tables without locks\n"
            "                       (Hogwild), so a run is not reproducible above 1\n"
            "  --blocks G         per-rating SGD on LIBMF's schedule: users and movies\n"
-           "                     dealt into G groups, each epoch runs the G x G blocks\n"
+           "                     dealt into G groups (G at most the number of users\n"
+           "                     and of movies), each epoch runs the G x G blocks\n"
            "                     in a random order, threads on blocks that share no\n"
            "                     group (no races; above 1 thread not reproducible)\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
@@ -838,6 +839,18 @@ static size_t keep_known_rows(data_ratings *r, size_t n_users, size_t n_items) {
     return n - kept;
 }
 
+/* --blocks G deals the users and the movies into G groups each: a group
+ * with no one in it makes no sense, so G may not exceed either count. */
+static void check_blocks(const args *a, size_t blocks, const mf_model *m) {
+    size_t most = m->n_users < m->n_items ? m->n_users : m->n_items;
+    char got[32], limit[96];
+    if (blocks <= most) return;
+    snprintf(got, sizeof got, "%zu", blocks);
+    snprintf(limit, sizeof limit, "%zu here, the number of %s", most,
+             m->n_users < m->n_items ? "users" : "movies");
+    usage_error(a, "--blocks %s: at most %s (each group needs at least one)", got, limit);
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -992,6 +1005,7 @@ static int cmd_train(args *a) {
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
+    check_blocks(a, o.train.blocks, &model);
     o.train.stop = &interrupted;
     catch_interrupt();
     rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL, &err);

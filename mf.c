@@ -1399,7 +1399,9 @@ static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, s
  * running block holds (mf_block_queue: per user group, its blocks in the
  * epoch's order, the groups served in turn), so no two threads ever write
  * one row (no lost updates, unlike Hogwild); which thread runs which block
- * when depends on timing, so runs on T > 1 threads are not reproducible. */
+ * when depends on timing, so runs on T > 1 threads are not reproducible.
+ * G may not exceed the number of users or of movies: a group would be
+ * empty. */
 typedef struct {
     size_t G;
     size_t *start;    /* (G² + 1) block b = g_u·G + g_i is packed[start[b] .. start[b+1]) */
@@ -2443,6 +2445,12 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     if (cfg->blocks > MF_MAX_BLOCKS) {
         data_errorf(err, "at most %d user and movie groups (blocks), not %zu", MF_MAX_BLOCKS,
                     cfg->blocks);
+        return -1;
+    }
+    if (cfg->blocks > m->n_users || cfg->blocks > m->n_items) { /* a group with no one in it */
+        data_errorf(err, "--blocks %zu: at most %zu here (%zu users, %zu movies: each group "
+                    "needs at least one)", cfg->blocks,
+                    m->n_users < m->n_items ? m->n_users : m->n_items, m->n_users, m->n_items);
         return -1;
     }
     if (cfg->blocks && (!sgd_fast_path(m, cfg) || cfg->order != MF_ORDER_EMBREC)) {

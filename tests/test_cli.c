@@ -61,6 +61,9 @@ static void test_usage_errors(void) {
     CHECK_HAS(out, "unknown command");
     CHECK_INT(embrec("train"), 2);
     CHECK_HAS(out, "--data FILE is required");
+    /* the sample has 300 users and 200 movies: 201 groups leave one empty */
+    CHECK_INT(embrec("train --data data/ratings.csv --optimizer sgd --batch 1 --blocks 201"), 2);
+    CHECK_HAS(out, "--blocks 201: at most 200 here, the number of movies");
 }
 
 /* EMBREC_SIMD chooses the kernels' path when embrec starts, and the help

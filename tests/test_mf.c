@@ -1052,6 +1052,9 @@ static void test_sgd_blocks(void) {
         tc.blocks = 5000;
         CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);
         CHECK(strstr(err.msg, "at most 4096") != NULL);
+        tc.blocks = 201; /* the sample has 200 movies: one group would have none */
+        CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);
+        CHECK(strstr(err.msg, "--blocks 201: at most 200 here") != NULL);
         mf_free(&mm);
         free_data(&users, &items, &all);
     }

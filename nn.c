@@ -921,14 +921,14 @@ static float sigmoidf(float x) {
     }
 }
 
-/* x < 0 ? 0 : x (not x > 0 ? x : 0, so a NaN passes through), without a
- * branch: the signs of a layer's inputs are a coin toss, and a compiler
- * targeting plain x86-64 (no blend instruction) would otherwise branch on
- * each. x's bits are kept under an all-ones mask, or cleared to +0. */
-static float relu(float x) {
+/* keep ? x : +0, without a branch: x's bits under an all-ones or an
+ * all-zeros mask. The conditions below (an input's sign, a dropout draw)
+ * are coin tosses, and a compiler targeting plain x86-64 (no blend
+ * instruction) would otherwise branch on each and mispredict often. */
+static float keep_or_zero(int keep, float x) {
     uint32_t bits;
     memcpy(&bits, &x, sizeof bits);
-    bits &= (uint32_t)0 - (uint32_t)!(x < 0.0f);
+    bits &= (uint32_t)0 - (uint32_t)(keep != 0);
     memcpy(&x, &bits, sizeof x);
     return x;
 }
@@ -939,8 +939,8 @@ void nn_activation_forward(float *out, const float *x, size_t n, nn_activation a
     case NN_LINEAR:
         if (out != x) memmove(out, x, n * sizeof *out);
         break;
-    case NN_RELU:
-        for (i = 0; i < n; i++) out[i] = relu(x[i]);
+    case NN_RELU: /* x < 0 ? 0 : x, not x > 0 ? x : 0, so a NaN passes through */
+        for (i = 0; i < n; i++) out[i] = keep_or_zero(!(x[i] < 0.0f), x[i]);
         break;
     case NN_SIGMOID:
         for (i = 0; i < n; i++) out[i] = sigmoidf(x[i]);
@@ -959,7 +959,7 @@ void nn_activation_backward(float *dx, const float *dout, const float *y, size_t
         for (i = 0; i < n; i++) dx[i] += dout[i];
         break;
     case NN_RELU: /* the subgradient at 0 is 0, as TensorFlow's ReluGrad */
-        for (i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dout[i] : 0.0f;
+        for (i = 0; i < n; i++) dx[i] += keep_or_zero(y[i] > 0.0f, dout[i]);
         break;
     case NN_SIGMOID: /* σ' = σ(1−σ) */
         for (i = 0; i < n; i++) dx[i] += dout[i] * (y[i] * (1.0f - y[i]));
@@ -989,7 +989,7 @@ void nn_dropout_forward(float *out, float *mask, const float *x, size_t n,
         const float scale = 1.0f / (1.0f - rate); /* float32, as TensorFlow */
         for (i = 0; i < n; i++) {
             /* kept with probability P(u ≥ rate) = 1 − rate, u uniform in [0, 1) */
-            mask[i] = nn_rng_uniform(rng) >= (double)rate ? scale : 0.0f;
+            mask[i] = keep_or_zero(nn_rng_uniform(rng) >= (double)rate, scale);
             out[i] = x[i] * mask[i];
         }
     }

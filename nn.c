@@ -1418,9 +1418,11 @@ static double F_at(const nn_deferred *d, size_t n, uint64_t s) {
 /* The series for one row: p −= (m/x) Σ_n (−ε/x)^n S_n on every element
  * with x ≥ x_min (and m ≠ 0; m = 0 gives 0), in float32, Horner's order.
  * Returns how many elements have m ≠ 0 but x < x_min: the direct sum's. */
-static size_t idle_series_scalar(float *p, const float *m, const float *v, size_t K, int adam,
-                                 const float *S, float eps, float x_min) {
+static inline size_t idle_series_scalar(float *p, const float *m, const float *v, size_t K,
+                                        int adam, const float *S, float eps, float x_min) {
+    float s[NN_IDLE_TERMS]; /* a copy: S might alias p, so each store would reload it */
     size_t e, n, rest = 0;
+    memcpy(s, S, sizeof s);
     for (e = 0; e < K; e++) {
         float x = adam ? sqrtf(v[e]) : v[e], r, poly;
         if (m[e] == 0.0f) continue;
@@ -1429,8 +1431,8 @@ static size_t idle_series_scalar(float *p, const float *m, const float *v, size_
             continue;
         }
         r = -eps / x;
-        poly = S[NN_IDLE_TERMS - 1];
-        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = poly * r + S[n];
+        poly = s[NN_IDLE_TERMS - 1];
+        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = poly * r + s[n];
         p[e] = p[e] - m[e] / x * poly;
     }
     return rest;
@@ -1441,16 +1443,17 @@ NN_TARGET_AVX2 static size_t idle_series_avx2(float *p, const float *m, const fl
                                              int adam, const float *S, float eps, float x_min) {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     const __m256 neps = _mm256_set1_ps(-eps), xmin = _mm256_set1_ps(x_min);
+    __m256 s[NN_IDLE_TERMS]; /* broadcast once: S might alias p, so each store would reload it */
     size_t e = 0, n, rest = 0;
+    for (n = 0; n < NN_IDLE_TERMS; n++) s[n] = _mm256_set1_ps(S[n]);
     for (; e + 8 <= K; e += 8) {
         __m256 me = _mm256_loadu_ps(m + e), ve = _mm256_loadu_ps(v + e);
         __m256 x = adam ? _mm256_sqrt_ps(ve) : ve;
         __m256 ok = _mm256_cmp_ps(x, xmin, _CMP_GE_OQ);
         __m256 moving = _mm256_cmp_ps(me, zero, _CMP_NEQ_UQ);
         __m256 xs = _mm256_blendv_ps(one, x, ok);              /* x where the series holds */
-        __m256 r = _mm256_div_ps(neps, xs), poly = _mm256_set1_ps(S[NN_IDLE_TERMS - 1]), d;
-        for (n = NN_IDLE_TERMS - 1; n-- > 0;)
-            poly = _mm256_add_ps(_mm256_mul_ps(poly, r), _mm256_set1_ps(S[n]));
+        __m256 r = _mm256_div_ps(neps, xs), poly = s[NN_IDLE_TERMS - 1], d;
+        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = _mm256_add_ps(_mm256_mul_ps(poly, r), s[n]);
         d = _mm256_mul_ps(_mm256_div_ps(me, xs), poly);
         d = _mm256_and_ps(d, _mm256_and_ps(ok, moving));      /* 0 elsewhere */
         _mm256_storeu_ps(p + e, _mm256_sub_ps(_mm256_loadu_ps(p + e), d));

@@ -84,7 +84,7 @@ typedef struct {
                           const float *S, float eps, float x_min);
 } nn_kernels;
 
-static const nn_kernels *kernels(void); /* the chosen path's (chosen on first use) */
+static const nn_kernels *kernels(void); /* the chosen path's (see the end of the file) */
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h> /* _mm_getcsr / _mm_setcsr */
@@ -1918,7 +1918,60 @@ static const nn_kernels neon_kernels = {
 };
 #endif
 
-static const nn_kernels *active; /* NULL until chosen */
+/* Before the first choice `active` holds this table, whose every kernel
+ * makes the choice and then calls the chosen one. So a kernel call is
+ * always one load and one jump, with no test for "not chosen yet". */
+static const nn_kernels *choose_first(void);
+
+static float dot_first(const float *a, const float *b, size_t n) {
+    return choose_first()->dot(a, b, n);
+}
+static void axpy_first(float *y, float a, const float *x, size_t n) {
+    choose_first()->axpy(y, a, x, n);
+}
+static void scale_first(float *x, float a, size_t n) { choose_first()->scale(x, a, n); }
+static void sgd_first(float *p, const float *g, size_t n, float lr) {
+    choose_first()->sgd(p, g, n, lr);
+}
+static void sgd_mf_first(float *p, float *q, size_t n, float e, float l2, float lr) {
+    choose_first()->sgd_mf(p, q, n, e, l2, lr);
+}
+static void adam_first(float *p, const float *g, float *m, float *v, size_t n, float lr_t,
+                       float beta1, float beta2, float eps) {
+    choose_first()->adam(p, g, m, v, n, lr_t, beta1, beta2, eps);
+}
+static void adamax_first(float *p, const float *g, float *m, float *u, size_t n, float lr_t,
+                         float beta1, float beta2, float eps) {
+    choose_first()->adamax(p, g, m, u, n, lr_t, beta1, beta2, eps);
+}
+static void dense_forward_first(float *out, const float *x, const float *W, const float *b,
+                                size_t B, size_t C, size_t O) {
+    choose_first()->dense_forward(out, x, W, b, B, C, O);
+}
+static void dense_backward_first(float *dx, float *dW, float *db, const float *dout,
+                                 const float *x, const float *W, size_t B, size_t C, size_t O) {
+    choose_first()->dense_backward(dx, dW, db, dout, x, W, B, C, O);
+}
+static size_t idle_series_first(float *p, const float *m, const float *v, size_t K, int adam,
+                                const float *S, float eps, float x_min) {
+    return choose_first()->idle_series(p, m, v, K, adam, S, eps, x_min);
+}
+
+static const nn_kernels first_kernels = {
+    .name = NULL,
+    .dot = dot_first,
+    .axpy = axpy_first,
+    .scale = scale_first,
+    .sgd = sgd_first,
+    .sgd_mf = sgd_mf_first,
+    .adam = adam_first,
+    .adamax = adamax_first,
+    .dense_forward = dense_forward_first,
+    .dense_backward = dense_backward_first,
+    .idle_series = idle_series_first,
+};
+
+static const nn_kernels *active = &first_kernels;
 
 #if defined(__GNUC__)
 static const nn_kernels *active_load(void) { return __atomic_load_n(&active, __ATOMIC_RELAXED); }
@@ -1959,17 +2012,19 @@ int nn_simd_select(const char *name) {
     return 0;
 }
 
-/* The first kernel call without a choice made: EMBREC_SIMD's path when it
- * names one this machine runs, else the best. */
-static const nn_kernels *kernels(void) {
+/* The path chosen, choosing it now if no call has yet: EMBREC_SIMD's path
+ * when it names one this machine runs, else the best. */
+static const nn_kernels *choose_first(void) {
     const nn_kernels *k = active_load();
-    if (k) return k;
+    if (k != &first_kernels) return k;
     k = named_kernels(getenv("EMBREC_SIMD"));
     if (!k) k = best_kernels();
     active_store(k);
     return k;
 }
 
-const char *vec_path(void) { return kernels()->name; }
-vec_dot_fn vec_dot_kernel(void) { return kernels()->dot; }
-nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void) { return kernels()->sgd_mf; }
+static const nn_kernels *kernels(void) { return active_load(); }
+
+const char *vec_path(void) { return choose_first()->name; }
+vec_dot_fn vec_dot_kernel(void) { return choose_first()->dot; }
+nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void) { return choose_first()->sgd_mf; }

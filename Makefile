@@ -2,7 +2,7 @@
 # the bundled sample and prints recommendations, make verify runs the
 # notebooks' recipes on real MovieLens.
 #
-#   make SIMD=0     force the scalar kernels (no AVX2/FMA or NEON)
+#   make SIMD=0     compile the scalar kernels only (no AVX2/FMA or NEON)
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make CC=clang   any C99 compiler
 #   make fuzz       libFuzzer on every reader (clang; FUZZ_SECONDS, FUZZ_TARGETS)
@@ -17,13 +17,10 @@ PREFIX  ?= /usr/local
 
 # -ffp-contract=off: no silent FMA contraction, so the scalar kernels compute
 # exactly the expressions written (the SIMD kernels choose FMA explicitly).
+# No -mavx2: nn.c compiles its AVX2/FMA kernels alone for AVX2 and runs them
+# only where the CPU has it, so one binary runs on every x86-64.
 WARN     = -std=c99 -Wall -Wextra -Wpedantic
-ARCH    := $(shell uname -m)
-ifeq ($(SIMD),1)
-  ifeq ($(ARCH),x86_64)
-    SIMDFLAGS = -mavx2 -mfma
-  endif
-else
+ifneq ($(SIMD),1)
   SIMDFLAGS = -DEMBREC_NO_SIMD
 endif
 ifeq ($(SAN),1)

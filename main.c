@@ -486,7 +486,8 @@ static void train_help(void) {
            "                       threads update shared tables without locks\n"
            "                       (Hogwild), so a run is not reproducible above 1\n"
            "  --blocks G         per-rating SGD on LIBMF's schedule: users and movies\n"
-           "                     dealt into G groups, each epoch runs the G x G blocks\n"
+           "                     dealt into G groups (G at most the number of users\n"
+           "                     and of movies), each epoch runs the G x G blocks\n"
            "                     in a random order, threads on blocks that share no\n"
            "                     group (no races; above 1 thread not reproducible)\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
@@ -1102,6 +1103,18 @@ static void record_protocol(mf_model *m, const train_options *o) {
     m->progress.shuffle_seed = o->numpy_seed;
 }
 
+/* --blocks G deals the users and the movies into G groups each: a group
+ * with no one in it makes no sense, so G may not exceed either count. */
+static void check_blocks(const args *a, size_t blocks, const mf_model *m) {
+    size_t most = m->n_users < m->n_items ? m->n_users : m->n_items;
+    char got[32], limit[96];
+    if (blocks <= most) return;
+    snprintf(got, sizeof got, "%zu", blocks);
+    snprintf(limit, sizeof limit, "%zu here, the number of %s", most,
+             m->n_users < m->n_items ? "users" : "movies");
+    usage_error(a, "--blocks %s: at most %s (each group needs at least one)", got, limit);
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
@@ -1253,6 +1266,7 @@ static int cmd_train(args *a) {
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
+    check_blocks(a, o.train.blocks, &model);
     if (val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
         initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.threads).mse;
     o.train.stop = &interrupted;
@@ -2720,7 +2734,8 @@ static void main_help(FILE *out) {
            "  synth      write a MovieLens-shaped synthetic dataset\n"
            "  ablate     what each kind of side information is worth: a table of RMSE\n"
            "  help CMD   the help of a command; --version: embrec's version\n\n"
-           "SIMD path: %s\n", EMBREC_VERSION, vec_path());
+           "SIMD path: %s (EMBREC_SIMD=scalar forces the scalar kernels)\n", EMBREC_VERSION,
+           vec_path());
 }
 
 typedef struct {
@@ -2756,6 +2771,16 @@ static int stdout_checked(int status) {
     return status ? status : 1;
 }
 
+/* The kernels' path, from EMBREC_SIMD (unset or empty: the fastest this CPU
+ * runs), chosen before any thread starts; 0, or -1 after the error. */
+static int choose_simd_path(void) {
+    const char *name = getenv("EMBREC_SIMD");
+    if (nn_simd_select(name) == 0) return 0;
+    fprintf(stderr, "embrec: EMBREC_SIMD: no path \"%s\" in this build on this CPU "
+                    "(auto, scalar, or avx2 or neon where the build and CPU have it)\n", name);
+    return -1;
+}
+
 int main(int argc, char **argv) {
     static char help_flag[] = "--help";
     char *help_argv[3];
@@ -2767,6 +2792,7 @@ int main(int argc, char **argv) {
     a.k = 1;
     a.tried_k = -1;
     a.cmd = argc > 1 ? argv[1] : "";
+    if (choose_simd_path() != 0) return EXIT_USAGE;
     if (argc < 2) { /* a usage error: the help goes to stderr */
         main_help(stderr);
         return EXIT_USAGE;
@@ -2794,13 +2820,6 @@ int main(int argc, char **argv) {
         main_help(stdout);
         return 0;
     }
-#if defined(__AVX2__) && defined(__GNUC__) && !defined(EMBREC_NO_SIMD)
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        fprintf(stderr, "embrec: this build uses AVX2/FMA, which this CPU lacks: "
-                        "rebuild with `make SIMD=0`\n");
-        return 1;
-    }
-#endif
     c = find_command(a.cmd);
     if (!c) {
         fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, "

@@ -560,12 +560,13 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
     const nn_params *ps = &m->params;
     const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
     size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
+    const vec_dot_fn dot = vec_dot_kernel(); /* a small K: one call per rating */
     if (mf_is_hybrid(m)) {
         for (b = 0; b < B; b++) { /* r̂ = ũ·q̃ with each vector its id's plus its features' */
             if (w->cold_user) memcpy(w->hu + b * K, w->cold_user, K * sizeof(float));
             else row_vector(m, USER_ROW, u[b], w->hu + b * K);
             row_vector(m, ITEM_ROW, i[b], w->hi + b * K);
-            pred[b] = vec_dot(w->hu + b * K, w->hi + b * K, K);
+            pred[b] = dot(w->hu + b * K, w->hi + b * K, K);
         }
     } else {
         for (b = 0; b < B; b++) { /* r̂ = p_u·q_i */
@@ -573,7 +574,7 @@ static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uin
                 nn_prefetch(P + u[b + ROWS_AHEAD] * S, K);
                 nn_prefetch(Q + i[b + ROWS_AHEAD] * S, K);
             }
-            pred[b] = vec_dot(P + u[b] * S, Q + i[b] * S, K);
+            pred[b] = dot(P + u[b] * S, Q + i[b] * S, K);
         }
     }
     if (m->cfg.kind == MF_BIAS) {
@@ -1397,9 +1398,12 @@ static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, s
  * U/G user rows and I/G movie rows, which stay in cache while it runs,
  * where a shuffled stream reads ratings and rows all over memory. On T
  * threads each thread takes a block whose user group and movie group no
- * running block holds, so no two threads ever write one row (no lost
- * updates, unlike Hogwild); which thread runs which block when depends on
- * timing, so runs on T > 1 threads are not reproducible. */
+ * running block holds (mf_block_queue: per user group, its blocks in the
+ * epoch's order, the groups served in turn), so no two threads ever write
+ * one row (no lost updates, unlike Hogwild); which thread runs which block
+ * when depends on timing, so runs on T > 1 threads are not reproducible.
+ * G may not exceed the number of users or of movies: a group would be
+ * empty. */
 typedef struct {
     size_t G;
     size_t *start;    /* (G² + 1) block b = g_u·G + g_i is packed[start[b] .. start[b+1]) */
@@ -1640,6 +1644,8 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     size_t S = ps->t[m->t_user].stride, Sb = bu ? ps->t[m->t_user_bias].stride : 0, K = m->cfg.dim;
     float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
     float base = m->cfg.kind == MF_BIAS || m->cfg.centre ? m->mean : 0.0f;
+    const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
+    const nn_sgd_mf_step_fn step = nn_sgd_mf_step_kernel();
     double loss = 0.0;
     uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
     float cy[SGD_CHUNK];
@@ -1660,7 +1666,7 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
                 nn_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
                 nn_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
             }
-            pred = vec_dot(p, q, K);
+            pred = dot(p, q, K);
             if (bu) pred = base + bu[u * Sb] + bi[i * Sb] + pred;
             else if (base != 0.0f) pred = base + pred;
             d = (double)pred - (double)y;
@@ -1669,13 +1675,13 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
             if (bu) {
                 float gbu = e + l2 * bu[u * Sb], gbi = e + l2 * bi[i * Sb];
                 if (m->cfg.l2 != 0.0f) /* λ(‖p‖² + ‖q‖² + b_u² + b_i²), as mf_l2_loss sums it */
-                    loss += (double)m->cfg.l2 * (double)(vec_dot(p, p, K) + vec_dot(q, q, K) +
+                    loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
                                                          bu[u * Sb] * bu[u * Sb] +
                                                          bi[i * Sb] * bi[i * Sb]);
                 bu[u * Sb] -= lr * gbu; /* nn_sgd_update for one weight */
                 bi[i * Sb] -= lr * gbi;
             }
-            nn_sgd_mf_step(p, q, K, e, l2, lr); /* p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
+            step(p, q, K, e, l2, lr); /* nn_sgd_mf_step: p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
         }
     }
     return loss;
@@ -1794,8 +1800,74 @@ static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, const data_ratings *t
     return 0;
 }
 
-/* One epoch's hand-out of blocks to threads: a block is free to take when
- * no running block shares its user group or its movie group. */
+void mf_block_queue_free(mf_block_queue *q) {
+    free(q->next);
+    free(q->head);
+    free(q->rows);
+    free(q->row_busy);
+    free(q->col_busy);
+    memset(q, 0, sizeof *q);
+}
+
+int mf_block_queue_init(mf_block_queue *q, size_t G, const uint32_t *order) {
+    size_t k;
+    memset(q, 0, sizeof *q);
+    q->G = G;
+    q->left = G * G;
+    q->next = malloc((G ? G * G : 1) * sizeof *q->next);
+    q->head = malloc((G ? G : 1) * sizeof *q->head);
+    q->rows = malloc((G ? G : 1) * sizeof *q->rows);
+    q->row_busy = calloc(G ? G : 1, 1);
+    q->col_busy = calloc(G ? G : 1, 1);
+    if (!q->next || !q->head || !q->rows || !q->row_busy || !q->col_busy) {
+        mf_block_queue_free(q);
+        return -1;
+    }
+    for (k = 0; k < G; k++) q->head[k] = MF_BLOCK_NONE;
+    for (k = G * G; k-- > 0;) { /* each row's blocks, linked in the epoch's order */
+        uint32_t b = order[k];
+        q->next[b] = q->head[b / G];
+        q->head[b / G] = b;
+    }
+    for (k = 0; k < G * G; k++) /* the rows, in the order of their first block */
+        if (q->head[order[k] / G] == order[k]) q->rows[q->n_rows++] = order[k] / G;
+    return 0;
+}
+
+/* Row r's first pending block in a free column, unlinked; or MF_BLOCK_NONE. */
+static uint32_t row_take(mf_block_queue *q, uint32_t r) {
+    uint32_t *link = &q->head[r], b;
+    for (b = *link; b != MF_BLOCK_NONE; link = &q->next[b], b = *link)
+        if (!q->col_busy[b % q->G]) {
+            *link = q->next[b];
+            return b;
+        }
+    return MF_BLOCK_NONE;
+}
+
+uint32_t mf_block_queue_take(mf_block_queue *q) {
+    size_t k;
+    for (k = 0; k < q->n_rows; k++) {
+        size_t at = (q->turn + k) % q->n_rows;
+        uint32_t r = q->rows[at], b;
+        if (q->row_busy[r] || (b = row_take(q, r)) == MF_BLOCK_NONE) continue;
+        q->row_busy[r] = q->col_busy[b % q->G] = 1;
+        q->left--;
+        q->turn = at + 1;
+        if (q->head[r] == MF_BLOCK_NONE) { /* the row is done: the last row takes its place */
+            q->rows[at] = q->rows[--q->n_rows];
+            q->turn = at;
+        }
+        return b;
+    }
+    return MF_BLOCK_NONE;
+}
+
+void mf_block_queue_done(mf_block_queue *q, uint32_t b) {
+    q->row_busy[b / q->G] = q->col_busy[b % q->G] = 0;
+}
+
+/* One epoch's hand-out of blocks to threads, through the queue. */
 typedef struct {
     mf_model *m;
     const sgd_sample *packed;
@@ -1804,41 +1876,26 @@ typedef struct {
     const volatile sig_atomic_t *stop;
     pthread_mutex_t mu;
     pthread_cond_t freed;
-    uint8_t *row_busy, *col_busy; /* (G) each */
-    uint8_t *taken;               /* (G²) taken this epoch */
-    size_t left;                  /* blocks not yet taken */
+    mf_block_queue q;
     double loss[NN_MAX_THREADS];
 } grid_epoch;
 
-/* the first block in the epoch's order that is untaken and free, or G² */
-static size_t free_block(const grid_epoch *ge) {
-    size_t G = ge->g->G, k;
-    for (k = 0; k < G * G; k++) {
-        uint32_t b = ge->g->order[k];
-        if (!ge->taken[b] && !ge->row_busy[b / G] && !ge->col_busy[b % G]) return b;
-    }
-    return G * G;
-}
-
 static void grid_share(void *ctx, size_t t, size_t T) {
     grid_epoch *ge = ctx;
-    size_t G = ge->g->G, b;
+    uint32_t b;
     (void)T;
     ge->loss[t] = 0.0;
     pthread_mutex_lock(&ge->mu);
-    while (ge->left > 0 && !(ge->stop && *ge->stop)) {
-        if ((b = free_block(ge)) == G * G) { /* every free group is held: wait for one */
+    while (ge->q.left > 0 && !(ge->stop && *ge->stop)) {
+        if ((b = mf_block_queue_take(&ge->q)) == MF_BLOCK_NONE) { /* all held: wait for one */
             pthread_cond_wait(&ge->freed, &ge->mu);
             continue;
         }
-        ge->taken[b] = 1;
-        ge->left--;
-        ge->row_busy[b / G] = ge->col_busy[b % G] = 1;
         pthread_mutex_unlock(&ge->mu);
         ge->loss[t] += sgd_range(ge->m, ge->packed, NULL, ge->g->start[b], ge->g->start[b + 1],
                                  ge->opt, ge->stop);
         pthread_mutex_lock(&ge->mu);
-        ge->row_busy[b / G] = ge->col_busy[b % G] = 0;
+        mf_block_queue_done(&ge->q, b);
         pthread_cond_broadcast(&ge->freed);
     }
     pthread_cond_broadcast(&ge->freed); /* a stop: the waiting threads end too */
@@ -1850,7 +1907,7 @@ static void grid_share(void *ctx, size_t t, size_t T) {
 static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g,
                         const nn_optimizer_config *opt, size_t T,
                         const volatile sig_atomic_t *stop, double *loss) {
-    size_t G = g->G, t;
+    size_t t;
     int rc = -1;
     grid_epoch ge;
     memset(&ge, 0, sizeof ge);
@@ -1859,11 +1916,8 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
     ge.g = g;
     ge.opt = opt;
     ge.stop = stop;
-    ge.left = G * G;
-    ge.row_busy = calloc(G, 1);
-    ge.col_busy = calloc(G, 1);
-    ge.taken = calloc(G * G, 1);
-    if (ge.row_busy && ge.col_busy && ge.taken && pthread_mutex_init(&ge.mu, NULL) == 0) {
+    if (mf_block_queue_init(&ge.q, g->G, g->order) != 0) return -1;
+    if (pthread_mutex_init(&ge.mu, NULL) == 0) {
         if (pthread_cond_init(&ge.freed, NULL) == 0) {
             nn_parallel(T, grid_share, &ge);
             for (t = 0; t < T; t++) *loss += ge.loss[t];
@@ -1872,9 +1926,7 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
         }
         pthread_mutex_destroy(&ge.mu);
     }
-    free(ge.row_busy);
-    free(ge.col_busy);
-    free(ge.taken);
+    mf_block_queue_free(&ge.q);
     return rc;
 }
 
@@ -2519,6 +2571,12 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     if (cfg->blocks > MF_MAX_BLOCKS) {
         data_errorf(err, "at most %d user and movie groups (blocks), not %zu", MF_MAX_BLOCKS,
                     cfg->blocks);
+        return -1;
+    }
+    if (cfg->blocks > m->n_users || cfg->blocks > m->n_items) { /* a group with no one in it */
+        data_errorf(err, "--blocks %zu: at most %zu here (%zu users, %zu movies: each group "
+                    "needs at least one)", cfg->blocks,
+                    m->n_users < m->n_items ? m->n_users : m->n_items, m->n_users, m->n_items);
         return -1;
     }
     if (cfg->blocks && (!sgd_fast_path(m, cfg) || cfg->order != MF_ORDER_EMBREC)) {

@@ -1,9 +1,9 @@
 /* nn.c — the numerical pieces embrec's models are built from.
  *
  * Dense kernels (dot, axpy, scale and the three optimiser loops), each with a
- * readable scalar reference and, where the compiler targets it, an AVX2/FMA
- * or NEON version; the random-number generator; Keras's initialisers; the
- * embedding lookup and its backward pass; the layers between embeddings and
+ * readable scalar reference and, where the compiler can build it, an
+ * AVX2/FMA or NEON version; the random-number generator; Keras's
+ * initialisers; the embedding lookup and its backward pass; the layers between embeddings and
  * the output (Dense, whose kernels are blocked AVX2/FMA GEMM tiles over a
  * plain scalar twin; activations, dropout, multiply, concatenate); the MSE
  * and binary cross-entropy losses; the parameter block with its touched-row
@@ -13,12 +13,16 @@
  * It also holds the small amount of POSIX threading the trainers share: a
  * one-call parallel loop, a team of waiting threads, parameter replicas.
  *
+ * The path is chosen at run time, once (see "choosing the path" at the end):
+ * one binary runs the AVX2/FMA kernels where the CPU has them and the scalar
+ * ones elsewhere; EMBREC_SIMD=scalar (or nn_simd_select) forces scalar, and
+ * `make SIMD=0` compiles the scalar path alone.
+ *
  * What it deliberately does not do: no thread pool behind the caller's
  * back (every kernel runs on the thread that calls it), no BLAS, no automatic
- * differentiation, no layers beyond what the models need, no runtime CPU
- * detection (the path is chosen when compiling: `make SIMD=0` for scalar),
- * and no -ffast-math or approximate rsqrt/rcp — the optimiser loops must
- * give the same bits on every path so that results can be compared with the
+ * differentiation, no layers beyond what the models need, and no
+ * -ffast-math or approximate rsqrt/rcp — the optimiser loops must give the
+ * same bits on every path so that results can be compared with the
  * reference fixtures in tests/ref/.
  *
  * Build with -ffp-contract=off (the Makefile does; it is also gcc's default
@@ -41,16 +45,46 @@
 #include <sys/mman.h>
 #endif
 
-/* One SIMD path is chosen at compile time. NEON needs AArch64: vdivq_f32,
- * vsqrtq_f32 and vfmaq_f32 do not exist on 32-bit ARM NEON, and the
- * optimiser loops need a correctly rounded divide and square root. */
-#if defined(__AVX2__) && defined(__FMA__) && !defined(EMBREC_NO_SIMD)
+/* The SIMD paths compiled in beside the scalar one.
+ * AVX2/FMA on x86-64 with GCC 5+ or clang: only the functions marked
+ * NN_TARGET_AVX2 are compiled for AVX2 (the rest of embrec is built for
+ * plain x86-64, so the compiler cannot slip AVX2 instructions anywhere a
+ * CPU without them would run), and they run only where the CPU says it has
+ * both AVX2 and FMA. NEON needs AArch64 (where it is always there):
+ * vdivq_f32, vsqrtq_f32 and vfmaq_f32 do not exist on 32-bit ARM NEON, and
+ * the optimiser loops need a correctly rounded divide and square root. */
+#if !defined(EMBREC_NO_SIMD) && defined(__x86_64__) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
 #define NN_AVX2 1
+#define NN_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #include <immintrin.h>
-#elif defined(__ARM_NEON) && defined(__aarch64__) && !defined(EMBREC_NO_SIMD)
+#elif !defined(EMBREC_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
 #define NN_NEON 1
 #include <arm_neon.h>
 #endif
+
+/* One path's kernels. The public kernels (vec_dot, nn_adam_update,
+ * nn_dense_forward, ...) call through the chosen path's table. */
+typedef struct {
+    const char *name; /* what vec_path() says */
+    float (*dot)(const float *a, const float *b, size_t n);
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+    void (*scale)(float *x, float a, size_t n);
+    void (*sgd)(float *p, const float *g, size_t n, float lr);
+    void (*sgd_mf)(float *p, float *q, size_t n, float e, float l2, float lr);
+    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, float lr_t,
+                 float beta1, float beta2, float eps);
+    void (*adamax)(float *p, const float *g, float *m, float *u, size_t n, float lr_t,
+                   float beta1, float beta2, float eps);
+    void (*dense_forward)(float *out, const float *x, const float *W, const float *b,
+                          size_t B, size_t C, size_t O);
+    void (*dense_backward)(float *dx, float *dW, float *db, const float *dout,
+                           const float *x, const float *W, size_t B, size_t C, size_t O);
+    size_t (*idle_series)(float *p, const float *m, const float *v, size_t K, int adam,
+                          const float *S, float eps, float x_min);
+} nn_kernels;
+
+static const nn_kernels *kernels(void); /* the chosen path's (see the end of the file) */
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h> /* _mm_getcsr / _mm_setcsr */
@@ -179,14 +213,14 @@ void vec_scale_scalar(float *x, float a, size_t n) {
 
 #if defined(NN_AVX2)
 
-static float hsum256(__m256 v) {
+NN_TARGET_AVX2 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
     return _mm_cvtss_f32(s);
 }
 
-float vec_dot(const float *a, const float *b, size_t n) {
+NN_TARGET_AVX2 static float dot_avx2(const float *a, const float *b, size_t n) {
     /* four independent accumulators hide the FMA latency */
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
@@ -204,7 +238,7 @@ float vec_dot(const float *a, const float *b, size_t n) {
     return s;
 }
 
-void vec_axpy(float *y, float a, const float *x, size_t n) {
+NN_TARGET_AVX2 static void axpy_avx2(float *y, float a, const float *x, size_t n) {
     const __m256 va = _mm256_set1_ps(a);
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -213,7 +247,7 @@ void vec_axpy(float *y, float a, const float *x, size_t n) {
     vec_axpy_scalar(y + i, a, x + i, n - i);
 }
 
-void vec_scale(float *x, float a, size_t n) {
+NN_TARGET_AVX2 static void scale_avx2(float *x, float a, size_t n) {
     const __m256 va = _mm256_set1_ps(a);
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -221,11 +255,11 @@ void vec_scale(float *x, float a, size_t n) {
     vec_scale_scalar(x + i, a, n - i);
 }
 
-const char *vec_path(void) { return "avx2+fma"; }
+#endif
 
-#elif defined(NN_NEON)
+#if defined(NN_NEON)
 
-float vec_dot(const float *a, const float *b, size_t n) {
+static float dot_neon(const float *a, const float *b, size_t n) {
     float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
     float s;
@@ -242,7 +276,7 @@ float vec_dot(const float *a, const float *b, size_t n) {
     return s;
 }
 
-void vec_axpy(float *y, float a, const float *x, size_t n) {
+static void axpy_neon(float *y, float a, const float *x, size_t n) {
     const float32x4_t va = vdupq_n_f32(a);
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
@@ -250,23 +284,18 @@ void vec_axpy(float *y, float a, const float *x, size_t n) {
     vec_axpy_scalar(y + i, a, x + i, n - i);
 }
 
-void vec_scale(float *x, float a, size_t n) {
+static void scale_neon(float *x, float a, size_t n) {
     const float32x4_t va = vdupq_n_f32(a);
     size_t i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), va));
     vec_scale_scalar(x + i, a, n - i);
 }
 
-const char *vec_path(void) { return "neon"; }
-
-#else
-
-float vec_dot(const float *a, const float *b, size_t n) { return vec_dot_scalar(a, b, n); }
-void vec_axpy(float *y, float a, const float *x, size_t n) { vec_axpy_scalar(y, a, x, n); }
-void vec_scale(float *x, float a, size_t n) { vec_scale_scalar(x, a, n); }
-const char *vec_path(void) { return "scalar"; }
-
 #endif
+
+float vec_dot(const float *a, const float *b, size_t n) { return kernels()->dot(a, b, n); }
+void vec_axpy(float *y, float a, const float *x, size_t n) { kernels()->axpy(y, a, x, n); }
+void vec_scale(float *x, float a, size_t n) { kernels()->scale(x, a, n); }
 
 void nn_flush_denormals(void) {
 #if defined(__SSE__) || defined(__x86_64__)
@@ -340,7 +369,7 @@ void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_
 
 #if defined(NN_AVX2)
 
-void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
+NN_TARGET_AVX2 static void sgd_avx2(float *p, const float *g, size_t n, float lr) {
     const __m256 vlr = _mm256_set1_ps(lr);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -350,7 +379,7 @@ void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
     nn_sgd_update_scalar(p + i, g + i, n - i, lr);
 }
 
-void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
+NN_TARGET_AVX2 static void sgd_mf_avx2(float *p, float *q, size_t n, float e, float l2, float lr) {
     const __m256 ve = _mm256_set1_ps(e), vl2 = _mm256_set1_ps(l2), vlr = _mm256_set1_ps(lr);
     const __m256 zero = _mm256_setzero_ps();
     size_t i = 0;
@@ -364,8 +393,8 @@ void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
     nn_sgd_mf_step_scalar(p + i, q + i, n - i, e, l2, lr);
 }
 
-void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
-                    float lr_t, float beta1, float beta2, float eps) {
+NN_TARGET_AVX2 static void adam_avx2(float *p, const float *g, float *m, float *v, size_t n,
+                                     float lr_t, float beta1, float beta2, float eps) {
     const __m256 b1 = _mm256_set1_ps(beta1), c1 = _mm256_set1_ps(1.0f - beta1);
     const __m256 b2 = _mm256_set1_ps(beta2), c2 = _mm256_set1_ps(1.0f - beta2);
     const __m256 lr = _mm256_set1_ps(lr_t), ve = _mm256_set1_ps(eps);
@@ -385,8 +414,8 @@ void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
     nn_adam_update_scalar(p + i, g + i, m + i, v + i, n - i, lr_t, beta1, beta2, eps);
 }
 
-void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
-                      float lr_t, float beta1, float beta2, float eps) {
+NN_TARGET_AVX2 static void adamax_avx2(float *p, const float *g, float *m, float *u, size_t n,
+                                       float lr_t, float beta1, float beta2, float eps) {
     const __m256 b1 = _mm256_set1_ps(beta1), c1 = _mm256_set1_ps(1.0f - beta1);
     const __m256 b2 = _mm256_set1_ps(beta2), sign = _mm256_set1_ps(-0.0f);
     const __m256 lr = _mm256_set1_ps(lr_t), ve = _mm256_set1_ps(eps);
@@ -406,9 +435,11 @@ void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
     nn_adamax_update_scalar(p + i, g + i, m + i, u + i, n - i, lr_t, beta1, beta2, eps);
 }
 
-#elif defined(NN_NEON)
+#endif
 
-void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
+#if defined(NN_NEON)
+
+static void sgd_neon(float *p, const float *g, size_t n, float lr) {
     const float32x4_t vlr = vdupq_n_f32(lr);
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -418,7 +449,7 @@ void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
     nn_sgd_update_scalar(p + i, g + i, n - i, lr);
 }
 
-void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
+static void sgd_mf_neon(float *p, float *q, size_t n, float e, float l2, float lr) {
     const float32x4_t ve = vdupq_n_f32(e), vl2 = vdupq_n_f32(l2), vlr = vdupq_n_f32(lr);
     const float32x4_t zero = vdupq_n_f32(0.0f);
     size_t i = 0;
@@ -432,8 +463,8 @@ void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
     nn_sgd_mf_step_scalar(p + i, q + i, n - i, e, l2, lr);
 }
 
-void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
-                    float lr_t, float beta1, float beta2, float eps) {
+static void adam_neon(float *p, const float *g, float *m, float *v, size_t n,
+                      float lr_t, float beta1, float beta2, float eps) {
     const float32x4_t b1 = vdupq_n_f32(beta1), c1 = vdupq_n_f32(1.0f - beta1);
     const float32x4_t b2 = vdupq_n_f32(beta2), c2 = vdupq_n_f32(1.0f - beta2);
     const float32x4_t lr = vdupq_n_f32(lr_t), ve = vdupq_n_f32(eps);
@@ -451,8 +482,8 @@ void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
     nn_adam_update_scalar(p + i, g + i, m + i, v + i, n - i, lr_t, beta1, beta2, eps);
 }
 
-void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
-                      float lr_t, float beta1, float beta2, float eps) {
+static void adamax_neon(float *p, const float *g, float *m, float *u, size_t n,
+                        float lr_t, float beta1, float beta2, float eps) {
     const float32x4_t b1 = vdupq_n_f32(beta1), c1 = vdupq_n_f32(1.0f - beta1);
     const float32x4_t b2 = vdupq_n_f32(beta2);
     const float32x4_t lr = vdupq_n_f32(lr_t), ve = vdupq_n_f32(eps);
@@ -471,25 +502,25 @@ void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
     nn_adamax_update_scalar(p + i, g + i, m + i, u + i, n - i, lr_t, beta1, beta2, eps);
 }
 
-#else
+#endif
 
 void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
-    nn_sgd_update_scalar(p, g, n, lr);
+    kernels()->sgd(p, g, n, lr);
 }
 
 void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
-    nn_sgd_mf_step_scalar(p, q, n, e, l2, lr);
-}
-void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
-                    float lr_t, float beta1, float beta2, float eps) {
-    nn_adam_update_scalar(p, g, m, v, n, lr_t, beta1, beta2, eps);
-}
-void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
-                      float lr_t, float beta1, float beta2, float eps) {
-    nn_adamax_update_scalar(p, g, m, u, n, lr_t, beta1, beta2, eps);
+    kernels()->sgd_mf(p, q, n, e, l2, lr);
 }
 
-#endif
+void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
+                    float lr_t, float beta1, float beta2, float eps) {
+    kernels()->adam(p, g, m, v, n, lr_t, beta1, beta2, eps);
+}
+
+void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
+                      float lr_t, float beta1, float beta2, float eps) {
+    kernels()->adamax(p, g, m, u, n, lr_t, beta1, beta2, eps);
+}
 
 /* Keras: t = float(iterations) + 1; everything in float32 (K.pow on a
  * float32 variable), multiplied in this order. */
@@ -620,22 +651,22 @@ typedef enum {
     TILE_ONTO  /* R = (R + t_0) + t_1 … (dW: each term added in turn, as the twin) */
 } tile_mode;
 
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
 /* lanes 0..n−1 on (n ≤ 8) */
-static __m256i dense_mask(size_t n) {
+NN_TARGET_AVX2 static __m256i dense_mask(size_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
-
 /* n ≤ 8 floats at p, the lanes past n reading 0: a masked load only when
  * n < 8, and a store that writes only n (vmaskmovps stores are slow on
  * some CPUs, so the edge goes through a buffer) */
-static __m256 load_n(const float *p, __m256i m, size_t n) {
+NN_TARGET_AVX2 static __m256 load_n(const float *p, __m256i m, size_t n) {
     return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
 }
 
-static void store_n(float *p, __m256 v, size_t n) {
+NN_TARGET_AVX2 static void store_n(float *p, __m256 v, size_t n) {
     float buf[8];
     size_t i;
     if (n == 8) {
@@ -647,9 +678,9 @@ static void store_n(float *p, __m256 v, size_t n) {
 }
 
 /* Rows i < ni ≤ 4 of R, columns 0..15. R's rows are ldr apart; P's ldp. */
-static void dense_tile_4x16(float *R, size_t ldr, const float *A, size_t ai,
-                            size_t as, const float *P, size_t ldp, size_t K,
-                            size_t ni, const float *bias, tile_mode mode) {
+NN_TARGET_AVX2 static void dense_tile_4x16(float *R, size_t ldr, const float *A, size_t ai,
+                                           size_t as, const float *P, size_t ldp, size_t K,
+                                           size_t ni, const float *bias, tile_mode mode) {
     const float *A0 = A, *A1 = A + min_size(1, ni - 1) * ai;
     const float *A2 = A + min_size(2, ni - 1) * ai, *A3 = A + min_size(3, ni - 1) * ai;
     float *R0 = R, *R1 = R + min_size(1, ni - 1) * ldr;
@@ -697,9 +728,9 @@ static void dense_tile_4x16(float *R, size_t ldr, const float *A, size_t ai,
 /* The narrow tile: rows i < ni ≤ 8 of R, columns 0..nc−1 (nc ≤ 8) — the
  * columns the 16-wide tiles leave over, and all of a layer with O < 16
  * (Dense 10). Eight rows, so still eight FMA chains. */
-static void dense_tile_8x8(float *R, size_t ldr, const float *A, size_t ai,
-                           size_t as, const float *P, size_t ldp, size_t K,
-                           size_t ni, size_t nc, const float *bias, tile_mode mode) {
+NN_TARGET_AVX2 static void dense_tile_8x8(float *R, size_t ldr, const float *A, size_t ai,
+                                          size_t as, const float *P, size_t ldp, size_t K,
+                                          size_t ni, size_t nc, const float *bias, tile_mode mode) {
     const __m256i m = dense_mask(nc);
     const float *A0 = A, *A1 = A + min_size(1, ni - 1) * ai;
     const float *A2 = A + min_size(2, ni - 1) * ai, *A3 = A + min_size(3, ni - 1) * ai;
@@ -744,9 +775,9 @@ static void dense_tile_8x8(float *R, size_t ldr, const float *A, size_t ai,
 
 /* R (ni, nj) from A and P as above: 16-wide tiles of 4 rows, then 8-wide
  * (masked) tiles of 8 rows for the last nj mod 16 columns. */
-static void dense_tiles(float *R, size_t ldr, const float *A, size_t ai, size_t as,
-                        const float *P, size_t ldp, size_t K, size_t ni, size_t nj,
-                        const float *bias, tile_mode mode) {
+NN_TARGET_AVX2 static void dense_tiles(float *R, size_t ldr, const float *A, size_t ai, size_t as,
+                                       const float *P, size_t ldp, size_t K, size_t ni, size_t nj,
+                                       const float *bias, tile_mode mode) {
     size_t i, j;
     for (j = 0; j + 16 <= nj; j += 16)
         for (i = 0; i < ni; i += 4)
@@ -759,11 +790,11 @@ static void dense_tiles(float *R, size_t ldr, const float *A, size_t ai, size_t 
                            bias ? bias + j : NULL, mode);
 }
 
-void nn_dense_forward(float *out, const float *x, const float *W, const float *b,
-                      size_t B, size_t C, size_t O) {
+NN_TARGET_AVX2 static void dense_forward_avx2(float *out, const float *x, const float *W,
+                                              const float *b, size_t B, size_t C, size_t O) {
     size_t b0, i;
     if (O == 1) { /* the last layer: W (C, 1) is one contiguous column */
-        for (i = 0; i < B; i++) out[i] = vec_dot(x + i * C, W, C) + b[0];
+        for (i = 0; i < B; i++) out[i] = dot_avx2(x + i * C, W, C) + b[0];
         return;
     }
     for (b0 = 0; b0 < B; b0 += DENSE_NB)
@@ -771,16 +802,16 @@ void nn_dense_forward(float *out, const float *x, const float *W, const float *b
                     min_size(DENSE_NB, B - b0), O, b, TILE_BIAS);
 }
 
-void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
-                       const float *x, const float *W, size_t B, size_t C,
-                       size_t O) {
+NN_TARGET_AVX2 static void dense_backward_avx2(float *dx, float *dW, float *db, const float *dout,
+                                               const float *x, const float *W, size_t B, size_t C,
+                                               size_t O) {
     float T[DENSE_TO * DENSE_TC]; /* (TO, TC): W[c0 + t, o0 + s] at T[s·TC + t] */
     size_t b0, c0, o0, s, t;
     dense_bias_grad(db, dout, B, O);
     if (O == 1) { /* W (C, 1) and dW (C, 1) are contiguous columns: axpy along C */
         for (b0 = 0; b0 < B; b0++) {
-            if (dx) vec_axpy(dx + b0 * C, dout[b0], W, C); /* dx[b,:] += dout[b]·W[:,0] */
-            vec_axpy(dW, dout[b0], x + b0 * C, C);         /* dW[:,0] += dout[b]·x[b,:] */
+            if (dx) axpy_avx2(dx + b0 * C, dout[b0], W, C); /* dx[b,:] += dout[b]·W[:,0] */
+            axpy_avx2(dW, dout[b0], x + b0 * C, C);         /* dW[:,0] += dout[b]·x[b,:] */
         }
         return;
     }
@@ -805,14 +836,14 @@ void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
     }
 }
 
-#else
+#endif
 
-/* Without AVX2 (NEON, or SIMD=0) the Dense layer is built from vec_dot and
+/* Without AVX2 (NEON, scalar) the Dense layer is built from vec_dot and
  * vec_axpy, in the scalar twin's order: with the scalar kernels it gives
  * the twin's bits, with NEON it is vectorised along O (or C when O = 1). */
 
-void nn_dense_forward(float *out, const float *x, const float *W, const float *b,
-                      size_t B, size_t C, size_t O) {
+static void dense_forward_vec(float *out, const float *x, const float *W, const float *b,
+                              size_t B, size_t C, size_t O) {
     size_t i, c;
     for (i = 0; i < B; i++) {
         float *y = out + i * O;
@@ -826,9 +857,9 @@ void nn_dense_forward(float *out, const float *x, const float *W, const float *b
     }
 }
 
-void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
-                       const float *x, const float *W, size_t B, size_t C,
-                       size_t O) {
+static void dense_backward_vec(float *dx, float *dW, float *db, const float *dout,
+                               const float *x, const float *W, size_t B, size_t C,
+                               size_t O) {
     size_t i, c;
     dense_bias_grad(db, dout, B, O);
     for (i = 0; i < B; i++) {
@@ -844,7 +875,16 @@ void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
     }
 }
 
-#endif
+void nn_dense_forward(float *out, const float *x, const float *W, const float *b,
+                      size_t B, size_t C, size_t O) {
+    kernels()->dense_forward(out, x, W, b, B, C, O);
+}
+
+void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
+                       const float *x, const float *W, size_t B, size_t C,
+                       size_t O) {
+    kernels()->dense_backward(dx, dW, db, dout, x, W, B, C, O);
+}
 
 /* ---------------------------------------------------------- activations */
 
@@ -881,6 +921,18 @@ static float sigmoidf(float x) {
     }
 }
 
+/* keep ? x : +0, without a branch: x's bits under an all-ones or an
+ * all-zeros mask. The conditions below (an input's sign, a dropout draw)
+ * are coin tosses, and a compiler targeting plain x86-64 (no blend
+ * instruction) would otherwise branch on each and mispredict often. */
+static float keep_or_zero(int keep, float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= (uint32_t)0 - (uint32_t)(keep != 0);
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 void nn_activation_forward(float *out, const float *x, size_t n, nn_activation a) {
     size_t i;
     switch (a) {
@@ -888,7 +940,7 @@ void nn_activation_forward(float *out, const float *x, size_t n, nn_activation a
         if (out != x) memmove(out, x, n * sizeof *out);
         break;
     case NN_RELU: /* x < 0 ? 0 : x, not x > 0 ? x : 0, so a NaN passes through */
-        for (i = 0; i < n; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+        for (i = 0; i < n; i++) out[i] = keep_or_zero(!(x[i] < 0.0f), x[i]);
         break;
     case NN_SIGMOID:
         for (i = 0; i < n; i++) out[i] = sigmoidf(x[i]);
@@ -907,7 +959,7 @@ void nn_activation_backward(float *dx, const float *dout, const float *y, size_t
         for (i = 0; i < n; i++) dx[i] += dout[i];
         break;
     case NN_RELU: /* the subgradient at 0 is 0, as TensorFlow's ReluGrad */
-        for (i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dout[i] : 0.0f;
+        for (i = 0; i < n; i++) dx[i] += keep_or_zero(y[i] > 0.0f, dout[i]);
         break;
     case NN_SIGMOID: /* σ' = σ(1−σ) */
         for (i = 0; i < n; i++) dx[i] += dout[i] * (y[i] * (1.0f - y[i]));
@@ -937,7 +989,7 @@ void nn_dropout_forward(float *out, float *mask, const float *x, size_t n,
         const float scale = 1.0f / (1.0f - rate); /* float32, as TensorFlow */
         for (i = 0; i < n; i++) {
             /* kept with probability P(u ≥ rate) = 1 − rate, u uniform in [0, 1) */
-            mask[i] = nn_rng_uniform(rng) >= (double)rate ? scale : 0.0f;
+            mask[i] = keep_or_zero(nn_rng_uniform(rng) >= (double)rate, scale);
             out[i] = x[i] * mask[i];
         }
     }
@@ -1366,9 +1418,11 @@ static double F_at(const nn_deferred *d, size_t n, uint64_t s) {
 /* The series for one row: p −= (m/x) Σ_n (−ε/x)^n S_n on every element
  * with x ≥ x_min (and m ≠ 0; m = 0 gives 0), in float32, Horner's order.
  * Returns how many elements have m ≠ 0 but x < x_min: the direct sum's. */
-static size_t idle_series_scalar(float *p, const float *m, const float *v, size_t K, int adam,
-                                 const float *S, float eps, float x_min) {
+static inline size_t idle_series_scalar(float *p, const float *m, const float *v, size_t K,
+                                        int adam, const float *S, float eps, float x_min) {
+    float s[NN_IDLE_TERMS]; /* a copy: S might alias p, so each store would reload it */
     size_t e, n, rest = 0;
+    memcpy(s, S, sizeof s);
     for (e = 0; e < K; e++) {
         float x = adam ? sqrtf(v[e]) : v[e], r, poly;
         if (m[e] == 0.0f) continue;
@@ -1377,28 +1431,29 @@ static size_t idle_series_scalar(float *p, const float *m, const float *v, size_
             continue;
         }
         r = -eps / x;
-        poly = S[NN_IDLE_TERMS - 1];
-        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = poly * r + S[n];
+        poly = s[NN_IDLE_TERMS - 1];
+        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = poly * r + s[n];
         p[e] = p[e] - m[e] / x * poly;
     }
     return rest;
 }
 
 #if defined(NN_AVX2)
-static size_t idle_series(float *p, const float *m, const float *v, size_t K, int adam,
-                          const float *S, float eps, float x_min) {
+NN_TARGET_AVX2 static size_t idle_series_avx2(float *p, const float *m, const float *v, size_t K,
+                                             int adam, const float *S, float eps, float x_min) {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     const __m256 neps = _mm256_set1_ps(-eps), xmin = _mm256_set1_ps(x_min);
+    __m256 s[NN_IDLE_TERMS]; /* broadcast once: S might alias p, so each store would reload it */
     size_t e = 0, n, rest = 0;
+    for (n = 0; n < NN_IDLE_TERMS; n++) s[n] = _mm256_set1_ps(S[n]);
     for (; e + 8 <= K; e += 8) {
         __m256 me = _mm256_loadu_ps(m + e), ve = _mm256_loadu_ps(v + e);
         __m256 x = adam ? _mm256_sqrt_ps(ve) : ve;
         __m256 ok = _mm256_cmp_ps(x, xmin, _CMP_GE_OQ);
         __m256 moving = _mm256_cmp_ps(me, zero, _CMP_NEQ_UQ);
         __m256 xs = _mm256_blendv_ps(one, x, ok);              /* x where the series holds */
-        __m256 r = _mm256_div_ps(neps, xs), poly = _mm256_set1_ps(S[NN_IDLE_TERMS - 1]), d;
-        for (n = NN_IDLE_TERMS - 1; n-- > 0;)
-            poly = _mm256_add_ps(_mm256_mul_ps(poly, r), _mm256_set1_ps(S[n]));
+        __m256 r = _mm256_div_ps(neps, xs), poly = s[NN_IDLE_TERMS - 1], d;
+        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = _mm256_add_ps(_mm256_mul_ps(poly, r), s[n]);
         d = _mm256_mul_ps(_mm256_div_ps(me, xs), poly);
         d = _mm256_and_ps(d, _mm256_and_ps(ok, moving));      /* 0 elsewhere */
         _mm256_storeu_ps(p + e, _mm256_sub_ps(_mm256_loadu_ps(p + e), d));
@@ -1407,12 +1462,12 @@ static size_t idle_series(float *p, const float *m, const float *v, size_t K, in
     }
     return rest + idle_series_scalar(p + e, m + e, v + e, K - e, adam, S, eps, x_min);
 }
-#else
+#endif
+
 static size_t idle_series(float *p, const float *m, const float *v, size_t K, int adam,
                           const float *S, float eps, float x_min) {
-    return idle_series_scalar(p, m, v, K, adam, S, eps, x_min);
+    return kernels()->idle_series(p, m, v, K, adam, S, eps, x_min);
 }
-#endif
 
 /* β^k: from the table for the usual short idle runs, else pow */
 static double power(const double *table, double base, uint64_t k) {
@@ -1802,3 +1857,174 @@ void nn_team_free(nn_team *tm) {
     pthread_mutex_destroy(&tm->mu);
     free(tm);
 }
+
+/* ================================================== choosing the path
+ * One table of kernels per path compiled in. The choice is made once, on
+ * the first kernel call or by nn_simd_select, and kept in `active`: the one
+ * piece of state here that is not passed in, since the CPU it describes is
+ * the same for every caller. The loads and stores are relaxed atomics where
+ * the compiler has them (a table is constant data, so whichever thread
+ * makes the first choice, every thread reads a complete table). */
+
+static const nn_kernels scalar_kernels = {
+    .name = "scalar",
+    .dot = vec_dot_scalar,
+    .axpy = vec_axpy_scalar,
+    .scale = vec_scale_scalar,
+    .sgd = nn_sgd_update_scalar,
+    .sgd_mf = nn_sgd_mf_step_scalar,
+    .adam = nn_adam_update_scalar,
+    .adamax = nn_adamax_update_scalar,
+    .dense_forward = dense_forward_vec,
+    .dense_backward = dense_backward_vec,
+    .idle_series = idle_series_scalar,
+};
+
+#if defined(NN_AVX2)
+static const nn_kernels avx2_kernels = {
+    .name = "avx2+fma",
+    .dot = dot_avx2,
+    .axpy = axpy_avx2,
+    .scale = scale_avx2,
+    .sgd = sgd_avx2,
+    .sgd_mf = sgd_mf_avx2,
+    .adam = adam_avx2,
+    .adamax = adamax_avx2,
+    .dense_forward = dense_forward_avx2,
+    .dense_backward = dense_backward_avx2,
+    .idle_series = idle_series_avx2,
+};
+
+/* Both AVX2 and FMA: the kernels use the two together. */
+static int cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+#if defined(NN_NEON)
+static const nn_kernels neon_kernels = {
+    .name = "neon",
+    .dot = dot_neon,
+    .axpy = axpy_neon,
+    .scale = scale_neon,
+    .sgd = sgd_neon,
+    .sgd_mf = sgd_mf_neon,
+    .adam = adam_neon,
+    .adamax = adamax_neon,
+    .dense_forward = dense_forward_vec,
+    .dense_backward = dense_backward_vec,
+    .idle_series = idle_series_scalar,
+};
+#endif
+
+/* Before the first choice `active` holds this table, whose every kernel
+ * makes the choice and then calls the chosen one. So a kernel call is
+ * always one load and one jump, with no test for "not chosen yet". */
+static const nn_kernels *choose_first(void);
+
+static float dot_first(const float *a, const float *b, size_t n) {
+    return choose_first()->dot(a, b, n);
+}
+static void axpy_first(float *y, float a, const float *x, size_t n) {
+    choose_first()->axpy(y, a, x, n);
+}
+static void scale_first(float *x, float a, size_t n) { choose_first()->scale(x, a, n); }
+static void sgd_first(float *p, const float *g, size_t n, float lr) {
+    choose_first()->sgd(p, g, n, lr);
+}
+static void sgd_mf_first(float *p, float *q, size_t n, float e, float l2, float lr) {
+    choose_first()->sgd_mf(p, q, n, e, l2, lr);
+}
+static void adam_first(float *p, const float *g, float *m, float *v, size_t n, float lr_t,
+                       float beta1, float beta2, float eps) {
+    choose_first()->adam(p, g, m, v, n, lr_t, beta1, beta2, eps);
+}
+static void adamax_first(float *p, const float *g, float *m, float *u, size_t n, float lr_t,
+                         float beta1, float beta2, float eps) {
+    choose_first()->adamax(p, g, m, u, n, lr_t, beta1, beta2, eps);
+}
+static void dense_forward_first(float *out, const float *x, const float *W, const float *b,
+                                size_t B, size_t C, size_t O) {
+    choose_first()->dense_forward(out, x, W, b, B, C, O);
+}
+static void dense_backward_first(float *dx, float *dW, float *db, const float *dout,
+                                 const float *x, const float *W, size_t B, size_t C, size_t O) {
+    choose_first()->dense_backward(dx, dW, db, dout, x, W, B, C, O);
+}
+static size_t idle_series_first(float *p, const float *m, const float *v, size_t K, int adam,
+                                const float *S, float eps, float x_min) {
+    return choose_first()->idle_series(p, m, v, K, adam, S, eps, x_min);
+}
+
+static const nn_kernels first_kernels = {
+    .name = NULL,
+    .dot = dot_first,
+    .axpy = axpy_first,
+    .scale = scale_first,
+    .sgd = sgd_first,
+    .sgd_mf = sgd_mf_first,
+    .adam = adam_first,
+    .adamax = adamax_first,
+    .dense_forward = dense_forward_first,
+    .dense_backward = dense_backward_first,
+    .idle_series = idle_series_first,
+};
+
+static const nn_kernels *active = &first_kernels;
+
+#if defined(__GNUC__)
+static const nn_kernels *active_load(void) { return __atomic_load_n(&active, __ATOMIC_RELAXED); }
+static void active_store(const nn_kernels *k) { __atomic_store_n(&active, k, __ATOMIC_RELAXED); }
+#else
+static const nn_kernels *active_load(void) { return active; }
+static void active_store(const nn_kernels *k) { active = k; }
+#endif
+
+/* The fastest path this build runs on this CPU. */
+static const nn_kernels *best_kernels(void) {
+#if defined(NN_AVX2)
+    if (cpu_has_avx2_fma()) return &avx2_kernels;
+#elif defined(NN_NEON)
+    return &neon_kernels;
+#endif
+    return &scalar_kernels;
+}
+
+/* The path name asks for, or NULL when this build or CPU has none such. */
+static const nn_kernels *named_kernels(const char *name) {
+    if (!name || !*name || strcmp(name, "auto") == 0) return best_kernels();
+    if (strcmp(name, "scalar") == 0) return &scalar_kernels;
+#if defined(NN_AVX2)
+    if ((strcmp(name, "avx2") == 0 || strcmp(name, avx2_kernels.name) == 0) && cpu_has_avx2_fma())
+        return &avx2_kernels;
+#endif
+#if defined(NN_NEON)
+    if (strcmp(name, neon_kernels.name) == 0) return &neon_kernels;
+#endif
+    return NULL;
+}
+
+int nn_simd_select(const char *name) {
+    const nn_kernels *k = named_kernels(name);
+    if (!k) return -1;
+    active_store(k);
+    return 0;
+}
+
+/* The path chosen, choosing it now if no call has yet: EMBREC_SIMD's path
+ * when it names one this machine runs, else the best. */
+static const nn_kernels *choose_first(void) {
+    const nn_kernels *k = active_load();
+    if (k != &first_kernels) return k;
+    k = named_kernels(getenv("EMBREC_SIMD"));
+    if (!k) k = best_kernels();
+    active_store(k);
+    return k;
+}
+
+static const nn_kernels *kernels(void) { return active_load(); }
+
+const char *vec_path(void) { return choose_first()->name; }
+vec_dot_fn vec_dot_kernel(void) { return choose_first()->dot; }
+nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void) { return choose_first()->sgd_mf; }

@@ -1,7 +1,7 @@
 /* nn.h — the neural-network pieces embrec's models are built from.
  *
  * Dense maths kernels (dot, axpy, scale and the optimiser loops) with an
- * AVX2/FMA path, a NEON path and a scalar path; embedding lookup and its
+ * AVX2/FMA path, a NEON path and a scalar path, chosen at run time; embedding lookup and its
  * backward pass; the MSE loss; Keras's initialisers; SGD, Adam and AdaMax
  * written from their formulas (Keras 2.1.6, see the comments on each); and
  * the one random-number generator the project uses.
@@ -52,10 +52,12 @@ double nn_rng_normal(nn_rng *rng);
 void nn_rng_shuffle_u32(nn_rng *rng, uint32_t *a, size_t n);
 
 /* ------------------------------------------------------- dense kernels
- * vec_* use the best path compiled in (AVX2+FMA, NEON or scalar);
- * vec_*_scalar are always compiled, are the readable reference, and the
- * tests check the two agree. Lengths may be any n (SIMD paths finish with a
- * scalar tail); pointers need no alignment. */
+ * vec_* (and the optimiser loops, Dense and the deferred catch-up) run the
+ * path chosen at run time: AVX2+FMA where the build has it (x86-64, gcc or
+ * clang) and the CPU too, NEON on AArch64, else scalar. vec_*_scalar are
+ * always compiled, are the readable reference, and the tests check the two
+ * agree. Lengths may be any n (SIMD paths finish with a scalar tail);
+ * pointers need no alignment. */
 
 /* Σ_i a_i·b_i (SIMD: 4 partial sums, so the rounding differs from scalar) */
 float vec_dot(const float *a, const float *b, size_t n);
@@ -68,6 +70,21 @@ void vec_scale(float *x, float a, size_t n);
 void vec_scale_scalar(float *x, float a, size_t n);
 /* the path vec_* use: "avx2+fma", "neon" or "scalar" */
 const char *vec_path(void);
+/* vec_dot and nn_sgd_mf_step as the chosen path's functions themselves,
+ * for loops that call them once per rating: at K = 8 a call takes a few
+ * nanoseconds, and going through the choice on each call cost per-rating
+ * SGD a tenth of its time. Fetch them once, before the loop. */
+typedef float (*vec_dot_fn)(const float *a, const float *b, size_t n);
+typedef void (*nn_sgd_mf_step_fn)(float *p, float *q, size_t n, float e, float l2, float lr);
+vec_dot_fn vec_dot_kernel(void);
+nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void);
+/* Choose the kernels' path: "scalar", "avx2" (or "avx2+fma"), "neon", or
+ * "auto", "" or NULL for the fastest this build runs on this CPU. Returns 0,
+ * or -1 (and changes nothing) when name is unknown or the build or the CPU
+ * lacks that path. Call it before any thread runs a kernel. Without a call,
+ * the first kernel call takes the path the environment variable
+ * EMBREC_SIMD names, when it is one of these and available, else auto. */
+int nn_simd_select(const char *name);
 
 /* Ask for the cache lines of p[0..n) before they are needed (a hint: it
  * changes no value, and is nothing where the compiler offers none). Rows of

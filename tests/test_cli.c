@@ -11,6 +11,7 @@
 
 #include "fixture.h"
 #include "test.h"
+#include "../nn.h"
 
 static char out[1 << 16];
 
@@ -47,6 +48,14 @@ static int embrec(const char *args) {
 /* stderr alone */
 static int embrec_stderr(const char *args) {
     return embrec_to(args, "2>&1 >/dev/null");
+}
+
+/* Run `ENV ./embrec ARGS 2>&1` (ENV: variable settings for the shell, or
+ * ""), keep the output in out, return the exit status. */
+static int embrec_env(const char *env, const char *args) {
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "%s ./embrec %s 2>&1", env, args);
+    return run_sh(cmd);
 }
 
 static int count_lines(const char *s) {
@@ -92,6 +101,30 @@ static void test_usage_errors(void) {
     CHECK_HAS(out, "unknown command");
     CHECK_INT(embrec("train"), 2);
     CHECK_HAS(out, "--data FILE is required");
+    /* the sample has 300 users and 200 movies: 201 groups leave one empty */
+    CHECK_INT(embrec("train --data data/ratings.csv --optimizer sgd --batch 1 --blocks 201"), 2);
+    CHECK_HAS(out, "--blocks 201: at most 200 here, the number of movies");
+}
+
+/* EMBREC_SIMD chooses the kernels' path when embrec starts, and the help
+ * names the path in use: by default the fastest this machine runs (as the
+ * library's auto choice finds it), scalar when asked. A path this machine
+ * cannot run is a one-line usage error that names the variable. */
+static void test_simd_env(void) {
+    char was[16], line[64];
+    snprintf(was, sizeof was, "%s", vec_path());
+    CHECK_INT(nn_simd_select("auto"), 0);
+    snprintf(line, sizeof line, "SIMD path: %s ", vec_path());
+    CHECK_INT(nn_simd_select(was), 0);
+    CHECK_INT(embrec_env("EMBREC_SIMD=", "--help"), 0);
+    CHECK_HAS(out, line);
+    CHECK_INT(embrec_env("EMBREC_SIMD=auto", "--help"), 0);
+    CHECK_HAS(out, line);
+    CHECK_INT(embrec_env("EMBREC_SIMD=scalar", "--help"), 0);
+    CHECK_HAS(out, "SIMD path: scalar ");
+    CHECK_INT(embrec_env("EMBREC_SIMD=sse9", "info --data data/ratings.csv"), 2);
+    CHECK_INT(count_lines(out), 1);
+    CHECK_HAS(out, "EMBREC_SIMD: no path \"sse9\"");
 }
 
 static void test_bad_file_one_line_error(void) {
@@ -1724,6 +1757,7 @@ static void test_control_characters_escaped(void) {
 void suite_cli(void) {
     test_run("cli/help_shows_defaults", test_help_shows_defaults);
     test_run("cli/usage_errors", test_usage_errors);
+    test_run("cli/simd_env", test_simd_env);
     test_run("cli/shuffle_numpy", test_shuffle_numpy);
     test_run("cli/init_from_and_batch_order", test_init_from_and_batch_order);
     test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);

@@ -73,17 +73,78 @@ static void test_stride_alloc(void) {
 
 /* --------------------------------------------------- SIMD against scalar */
 
+/* The path is chosen at run time: auto is AVX2+FMA exactly where the CPU
+ * has both (and the build compiled it), NEON on AArch64, else scalar;
+ * scalar can always be chosen; vec_path() names the choice, and a name
+ * this machine cannot run changes nothing. */
 static void test_vec_path(void) {
-    const char *p = vec_path();
+    const char *best = "scalar";
+    char was[16];
+    snprintf(was, sizeof was, "%s", vec_path());
 #if defined(EMBREC_NO_SIMD)
-    CHECK_HAS(p, "scalar");
-#elif defined(__AVX2__) && defined(__FMA__)
-    CHECK_HAS(p, "avx2+fma");
+    best = "scalar";
+#elif defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = "avx2+fma";
 #elif defined(__ARM_NEON) && defined(__aarch64__)
-    CHECK_HAS(p, "neon");
-#else
-    CHECK_HAS(p, "scalar");
+    best = "neon";
 #endif
+    CHECK_INT(nn_simd_select("auto"), 0);
+    CHECK(strcmp(vec_path(), best) == 0);
+    CHECK_INT(nn_simd_select(NULL), 0);
+    CHECK(strcmp(vec_path(), best) == 0);
+    CHECK_INT(nn_simd_select("avx2"), strcmp(best, "avx2+fma") == 0 ? 0 : -1);
+    CHECK_INT(nn_simd_select("neon"), strcmp(best, "neon") == 0 ? 0 : -1);
+    CHECK(strcmp(vec_path(), best) == 0);
+    CHECK_INT(nn_simd_select("scalar"), 0);
+    CHECK(strcmp(vec_path(), "scalar") == 0);
+    CHECK_INT(nn_simd_select("sse9"), -1);
+    CHECK(strcmp(vec_path(), "scalar") == 0);
+    CHECK_INT(nn_simd_select(was), 0);
+}
+
+/* Run a kernel test on each path this machine runs (scalar against itself,
+ * then the SIMD path against scalar), then go back to the path chosen
+ * before. */
+static void on_every_path(void (*test)(void)) {
+    static const char *const paths[] = {"scalar", "avx2", "neon"};
+    char was[16];
+    size_t k;
+    snprintf(was, sizeof was, "%s", vec_path());
+    for (k = 0; k < sizeof paths / sizeof paths[0]; k++)
+        if (nn_simd_select(paths[k]) == 0) {
+            printf("     on the %s path\n", vec_path());
+            test();
+        }
+    CHECK_INT(nn_simd_select(was), 0);
+}
+
+/* The kernels follow the choice: a dot whose sequential float32 sum
+ * loses a term that the SIMD paths' partial sums keep, and a Dense layer
+ * where a fused multiply-add keeps a bit that rounding the product first
+ * drops. On the scalar path both give the scalar twin's value, on a SIMD
+ * path the other one. */
+static void test_simd_select_dispatches(void) {
+    static const char *const simd[] = {"avx2", "neon"};
+    float a[16] = {16777216.0f, 1.0f}, ones[16], W[2 * 8], b[8] = {0}, out[8];
+    const float x[2] = {1.0f, 1.0f + 0x1p-12f};
+    char was[16];
+    size_t k, o;
+    snprintf(was, sizeof was, "%s", vec_path());
+    a[8] = -16777216.0f; /* scalar: (2^24 + 1) rounds to 2^24, then 0; lanes: 0 and 1 */
+    for (k = 0; k < 16; k++) ones[k] = 1.0f;
+    for (o = 0; o < 8; o++) W[o] = -1.0f, W[8 + o] = 1.0f + 0x1p-12f;
+    CHECK_INT(nn_simd_select("scalar"), 0);
+    CHECK(vec_dot(a, ones, 16) == 0.0f);
+    nn_dense_forward(out, x, W, b, 1, 2, 8); /* −1 + (1 + 2^-12)² */
+    for (o = 0; o < 8; o++) CHECK(out[o] == 0x1p-11f);
+    for (k = 0; k < 2; k++) {
+        if (nn_simd_select(simd[k]) != 0) continue;
+        CHECK(vec_dot(a, ones, 16) == 1.0f);
+        nn_dense_forward(out, x, W, b, 1, 2, 8);
+        for (o = 0; o < 8; o++) CHECK(out[o] == 0x1p-11f + 0x1p-24f);
+    }
+    CHECK_INT(nn_simd_select(was), 0);
 }
 
 /* Recursive summation of n products in float32 errs by at most
@@ -2095,14 +2156,22 @@ static void test_deferred_dense_matches_sweep(void) {
     }
 }
 
+static void vec_dot_paths(void) { on_every_path(test_vec_dot); }
+static void vec_axpy_scale_paths(void) { on_every_path(test_vec_axpy_scale); }
+static void optim_loops_paths(void) { on_every_path(test_optim_loops_identical); }
+static void dense_known_paths(void) { on_every_path(test_dense_known); }
+static void dense_simd_vs_scalar_paths(void) { on_every_path(test_dense_simd_vs_scalar); }
+static void deferred_dense_paths(void) { on_every_path(test_deferred_dense_matches_sweep); }
+
 void suite_nn(void) {
     test_run("nn/stride_alloc", test_stride_alloc);
     test_run("nn/vec_path", test_vec_path);
-    test_run("nn/vec_dot_simd_vs_scalar", test_vec_dot);
-    test_run("nn/vec_axpy_scale_simd_vs_scalar", test_vec_axpy_scale);
-    test_run("nn/optim_loops_simd_bit_identical", test_optim_loops_identical);
+    test_run("nn/simd_select_dispatches", test_simd_select_dispatches);
+    test_run("nn/vec_dot_simd_vs_scalar", vec_dot_paths);
+    test_run("nn/vec_axpy_scale_simd_vs_scalar", vec_axpy_scale_paths);
+    test_run("nn/optim_loops_simd_bit_identical", optim_loops_paths);
     test_run("nn/flush_denormals", test_flush_denormals);
-    test_run("nn/deferred_dense_matches_sweep", test_deferred_dense_matches_sweep);
+    test_run("nn/deferred_dense_matches_sweep", deferred_dense_paths);
     test_run("nn/rng_known_values", test_rng_known);
     test_run("nn/rng_reproducible", test_rng_reproducible);
     test_run("nn/rng_uniform", test_rng_uniform);
@@ -2124,8 +2193,8 @@ void suite_nn(void) {
     test_run("nn/optimizer_lr_t", test_lr_t);
     test_run("nn/optimizer_first_step", test_optimizer_first_step);
     test_run("nn/optimizer_vs_keras_fixture", test_optimizer_fixture);
-    test_run("nn/dense_known_values", test_dense_known);
-    test_run("nn/dense_simd_vs_scalar", test_dense_simd_vs_scalar);
+    test_run("nn/dense_known_values", dense_known_paths);
+    test_run("nn/dense_simd_vs_scalar", dense_simd_vs_scalar_paths);
     test_run("nn/dense_gradcheck", test_dense_gradcheck);
     test_run("nn/activation_names", test_activation_names);
     test_run("nn/activation_values", test_activation_values);

@@ -2625,6 +2625,7 @@ static int cmd_summary(args *a) {
     mf_config mg, set;
     const char *v, *data = NULL;
     size_t users = 0, items = 0, genres = 0;
+    int no_genres = 0;
     memset(&mg, 0, sizeof mg);
     memset(&set, 0, sizeof set);
     o.cmd = a->cmd;
@@ -2665,12 +2666,13 @@ static int cmd_summary(args *a) {
         read_or_die(o.data, &ro, &um, &im, &r);
         users = um.n;
         items = im.n;
-        if (o.model.kind == MF_DEEP && load_genres(&o, &im, &item_genre, &genres) != 0) return 1;
+        no_genres = o.model.kind == MF_DEEP && load_genres(&o, &im, &item_genre, &genres) != 0;
         free(item_genre);
         data_ratings_free(&r);
         data_idmap_free(&um);
         data_idmap_free(&im);
     }
+    if (no_genres) return 1; /* (load_genres said why) */
     if (!users || !items || (o.model.kind == MF_DEEP && !genres))
         usage_error(a, "give --users and --items%s, or --data FILE", o.model.kind == MF_DEEP ? " and --genres" : "", "");
     mf_summary(stdout, &o.model, users, items, genres);

@@ -1051,6 +1051,9 @@ static void test_second_signal_ends_at_once(void) {
     CHECK(child_start(&c, args) == 0);
     CHECK(child_wait_for(&c, " - loss: "));
     kill(c.pid, SIGSTOP);
+    /* a stop takes effect when the process next runs: wait until it has,
+     * or it could take SIGTERM alone before SIGINT is even sent */
+    CHECK(waitpid(c.pid, &status, WUNTRACED) == c.pid && WIFSTOPPED(status));
     kill(c.pid, SIGTERM);
     kill(c.pid, SIGINT);
     kill(c.pid, SIGCONT);

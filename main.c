@@ -378,7 +378,7 @@ static train_options train_defaults(void) {
 static void apply_recipe(train_options *o, const mf_recipe *r) {
     o->recipe = r;
     o->model = r->model;
-    o->train = r->train;
+    o->train.fit = r->fit;
     o->val_split = r->val_split;
     o->shuffle_first = r->shuffle_first;
 }
@@ -438,7 +438,7 @@ static void train_help(void) {
            "Model:\n"
            "  --recipe NAME      a notebook's whole protocol (options after it override):\n",
            d.val_split, d.shuffle_first ? "shuffle" : "no-shuffle",
-           (unsigned long long)d.train.seed, d.save);
+           (unsigned long long)d.train.fit.seed, d.save);
     for (k = 0; k < n; k++) {
         printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
         print_wrapped(rs[k].summary, 27, 79);
@@ -492,10 +492,10 @@ static void train_help(void) {
            "                     group (no races; above 1 thread not reproducible)\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
            mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
-           (double)d.model.l2, (double)d.model.init_limit, d.train.negatives, d.train.rank_k,
-           nn_optimizer_name(d.train.opt.kind), nn_update_name(d.train.opt.update),
-           d.train.batch, d.train.epochs, d.train.patience,
-           d.train.restore_best ? "restore" : "no-restore", read_help);
+           (double)d.model.l2, (double)d.model.init_limit, d.train.fit.negatives, d.train.fit.rank_k,
+           nn_optimizer_name(d.train.fit.opt.kind), nn_update_name(d.train.fit.opt.update),
+           d.train.fit.batch, d.train.fit.epochs, d.train.fit.patience,
+           d.train.fit.restore_best ? "restore" : "no-restore", read_help);
 }
 
 /* "64,10" -> hidden widths */
@@ -611,18 +611,18 @@ static void load_or_die(mf_model *m, const char *path);
 static void apply_resumed(train_options *o, const mf_model *m) {
     const mf_progress *pg = &m->progress;
     o->model = m->cfg;
-    if (m->opt_state.present) o->train.opt = m->opt_state.cfg;
+    if (m->opt_state.present) o->train.fit.opt = m->opt_state.cfg;
     if (!pg->present) return; /* version 1 or 2: the defaults, as before */
-    o->train.epochs = pg->epochs;
-    o->train.batch = pg->batch;
-    o->train.patience = pg->patience;
-    o->train.restore_best = pg->restore_best;
-    o->train.seed = pg->seed;
-    o->train.negatives = pg->negatives;
-    o->train.rank_k = pg->rank_k;
-    o->train.blocks = pg->blocks;
-    o->train.order = pg->order == MF_ORDER_NUMPY ? MF_ORDER_NUMPY : MF_ORDER_EMBREC;
-    o->train.numpy_seed = pg->numpy_seed;
+    o->train.fit.epochs = pg->epochs;
+    o->train.fit.batch = pg->batch;
+    o->train.fit.patience = pg->patience;
+    o->train.fit.restore_best = pg->restore_best;
+    o->train.fit.seed = pg->seed;
+    o->train.fit.negatives = pg->negatives;
+    o->train.fit.rank_k = pg->rank_k;
+    o->train.speed.blocks = pg->blocks;
+    o->train.replay.order = pg->order == MF_ORDER_NUMPY ? MF_ORDER_NUMPY : MF_ORDER_EMBREC;
+    o->train.replay.numpy_seed = pg->numpy_seed;
     o->val_split = pg->val_split;
     o->holdout = pg->holdout;
     o->shuffle_first = pg->shuffle != 0;
@@ -635,18 +635,18 @@ static void check_resumable(args *a, const train_options *o, const mf_model *m) 
     const mf_progress *pg = &m->progress;
     char what[160];
     if (!pg->present) return;
-    if (pg->order == MF_ORDER_GIVEN && o->train.order != MF_ORDER_GIVEN)
+    if (pg->order == MF_ORDER_GIVEN && o->train.replay.order != MF_ORDER_GIVEN)
         usage_error(a, "--resume %s: its run took each epoch's order from --batch-order FILE, "
                        "which the model does not keep: give it again%s", o->resume, "");
-    if (o->train.epochs <= pg->epochs_done) {
+    if (o->train.fit.epochs <= pg->epochs_done) {
         snprintf(what, sizeof what, "%zu of %zu", pg->epochs_done, pg->epochs);
         usage_error(a, "--resume %s: it has trained %s epochs; give the run's new total with "
                        "--epochs (the total, not the epochs to add)", o->resume, what);
     }
-    if (o->train.patience && pg->wait >= o->train.patience) {
+    if (o->train.fit.patience && pg->wait >= o->train.fit.patience) {
         snprintf(what, sizeof what, "%zu epoch%s without a better %s (patience %zu)", pg->wait,
                  pg->wait == 1 ? "" : "s", m->cfg.implicit ? "HR" : "val_loss",
-                 o->train.patience);
+                 o->train.fit.patience);
         usage_error(a, "--resume %s: its run stopped early, %s; give a larger --patience, or 0",
                     o->resume, what);
     }
@@ -670,7 +670,7 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
                 usage_error(a, "--recipe: unknown recipe \"%s\" (%s)", v,
                             "mf8, cfmodel, deep-genre, neumf, hybrid");
             apply_recipe(o, r);
-            base_opt = &r->train.opt;
+            base_opt = &r->fit.opt;
         } else if (option(a, "--resume", &v)) {
             o->resume = v;
         }
@@ -695,7 +695,7 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         else if (option(a, "--save", &v)) o->save = v;
         else if (option(a, "--resume", &v)) { /* read above */
         }
-        else if (option(a, "--history", &v)) o->train.history_path = v;
+        else if (option(a, "--history", &v)) o->train.session.history_path = v;
         else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
         else if (strncmp(a->argv[a->k], "--shuffle=", 10) == 0 ||
@@ -708,20 +708,20 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
             o->shuffle_numpy = 0;
         }
         else if (flag(a, "--no-shuffle")) o->shuffle_first = 0;
-        else if (option(a, "--seed", &v)) o->train.seed = parse_size(a, "--seed", v, 0);
+        else if (option(a, "--seed", &v)) o->train.fit.seed = parse_size(a, "--seed", v, 0);
         else if (option(a, "--init-from", &v)) o->init_from = v;
         else if (option(a, "--batch-order", &v)) {
             if (strncmp(v, "numpy:", 6) == 0) {
-                o->train.order = MF_ORDER_NUMPY;
-                o->train.numpy_seed = parse_numpy_seed(a, "--batch-order", v, "np.random.seed takes");
+                o->train.replay.order = MF_ORDER_NUMPY;
+                o->train.replay.numpy_seed = parse_numpy_seed(a, "--batch-order", v, "np.random.seed takes");
                 o->batch_order = NULL;
             } else {
-                o->train.order = MF_ORDER_GIVEN;
+                o->train.replay.order = MF_ORDER_GIVEN;
                 o->batch_order = v;
             }
         }
-        else if (flag(a, "--quiet")) o->train.verbose = 0;
-        else if (flag(a, "--no-progress")) o->train.verbose = 1;
+        else if (flag(a, "--quiet")) o->train.session.verbose = 0;
+        else if (flag(a, "--no-progress")) o->train.session.verbose = 1;
         else if (option(a, "--movies", &v)) o->movies = v;
         else if (option(a, "--users", &v)) o->users_file = v;
         else if (option(a, "--tags", &v)) o->tags_file = v;
@@ -734,7 +734,7 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
             nn_optimizer_kind kind;
             if (nn_optimizer_parse(v, &kind) != 0)
                 usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax)", v, "");
-            o->train.opt.kind = kind;
+            o->train.fit.opt.kind = kind;
         } else if (option(a, "--lr", &v)) {
             given.lr = (float)parse_real(a, "--lr", v, 0, 1e3);
             if (!(given.lr > 0)) /* 0 (or a value that rounds to it) would train nothing */
@@ -745,21 +745,21 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         else if (option(a, "--beta2", &v)) { given.beta2 = (float)parse_real(a, "--beta2", v, 0, 0.999999); b2_set = 1; }
         else if (option(a, "--epsilon", &v)) { given.epsilon = (float)parse_real(a, "--epsilon", v, 0, 1); eps_set = 1; }
         else if (option(a, "--update", &v)) {
-            if (nn_update_parse(v, &o->train.opt.update) != 0)
+            if (nn_update_parse(v, &o->train.fit.opt.update) != 0)
                 usage_error(a, "--update: unknown mode \"%s\" (dense, dense-sweep, lazy)", v, "");
-        } else if (option(a, "--batch", &v)) o->train.batch = parse_size(a, "--batch", v, 1);
-        else if (option(a, "--epochs", &v)) o->train.epochs = parse_size(a, "--epochs", v, 1);
-        else if (option(a, "--patience", &v)) o->train.patience = parse_size(a, "--patience", v, 0);
-        else if (option(a, "--blocks", &v)) o->train.blocks = parse_size(a, "--blocks", v, 1);
+        } else if (option(a, "--batch", &v)) o->train.fit.batch = parse_size(a, "--batch", v, 1);
+        else if (option(a, "--epochs", &v)) o->train.fit.epochs = parse_size(a, "--epochs", v, 1);
+        else if (option(a, "--patience", &v)) o->train.fit.patience = parse_size(a, "--patience", v, 0);
+        else if (option(a, "--blocks", &v)) o->train.speed.blocks = parse_size(a, "--blocks", v, 1);
         else if (option(a, "--threads", &v)) {
-            o->train.threads = parse_size(a, "--threads", v, 0);
-            if (o->train.threads == 0) o->train.threads = nn_cores();
+            o->train.speed.threads = parse_size(a, "--threads", v, 0);
+            if (o->train.speed.threads == 0) o->train.speed.threads = nn_cores();
         }
-        else if (option(a, "--negatives", &v)) o->train.negatives = parse_size(a, "--negatives", v, 1);
+        else if (option(a, "--negatives", &v)) o->train.fit.negatives = parse_size(a, "--negatives", v, 1);
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v))
-            o->train.rank_k = parse_size(a, "-k", v, 1);
-        else if (flag(a, "--restore-best")) o->train.restore_best = 1;
-        else if (flag(a, "--no-restore-best")) o->train.restore_best = 0;
+            o->train.fit.rank_k = parse_size(a, "-k", v, 1);
+        else if (flag(a, "--restore-best")) o->train.fit.restore_best = 1;
+        else if (flag(a, "--no-restore-best")) o->train.fit.restore_best = 0;
         else if (!read_option(a, &o->read))
             unknown_option(a);
     }
@@ -774,19 +774,19 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         /* a changed optimiser starts from its own Keras defaults unless the
          * recipe (or the resumed run) already chose that optimiser; explicit
          * values win */
-        nn_optimizer_kind kind = o->train.opt.kind;
-        nn_update_mode update = o->train.opt.update;
+        nn_optimizer_kind kind = o->train.fit.opt.kind;
+        nn_update_mode update = o->train.fit.opt.update;
         if (!base_opt || base_opt->kind != kind)
-            o->train.opt = nn_optimizer_defaults(kind);
-        o->train.opt.update = update;
-        if (lr_set) o->train.opt.lr = given.lr;
-        if (b1_set) o->train.opt.beta1 = given.beta1;
-        if (b2_set) o->train.opt.beta2 = given.beta2;
-        if (eps_set) o->train.opt.epsilon = given.epsilon;
+            o->train.fit.opt = nn_optimizer_defaults(kind);
+        o->train.fit.opt.update = update;
+        if (lr_set) o->train.fit.opt.lr = given.lr;
+        if (b1_set) o->train.fit.opt.beta1 = given.beta1;
+        if (b2_set) o->train.fit.opt.beta2 = given.beta2;
+        if (eps_set) o->train.fit.opt.epsilon = given.epsilon;
     }
     if (o->resume) {
         check_resumable(a, o, resumed);
-        o->train.resume = 1;
+        o->train.session.resume = 1;
     }
 }
 
@@ -1067,15 +1067,15 @@ static size_t keep_known_rows(data_ratings *r, size_t n_users, size_t n_items) {
  * done), and where the run stood. */
 static void say_resuming(const mf_model *m, const train_options *o) {
     const mf_progress *pg = &m->progress;
-    const char *kind = nn_optimizer_name(o->train.opt.kind);
-    if (m->opt_state.present && m->opt_state.cfg.kind != o->train.opt.kind) {
+    const char *kind = nn_optimizer_name(o->train.fit.opt.kind);
+    if (m->opt_state.present && m->opt_state.cfg.kind != o->train.fit.opt.kind) {
         fflush(stdout);
         fprintf(stderr, "embrec: warning: %s was trained with %s: its optimiser state is "
                         "dropped, and %s starts afresh\n", o->resume,
                 nn_optimizer_name(m->opt_state.cfg.kind), kind);
     }
-    if (!o->train.verbose) return;
-    if (m->opt_state.present && m->opt_state.cfg.kind == o->train.opt.kind)
+    if (!o->train.session.verbose) return;
+    if (m->opt_state.present && m->opt_state.cfg.kind == o->train.fit.opt.kind)
         printf("resuming %s: its %s state after %llu steps\n", o->resume, kind,
                (unsigned long long)m->opt_state.t);
     else if (!m->opt_state.present) /* (version 1: there is none to take up) */
@@ -1085,10 +1085,10 @@ static void say_resuming(const mf_model *m, const train_options *o) {
                "not keep its run's progress)\n", o->resume);
     else if (!pg->best_epoch)
         printf("resuming %s at epoch %zu of %zu\n", o->resume, pg->epochs_done + 1,
-               o->train.epochs);
+               o->train.fit.epochs);
     else
         printf("resuming %s at epoch %zu of %zu: best %s %.4f at epoch %zu, %zu epoch%s "
-               "since\n", o->resume, pg->epochs_done + 1, o->train.epochs,
+               "since\n", o->resume, pg->epochs_done + 1, o->train.fit.epochs,
                m->cfg.implicit ? "HR" : "val_loss",
                m->cfg.implicit ? pg->best.hr : pg->best.val_loss, pg->best_epoch, pg->wait,
                pg->wait == 1 ? "" : "s");
@@ -1132,7 +1132,7 @@ static int cmd_train(args *a) {
     memset(&model, 0, sizeof model); /* every failure below frees what exists */
     parse_train(a, &o, &model); /* (--resume loads the model) */
     check_output(o.save);
-    check_output(o.train.history_path);
+    check_output(o.train.session.history_path);
     memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
     data_idmap_init(&items);
@@ -1162,7 +1162,7 @@ static int cmd_train(args *a) {
                             "have are left out\n", dropped, o.resume);
         say_resuming(&model, &o);
     }
-    nn_rng_seed(&rng, o.train.seed);
+    nn_rng_seed(&rng, o.train.fit.seed);
 
     /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
     /* (implicit models hold out each user's latest row, whose ties break by file
@@ -1199,17 +1199,17 @@ static int cmd_train(args *a) {
     if (o.batch_order) { /* one permutation of the epoch's samples per line */
         uint32_t *orders;
         size_t n_orders;
-        size_t N = o.model.implicit ? train.n * (1 + o.train.negatives) : train.n;
+        size_t N = o.model.implicit ? train.n * (1 + o.train.fit.negatives) : train.n;
         if (data_read_orders(o.batch_order, N, &orders, &n_orders, &err) != 0) die(&err);
-        if (n_orders > 1 && n_orders < o.train.epochs) {
+        if (n_orders > 1 && n_orders < o.train.fit.epochs) {
             fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
-                            "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.epochs);
+                            "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.fit.epochs);
             free(orders);
             goto done;
         }
-        o.train.orders = orders;
-        o.train.n_orders = n_orders;
-        o.train.order_n = N;
+        o.train.replay.orders = orders;
+        o.train.replay.n_orders = n_orders;
+        o.train.replay.order_n = N;
     }
 
     if (!o.resume) {
@@ -1243,11 +1243,11 @@ static int cmd_train(args *a) {
                 data_features_free(&itf);
                 goto done;
             }
-            if (o.train.verbose)
+            if (o.train.session.verbose)
                 printf("initial weights: %zu of %zu arrays from %s\n", loaded,
                        model.params.n_tensors, o.init_from);
         }
-        if (o.train.verbose && (uf.n_features || itf.n_features))
+        if (o.train.session.verbose && (uf.n_features || itf.n_features))
             printf("side information: %zu user features, %zu item features\n", uf.n_features,
                    itf.n_features);
         data_features_free(&uf);
@@ -1255,23 +1255,23 @@ static int cmd_train(args *a) {
     }
     free(item_genre);
     item_genre = NULL;
-    if (o.train.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
+    if (o.train.session.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     source_path(o.data, model.source, sizeof model.source);
-    if (o.train.verbose) {
+    if (o.train.session.verbose) {
         printf("embrec: %s model, K=%zu%s, %s (%s, lr %g), batch %zu, %zu users, %zu items%s%s\n",
                mf_kind_name(o.model.kind), o.model.dim,
                o.model.kind == MF_DOT && o.model.centre ? ", centred" : "",
-               nn_optimizer_name(o.train.opt.kind), nn_update_name(o.train.opt.update),
-               (double)o.train.opt.lr, o.train.batch, users.n, items.n,
+               nn_optimizer_name(o.train.fit.opt.kind), nn_update_name(o.train.fit.opt.update),
+               (double)o.train.fit.opt.lr, o.train.fit.batch, users.n, items.n,
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
-    check_blocks(a, o.train.blocks, &model);
+    check_blocks(a, o.train.speed.blocks, &model);
     if (val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
-        initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.threads).mse;
-    o.train.stop = &interrupted;
+        initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.speed.threads).mse;
+    o.train.session.stop = &interrupted;
     catch_interrupt();
-    rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.verbose ? stdout : NULL, &err);
+    rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.session.verbose ? stdout : NULL, &err);
     if (rc == -1) die(&err);
     record_protocol(&model, &o);
     if (rc != 0) { /* interrupted or diverged: save what is worth keeping, then stop */
@@ -1279,25 +1279,25 @@ static int cmd_train(args *a) {
         goto done;
     }
     if (val.n && o.model.implicit) {
-        print_ranking(&model, &train, &val, o.train.rank_k, o.train.seed);
-    } else if (val.n && o.train.verbose) {
+        print_ranking(&model, &train, &val, o.train.fit.rank_k, o.train.fit.seed);
+    } else if (val.n && o.train.session.verbose) {
         mf_metrics bm = mf_evaluate_mean(model.mean, &val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
     warn_if_worse_than_mean(&model, &hist, &val, initial_val_loss);
     if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
-        print_ranking(&model, &rest, &test, o.train.rank_k, o.train.seed);
+        print_ranking(&model, &rest, &test, o.train.fit.rank_k, o.train.fit.seed);
     } else if (test.n) {
-        mf_metrics tm = mf_evaluate_threads(&model, &test, 1, o.train.threads);
+        mf_metrics tm = mf_evaluate_threads(&model, &test, 1, o.train.speed.threads);
         mf_metrics bm = mf_evaluate_mean(model.mean, &test);
         print_metrics("test", &tm, &bm);
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
-    if (o.train.verbose) printf("saved %s\n", o.save);
+    if (o.train.session.verbose) printf("saved %s\n", o.save);
     status = interrupted ? 128 + (int)interrupted : 0; /* one came after the last batch */
 done:
     mf_history_free(&hist);
-    free((void *)o.train.orders);
+    free((void *)o.train.replay.orders);
     free(item_genre);
     mf_free(&model);
     data_ratings_free(&all);
@@ -1495,11 +1495,11 @@ static int cmd_ablate(args *a) {
     ab.split_seed = 1;
     apply_recipe(&o, mf_recipe_find("hybrid"));
     o.cmd = a->cmd;
-    o.train.verbose = 0;
+    o.train.session.verbose = 0;
     parse_ablate(a, &ab, &o, &sub_argc, sub_argv);
-    o.train.patience = 0; /* no validation set: every variant trains the same epochs */
-    o.train.restore_best = 0;
-    o.train.history_path = NULL;
+    o.train.fit.patience = 0; /* no validation set: every variant trains the same epochs */
+    o.train.fit.restore_best = 0;
+    o.train.session.history_path = NULL;
     if (o.model.implicit) usage_error(a, "an implicit model has no RMSE to compare%s%s", "", "");
     /* the groups to try: what was asked, else what the data directory offers */
     if (ab.user_groups) snprintf(ug, sizeof ug, "%s", ab.user_groups);
@@ -1558,7 +1558,7 @@ static int cmd_ablate(args *a) {
             data_error err;
             int t;
             nn_rng_seed(&rng, (uint64_t)(s + 1));
-            o.train.seed = (uint64_t)(s + 1);
+            o.train.fit.seed = (uint64_t)(s + 1);
             if (mf_init(&m, o.model, &users, &items, &all, &side, &rng, &err) != 0 ||
                 mf_train(&m, &train, NULL, &o.train, &hist, NULL, &err) != 0)
                 die(&err);
@@ -1576,8 +1576,8 @@ static int cmd_ablate(args *a) {
     }
 
     printf("%s model, K=%zu, %s lr %g %s, %zu epochs; test RMSE, mean ± sd over %zu seeds\n\n",
-           mf_kind_name(o.model.kind), o.model.dim, nn_optimizer_name(o.train.opt.kind),
-           (double)o.train.opt.lr, nn_update_name(o.train.opt.update), o.train.epochs,
+           mf_kind_name(o.model.kind), o.model.dim, nn_optimizer_name(o.train.fit.opt.kind),
+           (double)o.train.fit.opt.lr, nn_update_name(o.train.fit.opt.update), o.train.fit.epochs,
            ab.seeds);
     printf("| variant | all (%zu) | users with ≤ %zu ratings (%zu) | movies with ≤ %zu ratings (%zu) |\n",
            test.n, ab.max_kept, test_users.n, ab.max_kept, test_items.n);

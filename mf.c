@@ -1320,27 +1320,25 @@ int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train
 
 /* ------------------------------------------------------------ training */
 
+mf_fit mf_fit_defaults(void) {
+    mf_fit f = {
+        .opt = nn_optimizer_defaults(NN_ADAMAX),
+        .batch = 32,       /* Keras fit() default batch_size */
+        .epochs = 30,
+        .seed = 1,
+        .negatives = 4,    /* NCF's choice */
+        .rank_k = 10,
+    };
+    return f;
+}
+
 mf_train_config mf_train_defaults(void) {
-    mf_train_config c;
-    c.opt = nn_optimizer_defaults(NN_ADAMAX);
-    c.batch = 32;          /* Keras fit() default batch_size */
-    c.epochs = 30;
-    c.patience = 0;
-    c.restore_best = 0;
-    c.seed = 1;
-    c.verbose = 2;
-    c.history_path = NULL;
-    c.negatives = 4;       /* NCF's choice */
-    c.rank_k = 10;
-    c.order = MF_ORDER_EMBREC;
-    c.numpy_seed = 0;
-    c.orders = NULL;
-    c.n_orders = 0;
-    c.order_n = 0;
-    c.threads = 1;
-    c.blocks = 0;
-    c.stop = NULL;
-    c.resume = 0;
+    mf_train_config c = {
+        .fit = mf_fit_defaults(),
+        .replay = {.order = MF_ORDER_EMBREC},
+        .speed = {.threads = 1},
+        .session = {.verbose = 2},
+    };
     return c;
 }
 
@@ -1613,7 +1611,7 @@ static void mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t 
  *   p ← p − lr·g_p,  q ← q − lr·g_q,  b ← b − lr·(2e + 2λb) */
 static int sgd_fast_path(const mf_model *m, const mf_train_config *cfg) {
     return (m->cfg.kind == MF_DOT || m->cfg.kind == MF_BIAS) && !m->cfg.implicit &&
-           !mf_is_hybrid(m) && cfg->opt.kind == NN_SGD && cfg->batch == 1;
+           !mf_is_hybrid(m) && cfg->fit.opt.kind == NN_SGD && cfg->fit.batch == 1;
 }
 
 /* Why an epoch ended before its last batch, and at which batch (from 1). */
@@ -2448,7 +2446,7 @@ static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_hist
     nonfinite_tensors(&m->params, m->params.w, bad, sizeof bad);
     data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
                 "try a smaller learning rate than --lr %g%s", where,
-                bad[0] ? bad : "the weights are still finite", (double)cfg->opt.lr, kept);
+                bad[0] ? bad : "the weights are still finite", (double)cfg->fit.opt.lr, kept);
     return MF_TRAIN_DIVERGED;
 }
 
@@ -2515,36 +2513,36 @@ static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_hi
     pg->best.seconds = 0.0;
     pg->best_weights = best_known && at_best;
     pg->wait = wait;
-    pg->epochs = cfg->epochs;
-    pg->batch = cfg->batch;
-    pg->patience = cfg->patience;
-    pg->negatives = cfg->negatives;
-    pg->rank_k = cfg->rank_k;
-    pg->blocks = cfg->blocks;
-    pg->restore_best = cfg->restore_best;
-    pg->seed = cfg->seed;
-    pg->order = cfg->order;
-    pg->numpy_seed = cfg->numpy_seed;
+    pg->epochs = cfg->fit.epochs;
+    pg->batch = cfg->fit.batch;
+    pg->patience = cfg->fit.patience;
+    pg->negatives = cfg->fit.negatives;
+    pg->rank_k = cfg->fit.rank_k;
+    pg->blocks = cfg->speed.blocks;
+    pg->restore_best = cfg->fit.restore_best;
+    pg->seed = cfg->fit.seed;
+    pg->order = cfg->replay.order;
+    pg->numpy_seed = cfg->replay.numpy_seed;
 }
 
 int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
              const mf_train_config *cfg, mf_history *hist, FILE *log,
              data_error *err) {
     int implicit = m->cfg.implicit;
-    size_t N = implicit ? train->n * (1 + cfg->negatives) : train->n, epoch, wait = 0;
+    size_t N = implicit ? train->n * (1 + cfg->fit.negatives) : train->n, epoch, wait = 0;
     int has_val = val && val->n > 0;
-    int keep_best = has_val && cfg->restore_best, rc = 0, have_best_w = 0, at_best = 0;
+    int keep_best = has_val && cfg->fit.restore_best, rc = 0, have_best_w = 0, at_best = 0;
     mf_progress *pg = &m->progress;
-    int resume = cfg->resume && pg->present;
+    int resume = cfg->session.resume && pg->present;
     size_t start = resume ? pg->epochs_done : 0; /* epochs done before this run */
     epoch_halt halt;
-    int bar = log && cfg->verbose >= 2 && isatty(fileno(log));
+    int bar = log && cfg->session.verbose >= 2 && isatty(fileno(log));
     const loss_fn *lf = implicit ? &bce_loss : &mse_loss;
     double best = INFINITY;
     nn_optimizer opt;
     train_buffers tb;
     trainers ts;
-    int hogwild = cfg->opt.update == NN_UPDATE_LAZY;
+    int hogwild = cfg->fit.opt.update == NN_UPDATE_LAZY;
     history_out hf = {.path = NULL};
     nn_rng rng, dropout;
     data_np_rng np_rng;
@@ -2553,45 +2551,45 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     memset(&opt, 0, sizeof opt); /* so that the error path may free it */
     memset(&ts, 0, sizeof ts);
     memset(&tb, 0, sizeof tb);
-    if (cfg->batch == 0 || cfg->epochs == 0 || (implicit && cfg->rank_k == 0)) {
+    if (cfg->fit.batch == 0 || cfg->fit.epochs == 0 || (implicit && cfg->fit.rank_k == 0)) {
         data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
         return -1;
     }
-    if (start >= cfg->epochs) {
+    if (start >= cfg->fit.epochs) {
         data_errorf(err, "the model has trained %zu epochs already: the run's total must be "
-                    "above that (it is %zu)", start, cfg->epochs);
+                    "above that (it is %zu)", start, cfg->fit.epochs);
         return -1;
     }
-    if (cfg->order == MF_ORDER_GIVEN &&
-        (!cfg->orders || cfg->n_orders == 0 || (cfg->n_orders > 1 && cfg->n_orders < cfg->epochs))) {
+    if (cfg->replay.order == MF_ORDER_GIVEN &&
+        (!cfg->replay.orders || cfg->replay.n_orders == 0 || (cfg->replay.n_orders > 1 && cfg->replay.n_orders < cfg->fit.epochs))) {
         data_errorf(err, "the batch order has %zu permutations for %zu epochs (give one, used "
-                    "every epoch, or one per epoch)", cfg->n_orders, cfg->epochs);
+                    "every epoch, or one per epoch)", cfg->replay.n_orders, cfg->fit.epochs);
         return -1;
     }
-    if (cfg->blocks > MF_MAX_BLOCKS) {
+    if (cfg->speed.blocks > MF_MAX_BLOCKS) {
         data_errorf(err, "at most %d user and movie groups (blocks), not %zu", MF_MAX_BLOCKS,
-                    cfg->blocks);
+                    cfg->speed.blocks);
         return -1;
     }
-    if (cfg->blocks > m->n_users || cfg->blocks > m->n_items) { /* a group with no one in it */
+    if (cfg->speed.blocks > m->n_users || cfg->speed.blocks > m->n_items) { /* a group with no one in it */
         data_errorf(err, "--blocks %zu: at most %zu here (%zu users, %zu movies: each group "
-                    "needs at least one)", cfg->blocks,
+                    "needs at least one)", cfg->speed.blocks,
                     m->n_users < m->n_items ? m->n_users : m->n_items, m->n_users, m->n_items);
         return -1;
     }
-    if (cfg->blocks && (!sgd_fast_path(m, cfg) || cfg->order != MF_ORDER_EMBREC)) {
+    if (cfg->speed.blocks && (!sgd_fast_path(m, cfg) || cfg->replay.order != MF_ORDER_EMBREC)) {
         data_errorf(err, "blocks replace the epoch's shuffle of per-rating SGD: they need "
                     "--optimizer sgd --batch 1 on the dot or bias model without features, "
                     "and no other batch order");
         return -1;
     }
-    if (cfg->order == MF_ORDER_NUMPY && data_np_seed(&np_rng, cfg->numpy_seed, err) != 0)
+    if (cfg->replay.order == MF_ORDER_NUMPY && data_np_seed(&np_rng, cfg->replay.numpy_seed, err) != 0)
         return -1;
-    hf.path = cfg->history_path;
+    hf.path = cfg->session.history_path;
     if (history_save(&hf, hist, err) != 0) return -1;
-    hist->epoch = calloc(cfg->epochs, sizeof *hist->epoch);
-    if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->opt, &m->params) != 0 ||
-        buffers_alloc(&tb, m, N, cfg->batch, keep_best, cfg->opt.kind,
+    hist->epoch = calloc(cfg->fit.epochs, sizeof *hist->epoch);
+    if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->fit.opt, &m->params) != 0 ||
+        buffers_alloc(&tb, m, N, cfg->fit.batch, keep_best, cfg->fit.opt.kind,
                       implicit ? train : NULL) != 0)
         goto oom;
     for (epoch = 0; epoch < start; epoch++) hist->epoch[epoch] = history_gap();
@@ -2606,17 +2604,17 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         size_t r;
         tb.packed = nn_alloc((train->n ? train->n : 1) * sizeof *tb.packed);
         if (!tb.packed) goto oom;
-        for (r = 0; r < train->n && !cfg->blocks; r++) { /* (blocks pack their own order) */
+        for (r = 0; r < train->n && !cfg->speed.blocks; r++) { /* (blocks pack their own order) */
             tb.packed[r].u = train->user[r];
             tb.packed[r].i = train->item[r];
             tb.packed[r].y = train->rating[r];
         }
     }
-    nn_rng_seed(&rng, cfg->seed); /* (a resumed run's groups come from the seed too) */
-    if (cfg->blocks &&
-        sgd_grid_build(&tb.grid, tb.packed, train, m->n_users, m->n_items, cfg->blocks, &rng) != 0)
+    nn_rng_seed(&rng, cfg->fit.seed); /* (a resumed run's groups come from the seed too) */
+    if (cfg->speed.blocks &&
+        sgd_grid_build(&tb.grid, tb.packed, train, m->n_users, m->n_items, cfg->speed.blocks, &rng) != 0)
         goto oom;
-    if (m->opt_state.present && m->opt_state.cfg.kind == cfg->opt.kind) /* resume */
+    if (m->opt_state.present && m->opt_state.cfg.kind == cfg->fit.opt.kind) /* resume */
         nn_optimizer_resume(&opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
     if (keep_best && resume && pg->best_epoch && pg->best_weights) { /* they are the best's */
         memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
@@ -2625,45 +2623,45 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         tb.best_t = opt.t;
         have_best_w = 1;
     }
-    if (cfg->resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
-    nn_rng_seed(&dropout, cfg->seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
+    if (cfg->session.resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
+    nn_rng_seed(&dropout, cfg->fit.seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
                                              * shuffles do not depend on the model */
-    if (!tb.packed && cfg->threads > 1) { /* batched training on several threads */
-        size_t T = cfg->threads > NN_MAX_THREADS ? NN_MAX_THREADS : cfg->threads;
-        if (!hogwild && T > cfg->batch) T = cfg->batch; /* a share of at least one rating */
-        if (trainers_alloc(&ts, m, T, cfg->batch, hogwild, &dropout, cfg->seed) != 0) goto oom;
+    if (!tb.packed && cfg->speed.threads > 1) { /* batched training on several threads */
+        size_t T = cfg->speed.threads > NN_MAX_THREADS ? NN_MAX_THREADS : cfg->speed.threads;
+        if (!hogwild && T > cfg->fit.batch) T = cfg->fit.batch; /* a share of at least one rating */
+        if (trainers_alloc(&ts, m, T, cfg->fit.batch, hogwild, &dropout, cfg->fit.seed) != 0) goto oom;
         opt.team = ts.team; /* dense-sweep's pass is shared too */
     }
     if (resume) streams_restore(pg, &rng, &dropout, &ts);
     if (streams_alloc(pg, &ts) != 0) goto oom;
     nn_flush_denormals();
 
-    if (log && cfg->verbose) {
+    if (log && cfg->session.verbose) {
         if (implicit)
             fprintf(log, "Train on %zu positives with %zu negatives each%s\n", train->n,
-                    cfg->negatives, has_val ? ", rank the held-out items each epoch" : "");
+                    cfg->fit.negatives, has_val ? ", rank the held-out items each epoch" : "");
         else if (has_val)
             fprintf(log, "Train on %zu samples, validate on %zu samples\n", N, val->n);
         else
             fprintf(log, "Train on %zu samples\n", N);
     }
-    for (epoch = start; epoch < cfg->epochs; epoch++) {
+    for (epoch = start; epoch < cfg->fit.epochs; epoch++) {
         mf_epoch *e = &hist->epoch[epoch];
         double t0 = now_seconds(), score;
         samples sm;
         size_t k;
         streams_save(pg, &rng, &dropout, &ts); /* before the epoch draws anything */
-        sm = implicit ? sample_epoch(&tb, train, cfg->negatives, m->n_items, &rng)
+        sm = implicit ? sample_epoch(&tb, train, cfg->fit.negatives, m->n_items, &rng)
                       : explicit_samples(train);
-        if (log && cfg->verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->epochs);
-        if (cfg->order == MF_ORDER_GIVEN && cfg->order_n != sm.n) {
+        if (log && cfg->session.verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->fit.epochs);
+        if (cfg->replay.order == MF_ORDER_GIVEN && cfg->replay.order_n != sm.n) {
             data_errorf(err, "the batch order permutes %zu samples; epoch %zu has %zu",
-                        cfg->order_n, epoch + 1, sm.n);
+                        cfg->replay.order_n, epoch + 1, sm.n);
             break;
-        } else if (cfg->order == MF_ORDER_GIVEN) { /* a recorded run's order */
-            memcpy(tb.perm, cfg->orders + (cfg->n_orders == 1 ? 0 : epoch) * sm.n,
+        } else if (cfg->replay.order == MF_ORDER_GIVEN) { /* a recorded run's order */
+            memcpy(tb.perm, cfg->replay.orders + (cfg->replay.n_orders == 1 ? 0 : epoch) * sm.n,
                    sm.n * sizeof *tb.perm);
-        } else if (cfg->order == MF_ORDER_NUMPY) {
+        } else if (cfg->replay.order == MF_ORDER_NUMPY) {
             /* Keras: np.random.shuffle(index_array) on the same array every epoch
              * (a resumed run replays the shuffles of the epochs before it) */
             if (epoch == start) {
@@ -2678,19 +2676,19 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
             nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
         }
         halt.why = HALT_NONE;
-        halt.batches = (sm.n + cfg->batch - 1) / cfg->batch;
+        halt.batches = (sm.n + cfg->fit.batch - 1) / cfg->fit.batch;
         if (tb.grid.G) /* LIBMF's blocks in a fresh order */
-            e->loss = sgd_grid_epoch(m, tb.packed, sm.n, &tb.grid, &cfg->opt, cfg->threads, &rng,
-                                     cfg->stop, &halt);
+            e->loss = sgd_grid_epoch(m, tb.packed, sm.n, &tb.grid, &cfg->fit.opt, cfg->speed.threads, &rng,
+                                     cfg->session.stop, &halt);
         else if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
-            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->opt, tb.perm, cfg->threads, cfg->stop,
+            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->fit.opt, tb.perm, cfg->speed.threads, cfg->session.stop,
                                 &halt);
         else if (ts.T > 1 && hogwild)
-            e->loss = train_epoch_hogwild(m, sm, lf, &opt, cfg->batch, &tb, &ts,
-                                          bar ? log : NULL, t0, cfg->stop, &halt);
+            e->loss = train_epoch_hogwild(m, sm, lf, &opt, cfg->fit.batch, &tb, &ts,
+                                          bar ? log : NULL, t0, cfg->session.stop, &halt);
         else
-            e->loss = train_epoch(m, sm, lf, &opt, cfg->batch, &tb, &ts, &dropout,
-                                  bar ? log : NULL, t0, cfg->stop, &halt);
+            e->loss = train_epoch(m, sm, lf, &opt, cfg->fit.batch, &tb, &ts, &dropout,
+                                  bar ? log : NULL, t0, cfg->session.stop, &halt);
         nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
         if (halt.why != HALT_NONE) {
             if (bar && log) fprintf(log, "\n");
@@ -2700,17 +2698,17 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
         if (has_val && implicit) { /* rank each held-out item among 99 negatives */
             mf_ranking r;
-            if (mf_rank_evaluate(m, train, val, cfg->rank_k, 99, cfg->seed, &r, err) != 0) break;
+            if (mf_rank_evaluate(m, train, val, cfg->fit.rank_k, 99, cfg->fit.seed, &r, err) != 0) break;
             e->hr = r.hr;
             e->ndcg = r.ndcg;
         } else if (has_val) { /* val_loss: the model's output for every row, as Keras */
-            mf_metrics vm = mf_evaluate_threads(m, val, 0, cfg->threads);
+            mf_metrics vm = mf_evaluate_threads(m, val, 0, cfg->speed.threads);
             e->val_loss = vm.mse;
             e->val_mae = vm.mae;
         }
         e->seconds = now_seconds() - t0;
         hist->n = epoch + 1;
-        if (log && cfg->verbose) log_epoch_end(log, sm.n, e, has_val, cfg->rank_k, bar);
+        if (log && cfg->session.verbose) log_epoch_end(log, sm.n, e, has_val, cfg->fit.rank_k, bar);
         if (history_save(&hf, hist, err) != 0) { /* stop: the run would go unrecorded */
             rc = -1;
             break;
@@ -2729,9 +2727,9 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
                 tb.best_t = opt.t;
                 have_best_w = 1;
             }
-        } else if (cfg->patience && ++wait >= cfg->patience) {
+        } else if (cfg->fit.patience && ++wait >= cfg->fit.patience) {
             hist->stopped_early = 1;
-            if (log && cfg->verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
+            if (log && cfg->session.verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
             break;
         }
     }
@@ -2739,17 +2737,17 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     at_best = rc == 0 && hist->best + 1 == hist->n; /* the last epoch's weights are the best's */
     if (keep_best && have_best_w && !at_best) { /* back to the best */
         memcpy(m->params.w, tb.best_w, m->params.n * sizeof(float));
-        keep_opt_state(m, &cfg->opt, tb.best_m, tb.best_v, tb.best_t);
+        keep_opt_state(m, &cfg->fit.opt, tb.best_m, tb.best_v, tb.best_t);
         at_best = 1;
     } else {
-        keep_opt_state(m, &cfg->opt, opt.m, opt.v, opt.t);
+        keep_opt_state(m, &cfg->fit.opt, opt.m, opt.v, opt.t);
     }
     progress_record(m, cfg, hist, has_val && best < INFINITY, wait, at_best);
-    if (log && cfg->verbose && has_val && best < INFINITY) {
+    if (log && cfg->session.verbose && has_val && best < INFINITY) {
         const mf_epoch *b = &hist->epoch[hist->best];
         if (implicit)
-            fprintf(log, "Best HR@%zu %.4f (NDCG@%zu %.4f) at epoch %zu", cfg->rank_k, b->hr,
-                    cfg->rank_k, b->ndcg, hist->best + 1);
+            fprintf(log, "Best HR@%zu %.4f (NDCG@%zu %.4f) at epoch %zu", cfg->fit.rank_k, b->hr,
+                    cfg->fit.rank_k, b->ndcg, hist->best + 1);
         else
             fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu", b->val_loss,
                     sqrt(b->val_loss), hist->best + 1);
@@ -2763,7 +2761,7 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
      * went out): close it; a halt's own message comes first */
     if (hf.out.f && data_out_commit(&hf.out, rc ? NULL : err) != 0 && rc == 0) return -1;
     if (rc != 0) return rc;
-    return hist->n == cfg->epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
+    return hist->n == cfg->fit.epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
                                                                    * an order did not fit */
 oom:
     data_errorf(err, "out of memory for training");
@@ -2777,56 +2775,94 @@ oom:
 
 /* ------------------------------------------------------------ recipes */
 
+/* Keras's optimisers with their defaults but the rate, in dense mode (the
+ * notebooks' behaviour) unless a recipe says otherwise */
+#define KERAS_ADAM(rate) \
+    {.kind = NN_ADAM, .update = NN_UPDATE_DENSE, .lr = (rate), .beta1 = 0.9f, .beta2 = 0.999f, \
+     .epsilon = 1e-7f}
+#define KERAS_ADAMAX(rate) \
+    {.kind = NN_ADAMAX, .update = NN_UPDATE_DENSE, .lr = (rate), .beta1 = 0.9f, .beta2 = 0.999f, \
+     .epsilon = 1e-7f}
+
 static const mf_recipe recipes[] = {
-    {"mf8", "000 (learn user and movie embeddings)",
-     "dot k=8 on ratings centred by the mean, Adam lr 0.01 eps 1e-8, batch 5000, "
-     "validation 0.05, 20 epochs",
-     {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
-     /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.01f, 0.9f, 0.999f, 1e-8f}, 5000, 20, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
-     0.05, 1},
-    {"cfmodel", "003 (deep learning model, CFModel)",
-     "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
-     "patience 2, best weights kept",
-     {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
-     {{NN_ADAMAX, NN_UPDATE_DENSE, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 30, 2, 1, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
-     0.1, 1},
+    {
+        .name = "mf8",
+        .notebook = "000 (learn user and movie embeddings)",
+        .summary = "dot k=8 on ratings centred by the mean, Adam lr 0.01 eps 1e-8, batch 5000, "
+                   "validation 0.05, 20 epochs",
+        .model = {.kind = MF_DOT, .dim = 8, .centre = 1, .init_limit = 0.05f},
+        /* tf.train.AdamOptimizer: the Keras formula with ε 1e-8, dense updates */
+        .fit = {.opt = {.kind = NN_ADAM, .update = NN_UPDATE_DENSE, .lr = 0.01f, .beta1 = 0.9f,
+                        .beta2 = 0.999f, .epsilon = 1e-8f},
+                .batch = 5000, .epochs = 20, .seed = 1, .negatives = 4, .rank_k = 10},
+        .val_split = 0.05,
+        .shuffle_first = 1,
+    },
+    {
+        .name = "cfmodel",
+        .notebook = "003 (deep learning model, CFModel)",
+        .summary = "dot k=100, AdaMax (Keras defaults), batch 32, validation 0.1, up to 30 epochs, "
+                   "patience 2, best weights kept",
+        .model = {.kind = MF_DOT, .dim = 100, .init_limit = 0.05f},
+        .fit = {.opt = KERAS_ADAMAX(0.002f), .batch = 32, .epochs = 30, .patience = 2,
+                .restore_best = 1, .seed = 1, .negatives = 4, .rank_k = 10},
+        .val_split = 0.1,
+        .shuffle_first = 1,
+    },
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32
      * (fit's default) and 0.2 are this recipe's choices */
-    {"deep-genre", "002 (embedding CNN: user, movie and genre embeddings)",
-     "user, movie, genre-string embeddings 50 -> Dropout -> Dense 64 relu -> Dropout -> "
-     "Dense 10 relu -> Dropout -> Dense 1 sigmoid scaled to the rating range; Adam, "
-     "batch 32, validation 0.2, 5 epochs",
-     {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2, .hidden = {64, 10},
-      .hidden_act = NN_RELU, .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 32, 5, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
-     0.2, 1},
+    {
+        .name = "deep-genre",
+        .notebook = "002 (embedding CNN: user, movie and genre embeddings)",
+        .summary = "user, movie, genre-string embeddings 50 -> Dropout -> Dense 64 relu -> "
+                   "Dropout -> Dense 10 relu -> Dropout -> Dense 1 sigmoid scaled to the rating "
+                   "range; Adam, batch 32, validation 0.2, 5 epochs",
+        .model = {.kind = MF_DEEP, .dim = 50, .init_limit = 0.05f, .n_hidden = 2,
+                  .hidden = {64, 10}, .hidden_act = NN_RELU, .dropout_embed = 0.2f,
+                  .dropout_hidden = 0.2f},
+        .fit = {.opt = KERAS_ADAM(0.001f), .batch = 32, .epochs = 5, .seed = 1, .negatives = 4,
+                .rank_k = 10},
+        .val_split = 0.2,
+        .shuffle_first = 1,
+    },
     /* notebook 004 builds and summarises the network for an interaction score
      * in [0, 1] but does not train it: implicit feedback with NCF's protocol
      * (4 negatives per positive, each user's latest item held out), Adam,
      * batch 256 and 10 epochs are this recipe's choices */
-    {"neumf", "004 (CF with deep learning, NeuMF-like)",
-     "user, item embeddings 100 -> Dropout 0.5 each -> multiply -> Dense 50 linear -> "
-     "Dropout 0.5 -> Dense 1 sigmoid (lecun_uniform); implicit feedback, 4 negatives per "
-     "positive, BCE, Adam, batch 256, 10 epochs, latest item per user held out",
-     {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1, .hidden = {50},
-      .hidden_act = NN_LINEAR, .dropout_embed = 0.5f, .dropout_hidden = 0.5f,
-      .output_lecun = 1, .implicit = 1},
-     {{NN_ADAM, NN_UPDATE_DENSE, 0.001f, 0.9f, 0.999f, 1e-7f}, 256, 10, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
-     0.1, 1},
+    {
+        .name = "neumf",
+        .notebook = "004 (CF with deep learning, NeuMF-like)",
+        .summary = "user, item embeddings 100 -> Dropout 0.5 each -> multiply -> Dense 50 linear "
+                   "-> Dropout 0.5 -> Dense 1 sigmoid (lecun_uniform); implicit feedback, 4 "
+                   "negatives per positive, BCE, Adam, batch 256, 10 epochs, latest item per "
+                   "user held out",
+        .model = {.kind = MF_NEUMF, .dim = 100, .init_limit = 0.05f, .n_hidden = 1,
+                  .hidden = {50}, .hidden_act = NN_LINEAR, .dropout_embed = 0.5f,
+                  .dropout_hidden = 0.5f, .output_lecun = 1, .implicit = 1},
+        .fit = {.opt = KERAS_ADAM(0.001f), .batch = 256, .epochs = 10, .seed = 1,
+                .negatives = 4, .rank_k = 10},
+        .val_split = 0.1,
+        .shuffle_first = 1,
+    },
     /* notebook 001 describes its question (which embedded side information
      * helps most) and its data, not a model: LightFM's hybrid over the bias
      * model, with L2 on the composed vectors, Adam lr 0.002 with lazy updates,
      * batch 32 and 25 epochs are this recipe's choices; features are chosen
      * with --user-features and --item-features */
-    {"hybrid", "001 (generating embeddings: user and movie metadata)",
-     "bias model k=32 whose user and movie vectors add the mean embedding of their "
-     "features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, batch 32, "
-     "validation 0.1, 25 epochs",
-     {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
-     {{NN_ADAM, NN_UPDATE_LAZY, 0.002f, 0.9f, 0.999f, 1e-7f}, 32, 25, 0, 0, 1, 2, NULL, 4, 10, MF_ORDER_EMBREC, 0, NULL, 0, 0, 1, 0, NULL, 0},
-     0.1, 1},
+    {
+        .name = "hybrid",
+        .notebook = "001 (generating embeddings: user and movie metadata)",
+        .summary = "bias model k=32 whose user and movie vectors add the mean embedding of "
+                   "their features (LightFM), L2 0.1 on those vectors, Adam lr 0.002 lazy, "
+                   "batch 32, validation 0.1, 25 epochs",
+        .model = {.kind = MF_BIAS, .dim = 32, .l2 = 0.1f, .init_limit = 0.05f},
+        .fit = {.opt = {.kind = NN_ADAM, .update = NN_UPDATE_LAZY, .lr = 0.002f, .beta1 = 0.9f,
+                        .beta2 = 0.999f, .epsilon = 1e-7f},
+                .batch = 32, .epochs = 25, .seed = 1, .negatives = 4, .rank_k = 10},
+        .val_split = 0.1,
+        .shuffle_first = 1,
+    },
 };
 
 const mf_recipe *mf_recipes(size_t *n) {

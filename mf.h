@@ -238,55 +238,78 @@ size_t mf_summary(FILE *out, const mf_config *cfg, size_t n_users,
 
 /* ------------------------------------------------------------- training */
 
+/* What Keras's fit() is given, with EarlyStopping and ModelCheckpoint: the
+ * settings a notebook states (a recipe is a model and one of these). */
 typedef struct {
     nn_optimizer_config opt;
     size_t batch;          /* ratings per step (Keras default 32) */
-    size_t epochs;         /* at most this many */
+    size_t epochs;         /* at most this many (a resumed run: the run's total) */
     size_t patience;       /* EarlyStopping(val_loss, patience); 0 = never stop early */
     int restore_best;      /* ModelCheckpoint(save_best_only): keep the best epoch's weights */
-    uint64_t seed;         /* the per-epoch shuffles of the training rows */
-    int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
-                            * when the log is a terminal, else as 1 */
-    const char *history_path; /* per-epoch CSV, or NULL: written whole (data_out)
-                            * before the first epoch and at the end of each */
+    uint64_t seed;         /* the per-epoch shuffles of the training rows (and dropout) */
     size_t negatives;      /* implicit: negatives sampled per positive each epoch (NCF: 4) */
     size_t rank_k;         /* implicit: the K of HR@K and NDCG@K reported each epoch */
-    /* The order of the samples in each epoch's batches (fit(shuffle=True)):
-     *   MF_ORDER_EMBREC  a fresh nn_rng permutation every epoch (from seed)
-     *   MF_ORDER_NUMPY   Keras's own: one index array, shuffled in place at
-     *                    the start of every epoch by NumPy's legacy generator
-     *                    seeded with numpy_seed (np.random.seed(numpy_seed))
-     *   MF_ORDER_GIVEN   orders (E, N): epoch e takes row e, or row 0 for
-     *                    every epoch when E is 1 (E must be 1 or ≥ epochs) */
+} mf_fit;
+
+/* Verification: the order of the samples in each epoch's batches, to
+ * replay another run's (fit(shuffle=True)):
+ *   MF_ORDER_EMBREC  a fresh nn_rng permutation every epoch (from fit.seed)
+ *   MF_ORDER_NUMPY   Keras's own: one index array, shuffled in place at
+ *                    the start of every epoch by NumPy's legacy generator
+ *                    seeded with numpy_seed (np.random.seed(numpy_seed))
+ *   MF_ORDER_GIVEN   orders (E, N): epoch e takes row e, or row 0 for
+ *                    every epoch when E is 1 (E must be 1 or ≥ epochs) */
+typedef struct {
     int order;             /* an mf_order */
     uint64_t numpy_seed;
     const uint32_t *orders;
     size_t n_orders;       /* E */
     size_t order_n;        /* N: the samples each order permutes (checked each epoch) */
-    size_t threads;        /* threads (see "training threads" in mf.c): dense and
-                            * dense-sweep split each batch into shares and add their
-                            * gradients in a fixed order (the same threads, the same
-                            * bits); lazy and per-rating SGD update the shared tables
-                            * without locks (Hogwild): faster, but not reproducible
-                            * above 1 */
-    size_t blocks;         /* per-rating SGD: 0, or LIBMF's schedule over a G × G grid of
-                            * user and movie groups (see sgd_grid in mf.c), in place
-                            * of the epoch's shuffle */
-    const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
-                            * SIGINT handler sets it), training ends after the
-                            * current batch (MF_TRAIN_STOPPED) */
-    int resume;            /* 1: continue the run the model's progress describes
-                            * (when present): epochs epochs_done + 1 .. epochs (the
-                            * total, as Keras's initial_epoch), EarlyStopping's best
-                            * and counter, the generators (seed must be the run's:
-                            * --blocks' groups come from it); the training counts
-                            * become the larger of the saved and train's */
-} mf_train_config;
+} mf_replay;
 
 enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };
 
-/* AdaMax (Keras defaults, dense), batch 32, 30 epochs, patience 0, seed 1,
- * verbose 2, no history file; implicit: 4 negatives, K 10 */
+/* How fast, never what the model is: threads (dense and dense-sweep split
+ * each batch into shares and add their gradients in a fixed order, so the
+ * same threads give the same bits; lazy and per-rating SGD update the
+ * shared tables without locks, Hogwild, not reproducible above 1) and
+ * per-rating SGD's blocks (0, or LIBMF's schedule over a G × G grid of user
+ * and movie groups, in place of the epoch's shuffle). */
+typedef struct {
+    size_t threads;
+    size_t blocks;
+} mf_speed;
+
+/* What the run reports, and how it is stopped or continued. */
+typedef struct {
+    int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
+                            * when the log is a terminal, else as 1 */
+    const char *history_path; /* per-epoch CSV, or NULL: written whole (data_out)
+                            * before the first epoch and at the end of each */
+    const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
+                            * signal handler sets it), training ends after the
+                            * current batch (MF_TRAIN_STOPPED) */
+    int resume;            /* 1: continue the run the model's progress describes
+                            * (when present): epochs epochs_done + 1 .. fit.epochs
+                            * (the total, as Keras's initial_epoch), EarlyStopping's
+                            * best and counter, the generators (fit.seed must be
+                            * the run's: --blocks' groups come from it); the
+                            * training counts become the larger of the saved and
+                            * train's */
+} mf_session;
+
+typedef struct {
+    mf_fit fit;            /* the notebook's settings */
+    mf_replay replay;      /* verification against another run */
+    mf_speed speed;        /* threads and blocks */
+    mf_session session;    /* log, history, stop, resume */
+} mf_train_config;
+
+/* AdaMax (Keras defaults, dense), batch 32, 30 epochs, patience 0, seed 1;
+ * implicit: 4 negatives, K 10 */
+mf_fit mf_fit_defaults(void);
+/* those, embrec's own batch order, 1 thread, no blocks, verbose 2, no
+ * history file */
 mf_train_config mf_train_defaults(void);
 
 typedef struct {
@@ -408,7 +431,7 @@ typedef struct {
     const char *notebook;  /* which notebook it reproduces */
     const char *summary;   /* one line for --help */
     mf_config model;
-    mf_train_config train;
+    mf_fit fit;            /* optimiser, batch, epochs, EarlyStopping, ... */
     double val_split;      /* validation_split */
     int shuffle_first;     /* shuffle the rows once, seeded, before splitting */
 } mf_recipe;

@@ -401,11 +401,11 @@ static void test_hybrid_planted_attribute(void) {
     CHECK(cold.n > 1000); /* about 100 cold users × 18 */
     cfg.dim = 8;
     cfg.l2 = 0.01f;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.opt.update = NN_UPDATE_LAZY;
-    tc.opt.lr = 0.01f;
-    tc.epochs = 15;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.opt.update = NN_UPDATE_LAZY;
+    tc.fit.opt.lr = 0.01f;
+    tc.fit.epochs = 15;
+    tc.session.verbose = 0;
     for (v = 0; v < 2; v++) {
         mf_side side = {NULL, 0, NULL, NULL};
         mf_model m;
@@ -645,14 +645,14 @@ static void test_sample_beats_mean(void) {
     mc.kind = MF_BIAS;
     mc.dim = 16;
     mc.l2 = 0.01f;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.opt.lr = 0.01f;
-    tc.opt.update = NN_UPDATE_LAZY;
-    tc.batch = 64;
-    tc.epochs = 30;
-    tc.patience = 3;
-    tc.restore_best = 1;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.opt.lr = 0.01f;
+    tc.fit.opt.update = NN_UPDATE_LAZY;
+    tc.fit.batch = 64;
+    tc.fit.epochs = 30;
+    tc.fit.patience = 3;
+    tc.fit.restore_best = 1;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &rmse, &base, &hist, &m);
     printf("     sample: bias model val RMSE %.4f, global mean %.4f\n", rmse, base);
     CHECK(rmse < 0.85 * base); /* the planted structure is strong: demand 15% */
@@ -669,10 +669,10 @@ static void test_dense_adamax_learns(void) {
     size_t e;
     mc.dim = 16;
     mc.centre = 1;
-    tc.opt.lr = 0.01f; /* AdaMax, dense: the notebooks' update */
-    tc.batch = 32;
-    tc.epochs = 8;
-    tc.verbose = 0;
+    tc.fit.opt.lr = 0.01f; /* AdaMax, dense: the notebooks' update */
+    tc.fit.batch = 32;
+    tc.fit.epochs = 8;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &rmse, &base, &hist, &m);
     printf("     sample: centred dot, dense AdaMax, val RMSE %.4f, global mean %.4f\n", rmse, base);
     CHECK(rmse < 0.87 * base);
@@ -701,13 +701,13 @@ static void test_early_stopping_restores_best(void) {
     CHECK(data_split_tail(&all, 0.3, &train, &val) == 0);
     nn_rng_seed(&rng, 5);
     mc.dim = 64;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.opt.lr = 0.02f;
-    tc.batch = 32;
-    tc.epochs = 40;
-    tc.patience = 2;
-    tc.restore_best = 1;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.opt.lr = 0.02f;
+    tc.fit.batch = 32;
+    tc.fit.epochs = 40;
+    tc.fit.patience = 2;
+    tc.fit.restore_best = 1;
+    tc.session.verbose = 0;
     CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     CHECK(mf_train(&m, &train, &val, &tc, &hist, NULL, &err) == 0);
     CHECK(hist.stopped_early);
@@ -733,12 +733,12 @@ static void test_dense_and_lazy_differ(void) {
     size_t k, differ = 0;
     mc.dim = 8;
     mc.centre = 1;
-    tc.epochs = 2;
-    tc.verbose = 0;
-    tc.opt.lr = 0.01f;
-    tc.opt.update = NN_UPDATE_DENSE;
+    tc.fit.epochs = 2;
+    tc.session.verbose = 0;
+    tc.fit.opt.lr = 0.01f;
+    tc.fit.opt.update = NN_UPDATE_DENSE;
     train_sample(mc, tc, &r1, &b, &h1, &m1);
-    tc.opt.update = NN_UPDATE_LAZY;
+    tc.fit.opt.update = NN_UPDATE_LAZY;
     train_sample(mc, tc, &r2, &b, &h2, &m2);
     CHECK_INT(m1.params.n, m2.params.n);
     for (k = 0; k < m1.params.n; k++) differ += m1.params.w[k] != m2.params.w[k];
@@ -771,12 +771,12 @@ static void test_dense_matches_sweep_training(void) {
         if (kinds[k] == MF_BIAS) mc.l2 = 0.05f;
         if (kinds[k] == MF_DOT) mc.centre = 1;
         mc.implicit = 0;
-        tc.epochs = 3;
-        tc.verbose = 0;
-        tc.opt = nn_optimizer_defaults(NN_ADAM);
-        tc.opt.lr = 0.005f;
+        tc.fit.epochs = 3;
+        tc.session.verbose = 0;
+        tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+        tc.fit.opt.lr = 0.005f;
         for (mode = 0; mode < 3; mode++) {
-            tc.opt.update = mode == 0 ? NN_UPDATE_DENSE_SWEEP : mode == 1 ? NN_UPDATE_DENSE
+            tc.fit.opt.update = mode == 0 ? NN_UPDATE_DENSE_SWEEP : mode == 1 ? NN_UPDATE_DENSE
                                                                           : NN_UPDATE_LAZY;
             train_sample(mc, tc, &r, &b, &h[mode], &m[mode]);
         }
@@ -819,23 +819,23 @@ static void test_sgd_fast_path_exact(void) {
     if (read_sample(&users, &items, &all) != 0) return;
     mc.dim = 12;
     mc.l2 = 0.05f;
-    tc.opt = nn_optimizer_defaults(NN_SGD);
-    tc.opt.lr = 0.005f;
-    tc.batch = 1;
-    tc.epochs = 2;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.opt.lr = 0.005f;
+    tc.fit.batch = 1;
+    tc.fit.epochs = 2;
+    tc.session.verbose = 0;
     order = malloc(all.n * sizeof *order);
     for (k = 0; k < all.n; k++) order[k] = (uint32_t)((k * 7919) % all.n); /* 7919 is prime */
-    tc.order = MF_ORDER_GIVEN;
-    tc.orders = order;
-    tc.n_orders = 1;
-    tc.order_n = all.n;
+    tc.replay.order = MF_ORDER_GIVEN;
+    tc.replay.orders = order;
+    tc.replay.n_orders = 1;
+    tc.replay.order_n = all.n;
     nn_rng_seed(&rng, 3);
     CHECK(mf_init(&fast, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     nn_rng_seed(&rng, 3);
     CHECK(mf_init(&slow, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     CHECK(mf_train(&fast, &all, NULL, &tc, &h, NULL, &err) == 0);
-    CHECK(nn_optimizer_init_params(&opt, tc.opt, &slow.params) == 0);
+    CHECK(nn_optimizer_init_params(&opt, tc.fit.opt, &slow.params) == 0);
     for (e = 0; e < 2; e++)
         for (k = 0; k < all.n; k++) {
             uint32_t u = all.user[order[k]], i = all.item[order[k]];
@@ -870,13 +870,13 @@ static void test_sgd_threads(void) {
     double r1, r4, b;
     mc.dim = 8;
     mc.l2 = 0.02f;
-    tc.opt = nn_optimizer_defaults(NN_SGD);
-    tc.opt.lr = 0.01f;
-    tc.batch = 1;
-    tc.epochs = 8;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.opt.lr = 0.01f;
+    tc.fit.batch = 1;
+    tc.fit.epochs = 8;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &r1, &b, &h1, &m1);
-    tc.threads = 4;
+    tc.speed.threads = 4;
     train_sample(mc, tc, &r4, &b, &h4, &m4);
     printf("     per-rating SGD: val RMSE %.4f on 1 thread, %.4f on 4, mean %.4f\n", r1, r4, b);
     CHECK(r1 < 0.85 * b);
@@ -906,12 +906,12 @@ static void test_data_parallel_training(void) {
         mc.dim = 8;
         mc.implicit = 0;
         if (k == 0) mc.l2 = 0.05f;
-        tc.opt = nn_optimizer_defaults(NN_ADAM);
-        tc.opt.lr = 0.005f;
-        tc.epochs = 3;
-        tc.verbose = 0;
+        tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+        tc.fit.opt.lr = 0.005f;
+        tc.fit.epochs = 3;
+        tc.session.verbose = 0;
         for (t = 0; t < 3; t++) {
-            tc.threads = t == 0 ? 1 : T;
+            tc.speed.threads = t == 0 ? 1 : T;
             train_sample(mc, tc, &r[t], &b, &h[t], &m[t]);
         }
         for (t = 0; t < m[1].params.n; t++) differ += m[1].params.w[t] != m[2].params.w[t];
@@ -947,9 +947,9 @@ static void test_evaluate_threads(void) {
     size_t k, T;
     mf_metrics one;
     mc.dim = 8;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.epochs = 2;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.epochs = 2;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &rv, &b, &h, &m);
     data_ratings_init(&r);
     for (k = 0; k < 3000; k++) {
@@ -981,13 +981,13 @@ static void test_hogwild_lazy_training(void) {
     double r1, r3, b;
     mc.dim = 8;
     mc.l2 = 0.02f;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.opt.lr = 0.01f;
-    tc.opt.update = NN_UPDATE_LAZY;
-    tc.epochs = 6;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.opt.lr = 0.01f;
+    tc.fit.opt.update = NN_UPDATE_LAZY;
+    tc.fit.epochs = 6;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &r1, &b, &h1, &m1);
-    tc.threads = 3;
+    tc.speed.threads = 3;
     train_sample(mc, tc, &r3, &b, &h3, &m3);
     printf("     lazy Adam: val RMSE %.4f on 1 thread, %.4f on 3 (Hogwild), mean %.4f\n", r1, r3, b);
     CHECK(r1 < 0.9 * b);
@@ -1012,17 +1012,17 @@ static void test_sgd_blocks(void) {
     size_t k, differ = 0;
     mc.dim = 8;
     mc.l2 = 0.02f;
-    tc.opt = nn_optimizer_defaults(NN_SGD);
-    tc.opt.lr = 0.01f;
-    tc.batch = 1;
-    tc.epochs = 8;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.opt.lr = 0.01f;
+    tc.fit.batch = 1;
+    tc.fit.epochs = 8;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &r[0], &b, &h[0], &m[0]);
-    tc.blocks = 4;
+    tc.speed.blocks = 4;
     train_sample(mc, tc, &r[1], &b, &h[1], &m[1]);
     train_sample(mc, tc, &r[2], &b, &h[2], &m[2]);
-    tc.threads = 3;
-    tc.blocks = 6;
+    tc.speed.threads = 3;
+    tc.speed.blocks = 6;
     train_sample(mc, tc, &r[3], &b, &h[3], &m[3]);
     for (k = 0; k < m[1].params.n; k++) differ += m[1].params.w[k] != m[2].params.w[k];
     printf("     per-rating SGD: val RMSE %.4f shuffled, %.4f in 4x4 blocks, %.4f in 6x6 on 3 "
@@ -1045,14 +1045,14 @@ static void test_sgd_blocks(void) {
         if (read_sample(&users, &items, &all) != 0) return;
         nn_rng_seed(&rng, 1);
         CHECK(mf_init(&mm, mc, &users, &items, &all, NULL, &rng, &err) == 0);
-        tc.batch = 32;
+        tc.fit.batch = 32;
         CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);
         CHECK(strstr(err.msg, "--optimizer sgd --batch 1") != NULL);
-        tc.batch = 1;
-        tc.blocks = 5000;
+        tc.fit.batch = 1;
+        tc.speed.blocks = 5000;
         CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);
         CHECK(strstr(err.msg, "at most 4096") != NULL);
-        tc.blocks = 201; /* the sample has 200 movies: one group would have none */
+        tc.speed.blocks = 201; /* the sample has 200 movies: one group would have none */
         CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);
         CHECK(strstr(err.msg, "--blocks 201: at most 200 here") != NULL);
         mf_free(&mm);
@@ -1073,14 +1073,14 @@ static void test_sgd_blocks_many(void) {
     size_t k;
     mc.dim = 8;
     mc.l2 = 0.02f;
-    tc.opt = nn_optimizer_defaults(NN_SGD);
-    tc.opt.lr = 0.0f;
-    tc.batch = 1;
-    tc.epochs = 3;
-    tc.blocks = 200;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.opt.lr = 0.0f;
+    tc.fit.batch = 1;
+    tc.fit.epochs = 3;
+    tc.speed.blocks = 200;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &r1, &b, &h1, &m1);
-    tc.threads = 2;
+    tc.speed.threads = 2;
     train_sample(mc, tc, &r2, &b, &h2, &m2);
     CHECK_INT(h2.n, 3);
     for (k = 0; k < h1.n && k < h2.n; k++) CHECK_NEAR(h2.epoch[k].loss, h1.epoch[k].loss, 1e-12, 0);
@@ -1162,9 +1162,9 @@ static void test_save_load_opt_state(void) {
     data_error err;
     double r, base;
     mc.dim = 6;
-    tc.opt = nn_optimizer_defaults(NN_ADAMAX);
-    tc.epochs = 1;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAMAX);
+    tc.fit.epochs = 1;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &r, &base, &h, &a);
     CHECK(a.opt_state.present);
     CHECK_INT(a.opt_state.t, (9600 + 31) / 32); /* train_sample trains on 80 %: 9600 rows */
@@ -1213,20 +1213,20 @@ static void resume_matches_straight(const char *what, mf_config mc, mf_train_con
     nn_rng_seed(&rng, 42);
     CHECK(data_ratings_shuffle(&all, &rng) == 0);
     CHECK(data_split_tail(&all, 0.2, &train, &val) == 0);
-    tc.verbose = 0;
-    tc.epochs = 4;
+    tc.session.verbose = 0;
+    tc.fit.epochs = 4;
     init = rng;
     CHECK(mf_init(&a, mc, &users, &items, &all, NULL, &init, &err) == 0);
     CHECK(mf_train(&a, &train, &val, &tc, &ha, NULL, &err) == 0);
-    tc.epochs = 2;
+    tc.fit.epochs = 2;
     init = rng;
     CHECK(mf_init(&b, mc, &users, &items, &all, NULL, &init, &err) == 0);
     CHECK(mf_train(&b, &train, &val, &tc, &hb, NULL, &err) == 0);
     CHECK(mf_save(&b, half, &err) == 0);
     CHECK(mf_load(&c, half, &err) == 0);
     CHECK(c.progress.present && c.progress.epochs_done == 2);
-    tc.epochs = 4;
-    tc.resume = 1;
+    tc.fit.epochs = 4;
+    tc.session.resume = 1;
     CHECK(mf_train(&c, &train, &val, &tc, &hc, NULL, &err) == 0);
     CHECK_INT(hc.first, 2);
     CHECK_INT(hc.n, 4);
@@ -1272,23 +1272,23 @@ static void test_resume_matches_straight(void) {
     mc.dim = 8;
     mc.hidden[0] = 8;
     mc.implicit = 1;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.batch = 256;
-    tc.threads = 2; /* data-parallel: a dropout stream per thread */
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.batch = 256;
+    tc.speed.threads = 2; /* data-parallel: a dropout stream per thread */
     resume_matches_straight("neumf, implicit, 2 threads", mc, tc);
     mc = mf_defaults_for(MF_BIAS);
     mc.dim = 6;
     tc = mf_train_defaults();
-    tc.batch = 64;
-    tc.patience = 3;
-    tc.order = MF_ORDER_NUMPY;
-    tc.numpy_seed = 7;
+    tc.fit.batch = 64;
+    tc.fit.patience = 3;
+    tc.replay.order = MF_ORDER_NUMPY;
+    tc.replay.numpy_seed = 7;
     resume_matches_straight("bias, NumPy's order", mc, tc);
     mc = mf_defaults();
     tc = mf_train_defaults();
-    tc.opt = nn_optimizer_defaults(NN_SGD);
-    tc.batch = 1;
-    tc.blocks = 3;
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.batch = 1;
+    tc.speed.blocks = 3;
     resume_matches_straight("dot, per-rating SGD in blocks", mc, tc);
 }
 
@@ -1301,12 +1301,12 @@ static void test_save_load_progress(void) {
     data_error err;
     double r, base;
     mc.dim = 4;
-    tc.epochs = 2;
-    tc.patience = 5;
-    tc.restore_best = 1;
-    tc.seed = 9;
-    tc.batch = 50;
-    tc.verbose = 0;
+    tc.fit.epochs = 2;
+    tc.fit.patience = 5;
+    tc.fit.restore_best = 1;
+    tc.fit.seed = 9;
+    tc.fit.batch = 50;
+    tc.session.verbose = 0;
     train_sample(mc, tc, &r, &base, &h, &a);
     a.progress.val_split = 0.2; /* the caller's protocol */
     a.progress.shuffle = 2;
@@ -1346,11 +1346,11 @@ static void test_history_csv(void) {
     char line[256];
     int lines = 0;
     FILE *f;
-    tc.epochs = 3;
-    tc.verbose = 0;
-    tc.history_path = test_path("history.csv");
+    tc.fit.epochs = 3;
+    tc.session.verbose = 0;
+    tc.session.history_path = test_path("history.csv");
     train_sample(mc, tc, &r, &b, &hist, &m);
-    f = fopen(tc.history_path, "r");
+    f = fopen(tc.session.history_path, "r");
     CHECK(f != NULL);
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
@@ -1935,12 +1935,12 @@ static void test_ml100k_u1(void) {
     mc.kind = MF_BIAS;
     mc.dim = 32;
     mc.l2 = 0.1f;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.opt.lr = 0.002f;
-    tc.opt.update = NN_UPDATE_LAZY;
-    tc.batch = 32;
-    tc.epochs = 25;
-    tc.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.opt.lr = 0.002f;
+    tc.fit.opt.update = NN_UPDATE_LAZY;
+    tc.fit.batch = 32;
+    tc.fit.epochs = 25;
+    tc.session.verbose = 0;
     nn_rng_seed(&rng, 1);
     CHECK(mf_init(&m, mc, &users, &items, &train, NULL, &rng, &err) == 0);
     CHECK(mf_train(&m, &train, &none, &tc, &hist, NULL, &err) == 0);
@@ -1967,21 +1967,21 @@ static void test_recipes_match_notebooks(void) {
     CHECK_INT(cf->model.kind, MF_DOT);
     CHECK_INT(cf->model.dim, 100);
     CHECK_INT(cf->model.centre, 0);
-    CHECK_INT(cf->train.opt.kind, NN_ADAMAX);
-    CHECK(cf->train.opt.lr == 0.002f && cf->train.opt.epsilon == 1e-7f);
-    CHECK_INT(cf->train.opt.update, NN_UPDATE_DENSE);
-    CHECK_INT(cf->train.batch, 32);
-    CHECK_INT(cf->train.epochs, 30);
-    CHECK_INT(cf->train.patience, 2);
-    CHECK(cf->train.restore_best);
+    CHECK_INT(cf->fit.opt.kind, NN_ADAMAX);
+    CHECK(cf->fit.opt.lr == 0.002f && cf->fit.opt.epsilon == 1e-7f);
+    CHECK_INT(cf->fit.opt.update, NN_UPDATE_DENSE);
+    CHECK_INT(cf->fit.batch, 32);
+    CHECK_INT(cf->fit.epochs, 30);
+    CHECK_INT(cf->fit.patience, 2);
+    CHECK(cf->fit.restore_best);
     CHECK(cf->val_split == 0.1);
     /* notebook 000: k=8, centred, Adam lr 0.01, validation 0.05, 20 epochs, batch 5000 */
     CHECK_INT(mf8->model.dim, 8);
     CHECK(mf8->model.centre);
-    CHECK_INT(mf8->train.opt.kind, NN_ADAM);
-    CHECK(mf8->train.opt.lr == 0.01f && mf8->train.opt.epsilon == 1e-8f);
-    CHECK_INT(mf8->train.batch, 5000);
-    CHECK_INT(mf8->train.epochs, 20);
+    CHECK_INT(mf8->fit.opt.kind, NN_ADAM);
+    CHECK(mf8->fit.opt.lr == 0.01f && mf8->fit.opt.epsilon == 1e-8f);
+    CHECK_INT(mf8->fit.batch, 5000);
+    CHECK_INT(mf8->fit.epochs, 20);
     CHECK(mf8->val_split == 0.05);
 }
 
@@ -2002,33 +2002,33 @@ static void test_batch_orders(void) {
     size_t k;
     if (!orders) return;
     mc.dim = 8;
-    tc.epochs = 2;
-    tc.batch = 256;
-    tc.verbose = 0;
-    tc.opt = nn_optimizer_defaults(NN_ADAM);
-    tc.order = MF_ORDER_NUMPY;
-    tc.numpy_seed = 7;
+    tc.fit.epochs = 2;
+    tc.fit.batch = 256;
+    tc.session.verbose = 0;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.replay.order = MF_ORDER_NUMPY;
+    tc.replay.numpy_seed = 7;
     train_sample(mc, tc, &r, &b, &h1, &m1);
     CHECK_INT(data_np_seed(&np, 7, &err), 0);
     for (k = 0; k < N; k++) orders[k] = (uint32_t)k;
     data_np_shuffle_u32(&np, orders, N);
     memcpy(orders + N, orders, N * sizeof *orders);
     data_np_shuffle_u32(&np, orders + N, N); /* epoch 2 shuffles epoch 1's order */
-    tc.order = MF_ORDER_GIVEN;
-    tc.orders = orders;
-    tc.n_orders = 2;
-    tc.order_n = N;
+    tc.replay.order = MF_ORDER_GIVEN;
+    tc.replay.orders = orders;
+    tc.replay.n_orders = 2;
+    tc.replay.order_n = N;
     train_sample(mc, tc, &r, &b, &h2, &m2);
     CHECK_INT(h1.n, 2);
     CHECK_INT(h2.n, 2);
     CHECK(h1.epoch[0].loss == h2.epoch[0].loss && h1.epoch[1].loss == h2.epoch[1].loss);
     CHECK(h1.epoch[1].val_loss == h2.epoch[1].val_loss);
     CHECK(memcmp(m1.params.w, m2.params.w, m1.params.n * sizeof(float)) == 0);
-    tc.n_orders = 1; /* epoch 1's order every epoch: epoch 1 alike, epoch 2 not */
+    tc.replay.n_orders = 1; /* epoch 1's order every epoch: epoch 1 alike, epoch 2 not */
     train_sample(mc, tc, &r, &b, &h3, &m3);
     CHECK(h3.epoch[0].loss == h1.epoch[0].loss);
     CHECK(h3.epoch[1].loss != h1.epoch[1].loss);
-    tc.order = MF_ORDER_EMBREC;
+    tc.replay.order = MF_ORDER_EMBREC;
     train_sample(mc, tc, &r, &b, &h4, &m4);
     CHECK(h4.epoch[0].loss != h1.epoch[0].loss);
     mf_history_free(&h1);

@@ -838,15 +838,16 @@ static double rr_run(const rr_block *b, double got[][3]) {
     mkdir(test_path(dir), 0777);
     if (rr_weights(&m, b, dir) == 0 &&
         mf_load_weights(&m, test_path(dir), &loaded, &err) == 0) {
-        tc = rc->train;
-        tc.epochs = b->epochs;
-        tc.patience = 0;
-        tc.restore_best = 0;
-        tc.verbose = 0;
-        tc.seed = b->train_seed;
-        tc.order = MF_ORDER_NUMPY;
-        tc.numpy_seed = b->order_seed;
-        if (nn_update_parse(b->update, &tc.opt.update) != 0) CHECK(0);
+        tc = mf_train_defaults();
+        tc.fit = rc->fit;
+        tc.fit.epochs = b->epochs;
+        tc.fit.patience = 0;
+        tc.fit.restore_best = 0;
+        tc.session.verbose = 0;
+        tc.fit.seed = b->train_seed;
+        tc.replay.order = MF_ORDER_NUMPY;
+        tc.replay.numpy_seed = b->order_seed;
+        if (nn_update_parse(b->update, &tc.fit.opt.update) != 0) CHECK(0);
         if (mf_train(&m, &train, &val, &tc, &h, NULL, &err) != 0) {
             test_fail(__FILE__, __LINE__, "mf_train: %s", err.msg);
         } else {

@@ -2405,9 +2405,9 @@ static int cmd_map(args *a) {
         goto done;
     }
     {   /* the points: the item embeddings of the chosen rows, contiguous */
-        size_t S = m.params.t[m.t_item].stride, K = m.cfg.dim;
+        size_t S = m.S, K = m.cfg.dim;
         float *X = malloc(n * K * sizeof *X);
-        const float *Q = nn_param(&m.params, m.t_item);
+        const float *Q = m.w.item_embedding;
         int rc;
         if (!X) {
             fprintf(stderr, "embrec map: out of memory\n");

@@ -147,20 +147,28 @@ static int features_copy(data_features *dst, const data_features *src) {
 /* The two sides of a rating: its user row and its item row. */
 typedef enum { USER_ROW, ITEM_ROW } row_side;
 
-/* The embedding tensor, feature embedding tensor, features and training
- * counts of one side of the model. */
+/* One side of the model: its id embedding (P or Q), its features'
+ * embedding (E_u or E_i, hybrid), those features, and the training counts. */
 typedef struct {
-    size_t t_id, t_feat;
+    float *E, *dE;              /* (rows, S) the id embedding and its gradient */
+    size_t id_E;                /* its tensor, for nn_params_touch */
+    float *F, *dF;              /* (n_features, S) the features' embedding, or NULL */
+    size_t id_F;
     const data_features *f;
     const uint32_t *count;
 } side_tables;
 
-static side_tables tables(const mf_model *m, row_side s) {
-    side_tables st;
-    st.t_id = s == USER_ROW ? m->t_user : m->t_item;
-    st.t_feat = s == USER_ROW ? m->t_user_feature : m->t_item_feature;
-    st.f = s == USER_ROW ? &m->user_features : &m->item_features;
-    st.count = s == USER_ROW ? m->user_count : m->item_count;
+static side_tables side(const mf_model *m, row_side s) {
+    side_tables st = {
+        .E = s == USER_ROW ? m->w.user_embedding : m->w.item_embedding,
+        .dE = s == USER_ROW ? m->dw.user_embedding : m->dw.item_embedding,
+        .id_E = s == USER_ROW ? m->id.user_embedding : m->id.item_embedding,
+        .F = s == USER_ROW ? m->w.user_feature_embedding : m->w.item_feature_embedding,
+        .dF = s == USER_ROW ? m->dw.user_feature_embedding : m->dw.item_feature_embedding,
+        .id_F = s == USER_ROW ? m->id.user_feature_embedding : m->id.item_feature_embedding,
+        .f = s == USER_ROW ? &m->user_features : &m->item_features,
+        .count = s == USER_ROW ? m->user_count : m->item_count,
+    };
     return st;
 }
 
@@ -176,37 +184,32 @@ static int uses_id(const side_tables *st, uint32_t row) {
     return st->count[row] > 0 || n_row_features(st->f, row) == 0;
 }
 
-/* A row's vector into buf (K):
+/* A row's vector into v (K):
  *   ũ = p + (1/|F|) Σ_{f ∈ F} e_f    (LightFM's hybrid; p alone without features)
  *   ũ = (1/|F|) Σ_{f ∈ F} e_f        (a cold row: see uses_id) */
-static void row_vector(const mf_model *m, row_side s, uint32_t row, float *buf) {
-    const nn_params *ps = &m->params;
-    side_tables st = tables(m, s);
-    size_t K = m->cfg.dim, k, n = n_row_features(st.f, row);
+static void row_vector(const mf_model *m, row_side s, uint32_t row, float *v) {
+    side_tables st = side(m, s);
+    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st.f, row);
     const uint32_t *feat = n ? st.f->feature + st.f->start[row] : NULL;
-    if (uses_id(&st, row)) memcpy(buf, nn_param(ps, st.t_id) + row * ps->t[st.t_id].stride,
-                                  K * sizeof *buf);
-    else memset(buf, 0, K * sizeof *buf);
-    for (k = 0; k < n; k++)
-        vec_axpy(buf, 1.0f / (float)n, nn_param(ps, st.t_feat) + feat[k] * ps->t[st.t_feat].stride,
-                 K);
+    if (uses_id(&st, row)) memcpy(v, st.E + row * S, K * sizeof *v);
+    else memset(v, 0, K * sizeof *v);
+    for (k = 0; k < n; k++) vec_axpy(v, 1.0f / (float)n, st.F + feat[k] * S, K);
 }
 
 /* The backward of row_vector, for g = ∂L/∂ũ times scale:
  * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each feature */
-static void row_vector_backward(mf_model *m, row_side s, uint32_t row, float scale, const float *g) {
-    nn_params *ps = &m->params;
-    side_tables st = tables(m, s);
-    size_t K = m->cfg.dim, k, n = n_row_features(st.f, row);
+static void row_vector_backward(mf_model *m, row_side s, uint32_t row, float scale,
+                                const float *g) {
+    side_tables st = side(m, s);
+    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st.f, row);
     const uint32_t *feat = n ? st.f->feature + st.f->start[row] : NULL;
     if (uses_id(&st, row)) {
-        vec_axpy(nn_grad(ps, st.t_id) + row * ps->t[st.t_id].stride, scale, g, K);
-        nn_params_touch(ps, st.t_id, row);
+        vec_axpy(st.dE + row * S, scale, g, K);
+        nn_params_touch(&m->params, st.id_E, row);
     }
     for (k = 0; k < n; k++) {
-        vec_axpy(nn_grad(ps, st.t_feat) + feat[k] * ps->t[st.t_feat].stride, scale / (float)n, g,
-                 K);
-        nn_params_touch(ps, st.t_feat, feat[k]);
+        vec_axpy(st.dF + feat[k] * S, scale / (float)n, g, K);
+        nn_params_touch(&m->params, st.id_F, feat[k]);
     }
 }
 
@@ -296,30 +299,67 @@ static void mf_layout(mf_model *m) {
     const mf_config *c = &m->cfg;
     size_t U = m->n_users, I = m->n_items, K = c->dim, l;
     memset(&m->params, 0, sizeof m->params);
-    m->t_user = nn_params_add(&m->params, "user_embedding", U, K, 1);
-    m->t_item = nn_params_add(&m->params, "item_embedding", I, K, 1);
+    memset(&m->id, 0, sizeof m->id);
+    m->id.user_embedding = nn_params_add(&m->params, "user_embedding", U, K, 1);
+    m->id.item_embedding = nn_params_add(&m->params, "item_embedding", I, K, 1);
     if (c->kind == MF_BIAS) {
-        m->t_user_bias = nn_params_add(&m->params, "user_bias", U, 1, 1);
-        m->t_item_bias = nn_params_add(&m->params, "item_bias", I, 1, 1);
+        m->id.user_bias = nn_params_add(&m->params, "user_bias", U, 1, 1);
+        m->id.item_bias = nn_params_add(&m->params, "item_bias", I, 1, 1);
     }
     if (c->kind == MF_DEEP)
-        m->t_genre = nn_params_add(&m->params, "genre_embedding", m->n_genres, K, 1);
+        m->id.genre_embedding = nn_params_add(&m->params, "genre_embedding", m->n_genres, K, 1);
     if (m->user_features.n_features)
-        m->t_user_feature = nn_params_add(&m->params, "user_feature_embedding",
-                                          m->user_features.n_features, K, 1);
+        m->id.user_feature_embedding = nn_params_add(&m->params, "user_feature_embedding",
+                                                     m->user_features.n_features, K, 1);
     if (m->item_features.n_features)
-        m->t_item_feature = nn_params_add(&m->params, "item_feature_embedding",
-                                          m->item_features.n_features, K, 1);
+        m->id.item_feature_embedding = nn_params_add(&m->params, "item_feature_embedding",
+                                                     m->item_features.n_features, K, 1);
     if (c->kind == MF_NCF) {
-        m->t_user_mlp = nn_params_add(&m->params, "user_mlp_embedding", U, K, 1);
-        m->t_item_mlp = nn_params_add(&m->params, "item_mlp_embedding", I, K, 1);
+        m->id.user_mlp_embedding = nn_params_add(&m->params, "user_mlp_embedding", U, K, 1);
+        m->id.item_mlp_embedding = nn_params_add(&m->params, "item_mlp_embedding", I, K, 1);
     }
     if (c->kind >= MF_DEEP)
         for (l = 0; l <= c->n_hidden; l++) { /* a Dense kernel is one unpadded (C, O) row */
-            m->t_kernel[l] = nn_params_add(&m->params, kernel_names[l], 1,
-                                           layer_in(c, l) * layer_out(c, l), 0);
-            m->t_bias[l] = nn_params_add(&m->params, bias_names[l], 1, layer_out(c, l), 0);
+            m->id.kernel[l] = nn_params_add(&m->params, kernel_names[l], 1,
+                                            layer_in(c, l) * layer_out(c, l), 0);
+            m->id.bias[l] = nn_params_add(&m->params, bias_names[l], 1, layer_out(c, l), 0);
         }
+    m->S = m->params.t[m->id.user_embedding].stride; /* (1 when K = 1: no padding) */
+}
+
+/* The tensor t of block, or NULL when the model has none (id 0 is P, which
+ * every model has: any other tensor at 0 is absent). */
+static float *tensor_in(const nn_params *ps, float *block, size_t t, int present) {
+    return present ? block + ps->t[t].offset : NULL;
+}
+
+/* Point a tensor set (m->w or m->dw) into block (the weights or gradients). */
+static void point_tensors(mf_tensors *x, const mf_model *m, float *block) {
+    const nn_params *ps = &m->params;
+    const mf_tensor_ids *id = &m->id;
+    const mf_config *c = &m->cfg;
+    size_t l;
+    memset(x, 0, sizeof *x);
+    x->user_embedding = tensor_in(ps, block, id->user_embedding, 1);
+    x->item_embedding = tensor_in(ps, block, id->item_embedding, 1);
+    x->user_bias = tensor_in(ps, block, id->user_bias, c->kind == MF_BIAS);
+    x->item_bias = tensor_in(ps, block, id->item_bias, c->kind == MF_BIAS);
+    x->genre_embedding = tensor_in(ps, block, id->genre_embedding, c->kind == MF_DEEP);
+    x->user_feature_embedding = tensor_in(ps, block, id->user_feature_embedding,
+                                          m->user_features.n_features > 0);
+    x->item_feature_embedding = tensor_in(ps, block, id->item_feature_embedding,
+                                          m->item_features.n_features > 0);
+    x->user_mlp_embedding = tensor_in(ps, block, id->user_mlp_embedding, c->kind == MF_NCF);
+    x->item_mlp_embedding = tensor_in(ps, block, id->item_mlp_embedding, c->kind == MF_NCF);
+    for (l = 0; l <= c->n_hidden && c->kind >= MF_DEEP; l++) {
+        x->kernel[l] = tensor_in(ps, block, id->kernel[l], 1);
+        x->bias[l] = tensor_in(ps, block, id->bias[l], 1);
+    }
+}
+
+void mf_point_tensors(mf_model *m) {
+    point_tensors(&m->w, m, m->params.w);
+    point_tensors(&m->dw, m, m->params.dw);
 }
 
 /* Lay out the parameter block and allocate everything but the id maps. */
@@ -336,6 +376,7 @@ static int mf_alloc(mf_model *m, data_error *err) {
                     "dimension %zu", U, I, K);
         return -1;
     }
+    mf_point_tensors(m);
     return 0;
 }
 
@@ -343,29 +384,25 @@ static int mf_alloc(mf_model *m, data_error *err) {
  * kernels glorot_uniform (the neumf output layer lecun_uniform). */
 static void init_weights(mf_model *m, nn_rng *rng) {
     const mf_config *c = &m->cfg;
-    nn_params *ps = &m->params;
-    size_t t, l;
-    size_t emb[6];
-    size_t n_emb = 0;
-    emb[n_emb++] = m->t_user;
-    emb[n_emb++] = m->t_item;
-    if (c->kind == MF_DEEP) emb[n_emb++] = m->t_genre;
-    if (c->kind == MF_NCF) {
-        emb[n_emb++] = m->t_user_mlp;
-        emb[n_emb++] = m->t_item_mlp;
-    }
-    if (m->user_features.n_features) emb[n_emb++] = m->t_user_feature;
-    if (m->item_features.n_features) emb[n_emb++] = m->t_item_feature;
-    for (t = 0; t < n_emb; t++)
-        nn_init_uniform(nn_param(ps, emb[t]), ps->t[emb[t]].rows, c->dim,
-                        ps->t[emb[t]].stride, c->init_limit, rng);
+    const nn_params *ps = &m->params;
+    float *emb[6];
+    size_t rows[6], n_emb = 0, t, l;
+#define EMBEDDING(tensor, n) do { if (m->w.tensor) { emb[n_emb] = m->w.tensor; rows[n_emb++] = (n); } } while (0)
+    EMBEDDING(user_embedding, m->n_users);
+    EMBEDDING(item_embedding, m->n_items);
+    EMBEDDING(genre_embedding, m->n_genres);
+    EMBEDDING(user_mlp_embedding, m->n_users);
+    EMBEDDING(item_mlp_embedding, m->n_items);
+    EMBEDDING(user_feature_embedding, m->user_features.n_features);
+    EMBEDDING(item_feature_embedding, m->item_features.n_features);
+#undef EMBEDDING
+    for (t = 0; t < n_emb; t++) nn_init_uniform(emb[t], rows[t], c->dim, m->S, c->init_limit, rng);
     if (!mf_is_deep(m)) return;
     for (l = 0; l <= c->n_hidden; l++) {
         size_t in = layer_in(c, l), out = layer_out(c, l);
         float limit = l == c->n_hidden && c->output_lecun ? nn_lecun_limit(in)
                                                          : nn_glorot_limit(in, out);
-        nn_init_uniform(nn_param(ps, m->t_kernel[l]), 1, in * out,
-                        ps->t[m->t_kernel[l]].stride, limit, rng);
+        nn_init_uniform(m->w.kernel[l], 1, in * out, ps->t[m->id.kernel[l]].stride, limit, rng);
     }
 }
 
@@ -484,7 +521,7 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
     size_t l, widest = embed_width(c), n = 0;
     memset(w, 0, sizeof *w);
     w->B = B;
-    if (mf_is_hybrid(m)) { /* the rows' vectors ũ, q̃, kept for backward */
+    if (!mf_is_deep(m)) { /* dot, bias: the rows' vectors ũ, q̃, kept for backward */
         w->hu = nn_alloc(B * c->dim * sizeof(float));
         w->hi = nn_alloc(B * c->dim * sizeof(float));
         if (!w->hu || !w->hi) {
@@ -547,93 +584,72 @@ void mf_work_free(mf_work *w) {
     memset(w, 0, sizeof *w);
 }
 
-/* ------------------------------------------------------------ dot and bias */
+/* ------------------------------------------------------------ dot and bias
+ *
+ * Notebook 003's CFModel and notebook 000's model: two Embedding layers
+ * and a dot product,
+ *     r̂ = ũ·q̃           dot (ũ = p_u, q̃ = q_i without features)
+ *     r̂ = μ + ũ·q̃       dot centred on the mean (notebook 000)
+ *     r̂ = μ + b_u + b_i + ũ·q̃   bias
+ * with, for the bias model, λ(‖ũ‖² + ‖q̃‖² + b_u² + b_i²) per rating in the loss. */
 
-/* The tables of a large dataset are far bigger than the cache and a batch
- * reads rows at random, so the loops below ask for row b + ROWS_AHEAD while
- * working on row b (nn_prefetch): the misses then overlap instead of
- * arriving one after another. */
-#define ROWS_AHEAD 4
-
-static void mf_forward_dot(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
-                           const uint32_t *i, size_t B) {
-    const nn_params *ps = &m->params;
-    const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
-    size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
-    const vec_dot_fn dot = vec_dot_kernel(); /* a small K: one call per rating */
-    if (mf_is_hybrid(m)) {
-        for (b = 0; b < B; b++) { /* r̂ = ũ·q̃ with each vector its id's plus its features' */
-            if (w->cold_user) memcpy(w->hu + b * K, w->cold_user, K * sizeof(float));
-            else row_vector(m, USER_ROW, u[b], w->hu + b * K);
-            row_vector(m, ITEM_ROW, i[b], w->hi + b * K);
-            pred[b] = dot(w->hu + b * K, w->hi + b * K, K);
-        }
-    } else {
-        for (b = 0; b < B; b++) { /* r̂ = p_u·q_i */
-            if (b + ROWS_AHEAD < B) {
-                nn_prefetch(P + u[b + ROWS_AHEAD] * S, K);
-                nn_prefetch(Q + i[b + ROWS_AHEAD] * S, K);
-            }
-            pred[b] = dot(P + u[b] * S, Q + i[b] * S, K);
-        }
-    }
-    if (m->cfg.kind == MF_BIAS) {
-        const float *bu = nn_param(ps, m->t_user_bias), *bi = nn_param(ps, m->t_item_bias);
-        size_t Sb = ps->t[m->t_user_bias].stride;
-        int cold = w && w->cold_user; /* a cold user has no bias of its own */
-        for (b = 0; b < B; b++) /* r̂ = μ + b_u + b_i + p_u·q_i */
-            pred[b] = m->mean + (cold ? 0.0f : bu[u[b] * Sb]) + bi[i[b] * Sb] + pred[b];
-    } else if (m->cfg.centre) {
-        for (b = 0; b < B; b++) /* r̂ = μ + p_u·q_i (notebook 000 trains on r − μ) */
-            pred[b] = m->mean + pred[b];
+/* r̂ = ũ·q̃ (+ μ, + b_u + b_i)     pred (B); w->hu, w->hi (B, K) keep ũ, q̃ */
+static void dot_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
+                        const uint32_t *i, size_t B) {
+    size_t K = m->cfg.dim, b;
+    for (b = 0; b < B; b++) {
+        float *hu = w->hu + b * K, *hi = w->hi + b * K;
+        if (w->cold_user) memcpy(hu, w->cold_user, K * sizeof *hu); /* a new user's features */
+        else row_vector(m, USER_ROW, u[b], hu);
+        row_vector(m, ITEM_ROW, i[b], hi);
+        pred[b] = mf_rating_offset(m, u[b], i[b], w->cold_user != NULL) + vec_dot(hu, hi, K);
     }
 }
 
-/* n ratings of a batch of B (n < B when a thread takes a share of it) */
-static void mf_backward_dot(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                            const uint32_t *i, size_t n, size_t B) {
-    nn_params *ps = &m->params;
-    const float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
-    float *dP = nn_grad(ps, m->t_user), *dQ = nn_grad(ps, m->t_item);
-    size_t S = ps->t[m->t_user].stride, K = m->cfg.dim, b;
+/* ∂L/∂ũ = ∂L/∂r̂ · q̃, ∂L/∂q̃ = ∂L/∂r̂ · ũ, ∂L/∂b_u = ∂L/∂b_i = ∂L/∂r̂, and the
+ * L2 term's (2λ/B)·w on every weight the rating used; n ratings of a batch of B */
+static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
+                         const uint32_t *i, size_t n, size_t B) {
+    float *bu = m->w.user_bias, *bi = m->w.item_bias;
+    float *dbu = m->dw.user_bias, *dbi = m->dw.item_bias;
     float l2_scale = 2.0f * m->cfg.l2 / (float)B; /* d/dw (λ/B)‖w‖² = (2λ/B) w */
-    for (b = 0; b < n && mf_is_hybrid(m); b++) { /* ∂L/∂ũ = ∂L/∂r̂ · q̃, then to p and e_f */
+    size_t K = m->cfg.dim, b;
+    for (b = 0; b < n; b++) {
         row_vector_backward(m, USER_ROW, u[b], dpred[b], w->hi + b * K);
         row_vector_backward(m, ITEM_ROW, i[b], dpred[b], w->hu + b * K);
     }
-    for (b = 0; b < n && !mf_is_hybrid(m); b++) {
-        const float *p = P + u[b] * S, *q = Q + i[b] * S;
-        if (b + ROWS_AHEAD < n) {
-            nn_prefetch(dP + u[b + ROWS_AHEAD] * S, K);
-            nn_prefetch(dQ + i[b + ROWS_AHEAD] * S, K);
-        }
-        vec_axpy(dP + u[b] * S, dpred[b], q, K);  /* ∂L/∂p_u += ∂L/∂r̂ · q_i */
-        vec_axpy(dQ + i[b] * S, dpred[b], p, K);  /* ∂L/∂q_i += ∂L/∂r̂ · p_u */
-        nn_params_touch(ps, m->t_user, u[b]);
-        nn_params_touch(ps, m->t_item, i[b]);
-    }
     if (m->cfg.kind != MF_BIAS) return;
-    {
-        const float *bu = nn_param(ps, m->t_user_bias), *bi = nn_param(ps, m->t_item_bias);
-        float *dbu = nn_grad(ps, m->t_user_bias), *dbi = nn_grad(ps, m->t_item_bias);
-        size_t Sb = ps->t[m->t_user_bias].stride;
-        for (b = 0; b < n; b++) {
-            dbu[u[b] * Sb] += dpred[b] + l2_scale * bu[u[b] * Sb]; /* ∂r̂/∂b_u = 1 */
-            dbi[i[b] * Sb] += dpred[b] + l2_scale * bi[i[b] * Sb];
-            if (mf_is_hybrid(m)) { /* λ‖ũ‖²: through ũ to p_u and its features */
-                row_vector_backward(m, USER_ROW, u[b], l2_scale, w->hu + b * K);
-                row_vector_backward(m, ITEM_ROW, i[b], l2_scale, w->hi + b * K);
-            } else {
-                vec_axpy(dP + u[b] * S, l2_scale, P + u[b] * S, K);
-                vec_axpy(dQ + i[b] * S, l2_scale, Q + i[b] * S, K);
-            }
-            nn_params_touch(ps, m->t_user_bias, u[b]);
-            nn_params_touch(ps, m->t_item_bias, i[b]);
-        }
+    for (b = 0; b < n; b++) {
+        dbu[u[b]] += dpred[b] + l2_scale * bu[u[b]];
+        dbi[i[b]] += dpred[b] + l2_scale * bi[i[b]];
+        row_vector_backward(m, USER_ROW, u[b], l2_scale, w->hu + b * K); /* λ‖ũ‖² */
+        row_vector_backward(m, ITEM_ROW, i[b], l2_scale, w->hi + b * K);
+        nn_params_touch(&m->params, m->id.user_bias, u[b]);
+        nn_params_touch(&m->params, m->id.item_bias, i[b]);
     }
 }
 
-/* ------------------------------------------------------------ deep and neumf */
+/* (λ/B) Σ_b (‖ũ‖² + ‖q̃‖² + b_u² + b_i²), from the vectors dot_forward kept */
+static double dot_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u,
+                          const uint32_t *i, size_t B) {
+    const float *bu = m->w.user_bias, *bi = m->w.item_bias;
+    size_t K = m->cfg.dim, b;
+    double sum = 0.0;
+    for (b = 0; b < B; b++) {
+        const float *hu = w->hu + b * K, *hi = w->hi + b * K;
+        sum += vec_dot(hu, hu, K) + vec_dot(hi, hi, K) + bu[u[b]] * bu[u[b]] +
+               bi[i[b]] * bi[i[b]];
+    }
+    return m->cfg.l2 * sum / (double)B;
+}
+
+/* ------------------------------------------------------------ the networks
+ *
+ * deep (notebook 002), neumf (notebook 004) and NCF's gmf, mlp and ncf: an
+ * embedding stage (a concatenation or a product of embeddings, through
+ * Dropout), then a tower of Dense layers, each with its activation and
+ * Dropout, and a 1-unit output layer whose sigmoid is scaled to the rating
+ * range (an implicit model keeps the logit). */
 
 /* Dropout in training (rng given), the identity at inference. */
 static void dropout_forward(float *out, float *mask, const float *x, size_t n, float rate,
@@ -642,53 +658,57 @@ static void dropout_forward(float *out, float *mask, const float *x, size_t n, f
     else if (out != x) memcpy(out, x, n * sizeof *out);
 }
 
-/* Row `row` of embedding tensor t into dst (K): the model's user and item
- * tables give the row's vector ũ (its features included, if any), any other
- * table (ncf's P', Q') its row as stored. */
-static void embedding_row(const mf_model *m, size_t t, uint32_t row, float *dst) {
-    const nn_params *ps = &m->params;
-    if (t == m->t_user) row_vector(m, USER_ROW, row, dst);
-    else if (t == m->t_item) row_vector(m, ITEM_ROW, row, dst);
-    else memcpy(dst, nn_param(ps, t) + row * ps->t[t].stride, m->cfg.dim * sizeof *dst);
+/* The two embeddings a network reads for a rating: the model's user and
+ * item vectors ũ, q̃ (its features included, if any), or ncf's tower's own
+ * P', Q'. */
+typedef enum { MAIN_PAIR, MLP_PAIR } embedding_pair;
+
+static void pair_row(const mf_model *m, embedding_pair p, row_side s, uint32_t row, float *dst) {
+    const float *E = s == USER_ROW ? m->w.user_mlp_embedding : m->w.item_mlp_embedding;
+    if (p == MAIN_PAIR) row_vector(m, s, row, dst);
+    else memcpy(dst, E + row * m->S, m->cfg.dim * sizeof *dst);
 }
 
-/* the backward of embedding_row: ∂L/∂(row) += g, marking what it reached */
-static void embedding_row_backward(mf_model *m, size_t t, uint32_t row, const float *g) {
-    nn_params *ps = &m->params;
-    if (t == m->t_user) {
-        row_vector_backward(m, USER_ROW, row, 1.0f, g);
-    } else if (t == m->t_item) {
-        row_vector_backward(m, ITEM_ROW, row, 1.0f, g);
-    } else {
-        vec_axpy(nn_grad(ps, t) + row * ps->t[t].stride, 1.0f, g, m->cfg.dim);
-        nn_params_touch(ps, t, row);
+/* the backward of pair_row: ∂L/∂(row) += g, marking what it reached */
+static void pair_row_backward(mf_model *m, embedding_pair p, row_side s, uint32_t row,
+                              const float *g) {
+    float *dE = s == USER_ROW ? m->dw.user_mlp_embedding : m->dw.item_mlp_embedding;
+    if (p == MAIN_PAIR) {
+        row_vector_backward(m, s, row, 1.0f, g);
+        return;
     }
+    vec_axpy(dE + row * m->S, 1.0f, g, m->cfg.dim);
+    nn_params_touch(&m->params, s == USER_ROW ? m->id.user_mlp_embedding
+                                              : m->id.item_mlp_embedding, row);
+}
+
+/* the user's vector into dst: its row, or the new user a cold start describes */
+static void user_row(const mf_model *m, const mf_work *w, embedding_pair p, uint32_t u,
+                     float *dst) {
+    if (w->cold_user && p == MAIN_PAIR) memcpy(dst, w->cold_user, m->cfg.dim * sizeof *dst);
+    else pair_row(m, p, USER_ROW, u, dst);
 }
 
 /* x0 = Dropout([ũ, q̃ (, G[genre(i)] for deep)])     (B, E) */
-static void concat_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq,
-                           const uint32_t *u, const uint32_t *i, size_t B, nn_rng *rng) {
-    const nn_params *ps = &m->params;
-    const float *G = m->cfg.kind == MF_DEEP ? nn_param(ps, m->t_genre) : NULL;
-    size_t Sg = m->cfg.kind == MF_DEEP ? ps->t[m->t_genre].stride : 0;
-    size_t K = m->cfg.dim, E = embed_width(&m->cfg), b;
+static void concat_forward(const mf_model *m, mf_work *w, embedding_pair p, const uint32_t *u,
+                           const uint32_t *i, size_t B, nn_rng *rng) {
+    const float *G = m->w.genre_embedding;
+    size_t K = m->cfg.dim, E = embed_width(&m->cfg), S = m->S, b;
     for (b = 0; b < B; b++) { /* Concatenate */
-        if (w->cold_user && tp == m->t_user) memcpy(w->embed + b * E, w->cold_user, K * sizeof(float));
-        else embedding_row(m, tp, u[b], w->embed + b * E);
-        embedding_row(m, tq, i[b], w->embed + b * E + K);
-        if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * Sg, K * sizeof(float));
+        user_row(m, w, p, u[b], w->embed + b * E);
+        pair_row(m, p, ITEM_ROW, i[b], w->embed + b * E + K);
+        if (G) memcpy(w->embed + b * E + 2 * K, G + m->item_genre[i[b]] * S, K * sizeof(float));
     }
     dropout_forward(w->x[0], w->mask[0], w->embed, B * E, m->cfg.dropout_embed, rng);
 }
 
 /* out = Dropout(ũ) ⊙ Dropout(q̃)     (B, K) */
-static void product_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq, float *out,
-                            const uint32_t *u, const uint32_t *i, size_t B, nn_rng *rng) {
+static void product_forward(const mf_model *m, mf_work *w, float *out, const uint32_t *u,
+                            const uint32_t *i, size_t B, nn_rng *rng) {
     size_t K = m->cfg.dim, b;
     for (b = 0; b < B; b++) {
-        if (w->cold_user && tp == m->t_user) memcpy(w->pu + b * K, w->cold_user, K * sizeof(float));
-        else embedding_row(m, tp, u[b], w->pu + b * K);
-        embedding_row(m, tq, i[b], w->qi + b * K);
+        user_row(m, w, MAIN_PAIR, u[b], w->pu + b * K);
+        pair_row(m, MAIN_PAIR, ITEM_ROW, i[b], w->qi + b * K);
     }
     dropout_forward(w->pu, w->mask_u, w->pu, B * K, m->cfg.dropout_embed, rng);
     dropout_forward(w->qi, w->mask_i, w->qi, B * K, m->cfg.dropout_embed, rng);
@@ -703,12 +723,12 @@ static void product_forward(const mf_model *m, mf_work *w, size_t tp, size_t tq,
 static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
                           const uint32_t *i, size_t B, nn_rng *rng) {
     if (m->cfg.kind == MF_NCF) {
-        product_forward(m, w, m->t_user, m->t_item, w->gmf, u, i, B, rng);
-        concat_forward(m, w, m->t_user_mlp, m->t_item_mlp, u, i, B, rng);
+        product_forward(m, w, w->gmf, u, i, B, rng);
+        concat_forward(m, w, MLP_PAIR, u, i, B, rng);
     } else if (concatenates(m->cfg.kind)) {
-        concat_forward(m, w, m->t_user, m->t_item, u, i, B, rng);
+        concat_forward(m, w, MAIN_PAIR, u, i, B, rng);
     } else {
-        product_forward(m, w, m->t_user, m->t_item, w->x[0], u, i, B, rng);
+        product_forward(m, w, w->x[0], u, i, B, rng);
     }
 }
 
@@ -717,14 +737,12 @@ static void embed_forward(const mf_model *m, mf_work *w, const uint32_t *u,
  * concatenation [gmf, v] of the GMF vector and the tower's last layer. */
 static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) {
     const mf_config *c = &m->cfg;
-    const nn_params *ps = &m->params;
     size_t L = c->n_hidden, l;
     int fused = c->kind == MF_NCF;
     for (l = 0; l < L; l++) { /* a_l = act(x_l·W_l + b_l);  x_{l+1} = Dropout(a_l) */
         size_t in = layer_in(c, l), out = layer_out(c, l);
         float *next = fused && l + 1 == L ? w->v : w->x[l + 1];
-        nn_dense_forward(w->a[l], w->x[l], nn_param(ps, m->t_kernel[l]),
-                         nn_param(ps, m->t_bias[l]), B, in, out);
+        nn_dense_forward(w->a[l], w->x[l], m->w.kernel[l], m->w.bias[l], B, in, out);
         nn_activation_forward(w->a[l], w->a[l], B * out, c->hidden_act);
         dropout_forward(next, w->mask[l + 1], w->a[l], B * out, c->dropout_hidden, rng);
     }
@@ -733,12 +751,11 @@ static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) 
         nn_concat_forward(w->x[L], K + H, 0, w->gmf, K, B, K);
         nn_concat_forward(w->x[L], K + H, K, w->v, H, B, H);
     }
-    nn_dense_forward(w->s, w->x[L], nn_param(ps, m->t_kernel[L]), nn_param(ps, m->t_bias[L]),
-                     B, layer_in(c, L), 1);
+    nn_dense_forward(w->s, w->x[L], m->w.kernel[L], m->w.bias[L], B, layer_in(c, L), 1);
     if (!c->implicit) nn_activation_forward(w->s, w->s, B, NN_SIGMOID); /* s = σ(z) */
 }
 
-static void mf_forward_deep(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
+static void network_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                             const uint32_t *i, size_t B, nn_rng *rng) {
     float lo = m->rating_min, range = m->rating_max - m->rating_min;
     size_t b;
@@ -757,7 +774,6 @@ static void mf_forward_deep(const mf_model *m, mf_work *w, float *pred, const ui
  * ∂L/∂(layer output) downwards. */
 static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B) {
     const mf_config *c = &m->cfg;
-    nn_params *ps = &m->params;
     float range = m->rating_max - m->rating_min, *dx = w->dx, *dy = w->dy, *tmp;
     size_t L = c->n_hidden, l, b;
     if (c->implicit) {
@@ -770,8 +786,8 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
     for (l = L + 1; l-- > 0;) {
         size_t in = layer_in(c, l), out = layer_out(c, l);
         memset(dx, 0, B * in * sizeof *dx);
-        nn_dense_backward(dx, nn_grad(ps, m->t_kernel[l]), nn_grad(ps, m->t_bias[l]), dy,
-                          w->x[l], nn_param(ps, m->t_kernel[l]), B, in, out);
+        nn_dense_backward(dx, m->dw.kernel[l], m->dw.bias[l], dy, w->x[l], m->w.kernel[l], B,
+                          in, out);
         if (l == 0) break; /* dx = ∂L/∂x0: the embedding stage takes it from here */
         if (c->kind == MF_NCF && l == L) { /* split ∂L/∂[gmf, v] */
             size_t K = c->dim, H = in - K;
@@ -792,29 +808,26 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
 }
 
 /* ∂L/∂x0 (in w->dx) through Dropout and Concatenate into the rows of P, Q (and G) */
-static void concat_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const uint32_t *u,
+static void concat_backward(mf_model *m, mf_work *w, embedding_pair p, const uint32_t *u,
                             const uint32_t *i, size_t B) {
-    nn_params *ps = &m->params;
-    float *de = w->dy;
-    float *dG = m->cfg.kind == MF_DEEP ? nn_grad(ps, m->t_genre) : NULL;
-    size_t Sg = m->cfg.kind == MF_DEEP ? ps->t[m->t_genre].stride : 0;
-    size_t K = m->cfg.dim, E = embed_width(&m->cfg), b;
+    float *de = w->dy, *dG = m->dw.genre_embedding;
+    size_t K = m->cfg.dim, E = embed_width(&m->cfg), S = m->S, b;
     memset(de, 0, B * E * sizeof *de);
     nn_dropout_backward(de, w->dx, w->mask[0], B * E);
     for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
-        embedding_row_backward(m, tp, u[b], de + b * E);
-        embedding_row_backward(m, tq, i[b], de + b * E + K);
+        pair_row_backward(m, p, USER_ROW, u[b], de + b * E);
+        pair_row_backward(m, p, ITEM_ROW, i[b], de + b * E + K);
         if (dG) {
             uint32_t g = m->item_genre[i[b]];
-            vec_axpy(dG + g * Sg, 1.0f, de + b * E + 2 * K, K);
-            nn_params_touch(ps, m->t_genre, g);
+            vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
+            nn_params_touch(&m->params, m->id.genre_embedding, g);
         }
     }
 }
 
 /* dout = ∂L/∂(pu ⊙ qi) through Multiply and Dropout into the rows of P, Q */
-static void product_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, const float *dout,
-                             const uint32_t *u, const uint32_t *i, size_t B) {
+static void product_backward(mf_model *m, mf_work *w, const float *dout, const uint32_t *u,
+                             const uint32_t *i, size_t B) {
     float *dpu = w->dy, *dqi = w->embed; /* free scratch by now */
     size_t K = m->cfg.dim, b;
     memset(dpu, 0, B * K * sizeof *dpu);
@@ -825,8 +838,8 @@ static void product_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, cons
         dqi[b] *= w->mask_i[b];
     }
     for (b = 0; b < B; b++) {
-        embedding_row_backward(m, tp, u[b], dpu + b * K);
-        embedding_row_backward(m, tq, i[b], dqi + b * K);
+        pair_row_backward(m, MAIN_PAIR, USER_ROW, u[b], dpu + b * K);
+        pair_row_backward(m, MAIN_PAIR, ITEM_ROW, i[b], dqi + b * K);
     }
 }
 
@@ -834,64 +847,44 @@ static void product_backward(mf_model *m, mf_work *w, size_t tp, size_t tq, cons
 static void embed_backward(mf_model *m, mf_work *w, const uint32_t *u, const uint32_t *i,
                            size_t B) {
     if (m->cfg.kind == MF_NCF) {
-        product_backward(m, w, m->t_user, m->t_item, w->dgmf, u, i, B);
-        concat_backward(m, w, m->t_user_mlp, m->t_item_mlp, u, i, B);
+        product_backward(m, w, w->dgmf, u, i, B);
+        concat_backward(m, w, MLP_PAIR, u, i, B);
     } else if (concatenates(m->cfg.kind)) {
-        concat_backward(m, w, m->t_user, m->t_item, u, i, B);
+        concat_backward(m, w, MAIN_PAIR, u, i, B);
     } else {
-        product_backward(m, w, m->t_user, m->t_item, w->dx, u, i, B);
+        product_backward(m, w, w->dx, u, i, B);
     }
+}
+
+static void network_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
+                             const uint32_t *i, size_t n) {
+    tower_backward(m, w, dpred, n);
+    embed_backward(m, w, u, i, n);
 }
 
 /* ------------------------------------------------------------ any model */
 
 void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                 const uint32_t *i, size_t B, nn_rng *dropout) {
-    if (mf_is_deep(m)) mf_forward_deep(m, w, pred, u, i, B, dropout);
-    else mf_forward_dot(m, w, pred, u, i, B);
-}
-
-/* the backward pass of n ratings of a batch of B: B scales the L2 term */
-static void backward_share(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                           const uint32_t *i, size_t n, size_t B) {
-    if (!mf_is_deep(m)) {
-        mf_backward_dot(m, w, dpred, u, i, n, B);
-        return;
-    }
-    tower_backward(m, w, dpred, n);
-    embed_backward(m, w, u, i, n);
+    if (mf_is_deep(m)) network_forward(m, w, pred, u, i, B, dropout);
+    else dot_forward(m, w, pred, u, i, B);
 }
 
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                 const uint32_t *i, size_t B) {
-    backward_share(m, w, dpred, u, i, B, B);
+                 const uint32_t *i, size_t n, size_t B) {
+    if (mf_is_deep(m)) network_backward(m, w, dpred, u, i, n);
+    else dot_backward(m, w, dpred, u, i, n, B);
 }
 
 double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
                   size_t B) {
-    const nn_params *ps = &m->params;
-    const float *P, *Q, *bu, *bi;
-    size_t S, Sb, K = m->cfg.dim, b;
-    double sum = 0.0;
     if (m->cfg.kind != MF_BIAS || m->cfg.l2 == 0.0f || B == 0) return 0.0;
-    P = nn_param(ps, m->t_user);
-    Q = nn_param(ps, m->t_item);
-    bu = nn_param(ps, m->t_user_bias);
-    bi = nn_param(ps, m->t_item_bias);
-    S = ps->t[m->t_user].stride;
-    Sb = ps->t[m->t_user_bias].stride;
-    for (b = 0; b < B; b++) { /* ‖p_u‖² + ‖q_i‖² + b_u² + b_i² (hybrid: ‖ũ‖², ‖q̃‖²) */
-        const float *p = mf_is_hybrid(m) ? w->hu + b * K : P + u[b] * S;
-        const float *q = mf_is_hybrid(m) ? w->hi + b * K : Q + i[b] * S;
-        float bub = bu[u[b] * Sb], bib = bi[i[b] * Sb];
-        sum += vec_dot(p, p, K) + vec_dot(q, q, K) + bub * bub + bib * bib;
-    }
-    return m->cfg.l2 * sum / (double)B;
+    return dot_l2_loss(m, w, u, i, B);
 }
 
 /* a row the model can describe: it had training ratings, or features stand in for them */
 static int row_known(const mf_model *m, row_side s, uint32_t row) {
-    side_tables st = tables(m, s);
+    side_tables st = side(m, s);
     return st.count[row] > 0 || n_row_features(st.f, row) > 0;
 }
 
@@ -1585,20 +1578,20 @@ static void mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t 
     row_side sd;
     for (b = 0; b < B; b++) {
         for (sd = USER_ROW; sd <= ITEM_ROW; sd++) {
-            side_tables st = tables(m, sd);
+            side_tables st = side(m, sd);
             uint32_t row = sd == USER_ROW ? u[b] : i[b];
             size_t nf = n_row_features(st.f, row);
-            if (uses_id(&st, row)) nn_params_touch(ps, st.t_id, row);
-            for (k = 0; k < nf; k++) nn_params_touch(ps, st.t_feat, st.f->feature[st.f->start[row] + k]);
+            if (uses_id(&st, row)) nn_params_touch(ps, st.id_E, row);
+            for (k = 0; k < nf; k++) nn_params_touch(ps, st.id_F, st.f->feature[st.f->start[row] + k]);
         }
         if (m->cfg.kind == MF_BIAS) {
-            nn_params_touch(ps, m->t_user_bias, u[b]);
-            nn_params_touch(ps, m->t_item_bias, i[b]);
+            nn_params_touch(ps, m->id.user_bias, u[b]);
+            nn_params_touch(ps, m->id.item_bias, i[b]);
         }
-        if (m->cfg.kind == MF_DEEP) nn_params_touch(ps, m->t_genre, m->item_genre[i[b]]);
+        if (m->cfg.kind == MF_DEEP) nn_params_touch(ps, m->id.genre_embedding, m->item_genre[i[b]]);
         if (m->cfg.kind == MF_NCF) {
-            nn_params_touch(ps, m->t_user_mlp, u[b]);
-            nn_params_touch(ps, m->t_item_mlp, i[b]);
+            nn_params_touch(ps, m->id.user_mlp_embedding, u[b]);
+            nn_params_touch(ps, m->id.item_mlp_embedding, i[b]);
         }
     }
 }
@@ -1635,13 +1628,10 @@ typedef struct sgd_sample_s { uint32_t u, i; float y; } sgd_sample;
 static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
                         size_t hi, const nn_optimizer_config *opt,
                         const volatile sig_atomic_t *stop) {
-    nn_params *ps = &m->params;
-    float *P = nn_param(ps, m->t_user), *Q = nn_param(ps, m->t_item);
-    float *bu = m->cfg.kind == MF_BIAS ? nn_param(ps, m->t_user_bias) : NULL;
-    float *bi = m->cfg.kind == MF_BIAS ? nn_param(ps, m->t_item_bias) : NULL;
-    size_t S = ps->t[m->t_user].stride, Sb = bu ? ps->t[m->t_user_bias].stride : 0, K = m->cfg.dim;
+    float *P = m->w.user_embedding, *Q = m->w.item_embedding;
+    float *bu = m->w.user_bias, *bi = m->w.item_bias;
+    size_t S = m->S, K = m->cfg.dim;
     float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
-    float base = m->cfg.kind == MF_BIAS || m->cfg.centre ? m->mean : 0.0f;
     const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
     const nn_sgd_mf_step_fn step = nn_sgd_mf_step_kernel();
     double loss = 0.0;
@@ -1664,20 +1654,17 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
                 nn_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
                 nn_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
             }
-            pred = dot(p, q, K);
-            if (bu) pred = base + bu[u * Sb] + bi[i * Sb] + pred;
-            else if (base != 0.0f) pred = base + pred;
+            pred = mf_rating_offset(m, u, i, 0) + dot(p, q, K);
             d = (double)pred - (double)y;
             loss += d * d;
             e = 2.0f * (pred - y) / 1.0f; /* ∂L/∂r̂ */
             if (bu) {
-                float gbu = e + l2 * bu[u * Sb], gbi = e + l2 * bi[i * Sb];
+                float gbu = e + l2 * bu[u], gbi = e + l2 * bi[i];
                 if (m->cfg.l2 != 0.0f) /* λ(‖p‖² + ‖q‖² + b_u² + b_i²), as mf_l2_loss sums it */
                     loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
-                                                         bu[u * Sb] * bu[u * Sb] +
-                                                         bi[i * Sb] * bi[i * Sb]);
-                bu[u * Sb] -= lr * gbu; /* nn_sgd_update for one weight */
-                bi[i * Sb] -= lr * gbi;
+                                                         bu[u] * bu[u] + bi[i] * bi[i]);
+                bu[u] -= lr * gbu; /* nn_sgd_update for one weight */
+                bi[i] -= lr * gbi;
             }
             step(p, q, K, e, l2, lr); /* nn_sgd_mf_step: p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
         }
@@ -2029,6 +2016,7 @@ static int trainers_alloc(trainers *ts, mf_model *m, size_t T, size_t B, int hog
         } else {
             tr->own = *m;
             if (nn_params_replica(&tr->own.params, &m->params) != 0) goto fail;
+            mf_point_tensors(&tr->own); /* its own gradients */
             tr->has_replica = 1;
             tr->m = &tr->own;
             nn_rng_seed(&tr->rng, seed ^ 0x9e3779b97f4a7c15u ^ (0xbf58476d1ce4e5b9u * t));
@@ -2071,7 +2059,7 @@ static void share_pass(void *ctx, size_t t, size_t T) {
         mf_forward(tr->m, &tr->work, bs->pred + lo, bs->u + lo, bs->i + lo, n, tr->dropout);
         tr->l2 = mf_l2_loss(tr->m, &tr->work, bs->u + lo, bs->i + lo, n) * (double)n;
     } else {
-        backward_share(tr->m, &tr->work, bs->dpred + lo, bs->u + lo, bs->i + lo, n, bs->nb);
+        mf_backward(tr->m, &tr->work, bs->dpred + lo, bs->u + lo, bs->i + lo, n, bs->nb);
     }
 }
 
@@ -2105,7 +2093,7 @@ static void batch_backward(mf_model *m, train_buffers *tb, const trainers *ts, s
     batch_shares bs;
     size_t t;
     if (!ts || ts->T < 2) {
-        mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb);
+        mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb, nb);
         return;
     }
     bs.tr = ts->tr;
@@ -2209,7 +2197,7 @@ static void hogwild_share(void *ctx, size_t t, size_t T) {
             break;
         }
         h->lf->backward(tr->dpred, tr->pred, tr->y, nb);
-        backward_share(tr->m, &tr->work, tr->dpred, tr->u, tr->i, nb, nb);
+        mf_backward(tr->m, &tr->work, tr->dpred, tr->u, tr->i, nb, nb);
         opt.t = h->t0 + g; /* the step this batch takes on one thread */
         nn_optimizer_step(&opt, &tr->m->params);
         nn_params_zero_grad(&tr->m->params);
@@ -2986,7 +2974,6 @@ int mf_recommend_users(const mf_model *m, const data_user_items *rated, uint32_t
 
 size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
                          mf_scored *out, size_t n) {
-    const nn_params *ps = &m->params;
     size_t K = m->cfg.dim, got, k;
     float *cold;
     mf_work w;
@@ -3000,7 +2987,7 @@ size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_f
     }
     for (k = 0; k < n_features; k++) /* ũ = (1/|F|) Σ e_f */
         vec_axpy(cold, 1.0f / (float)n_features,
-                 nn_param(ps, m->t_user_feature) + features[k] * ps->t[m->t_user_feature].stride, K);
+                 m->w.user_feature_embedding + features[k] * m->S, K);
     w.cold_user = cold;
     got = recommend_with(m, &w, 0, NULL, out, n);
     mf_work_free(&w);
@@ -3082,7 +3069,6 @@ static int little_endian(void) {
 }
 
 static int export_npy(const mf_model *m, const char *dir, data_error *err) {
-    const nn_params *ps = &m->params;
     const char *f4 = little_endian() ? "<f4" : ">f4", *i8 = little_endian() ? "<i8" : ">i8";
     char path[4096];
 #define NPY(name, descr, rows, cols, data, elem, stride)                                  \
@@ -3090,15 +3076,11 @@ static int export_npy(const mf_model *m, const char *dir, data_error *err) {
         snprintf(path, sizeof path, "%s/%s", dir, name);                                  \
         if (npy_write(path, descr, rows, cols, data, elem, stride, err) != 0) return -1; \
     } while (0)
-    NPY("user_embedding.npy", f4, m->n_users, m->cfg.dim, nn_param(ps, m->t_user), 4,
-        ps->t[m->t_user].stride);
-    NPY("item_embedding.npy", f4, m->n_items, m->cfg.dim, nn_param(ps, m->t_item), 4,
-        ps->t[m->t_item].stride);
+    NPY("user_embedding.npy", f4, m->n_users, m->cfg.dim, m->w.user_embedding, 4, m->S);
+    NPY("item_embedding.npy", f4, m->n_items, m->cfg.dim, m->w.item_embedding, 4, m->S);
     if (m->cfg.kind == MF_BIAS) {
-        NPY("user_bias.npy", f4, m->n_users, 0, nn_param(ps, m->t_user_bias), 4,
-            ps->t[m->t_user_bias].stride);
-        NPY("item_bias.npy", f4, m->n_items, 0, nn_param(ps, m->t_item_bias), 4,
-            ps->t[m->t_item_bias].stride);
+        NPY("user_bias.npy", f4, m->n_users, 0, m->w.user_bias, 4, 1);
+        NPY("item_bias.npy", f4, m->n_items, 0, m->w.item_bias, 4, 1);
     }
     NPY("user_ids.npy", i8, m->n_users, 0, m->user_ids, 8, 1);
     NPY("item_ids.npy", i8, m->n_items, 0, m->item_ids, 8, 1);
@@ -3113,10 +3095,9 @@ static void tsv_text(FILE *f, const char *s) {
 
 static int export_tsv(const mf_model *m, const char *dir, const char *who,
                       const data_movies *movies, data_error *err) {
-    const nn_params *ps = &m->params;
     int items = strcmp(who, "item") == 0;
-    size_t t = items ? m->t_item : m->t_user, rows = ps->t[t].rows, r, c;
-    const float *W = nn_param(ps, t);
+    size_t rows = items ? m->n_items : m->n_users, r, c;
+    const float *W = items ? m->w.item_embedding : m->w.user_embedding;
     const int64_t *ids = items ? m->item_ids : m->user_ids;
     char vpath[4096], mpath[4096];
     data_out vo, mo;
@@ -3133,7 +3114,7 @@ static int export_tsv(const mf_model *m, const char *dir, const char *who,
     fprintf(mf, items && movies ? "id\ttitle\tgenres\tratings\n" : "id\tratings\n");
     for (r = 0; r < rows; r++) {
         for (c = 0; c < m->cfg.dim; c++)
-            fprintf(vf, c ? "\t%.9g" : "%.9g", (double)W[r * ps->t[t].stride + c]);
+            fprintf(vf, c ? "\t%.9g" : "%.9g", (double)W[r * m->S + c]);
         fputc('\n', vf);
         fprintf(mf, "%lld", (long long)ids[r]);
         if (items && movies) {
@@ -3279,22 +3260,23 @@ int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *er
         shape[1] = x->k;
         if (mf_is_deep(m))
             for (l = 0; l <= m->cfg.n_hidden; l++) {
-                if (t == m->t_kernel[l]) { /* (C, O), Keras's layout */
+                if (t == m->id.kernel[l]) { /* (C, O), Keras's layout */
                     shape[0] = layer_in(&m->cfg, l);
                     shape[1] = layer_out(&m->cfg, l);
                     n_dense = 1;
-                } else if (t == m->t_bias[l]) {
+                } else if (t == m->id.bias[l]) {
                     ndim = 1;
                     shape[0] = layer_out(&m->cfg, l);
                     n_dense = dense_bias = 1;
                 }
             }
         if (!n_dense) {
-            if (t == m->t_user || t == m->t_user_bias || (m->cfg.kind == MF_NCF && t == m->t_user_mlp)) {
+            if (t == m->id.user_embedding || t == m->id.user_bias ||
+                (m->cfg.kind == MF_NCF && t == m->id.user_mlp_embedding)) {
                 row_of = user_row;
                 shape[0] = file_users;
-            } else if (t == m->t_item || t == m->t_item_bias ||
-                       (m->cfg.kind == MF_NCF && t == m->t_item_mlp)) {
+            } else if (t == m->id.item_embedding || t == m->id.item_bias ||
+                       (m->cfg.kind == MF_NCF && t == m->id.item_mlp_embedding)) {
                 row_of = item_row;
                 shape[0] = file_items;
             }

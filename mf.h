@@ -118,6 +118,31 @@ typedef struct {
     size_t n_streams;
 } mf_progress;
 
+/* The model's parameters by name (llm.c's ParameterTensors): pointers into
+ * the one parameter block, for the weights (mf_model.w) and, in the same
+ * layout, their gradients (mf_model.dw); NULL where the model has no such
+ * tensor. Row r of an embedding starts at r·S (mf_model.S). */
+typedef struct {
+    float *user_embedding;          /* P    (U, S) */
+    float *item_embedding;          /* Q    (I, S) */
+    float *user_bias, *item_bias;   /* b_u (U), b_i (I)          bias */
+    float *genre_embedding;         /* G    (n_genres, S)       deep */
+    float *user_feature_embedding;  /* E_u  (F_u, S)            hybrid */
+    float *item_feature_embedding;  /* E_i  (F_i, S)            hybrid */
+    float *user_mlp_embedding;      /* P'   (U, S)              ncf's tower */
+    float *item_mlp_embedding;      /* Q'   (I, S) */
+    float *kernel[MF_MAX_HIDDEN + 1]; /* Dense layer l's W (C, O), Keras's layout */
+    float *bias[MF_MAX_HIDDEN + 1];   /* and its b (O); layer n_hidden is the output */
+} mf_tensors;
+
+/* each of those tensors' index in the block (for nn_params_touch) */
+typedef struct {
+    size_t user_embedding, item_embedding, user_bias, item_bias, genre_embedding;
+    size_t user_feature_embedding, item_feature_embedding;
+    size_t user_mlp_embedding, item_mlp_embedding;
+    size_t kernel[MF_MAX_HIDDEN + 1], bias[MF_MAX_HIDDEN + 1];
+} mf_tensor_ids;
+
 typedef struct {
     mf_config cfg;
     size_t n_users, n_items;   /* U, I */
@@ -125,14 +150,11 @@ typedef struct {
     float mean;                /* μ: mean rating of the data the model was built on */
     float rating_min, rating_max;
     nn_params params;          /* every trainable parameter, one block */
-    size_t t_user, t_item;     /* tensor indices of P and Q in params */
-    size_t t_user_bias, t_item_bias; /* b_u, b_i (bias) */
-    size_t t_genre;            /* G (deep) */
-    size_t t_user_mlp, t_item_mlp; /* ncf: the MLP tower's own embeddings P', Q' */
-    size_t t_user_feature, t_item_feature; /* hybrid: feature embeddings E_u (F_u, S), E_i */
+    mf_tensors w, dw;          /* the parameters by name, and their gradients */
+    mf_tensor_ids id;          /* the same tensors' places in params (nn_params_touch) */
+    size_t S;                  /* floats between rows of an embedding: K rounded up */
     data_features user_features, item_features; /* hybrid: each row's features (owned
                                                   * copies; n_features 0 without) */
-    size_t t_kernel[MF_MAX_HIDDEN + 1], t_bias[MF_MAX_HIDDEN + 1]; /* Dense layers */
     int64_t *user_ids;         /* (U) raw id of each user row */
     int64_t *item_ids;         /* (I) raw id of each item row */
     uint32_t *user_count;      /* (U) training ratings of each user (0: never learned) */
@@ -173,6 +195,18 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
             const mf_side *side, nn_rng *rng, data_error *err);
 /* 1 when the model has user or item features */
 int mf_is_hybrid(const mf_model *m);
+/* point m->w and m->dw into m->params (after it is allocated, or a replica
+ * gives it gradients of its own) */
+void mf_point_tensors(mf_model *m);
+
+/* The part of r̂ beside ũ·q̃ in the dot and bias models: μ + b_u + b_i
+ * (bias; a new user, known only by features, has no b_u), μ (a centred
+ * dot model), else 0. */
+static inline float mf_rating_offset(const mf_model *m, uint32_t u, uint32_t i, int new_user) {
+    if (m->cfg.kind == MF_BIAS)
+        return m->mean + (new_user ? 0.0f : m->w.user_bias[u]) + m->w.item_bias[i];
+    return m->cfg.centre ? m->mean : 0.0f;
+}
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
@@ -210,11 +244,12 @@ void mf_work_free(mf_work *w);
  * inference (no dropout). */
 void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                 const uint32_t *i, size_t B, nn_rng *dropout);
-/* accumulate every gradient from dpred (B) through the activations that the
- * last mf_forward left in w (including the L2 gradient 2λ/B·w of the bias
- * model), and mark the embedding rows used as touched */
+/* accumulate every gradient from dpred (n) through the activations that
+ * the last mf_forward left in w, and mark the embedding rows used as
+ * touched. The n ratings are a batch of B (or, on threads, a share of one):
+ * B scales the bias model's L2 gradient, 2λ/B·w. */
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                 const uint32_t *i, size_t B);
+                 const uint32_t *i, size_t n, size_t B);
 /* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²);
  * a hybrid model regularises its rows' vectors ũ, q̃ instead of p, q, read
  * from w as the last mf_forward left them (w may be NULL otherwise) */

@@ -1076,7 +1076,7 @@ void nn_bce_logits_backward(float *dz, const float *z, const float *y, size_t B)
 size_t nn_params_add(nn_params *ps, const char *name, size_t rows, size_t k,
                      int sparse) {
     const size_t none = (size_t)-1;
-    size_t stride = nn_stride(k), offset, i;
+    size_t stride = k == 1 ? 1 : nn_stride(k), offset, i; /* a bias: one float a row */
     nn_tensor *t;
     if (ps->n_tensors >= NN_MAX_TENSORS || ps->w) return none;
     if (stride < k || (stride && rows > SIZE_MAX / stride)) return none; /* overflow */

@@ -203,7 +203,8 @@ void nn_bce_logits_backward(float *dz, const float *z, const float *y, size_t B)
  * All of a model's trainable parameters live in ONE aligned block w (N),
  * with gradients dw (N) and the optimiser's state in the same layout, so
  * each optimiser is a flat loop. A tensor is a named R × K slice of the
- * block with rows padded to S floats. Embedding tensors are "sparse": a
+ * block with rows padded to S floats (a tensor one float wide, a bias, is
+ * not padded). Embedding tensors are "sparse": a
  * batch gives gradient to a few rows, which nn_params_touch records so that
  * the lazy optimiser and nn_params_zero_grad visit only those rows. */
 

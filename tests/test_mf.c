@@ -87,7 +87,7 @@ static double gradient_check(mf_model *m, const uint32_t *u, const uint32_t *i,
     mf_forward(m, &w, pred, u, i, B, &dropout);
     if (m->cfg.implicit) nn_bce_logits_backward(dpred, pred, y, B);
     else nn_mse_backward(dpred, pred, y, B);
-    mf_backward(m, &w, dpred, u, i, B);
+    mf_backward(m, &w, dpred, u, i, B, B);
     for (t = 0; t < ps->n_tensors; t++) {
         const nn_tensor *tt = &ps->t[t];
         for (r = 0; r < tt->rows; r++)
@@ -136,9 +136,9 @@ static void check_model_gradients(mf_config cfg) {
     for (k = 0; k < m.params.n; k++)
         if (m.params.w[k] != 0.0f) m.params.w[k] = (float)(nn_rng_uniform(&rng) - 0.5);
     if (cfg.kind == MF_BIAS) {
-        float *bu = nn_param(&m.params, m.t_user_bias), *bi = nn_param(&m.params, m.t_item_bias);
-        for (k = 0; k < 4; k++) bu[k * m.params.t[m.t_user_bias].stride] = 0.1f * (float)k - 0.1f;
-        for (k = 0; k < 5; k++) bi[k * m.params.t[m.t_item_bias].stride] = 0.2f - 0.05f * (float)k;
+        float *bu = nn_param(&m.params, m.id.user_bias), *bi = nn_param(&m.params, m.id.item_bias);
+        for (k = 0; k < 4; k++) bu[k * m.params.t[m.id.user_bias].stride] = 0.1f * (float)k - 0.1f;
+        for (k = 0; k < 5; k++) bi[k * m.params.t[m.id.item_bias].stride] = 0.2f - 0.05f * (float)k;
     }
     /* BCE's gradients, (σ(z) − y)/B, are smaller than the MSE's 2(r̂ − r)/B */
     CHECK(gradient_check(&m, u, i, y, 6, h, rtol, atol) > (cfg.implicit ? 1e-3 : 0.05));
@@ -251,8 +251,8 @@ static void test_gradients_hybrid(void) {
     check_model_gradients(cfg);
     tiny_model(&m, cfg, 4, 5, 1);
     CHECK(mf_is_hybrid(&m));
-    CHECK_INT(m.params.t[m.t_user_feature].rows, 3);
-    CHECK_INT(m.params.t[m.t_item_feature].rows, 2);
+    CHECK_INT(m.params.t[m.id.user_feature_embedding].rows, 3);
+    CHECK_INT(m.params.t[m.id.item_feature_embedding].rows, 2);
     mf_free(&m);
     tiny_features = 0;
 }
@@ -268,13 +268,13 @@ static void hand_hybrid(mf_model *m, float p0, float p1) {
     tiny_features = 1;
     tiny_model(m, cfg, 4, 5, 1);
     tiny_features = 0;
-    P = nn_param(&m->params, m->t_user);
-    Q = nn_param(&m->params, m->t_item);
-    E = nn_param(&m->params, m->t_user_feature);
-    Fi = nn_param(&m->params, m->t_item_feature);
-    S = m->params.t[m->t_user].stride;
-    Se = m->params.t[m->t_user_feature].stride;
-    Sf = m->params.t[m->t_item_feature].stride;
+    P = nn_param(&m->params, m->id.user_embedding);
+    Q = nn_param(&m->params, m->id.item_embedding);
+    E = nn_param(&m->params, m->id.user_feature_embedding);
+    Fi = nn_param(&m->params, m->id.item_feature_embedding);
+    S = m->params.t[m->id.user_embedding].stride;
+    Se = m->params.t[m->id.user_feature_embedding].stride;
+    Sf = m->params.t[m->id.item_feature_embedding].stride;
     P[0] = p0, P[1] = p1;                    /* p_0 */
     E[0] = 0.5f, E[1] = 1.0f;                /* e_0 */
     E[2 * Se] = 1.5f, E[2 * Se + 1] = -1.0f; /* e_2 */
@@ -320,10 +320,10 @@ static void test_cold_row_uses_features(void) {
     CHECK_NEAR(mf_predict(&m, 2, 1), m.mean, 1e-6, 0);
     CHECK(mf_work_init(&w, &m, 1) == 0);
     mf_forward(&m, &w, &pred, &u, &i, 1, NULL);
-    mf_backward(&m, &w, &dpred, &u, &i, 1);
-    for (k = 0; k < 2; k++) CHECK(nn_grad(&m.params, m.t_user)[k] == 0.0f);
-    CHECK_NEAR(nn_grad(&m.params, m.t_user_feature)[0], 0.5, 1e-6, 0);  /* q̃/|F| */
-    CHECK_NEAR(nn_grad(&m.params, m.t_user_feature)[1], 2.0, 1e-6, 0);
+    mf_backward(&m, &w, &dpred, &u, &i, 1, 1);
+    for (k = 0; k < 2; k++) CHECK(nn_grad(&m.params, m.id.user_embedding)[k] == 0.0f);
+    CHECK_NEAR(nn_grad(&m.params, m.id.user_feature_embedding)[0], 0.5, 1e-6, 0);  /* q̃/|F| */
+    CHECK_NEAR(nn_grad(&m.params, m.id.user_feature_embedding)[1], 2.0, 1e-6, 0);
     mf_work_free(&w);
     mf_free(&m);
 }
@@ -450,11 +450,11 @@ static void test_recommend_cold(void) {
     for (k = 0; k < m.params.n; k++)
         if (m.params.w[k] != 0.0f) m.params.w[k] = (float)(nn_rng_uniform(&rng) - 0.5);
     for (k = 0; k < 5; k++) /* item biases that matter */
-        nn_param(&m.params, m.t_item_bias)[k * m.params.t[m.t_item_bias].stride] = 0.1f * (float)k;
+        nn_param(&m.params, m.id.item_bias)[k * m.params.t[m.id.item_bias].stride] = 0.1f * (float)k;
     m.item_count[3] = 0; /* never learned: never recommended */
     got = mf_recommend_cold(&m, feats, 2, top, 5);
     CHECK_INT(got, 4);
-    E = nn_param(&m.params, m.t_user_feature);
+    E = nn_param(&m.params, m.id.user_feature_embedding);
     for (k = 0; k < got; k++) {
         uint32_t i = top[k].item;
         float q[3], u[3], want;
@@ -463,13 +463,13 @@ static void test_recommend_cold(void) {
         uint32_t zero = 0;
         CHECK(i != 3);
         for (c = 0; c < 3; c++) /* ũ by hand */
-            u[c] = (E[c] + E[2 * m.params.t[m.t_user_feature].stride + c]) / 2.0f;
+            u[c] = (E[c] + E[2 * m.params.t[m.id.user_feature_embedding].stride + c]) / 2.0f;
         /* q̃_i as the model composes it: read it back through a forward pass */
         CHECK(mf_work_init(&w, &m, 1) == 0);
         mf_forward(&m, &w, &qq, &zero, &i, 1, NULL);
         memcpy(q, w.hi, sizeof q);
         mf_work_free(&w);
-        want = m.mean + nn_param(&m.params, m.t_item_bias)[i * m.params.t[m.t_item_bias].stride] +
+        want = m.mean + nn_param(&m.params, m.id.item_bias)[i * m.params.t[m.id.item_bias].stride] +
                u[0] * q[0] + u[1] * q[1] + u[2] * q[2];
         CHECK_NEAR(top[k].score, want, 1e-5, 1e-6);
         if (k) CHECK(top[k].score <= top[k - 1].score);
@@ -547,20 +547,23 @@ static void test_summary_matches_notebooks(void) {
 static void test_forward_values(void) {
     mf_config cfg = mf_defaults();
     mf_model m;
+    mf_work w;
     float *P, *Q, pred;
     uint32_t u = 1, i = 2;
     cfg.kind = MF_BIAS;
     cfg.dim = 2;
     tiny_model(&m, cfg, 3, 3, 1);
-    P = nn_param(&m.params, m.t_user);
-    Q = nn_param(&m.params, m.t_item);
-    P[1 * m.params.t[m.t_user].stride + 0] = 0.5f;
-    P[1 * m.params.t[m.t_user].stride + 1] = -1.0f;
-    Q[2 * m.params.t[m.t_item].stride + 0] = 2.0f;
-    Q[2 * m.params.t[m.t_item].stride + 1] = 0.25f;
-    nn_param(&m.params, m.t_user_bias)[1 * m.params.t[m.t_user_bias].stride] = 0.125f;
-    nn_param(&m.params, m.t_item_bias)[2 * m.params.t[m.t_item_bias].stride] = -0.5f;
-    mf_forward(&m, NULL, &pred, &u, &i, 1, NULL);
+    CHECK(mf_work_init(&w, &m, 1) == 0);
+    P = nn_param(&m.params, m.id.user_embedding);
+    Q = nn_param(&m.params, m.id.item_embedding);
+    P[1 * m.params.t[m.id.user_embedding].stride + 0] = 0.5f;
+    P[1 * m.params.t[m.id.user_embedding].stride + 1] = -1.0f;
+    Q[2 * m.params.t[m.id.item_embedding].stride + 0] = 2.0f;
+    Q[2 * m.params.t[m.id.item_embedding].stride + 1] = 0.25f;
+    nn_param(&m.params, m.id.user_bias)[1 * m.params.t[m.id.user_bias].stride] = 0.125f;
+    nn_param(&m.params, m.id.item_bias)[2 * m.params.t[m.id.item_bias].stride] = -0.5f;
+    mf_forward(&m, &w, &pred, &u, &i, 1, NULL);
+    mf_work_free(&w);
     /* μ + b_u + b_i + p·q = μ + 0.125 − 0.5 + (1 − 0.25) */
     CHECK_NEAR(pred, m.mean + 0.125f - 0.5f + 0.75f, 1e-6, 1e-6);
     CHECK_NEAR(m.mean, 25.0 / 9.0, 1e-6, 0); /* ratings 1,2,3,4,5,1,2,3,4 */
@@ -810,6 +813,7 @@ static void test_sgd_fast_path_exact(void) {
     data_ratings all;
     data_error err;
     mf_model fast, slow;
+    mf_work w;
     mf_history h;
     nn_optimizer opt;
     nn_rng rng;
@@ -836,14 +840,15 @@ static void test_sgd_fast_path_exact(void) {
     CHECK(mf_init(&slow, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     CHECK(mf_train(&fast, &all, NULL, &tc, &h, NULL, &err) == 0);
     CHECK(nn_optimizer_init_params(&opt, tc.fit.opt, &slow.params) == 0);
+    CHECK(mf_work_init(&w, &slow, 1) == 0);
     for (e = 0; e < 2; e++)
         for (k = 0; k < all.n; k++) {
             uint32_t u = all.user[order[k]], i = all.item[order[k]];
             float pred, dpred, y = all.rating[order[k]];
-            mf_forward(&slow, NULL, &pred, &u, &i, 1, NULL);
-            if (e == 1) loss += nn_mse_forward(&pred, &y, 1) + mf_l2_loss(&slow, NULL, &u, &i, 1);
+            mf_forward(&slow, &w, &pred, &u, &i, 1, NULL);
+            if (e == 1) loss += nn_mse_forward(&pred, &y, 1) + mf_l2_loss(&slow, &w, &u, &i, 1);
             nn_mse_backward(&dpred, &pred, &y, 1);
-            mf_backward(&slow, NULL, &dpred, &u, &i, 1);
+            mf_backward(&slow, &w, &dpred, &u, &i, 1, 1);
             nn_optimizer_step(&opt, &slow.params);
             nn_params_zero_grad(&slow.params);
         }
@@ -852,6 +857,7 @@ static void test_sgd_fast_path_exact(void) {
     CHECK_NEAR(h.epoch[1].loss, loss / (double)all.n, 1e-12, 0);
     CHECK(h.epoch[1].loss < h.epoch[0].loss);
     nn_optimizer_free(&opt);
+    mf_work_free(&w);
     mf_history_free(&h);
     mf_free(&fast);
     mf_free(&slow);
@@ -1457,11 +1463,11 @@ static void test_similar_planted_clusters(void) {
     int metric;
     cfg.dim = 6;
     tiny_model(&m, cfg, 2, 30, 4);
-    Q = nn_param(&m.params, m.t_item);
+    Q = nn_param(&m.params, m.id.item_embedding);
     nn_rng_seed(&rng, 9);
     for (i = 0; i < 30; i++)
         for (c = 0; c < 6; c++) /* centre: 2 on axis 2·(cluster) and its neighbour */
-            Q[i * m.params.t[m.t_item].stride + c] =
+            Q[i * m.params.t[m.id.item_embedding].stride + c] =
                 (c / 2 == i % 3 ? 2.0f : 0.0f) + 0.3f * (float)(nn_rng_uniform(&rng) - 0.5);
     for (metric = 0; metric < 2; metric++)
         for (i = 0; i < 30; i++) {
@@ -1524,8 +1530,8 @@ static void test_ranking_by_hand(void) {
     size_t j;
     cfg.dim = 1;
     tiny_model(&m, cfg, 1, 6, 1);
-    nn_param(&m.params, m.t_user)[0] = 1.0f;
-    for (j = 0; j < 6; j++) nn_param(&m.params, m.t_item)[j * m.params.t[m.t_item].stride] = (float)j;
+    nn_param(&m.params, m.id.user_embedding)[0] = 1.0f;
+    for (j = 0; j < 6; j++) nn_param(&m.params, m.id.item_embedding)[j * m.params.t[m.id.item_embedding].stride] = (float)j;
     data_ratings_init(&train);
     data_ratings_init(&test);
     data_ratings_push(&train, 0, 0, 1, 0);
@@ -1560,7 +1566,7 @@ static void save_tiny(mf_model *m, const char *name) {
     cfg.dim = 5;
     cfg.l2 = 0.02f;
     tiny_model(m, cfg, 7, 9, 3);
-    nn_param(&m->params, m->t_item_bias)[8 * m->params.t[m->t_item_bias].stride] = -0.75f;
+    nn_param(&m->params, m->id.item_bias)[8 * m->params.t[m->id.item_bias].stride] = -0.75f;
     snprintf(m->source, sizeof m->source, "some/ratings.csv");
     if (mf_save(m, test_path(name), &err) != 0) test_fail(__FILE__, __LINE__, "%s", err.msg);
 }
@@ -1684,7 +1690,7 @@ static void test_load_rejects_nonfinite(void) {
     unsigned char *buf, keep[4];
     float p00;
     save_tiny(&a, "finite.embrec");
-    p00 = nn_param(&a.params, a.t_user)[0];
+    p00 = nn_param(&a.params, a.id.user_embedding)[0];
     /* an optimiser's state too: a NaN moment would make every resumed step NaN */
     a.opt_state.present = 1;
     a.opt_state.cfg = nn_optimizer_defaults(NN_ADAM);
@@ -1695,7 +1701,7 @@ static void test_load_rejects_nonfinite(void) {
     if (!a.opt_state.m || !a.opt_state.v) return;
     memset(a.opt_state.m, 0, a.params.n * sizeof(float));
     memset(a.opt_state.v, 0, a.params.n * sizeof(float));
-    a.opt_state.m[a.params.t[a.t_item].offset] = -0.375f;
+    a.opt_state.m[a.params.t[a.id.item_embedding].offset] = -0.375f;
     {
         data_error err;
         CHECK(mf_save(&a, test_path("finite.embrec"), &err) == 0);
@@ -1740,7 +1746,7 @@ static void test_load_rejects_nonfinite(void) {
     {
         data_error err;
         CHECK(mf_load(&a, test_path("finite_again.embrec"), &err) == 0);
-        CHECK(a.opt_state.present && a.opt_state.m[a.params.t[a.t_item].offset] == -0.375f);
+        CHECK(a.opt_state.present && a.opt_state.m[a.params.t[a.id.item_embedding].offset] == -0.375f);
         mf_free(&a);
     }
     free(buf);
@@ -2082,7 +2088,7 @@ static void test_load_weights(void) {
         CHECK_INT(loaded, 1);
         for (r = 0; r < 4; r++) /* model row r is user 100+r: file row 3−r */
             for (c = 0; c < 3; c++)
-                CHECK(nn_param(&b.params, b.t_user)[r * b.params.t[b.t_user].stride + c] ==
+                CHECK(nn_param(&b.params, b.id.user_embedding)[r * b.params.t[b.id.user_embedding].stride + c] ==
                       P[3 - r][c]);
         mf_free(&b);
         fixture_write_npy("weights_by_id/user_ids.npy", 1,
@@ -2103,7 +2109,7 @@ static void test_load_weights(void) {
     CHECK(mkdir(test_path("deep"), 0777) == 0);
     {
         double W[6][3], bias[3] = {0.5, -0.5, 0.25};
-        float *kern = nn_param(&b.params, b.t_kernel[0]);
+        float *kern = nn_param(&b.params, b.id.kernel[0]);
         for (r = 0; r < 6; r++)
             for (c = 0; c < 3; c++) W[r][c] = 0.01 * (double)(r * 3 + c) - 0.05;
         fixture_write_npy("deep/dense_1_kernel.npy", 1,
@@ -2115,7 +2121,7 @@ static void test_load_weights(void) {
         CHECK_INT(mf_load_weights(&b, test_path("deep"), &loaded, &err), 0);
         CHECK_INT(loaded, 2);
         for (k = 0; k < 18; k++) CHECK(kern[k] == (float)W[k / 3][k % 3]); /* (C, O) row-major */
-        for (k = 0; k < 3; k++) CHECK(nn_param(&b.params, b.t_bias[0])[k] == (float)bias[k]);
+        for (k = 0; k < 3; k++) CHECK(nn_param(&b.params, b.id.bias[0])[k] == (float)bias[k]);
         fixture_write_npy("deep/dense_1_kernel.npy", 1,
                           "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 6), }", W,
                           sizeof W);
@@ -2186,8 +2192,8 @@ static void test_load_weights_not_finite(void) {
                       sizeof bias);
     CHECK_INT(mf_load_weights(&b, dir, &loaded, &err), 0);
     CHECK_INT(loaded, 2);
-    CHECK(nn_param(&b.params, b.t_user)[3 * b.params.t[b.t_user].stride + 2] == 3.4028235e38f);
-    CHECK(nn_param(&b.params, b.t_user_bias)[b.params.t[b.t_user_bias].stride * 2] == 0.25f);
+    CHECK(nn_param(&b.params, b.id.user_embedding)[3 * b.params.t[b.id.user_embedding].stride + 2] == 3.4028235e38f);
+    CHECK(nn_param(&b.params, b.id.user_bias)[b.params.t[b.id.user_bias].stride * 2] == 0.25f);
     mf_free(&b);
 }
 

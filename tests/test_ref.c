@@ -345,9 +345,9 @@ static int rx_in_batch(const mf_model *m, size_t t, size_t r, size_t s) {
     size_t b;
     for (b = 0; b < rx.B; b++) {
         uint32_t u = rx.u[s][b], i = rx.i[s][b];
-        if (t == m->t_user ? u == r
-            : t == m->t_item ? i == r
-            : m->cfg.kind == MF_DEEP && t == m->t_genre ? rx.genre[i] == r
+        if (t == m->id.user_embedding ? u == r
+            : t == m->id.item_embedding ? i == r
+            : m->cfg.kind == MF_DEEP && t == m->id.genre_embedding ? rx.genre[i] == r
             : 1)
             return 1;
     }
@@ -434,7 +434,7 @@ static int rx_check(const char *kind) {
 
         /* backward: every gradient */
         nn_mse_backward(dpred, pred, y, rx.B);
-        mf_backward(&m, &w, dpred, u, i, rx.B);
+        mf_backward(&m, &w, dpred, u, i, rx.B, rx.B);
         for (t = 0; t < rx.n_tensors; t++) {
             const rx_tensor *x = &rx.t[t];
             const nn_tensor *nt = &m.params.t[tix[t]];
@@ -709,13 +709,13 @@ static int rr_weights(const mf_model *m, const rr_block *b, const char *dir) {
             size_t in = l > 0 ? m->cfg.hidden[l - 1]
                               : m->cfg.kind == MF_DEEP ? 3 * m->cfg.dim : m->cfg.dim;
             size_t out = l < m->cfg.n_hidden ? m->cfg.hidden[l] : 1;
-            if (t == m->t_kernel[l]) {
+            if (t == m->id.kernel[l]) {
                 rows = in;
                 cols = out;
                 limit = l == m->cfg.n_hidden && m->cfg.output_lecun
                             ? sqrt(3.0 / (double)in)         /* lecun_uniform */
                             : sqrt(6.0 / (double)(in + out)); /* glorot_uniform */
-            } else if (t == m->t_bias[l]) {
+            } else if (t == m->id.bias[l]) {
                 is_bias = 1;
             }
         }

@@ -35,28 +35,51 @@ endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) -ffp-contract=off $(SIMDFLAGS) $(SANFLAGS)
 LDLIBS     = -lm -lpthread
 
-LIB   = build/nn.o build/data.o build/mf.o build/viz.o
+# The reading core is the top level (nn, data, mf); the folders hold the
+# rest: cli/ the command line and its pictures, formats/ the file formats
+# and NumPy compatibility, fast/ the speed machinery, which the reference
+# build (make reference) leaves out.
+CORE     = nn.c data.c mf.c
+FORMATS  = $(sort $(wildcard formats/*.c))
+FAST     = $(sort $(wildcard fast/*.c))
+CLI      = $(filter-out cli/main.c,$(sort $(wildcard cli/*.c)))
+HEADERS  = $(wildcard *.h formats/*.h fast/*.h cli/*.h)
+obj      = $(patsubst %.c,build/%.o,$(1))
+LIB      = $(call obj,$(CORE) $(FORMATS) $(FAST) $(CLI))
 TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \
         tests/test_viz.c tests/test_cli.c tests/fixture.c
 
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures verify install clean bench fuzz fuzz-build valgrind tsan
+.PHONY: all test demo sample pictures verify install clean bench fuzz fuzz-build valgrind tsan reference
 all: embrec
 
-build/%.o: %.c $(wildcard *.h) build/flags
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+build/%.o: %.c $(HEADERS) build/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I. -c $< -o $@
 
-embrec: build/main.o $(LIB)
+embrec: build/cli/main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The reference build: the command line over the reading core alone (no
+# fast/), so that what a reader reads is what runs. The suite checks that
+# it trains every recipe as embrec does, epoch by epoch.
+build/reference/cli/main.o: cli/main.c $(HEADERS) build/flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I. -DEMBREC_REFERENCE -c $< -o $@
+
+embrec-reference: build/reference/cli/main.o $(call obj,$(CORE) $(FORMATS) $(CLI))
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+reference: embrec-reference
 
 build/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB) build/flags
 	$(CC) $(ALL_CFLAGS) -I. $(TESTS) $(LIB) -o $@ $(LDLIBS)
 
 # The suite runs from the repository root: fixtures are tests/ref/*, real data
 # is ../shared/movielens (skipped with a message when absent).
-test: embrec build/run-tests
+test: embrec embrec-reference build/run-tests
 	./build/run-tests
 
 # speed and memory beside PyTorch (a measurement, not a test; see tests/bench)
@@ -99,14 +122,15 @@ FUZZ_SECONDS ?= 30
 FUZZ_TARGETS ?= $(shell grep -o '^ *TARGET."[a-z0-9_]*"' tests/fuzz/fuzz.c | cut -d'"' -f2)
 FUZZ_CFLAGS   = $(WARN) -g -O1 -ffp-contract=off $(SIMDFLAGS) -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIB      = build/fuzz/nn.o build/fuzz/data.o build/fuzz/mf.o
+FUZZ_LIB      = $(patsubst %.c,build/fuzz/%.o,$(CORE) $(FORMATS) $(FAST))
 $(shell mkdir -p build/fuzz; echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - build/fuzz/flags || echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > build/fuzz/flags)
 
-build/fuzz/%.o: %.c $(wildcard *.h) build/fuzz/flags
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/%.o: %.c $(HEADERS) build/fuzz/flags
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I. -fsanitize=fuzzer-no-link -c $< -o $@
 
 build/fuzz/fuzz-%: tests/fuzz/fuzz.c $(FUZZ_LIB) build/fuzz/flags
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_NAME='"$*"' $< $(FUZZ_LIB) -o $@ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I. -fsanitize=fuzzer -DFUZZ_NAME='"$*"' $< $(FUZZ_LIB) -o $@ $(LDLIBS)
 
 .SECONDARY: $(FUZZ_LIB)
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
@@ -126,7 +150,7 @@ TSAN_ROUNDS ?= 3
 TSAN_TESTS  ?= nn/threads_run nn/params_replica nn/sweep_team nn/row_team \
                mf/data_parallel mf/evaluate_threads mf/sgd_blocks mf/recommend_users_threads \
                viz/tsne_determinism
-build/tsan/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB:build/%.o=%.c) $(wildcard *.h)
+build/tsan/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB:build/%.o=%.c) $(HEADERS)
 	mkdir -p build/tsan
 	$(CC) $(WARN) -O1 -g -ffp-contract=off $(SIMDFLAGS) -fsanitize=thread -I. \
 	    $(TESTS) $(LIB:build/%.o=%.c) -o $@ $(LDLIBS)
@@ -139,4 +163,4 @@ install: embrec
 	install -m 755 embrec $(DESTDIR)$(PREFIX)/bin/embrec
 
 clean:
-	rm -rf build embrec
+	rm -rf build embrec embrec-reference

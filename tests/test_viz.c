@@ -12,7 +12,7 @@
 #include "test.h"
 
 #include "../nn.h"
-#include "../viz.h"
+#include "../cli/viz.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "data.h"
+#include "formats/output.h"
 #include "mf.h"
 #include "nn.h"
 #include "viz.h"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../data.h"
+#include "../formats/output.h"
 #include "fixture.h"
 #include "test.h"
 

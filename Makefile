@@ -47,7 +47,7 @@ HEADERS  = $(wildcard *.h formats/*.h fast/*.h cli/*.h)
 obj      = $(patsubst %.c,build/%.o,$(1))
 LIB      = $(call obj,$(CORE) $(FORMATS) $(FAST) $(CLI))
 TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \
-        tests/test_viz.c tests/test_cli.c tests/fixture.c
+        tests/test_viz.c tests/test_fast.c tests/test_cli.c tests/fixture.c
 
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
@@ -147,7 +147,7 @@ valgrind: embrec
 # TSAN_ROUNDS times (a race shows only when the threads meet); built apart
 # in build/tsan so that it leaves the ordinary build alone.
 TSAN_ROUNDS ?= 3
-TSAN_TESTS  ?= nn/threads_run nn/params_replica nn/sweep_team nn/row_team \
+TSAN_TESTS  ?= fast/threads_run fast/replica_add_grad fast/sweep_team fast/row_team \
                mf/data_parallel mf/evaluate_threads mf/sgd_blocks mf/recommend_users_threads \
                viz/tsne_determinism
 build/tsan/run-tests: $(TESTS) $(wildcard tests/*.h) $(LIB:build/%.o=%.c) $(HEADERS)

@@ -18,7 +18,6 @@
 #include "mf.h"
 #include "formats/output.h" /* (history, export and model files: moving to formats/) */
 
-#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -1013,7 +1012,7 @@ typedef struct {
     int fallback;
     eval_sums *chunk; /* (n_chunks) */
     size_t n_chunks;
-    int failed;
+    uint8_t *failed;  /* (T) share t ran out of memory */
 } eval_task;
 
 static void eval_chunks(void *ctx, size_t t, size_t T) {
@@ -1025,7 +1024,7 @@ static void eval_chunks(void *ctx, size_t t, size_t T) {
     uint32_t u[EVAL_CHUNK], i[EVAL_CHUNK];
     size_t c, b;
     if (mf_work_init(&w, m, EVAL_CHUNK) != 0) {
-        nn_flag_raise(&et->failed);
+        et->failed[t] = 1;
         return;
     }
     for (c = et->n_chunks * t / T; c < et->n_chunks * (t + 1) / T; c++) {
@@ -1059,16 +1058,21 @@ mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fal
     mf_metrics out;
     eval_task et;
     double se = 0.0, ae = 0.0;
-    size_t c;
+    size_t c, T;
+    int failed = 1; /* until every share has run */
     memset(&out, 0, sizeof out);
     et.m = m;
     et.r = r;
     et.fallback = fallback;
     et.n_chunks = (r->n + EVAL_CHUNK - 1) / EVAL_CHUNK;
+    T = threads < 1 ? 1 : threads < et.n_chunks ? threads : et.n_chunks ? et.n_chunks : 1;
     et.chunk = malloc((et.n_chunks ? et.n_chunks : 1) * sizeof *et.chunk);
-    et.failed = 0;
-    if (et.chunk) nn_parallel(threads < et.n_chunks ? threads : et.n_chunks, eval_chunks, &et);
-    if (!et.chunk || et.failed) {
+    et.failed = calloc(T, 1);
+    if (et.chunk && et.failed) nn_run_shares(T, eval_chunks, &et);
+    if (et.chunk && et.failed) failed = 0;
+    for (c = 0; et.failed && c < T; c++) failed |= et.failed[c];
+    free(et.failed);
+    if (!et.chunk || failed) {
         free(et.chunk);
         out.mse = out.rmse = out.mae = NAN; /* out of memory: no number rather than a wrong one */
         return out;
@@ -1312,7 +1316,15 @@ int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train
     return rc;
 }
 
-/* ------------------------------------------------------------ training */
+/* ------------------------------------------------------------ training
+ *
+ * Keras's fit(): every epoch draws an order of the training samples (an
+ * implicit model first draws its negatives), runs them in batches of B —
+ * forward, the loss, ∂L/∂r̂, backward, one optimiser step — and then
+ * validates: val_loss (an implicit model ranks the held-out items, HR@K).
+ * EarlyStopping watches it, and ModelCheckpoint(save_best_only) keeps the
+ * best epoch's weights. How an epoch's batches run may be an engine's (see
+ * "training engines" in mf.h); this file's own is the plain loop. */
 
 mf_fit mf_fit_defaults(void) {
     mf_fit f = {
@@ -1340,6 +1352,13 @@ void mf_history_free(mf_history *h) {
     free(h->epoch);
     memset(h, 0, sizeof *h);
 }
+
+mf_epoch mf_epoch_unmeasured(void) {
+    mf_epoch e = {.loss = NAN, .val_loss = NAN, .val_mae = NAN, .hr = NAN, .ndcg = NAN};
+    return e;
+}
+
+/* ------------------------------------------------------ Keras's log */
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -1382,198 +1401,72 @@ static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, s
     fflush(log);
 }
 
-/* LIBMF's schedule for per-rating SGD (--blocks G). Users and movies are
- * dealt at random into G groups each, which cuts the ratings into a G × G
- * grid of blocks; the packed ratings are sorted by block once and shuffled
- * within their block. An epoch visits every block once, in a fresh random
- * order, reading each block's ratings in sequence: a block touches about
- * U/G user rows and I/G movie rows, which stay in cache while it runs,
- * where a shuffled stream reads ratings and rows all over memory. On T
- * threads each thread takes a block whose user group and movie group no
- * running block holds (mf_block_queue: per user group, its blocks in the
- * epoch's order, the groups served in turn), so no two threads ever write
- * one row (no lost updates, unlike Hogwild); which thread runs which block
- * when depends on timing, so runs on T > 1 threads are not reproducible.
- * G may not exceed the number of users or of movies: a group would be
- * empty. */
-typedef struct {
-    size_t G;
-    size_t *start;    /* (G² + 1) block b = g_u·G + g_i is packed[start[b] .. start[b+1]) */
-    uint32_t *order;  /* (G²) this epoch's order of the blocks */
-} sgd_grid;
-
-static void sgd_grid_free(sgd_grid *g) {
-    free(g->start);
-    free(g->order);
-    memset(g, 0, sizeof *g);
+void mf_show_progress(mf_run *run, size_t done, double mean_loss) {
+    double now;
+    if (!run->bar) return;
+    now = now_seconds() - run->started;
+    if (now - run->bar_shown < 0.1) return; /* ten bars a second at most */
+    progress_bar(run->bar, done, run->samples.n, now, mean_loss);
+    run->bar_shown = now;
 }
 
-/* Scratch space for one batch, allocated once per training run. */
-typedef struct {
-    uint32_t *perm;    /* (N) this epoch's order of the training samples */
-    uint32_t *su, *si; /* (N) implicit: the epoch's samples, positives and negatives */
-    float *sy;         /* (N) their labels, 1 or 0 */
-    data_user_items seen; /* implicit: each user's training items, never sampled as negatives */
-    uint32_t *u, *i;   /* (B) */
-    float *y;          /* (B) target ratings */
-    float *pred;       /* (B) */
-    float *dpred;      /* (B) */
-    float *best_w;     /* (params.n) weights of the best epoch, or NULL */
-    float *best_m, *best_v; /* (params.n) the optimiser's moments then (Adam, AdaMax) */
-    uint64_t best_t;   /* and its step count */
-    struct sgd_sample_s *packed; /* (N) per-rating SGD: the samples packed, or NULL */
-    sgd_grid grid;     /* per-rating SGD with --blocks: LIBMF's blocks of packed */
-    mf_work work;      /* the deep models' activations for one batch */
-} train_buffers;
-
-static void buffers_free(train_buffers *tb) {
-    nn_free(tb->perm);
-    free(tb->su);
-    free(tb->si);
-    free(tb->sy);
-    data_user_items_free(&tb->seen);
-    free(tb->u);
-    free(tb->i);
-    free(tb->y);
-    free(tb->pred);
-    free(tb->dpred);
-    nn_free(tb->best_w);
-    nn_free(tb->best_m);
-    nn_free(tb->best_v);
-    nn_free(tb->packed);
-    sgd_grid_free(&tb->grid);
-    mf_work_free(&tb->work);
-    memset(tb, 0, sizeof *tb); /* a second call frees nothing twice */
+int mf_stop_asked(const mf_run *run) {
+    const volatile sig_atomic_t *stop = run->cfg->session.stop;
+    return stop && *stop;
 }
 
-/* N: samples per epoch; train: the positives of an implicit model, else NULL */
-static int buffers_alloc(train_buffers *tb, const mf_model *m, size_t N, size_t B,
-                         int keep_best, nn_optimizer_kind opt_kind,
-                         const data_ratings *positives) {
-    size_t n_params = m->params.n;
-    memset(tb, 0, sizeof *tb);
-    if (mf_work_init(&tb->work, m, B) != 0) return -1;
-    if (positives) {
-        tb->su = malloc((N ? N : 1) * sizeof *tb->su);
-        tb->si = malloc((N ? N : 1) * sizeof *tb->si);
-        tb->sy = malloc((N ? N : 1) * sizeof *tb->sy);
-        if (!tb->su || !tb->si || !tb->sy ||
-            data_user_items_build(&tb->seen, positives, m->n_users) != 0) {
-            buffers_free(tb);
-            return -1;
-        }
-    }
-    tb->perm = nn_alloc((N ? N : 1) * sizeof *tb->perm);
-    tb->u = malloc(B * sizeof *tb->u);
-    tb->i = malloc(B * sizeof *tb->i);
-    tb->y = malloc(B * sizeof *tb->y);
-    tb->pred = malloc(B * sizeof *tb->pred);
-    tb->dpred = malloc(B * sizeof *tb->dpred);
-    if (keep_best) tb->best_w = nn_alloc(n_params * sizeof(float));
-    if (keep_best && opt_kind != NN_SGD) {
-        tb->best_m = nn_alloc(n_params * sizeof(float));
-        tb->best_v = nn_alloc(n_params * sizeof(float));
-        if (!tb->best_m || !tb->best_v) {
-            buffers_free(tb);
-            return -1;
-        }
-    }
-    if (!tb->perm || !tb->u || !tb->i || !tb->y || !tb->pred || !tb->dpred ||
-        (keep_best && !tb->best_w)) {
-        buffers_free(tb);
+/* ------------------------------------------------------------ one batch */
+
+int mf_batch_init(mf_batch *b, const mf_model *m, size_t B) {
+    memset(b, 0, sizeof *b);
+    b->u = malloc(B * sizeof *b->u);
+    b->i = malloc(B * sizeof *b->i);
+    b->y = malloc(B * sizeof *b->y);
+    b->pred = malloc(B * sizeof *b->pred);
+    b->dpred = malloc(B * sizeof *b->dpred);
+    if (!b->u || !b->i || !b->y || !b->pred || !b->dpred || mf_work_init(&b->work, m, B) != 0) {
+        mf_batch_free(b);
         return -1;
     }
     return 0;
 }
 
-/* A loss and its gradient with respect to the predictions. */
-typedef struct {
-    double (*forward)(const float *pred, const float *y, size_t B);
-    void (*backward)(float *dpred, const float *pred, const float *y, size_t B);
-} loss_fn;
+void mf_batch_free(mf_batch *b) {
+    free(b->u);
+    free(b->i);
+    free(b->y);
+    free(b->pred);
+    free(b->dpred);
+    mf_work_free(&b->work);
+    memset(b, 0, sizeof *b);
+}
 
-static const loss_fn mse_loss = {nn_mse_forward, nn_mse_backward};
-static const loss_fn bce_loss = {nn_bce_logits_forward, nn_bce_logits_backward};
-
-/* The samples of one epoch: explicit ratings as they are; implicit feedback
- * as every training pair labelled 1 and, for each, `neg` items the user has
- * not interacted with, drawn afresh, labelled 0. */
-typedef struct {
-    const uint32_t *user, *item;
-    const float *target;
-    size_t n;
-} samples;
-
-/* The samples of perm[from .. to), asked for ahead of their batch: the
- * epoch's order reads the three arrays at random. */
-static void prefetch_samples(samples sm, const uint32_t *perm, size_t from, size_t to) {
-#if defined(__GNUC__)
+void mf_gather_batch(const mf_run *run, mf_batch *b, size_t start, size_t nb) {
+    const mf_samples *s = &run->samples;
     size_t k;
-    if (to > sm.n) to = sm.n;
-    for (k = from; k < to; k++) {
-        __builtin_prefetch(sm.user + perm[k], 0, 3);
-        __builtin_prefetch(sm.item + perm[k], 0, 3);
-        __builtin_prefetch(sm.target + perm[k], 0, 3);
-    }
-#else
-    (void)sm;
-    (void)perm;
-    (void)from;
-    (void)to;
-#endif
-}
-
-/* batch = samples perm[start .. start + nb), as columns u, i, y (nb) */
-static void gather_batch(samples sm, const uint32_t *perm, size_t start, size_t nb, uint32_t *u,
-                         uint32_t *i, float *y) {
-    size_t b;
-    for (b = 0; b < nb; b++) {
-        uint32_t row = perm[start + b];
-        u[b] = sm.user[row];
-        i[b] = sm.item[row];
-        y[b] = sm.target[row];
+    for (k = 0; k < nb; k++) {
+        uint32_t row = run->order[start + k];
+        b->u[k] = s->user[row];
+        b->i[k] = s->item[row];
+        b->y[k] = s->target[row];
     }
 }
 
-static samples explicit_samples(const data_ratings *train) {
-    samples s;
-    s.user = train->user;
-    s.item = train->item;
-    s.target = train->rating;
-    s.n = train->n;
-    return s;
-}
-
-static samples sample_epoch(train_buffers *tb, const data_ratings *train, size_t neg,
-                            size_t n_items, nn_rng *rng) {
-    samples s;
-    size_t k, j, n = 0;
-    for (k = 0; k < train->n; k++) {
-        uint32_t u = train->user[k];
-        size_t rated = tb->seen.start[u + 1] - tb->seen.start[u];
-        tb->su[n] = u;
-        tb->si[n] = train->item[k];
-        tb->sy[n++] = 1.0f;
-        for (j = 0; j < neg && rated < n_items; j++) { /* rejection: a few draws at most */
-            uint32_t i;
-            do i = (uint32_t)nn_rng_below(rng, n_items);
-            while (data_user_items_has(&tb->seen, u, i));
-            tb->su[n] = u;
-            tb->si[n] = i;
-            tb->sy[n++] = 0.0f;
-        }
+double mf_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
+                         nn_rng *dropout) {
+    double loss;
+    mf_forward(m, &b->work, b->pred, b->u, b->i, nb, dropout);          /* r̂ */
+    loss = run->loss(b->pred, b->y, nb) + mf_l2_loss(m, &b->work, b->u, b->i, nb); /* L */
+    if (!isfinite(loss)) { /* diverged: no gradient, no step */
+        nn_params_zero_grad(&m->params);
+        return loss;
     }
-    s.user = tb->su;
-    s.item = tb->si;
-    s.target = tb->sy;
-    s.n = n;
-    return s;
+    run->dloss(b->dpred, b->pred, b->y, nb);                            /* ∂L/∂r̂ */
+    mf_backward(m, &b->work, b->dpred, b->u, b->i, nb, nb);             /* ∂L/∂w */
+    return loss;
 }
 
-/* Mark every embedding row that the forward pass of this batch reads: each
- * side's id row (when it takes part) and feature rows, the bias model's b_u
- * and b_i, deep's genre row, ncf's MLP rows. Deferred dense updates bring them up to date first. */
-static void mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B) {
+void mf_mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B) {
     nn_params *ps = &m->params;
     size_t b, k;
     row_side sd;
@@ -1597,782 +1490,334 @@ static void mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t 
     }
 }
 
-/* Plain SGD matrix factorisation, one rating at a time: the loop of Funk's
- * SVD and LIBMF, for the dot and bias models with batch 1 and SGD. It is
- * the batched path's arithmetic for B = 1, in the same order, without its
- * bookkeeping (test mf/sgd_fast_path_exact checks they agree bit for bit):
- *   e = r̂ − r,  g_p = 2e·q + 2λp,  g_q = 2e·p + 2λq  (both from the old p, q)
- *   p ← p − lr·g_p,  q ← q − lr·g_q,  b ← b − lr·(2e + 2λb) */
-static int sgd_fast_path(const mf_model *m, const mf_train_config *cfg) {
-    return (m->cfg.kind == MF_DOT || m->cfg.kind == MF_BIAS) && !m->cfg.implicit &&
-           !mf_is_hybrid(m) && cfg->fit.opt.kind == NN_SGD && cfg->fit.batch == 1;
-}
+/* ------------------------------------------------------------ the plain loop */
 
-/* Why an epoch ended before its last batch, and at which batch (from 1). */
-enum { HALT_NONE, HALT_STOP, HALT_NONFINITE };
-typedef struct {
-    int why;
-    size_t batch, batches;
-} epoch_halt;
-
-#define SGD_PREFETCH 6   /* ratings ahead whose rows are fetched into cache */
-#define SGD_CHUNK 1024   /* ratings gathered at a time in the epoch's order */
-#define MF_MAX_THREADS 256
-#define MF_MAX_BLOCKS 4096 /* G: a grid of at most 16M blocks */
-
-/* one training rating, packed so that fetching it in a random order costs
- * one cache line, not three */
-typedef struct sgd_sample_s { uint32_t u, i; float y; } sgd_sample;
-
-/* The ratings perm[lo .. hi) of an epoch (packed[lo .. hi) when perm is
- * NULL), one at a time; returns the sum of their losses. */
-static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
-                        size_t hi, const nn_optimizer_config *opt,
-                        const volatile sig_atomic_t *stop) {
-    float *P = m->w.user_embedding, *Q = m->w.item_embedding;
-    float *bu = m->w.user_bias, *bi = m->w.item_bias;
-    size_t S = m->S, K = m->cfg.dim;
-    float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
-    const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
-    const nn_sgd_mf_step_fn step = nn_sgd_mf_step_kernel();
-    double loss = 0.0;
-    uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
-    float cy[SGD_CHUNK];
-    size_t start, k;
-    for (start = lo; start < hi && !(stop && *stop); start += SGD_CHUNK) {
-        size_t nc = hi - start < SGD_CHUNK ? hi - start : SGD_CHUNK;
-        for (k = 0; k < nc; k++) { /* gather a chunk: independent loads, not a chain of misses */
-            const sgd_sample *r = perm ? &packed[perm[start + k]] : &packed[start + k];
-            cu[k] = r->u;
-            ci[k] = r->i;
-            cy[k] = r->y;
-        }
-        for (k = 0; k < nc; k++) {
-            uint32_t u = cu[k], i = ci[k];
-            float *p = P + u * S, *q = Q + i * S, pred, e, y = cy[k];
-            double d;
-            if (k + SGD_PREFETCH < nc) {
-                nn_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
-                nn_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
-            }
-            pred = mf_rating_offset(m, u, i, 0) + dot(p, q, K);
-            d = (double)pred - (double)y;
-            loss += d * d;
-            e = 2.0f * (pred - y) / 1.0f; /* ∂L/∂r̂ */
-            if (bu) {
-                float gbu = e + l2 * bu[u], gbi = e + l2 * bi[i];
-                if (m->cfg.l2 != 0.0f) /* λ(‖p‖² + ‖q‖² + b_u² + b_i²), as mf_l2_loss sums it */
-                    loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
-                                                         bu[u] * bu[u] + bi[i] * bi[i]);
-                bu[u] -= lr * gbu; /* nn_sgd_update for one weight */
-                bi[i] -= lr * gbi;
-            }
-            step(p, q, K, e, l2, lr); /* nn_sgd_mf_step: p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
-        }
-    }
+/* run->halt says why the epoch ended at batch g (from 1); the loss so far */
+static double halted(mf_run *run, int why, size_t g, double loss) {
+    run->halt.why = why;
+    run->halt.batch = g;
     return loss;
 }
 
-typedef struct {
-    mf_model *m;
-    const sgd_sample *packed;
-    const uint32_t *perm;
-    size_t lo, hi;
-    const nn_optimizer_config *opt;
-    const volatile sig_atomic_t *stop;
-    double loss;
-} sgd_slice;
-
-static void *sgd_thread(void *arg) {
-    sgd_slice *s = arg;
-    s->loss = sgd_range(s->m, s->packed, s->perm, s->lo, s->hi, s->opt, s->stop);
-    return NULL;
-}
-
-/* One epoch of per-rating SGD. With T > 1 threads, thread t takes the t-th
- * contiguous slice of the epoch's order and all update the shared tables
- * without locks (Hogwild: two threads rarely touch one row at once, and a
- * lost update there is noise SGD absorbs); the result then depends on the
- * timing. A thread that cannot start leaves its slice to this one. */
-static double sgd_epoch(mf_model *m, const sgd_sample *packed, size_t n,
-                        const nn_optimizer_config *opt, const uint32_t *perm, size_t T,
-                        const volatile sig_atomic_t *stop, epoch_halt *halt) {
-    sgd_slice slice[MF_MAX_THREADS];
-    pthread_t tid[MF_MAX_THREADS];
-    int started[MF_MAX_THREADS];
-    double loss = 0.0;
-    size_t t;
-    if (T < 1) T = 1;
-    if (T > MF_MAX_THREADS) T = MF_MAX_THREADS;
-    if (T > n / SGD_CHUNK + 1) T = n / SGD_CHUNK + 1; /* a slice of at least a chunk */
-    for (t = 0; t < T; t++) {
-        slice[t].m = m;
-        slice[t].packed = packed;
-        slice[t].perm = perm;
-        slice[t].lo = n * t / T;
-        slice[t].hi = n * (t + 1) / T;
-        slice[t].opt = opt;
-        slice[t].stop = stop;
-        slice[t].loss = 0.0;
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, sgd_thread, &slice[t]) == 0;
-    }
-    for (t = T; t-- > 0;)
-        if (!started[t]) sgd_thread(&slice[t]);
-    for (t = 1; t < T; t++)
-        if (started[t]) pthread_join(tid[t], NULL);
-    for (t = 0; t < T; t++) loss += slice[t].loss;
-    if (stop && *stop) halt->why = HALT_STOP;
-    else if (!isfinite(loss)) halt->why = HALT_NONFINITE;
-    halt->batch = 0; /* per-rating: not counted */
-    return n ? loss / (double)n : 0.0;
-}
-
-/* the rows 0..n−1 dealt into G groups of (nearly) equal size, at random */
-static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
-    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm), *group = malloc((n ? n : 1) * sizeof *group);
-    size_t k;
-    if (!perm || !group) {
-        free(perm);
-        free(group);
-        return NULL;
-    }
-    for (k = 0; k < n; k++) perm[k] = (uint32_t)k;
-    nn_rng_shuffle_u32(rng, perm, n);
-    for (k = 0; k < n; k++) group[perm[k]] = (uint32_t)(k * G / n);
-    free(perm);
-    return group;
-}
-
-/* Pack the training ratings into packed (n) block by block, each block
- * shuffled; 0 or -1 (no memory). */
-static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, const data_ratings *train, size_t U,
-                          size_t I, size_t G, nn_rng *rng) {
-    uint32_t *gu = deal_groups(U, G, rng), *gi = deal_groups(I, G, rng);
-    size_t *fill = calloc(G * G + 1, sizeof *fill), n = train->n, k, b;
-    memset(g, 0, sizeof *g);
-    g->G = G;
-    g->start = calloc(G * G + 1, sizeof *g->start);
-    g->order = malloc(G * G * sizeof *g->order);
-    if (!gu || !gi || !fill || !g->start || !g->order) {
-        free(gu);
-        free(gi);
-        free(fill);
-        sgd_grid_free(g);
-        return -1;
-    }
-    for (k = 0; k < n; k++) g->start[gu[train->user[k]] * G + gi[train->item[k]] + 1]++; /* counts */
-    for (b = 0; b < G * G; b++) g->start[b + 1] += g->start[b];                        /* offsets */
-    memcpy(fill, g->start, (G * G + 1) * sizeof *fill);
-    for (k = 0; k < n; k++) {
-        sgd_sample *r = &packed[fill[gu[train->user[k]] * G + gi[train->item[k]]]++];
-        r->u = train->user[k];
-        r->i = train->item[k];
-        r->y = train->rating[k];
-    }
-    for (b = 0; b < G * G; b++) { /* Fisher–Yates within the block */
-        sgd_sample *blk = packed + g->start[b];
-        size_t len = g->start[b + 1] - g->start[b], j;
-        for (k = len; k > 1; k--) {
-            sgd_sample tmp = blk[k - 1];
-            j = (size_t)nn_rng_below(rng, k);
-            blk[k - 1] = blk[j];
-            blk[j] = tmp;
-        }
-    }
-    for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
-    free(gu);
-    free(gi);
-    free(fill);
-    return 0;
-}
-
-void mf_block_queue_free(mf_block_queue *q) {
-    free(q->next);
-    free(q->head);
-    free(q->rows);
-    free(q->row_busy);
-    free(q->col_busy);
-    memset(q, 0, sizeof *q);
-}
-
-int mf_block_queue_init(mf_block_queue *q, size_t G, const uint32_t *order) {
-    size_t k;
-    memset(q, 0, sizeof *q);
-    q->G = G;
-    q->left = G * G;
-    q->next = malloc((G ? G * G : 1) * sizeof *q->next);
-    q->head = malloc((G ? G : 1) * sizeof *q->head);
-    q->rows = malloc((G ? G : 1) * sizeof *q->rows);
-    q->row_busy = calloc(G ? G : 1, 1);
-    q->col_busy = calloc(G ? G : 1, 1);
-    if (!q->next || !q->head || !q->rows || !q->row_busy || !q->col_busy) {
-        mf_block_queue_free(q);
-        return -1;
-    }
-    for (k = 0; k < G; k++) q->head[k] = MF_BLOCK_NONE;
-    for (k = G * G; k-- > 0;) { /* each row's blocks, linked in the epoch's order */
-        uint32_t b = order[k];
-        q->next[b] = q->head[b / G];
-        q->head[b / G] = b;
-    }
-    for (k = 0; k < G * G; k++) /* the rows, in the order of their first block */
-        if (q->head[order[k] / G] == order[k]) q->rows[q->n_rows++] = order[k] / G;
-    return 0;
-}
-
-/* Row r's first pending block in a free column, unlinked; or MF_BLOCK_NONE. */
-static uint32_t row_take(mf_block_queue *q, uint32_t r) {
-    uint32_t *link = &q->head[r], b;
-    for (b = *link; b != MF_BLOCK_NONE; link = &q->next[b], b = *link)
-        if (!q->col_busy[b % q->G]) {
-            *link = q->next[b];
-            return b;
-        }
-    return MF_BLOCK_NONE;
-}
-
-uint32_t mf_block_queue_take(mf_block_queue *q) {
-    size_t k;
-    for (k = 0; k < q->n_rows; k++) {
-        size_t at = (q->turn + k) % q->n_rows;
-        uint32_t r = q->rows[at], b;
-        if (q->row_busy[r] || (b = row_take(q, r)) == MF_BLOCK_NONE) continue;
-        q->row_busy[r] = q->col_busy[b % q->G] = 1;
-        q->left--;
-        q->turn = at + 1;
-        if (q->head[r] == MF_BLOCK_NONE) { /* the row is done: the last row takes its place */
-            q->rows[at] = q->rows[--q->n_rows];
-            q->turn = at;
-        }
-        return b;
-    }
-    return MF_BLOCK_NONE;
-}
-
-void mf_block_queue_done(mf_block_queue *q, uint32_t b) {
-    q->row_busy[b / q->G] = q->col_busy[b % q->G] = 0;
-}
-
-/* One epoch's hand-out of blocks to threads, through the queue. */
-typedef struct {
-    mf_model *m;
-    const sgd_sample *packed;
-    const sgd_grid *g;
-    const nn_optimizer_config *opt;
-    const volatile sig_atomic_t *stop;
-    pthread_mutex_t mu;
-    pthread_cond_t freed;
-    mf_block_queue q;
-    double loss[NN_MAX_THREADS];
-} grid_epoch;
-
-static void grid_share(void *ctx, size_t t, size_t T) {
-    grid_epoch *ge = ctx;
-    uint32_t b;
-    (void)T;
-    ge->loss[t] = 0.0;
-    pthread_mutex_lock(&ge->mu);
-    while (ge->q.left > 0 && !(ge->stop && *ge->stop)) {
-        if ((b = mf_block_queue_take(&ge->q)) == MF_BLOCK_NONE) { /* all held: wait for one */
-            pthread_cond_wait(&ge->freed, &ge->mu);
-            continue;
-        }
-        pthread_mutex_unlock(&ge->mu);
-        ge->loss[t] += sgd_range(ge->m, ge->packed, NULL, ge->g->start[b], ge->g->start[b + 1],
-                                 ge->opt, ge->stop);
-        pthread_mutex_lock(&ge->mu);
-        mf_block_queue_done(&ge->q, b);
-        pthread_cond_broadcast(&ge->freed);
-    }
-    pthread_cond_broadcast(&ge->freed); /* a stop: the waiting threads end too */
-    pthread_mutex_unlock(&ge->mu);
-}
-
-/* The blocks of one epoch on T > 1 threads; 0, or -1 when the hand-out
- * cannot be set up (no memory), with nothing done. */
-static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g,
-                        const nn_optimizer_config *opt, size_t T,
-                        const volatile sig_atomic_t *stop, double *loss) {
-    size_t t;
-    int rc = -1;
-    grid_epoch ge;
-    memset(&ge, 0, sizeof ge);
-    ge.m = m;
-    ge.packed = packed;
-    ge.g = g;
-    ge.opt = opt;
-    ge.stop = stop;
-    if (mf_block_queue_init(&ge.q, g->G, g->order) != 0) return -1;
-    if (pthread_mutex_init(&ge.mu, NULL) == 0) {
-        if (pthread_cond_init(&ge.freed, NULL) == 0) {
-            nn_parallel(T, grid_share, &ge);
-            for (t = 0; t < T; t++) *loss += ge.loss[t];
-            pthread_cond_destroy(&ge.freed);
-            rc = 0;
-        }
-        pthread_mutex_destroy(&ge.mu);
-    }
-    mf_block_queue_free(&ge.q);
-    return rc;
-}
-
-/* One epoch of per-rating SGD over the grid's blocks (in a fresh order). */
-static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sgd_grid *g,
-                             const nn_optimizer_config *opt, size_t T, nn_rng *rng,
-                             const volatile sig_atomic_t *stop, epoch_halt *halt) {
-    size_t G = g->G, b;
-    double loss = 0.0;
-    /* from the identity, not last epoch's order: the order then depends on
-     * the generator alone, which a resumed run takes up where it stopped */
-    for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
-    nn_rng_shuffle_u32(rng, g->order, G * G);
-    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
-    if (T <= 1 || grid_threads(m, packed, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */
-        for (b = 0; b < G * G && !(stop && *stop); b++)
-            loss += sgd_range(m, packed, NULL, g->start[g->order[b]], g->start[g->order[b] + 1],
-                              opt, stop);
-    if (stop && *stop) halt->why = HALT_STOP;
-    else if (!isfinite(loss)) halt->why = HALT_NONFINITE;
-    halt->batch = 0;
-    return n ? loss / (double)n : 0.0;
-}
-
-
-/* ------------------------------------------------------ training threads
- *
- * With --threads T > 1 the batched trainer shares its work in one of two
- * ways, both written around replicas: a replica is a shallow copy of the
- * model whose parameter block shares the weights w but has a gradient dw of
- * its own (nn_params_replica), so a thread can run forward and backward
- * passes without writing where another thread writes.
- *
- * Data-parallel (dense, dense-sweep, batched SGD): each batch is cut into T
- * contiguous shares; share t runs forward, then (after the loss and ∂L/∂r̂
- * of the whole batch are taken on the caller's thread, exactly as with one
- * thread) backward on replica t. The caller adds replicas 1 … T−1 into the
- * model's gradient in that order and takes the one optimiser step. The
- * gradient is a sum in a different order than with one thread, and each
- * share draws its own dropout masks, so results depend on T, but never on
- * timing: the same T gives the same bits.
- *
- * Hogwild (lazy): thread t takes the t-th contiguous run of the epoch's
- * batches, on its own replica and batch buffers, and steps the shared
- * weights and moments without locks, each batch with the step count t it
- * would have had on one thread. Two threads rarely hold the same row at
- * once; when they do an update can be lost, noise that SGD absorbs, and
- * the result depends on timing. */
-typedef struct {
-    mf_model *m;       /* the model (t = 0) or &own (t > 0) */
-    mf_model own;      /* a shallow copy whose params are a replica */
-    int has_replica;
-    mf_work work;      /* one share's (or one batch's) activations */
-    nn_rng rng;        /* its dropout stream (t > 0) */
-    nn_rng *dropout;   /* the stream it draws from */
-    uint32_t *u, *i;   /* Hogwild: its own batch (B) */
-    float *y, *pred, *dpred;
-    double l2;         /* data-parallel: λ Σ ‖·‖² over its share */
-    double loss;       /* Hogwild: Σ batch loss · batch size */
-    size_t batches;    /* Hogwild: batches done */
-    size_t samples;    /* Hogwild: and the samples in them */
-    size_t bad_batch;  /* Hogwild: the batch (from 1) whose loss was not finite */
-} trainer;
-
-typedef struct {
-    trainer *tr;
-    size_t T;
-    nn_team *team;
-} trainers;
-
-static void trainers_free(trainers *ts) {
-    size_t t;
-    for (t = 0; ts->tr && t < ts->T; t++) {
-        trainer *tr = &ts->tr[t];
-        if (tr->has_replica) nn_params_replica_free(&tr->own.params);
-        mf_work_free(&tr->work);
-        free(tr->u);
-        free(tr->i);
-        free(tr->y);
-        free(tr->pred);
-        free(tr->dpred);
-    }
-    free(ts->tr);
-    nn_team_free(ts->team);
-    memset(ts, 0, sizeof *ts);
-}
-
-/* T trainers for batches of B; Hogwild ones get batch buffers, data-parallel
- * ones a team. 0 or -1 (no memory). */
-static int trainers_alloc(trainers *ts, mf_model *m, size_t T, size_t B, int hogwild,
-                          nn_rng *dropout, uint64_t seed) {
-    size_t t;
-    memset(ts, 0, sizeof *ts);
-    ts->T = T;
-    ts->tr = calloc(T, sizeof *ts->tr);
-    if (!ts->tr) return -1;
-    for (t = 0; t < T; t++) {
-        trainer *tr = &ts->tr[t];
-        if (t == 0) {
-            tr->m = m;
-            tr->dropout = dropout;
-        } else {
-            tr->own = *m;
-            if (nn_params_replica(&tr->own.params, &m->params) != 0) goto fail;
-            mf_point_tensors(&tr->own); /* its own gradients */
-            tr->has_replica = 1;
-            tr->m = &tr->own;
-            nn_rng_seed(&tr->rng, seed ^ 0x9e3779b97f4a7c15u ^ (0xbf58476d1ce4e5b9u * t));
-            tr->dropout = &tr->rng;
-        }
-        if (mf_work_init(&tr->work, m, B) != 0) goto fail;
-        if (!hogwild) continue;
-        tr->u = malloc(B * sizeof *tr->u);
-        tr->i = malloc(B * sizeof *tr->i);
-        tr->y = malloc(B * sizeof *tr->y);
-        tr->pred = malloc(B * sizeof *tr->pred);
-        tr->dpred = malloc(B * sizeof *tr->dpred);
-        if (!tr->u || !tr->i || !tr->y || !tr->pred || !tr->dpred) goto fail;
-    }
-    if (!hogwild && !(ts->team = nn_team_new(T))) goto fail;
-    return 0;
-fail:
-    trainers_free(ts);
-    return -1;
-}
-
-/* One batch, cut into shares; phase FORWARD or BACKWARD. */
-enum { PASS_FORWARD, PASS_BACKWARD };
-typedef struct {
-    trainer *tr;
-    const uint32_t *u, *i;
-    float *pred;
-    const float *dpred;
-    size_t nb;
-    int phase;
-} batch_shares;
-
-static void share_pass(void *ctx, size_t t, size_t T) {
-    batch_shares *bs = ctx;
-    trainer *tr = &bs->tr[t];
-    size_t lo = bs->nb * t / T, n = bs->nb * (t + 1) / T - lo;
-    tr->l2 = 0.0;
-    if (n == 0) return;
-    if (bs->phase == PASS_FORWARD) {
-        mf_forward(tr->m, &tr->work, bs->pred + lo, bs->u + lo, bs->i + lo, n, tr->dropout);
-        tr->l2 = mf_l2_loss(tr->m, &tr->work, bs->u + lo, bs->i + lo, n) * (double)n;
-    } else {
-        mf_backward(tr->m, &tr->work, bs->dpred + lo, bs->u + lo, bs->i + lo, n, bs->nb);
-    }
-}
-
-/* The forward pass of the batch in tb (nb samples), on one thread or cut
- * into the team's shares; returns the batch's L2 term. */
-static double batch_forward(mf_model *m, train_buffers *tb, const trainers *ts, size_t nb,
-                            nn_rng *dropout) {
-    batch_shares bs;
-    double l2 = 0.0;
-    size_t t;
-    if (!ts || ts->T < 2) {
-        mf_forward(m, &tb->work, tb->pred, tb->u, tb->i, nb, dropout);
-        return mf_l2_loss(m, &tb->work, tb->u, tb->i, nb);
-    }
-    bs.tr = ts->tr;
-    bs.u = tb->u;
-    bs.i = tb->i;
-    bs.pred = tb->pred;
-    bs.dpred = tb->dpred;
-    bs.nb = nb;
-    bs.phase = PASS_FORWARD;
-    nn_team_run(ts->team, share_pass, &bs);
-    for (t = 0; t < ts->T; t++) l2 += ts->tr[t].l2; /* in share order */
-    return l2 / (double)nb;
-}
-
-/* The backward pass of the batch from tb->dpred into the model's gradient:
- * on one thread, or each share into its replica, then the replicas' sums
- * added in share order. */
-static void batch_backward(mf_model *m, train_buffers *tb, const trainers *ts, size_t nb) {
-    batch_shares bs;
-    size_t t;
-    if (!ts || ts->T < 2) {
-        mf_backward(m, &tb->work, tb->dpred, tb->u, tb->i, nb, nb);
-        return;
-    }
-    bs.tr = ts->tr;
-    bs.u = tb->u;
-    bs.i = tb->i;
-    bs.pred = tb->pred;
-    bs.dpred = tb->dpred;
-    bs.nb = nb;
-    bs.phase = PASS_BACKWARD;
-    nn_team_run(ts->team, share_pass, &bs);
-    for (t = 1; t < ts->T; t++) {
-        nn_params_add_grad(&m->params, &ts->tr[t].m->params);
-        nn_params_zero_grad(&ts->tr[t].m->params);
-    }
-}
-
-/* One epoch of minibatch steps over the samples in tb->perm order, each
- * batch on this thread or, with a team (ts), data-parallel; returns the
- * epoch loss Keras reports: the batch-size-weighted mean of each batch's
- * loss, computed before that batch's update. */
-static double train_epoch(mf_model *m, samples sm, const loss_fn *lf, nn_optimizer *opt,
-                          size_t B, train_buffers *tb, const trainers *ts, nn_rng *dropout,
-                          FILE *bar_log, double t0, const volatile sig_atomic_t *stop,
-                          epoch_halt *halt) {
-    size_t N = sm.n, start;
-    double loss_sum = 0.0, last_bar = 0.0;
+/* One epoch: every batch in turn, each a step of minibatch gradient
+ * descent; the mean of the batches' losses, weighted by their sizes (each
+ * taken before its batch's update, as Keras reports it). */
+static double plain_epoch(mf_run *run) {
+    mf_model *m = run->m;
+    size_t N = run->samples.n, B = run->cfg->fit.batch, start;
+    double sum = 0.0;
     for (start = 0; start < N; start += B) {
         size_t nb = N - start < B ? N - start : B;
         double loss;
-        gather_batch(sm, tb->perm, start, nb, tb->u, tb->i, tb->y);
-        prefetch_samples(sm, tb->perm, start + B, start + 2 * B); /* the next batch */
-        if (opt->deferred) { /* rows idle since their last update catch up first */
-            mark_rows(m, tb->u, tb->i, nb);
-            nn_optimizer_catch_up(opt, &m->params);
-        }
-        loss = batch_forward(m, tb, ts, nb, dropout); /* the L2 term, after the pass */
-        loss = lf->forward(tb->pred, tb->y, nb) + loss;
-        if (!isfinite(loss)) { /* diverged: stop before this batch's update */
-            nn_params_zero_grad(&m->params);
-            halt->why = HALT_NONFINITE;
-            halt->batch = start / B + 1;
-            return NAN;
-        }
-        lf->backward(tb->dpred, tb->pred, tb->y, nb);
-        batch_backward(m, tb, ts, nb);
-        nn_optimizer_step(opt, &m->params);
+        mf_gather_batch(run, &run->batch, start, nb);
+        loss = mf_batch_gradient(run, m, &run->batch, nb, &run->dropout[0]);
+        if (!isfinite(loss)) return halted(run, MF_HALT_NONFINITE, start / B + 1, NAN);
+        nn_optimizer_step(&run->opt, &m->params);
         nn_params_zero_grad(&m->params);
-        loss_sum += loss * (double)nb;
-        if (stop && *stop) { /* asked to stop (Ctrl-C): this batch is done, end here */
-            halt->why = HALT_STOP;
-            halt->batch = start / B + 1;
-            return loss_sum / (double)(start + nb);
-        }
-        if (bar_log) {
-            double now = now_seconds() - t0;
-            if (now - last_bar >= 0.1) {
-                progress_bar(bar_log, start + nb, N, now, loss_sum / (double)(start + nb));
-                last_bar = now;
-            }
-        }
+        sum += loss * (double)nb;
+        if (mf_stop_asked(run)) /* (a signal): this batch is done, end here */
+            return halted(run, MF_HALT_STOP, start / B + 1, sum / (double)(start + nb));
+        mf_show_progress(run, start + nb, sum / (double)(start + nb));
     }
-    return N ? loss_sum / (double)N : 0.0;
+    return N ? sum / (double)N : 0.0;
 }
 
+static int plain_accepts(const mf_model *m, const mf_train_config *cfg, data_error *err) {
+    (void)m;
+    (void)cfg;
+    (void)err;
+    return 1;
+}
+
+static int plain_begin(mf_run *run) {
+    (void)run;
+    return 0;
+}
+
+static void plain_nothing(mf_run *run) { (void)run; }
+
+static const mf_engine plain_engine = {
+    .name = "plain",
+    .accepts = plain_accepts,
+    .begin = plain_begin,
+    .epoch = plain_epoch,
+    .settle = plain_nothing,
+    .end = plain_nothing,
+};
+
+/* the engines registered (fast/ registers its own at start) */
+static const mf_engine *const *engines;
+static size_t n_engines;
+
+void mf_use_engines(const mf_engine *const *list, size_t n) {
+    engines = list;
+    n_engines = n;
+}
+
+/* the first engine that accepts the training, else the plain loop; NULL
+ * when one refuses its settings (err says why) */
+static const mf_engine *choose_engine(const mf_model *m, const mf_train_config *cfg,
+                                      data_error *err) {
+    size_t k;
+    for (k = 0; k < n_engines; k++) {
+        int r = engines[k]->accepts(m, cfg, err);
+        if (r < 0) return NULL;
+        if (r > 0) return engines[k];
+    }
+    return &plain_engine;
+}
+
+/* ------------------------------------------------------------ the run */
+
+/* What fit() keeps beside the run: the implicit samples, EarlyStopping's
+ * best and wait, and ModelCheckpoint's copy of the best weights. */
 typedef struct {
-    trainers *ts;
-    mf_model *m;
-    samples sm;
-    const uint32_t *perm;
-    const loss_fn *lf;
-    const nn_optimizer *opt;
-    size_t B, n_batches;
-    uint64_t t0;       /* the optimiser's step count when the epoch began */
-    int halted;        /* raised by the thread that meets a non-finite loss */
-    const volatile sig_atomic_t *stop;
-    FILE *bar_log;
-    double started;
-} hogwild_epoch;
+    mf_run run;
+    uint32_t *su, *si;      /* (N) implicit: the epoch's samples, positives and negatives */
+    float *sy;              /* (N) their labels, 1 or 0 */
+    data_user_items seen;   /* implicit: each user's training items, never drawn as negatives */
+    data_np_rng np_rng;     /* replaying NumPy's order */
+    size_t first;           /* epochs done before this run (a resumed one) */
+    int has_val, keep_best;
+    double best;            /* the best score so far (lower is better) */
+    size_t wait;            /* epochs since it */
+    float *best_w, *best_m, *best_v; /* (params.n) the best epoch's weights and moments */
+    uint64_t best_t;
+    int have_best_w;
+} fit_state;
 
-static void hogwild_share(void *ctx, size_t t, size_t T) {
-    hogwild_epoch *h = ctx;
-    trainer *tr = &h->ts->tr[t];
-    nn_optimizer opt = *h->opt; /* its own step count; the moments are shared */
-    size_t g, B = h->B, g0 = h->n_batches * t / T, g1 = h->n_batches * (t + 1) / T;
-    double last_bar = 0.0;
-    tr->loss = 0.0;
-    tr->batches = 0;
-    tr->samples = 0;
-    tr->bad_batch = 0;
-    for (g = g0; g < g1; g++) {
-        size_t start = g * B, nb = h->sm.n - start < B ? h->sm.n - start : B;
-        double loss;
-        if (nn_flag_raised(&h->halted) || (h->stop && *h->stop)) break;
-        gather_batch(h->sm, h->perm, start, nb, tr->u, tr->i, tr->y);
-        prefetch_samples(h->sm, h->perm, start + B, g + 1 < g1 ? start + 2 * B : start + B);
-        mf_forward(tr->m, &tr->work, tr->pred, tr->u, tr->i, nb, tr->dropout);
-        loss = h->lf->forward(tr->pred, tr->y, nb) + mf_l2_loss(tr->m, &tr->work, tr->u, tr->i, nb);
-        if (!isfinite(loss)) {
-            tr->bad_batch = g + 1;
-            nn_flag_raise(&h->halted);
-            break;
-        }
-        h->lf->backward(tr->dpred, tr->pred, tr->y, nb);
-        mf_backward(tr->m, &tr->work, tr->dpred, tr->u, tr->i, nb, nb);
-        opt.t = h->t0 + g; /* the step this batch takes on one thread */
-        nn_optimizer_step(&opt, &tr->m->params);
-        nn_params_zero_grad(&tr->m->params);
-        tr->loss += loss * (double)nb;
-        tr->batches++;
-        tr->samples += nb;
-        if (t == 0 && h->bar_log) { /* thread 0 speaks for all: the others keep pace */
-            double now = now_seconds() - h->started;
-            size_t done = (g - g0 + 1) * B * T;
-            if (now - last_bar >= 0.1) {
-                progress_bar(h->bar_log, done < h->sm.n ? done : h->sm.n, h->sm.n, now,
-                             tr->loss / (double)((g - g0 + 1) * B));
-                last_bar = now;
-            }
-        }
-    }
+static mf_samples explicit_samples(const data_ratings *train) {
+    mf_samples s = {.user = train->user, .item = train->item, .target = train->rating,
+                    .n = train->n};
+    return s;
 }
 
-/* train_epoch for lazy updates, Hogwild over the trainers */
-static double train_epoch_hogwild(mf_model *m, samples sm, const loss_fn *lf, nn_optimizer *opt,
-                                  size_t B, train_buffers *tb, trainers *ts, FILE *bar_log,
-                                  double t0, const volatile sig_atomic_t *stop,
-                                  epoch_halt *halt) {
-    hogwild_epoch h;
-    size_t t, done = 0, bad = 0, samples_done = 0;
-    double loss = 0.0;
-    h.ts = ts;
-    h.m = m;
-    h.sm = sm;
-    h.perm = tb->perm;
-    h.lf = lf;
-    h.opt = opt;
-    h.B = B;
-    h.n_batches = (sm.n + B - 1) / B;
-    h.t0 = opt->t;
-    h.halted = 0;
-    h.stop = stop;
-    h.bar_log = bar_log;
-    h.started = t0;
-    nn_parallel(ts->T, hogwild_share, &h);
-    for (t = 0; t < ts->T; t++) {
-        trainer *tr = &ts->tr[t];
-        loss += tr->loss; /* in thread order */
-        done += tr->batches;
-        samples_done += tr->samples;
-        if (tr->bad_batch && !bad) bad = tr->bad_batch;
-        if (tr->bad_batch) nn_params_zero_grad(&tr->m->params);
+/* implicit feedback: every training pair labelled 1 and, for each, fit.negatives
+ * items the user has not interacted with, drawn afresh, labelled 0 */
+static mf_samples draw_negatives(fit_state *fs) {
+    const data_ratings *train = fs->run.train;
+    size_t neg = fs->run.cfg->fit.negatives, n_items = fs->run.m->n_items, k, j, n = 0;
+    mf_samples s;
+    for (k = 0; k < train->n; k++) {
+        uint32_t u = train->user[k];
+        size_t rated = fs->seen.start[u + 1] - fs->seen.start[u];
+        fs->su[n] = u;
+        fs->si[n] = train->item[k];
+        fs->sy[n++] = 1.0f;
+        for (j = 0; j < neg && rated < n_items; j++) { /* rejection: a few draws at most */
+            uint32_t i;
+            do i = (uint32_t)nn_rng_below(&fs->run.rng, n_items);
+            while (data_user_items_has(&fs->seen, u, i));
+            fs->su[n] = u;
+            fs->si[n] = i;
+            fs->sy[n++] = 0.0f;
+        }
     }
-    opt->t = h.t0 + (done == h.n_batches ? h.n_batches : done);
-    if (bad) {
-        halt->why = HALT_NONFINITE;
-        halt->batch = bad;
-        return NAN;
-    }
-    if (done < h.n_batches) { /* asked to stop */
-        halt->why = HALT_STOP;
-        halt->batch = done;
-        return samples_done ? loss / (double)samples_done : 0.0;
-    }
-    return sm.n ? loss / (double)sm.n : 0.0;
+    s.user = fs->su;
+    s.item = fs->si;
+    s.target = fs->sy;
+    s.n = n;
+    return s;
 }
 
-/* the most epochs a history may say came before its first line */
-#define MF_HISTORY_MAX_FIRST 1000000
-
-/* an epoch that was not measured (before a resumed run) */
-static mf_epoch history_gap(void) {
-    mf_epoch e = {.loss = NAN, .val_loss = NAN, .val_mae = NAN, .hr = NAN, .ndcg = NAN,
-                  .seconds = 0.0};
-    return e;
-}
-
-int mf_history_load(mf_history *h, const char *path, data_error *err) {
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    size_t lineno = 0, cap = 0;
-    memset(h, 0, sizeof *h);
-    if (!f) {
-        data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    while (fgets(line, sizeof line, f)) {
-        double v[8];
-        int n = 0;
-        char *p = line, *end;
-        lineno++;
-        if (lineno == 1) {
-            if (strncmp(line, "epoch,loss,val_loss", 19) != 0) break;
-            continue;
-        }
-        while (n < 8) { /* epoch,loss,val_loss,val_rmse,val_mae,seconds[,hr,ndcg] */
-            v[n] = strtod(p, &end);
-            if (end == p) break;
-            n++;
-            p = end;
-            if (*p != ',') break;
-            p++;
-        }
-        if (n >= 6 && h->n == 0 && v[0] > 1 && v[0] <= MF_HISTORY_MAX_FIRST &&
-            v[0] == floor(v[0]))
-            h->first = (size_t)v[0] - 1; /* a resumed run's: it starts later */
-        if (n < 6 || v[0] != (double)((h->n ? h->n : h->first) + 1)) {
-            data_errorf(err, "%s:%zu: not a line of an embrec history (\"%.40s\")", path,
-                        lineno, line);
-            fclose(f);
-            mf_history_free(h);
+/* This epoch's order of the samples: fit(shuffle=True), a fresh
+ * permutation from the run's generator; or a run being replayed (Keras's
+ * own NumPy shuffle, or orders given). 0, or -1 with err. */
+static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
+    mf_run *run = &fs->run;
+    const mf_replay *rp = &run->cfg->replay;
+    size_t n = run->samples.n, k, before;
+    if (rp->order == MF_ORDER_GIVEN) {
+        if (rp->order_n != n) {
+            data_errorf(err, "the batch order permutes %zu samples; epoch %zu has %zu",
+                        rp->order_n, epoch + 1, n);
             return -1;
         }
-        if (h->n == 0) h->n = h->first; /* the epochs before it: NaN, no point on a plot */
-        if (h->n + 1 > cap) {
-            size_t want = h->n + 32 > 2 * cap ? h->n + 32 : 2 * cap, k;
-            mf_epoch *ne = realloc(h->epoch, want * sizeof *ne);
-            if (!ne) {
-                data_errorf(err, "%s: out of memory", path);
-                fclose(f);
-                mf_history_free(h);
-                return -1;
-            }
-            for (k = cap; k < want; k++) ne[k] = history_gap();
-            h->epoch = ne;
-            cap = want;
+        memcpy(run->order, rp->orders + (rp->n_orders == 1 ? 0 : epoch) * n, n * sizeof *run->order);
+    } else if (rp->order == MF_ORDER_NUMPY) {
+        /* np.random.shuffle(index_array) on the same array every epoch (a
+         * resumed run replays the shuffles of the epochs before it) */
+        if (epoch == fs->first) {
+            for (k = 0; k < n; k++) run->order[k] = (uint32_t)k;
+            for (before = 0; before < fs->first; before++)
+                data_np_shuffle_u32(&fs->np_rng, run->order, n);
         }
-        h->epoch[h->n].loss = v[1];
-        h->epoch[h->n].val_loss = v[2];
-        h->epoch[h->n].val_mae = v[4];
-        h->epoch[h->n].seconds = v[5];
-        h->epoch[h->n].hr = n > 6 ? v[6] : NAN;
-        h->epoch[h->n].ndcg = n > 7 ? v[7] : NAN;
-        h->n++;
+        data_np_shuffle_u32(&fs->np_rng, run->order, n);
+    } else if (!run->engine->orders_itself) {
+        for (k = 0; k < n; k++) run->order[k] = (uint32_t)k;
+        nn_rng_shuffle_u32(&run->rng, run->order, n); /* fit(shuffle=True) */
     }
-    fclose(f);
-    if (lineno == 0 || h->n == 0) {
-        data_errorf(err, "%s: not an embrec history (it starts \"epoch,loss,val_loss\")", path);
-        mf_history_free(h);
+    return 0;
+}
+
+/* Settings no training can run with; 0, or -1 with err. */
+static int check_fit(const mf_model *m, const mf_train_config *cfg, data_error *err) {
+    size_t start = cfg->session.resume && m->progress.present ? m->progress.epochs_done : 0;
+    const mf_replay *rp = &cfg->replay;
+    if (cfg->fit.batch == 0 || cfg->fit.epochs == 0 || (m->cfg.implicit && cfg->fit.rank_k == 0)) {
+        data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
+        return -1;
+    }
+    if (start >= cfg->fit.epochs) {
+        data_errorf(err, "the model has trained %zu epochs already: the run's total must be "
+                    "above that (it is %zu)", start, cfg->fit.epochs);
+        return -1;
+    }
+    if (rp->order == MF_ORDER_GIVEN &&
+        (!rp->orders || rp->n_orders == 0 || (rp->n_orders > 1 && rp->n_orders < cfg->fit.epochs))) {
+        data_errorf(err, "the batch order has %zu permutations for %zu epochs (give one, used "
+                    "every epoch, or one per epoch)", rp->n_orders, cfg->fit.epochs);
         return -1;
     }
     return 0;
 }
 
-/* The --history file. A file is written whole again at the end of every
- * epoch, as models are (a temporary file, synced and renamed over the
- * name), so the name always holds the complete history of the epochs so
- * far, never a half line: it can be plotted while training runs, and it is
- * whole however training ends: a Ctrl-C, a second one, kill -9, a crash or
- * a full disk. Renaming once at the end would lose every epoch to anything
- * but an orderly exit. The price, rewriting a few short lines per epoch
- * and a sync, is small beside an epoch's work. A device or FIFO
- * (/dev/stdout) cannot be renamed over: it stays open and each epoch's
- * line is appended. */
-typedef struct {
-    const char *path;      /* NULL: no history */
-    data_out out;          /* open between epochs only when direct */
-    size_t written;        /* epochs already in a direct stream */
-} history_out;
-
-static void history_line(FILE *f, size_t epoch, const mf_epoch *e) {
-    fprintf(f, "%zu,%.9g,%.9g,%.9g,%.9g,%.3f,%.9g,%.9g\n", epoch, e->loss, e->val_loss,
-            sqrt(e->val_loss), e->val_mae, e->seconds, e->hr, e->ndcg);
+/* A resumed run's training counts: the larger of the saved ones and
+ * train's, so that the same data gives what one run would have, and more
+ * data raises them. 0 or -1 (no memory). */
+static int count_resumed(mf_model *m, const data_ratings *train) {
+    size_t U = m->n_users, I = m->n_items, k;
+    uint32_t *saved = malloc((U + I ? U + I : 1) * sizeof *saved);
+    if (!saved) return -1;
+    memcpy(saved, m->user_count, U * sizeof *saved);
+    memcpy(saved + U, m->item_count, I * sizeof *saved);
+    memset(m->user_count, 0, U * sizeof *m->user_count);
+    memset(m->item_count, 0, I * sizeof *m->item_count);
+    mf_count(m, train);
+    for (k = 0; k < U; k++)
+        if (saved[k] > m->user_count[k]) m->user_count[k] = saved[k];
+    for (k = 0; k < I; k++)
+        if (saved[U + k] > m->item_count[k]) m->item_count[k] = saved[U + k];
+    free(saved);
+    return 0;
 }
 
-/* The history file with the epochs of hist (before the first, the header
- * alone: the name then no longer holds an earlier run's history). 0 or -1
- * with err. */
-static int history_save(history_out *h, const mf_history *hist, data_error *err) {
-    size_t k = h->written > hist->first ? h->written : hist->first;
-    if (!h->path) return 0;
-    if (!h->out.f) { /* a new file: everything from the header (a resumed run's from its first epoch) */
-        if (data_out_open(&h->out, h->path, err) != 0) return -1;
-        fprintf(h->out.f, "epoch,loss,val_loss,val_rmse,val_mae,seconds,hr,ndcg\n");
-        k = hist->first;
+/* ModelCheckpoint: the weights, moments and step count of the best epoch */
+static void keep_best_weights(fit_state *fs) {
+    size_t n = fs->run.m->params.n;
+    memcpy(fs->best_w, fs->run.m->params.w, n * sizeof(float));
+    if (fs->run.opt.m) memcpy(fs->best_m, fs->run.opt.m, n * sizeof(float));
+    if (fs->run.opt.v) memcpy(fs->best_v, fs->run.opt.v, n * sizeof(float));
+    fs->best_t = fs->run.opt.t;
+    fs->have_best_w = 1;
+}
+
+/* The generators, the run's and the dropouts', as a resumed run finds
+ * them: into the progress at the start of each epoch (before it draws
+ * anything), out of it when a run resumes. */
+static int streams_alloc(mf_progress *pg, const mf_run *run) {
+    size_t n = 1 + run->n_dropout;
+    nn_rng *s = realloc(pg->streams, n * sizeof *s);
+    if (!s) return -1;
+    pg->streams = s;
+    pg->n_streams = n;
+    return 0;
+}
+
+static void streams_save(mf_progress *pg, const mf_run *run) {
+    size_t t;
+    pg->streams[0] = run->rng;
+    for (t = 0; t < run->n_dropout && 1 + t < pg->n_streams; t++) pg->streams[1 + t] = run->dropout[t];
+}
+
+static void streams_restore(const mf_progress *pg, mf_run *run) {
+    size_t t;
+    if (pg->n_streams > 0) run->rng = pg->streams[0];
+    for (t = 0; t < run->n_dropout && 1 + t < pg->n_streams; t++) run->dropout[t] = pg->streams[1 + t];
+}
+
+/* Share t's dropout generator: its own stream, so that the shuffles do not
+ * depend on the model and the shares do not depend on each other */
+static void seed_dropout(mf_run *run) {
+    size_t t;
+    uint64_t seed = run->cfg->fit.seed;
+    nn_rng_seed(&run->dropout[0], seed ^ 0x9e3779b97f4a7c15u);
+    for (t = 1; t < run->n_dropout; t++)
+        nn_rng_seed(&run->dropout[t], seed ^ 0x9e3779b97f4a7c15u ^ (0xbf58476d1ce4e5b9u * t));
+}
+
+static void fit_free(fit_state *fs) {
+    mf_run *run = &fs->run;
+    if (run->engine) run->engine->end(run);
+    nn_free(run->order);
+    free(run->dropout);
+    mf_batch_free(&run->batch);
+    nn_optimizer_free(&run->opt);
+    free(fs->su);
+    free(fs->si);
+    free(fs->sy);
+    data_user_items_free(&fs->seen);
+    nn_free(fs->best_w);
+    nn_free(fs->best_m);
+    nn_free(fs->best_v);
+    memset(fs, 0, sizeof *fs);
+}
+
+/* Everything the run needs before its first epoch; 0, or -1 with err. */
+static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const data_ratings *val,
+                    const mf_train_config *cfg, mf_history *hist, FILE *log, data_error *err) {
+    mf_run *run = &fs->run;
+    mf_progress *pg = &m->progress;
+    int implicit = m->cfg.implicit, resume = cfg->session.resume && pg->present;
+    size_t N = implicit ? train->n * (1 + cfg->fit.negatives) : train->n, P = m->params.n, e;
+    memset(fs, 0, sizeof *fs);
+    memset(hist, 0, sizeof *hist);
+    run->m = m;
+    run->cfg = cfg;
+    run->train = train;
+    run->loss = implicit ? nn_bce_logits_forward : nn_mse_forward;
+    run->dloss = implicit ? nn_bce_logits_backward : nn_mse_backward;
+    run->bar = log && cfg->session.verbose >= 2 && isatty(fileno(log)) ? log : NULL;
+    run->n_dropout = 1;
+    fs->first = resume ? pg->epochs_done : 0;
+    fs->has_val = val && val->n > 0;
+    fs->keep_best = fs->has_val && cfg->fit.restore_best;
+    fs->best = INFINITY;
+    if (check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err))) return -1;
+    if (cfg->replay.order == MF_ORDER_NUMPY && data_np_seed(&fs->np_rng, cfg->replay.numpy_seed, err) != 0)
+        return -1;
+    hist->epoch = calloc(cfg->fit.epochs, sizeof *hist->epoch);
+    run->order = nn_alloc((N ? N : 1) * sizeof *run->order);
+    if (!hist->epoch || !run->order || nn_optimizer_init(&run->opt, cfg->fit.opt, P) != 0 ||
+        mf_batch_init(&run->batch, m, cfg->fit.batch) != 0)
+        goto oom;
+    if (implicit) {
+        fs->su = malloc((N ? N : 1) * sizeof *fs->su);
+        fs->si = malloc((N ? N : 1) * sizeof *fs->si);
+        fs->sy = malloc((N ? N : 1) * sizeof *fs->sy);
+        if (!fs->su || !fs->si || !fs->sy || data_user_items_build(&fs->seen, train, m->n_users) != 0)
+            goto oom;
     }
-    for (; k < hist->n; k++) history_line(h->out.f, k + 1, &hist->epoch[k]);
-    h->written = hist->n;
-    return h->out.direct ? data_out_flush(&h->out, err) : data_out_commit(&h->out, err);
+    if (fs->keep_best) {
+        fs->best_w = nn_alloc(P * sizeof(float));
+        fs->best_m = nn_alloc(P * sizeof(float));
+        fs->best_v = nn_alloc(P * sizeof(float));
+        if (!fs->best_w || !fs->best_m || !fs->best_v) goto oom;
+    }
+    for (e = 0; e < fs->first; e++) hist->epoch[e] = mf_epoch_unmeasured();
+    hist->n = hist->first = fs->first;
+    if (resume && pg->best_epoch) { /* EarlyStopping's best and counter carry on */
+        hist->best = pg->best_epoch - 1;
+        hist->epoch[hist->best] = pg->best;
+        fs->best = implicit ? -pg->best.hr : pg->best.val_loss;
+        fs->wait = pg->wait;
+    }
+    if (m->opt_state.present && m->opt_state.cfg.kind == cfg->fit.opt.kind) /* resume */
+        nn_optimizer_resume(&run->opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
+    nn_rng_seed(&run->rng, cfg->fit.seed);
+    if (run->engine->begin(run) != 0) goto oom;
+    if (fs->keep_best && resume && pg->best_epoch && pg->best_weights) keep_best_weights(fs);
+    if (cfg->session.resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
+    run->dropout = calloc(run->n_dropout, sizeof *run->dropout);
+    if (!run->dropout) goto oom;
+    seed_dropout(run);
+    if (resume) streams_restore(pg, run);
+    if (streams_alloc(pg, run) != 0) goto oom;
+    nn_flush_denormals();
+    return 0;
+oom:
+    data_errorf(err, "out of memory for training");
+    return -1;
 }
 
 /* Keep the optimiser's state with the model (mf_model.opt_state), so that a
@@ -2416,76 +1861,88 @@ static void nonfinite_tensors(const nn_params *ps, const float *block, char *buf
     }
 }
 
-/* End training early (Ctrl-C, or a loss that is no longer finite): say
- * what happened, and which epoch's weights the model keeps.
- * Returns MF_TRAIN_STOPPED or MF_TRAIN_DIVERGED. */
-static int halt_training(mf_model *m, const epoch_halt *h, size_t epoch, mf_history *hist,
-                         const float *best_w, const mf_train_config *cfg, data_error *err) {
+/* The epoch ended early (a signal, or a loss that is no longer finite):
+ * say what happened, and which epoch's weights the model keeps.
+ * MF_TRAIN_STOPPED or MF_TRAIN_DIVERGED. */
+static int halt_training(const fit_state *fs, size_t epoch, const mf_history *hist,
+                         data_error *err) {
+    const mf_halt *h = &fs->run.halt;
     char where[96], kept[96] = "", bad[256];
-    int have_best = best_w != NULL; /* mf_train then restores that epoch */
-    if (have_best)
+    if (fs->have_best_w) /* mf_train then restores that epoch */
         snprintf(kept, sizeof kept, "; the model keeps epoch %zu's weights", hist->best + 1);
     if (h->batch) snprintf(where, sizeof where, "epoch %zu, batch %zu of %zu", epoch + 1, h->batch,
                            h->batches);
     else snprintf(where, sizeof where, "epoch %zu", epoch + 1);
-    if (h->why == HALT_STOP) {
+    if (h->why == MF_HALT_STOP) {
         data_errorf(err, "interrupted in %s%s", where, kept);
         return MF_TRAIN_STOPPED;
     }
-    nonfinite_tensors(&m->params, m->params.w, bad, sizeof bad);
+    nonfinite_tensors(&fs->run.m->params, fs->run.m->params.w, bad, sizeof bad);
     data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
                 "try a smaller learning rate than --lr %g%s", where,
-                bad[0] ? bad : "the weights are still finite", (double)cfg->fit.opt.lr, kept);
+                bad[0] ? bad : "the weights are still finite", (double)fs->run.cfg->fit.opt.lr,
+                kept);
     return MF_TRAIN_DIVERGED;
 }
 
-/* A resumed run's training counts: the larger of the saved ones and
- * train's, so that the same data gives what one run would have, and more
- * data raises them. 0 or -1 (no memory). */
-static int count_resumed(mf_model *m, const data_ratings *train) {
-    size_t U = m->n_users, I = m->n_items, k;
-    uint32_t *saved = malloc((U + I ? U + I : 1) * sizeof *saved);
-    if (!saved) return -1;
-    memcpy(saved, m->user_count, U * sizeof *saved);
-    memcpy(saved + U, m->item_count, I * sizeof *saved);
-    memset(m->user_count, 0, U * sizeof *m->user_count);
-    memset(m->item_count, 0, I * sizeof *m->item_count);
-    mf_count(m, train);
-    for (k = 0; k < U; k++)
-        if (saved[k] > m->user_count[k]) m->user_count[k] = saved[k];
-    for (k = 0; k < I; k++)
-        if (saved[U + k] > m->item_count[k]) m->item_count[k] = saved[U + k];
-    free(saved);
+/* The epoch's samples and order, its log line; 0, or -1 with err. */
+static int epoch_begin(fit_state *fs, size_t epoch, FILE *log, data_error *err) {
+    mf_run *run = &fs->run;
+    const mf_train_config *cfg = run->cfg;
+    streams_save(&run->m->progress, run); /* before the epoch draws anything */
+    run->samples = run->m->cfg.implicit ? draw_negatives(fs) : explicit_samples(run->train);
+    if (log && cfg->session.verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->fit.epochs);
+    run->halt.why = MF_HALT_NONE;
+    run->halt.batch = 0;
+    run->halt.batches = (run->samples.n + cfg->fit.batch - 1) / cfg->fit.batch;
+    run->started = now_seconds();
+    run->bar_shown = 0.0;
+    return epoch_order(fs, epoch, err);
+}
+
+/* val_loss and val_mae after the epoch (the model's output for every row,
+ * as Keras), or an implicit model's HR@K and NDCG@K on the held-out items
+ * among 99 sampled ones; 0, or -1 with err */
+static int validate(const fit_state *fs, const data_ratings *val, mf_epoch *e, data_error *err) {
+    const mf_run *run = &fs->run;
+    e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
+    if (!fs->has_val) return 0;
+    if (run->m->cfg.implicit) {
+        mf_ranking r;
+        if (mf_rank_evaluate(run->m, run->train, val, run->cfg->fit.rank_k, 99, run->cfg->fit.seed,
+                             &r, err) != 0)
+            return -1;
+        e->hr = r.hr;
+        e->ndcg = r.ndcg;
+    } else {
+        mf_metrics vm = mf_evaluate_threads(run->m, val, 0, run->cfg->speed.threads);
+        e->val_loss = vm.mse;
+        e->val_mae = vm.mae;
+    }
     return 0;
 }
 
-/* A resumed run takes up the saved generators: the shuffles' (rng),
- * thread 0's dropout, each other thread's (as many as were saved). */
-static void streams_restore(const mf_progress *pg, nn_rng *rng, nn_rng *dropout, trainers *ts) {
-    size_t t;
-    if (pg->n_streams > 0) *rng = pg->streams[0];
-    if (pg->n_streams > 1) *dropout = pg->streams[1];
-    for (t = 1; t < ts->T && 1 + t < pg->n_streams; t++) ts->tr[t].rng = pg->streams[1 + t];
-}
-
-/* Room for this run's generators in the progress: 1 + its threads. 0 or -1. */
-static int streams_alloc(mf_progress *pg, const trainers *ts) {
-    size_t n = 1 + (ts->T > 1 ? ts->T : 1);
-    nn_rng *s = realloc(pg->streams, n * sizeof *s);
-    if (!s) return -1;
-    pg->streams = s;
-    pg->n_streams = n;
-    return 0;
-}
-
-/* The generators as they stand, into the progress (at the start of an
- * epoch: a resumed run starts that epoch from them) */
-static void streams_save(mf_progress *pg, const nn_rng *rng, const nn_rng *dropout,
-                         const trainers *ts) {
-    size_t t;
-    pg->streams[0] = *rng;
-    pg->streams[1] = *dropout;
-    for (t = 1; t < ts->T && 1 + t < pg->n_streams; t++) pg->streams[1 + t] = ts->tr[t].rng;
+/* EarlyStopping(patience) and ModelCheckpoint(save_best_only) after an
+ * epoch: 1 when training should stop here */
+static int early_stopping(fit_state *fs, mf_history *hist, size_t epoch, FILE *log) {
+    const mf_train_config *cfg = fs->run.cfg;
+    const mf_epoch *e = &hist->epoch[epoch];
+    double score = fs->run.m->cfg.implicit ? -e->hr : e->val_loss; /* lower is better */
+    if (!fs->has_val) {
+        hist->best = epoch;
+        return 0;
+    }
+    if (score < fs->best) { /* an improvement resets the wait */
+        fs->best = score;
+        hist->best = epoch;
+        fs->wait = 0;
+        if (fs->keep_best) keep_best_weights(fs); /* with the optimiser's state */
+        return 0;
+    }
+    if (!cfg->fit.patience || ++fs->wait < cfg->fit.patience) return 0;
+    hist->stopped_early = 1;
+    if (log && cfg->session.verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
+    return 1;
 }
 
 /* EarlyStopping's state when training returns, and the settings of the
@@ -2498,7 +1955,7 @@ static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_hi
     pg->present = 1;
     pg->epochs_done = hist->n;
     pg->best_epoch = best_known ? hist->best + 1 : 0;
-    pg->best = best_known ? hist->epoch[hist->best] : history_gap();
+    pg->best = best_known ? hist->epoch[hist->best] : mf_epoch_unmeasured();
     pg->best.seconds = 0.0;
     pg->best_weights = best_known && at_best;
     pg->wait = wait;
@@ -2514,252 +1971,88 @@ static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_hi
     pg->numpy_seed = cfg->replay.numpy_seed;
 }
 
-int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
-             const mf_train_config *cfg, mf_history *hist, FILE *log,
-             data_error *err) {
-    int implicit = m->cfg.implicit;
-    size_t N = implicit ? train->n * (1 + cfg->fit.negatives) : train->n, epoch, wait = 0;
-    int has_val = val && val->n > 0;
-    int keep_best = has_val && cfg->fit.restore_best, rc = 0, have_best_w = 0, at_best = 0;
-    mf_progress *pg = &m->progress;
-    int resume = cfg->session.resume && pg->present;
-    size_t start = resume ? pg->epochs_done : 0; /* epochs done before this run */
-    epoch_halt halt;
-    int bar = log && cfg->session.verbose >= 2 && isatty(fileno(log));
-    const loss_fn *lf = implicit ? &bce_loss : &mse_loss;
-    double best = INFINITY;
-    nn_optimizer opt;
-    train_buffers tb;
-    trainers ts;
-    int hogwild = cfg->fit.opt.update == NN_UPDATE_LAZY;
-    history_out hf = {.path = NULL};
-    nn_rng rng, dropout;
-    data_np_rng np_rng;
-
-    memset(hist, 0, sizeof *hist);
-    memset(&opt, 0, sizeof opt); /* so that the error path may free it */
-    memset(&ts, 0, sizeof ts);
-    memset(&tb, 0, sizeof tb);
-    if (cfg->fit.batch == 0 || cfg->fit.epochs == 0 || (implicit && cfg->fit.rank_k == 0)) {
-        data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
-        return -1;
-    }
-    if (start >= cfg->fit.epochs) {
-        data_errorf(err, "the model has trained %zu epochs already: the run's total must be "
-                    "above that (it is %zu)", start, cfg->fit.epochs);
-        return -1;
-    }
-    if (cfg->replay.order == MF_ORDER_GIVEN &&
-        (!cfg->replay.orders || cfg->replay.n_orders == 0 || (cfg->replay.n_orders > 1 && cfg->replay.n_orders < cfg->fit.epochs))) {
-        data_errorf(err, "the batch order has %zu permutations for %zu epochs (give one, used "
-                    "every epoch, or one per epoch)", cfg->replay.n_orders, cfg->fit.epochs);
-        return -1;
-    }
-    if (cfg->speed.blocks > MF_MAX_BLOCKS) {
-        data_errorf(err, "at most %d user and movie groups (blocks), not %zu", MF_MAX_BLOCKS,
-                    cfg->speed.blocks);
-        return -1;
-    }
-    if (cfg->speed.blocks > m->n_users || cfg->speed.blocks > m->n_items) { /* a group with no one in it */
-        data_errorf(err, "--blocks %zu: at most %zu here (%zu users, %zu movies: each group "
-                    "needs at least one)", cfg->speed.blocks,
-                    m->n_users < m->n_items ? m->n_users : m->n_items, m->n_users, m->n_items);
-        return -1;
-    }
-    if (cfg->speed.blocks && (!sgd_fast_path(m, cfg) || cfg->replay.order != MF_ORDER_EMBREC)) {
-        data_errorf(err, "blocks replace the epoch's shuffle of per-rating SGD: they need "
-                    "--optimizer sgd --batch 1 on the dot or bias model without features, "
-                    "and no other batch order");
-        return -1;
-    }
-    if (cfg->replay.order == MF_ORDER_NUMPY && data_np_seed(&np_rng, cfg->replay.numpy_seed, err) != 0)
-        return -1;
-    hf.path = cfg->session.history_path;
-    if (history_save(&hf, hist, err) != 0) return -1;
-    hist->epoch = calloc(cfg->fit.epochs, sizeof *hist->epoch);
-    if (!hist->epoch || nn_optimizer_init_params(&opt, cfg->fit.opt, &m->params) != 0 ||
-        buffers_alloc(&tb, m, N, cfg->fit.batch, keep_best, cfg->fit.opt.kind,
-                      implicit ? train : NULL) != 0)
-        goto oom;
-    for (epoch = 0; epoch < start; epoch++) hist->epoch[epoch] = history_gap();
-    hist->n = hist->first = start;
-    if (resume && pg->best_epoch) { /* EarlyStopping's best and counter carry on */
-        hist->best = pg->best_epoch - 1;
-        hist->epoch[hist->best] = pg->best;
-        best = implicit ? -pg->best.hr : pg->best.val_loss;
-        wait = pg->wait;
-    }
-    if (sgd_fast_path(m, cfg)) { /* per-rating SGD reads the samples packed */
-        size_t r;
-        tb.packed = nn_alloc((train->n ? train->n : 1) * sizeof *tb.packed);
-        if (!tb.packed) goto oom;
-        for (r = 0; r < train->n && !cfg->speed.blocks; r++) { /* (blocks pack their own order) */
-            tb.packed[r].u = train->user[r];
-            tb.packed[r].i = train->item[r];
-            tb.packed[r].y = train->rating[r];
-        }
-    }
-    nn_rng_seed(&rng, cfg->fit.seed); /* (a resumed run's groups come from the seed too) */
-    if (cfg->speed.blocks &&
-        sgd_grid_build(&tb.grid, tb.packed, train, m->n_users, m->n_items, cfg->speed.blocks, &rng) != 0)
-        goto oom;
-    if (m->opt_state.present && m->opt_state.cfg.kind == cfg->fit.opt.kind) /* resume */
-        nn_optimizer_resume(&opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
-    if (keep_best && resume && pg->best_epoch && pg->best_weights) { /* they are the best's */
-        memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
-        if (opt.m) memcpy(tb.best_m, opt.m, m->params.n * sizeof(float));
-        if (opt.v) memcpy(tb.best_v, opt.v, m->params.n * sizeof(float));
-        tb.best_t = opt.t;
-        have_best_w = 1;
-    }
-    if (cfg->session.resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
-    nn_rng_seed(&dropout, cfg->fit.seed ^ 0x9e3779b97f4a7c15u); /* its own stream: the
-                                             * shuffles do not depend on the model */
-    if (!tb.packed && cfg->speed.threads > 1) { /* batched training on several threads */
-        size_t T = cfg->speed.threads > NN_MAX_THREADS ? NN_MAX_THREADS : cfg->speed.threads;
-        if (!hogwild && T > cfg->fit.batch) T = cfg->fit.batch; /* a share of at least one rating */
-        if (trainers_alloc(&ts, m, T, cfg->fit.batch, hogwild, &dropout, cfg->fit.seed) != 0) goto oom;
-        opt.team = ts.team; /* dense-sweep's pass is shared too */
-    }
-    if (resume) streams_restore(pg, &rng, &dropout, &ts);
-    if (streams_alloc(pg, &ts) != 0) goto oom;
-    nn_flush_denormals();
-
-    if (log && cfg->session.verbose) {
-        if (implicit)
-            fprintf(log, "Train on %zu positives with %zu negatives each%s\n", train->n,
-                    cfg->fit.negatives, has_val ? ", rank the held-out items each epoch" : "");
-        else if (has_val)
-            fprintf(log, "Train on %zu samples, validate on %zu samples\n", N, val->n);
-        else
-            fprintf(log, "Train on %zu samples\n", N);
-    }
-    for (epoch = start; epoch < cfg->fit.epochs; epoch++) {
-        mf_epoch *e = &hist->epoch[epoch];
-        double t0 = now_seconds(), score;
-        samples sm;
-        size_t k;
-        streams_save(pg, &rng, &dropout, &ts); /* before the epoch draws anything */
-        sm = implicit ? sample_epoch(&tb, train, cfg->fit.negatives, m->n_items, &rng)
-                      : explicit_samples(train);
-        if (log && cfg->session.verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->fit.epochs);
-        if (cfg->replay.order == MF_ORDER_GIVEN && cfg->replay.order_n != sm.n) {
-            data_errorf(err, "the batch order permutes %zu samples; epoch %zu has %zu",
-                        cfg->replay.order_n, epoch + 1, sm.n);
-            break;
-        } else if (cfg->replay.order == MF_ORDER_GIVEN) { /* a recorded run's order */
-            memcpy(tb.perm, cfg->replay.orders + (cfg->replay.n_orders == 1 ? 0 : epoch) * sm.n,
-                   sm.n * sizeof *tb.perm);
-        } else if (cfg->replay.order == MF_ORDER_NUMPY) {
-            /* Keras: np.random.shuffle(index_array) on the same array every epoch
-             * (a resumed run replays the shuffles of the epochs before it) */
-            if (epoch == start) {
-                size_t before;
-                for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
-                for (before = 0; before < start; before++)
-                    data_np_shuffle_u32(&np_rng, tb.perm, sm.n);
-            }
-            data_np_shuffle_u32(&np_rng, tb.perm, sm.n);
-        } else if (!tb.grid.G) {
-            for (k = 0; k < sm.n; k++) tb.perm[k] = (uint32_t)k;
-            nn_rng_shuffle_u32(&rng, tb.perm, sm.n); /* fit(shuffle=True) */
-        }
-        halt.why = HALT_NONE;
-        halt.batches = (sm.n + cfg->fit.batch - 1) / cfg->fit.batch;
-        if (tb.grid.G) /* LIBMF's blocks in a fresh order */
-            e->loss = sgd_grid_epoch(m, tb.packed, sm.n, &tb.grid, &cfg->fit.opt, cfg->speed.threads, &rng,
-                                     cfg->session.stop, &halt);
-        else if (tb.packed) /* per-rating SGD: the same updates, no batch machinery */
-            e->loss = sgd_epoch(m, tb.packed, sm.n, &cfg->fit.opt, tb.perm, cfg->speed.threads, cfg->session.stop,
-                                &halt);
-        else if (ts.T > 1 && hogwild)
-            e->loss = train_epoch_hogwild(m, sm, lf, &opt, cfg->fit.batch, &tb, &ts,
-                                          bar ? log : NULL, t0, cfg->session.stop, &halt);
-        else
-            e->loss = train_epoch(m, sm, lf, &opt, cfg->fit.batch, &tb, &ts, &dropout,
-                                  bar ? log : NULL, t0, cfg->session.stop, &halt);
-        nn_optimizer_flush(&opt, &m->params); /* every row up to date before it is read */
-        if (halt.why != HALT_NONE) {
-            if (bar && log) fprintf(log, "\n");
-            rc = halt_training(m, &halt, epoch, hist, have_best_w ? tb.best_w : NULL, cfg, err);
-            break;
-        }
-        e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
-        if (has_val && implicit) { /* rank each held-out item among 99 negatives */
-            mf_ranking r;
-            if (mf_rank_evaluate(m, train, val, cfg->fit.rank_k, 99, cfg->fit.seed, &r, err) != 0) break;
-            e->hr = r.hr;
-            e->ndcg = r.ndcg;
-        } else if (has_val) { /* val_loss: the model's output for every row, as Keras */
-            mf_metrics vm = mf_evaluate_threads(m, val, 0, cfg->speed.threads);
-            e->val_loss = vm.mse;
-            e->val_mae = vm.mae;
-        }
-        e->seconds = now_seconds() - t0;
-        hist->n = epoch + 1;
-        if (log && cfg->session.verbose) log_epoch_end(log, sm.n, e, has_val, cfg->fit.rank_k, bar);
-        if (history_save(&hf, hist, err) != 0) { /* stop: the run would go unrecorded */
-            rc = -1;
-            break;
-        }
-
-        if (!has_val) { hist->best = epoch; continue; }
-        score = implicit ? -e->hr : e->val_loss; /* lower is better */
-        if (score < best) { /* EarlyStopping: an improvement resets the wait */
-            best = score;
-            hist->best = epoch;
-            wait = 0;
-            if (keep_best) { /* the weights and the optimiser's state that go with them */
-                memcpy(tb.best_w, m->params.w, m->params.n * sizeof(float));
-                if (opt.m) memcpy(tb.best_m, opt.m, m->params.n * sizeof(float));
-                if (opt.v) memcpy(tb.best_v, opt.v, m->params.n * sizeof(float));
-                tb.best_t = opt.t;
-                have_best_w = 1;
-            }
-        } else if (cfg->fit.patience && ++wait >= cfg->fit.patience) {
-            hist->stopped_early = 1;
-            if (log && cfg->session.verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
-            break;
-        }
-    }
-    if (rc == 0) streams_save(pg, &rng, &dropout, &ts); /* as the next epoch would start */
-    at_best = rc == 0 && hist->best + 1 == hist->n; /* the last epoch's weights are the best's */
-    if (keep_best && have_best_w && !at_best) { /* back to the best */
-        memcpy(m->params.w, tb.best_w, m->params.n * sizeof(float));
-        keep_opt_state(m, &cfg->fit.opt, tb.best_m, tb.best_v, tb.best_t);
+/* The end of the run (rc: how it ended): the best weights back when they
+ * are not the last, the optimiser's state and the progress with the
+ * model, the log's closing line. */
+static void fit_close(fit_state *fs, const mf_history *hist, int rc, FILE *log) {
+    mf_run *run = &fs->run;
+    mf_model *m = run->m;
+    const mf_train_config *cfg = run->cfg;
+    int best_known = fs->has_val && fs->best < INFINITY;
+    int at_best = rc == 0 && hist->best + 1 == hist->n; /* the last epoch's weights are the best's */
+    if (rc == 0) streams_save(&m->progress, run); /* as the next epoch would start */
+    if (fs->keep_best && fs->have_best_w && !at_best) { /* back to the best */
+        memcpy(m->params.w, fs->best_w, m->params.n * sizeof(float));
+        keep_opt_state(m, &cfg->fit.opt, fs->best_m, fs->best_v, fs->best_t);
         at_best = 1;
     } else {
-        keep_opt_state(m, &cfg->fit.opt, opt.m, opt.v, opt.t);
+        keep_opt_state(m, &cfg->fit.opt, run->opt.m, run->opt.v, run->opt.t);
     }
-    progress_record(m, cfg, hist, has_val && best < INFINITY, wait, at_best);
-    if (log && cfg->session.verbose && has_val && best < INFINITY) {
+    progress_record(m, cfg, hist, best_known, fs->wait, at_best);
+    if (log && cfg->session.verbose && best_known) {
         const mf_epoch *b = &hist->epoch[hist->best];
-        if (implicit)
+        if (m->cfg.implicit)
             fprintf(log, "Best HR@%zu %.4f (NDCG@%zu %.4f) at epoch %zu", cfg->fit.rank_k, b->hr,
                     cfg->fit.rank_k, b->ndcg, hist->best + 1);
         else
             fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu", b->val_loss,
                     sqrt(b->val_loss), hist->best + 1);
-        fprintf(log, "%s\n", keep_best && have_best_w ? "; the model keeps that epoch's weights"
-                                                      : "");
+        fprintf(log, "%s\n", fs->keep_best && fs->have_best_w ? "; the model keeps that epoch's weights"
+                                                              : "");
     }
-    buffers_free(&tb);
-    trainers_free(&ts);
-    nn_optimizer_free(&opt);
-    /* a direct stream is still open (each epoch's line was checked as it
-     * went out): close it; a halt's own message comes first */
-    if (hf.out.f && data_out_commit(&hf.out, rc ? NULL : err) != 0 && rc == 0) return -1;
-    if (rc != 0) return rc;
-    return hist->n == cfg->fit.epochs || hist->stopped_early ? 0 : -1; /* -1: ranking failed, or
-                                                                   * an order did not fit */
-oom:
-    data_errorf(err, "out of memory for training");
-    if (hf.out.f) data_out_abort(&hf.out);
-    mf_history_free(hist);
-    nn_optimizer_free(&opt);
-    buffers_free(&tb);
-    trainers_free(&ts);
-    return -1;
+}
+
+static void log_start(const fit_state *fs, const data_ratings *val, FILE *log) {
+    const mf_train_config *cfg = fs->run.cfg;
+    if (!log || !cfg->session.verbose) return;
+    if (fs->run.m->cfg.implicit)
+        fprintf(log, "Train on %zu positives with %zu negatives each%s\n", fs->run.train->n,
+                cfg->fit.negatives, fs->has_val ? ", rank the held-out items each epoch" : "");
+    else if (fs->has_val)
+        fprintf(log, "Train on %zu samples, validate on %zu samples\n", fs->run.train->n, val->n);
+    else
+        fprintf(log, "Train on %zu samples\n", fs->run.train->n);
+}
+
+/* the session's record of the history (--history); 0, or -1 with err */
+static int record(const mf_train_config *cfg, const mf_history *hist, int last, data_error *err) {
+    return cfg->session.record ? cfg->session.record(cfg->session.record_ctx, hist, last, err) : 0;
+}
+
+int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
+             const mf_train_config *cfg, mf_history *hist, FILE *log, data_error *err) {
+    fit_state fs;
+    mf_run *run = &fs.run;
+    size_t epoch;
+    int rc = 0;
+    if (fit_open(&fs, m, train, val, cfg, hist, log, err) != 0 || record(cfg, hist, 0, err) != 0) {
+        fit_free(&fs);
+        mf_history_free(hist);
+        return -1;
+    }
+    log_start(&fs, val, log);
+    for (epoch = fs.first; epoch < cfg->fit.epochs; epoch++) {
+        mf_epoch *e = &hist->epoch[epoch];
+        if (epoch_begin(&fs, epoch, log, err) != 0) { rc = -1; break; }
+        e->loss = run->engine->epoch(run);             /* the epoch's batches */
+        run->engine->settle(run);                      /* every weight up to date */
+        if (run->halt.why != MF_HALT_NONE) {
+            if (run->bar) fprintf(log, "\n");
+            rc = halt_training(&fs, epoch, hist, err);
+            break;
+        }
+        if (validate(&fs, val, e, err) != 0) { rc = -1; break; }
+        e->seconds = now_seconds() - run->started;
+        hist->n = epoch + 1;
+        if (log && cfg->session.verbose)
+            log_epoch_end(log, run->samples.n, e, fs.has_val, cfg->fit.rank_k, run->bar != NULL);
+        if (record(cfg, hist, 0, err) != 0) { rc = -1; break; } /* the run would go unrecorded */
+        if (early_stopping(&fs, hist, epoch, log)) break;
+    }
+    fit_close(&fs, hist, rc, log);
+    fit_free(&fs);
+    if (record(cfg, hist, 1, rc ? NULL : err) != 0 && rc == 0) return -1;
+    return rc;
 }
 
 /* ------------------------------------------------------------ recipes */
@@ -2907,69 +2200,56 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
     return got;
 }
 
-/* one thread's share of mf_recommend_users: users [lo, hi) of the block */
+/* mf_recommend_users in shares: share t of T takes the t-th run of the
+ * block's users, with an exclusion list and scratch of its own */
 typedef struct {
     const mf_model *m;
     const data_user_items *rated;
     uint32_t first;       /* the block's first user */
-    size_t lo, hi, n;
-    mf_scored *out;       /* (block, n) */
-    size_t *got;          /* (block) */
-    int failed;
-} recommend_slice;
+    size_t count, n;
+    mf_scored *out;       /* (count, n) */
+    size_t *got;          /* (count) */
+    uint8_t *failed;      /* (T) share t ran out of memory */
+} recommend_task;
 
-static void *recommend_thread(void *arg) {
-    recommend_slice *s = arg;
-    const mf_model *m = s->m;
+static void recommend_share(void *ctx, size_t t, size_t T) {
+    recommend_task *rt = ctx;
+    const mf_model *m = rt->m;
     uint8_t *exclude = calloc(m->n_items ? m->n_items : 1, 1);
     mf_work w;
     size_t b, k;
     if (!exclude || mf_work_init(&w, m, SCORE_CHUNK) != 0) {
         free(exclude);
-        s->failed = 1;
-        return NULL;
+        rt->failed[t] = 1;
+        return;
     }
-    for (b = s->lo; b < s->hi; b++) {
-        uint32_t u = s->first + (uint32_t)b;
-        const uint32_t *it = s->rated && u < s->rated->n_users ? s->rated->item + s->rated->start[u]
-                                                               : NULL;
-        size_t nr = it ? s->rated->start[u + 1] - s->rated->start[u] : 0;
-        s->got[b] = 0;
+    for (b = rt->count * t / T; b < rt->count * (t + 1) / T; b++) {
+        uint32_t u = rt->first + (uint32_t)b;
+        const uint32_t *it = rt->rated && u < rt->rated->n_users
+                                 ? rt->rated->item + rt->rated->start[u] : NULL;
+        size_t nr = it ? rt->rated->start[u + 1] - rt->rated->start[u] : 0;
+        rt->got[b] = 0;
         if (!mf_user_known(m, u)) continue;
         for (k = 0; k < nr; k++) exclude[it[k]] = 1;
-        s->got[b] = recommend_with(m, &w, u, exclude, s->out + b * s->n, s->n);
+        rt->got[b] = recommend_with(m, &w, u, exclude, rt->out + b * rt->n, rt->n);
         for (k = 0; k < nr; k++) exclude[it[k]] = 0;
     }
     mf_work_free(&w);
     free(exclude);
-    return NULL;
 }
 
 int mf_recommend_users(const mf_model *m, const data_user_items *rated, uint32_t first,
                        size_t count, size_t n, size_t threads, mf_scored *out, size_t *got) {
-    recommend_slice slice[MF_MAX_THREADS];
-    pthread_t tid[MF_MAX_THREADS];
-    int started[MF_MAX_THREADS];
-    size_t t, T = threads < 1 ? 1 : threads > MF_MAX_THREADS ? MF_MAX_THREADS : threads;
+    recommend_task rt = {.m = m, .rated = rated, .first = first, .count = count, .n = n,
+                         .out = out, .got = got};
+    size_t t, T = threads < 1 ? 1 : threads;
     int failed = 0;
     if (T > count) T = count ? count : 1;
-    for (t = 0; t < T; t++) { /* thread t takes a contiguous share of the users */
-        slice[t].m = m;
-        slice[t].rated = rated;
-        slice[t].first = first;
-        slice[t].lo = count * t / T;
-        slice[t].hi = count * (t + 1) / T;
-        slice[t].n = n;
-        slice[t].out = out;
-        slice[t].got = got;
-        slice[t].failed = 0;
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, recommend_thread, &slice[t]) == 0;
-    }
-    for (t = T; t-- > 0;)
-        if (!started[t]) recommend_thread(&slice[t]);
-    for (t = 1; t < T; t++)
-        if (started[t]) pthread_join(tid[t], NULL);
-    for (t = 0; t < T; t++) failed |= slice[t].failed;
+    rt.failed = calloc(T, 1);
+    if (!rt.failed) return -1;
+    nn_run_shares(T, recommend_share, &rt);
+    for (t = 0; t < T; t++) failed |= rt.failed[t];
+    free(rt.failed);
     return failed ? -1 : 0;
 }
 
@@ -3868,7 +3148,7 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
  * the generators (32 bytes each) */
 #define PROGRESS_BYTES (3 * 8 + 4 + 5 * 8 + 6 * 8 + 4 + 8 + 4 + 8 + 2 * 8 + 4 + 8)
 /* the most generators a file may hold: the shuffles' and one per thread */
-#define MAX_STREAMS (1 + NN_MAX_THREADS)
+#define MAX_STREAMS (1 + MF_MAX_THREADS)
 
 /* a count from the file that must fit a size_t and lie in [lo, hi] */
 static int r_count(reader *r, uint64_t lo, uint64_t hi, size_t *out) {

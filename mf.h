@@ -273,6 +273,21 @@ size_t mf_summary(FILE *out, const mf_config *cfg, size_t n_users,
 
 /* ------------------------------------------------------------- training */
 
+/* The epochs of a run, as Keras's History callback keeps them. */
+typedef struct {
+    mf_epoch *epoch;       /* (n) epoch[k] is epoch k + 1 */
+    size_t n;
+    size_t first;          /* epochs before this run (a resumed one, or a history file
+                            * that starts later): their entries are NaN, but for the
+                            * best, which the model file keeps */
+    size_t best;           /* the best epoch: lowest val_loss, or (implicit) highest HR@K */
+    int stopped_early;     /* EarlyStopping ended the run */
+} mf_history;
+
+void mf_history_free(mf_history *h);
+/* an epoch that was not measured (one before a resumed run): NaN losses */
+mf_epoch mf_epoch_unmeasured(void);
+
 /* What Keras's fit() is given, with EarlyStopping and ModelCheckpoint: the
  * settings a notebook states (a recipe is a model and one of these). */
 typedef struct {
@@ -315,12 +330,20 @@ typedef struct {
     size_t blocks;
 } mf_speed;
 
+#define MF_MAX_THREADS 256  /* threads (and dropout streams) a training uses at most */
+#define MF_MAX_BLOCKS 4096  /* G: a grid of at most 16M blocks */
+
 /* What the run reports, and how it is stopped or continued. */
 typedef struct {
     int verbose;           /* 0 silent; 1 one line per epoch; 2 a progress bar
                             * when the log is a terminal, else as 1 */
-    const char *history_path; /* per-epoch CSV, or NULL: written whole (data_out)
-                            * before the first epoch and at the end of each */
+    /* called with the history so far before the first epoch (hist->n ==
+     * hist->first), after each epoch, and once at the end (last 1): the
+     * command line writes it to --history (formats/history.h). A non-zero
+     * return stops training with err (the run would go unrecorded). NULL:
+     * nothing is recorded. */
+    int (*record)(void *ctx, const mf_history *hist, int last, data_error *err);
+    void *record_ctx;
     const volatile sig_atomic_t *stop; /* or NULL: when *stop becomes non-zero (a
                             * signal handler sets it), training ends after the
                             * current batch (MF_TRAIN_STOPPED) */
@@ -347,21 +370,6 @@ mf_fit mf_fit_defaults(void);
  * history file */
 mf_train_config mf_train_defaults(void);
 
-typedef struct {
-    mf_epoch *epoch;       /* (n) epoch[k] is epoch k + 1 */
-    size_t n;
-    size_t first;          /* epochs before this run (a resumed one, or a history file
-                            * that starts later): their entries are NaN, but for the
-                            * best, which the model file keeps */
-    size_t best;           /* the best epoch: lowest val_loss, or (implicit) highest HR@K */
-    int stopped_early;
-} mf_history;
-
-void mf_history_free(mf_history *h);
-/* read back a history CSV that mf_train wrote (--history); a resumed run's
- * starts at a later epoch, and the epochs before it are NaN (first says how
- * many); 0 or -1 with err */
-int mf_history_load(mf_history *h, const char *path, data_error *err);
 
 /* Train on train, validate on val (may be NULL or empty), log Keras-style
  * lines to log (may be NULL). Adds train's rows to the model's counts, and
@@ -380,37 +388,105 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
              const mf_train_config *cfg, mf_history *hist, FILE *log,
              data_error *err);
 
-/* LIBMF's hand-out of blocks to threads (--blocks G on T > 1 threads),
- * exposed for tests. One epoch's G × G blocks b = g_u·G + g_i, where g_u is
- * the user group (a row of the grid) and g_i the movie group (a column);
- * a block is free while no running block shares its row or its column.
- * The queue keeps, per row, the blocks not yet taken in the epoch's order,
- * and the rows that still have one; take serves the rows in turn, from the
- * one after the row it served last, each with its first pending block in a
- * free column. A hand-out looks at the busy rows and columns (fewer than T
- * of each) and passes each row with nothing free, so it costs O(T²) when
- * most rows have free blocks and O(G·T) at worst, never O(G²). */
-#define MF_BLOCK_NONE UINT32_MAX
-typedef struct {
-    size_t G;
-    size_t left;                  /* blocks not yet taken */
-    uint32_t *next;               /* (G²) the row's next pending block, or MF_BLOCK_NONE */
-    uint32_t *head;               /* (G) each row's first pending block, or MF_BLOCK_NONE */
-    uint32_t *rows;               /* (G) the rows with pending blocks: rows[0 .. n_rows) */
-    size_t n_rows, turn;          /* turn: where in rows the next take starts */
-    unsigned char *row_busy, *col_busy; /* (G) each: rows and columns of running blocks */
-} mf_block_queue;
+/* ----------------------------------------------------- training engines
+ * How an epoch's batches run. mf_train's own loop is the plain one: for
+ * each batch, gather it, take its gradient (mf_batch_gradient), step the
+ * optimiser. The speed machinery (fast/) registers engines that compute the
+ * same thing faster (mf_use_engines); mf_train runs the first that accepts
+ * the training, or its own loop. An engine sees the run (mf_run). */
 
-/* The queue for one epoch: order is a permutation of the G² blocks. 0, or
- * -1 when out of memory (q then needs no free). */
-int mf_block_queue_init(mf_block_queue *q, size_t G, const uint32_t *order);
-/* A free block, now taken and running, or MF_BLOCK_NONE when none is free
- * (every pending block shares a row or a column with a running one, or
- * none is left: q->left says which). */
-uint32_t mf_block_queue_take(mf_block_queue *q);
-/* Block b (from take) has finished: its row and column are free again. */
-void mf_block_queue_done(mf_block_queue *q, uint32_t b);
-void mf_block_queue_free(mf_block_queue *q);
+/* The samples of one epoch: explicit ratings as they are; implicit feedback
+ * as every training pair labelled 1 and, for each, negatives (items the
+ * user has not interacted with, drawn afresh each epoch) labelled 0. */
+typedef struct {
+    const uint32_t *user, *item;
+    const float *target;
+    size_t n;
+} mf_samples;
+
+/* One batch: its rows, targets, predictions, ∂L/∂r̂, and the activations
+ * the forward pass keeps for the backward one. */
+typedef struct {
+    uint32_t *u, *i;       /* (B) */
+    float *y;              /* (B) targets */
+    float *pred, *dpred;   /* (B) */
+    mf_work work;
+} mf_batch;
+
+int mf_batch_init(mf_batch *b, const mf_model *m, size_t B); /* 0 or -1 (no memory) */
+void mf_batch_free(mf_batch *b);
+
+/* Why an epoch ended before its last batch, and where (batch from 1; 0 for
+ * an engine without batches). */
+enum { MF_HALT_NONE, MF_HALT_STOP, MF_HALT_NONFINITE };
+typedef struct {
+    int why;
+    size_t batch, batches;
+} mf_halt;
+
+typedef struct mf_engine mf_engine;
+
+/* A training run: what the loop and its engine share. */
+typedef struct {
+    mf_model *m;
+    const mf_train_config *cfg;
+    const data_ratings *train;
+    nn_optimizer opt;        /* the optimiser's state: moments and step count */
+    double (*loss)(const float *pred, const float *y, size_t B);      /* MSE, or BCE on logits */
+    void (*dloss)(float *dpred, const float *pred, const float *y, size_t B);
+    mf_samples samples;      /* this epoch's */
+    uint32_t *order;         /* (N) this epoch's order of the samples */
+    mf_batch batch;          /* the plain loop's batch */
+    nn_rng rng;              /* the shuffles, the negatives (and an engine's draws) */
+    nn_rng *dropout;         /* (n_dropout) dropout generators: share t draws from dropout[t] */
+    size_t n_dropout;        /* 1, or as many as an engine's begin asks for */
+    mf_halt halt;            /* set by an epoch that ends early */
+    FILE *bar;               /* where a progress bar goes, or NULL */
+    double started;          /* when the epoch began (seconds) */
+    double bar_shown;        /* when the last bar was drawn (seconds into the epoch) */
+    const mf_engine *engine;
+    void *engine_state;      /* the engine's own (begin allocates, end frees) */
+} mf_run;
+
+struct mf_engine {
+    const char *name;
+    int orders_itself;       /* 1: it draws each epoch's order itself (run->order is not) */
+    /* 1: it runs this training; 0: not its kind; -1: it refuses these
+     * settings of its own (err says why) */
+    int (*accepts)(const mf_model *m, const mf_train_config *cfg, data_error *err);
+    /* before the first epoch (run->rng, run->opt are ready; it may set
+     * run->n_dropout); 0, or -1 when out of memory */
+    int (*begin)(mf_run *run);
+    /* one epoch over run->samples in run->order: the epoch's loss (sample-
+     * weighted mean of the batches' losses, each before its update); an
+     * early end sets run->halt */
+    double (*epoch)(mf_run *run);
+    /* bring the weights whole and up to date (before validation) */
+    void (*settle)(mf_run *run);
+    void (*end)(mf_run *run);
+};
+
+/* the engines mf_train tries, in order (the array must outlive training) */
+void mf_use_engines(const mf_engine *const *engines, size_t n);
+
+/* batch = samples order[start .. start + nb), as columns u, i, y */
+void mf_gather_batch(const mf_run *run, mf_batch *b, size_t start, size_t nb);
+/* Forward, the loss, ∂L/∂r̂ and backward for nb samples of b, on model m
+ * (the run's, or a replica): the batch's loss, with every gradient
+ * accumulated in m's block; when the loss is not finite, the gradients are
+ * zeroed and the loss returned as it is. */
+double mf_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
+                         nn_rng *dropout);
+/* mark every embedding row the forward pass of these pairs reads
+ * (nn_params_touch): an optimiser that updates rows lazily brings them up
+ * to date first */
+void mf_mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B);
+/* the epoch's progress on the terminal (at most ten times a second): done
+ * samples of the epoch's, their mean loss so far */
+void mf_show_progress(mf_run *run, size_t done, double mean_loss);
+/* 1 when the session's stop flag is up (a signal asked training to end) */
+int mf_stop_asked(const mf_run *run);
+
 
 typedef struct {
     size_t n;              /* ratings scored */

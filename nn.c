@@ -10,16 +10,16 @@
  * sets; and SGD, Adam and AdaMax exactly as Keras 2.1.6 writes them
  * (float32, same operations in the same order).
  *
- * It also holds the small amount of POSIX threading the trainers share: a
- * one-call parallel loop, a team of waiting threads, parameter replicas.
+ * Work cut into shares (nn_run_shares) runs one share after another here;
+ * the speed machinery (fast/) may install a runner with threads.
  *
  * The path is chosen at run time, once (see "choosing the path" at the end):
  * one binary runs the AVX2/FMA kernels where the CPU has them and the scalar
  * ones elsewhere; EMBREC_SIMD=scalar (or nn_simd_select) forces scalar, and
  * `make SIMD=0` compiles the scalar path alone.
  *
- * What it deliberately does not do: no thread pool behind the caller's
- * back (every kernel runs on the thread that calls it), no BLAS, no automatic
+ * What it deliberately does not do: no threads of its own (every kernel
+ * runs on the thread that calls it), no BLAS, no automatic
  * differentiation, no layers beyond what the models need, and no
  * -ffast-math or approximate rsqrt/rcp — the optimiser loops must give the
  * same bits on every path so that results can be compared with the
@@ -37,7 +37,6 @@
 
 #include <assert.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,8 +79,6 @@ typedef struct {
                           size_t B, size_t C, size_t O);
     void (*dense_backward)(float *dx, float *dW, float *db, const float *dout,
                            const float *x, const float *W, size_t B, size_t C, size_t O);
-    size_t (*idle_series)(float *p, const float *m, const float *v, size_t K, int adam,
-                          const float *S, float eps, float x_min);
 } nn_kernels;
 
 static const nn_kernels *kernels(void); /* the chosen path's (see the end of the file) */
@@ -1163,53 +1160,6 @@ void nn_params_zero_grad(nn_params *ps) {
     }
 }
 
-int nn_params_replica(nn_params *dst, const nn_params *src) {
-    size_t i;
-    *dst = *src; /* the layout, and w shared */
-    dst->dw = nn_alloc(src->n * sizeof(float));
-    for (i = 0; i < dst->n_tensors; i++) {
-        nn_tensor *t = &dst->t[i];
-        t->touched = NULL;
-        t->is_touched = NULL;
-        t->n_touched = 0;
-    }
-    if (!dst->dw) goto fail;
-    for (i = 0; i < dst->n_tensors; i++) {
-        nn_tensor *t = &dst->t[i];
-        if (!t->sparse) continue;
-        t->touched = nn_alloc(t->rows * sizeof *t->touched);
-        t->is_touched = nn_alloc(t->rows);
-        if (!t->touched || !t->is_touched) goto fail;
-    }
-    return 0;
-fail:
-    nn_params_replica_free(dst);
-    return -1;
-}
-
-void nn_params_replica_free(nn_params *dst) {
-    dst->w = NULL; /* src's */
-    nn_params_free(dst);
-}
-
-void nn_params_add_grad(nn_params *dst, const nn_params *src) {
-    size_t i, j;
-    assert(dst->n == src->n);
-    for (i = 0; i < src->n_tensors; i++) {
-        const nn_tensor *t = &src->t[i];
-        size_t S = t->stride;
-        if (!t->sparse) { /* dw += src.dw (a·x + y with a = 1: one rounding, as x + y) */
-            vec_axpy(dst->dw + t->offset, 1.0f, src->dw + t->offset, t->rows * S);
-            continue;
-        }
-        for (j = 0; j < t->n_touched; j++) {
-            uint32_t r = t->touched[j];
-            vec_axpy(dst->dw + t->offset + (size_t)r * S, 1.0f, src->dw + t->offset + (size_t)r * S, S);
-            nn_params_touch(dst, i, r);
-        }
-    }
-}
-
 /* =========================================================== optimisers */
 
 nn_optimizer_config nn_optimizer_defaults(nn_optimizer_kind kind) {
@@ -1289,18 +1239,14 @@ int nn_optimizer_init(nn_optimizer *opt, nn_optimizer_config cfg, size_t n) {
     return 0;
 }
 
-static void deferred_free(nn_deferred *d);
-
 void nn_optimizer_free(nn_optimizer *opt) {
     nn_free(opt->m);
     nn_free(opt->v);
-    if (opt->deferred) deferred_free(opt->deferred);
     memset(opt, 0, sizeof *opt);
 }
 
-/* the chosen optimiser's loop over floats [off, off + len) of the block */
-static void update_span(nn_optimizer *opt, nn_params *ps, size_t off, size_t len,
-                        float lr_t) {
+void nn_optimizer_update_span(const nn_optimizer *opt, nn_params *ps, size_t off, size_t len,
+                              float lr_t) {
     const nn_optimizer_config *c = &opt->cfg;
     switch (c->kind) {
     case NN_SGD:
@@ -1317,545 +1263,66 @@ static void update_span(nn_optimizer *opt, nn_params *ps, size_t off, size_t len
     }
 }
 
-/* ------------------------------------------- dense updates without the sweep
- *
- * In dense mode (Keras) a row outside the batch has g = 0, so on each idle
- * step s its state only decays and it still moves:
- *   m_s = β1 m_{s−1},  v_s = β2 v_{s−1} (AdaMax: u_s = β2 u_{s−1}),
- *   p_s = p_{s−1} − a(s) m_s / (√v_s + ε)      (AdaMax: m_s / (u_s + ε))
- * with a(s) = lr_t(s). After a row's last update at step s0, the k idle
- * steps s0+1 … s0+k therefore add up to, per element (x = √v or u at s0,
- * q = √β2 or β2, so that the denominator after j idle steps is q^j x + ε):
- *   Δp = −m Σ_{j=1..k} a(s0+j) β1^j / (q^j x + ε)
- *   m ← β1^k m,  v ← β2^k v (u ← β2^k u).
- * Expanding 1/(q^j x + ε) = Σ_n (−ε)^n / (q^j x)^(n+1), which converges when
- * δ = ε / (q^j x) < 1 over the terms that matter (β1^j dies within ~300 steps):
- *   Δp = −(m/x) Σ_{n=0..N−1} (−ε/x)^n S_n(s0, k),
- *   S_n(s0, k) = Σ_{j=1..k} a(s0+j) ρ_n^j,  ρ_n = β1 / q^(n+1) < 1,
- * and S_n(s0, k) = F_n(s0) − ρ_n^k F_n(s0+k) with F_n(s) = Σ_{j≥1} a(s+j) ρ_n^j,
- * tabulated once by F_n(s) = ρ_n (a(s+1) + F_n(s+1)); beyond T, a(s) = lr
- * exactly (the float lr_t has converged) and F_n = lr ρ_n / (1 − ρ_n).
- * With N = 6 terms and δ ≤ 0.05 the series is exact to 0.05^6 ≈ 2e-8 of Δp;
- * an element with a smaller x (a tiny gradient history) sums the k ≤ 320
- * terms that matter directly instead. The sweep rounds p to float32 on every
- * idle step while this rounds once, and β^k is one rounding where the sweep
- * makes k: the two agree to float32 rounding, not bit for bit
- * (tests/test_nn.c measures how closely over thousands of steps). */
-
-#define IDLE_DELTA_MAX 0.05   /* the series' largest ε / (q^j x) */
-#define IDLE_DIRECT_TERMS 320 /* β1^320 < 1e-14: the direct sum stops there
-                               * (below NN_POW_TABLE) */
-
-static void deferred_free(nn_deferred *d) {
-    size_t n;
-    free(d->row_step);
-    free(d->a);
-    for (n = 0; n < NN_IDLE_TERMS; n++) free(d->F[n]);
-    free(d);
-}
-
-/* lr_t(s) exactly as the sweep computes it, as a double */
-static double rate_at(const nn_optimizer_config *c, uint64_t s) {
-    return c->kind == NN_ADAM ? (double)nn_adam_lr_t(c->lr, c->beta1, c->beta2, s)
-                              : (double)nn_adamax_lr_t(c->lr, c->beta1, s);
-}
-
-/* T: from here on β^s < 2^-26 for both betas, so 1 − β^s rounds to 1.0f and
- * lr_t(s) = lr exactly. 0 when that is too far to tabulate. */
-static size_t rate_settles(const nn_optimizer_config *c) {
-    double need = log(1.5e-8), t1 = need / log((double)c->beta1), t2 = 0.0;
-    if (c->kind == NN_ADAM) t2 = need / log((double)c->beta2);
-    t1 = t1 > t2 ? t1 : t2;
-    return t1 < 4e6 ? (size_t)t1 + 2 : 0;
-}
-
-static nn_deferred *deferred_new(const nn_optimizer_config *c, const nn_params *ps) {
-    nn_deferred *d;
-    size_t i, rows = 0, n, s, T = rate_settles(c);
-    if (T == 0 || !(c->beta1 > 0.0f && c->beta1 < 1.0f) || !(c->beta2 > 0.0f && c->beta2 < 1.0f))
-        return NULL;
-    d = calloc(1, sizeof *d);
-    if (!d) return NULL;
-    for (i = 0; i < ps->n_tensors; i++) {
-        d->base[i] = rows;
-        if (ps->t[i].sparse) rows += ps->t[i].rows;
-    }
-    d->T = T;
-    d->q = c->kind == NN_ADAM ? sqrt((double)c->beta2) : (double)c->beta2;
-    d->row_step = calloc(rows ? rows : 1, sizeof *d->row_step);
-    d->n_rows = rows;
-    d->a = malloc((T + 1) * sizeof *d->a);
-    for (n = 0; n < NN_IDLE_TERMS; n++) d->F[n] = malloc((T + 1) * sizeof *d->F[n]);
-    for (n = 0; n < NN_IDLE_TERMS; n++)
-        if (!d->F[n]) break;
-    if (!d->row_step || !d->a || n < NN_IDLE_TERMS) {
-        deferred_free(d);
-        return NULL;
-    }
-    for (s = 0; s <= T; s++) d->a[s] = rate_at(c, s);
-    d->pow_b1[0] = d->pow_q[0] = 1.0;
-    for (s = 1; s < NN_POW_TABLE; s++) {
-        d->pow_b1[s] = d->pow_b1[s - 1] * (double)c->beta1;
-        d->pow_q[s] = d->pow_q[s - 1] * d->q;
-    }
-    for (n = 0; n < NN_IDLE_TERMS; n++) {
-        double rho = (double)c->beta1 / pow(d->q, (double)(n + 1));
-        d->rho[n] = rho;
-        d->F[n][T] = (double)c->lr * rho / (1.0 - rho); /* a(s) = lr from T on */
-        for (s = T; s-- > 0;) d->F[n][s] = rho * (d->a[s + 1] + d->F[n][s + 1]);
-    }
-    return d;
-}
-
-static double rate(const nn_deferred *d, const nn_optimizer_config *c, uint64_t s) {
-    return s <= d->T ? d->a[s] : (double)c->lr;
-}
-
-static double F_at(const nn_deferred *d, size_t n, uint64_t s) {
-    return d->F[n][s < d->T ? s : d->T];
-}
-
-/* The series for one row: p −= (m/x) Σ_n (−ε/x)^n S_n on every element
- * with x ≥ x_min (and m ≠ 0; m = 0 gives 0), in float32, Horner's order.
- * Returns how many elements have m ≠ 0 but x < x_min: the direct sum's. */
-static inline size_t idle_series_scalar(float *p, const float *m, const float *v, size_t K,
-                                        int adam, const float *S, float eps, float x_min) {
-    float s[NN_IDLE_TERMS]; /* a copy: S might alias p, so each store would reload it */
-    size_t e, n, rest = 0;
-    memcpy(s, S, sizeof s);
-    for (e = 0; e < K; e++) {
-        float x = adam ? sqrtf(v[e]) : v[e], r, poly;
-        if (m[e] == 0.0f) continue;
-        if (!(x >= x_min)) {
-            rest++;
-            continue;
-        }
-        r = -eps / x;
-        poly = s[NN_IDLE_TERMS - 1];
-        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = poly * r + s[n];
-        p[e] = p[e] - m[e] / x * poly;
-    }
-    return rest;
-}
-
-#if defined(NN_AVX2)
-NN_TARGET_AVX2 static size_t idle_series_avx2(float *p, const float *m, const float *v, size_t K,
-                                             int adam, const float *S, float eps, float x_min) {
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    const __m256 neps = _mm256_set1_ps(-eps), xmin = _mm256_set1_ps(x_min);
-    __m256 s[NN_IDLE_TERMS]; /* broadcast once: S might alias p, so each store would reload it */
-    size_t e = 0, n, rest = 0;
-    for (n = 0; n < NN_IDLE_TERMS; n++) s[n] = _mm256_set1_ps(S[n]);
-    for (; e + 8 <= K; e += 8) {
-        __m256 me = _mm256_loadu_ps(m + e), ve = _mm256_loadu_ps(v + e);
-        __m256 x = adam ? _mm256_sqrt_ps(ve) : ve;
-        __m256 ok = _mm256_cmp_ps(x, xmin, _CMP_GE_OQ);
-        __m256 moving = _mm256_cmp_ps(me, zero, _CMP_NEQ_UQ);
-        __m256 xs = _mm256_blendv_ps(one, x, ok);              /* x where the series holds */
-        __m256 r = _mm256_div_ps(neps, xs), poly = s[NN_IDLE_TERMS - 1], d;
-        for (n = NN_IDLE_TERMS - 1; n-- > 0;) poly = _mm256_add_ps(_mm256_mul_ps(poly, r), s[n]);
-        d = _mm256_mul_ps(_mm256_div_ps(me, xs), poly);
-        d = _mm256_and_ps(d, _mm256_and_ps(ok, moving));      /* 0 elsewhere */
-        _mm256_storeu_ps(p + e, _mm256_sub_ps(_mm256_loadu_ps(p + e), d));
-        rest += (size_t)__builtin_popcount(
-            (unsigned)_mm256_movemask_ps(_mm256_andnot_ps(ok, moving)));
-    }
-    return rest + idle_series_scalar(p + e, m + e, v + e, K - e, adam, S, eps, x_min);
-}
-#endif
-
-static size_t idle_series(float *p, const float *m, const float *v, size_t K, int adam,
-                          const float *S, float eps, float x_min) {
-    return kernels()->idle_series(p, m, v, K, adam, S, eps, x_min);
-}
-
-/* β^k: from the table for the usual short idle runs, else pow */
-static double power(const double *table, double base, uint64_t k) {
-    return k < NN_POW_TABLE ? table[k] : pow(base, (double)k);
-}
-
-/* Apply the k idle steps after s0 to one row (K elements of p, m, v). */
-static void catch_up_row(const nn_optimizer *opt, float *p, float *m, float *v, size_t K,
-                         uint64_t s0, uint64_t k) {
-    const nn_optimizer_config *c = &opt->cfg;
-    const nn_deferred *d = opt->deferred;
-    int adam = c->kind == NN_ADAM;
-    double b1k = power(d->pow_b1, (double)c->beta1, k), qk = power(d->pow_q, d->q, k);
-    double eps = (double)c->epsilon, rk, q_inv_k = qk > 0.0 ? 1.0 / qk : 0.0;
-    float S[NN_IDLE_TERMS], m_decay = (float)b1k, v_decay = (float)(adam ? qk * qk : qk);
-    float x_min;
-    size_t n, e;
-    uint64_t reach = k < IDLE_DIRECT_TERMS ? k : IDLE_DIRECT_TERMS;
-    rk = b1k * q_inv_k; /* ρ_n^k = β1^k q^−(n+1)k */
-    for (n = 0; n < NN_IDLE_TERMS; n++, rk *= q_inv_k) /* S_n = F_n(s0) − ρ_n^k F_n(s0+k) */
-        S[n] = (float)(F_at(d, n, s0) - (b1k > 0.0 ? rk * F_at(d, n, s0 + k) : 0.0));
-    x_min = (float)(eps / (IDLE_DELTA_MAX * d->pow_q[reach])); /* the series holds for x ≥ x_min */
-    if (idle_series(p, m, v, K, adam, S, (float)eps, x_min) > 0) {
-        for (e = 0; e < K; e++) { /* Δp = −m Σ_j a(s0+j) β1^j / (q^j x + ε), term by term */
-            double me = (double)m[e], x = adam ? sqrt((double)v[e]) : (double)v[e], delta = 0.0;
-            float xf = adam ? sqrtf(v[e]) : v[e]; /* the series' own test, in float */
-            uint64_t j;
-            if (me == 0.0 || xf >= x_min) continue;
-            for (j = 1; j <= reach; j++)
-                delta += rate(d, c, s0 + j) * d->pow_b1[j] * me / (d->pow_q[j] * x + eps);
-            p[e] = (float)((double)p[e] - delta);
-        }
-    }
-    vec_scale(m, m_decay, K); /* m ← β1^k m */
-    vec_scale(v, v_decay, K); /* v ← β2^k v, u ← β2^k u */
-}
-
-/* Bring row r of sparse tensor i from its last step up to step `to`. */
-static void catch_up(nn_optimizer *opt, nn_params *ps, size_t i, uint32_t r, uint64_t to) {
-    nn_deferred *d = opt->deferred;
-    const nn_tensor *t = &ps->t[i];
-    uint64_t *last = &d->row_step[d->base[i] + r];
-    size_t off = t->offset + (size_t)r * t->stride;
-    if (*last < to) catch_up_row(opt, ps->w + off, opt->m + off, opt->v + off, t->k, *last,
-                                 to - *last);
-    *last = to;
-}
-
-int nn_optimizer_init_params(nn_optimizer *opt, nn_optimizer_config cfg, const nn_params *ps) {
-    if (nn_optimizer_init(opt, cfg, ps->n) != 0) return -1;
-    if (cfg.kind == NN_SGD || cfg.update != NN_UPDATE_DENSE) return 0;
-    opt->deferred = deferred_new(&opt->cfg, ps);
-    if (!opt->deferred && rate_settles(&cfg) != 0) { /* out of memory */
-        nn_optimizer_free(opt);
-        return -1;
-    }
-    return 0; /* betas too close to 1 to tabulate: dense mode sweeps */
+float nn_optimizer_rate(const nn_optimizer_config *c, uint64_t t) {
+    if (c->kind == NN_ADAM) return nn_adam_lr_t(c->lr, c->beta1, c->beta2, t);
+    if (c->kind == NN_ADAMAX) return nn_adamax_lr_t(c->lr, c->beta1, t);
+    return c->lr;
 }
 
 void nn_optimizer_resume(nn_optimizer *opt, const float *m, const float *v, uint64_t t) {
-    size_t i;
     if (opt->m && m) memcpy(opt->m, m, opt->n * sizeof *opt->m);
     if (opt->v && v) memcpy(opt->v, v, opt->n * sizeof *opt->v);
     opt->t = t;
-    if (!opt->deferred) return;
-    for (i = 0; i < opt->deferred->n_rows; i++) opt->deferred->row_step[i] = t; /* all current */
-}
-
-/* Touched rows lie scattered over state far larger than the cache: while
- * one row is updated, the state of the row STEP_AHEAD further on is asked
- * for, so that its misses overlap this row's arithmetic. */
-#define STEP_AHEAD 4
-
-/* The rows of a step, share t of T: each sparse tensor's touched list is
- * cut into T runs and each dense tensor into T spans. Every row's update
- * reads and writes that row alone, so the shares give the same values as
- * one pass, whatever T. */
-typedef struct {
-    nn_optimizer *opt;
-    nn_params *ps;
-    float lr_t;
-    int catch_up_only; /* 1: bring the touched rows up to the step, no update */
-} rows_task;
-
-static void step_rows(void *ctx, size_t share, size_t T) {
-    rows_task *rt = ctx;
-    nn_optimizer *opt = rt->opt;
-    nn_params *ps = rt->ps;
-    size_t i, j;
-    for (i = 0; i < ps->n_tensors; i++) {
-        const nn_tensor *t = &ps->t[i];
-        size_t lo = t->n_touched * share / T, hi = t->n_touched * (share + 1) / T;
-        if (!t->sparse) {
-            size_t n = t->rows * t->stride, a = n * share / T / 16 * 16;
-            size_t b = share + 1 == T ? n : n * (share + 1) / T / 16 * 16;
-            if (!rt->catch_up_only) update_span(opt, ps, t->offset + a, b - a, rt->lr_t);
-            continue;
-        }
-        if (rt->catch_up_only) {
-            for (j = lo; j < hi; j++) catch_up(opt, ps, i, t->touched[j], opt->t);
-            continue;
-        }
-        for (j = lo; j < hi; j++) {
-            if (j + STEP_AHEAD < hi) { /* rows ahead: their state into cache */
-                size_t ahead = t->offset + (size_t)t->touched[j + STEP_AHEAD] * t->stride;
-                nn_prefetch(ps->dw + ahead, t->k);
-                if (opt->m) nn_prefetch(opt->m + ahead, t->k);
-                if (opt->v) nn_prefetch(opt->v + ahead, t->k);
-            }
-            if (opt->deferred) catch_up(opt, ps, i, t->touched[j], opt->t - 1);
-            update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
-                        t->stride, rt->lr_t);
-            if (opt->deferred) opt->deferred->row_step[opt->deferred->base[i] + t->touched[j]] = opt->t;
-        }
-    }
-}
-
-void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps) {
-    rows_task rt;
-    if (!opt->deferred) return;
-    rt.opt = opt;
-    rt.ps = ps;
-    rt.lr_t = 0.0f;
-    rt.catch_up_only = 1;
-    if (opt->team) nn_team_run(opt->team, step_rows, &rt);
-    else step_rows(&rt, 0, 1);
-}
-
-void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps) {
-    size_t i;
-    uint32_t r;
-    if (!opt->deferred) return;
-    for (i = 0; i < ps->n_tensors; i++)
-        if (ps->t[i].sparse)
-            for (r = 0; r < ps->t[i].rows; r++) catch_up(opt, ps, i, r, opt->t);
-}
-
-
-/* dense-sweep's pass, share t of T: spans cut on cache-line boundaries */
-typedef struct {
-    nn_optimizer *opt;
-    nn_params *ps;
-    float lr_t;
-} sweep_task;
-
-static void sweep_share(void *ctx, size_t t, size_t T) {
-    sweep_task *sw = ctx;
-    size_t n = sw->ps->n, lo = n * t / T / 16 * 16, hi = t + 1 == T ? n : n * (t + 1) / T / 16 * 16;
-    update_span(sw->opt, sw->ps, lo, hi - lo, sw->lr_t);
 }
 
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
-    const nn_optimizer_config *c = &opt->cfg;
-    float lr_t = c->lr;
-    rows_task rt;
+    float lr_t;
+    size_t i, j;
     assert(ps->n == opt->n); /* state and block share one layout */
     opt->t += 1;             /* Keras: t = iterations + 1, counted from 1 */
-    if (c->kind == NN_ADAM) lr_t = nn_adam_lr_t(c->lr, c->beta1, c->beta2, opt->t);
-    if (c->kind == NN_ADAMAX) lr_t = nn_adamax_lr_t(c->lr, c->beta1, opt->t);
-
-    if (c->update == NN_UPDATE_DENSE_SWEEP || (c->update == NN_UPDATE_DENSE && !opt->deferred)) {
-        /* one flat pass; padding and gaps have g = m = v = 0, so they stay 0.
-         * A team splits it into disjoint spans: the same values. */
-        sweep_task sw;
-        sw.opt = opt;
-        sw.ps = ps;
-        sw.lr_t = lr_t;
-        if (opt->team) nn_team_run(opt->team, sweep_share, &sw);
-        else update_span(opt, ps, 0, ps->n, lr_t);
+    lr_t = nn_optimizer_rate(&opt->cfg, opt->t);
+    if (opt->cfg.update != NN_UPDATE_LAZY) {
+        /* dense: every parameter, every step; padding and gaps have
+         * g = m = v = 0, so they stay 0 */
+        nn_optimizer_update_span(opt, ps, 0, ps->n, lr_t);
         return;
     }
-    /* lazy: rows outside the batch keep their weights and their state; the
-     * step count t (and so lr_t) is still global, as in LazyAdam.
-     * deferred dense: the same visits, but a row first catches up on the
-     * idle steps since its last update. A team shares the rows. */
-    rt.opt = opt;
-    rt.ps = ps;
-    rt.lr_t = lr_t;
-    rt.catch_up_only = 0;
-    if (opt->team) nn_team_run(opt->team, step_rows, &rt);
-    else step_rows(&rt, 0, 1);
+    for (i = 0; i < ps->n_tensors; i++) { /* lazy: the batch's rows (the step count is global) */
+        const nn_tensor *t = &ps->t[i];
+        if (!t->sparse) {
+            nn_optimizer_update_span(opt, ps, t->offset, t->rows * t->stride, lr_t);
+            continue;
+        }
+        for (j = 0; j < t->n_touched; j++)
+            nn_optimizer_update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
+                                     t->stride, lr_t);
+    }
 }
 
-/* =============================================================== threads */
+/* ================================================================ shares
+ * Work cut into shares (an evaluation's chunks, a t-SNE step's points):
+ * the core runs them one after another on the calling thread; the speed
+ * machinery may install a runner that gives each its own thread. Either way
+ * every share runs once, and a caller that sums the shares' results in
+ * share order gets the same bits. */
+
+static nn_share_runner share_runner; /* NULL: one after another */
+
+void nn_use_share_runner(nn_share_runner run) { share_runner = run; }
+
+void nn_run_shares(size_t T, nn_task fn, void *ctx) {
+    size_t t;
+    if (T < 1) T = 1;
+    if (share_runner) {
+        share_runner(T, fn, ctx);
+        return;
+    }
+    for (t = 0; t < T; t++) fn(ctx, t, T);
+}
 
 size_t nn_cores(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (size_t)n : 1;
-}
-
-/* Where the compiler offers atomics (gcc, clang) a waiting thread first
- * spins on them; elsewhere every wait goes through the mutex, which is
- * correct and only slower. */
-#if defined(__GNUC__)
-#define SPIN_TRIES 20000 /* about a millisecond of pauses before sleeping */
-static unsigned load_acquire(const unsigned *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static void store_release(unsigned *p, unsigned v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static void cpu_relax(void) {
-#if defined(__SSE__) || defined(__x86_64__)
-    _mm_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-#else
-#define SPIN_TRIES 0
-static unsigned load_acquire(const unsigned *p) { return *(const volatile unsigned *)p; }
-static void store_release(unsigned *p, unsigned v) { *(volatile unsigned *)p = v; }
-static void cpu_relax(void) {}
-#endif
-
-void nn_flag_raise(int *flag) {
-#if defined(__GNUC__)
-    __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
-#else
-    *(volatile int *)flag = 1;
-#endif
-}
-
-int nn_flag_raised(const int *flag) {
-#if defined(__GNUC__)
-    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
-#else
-    return *(const volatile int *)flag;
-#endif
-}
-
-typedef struct {
-    nn_task fn;
-    void *ctx;
-    size_t t, T;
-} share;
-
-static void *share_main(void *arg) {
-    share *s = arg;
-    s->fn(s->ctx, s->t, s->T);
-    return NULL;
-}
-
-void nn_parallel(size_t T, nn_task fn, void *ctx) {
-    share sh[NN_MAX_THREADS];
-    pthread_t tid[NN_MAX_THREADS];
-    int started[NN_MAX_THREADS];
-    size_t t;
-    if (T < 1) T = 1;
-    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
-    for (t = 0; t < T; t++) {
-        sh[t].fn = fn;
-        sh[t].ctx = ctx;
-        sh[t].t = t;
-        sh[t].T = T;
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, share_main, &sh[t]) == 0;
-    }
-    for (t = 0; t < T; t++)
-        if (!started[t]) fn(ctx, t, T); /* share 0, and any thread that did not start */
-    for (t = 1; t < T; t++)
-        if (started[t]) pthread_join(tid[t], NULL);
-}
-
-/* A team: workers 1 … T−1 wait for the generation count to move, run their
- * share of the task, and count themselves done; the caller runs share 0,
- * then waits for the count. Both waits spin, then sleep on a condition
- * variable; the mutex guards the sleeping, so no wake-up is lost. */
-typedef struct {
-    struct nn_team *team;
-    size_t t;
-} team_member;
-
-struct nn_team {
-    size_t T;
-    pthread_t tid[NN_MAX_THREADS];
-    int started[NN_MAX_THREADS];
-    team_member member[NN_MAX_THREADS];
-    unsigned n_started;
-    pthread_mutex_t mu;
-    pthread_cond_t go, finished;
-    unsigned gen;   /* one more for each task; workers watch it */
-    unsigned done;  /* workers that have finished this task */
-    int quit;
-    nn_task fn;
-    void *ctx;
-};
-
-static unsigned team_wait_gen(nn_team *tm, unsigned seen) {
-    unsigned g, i;
-    for (i = 0; i < SPIN_TRIES; i++) {
-        if ((g = load_acquire(&tm->gen)) != seen) return g;
-        cpu_relax();
-    }
-    pthread_mutex_lock(&tm->mu);
-    while ((g = load_acquire(&tm->gen)) == seen) pthread_cond_wait(&tm->go, &tm->mu);
-    pthread_mutex_unlock(&tm->mu);
-    return g;
-}
-
-static void team_done(nn_team *tm) {
-#if defined(__GNUC__)
-    if (__atomic_add_fetch(&tm->done, 1u, __ATOMIC_ACQ_REL) != tm->n_started) return;
-    pthread_mutex_lock(&tm->mu);
-#else
-    pthread_mutex_lock(&tm->mu);
-    if (++tm->done != tm->n_started) {
-        pthread_mutex_unlock(&tm->mu);
-        return;
-    }
-#endif
-    pthread_cond_signal(&tm->finished);
-    pthread_mutex_unlock(&tm->mu);
-}
-
-static void *team_worker(void *arg) {
-    team_member *me = arg;
-    nn_team *tm = me->team;
-    unsigned seen = 0;
-    for (;;) {
-        seen = team_wait_gen(tm, seen);
-        if (tm->quit) break; /* written before the generation moved */
-        tm->fn(tm->ctx, me->t, tm->T);
-        team_done(tm);
-    }
-    return NULL;
-}
-
-nn_team *nn_team_new(size_t T) {
-    nn_team *tm = calloc(1, sizeof *tm);
-    size_t t;
-    if (!tm) return NULL;
-    if (T < 1) T = 1;
-    if (T > NN_MAX_THREADS) T = NN_MAX_THREADS;
-    tm->T = T;
-    if (pthread_mutex_init(&tm->mu, NULL) != 0) {
-        free(tm);
-        return NULL;
-    }
-    if (pthread_cond_init(&tm->go, NULL) != 0 || pthread_cond_init(&tm->finished, NULL) != 0) {
-        pthread_mutex_destroy(&tm->mu); /* (a failed init leaves nothing to destroy) */
-        free(tm);
-        return NULL;
-    }
-    for (t = 1; t < T; t++) {
-        tm->member[t].team = tm;
-        tm->member[t].t = t;
-        tm->started[t] = pthread_create(&tm->tid[t], NULL, team_worker, &tm->member[t]) == 0;
-        tm->n_started += (unsigned)tm->started[t];
-    }
-    return tm;
-}
-
-size_t nn_team_size(const nn_team *team) { return team ? team->T : 1; }
-
-static void team_publish(nn_team *tm) {
-    pthread_mutex_lock(&tm->mu);
-    store_release(&tm->gen, tm->gen + 1);
-    pthread_cond_broadcast(&tm->go);
-    pthread_mutex_unlock(&tm->mu);
-}
-
-void nn_team_run(nn_team *tm, nn_task fn, void *ctx) {
-    size_t t;
-    unsigned i;
-    if (!tm || tm->T == 1) {
-        fn(ctx, 0, 1);
-        return;
-    }
-    tm->fn = fn;
-    tm->ctx = ctx;
-    store_release(&tm->done, 0);
-    team_publish(tm);
-    for (t = 0; t < tm->T; t++)
-        if (!tm->started[t]) fn(ctx, t, tm->T); /* share 0, and any worker that did not start */
-    for (i = 0; i < SPIN_TRIES && load_acquire(&tm->done) != tm->n_started; i++) cpu_relax();
-    if (SPIN_TRIES && load_acquire(&tm->done) == tm->n_started) return;
-    pthread_mutex_lock(&tm->mu);
-    while (load_acquire(&tm->done) != tm->n_started) pthread_cond_wait(&tm->finished, &tm->mu);
-    pthread_mutex_unlock(&tm->mu);
-}
-
-void nn_team_free(nn_team *tm) {
-    size_t t;
-    if (!tm) return;
-    tm->quit = 1;
-    team_publish(tm);
-    for (t = 1; t < tm->T; t++)
-        if (tm->started[t]) pthread_join(tm->tid[t], NULL);
-    pthread_cond_destroy(&tm->go);
-    pthread_cond_destroy(&tm->finished);
-    pthread_mutex_destroy(&tm->mu);
-    free(tm);
 }
 
 /* ================================================== choosing the path
@@ -1877,7 +1344,6 @@ static const nn_kernels scalar_kernels = {
     .adamax = nn_adamax_update_scalar,
     .dense_forward = dense_forward_vec,
     .dense_backward = dense_backward_vec,
-    .idle_series = idle_series_scalar,
 };
 
 #if defined(NN_AVX2)
@@ -1892,7 +1358,6 @@ static const nn_kernels avx2_kernels = {
     .adamax = adamax_avx2,
     .dense_forward = dense_forward_avx2,
     .dense_backward = dense_backward_avx2,
-    .idle_series = idle_series_avx2,
 };
 
 /* Both AVX2 and FMA: the kernels use the two together. */
@@ -1914,7 +1379,6 @@ static const nn_kernels neon_kernels = {
     .adamax = adamax_neon,
     .dense_forward = dense_forward_vec,
     .dense_backward = dense_backward_vec,
-    .idle_series = idle_series_scalar,
 };
 #endif
 
@@ -1952,10 +1416,6 @@ static void dense_backward_first(float *dx, float *dW, float *db, const float *d
                                  const float *x, const float *W, size_t B, size_t C, size_t O) {
     choose_first()->dense_backward(dx, dW, db, dout, x, W, B, C, O);
 }
-static size_t idle_series_first(float *p, const float *m, const float *v, size_t K, int adam,
-                                const float *S, float eps, float x_min) {
-    return choose_first()->idle_series(p, m, v, K, adam, S, eps, x_min);
-}
 
 static const nn_kernels first_kernels = {
     .name = NULL,
@@ -1968,7 +1428,6 @@ static const nn_kernels first_kernels = {
     .adamax = adamax_first,
     .dense_forward = dense_forward_first,
     .dense_backward = dense_backward_first,
-    .idle_series = idle_series_first,
 };
 
 static const nn_kernels *active = &first_kernels;

@@ -86,20 +86,6 @@ nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void);
  * EMBREC_SIMD names, when it is one of these and available, else auto. */
 int nn_simd_select(const char *name);
 
-/* Ask for the cache lines of p[0..n) before they are needed (a hint: it
- * changes no value, and is nothing where the compiler offers none). Rows of
- * large embedding tables are read at random, so loops over a batch ask for
- * the rows a few places ahead and the misses overlap. */
-static inline void nn_prefetch(const float *p, size_t n) {
-#if defined(__GNUC__)
-    size_t c;
-    for (c = 0; c < n; c += 16) __builtin_prefetch(p + c, 1, 3); /* 16 floats: a cache line */
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 /* Set flush-to-zero / denormals-are-zero for the calling thread where the
  * CPU has them (x86 SSE: MXCSR; AArch64: FPCR.FZ), as TensorFlow's CPU kernels
  * do: in dense mode optimiser state decays geometrically into float32
@@ -244,18 +230,6 @@ void nn_params_touch(nn_params *ps, size_t tensor, uint32_t row);
 /* zero dw: touched rows of sparse tensors, all of dense ones; clear the sets */
 void nn_params_zero_grad(nn_params *ps);
 
-/* A replica shares the parameters w of src (and so its layout) but has
- * gradients of its own, dw (N, zeroed) and touched-row sets, so that threads
- * can each take the gradient of their share of a batch (data-parallel) or of
- * batches of their own (Hogwild) without touching each other's. Free it with
- * nn_params_replica_free, which leaves w to src. 0 or -1 (no memory). */
-int nn_params_replica(nn_params *dst, const nn_params *src);
-void nn_params_replica_free(nn_params *dst);
-/* dst.dw += src.dw: every dense tensor, and the rows touched in src of each
- * sparse one (then touched in dst too). Adding replicas one after another,
- * in a fixed order, makes a sum that does not depend on thread timing. */
-void nn_params_add_grad(nn_params *dst, const nn_params *src);
-
 /* ---------------------------------------------------------- optimisers */
 
 typedef enum { NN_SGD, NN_ADAM, NN_ADAMAX } nn_optimizer_kind;
@@ -290,55 +264,31 @@ int nn_optimizer_parse(const char *name, nn_optimizer_kind *kind); /* 0 or -1 */
 const char *nn_update_name(nn_update_mode mode); /* "dense", "lazy", "dense-sweep" */
 int nn_update_parse(const char *name, nn_update_mode *mode);  /* 0 or -1 */
 
-/* Deferred dense updates: the step each sparse row was last brought up to,
- * and the sums that apply a run of idle steps at once (see nn.c). */
-#define NN_IDLE_TERMS 6
-#define NN_POW_TABLE 4096
-typedef struct {
-    uint64_t *row_step;           /* (n_rows: rows of every sparse tensor) */
-    size_t n_rows;
-    size_t base[NN_MAX_TENSORS];  /* tensor i's rows start at row_step[base[i]] */
-    size_t T;                     /* lr_t(s) = lr exactly for s >= T */
-    double *a;                    /* (T+1) lr_t(s) as the sweep computes it */
-    double *F[NN_IDLE_TERMS];     /* (T+1) F_n(s) = Σ_{j≥1} a(s+j) ρ_n^j */
-    double rho[NN_IDLE_TERMS];    /* ρ_n = β1 / q^(n+1) */
-    double q;                     /* per-step decay of the denominator: √β2 (Adam), β2 (AdaMax) */
-    double pow_b1[NN_POW_TABLE];  /* β1^j */
-    double pow_q[NN_POW_TABLE];   /* q^j */
-} nn_deferred;
-
 typedef struct {
     nn_optimizer_config cfg;
     float *m;           /* (N) first moment (Adam, AdaMax) */
     float *v;           /* (N) Adam: second moment v; AdaMax: infinity norm u */
     size_t n;           /* N */
     uint64_t t;         /* updates applied so far; the next step uses t+1 */
-    nn_deferred *deferred; /* dense mode's idle-step bookkeeping, or NULL (sweep) */
-    struct nn_team *team;  /* shares dense-sweep's pass among its threads, or NULL */
 } nn_optimizer;
 
-/* Allocate zeroed state for a block of n floats; 0 or -1 (no memory). In
- * this form dense mode sweeps every parameter each step. */
+/* Allocate zeroed state for a block of n floats; 0 or -1 (no memory). */
 int nn_optimizer_init(nn_optimizer *opt, nn_optimizer_config cfg, size_t n);
-/* The same for the block ps, which dense mode may then update without the
- * sweep (rows outside the batch catch up when touched or flushed). */
-int nn_optimizer_init_params(nn_optimizer *opt, nn_optimizer_config cfg, const nn_params *ps);
 void nn_optimizer_free(nn_optimizer *opt);
-/* One update of every tensor from ps->dw, in cfg.update mode. Does not zero
- * the gradients (call nn_params_zero_grad). */
+/* One update of every tensor from ps->dw: t += 1, then
+ *   dense, dense-sweep: the formula on every parameter of the block (Keras);
+ *   lazy: on the rows of each sparse tensor touched in this batch, and on
+ *         every dense tensor.
+ * Does not zero the gradients (call nn_params_zero_grad). */
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps);
+/* The formula at rate lr_t on the floats [off, off + len) of the block. */
+void nn_optimizer_update_span(const nn_optimizer *opt, nn_params *ps, size_t off, size_t len,
+                              float lr_t);
+/* lr_t of step t: lr for SGD, nn_adam_lr_t, nn_adamax_lr_t */
+float nn_optimizer_rate(const nn_optimizer_config *cfg, uint64_t t);
 /* Start from a saved state: the moments m and v (n floats each, NULL for
- * SGD) after t steps, every row up to date. */
+ * SGD) after t steps. */
 void nn_optimizer_resume(nn_optimizer *opt, const float *m, const float *v, uint64_t t);
-/* Deferred dense mode: bring the rows marked touched (nn_params_touch) up to
- * the current step, so that a forward pass reads them as the sweep would
- * have left them. Mark a batch's rows and call this before its forward
- * pass; a no-op in the other modes. */
-void nn_optimizer_catch_up(nn_optimizer *opt, nn_params *ps);
-/* Bring every row up to the current step (deferred dense mode; a no-op
- * otherwise). Call before reading the parameters: evaluation, checkpoints,
- * the end of training. */
-void nn_optimizer_flush(nn_optimizer *opt, nn_params *ps);
 
 /* The flat update loops, one pass over (p, g, m, v), exposed for tests and
  * for callers with their own layout. All arithmetic is float32, in the order
@@ -368,32 +318,18 @@ float nn_adam_lr_t(float lr, float beta1, float beta2, uint64_t t);
 /* AdaMax: lr_t = lr / (1−β1^t) */
 float nn_adamax_lr_t(float lr, float beta1, uint64_t t);
 
-/* ------------------------------------------------------------ threads
- * Work shared among T POSIX threads, the caller being thread 0. fn(ctx, t, T)
- * runs once for each t = 0 … T−1, and the call returns when all have
- * returned. A thread that cannot be started leaves its share to the caller,
- * so the work is always done. Shares must write disjoint memory (or, for
- * Hogwild, accept the races); a result that must not depend on T is summed
- * by the caller afterwards, in share order.
- *
- * nn_parallel starts its threads for one call: for work of a millisecond or
- * more (an epoch, an evaluation, a t-SNE iteration). An nn_team keeps its
- * threads between calls, waiting by spinning briefly and then sleeping: for
- * work of microseconds (the shares of one batch). */
-#define NN_MAX_THREADS 256
+/* ------------------------------------------------------------ shares
+ * Work cut into T shares: fn(ctx, t, T) runs once for each t = 0 … T−1,
+ * and the call returns when all have. Shares must write disjoint memory; a
+ * result that must not depend on T is summed by the caller afterwards, in
+ * share order. The core runs them one after another on the calling thread;
+ * nn_use_share_runner installs a runner that may use threads (fast/ does),
+ * which changes no result. */
 typedef void (*nn_task)(void *ctx, size_t t, size_t T);
-void nn_parallel(size_t T, nn_task fn, void *ctx);
-
-typedef struct nn_team nn_team;
-/* T threads in all (T−1 started); NULL when out of memory */
-nn_team *nn_team_new(size_t T);
-size_t nn_team_size(const nn_team *team);
-void nn_team_run(nn_team *team, nn_task fn, void *ctx);
-void nn_team_free(nn_team *team);  /* NULL is fine */
+void nn_run_shares(size_t T, nn_task fn, void *ctx);
+typedef void (*nn_share_runner)(size_t T, nn_task fn, void *ctx);
+void nn_use_share_runner(nn_share_runner run); /* NULL: one after another */
 /* the cores online, at least 1 */
 size_t nn_cores(void);
-/* a flag one thread raises and the others poll (e.g. "stop: a loss was NaN") */
-void nn_flag_raise(int *flag);
-int nn_flag_raised(const int *flag);
 
 #endif

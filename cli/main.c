@@ -18,6 +18,10 @@
 #include <unistd.h>
 
 #include "data.h"
+#include "formats/history.h"
+#ifndef EMBREC_REFERENCE
+#include "fast/fast.h"
+#endif
 #include "formats/output.h"
 #include "mf.h"
 #include "nn.h"
@@ -696,7 +700,7 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         else if (option(a, "--save", &v)) o->save = v;
         else if (option(a, "--resume", &v)) { /* read above */
         }
-        else if (option(a, "--history", &v)) o->train.session.history_path = v;
+        else if (option(a, "--history", &v)) o->history = v;
         else if (option(a, "--val-split", &v)) o->val_split = parse_real(a, "--val-split", v, 0, 0.99);
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
         else if (strncmp(a->argv[a->k], "--shuffle=", 10) == 0 ||
@@ -764,6 +768,13 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         else if (!read_option(a, &o->read))
             unknown_option(a);
     }
+#ifdef EMBREC_REFERENCE /* (the speed machinery's options; the reference build has none) */
+    if (o->train.speed.blocks)
+        usage_error(a, "--blocks: the reference build has no blocks (LIBMF's schedule is speed "
+                       "machinery: `make` builds embrec with it)%s%s", "", "");
+    if (o->train.speed.threads > 1)
+        usage_error(a, "--threads: the reference build trains on one thread%s%s", "", "");
+#endif
     if (!o->data) usage_error(a, "--data FILE is required%s%s", "", "");
     o->data = ratings_in(o->data);
     if (o->resume && (model_options_given(&mg_set) || o->init_from || o->user_groups ||
@@ -1128,12 +1139,14 @@ static int cmd_train(args *a) {
     size_t n_genres = 0;
     int rc, train_view = 0, status = 1;
     double initial_val_loss = NAN;
+    mf_history_file history_file;
 
+    memset(&history_file, 0, sizeof history_file);
     o.cmd = a->cmd;
     memset(&model, 0, sizeof model); /* every failure below frees what exists */
     parse_train(a, &o, &model); /* (--resume loads the model) */
     check_output(o.save);
-    check_output(o.train.session.history_path);
+    check_output(o.history);
     memset(&hist, 0, sizeof hist);
     data_idmap_init(&users);
     data_idmap_init(&items);
@@ -1272,6 +1285,11 @@ static int cmd_train(args *a) {
         initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.speed.threads).mse;
     o.train.session.stop = &interrupted;
     catch_interrupt();
+    history_file.path = o.history;
+    if (o.history) { /* each epoch's line, written as it ends */
+        o.train.session.record = mf_history_record;
+        o.train.session.record_ctx = &history_file;
+    }
     rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.session.verbose ? stdout : NULL, &err);
     if (rc == -1) die(&err);
     record_protocol(&model, &o);
@@ -1500,7 +1518,7 @@ static int cmd_ablate(args *a) {
     parse_ablate(a, &ab, &o, &sub_argc, sub_argv);
     o.train.fit.patience = 0; /* no validation set: every variant trains the same epochs */
     o.train.fit.restore_best = 0;
-    o.train.session.history_path = NULL;
+    o.history = NULL;
     if (o.model.implicit) usage_error(a, "an implicit model has no RMSE to compare%s%s", "", "");
     /* the groups to try: what was asked, else what the data directory offers */
     if (ab.user_groups) snprintf(ug, sizeof ug, "%s", ab.user_groups);
@@ -2796,6 +2814,9 @@ int main(int argc, char **argv) {
     a.tried_k = -1;
     a.cmd = argc > 1 ? argv[1] : "";
     if (choose_simd_path() != 0) return EXIT_USAGE;
+#ifndef EMBREC_REFERENCE
+    fast_install(); /* the speed machinery into the core's seams */
+#endif
     if (argc < 2) { /* a usage error: the help goes to stderr */
         main_help(stderr);
         return EXIT_USAGE;

@@ -9,7 +9,8 @@
  * chart, horizontal bars) that share a small toolkit: XML escaping, locale-free
  * numbers, "nice" axis ticks, a 10-colour qualitative palette.
  *
- * What it deliberately does not do: no threads and no SIMD (the maps are
+ * What it deliberately does not do: no threads of its own (its shares run
+ * through nn_run_shares, on threads where the build has them), no SIMD (the maps are
  * computed once per picture); no approximate nearest neighbours — t-SNE's
  * neighbour lists are found by brute force, once, in O(N²D); no FFT-accelerated
  * t-SNE; no font metrics — a text is assumed 0.6 em wide per character, so the
@@ -352,7 +353,7 @@ typedef struct {
     size_t n, d, k;
     int cosine;
     double perplexity;
-    int failed;
+    uint8_t *failed; /* (T) share t ran out of memory */
 } knn_task;
 
 static void knn_rows(void *ctx, size_t t, size_t T) {
@@ -363,7 +364,7 @@ static void knn_rows(void *ctx, size_t t, size_t T) {
     if (!heap || !dist) {
         nn_free(heap);
         nn_free(dist);
-        nn_flag_raise(&kt->failed);
+        kt->failed[t] = 1;
         return;
     }
     for (i = n * t / T; i < n * (t + 1) / T; i++) {
@@ -389,6 +390,8 @@ static void knn_rows(void *ctx, size_t t, size_t T) {
 static int knn_affinities(uint32_t *nb, double *cp, const double *Xd, size_t n, size_t d,
                           int cosine, size_t k, double perplexity, size_t threads) {
     knn_task kt;
+    size_t t;
+    int failed = 0;
     kt.nb = nb;
     kt.cp = cp;
     kt.Xd = Xd;
@@ -397,9 +400,13 @@ static int knn_affinities(uint32_t *nb, double *cp, const double *Xd, size_t n, 
     kt.k = k;
     kt.cosine = cosine;
     kt.perplexity = perplexity;
-    kt.failed = 0;
-    nn_parallel(threads, knn_rows, &kt);
-    return kt.failed ? -1 : 0;
+    if (threads < 1) threads = 1;
+    kt.failed = calloc(threads, 1);
+    if (!kt.failed) return -1;
+    nn_run_shares(threads, knn_rows, &kt);
+    for (t = 0; t < threads; t++) failed |= kt.failed[t];
+    free(kt.failed);
+    return failed ? -1 : 0;
 }
 
 /* S = the sparse P_ij = (p_{j|i} + p_{i|j}) / 2N, j > i, over the union of
@@ -677,7 +684,7 @@ static void repulse_points(void *ctx, size_t t, size_t T) {
 }
 
 static int bh_gradient(double *dY, double *rep, const double *Y, const tsne_sparse *S, size_t n,
-                       double ex, double theta, quadtree *t, double *zq, nn_team *team) {
+                       double ex, double theta, quadtree *t, double *zq, size_t threads) {
     double Z = 0.0;
     size_t i, e;
     repulse_task rt;
@@ -686,7 +693,7 @@ static int bh_gradient(double *dY, double *rep, const double *Y, const tsne_spar
     rt.rep = rep;
     rt.zq = zq;
     rt.n = n;
-    nn_team_run(team, repulse_points, &rt);
+    nn_run_shares(threads, repulse_points, &rt);
     for (e = 0; e < n; e++) Z += zq[e];
     memset(dY, 0, 2 * n * sizeof *dY);
     for (i = 0; i < n; i++) { /* each pair of P once: +f on i, −f on j */
@@ -747,7 +754,6 @@ typedef struct {
     quadtree tree;
     double *dY, *rep, *u, *gain;            /* (N, 2) each: gradient, repulsion, update, gains */
     double *zq;                             /* (N) Barnes–Hut: each point's Σ_j q̃_ij */
-    nn_team *team;                          /* cfg->threads, sharing the repulsion */
 } tsne_work;
 
 static void tsne_work_free(tsne_work *w) {
@@ -759,7 +765,6 @@ static void tsne_work_free(tsne_work *w) {
     nn_free(w->tree.ys);
     nn_free(w->dY); nn_free(w->u); nn_free(w->gain);
     nn_free(w->zq);
-    nn_team_free(w->team);
 }
 
 /* the input affinities: dense P (exact) or sparse S (Barnes–Hut) */
@@ -808,7 +813,6 @@ int viz_tsne(const float *X, size_t n, size_t d, size_t stride, const viz_tsne_c
     w.rep = alloc_n(n, 2, sizeof *w.rep);
     w.zq = alloc_n(n, 1, sizeof *w.zq);
     if (!w.dY || !w.u || !w.gain || !w.rep || !w.zq) goto done;
-    if (!exact && cfg->threads > 1 && !(w.team = nn_team_new(cfg->threads))) goto done;
     nn_rng_seed(&rng, cfg->seed);
     for (i = 0; i < 2 * n; i++) { /* y ~ N(0, (1e-4)²), as bhtsne and scikit-learn draw it */
         Y[i] = 1e-4 * nn_rng_normal(&rng);
@@ -818,7 +822,8 @@ int viz_tsne(const float *X, size_t n, size_t d, size_t stride, const viz_tsne_c
         double ex = it < cfg->exaggeration_iters ? cfg->exaggeration : 1.0;
         double momentum = it < 250 ? 0.5 : 0.8;
         if (exact) exact_gradient(w.dY, w.rep, Y, w.P, n, ex);
-        else if (bh_gradient(w.dY, w.rep, Y, &w.S, n, ex, cfg->theta, &w.tree, w.zq, w.team) < 0)
+        else if (bh_gradient(w.dY, w.rep, Y, &w.S, n, ex, cfg->theta, &w.tree, w.zq,
+                             cfg->threads) < 0)
             goto done;
         tsne_step(Y, w.u, w.gain, w.dY, n, momentum, cfg->learning_rate);
     }

@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
+#include "../fast/fast.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -103,6 +104,7 @@ static void remove_tmpdir(void) {
 int main(int argc, char **argv) {
     if (argc > 1) filter = argv[1];
     setvbuf(stdout, NULL, _IOLBF, 0);
+    fast_install(); /* the suite tests the build embrec is */
 #ifdef ONLY_SUITE
     ONLY_SUITE();
 #else
@@ -111,6 +113,7 @@ int main(int argc, char **argv) {
     suite_mf();
     suite_ref();
     suite_viz();
+    suite_fast();
     suite_cli();
 #endif
     remove_tmpdir();

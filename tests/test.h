@@ -70,5 +70,6 @@ void suite_mf(void);
 void suite_ref(void);
 void suite_viz(void);
 void suite_cli(void);
+void suite_fast(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "../mf.h"
+#include "../formats/history.h"
 #include "fixture.h"
 #include "test.h"
 
@@ -839,7 +840,7 @@ static void test_sgd_fast_path_exact(void) {
     nn_rng_seed(&rng, 3);
     CHECK(mf_init(&slow, mc, &users, &items, &all, NULL, &rng, &err) == 0);
     CHECK(mf_train(&fast, &all, NULL, &tc, &h, NULL, &err) == 0);
-    CHECK(nn_optimizer_init_params(&opt, tc.fit.opt, &slow.params) == 0);
+    CHECK(nn_optimizer_init(&opt, tc.fit.opt, slow.params.n) == 0);
     CHECK(mf_work_init(&w, &slow, 1) == 0);
     for (e = 0; e < 2; e++)
         for (k = 0; k < all.n; k++) {
@@ -1097,66 +1098,8 @@ static void test_sgd_blocks_many(void) {
     mf_free(&m2);
 }
 
-/* T simulated threads on LIBMF's block queue: idle threads take blocks
- * while one is free, then a running block (a random one) finishes. Every
- * block must be handed out exactly once, no two running blocks may share a
- * row or a column, and (with check_none) take may say none is free only
- * when every block not handed out shares a row or a column with a running
- * one. Counts the faults into bad[3]. */
-static void simulate_queue(size_t G, size_t T, uint64_t seed, int check_none, size_t bad[3]) {
-    uint32_t *order = malloc(G * G * sizeof *order), running[16], b;
-    unsigned char *given = calloc(G * G, 1);
-    size_t handed = 0, n_run = 0, k, j;
-    mf_block_queue q;
-    nn_rng rng;
-    nn_rng_seed(&rng, seed);
-    if (!order || !given || T > 16) exit(2);
-    for (k = 0; k < G * G; k++) order[k] = (uint32_t)k;
-    nn_rng_shuffle_u32(&rng, order, G * G);
-    CHECK(mf_block_queue_init(&q, G, order) == 0);
-    for (;;) {
-        while (n_run < T && (b = mf_block_queue_take(&q)) != MF_BLOCK_NONE) {
-            bad[0] += b >= G * G || given[b];
-            if (b >= G * G) break;
-            given[b] = 1;
-            for (j = 0; j < n_run; j++)
-                bad[1] += running[j] / G == b / G || running[j] % G == b % G;
-            running[n_run++] = b;
-            handed++;
-        }
-        if (check_none && n_run < T)
-            for (k = 0; k < G * G; k++) {
-                int held = given[k];
-                for (j = 0; j < n_run && !held; j++)
-                    held = running[j] / G == k / G || running[j] % G == k % G;
-                bad[2] += !held;
-            }
-        if (q.left != G * G - handed) bad[0]++;
-        if (n_run == 0) break; /* nothing runs and nothing is free: done, or stuck */
-        k = (size_t)nn_rng_below(&rng, n_run);
-        mf_block_queue_done(&q, running[k]);
-        running[k] = running[--n_run];
-    }
-    if (handed != G * G) bad[0]++;
-    mf_block_queue_free(&q);
-    free(order);
-    free(given);
-}
 
-/* The hand-out of --blocks on threads, in small grids checked after every
- * step and in a 1000 × 1000 grid: a million hand-outs, which a queue that
- * rescans all G² blocks for each would take hours over. */
-static void test_block_queue(void) {
-    static const size_t small[][2] = {{1, 1}, {1, 3}, {2, 2}, {5, 1}, {7, 3}, {20, 4}, {9, 16}};
-    size_t bad[3] = {0, 0, 0}, k;
-    for (k = 0; k < sizeof small / sizeof small[0]; k++)
-        simulate_queue(small[k][0], small[k][1], 7 + k, 1, bad);
-    simulate_queue(1000, 2, 1, 0, bad);
-    simulate_queue(1000, 8, 2, 0, bad);
-    CHECK_INT(bad[0], 0); /* a block not handed out, or twice */
-    CHECK_INT(bad[1], 0); /* two running blocks share a row or a column */
-    CHECK_INT(bad[2], 0); /* none said free while one was */
-}
+
 
 /* The optimiser's state goes into the model file and comes back bit for
  * bit (version 2), with the step count and the settings. */
@@ -1346,6 +1289,7 @@ static void test_save_load_progress(void) {
 static void test_history_csv(void) {
     mf_config mc = mf_defaults();
     mf_train_config tc = mf_train_defaults();
+    mf_history_file history_file = {.path = NULL};
     mf_history hist;
     mf_model m;
     double r, b;
@@ -1354,9 +1298,11 @@ static void test_history_csv(void) {
     FILE *f;
     tc.fit.epochs = 3;
     tc.session.verbose = 0;
-    tc.session.history_path = test_path("history.csv");
+    history_file.path = test_path("history.csv");
+    tc.session.record = mf_history_record;
+    tc.session.record_ctx = &history_file;
     train_sample(mc, tc, &r, &b, &hist, &m);
-    f = fopen(tc.session.history_path, "r");
+    f = fopen(history_file.path, "r");
     CHECK(f != NULL);
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
@@ -2239,7 +2185,6 @@ void suite_mf(void) {
     test_run("mf/evaluate_threads", test_evaluate_threads);
     test_run("mf/sgd_blocks", test_sgd_blocks);
     test_run("mf/sgd_blocks_many", test_sgd_blocks_many);
-    test_run("mf/block_queue", test_block_queue);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
     test_run("mf/load_rejects_nonfinite", test_load_rejects_nonfinite);

@@ -697,190 +697,6 @@ static void test_params_touch_zero_grad(void) {
 
 /* ------------------------------------------------------------ threads */
 
-typedef struct {
-    int hits[8];  /* how often share t ran in this task */
-    size_t seen_T;
-    long sum[8];  /* work of each share: Σ of its slice of 0..9999 */
-} share_log;
-
-static void log_share(void *ctx, size_t t, size_t T) {
-    share_log *l = ctx;
-    size_t k, lo = 10000 * t / T, hi = 10000 * (t + 1) / T;
-    l->hits[t]++;
-    if (t == 0) l->seen_T = T; /* one writer: the shares write disjoint memory */
-    for (k = lo; k < hi; k++) l->sum[t] += (long)k;
-}
-
-/* nn_parallel and a team run every share exactly once per call, whatever
- * T, and the shares together cover the work (Σ 0..9999 = 49,995,000). A
- * team keeps working over many calls: 2,000 tasks, every share 2,000 times. */
-static void test_threads_run_every_share(void) {
-    size_t T, t, r;
-    for (T = 1; T <= 5; T++) {
-        share_log l;
-        long total = 0;
-        memset(&l, 0, sizeof l);
-        nn_parallel(T, log_share, &l);
-        CHECK_INT(l.seen_T, T);
-        for (t = 0; t < T; t++) {
-            CHECK_INT(l.hits[t], 1);
-            total += l.sum[t];
-        }
-        CHECK_INT(l.hits[T], 0);
-        CHECK(total == 49995000L);
-    }
-    for (T = 1; T <= 3; T++) {
-        nn_team *team = nn_team_new(T);
-        share_log l;
-        memset(&l, 0, sizeof l);
-        CHECK(team != NULL);
-        if (!team) return;
-        CHECK_INT(nn_team_size(team), T);
-        for (r = 0; r < 2000; r++) nn_team_run(team, log_share, &l);
-        for (t = 0; t < T; t++) CHECK_INT(l.hits[t], 2000);
-        CHECK_INT(l.hits[T], 0);
-        nn_team_free(team);
-    }
-    CHECK(nn_cores() >= 1);
-}
-
-/* A replica shares w and has its own gradient; nn_params_add_grad adds a
- * replica's touched rows (and all of a dense tensor) and marks them. */
-static void test_params_replica_add_grad(void) {
-    nn_params ps, rep;
-    size_t te, td, i;
-    memset(&ps, 0, sizeof ps);
-    te = nn_params_add(&ps, "emb", 6, 3, 1);
-    td = nn_params_add(&ps, "kernel", 1, 5, 0);
-    if (nn_params_alloc(&ps) != 0 || nn_params_replica(&rep, &ps) != 0) {
-        test_fail(__FILE__, __LINE__, "out of memory");
-        return;
-    }
-    CHECK(rep.w == ps.w);
-    CHECK(rep.dw != ps.dw);
-    nn_grad(&ps, te)[2 * 8 + 1] = 1.5f; /* the model's own: row 2 */
-    nn_params_touch(&ps, te, 2);
-    nn_grad(&rep, te)[2 * 8 + 1] = 0.25f; /* the replica's: rows 2 and 5, and the kernel */
-    nn_grad(&rep, te)[5 * 8 + 0] = -2.0f;
-    nn_params_touch(&rep, te, 5);
-    nn_params_touch(&rep, te, 2);
-    for (i = 0; i < 5; i++) {
-        nn_grad(&ps, td)[i] = (float)i;
-        nn_grad(&rep, td)[i] = 10.0f;
-    }
-    CHECK_INT(ps.t[te].n_touched, 1); /* the sets are separate */
-    nn_params_add_grad(&ps, &rep);
-    CHECK(nn_grad(&ps, te)[2 * 8 + 1] == 1.75f);
-    CHECK(nn_grad(&ps, te)[5 * 8 + 0] == -2.0f);
-    CHECK(nn_grad(&ps, te)[3 * 8 + 0] == 0.0f);
-    CHECK_INT(ps.t[te].n_touched, 2);
-    CHECK_INT(ps.t[te].touched[1], 5);
-    for (i = 0; i < 5; i++) CHECK(nn_grad(&ps, td)[i] == 10.0f + (float)i);
-    nn_params_replica_free(&rep);
-    CHECK(ps.w != NULL); /* the replica left w alone */
-    nn_params_free(&ps);
-}
-
-/* dense-sweep's pass shared by a team of 3 is the pass on one thread, bit
- * for bit: the spans are disjoint and each element's arithmetic is the
- * same. 50 steps of Adam and of AdaMax on 1,000 floats. */
-static void test_sweep_team_same_bits(void) {
-    int kind;
-    for (kind = 0; kind < 2; kind++) {
-        nn_params a, b;
-        nn_optimizer oa, ob;
-        nn_optimizer_config cfg = nn_optimizer_defaults(kind ? NN_ADAMAX : NN_ADAM);
-        nn_rng rng;
-        size_t s, i, differ = 0;
-        memset(&a, 0, sizeof a);
-        memset(&b, 0, sizeof b);
-        nn_params_add(&a, "emb", 100, 10, 1);
-        nn_params_add(&b, "emb", 100, 10, 1);
-        cfg.update = NN_UPDATE_DENSE_SWEEP;
-        if (nn_params_alloc(&a) != 0 || nn_params_alloc(&b) != 0 ||
-            nn_optimizer_init(&oa, cfg, a.n) != 0 || nn_optimizer_init(&ob, cfg, b.n) != 0) {
-            test_fail(__FILE__, __LINE__, "out of memory");
-            return;
-        }
-        ob.team = nn_team_new(3);
-        nn_rng_seed(&rng, 5);
-        for (i = 0; i < a.n; i++) a.w[i] = b.w[i] = (float)nn_rng_normal(&rng);
-        for (s = 0; s < 50; s++) {
-            for (i = 0; i < a.n; i++) /* a sparse gradient: most rows idle */
-                a.dw[i] = b.dw[i] = nn_rng_uniform(&rng) < 0.1 ? (float)nn_rng_normal(&rng) : 0.0f;
-            nn_optimizer_step(&oa, &a);
-            nn_optimizer_step(&ob, &b);
-        }
-        for (i = 0; i < a.n; i++) differ += a.w[i] != b.w[i] || oa.m[i] != ob.m[i] || oa.v[i] != ob.v[i];
-        CHECK_INT(differ, 0);
-        nn_team_free(ob.team);
-        nn_optimizer_free(&oa);
-        nn_optimizer_free(&ob);
-        nn_params_free(&a);
-        nn_params_free(&b);
-    }
-}
-
-/* The rows of a lazy or deferred-dense step (and the catch-up before it)
- * shared by a team of 3 are the one-thread step, bit for bit: 200 steps of
- * Adam and AdaMax, a few touched rows each, an embedding and a dense tensor. */
-static void test_row_team_same_bits(void) {
-    int kind, mode;
-    for (mode = 0; mode < 2; mode++)
-        for (kind = 0; kind < 2; kind++) {
-            nn_params a, b;
-            nn_optimizer oa, ob;
-            nn_optimizer_config cfg = nn_optimizer_defaults(kind ? NN_ADAMAX : NN_ADAM);
-            nn_rng rng;
-            size_t s, i, r, differ = 0;
-            memset(&a, 0, sizeof a);
-            memset(&b, 0, sizeof b);
-            nn_params_add(&a, "emb", 100, 10, 1);
-            nn_params_add(&a, "kernel", 1, 37, 0);
-            nn_params_add(&b, "emb", 100, 10, 1);
-            nn_params_add(&b, "kernel", 1, 37, 0);
-            cfg.update = mode ? NN_UPDATE_LAZY : NN_UPDATE_DENSE;
-            if (nn_params_alloc(&a) != 0 || nn_params_alloc(&b) != 0 ||
-                nn_optimizer_init_params(&oa, cfg, &a) != 0 ||
-                nn_optimizer_init_params(&ob, cfg, &b) != 0) {
-                test_fail(__FILE__, __LINE__, "out of memory");
-                return;
-            }
-            CHECK(mode == 1 || oa.deferred != NULL); /* dense here means the deferred path */
-            ob.team = nn_team_new(3);
-            nn_rng_seed(&rng, 9);
-            for (i = 0; i < a.n; i++) a.w[i] = b.w[i] = (float)nn_rng_normal(&rng);
-            for (s = 0; s < 200; s++) {
-                for (r = 0; r < 7; r++) { /* a batch's rows, some repeated */
-                    uint32_t row = (uint32_t)nn_rng_below(&rng, 100);
-                    nn_params_touch(&a, 0, row);
-                    nn_params_touch(&b, 0, row);
-                }
-                nn_optimizer_catch_up(&oa, &a); /* what a forward pass would read */
-                nn_optimizer_catch_up(&ob, &b);
-                for (r = 0; r < a.t[0].n_touched; r++) {
-                    float *ga = nn_grad(&a, 0) + a.t[0].touched[r] * 16;
-                    float *gb = nn_grad(&b, 0) + b.t[0].touched[r] * 16;
-                    for (i = 0; i < 10; i++) ga[i] = gb[i] = (float)nn_rng_normal(&rng);
-                }
-                for (i = 0; i < 37; i++) nn_grad(&a, 1)[i] = nn_grad(&b, 1)[i] = (float)nn_rng_normal(&rng);
-                nn_optimizer_step(&oa, &a);
-                nn_optimizer_step(&ob, &b);
-                nn_params_zero_grad(&a);
-                nn_params_zero_grad(&b);
-            }
-            nn_optimizer_flush(&oa, &a);
-            nn_optimizer_flush(&ob, &b);
-            for (i = 0; i < a.n; i++) differ += a.w[i] != b.w[i] || oa.m[i] != ob.m[i] || oa.v[i] != ob.v[i];
-            CHECK_INT(differ, 0);
-            nn_team_free(ob.team);
-            nn_optimizer_free(&oa);
-            nn_optimizer_free(&ob);
-            nn_params_free(&a);
-            nn_params_free(&b);
-        }
-}
-
 static void test_params_limits(void) {
     nn_params ps, zero;
     size_t i;
@@ -2076,93 +1892,11 @@ static void test_layers_fixture(void) {
 
 /* --------------------------------------------------------------- suite */
 
-/* Dense semantics without the sweep. Two copies of one embedding table get
- * the same stream of sparse gradients for 5000 steps: one updated by the
- * literal sweep (dense-sweep), one by deferred catch-up (dense). Rows are
- * touched at very different rates (row r about every r steps, some never
- * after step 100, so idle runs reach thousands of steps), gradients span
- * 1e-2 down to 1e-8 (the smallest send ε/√v past the series' range, into
- * the direct sum), and a row is read (caught up) before each use, as
- * training does.
- *
- * Tolerance: the sweep rounds each moving p to float32 every step, the
- * deferred update once per catch-up; the rounding errors are unbiased, so
- * their sum over n = 5000 steps spreads like √n·ulp/√12 = 2.4e-6 at
- * |p| < 1 (ulp 1.2e-7). β^k as one rounding instead of k changes later
- * steps by about k·6e-8 of their size (≤ lr·3.2): below 1e-7 here. We
- * allow 2e-5 (8 spreads). Skipping the idle steps altogether (lazy) moves
- * the table by more than 100 times that, which the test also asserts. */
-static void run_table(nn_update_mode mode, nn_optimizer_kind kind, nn_params *ps,
-                      nn_optimizer *opt) {
-    enum { R = 40, K = 5, STEPS = 5000 };
-    nn_optimizer_config c = nn_optimizer_defaults(kind);
-    nn_rng rng;
-    size_t s, r, e;
-    memset(ps, 0, sizeof *ps);
-    nn_params_add(ps, "table", R, K, 1);
-    CHECK(nn_params_alloc(ps) == 0);
-    nn_rng_seed(&rng, 21);
-    for (r = 0; r < R; r++)
-        for (e = 0; e < K; e++) ps->w[r * ps->t[0].stride + e] = (float)(nn_rng_uniform(&rng) - 0.5);
-    c.update = mode;
-    CHECK(nn_optimizer_init_params(opt, c, ps) == 0);
-    for (s = 0; s < STEPS; s++) {
-        for (r = 1; r < R; r++) {
-            int late = r % 7 == 0 && s > 100;          /* idle from step 100 on */
-            double scale = r % 5 == 0 ? 1e-8 : 1e-2 / (double)r;
-            if (late || nn_rng_below(&rng, r) != 0) continue; /* row r: 1 step in r */
-            nn_params_touch(ps, 0, (uint32_t)r);
-            nn_optimizer_catch_up(opt, ps);          /* read before the forward pass */
-            for (e = 0; e < K; e++)
-                ps->dw[r * ps->t[0].stride + e] += (float)(scale * (nn_rng_uniform(&rng) - 0.5));
-        }
-        nn_optimizer_step(opt, ps);
-        nn_params_zero_grad(ps);
-    }
-    nn_optimizer_flush(opt, ps);
-}
-
-static double max_abs_diff(const nn_params *a, const nn_params *b) {
-    double d = 0.0;
-    size_t k;
-    for (k = 0; k < a->n; k++)
-        if (fabs((double)a->w[k] - (double)b->w[k]) > d) d = fabs((double)a->w[k] - (double)b->w[k]);
-    return d;
-}
-
-static void test_deferred_dense_matches_sweep(void) {
-    static const nn_optimizer_kind kinds[2] = {NN_ADAM, NN_ADAMAX};
-    size_t k;
-    for (k = 0; k < 2; k++) {
-        nn_params sweep, deferred, lazy;
-        nn_optimizer os, od, ol;
-        double d, dl;
-        run_table(NN_UPDATE_DENSE_SWEEP, kinds[k], &sweep, &os);
-        run_table(NN_UPDATE_DENSE, kinds[k], &deferred, &od);
-        run_table(NN_UPDATE_LAZY, kinds[k], &lazy, &ol);
-        CHECK(od.deferred != NULL && os.deferred == NULL);
-        d = max_abs_diff(&sweep, &deferred);
-        dl = max_abs_diff(&sweep, &lazy);
-        printf("     %s, 5000 steps: dense vs dense-sweep max |Δp| %.3g; lazy vs dense-sweep %.3g\n",
-               nn_optimizer_name(kinds[k]), d, dl);
-        CHECK(d <= 2e-5);
-        CHECK(dl > 100 * 2e-5);
-        CHECK(max_abs_diff(&sweep, &sweep) == 0.0);
-        nn_optimizer_free(&os);
-        nn_optimizer_free(&od);
-        nn_optimizer_free(&ol);
-        nn_params_free(&sweep);
-        nn_params_free(&deferred);
-        nn_params_free(&lazy);
-    }
-}
-
 static void vec_dot_paths(void) { on_every_path(test_vec_dot); }
 static void vec_axpy_scale_paths(void) { on_every_path(test_vec_axpy_scale); }
 static void optim_loops_paths(void) { on_every_path(test_optim_loops_identical); }
 static void dense_known_paths(void) { on_every_path(test_dense_known); }
 static void dense_simd_vs_scalar_paths(void) { on_every_path(test_dense_simd_vs_scalar); }
-static void deferred_dense_paths(void) { on_every_path(test_deferred_dense_matches_sweep); }
 
 void suite_nn(void) {
     test_run("nn/stride_alloc", test_stride_alloc);
@@ -2172,7 +1906,6 @@ void suite_nn(void) {
     test_run("nn/vec_axpy_scale_simd_vs_scalar", vec_axpy_scale_paths);
     test_run("nn/optim_loops_simd_bit_identical", optim_loops_paths);
     test_run("nn/flush_denormals", test_flush_denormals);
-    test_run("nn/deferred_dense_matches_sweep", deferred_dense_paths);
     test_run("nn/rng_known_values", test_rng_known);
     test_run("nn/rng_reproducible", test_rng_reproducible);
     test_run("nn/rng_uniform", test_rng_uniform);
@@ -2208,8 +1941,4 @@ void suite_nn(void) {
     test_run("nn/bce_values", test_bce_values);
     test_run("nn/bce_gradcheck", test_bce_gradcheck);
     test_run("nn/layers_vs_numpy_fixture", test_layers_fixture);
-    test_run("nn/threads_run_every_share", test_threads_run_every_share);
-    test_run("nn/params_replica_add_grad", test_params_replica_add_grad);
-    test_run("nn/sweep_team_same_bits", test_sweep_team_same_bits);
-    test_run("nn/row_team_same_bits", test_row_team_same_bits);
 }

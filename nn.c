@@ -70,7 +70,7 @@ typedef struct {
     void (*axpy)(float *y, float a, const float *x, size_t n);
     void (*scale)(float *x, float a, size_t n);
     void (*sgd)(float *p, const float *g, size_t n, float lr);
-    void (*sgd_mf)(float *p, float *q, size_t n, float e, float l2, float lr);
+    void (*sgd_dot)(float *p, float *q, size_t n, float e, float l2, float lr);
     void (*adam)(float *p, const float *g, float *m, float *v, size_t n, float lr_t,
                  float beta1, float beta2, float eps);
     void (*adamax)(float *p, const float *g, float *m, float *u, size_t n, float lr_t,
@@ -325,7 +325,7 @@ void nn_sgd_update_scalar(float *p, const float *g, size_t n, float lr) {
  * vec_axpy(g, e, q), vec_axpy(g, l2, p) and nn_sgd_update would from g = 0,
  * SIMD lanes and scalar tail alike, so the batched path with batch 1 gives
  * the same bits. */
-void nn_sgd_mf_step_scalar(float *p, float *q, size_t n, float e, float l2, float lr) {
+void nn_sgd_dot_step_scalar(float *p, float *q, size_t n, float e, float l2, float lr) {
     size_t i;
     for (i = 0; i < n; i++) {
         float gp = 0.0f, gq = 0.0f;
@@ -376,7 +376,7 @@ NN_TARGET_AVX2 static void sgd_avx2(float *p, const float *g, size_t n, float lr
     nn_sgd_update_scalar(p + i, g + i, n - i, lr);
 }
 
-NN_TARGET_AVX2 static void sgd_mf_avx2(float *p, float *q, size_t n, float e, float l2, float lr) {
+NN_TARGET_AVX2 static void sgd_dot_avx2(float *p, float *q, size_t n, float e, float l2, float lr) {
     const __m256 ve = _mm256_set1_ps(e), vl2 = _mm256_set1_ps(l2), vlr = _mm256_set1_ps(lr);
     const __m256 zero = _mm256_setzero_ps();
     size_t i = 0;
@@ -387,7 +387,7 @@ NN_TARGET_AVX2 static void sgd_mf_avx2(float *p, float *q, size_t n, float e, fl
         _mm256_storeu_ps(p + i, _mm256_sub_ps(pi, _mm256_mul_ps(vlr, gp)));
         _mm256_storeu_ps(q + i, _mm256_sub_ps(qi, _mm256_mul_ps(vlr, gq)));
     }
-    nn_sgd_mf_step_scalar(p + i, q + i, n - i, e, l2, lr);
+    nn_sgd_dot_step_scalar(p + i, q + i, n - i, e, l2, lr);
 }
 
 NN_TARGET_AVX2 static void adam_avx2(float *p, const float *g, float *m, float *v, size_t n,
@@ -446,7 +446,7 @@ static void sgd_neon(float *p, const float *g, size_t n, float lr) {
     nn_sgd_update_scalar(p + i, g + i, n - i, lr);
 }
 
-static void sgd_mf_neon(float *p, float *q, size_t n, float e, float l2, float lr) {
+static void sgd_dot_neon(float *p, float *q, size_t n, float e, float l2, float lr) {
     const float32x4_t ve = vdupq_n_f32(e), vl2 = vdupq_n_f32(l2), vlr = vdupq_n_f32(lr);
     const float32x4_t zero = vdupq_n_f32(0.0f);
     size_t i = 0;
@@ -457,7 +457,7 @@ static void sgd_mf_neon(float *p, float *q, size_t n, float e, float l2, float l
         vst1q_f32(p + i, vsubq_f32(pi, vmulq_f32(vlr, gp)));
         vst1q_f32(q + i, vsubq_f32(qi, vmulq_f32(vlr, gq)));
     }
-    nn_sgd_mf_step_scalar(p + i, q + i, n - i, e, l2, lr);
+    nn_sgd_dot_step_scalar(p + i, q + i, n - i, e, l2, lr);
 }
 
 static void adam_neon(float *p, const float *g, float *m, float *v, size_t n,
@@ -505,8 +505,8 @@ void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
     kernels()->sgd(p, g, n, lr);
 }
 
-void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr) {
-    kernels()->sgd_mf(p, q, n, e, l2, lr);
+void nn_sgd_dot_step(float *p, float *q, size_t n, float e, float l2, float lr) {
+    kernels()->sgd_dot(p, q, n, e, l2, lr);
 }
 
 void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
@@ -1339,7 +1339,7 @@ static const nn_kernels scalar_kernels = {
     .axpy = vec_axpy_scalar,
     .scale = vec_scale_scalar,
     .sgd = nn_sgd_update_scalar,
-    .sgd_mf = nn_sgd_mf_step_scalar,
+    .sgd_dot = nn_sgd_dot_step_scalar,
     .adam = nn_adam_update_scalar,
     .adamax = nn_adamax_update_scalar,
     .dense_forward = dense_forward_vec,
@@ -1353,7 +1353,7 @@ static const nn_kernels avx2_kernels = {
     .axpy = axpy_avx2,
     .scale = scale_avx2,
     .sgd = sgd_avx2,
-    .sgd_mf = sgd_mf_avx2,
+    .sgd_dot = sgd_dot_avx2,
     .adam = adam_avx2,
     .adamax = adamax_avx2,
     .dense_forward = dense_forward_avx2,
@@ -1374,7 +1374,7 @@ static const nn_kernels neon_kernels = {
     .axpy = axpy_neon,
     .scale = scale_neon,
     .sgd = sgd_neon,
-    .sgd_mf = sgd_mf_neon,
+    .sgd_dot = sgd_dot_neon,
     .adam = adam_neon,
     .adamax = adamax_neon,
     .dense_forward = dense_forward_vec,
@@ -1397,8 +1397,8 @@ static void scale_first(float *x, float a, size_t n) { choose_first()->scale(x, 
 static void sgd_first(float *p, const float *g, size_t n, float lr) {
     choose_first()->sgd(p, g, n, lr);
 }
-static void sgd_mf_first(float *p, float *q, size_t n, float e, float l2, float lr) {
-    choose_first()->sgd_mf(p, q, n, e, l2, lr);
+static void sgd_dot_first(float *p, float *q, size_t n, float e, float l2, float lr) {
+    choose_first()->sgd_dot(p, q, n, e, l2, lr);
 }
 static void adam_first(float *p, const float *g, float *m, float *v, size_t n, float lr_t,
                        float beta1, float beta2, float eps) {
@@ -1423,7 +1423,7 @@ static const nn_kernels first_kernels = {
     .axpy = axpy_first,
     .scale = scale_first,
     .sgd = sgd_first,
-    .sgd_mf = sgd_mf_first,
+    .sgd_dot = sgd_dot_first,
     .adam = adam_first,
     .adamax = adamax_first,
     .dense_forward = dense_forward_first,
@@ -1486,4 +1486,4 @@ static const nn_kernels *kernels(void) { return active_load(); }
 
 const char *vec_path(void) { return choose_first()->name; }
 vec_dot_fn vec_dot_kernel(void) { return choose_first()->dot; }
-nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void) { return choose_first()->sgd_mf; }
+nn_sgd_dot_step_fn nn_sgd_dot_step_kernel(void) { return choose_first()->sgd_dot; }

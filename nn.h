@@ -70,14 +70,14 @@ void vec_scale(float *x, float a, size_t n);
 void vec_scale_scalar(float *x, float a, size_t n);
 /* the path vec_* use: "avx2+fma", "neon" or "scalar" */
 const char *vec_path(void);
-/* vec_dot and nn_sgd_mf_step as the chosen path's functions themselves,
+/* vec_dot and nn_sgd_dot_step as the chosen path's functions themselves,
  * for loops that call them once per rating: at K = 8 a call takes a few
  * nanoseconds, and going through the choice on each call cost per-rating
  * SGD a tenth of its time. Fetch them once, before the loop. */
 typedef float (*vec_dot_fn)(const float *a, const float *b, size_t n);
-typedef void (*nn_sgd_mf_step_fn)(float *p, float *q, size_t n, float e, float l2, float lr);
+typedef void (*nn_sgd_dot_step_fn)(float *p, float *q, size_t n, float e, float l2, float lr);
 vec_dot_fn vec_dot_kernel(void);
-nn_sgd_mf_step_fn nn_sgd_mf_step_kernel(void);
+nn_sgd_dot_step_fn nn_sgd_dot_step_kernel(void);
 /* Choose the kernels' path: "scalar", "avx2" (or "avx2+fma"), "neon", or
  * "auto", "" or NULL for the fastest this build runs on this CPU. Returns 0,
  * or -1 (and changes nothing) when name is unknown or the build or the CPU
@@ -304,11 +304,12 @@ void nn_adam_update(float *p, const float *g, float *m, float *v, size_t n,
 void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
                       float lr_t, float beta1, float beta2, float eps);
 void nn_sgd_update_scalar(float *p, const float *g, size_t n, float lr);
-/* Per-rating matrix factorisation's step for a user row p and a movie row q:
- *   p −= lr·(e·q + l2·p),  q −= lr·(e·p + l2·q)   (both from the old p and q)
- * with e = ∂L/∂r̂, bit for bit what vec_axpy twice and nn_sgd_update give. */
-void nn_sgd_mf_step(float *p, float *q, size_t n, float e, float l2, float lr);
-void nn_sgd_mf_step_scalar(float *p, float *q, size_t n, float e, float l2, float lr);
+/* SGD on the two factors of a dot product y = p·q, fused: with e = ∂L/∂y
+ * and an L2 weight l2 on each factor,
+ *   p −= lr·(e·q + l2·p),  q −= lr·(e·p + l2·q)   (both from the old p and q),
+ * bit for bit what vec_axpy twice and nn_sgd_update give. */
+void nn_sgd_dot_step(float *p, float *q, size_t n, float e, float l2, float lr);
+void nn_sgd_dot_step_scalar(float *p, float *q, size_t n, float e, float l2, float lr);
 void nn_adam_update_scalar(float *p, const float *g, float *m, float *v, size_t n,
                            float lr_t, float beta1, float beta2, float eps);
 void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_t n,

@@ -5,7 +5,7 @@
  *
  * It reads the training ratings packed (user, item, rating in 12 bytes),
  * a chunk of the epoch's order at a time, fetches rows a few ratings
- * ahead, and updates p and q in one fused pass (nn_sgd_mf_step).
+ * ahead, and updates p and q in one fused pass (nn_sgd_dot_step).
  *
  * What it deliberately does not do: any model but dot and bias, features,
  * an optimiser but SGD, or a batch but 1; those run batched.
@@ -38,7 +38,7 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     size_t S = m->S, K = m->cfg.dim;
     float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
     const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
-    const nn_sgd_mf_step_fn step = nn_sgd_mf_step_kernel();
+    const nn_sgd_dot_step_fn step = nn_sgd_dot_step_kernel();
     double loss = 0.0;
     uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
     float cy[SGD_CHUNK];
@@ -71,7 +71,7 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
                 bu[u] -= lr * gbu; /* nn_sgd_update for one weight */
                 bi[i] -= lr * gbi;
             }
-            step(p, q, K, e, l2, lr); /* nn_sgd_mf_step: p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
+            step(p, q, K, e, l2, lr); /* nn_sgd_dot_step: p −= lr(e·q + l2·p), q −= lr(e·p + l2·q) */
         }
     }
     return loss;

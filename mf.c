@@ -184,32 +184,35 @@ static int uses_id(const side_tables *st, uint32_t row) {
     return st->count[row] > 0 || n_row_features(st->f, row) == 0;
 }
 
-/* A row's vector into v (K):
+/* A row's vector ũ (K):
  *   ũ = p + (1/|F|) Σ_{f ∈ F} e_f    (LightFM's hybrid; p alone without features)
- *   ũ = (1/|F|) Σ_{f ∈ F} e_f        (a cold row: see uses_id) */
-static void row_vector(const mf_model *m, row_side s, uint32_t row, float *v) {
-    side_tables st = side(m, s);
-    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st.f, row);
-    const uint32_t *feat = n ? st.f->feature + st.f->start[row] : NULL;
-    if (uses_id(&st, row)) memcpy(v, st.E + row * S, K * sizeof *v);
-    else memset(v, 0, K * sizeof *v);
-    for (k = 0; k < n; k++) vec_axpy(v, 1.0f / (float)n, st.F + feat[k] * S, K);
+ *   ũ = (1/|F|) Σ_{f ∈ F} e_f        (a cold row: see uses_id)
+ * Without features it is the row of the embedding itself (returned as it
+ * is); with them it is composed in buf (K), which is returned. */
+static const float *row_vector(const mf_model *m, const side_tables *st, uint32_t row,
+                               float *buf) {
+    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
+    const uint32_t *feat = n ? st->f->feature + st->f->start[row] : NULL;
+    if (n == 0) return st->E + row * S;
+    if (uses_id(st, row)) memcpy(buf, st->E + row * S, K * sizeof *buf);
+    else memset(buf, 0, K * sizeof *buf);
+    for (k = 0; k < n; k++) vec_axpy(buf, 1.0f / (float)n, st->F + feat[k] * S, K);
+    return buf;
 }
 
 /* The backward of row_vector, for g = ∂L/∂ũ times scale:
  * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each feature */
-static void row_vector_backward(mf_model *m, row_side s, uint32_t row, float scale,
+static void row_vector_backward(mf_model *m, const side_tables *st, uint32_t row, float scale,
                                 const float *g) {
-    side_tables st = side(m, s);
-    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st.f, row);
-    const uint32_t *feat = n ? st.f->feature + st.f->start[row] : NULL;
-    if (uses_id(&st, row)) {
-        vec_axpy(st.dE + row * S, scale, g, K);
-        nn_params_touch(&m->params, st.id_E, row);
+    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
+    const uint32_t *feat = n ? st->f->feature + st->f->start[row] : NULL;
+    if (uses_id(st, row)) {
+        vec_axpy(st->dE + row * S, scale, g, K);
+        nn_params_touch(&m->params, st->id_E, row);
     }
     for (k = 0; k < n; k++) {
-        vec_axpy(st.dF + feat[k] * S, scale / (float)n, g, K);
-        nn_params_touch(&m->params, st.id_F, feat[k]);
+        vec_axpy(st->dF + feat[k] * S, scale / (float)n, g, K);
+        nn_params_touch(&m->params, st->id_F, feat[k]);
     }
 }
 
@@ -524,7 +527,9 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
     if (!mf_is_deep(m)) { /* dot, bias: the rows' vectors ũ, q̃, kept for backward */
         w->hu = nn_alloc(B * c->dim * sizeof(float));
         w->hi = nn_alloc(B * c->dim * sizeof(float));
-        if (!w->hu || !w->hi) {
+        w->uv = malloc(B * sizeof *w->uv);
+        w->iv = malloc(B * sizeof *w->iv);
+        if (!w->hu || !w->hi || !w->uv || !w->iv) {
             mf_work_free(w);
             return -1;
         }
@@ -581,6 +586,8 @@ void mf_work_free(mf_work *w) {
     nn_free(w->dy);
     nn_free(w->hu);
     nn_free(w->hi);
+    free(w->uv);
+    free(w->iv);
     memset(w, 0, sizeof *w);
 }
 
@@ -593,16 +600,17 @@ void mf_work_free(mf_work *w) {
  *     r̂ = μ + b_u + b_i + ũ·q̃   bias
  * with, for the bias model, λ(‖ũ‖² + ‖q̃‖² + b_u² + b_i²) per rating in the loss. */
 
-/* r̂ = ũ·q̃ (+ μ, + b_u + b_i)     pred (B); w->hu, w->hi (B, K) keep ũ, q̃ */
+/* r̂ = ũ·q̃ (+ μ, + b_u + b_i)     pred (B); w->uv, w->iv (B) keep ũ, q̃ */
 static void dot_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
                         const uint32_t *i, size_t B) {
+    side_tables su = side(m, USER_ROW), si = side(m, ITEM_ROW);
     size_t K = m->cfg.dim, b;
     for (b = 0; b < B; b++) {
-        float *hu = w->hu + b * K, *hi = w->hi + b * K;
-        if (w->cold_user) memcpy(hu, w->cold_user, K * sizeof *hu); /* a new user's features */
-        else row_vector(m, USER_ROW, u[b], hu);
-        row_vector(m, ITEM_ROW, i[b], hi);
-        pred[b] = mf_rating_offset(m, u[b], i[b], w->cold_user != NULL) + vec_dot(hu, hi, K);
+        w->uv[b] = w->cold_user ? w->cold_user /* a new user, known by features */
+                                : row_vector(m, &su, u[b], w->hu + b * K);
+        w->iv[b] = row_vector(m, &si, i[b], w->hi + b * K);
+        pred[b] = mf_rating_offset(m, u[b], i[b], w->cold_user != NULL) +
+                  vec_dot(w->uv[b], w->iv[b], K);
     }
 }
 
@@ -610,20 +618,21 @@ static void dot_forward(const mf_model *m, mf_work *w, float *pred, const uint32
  * L2 term's (2λ/B)·w on every weight the rating used; n ratings of a batch of B */
 static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                          const uint32_t *i, size_t n, size_t B) {
+    side_tables su = side(m, USER_ROW), si = side(m, ITEM_ROW);
     float *bu = m->w.user_bias, *bi = m->w.item_bias;
     float *dbu = m->dw.user_bias, *dbi = m->dw.item_bias;
     float l2_scale = 2.0f * m->cfg.l2 / (float)B; /* d/dw (λ/B)‖w‖² = (2λ/B) w */
-    size_t K = m->cfg.dim, b;
+    size_t b;
     for (b = 0; b < n; b++) {
-        row_vector_backward(m, USER_ROW, u[b], dpred[b], w->hi + b * K);
-        row_vector_backward(m, ITEM_ROW, i[b], dpred[b], w->hu + b * K);
+        row_vector_backward(m, &su, u[b], dpred[b], w->iv[b]);
+        row_vector_backward(m, &si, i[b], dpred[b], w->uv[b]);
     }
     if (m->cfg.kind != MF_BIAS) return;
     for (b = 0; b < n; b++) {
         dbu[u[b]] += dpred[b] + l2_scale * bu[u[b]];
         dbi[i[b]] += dpred[b] + l2_scale * bi[i[b]];
-        row_vector_backward(m, USER_ROW, u[b], l2_scale, w->hu + b * K); /* λ‖ũ‖² */
-        row_vector_backward(m, ITEM_ROW, i[b], l2_scale, w->hi + b * K);
+        row_vector_backward(m, &su, u[b], l2_scale, w->uv[b]); /* λ‖ũ‖² */
+        row_vector_backward(m, &si, i[b], l2_scale, w->iv[b]);
         nn_params_touch(&m->params, m->id.user_bias, u[b]);
         nn_params_touch(&m->params, m->id.item_bias, i[b]);
     }
@@ -635,11 +644,9 @@ static double dot_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u
     const float *bu = m->w.user_bias, *bi = m->w.item_bias;
     size_t K = m->cfg.dim, b;
     double sum = 0.0;
-    for (b = 0; b < B; b++) {
-        const float *hu = w->hu + b * K, *hi = w->hi + b * K;
-        sum += vec_dot(hu, hu, K) + vec_dot(hi, hi, K) + bu[u[b]] * bu[u[b]] +
-               bi[i[b]] * bi[i[b]];
-    }
+    for (b = 0; b < B; b++)
+        sum += vec_dot(w->uv[b], w->uv[b], K) + vec_dot(w->iv[b], w->iv[b], K) +
+               bu[u[b]] * bu[u[b]] + bi[i[b]] * bi[i[b]];
     return m->cfg.l2 * sum / (double)B;
 }
 
@@ -664,17 +671,25 @@ static void dropout_forward(float *out, float *mask, const float *x, size_t n, f
 typedef enum { MAIN_PAIR, MLP_PAIR } embedding_pair;
 
 static void pair_row(const mf_model *m, embedding_pair p, row_side s, uint32_t row, float *dst) {
-    const float *E = s == USER_ROW ? m->w.user_mlp_embedding : m->w.item_mlp_embedding;
-    if (p == MAIN_PAIR) row_vector(m, s, row, dst);
-    else memcpy(dst, E + row * m->S, m->cfg.dim * sizeof *dst);
+    const float *E = s == USER_ROW ? m->w.user_mlp_embedding : m->w.item_mlp_embedding, *v;
+    side_tables st;
+    if (p == MLP_PAIR) {
+        memcpy(dst, E + row * m->S, m->cfg.dim * sizeof *dst);
+        return;
+    }
+    st = side(m, s);
+    v = row_vector(m, &st, row, dst);
+    if (v != dst) memcpy(dst, v, m->cfg.dim * sizeof *dst);
 }
 
 /* the backward of pair_row: ∂L/∂(row) += g, marking what it reached */
 static void pair_row_backward(mf_model *m, embedding_pair p, row_side s, uint32_t row,
                               const float *g) {
     float *dE = s == USER_ROW ? m->dw.user_mlp_embedding : m->dw.item_mlp_embedding;
+    side_tables st;
     if (p == MAIN_PAIR) {
-        row_vector_backward(m, s, row, 1.0f, g);
+        st = side(m, s);
+        row_vector_backward(m, &st, row, 1.0f, g);
         return;
     }
     vec_axpy(dE + row * m->S, 1.0f, g, m->cfg.dim);
@@ -2280,19 +2295,20 @@ size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_f
 
 size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,
                   mf_scored *out, size_t n) {
+    side_tables st = side(m, ITEM_ROW);
     size_t K = m->cfg.dim, filled = 0;
-    float *qi, *qj, norm_i;
+    float *buf, norm_i;
+    const float *qi, *qj;
     uint32_t j;
     if (i >= m->n_items || n == 0) return 0;
-    qi = malloc(2 * K * sizeof *qi);
-    if (!qi) return 0;
-    qj = qi + K;
-    row_vector(m, ITEM_ROW, i, qi); /* q̃_i: q_i, plus its features in a hybrid model */
+    buf = malloc(2 * K * sizeof *buf);
+    if (!buf) return 0;
+    qi = row_vector(m, &st, i, buf); /* q̃_i: q_i, plus its features in a hybrid model */
     norm_i = sqrtf(vec_dot(qi, qi, K));
     for (j = 0; j < m->n_items; j++) {
         mf_scored c;
         if (j == i || m->item_count[j] < min_count || !row_known(m, ITEM_ROW, j)) continue;
-        row_vector(m, ITEM_ROW, j, qj);
+        qj = row_vector(m, &st, j, buf + K);
         c.item = j;
         if (metric == MF_COSINE) { /* cos = q_i·q_j / (‖q_i‖ ‖q_j‖) */
             float norm_j = sqrtf(vec_dot(qj, qj, K));
@@ -2303,7 +2319,7 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
         }
         offer(out, n, &filled, c);
     }
-    free(qi);
+    free(buf);
     qsort(out, filled, sizeof *out, by_score_desc);
     return filled;
 }

@@ -229,7 +229,9 @@ typedef struct {
     float *gmf, *dgmf;                   /* (B, K) ncf: p ⊙ q and its gradient */
     float *v;                            /* (B, H_last) ncf: the tower's last layer, after dropout */
     float *dx, *dy;                      /* (B, widest) backward scratch */
-    float *hu, *hi;                      /* (B, K) hybrid: the rows' vectors ũ, q̃ */
+    const float **uv, **iv;              /* (B) dot, bias: each rating's ũ and q̃, a row of
+                                          * P and Q itself, or composed in hu, hi */
+    float *hu, *hi;                      /* (B, K) the composed ũ, q̃ of rows with features */
     const float *cold_user;              /* (K) or NULL: cold start scores every row's user
                                           * as this vector ũ, with no id and no bias */
 } mf_work;

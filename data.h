@@ -1,6 +1,7 @@
 /* data.h — everything embrec reads: ratings, movie metadata, id maps,
- * train/validation splits, and the synthetic MovieLens-shaped generator;
- * and how every file it writes is written (data_out).
+ * train/validation splits. (Every file embrec writes goes through
+ * formats/output.h's data_out; the synthetic MovieLens-shaped generator is
+ * cli/synth.h's.)
  *
  * Ratings are stored column-wise (struct of arrays) with users and items
  * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
@@ -461,27 +462,5 @@ int data_user_features(const data_users *meta, const data_idmap *users, const ch
 int data_item_features(const data_movies *movies, const data_tags *tags,
                        const data_idmap *items, const char *groups,
                        data_features *out, data_error *err);
-
-/* ------------------------------------------------- synthetic datasets */
-
-/* MovieLens-shaped data from a planted model: ratings are
- * μ + b_u + b_i + p_u·q_i + noise, rounded to half stars in [0.5, 5], with
- * items in genre clusters (q_i near its cluster's centre), long-tailed item
- * popularity and user activity, no duplicate (user, item) pairs. */
-typedef struct {
-    size_t users, items, ratings;
-    size_t rank;        /* planted factor dimension */
-    size_t clusters;    /* genre clusters */
-    double noise;       /* standard deviation of the rating noise */
-    uint64_t seed;
-} data_synth_config;
-
-/* named shapes: "sample" (the bundled data/: 300 users, 200 movies, 12,000
- * ratings), "ml-100k", "ml-1m", "ml-25m"; 0 or -1 for an unknown name */
-int data_synth_shape(const char *name, data_synth_config *cfg);
-/* write dir/ratings.csv and dir/movies.csv (MovieLens latest layout; some
- * titles are quoted and contain commas and quotes); 0 or -1 with err */
-int data_synth_write(const char *dir, const data_synth_config *cfg,
-                     data_error *err);
 
 #endif

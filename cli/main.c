@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/synth.h"
 #include "data.h"
 #include "formats/output.h"
 #include "mf.h"

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cli/synth.h"
 #include "../data.h"
 #include "../formats/output.h"
 #include "fixture.h"

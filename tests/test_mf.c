@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "../cli/synth.h"
 #include "../mf.h"
 #include "fixture.h"
 #include "test.h"

@@ -29,8 +29,8 @@
  * What it deliberately does not do: read compressed files, accept
  * newlines inside quoted fields, detect other encodings, or know anything
  * about models. It keeps no global state; randomness comes from the caller's
- * nn_rng, or, to replay a Python run's shuffles, from data_np_rng: NumPy's
- * legacy MT19937 (RandomState) and its permutation algorithm.
+ * nn_rng (a Python run's shuffle, made by formats/numpy.h, is applied by
+ * data_ratings_permute).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "data.h"
@@ -2030,6 +2030,29 @@ int data_ratings_shuffle(data_ratings *r, nn_rng *rng) {
     return 0;
 }
 
+int data_ratings_permute(data_ratings *r, const uint32_t *perm) {
+    data_ratings tmp;
+    uint8_t *seen = calloc(r->n ? r->n : 1, 1);
+    size_t k;
+    if (!seen) return -1;
+    for (k = 0; k < r->n; k++) { /* a permutation: every row exactly once */
+        if (perm[k] >= r->n || seen[perm[k]]) {
+            free(seen);
+            return -1;
+        }
+        seen[perm[k]] = 1;
+    }
+    free(seen);
+    data_ratings_init(&tmp);
+    if (data_ratings_select(&tmp, r, perm, r->n) != 0) {
+        data_ratings_free(&tmp);
+        return -1;
+    }
+    data_ratings_free(r);
+    *r = tmp;
+    return 0;
+}
+
 /* How many ratings each of n rows (users or items) may keep in train: a
  * random fraction `frac` of the rows are cold and get a budget drawn from
  * 0..max_kept; the others are unlimited (UINT32_MAX). NULL when out of memory. */
@@ -2092,120 +2115,6 @@ done:
     free(ib);
     free(order);
     return rc;
-}
-
-/* --------------------------------------------- NumPy-compatible randomness */
-
-#define NP_MT_N 624
-#define NP_MT_M 397
-
-int data_np_seed(data_np_rng *rng, uint64_t seed, data_error *err) {
-    uint32_t s;
-    int k;
-    if (seed > 0xffffffffu) { /* NumPy: "Seed must be between 0 and 2**32 - 1" */
-        data_errorf(err, "numpy seed %llu is not in [0, 4294967295] (numpy.random.RandomState "
-                    "takes 32-bit integer seeds)", (unsigned long long)seed);
-        return -1;
-    }
-    s = (uint32_t)seed;
-    for (k = 0; k < NP_MT_N; k++) { /* init_genrand */
-        rng->mt[k] = s;
-        s = 1812433253u * (s ^ (s >> 30)) + (uint32_t)k + 1u;
-    }
-    rng->pos = NP_MT_N;
-    return 0;
-}
-
-/* MT19937's twist: the next 624 words of the state at once */
-static void np_mt_generate(data_np_rng *rng) {
-    static const uint32_t mag01[2] = {0u, 0x9908b0dfu}; /* the matrix A's last row */
-    uint32_t *mt = rng->mt, y;
-    int k;
-    for (k = 0; k < NP_MT_N - NP_MT_M; k++) {
-        y = (mt[k] & 0x80000000u) | (mt[k + 1] & 0x7fffffffu);
-        mt[k] = mt[k + NP_MT_M] ^ (y >> 1) ^ mag01[y & 1u];
-    }
-    for (; k < NP_MT_N - 1; k++) {
-        y = (mt[k] & 0x80000000u) | (mt[k + 1] & 0x7fffffffu);
-        mt[k] = mt[k + NP_MT_M - NP_MT_N] ^ (y >> 1) ^ mag01[y & 1u];
-    }
-    y = (mt[NP_MT_N - 1] & 0x80000000u) | (mt[0] & 0x7fffffffu);
-    mt[NP_MT_N - 1] = mt[NP_MT_M - 1] ^ (y >> 1) ^ mag01[y & 1u];
-    rng->pos = 0;
-}
-
-uint32_t data_np_next32(data_np_rng *rng) {
-    uint32_t y;
-    if (rng->pos >= NP_MT_N) np_mt_generate(rng);
-    y = rng->mt[rng->pos++];
-    y ^= y >> 11; /* tempering */
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= y >> 18;
-    return y;
-}
-
-double data_np_uniform(data_np_rng *rng, double low, double high) {
-    uint32_t a = data_np_next32(rng) >> 5, b = data_np_next32(rng) >> 6;
-    double r = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0; /* [0, 1) */
-    return low + (high - low) * r;
-}
-
-uint32_t data_np_interval(data_np_rng *rng, uint32_t max) {
-    uint32_t mask = max, v;
-    if (max == 0) return 0; /* NumPy draws nothing then */
-    mask |= mask >> 1; /* the smallest 2^b − 1 ≥ max */
-    mask |= mask >> 2;
-    mask |= mask >> 4;
-    mask |= mask >> 8;
-    mask |= mask >> 16;
-    while ((v = data_np_next32(rng) & mask) > max) {}
-    return v;
-}
-
-void data_np_shuffle_u32(data_np_rng *rng, uint32_t *a, size_t n) {
-    size_t i;
-    for (i = n; i-- > 1;) { /* i = n−1 .. 1 */
-        uint32_t j = data_np_interval(rng, (uint32_t)i), tmp = a[i];
-        a[i] = a[j];
-        a[j] = tmp;
-    }
-}
-
-int data_np_permutation(uint32_t *perm, size_t n, uint64_t seed, data_error *err) {
-    data_np_rng rng;
-    size_t k;
-    if (n > (size_t)UINT32_MAX) {
-        data_errorf(err, "a numpy permutation of %zu rows: at most 4294967295 are supported", n);
-        return -1;
-    }
-    if (data_np_seed(&rng, seed, err) != 0) return -1;
-    for (k = 0; k < n; k++) perm[k] = (uint32_t)k; /* np.arange(n) */
-    data_np_shuffle_u32(&rng, perm, n);
-    return 0;
-}
-
-int data_ratings_permute(data_ratings *r, const uint32_t *perm) {
-    data_ratings tmp;
-    uint8_t *seen = calloc(r->n ? r->n : 1, 1);
-    size_t k;
-    if (!seen) return -1;
-    for (k = 0; k < r->n; k++) { /* a permutation: every row exactly once */
-        if (perm[k] >= r->n || seen[perm[k]]) {
-            free(seen);
-            return -1;
-        }
-        seen[perm[k]] = 1;
-    }
-    free(seen);
-    data_ratings_init(&tmp);
-    if (data_ratings_select(&tmp, r, perm, r->n) != 0) {
-        data_ratings_free(&tmp);
-        return -1;
-    }
-    data_ratings_free(r);
-    *r = tmp;
-    return 0;
 }
 
 /* ---------------------------------------------------------- .npy files */

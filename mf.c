@@ -16,6 +16,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "mf.h"
+#include "formats/numpy.h"  /* MF_ORDER_NUMPY's shuffles */
 #include "formats/output.h" /* (history, export and model files: moving to formats/) */
 
 #include <pthread.h>

@@ -19,6 +19,7 @@
 
 #include "cli/synth.h"
 #include "data.h"
+#include "formats/numpy.h"
 #include "formats/output.h"
 #include "mf.h"
 #include "nn.h"

@@ -13,6 +13,7 @@
 
 #include "../cli/synth.h"
 #include "../data.h"
+#include "../formats/numpy.h"
 #include "../formats/output.h"
 #include "fixture.h"
 #include "test.h"

@@ -1,7 +1,9 @@
-/* data.h — everything embrec reads: ratings, movie metadata, id maps,
- * train/validation splits. (Every file embrec writes goes through
- * formats/output.h's data_out; NumPy's legacy generator is formats/numpy.h's,
- * the synthetic MovieLens-shaped generator cli/synth.h's.)
+/* data.h — the data embrec reads and learns from: ratings (and their
+ * caches), movie metadata, user metadata and tags turned into features,
+ * pairs to score, id maps, and train/validation splits. The other files
+ * are formats/'s (NumPy's .npy arrays and legacy generator, batch orders,
+ * and data_out, through which every output is written); the
+ * synthetic MovieLens-shaped generator is cli/synth.h's.
  *
  * Ratings are stored column-wise (struct of arrays) with users and items
  * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
@@ -18,9 +20,10 @@
  * `file:line: line longer than 1 MiB`, raised as soon as the line has run
  * past the limit, so a file with no line ends (/dev/zero, a binary file)
  * fails at once instead of filling memory. (--batch-order text files, whose
- * one line is a whole permutation, allow 32 more bytes per sample.) A NUL
- * byte is the error `file:line: NUL byte in the line` in every text reader,
- * once its line has ended: text has none, and a C string would end there.
+ * one line is a whole permutation, allow 32 more bytes per sample: see
+ * formats/orders.h.) A NUL byte is the error `file:line: NUL byte in the
+ * line` in every text reader, once its line has ended: text has none, and
+ * a C string would end there.
  */
 #ifndef EMBREC_DATA_H
 #define EMBREC_DATA_H
@@ -230,36 +233,6 @@ int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
  * formats/numpy.h). 0 or -1 (no memory, bad perm) */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm);
 
-/* ------------------------------------------------------------ .npy files
- * NumPy's array format (versions 1.0, 2.0 and 3.0): the magic "\x93NUMPY",
- * a header that is a Python dict literal {'descr': '<f4', 'fortran_order':
- * False, 'shape': (R, C), }, then the data in C order. float32, float64,
- * int32 and int64 in either byte order are read; anything else (another
- * dtype, Fortran order, a short file) is an error naming the file. */
-typedef struct {
-    size_t ndim;          /* 0 (a scalar) to 8 */
-    size_t shape[8];
-    size_t n;             /* values: the product of shape */
-    double *v;            /* (n) every value as a double (exact for float32,
-                           * float64 and integers below 2^53) */
-    char descr[8];        /* as in the file, e.g. "<f4" */
-} data_npy;
-
-void data_npy_init(data_npy *a);
-void data_npy_free(data_npy *a);
-/* 0, or -1 with err "path: problem" */
-int data_read_npy(const char *path, data_npy *out, data_error *err);
-/* "(1682, 8)", "(943,)" into buf */
-const char *data_npy_shape_text(const size_t *shape, size_t ndim, char *buf, size_t cap);
-
-/* Per-epoch orders of n training samples (--batch-order): either a text
- * file with one permutation of 0..n−1 per line (numbers separated by spaces
- * or commas; '#' lines are comments), or a .npy integer array of shape (n,)
- * or (E, n). *orders gets E·n indices, epoch by epoch, *n_orders E. An
- * error names the file, the line (or permutation) and the problem. 0 or -1. */
-int data_read_orders(const char *path, size_t n, uint32_t **orders, size_t *n_orders,
-                     data_error *err);
-
 /* Leave-latest-out (the NCF protocol): each user's latest interaction (the
  * largest timestamp; among equal ones the last in the file) goes to test,
  * every other row to train, both in the original order. Users with a single
@@ -431,5 +404,18 @@ int data_user_features(const data_users *meta, const data_idmap *users, const ch
 int data_item_features(const data_movies *movies, const data_tags *tags,
                        const data_idmap *items, const char *groups,
                        data_features *out, data_error *err);
+
+/* ------------------------------------------ for the readers in formats/
+ * The helpers of data.c's own readers that the file formats in formats/
+ * (npy.c, orders.c) read with, so that every reader treats files alike. */
+
+/* The whole file in one NUL-terminated buffer (*len excludes the NUL) for
+ * the caller to free; "-" is standard input. max_line > 0: a text file,
+ * whose lines are checked as it is read (at most max_line bytes, no NUL);
+ * 0: a binary file. NULL with err. */
+char *data_read_file(const char *path, size_t max_line, size_t *len, data_error *err);
+/* s[0..len) as it may appear in an error message, into dst (cap ≥ 4): at
+ * most 48 bytes, control characters shown as '?', "..." when cut */
+const char *data_shown(char *dst, size_t cap, const char *s, size_t len);
 
 #endif

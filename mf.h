@@ -1,6 +1,6 @@
 /* mf.h — recommenders learned as user and movie embeddings (notebooks 000,
  * 002, 003 and 004), their training loop, evaluation, recommendation and
- * model files.
+ * model files. Their .npy export and initial weights are formats/npy.h's.
  *
  * Six models share one implementation:
  *   dot    r̂ = p_u·q_i            (notebook 003, "CFModel")
@@ -511,43 +511,13 @@ typedef enum { MF_COSINE, MF_EUCLIDEAN } mf_metric;
 size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,
                   mf_scored *out, size_t n);
 
-/* Write the embeddings for NumPy and for TensorBoard's Embedding Projector:
- *   DIR/{user,item}_embedding.npy   float32 (U, K) and (I, K)
- *   DIR/{user,item}_bias.npy        float32 (U,) and (I,)      (bias model)
- *   DIR/{user,item}_ids.npy         int64: the raw id of each row
- *   DIR/item_vectors.tsv, DIR/item_metadata.tsv   one row per item, the
- *     metadata with a header (id, title, genres; titles from movies if given)
- *   DIR/user_vectors.tsv, DIR/user_metadata.tsv
- * DIR is made when it does not exist (not its parents). Each file is
- * written atomically (data_out). movies may be NULL. 0 or -1 with err. */
-int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
-              data_error *err);
-/* Before the work: mf_export could write into dir (a writable directory,
- * or one it can make). 0 or -1 with err. */
-int mf_export_check(const char *dir, data_error *err);
+/* ------------------------------------------- for the file formats (formats/)
+ * What the .npy weights loader (formats/npy.c) needs of a model's insides;
+ * no other caller outside mf.c needs it. */
 
-/* Overwrite a model's initial weights with arrays a Python run saved
- * (np.save), so both start from the same point. For every tensor of the
- * model, DIR/NAME.npy with NAME the tensor's name, '/' written '_':
- *   user_embedding.npy, item_embedding.npy     (U, K), (I, K)
- *   user_bias.npy, item_bias.npy               (U,) or (U, 1)     bias
- *   genre_embedding.npy                        (G, K)   deep; rows in the
- *                                              sorted order of the genre strings
- *   user_mlp_embedding.npy, item_mlp_embedding.npy                ncf
- *   user_feature_embedding.npy, item_feature_embedding.npy        hybrid
- *   dense_1_kernel.npy, dense_1_bias.npy, dense_2_... (C, O), (O,) in Keras's
- *                                              layer order, the output layer last
- * float32 or float64, C order. User and item rows are in the model's order
- * (first appearance in the ratings file), unless DIR/user_ids.npy (and
- * item_ids.npy), as mf_export writes them, give each row's raw id: then every
- * user of the model must be among them, and other rows are ignored (a Keras
- * table indexed by raw id may have more). A missing file leaves that tensor
- * as it was (the model's own initialiser); a wrong shape is an error
- * "DIR/NAME.npy: shape (a, b), the model needs (c, d)", and so is a value a
- * float cannot hold: "DIR/NAME.npy: value 3 (row 0, column 3) is not finite
- * (nan)" or "... is beyond float32's range (1e+300)". *loaded counts the
- * files read. 0 or -1 with err. */
-int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *err);
+/* Dense layer l's inputs C and outputs O (0 ≤ l ≤ n_hidden; n_hidden is the output) */
+size_t mf_layer_in(const mf_config *c, size_t l);
+size_t mf_layer_out(const mf_config *c, size_t l);
 
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:

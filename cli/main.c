@@ -19,7 +19,9 @@
 
 #include "cli/synth.h"
 #include "data.h"
+#include "formats/npy.h"
 #include "formats/numpy.h"
+#include "formats/orders.h"
 #include "formats/output.h"
 #include "mf.h"
 #include "nn.h"

@@ -13,7 +13,9 @@
 
 #include "../cli/synth.h"
 #include "../data.h"
+#include "../formats/npy.h"
 #include "../formats/numpy.h"
+#include "../formats/orders.h"
 #include "../formats/output.h"
 #include "fixture.h"
 #include "test.h"

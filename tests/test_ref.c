@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "../formats/npy.h"
 #include "../formats/numpy.h"
 #include "../mf.h"
 #include "fixture.h"

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "../../data.h"
+#include "../../formats/npy.h"
+#include "../../formats/orders.h"
 #include "../../mf.h"
 
 #ifndef FUZZ_NAME

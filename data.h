@@ -2,7 +2,7 @@
  * caches), movie metadata, user metadata and tags turned into features,
  * pairs to score, id maps, and train/validation splits. The other files
  * are formats/'s (NumPy's .npy arrays and legacy generator, batch orders,
- * and data_out, through which every output is written); the
+ * model files, and data_out, through which every output is written); the
  * synthetic MovieLens-shaped generator is cli/synth.h's.
  *
  * Ratings are stored column-wise (struct of arrays) with users and items

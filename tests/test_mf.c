@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "../cli/synth.h"
+#include "../formats/model_file.h"
 #include "../formats/npy.h"
 #include "../formats/numpy.h"
 #include "../mf.h"

@@ -1,6 +1,9 @@
-/* data.h — everything embrec reads: ratings, movie metadata, id maps,
- * train/validation splits, and the synthetic MovieLens-shaped generator;
- * and how every file it writes is written (data_out).
+/* data.h — the data embrec reads and learns from: ratings (and their
+ * caches), movie metadata, user metadata and tags turned into features,
+ * pairs to score, id maps, and train/validation splits. The other files
+ * are formats/'s (NumPy's .npy arrays and legacy generator, batch orders,
+ * model files, and data_out, through which every output is written); the
+ * synthetic MovieLens-shaped generator is cli/synth.h's.
  *
  * Ratings are stored column-wise (struct of arrays) with users and items
  * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
@@ -17,9 +20,10 @@
  * `file:line: line longer than 1 MiB`, raised as soon as the line has run
  * past the limit, so a file with no line ends (/dev/zero, a binary file)
  * fails at once instead of filling memory. (--batch-order text files, whose
- * one line is a whole permutation, allow 32 more bytes per sample.) A NUL
- * byte is the error `file:line: NUL byte in the line` in every text reader,
- * once its line has ended: text has none, and a C string would end there.
+ * one line is a whole permutation, allow 32 more bytes per sample: see
+ * formats/orders.h.) A NUL byte is the error `file:line: NUL byte in the
+ * line` in every text reader, once its line has ended: text has none, and
+ * a C string would end there.
  */
 #ifndef EMBREC_DATA_H
 #define EMBREC_DATA_H
@@ -224,71 +228,10 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
                       data_ratings *train, data_ratings *test);
 /* permute rows in place (notebook 003 shuffles once before fitting); 0 or -1 */
 int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
-
-/* ------------------------------------------- NumPy-compatible randomness
- * numpy.random.RandomState(seed), the legacy generator that np.random.seed,
- * np.random.shuffle and pandas' random_state=SEED use: MT19937 seeded by
- * init_genrand, so that a shuffle here is row for row the one a Python run
- * made. embrec's own shuffles use nn_rng; this is only for reproducing one. */
-
-typedef struct {
-    uint32_t mt[624];   /* MT19937 state */
-    int pos;            /* next word of mt to temper; 624: regenerate first */
-} data_np_rng;
-
-/* RandomState(seed): mt[0] = seed, mt[k] = 1812433253·(mt[k−1] ⊕ (mt[k−1] >> 30)) + k.
- * NumPy refuses integer seeds outside [0, 2^32 − 1], and so does this:
- * 0, or -1 with err for a larger seed. */
-int data_np_seed(data_np_rng *rng, uint64_t seed, data_error *err);
-/* the next tempered 32-bit MT19937 output */
-uint32_t data_np_next32(data_np_rng *rng);
-/* RandomState.uniform(low, high): low + (high − low)·r with NumPy's 53-bit
- * double r = ((a >> 5)·2^26 + (b >> 6)) / 2^53 from two 32-bit outputs a, b */
-double data_np_uniform(data_np_rng *rng, double low, double high);
-/* NumPy's random_interval(max): uniform in [0, max], by masking a 32-bit
- * output with the smallest all-ones mask ≥ max and rejecting values > max */
-uint32_t data_np_interval(data_np_rng *rng, uint32_t max);
-/* RandomState.shuffle of a 1-D array (legacy): for i = n−1 down to 1,
- * j = random_interval(i), swap a[i] and a[j] */
-void data_np_shuffle_u32(data_np_rng *rng, uint32_t *a, size_t n);
-/* RandomState(seed).permutation(n) into perm (n): np.arange(n), shuffled.
- * This is also pandas' df.sample(frac=1, random_state=seed), which calls
- * RandomState(seed).choice(n, size=n, replace=False), i.e. permutation(n)[:n].
- * 0 or -1 with err (seed ≥ 2^32, n ≥ 2^32). */
-int data_np_permutation(uint32_t *perm, size_t n, uint64_t seed, data_error *err);
 /* reorder rows so that row k becomes the old row perm[k] (df.take(perm));
- * perm must be a permutation of 0..n−1. 0 or -1 (no memory, bad perm) */
+ * perm must be a permutation of 0..n−1 (such as data_np_permutation's,
+ * formats/numpy.h). 0 or -1 (no memory, bad perm) */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm);
-
-/* ------------------------------------------------------------ .npy files
- * NumPy's array format (versions 1.0, 2.0 and 3.0): the magic "\x93NUMPY",
- * a header that is a Python dict literal {'descr': '<f4', 'fortran_order':
- * False, 'shape': (R, C), }, then the data in C order. float32, float64,
- * int32 and int64 in either byte order are read; anything else (another
- * dtype, Fortran order, a short file) is an error naming the file. */
-typedef struct {
-    size_t ndim;          /* 0 (a scalar) to 8 */
-    size_t shape[8];
-    size_t n;             /* values: the product of shape */
-    double *v;            /* (n) every value as a double (exact for float32,
-                           * float64 and integers below 2^53) */
-    char descr[8];        /* as in the file, e.g. "<f4" */
-} data_npy;
-
-void data_npy_init(data_npy *a);
-void data_npy_free(data_npy *a);
-/* 0, or -1 with err "path: problem" */
-int data_read_npy(const char *path, data_npy *out, data_error *err);
-/* "(1682, 8)", "(943,)" into buf */
-const char *data_npy_shape_text(const size_t *shape, size_t ndim, char *buf, size_t cap);
-
-/* Per-epoch orders of n training samples (--batch-order): either a text
- * file with one permutation of 0..n−1 per line (numbers separated by spaces
- * or commas; '#' lines are comments), or a .npy integer array of shape (n,)
- * or (E, n). *orders gets E·n indices, epoch by epoch, *n_orders E. An
- * error names the file, the line (or permutation) and the problem. 0 or -1. */
-int data_read_orders(const char *path, size_t n, uint32_t **orders, size_t *n_orders,
-                     data_error *err);
 
 /* Leave-latest-out (the NCF protocol): each user's latest interaction (the
  * largest timestamp; among equal ones the last in the file) goes to test,
@@ -462,26 +405,17 @@ int data_item_features(const data_movies *movies, const data_tags *tags,
                        const data_idmap *items, const char *groups,
                        data_features *out, data_error *err);
 
-/* ------------------------------------------------- synthetic datasets */
+/* ------------------------------------------ for the readers in formats/
+ * The helpers of data.c's own readers that the file formats in formats/
+ * (npy.c, orders.c) read with, so that every reader treats files alike. */
 
-/* MovieLens-shaped data from a planted model: ratings are
- * μ + b_u + b_i + p_u·q_i + noise, rounded to half stars in [0.5, 5], with
- * items in genre clusters (q_i near its cluster's centre), long-tailed item
- * popularity and user activity, no duplicate (user, item) pairs. */
-typedef struct {
-    size_t users, items, ratings;
-    size_t rank;        /* planted factor dimension */
-    size_t clusters;    /* genre clusters */
-    double noise;       /* standard deviation of the rating noise */
-    uint64_t seed;
-} data_synth_config;
-
-/* named shapes: "sample" (the bundled data/: 300 users, 200 movies, 12,000
- * ratings), "ml-100k", "ml-1m", "ml-25m"; 0 or -1 for an unknown name */
-int data_synth_shape(const char *name, data_synth_config *cfg);
-/* write dir/ratings.csv and dir/movies.csv (MovieLens latest layout; some
- * titles are quoted and contain commas and quotes); 0 or -1 with err */
-int data_synth_write(const char *dir, const data_synth_config *cfg,
-                     data_error *err);
+/* The whole file in one NUL-terminated buffer (*len excludes the NUL) for
+ * the caller to free; "-" is standard input. max_line > 0: a text file,
+ * whose lines are checked as it is read (at most max_line bytes, no NUL);
+ * 0: a binary file. NULL with err. */
+char *data_read_file(const char *path, size_t max_line, size_t *len, data_error *err);
+/* s[0..len) as it may appear in an error message, into dst (cap ≥ 4): at
+ * most 48 bytes, control characters shown as '?', "..." when cut */
+const char *data_shown(char *dst, size_t cap, const char *s, size_t len);
 
 #endif

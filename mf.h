@@ -1,6 +1,7 @@
 /* mf.h — recommenders learned as user and movie embeddings (notebooks 000,
- * 002, 003 and 004), their training loop, evaluation, recommendation and
- * model files.
+ * 002, 003 and 004), their training loop, evaluation and recommendation.
+ * Their files are formats/: model files (formats/model_file.h), and .npy
+ * export and initial weights (formats/npy.h).
  *
  * Six models share one implementation:
  *   dot    r̂ = p_u·q_i            (notebook 003, "CFModel")
@@ -46,6 +47,7 @@
 #include "nn.h"
 
 typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF, MF_GMF, MF_MLP, MF_NCF } mf_kind;
+#define MF_N_KINDS 7 /* the kinds above */
 
 /* "dot", "bias", "deep", "neumf", "gmf", "mlp", "ncf" */
 const char *mf_kind_name(mf_kind kind);
@@ -333,7 +335,7 @@ typedef struct {
 } mf_speed;
 
 #define MF_MAX_THREADS 256  /* threads (and dropout streams) a training uses at most */
-#define MF_MAX_BLOCKS 4096  /* G: a grid of at most 16M blocks */
+#define MF_MAX_BLOCKS 4096  /* mf_speed.blocks: G at most this (a grid of at most 16M blocks) */
 
 /* What the run reports, and how it is stopped or continued. */
 typedef struct {
@@ -589,77 +591,24 @@ typedef enum { MF_COSINE, MF_EUCLIDEAN } mf_metric;
 size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_count,
                   mf_scored *out, size_t n);
 
-/* Write the embeddings for NumPy and for TensorBoard's Embedding Projector:
- *   DIR/{user,item}_embedding.npy   float32 (U, K) and (I, K)
- *   DIR/{user,item}_bias.npy        float32 (U,) and (I,)      (bias model)
- *   DIR/{user,item}_ids.npy         int64: the raw id of each row
- *   DIR/item_vectors.tsv, DIR/item_metadata.tsv   one row per item, the
- *     metadata with a header (id, title, genres; titles from movies if given)
- *   DIR/user_vectors.tsv, DIR/user_metadata.tsv
- * DIR is made when it does not exist (not its parents). Each file is
- * written atomically (data_out). movies may be NULL. 0 or -1 with err. */
-int mf_export(const mf_model *m, const char *dir, const data_movies *movies,
-              data_error *err);
-/* Before the work: mf_export could write into dir (a writable directory,
- * or one it can make). 0 or -1 with err. */
-int mf_export_check(const char *dir, data_error *err);
+/* ------------------------------------------- for the file formats (formats/)
+ * What the model file reader (formats/model_file.c) and the .npy weights
+ * loader (formats/npy.c) need of a model's insides; no other caller outside
+ * mf.c needs them. */
 
-/* Overwrite a model's initial weights with arrays a Python run saved
- * (np.save), so both start from the same point. For every tensor of the
- * model, DIR/NAME.npy with NAME the tensor's name, '/' written '_':
- *   user_embedding.npy, item_embedding.npy     (U, K), (I, K)
- *   user_bias.npy, item_bias.npy               (U,) or (U, 1)     bias
- *   genre_embedding.npy                        (G, K)   deep; rows in the
- *                                              sorted order of the genre strings
- *   user_mlp_embedding.npy, item_mlp_embedding.npy                ncf
- *   user_feature_embedding.npy, item_feature_embedding.npy        hybrid
- *   dense_1_kernel.npy, dense_1_bias.npy, dense_2_... (C, O), (O,) in Keras's
- *                                              layer order, the output layer last
- * float32 or float64, C order. User and item rows are in the model's order
- * (first appearance in the ratings file), unless DIR/user_ids.npy (and
- * item_ids.npy), as mf_export writes them, give each row's raw id: then every
- * user of the model must be among them, and other rows are ignored (a Keras
- * table indexed by raw id may have more). A missing file leaves that tensor
- * as it was (the model's own initialiser); a wrong shape is an error
- * "DIR/NAME.npy: shape (a, b), the model needs (c, d)", and so is a value a
- * float cannot hold: "DIR/NAME.npy: value 3 (row 0, column 3) is not finite
- * (nan)" or "... is beyond float32's range (1e+300)". *loaded counts the
- * files read. 0 or -1 with err. */
-int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *err);
-
-/* ------------------------------------------------------------ model files
- * Little-endian binary, version MF_FILE_VERSION:
- *   "EMBRECMF"  u32 version (3)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf)
- *   u32 centre  u32 K  u64 users U  u64 items I  u64 genres G (deep; else 0)
- *   f32 mean μ  f32 rating_min  f32 rating_max  f32 l2  f32 init_limit
- *   u32 hidden layers L, u32 width[L]  u32 activation  f32 dropout_embed  f32 dropout_hidden
- *   u32 output lecun_uniform  u32 implicit
- *   u32 n, n bytes: the ratings file it was trained on
- *   user features, then item features: u64 F; if F > 0: u64 rows  u64 nnz
- *       u32 start[rows+1]  u32 feature[nnz]  F × (u32 n, n bytes: "group:value")
- *   i64 user_ids[U]  i64 item_ids[I]  u32 user_count[U]  u32 item_count[I]  (deep: u32 genre[I])
- *   f32 every tensor in the parameter block's order, rows unpadded: P (U, K), Q (I, K),
- *       then per kind b_u, b_i, the genre embedding, the feature embeddings,
- *       ncf's P' and Q', each Dense layer's kernel (C, O) then its bias (O)
- *   u32 optimiser state present; if 1: u32 kind (0 sgd, 1 adam, 2 adamax)  u32 update
- *       (0 dense, 1 lazy, 2 dense-sweep)  f32 lr  f32 β1  f32 β2  f32 ε  u64 steps t;
- *       Adam and AdaMax: m, then v, as the tensors
- *   u32 training progress present (mf_progress); if 1: u32 generators S
- *       u64 epochs done  u64 best epoch (from 1; 0 none)  u64 epochs since the best
- *       u32 the weights are the best epoch's
- *       f64 the best epoch's loss, val_loss, val_mae, hr, ndcg (NaN: not measured)
- *       u64 epochs (the run's total)  u64 batch  u64 patience  u64 negatives  u64 rank_k
- *       u64 blocks  u32 restore_best  u64 seed  u32 order (0 embrec, 1 numpy, 2 given)
- *       u64 numpy seed  f64 val_split  f64 holdout  u32 shuffle (0 none, 1 embrec,
- *       2 numpy)  u64 shuffle seed  S × 4 u64: the generators' states
- *   u64 FNV-1a hash of every byte before it
- * Version 1 files (no optimiser state) and version 2 (no progress) still
- * load. Saving writes a temporary file in the same directory, syncs it and
- * renames it over the target, so the target is always either the old or the
- * new model. */
-#define MF_FILE_VERSION 3
-
-int mf_save(const mf_model *m, const char *path, data_error *err);
-int mf_load(mf_model *m, const char *path, data_error *err);
+/* the checks mf_init makes of a configuration; 0, or -1 with err */
+int mf_check_config(const mf_config *c, data_error *err);
+/* m->params (its tensors' shapes), m->id and m->S laid out for m's cfg, sizes
+ * and features; nothing allocated */
+void mf_layout(mf_model *m);
+/* mf_layout, then the parameter block, counts and genres allocated (not the ids
+ * or id maps) and m->w, m->dw pointed into it; 0, or -1 with err */
+int mf_alloc(mf_model *m, data_error *err);
+/* the names of the tensors whose part of block (in ps's layout) holds NaN or
+ * ±Inf, comma-separated, into buf ("" when none) */
+void mf_nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size);
+/* Dense layer l's inputs C and outputs O (0 ≤ l ≤ n_hidden; n_hidden is the output) */
+size_t mf_layer_in(const mf_config *c, size_t l);
+size_t mf_layer_out(const mf_config *c, size_t l);
 
 #endif

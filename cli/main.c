@@ -2,7 +2,8 @@
  *
  * Thin by design: each command parses its options into the library's
  * config structs (whose defaults come from mf_defaults, mf_train_defaults,
- * nn_optimizer_defaults and the recipes), calls data.c and mf.c, and prints.
+ * nn_optimizer_defaults and the recipes), calls data.c, mf.c and formats/,
+ * and prints.
  * Every option error names the option and the value and exits with status 2;
  * data and model errors exit with status 1.
  */
@@ -17,11 +18,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/synth.h"
 #include "data.h"
 #include "formats/history.h"
 #ifndef EMBREC_REFERENCE
 #include "fast/fast.h"
 #endif
+#include "formats/model_file.h"
+#include "formats/npy.h"
+#include "formats/numpy.h"
+#include "formats/orders.h"
 #include "formats/output.h"
 #include "mf.h"
 #include "nn.h"

@@ -11,7 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../cli/synth.h"
 #include "../data.h"
+#include "../formats/npy.h"
+#include "../formats/numpy.h"
+#include "../formats/orders.h"
 #include "../formats/output.h"
 #include "fixture.h"
 #include "test.h"

@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "../cli/synth.h"
+#include "../formats/model_file.h"
+#include "../formats/npy.h"
+#include "../formats/numpy.h"
 #include "../mf.h"
 #include "../formats/history.h"
 #include "fixture.h"

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "../formats/npy.h"
+#include "../formats/numpy.h"
 #include "../mf.h"
 #include "fixture.h"
 #include "test.h"

@@ -30,6 +30,9 @@
 #include <unistd.h>
 
 #include "../../data.h"
+#include "../../formats/model_file.h"
+#include "../../formats/npy.h"
+#include "../../formats/orders.h"
 #include "../../mf.h"
 
 #ifndef FUZZ_NAME

@@ -3175,6 +3175,29 @@ void data_features_free(data_features *f) {
     data_features_init(f);
 }
 
+/* dst = src, as one allocation per array; 0 or -1 (no memory) */
+int data_features_copy(data_features *dst, const data_features *src) {
+    size_t nnz = src->start[src->n_rows];
+    memset(dst, 0, sizeof *dst);
+    dst->n_rows = src->n_rows;
+    dst->n_features = src->n_features;
+    dst->text_len = dst->text_cap = src->text_len;
+    dst->start = malloc((src->n_rows + 1) * sizeof *dst->start);
+    dst->feature = malloc((nnz ? nnz : 1) * sizeof *dst->feature);
+    dst->name = malloc((src->n_features ? src->n_features : 1) * sizeof *dst->name);
+    dst->text = malloc(src->text_len + 1);
+    if (!dst->start || !dst->feature || !dst->name || !dst->text) {
+        data_features_free(dst);
+        return -1;
+    }
+    memcpy(dst->start, src->start, (src->n_rows + 1) * sizeof *dst->start);
+    memcpy(dst->feature, src->feature, nnz * sizeof *dst->feature);
+    memcpy(dst->name, src->name, src->n_features * sizeof *dst->name);
+    memcpy(dst->text, src->text, src->text_len);
+    dst->text[src->text_len] = '\0';
+    return 0;
+}
+
 const char *data_feature_name(const data_features *f, size_t feature) {
     return feature < f->n_features ? f->text + f->name[feature] : "";
 }

@@ -385,6 +385,8 @@ typedef struct {
 
 void data_features_init(data_features *f);
 void data_features_free(data_features *f);
+/* dst = a copy of src, one allocation per array; 0 or -1 (no memory) */
+int data_features_copy(data_features *dst, const data_features *src);
 const char *data_feature_name(const data_features *f, size_t feature);
 /* the age bucket of an age in years ("<18", "18-24", ..., "56+") */
 const char *data_age_bucket(int age);

@@ -111,39 +111,6 @@ int mf_is_hybrid(const mf_model *m) {
     return m->user_features.n_features > 0 || m->item_features.n_features > 0;
 }
 
-/* ------------------------------------------------------------ features */
-
-static void features_free(data_features *f) {
-    free(f->start);
-    free(f->feature);
-    free(f->name);
-    free(f->text);
-    memset(f, 0, sizeof *f);
-}
-
-/* dst = src, as one allocation per array; 0 or -1 (no memory) */
-static int features_copy(data_features *dst, const data_features *src) {
-    size_t nnz = src->start[src->n_rows];
-    memset(dst, 0, sizeof *dst);
-    dst->n_rows = src->n_rows;
-    dst->n_features = src->n_features;
-    dst->text_len = dst->text_cap = src->text_len;
-    dst->start = malloc((src->n_rows + 1) * sizeof *dst->start);
-    dst->feature = malloc((nnz ? nnz : 1) * sizeof *dst->feature);
-    dst->name = malloc((src->n_features ? src->n_features : 1) * sizeof *dst->name);
-    dst->text = malloc(src->text_len + 1);
-    if (!dst->start || !dst->feature || !dst->name || !dst->text) {
-        features_free(dst);
-        return -1;
-    }
-    memcpy(dst->start, src->start, (src->n_rows + 1) * sizeof *dst->start);
-    memcpy(dst->feature, src->feature, nnz * sizeof *dst->feature);
-    memcpy(dst->name, src->name, src->n_features * sizeof *dst->name);
-    memcpy(dst->text, src->text, src->text_len);
-    dst->text[src->text_len] = '\0';
-    return 0;
-}
-
 /* The two sides of a rating: its user row and its item row. */
 typedef enum { USER_ROW, ITEM_ROW } row_side;
 
@@ -236,13 +203,13 @@ static size_t embed_width(const mf_config *c) {
 }
 
 /* inputs of Dense layer l (0 ≤ l ≤ n_hidden; layer n_hidden is the output) */
-static size_t layer_in(const mf_config *c, size_t l) {
+size_t mf_layer_in(const mf_config *c, size_t l) {
     if (l == 0) return embed_width(c);
     if (c->kind == MF_NCF && l == c->n_hidden) return c->dim + c->hidden[l - 1]; /* [gmf, v] */
     return c->hidden[l - 1];
 }
 
-static size_t layer_out(const mf_config *c, size_t l) {
+size_t mf_layer_out(const mf_config *c, size_t l) {
     return l < c->n_hidden ? c->hidden[l] : 1;
 }
 
@@ -258,7 +225,7 @@ static int copy_ids(data_idmap *dst, int64_t **raw, const data_idmap *src) {
     return 0;
 }
 
-static int check_config(const mf_config *c, data_error *err) {
+int mf_check_config(const mf_config *c, data_error *err) {
     size_t l;
     if (c->dim == 0 || c->dim > 65536) {
         data_errorf(err, "embedding dimension must be 1..65536 (got %zu)", c->dim);
@@ -324,8 +291,8 @@ void mf_layout(mf_model *m) {
     if (c->kind >= MF_DEEP)
         for (l = 0; l <= c->n_hidden; l++) { /* a Dense kernel is one unpadded (C, O) row */
             m->id.kernel[l] = nn_params_add(&m->params, kernel_names[l], 1,
-                                            layer_in(c, l) * layer_out(c, l), 0);
-            m->id.bias[l] = nn_params_add(&m->params, bias_names[l], 1, layer_out(c, l), 0);
+                                            mf_layer_in(c, l) * mf_layer_out(c, l), 0);
+            m->id.bias[l] = nn_params_add(&m->params, bias_names[l], 1, mf_layer_out(c, l), 0);
         }
     m->S = m->params.t[m->id.user_embedding].stride; /* (1 when K = 1: no padding) */
 }
@@ -402,7 +369,7 @@ static void init_weights(mf_model *m, nn_rng *rng) {
     for (t = 0; t < n_emb; t++) nn_init_uniform(emb[t], rows[t], c->dim, m->S, c->init_limit, rng);
     if (!mf_is_deep(m)) return;
     for (l = 0; l <= c->n_hidden; l++) {
-        size_t in = layer_in(c, l), out = layer_out(c, l);
+        size_t in = mf_layer_in(c, l), out = mf_layer_out(c, l);
         float limit = l == c->n_hidden && c->output_lecun ? nn_lecun_limit(in)
                                                          : nn_glorot_limit(in, out);
         nn_init_uniform(m->w.kernel[l], 1, in * out, ps->t[m->id.kernel[l]].stride, limit, rng);
@@ -443,14 +410,14 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
     if (!side) side = &none;
     item_genre = side->item_genre;
     n_genres = side->n_genres;
-    if (check_config(&cfg, err) != 0 ||
+    if (mf_check_config(&cfg, err) != 0 ||
         check_features(&cfg, side->user_features, users->n, "user", err) != 0 ||
         check_features(&cfg, side->item_features, items->n, "item", err) != 0)
         return -1;
     if ((side->user_features && side->user_features->n_features &&
-         features_copy(&m->user_features, side->user_features) != 0) ||
+         data_features_copy(&m->user_features, side->user_features) != 0) ||
         (side->item_features && side->item_features->n_features &&
-         features_copy(&m->item_features, side->item_features) != 0)) {
+         data_features_copy(&m->item_features, side->item_features) != 0)) {
         data_errorf(err, "out of memory copying the features");
         mf_free(m);
         return -1;
@@ -497,8 +464,8 @@ void mf_free(mf_model *m) {
     free(m->user_count);
     free(m->item_count);
     free(m->item_genre);
-    features_free(&m->user_features);
-    features_free(&m->item_features);
+    data_features_free(&m->user_features);
+    data_features_free(&m->item_features);
     data_idmap_free(&m->users);
     data_idmap_free(&m->items);
     nn_free(m->opt_state.m);
@@ -536,7 +503,7 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
     }
     if (!mf_is_deep(m)) return 0;
     for (l = 0; l <= c->n_hidden; l++)
-        if (layer_in(c, l) > widest) widest = layer_in(c, l);
+        if (mf_layer_in(c, l) > widest) widest = mf_layer_in(c, l);
 #define WORK(p, count) do { (p) = nn_alloc((count) * sizeof(float)); n += !(p); } while (0)
     WORK(w->embed, B * embed_width(c));
     if (c->kind == MF_NCF) {
@@ -551,8 +518,8 @@ int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
         WORK(w->mask_i, B * c->dim);
     }
     for (l = 0; l <= c->n_hidden; l++) {
-        WORK(w->x[l], B * layer_in(c, l));
-        WORK(w->mask[l], B * layer_in(c, l));
+        WORK(w->x[l], B * mf_layer_in(c, l));
+        WORK(w->mask[l], B * mf_layer_in(c, l));
         if (l < c->n_hidden) WORK(w->a[l], B * c->hidden[l]);
     }
     WORK(w->s, B);
@@ -755,7 +722,7 @@ static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) 
     size_t L = c->n_hidden, l;
     int fused = c->kind == MF_NCF;
     for (l = 0; l < L; l++) { /* a_l = act(x_l·W_l + b_l);  x_{l+1} = Dropout(a_l) */
-        size_t in = layer_in(c, l), out = layer_out(c, l);
+        size_t in = mf_layer_in(c, l), out = mf_layer_out(c, l);
         float *next = fused && l + 1 == L ? w->v : w->x[l + 1];
         nn_dense_forward(w->a[l], w->x[l], m->w.kernel[l], m->w.bias[l], B, in, out);
         nn_activation_forward(w->a[l], w->a[l], B * out, c->hidden_act);
@@ -766,7 +733,7 @@ static void tower_forward(const mf_model *m, mf_work *w, size_t B, nn_rng *rng) 
         nn_concat_forward(w->x[L], K + H, 0, w->gmf, K, B, K);
         nn_concat_forward(w->x[L], K + H, K, w->v, H, B, H);
     }
-    nn_dense_forward(w->s, w->x[L], m->w.kernel[L], m->w.bias[L], B, layer_in(c, L), 1);
+    nn_dense_forward(w->s, w->x[L], m->w.kernel[L], m->w.bias[L], B, mf_layer_in(c, L), 1);
     if (!c->implicit) nn_activation_forward(w->s, w->s, B, NN_SIGMOID); /* s = σ(z) */
 }
 
@@ -799,7 +766,7 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
         nn_activation_backward(dy, dx, w->s, B, NN_SIGMOID); /* ∂L/∂z = ∂L/∂s · s(1−s) */
     }
     for (l = L + 1; l-- > 0;) {
-        size_t in = layer_in(c, l), out = layer_out(c, l);
+        size_t in = mf_layer_in(c, l), out = mf_layer_out(c, l);
         memset(dx, 0, B * in * sizeof *dx);
         nn_dense_backward(dx, m->dw.kernel[l], m->dw.bias[l], dy, w->x[l], m->w.kernel[l], B,
                           in, out);
@@ -819,7 +786,7 @@ static void tower_backward(mf_model *m, mf_work *w, const float *dpred, size_t B
         nn_activation_backward(dx, dy, w->a[l - 1], B * in, c->hidden_act);
         tmp = dx; dx = dy; dy = tmp; /* dy = ∂L/∂z of layer l−1 */
     }
-    if (dx != w->dx) memcpy(w->dx, dx, B * layer_in(c, 0) * sizeof *dx);
+    if (dx != w->dx) memcpy(w->dx, dx, B * mf_layer_in(c, 0) * sizeof *dx);
 }
 
 /* ∂L/∂x0 (in w->dx) through Dropout and Concatenate into the rows of P, Q (and G) */
@@ -923,90 +890,6 @@ float mf_predict(const mf_model *m, uint32_t u, uint32_t i) {
     mf_work_free(&w);
     if (m->cfg.implicit) nn_activation_forward(&pred, &pred, 1, NN_SIGMOID); /* p = σ(z) */
     return pred;
-}
-
-/* ------------------------------------------------------------ summary */
-
-/* 2376075 -> "2,376,075" */
-static const char *with_commas(char *buf, size_t n) {
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%zu", n), k, o = 0;
-    for (k = 0; k < len; k++) {
-        if (k > 0 && (len - k) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[k];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-static void summary_row(FILE *out, const char *name, const char *type, size_t width,
-                        size_t params, size_t *total) {
-    char layer[64], shape[32], count[32];
-    snprintf(layer, sizeof layer, "%s (%s)", name, type);
-    snprintf(shape, sizeof shape, "(None, %zu)", width);
-    fprintf(out, "%-32s%-21s%s\n", layer, shape, with_commas(count, params));
-    fprintf(out, "%s\n", "_________________________________________________________________");
-    *total += params;
-}
-
-size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
-                  size_t n_genres) {
-    size_t total = 0, K = c->dim, l;
-    char name[32], count[32];
-    fprintf(out, "Model: \"%s\"\n", mf_kind_name(c->kind));
-    fprintf(out, "_________________________________________________________________\n");
-    fprintf(out, "%-32s%-21s%s\n", "Layer (type)", "Output Shape", "Param #");
-    fprintf(out, "=================================================================\n");
-    summary_row(out, "user_embedding", "Embedding", K, n_users * K, &total);
-    summary_row(out, "item_embedding", "Embedding", K, n_items * K, &total);
-    if (c->kind == MF_DOT || c->kind == MF_BIAS) {
-        summary_row(out, "dot", "Dot", 1, 0, &total);
-        if (c->kind == MF_BIAS) {
-            summary_row(out, "user_bias", "Embedding", 1, n_users, &total);
-            summary_row(out, "item_bias", "Embedding", 1, n_items, &total);
-            summary_row(out, "add_mean_and_biases", "Add", 1, 0, &total);
-        } else if (c->centre) {
-            summary_row(out, "add_mean", "Lambda", 1, 0, &total);
-        }
-    } else {
-        if (c->kind == MF_DEEP)
-            summary_row(out, "genre_embedding", "Embedding", K, n_genres * K, &total);
-        if (c->kind == MF_NCF) {
-            summary_row(out, "user_mlp_embedding", "Embedding", K, n_users * K, &total);
-            summary_row(out, "item_mlp_embedding", "Embedding", K, n_items * K, &total);
-            summary_row(out, "gmf", "Multiply", K, 0, &total);
-        }
-        if (concatenates(c->kind)) {
-            summary_row(out, "concatenate", "Concatenate", embed_width(c), 0, &total);
-            summary_row(out, "dropout_1", "Dropout", embed_width(c), 0, &total);
-        } else {
-            summary_row(out, "user_dropout", "Dropout", K, 0, &total);
-            summary_row(out, "item_dropout", "Dropout", K, 0, &total);
-            summary_row(out, "multiply", "Multiply", K, 0, &total);
-        }
-        for (l = 0; l <= c->n_hidden; l++) {
-            size_t in = layer_in(c, l), o = layer_out(c, l);
-            nn_activation act = l < c->n_hidden ? c->hidden_act : NN_SIGMOID;
-            if (c->kind == MF_NCF && l == c->n_hidden)
-                summary_row(out, "fuse_gmf_mlp", "Concatenate", in, 0, &total);
-            snprintf(name, sizeof name, "dense_%zu", l + 1);
-            summary_row(out, name, "Dense", o, in * o + o, &total); /* kernel + bias */
-            if (act != NN_LINEAR) {
-                snprintf(name, sizeof name, "%s_%zu", nn_activation_name(act), l + 1);
-                summary_row(out, name, "Activation", o, 0, &total);
-            }
-            if (l < c->n_hidden) {
-                snprintf(name, sizeof name, "dropout_%zu", l + 2);
-                summary_row(out, name, "Dropout", o, 0, &total);
-            }
-        }
-        if (!c->implicit) summary_row(out, "scale_to_ratings", "Lambda", 1, 0, &total);
-    }
-    fprintf(out, "Total params: %s\n", with_commas(count, total));
-    fprintf(out, "Trainable params: %s\n", with_commas(count, total));
-    fprintf(out, "Non-trainable params: 0\n");
-    fprintf(out, "_________________________________________________________________\n");
-    return total;
 }
 
 /* ------------------------------------------------------------ evaluation */
@@ -1862,7 +1745,7 @@ static void keep_opt_state(mf_model *mo, const nn_optimizer_config *cfg, const f
 
 /* The names of the tensors whose part of block (ps's layout: the weights,
  * or an optimiser moment) holds NaN or ±Inf, comma-separated, into buf */
-static void nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size) {
+void mf_nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size) {
     size_t t, r, c, used = 0;
     buf[0] = '\0';
     for (t = 0; t < ps->n_tensors; t++) {
@@ -1892,7 +1775,7 @@ static int halt_training(const fit_state *fs, size_t epoch, const mf_history *hi
         data_errorf(err, "interrupted in %s%s", where, kept);
         return MF_TRAIN_STOPPED;
     }
-    nonfinite_tensors(&fs->run.m->params, fs->run.m->params.w, bad, sizeof bad);
+    mf_nonfinite_tensors(&fs->run.m->params, fs->run.m->params.w, bad, sizeof bad);
     data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
                 "try a smaller learning rate than --lr %g%s", where,
                 bad[0] ? bad : "the weights are still finite", (double)fs->run.cfg->fit.opt.lr,
@@ -2322,24 +2205,4 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
     free(buf);
     qsort(out, filled, sizeof *out, by_score_desc);
     return filled;
-}
-
-/* ------------------------------------------- for the file formats (formats/)
- * Public names, declared in mf.h, for helpers the code above calls by their
- * short static names. */
-
-int mf_check_config(const mf_config *c, data_error *err) {
-    return check_config(c, err);
-}
-
-void mf_nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size) {
-    nonfinite_tensors(ps, block, buf, size);
-}
-
-size_t mf_layer_in(const mf_config *c, size_t l) {
-    return layer_in(c, l);
-}
-
-size_t mf_layer_out(const mf_config *c, size_t l) {
-    return layer_out(c, l);
 }

@@ -269,12 +269,6 @@ int mf_item_known(const mf_model *m, uint32_t i);
 /* 1 when the model can score both */
 int mf_knows(const mf_model *m, uint32_t u, uint32_t i);
 
-/* Keras-style model.summary(): each layer, its output shape and parameter
- * count, and the total; from the architecture alone (no model is built), so
- * any sizes can be asked for. Returns the total parameter count. */
-size_t mf_summary(FILE *out, const mf_config *cfg, size_t n_users,
-                  size_t n_items, size_t n_genres);
-
 /* ------------------------------------------------------------- training */
 
 /* The epochs of a run, as Keras's History callback keeps them. */

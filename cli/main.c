@@ -31,6 +31,7 @@
 #include "formats/output.h"
 #include "mf.h"
 #include "nn.h"
+#include "summary.h"
 #include "viz.h"
 
 #define EXIT_USAGE 2

@@ -11,6 +11,7 @@
 #include "../formats/npy.h"
 #include "../formats/numpy.h"
 #include "../mf.h"
+#include "../cli/summary.h"
 #include "../formats/history.h"
 #include "fixture.h"
 #include "test.h"

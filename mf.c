@@ -1518,10 +1518,9 @@ static mf_samples draw_negatives(fit_state *fs) {
     return s;
 }
 
-/* This epoch's order of the samples: fit(shuffle=True), a fresh
- * permutation from the run's generator; or a run being replayed (Keras's
- * own NumPy shuffle, or orders given). 0, or -1 with err. */
-static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
+/* A replayed run's order for this epoch (verification): Keras's own NumPy
+ * shuffle, or the orders given; 0, or -1 with err. */
+static int replayed_order(fit_state *fs, size_t epoch, data_error *err) {
     mf_run *run = &fs->run;
     const mf_replay *rp = &run->cfg->replay;
     size_t n = run->samples.n, k, before;
@@ -1532,19 +1531,28 @@ static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
             return -1;
         }
         memcpy(run->order, rp->orders + (rp->n_orders == 1 ? 0 : epoch) * n, n * sizeof *run->order);
-    } else if (rp->order == MF_ORDER_NUMPY) {
-        /* np.random.shuffle(index_array) on the same array every epoch (a
-         * resumed run replays the shuffles of the epochs before it) */
-        if (epoch == fs->first) {
-            for (k = 0; k < n; k++) run->order[k] = (uint32_t)k;
-            for (before = 0; before < fs->first; before++)
-                data_np_shuffle_u32(&fs->np_rng, run->order, n);
-        }
-        data_np_shuffle_u32(&fs->np_rng, run->order, n);
-    } else if (!run->engine->orders_itself) {
-        for (k = 0; k < n; k++) run->order[k] = (uint32_t)k;
-        nn_rng_shuffle_u32(&run->rng, run->order, n); /* fit(shuffle=True) */
+        return 0;
     }
+    /* np.random.shuffle(index_array) on the same array every epoch (a
+     * resumed run replays the shuffles of the epochs before it) */
+    if (epoch == fs->first) {
+        for (k = 0; k < n; k++) run->order[k] = (uint32_t)k;
+        for (before = 0; before < fs->first; before++)
+            data_np_shuffle_u32(&fs->np_rng, run->order, n);
+    }
+    data_np_shuffle_u32(&fs->np_rng, run->order, n);
+    return 0;
+}
+
+/* This epoch's order of the samples: fit(shuffle=True) draws a fresh
+ * permutation; 0, or -1 with err. */
+static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
+    mf_run *run = &fs->run;
+    size_t k;
+    if (run->cfg->replay.order != MF_ORDER_EMBREC) return replayed_order(fs, epoch, err);
+    if (run->engine->orders_itself) return 0;
+    for (k = 0; k < run->samples.n; k++) run->order[k] = (uint32_t)k;
+    nn_rng_shuffle_u32(&run->rng, run->order, run->samples.n);
     return 0;
 }
 
@@ -1651,13 +1659,56 @@ static void fit_free(fit_state *fs) {
     memset(fs, 0, sizeof *fs);
 }
 
+/* The run's arrays: this epoch's order, the batch, the optimiser's state,
+ * an implicit model's samples, ModelCheckpoint's copy; 0 or -1 (no memory) */
+static int fit_buffers(fit_state *fs, mf_history *hist, size_t N) {
+    mf_run *run = &fs->run;
+    const mf_model *m = run->m;
+    size_t P = m->params.n;
+    hist->epoch = calloc(run->cfg->fit.epochs, sizeof *hist->epoch);
+    run->order = nn_alloc((N ? N : 1) * sizeof *run->order);
+    if (!hist->epoch || !run->order || nn_optimizer_init(&run->opt, run->cfg->fit.opt, P) != 0 ||
+        mf_batch_init(&run->batch, m, run->cfg->fit.batch) != 0)
+        return -1;
+    if (m->cfg.implicit) {
+        fs->su = malloc((N ? N : 1) * sizeof *fs->su);
+        fs->si = malloc((N ? N : 1) * sizeof *fs->si);
+        fs->sy = malloc((N ? N : 1) * sizeof *fs->sy);
+        if (!fs->su || !fs->si || !fs->sy ||
+            data_user_items_build(&fs->seen, run->train, m->n_users) != 0)
+            return -1;
+    }
+    if (!fs->keep_best) return 0;
+    fs->best_w = nn_alloc(P * sizeof(float));
+    fs->best_m = nn_alloc(P * sizeof(float));
+    fs->best_v = nn_alloc(P * sizeof(float));
+    return fs->best_w && fs->best_m && fs->best_v ? 0 : -1;
+}
+
+/* --resume (resume 1): the epochs done, EarlyStopping's best and counter;
+ * and the optimiser's state the model keeps, when it is this optimiser's */
+static void take_up_run(fit_state *fs, mf_history *hist, int resume) {
+    mf_model *m = fs->run.m;
+    const mf_progress *pg = &m->progress;
+    size_t e;
+    for (e = 0; e < fs->first; e++) hist->epoch[e] = mf_epoch_unmeasured();
+    hist->n = hist->first = fs->first;
+    if (resume && pg->best_epoch) {
+        hist->best = pg->best_epoch - 1;
+        hist->epoch[hist->best] = pg->best;
+        fs->best = m->cfg.implicit ? -pg->best.hr : pg->best.val_loss;
+        fs->wait = pg->wait;
+    }
+    if (m->opt_state.present && m->opt_state.cfg.kind == fs->run.cfg->fit.opt.kind)
+        nn_optimizer_resume(&fs->run.opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
+}
+
 /* Everything the run needs before its first epoch; 0, or -1 with err. */
 static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const data_ratings *val,
                     const mf_train_config *cfg, mf_history *hist, FILE *log, data_error *err) {
     mf_run *run = &fs->run;
     mf_progress *pg = &m->progress;
     int implicit = m->cfg.implicit, resume = cfg->session.resume && pg->present;
-    size_t N = implicit ? train->n * (1 + cfg->fit.negatives) : train->n, P = m->params.n, e;
     memset(fs, 0, sizeof *fs);
     memset(hist, 0, sizeof *hist);
     run->m = m;
@@ -1674,40 +1725,14 @@ static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const
     if (check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err))) return -1;
     if (cfg->replay.order == MF_ORDER_NUMPY && data_np_seed(&fs->np_rng, cfg->replay.numpy_seed, err) != 0)
         return -1;
-    hist->epoch = calloc(cfg->fit.epochs, sizeof *hist->epoch);
-    run->order = nn_alloc((N ? N : 1) * sizeof *run->order);
-    if (!hist->epoch || !run->order || nn_optimizer_init(&run->opt, cfg->fit.opt, P) != 0 ||
-        mf_batch_init(&run->batch, m, cfg->fit.batch) != 0)
+    if (fit_buffers(fs, hist, implicit ? train->n * (1 + cfg->fit.negatives) : train->n) != 0)
         goto oom;
-    if (implicit) {
-        fs->su = malloc((N ? N : 1) * sizeof *fs->su);
-        fs->si = malloc((N ? N : 1) * sizeof *fs->si);
-        fs->sy = malloc((N ? N : 1) * sizeof *fs->sy);
-        if (!fs->su || !fs->si || !fs->sy || data_user_items_build(&fs->seen, train, m->n_users) != 0)
-            goto oom;
-    }
-    if (fs->keep_best) {
-        fs->best_w = nn_alloc(P * sizeof(float));
-        fs->best_m = nn_alloc(P * sizeof(float));
-        fs->best_v = nn_alloc(P * sizeof(float));
-        if (!fs->best_w || !fs->best_m || !fs->best_v) goto oom;
-    }
-    for (e = 0; e < fs->first; e++) hist->epoch[e] = mf_epoch_unmeasured();
-    hist->n = hist->first = fs->first;
-    if (resume && pg->best_epoch) { /* EarlyStopping's best and counter carry on */
-        hist->best = pg->best_epoch - 1;
-        hist->epoch[hist->best] = pg->best;
-        fs->best = implicit ? -pg->best.hr : pg->best.val_loss;
-        fs->wait = pg->wait;
-    }
-    if (m->opt_state.present && m->opt_state.cfg.kind == cfg->fit.opt.kind) /* resume */
-        nn_optimizer_resume(&run->opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
+    take_up_run(fs, hist, resume);
     nn_rng_seed(&run->rng, cfg->fit.seed);
     if (run->engine->begin(run) != 0) goto oom;
     if (fs->keep_best && resume && pg->best_epoch && pg->best_weights) keep_best_weights(fs);
     if (cfg->session.resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
-    run->dropout = calloc(run->n_dropout, sizeof *run->dropout);
-    if (!run->dropout) goto oom;
+    if (!(run->dropout = calloc(run->n_dropout, sizeof *run->dropout))) goto oom;
     seed_dropout(run);
     if (resume) streams_restore(pg, run);
     if (streams_alloc(pg, run) != 0) goto oom;

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "data.h"
+#ifndef EMBREC_REFERENCE
+#include "fast/fast.h"
+#endif
 #include "formats/output.h"
 #include "mf.h"
 #include "nn.h"
@@ -2789,6 +2792,9 @@ int main(int argc, char **argv) {
     char *help_argv[3];
     const command *c;
     args a;
+#ifndef EMBREC_REFERENCE
+    fast_install(); /* the reference build runs the reading core alone */
+#endif
     memset(&a, 0, sizeof a);
     a.argc = argc;
     a.argv = argv;

@@ -1,12 +1,15 @@
 /* tests/run.c — runs every suite and prints `N passed, N failed, N skipped`.
  *
  * `tests/run` runs everything; `tests/run NAME` runs only the tests whose
- * name contains NAME. The exit status is 0 only when nothing failed.
+ * name contains NAME. The exit status is 0 only when nothing failed. The
+ * suite runs with fast/ installed, as embrec does.
  * Built with -DONLY_SUITE=suite_x it runs that one suite (for working on a
  * single file before the others link).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
+
+#include "../fast/fast.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -103,6 +106,7 @@ static void remove_tmpdir(void) {
 int main(int argc, char **argv) {
     if (argc > 1) filter = argv[1];
     setvbuf(stdout, NULL, _IOLBF, 0);
+    fast_install(); /* the suite tests the fast build, as embrec runs it */
 #ifdef ONLY_SUITE
     ONLY_SUITE();
 #else

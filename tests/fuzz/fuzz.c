@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "../../data.h"
+#include "../../fast/cache.h"
+#include "../../fast/fast.h"
 #include "../../mf.h"
 
 #ifndef FUZZ_NAME
@@ -451,6 +453,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     for (k = 0; k < sizeof targets / sizeof targets[0]; k++)
         if (strcmp(targets[k].name, FUZZ_NAME) == 0) chosen = targets[k].fn;
     if (!chosen) die("no such target in the table");
+    fast_install(); /* the readers as embrec runs them: the cache target needs it */
     snprintf(scratch, sizeof scratch, "%s/embrec-fuzz-%s.XXXXXX",
              base && *base ? base : "/tmp", FUZZ_NAME);
     if ((fd = mkstemp(scratch)) < 0) {

@@ -2,7 +2,8 @@
  *
  * `tests/run` runs everything; `tests/run NAME` runs only the tests whose
  * name contains NAME. The exit status is 0 only when nothing failed. The
- * suite runs with fast/ installed, as embrec does.
+ * suite runs with fast/ installed, as embrec does (data/readers_agree also
+ * reads every ratings input with the plain reader).
  * Built with -DONLY_SUITE=suite_x it runs that one suite (for working on a
  * single file before the others link).
  */

@@ -1,26 +1,26 @@
 /* data.c — reading ratings, movie metadata and pairs to score; id maps,
  * splits, and the side information (user metadata, tags, features).
  *
- * Ratings files are read a chunk at a time into one reused buffer and parsed
- * in place; the other readers load their (small) file whole. Fields are
- * NUL-terminated where they lie (quoted CSV fields are unquoted in place)
- * and the arrays are reserved up front (from the line count, or for ratings
- * from the file's size and the first chunk's lines), so nothing is allocated
- * per line. Parsing is strict: ids and timestamps are plain integers
- * (optional sign, digits only) that fit in 64 bits; ratings are decimal
- * numbers that are finite as a float; spaces and tabs around a value are
- * ignored, as pandas ignores them, but not inside it; every line has exactly
- * as many fields as the header (or, without one, the first good data line).
- * A malformed line is an error naming file, physical line and value, or,
- * with skip_bad, is skipped and counted. Only a truly empty line ("" or
- * "\r") is passed over silently; a line of spaces is malformed. In every
- * reader a line longer than DATA_MAX_LINE, or one holding a NUL byte, is an
- * error (never skipped). On failure no rows are added to the output, though
- * ids already interned stay in the maps.
- *
- * A ratings cache (opts.cache) is a binary copy of one parsed file, checked
- * against the file's size and time, the options and a checksum before its
- * columns are read straight into the arrays; data.h gives its layout.
+ * Ratings are read by the plain reader: a line at a time into one buffer,
+ * each line handed to the ratings parser (data.h), which splits it into
+ * fields in place and parses them strictly; the rows grow by doubling. The
+ * speed machinery is not here but in fast/: the chunked reader (a MiB at a
+ * time, the usual line parsed in one pass, the rows sized from the file)
+ * and the binary ratings cache, which plug in through data_use_reader and
+ * give the same rows, report and errors. The other readers load their
+ * (small) file whole and reserve their arrays from its line count. Fields
+ * are NUL-terminated where they lie (quoted CSV fields are unquoted in
+ * place), so nothing is allocated per line. Parsing is strict: ids and
+ * timestamps are plain integers (optional sign, digits only) that fit in 64
+ * bits; ratings are decimal numbers that are finite as a float; spaces and
+ * tabs around a value are ignored, as pandas ignores them, but not inside
+ * it; every line has exactly as many fields as the header (or, without one,
+ * the first good data line). A malformed line is an error naming file,
+ * physical line and value, or, with skip_bad, is skipped and counted. Only a
+ * truly empty line ("" or "\r") is passed over silently; a line of spaces
+ * is malformed. In every reader a line longer than DATA_MAX_LINE, or one
+ * holding a NUL byte, is an error (never skipped). On failure no rows are
+ * added to the output, though ids already interned stay in the maps.
  *
  * Movie titles: a file that is valid UTF-8 is kept as it is, anything else
  * is read as Latin-1 (u.item, movies.dat) and converted; trailing spaces are
@@ -29,16 +29,16 @@
  * What it deliberately does not do: read compressed files, accept
  * newlines inside quoted fields, detect other encodings, or know anything
  * about models, or any file format beyond these (.npy arrays, batch orders
- * and NumPy's generator are formats/'s). It keeps no global state;
- * randomness comes from the caller's nn_rng (a Python run's shuffle, made
- * by formats/numpy.h, is applied by data_ratings_permute).
+ * and NumPy's generator are formats/'s). Its one global is the ratings
+ * reader installed at start (data_use_reader); randomness comes from the
+ * caller's nn_rng (a Python run's shuffle, made by formats/numpy.h, is
+ * applied by data_ratings_permute).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "data.h"
 #include "formats/output.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -46,8 +46,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ============================================================ errors */
 
@@ -233,22 +231,10 @@ static char *first_nonempty_line(char *p, char *end, char **eol, size_t *skipped
 
 /* ====================================================== field splitter */
 
-typedef struct {
-    char *s;     /* NUL-terminated in the buffer */
-    size_t len;
-} field;
-
-typedef struct {
-    char *p, *end;       /* the text not yet split */
-    const char *delim;   /* one or more bytes */
-    size_t dlen;
-    int quotes;          /* RFC 4180 quoting */
-    field *f;            /* (fcap) grows to the widest line seen */
-    size_t fcap, nf;     /* nf: fields on the line just split; 0 for an empty line */
-    const char *why;     /* a quoting error on this line, else NULL */
-    const char *bad;     /* the field it concerns */
-    size_t bad_len;
-} splitter;
+/* data.h defines both, for the ratings parser that fast/reader.c shares;
+ * every reader here splits with them. */
+typedef data_field field;
+typedef data_splitter splitter;
 
 static void splitter_init(splitter *sp, char *p, char *end, const char *delim, int quotes) {
     memset(sp, 0, sizeof *sp);
@@ -631,37 +617,6 @@ static int ratings_reserve(data_ratings *r, size_t want) {
     return 0;
 }
 
-/* capacity for exactly want rows when it has less; 0 or -1 */
-static int ratings_reserve_exact(data_ratings *r, size_t want) {
-    void *p;
-    if (want <= r->cap) return 0;
-    if (want > SIZE_MAX / sizeof(int64_t)) return -1;
-    /* as in ratings_reserve: a failure part-way leaves the struct consistent */
-    if (!(p = realloc(r->user, want * sizeof *r->user))) return -1;
-    r->user = p;
-    if (!(p = realloc(r->item, want * sizeof *r->item))) return -1;
-    r->item = p;
-    if (!(p = realloc(r->rating, want * sizeof *r->rating))) return -1;
-    r->rating = p;
-    if (!(p = realloc(r->time, want * sizeof *r->time))) return -1;
-    r->time = p;
-    r->cap = want;
-    return 0;
-}
-
-/* Give back a large unused tail of the arrays (an estimate's spare rows);
- * a failed shrink keeps the larger arrays. */
-static void ratings_shrink(data_ratings *r) {
-    size_t want = r->n ? r->n : 1;
-    void *p;
-    if (r->cap - r->n <= r->n / 16 + 4096) return;
-    if ((p = realloc(r->user, want * sizeof *r->user))) r->user = p;
-    if ((p = realloc(r->item, want * sizeof *r->item))) r->item = p;
-    if ((p = realloc(r->rating, want * sizeof *r->rating))) r->rating = p;
-    if ((p = realloc(r->time, want * sizeof *r->time))) r->time = p;
-    r->cap = want; /* each array is at least want long, shrunk or not */
-}
-
 int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item, float rating,
                       int64_t time) {
     if (r->n == r->cap && ratings_reserve(r, r->n + 1) != 0) return -1;
@@ -743,48 +698,17 @@ data_read_opts data_read_defaults(void) {
 
 /* ===================================================== reading ratings */
 
-/* The id last interned and its index: files are grouped by user, so most
- * lines repeat the previous user id and can skip the hash. */
-typedef struct {
-    int valid;
-    int64_t raw;
-    uint32_t index;
-} last_id;
-
-/* One read of a ratings file: the options, what the first line decided, and
- * where the splitter stands. */
-typedef struct {
-    const char *path;
-    data_read_opts o;
-    data_read_report *rep;
-    data_error *err;
-    splitter sp;
-    size_t line;              /* physical line number of the line last split */
-    data_format fmt;          /* the format, once detected */
-    const char *delim;
-    int header;               /* 1: the first line names the columns */
-    int layout_default;       /* no user, item or rating column was chosen */
-    long ucol, icol, rcol;    /* 0-based field of each column */
-    long tcol;                /* likewise, or -1: the file has no timestamps */
-    size_t need;              /* fields a line needs to hold every column */
-    size_t width;             /* fields every line must have; 0 until known */
-    last_id last_u, last_i;   /* the ids of the previous row */
-    int plain;                /* 1: lines may take plain_line (see there) */
-    size_t plain_width;       /* the width plain was decided for; 0: not yet */
-    unsigned char role[16];   /* plain_line: what field k is (ROLE_*) */
-} ratings_read;
-
-/* what a field is to plain_line */
-enum { ROLE_SKIP, ROLE_USER, ROLE_ITEM, ROLE_RATING, ROLE_TIME };
+/* The ratings parser of data.h: what the plain reader below and the chunked
+ * reader of fast/reader.c share. */
 
 /* A malformed line: with skip_bad count it (and keep the first message) and
  * return 0 to go on; else fill err and return -1. */
-static int bad_line(ratings_read *rd, const char *fmt, ...)
+static int bad_line(data_ratings_parse *rd, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-static int bad_line(ratings_read *rd, const char *fmt, ...) {
+static int bad_line(data_ratings_parse *rd, const char *fmt, ...) {
     char what[700];
     va_list ap;
     va_start(ap, fmt);
@@ -800,7 +724,7 @@ static int bad_line(ratings_read *rd, const char *fmt, ...) {
     return -1;
 }
 
-static int out_of_memory(ratings_read *rd) {
+static int out_of_memory(data_ratings_parse *rd) {
     data_errorf(rd->err, "%s: out of memory", rd->path);
     return -1;
 }
@@ -910,7 +834,8 @@ static int resolve_column(const char *what, const char *spec, long dflt, const f
 /* Format, delimiter and header from the first non-empty line [first, eol),
  * physical line number line_no, where the options leave them open.
  * 0 or -1 with err. */
-static int sniff_layout(ratings_read *rd, const char *first, const char *eol, size_t line_no) {
+static int sniff_layout(data_ratings_parse *rd, const char *first, const char *eol,
+                        size_t line_no) {
     size_t n;
     int has_dc = 0, has_tab, has_comma, has_semi;
     const char *q;
@@ -963,7 +888,7 @@ static int sniff_layout(ratings_read *rd, const char *first, const char *eol, si
 /* Split the header, if there is one, and resolve the four columns from it
  * or from the format's own layout; then the fields a line needs. 0 or -1
  * with err. */
-static int read_columns(ratings_read *rd) {
+static int read_columns(data_ratings_parse *rd) {
     const data_read_opts *o = &rd->o;
     const field *h = NULL;
     size_t nh = 0;
@@ -1010,15 +935,10 @@ static int read_columns(ratings_read *rd) {
     return 0;
 }
 
-/* One data line's values, before its ids are interned. */
-typedef struct {
-    int64_t user, item, time; /* time 0 when the file has none */
-    double rating;
-} ratings_line;
-
 /* A field that does not parse ("user id", "does not fit in 64 bits"):
  * as bad_line. */
-static int bad_field(ratings_read *rd, const char *what, const char *problem, const field *f) {
+static int bad_field(data_ratings_parse *rd, const char *what, const char *problem,
+                     const field *f) {
     char v[64];
     return bad_line(rd, "%s %s (\"%s\")", what, problem, shown(v, sizeof v, f->s, f->len));
 }
@@ -1033,7 +953,7 @@ static const char *int_problem(int e) {
 /* The line just split (not empty): its width checked, then its fields
  * parsed into *ln. 1: a row; 0: malformed and skipped; -1: malformed, err
  * filled. */
-static int parse_line(ratings_read *rd, ratings_line *ln) {
+static int parse_line(data_ratings_parse *rd, data_ratings_row *ln) {
     const splitter *sp = &rd->sp;
     const field *f = sp->f, *g;
     char v[64];
@@ -1069,847 +989,209 @@ static int parse_line(ratings_read *rd, ratings_line *ln) {
     return 1;
 }
 
-/* The dense index of raw in m (what: "user", "item"). 0 or -1 with err. */
-static int intern_id(ratings_read *rd, const char *what, data_idmap *m, last_id *last,
-                     int64_t raw, uint32_t *index) {
-    int32_t k;
-    if (last->valid && raw == last->raw) {
-        *index = last->index;
-        return 0;
+void data_parse_init(data_ratings_parse *rd, const char *path, const data_read_opts *o,
+                     data_read_report *rep, data_error *err) {
+    memset(rd, 0, sizeof *rd);
+    rd->path = path;
+    rd->o = *o;
+    rd->rep = rep;
+    rd->err = err;
+}
+
+void data_parse_free(data_ratings_parse *rd) {
+    free(rd->sp.f);
+    rd->sp.f = NULL;
+}
+
+/* The end of the text [p, end) to parse: before the line that holds a NUL
+ * byte, if one does (rd->nul then says so). */
+static char *before_nul(data_ratings_parse *rd, char *p, char *end) {
+    char *nul = memchr(p, '\0', (size_t)(end - p));
+    if (!nul) return end;
+    rd->nul = 1;
+    while (nul > p && nul[-1] != '\n') nul--;
+    return nul;
+}
+
+/* the text is used up: 0, or the NUL byte it stopped before */
+static int text_used_up(const data_ratings_parse *rd) {
+    return rd->nul ? nul_byte(rd->err, rd->path, rd->line + 1) : 0;
+}
+
+int data_parse_start(data_ratings_parse *rd, char *p, char *end) {
+    char *line1, *eol;
+    size_t skipped;
+    if (!rd->begun) p += skip_bom(p, (size_t)(end - p));
+    rd->begun = 1;
+    end = before_nul(rd, p, end);
+    line1 = first_nonempty_line(p, end, &eol, &skipped);
+    rd->line += skipped;
+    if (!line1) return text_used_up(rd); /* nothing but empty lines so far */
+    if (sniff_layout(rd, line1, eol, rd->line + 1) != 0) return -1;
+    rd->rep->format = rd->fmt;
+    splitter_init(&rd->sp, line1, end, rd->delim,
+                  rd->fmt == DATA_FMT_CSV || rd->fmt == DATA_FMT_DELIM);
+    if (read_columns(rd) != 0) return -1;
+    return 1;
+}
+
+void data_parse_text(data_ratings_parse *rd, char *p, char *end) {
+    splitter_reset(&rd->sp, p, before_nul(rd, p, end));
+}
+
+int data_parse_row(data_ratings_parse *rd, data_ratings_row *row) {
+    for (;;) {
+        int s = split_next(&rd->sp);
+        if (s == 0) return text_used_up(rd);
+        if (s < 0) return out_of_memory(rd);
+        rd->line++;
+        if (rd->sp.nf == 0 && !rd->sp.why) continue; /* a truly empty line */
+        rd->rep->lines++;
+        if ((s = parse_line(rd, row)) != 0) return s; /* a row, or an error */
     }
-    if ((uint64_t)raw < m->direct_cap && m->direct[raw] > 0) { /* a small id seen before */
-        *index = (uint32_t)(m->direct[raw] - 1);
-        return 0;
-    }
-    if ((k = data_idmap_intern(m, raw)) < 0) {
-        if (m->n >= (size_t)INT32_MAX)
-            data_errorf(rd->err, "%s:%zu: more than %ld distinct %s ids", rd->path, rd->line,
-                        (long)INT32_MAX, what);
-        else
-            out_of_memory(rd);
+}
+
+/* The dense index of raw in m (what: "user", "item"), or -1 with err. */
+static int32_t intern_id(data_ratings_parse *rd, const char *what, data_idmap *m, int64_t raw) {
+    int32_t k = data_idmap_intern(m, raw);
+    if (k < 0 && m->n >= (size_t)INT32_MAX)
+        data_errorf(rd->err, "%s:%zu: more than %ld distinct %s ids", rd->path, rd->line,
+                    (long)INT32_MAX, what);
+    else if (k < 0)
+        out_of_memory(rd);
+    return k;
+}
+
+int data_parse_add(data_ratings_parse *rd, data_idmap *users, data_idmap *items,
+                   data_ratings *out, const data_ratings_row *row) {
+    int32_t u, i;
+    if (out->n >= (size_t)UINT32_MAX) {
+        data_errorf(rd->err, "%s:%zu: more than %lu ratings", rd->path, rd->line,
+                    (unsigned long)UINT32_MAX);
         return -1;
     }
-    last->valid = 1;
-    last->raw = raw;
-    last->index = (uint32_t)k;
-    *index = (uint32_t)k;
+    if ((u = intern_id(rd, "user", users, row->user)) < 0 ||
+        (i = intern_id(rd, "item", items, row->item)) < 0)
+        return -1;
+    if (data_ratings_push(out, (uint32_t)u, (uint32_t)i, (float)row->rating, row->time) != 0)
+        return out_of_memory(rd);
     return 0;
 }
 
-/* Decide, once the width is known, whether plain_line may be tried: a
- * delimiter that cannot be part of a number or a line end, at most 16
- * fields, and no field read as two columns. */
-static void plain_setup(ratings_read *rd) {
-    const char *d;
-    size_t k;
-    rd->plain_width = rd->width;
-    rd->plain = rd->width <= sizeof rd->role;
-    for (d = rd->delim; *d; d++)
-        if (strchr("0123456789+-.\r\n\"", *d)) rd->plain = 0;
-    memset(rd->role, ROLE_SKIP, sizeof rd->role);
-    if (!rd->plain) return;
-    rd->role[rd->ucol] = ROLE_USER;
-    if (rd->role[rd->icol] != ROLE_SKIP) rd->plain = 0;
-    rd->role[rd->icol] = ROLE_ITEM;
-    if (rd->role[rd->rcol] != ROLE_SKIP) rd->plain = 0;
-    rd->role[rd->rcol] = ROLE_RATING;
-    if (rd->tcol >= 0) {
-        if (rd->role[rd->tcol] != ROLE_SKIP) rd->plain = 0;
-        rd->role[rd->tcol] = ROLE_TIME;
-    }
-    for (k = 0; k < sizeof rd->role; k++) /* columns beyond the width: not plain */
-        if (k >= rd->width && rd->role[k] != ROLE_SKIP) rd->plain = 0;
+int data_parse_end(const data_ratings_parse *rd, size_t added) {
+    if (added) return 0;
+    if (rd->rep->skipped)
+        data_errorf(rd->err, "%s: no ratings (%zu malformed lines skipped; the first: %s)",
+                    rd->path, rd->rep->skipped, rd->rep->first_error);
+    else
+        data_errorf(rd->err, "%s: no ratings", rd->path);
+    return -1;
 }
 
-/* Is p at the delimiter? It has no '\n', so the compare stops at a line's end. */
-static int plain_delim(const char *p, const char *delim) {
-    for (; *delim; p++, delim++)
-        if (*p != *delim) return 0;
-    return 1;
+int data_parse_too_long(const data_ratings_parse *rd) {
+    return line_too_long(rd->err, rd->path, rd->line + 1, DATA_MAX_LINE);
 }
 
-/* The usual line, parsed straight from the text in one pass instead of split
- * and then parsed: exactly `width` fields, none quoted, integers of at most
- * 18 digits (with an optional sign) and a rating of at most 15 digits with
- * an optional point and sign, the line ending in "\n" or "\r\n". These give
- * the values parse_i64 and parse_number give; such a rating is below 10^15,
- * so it needs none of parse_line's check that it fits in a float. 1 with
- * *ln filled and the splitter past the line; 0 when the line is anything
- * else (blanks around a value too): the splitter and the strict parsers
- * then read it (and word any error). The line must
- * end in '\n' before the text does (the last line of a file gets one written
- * after it), so no scan runs past it. */
-static int plain_line(ratings_read *rd, ratings_line *ln) {
-    static const double pow10[16] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    const char *p = rd->sp.p, *delim = rd->delim;
-    const size_t dlen = rd->sp.dlen, width = rd->width;
-    size_t col;
-    ln->time = 0;
-    for (col = 0; col < width; col++) {
-        int role = rd->role[col], neg = 0;
-        if (role == ROLE_SKIP) {
-            if (rd->sp.quotes && *p == '"') return 0;
-            while (*p != '\n' && !(*p == delim[0] && plain_delim(p, delim))) p++;
-        } else {
-            const char *q;
-            uint64_t v = 0;
-            if (*p == '-' || *p == '+') neg = *p++ == '-';
-            for (q = p; (unsigned)((unsigned char)*p - '0') <= 9; p++)
-                v = v * 10 + (uint64_t)(*p - '0');
-            if (role != ROLE_RATING) {
-                int64_t x;
-                if (p == q || p - q > 18) return 0;
-                x = neg ? -(int64_t)v : (int64_t)v;
-                if (role == ROLE_USER) ln->user = x;
-                else if (role == ROLE_ITEM) ln->item = x;
-                else ln->time = x;
-            } else {
-                size_t digits = (size_t)(p - q), frac = 0;
-                double r;
-                if (*p == '.')
-                    for (p++; (unsigned)((unsigned char)*p - '0') <= 9; p++, frac++)
-                        v = v * 10 + (uint64_t)(*p - '0');
-                digits += frac;
-                if (digits == 0 || digits > 15) return 0;
-                r = (double)v / pow10[frac];
-                ln->rating = neg ? -r : r;
-            }
-        }
-        if (col + 1 < width) {
-            if (*p != delim[0] || !plain_delim(p, delim)) return 0;
-            p += dlen;
-        } else {
-            if (*p == '\r') p++;
-            if (*p != '\n') return 0;
-            p++;
-        }
-    }
-    rd->sp.p = (char *)p;
-    return 1;
-}
+/* ------------------------------------------------------ the plain reader */
 
-/* Every line left in the splitter, appended to out as rows. 0 or -1 with
- * err. */
-static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
-                     data_ratings *out) {
-    int s;
-    for (;;) {
-        ratings_line ln;
-        uint32_t ui, ii;
-        if (rd->width != rd->plain_width) plain_setup(rd);
-        if (rd->plain && rd->sp.p < rd->sp.end && plain_line(rd, &ln)) {
-            rd->line++;
-            rd->rep->lines++;
-        } else {
-            if ((s = split_next(&rd->sp)) == 0) break;
-            if (s < 0) return out_of_memory(rd);
-            rd->line++;
-            if (rd->sp.nf == 0 && !rd->sp.why) continue; /* a truly empty line */
-            rd->rep->lines++;
-            if ((s = parse_line(rd, &ln)) <= 0) {
-                if (s < 0) return -1;
-                continue;
-            }
-        }
-        if (out->n >= (size_t)UINT32_MAX) {
-            data_errorf(rd->err, "%s:%zu: more than %lu ratings", rd->path, rd->line,
-                        (unsigned long)UINT32_MAX);
-            return -1;
-        }
-        if (intern_id(rd, "user", users, &rd->last_u, ln.user, &ui) != 0 ||
-            intern_id(rd, "item", items, &rd->last_i, ln.item, &ii) != 0)
-            return -1;
-        if (out->n == out->cap && ratings_reserve(out, out->n + 1) != 0)
-            return out_of_memory(rd);
-        out->user[out->n] = ui;
-        out->item[out->n] = ii;
-        out->rating[out->n] = (float)ln.rating;
-        out->time[out->n] = ln.time;
-        out->n++;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------- reading in chunks */
-
-/* A file read a chunk at a time into one buffer: the complete lines of each
- * chunk are parsed in place, then the partial line at its end is moved to
- * the front and the rest of the buffer filled again. */
+/* A text file read a line at a time into one buffer, which holds the
+ * longest line allowed, its '\n' and the byte the splitter writes after it. */
 typedef struct {
     const char *path;
-    int fd;                /* standard input when path is "-" */
-    char *buf;             /* cap bytes, plus 1 for the splitter's last NUL */
-    size_t cap, len;       /* bytes held */
-    int eof;               /* the last read returned nothing */
-    struct stat st;        /* the file as opened */
-    uint64_t offset;       /* file offset of buf[0] */
-} chunk_reader;
+    FILE *f;          /* standard input when path is "-" */
+    char *buf;        /* DATA_MAX_LINE + 2 bytes */
+    size_t len;       /* the line's bytes, its '\n' (when it has one) included */
+    size_t line;      /* its number */
+} line_reader;
 
-/* The buffer never grows beyond room for the longest line allowed and its
- * '\n': a buffer that size holding one unfinished line holds a line too long. */
-#define CHUNK_MAX_CAP (DATA_MAX_LINE + 1)
+static void lines_close(line_reader *lr) {
+    if (lr->f && lr->f != stdin) fclose(lr->f);
+    free(lr->buf);
+}
 
-static int chunk_open(chunk_reader *cr, const char *path, size_t chunk, data_error *err) {
-    memset(cr, 0, sizeof *cr);
-    cr->path = path;
-    cr->cap = chunk ? chunk : DATA_CHUNK;
-    if (cr->cap > CHUNK_MAX_CAP) cr->cap = CHUNK_MAX_CAP;
-    cr->fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
-    if (cr->fd < 0) {
+static int lines_open(line_reader *lr, const char *path, data_error *err) {
+    memset(lr, 0, sizeof *lr);
+    lr->path = path;
+    lr->f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!lr->f) {
         data_errorf(err, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    if (fstat(cr->fd, &cr->st) != 0) memset(&cr->st, 0, sizeof cr->st);
-#if defined(POSIX_FADV_SEQUENTIAL)
-    if (S_ISREG(cr->st.st_mode)) posix_fadvise(cr->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
-    if (cr->cap > SIZE_MAX / 2 || !(cr->buf = malloc(cr->cap + 1))) {
+    if (!(lr->buf = malloc(DATA_MAX_LINE + 2))) {
         data_errorf(err, "%s: out of memory reading the file", path);
-        if (cr->fd != STDIN_FILENO) close(cr->fd);
+        lines_close(lr);
         return -1;
     }
     return 0;
 }
 
-static void chunk_close(chunk_reader *cr) {
-    if (cr->fd >= 0 && cr->fd != STDIN_FILENO) close(cr->fd);
-    cr->fd = -1;
-    free(cr->buf);
-    cr->buf = NULL;
-}
-
-/* Drop the first `used` bytes, keep the rest at the front, and read until
- * the buffer is full or the file ends. A buffer already full of one
- * unfinished line is doubled first, up to CHUNK_MAX_CAP (the caller stops
- * before asking for more). 0 or -1 with err. */
-static int chunk_fill(chunk_reader *cr, size_t used, data_error *err) {
-    if (used) memmove(cr->buf, cr->buf + used, cr->len - used);
-    cr->len -= used;
-    cr->offset += used;
-    if (cr->len == cr->cap && cr->cap < CHUNK_MAX_CAP) {
-        size_t cap = cr->cap < CHUNK_MAX_CAP / 2 ? cr->cap * 2 : CHUNK_MAX_CAP;
-        char *nb = realloc(cr->buf, cap + 1);
-        if (!nb) {
-            data_errorf(err, "%s: out of memory reading the file", cr->path);
-            return -1;
-        }
-        cr->buf = nb;
-        cr->cap = cap;
+/* The next line into buf. 1; 0 at the end of the file; -1 with err for a
+ * read error or a line longer than DATA_MAX_LINE, as soon as it runs past
+ * it (so a file without line ends fails at once). */
+static int lines_next(line_reader *lr, data_error *err) {
+    int c;
+    lr->len = 0;
+    lr->line++;
+    while ((c = getc(lr->f)) != EOF) {
+        if (c != '\n' && lr->len == DATA_MAX_LINE)
+            return line_too_long(err, lr->path, lr->line, DATA_MAX_LINE);
+        lr->buf[lr->len++] = (char)c;
+        if (c == '\n') break;
     }
-    while (cr->len < cr->cap && !cr->eof) {
-        ssize_t got = read(cr->fd, cr->buf + cr->len, cr->cap - cr->len);
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            data_errorf(err, "%s: read error: %s", cr->path, strerror(errno));
-            return -1;
-        }
-        if (got == 0) cr->eof = 1;
-        cr->len += (size_t)got;
-    }
-    return 0;
-}
-
-/* Bytes of the buffer that hold whole lines: up to the last newline, or
- * everything once the file has ended; 0 when no line is complete yet. */
-static size_t chunk_lines(const chunk_reader *cr) {
-    size_t n = cr->len;
-    if (cr->eof) return n;
-    while (n > 0 && cr->buf[n - 1] != '\n') n--;
-    return n;
-}
-
-/* Size the row arrays once, for the rows of the whole file, from the first
- * chunk's lines [p, end) at file offset `at`: exactly when the chunk is the
- * whole file, else scaled by the bytes left, with a tenth to spare (pages
- * never written cost nothing); a pipe grows by doubling. out never holds
- * more than 2^32 − 1 rows. 0 or -1. */
-static int reserve_rows(data_ratings *out, const chunk_reader *cr, const char *p,
-                        const char *end, uint64_t at) {
-    double lines = (double)count_lines(p, end), want = lines;
-    size_t most;
-    if (!cr->eof && S_ISREG(cr->st.st_mode) && end > p &&
-        (uint64_t)cr->st.st_size > at + (uint64_t)(end - p))
-        want = lines * (double)((uint64_t)cr->st.st_size - at) / (double)(end - p) * 1.1 + 64;
-    most = out->n >= (size_t)UINT32_MAX ? 0 : (size_t)UINT32_MAX - out->n;
-    return ratings_reserve_exact(out, out->n + (want < (double)most ? (size_t)want : most));
-}
-
-/* The start of the line that holds q: just after the '\n' before it, or p. */
-static char *line_start(char *p, char *q) {
-    while (q > p && q[-1] != '\n') q--;
-    return q;
-}
-
-/* Read the file chunk by chunk: the first non-empty line decides the layout,
- * the header the columns, then every line is a row. 0 or -1 with err. */
-static int read_ratings_chunks(ratings_read *rd, chunk_reader *cr, data_idmap *users,
-                               data_idmap *items, data_ratings *out) {
-    size_t used = 0, n0 = out->n;
-    int started = 0, first = 1;
-    for (;;) {
-        char *p, *lim, *line1, *eol, *nul;
-        size_t whole, skipped;
-        if (chunk_fill(cr, used, rd->err) != 0) return -1;
-        used = 0;
-        whole = chunk_lines(cr);
-        if (whole == 0 && !cr->eof) { /* one line fills the buffer: widen it */
-            if (cr->cap < CHUNK_MAX_CAP) continue;
-            return line_too_long(rd->err, rd->path, rd->line + 1, DATA_MAX_LINE);
-        }
-        p = cr->buf;
-        if (first) p += skip_bom(cr->buf, whole);
-        first = 0;
-        /* a NUL: the lines before its line are read, then it is the error */
-        nul = memchr(p, '\0', (size_t)(cr->buf + whole - p));
-        lim = nul ? line_start(p, nul) : cr->buf + whole;
-        if (cr->eof) cr->buf[whole] = '\n'; /* plain_line's stop after a last line without one */
-        if (started) {
-            splitter_reset(&rd->sp, p, lim);
-        } else if ((line1 = first_nonempty_line(p, lim, &eol, &skipped)) == NULL) {
-            rd->line += skipped; /* nothing but empty lines so far */
-        } else {
-            rd->line += skipped;
-            if (sniff_layout(rd, line1, eol, rd->line + 1) != 0) return -1;
-            rd->rep->format = rd->fmt;
-            splitter_init(&rd->sp, line1, lim, rd->delim,
-                          rd->fmt == DATA_FMT_CSV || rd->fmt == DATA_FMT_DELIM);
-            if (read_columns(rd) != 0) return -1;
-            if (reserve_rows(out, cr, rd->sp.p, lim, cr->offset + (uint64_t)(rd->sp.p - cr->buf)) !=
-                0)
-                return out_of_memory(rd);
-            started = 1;
-        }
-        if (started && read_rows(rd, users, items, out) != 0) return -1;
-        if (nul) return nul_byte(rd->err, rd->path, rd->line + 1);
-        used = whole;
-        if (cr->eof) break;
-    }
-    if (out->n == n0) {
-        if (rd->rep->skipped)
-            data_errorf(rd->err, "%s: no ratings (%zu malformed lines skipped; the first: %s)",
-                        rd->path, rd->rep->skipped, rd->rep->first_error);
-        else
-            data_errorf(rd->err, "%s: no ratings", rd->path);
+    if (ferror(lr->f)) {
+        data_errorf(err, "%s: read error: %s", lr->path, strerror(errno));
         return -1;
     }
-    ratings_shrink(out);
-    return 0;
+    return lr->len > 0;
 }
 
-/* Parse the file into the maps and out. 0 or -1 with err; *st gets the
- * file as opened (zeroed for a pipe). */
-static int parse_ratings(const char *path, const data_read_opts *o, data_idmap *users,
-                         data_idmap *items, data_ratings *out, data_read_report *rep,
-                         struct stat *st, data_error *err) {
-    ratings_read rd;
-    chunk_reader cr;
+/* The ratings of one line just read, appended to out. 0 or -1 with err. */
+static int add_rows(data_ratings_parse *rd, data_idmap *users, data_idmap *items,
+                    data_ratings *out) {
+    data_ratings_row row;
+    int s;
+    while ((s = data_parse_row(rd, &row)) > 0)
+        if (data_parse_add(rd, users, items, out, &row) != 0) return -1;
+    return s;
+}
+
+/* data_read_ratings's own reader: a line at a time, each handed to the
+ * parser, the rows growing by doubling. No cache: with opts->cache it
+ * parses, and says so in the report. */
+static int read_plain(const char *path, const data_read_opts *o, data_idmap *users,
+                      data_idmap *items, data_ratings *out, data_read_report *rep,
+                      data_error *err) {
+    line_reader lr;
+    data_ratings_parse rd;
     size_t n0 = out->n;
-    int rc;
-    memset(&rd, 0, sizeof rd);
-    rd.path = path;
-    rd.o = *o;
-    rd.rep = rep;
-    rd.err = err;
-    if (chunk_open(&cr, path, o->chunk, err) != 0) return -1;
-    if (st) *st = cr.st;
-    rc = read_ratings_chunks(&rd, &cr, users, items, out);
-    if (rc != 0) out->n = n0; /* no rows on failure; interned ids stay */
-    free(rd.sp.f);
-    chunk_close(&cr);
-    return rc;
+    int s, started = 0;
+    if (o->cache) {
+        rep->cache = DATA_CACHE_UNUSED;
+        text_printf(rep->cache_note, sizeof rep->cache_note,
+                    "%s: the reference build keeps no ratings cache; parsed", path);
+    }
+    if (lines_open(&lr, path, err) != 0) return -1;
+    data_parse_init(&rd, path, o, rep, err);
+    while ((s = lines_next(&lr, err)) > 0) {
+        char *line = lr.buf, *end = lr.buf + lr.len;
+        if (started) data_parse_text(&rd, line, end);
+        else if ((s = data_parse_start(&rd, line, end)) < 0) break;
+        else started = s; /* 0: an empty line; the first other one set the layout */
+        if (started && (s = add_rows(&rd, users, items, out)) != 0) break;
+    }
+    if (s == 0) s = data_parse_end(&rd, out->n - n0);
+    if (s != 0) out->n = n0; /* no rows on failure; interned ids stay */
+    data_parse_free(&rd);
+    lines_close(&lr);
+    return s;
 }
 
-/* ------------------------------------------------------ ratings caches */
+/* ----------------------------------------------------------------- the seam */
 
-#define CACHE_MAGIC "EMBRECRC"
-#define CACHE_BOM 0x01020304u
-#define CACHE_HEAD 104          /* bytes before the strings */
-#define CACHE_NO_STRING 0xFFFFFFFFu
-#define CACHE_MAX_STRING 4096   /* longer option strings are not cached */
-#define CACHE_RACY_S 2          /* a source younger than this when read is not trusted */
-#define FNV_OFFSET 14695981039346656037ULL
-#define FNV_PRIME 1099511628211ULL
+/* the reader data_read_ratings hands the file to; NULL: read_plain */
+static data_ratings_reader installed_reader;
 
-/* The checksum of data.h: FNV-1a over 8-byte words in four lanes. */
-typedef struct {
-    uint64_t lane[4];
-    unsigned char part[32];  /* the bytes of a block not yet complete */
-    size_t npart;
-    uint64_t len;            /* bytes summed */
-} cache_sum;
-
-static void sum_init(cache_sum *s) {
-    int j;
-    memset(s, 0, sizeof *s);
-    for (j = 0; j < 4; j++) s->lane[j] = FNV_OFFSET + (uint64_t)j;
-}
-
-static void sum_block(uint64_t *lane, const unsigned char *b) {
-    int j;
-    for (j = 0; j < 4; j++) {
-        uint64_t w, h;
-        memcpy(&w, b + 8 * j, 8);
-        h = (lane[j] ^ w) * FNV_PRIME;
-        lane[j] = h ^ (h >> 32);
-    }
-}
-
-static void sum_add(cache_sum *s, const void *p, size_t n) {
-    const unsigned char *c = p;
-    s->len += n;
-    if (s->npart) {
-        size_t take = 32 - s->npart < n ? 32 - s->npart : n;
-        memcpy(s->part + s->npart, c, take);
-        s->npart += take;
-        c += take;
-        n -= take;
-        if (s->npart < 32) return;
-        sum_block(s->lane, s->part);
-        s->npart = 0;
-    }
-    for (; n >= 32; c += 32, n -= 32) sum_block(s->lane, c);
-    memcpy(s->part, c, n);
-    s->npart = n;
-}
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *c = p;
-    size_t k;
-    for (k = 0; k < n; k++) h = (h ^ c[k]) * FNV_PRIME;
-    return h;
-}
-
-static uint64_t sum_end(const cache_sum *s) {
-    uint64_t h = fnv1a(FNV_OFFSET, s->lane, sizeof s->lane);
-    h = fnv1a(h, s->part, s->npart);
-    return fnv1a(h, &s->len, sizeof s->len);
-}
-
-uint64_t data_cache_checksum(const void *p, size_t n) {
-    cache_sum s;
-    sum_init(&s);
-    sum_add(&s, p, n);
-    return sum_end(&s);
-}
-
-/* read n bytes whole (retrying short reads); 0, or -1 with errno (0 when
- * the file ends first) */
-static int read_all(int fd, void *p, size_t n) {
-    char *c = p;
-    while (n) {
-        ssize_t got = read(fd, c, n < ((size_t)1 << 30) ? n : ((size_t)1 << 30));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            if (got == 0) errno = 0;
-            return -1;
-        }
-        c += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
-/* A cache file being read: every byte goes through the checksum. */
-typedef struct {
-    int fd;
-    cache_sum sum;
-} cache_in;
-
-static int in_bytes(cache_in *ci, void *p, size_t n) {
-    char *c = p;
-    while (n) { /* a MiB at a time, summed while it is still in the cache */
-        size_t step = n < ((size_t)1 << 20) ? n : ((size_t)1 << 20);
-        if (read_all(ci->fd, c, step) != 0) return -1;
-        sum_add(&ci->sum, c, step);
-        c += step;
-        n -= step;
-    }
-    return 0;
-}
-
-static uint32_t cache_get32(const unsigned char *b) {
-    uint32_t v;
-    memcpy(&v, b, 4);
-    return v;
-}
-
-static uint64_t cache_get64(const unsigned char *b) {
-    uint64_t v;
-    memcpy(&v, b, 8);
-    return v;
-}
-
-static void cache_put32(unsigned char *b, uint32_t v) { memcpy(b, &v, 4); }
-static void cache_put64(unsigned char *b, uint64_t v) { memcpy(b, &v, 8); }
-
-/* The bytes that pad n up to a multiple of 8. */
-static size_t pad8(uint64_t n) { return (size_t)((8 - n % 8) % 8); }
-
-/* The option strings a cache records, in the order of data.h. */
-static void cache_strings(const data_read_opts *o, const char *first_error, const char *str[6]) {
-    str[0] = o->delim;
-    str[1] = o->user_col;
-    str[2] = o->item_col;
-    str[3] = o->rating_col;
-    str[4] = o->time_col;
-    str[5] = first_error;
-}
-
-static int same_string(const char *a, const char *b) {
-    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
-}
-
-static void why_printf(char *why, size_t cap, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void why_printf(char *why, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, cap, fmt, ap);
-    va_end(ap);
-}
-
-/* Load the cache at cpath for the source src into the maps mu, mi (empty)
- * and the rows of out after its n0 = out->n. 1: loaded; 0: there is none;
- * -1: stale or damaged, why says how; -2: the file is not a cache. On
- * anything but 1, out->n is n0 and the maps are empty. */
-static int cache_load(const char *cpath, const struct stat *src, const data_read_opts *o,
-                      data_idmap *mu, data_idmap *mi, data_ratings *out, data_read_report *rep,
-                      char *why, size_t cap) {
-    unsigned char head[CACHE_HEAD], pad[8];
-    const char *want[6];
-    char *str[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    uint64_t n, U, I, total, stored, k;
-    int64_t *uraw = NULL, *iraw = NULL;
-    size_t n0 = out->n, slen = 0;
-    struct stat cst;
-    cache_in ci;
-    int rc = -1, j;
-    ci.fd = open(cpath, O_RDONLY);
-    if (ci.fd < 0) {
-        if (errno == ENOENT) return 0;
-        why_printf(why, cap, "cannot be read (%s)", strerror(errno));
-        return -1;
-    }
-    sum_init(&ci.sum);
-    if (fstat(ci.fd, &cst) != 0 || cst.st_size < 8) {
-        why_printf(why, cap, "damaged (truncated)");
-        goto done;
-    }
-    if (in_bytes(&ci, head, 8) != 0 || memcmp(head, CACHE_MAGIC, 8) != 0) {
-        rc = -2;
-        goto done;
-    }
-    if (in_bytes(&ci, head + 8, CACHE_HEAD - 8) != 0) {
-        why_printf(why, cap, "damaged (truncated)");
-        goto done;
-    }
-    if (cache_get32(head + 8) != DATA_CACHE_VERSION) {
-        why_printf(why, cap, "written by another version of embrec (cache format %lu; this "
-                             "one reads %d)",
-                   (unsigned long)cache_get32(head + 8), DATA_CACHE_VERSION);
-        goto done;
-    }
-    if (cache_get32(head + 12) != CACHE_BOM) {
-        why_printf(why, cap, "written on a machine of the other byte order");
-        goto done;
-    }
-    if (cache_get64(head + 16) != (uint64_t)src->st_size ||
-        (int64_t)cache_get64(head + 24) != (int64_t)src->st_mtim.tv_sec ||
-        (int64_t)cache_get64(head + 32) != (int64_t)src->st_mtim.tv_nsec) {
-        why_printf(why, cap, "the ratings file changed since it was written (size or "
-                             "modification time)");
-        goto done;
-    }
-    if ((int64_t)cache_get64(head + 40) - (int64_t)src->st_mtim.tv_sec < CACHE_RACY_S) {
-        why_printf(why, cap, "the ratings file had changed less than %d s before it was "
-                             "cached, too recently to trust its time", CACHE_RACY_S);
-        goto done;
-    }
-    n = cache_get64(head + 48);
-    U = cache_get64(head + 56);
-    I = cache_get64(head + 64);
-    for (j = 0; j < 6; j++) { /* the strings, each checked for length first */
-        unsigned char lb[4];
-        uint32_t len;
-        if (in_bytes(&ci, lb, 4) != 0) break;
-        len = cache_get32(lb);
-        slen += 4;
-        if (len == CACHE_NO_STRING) continue;
-        if (len > CACHE_MAX_STRING || !(str[j] = malloc((size_t)len + 1))) break;
-        if (in_bytes(&ci, str[j], len) != 0) break;
-        str[j][len] = '\0';
-        slen += len;
-    }
-    if (j < 6 || in_bytes(&ci, pad, pad8(slen)) != 0) {
-        why_printf(why, cap, "damaged (truncated)");
-        goto done;
-    }
-    cache_strings(o, NULL, want);
-    for (j = 0; j < 5; j++)
-        if (!same_string(want[j], str[j])) break;
-    if (j < 5 || cache_get32(head + 88) != (uint32_t)o->format ||
-        (int32_t)cache_get32(head + 92) != (int32_t)o->header ||
-        cache_get32(head + 96) != (uint32_t)(o->skip_bad != 0)) {
-        why_printf(why, cap, "written for other input options");
-        goto done;
-    }
-    if (n > UINT32_MAX || U > INT32_MAX || I > INT32_MAX || n == 0 ||
-        cache_get32(head + 100) > (uint32_t)DATA_FMT_DELIM) {
-        why_printf(why, cap, "damaged (%llu rows, %llu users, %llu items)",
-                   (unsigned long long)n, (unsigned long long)U, (unsigned long long)I);
-        goto done;
-    }
-    total = CACHE_HEAD + slen + pad8(slen) + 8 * (U + I + n) + 12 * n + pad8(12 * n) + 8;
-    if ((uint64_t)cst.st_size != total) {
-        why_printf(why, cap, "damaged (%llu bytes, expected %llu)",
-                   (unsigned long long)cst.st_size, (unsigned long long)total);
-        goto done;
-    }
-    uraw = malloc((U ? U : 1) * sizeof *uraw);
-    iraw = malloc((I ? I : 1) * sizeof *iraw);
-    if (!uraw || !iraw || ratings_reserve_exact(out, n0 + (size_t)n) != 0) {
-        why_printf(why, cap, "too large to load (out of memory)");
-        goto done;
-    }
-    /* straight into the arrays */
-    if (in_bytes(&ci, uraw, U * sizeof *uraw) != 0 || in_bytes(&ci, iraw, I * sizeof *iraw) != 0 ||
-        in_bytes(&ci, out->time + n0, n * sizeof *out->time) != 0 ||
-        in_bytes(&ci, out->user + n0, n * sizeof *out->user) != 0 ||
-        in_bytes(&ci, out->item + n0, n * sizeof *out->item) != 0 ||
-        in_bytes(&ci, out->rating + n0, n * sizeof *out->rating) != 0 ||
-        in_bytes(&ci, pad, pad8(12 * n)) != 0 || read_all(ci.fd, pad, 8) != 0) {
-        why_printf(why, cap, "damaged (truncated)");
-        goto done;
-    }
-    stored = cache_get64(pad);
-    if (stored != sum_end(&ci.sum)) {
-        why_printf(why, cap, "damaged (checksum mismatch)");
-        goto done;
-    }
-    /* a checksum can be forged: every index and id is checked as well */
-    for (k = 0; k < U && data_idmap_intern(mu, uraw[k]) == (int32_t)k; k++) {
-    }
-    if (k == U)
-        for (k = 0; k < I && data_idmap_intern(mi, iraw[k]) == (int32_t)k; k++) {
-        }
-    if (mu->n != U || mi->n != I) {
-        why_printf(why, cap, "damaged (a repeated id)");
-        goto done;
-    }
-    {
-        const uint32_t *u = out->user + n0, *it = out->item + n0;
-        const float *r = out->rating + n0;
-        size_t bad = 0;
-        for (k = 0; k < n; k++) bad += (u[k] >= U) | (it[k] >= I) | !isfinite(r[k]);
-        if (bad) {
-            why_printf(why, cap, "damaged (%zu rows out of range)", bad);
-            goto done;
-        }
-    }
-    rep->format = (data_format)cache_get32(head + 100);
-    rep->lines = (size_t)cache_get64(head + 72);
-    rep->skipped = (size_t)cache_get64(head + 80);
-    text_printf(rep->first_error, sizeof rep->first_error, "%s", str[5] ? str[5] : "");
-    out->n = n0 + (size_t)n;
-    rc = 1;
-done:
-    if (rc != 1) {
-        data_idmap_free(mu);
-        data_idmap_free(mi);
-        out->n = n0;
-    }
-    free(uraw);
-    free(iraw);
-    for (j = 0; j < 6; j++) free(str[j]);
-    close(ci.fd);
-    return rc;
-}
-/* A cache file being written: every byte through the checksum. A failed
- * write sets the stream's error flag, which data_out_commit checks. */
-typedef struct {
-    data_out out;
-    cache_sum sum;
-} cache_out;
-
-static void out_bytes(cache_out *co, const void *p, size_t n) {
-    sum_add(&co->sum, p, n);
-    if (n) fwrite(p, 1, n, co->out.f);
-}
-
-/* Write the cache of the rows of out after n0 and the maps mu, mi, parsed
- * from the source st (read at read_at), atomically. 0, or -1 with why. */
-static int cache_write(const char *cpath, const struct stat *st, int64_t read_at,
-                       const data_read_opts *o, const data_idmap *mu, const data_idmap *mi,
-                       const data_ratings *out, size_t n0, const data_read_report *rep,
-                       char *why, size_t cap) {
-    cache_out co;
-    unsigned char head[CACHE_HEAD], zero[8] = {0};
-    const char *str[6];
-    size_t n = out->n - n0, slen = 0;
-    uint64_t sum;
-    int j;
-    sum_init(&co.sum);
-    if (data_out_open(&co.out, cpath, NULL) != 0) {
-        if (co.out.error == ENAMETOOLONG) why_printf(why, cap, "path too long");
-        else why_printf(why, cap, "cannot create a temporary file beside it: %s",
-                        strerror(co.out.error));
-        return -1;
-    }
-    memset(head, 0, sizeof head);
-    memcpy(head, CACHE_MAGIC, 8);
-    cache_put32(head + 8, DATA_CACHE_VERSION);
-    cache_put32(head + 12, CACHE_BOM);
-    cache_put64(head + 16, (uint64_t)st->st_size);
-    cache_put64(head + 24, (uint64_t)(int64_t)st->st_mtim.tv_sec);
-    cache_put64(head + 32, (uint64_t)(int64_t)st->st_mtim.tv_nsec);
-    cache_put64(head + 40, (uint64_t)read_at);
-    cache_put64(head + 48, n);
-    cache_put64(head + 56, mu->n);
-    cache_put64(head + 64, mi->n);
-    cache_put64(head + 72, rep->lines);
-    cache_put64(head + 80, rep->skipped);
-    cache_put32(head + 88, (uint32_t)o->format);
-    cache_put32(head + 92, (uint32_t)(int32_t)o->header);
-    cache_put32(head + 96, (uint32_t)(o->skip_bad != 0));
-    cache_put32(head + 100, (uint32_t)rep->format);
-    out_bytes(&co, head, sizeof head);
-    cache_strings(o, rep->first_error, str);
-    for (j = 0; j < 6; j++) {
-        size_t len = str[j] ? strlen(str[j]) : 0;
-        unsigned char lb[4];
-        if (len > CACHE_MAX_STRING) {
-            why_printf(why, cap, "an input option is longer than %d bytes", CACHE_MAX_STRING);
-            data_out_abort(&co.out);
-            return -1;
-        }
-        cache_put32(lb, str[j] ? (uint32_t)len : CACHE_NO_STRING);
-        out_bytes(&co, lb, 4);
-        out_bytes(&co, str[j] ? str[j] : "", len);
-        slen += 4 + len;
-    }
-    out_bytes(&co, zero, pad8(slen));
-    out_bytes(&co, mu->raw, mu->n * sizeof *mu->raw);
-    out_bytes(&co, mi->raw, mi->n * sizeof *mi->raw);
-    out_bytes(&co, out->time + n0, n * sizeof *out->time);
-    out_bytes(&co, out->user + n0, n * sizeof *out->user);
-    out_bytes(&co, out->item + n0, n * sizeof *out->item);
-    out_bytes(&co, out->rating + n0, n * sizeof *out->rating);
-    out_bytes(&co, zero, pad8(12 * (uint64_t)n));
-    sum = sum_end(&co.sum);
-    out_bytes(&co, &sum, 8);
-    if (data_out_commit(&co.out, NULL) != 0) {
-        why_printf(why, cap, "cannot write it: %s", strerror(co.out.error));
-        return -1;
-    }
-    return 0;
-}
-
-/* Rows of out after n0 index the file's own maps lu, li: intern their ids
- * in users and items in that order (the file's order of first sight, so
- * the maps end as parsing into them would leave them) and renumber the
- * rows. 0 or -1 (no memory, or more than 2^31 − 1 ids). */
-static int merge_maps(data_idmap *users, data_idmap *items, const data_idmap *lu,
-                      const data_idmap *li, data_ratings *out, size_t n0) {
-    uint32_t *ru = malloc((lu->n ? lu->n : 1) * sizeof *ru);
-    uint32_t *ri = malloc((li->n ? li->n : 1) * sizeof *ri);
-    size_t k;
-    int rc = -1;
-    if (!ru || !ri) goto done;
-    for (k = 0; k < lu->n; k++) {
-        int32_t x = data_idmap_intern(users, lu->raw[k]);
-        if (x < 0) goto done;
-        ru[k] = (uint32_t)x;
-    }
-    for (k = 0; k < li->n; k++) {
-        int32_t x = data_idmap_intern(items, li->raw[k]);
-        if (x < 0) goto done;
-        ri[k] = (uint32_t)x;
-    }
-    for (k = n0; k < out->n; k++) {
-        out->user[k] = ru[out->user[k]];
-        out->item[k] = ri[out->item[k]];
-    }
-    rc = 0;
-done:
-    free(ru);
-    free(ri);
-    return rc;
-}
-
-/* data_read_ratings with opts.cache: load the cache when it is valid, else
- * parse the file and write the cache. */
-static int read_cached(const char *path, const data_read_opts *o, data_idmap *users,
-                       data_idmap *items, data_ratings *out, data_read_report *rep,
-                       data_error *err) {
-    char cpath[4096], why[512];
-    struct stat src, cst;
-    data_idmap lu, li;
-    int separate = users->n > 0 || items->n > 0; /* parse into the file's own maps first */
-    data_idmap *mu = separate ? &lu : users, *mi = separate ? &li : items;
-    size_t n0 = out->n;
-    int64_t read_at;
-    int had = 0, rc = -1;
-    if (strcmp(path, "-") == 0) {
-        data_errorf(err, "-: a cache needs a named file, not standard input");
-        return -1;
-    }
-    if (snprintf(cpath, sizeof cpath, "%s%s", *o->cache ? o->cache : path,
-                 *o->cache ? "" : ".embrec-cache") >= (int)sizeof cpath) {
-        data_errorf(err, "%s: the cache's path is too long", path);
-        return -1;
-    }
-    data_idmap_init(&lu);
-    data_idmap_init(&li);
-    why[0] = '\0';
-    if (stat(path, &src) == 0) { /* else parsing says why the file cannot be read */
-        if (stat(cpath, &cst) == 0 && cst.st_dev == src.st_dev && cst.st_ino == src.st_ino) {
-            data_errorf(err, "%s: the cache would overwrite the ratings file itself", cpath);
-            return -1;
-        }
-        if (S_ISREG(src.st_mode))
-            had = cache_load(cpath, &src, o, mu, mi, out, rep, why, sizeof why);
-    }
-    if (had == 1) {
-        rep->cache = DATA_CACHE_LOADED;
-    } else {
-        read_at = (int64_t)time(NULL);
-        if (parse_ratings(path, o, mu, mi, out, rep, &src, err) != 0) goto done;
-        if (had == -2) {
-            rep->cache = DATA_CACHE_UNUSED;
-            text_printf(rep->cache_note, sizeof rep->cache_note,
-                        "%s: not an embrec cache, left as it is; the ratings were read from %s",
-                        cpath, path);
-        } else if (!S_ISREG(src.st_mode) ||
-                   cache_write(cpath, &src, read_at, o, mu, mi, out, n0, rep, why, sizeof why) !=
-                       0) {
-            rep->cache = DATA_CACHE_UNUSED;
-            text_printf(rep->cache_note, sizeof rep->cache_note,
-                        "%s: %s; the ratings were read from %s", cpath,
-                        S_ISREG(src.st_mode) ? why : "not written, the source is not a regular file",
-                        path);
-        } else if (had == 0) {
-            rep->cache = DATA_CACHE_WRITTEN;
-            text_printf(rep->cache_note, sizeof rep->cache_note, "%s: cache written", cpath);
-        } else {
-            rep->cache = DATA_CACHE_REBUILT;
-            text_printf(rep->cache_note, sizeof rep->cache_note, "%s: %s; rebuilt", cpath, why);
-        }
-    }
-    if (separate && merge_maps(users, items, &lu, &li, out, n0) != 0) {
-        out->n = n0;
-        data_errorf(err, "%s: out of memory", path);
-        goto done;
-    }
-    rc = 0;
-done:
-    data_idmap_free(&lu);
-    data_idmap_free(&li);
-    return rc;
-}
+void data_use_reader(data_ratings_reader reader) { installed_reader = reader; }
 
 int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *users,
                       data_idmap *items, data_ratings *out, data_read_report *report,
@@ -1921,8 +1203,12 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
         data_errorf(err, "%s: the delimiter is empty", path);
         return -1;
     }
-    if (o.cache) return read_cached(path, &o, users, items, out, rep, err);
-    return parse_ratings(path, &o, users, items, out, rep, NULL, err);
+    if (o.cache && strcmp(path, "-") == 0) {
+        data_errorf(err, "-: a cache needs a named file, not standard input");
+        return -1;
+    }
+    return (installed_reader ? installed_reader : read_plain)(path, &o, users, items, out, rep,
+                                                              err);
 }
 
 /* =============================================================== stats */

@@ -7,9 +7,16 @@
  *
  * Ratings are stored column-wise (struct of arrays) with users and items
  * mapped to dense indices 0..n-1 by a data_idmap that keeps the raw ids, so
- * a model can print real MovieLens ids. Text is parsed in place in the
- * buffer it was read into (ratings a chunk at a time, the smaller metadata
- * files whole): no allocation per line.
+ * a model can print real MovieLens ids. Text is split in place in the
+ * buffer it was read into: no allocation per line.
+ *
+ * What is where: data.c holds the plain ratings reader (a line at a time,
+ * through the ratings parser below) and every other reader (the smaller
+ * metadata files are loaded whole). The speed machinery lives in fast/: the
+ * chunked ratings reader with its one-pass parse of the usual line
+ * (fast/reader.h) and the binary ratings cache (fast/cache.h). It plugs in
+ * through data_use_reader; the reference build (make reference) leaves it
+ * out, and data_read_ratings is then the plain reader alone.
  *
  * Errors never crash and are never silent: every reader fills a data_error
  * whose message reads `file:line: what is wrong (the offending value)` and
@@ -117,14 +124,14 @@ typedef struct {
      * NULL: the format's own (user 1, item 2, rating 3, time 4 if present) */
     const char *user_col, *item_col, *rating_col, *time_col;
     int skip_bad;           /* 1: skip malformed lines and count them */
-    size_t chunk;           /* bytes read at a time; 0: DATA_CHUNK (tests use a few
-                             * bytes to put lines across chunk boundaries); at
-                             * most DATA_MAX_LINE + 1 */
+    size_t chunk;           /* the chunked reader (fast/reader.h): bytes read at a
+                             * time; 0: FAST_CHUNK (tests use a few bytes to put
+                             * lines across chunk boundaries); at most
+                             * DATA_MAX_LINE + 1. The plain reader reads lines. */
     const char *cache;      /* NULL: no cache; "": FILE.embrec-cache beside the file;
-                             * else the cache's path (see "ratings caches" below) */
+                             * else the cache's path (fast/cache.h). The plain reader
+                             * keeps none: it parses, and says so in the report. */
 } data_read_opts;
-
-#define DATA_CHUNK ((size_t)1 << 20)
 
 data_read_opts data_read_defaults(void);
 
@@ -133,8 +140,9 @@ typedef enum {
     DATA_CACHE_LOADED,      /* the ratings came from a valid cache */
     DATA_CACHE_WRITTEN,     /* there was none: the file was parsed and a cache written */
     DATA_CACHE_REBUILT,     /* it was stale or damaged: parsed, and written again */
-    DATA_CACHE_UNUSED       /* parsed; the cache could not be written, or the path
-                             * holds something else, left alone */
+    DATA_CACHE_UNUSED       /* parsed; the cache could not be written, the path
+                             * holds something else, left alone, or the reader
+                             * keeps no cache (the plain reader) */
 } data_cache_state;
 
 typedef struct {
@@ -151,53 +159,123 @@ typedef struct {
  * already hold ids, e.g. a test file read after its training file shares the
  * training maps). Text may be CRLF, may start with a UTF-8 BOM; CSV fields may
  * be quoted with doubled quotes inside. Spaces and tabs around a value are
- * ignored (a tab that is the delimiter still separates fields). path "-" reads standard input. The
- * file is read in chunks of opts->chunk bytes into one reused buffer (a line
- * longer than that widens it, up to DATA_MAX_LINE + 1 bytes: a longer line
- * is an error even with skip_bad), and the row arrays are sized once from the
- * file's size and the first chunk's lines. With opts->cache, a valid cache
- * is loaded instead and a missing or stale one written (see "ratings
- * caches" below). report may be NULL. 0 or -1 with err. */
+ * ignored (a tab that is the delimiter still separates fields). path "-"
+ * reads standard input. A line longer than DATA_MAX_LINE is an error even
+ * with skip_bad. On failure no rows are added, though ids already interned
+ * stay in the maps. report may be NULL. 0 or -1 with err.
+ *
+ * The options are checked here (an empty delimiter; a cache for standard
+ * input), then the installed reader reads the file: by default the plain
+ * reader of data.c, a line at a time through the ratings parser below. */
 int data_read_ratings(const char *path, const data_read_opts *opts,
                       data_idmap *users, data_idmap *items, data_ratings *out,
                       data_read_report *report, data_error *err);
 
-/* ------------------------------------------------------ ratings caches
- * With opts.cache, data_read_ratings keeps a binary copy of what it parsed
- * and, while the ratings file is unchanged, loads that instead of parsing.
- * The cache holds the file's own id maps (its raw ids in order of first
- * sight) and rows indexing them, so loading into maps that already hold ids
- * (a test file after its training file, a model's maps) interns them just
- * as parsing would. It is valid only for the same source size and
- * modification time (stat, to the nanosecond), the same input options, this
- * format version and this machine's byte order, and only when the source
- * was already 2 s old when it was read (a file changed again within its
- * timestamp's resolution could keep size and time). Anything else, or a
- * damaged file, is parsed again and the cache rewritten; a file at the path
- * that is not a cache is left alone. Layout, version DATA_CACHE_VERSION, in
- * the writing machine's byte order:
- *   "EMBRECRC"  u32 version  u32 0x01020304 (byte order)
- *   u64 source size  i64 source mtime s  i64 source mtime ns  i64 time the source was read (s)
- *   u64 rows n  u64 users U  u64 items I  u64 lines  u64 skipped
- *   u32 format option  i32 header option  u32 skip_bad  u32 format detected
- *   6 strings, each u32 length (0xFFFFFFFF: none) + bytes: the delimiter, user,
- *     item, rating and time column options, the first skipped line's message;
- *     zero bytes to a multiple of 8
- *   i64 user_ids[U]  i64 item_ids[I]  i64 time[n]
- *   u32 user[n]  u32 item[n]  f32 rating[n]  zero bytes to a multiple of 8
- *   u64 checksum of every byte before it
- * The checksum is 64-bit FNV-1a taken a word at a time in four lanes, so
- * that it runs at memory speed: the bytes in blocks of 32, lane j (from the
- * FNV offset basis + j) takes the block's j-th 8-byte word w as
- * h = (h XOR w)·FNV_prime, h = h XOR (h >> 32); then plain bytewise FNV-1a
- * over the four lanes, the last partial block and the total length (u64).
- * The cache is written to a temporary file in its directory, synced and
- * renamed over the old one, so it is always whole or absent. */
-#define DATA_CACHE_VERSION 1
+/* The seam through which fast/ plugs in a faster reader: one with this
+ * contract, called with opts and report never NULL, the report zeroed and
+ * the options checked. Every reader gives the same rows, ids in the same
+ * order, report (but for what it says of a cache) and error messages for
+ * the same file: the test suite reads every one of its ratings inputs with
+ * the plain and the fast reader and compares them. */
+typedef int (*data_ratings_reader)(const char *path, const data_read_opts *opts,
+                                   data_idmap *users, data_idmap *items,
+                                   data_ratings *out, data_read_report *report,
+                                   data_error *err);
+/* Install the reader data_read_ratings uses; NULL: the plain reader. The
+ * one global setting in data.c: set it once at start, before any thread. */
+void data_use_reader(data_ratings_reader reader);
 
-/* that checksum of n bytes (exposed for the fuzz harness, which writes
- * caches of its own) */
-uint64_t data_cache_checksum(const void *p, size_t n);
+/* ------------------------------------------------- the ratings parser
+ * What every ratings reader shares, so that they all read a file alike:
+ * the format, delimiter and header decided from the first non-empty line,
+ * the columns resolved, each line split into fields and parsed strictly,
+ * --skip-bad, and the wording of every error. A reader hands it text, whole
+ * lines at a time: the plain reader one line, the chunked reader of
+ * fast/reader.c a buffer of them (it parses the usual line itself, in one
+ * pass, and hands any other to data_parse_row). Text is split in place
+ * (fields NUL-terminated where they lie, quoted fields unquoted there), so
+ * it must stay put until it is used up, with one writable byte after it.
+ * Only a truly empty line ("" or "\r") is passed over silently. A NUL byte
+ * stops the text before its line: the lines before it are read, then it is
+ * the error. */
+
+/* a field of the line just split */
+typedef struct {
+    char *s;     /* NUL-terminated in the text */
+    size_t len;
+} data_field;
+
+/* The field splitter: one physical line at a time, at a delimiter of one
+ * or more bytes, with RFC 4180 quoting (csv and delim) where asked. */
+typedef struct {
+    char *p, *end;       /* the text not yet split */
+    const char *delim;   /* one or more bytes */
+    size_t dlen;
+    int quotes;          /* RFC 4180 quoting */
+    data_field *f;       /* (fcap) grows to the widest line seen */
+    size_t fcap, nf;     /* nf: fields on the line just split; 0 for an empty line */
+    const char *why;     /* a quoting error on this line, else NULL */
+    const char *bad;     /* the field it concerns */
+    size_t bad_len;
+} data_splitter;
+
+/* One data line's values, before its ids are interned. */
+typedef struct {
+    int64_t user, item, time; /* time 0 when the file has none */
+    double rating;
+} data_ratings_row;
+
+/* One read of a ratings file: the options, what the first line decided, and
+ * where the splitter stands. */
+typedef struct {
+    const char *path;
+    data_read_opts o;
+    data_read_report *rep;
+    data_error *err;
+    data_splitter sp;         /* the text given, and where it stands */
+    size_t line;              /* physical line number of the line last split */
+    int begun;                /* text was given (a BOM is skipped only before) */
+    int nul;                  /* the text given stops before a line with a NUL */
+    data_format fmt;          /* the format, once detected */
+    const char *delim;
+    int header;               /* 1: the first line names the columns */
+    int layout_default;       /* no user, item or rating column was chosen */
+    long ucol, icol, rcol;    /* 0-based field of each column */
+    long tcol;                /* likewise, or -1: the file has no timestamps */
+    size_t need;              /* fields a line needs to hold every column */
+    size_t width;             /* fields every line must have; 0 until known */
+} data_ratings_parse;
+
+/* a read of path with the options o (checked), reporting into rep (zeroed) */
+void data_parse_init(data_ratings_parse *rd, const char *path, const data_read_opts *o,
+                     data_read_report *rep, data_error *err);
+void data_parse_free(data_ratings_parse *rd);
+/* The file's first text [p, end): a UTF-8 BOM at its very start is skipped,
+ * empty lines are counted; the first line with anything on it decides the
+ * format, delimiter and header where the options leave them open, and the
+ * header (if any) is read and the columns resolved. 1: done, rows may
+ * follow (data_parse_row); 0: empty lines only, so the next text goes to
+ * data_parse_start again; -1 with err. */
+int data_parse_start(data_ratings_parse *rd, char *p, char *end);
+/* the next text [p, end), once started */
+void data_parse_text(data_ratings_parse *rd, char *p, char *end);
+/* The next row: the text's next non-empty line split and parsed strictly
+ * (every line as wide as the header or the first good line; ids and times
+ * plain integers; ratings decimal and finite as a float). A malformed line
+ * with skip_bad is counted and passed over. 1 with *row; 0 when the text
+ * is used up; -1 with err (a malformed line, a NUL byte, no memory). */
+int data_parse_row(data_ratings_parse *rd, data_ratings_row *row);
+/* row appended to out, its ids interned in users and items; 0, or -1 with
+ * err (no memory, more than 2^32 − 1 rows or 2^31 − 1 ids) */
+int data_parse_add(data_ratings_parse *rd, data_idmap *users, data_idmap *items,
+                   data_ratings *out, const data_ratings_row *row);
+/* Once the file has ended, having added that many rows: 0, or, for none,
+ * -1 with "no ratings" (and how many lines were skipped, and the first's
+ * message). */
+int data_parse_end(const data_ratings_parse *rd, size_t added);
+/* "FILE:LINE: line longer than 1 MiB" for the line after the last one
+ * parsed; -1 */
+int data_parse_too_long(const data_ratings_parse *rd);
 
 typedef struct {
     size_t n, users, items;

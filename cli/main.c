@@ -2814,6 +2814,9 @@ int main(int argc, char **argv) {
     char *help_argv[3];
     const command *c;
     args a;
+#ifndef EMBREC_REFERENCE
+    fast_install(); /* the reference build runs the reading core alone */
+#endif
     memset(&a, 0, sizeof a);
     a.argc = argc;
     a.argv = argv;

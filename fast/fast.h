@@ -1,17 +1,20 @@
 /* fast/fast.h — the speed machinery, plugged into the reading core.
  *
- * The core (nn, data, mf) computes everything by itself, plainly: shares
- * one after another, every parameter in every dense step, each epoch's
- * batches in one loop. fast_install hands the core faster ways to compute
- * the same things, through its seams: a share runner with threads
- * (nn_use_share_runner) and training engines (mf_use_engines). The
- * reference build (make reference) leaves it out, and the suite checks
- * that both train every recipe alike.
+ * The core (nn, data, mf) is written to be read and computes everything by
+ * itself, plainly: ratings parsed line by line, shares one after another,
+ * every parameter in every dense step, each epoch's batches in one loop
+ * (make reference builds the command line over it alone). fast/ holds what
+ * makes it fast without changing a result: each piece implements a seam of
+ * the core with the same contract — a ratings reader (data_use_reader), a
+ * share runner with threads (nn_use_share_runner), training engines
+ * (mf_use_engines) — and fast_install plugs them in. The suite checks that
+ * both builds train every recipe alike.
  */
 #ifndef EMBREC_FAST_FAST_H
 #define EMBREC_FAST_FAST_H
 
-/* call once at start, before any thread */
+/* Plugs the speed machinery into the core's seams; call once at start,
+ * before any thread. */
 void fast_install(void);
 
 #endif

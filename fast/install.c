@@ -1,9 +1,11 @@
-/* fast/install.c — fast_install: every piece of the speed machinery, into
- * the core's seams (see fast.h). */
+/* fast/install.c — fast_install: one install call per seam of the core
+ * (see fast.h). */
 #include "fast/fast.h"
 
+#include "data.h"
 #include "fast/batches.h"
 #include "fast/hogwild.h"
+#include "fast/reader.h"
 #include "fast/sgd.h"
 #include "fast/threads.h"
 #include "mf.h"
@@ -20,6 +22,7 @@ static const mf_engine *const engines[] = {
 };
 
 void fast_install(void) {
+    data_use_reader(fast_read_ratings); /* the chunked reader, with the cache */
     nn_use_share_runner(fast_parallel);
     mf_use_engines(engines, sizeof engines / sizeof engines[0]);
 }

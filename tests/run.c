@@ -1,12 +1,16 @@
 /* tests/run.c — runs every suite and prints `N passed, N failed, N skipped`.
  *
  * `tests/run` runs everything; `tests/run NAME` runs only the tests whose
- * name contains NAME. The exit status is 0 only when nothing failed.
+ * name contains NAME. The exit status is 0 only when nothing failed. The
+ * suite runs with fast/ installed, as embrec does (data/readers_agree also
+ * reads every ratings input with the plain reader).
  * Built with -DONLY_SUITE=suite_x it runs that one suite (for working on a
  * single file before the others link).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
+#include "../fast/fast.h"
+
 #include "../fast/fast.h"
 
 #include <stdarg.h>

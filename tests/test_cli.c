@@ -252,6 +252,53 @@ static void test_cache_cli(void) {
     CHECK_HAS(out, "--cache[=PATH]");
 }
 
+/* The reference build (make reference: the command line over the reading
+ * core, without fast/) reads ratings as embrec does: the same output and
+ * status for a file, standard input, --skip-bad and a malformed line; with
+ * --cache it parses, writes no cache and says so in one line. */
+static void test_reference_build(void) {
+    char args[1600], cmd[1700], fast_out[sizeof out], bad[512], cache[600];
+    struct {
+        const char *fmt, *file;
+    } cases[4];
+    struct stat st;
+    size_t k;
+    int status;
+    if (stat("embrec-reference", &st) != 0) {
+        test_skip("./embrec-reference not built (make reference)");
+        return;
+    }
+    snprintf(bad, sizeof bad, "%s", test_write("cli_ref_bad.csv", "userId,movieId,rating\r\n"
+                                                                  "1,10,4.0\r\n2,11,four\r\n"
+                                                                  "\r\n3,\"12\",1.5\r\n"));
+    cases[0].fmt = "info --data %s";
+    cases[0].file = "data/ratings.csv";
+    cases[1].fmt = "info --data - < %s";
+    cases[1].file = "data/ratings.csv";
+    cases[2].fmt = "info --data %s --skip-bad";
+    cases[2].file = bad;
+    cases[3].fmt = "info --data %s";
+    cases[3].file = bad;
+    for (k = 0; k < 4; k++) {
+        snprintf(args, sizeof args, cases[k].fmt, cases[k].file);
+        status = embrec(args);
+        snprintf(fast_out, sizeof fast_out, "%s", out);
+        snprintf(cmd, sizeof cmd, "./embrec-reference %s 2>&1", args);
+        CHECK_INT(run_sh(cmd), status);
+        if (strcmp(out, fast_out) != 0)
+            test_fail(__FILE__, __LINE__, "%s: embrec-reference printed\n%s\nembrec printed\n%s",
+                      args, out, fast_out);
+    }
+    CHECK_HAS(fast_out, "cli_ref_bad.csv:3: rating is not a number (\"four\")");
+    snprintf(cache, sizeof cache, "%s.embrec-cache", bad);
+    snprintf(cmd, sizeof cmd, "./embrec-reference info --data %s --skip-bad --cache 2>&1", bad);
+    CHECK_INT(run_sh(cmd), 0);
+    CHECK_HAS(out, "cli_ref_bad.csv: the reference build keeps no ratings cache; parsed");
+    CHECK_HAS(out, "ratings  2");
+    CHECK_HAS(out, "cache    not used");
+    CHECK(stat(cache, &st) != 0); /* no cache written */
+}
+
 /* train → Keras-style log → saved model → eval, predict and recommend on it */
 static void test_train_eval_recommend(void) {
     char args[1200];
@@ -1829,6 +1876,7 @@ void suite_cli(void) {
     test_run("cli/bad_file_one_line_error", test_bad_file_one_line_error);
     test_run("cli/info_sample", test_info_sample);
     test_run("cli/cache", test_cache_cli);
+    test_run("cli/reference_build", test_reference_build);
     test_run("cli/info_ml100k", test_info_ml100k);
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);

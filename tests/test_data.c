@@ -16,6 +16,7 @@
 #include "../formats/npy.h"
 #include "../formats/numpy.h"
 #include "../formats/orders.h"
+#include "../fast/reader.h"
 #include "../formats/output.h"
 #include "fixture.h"
 #include "test.h"
@@ -29,18 +30,102 @@ typedef struct {
     data_error err;
 } loaded;
 
+static void unload(loaded *L) {
+    data_ratings_free(&L->r);
+    data_idmap_free(&L->u);
+    data_idmap_free(&L->i);
+}
+
+/* Set by data/readers_agree, which runs the reader tests again: every
+ * ratings file they read is then read by the plain reader (data.c) as well
+ * as the installed one (fast/), from the same maps and rows, and any
+ * difference fails the test. */
+static int compare_readers;
+static size_t reads_compared;
+
+/* dst: a copy of the maps and rows a read starts from */
+static void copy_start(loaded *dst, const data_idmap *u, const data_idmap *i,
+                       const data_ratings *r) {
+    size_t k;
+    data_idmap_init(&dst->u);
+    data_idmap_init(&dst->i);
+    data_ratings_init(&dst->r);
+    dst->err.msg[0] = '\0';
+    for (k = 0; k < u->n; k++) data_idmap_intern(&dst->u, u->raw[k]);
+    for (k = 0; k < i->n; k++) data_idmap_intern(&dst->i, i->raw[k]);
+    for (k = 0; k < r->n; k++)
+        data_ratings_push(&dst->r, r->user[k], r->item[k], r->rating[k], r->time[k]);
+}
+
+/* What differs between the plain read P (status prc) and the installed
+ * reader's (status rc, into u, i, r, rep, err), or NULL. */
+static const char *readers_differ(const loaded *P, int prc, int rc, const data_idmap *u,
+                                  const data_idmap *i, const data_ratings *r,
+                                  const data_read_report *rep, const data_error *err,
+                                  const data_read_opts *o) {
+    size_t k;
+    if (prc != rc) return "the status";
+    if (rc != 0 && strcmp(P->err.msg, err->msg) != 0) return "the error message";
+    if (P->u.n != u->n || P->i.n != i->n) return "the number of ids";
+    for (k = 0; k < u->n; k++)
+        if (P->u.raw[k] != u->raw[k]) return "the user ids";
+    for (k = 0; k < i->n; k++)
+        if (P->i.raw[k] != i->raw[k]) return "the item ids";
+    if (P->r.n != r->n) return "the number of rows";
+    for (k = 0; k < r->n; k++)
+        if (P->r.user[k] != r->user[k] || P->r.item[k] != r->item[k] ||
+            P->r.rating[k] != r->rating[k] || P->r.time[k] != r->time[k])
+            return "the rows";
+    if (P->rep.format != rep->format || P->rep.lines != rep->lines ||
+        P->rep.skipped != rep->skipped || strcmp(P->rep.first_error, rep->first_error) != 0)
+        return "the report";
+    if (o && o->cache && rc == 0 &&
+        (P->rep.cache != DATA_CACHE_UNUSED ||
+         !strstr(P->rep.cache_note, "the reference build keeps no ratings cache; parsed")))
+        return "the plain reader's cache note";
+    if ((!o || !o->cache) && (P->rep.cache != DATA_CACHE_OFF || rep->cache != DATA_CACHE_OFF ||
+                              P->rep.cache_note[0] || rep->cache_note[0]))
+        return "the cache report";
+    return NULL;
+}
+
+/* data_read_ratings, and under data/readers_agree the plain reader's read
+ * of the same file compared with it. A cache's own errors (the cache would
+ * overwrite its source) are the fast reader's alone: the plain reader keeps
+ * no cache, and parses. */
+static int read_ratings(const char *path, const data_read_opts *o, data_idmap *u,
+                        data_idmap *i, data_ratings *r, data_read_report *rep,
+                        data_error *err) {
+    loaded P;
+    data_read_report own_rep;
+    data_error own_err;
+    const char *why;
+    int prc, rc;
+    if (!compare_readers) return data_read_ratings(path, o, u, i, r, rep, err);
+    if (!rep) rep = &own_rep;
+    if (!err) err = &own_err;
+    copy_start(&P, u, i, r);
+    data_use_reader(NULL);
+    prc = data_read_ratings(path, o, &P.u, &P.i, &P.r, &P.rep, &P.err);
+    data_use_reader(fast_read_ratings);
+    rc = data_read_ratings(path, o, u, i, r, rep, err);
+    if (!(o && o->cache && rc != 0)) {
+        reads_compared++;
+        if ((why = readers_differ(&P, prc, rc, u, i, r, rep, err, o)) != NULL)
+            test_fail(__FILE__, __LINE__, "%s: the plain and fast readers differ in %s "
+                      "(status %d and %d; \"%s\" and \"%s\")", path, why, prc, rc, P.err.msg,
+                      rc ? err->msg : "");
+    }
+    unload(&P);
+    return rc;
+}
+
 static int load(loaded *L, const char *path, const data_read_opts *o) {
     data_idmap_init(&L->u);
     data_idmap_init(&L->i);
     data_ratings_init(&L->r);
     L->err.msg[0] = '\0';
-    return data_read_ratings(path, o, &L->u, &L->i, &L->r, &L->rep, &L->err);
-}
-
-static void unload(loaded *L) {
-    data_ratings_free(&L->r);
-    data_idmap_free(&L->u);
-    data_idmap_free(&L->i);
+    return read_ratings(path, o, &L->u, &L->i, &L->r, &L->rep, &L->err);
 }
 
 /* the raw ids of row k */
@@ -824,8 +909,8 @@ static void test_shared_maps_and_failure(void) {
     data_idmap_init(&u);
     data_idmap_init(&i);
     data_ratings_init(&r);
-    CHECK_INT(data_read_ratings(base, NULL, &u, &i, &r, NULL, &err), 0);
-    CHECK_INT(data_read_ratings(test, NULL, &u, &i, &r, &rep, &err), 0);
+    CHECK_INT(read_ratings(base, NULL, &u, &i, &r, NULL, &err), 0);
+    CHECK_INT(read_ratings(test, NULL, &u, &i, &r, &rep, &err), 0);
     CHECK_INT(r.n, 4);
     CHECK_INT(u.n, 3);
     CHECK_INT(i.n, 3);
@@ -833,7 +918,7 @@ static void test_shared_maps_and_failure(void) {
     CHECK_INT(r.item[2], 0);
     CHECK_INT(r.item[3], 2); /* item 30 is new: appended */
     CHECK_INT(rep.lines, 2);
-    CHECK_INT(data_read_ratings(bad, NULL, &u, &i, &r, NULL, &err), -1);
+    CHECK_INT(read_ratings(bad, NULL, &u, &i, &r, NULL, &err), -1);
     CHECK_HAS(err.msg, "bad.data:2:");
     CHECK_INT(r.n, 4); /* rows appended before the error are taken back */
     CHECK_INT(r.time[3], 4);
@@ -869,7 +954,7 @@ static void test_id_cache(void) {
     data_ratings_init(&r);
     data_idmap_intern(&u, 99);
     data_idmap_intern(&u, 98);
-    CHECK_INT(data_read_ratings(test_write("cache2.csv", "2,11,5\n"), NULL, &u, &i, &r, NULL,
+    CHECK_INT(read_ratings(test_write("cache2.csv", "2,11,5\n"), NULL, &u, &i, &r, NULL,
                                 &err),
               0);
     CHECK_INT(r.n, 1);
@@ -1376,6 +1461,8 @@ static void test_cache_round_trip(void) {
     loaded fresh, L;
     int pass;
     snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    unlink(cache); /* none from an earlier run (data/readers_agree runs this again) */
+    unlink(test_path("elsewhere.cache"));
     set_mtime(src, 1577836800LL, 123456789);
     o.skip_bad = 1;
     oc = o;
@@ -1416,9 +1503,9 @@ static void test_cache_round_trip(void) {
         data_idmap_intern(&L.u, 7);
         data_idmap_intern(&L.i, 250000);
         data_idmap_intern(&L.i, 1);
-        CHECK_INT(data_read_ratings(src, &o, &P.u, &P.i, &P.r, &P.rep, &P.err), 0);
+        CHECK_INT(read_ratings(src, &o, &P.u, &P.i, &P.r, &P.rep, &P.err), 0);
         if (pass == 1) unlink(cache); /* parsed into the file's own maps, then merged */
-        CHECK_INT(data_read_ratings(src, &oc, &L.u, &L.i, &L.r, &L.rep, &L.err), 0);
+        CHECK_INT(read_ratings(src, &oc, &L.u, &L.i, &L.r, &L.rep, &L.err), 0);
         CHECK_INT(L.rep.cache, pass == 0 ? DATA_CACHE_LOADED : DATA_CACHE_WRITTEN);
         CHECK(same_load(&L, &P));
         CHECK_INT(L.u.raw[0], 7);
@@ -1448,6 +1535,7 @@ static void test_cache_invalidation(void) {
     const char *src = test_write("stale.csv", cache_text);
     data_read_opts o = data_read_defaults();
     loaded L;
+    unlink(test_path("stale.csv.embrec-cache")); /* none from an earlier run */
     o.cache = "";
     o.skip_bad = 1;
     set_mtime(src, 1577836800LL, 0);
@@ -1531,6 +1619,7 @@ static void test_cache_damaged(void) {
     plain = o;
     o.cache = "";
     snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    unlink(cache); /* none from an earlier run */
     set_mtime(src, 1577836800LL, 0);
     CHECK_INT(load(&fresh, src, &plain), 0);
     CHECK_INT(load(&L, src, &o), 0);
@@ -2246,11 +2335,11 @@ static void test_ml100k_folds_shared_maps(void) {
     data_idmap_init(&i);
     data_ratings_init(&base);
     data_ratings_init(&test);
-    CHECK_INT(data_read_ratings(pb, NULL, &u, &i, &base, NULL, &err), 0);
+    CHECK_INT(read_ratings(pb, NULL, &u, &i, &base, NULL, &err), 0);
     CHECK_INT(base.n, 80000);
     CHECK_INT(u.n, 943);
     CHECK_INT(i.n, 1650);
-    CHECK_INT(data_read_ratings(pt, NULL, &u, &i, &test, NULL, &err), 0);
+    CHECK_INT(read_ratings(pt, NULL, &u, &i, &test, NULL, &err), 0);
     CHECK_INT(test.n, 20000);
     CHECK_INT(u.n, 943);
     CHECK_INT(i.n, 1682); /* 32 movies appear only in the test fold */
@@ -3364,6 +3453,36 @@ static void test_out_atomic(void) {
     CHECK_HAS(err.msg, "a.txt: Not a directory");
 }
 
+/* ------------------------------------------------ plain and fast readers */
+
+/* Every ratings input of this suite (good files of every format, every
+ * option, every bad one, at every chunk size the tests use, caches
+ * included, and MovieLens when it is there) read by the plain reader of
+ * data.c and by the chunked reader of fast/: the same status, rows, ids in
+ * the same order, report and error message (see read_ratings). The reader
+ * tests run again for it; the fast reader stays installed after. */
+static void test_readers_agree(void) {
+    static void (*const reader_tests[])(void) = {
+        test_udata, test_dat, test_csv_header_quotes_crlf_bom, test_csv_without_header,
+        test_delim_columns, test_autodetect, test_number_parsing, test_errors_values,
+        test_rating_float_range, test_blanks_around_values, test_errors_fields,
+        test_errors_files, test_skip_bad, test_shared_maps_and_failure, test_id_cache,
+        test_chunk_boundaries, test_chunk_errors_and_lines, test_chunk_reserve,
+        test_plain_vs_split, test_line_limit_ratings, test_nul_ratings, test_cache_round_trip,
+        test_cache_invalidation, test_cache_damaged};
+    size_t k;
+    compare_readers = 1;
+    reads_compared = 0;
+    for (k = 0; k < sizeof reader_tests / sizeof reader_tests[0]; k++) reader_tests[k]();
+    if (test_movielens("ml-100k/u.data")) test_ml100k_udata();
+    if (test_movielens("ml-100k/u1.base") && test_movielens("ml-100k/u1.test"))
+        test_ml100k_folds_shared_maps();
+    if (test_movielens("ml-latest-small/ratings.csv")) test_latest_small_ratings();
+    compare_readers = 0;
+    data_use_reader(fast_read_ratings);
+    CHECK(reads_compared > 700); /* the reads were compared, not skipped */
+}
+
 void suite_data(void) {
     test_run("data/movie_match", test_movie_match);
     test_run("data/read_pairs", test_read_pairs);
@@ -3399,6 +3518,7 @@ void suite_data(void) {
     test_run("data/cache_round_trip", test_cache_round_trip);
     test_run("data/cache_invalidation", test_cache_invalidation);
     test_run("data/cache_damaged", test_cache_damaged);
+    test_run("data/readers_agree", test_readers_agree);
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);

@@ -11,8 +11,10 @@
  * read back from there. Besides "no crash, no leak, no undefined behaviour",
  * every target checks the promise the readers make about errors: a failure
  * returns -1 with a message that starts with the file's path, and a success
- * leaves a consistent result. A broken promise aborts, which libFuzzer
- * reports as a crash like any other.
+ * leaves a consistent result. The ratings target reads each input with the
+ * fast reader (fast/, installed at start as embrec installs it) and with
+ * the plain reader of data.c, which must agree. A broken promise aborts,
+ * which libFuzzer reports as a crash like any other.
  *
  * A new reader (say a .npy file or a dataset cache) is one function of the
  * fuzz_fn shape and one more TARGET line; the Makefile needs nothing, and
@@ -33,6 +35,9 @@
 #include "../../formats/model_file.h"
 #include "../../formats/npy.h"
 #include "../../formats/orders.h"
+#include "../../fast/cache.h"
+#include "../../fast/fast.h"
+#include "../../fast/reader.h"
 #include "../../mf.h"
 
 #ifndef FUZZ_NAME
@@ -75,6 +80,49 @@ static void check_no_nul(const uint8_t *text, size_t size) {
 }
 
 /* ------------------------------------------------------------ ratings */
+
+/* The plain reader of data.c reads the file the fast reader (installed)
+ * just read, status rc, to the same end: the same status, message, ids in
+ * the same order, rows and report. */
+static void check_plain_reader(const char *path, const data_read_opts *o, int rc,
+                               const data_idmap *users, const data_idmap *items,
+                               const data_ratings *r, const data_read_report *rep,
+                               const data_error *err) {
+    data_read_report prep;
+    data_idmap pu, pi;
+    data_ratings pr;
+    data_error perr;
+    size_t k;
+    int prc;
+    data_idmap_init(&pu);
+    data_idmap_init(&pi);
+    data_ratings_init(&pr);
+    perr.msg[0] = '\0';
+    data_use_reader(NULL);
+    prc = data_read_ratings(path, o, &pu, &pi, &pr, &prep, &perr);
+    data_use_reader(fast_read_ratings);
+    if (prc != rc || (rc != 0 && strcmp(perr.msg, err->msg) != 0)) {
+        fprintf(stderr, "plain reader: %d %s\nfast reader:  %d %s\n", prc, perr.msg, rc,
+                rc ? err->msg : "");
+        die("the plain and fast readers disagree on the status or the message");
+    }
+    if (pu.n != users->n || pi.n != items->n || pr.n != r->n)
+        die("the plain and fast readers disagree on the number of ids or rows");
+    for (k = 0; k < pu.n; k++)
+        if (pu.raw[k] != users->raw[k]) die("the plain and fast readers disagree on a user id");
+    for (k = 0; k < pi.n; k++)
+        if (pi.raw[k] != items->raw[k]) die("the plain and fast readers disagree on an item id");
+    for (k = 0; k < pr.n; k++)
+        if (pr.user[k] != r->user[k] || pr.item[k] != r->item[k] ||
+            pr.rating[k] != r->rating[k] || pr.time[k] != r->time[k])
+            die("the plain and fast readers disagree on a row");
+    if (prep.format != rep->format || prep.lines != rep->lines ||
+        prep.skipped != rep->skipped || strcmp(prep.first_error, rep->first_error) != 0)
+        die("the plain and fast readers disagree on the report");
+    data_ratings_free(&pr);
+    data_idmap_free(&pu);
+    data_idmap_free(&pi);
+}
 
 /* The first byte chooses the options, the rest is the file:
  *   bits 0-2  format: auto, udata, dat, csv, delim, delim with the columns
@@ -128,6 +176,7 @@ static int fuzz_ratings(const char *path, const uint8_t *data, size_t size) {
         check_error(rc, &err);
         if (r.n != 0) die("a failed read left ratings behind");
     }
+    check_plain_reader(path, &o, rc, &users, &items, &r, &rep, &err);
     data_ratings_free(&r);
     data_idmap_free(&users);
     data_idmap_free(&items);
@@ -454,6 +503,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     for (k = 0; k < sizeof targets / sizeof targets[0]; k++)
         if (strcmp(targets[k].name, FUZZ_NAME) == 0) chosen = targets[k].fn;
     if (!chosen) die("no such target in the table");
+    fast_install(); /* the readers as embrec runs them: the cache target needs it */
     snprintf(scratch, sizeof scratch, "%s/embrec-fuzz-%s.XXXXXX",
              base && *base ? base : "/tmp", FUZZ_NAME);
     if ((fd = mkstemp(scratch)) < 0) {

@@ -34,9 +34,9 @@ path() {
         [ -n "$got" ] || { echo "not found: $spec" >&2; exit 1; }
         n=${got##* }; at=${got%% *}
         total=$((total + n))
-        printf '  %-28s %-14s %4d\n' "$fn" "$at" "$n"
+        printf '  %-26s %-24s %4d\n' "$fn" "$at" "$n"
     done
-    printf '  %-43s %4d\n' "total" "$total"
+    printf '  %-51s %4d\n' "total" "$total"
 }
 
 path "notebook 003: the dot model, MSE, AdaMax, the loop" \
@@ -56,3 +56,9 @@ path "notebook 002: the network over user, movie and genre embeddings (beside th
     mf.c:network_backward mf.c:tower_backward mf.c:concat_backward mf.c:pair_row_backward \
     nn.c:nn_dropout_backward nn.c:nn_dense_backward_scalar nn.c:nn_activation_backward \
     nn.c:nn_adam_lr_t nn.c:nn_adam_update_scalar
+
+path "before and after the loop: the ratings file, the model, its file" \
+    data.c:data_read_ratings data.c:read_plain data.c:lines_next data.c:add_rows \
+    data.c:data_parse_row data.c:parse_line data.c:data_parse_add \
+    mf.c:mf_init mf.c:mf_layout mf.c:point_tensors mf.c:init_weights \
+    formats/model_file.c:mf_save formats/model_file.c:write_model

@@ -140,15 +140,15 @@ static side_tables side(const mf_model *m, row_side s) {
 }
 
 /* how many features a row has (0 in a model without features) */
-static size_t n_row_features(const data_features *f, uint32_t row) {
+static inline size_t n_row_features(const data_features *f, uint32_t row) {
     return f->n_features && row < f->n_rows ? f->start[row + 1] - f->start[row] : 0;
 }
 
 /* A row with features that no training rating reached (a cold user or
  * movie) is described by its features alone: its id embedding still holds
  * its random initial values, which carry no information. */
-static int uses_id(const side_tables *st, uint32_t row) {
-    return st->count[row] > 0 || n_row_features(st->f, row) == 0;
+static inline int uses_id(const side_tables *st, uint32_t row) {
+    return n_row_features(st->f, row) == 0 || st->count[row] > 0; /* (no features: no count read) */
 }
 
 /* A row's vector ũ (K):
@@ -156,7 +156,7 @@ static int uses_id(const side_tables *st, uint32_t row) {
  *   ũ = (1/|F|) Σ_{f ∈ F} e_f        (a cold row: see uses_id)
  * Without features it is the row of the embedding itself (returned as it
  * is); with them it is composed in buf (K), which is returned. */
-static const float *row_vector(const mf_model *m, const side_tables *st, uint32_t row,
+static inline const float *row_vector(const mf_model *m, const side_tables *st, uint32_t row,
                                float *buf) {
     size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
     const uint32_t *feat = n ? st->f->feature + st->f->start[row] : NULL;
@@ -169,18 +169,21 @@ static const float *row_vector(const mf_model *m, const side_tables *st, uint32_
 
 /* The backward of row_vector, for g = ∂L/∂ũ times scale:
  * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each feature */
-static void row_vector_backward(mf_model *m, const side_tables *st, uint32_t row, float scale,
-                                const float *g) {
+static inline void row_vector_scatter(mf_model *m, const side_tables *st, uint32_t row,
+                                      float scale, const float *g) {
     size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
     const uint32_t *feat = n ? st->f->feature + st->f->start[row] : NULL;
-    if (uses_id(st, row)) {
-        vec_axpy(st->dE + row * S, scale, g, K);
-        nn_params_touch(&m->params, st->id_E, row);
-    }
-    for (k = 0; k < n; k++) {
-        vec_axpy(st->dF + feat[k] * S, scale / (float)n, g, K);
-        nn_params_touch(&m->params, st->id_F, feat[k]);
-    }
+    if (n == 0 || st->count[row] > 0) vec_axpy(st->dE + row * S, scale, g, K); /* uses_id */
+    for (k = 0; k < n; k++) vec_axpy(st->dF + feat[k] * S, scale / (float)n, g, K);
+}
+
+/* row_vector_scatter, and the rows it reached marked as touched */
+static inline void row_vector_backward(mf_model *m, const side_tables *st, uint32_t row,
+                                       float scale, const float *g) {
+    size_t k, n = n_row_features(st->f, row);
+    row_vector_scatter(m, st, row, scale, g);
+    if (n == 0 || st->count[row] > 0) nn_params_touch(&m->params, st->id_E, row); /* uses_id */
+    for (k = 0; k < n; k++) nn_params_touch(&m->params, st->id_F, st->f->feature[st->f->start[row] + k]);
 }
 
 /* The networks' embedding stage is a concatenation (deep, mlp) or an
@@ -598,8 +601,8 @@ static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint
     for (b = 0; b < n; b++) {
         dbu[u[b]] += dpred[b] + l2_scale * bu[u[b]];
         dbi[i[b]] += dpred[b] + l2_scale * bi[i[b]];
-        row_vector_backward(m, &su, u[b], l2_scale, w->uv[b]); /* λ‖ũ‖² */
-        row_vector_backward(m, &si, i[b], l2_scale, w->iv[b]);
+        row_vector_scatter(m, &su, u[b], l2_scale, w->uv[b]); /* λ‖ũ‖² (rows marked above) */
+        row_vector_scatter(m, &si, i[b], l2_scale, w->iv[b]);
         nn_params_touch(&m->params, m->id.user_bias, u[b]);
         nn_params_touch(&m->params, m->id.item_bias, i[b]);
     }
@@ -1366,15 +1369,15 @@ double mf_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
 
 void mf_mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B) {
     nn_params *ps = &m->params;
-    size_t b, k;
-    row_side sd;
+    side_tables st[2] = {side(m, USER_ROW), side(m, ITEM_ROW)};
+    size_t b, k, sd;
     for (b = 0; b < B; b++) {
-        for (sd = USER_ROW; sd <= ITEM_ROW; sd++) {
-            side_tables st = side(m, sd);
-            uint32_t row = sd == USER_ROW ? u[b] : i[b];
-            size_t nf = n_row_features(st.f, row);
-            if (uses_id(&st, row)) nn_params_touch(ps, st.id_E, row);
-            for (k = 0; k < nf; k++) nn_params_touch(ps, st.id_F, st.f->feature[st.f->start[row] + k]);
+        for (sd = 0; sd < 2; sd++) { /* each side's id row (when it takes part) and feature rows */
+            uint32_t row = sd == 0 ? u[b] : i[b];
+            size_t nf = n_row_features(st[sd].f, row);
+            if (uses_id(&st[sd], row)) nn_params_touch(ps, st[sd].id_E, row);
+            for (k = 0; k < nf; k++)
+                nn_params_touch(ps, st[sd].id_F, st[sd].f->feature[st[sd].f->start[row] + k]);
         }
         if (m->cfg.kind == MF_BIAS) {
             nn_params_touch(ps, m->id.user_bias, u[b]);

@@ -89,15 +89,24 @@ static int batches_begin(mf_run *run) {
     return fast_stepper_init(&s->step, &run->opt, &run->m->params, s->team);
 }
 
-/* the batch's embedding rows, asked for all at once before the forward
- * pass reads them (and the backward pass writes their gradients) */
-static void prefetch_rows(const mf_model *m, const mf_batch *b, size_t nb) {
+void fast_prefetch_rows(const mf_run *run, const mf_model *m, size_t from, size_t to) {
+    const mf_samples *s = &run->samples;
+    const float *w0 = m->params.w, *P = m->w.user_embedding, *Q = m->w.item_embedding;
     size_t k, S = m->S, K = m->cfg.dim;
-    for (k = 0; k < nb; k++) {
-        fast_prefetch(m->w.user_embedding + b->u[k] * S, K);
-        fast_prefetch(m->w.item_embedding + b->i[k] * S, K);
-        fast_prefetch(m->dw.user_embedding + b->u[k] * S, K);
-        fast_prefetch(m->dw.item_embedding + b->i[k] * S, K);
+    if (to > s->n) to = s->n;
+    for (k = from; k < to; k++) {
+        size_t pu = (size_t)(P - w0) + s->user[run->order[k]] * S; /* offsets in the block */
+        size_t qi = (size_t)(Q - w0) + s->item[run->order[k]] * S;
+        fast_prefetch(m->params.w + pu, K);
+        fast_prefetch(m->params.w + qi, K);
+        fast_prefetch(m->params.dw + pu, K);
+        fast_prefetch(m->params.dw + qi, K);
+        if (run->opt.m) {
+            fast_prefetch(run->opt.m + pu, K);
+            fast_prefetch(run->opt.m + qi, K);
+            fast_prefetch(run->opt.v + pu, K);
+            fast_prefetch(run->opt.v + qi, K);
+        }
     }
 }
 
@@ -171,8 +180,8 @@ static double batches_epoch(mf_run *run) {
         size_t nb = N - start < B ? N - start : B;
         double loss;
         mf_gather_batch(run, b, start, nb);
-        prefetch_samples(run, start + B, start + 2 * B); /* the next batch */
-        prefetch_rows(m, b, nb);
+        prefetch_samples(run, start + 2 * B, start + 3 * B); /* two batches ahead */
+        if (!s->step.deferred) fast_prefetch_rows(run, m, start + B, start + 2 * B); /* (else the catch-up asks) */
         if (s->step.deferred) { /* rows idle since their last update catch up first */
             mf_mark_rows(m, b->u, b->i, nb);
             fast_catch_up(&s->step, &m->params);

@@ -251,6 +251,15 @@ typedef struct {
     int catch_up_only; /* 1: bring the touched rows up to the step, no update */
 } rows_task;
 
+/* a row ahead: its gradient and moments into cache */
+static void prefetch_row(const nn_optimizer *opt, const nn_params *ps, const nn_tensor *t,
+                         uint32_t row) {
+    size_t ahead = t->offset + (size_t)row * t->stride;
+    fast_prefetch(ps->dw + ahead, t->k);
+    if (opt->m) fast_prefetch(opt->m + ahead, t->k);
+    if (opt->v) fast_prefetch(opt->v + ahead, t->k);
+}
+
 static void step_rows(void *ctx, size_t share, size_t T) {
     rows_task *rt = ctx;
     const fast_stepper *fs = rt->fs;
@@ -272,12 +281,7 @@ static void step_rows(void *ctx, size_t share, size_t T) {
             continue;
         }
         for (j = lo; j < hi; j++) {
-            if (j + STEP_AHEAD < hi) { /* rows ahead: their state into cache */
-                size_t ahead = t->offset + (size_t)t->touched[j + STEP_AHEAD] * t->stride;
-                fast_prefetch(ps->dw + ahead, t->k);
-                if (opt->m) fast_prefetch(opt->m + ahead, t->k);
-                if (opt->v) fast_prefetch(opt->v + ahead, t->k);
-            }
+            if (j + STEP_AHEAD < hi) prefetch_row(opt, ps, t, t->touched[j + STEP_AHEAD]);
             if (fs->deferred) catch_up(fs, ps, i, t->touched[j], opt->t - 1);
             nn_optimizer_update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
                                      t->stride, rt->lr_t);

@@ -594,15 +594,10 @@ void data_ratings_free(data_ratings *r) {
     data_ratings_init(r);
 }
 
-/* capacity for at least want rows; 0 or -1 */
-static int ratings_reserve(data_ratings *r, size_t want) {
-    size_t cap = r->cap ? r->cap : 1024;
+int data_ratings_reserve_exact(data_ratings *r, size_t cap) {
     void *p;
-    if (want <= r->cap) return 0;
-    while (cap < want) {
-        if (cap > SIZE_MAX / 2 / sizeof(int64_t)) return -1;
-        cap *= 2;
-    }
+    if (cap <= r->cap) return 0;
+    if (cap > SIZE_MAX / sizeof(int64_t)) return -1;
     /* each array is replaced as soon as it grows, so a failure part-way
      * leaves every array at least r->cap long and the struct consistent */
     if (!(p = realloc(r->user, cap * sizeof *r->user))) return -1;
@@ -615,6 +610,17 @@ static int ratings_reserve(data_ratings *r, size_t want) {
     r->time = p;
     r->cap = cap;
     return 0;
+}
+
+/* capacity for at least want rows, growing by doubling; 0 or -1 */
+static int ratings_reserve(data_ratings *r, size_t want) {
+    size_t cap = r->cap ? r->cap : 1024;
+    if (want <= r->cap) return 0;
+    while (cap < want) {
+        if (cap > SIZE_MAX / 2 / sizeof(int64_t)) return -1;
+        cap *= 2;
+    }
+    return data_ratings_reserve_exact(r, cap);
 }
 
 int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item, float rating,

@@ -98,6 +98,9 @@ typedef struct {
 
 void data_ratings_init(data_ratings *r);
 void data_ratings_free(data_ratings *r);
+/* room for cap rows (when it has less), exactly; 0 or -1 (no memory: the
+ * rows it holds are kept) */
+int data_ratings_reserve_exact(data_ratings *r, size_t cap);
 /* append one row; 0 or -1 (no memory) */
 int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item,
                       float rating, int64_t time);

@@ -288,7 +288,7 @@ static int cache_load(const char *cpath, const struct stat *src, const data_read
     }
     uraw = malloc((U ? U : 1) * sizeof *uraw);
     iraw = malloc((I ? I : 1) * sizeof *iraw);
-    if (!uraw || !iraw || fast_ratings_reserve_exact(out, n0 + (size_t)n) != 0) {
+    if (!uraw || !iraw || data_ratings_reserve_exact(out, n0 + (size_t)n) != 0) {
         why_printf(why, cap, "too large to load (out of memory)");
         goto done;
     }

@@ -198,24 +198,6 @@ static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
 
 /* ------------------------------------------------------ reserving rows */
 
-/* capacity for exactly want rows when it has less; 0 or -1 */
-int fast_ratings_reserve_exact(data_ratings *r, size_t want) {
-    void *p;
-    if (want <= r->cap) return 0;
-    if (want > SIZE_MAX / sizeof(int64_t)) return -1;
-    /* a failure part-way leaves every array at least r->cap long and the
-     * struct consistent */
-    if (!(p = realloc(r->user, want * sizeof *r->user))) return -1;
-    r->user = p;
-    if (!(p = realloc(r->item, want * sizeof *r->item))) return -1;
-    r->item = p;
-    if (!(p = realloc(r->rating, want * sizeof *r->rating))) return -1;
-    r->rating = p;
-    if (!(p = realloc(r->time, want * sizeof *r->time))) return -1;
-    r->time = p;
-    r->cap = want;
-    return 0;
-}
 
 /* Give back a large unused tail of the arrays (an estimate's spare rows);
  * a failed shrink keeps the larger arrays. */
@@ -341,7 +323,7 @@ static int reserve_rows(data_ratings *out, const chunk_reader *cr, const char *p
         (uint64_t)cr->st.st_size > at + (uint64_t)(end - p))
         want = lines * (double)((uint64_t)cr->st.st_size - at) / (double)(end - p) * 1.1 + 64;
     most = out->n >= (size_t)UINT32_MAX ? 0 : (size_t)UINT32_MAX - out->n;
-    return fast_ratings_reserve_exact(out, out->n + (want < (double)most ? (size_t)want : most));
+    return data_ratings_reserve_exact(out, out->n + (want < (double)most ? (size_t)want : most));
 }
 
 /* Read the file chunk by chunk: the parser decides the layout from the

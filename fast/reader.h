@@ -30,8 +30,4 @@ int fast_parse_ratings(const char *path, const data_read_opts *opts, data_idmap 
                        data_idmap *items, data_ratings *out, data_read_report *report,
                        struct stat *st, data_error *err);
 
-/* capacity for exactly want rows when r has less (the rows a file or a
- * cache holds); 0 or -1 */
-int fast_ratings_reserve_exact(data_ratings *r, size_t want);
-
 #endif

@@ -152,38 +152,59 @@ static inline int uses_id(const side_tables *st, uint32_t row) {
 }
 
 /* A row's vector ũ (K):
- *   ũ = p + (1/|F|) Σ_{f ∈ F} e_f    (LightFM's hybrid; p alone without features)
+ *   ũ = p                            (a row without features: P's row itself)
+ *   ũ = p + (1/|F|) Σ_{f ∈ F} e_f    (LightFM's hybrid)
  *   ũ = (1/|F|) Σ_{f ∈ F} e_f        (a cold row: see uses_id)
- * Without features it is the row of the embedding itself (returned as it
- * is); with them it is composed in buf (K), which is returned. */
-static inline const float *row_vector(const mf_model *m, const side_tables *st, uint32_t row,
-                               float *buf) {
+ * A composed vector is written to buf (K), which is returned. */
+static const float *composed_vector(const mf_model *m, const side_tables *st, uint32_t row,
+                                    float *buf) {
     size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
-    const uint32_t *feat = n ? st->f->feature + st->f->start[row] : NULL;
-    if (n == 0) return st->E + row * S;
+    const uint32_t *feat = st->f->feature + st->f->start[row];
     if (uses_id(st, row)) memcpy(buf, st->E + row * S, K * sizeof *buf);
     else memset(buf, 0, K * sizeof *buf);
     for (k = 0; k < n; k++) vec_axpy(buf, 1.0f / (float)n, st->F + feat[k] * S, K);
     return buf;
 }
 
-/* The backward of row_vector, for g = ∂L/∂ũ times scale:
- * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each feature */
+static inline const float *row_vector(const mf_model *m, const side_tables *st, uint32_t row,
+                                      float *buf) {
+    if (n_row_features(st->f, row) == 0) return st->E + row * m->S; /* ũ = p */
+    return composed_vector(m, st, row, buf);
+}
+
+/* The backward of composed_vector, for g = ∂L/∂ũ times scale:
+ * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each
+ * feature; with mark, the rows it reached marked as touched */
+static void composed_backward(mf_model *m, const side_tables *st, uint32_t row, float scale,
+                              const float *g, int mark) {
+    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
+    const uint32_t *feat = st->f->feature + st->f->start[row];
+    if (uses_id(st, row)) {
+        vec_axpy(st->dE + row * S, scale, g, K);
+        if (mark) nn_params_touch(&m->params, st->id_E, row);
+    }
+    for (k = 0; k < n; k++) {
+        vec_axpy(st->dF + feat[k] * S, scale / (float)n, g, K);
+        if (mark) nn_params_touch(&m->params, st->id_F, feat[k]);
+    }
+}
+
+/* ∂L/∂ũ = scale·g into the row's weights (row_vector's backward) */
 static inline void row_vector_scatter(mf_model *m, const side_tables *st, uint32_t row,
                                       float scale, const float *g) {
-    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st->f, row);
-    const uint32_t *feat = n ? st->f->feature + st->f->start[row] : NULL;
-    if (n == 0 || st->count[row] > 0) vec_axpy(st->dE + row * S, scale, g, K); /* uses_id */
-    for (k = 0; k < n; k++) vec_axpy(st->dF + feat[k] * S, scale / (float)n, g, K);
+    if (n_row_features(st->f, row) == 0) vec_axpy(st->dE + row * m->S, scale, g, m->cfg.dim); /* ∂L/∂p */
+    else composed_backward(m, st, row, scale, g, 0);
 }
 
 /* row_vector_scatter, and the rows it reached marked as touched */
 static inline void row_vector_backward(mf_model *m, const side_tables *st, uint32_t row,
                                        float scale, const float *g) {
-    size_t k, n = n_row_features(st->f, row);
-    row_vector_scatter(m, st, row, scale, g);
-    if (n == 0 || st->count[row] > 0) nn_params_touch(&m->params, st->id_E, row); /* uses_id */
-    for (k = 0; k < n; k++) nn_params_touch(&m->params, st->id_F, st->f->feature[st->f->start[row] + k]);
+    if (n_row_features(st->f, row) == 0) {
+        vec_axpy(st->dE + row * m->S, scale, g, m->cfg.dim); /* ∂L/∂p += scale·g */
+        nn_params_touch(&m->params, st->id_E, row);
+    } else {
+        composed_backward(m, st, row, scale, g, 1);
+    }
 }
 
 /* The networks' embedding stage is a concatenation (deep, mlp) or an

@@ -89,29 +89,8 @@ static int batches_begin(mf_run *run) {
     return fast_stepper_init(&s->step, &run->opt, &run->m->params, s->team);
 }
 
-void fast_prefetch_rows(const mf_run *run, const mf_model *m, size_t from, size_t to) {
-    const mf_samples *s = &run->samples;
-    const float *w0 = m->params.w, *P = m->w.user_embedding, *Q = m->w.item_embedding;
-    size_t k, S = m->S, K = m->cfg.dim;
-    if (to > s->n) to = s->n;
-    for (k = from; k < to; k++) {
-        size_t pu = (size_t)(P - w0) + s->user[run->order[k]] * S; /* offsets in the block */
-        size_t qi = (size_t)(Q - w0) + s->item[run->order[k]] * S;
-        fast_prefetch(m->params.w + pu, K);
-        fast_prefetch(m->params.w + qi, K);
-        fast_prefetch(m->params.dw + pu, K);
-        fast_prefetch(m->params.dw + qi, K);
-        if (run->opt.m) {
-            fast_prefetch(run->opt.m + pu, K);
-            fast_prefetch(run->opt.m + qi, K);
-            fast_prefetch(run->opt.v + pu, K);
-            fast_prefetch(run->opt.v + qi, K);
-        }
-    }
-}
-
 /* the samples of order[from .. to): the epoch's order reads them at random */
-static void prefetch_samples(const mf_run *run, size_t from, size_t to) {
+FAST_PREFETCHER void prefetch_samples(const mf_run *run, size_t from, size_t to) {
     const mf_samples *s = &run->samples;
     size_t k;
     if (to > s->n) to = s->n;

@@ -252,7 +252,7 @@ typedef struct {
 } rows_task;
 
 /* a row ahead: its gradient and moments into cache */
-static void prefetch_row(const nn_optimizer *opt, const nn_params *ps, const nn_tensor *t,
+FAST_PREFETCHER void prefetch_row(const nn_optimizer *opt, const nn_params *ps, const nn_tensor *t,
                          uint32_t row) {
     size_t ahead = t->offset + (size_t)row * t->stride;
     fast_prefetch(ps->dw + ahead, t->k);

@@ -1374,17 +1374,25 @@ void mf_gather_batch(const mf_run *run, mf_batch *b, size_t start, size_t nb) {
     }
 }
 
+double mf_batch_loss(const mf_run *run, const mf_model *m, mf_batch *b, size_t nb,
+                     nn_rng *dropout) {
+    mf_forward(m, &b->work, b->pred, b->u, b->i, nb, dropout);                  /* r̂ */
+    return run->loss(b->pred, b->y, nb) + mf_l2_loss(m, &b->work, b->u, b->i, nb); /* L */
+}
+
+void mf_batch_backward(const mf_run *run, mf_model *m, mf_batch *b, size_t nb) {
+    run->dloss(b->dpred, b->pred, b->y, nb);                            /* ∂L/∂r̂ */
+    mf_backward(m, &b->work, b->dpred, b->u, b->i, nb, nb);             /* ∂L/∂w */
+}
+
 double mf_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
                          nn_rng *dropout) {
-    double loss;
-    mf_forward(m, &b->work, b->pred, b->u, b->i, nb, dropout);          /* r̂ */
-    loss = run->loss(b->pred, b->y, nb) + mf_l2_loss(m, &b->work, b->u, b->i, nb); /* L */
+    double loss = mf_batch_loss(run, m, b, nb, dropout);
     if (!isfinite(loss)) { /* diverged: no gradient, no step */
         nn_params_zero_grad(&m->params);
         return loss;
     }
-    run->dloss(b->dpred, b->pred, b->y, nb);                            /* ∂L/∂r̂ */
-    mf_backward(m, &b->work, b->dpred, b->u, b->i, nb, nb);             /* ∂L/∂w */
+    mf_batch_backward(run, m, b, nb);
     return loss;
 }
 

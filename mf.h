@@ -475,6 +475,11 @@ void mf_gather_batch(const mf_run *run, mf_batch *b, size_t start, size_t nb);
  * zeroed and the loss returned as it is. */
 double mf_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
                          nn_rng *dropout);
+/* its two halves, for an engine that works between them: the forward pass
+ * and the loss (r̂ and L), then ∂L/∂r̂ and the backward pass */
+double mf_batch_loss(const mf_run *run, const mf_model *m, mf_batch *b, size_t nb,
+                     nn_rng *dropout);
+void mf_batch_backward(const mf_run *run, mf_model *m, mf_batch *b, size_t nb);
 /* mark every embedding row the forward pass of these pairs reads
  * (nn_params_touch): an optimiser that updates rows lazily brings them up
  * to date first */

@@ -4,7 +4,8 @@
  *     up on their idle steps before the forward pass reads them, and a step
  *     visits only the batch's rows;
  *   - rows asked for ahead: the next batch's samples, and this batch's
- *     embedding rows all at once, so that their cache misses overlap;
+ *     embedding rows all at once (weights before the forward pass,
+ *     gradients before the backward), so that their cache misses overlap;
  *   - on T > 1 threads, data-parallel batches: each batch cut into T
  *     contiguous shares, share t's forward and backward on replica t (the
  *     model with gradients of its own), the loss and ∂L/∂r̂ of the whole
@@ -101,6 +102,33 @@ FAST_PREFETCHER void prefetch_samples(const mf_run *run, size_t from, size_t to)
     }
 }
 
+/* the user and item embedding rows of the nb pairs of b in block a (the
+ * weights, or the gradients) */
+FAST_PREFETCHER void prefetch_rows(const mf_model *m, const float *a, const mf_batch *b,
+                                   size_t nb) {
+    const float *w0 = m->params.w, *P = m->w.user_embedding, *Q = m->w.item_embedding;
+    size_t S = m->S, K = m->cfg.dim, k;
+    if (!P || !Q) return;
+    for (k = 0; k < nb; k++) {
+        fast_prefetch(a + (size_t)(P - w0) + b->u[k] * S, K);
+        fast_prefetch(a + (size_t)(Q - w0) + b->i[k] * S, K);
+    }
+}
+
+double fast_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
+                           nn_rng *dropout) {
+    double loss;
+    prefetch_rows(m, m->params.w, b, nb);
+    loss = mf_batch_loss(run, m, b, nb, dropout);
+    if (!isfinite(loss)) { /* as mf_batch_gradient: no gradient, no step */
+        nn_params_zero_grad(&m->params);
+        return loss;
+    }
+    prefetch_rows(m, m->params.dw, b, nb);
+    mf_batch_backward(run, m, b, nb);
+    return loss;
+}
+
 /* The batch cut into shares: phase 0 the forward pass of each share (and
  * its L2 term), phase 1 its backward pass into its replica. */
 typedef struct {
@@ -160,13 +188,12 @@ static double batches_epoch(mf_run *run) {
         double loss;
         mf_gather_batch(run, b, start, nb);
         prefetch_samples(run, start + 2 * B, start + 3 * B); /* two batches ahead */
-        if (!s->step.deferred) fast_prefetch_rows(run, m, start + B, start + 2 * B); /* (else the catch-up asks) */
         if (s->step.deferred) { /* rows idle since their last update catch up first */
             mf_mark_rows(m, b->u, b->i, nb);
             fast_catch_up(&s->step, &m->params);
         }
         loss = s->T > 1 ? shared_gradient(run, s, b, nb)
-                        : mf_batch_gradient(run, m, b, nb, &run->dropout[0]);
+                        : fast_batch_gradient(run, m, b, nb, &run->dropout[0]);
         if (!isfinite(loss)) {
             run->halt.why = MF_HALT_NONFINITE;
             run->halt.batch = start / B + 1;

@@ -101,8 +101,7 @@ static void hogwild_share(void *ctx, size_t t, size_t T) {
             fast_prefetch_read(run->samples.item + run->order[k]);
             fast_prefetch_read(run->samples.target + run->order[k]);
         }
-        if (g + 1 < g1) fast_prefetch_rows(run, w->m, start + B, start + 2 * B);
-        loss = mf_batch_gradient(run, w->m, &w->batch, nb, &run->dropout[t]);
+        loss = fast_batch_gradient(run, w->m, &w->batch, nb, &run->dropout[t]);
         if (!isfinite(loss)) {
             w->bad_batch = g + 1;
             fast_flag_raise(&h->s->halted);

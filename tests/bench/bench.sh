@@ -8,9 +8,19 @@
 #   BENCH_25M   0 skips the ML-25M-shaped rows (676 MB)    [1]
 #   BENCH_TORCH 0 skips PyTorch                            [1 when python3-torch imports]
 #   MOVIELENS   where ml-100k/ is                          [../shared/movielens]
+#   EMBREC      the build measured                         [./embrec]
+#   BENCH_BASE  another embrec build (an older commit, say) to compare with:
+#               each row then runs the two alternately, BENCH_PAIRS times,
+#               and adds the min and median of base/EMBREC per epoch (> 1:
+#               EMBREC is faster)                          [none]
+#   BENCH_PAIRS how many alternating pairs                 [3]
+#   BENCH_ONLY  run only the rows whose model, optimiser or data contain
+#               this text (e.g. "lazy", "ML-25M")          [every row]
 set -eu
 cd "$(dirname "$0")/../.."
-EMBREC=./embrec
+EMBREC=${EMBREC:-./embrec}
+BASE=${BENCH_BASE:-}
+PAIRS=${BENCH_PAIRS:-3}
 DIR=${BENCH_DIR:-build/bench}
 ML=${MOVIELENS:-../shared/movielens}
 PY=/usr/bin/python3
@@ -32,23 +42,50 @@ fi
 printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1)"
 printf '| %-34s | %-22s | %-13s | %7s | %7s | %10s | %9s | %10s | %9s | %7s |\n' \
     model "optimiser, update" data threads "s/epoch" "ratings/s" "peak RSS" "PyTorch s" \
-    "PyTorch RSS" ratio
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------------------------ \
+    "PyTorch RSS" "ratio $([ -n "$BASE" ] && echo '| base s  | min   | median ')"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' ------------------------------------ \
     ------------------------ --------------- --------- --------- ------------ ----------- \
-    ------------ ----------- ---------
+    ------------ ----------- --------- "$([ -n "$BASE" ] && echo '---------|-------|--------|')"
+
+# train BIN FILE EPOCHS THREADS "ARGS": the run's fastest epoch, in seconds
+# (the machine is shared, and a slow epoch is mostly others' load)
+train() {
+    # shellcheck disable=SC2086
+    $TIME "$1" train --data "$2" $5 --threads "$4" --epochs "$3" \
+        --val-split 0 --no-shuffle --quiet --history "$DIR/h.csv" --save "$DIR/bench.embrec"
+    awk -F, 'NR > 1 && (s == "" || $6 + 0 < s + 0) {s = $6} END {print s}' "$DIR/h.csv"
+}
+
+# the min and the median of a list of numbers, as "min median"
+min_median() {
+    tr ' ' '\n' | sort -g | awk 'NF {v[n++] = $1} END {
+        printf "%.2f %.2f", v[0], n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }'
+}
 
 # row LABEL OPTLABEL DATALABEL FILE EPOCHS THREADS "EMBREC ARGS" "TORCH ARGS"
 # (PyTorch runs on the same number of threads)
 row() {
     label=$1 optl=$2 datal=$3 file=$4 epochs=$5 threads=$6 eargs=$7 targs=$8
+    case "$label, $optl, $datal" in *"${BENCH_ONLY:-}"*) ;; *) return 0 ;; esac
     n=$($EMBREC info --data "$file" | awk '$1 == "ratings" {print $2}')
-    # shellcheck disable=SC2086
-    $TIME $EMBREC train --data "$file" $eargs --threads "$threads" --epochs "$epochs" \
-        --val-split 0 --no-shuffle --quiet --history "$DIR/h.csv" --save "$DIR/bench.embrec"
-    # the fastest epoch: this machine is shared, and a slow epoch is mostly others' load
-    sec=$(awk -F, 'NR > 1 && (s == "" || $6 + 0 < s + 0) {s = $6} END {print s}' "$DIR/h.csv")
+    sec=$(train "$EMBREC" "$file" "$epochs" "$threads" "$eargs")
     rss=-
     [ -n "$TIME" ] && rss=$(awk '{printf "%.0f MB", $1 / 1024}' "$DIR/rss")
+    base=""
+    if [ -n "$BASE" ]; then
+        # alternate the two builds so that both see the same load; the
+        # ratio of each pair, base over EMBREC
+        ratios="" p=0 bsec=""
+        while [ $p -lt "$PAIRS" ]; do
+            b=$(train "$BASE" "$file" "$epochs" "$threads" "$eargs")
+            [ $p -gt 0 ] && sec=$(train "$EMBREC" "$file" "$epochs" "$threads" "$eargs")
+            ratios="$ratios $(awk -v b="$b" -v s="$sec" 'BEGIN {print b / s}')"
+            bsec=$(awk -v b="$b" -v m="$bsec" 'BEGIN {print (m == "" || b < m) ? b : m}')
+            p=$((p + 1))
+        done
+        base=$(printf '%s' "$ratios" | min_median)
+        base=$(printf '| %7.3f | %5s | %6s ' "$bsec" $base)
+    fi
     rate=$(awk -v n="$n" -v s="$sec" 'BEGIN {printf "%.2fM", n / s / 1e6}')
     tsec=- trss=- ratio=-
     if [ "$TORCH" = 1 ] && [ -n "$targs" ]; then
@@ -58,8 +95,8 @@ row() {
         trss=$(awk -v k="$2" 'BEGIN {printf "%.0f MB", k / 1024}')
         ratio=$(awk -v t="$tsec" -v s="$sec" 'BEGIN {printf "%.0fx", t / s}')
     fi
-    printf '| %-34s | %-22s | %-13s | %7s | %7.3f | %10s | %9s | %10s | %9s | %7s |\n' \
-        "$label" "$optl" "$datal" "$threads" "$sec" "$rate" "$rss" "$tsec" "$trss" "$ratio"
+    printf '| %-34s | %-22s | %-13s | %7s | %7.3f | %10s | %9s | %10s | %9s | %7s %s|\n' \
+        "$label" "$optl" "$datal" "$threads" "$sec" "$rate" "$rss" "$tsec" "$trss" "$ratio" "$base"
 }
 
 CF="--model dot --dim 100 --batch 32"
@@ -116,3 +153,7 @@ echo "PyTorch: the same model, optimiser and batch, timed over its first 1000-20
 echo "steps and extrapolated to an epoch (ML-25M: tables of the full size, the first"
 echo "2M ratings read). peak RSS: the whole process (PyTorch's includes its"
 echo "libraries). LIBMF, for per-rating SGD, is not packaged here."
+if [ -n "$BASE" ]; then
+    echo "base: $BASE, run alternately with $EMBREC, $PAIRS pairs; min and median of"
+    echo "base s/epoch over $EMBREC s/epoch (> 1: $EMBREC is faster)."
+fi

@@ -1410,21 +1410,68 @@ done:
     return rc;
 }
 
-int data_split_latest(const data_ratings *all, size_t n_users, data_ratings *train,
-                      data_ratings *test) {
+static const char *const ties_names[] = {"last", "first", "max-item", "random"};
+static const char *const ties_words[] = {
+    "the last of them in the file", "the first of them in the file",
+    "the one with the largest item id", "one drawn at random"};
+
+int data_ties_parse(const char *name, data_ties_rule *rule) {
+    size_t k;
+    for (k = 0; k < sizeof ties_names / sizeof *ties_names; k++)
+        if (strcmp(name, ties_names[k]) == 0) {
+            *rule = (data_ties_rule)k;
+            return 0;
+        }
+    return -1;
+}
+
+const char *data_ties_name(data_ties_rule rule) {
+    return (unsigned)rule < 4 ? ties_names[rule] : "?";
+}
+
+const char *data_ties_words(data_ties_rule rule) {
+    return (unsigned)rule < 4 ? ties_words[rule] : "?";
+}
+
+/* Row k ties with the user's held-out row so far (same timestamp): does it
+ * take its place? n_tied counts the tied rows seen, k's included. */
+static int takes_tie(const data_ties *t, const data_ratings *all, size_t k, uint32_t held,
+                     uint32_t n_tied, nn_rng *rng) {
+    switch (t->rule) {
+    case DATA_TIES_FIRST: return 0;
+    case DATA_TIES_MAX_ITEM: return t->item_raw[all->item[k]] > t->item_raw[all->item[held]];
+    case DATA_TIES_RANDOM: return nn_rng_below(rng, n_tied) == 0; /* each of n kept w.p. 1/n */
+    case DATA_TIES_LAST: default: return 1;
+    }
+}
+
+int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *ties,
+                      data_ratings *train, data_ratings *test) {
+    static const data_ties last = {.rule = DATA_TIES_LAST};
     uint32_t *latest = malloc((n_users ? n_users : 1) * sizeof *latest); /* row + 1, 0 = none */
     uint32_t *count = calloc(n_users ? n_users : 1, sizeof *count);
+    uint32_t *tied = calloc(n_users ? n_users : 1, sizeof *tied); /* rows at the latest time */
+    nn_rng rng;
     size_t k;
     int rc = -1;
+    if (!ties) ties = &last;
+    nn_rng_seed(&rng, ties->seed);
     data_ratings_free(train);
     data_ratings_free(test);
-    if (!latest || !count) goto done;
+    if (!latest || !count || !tied) goto done;
     memset(latest, 0, (n_users ? n_users : 1) * sizeof *latest);
     for (k = 0; k < all->n; k++) {
-        uint32_t u = all->user[k];
+        uint32_t u = all->user[k], held;
         if (u >= n_users) goto done;
+        held = latest[u] - 1;
         count[u]++;
-        if (!latest[u] || all->time[k] >= all->time[latest[u] - 1]) latest[u] = (uint32_t)k + 1;
+        if (!latest[u] || all->time[k] > all->time[held]) { /* a later time: it alone so far */
+            latest[u] = (uint32_t)k + 1;
+            tied[u] = 1;
+        } else if (all->time[k] == all->time[held] &&
+                   takes_tie(ties, all, k, held, ++tied[u], &rng)) {
+            latest[u] = (uint32_t)k + 1;
+        }
     }
     for (k = 0; k < all->n; k++) {
         uint32_t u = all->user[k];
@@ -1435,6 +1482,7 @@ int data_split_latest(const data_ratings *all, size_t n_users, data_ratings *tra
 done:
     free(latest);
     free(count);
+    free(tied);
     return rc;
 }
 

@@ -314,11 +314,32 @@ int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
  * formats/numpy.h). 0 or -1 (no memory, bad perm) */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm);
 
+/* Which of a user's interactions at their latest timestamp is held out
+ * when several share it (415 of ML-100K's 943 users have such ties): */
+typedef enum {
+    DATA_TIES_LAST,     /* the last of them in the file (a stable sort by time, then the tail) */
+    DATA_TIES_FIRST,    /* the first of them in the file */
+    DATA_TIES_MAX_ITEM, /* the one with the largest raw item id */
+    DATA_TIES_RANDOM    /* one drawn at random, seeded */
+} data_ties_rule;
+
+typedef struct {
+    data_ties_rule rule;
+    const int64_t *item_raw; /* DATA_TIES_MAX_ITEM: each item row's raw id */
+    uint64_t seed;           /* DATA_TIES_RANDOM */
+} data_ties;
+
+/* "last", "first", "max-item", "random"; 0, or -1 for another name */
+int data_ties_parse(const char *name, data_ties_rule *rule);
+const char *data_ties_name(data_ties_rule rule);
+/* the rule in words, for the line beside a ranking table */
+const char *data_ties_words(data_ties_rule rule);
+
 /* Leave-latest-out (the NCF protocol): each user's latest interaction (the
- * largest timestamp; among equal ones the last in the file) goes to test,
- * every other row to train, both in the original order. Users with a single
- * interaction keep it in train. 0 or -1. */
-int data_split_latest(const data_ratings *all, size_t n_users,
+ * largest timestamp; among equal ones as ties says, NULL: the last in the
+ * file) goes to test, every other row to train, both in the original order.
+ * Users with a single interaction keep it in train. 0 or -1. */
+int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *ties,
                       data_ratings *train, data_ratings *test);
 
 /* A split that makes some users and items cold, for measuring what side

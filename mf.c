@@ -1895,6 +1895,12 @@ static int early_stopping(fit_state *fs, mf_history *hist, size_t epoch, FILE *l
         return 0;
     }
     if (!cfg->fit.patience || ++fs->wait < cfg->fit.patience) return 0;
+    if (epoch + 1 == cfg->fit.epochs) { /* the epoch cap ends the run, not the callback */
+        if (log && cfg->session.verbose)
+            fprintf(log, "Epoch %05zu: the last epoch (no improvement for %zu epochs)\n",
+                    epoch + 1, fs->wait);
+        return 1;
+    }
     hist->stopped_early = 1;
     if (log && cfg->session.verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
     return 1;
@@ -1952,8 +1958,12 @@ static void fit_close(fit_state *fs, const mf_history *hist, int rc, FILE *log) 
         else
             fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu", b->val_loss,
                     sqrt(b->val_loss), hist->best + 1);
-        fprintf(log, "%s\n", fs->keep_best && fs->have_best_w ? "; the model keeps that epoch's weights"
-                                                              : "");
+        if (fs->keep_best && fs->have_best_w) /* ModelCheckpoint(save_best_only) */
+            fprintf(log, "; the model keeps that epoch's weights\n");
+        else if (hist->best + 1 != hist->n) /* a run without it keeps what it ended with */
+            fprintf(log, "; the model keeps the last epoch's (%zu) weights\n", hist->n);
+        else
+            fprintf(log, "\n");
     }
 }
 
@@ -2034,6 +2044,7 @@ static const mf_recipe recipes[] = {
                 .batch = 5000, .epochs = 20, .seed = 1, .negatives = 4, .rank_k = 10},
         .val_split = 0.05,
         .shuffle_first = 1,
+        .mean_of_all = 1, /* the notebook subtracts the mean of every rating, then splits */
     },
     {
         .name = "cfmodel",
@@ -2045,6 +2056,8 @@ static const mf_recipe recipes[] = {
                 .restore_best = 1, .seed = 1, .negatives = 4, .rank_k = 10},
         .val_split = 0.1,
         .shuffle_first = 1,
+        .shuffle_numpy = 1, /* ratings.sample(frac=1., random_state=RNG_SEED) */
+        .numpy_seed = 1446557,
     },
     /* notebook 002 prints its layers and 5 epochs on an 80/20 split; its
      * optimiser, batch and dropout rates are not shown: Keras's Adam, batch 32

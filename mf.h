@@ -548,6 +548,11 @@ typedef struct {
     mf_fit fit;            /* optimiser, batch, epochs, EarlyStopping, ... */
     double val_split;      /* validation_split */
     int shuffle_first;     /* shuffle the rows once, seeded, before splitting */
+    int shuffle_numpy;     /* ... as the notebook did: pandas' df.sample(frac=1,
+                            * random_state=numpy_seed), its own split */
+    uint64_t numpy_seed;
+    int mean_of_all;       /* μ over every row, the validation rows' too (the
+                            * notebook centred before it split); else the training rows' */
 } mf_recipe;
 
 /* the recipes: "mf8" (notebook 000), "hybrid" (001), "deep-genre" (002),

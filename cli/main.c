@@ -369,6 +369,8 @@ typedef struct {
     int shuffle_first;
     int shuffle_numpy;      /* --shuffle numpy:SEED: NumPy's permutation, not nn_rng's */
     uint64_t numpy_seed;
+    int mean_of_all;        /* --mean-of all: μ over the validation rows too */
+    data_ties ties;         /* --ties: implicit, which latest row is held out */
     const char *init_from;  /* --init-from DIR: initial weights from .npy files */
     const char *batch_order; /* --batch-order FILE: each epoch's order of the training rows */
     const mf_recipe *recipe;
@@ -393,6 +395,9 @@ static void apply_recipe(train_options *o, const mf_recipe *r) {
     o->train.fit = r->fit;
     o->val_split = r->val_split;
     o->shuffle_first = r->shuffle_first;
+    o->shuffle_numpy = r->shuffle_numpy;
+    o->numpy_seed = r->numpy_seed;
+    o->mean_of_all = r->mean_of_all;
 }
 
 /* text wrapped at width, continuation lines indented by indent */
@@ -424,6 +429,11 @@ static void train_help(void) {
            "  --shuffle / --no-shuffle  shuffle the rows once before splitting    [%s]\n"
            "  --shuffle numpy:S  shuffle them as numpy.random.RandomState(S).permutation:\n"
            "                     row for row pandas' df.sample(frac=1, random_state=S)\n"
+           "                     (cfmodel: numpy:1446557, notebook 003's own split;\n"
+           "                     --shuffle embrec or --shuffle: embrec's generator, --seed)\n"
+           "  --mean-of R        μ (centring, bias, the mean fallback) over the train\n"
+           "                     rows or all of them, validation's too (mf8: all, as\n"
+           "                     notebook 000 centred before splitting)          [train]\n"
            "  --seed N           seed for initial weights and shuffles           [%llu]\n"
            "  --init-from DIR    start from weights saved by NumPy: DIR/user_embedding.npy,\n"
            "                     item_embedding.npy, user_bias.npy, item_bias.npy,\n"
@@ -477,7 +487,10 @@ static void train_help(void) {
            "  --implicit         learn from interactions: BCE on each pair and sampled\n"
            "                     negatives; each user's latest item held out and ranked\n"
            "  --negatives N      implicit: negatives per positive each epoch      [%zu]\n"
-           "  -k K               implicit: the K of HR@K and NDCG@K               [%zu]\n\n"
+           "  -k K               implicit: the K of HR@K and NDCG@K               [%zu]\n"
+           "  --ties RULE        implicit: which of a user's interactions at their latest\n"
+           "                     time is held out: last or first in the file, max-item\n"
+           "                     (largest id) or random (--seed)                 [last]\n\n"
            "Optimiser (Keras 2.1.6 formulas):\n"
            "  --optimizer O      sgd, adam or adamax                              [%s]\n"
            "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
@@ -602,6 +615,14 @@ static uint64_t parse_numpy_seed(args *a, const char *name, const char *v, const
     return seed;
 }
 
+/* --ties RULE: which of a user's latest interactions the implicit protocol holds out */
+static data_ties_rule parse_ties(args *a, const char *v) {
+    data_ties_rule rule = DATA_TIES_LAST;
+    if (data_ties_parse(v, &rule) != 0)
+        usage_error(a, "--ties: expected last, first, max-item or random (got \"%s\")%s", v, "");
+    return rule;
+}
+
 /* --shuffle numpy:SEED (NumPy's legacy permutation) or --shuffle embrec */
 static void parse_shuffle(args *a, const char *v, train_options *o) {
     o->shuffle_first = 1;
@@ -712,7 +733,8 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         else if (option(a, "--holdout", &v)) o->holdout = parse_real(a, "--holdout", v, 0, 0.99);
         else if (strncmp(a->argv[a->k], "--shuffle=", 10) == 0 ||
                  (flag(a, "--shuffle") && a->k + 1 < a->argc &&
-                  strncmp(a->argv[a->k + 1], "numpy:", 6) == 0)) {
+                  (strncmp(a->argv[a->k + 1], "numpy:", 6) == 0 ||
+                   strcmp(a->argv[a->k + 1], "embrec") == 0))) {
             option(a, "--shuffle", &v);
             parse_shuffle(a, v, o);
         } else if (flag(a, "--shuffle")) {
@@ -720,6 +742,12 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
             o->shuffle_numpy = 0;
         }
         else if (flag(a, "--no-shuffle")) o->shuffle_first = 0;
+        else if (option(a, "--ties", &v)) o->ties.rule = parse_ties(a, v);
+        else if (option(a, "--mean-of", &v)) {
+            if (strcmp(v, "all") != 0 && strcmp(v, "train") != 0)
+                usage_error(a, "--mean-of: expected train or all (got \"%s\")%s", v, "");
+            o->mean_of_all = strcmp(v, "all") == 0;
+        }
         else if (option(a, "--seed", &v)) o->train.fit.seed = parse_size(a, "--seed", v, 0);
         else if (option(a, "--init-from", &v)) o->init_from = v;
         else if (option(a, "--batch-order", &v)) {
@@ -956,8 +984,10 @@ static int load_genres(const train_options *o, const data_idmap *items, uint32_t
 
 /* HR, NDCG, precision and recall of the model and of the most-popular
  * baseline, on the same held-out rows and the same sampled negatives */
+/* ties: the rule that chose the held-out rows when they are each user's
+ * latest (NULL: test rows given otherwise) */
 static void print_ranking(const mf_model *m, const data_ratings *train, const data_ratings *test,
-                          size_t k, uint64_t seed) {
+                          size_t k, uint64_t seed, const data_ties *ties) {
     mf_ranking r, p;
     data_error err;
     if (mf_rank_evaluate(m, train, test, k, 99, seed, &r, &err) != 0 ||
@@ -965,6 +995,9 @@ static void print_ranking(const mf_model *m, const data_ratings *train, const da
         die(&err);
     printf("Ranking %zu held-out items of %zu users (NCF protocol, K = %zu):\n", r.rows,
            r.users, k);
+    if (ties)
+        printf("  (each user's latest interaction; at equal times %s: --ties %s)\n",
+               data_ties_words(ties->rule), data_ties_name(ties->rule));
     printf("  %-12s %-19s %-37s\n", "", "vs 99 sampled", "vs every unseen item");
     printf("  %-12s %-9s %-9s %-9s %-9s %-9s %-9s\n", "", "HR", "NDCG", "HR", "NDCG",
            "precision", "recall");
@@ -1207,7 +1240,9 @@ static int cmd_train(args *a) {
         data_ratings_init(&all);
     }
     if (o.model.implicit) { /* NCF: each user's latest interaction is held out */
-        if (data_split_latest(&rest, users.n, &train, &val) != 0) goto oom;
+        o.ties.item_raw = items.raw;
+        o.ties.seed = o.train.fit.seed;
+        if (data_split_latest(&rest, users.n, &o.ties, &train, &val) != 0) goto oom;
     } else if (data_split_tail_view(&rest, o.val_split, &train, &val) != 0) {
         goto oom;
     } else {
@@ -1246,7 +1281,10 @@ static int cmd_train(args *a) {
         side.n_genres = n_genres;
         side.user_features = uf.n_features ? &uf : NULL;
         side.item_features = itf.n_features ? &itf : NULL;
-        if (mf_init(&model, o.model, &users, &items, &rest, &side, &rng, &err) != 0) die(&err);
+        /* μ and the rating range: the training rows' (mf8: every row's, as its notebook) */
+        if (mf_init(&model, o.model, &users, &items, o.mean_of_all ? &rest : &train, &side,
+                    &rng, &err) != 0)
+            die(&err);
         if (o.init_from) {
             size_t loaded;
             struct stat st;
@@ -1305,14 +1343,14 @@ static int cmd_train(args *a) {
         goto done;
     }
     if (val.n && o.model.implicit) {
-        print_ranking(&model, &train, &val, o.train.fit.rank_k, o.train.fit.seed);
+        print_ranking(&model, &train, &val, o.train.fit.rank_k, o.train.fit.seed, &o.ties);
     } else if (val.n && o.train.session.verbose) {
         mf_metrics bm = mf_evaluate_mean(model.mean, &val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
     warn_if_worse_than_mean(&model, &hist, &val, initial_val_loss);
     if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
-        print_ranking(&model, &rest, &test, o.train.fit.rank_k, o.train.fit.seed);
+        print_ranking(&model, &rest, &test, o.train.fit.rank_k, o.train.fit.seed, NULL);
     } else if (test.n) {
         mf_metrics tm = mf_evaluate_threads(&model, &test, 1, o.train.speed.threads);
         mf_metrics bm = mf_evaluate_mean(model.mean, &test);
@@ -1644,6 +1682,7 @@ static int cmd_eval(args *a) {
     int ranking = 0;
     size_t k = 10, threads = 0;
     uint64_t seed = 1;
+    data_ties ties = {.rule = DATA_TIES_LAST};
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
             printf("usage: embrec eval --model FILE --data FILE [--ranking [-k K] [--seed N]]\n"
@@ -1654,7 +1693,10 @@ static int cmd_eval(args *a) {
                    "--ranking: the NCF protocol instead: each user's latest interaction in\n"
                    "FILE is held out and ranked against 99 sampled unseen items and against\n"
                    "every unseen item (HR@K, NDCG@K, precision@K, recall@K), next to the\n"
-                   "most-popular baseline. Give the file the model was trained on.  [K=10]\n\n"
+                   "most-popular baseline. Give the file the model was trained on.  [K=10]\n"
+                   "--ties RULE: which of a user's interactions at their latest time is held\n"
+                   "out: last or first in the file, max-item (largest id) or random (--seed);\n"
+                   "give the rule the model was trained with                       [last]\n\n"
                    "--threads N: RMSE and MAE on N threads (the numbers do not depend on\n"
                    "N)                                                        [every core]\n\n%s",
                    read_help);
@@ -1662,6 +1704,7 @@ static int cmd_eval(args *a) {
         } else if (option(a, "--model", &v)) model_path = v;
         else if (option(a, "--data", &v)) path = v;
         else if (flag(a, "--ranking")) ranking = 1;
+        else if (option(a, "--ties", &v)) ties.rule = parse_ties(a, v);
         else if (option(a, "-k", &v) || option(a, "--rank-k", &v)) k = parse_size(a, "-k", v, 1);
         else if (option(a, "--seed", &v)) seed = parse_size(a, "--seed", v, 0);
         else if (option(a, "--threads", &v)) threads = parse_size(a, "--threads", v, 0);
@@ -1690,13 +1733,15 @@ static int cmd_eval(args *a) {
                 mf_free(&m);
                 return 1;
             }
-        if (data_split_latest(&r, m.n_users, &train, &test) != 0) {
+        ties.item_raw = m.item_ids;
+        ties.seed = seed;
+        if (data_split_latest(&r, m.n_users, &ties, &train, &test) != 0) {
             fprintf(stderr, "embrec eval: out of memory\n");
             data_ratings_free(&r);
             mf_free(&m);
             return 1;
         }
-        print_ranking(&m, &train, &test, k, seed);
+        print_ranking(&m, &train, &test, k, seed, &ties);
         data_ratings_free(&train);
         data_ratings_free(&test);
         data_ratings_free(&r);
@@ -1963,6 +2008,49 @@ static void print_top(const mf_model *m, const data_movies *mv, const mf_scored 
 }
 
 
+/* One of the user's ratings beside the model's prediction of it. */
+typedef struct {
+    uint32_t item;
+    float rating, prediction;
+} rated_row;
+
+/* highest rating first, then highest prediction, then the smaller row */
+static int by_rating_desc(const void *pa, const void *pb) {
+    const rated_row *a = pa, *b = pb;
+    if (a->rating != b->rating) return a->rating > b->rating ? -1 : 1;
+    if (a->prediction != b->prediction) return a->prediction > b->prediction ? -1 : 1;
+    return a->item < b->item ? -1 : a->item > b->item;
+}
+
+/* Notebook 003's first table: the user's ratings sorted by rating (then by
+ * prediction: pandas' order among equal ratings is its sort's), the first
+ * `limit`, with the prediction, title and genres. 0, or -1 (no memory). */
+static int print_rated(const mf_model *m, const data_movies *mv, const data_ratings *r,
+                       uint32_t u, const char *user_s, size_t limit) {
+    rated_row *rows;
+    size_t k, n = 0;
+    for (k = 0; k < r->n; k++) n += r->user[k] == u && r->item[k] < m->n_items;
+    if (!(rows = malloc((n ? n : 1) * sizeof *rows))) return -1;
+    for (k = n = 0; k < r->n; k++)
+        if (r->user[k] == u && r->item[k] < m->n_items)
+            rows[n++] = (rated_row){.item = r->item[k], .rating = r->rating[k],
+                                    .prediction = mf_predict(m, u, r->item[k])};
+    qsort(rows, n, sizeof *rows, by_rating_desc);
+    printf("Rated by user %s: %s%zu of %zu, by rating:\n", user_s, limit < n ? "the top " : "",
+           limit < n ? limit : n, n);
+    printf("%4s  %8s  %6s  %9s  %s\n", "rank", "movie", "rating", "predicted",
+           mv->n ? "title  (genres)" : "");
+    for (k = 0; k < n && k < limit; k++) {
+        int64_t id = m->item_ids[rows[k].item];
+        printf("%4zu  %8lld  %6.1f  %9.3f", k + 1, (long long)id, (double)rows[k].rating,
+               (double)rows[k].prediction);
+        print_movie(mv, id);
+        printf("\n");
+    }
+    free(rows);
+    return 0;
+}
+
 /* A user the model never saw, described by metadata (cold start). */
 typedef struct {
     int age;                 /* years, or -1 */
@@ -2032,7 +2120,8 @@ static int cmd_recommend(args *a) {
     data_read_opts ro = data_read_defaults();
     const char *model_path = NULL, *data_path = NULL, *movies_path = NULL, *user_s = NULL, *v;
     size_t n = 10, k, got, threads = 0;
-    int show_rated = 0, all_users = 0;
+    size_t show_rated = 0; /* how many of the user's ratings to list */
+    int all_users = 0, rc = 0;
     cold_user cold = {-1, NULL, NULL, NULL};
     const char *out_path = NULL;
     int64_t uid;
@@ -2044,13 +2133,15 @@ static int cmd_recommend(args *a) {
     mf_scored *top;
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
-            printf("usage: embrec recommend --model FILE --user ID [-n N] [--rated]\n"
+            printf("usage: embrec recommend --model FILE --user ID [-n N] [--rated | --rated-n N]\n"
                    "                        [--data FILE] [--movies FILE]\n\n"
                    "The N movies the user has not rated with the highest predicted rating  [N=10].\n"
                    "--data: the ratings that count as rated     [the model's training file]\n"
                    "--movies: titles and genres                  [movies.csv, movies.dat or\n"
                    "                                              u.item beside --data]\n"
-                   "--rated: also list the user's rated movies with their predictions.\n"
+                   "--rated: first, as notebook 003 does, the user's 20 highest-rated movies\n"
+                   "         (by rating, then prediction) with the model's predictions;\n"
+                   "         --rated-n N: N of them.\n"
                    "--all --out FILE: every learned user's top N as CSV\n"
                    "                  (userId,rank,movieId,prediction), on --threads N\n"
                    "                  threads [every core]; the output does not depend on N.\n"
@@ -2063,7 +2154,8 @@ static int cmd_recommend(args *a) {
         else if (option(a, "-n", &v) || option(a, "--top", &v)) n = parse_size(a, "-n", v, 1);
         else if (option(a, "--data", &v)) data_path = v;
         else if (option(a, "--movies", &v)) movies_path = v;
-        else if (flag(a, "--rated")) show_rated = 1;
+        else if (flag(a, "--rated")) show_rated = 20; /* the notebook's head(20) */
+        else if (option(a, "--rated-n", &v)) show_rated = parse_size(a, "--rated-n", v, 1);
         else if (flag(a, "--all")) all_users = 1;
         else if (option(a, "--age", &v)) cold.age = (int)parse_size(a, "--age", v, 0);
         else if (option(a, "--gender", &v)) cold.gender = v;
@@ -2106,27 +2198,23 @@ static int cmd_recommend(args *a) {
         mf_free(&m);
         return 1;
     }
-    if (show_rated) printf("Rated by user %s (rating, prediction):\n", user_s);
     for (k = 0; k < r.n; k++)
-        if (r.user[k] == (uint32_t)u) {
-            rated[r.item[k]] = 1;
-            if (show_rated && r.item[k] < m.n_items) {
-                int32_t row = data_movie_find(&mv, m.item_ids[r.item[k]]);
-                printf("  %8lld  %4.1f  %6.3f  ", (long long)m.item_ids[r.item[k]],
-                       (double)r.rating[k], (double)mf_predict(&m, (uint32_t)u, r.item[k]));
-                print_text(row >= 0 ? data_movie_title(&mv, (size_t)row) : "");
-                printf("\n");
-            }
-        }
-    got = mf_recommend(&m, (uint32_t)u, rated, top, n);
-    printf("Top %zu for user %s:\n", got, user_s);
-    print_top(&m, &mv, top, got);
+        if (r.user[k] == (uint32_t)u) rated[r.item[k]] = 1;
+    if (show_rated && print_rated(&m, &mv, &r, (uint32_t)u, user_s, show_rated) != 0) {
+        fprintf(stderr, "embrec recommend: out of memory\n");
+        rc = 1;
+    } else { /* notebook 003's second table */
+        got = mf_recommend(&m, (uint32_t)u, rated, top, n);
+        printf("%sTop %zu for user %s, not rated, by prediction:\n", show_rated ? "\n" : "",
+               got, user_s);
+        print_top(&m, &mv, top, got);
+    }
     free(rated);
     free(top);
     data_ratings_free(&r);
     data_movies_free(&mv);
     mf_free(&m);
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------ similar / export */

@@ -1574,6 +1574,161 @@ static void test_resume_continues_the_run(void) {
     CHECK(strstr(out, "Epoch") == NULL); /* (stdout went elsewhere) */
 }
 
+/* μ comes from the training rows: the validation rows' ratings do not leak
+ * into the model (--mean-of all, and mf8's recipe, centre on every row as
+ * notebook 000 did). The sample's first 6,000 ratings average 3.50725, all
+ * 12,000 3.52625 (awk over data/ratings.csv). */
+static void test_mean_from_training_rows(void) {
+    char args[4096], m[600];
+    snprintf(m, sizeof m, "%s", test_path("mean.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --no-shuffle "
+             "--val-split 0.5 --epochs 1 --quiet --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "predict --model %s --user 999999 --item 1 --unknown-mean", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_NEAR(atof(out), 3.50725, 0, 1e-4);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --no-shuffle "
+             "--val-split 0.5 --mean-of all --epochs 1 --quiet --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "predict --model %s --user 999999 --item 1 --unknown-mean", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_NEAR(atof(out), 3.52625, 0, 1e-4);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe mf8 --no-shuffle "
+             "--val-split 0.5 --epochs 1 --quiet --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "predict --model %s --user 999999 --item 1 --unknown-mean", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_NEAR(atof(out), 3.52625, 0, 1e-4);
+    CHECK_INT(embrec("train --data data/ratings.csv --mean-of some --epochs 1 --quiet"), 2);
+    CHECK_HAS(out, "--mean-of: expected train or all (got \"some\")");
+}
+
+/* the first epoch's loss and validation figures from a --history file
+ * (epoch,loss,val_loss,val_rmse,val_mae: the fields before the seconds) */
+static void first_epoch(const char *path, char *line, size_t size) {
+    FILE *f = fopen(path, "r");
+    char *cut;
+    int n = 0;
+    line[0] = 0;
+    if (!f) return;
+    if (!fgets(line, (int)size, f) || !fgets(line, (int)size, f)) line[0] = 0;
+    fclose(f);
+    for (cut = line; cut && n < 5; n++) cut = strchr(cut + 1, ',');
+    if (cut) *cut = 0;
+}
+
+/* cfmodel splits as notebook 003 did, ratings.sample(frac=1.,
+ * random_state=1446557), unless told otherwise */
+static void test_cfmodel_notebook_split(void) {
+    char args[4096], h1[600], h2[600], h3[600];
+    snprintf(h1, sizeof h1, "%s", test_path("cf1.csv"));
+    snprintf(h2, sizeof h2, "%s", test_path("cf2.csv"));
+    snprintf(h3, sizeof h3, "%s", test_path("cf3.csv"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe cfmodel --dim 8 --epochs 1 "
+             "--quiet --history %s --save %s", h1, test_path("cf.embrec"));
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe cfmodel --dim 8 --epochs 1 "
+             "--shuffle numpy:1446557 --quiet --history %s --save %s", h2, test_path("cf.embrec"));
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe cfmodel --dim 8 --epochs 1 "
+             "--shuffle embrec --quiet --history %s --save %s", h3, test_path("cf.embrec"));
+    CHECK_INT(embrec(args), 0);
+    first_epoch(h1, h1, sizeof h1);
+    first_epoch(h2, h2, sizeof h2);
+    first_epoch(h3, h3, sizeof h3);
+    CHECK(h1[0] != 0);
+    CHECK(strcmp(h1, h2) == 0);
+    CHECK(strcmp(h1, h3) != 0);
+}
+
+/* recommend --rated prints notebook 003's first table: the user's top 20
+ * ratings, highest first, equal ratings by prediction (user 1 of the sample
+ * rated 27 movies, four of them 5 stars) */
+static void test_recommend_rated_table(void) {
+    char args[4096], m[600];
+    const char *p;
+    double last_rating = 6.0, last_pred = 1e9;
+    size_t rows = 0, fives = 0;
+    snprintf(m, sizeof m, "%s", test_path("rated.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --dim 8 --epochs 2 --quiet "
+             "--save %s", m);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "recommend --model %s --user 1 -n 5 --rated", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Rated by user 1: the top 20 of 27, by rating:");
+    CHECK_HAS(out, "rank     movie  rating  predicted  title  (genres)");
+    CHECK_HAS(out, "\nTop 5 for user 1, not rated, by prediction:");
+    p = strstr(out, "(genres)\n");
+    while (p && (p = strchr(p, '\n')) && p[1] != '\n' && p[1] != 0) {
+        unsigned rank;
+        long long movie;
+        double rating, pred;
+        CHECK(sscanf(p + 1, "%u %lld %lf %lf", &rank, &movie, &rating, &pred) == 4);
+        CHECK_INT(rank, rows + 1);
+        CHECK(rating < last_rating || (rating == last_rating && pred <= last_pred));
+        fives += rating == 5.0;
+        last_rating = rating;
+        last_pred = pred;
+        rows++;
+        p++;
+    }
+    CHECK_INT(rows, 20);
+    CHECK_INT(fives, 4);
+    snprintf(args, sizeof args, "recommend --model %s --user 1 -n 5 --rated-n 30", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Rated by user 1: 27 of 27, by rating:");
+}
+
+/* The implicit protocol's tie rule is an option, and the ranking table says
+ * which rule chose the held-out rows */
+static void test_ties_rule_stated(void) {
+    char args[4096], m[600];
+    snprintf(m, sizeof m, "%s", test_path("ties.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model gmf --implicit --dim 4 "
+             "--epochs 1 --batch 256 --ties max-item --no-progress --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "(each user's latest interaction; at equal times the one with the largest "
+                   "item id: --ties max-item)");
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv --ranking", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "at equal times the last of them in the file: --ties last)");
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv --ranking --ties later", m);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--ties: expected last, first, max-item or random (got \"later\")");
+}
+
+/* The log says what ended the run: "early stopping" only when the callback
+ * stopped it before the epoch cap, and which epoch's weights the model
+ * keeps when they are not the best's. */
+static void test_log_says_what_ended_the_run(void) {
+    char args[4096], m[600];
+    const char *at;
+    unsigned stop = 0;
+    snprintf(m, sizeof m, "%s", test_path("ended.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 32 --optimizer "
+             "adam --lr 0.05 --epochs 30 --patience 1 --no-progress --save %s", m);
+    CHECK_INT(embrec(args), 0);
+    CHECK((at = strstr(out, ": early stopping")) != NULL);
+    if (!at) return;
+    while (at > out && at[-1] != 'h') at--; /* "Epoch 000NN" */
+    CHECK(sscanf(at, "%u", &stop) == 1 && stop > 1 && stop < 30);
+    /* the same run capped at that epoch: patience runs out with the cap */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 32 --optimizer "
+             "adam --lr 0.05 --epochs %u --patience 1 --restore-best --no-progress --save %s",
+             stop, m);
+    CHECK_INT(embrec(args), 0);
+    CHECK(strstr(out, "early stopping") == NULL);
+    CHECK_HAS(out, ": the last epoch (no improvement for 1 epochs)");
+    CHECK_HAS(out, "; the model keeps that epoch's weights");
+    /* without ModelCheckpoint the last epoch's weights stay, and the log says so */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model bias --dim 32 --optimizer "
+             "adam --lr 0.05 --epochs %u --patience 0 --no-restore-best --no-progress --save %s",
+             stop, m);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "; the model keeps the last epoch's (%u) weights", stop);
+    CHECK_HAS(out, args);
+}
+
 /* EarlyStopping's counter carries over: a run that stopped early resumes
  * only with more patience; version 2 files (no progress) still load and
  * resume with their optimiser's state, counting epochs from 1. */
@@ -1906,6 +2061,11 @@ void suite_cli(void) {
     test_run("cli/resume", test_resume);
     test_run("cli/resume_continues_the_run", test_resume_continues_the_run);
     test_run("cli/resume_patience_and_v2", test_resume_patience_and_v2);
+    test_run("cli/log_says_what_ended_the_run", test_log_says_what_ended_the_run);
+    test_run("cli/mean_from_training_rows", test_mean_from_training_rows);
+    test_run("cli/ties_rule_stated", test_ties_rule_stated);
+    test_run("cli/recommend_rated_table", test_recommend_rated_table);
+    test_run("cli/cfmodel_notebook_split", test_cfmodel_notebook_split);
     test_run("cli/odd_input_rules", test_odd_input_rules);
     test_run("cli/networks_ml_latest_small", test_networks_ml_latest_small);
     test_run("cli/version_and_help", test_version_and_help);

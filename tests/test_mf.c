@@ -1450,7 +1450,7 @@ static void test_split_latest(void) {
     data_ratings_push(&all, 0, 3, 4, 200);
     data_ratings_push(&all, 2, 4, 4, 70);
     data_ratings_push(&all, 2, 5, 4, 70);  /* a tie: the later row is held out */
-    CHECK(data_split_latest(&all, 3, &train, &test) == 0);
+    CHECK(data_split_latest(&all, 3, NULL, &train, &test) == 0);
     CHECK_INT(test.n, 2);
     CHECK_INT(train.n, 4);
     if (test.n == 2) {
@@ -1460,6 +1460,60 @@ static void test_split_latest(void) {
         CHECK_INT(test.item[1], 5);
     }
     if (train.n == 4) CHECK_INT(train.item[2], 3); /* the original order is kept */
+    data_ratings_free(&all);
+    data_ratings_free(&train);
+    data_ratings_free(&test);
+}
+
+/* The tie rules on a hand-made file: user 0 rated items (raw ids) 30, 10,
+ * 20 all at time 500 after 40 at 100; user 1 rated 7 at 5 and 9 at 5.
+ * last: 20 and 9; first: 30 and 7; max-item: 30 and 9; random: one of
+ * each user's tied rows, the same one for the same seed, and over seeds
+ * every tied row of user 0 is drawn. */
+static void test_split_latest_ties(void) {
+    static const int64_t raw[] = {40, 30, 10, 20, 7, 9}; /* item row -> raw id */
+    static const uint32_t want[3][2] = {{3, 5}, {1, 4}, {1, 5}}; /* last, first, max-item */
+    data_ratings all, train, test;
+    data_ties t = {.item_raw = raw};
+    size_t k, seen[6] = {0};
+    uint64_t seed;
+    data_ratings_init(&all);
+    data_ratings_init(&train);
+    data_ratings_init(&test);
+    data_ratings_push(&all, 0, 0, 4, 100);
+    data_ratings_push(&all, 0, 1, 4, 500);
+    data_ratings_push(&all, 1, 4, 3, 5);
+    data_ratings_push(&all, 0, 2, 4, 500);
+    data_ratings_push(&all, 0, 3, 4, 500);
+    data_ratings_push(&all, 1, 5, 3, 5);
+    for (k = 0; k < 3; k++) {
+        t.rule = (data_ties_rule)k;
+        CHECK(data_split_latest(&all, 2, &t, &train, &test) == 0);
+        CHECK_INT(test.n, 2);
+        CHECK_INT(train.n, 4);
+        if (test.n == 2) {
+            CHECK_INT(test.item[0], want[k][0]); /* (test keeps the file's order) */
+            CHECK_INT(test.item[1], want[k][1]);
+        }
+    }
+    t.rule = DATA_TIES_RANDOM;
+    for (seed = 1; seed <= 60; seed++) {
+        uint32_t first;
+        t.seed = seed;
+        CHECK(data_split_latest(&all, 2, &t, &train, &test) == 0);
+        CHECK_INT(test.n, 2);
+        if (test.n != 2) break;
+        k = test.user[0] == 0 ? 0 : 1; /* user 0's held-out row (file order) */
+        CHECK(test.item[k] >= 1 && test.item[k] <= 3 && test.item[1 - k] >= 4);
+        if (test.item[k] <= 3) seen[test.item[k]]++;
+        first = test.item[k];
+        CHECK(data_split_latest(&all, 2, &t, &train, &test) == 0);
+        CHECK_INT(test.item[k], first); /* the seed decides */
+    }
+    CHECK(seen[1] > 5 && seen[2] > 5 && seen[3] > 5); /* about 20 each */
+    CHECK(data_ties_parse("max-item", &t.rule) == 0 && t.rule == DATA_TIES_MAX_ITEM);
+    CHECK(data_ties_parse("latest", &t.rule) == -1);
+    CHECK(strcmp(data_ties_name(DATA_TIES_FIRST), "first") == 0);
     data_ratings_free(&all);
     data_ratings_free(&train);
     data_ratings_free(&test);
@@ -2165,6 +2219,7 @@ void suite_mf(void) {
     test_run("mf/recommend_cold_deep", test_recommend_cold_deep);
     test_run("mf/hybrid_planted_attribute", test_hybrid_planted_attribute);
     test_run("mf/split_latest", test_split_latest);
+    test_run("mf/split_latest_ties", test_split_latest_ties);
     test_run("mf/ranking_by_hand", test_ranking_by_hand);
     test_run("mf/similar_planted_clusters", test_similar_planted_clusters);
     test_run("mf/summary_matches_notebooks", test_summary_matches_notebooks);

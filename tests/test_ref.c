@@ -800,7 +800,7 @@ static double rr_run(const rr_block *b, double got[][3]) {
         return -1.0;
     }
     perm = malloc(all.n * sizeof *perm);
-    if (b->implicit ? data_split_latest(&all, users.n, &train, &val) != 0 /* in file order */
+    if (b->implicit ? data_split_latest(&all, users.n, NULL, &train, &val) != 0 /* in file order */
                     : !perm || data_np_permutation(perm, all.n, b->shuffle_seed, &err) != 0 ||
                           data_ratings_permute(&all, perm) != 0 ||
                           data_split_tail(&all, rc->val_split, &train, &val) != 0) {

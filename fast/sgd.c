@@ -58,6 +58,10 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
             if (k + SGD_PREFETCH < nc) {
                 fast_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
                 fast_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
+                if (bu) { /* the biases live in tables of their own: as many misses again */
+                    fast_prefetch(bu + cu[k + SGD_PREFETCH], 1);
+                    fast_prefetch(bi + ci[k + SGD_PREFETCH], 1);
+                }
             }
             pred = mf_rating_offset(m, u, i, 0) + dot(p, q, K);
             d = (double)pred - (double)y;

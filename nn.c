@@ -519,6 +519,17 @@ void nn_adamax_update(float *p, const float *g, float *m, float *u, size_t n,
     kernels()->adamax(p, g, m, u, n, lr_t, beta1, beta2, eps);
 }
 
+void nn_rowwise_adagrad_row(float *w, const float *g, float *G1, size_t k, float lr) {
+    float rate = lr / sqrtf(1.0f + *G1); /* lr/√G, from the G before this step */
+    float sum = 0.0f;
+    size_t j;
+    for (j = 0; j < k; j++) {
+        w[j] -= rate * g[j];  /* w −= lr/√G · g */
+        sum += g[j] * g[j];
+    }
+    *G1 += sum / (float)k;    /* G += mean g² */
+}
+
 /* Keras: t = float(iterations) + 1; everything in float32 (K.pow on a
  * float32 variable), multiplied in this order. */
 float nn_adam_lr_t(float lr, float beta1, float beta2, uint64_t t) {
@@ -1183,6 +1194,10 @@ nn_optimizer_config nn_optimizer_defaults(nn_optimizer_kind kind) {
         c.beta2 = 0.999f;
         c.epsilon = 1e-7f;
         break;
+    case NN_ROWWISE_ADAGRAD: /* LIBMF's default rate (mf-train -r 0.1) */
+        c.lr = 0.1f;
+        c.update = NN_UPDATE_LAZY; /* (the same as dense for it) */
+        break;
     }
     return c;
 }
@@ -1192,12 +1207,13 @@ const char *nn_optimizer_name(nn_optimizer_kind kind) {
     case NN_SGD: return "sgd";
     case NN_ADAM: return "adam";
     case NN_ADAMAX: return "adamax";
+    case NN_ROWWISE_ADAGRAD: return "rowwise-adagrad";
     }
     return "?";
 }
 
 int nn_optimizer_parse(const char *name, nn_optimizer_kind *kind) {
-    static const nn_optimizer_kind all[] = {NN_SGD, NN_ADAM, NN_ADAMAX};
+    static const nn_optimizer_kind all[] = {NN_SGD, NN_ADAM, NN_ADAMAX, NN_ROWWISE_ADAGRAD};
     size_t i;
     for (i = 0; name && i < sizeof all / sizeof all[0]; i++)
         if (strcmp(name, nn_optimizer_name(all[i])) == 0) {
@@ -1245,6 +1261,25 @@ void nn_optimizer_free(nn_optimizer *opt) {
     memset(opt, 0, sizeof *opt);
 }
 
+/* Row-wise AdaGrad over [off, off + len) of the block: whole rows of its
+ * tensors, each with its own accumulator */
+static void rowwise_span(const nn_optimizer *opt, nn_params *ps, size_t off, size_t len,
+                         float lr) {
+    size_t i, r;
+    for (i = 0; i < ps->n_tensors; i++) {
+        const nn_tensor *t = &ps->t[i];
+        size_t end = t->offset + t->rows * t->stride;
+        if (end <= off || t->offset >= off + len) continue;
+        assert((off <= t->offset || (off - t->offset) % t->stride == 0) &&
+               (off + len >= end || (off + len - t->offset) % t->stride == 0)); /* whole rows */
+        for (r = off > t->offset ? (off - t->offset) / t->stride : 0;
+             r < t->rows && t->offset + r * t->stride < off + len; r++) {
+            size_t at = t->offset + r * t->stride;
+            nn_rowwise_adagrad_row(ps->w + at, ps->dw + at, opt->v + at, t->k, lr);
+        }
+    }
+}
+
 void nn_optimizer_update_span(const nn_optimizer *opt, nn_params *ps, size_t off, size_t len,
                               float lr_t) {
     const nn_optimizer_config *c = &opt->cfg;
@@ -1259,6 +1294,9 @@ void nn_optimizer_update_span(const nn_optimizer *opt, nn_params *ps, size_t off
     case NN_ADAMAX:
         nn_adamax_update(ps->w + off, ps->dw + off, opt->m + off, opt->v + off, len,
                          lr_t, c->beta1, c->beta2, c->epsilon);
+        break;
+    case NN_ROWWISE_ADAGRAD:
+        rowwise_span(opt, ps, off, len, lr_t);
         break;
     }
 }
@@ -1281,7 +1319,7 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
     assert(ps->n == opt->n); /* state and block share one layout */
     opt->t += 1;             /* Keras: t = iterations + 1, counted from 1 */
     lr_t = nn_optimizer_rate(&opt->cfg, opt->t);
-    if (opt->cfg.update != NN_UPDATE_LAZY) {
+    if (opt->cfg.update != NN_UPDATE_LAZY && opt->cfg.kind != NN_ROWWISE_ADAGRAD) {
         /* dense: every parameter, every step; padding and gaps have
          * g = m = v = 0, so they stay 0 */
         nn_optimizer_update_span(opt, ps, 0, ps->n, lr_t);

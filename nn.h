@@ -232,7 +232,11 @@ void nn_params_zero_grad(nn_params *ps);
 
 /* ---------------------------------------------------------- optimisers */
 
-typedef enum { NN_SGD, NN_ADAM, NN_ADAMAX } nn_optimizer_kind;
+/* NN_ROWWISE_ADAGRAD: LIBMF's learning-rate schedule (Chin et al., PAKDD
+ * 2015), AdaGrad with one accumulator per row (nn_rowwise_adagrad_row).
+ * A row without gradient does not move, so its dense and lazy updates are
+ * the same: it always visits the batch's rows. */
+typedef enum { NN_SGD, NN_ADAM, NN_ADAMAX, NN_ROWWISE_ADAGRAD } nn_optimizer_kind;
 
 /* dense:       Keras/TensorFlow behaviour — every parameter's state decays and
  *              every parameter with non-zero moment moves on every step, whether
@@ -267,7 +271,8 @@ int nn_update_parse(const char *name, nn_update_mode *mode);  /* 0 or -1 */
 typedef struct {
     nn_optimizer_config cfg;
     float *m;           /* (N) first moment (Adam, AdaMax) */
-    float *v;           /* (N) Adam: second moment v; AdaMax: infinity norm u */
+    float *v;           /* (N) Adam: second moment v; AdaMax: infinity norm u;
+                         * row-wise AdaGrad: G − 1 of each row, at its first float */
     size_t n;           /* N */
     uint64_t t;         /* updates applied so far; the next step uses t+1 */
 } nn_optimizer;
@@ -281,7 +286,8 @@ void nn_optimizer_free(nn_optimizer *opt);
  *         every dense tensor.
  * Does not zero the gradients (call nn_params_zero_grad). */
 void nn_optimizer_step(nn_optimizer *opt, nn_params *ps);
-/* The formula at rate lr_t on the floats [off, off + len) of the block. */
+/* The formula at rate lr_t on the floats [off, off + len) of the block
+ * (row-wise AdaGrad: whole rows of its tensors). */
 void nn_optimizer_update_span(const nn_optimizer *opt, nn_params *ps, size_t off, size_t len,
                               float lr_t);
 /* lr_t of step t: lr for SGD, nn_adam_lr_t, nn_adamax_lr_t */
@@ -314,6 +320,12 @@ void nn_adam_update_scalar(float *p, const float *g, float *m, float *v, size_t 
                            float lr_t, float beta1, float beta2, float eps);
 void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_t n,
                              float lr_t, float beta1, float beta2, float eps);
+/* Row-wise AdaGrad on one row of k weights with gradient g, its
+ * accumulator kept as G1 = G − 1 (G starts at 1, so a zeroed state is the
+ * start; LIBMF's schedule):
+ *   w −= lr/√G · g,  then  G += (1/k)·Σ g²
+ * The same arithmetic on every SIMD path (the sum is sequential). */
+void nn_rowwise_adagrad_row(float *w, const float *g, float *G1, size_t k, float lr);
 /* Adam:   lr_t = lr·√(1−β2^t) / (1−β1^t)     (t counts from 1) */
 float nn_adam_lr_t(float lr, float beta1, float beta2, uint64_t t);
 /* AdaMax: lr_t = lr / (1−β1^t) */

@@ -492,8 +492,10 @@ static void train_help(void) {
            "                     time is held out: last or first in the file, max-item\n"
            "                     (largest id) or random (--seed)                 [last]\n\n"
            "Optimiser (Keras 2.1.6 formulas):\n"
-           "  --optimizer O      sgd, adam or adamax                              [%s]\n"
-           "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001, adamax 0.002]\n"
+           "  --optimizer O      sgd, adam, adamax, or rowwise-adagrad: LIBMF's schedule,\n"
+           "                     each row's rate lr/√G with G += mean g² (from 1)  [%s]\n"
+           "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001,\n"
+           "                     adamax 0.002; rowwise-adagrad 0.1, as LIBMF's]\n"
            "  --beta1 B --beta2 B                                                 [0.9, 0.999]\n"
            "  --epsilon E                                                         [1e-07]\n"
            "  --update U         dense (Keras: every row moves every step; rows outside\n"
@@ -773,7 +775,8 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
         else if (option(a, "--optimizer", &v)) {
             nn_optimizer_kind kind;
             if (nn_optimizer_parse(v, &kind) != 0)
-                usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax)", v, "");
+                usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax, "
+                               "rowwise-adagrad)", v, "");
             o->train.fit.opt.kind = kind;
         } else if (option(a, "--lr", &v)) {
             given.lr = (float)parse_real(a, "--lr", v, 0, 1e3);

@@ -1,7 +1,8 @@
 /* fast/sgd.c — per-rating SGD for the dot and bias models: a loop of its
  * own, one rating at a time (the batched path's arithmetic for batch 1,
  * without its bookkeeping), over a shuffled stream (Hogwild on T threads)
- * or LIBMF's blocks (--blocks G).
+ * or LIBMF's blocks (--blocks G); plain SGD, or LIBMF's learning-rate
+ * schedule (row-wise AdaGrad, nn_rowwise_adagrad_row).
  *
  * It reads the training ratings packed (user, item, rating in 12 bytes),
  * a chunk of the epoch's order at a time, fetches rows a few ratings
@@ -29,14 +30,19 @@
 typedef struct { uint32_t u, i; float y; } sgd_sample;
 
 /* The ratings perm[lo .. hi) of an epoch (packed[lo .. hi) when perm is
- * NULL), one at a time; returns the sum of their losses. */
+ * NULL), one at a time, by the optimiser opt; returns the sum of their
+ * losses. */
+typedef double (*sgd_range_fn)(mf_model *m, const sgd_sample *packed, const uint32_t *perm,
+                               size_t lo, size_t hi, const nn_optimizer *opt,
+                               const volatile sig_atomic_t *stop);
+
+/* plain SGD */
 static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
-                        size_t hi, const nn_optimizer_config *opt,
-                        const volatile sig_atomic_t *stop) {
+                        size_t hi, const nn_optimizer *opt, const volatile sig_atomic_t *stop) {
     float *P = m->w.user_embedding, *Q = m->w.item_embedding;
     float *bu = m->w.user_bias, *bi = m->w.item_bias;
     size_t S = m->S, K = m->cfg.dim;
-    float lr = opt->lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
+    float lr = opt->cfg.lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f; /* (2λ/B)·w with B = 1 */
     const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
     const nn_sgd_dot_step_fn step = nn_sgd_dot_step_kernel();
     double loss = 0.0;
@@ -81,6 +87,63 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     return loss;
 }
 
+/* LIBMF's schedule: each row steps at its own rate lr/√G (G from opt->v).
+ * The batched path's arithmetic for batch 1 exactly: the gradients as
+ * mf_backward accumulates them (vec_axpy into zeros), then
+ * nn_rowwise_adagrad_row on each of the rating's rows. */
+static double adagrad_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm,
+                            size_t lo, size_t hi, const nn_optimizer *opt,
+                            const volatile sig_atomic_t *stop) {
+    float *w0 = m->params.w, *P = m->w.user_embedding, *Q = m->w.item_embedding;
+    float *bu = m->w.user_bias, *bi = m->w.item_bias;
+    float *GP = opt->v + (P - w0), *GQ = opt->v + (Q - w0); /* G − 1 at each row's start */
+    float *Gbu = bu ? opt->v + (bu - w0) : NULL, *Gbi = bi ? opt->v + (bi - w0) : NULL;
+    size_t S = m->S, K = m->cfg.dim, k;
+    float lr = opt->cfg.lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f;
+    const vec_dot_fn dot = vec_dot_kernel();
+    float *gp = nn_alloc(2 * S * sizeof *gp), *gq = gp ? gp + S : NULL;
+    double loss = 0.0;
+    if (!gp) return NAN; /* (no memory: the run halts as diverged would) */
+    for (k = lo; k < hi && !(stop && *stop); k++) {
+        const sgd_sample *r = perm ? &packed[perm[k]] : &packed[k];
+        uint32_t u = r->u, i = r->i;
+        float *p = P + u * S, *q = Q + i * S, pred, e;
+        double d;
+        if (k + SGD_PREFETCH < hi) {
+            const sgd_sample *ahead = perm ? &packed[perm[k + SGD_PREFETCH]] : r + SGD_PREFETCH;
+            fast_prefetch(P + ahead->u * S, K);
+            fast_prefetch(Q + ahead->i * S, K);
+            fast_prefetch(GP + ahead->u * S, 1);
+            fast_prefetch(GQ + ahead->i * S, 1);
+        }
+        pred = mf_rating_offset(m, u, i, 0) + dot(p, q, K);
+        d = (double)pred - (double)r->y;
+        loss += d * d;
+        e = 2.0f * (pred - r->y) / 1.0f; /* ∂L/∂r̂ */
+        memset(gp, 0, 2 * S * sizeof *gp);
+        vec_axpy(gp, e, q, K); /* ∂L/∂p = e·q (+ 2λp) */
+        vec_axpy(gq, e, p, K); /* ∂L/∂q = e·p (+ 2λq) */
+        if (bu) {
+            float gbu = e + l2 * bu[u], gbi = e + l2 * bi[i];
+            if (m->cfg.l2 != 0.0f)
+                loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
+                                                     bu[u] * bu[u] + bi[i] * bi[i]);
+            vec_axpy(gp, l2, p, K);
+            vec_axpy(gq, l2, q, K);
+            nn_rowwise_adagrad_row(bu + u, &gbu, Gbu + u, 1, lr);
+            nn_rowwise_adagrad_row(bi + i, &gbi, Gbi + i, 1, lr);
+        }
+        nn_rowwise_adagrad_row(p, gp, GP + u * S, K, lr);
+        nn_rowwise_adagrad_row(q, gq, GQ + i * S, K, lr);
+    }
+    nn_free(gp);
+    return loss;
+}
+
+static sgd_range_fn range_for(const nn_optimizer *opt) {
+    return opt->cfg.kind == NN_ROWWISE_ADAGRAD ? adagrad_range : sgd_range;
+}
+
 /* One epoch of per-rating SGD in a shuffled stream. With T > 1 threads,
  * thread t takes the t-th contiguous slice of the epoch's order and all
  * update the shared tables without locks (Hogwild: two threads rarely touch
@@ -91,19 +154,19 @@ typedef struct {
     const sgd_sample *packed;
     const uint32_t *perm;
     size_t n;
-    const nn_optimizer_config *opt;
+    const nn_optimizer *opt;
     const volatile sig_atomic_t *stop;
     double loss[FAST_MAX_THREADS];
 } stream_task;
 
 static void stream_share(void *ctx, size_t t, size_t T) {
     stream_task *st = ctx;
-    st->loss[t] = sgd_range(st->m, st->packed, st->perm, st->n * t / T, st->n * (t + 1) / T,
-                            st->opt, st->stop);
+    st->loss[t] = range_for(st->opt)(st->m, st->packed, st->perm, st->n * t / T,
+                                     st->n * (t + 1) / T, st->opt, st->stop);
 }
 
 static double sgd_stream_epoch(mf_model *m, const sgd_sample *packed, size_t n,
-                               const nn_optimizer_config *opt, const uint32_t *perm, size_t T,
+                               const nn_optimizer *opt, const uint32_t *perm, size_t T,
                                const volatile sig_atomic_t *stop) {
     stream_task st = {.m = m, .packed = packed, .perm = perm, .n = n, .opt = opt, .stop = stop};
     double loss = 0.0;
@@ -273,7 +336,7 @@ typedef struct {
     mf_model *m;
     const sgd_sample *packed;
     const sgd_grid *g;
-    const nn_optimizer_config *opt;
+    const nn_optimizer *opt;
     const volatile sig_atomic_t *stop;
     pthread_mutex_t mu;
     pthread_cond_t freed;
@@ -293,8 +356,8 @@ static void grid_share(void *ctx, size_t t, size_t T) {
             continue;
         }
         pthread_mutex_unlock(&ge->mu);
-        ge->loss[t] += sgd_range(ge->m, ge->packed, NULL, ge->g->start[b], ge->g->start[b + 1],
-                                 ge->opt, ge->stop);
+        ge->loss[t] += range_for(ge->opt)(ge->m, ge->packed, NULL, ge->g->start[b],
+                                          ge->g->start[b + 1], ge->opt, ge->stop);
         pthread_mutex_lock(&ge->mu);
         fast_block_queue_done(&ge->q, b);
         pthread_cond_broadcast(&ge->freed);
@@ -306,7 +369,7 @@ static void grid_share(void *ctx, size_t t, size_t T) {
 /* The blocks of one epoch on T > 1 threads; 0, or -1 when the hand-out
  * cannot be set up (no memory), with nothing done. */
 static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g,
-                        const nn_optimizer_config *opt, size_t T,
+                        const nn_optimizer *opt, size_t T,
                         const volatile sig_atomic_t *stop, double *loss) {
     size_t t;
     int rc = -1;
@@ -333,8 +396,9 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
 
 /* One epoch of per-rating SGD over the grid's blocks (in a fresh order). */
 static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sgd_grid *g,
-                             const nn_optimizer_config *opt, size_t T, nn_rng *rng,
+                             const nn_optimizer *opt, size_t T, nn_rng *rng,
                              const volatile sig_atomic_t *stop) {
+    const sgd_range_fn range = range_for(opt);
     size_t G = g->G, b;
     double loss = 0.0;
     /* from the identity, not last epoch's order: the order then depends on
@@ -344,8 +408,8 @@ static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sg
     if (T > FAST_MAX_THREADS) T = FAST_MAX_THREADS;
     if (T <= 1 || grid_threads(m, packed, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */
         for (b = 0; b < G * G && !(stop && *stop); b++)
-            loss += sgd_range(m, packed, NULL, g->start[g->order[b]], g->start[g->order[b] + 1],
-                              opt, stop);
+            loss += range(m, packed, NULL, g->start[g->order[b]], g->start[g->order[b] + 1], opt,
+                          stop);
     return n ? loss / (double)n : 0.0;
 }
 
@@ -359,7 +423,8 @@ static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sg
  *   p ← p − lr·g_p,  q ← q − lr·g_q,  b ← b − lr·(2e + 2λb) */
 static int per_rating(const mf_model *m, const mf_train_config *cfg) {
     return (m->cfg.kind == MF_DOT || m->cfg.kind == MF_BIAS) && !m->cfg.implicit &&
-           !mf_is_hybrid(m) && cfg->fit.opt.kind == NN_SGD && cfg->fit.batch == 1;
+           !mf_is_hybrid(m) && cfg->fit.batch == 1 &&
+           (cfg->fit.opt.kind == NN_SGD || cfg->fit.opt.kind == NN_ROWWISE_ADAGRAD);
 }
 
 typedef struct {
@@ -403,7 +468,7 @@ static double sgd_halt(mf_run *run, double loss) {
 
 static double stream_epoch(mf_run *run) {
     sgd_state *s = run->engine_state;
-    return sgd_halt(run, sgd_stream_epoch(run->m, s->packed, run->samples.n, &run->cfg->fit.opt,
+    return sgd_halt(run, sgd_stream_epoch(run->m, s->packed, run->samples.n, &run->opt,
                                           run->order, run->cfg->speed.threads,
                                           run->cfg->session.stop));
 }
@@ -439,7 +504,8 @@ static int blocks_accepts(const mf_model *m, const mf_train_config *cfg, data_er
     }
     if (!per_rating(m, cfg) || cfg->replay.order != MF_ORDER_EMBREC) {
         data_errorf(err, "blocks replace the epoch's shuffle of per-rating SGD: they need "
-                    "--optimizer sgd --batch 1 on the dot or bias model without features, "
+                    "--optimizer sgd or rowwise-adagrad, --batch 1, on the dot or bias model "
+                    "without features, "
                     "and no other batch order");
         return -1;
     }
@@ -457,7 +523,7 @@ static int blocks_begin(mf_run *run) {
 static double blocks_epoch(mf_run *run) {
     sgd_state *s = run->engine_state;
     return sgd_halt(run, sgd_grid_epoch(run->m, s->packed, run->samples.n, &s->grid,
-                                        &run->cfg->fit.opt, run->cfg->speed.threads, &run->rng,
+                                        &run->opt, run->cfg->speed.threads, &run->rng,
                                         run->cfg->session.stop));
 }
 

@@ -269,9 +269,13 @@ static void step_rows(void *ctx, size_t share, size_t T) {
     for (i = 0; i < ps->n_tensors; i++) {
         const nn_tensor *t = &ps->t[i];
         size_t lo = t->n_touched * share / T, hi = t->n_touched * (share + 1) / T;
-        if (!t->sparse) {
+        if (!t->sparse) { /* cut at cache lines; row-wise AdaGrad, at rows */
             size_t n = t->rows * t->stride, a = n * share / T / 16 * 16;
             size_t b = share + 1 == T ? n : n * (share + 1) / T / 16 * 16;
+            if (opt->cfg.kind == NN_ROWWISE_ADAGRAD) {
+                a = t->rows * share / T * t->stride;
+                b = t->rows * (share + 1) / T * t->stride;
+            }
             if (!rt->catch_up_only)
                 nn_optimizer_update_span(opt, ps, t->offset + a, b - a, rt->lr_t);
             continue;
@@ -318,7 +322,9 @@ int fast_stepper_init(fast_stepper *fs, nn_optimizer *opt, const nn_params *ps,
 #if defined(FAST_AVX2)
     if (strcmp(vec_path(), "avx2+fma") == 0) fs->idle_series = idle_series_avx2;
 #endif
-    if (c->kind == NN_SGD || c->update != NN_UPDATE_DENSE) return 0;
+    /* (SGD and row-wise AdaGrad keep nothing that moves a row without gradient) */
+    if (c->kind == NN_SGD || c->kind == NN_ROWWISE_ADAGRAD || c->update != NN_UPDATE_DENSE)
+        return 0;
     fs->deferred = deferred_new(c, ps);
     if (!fs->deferred && rate_settles(c) != 0) return -1; /* out of memory */
     fast_stepper_resume(fs); /* (betas too close to 1 to tabulate: the sweep) */
@@ -342,7 +348,8 @@ void fast_step(fast_stepper *fs, nn_params *ps) {
     rows_task rt;
     assert(ps->n == opt->n);
     opt->t += 1; /* as nn_optimizer_step */
-    if (c->update == NN_UPDATE_DENSE_SWEEP || (c->update == NN_UPDATE_DENSE && !fs->deferred)) {
+    if (c->kind != NN_ROWWISE_ADAGRAD && /* (its rows: the batch's, in any mode) */
+        (c->update == NN_UPDATE_DENSE_SWEEP || (c->update == NN_UPDATE_DENSE && !fs->deferred))) {
         sweep_task sw = {.opt = opt, .ps = ps, .lr_t = nn_optimizer_rate(c, opt->t)};
         run_shares(fs, sweep_share, &sw);
         return;

@@ -540,7 +540,7 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
     c->beta2 = r_f32(r);
     c->epsilon = r_f32(r);
     m->opt_state.t = r_u64(r);
-    if (kind > NN_ADAMAX || update > NN_UPDATE_DENSE_SWEEP) {
+    if (kind > NN_ROWWISE_ADAGRAD || update > NN_UPDATE_DENSE_SWEEP) {
         data_errorf(err, "%s: corrupt model (optimiser kind %u, update %u)", path, kind, update);
         return -1;
     }

@@ -1697,6 +1697,34 @@ static void test_ties_rule_stated(void) {
     CHECK_HAS(out, "--ties: expected last, first, max-item or random (got \"later\")");
 }
 
+/* LIBMF's schedule as an optimiser: each row's accumulator is saved with the
+ * model, so a run resumed after its first epoch ends with the straight
+ * run's file, byte for byte; per-rating on LIBMF's blocks too. */
+static void test_rowwise_adagrad_resumes(void) {
+    char args[4096], a[600], h[600], b[600];
+    int blocks;
+    snprintf(a, sizeof a, "%s", test_path("ra_straight.embrec"));
+    snprintf(h, sizeof h, "%s", test_path("ra_half.embrec"));
+    snprintf(b, sizeof b, "%s", test_path("ra_resumed.embrec"));
+    for (blocks = 0; blocks <= 4; blocks += 4) {
+        const char *common = "--data data/ratings.csv --model bias --dim 8 --l2 0.05 "
+                             "--optimizer rowwise-adagrad --lr 0.05 --batch 1 --quiet";
+        char grid[32] = "";
+        if (blocks) snprintf(grid, sizeof grid, "--blocks %d", blocks);
+        snprintf(args, sizeof args, "train %s %s --epochs 2 --save %s", common, grid, a);
+        CHECK_INT(embrec(args), 0);
+        snprintf(args, sizeof args, "train %s %s --epochs 1 --save %s", common, grid, h);
+        CHECK_INT(embrec(args), 0);
+        snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 2 --quiet "
+                 "--save %s", h, b);
+        CHECK_INT(embrec(args), 0);
+        CHECK(same_file(a, b));
+        CHECK(!same_file(a, h));
+    }
+    CHECK_INT(embrec("train --data data/ratings.csv --optimizer adagrad --epochs 1 --quiet"), 2);
+    CHECK_HAS(out, "(sgd, adam, adamax, rowwise-adagrad)");
+}
+
 /* The log says what ended the run: "early stopping" only when the callback
  * stopped it before the epoch cap, and which epoch's weights the model
  * keeps when they are not the best's. */
@@ -2063,6 +2091,7 @@ void suite_cli(void) {
     test_run("cli/resume_patience_and_v2", test_resume_patience_and_v2);
     test_run("cli/log_says_what_ended_the_run", test_log_says_what_ended_the_run);
     test_run("cli/mean_from_training_rows", test_mean_from_training_rows);
+    test_run("cli/rowwise_adagrad_resumes", test_rowwise_adagrad_resumes);
     test_run("cli/ties_rule_stated", test_ties_rule_stated);
     test_run("cli/recommend_rated_table", test_recommend_rated_table);
     test_run("cli/cfmodel_notebook_split", test_cfmodel_notebook_split);

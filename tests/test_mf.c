@@ -812,7 +812,7 @@ static void test_dense_matches_sweep_training(void) {
  * the batched path's updates for batch 1. Same model, same fixed order:
  * mf_train against forward, backward and an SGD step by hand, 2 epochs of
  * the bias model with L2 on the sample: every weight equal, bit for bit. */
-static void test_sgd_fast_path_exact(void) {
+static void sgd_fast_path_exact(nn_optimizer_kind kind, float lr) {
     mf_config mc = mf_defaults_for(MF_BIAS);
     mf_train_config tc = mf_train_defaults();
     data_idmap users, items;
@@ -829,8 +829,8 @@ static void test_sgd_fast_path_exact(void) {
     if (read_sample(&users, &items, &all) != 0) return;
     mc.dim = 12;
     mc.l2 = 0.05f;
-    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
-    tc.fit.opt.lr = 0.005f;
+    tc.fit.opt = nn_optimizer_defaults(kind);
+    tc.fit.opt.lr = lr;
     tc.fit.batch = 1;
     tc.fit.epochs = 2;
     tc.session.verbose = 0;
@@ -860,6 +860,12 @@ static void test_sgd_fast_path_exact(void) {
         }
     for (k = 0; k < fast.params.n; k++) differ += fast.params.w[k] != slow.params.w[k];
     CHECK_INT(differ, 0);
+    if (kind == NN_ROWWISE_ADAGRAD) { /* and each row's accumulator */
+        CHECK(fast.opt_state.v != NULL);
+        for (k = 0; fast.opt_state.v && k < fast.params.n; k++)
+            differ += fast.opt_state.v[k] != opt.v[k];
+        CHECK_INT(differ, 0);
+    }
     CHECK_NEAR(h.epoch[1].loss, loss / (double)all.n, 1e-12, 0);
     CHECK(h.epoch[1].loss < h.epoch[0].loss);
     nn_optimizer_free(&opt);
@@ -869,6 +875,11 @@ static void test_sgd_fast_path_exact(void) {
     mf_free(&slow);
     free(order);
     free_data(&users, &items, &all);
+}
+
+static void test_sgd_fast_path_exact(void) {
+    sgd_fast_path_exact(NN_SGD, 0.005f);
+    sgd_fast_path_exact(NN_ROWWISE_ADAGRAD, 0.05f);
 }
 
 /* Hogwild per-rating SGD: 4 threads over the sample learn as well as one
@@ -1059,7 +1070,7 @@ static void test_sgd_blocks(void) {
         CHECK(mf_init(&mm, mc, &users, &items, &all, NULL, &rng, &err) == 0);
         tc.fit.batch = 32;
         CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);
-        CHECK(strstr(err.msg, "--optimizer sgd --batch 1") != NULL);
+        CHECK(strstr(err.msg, "--optimizer sgd or rowwise-adagrad, --batch 1") != NULL);
         tc.fit.batch = 1;
         tc.speed.blocks = 5000;
         CHECK(mf_train(&mm, &all, NULL, &tc, &hh, NULL, &err) != 0);

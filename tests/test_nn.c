@@ -735,12 +735,62 @@ static void test_optimizer_defaults(void) {
     CHECK(c.epsilon == 1e-7f);
 }
 
+/* LIBMF's schedule, row-wise AdaGrad, by hand: w = (1, 2), G = 1.
+ * Step 1, g = (0.5, −1): rate 0.1/√1, w = (0.95, 2.1), G = 1 + 1.25/2.
+ * Step 2, g = (1, 1): rate 0.1/√1.625 = 0.0784465, w −= it, G = 2.625.
+ * Through the optimiser, a row without gradient keeps its weights and G,
+ * and the dense and lazy modes give the same bits (the tensor a is
+ * sparse: the lazy step visits its touched row 3 only; b is dense). */
+static void test_rowwise_adagrad(void) {
+    float w[2] = {1.0f, 2.0f}, g1[2] = {0.5f, -1.0f}, g2[2] = {1.0f, 1.0f}, G1 = 0.0f;
+    nn_params ps[2];
+    nn_optimizer opt[2];
+    size_t mode, k, differ = 0;
+    nn_rowwise_adagrad_row(w, g1, &G1, 2, 0.1f);
+    CHECK_NEAR(w[0], 0.95, 0, 1e-7);
+    CHECK_NEAR(w[1], 2.1, 0, 1e-7);
+    CHECK_NEAR(G1, 0.625, 0, 1e-7);
+    nn_rowwise_adagrad_row(w, g2, &G1, 2, 0.1f);
+    CHECK_NEAR(w[0], 0.95 - 0.1 / sqrt(1.625), 0, 1e-6);
+    CHECK_NEAR(w[1], 2.1 - 0.1 / sqrt(1.625), 0, 1e-6);
+    CHECK_NEAR(G1, 1.625, 0, 1e-7);
+    for (mode = 0; mode < 2; mode++) {
+        nn_optimizer_config c = nn_optimizer_defaults(NN_ROWWISE_ADAGRAD);
+        memset(&ps[mode], 0, sizeof ps[mode]);
+        nn_params_add(&ps[mode], "a", 10, 5, 1);
+        nn_params_add(&ps[mode], "b", 3, 7, 0);
+        CHECK_INT(nn_params_alloc(&ps[mode]), 0);
+        for (k = 0; k < ps[mode].n; k++) ps[mode].w[k] = (float)k * 0.01f;
+        c.update = mode ? NN_UPDATE_LAZY : NN_UPDATE_DENSE;
+        CHECK_INT(nn_optimizer_init(&opt[mode], c, ps[mode].n), 0);
+        for (k = 0; k < 3; k++) { /* three steps on row 3 of a and all of b */
+            size_t j;
+            float *ga = nn_grad(&ps[mode], 0) + 3 * ps[mode].t[0].stride, *gb = nn_grad(&ps[mode], 1);
+            for (j = 0; j < 5; j++) ga[j] = 0.1f * (float)(j + k);
+            for (j = 0; j < 3 * ps[mode].t[1].stride; j++) gb[j] = -0.05f;
+            nn_params_touch(&ps[mode], 0, 3);
+            nn_optimizer_step(&opt[mode], &ps[mode]);
+            nn_params_zero_grad(&ps[mode]);
+        }
+    }
+    CHECK(ps[0].n == ps[1].n);
+    for (k = 0; k < ps[0].n; k++) differ += ps[0].w[k] != ps[1].w[k] || opt[0].v[k] != opt[1].v[k];
+    CHECK_INT(differ, 0);
+    CHECK(nn_param(&ps[0], 0)[2 * ps[0].t[0].stride] == (float)(2 * ps[0].t[0].stride) * 0.01f);
+    CHECK(opt[0].v[ps[0].t[0].offset + 2 * ps[0].t[0].stride] == 0.0f); /* row 2: no gradient */
+    CHECK(opt[0].v[ps[0].t[0].offset + 3 * ps[0].t[0].stride] > 0.0f);
+    for (mode = 0; mode < 2; mode++) {
+        nn_optimizer_free(&opt[mode]);
+        nn_params_free(&ps[mode]);
+    }
+}
+
 static void test_optimizer_names(void) {
-    static const nn_optimizer_kind kinds[] = {NN_SGD, NN_ADAM, NN_ADAMAX};
+    static const nn_optimizer_kind kinds[] = {NN_SGD, NN_ADAM, NN_ADAMAX, NN_ROWWISE_ADAGRAD};
     nn_optimizer_kind k = NN_ADAM;
     nn_update_mode u = NN_UPDATE_LAZY;
     size_t i;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         nn_optimizer_kind got = NN_SGD;
         CHECK_INT(nn_optimizer_parse(nn_optimizer_name(kinds[i]), &got), 0);
         CHECK(got == kinds[i]);
@@ -1924,6 +1974,7 @@ void suite_nn(void) {
     test_run("nn/params_limits", test_params_limits);
     test_run("nn/optimizer_defaults", test_optimizer_defaults);
     test_run("nn/optimizer_names", test_optimizer_names);
+    test_run("nn/rowwise_adagrad", test_rowwise_adagrad);
     test_run("nn/optimizer_lr_t", test_lr_t);
     test_run("nn/optimizer_first_step", test_optimizer_first_step);
     test_run("nn/optimizer_vs_keras_fixture", test_optimizer_fixture);

@@ -14,6 +14,8 @@
 #               and adds the min and median of base/EMBREC per epoch (> 1:
 #               EMBREC is faster)                          [none]
 #   BENCH_PAIRS how many alternating pairs                 [3]
+#   LIBMF_SRC   LIBMF's source, for the rows beside it (tests/bench/libmf.sh)
+#                                                          [../shared/peers/libmf]
 #   BENCH_ONLY  run only the rows whose model, optimiser or data contain
 #               this text (e.g. "lazy", "ML-25M")          [every row]
 set -eu
@@ -152,8 +154,11 @@ echo "threads: embrec --threads N, and torch.set_num_threads(N) for PyTorch."
 echo "PyTorch: the same model, optimiser and batch, timed over its first 1000-2000"
 echo "steps and extrapolated to an epoch (ML-25M: tables of the full size, the first"
 echo "2M ratings read). peak RSS: the whole process (PyTorch's includes its"
-echo "libraries). LIBMF, for per-rating SGD, is not packaged here."
+echo "libraries). Per-rating SGD's peer, LIBMF, has a table of its own below."
 if [ -n "$BASE" ]; then
     echo "base: $BASE, run alternately with $EMBREC, $PAIRS pairs; min and median of"
     echo "base s/epoch over $EMBREC s/epoch (> 1: $EMBREC is faster)."
 fi
+
+# per-rating SGD beside LIBMF, its peer (when a C++ compiler can build it)
+EMBREC=$EMBREC sh tests/bench/libmf.sh

@@ -85,6 +85,7 @@ row() {
                $(cost $LIBMF $largs -t 1 "$txt" "$DIR/libmf.model") \
                $(cost $EMBREC train --data "$csv" $eargs --epochs $((1 + e))) \
                $(cost $LIBMF $largs -t $((1 + e)) "$txt" "$DIR/libmf.model")
+        [ $# -eq 8 ] || exit 1 # (a run failed: cost said which)
         # per epoch: (long run − short run) / E, wall and cpu, for each
         pe=$(awk -v a="$1" -v b="$5" -v e="$e" 'BEGIN {print (b - a) / e}')
         pl=$(awk -v a="$3" -v b="$7" -v e="$e" 'BEGIN {print (b - a) / e}')

@@ -42,12 +42,12 @@ if [ "${BENCH_25M:-1}" = 1 ] && [ ! -f "$DIR/ml-25m/ratings.csv" ]; then
 fi
 
 printf '%s\n' "machine: $(nproc) cores; $($EMBREC --help | tail -1)"
-printf '| %-34s | %-22s | %-13s | %7s | %7s | %10s | %9s | %10s | %9s | %7s |\n' \
+printf '| %-34s | %-22s | %-13s | %7s | %7s | %10s | %9s | %10s | %9s | %9s |\n' \
     model "optimiser, update" data threads "s/epoch" "ratings/s" "peak RSS" "PyTorch s" \
     "PyTorch RSS" "ratio $([ -n "$BASE" ] && echo '| base s  | min   | median ')"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s\n' ------------------------------------ \
     ------------------------ --------------- --------- --------- ------------ ----------- \
-    ------------ ----------- --------- "$([ -n "$BASE" ] && echo '---------|-------|--------|')"
+    ------------ ----------- ----------- "$([ -n "$BASE" ] && echo '---------|-------|--------|')"
 
 # train BIN FILE EPOCHS THREADS "ARGS": the run's fastest epoch, in seconds
 # (the machine is shared, and a slow epoch is mostly others' load)
@@ -70,35 +70,39 @@ row() {
     label=$1 optl=$2 datal=$3 file=$4 epochs=$5 threads=$6 eargs=$7 targs=$8
     case "$label, $optl, $datal" in *"${BENCH_ONLY:-}"*) ;; *) return 0 ;; esac
     n=$($EMBREC info --data "$file" | awk '$1 == "ratings" {print $2}')
-    sec=$(train "$EMBREC" "$file" "$epochs" "$threads" "$eargs")
-    rss=-
-    [ -n "$TIME" ] && rss=$(awk '{printf "%.0f MB", $1 / 1024}' "$DIR/rss")
-    base=""
-    if [ -n "$BASE" ]; then
-        # alternate the two builds so that both see the same load; the
-        # ratio of each pair, base over EMBREC
-        ratios="" p=0 bsec=""
-        while [ $p -lt "$PAIRS" ]; do
+    with_torch=0
+    [ "$TORCH" = 1 ] && [ -n "$targs" ] && with_torch=1
+    # embrec, then each program it is compared with, in turn, PAIRS times
+    # (once when there is none): each pair's ratio shares the machine's load
+    sec="" rss=- bsec="" tsec="" trss=- bratios="" tratios="" p=0
+    while [ $p -lt "$PAIRS" ]; do
+        s=$(train "$EMBREC" "$file" "$epochs" "$threads" "$eargs")
+        [ $p -eq 0 ] && [ -n "$TIME" ] && rss=$(awk '{printf "%.0f MB", $1 / 1024}' "$DIR/rss")
+        sec=$(awk -v x="$s" -v m="$sec" 'BEGIN {print (m == "" || x < m) ? x : m}')
+        if [ -n "$BASE" ]; then
             b=$(train "$BASE" "$file" "$epochs" "$threads" "$eargs")
-            [ $p -gt 0 ] && sec=$(train "$EMBREC" "$file" "$epochs" "$threads" "$eargs")
-            ratios="$ratios $(awk -v b="$b" -v s="$sec" 'BEGIN {print b / s}')"
-            bsec=$(awk -v b="$b" -v m="$bsec" 'BEGIN {print (m == "" || b < m) ? b : m}')
-            p=$((p + 1))
-        done
-        base=$(printf '%s' "$ratios" | min_median)
-        base=$(printf '| %7.3f | %5s | %6s ' "$bsec" $base)
-    fi
+            bratios="$bratios $(awk -v b="$b" -v s="$s" 'BEGIN {print b / s}')"
+            bsec=$(awk -v x="$b" -v m="$bsec" 'BEGIN {print (m == "" || x < m) ? x : m}')
+        fi
+        if [ $with_torch = 1 ]; then
+            # shellcheck disable=SC2086
+            set -- $($PY tests/bench/torch_mf.py --data "$file" --threads "$threads" $targs)
+            tratios="$tratios $(awk -v t="$1" -v s="$s" 'BEGIN {print t / s}')"
+            tsec=$(awk -v x="$1" -v m="$tsec" 'BEGIN {print (m == "" || x < m) ? x : m}')
+            trss=$(awk -v k="$2" 'BEGIN {printf "%.0f MB", k / 1024}')
+        fi
+        [ -z "$BASE" ] && [ $with_torch = 0 ] && break
+        p=$((p + 1))
+    done
+    base=""
+    [ -n "$BASE" ] && base=$(printf '| %7.3f | %5s | %6s ' "$bsec" $(printf '%s' "$bratios" | min_median))
+    ratio=-
+    [ $with_torch = 1 ] && ratio=$(printf '%s' "$tratios" | min_median |
+        awk '{printf "%.0f-%.0fx", $1, $2}')
     rate=$(awk -v n="$n" -v s="$sec" 'BEGIN {printf "%.2fM", n / s / 1e6}')
-    tsec=- trss=- ratio=-
-    if [ "$TORCH" = 1 ] && [ -n "$targs" ]; then
-        # shellcheck disable=SC2086
-        set -- $($PY tests/bench/torch_mf.py --data "$file" --threads "$threads" $targs)
-        tsec=$1
-        trss=$(awk -v k="$2" 'BEGIN {printf "%.0f MB", k / 1024}')
-        ratio=$(awk -v t="$tsec" -v s="$sec" 'BEGIN {printf "%.0fx", t / s}')
-    fi
-    printf '| %-34s | %-22s | %-13s | %7s | %7.3f | %10s | %9s | %10s | %9s | %7s %s|\n' \
-        "$label" "$optl" "$datal" "$threads" "$sec" "$rate" "$rss" "$tsec" "$trss" "$ratio" "$base"
+    printf '| %-34s | %-22s | %-13s | %7s | %7.3f | %10s | %9s | %10s | %9s | %9s %s|\n' \
+        "$label" "$optl" "$datal" "$threads" "$sec" "$rate" "$rss" "${tsec:--}" "$trss" "$ratio" \
+        "$base"
 }
 
 CF="--model dot --dim 100 --batch 32"
@@ -154,7 +158,9 @@ echo "threads: embrec --threads N, and torch.set_num_threads(N) for PyTorch."
 echo "PyTorch: the same model, optimiser and batch, timed over its first 1000-2000"
 echo "steps and extrapolated to an epoch (ML-25M: tables of the full size, the first"
 echo "2M ratings read). peak RSS: the whole process (PyTorch's includes its"
-echo "libraries). Per-rating SGD's peer, LIBMF, has a table of its own below."
+echo "libraries). ratio: PyTorch's s/epoch over embrec's, min-median of $PAIRS pairs"
+echo "run alternately (embrec, PyTorch, embrec, ...); s/epoch: the least of them."
+echo "Per-rating SGD's peer, LIBMF, has a table of its own below."
 if [ -n "$BASE" ]; then
     echo "base: $BASE, run alternately with $EMBREC, $PAIRS pairs; min and median of"
     echo "base s/epoch over $EMBREC s/epoch (> 1: $EMBREC is faster)."

@@ -41,7 +41,7 @@ path() {
 
 path "notebook 003: the dot model, MSE, AdaMax, the loop" \
     mf.c:mf_train mf.c:fit_open mf.c:epoch_begin mf.c:epoch_order mf.c:plain_epoch \
-    mf.c:mf_gather_batch mf.c:mf_batch_gradient \
+    mf.c:mf_gather_batch mf.c:mf_batch_gradient mf.c:mf_batch_loss mf.c:mf_batch_backward \
     mf.c:mf_forward mf.c:dot_forward mf.c:row_vector mf.h:mf_rating_offset \
     nn.c:nn_mse_forward nn.c:nn_mse_backward \
     mf.c:mf_backward mf.c:dot_backward mf.c:row_vector_backward mf.c:row_vector_scatter \

@@ -1143,65 +1143,85 @@ static void add_rank(size_t rank, size_t K, double *hr, double *ndcg) {
     *ndcg += 1.0 / log2((double)rank + 2.0);
 }
 
+/* Room for a ranking (the items, their scores, the negatives, the top K,
+ * each user's training and held-out items); 0 or -1 (no memory). */
+static int rank_state_init(rank_state *s, mf_work *w, const mf_model *m, size_t n_users,
+                           size_t n_items, const data_ratings *train, const data_ratings *test,
+                           size_t K, size_t n_neg) {
+    size_t k;
+    memset(s, 0, sizeof *s);
+    memset(w, 0, sizeof *w);
+    s->all = malloc((n_items ? n_items : 1) * sizeof *s->all);
+    s->score = malloc((n_items ? n_items : 1) * sizeof *s->score);
+    s->neg = malloc((n_neg ? n_neg : 1) * sizeof *s->neg);
+    s->top = malloc(K * sizeof *s->top);
+    if (!s->all || !s->score || !s->neg || !s->top ||
+        data_user_items_build(&s->train, train, n_users) != 0 ||
+        data_user_items_build(&s->test, test, n_users) != 0 ||
+        (m && mf_work_init(w, m, SCORE_CHUNK) != 0)) {
+        rank_state_free(s);
+        mf_work_free(w);
+        return -1;
+    }
+    for (k = 0; k < n_items; k++) s->all[k] = (uint32_t)k;
+    return 0;
+}
+
+/* User u's held-out items, scored in s->score, each ranked against n_neg
+ * sampled negatives and against every item the user has not seen (HR,
+ * NDCG), and the user's top K unseen items (precision, recall): into out's
+ * sums. */
+static void rank_user(rank_state *s, uint32_t u, size_t n_items, size_t K, size_t n_neg,
+                      nn_rng *rng, mf_ranking *out) {
+    const uint32_t *t = s->test.item + s->test.start[u];
+    size_t nt = s->test.start[u + 1] - s->test.start[u], hits = 0, filled = 0, j, k;
+    for (k = 0; k < nt; k++) { /* each held-out item against the negatives */
+        float st = s->score[t[k]];
+        size_t nn = sample_negatives(s, u, n_items, n_neg, rng), rank = 0;
+        for (j = 0; j < nn; j++) rank += s->score[s->neg[j]] >= st;
+        add_rank(rank, K, &out->hr, &out->ndcg);
+        rank = 0; /* ... and against every item the user has not seen */
+        for (j = 0; j < n_items; j++) rank += s->score[j] >= st && !seen(s, u, (uint32_t)j);
+        add_rank(rank, K, &out->hr_all, &out->ndcg_all);
+    }
+    for (j = 0; j < n_items; j++) { /* top K of the items not in train: P@K, R@K */
+        mf_scored c;
+        if (data_user_items_has(&s->train, u, (uint32_t)j)) continue;
+        c.item = (uint32_t)j;
+        c.score = s->score[j];
+        offer(s->top, K, &filled, c);
+    }
+    for (j = 0; j < filled; j++) hits += data_user_items_has(&s->test, u, s->top[j].item);
+    out->precision += (double)hits / (double)K;
+    out->recall += (double)hits / (double)nt;
+    out->rows += nt;
+    out->users++;
+}
+
 static int rank_with(item_scorer f, const void *ctx, const mf_model *m, size_t n_users,
                      size_t n_items, const data_ratings *train, const data_ratings *test,
                      size_t K, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
     rank_state s;
     mf_work w;
     nn_rng rng;
-    size_t k;
     uint32_t u;
     memset(out, 0, sizeof *out);
-    memset(&s, 0, sizeof s);
-    memset(&w, 0, sizeof w);
     out->k = K;
     if (K == 0) {
         data_errorf(err, "the ranking cut-off K must be at least 1");
         return -1;
     }
-    s.all = malloc((n_items ? n_items : 1) * sizeof *s.all);
-    s.score = malloc((n_items ? n_items : 1) * sizeof *s.score);
-    s.neg = malloc((n_neg ? n_neg : 1) * sizeof *s.neg);
-    s.top = malloc(K * sizeof *s.top);
-    if (!s.all || !s.score || !s.neg || !s.top ||
-        data_user_items_build(&s.train, train, n_users) != 0 ||
-        data_user_items_build(&s.test, test, n_users) != 0 ||
-        (m && mf_work_init(&w, m, SCORE_CHUNK) != 0)) {
+    if (rank_state_init(&s, &w, m, n_users, n_items, train, test, K, n_neg) != 0) {
         data_errorf(err, "out of memory for the ranking evaluation (or a row outside the model)");
-        rank_state_free(&s);
-        mf_work_free(&w);
         return -1;
     }
-    for (k = 0; k < n_items; k++) s.all[k] = (uint32_t)k;
     nn_rng_seed(&rng, seed);
     for (u = 0; u < n_users; u++) {
-        const uint32_t *t = s.test.item + s.test.start[u];
-        size_t nt = s.test.start[u + 1] - s.test.start[u], hits = 0, filled = 0, j;
-        if (nt == 0) continue;
+        if (s.test.start[u + 1] == s.test.start[u]) continue; /* nothing held out */
         f(ctx, &w, u, s.all, n_items, s.score);
-        for (k = 0; k < nt; k++) { /* each held-out item against the negatives */
-            float st = s.score[t[k]];
-            size_t nn = sample_negatives(&s, u, n_items, n_neg, &rng), rank = 0;
-            for (j = 0; j < nn; j++) rank += s.score[s.neg[j]] >= st;
-            add_rank(rank, K, &out->hr, &out->ndcg);
-            rank = 0; /* ... and against every item the user has not seen */
-            for (j = 0; j < n_items; j++) rank += s.score[j] >= st && !seen(&s, u, (uint32_t)j);
-            add_rank(rank, K, &out->hr_all, &out->ndcg_all);
-        }
-        for (j = 0; j < n_items; j++) { /* top K of the items not in train: P@K, R@K */
-            mf_scored c;
-            if (data_user_items_has(&s.train, u, (uint32_t)j)) continue;
-            c.item = (uint32_t)j;
-            c.score = s.score[j];
-            offer(s.top, K, &filled, c);
-        }
-        for (j = 0; j < filled; j++) hits += data_user_items_has(&s.test, u, s.top[j].item);
-        out->precision += (double)hits / (double)K;
-        out->recall += (double)hits / (double)nt;
-        out->rows += nt;
-        out->users++;
+        rank_user(&s, u, n_items, K, n_neg, &rng, out);
     }
-    if (out->rows) {
+    if (out->rows) { /* means: HR and NDCG over the held-out rows, P and R over users */
         out->hr /= (double)out->rows;
         out->ndcg /= (double)out->rows;
         out->hr_all /= (double)out->rows;

@@ -1134,17 +1134,148 @@ static void check_blocks(const args *a, size_t blocks, const mf_model *m) {
     usage_error(a, "--blocks %s: at most %s (each group needs at least one)", got, limit);
 }
 
+/* The rows of one run, as train splits them. */
+typedef struct {
+    data_ratings rest;   /* training and validation rows: all but the test rows */
+    data_ratings test;   /* --test's rows, or --holdout's */
+    data_ratings train, val;
+    int train_view;      /* 1: train is a view of rest's first rows (never freed) */
+} run_rows;
+
+static void run_rows_init(run_rows *r) {
+    data_ratings_init(&r->rest);
+    data_ratings_init(&r->test);
+    data_ratings_init(&r->train);
+    data_ratings_init(&r->val);
+    r->train_view = 0;
+}
+
+static void run_rows_free(run_rows *r) {
+    data_ratings_free(&r->rest);
+    data_ratings_free(&r->test);
+    if (!r->train_view) data_ratings_free(&r->train);
+    data_ratings_free(&r->val);
+    r->train_view = 0;
+}
+
+/* train's protocol on the rows of all, which r takes over (all is left
+ * empty): [shuffle once] → [random holdout test] → the last val_split
+ * validates. An implicit model holds out each user's latest row instead,
+ * unshuffled: its ties break by file order, so shuffling first would make
+ * the held-out set depend on the seed. 0, or -1 when out of memory. */
+static int split_rows(const train_options *o, size_t n_users, data_ratings *all, nn_rng *rng,
+                      run_rows *r) {
+    data_error err;
+    if (o->shuffle_first && !o->model.implicit && o->shuffle_numpy) {
+        /* df.sample(frac=1, random_state=SEED): row k is the old row perm[k] */
+        uint32_t *perm = malloc((all->n ? all->n : 1) * sizeof *perm);
+        int rc;
+        if (!perm) return -1;
+        if (data_np_permutation(perm, all->n, o->numpy_seed, &err) != 0) die(&err);
+        rc = data_ratings_permute(all, perm);
+        free(perm);
+        if (rc != 0) return -1;
+    } else if (o->shuffle_first && !o->model.implicit && data_ratings_shuffle(all, rng) != 0) {
+        return -1;
+    }
+    if (o->holdout > 0) {
+        if (data_split_random(all, o->holdout, rng, &r->rest, &r->test) != 0) return -1;
+        data_ratings_free(all);
+    } else { /* every row is for training and validation: take them over */
+        r->rest = *all;
+        data_ratings_init(all);
+    }
+    if (o->model.implicit) /* NCF: each user's latest interaction is held out */
+        return data_split_latest(&r->rest, n_users, &r->train, &r->val);
+    if (data_split_tail_view(&r->rest, o->val_split, &r->train, &r->val) != 0) return -1;
+    r->train_view = 1; /* train: rest's first rows, not a copy (one copy of the ratings) */
+    return 0;
+}
+
+/* --batch-order FILE: one permutation of the epoch's samples per line, for
+ * a run of n_train training rows. 0, or -1 after saying why. */
+static int load_batch_order(train_options *o, size_t n_train) {
+    uint32_t *orders;
+    size_t n_orders;
+    size_t N = o->model.implicit ? n_train * (1 + o->train.fit.negatives) : n_train;
+    data_error err;
+    if (!o->batch_order) return 0;
+    if (data_read_orders(o->batch_order, N, &orders, &n_orders, &err) != 0) die(&err);
+    if (n_orders > 1 && n_orders < o->train.fit.epochs) {
+        fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
+                        "epoch, or one per epoch)\n", o->batch_order, n_orders, o->train.fit.epochs);
+        free(orders);
+        return -1;
+    }
+    o->train.replay.orders = orders;
+    o->train.replay.n_orders = n_orders;
+    o->train.replay.order_n = N;
+    return 0;
+}
+
+/* --init-from DIR: the model's initial weights from NumPy's files there.
+ * 0, or -1 after saying why. */
+static int load_initial_weights(const train_options *o, mf_model *model) {
+    size_t loaded;
+    struct stat st;
+    data_error err;
+    if (stat(o->init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o->init_from);
+        return -1;
+    }
+    if (mf_load_weights(model, o->init_from, &loaded, &err) != 0) die(&err);
+    if (loaded == 0) {
+        fprintf(stderr, "embrec: %s: none of the model's weight files is there "
+                        "(user_embedding.npy, item_embedding.npy, ...)\n", o->init_from);
+        return -1;
+    }
+    if (o->train.session.verbose)
+        printf("initial weights: %zu of %zu arrays from %s\n", loaded, model->params.n_tensors,
+               o->init_from);
+    return 0;
+}
+
+/* A new model for a run, built as train builds it: side information (which
+ * may add users and movies nobody rated to the maps), the deep model's
+ * genres, weights drawn from rng, or --init-from's. rest: the rows that
+ * give μ and the rating range. 0, or -1 after saying why. */
+static int build_model(const train_options *o, data_idmap *users, data_idmap *items,
+                       const data_ratings *rest, nn_rng *rng, mf_model *model, size_t *n_genres) {
+    mf_side side = {NULL, 0, NULL, NULL};
+    data_features uf, itf;
+    uint32_t *item_genre = NULL;
+    data_error err;
+    int rc = -1;
+    load_features(o, users, items, &uf, &itf); /* may add rows: before the genres */
+    if (o->model.kind == MF_DEEP && load_genres(o, items, &item_genre, n_genres) != 0) goto done;
+    side.item_genre = item_genre;
+    side.n_genres = *n_genres;
+    side.user_features = uf.n_features ? &uf : NULL;
+    side.item_features = itf.n_features ? &itf : NULL;
+    if (mf_init(model, o->model, users, items, rest, &side, rng, &err) != 0) die(&err);
+    if (o->init_from && load_initial_weights(o, model) != 0) goto done;
+    if (o->train.session.verbose && (uf.n_features || itf.n_features))
+        printf("side information: %zu user features, %zu item features\n", uf.n_features,
+               itf.n_features);
+    rc = 0;
+done:
+    free(item_genre);
+    data_features_free(&uf);
+    data_features_free(&itf);
+    return rc;
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
-    data_ratings all, rest, test, train, val;
+    data_ratings all;
+    run_rows rows;
     mf_model model;
     mf_history hist;
     data_error err;
     nn_rng rng;
-    uint32_t *item_genre = NULL;
     size_t n_genres = 0;
-    int rc, train_view = 0, status = 1;
+    int rc, status = 1;
     double initial_val_loss = NAN;
     mf_history_file history_file;
 
@@ -1158,10 +1289,7 @@ static int cmd_train(args *a) {
     data_idmap_init(&users);
     data_idmap_init(&items);
     data_ratings_init(&all);
-    data_ratings_init(&rest);
-    data_ratings_init(&test);
-    data_ratings_init(&train);
-    data_ratings_init(&val);
+    run_rows_init(&rows);
     if (o.resume) { /* the saved model's ids first, so that its rows keep their places */
         size_t k;
         o.model = model.cfg;
@@ -1173,109 +1301,26 @@ static int cmd_train(args *a) {
     read_or_die(o.data, &o.read, &users, &items, &all);
     if (o.test) {
         data_read_opts tro = second_file(&o.read);
-        read_or_die(o.test, &tro, &users, &items, &test);
+        read_or_die(o.test, &tro, &users, &items, &rows.test);
     }
     if (o.resume) {
         size_t dropped = keep_known_rows(&all, model.n_users, model.n_items);
-        dropped += keep_known_rows(&test, model.n_users, model.n_items);
+        dropped += keep_known_rows(&rows.test, model.n_users, model.n_items);
         if (dropped)
             fprintf(stderr, "embrec train: %zu ratings of users or movies that %s does not "
                             "have are left out\n", dropped, o.resume);
         say_resuming(&model, &o);
     }
     nn_rng_seed(&rng, o.train.fit.seed);
-
-    /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
-    /* (implicit models hold out each user's latest row, whose ties break by file
-     * order: shuffling first would make the held-out set depend on the seed) */
-    if (o.shuffle_first && !o.model.implicit && o.shuffle_numpy) {
-        /* df.sample(frac=1, random_state=SEED): row k is the old row perm[k] */
-        uint32_t *perm = malloc((all.n ? all.n : 1) * sizeof *perm);
-        if (!perm) goto oom;
-        if (data_np_permutation(perm, all.n, o.numpy_seed, &err) != 0) die(&err);
-        if (data_ratings_permute(&all, perm) != 0) goto oom;
-        free(perm);
-    } else if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) {
-        goto oom;
-    }
-    if (o.holdout > 0) {
-        if (o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
-        if (data_split_random(&all, o.holdout, &rng, &rest, &test) != 0) goto oom;
-        data_ratings_free(&all);
-    } else { /* every row is for training and validation: take them over */
-        rest = all;
-        data_ratings_init(&all);
-    }
-    if (o.model.implicit) { /* NCF: each user's latest interaction is held out */
-        if (data_split_latest(&rest, users.n, &train, &val) != 0) goto oom;
-    } else if (data_split_tail_view(&rest, o.val_split, &train, &val) != 0) {
-        goto oom;
-    } else {
-        train_view = 1; /* train: rest's first rows, not a copy (one copy of the ratings) */
-    }
-    if (train.n == 0) {
-        fprintf(stderr, "embrec train: no training rows left after the splits\n");
+    if (o.holdout > 0 && o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
+    if (split_rows(&o, users.n, &all, &rng, &rows) != 0) goto oom;
+    if (rows.train.n == 0) {
+        fprintf(stderr, "embrec %s: no training rows left after the splits\n", o.cmd);
         goto done;
     }
-    if (o.batch_order) { /* one permutation of the epoch's samples per line */
-        uint32_t *orders;
-        size_t n_orders;
-        size_t N = o.model.implicit ? train.n * (1 + o.train.fit.negatives) : train.n;
-        if (data_read_orders(o.batch_order, N, &orders, &n_orders, &err) != 0) die(&err);
-        if (n_orders > 1 && n_orders < o.train.fit.epochs) {
-            fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
-                            "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.fit.epochs);
-            free(orders);
-            goto done;
-        }
-        o.train.replay.orders = orders;
-        o.train.replay.n_orders = n_orders;
-        o.train.replay.order_n = N;
-    }
-
-    if (!o.resume) {
-        mf_side side = {NULL, 0, NULL, NULL};
-        data_features uf, itf;
-        load_features(&o, &users, &items, &uf, &itf); /* may add rows: before the genres */
-        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0) {
-            data_features_free(&uf);
-            data_features_free(&itf);
-            goto done;
-        }
-        side.item_genre = item_genre;
-        side.n_genres = n_genres;
-        side.user_features = uf.n_features ? &uf : NULL;
-        side.item_features = itf.n_features ? &itf : NULL;
-        if (mf_init(&model, o.model, &users, &items, &rest, &side, &rng, &err) != 0) die(&err);
-        if (o.init_from) {
-            size_t loaded;
-            struct stat st;
-            if (stat(o.init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o.init_from);
-                data_features_free(&uf);
-                data_features_free(&itf);
-                goto done;
-            }
-            if (mf_load_weights(&model, o.init_from, &loaded, &err) != 0) die(&err);
-            if (loaded == 0) {
-                fprintf(stderr, "embrec: %s: none of the model's weight files is there "
-                                "(user_embedding.npy, item_embedding.npy, ...)\n", o.init_from);
-                data_features_free(&uf);
-                data_features_free(&itf);
-                goto done;
-            }
-            if (o.train.session.verbose)
-                printf("initial weights: %zu of %zu arrays from %s\n", loaded,
-                       model.params.n_tensors, o.init_from);
-        }
-        if (o.train.session.verbose && (uf.n_features || itf.n_features))
-            printf("side information: %zu user features, %zu item features\n", uf.n_features,
-                   itf.n_features);
-        data_features_free(&uf);
-        data_features_free(&itf);
-    }
-    free(item_genre);
-    item_genre = NULL;
+    if (load_batch_order(&o, rows.train.n) != 0) goto done;
+    if (!o.resume && build_model(&o, &users, &items, &rows.rest, &rng, &model, &n_genres) != 0)
+        goto done;
     if (o.train.session.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     source_path(o.data, model.source, sizeof model.source);
     if (o.train.session.verbose) {
@@ -1288,8 +1333,8 @@ static int cmd_train(args *a) {
         fflush(stdout);
     }
     check_blocks(a, o.train.speed.blocks, &model);
-    if (val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
-        initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.speed.threads).mse;
+    if (rows.val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
+        initial_val_loss = mf_evaluate_threads(&model, &rows.val, 0, o.train.speed.threads).mse;
     o.train.session.stop = &interrupted;
     catch_interrupt();
     history_file.path = o.history;
@@ -1297,25 +1342,26 @@ static int cmd_train(args *a) {
         o.train.session.record = mf_history_record;
         o.train.session.record_ctx = &history_file;
     }
-    rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.session.verbose ? stdout : NULL, &err);
+    rc = mf_train(&model, &rows.train, &rows.val, &o.train, &hist,
+                  o.train.session.verbose ? stdout : NULL, &err);
     if (rc == -1) die(&err);
     record_protocol(&model, &o);
     if (rc != 0) { /* interrupted or diverged: save what is worth keeping, then stop */
         status = training_halted(&model, o.save, &err, rc);
         goto done;
     }
-    if (val.n && o.model.implicit) {
-        print_ranking(&model, &train, &val, o.train.fit.rank_k, o.train.fit.seed);
-    } else if (val.n && o.train.session.verbose) {
-        mf_metrics bm = mf_evaluate_mean(model.mean, &val);
+    if (rows.val.n && o.model.implicit) {
+        print_ranking(&model, &rows.train, &rows.val, o.train.fit.rank_k, o.train.fit.seed);
+    } else if (rows.val.n && o.train.session.verbose) {
+        mf_metrics bm = mf_evaluate_mean(model.mean, &rows.val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
-    warn_if_worse_than_mean(&model, &hist, &val, initial_val_loss);
-    if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
-        print_ranking(&model, &rest, &test, o.train.fit.rank_k, o.train.fit.seed);
-    } else if (test.n) {
-        mf_metrics tm = mf_evaluate_threads(&model, &test, 1, o.train.speed.threads);
-        mf_metrics bm = mf_evaluate_mean(model.mean, &test);
+    warn_if_worse_than_mean(&model, &hist, &rows.val, initial_val_loss);
+    if (rows.test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
+        print_ranking(&model, &rows.rest, &rows.test, o.train.fit.rank_k, o.train.fit.seed);
+    } else if (rows.test.n) {
+        mf_metrics tm = mf_evaluate_threads(&model, &rows.test, 1, o.train.speed.threads);
+        mf_metrics bm = mf_evaluate_mean(model.mean, &rows.test);
         print_metrics("test", &tm, &bm);
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
@@ -1324,13 +1370,9 @@ static int cmd_train(args *a) {
 done:
     mf_history_free(&hist);
     free((void *)o.train.replay.orders);
-    free(item_genre);
     mf_free(&model);
     data_ratings_free(&all);
-    data_ratings_free(&rest);
-    data_ratings_free(&test);
-    if (!train_view) data_ratings_free(&train);
-    data_ratings_free(&val);
+    run_rows_free(&rows);
     data_idmap_free(&users);
     data_idmap_free(&items);
     return status;

@@ -1596,6 +1596,47 @@ static void panel_line(FILE *f, const viz_xy *l, int log_x, double x0, double xs
     }
 }
 
+/* the x ticks (at most PN_MAX_TICKS, into xv): each point's x on a log
+ * axis, round values on a linear one; how many */
+static size_t panel_x_ticks(const viz_panel *p, size_t n_panels, int log_x, double ulo,
+                            double uhi, double *xv) {
+    axis xa;
+    size_t n;
+    if (log_x) return panel_xs(p, n_panels, log_x, xv, PN_MAX_TICKS);
+    xa = nice_axis(ulo, uhi, 8);
+    for (n = 0; n < PN_MAX_TICKS; n++) {
+        double v = xa.lo + (double)n * xa.step;
+        if (v > xa.hi + 1e-9 * xa.step) break;
+        xv[n] = fabs(v) < 1e-9 * xa.step ? 0.0 : v; /* not "-0" or "1e-17" */
+    }
+    return n;
+}
+
+/* the pixel of tick value v, or −1 when it falls outside the axis */
+static double panel_tick_px(double v, int log_x, double ulo, double xs) {
+    double x = LN_LEFT + LN_INSET + (panel_u(v, log_x) - ulo) * xs;
+    return x < LN_LEFT - 0.5 || x > LN_LEFT + LN_W + 0.5 ? -1.0 : x;
+}
+
+/* the ticks' marks and labels under the last panel (a label that would
+ * overlap the one before is left out) */
+static void panel_x_labels(FILE *f, const double *xv, size_t n, int log_x, double bottom,
+                           double ulo, double xs) {
+    double last_end = -HUGE_VAL;
+    size_t i;
+    char buf[64];
+    for (i = 0; i < n; i++) {
+        double x = panel_tick_px(xv[i], log_x, ulo, xs), w;
+        if (x < 0.0) continue;
+        fmt_g(buf, sizeof buf, xv[i], 6);
+        w = text_width(buf, 0, 11.0);
+        svg_line(f, x, bottom, x, bottom + 5.0, "axis");
+        if (x - 0.5 * w < last_end + 6.0) continue;
+        svg_text(f, x, bottom + 19.0, "middle", "tick", buf, 0);
+        last_end = x + 0.5 * w;
+    }
+}
+
 /* the y axis of a panel over its drawable points (an empty panel: [0, 1]) */
 static axis panel_y_axis(const viz_panel *p, int log_x) {
     double lo = HUGE_VAL, hi = -HUGE_VAL;
@@ -1613,13 +1654,18 @@ static axis panel_y_axis(const viz_panel *p, int log_x) {
     return nice_axis(lo, hi, 5);
 }
 
-/* One panel at top: the y grid and ticks, the axes, the lines, the legend. */
+/* One panel at top: the x and y grids, the y ticks, the axes, the lines,
+ * the legend. */
 static void panel_draw(FILE *f, const viz_panel *p, int log_x, double top, double ulo,
-                       double xs, double legend_w) {
+                       double xs, const double *xv, size_t n_ticks, double legend_w) {
     axis ya = panel_y_axis(p, log_x);
     double ys = PN_H / (ya.hi - ya.lo), bottom = top + PN_H, v;
     size_t i, l;
     char buf[64];
+    for (i = 0; i < n_ticks; i++) { /* x grid, at the ticks the last panel labels */
+        double x = panel_tick_px(xv[i], log_x, ulo, xs);
+        if (x >= 0.0) svg_line(f, x, top, x, bottom, "grid");
+    }
     for (i = 0; (v = ya.lo + (double)i * ya.step) <= ya.hi + 1e-9 * ya.step; i++) {
         double y = bottom - (v - ya.lo) * ys;
         svg_line(f, LN_LEFT, y, LN_LEFT + LN_W, y, "grid");
@@ -1646,36 +1692,11 @@ static void panel_draw(FILE *f, const viz_panel *p, int log_x, double top, doubl
     }
 }
 
-/* the x ticks under the last panel: each point's x on a log axis (those
- * that fit beside the last one drawn), round values on a linear one */
-static void panel_x_ticks(FILE *f, const viz_panel *p, size_t n_panels, int log_x, double bottom,
-                          double ulo, double uhi, double xs) {
-    double xv[PN_MAX_TICKS], last_end = -HUGE_VAL, v;
-    size_t n, i;
-    char buf[64];
-    if (log_x) {
-        n = panel_xs(p, n_panels, log_x, xv, PN_MAX_TICKS);
-    } else {
-        axis xa = nice_axis(ulo, uhi, 8);
-        for (n = 0; n < PN_MAX_TICKS && (v = xa.lo + (double)n * xa.step) <= xa.hi + 1e-9 * xa.step; n++)
-            xv[n] = fabs(v) < 1e-9 * xa.step ? 0.0 : v;
-    }
-    for (i = 0; i < n; i++) {
-        double x = LN_LEFT + LN_INSET + (panel_u(xv[i], log_x) - ulo) * xs, w;
-        if (x < LN_LEFT - 0.5 || x > LN_LEFT + LN_W + 0.5) continue; /* a round value outside */
-        fmt_g(buf, sizeof buf, xv[i], 6);
-        w = text_width(buf, 0, 11.0);
-        svg_line(f, x, bottom, x, bottom + 5.0, "axis");
-        if (x - 0.5 * w < last_end + 6.0) continue; /* would overlap the label before */
-        svg_text(f, x, bottom + 19.0, "middle", "tick", buf, 0);
-        last_end = x + 0.5 * w;
-    }
-}
-
 int viz_svg_panels(FILE *f, const char *title, const char *x_label, int log_x,
                    const viz_panel *panels, size_t n_panels) {
-    double legend_w = 0.0, ulo = HUGE_VAL, uhi = -HUGE_VAL, width, height, xs, bottom;
-    size_t q, l, i;
+    double legend_w = 0.0, ulo = HUGE_VAL, uhi = -HUGE_VAL, width, height, xs;
+    double xv[PN_MAX_TICKS];
+    size_t q, l, i, n_ticks;
     char buf[32];
     if (!f || (n_panels && !panels)) return -1;
     for (q = 0; q < n_panels; q++) {
@@ -1704,13 +1725,15 @@ int viz_svg_panels(FILE *f, const char *title, const char *x_label, int log_x,
     height = LN_TOP + (double)n_panels * PN_H + (n_panels ? (double)(n_panels - 1) * PN_GAP : 0.0) +
              LN_BOTTOM;
     xs = (LN_W - 2.0 * LN_INSET) / (uhi - ulo);
+    n_ticks = panel_x_ticks(panels, n_panels, log_x, ulo, uhi, xv);
     svg_begin(f, width, height, title);
     svg_text(f, LN_LEFT, 34.0, "start", "title", title, title_chars(width - LN_LEFT - 16.0));
     for (q = 0; q < n_panels; q++)
-        panel_draw(f, &panels[q], log_x, LN_TOP + (double)q * (PN_H + PN_GAP), ulo, xs, legend_w);
-    bottom = height - LN_BOTTOM;
-    panel_x_ticks(f, panels, n_panels, log_x, bottom, ulo, uhi, xs);
-    svg_text(f, LN_LEFT + 0.5 * LN_W, bottom + 46.0, "middle", "axis-title", x_label ? x_label : "", 0);
+        panel_draw(f, &panels[q], log_x, LN_TOP + (double)q * (PN_H + PN_GAP), ulo, xs, xv,
+                   n_ticks, legend_w);
+    panel_x_labels(f, xv, n_ticks, log_x, height - LN_BOTTOM, ulo, xs);
+    svg_text(f, LN_LEFT + 0.5 * LN_W, height - LN_BOTTOM + 46.0, "middle", "axis-title",
+             x_label ? x_label : "", 0);
     return svg_end(f);
 }
 

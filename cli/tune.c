@@ -486,7 +486,9 @@ void tune_describe_args(char *buf, size_t size, char **argv, int argc, const int
     buf[0] = '\0';
     for (k = 2; k < argc && used + 1 < size; k++) {
         const char *s = argv[k];
-        if (strncmp(s, "--data=", 7) == 0) continue;
+        if (strncmp(s, "--data=", 7) == 0 || strcmp(s, "--quiet") == 0 ||
+            strcmp(s, "--no-progress") == 0) /* the data is named apart; logs change nothing */
+            continue;
         if (strcmp(s, "--data") == 0) {
             k++;
             continue;

@@ -124,8 +124,9 @@ int tune_split_list(char *list, const char **values, size_t max, size_t *n, char
                     size_t why_size);
 /* "DIM" for "--dim", "DROPOUT_EMBED" for "--dropout-embed" */
 void tune_placeholder(char *buf, size_t size, const char *name);
-/* Train's arguments argv[2..argc) as one line for a heading, --data and its
- * value left out, argv[at[j]] shown as placeholder[j]. */
+/* Train's arguments argv[2..argc) as one line for a heading, argv[at[j]]
+ * shown as placeholder[j]; --data and its value, --quiet and --no-progress
+ * left out. */
 void tune_describe_args(char *buf, size_t size, char **argv, int argc, const int *at,
                         const char *const *placeholder, size_t n_at);
 

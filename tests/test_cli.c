@@ -850,10 +850,13 @@ static void test_sweep_rows_equal_train(void) {
     CHECK_INT(run_sh(args), 0);
     CHECK_INT(atoi(out), 2);
     /* --cv 3: the row is cv --folds 3's mean */
-    CHECK_INT(embrec_to("sweep --data data/ratings.csv --recipe mf8 --epochs 3 --dim 4,8 --cv 3",
-                        "2>/dev/null"), 0);
+    CHECK_INT(embrec("sweep --data data/ratings.csv --recipe mf8 --epochs 3 --dim 4,8 --cv 3 "
+                     "--quiet"), 0);
     memcpy(sweep_out, out, sizeof out);
     CHECK_HAS(out, "| dim | cv RMSE | cv MAE | best epoch | s/epoch | parameters |");
+    CHECK(!strstr(out, "sweep: --dim")); /* --quiet: no line per row, and not in the heading */
+    CHECK_HAS(out, "Each row is `embrec train --data data/ratings.csv --recipe mf8 --epochs 3 "
+                   "--dim DIM`, cross-validated");
     CHECK_INT(embrec_to("cv --data data/ratings.csv --recipe mf8 --epochs 3 --dim 8 --folds 3",
                         "2>/dev/null"), 0);
     line_starting(out, "| mean ± sd | | | ", row, sizeof row);

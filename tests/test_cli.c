@@ -12,6 +12,7 @@
 
 #include "fixture.h"
 #include "test.h"
+#include "../cli/tune.h"
 #include "../nn.h"
 
 static char out[1 << 16];
@@ -866,6 +867,71 @@ static void test_sweep_rows_equal_train(void) {
         snprintf(want, sizeof want, "| 8 | %.*s", (int)(strrchr(row, '|') - cells), cells);
     }
     CHECK_HAS(sweep_out, want);
+}
+
+/* cv's and sweep's helpers: which value lists get a log axis, lists cut
+ * and checked, a fold renumbered as train numbers a file's rows, the
+ * sample standard deviation. */
+static void test_tune_helpers(void) {
+    static const char *const pow2[] = {"1", "2", "8", "128"};
+    static const char *const pow10[] = {"1e-3", "0.01", "10"};
+    static const char *const mixed[] = {"2", "10"}, *const plain[] = {"1", "2", "3"};
+    const char *values[8];
+    char list[64], why[128];
+    size_t n;
+    double x[4] = {1, 2, 3, 4}, mean, sd;
+    data_idmap from_u, from_i, u, i;
+    data_ratings tr, te;
+    CHECK_INT(tune_log_axis(pow2, 4), 1);
+    CHECK_INT(tune_log_axis(pow10, 3), 1);
+    CHECK_INT(tune_log_axis(mixed, 2), 0); /* powers, but not of one base */
+    CHECK_INT(tune_log_axis(plain, 3), 0);
+    CHECK_INT(tune_log_axis(pow2, 1), 0);  /* one value: no axis to speak of */
+    snprintf(list, sizeof list, "2,4,0.5e1");
+    CHECK_INT(tune_split_list(list, values, 8, &n, why, sizeof why), 0);
+    CHECK_INT(n, 3);
+    CHECK(n == 3 && strcmp(values[0], "2") == 0 && strcmp(values[2], "0.5e1") == 0);
+    snprintf(list, sizeof list, "2,,4");
+    CHECK_INT(tune_split_list(list, values, 8, &n, why, sizeof why), -1);
+    CHECK_HAS(why, "\"\" is not a number");
+    snprintf(list, sizeof list, "2,4x");
+    CHECK_INT(tune_split_list(list, values, 8, &n, why, sizeof why), -1);
+    CHECK_HAS(why, "\"4x\" is not a number");
+    snprintf(list, sizeof list, "1,2,3");
+    CHECK_INT(tune_split_list(list, values, 2, &n, why, sizeof why), -1);
+    CHECK_HAS(why, "at most 2 values");
+    tune_mean_sd(x, 4, &mean, &sd);
+    CHECK_NEAR(mean, 2.5, 0, 1e-12);
+    CHECK_NEAR(sd, sqrt(5.0 / 3.0), 1e-12, 0); /* n − 1 */
+    tune_mean_sd(x, 1, &mean, &sd);
+    CHECK(mean == 1.0 && isnan(sd));
+    /* rows naming raw users 30, 10, 20 and items 7, 5 in the global maps;
+     * the fold's training rows name user 20 first, its test rows user 30 */
+    data_idmap_init(&from_u);
+    data_idmap_init(&from_i);
+    data_idmap_intern(&from_u, 30);
+    data_idmap_intern(&from_u, 10);
+    data_idmap_intern(&from_u, 20);
+    data_idmap_intern(&from_i, 7);
+    data_idmap_intern(&from_i, 5);
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    data_ratings_push(&tr, 2, 1, 4.0f, 0); /* user 20, item 5 */
+    data_ratings_push(&tr, 1, 1, 3.0f, 0); /* user 10, item 5 */
+    data_ratings_push(&te, 0, 0, 5.0f, 0); /* user 30, item 7 */
+    CHECK_INT(tune_renumber(&from_u, &from_i, &tr, &te, &u, &i), 0);
+    CHECK_INT(u.n, 3);
+    CHECK_INT(i.n, 2);
+    CHECK(u.raw[0] == 20 && u.raw[1] == 10 && u.raw[2] == 30);
+    CHECK(i.raw[0] == 5 && i.raw[1] == 7);
+    CHECK(tr.user[0] == 0 && tr.user[1] == 1 && te.user[0] == 2);
+    CHECK(tr.item[0] == 0 && tr.item[1] == 0 && te.item[0] == 1);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    data_idmap_free(&from_u);
+    data_idmap_free(&from_i);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
 }
 
 /* cv's and sweep's bad input: a clear line naming the option, status 2,
@@ -2140,6 +2206,7 @@ void suite_cli(void) {
     test_run("cli/cv_published_files", test_cv_published_files);
     test_run("cli/sweep_rows_equal_train", test_sweep_rows_equal_train);
     test_run("cli/cv_sweep_errors", test_cv_sweep_errors);
+    test_run("cli/tune_helpers", test_tune_helpers);
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
     test_run("cli/divergence_stops", test_divergence_stops);
     test_run("cli/divergence_threads", test_divergence_threads);

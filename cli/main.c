@@ -1857,11 +1857,11 @@ static void cv_help(void) {
            "                     and DIR/foldF.test.csv (raw ids), for embrec train or\n"
            "                     another library\n"
            "  --out FILE.csv     the folds' numbers as CSV\n\n"
-           "A test rating whose user or movie is absent from its fold's training part\n"
-           "is predicted by the training mean, as train --test does; the table says how\n"
-           "many there were. Every option of train applies to each fold (--recipe,\n"
-           "--model, --dim, --epochs, --seed, --threads, ...), but --test, --holdout,\n"
-           "--save and --history.\n");
+           "A test rating whose user or movie is in no training row (validation rows\n"
+           "not counting) and has no features is predicted by the training mean, as\n"
+           "train --test does; the table says how many there were. Every option of\n"
+           "train applies to each fold (--recipe, --model, --dim, --epochs, --seed,\n"
+           "--threads, ...), but --test, --holdout, --save and --history.\n");
 }
 
 /* "BASE,TEST" into cv's lists */

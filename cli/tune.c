@@ -86,9 +86,10 @@ void tune_cv_table(FILE *f, const tune_run *folds, size_t n) {
     fprintf(f, "\nsd: the sample standard deviation (n − 1) over the %zu folds%s.", ok,
             ok < n ? " that did not diverge" : "");
     if (unseen)
-        fprintf(f, " %zu test ratings name a user or movie that their fold's training part "
-                   "lacks: each is predicted by the training mean, as `embrec train --test` "
-                   "does.", unseen);
+        fprintf(f, " %zu test ratings name a user or movie that their fold's model never "
+                   "learned (in no training row, and without features): "
+                   "each is predicted by the training mean, as `embrec train --test` does.",
+                unseen);
     if (epochs) fprintf(f, " %.3g s per epoch on average.", seconds / (double)epochs);
     fputc('\n', f);
 }

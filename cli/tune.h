@@ -23,8 +23,9 @@ typedef struct {
     size_t train_rows;       /* the training part: the rows trained on and validated on */
     size_t val_rows;         /* of those, the rows that validate each epoch */
     size_t test_rows;        /* rows scored after training (cv: the fold's) */
-    size_t unseen;           /* test rows whose user or movie the training part lacks:
-                              * predicted by the training mean, as train --test does */
+    size_t unseen;           /* test rows whose user or movie the model never learned
+                              * (no training row, no features): predicted by the
+                              * training mean, as train --test does */
     double val_rmse, val_mae;   /* at the best epoch (NaN without validation rows) */
     double test_rmse, test_mae; /* after training (NaN without test rows) */
     size_t best_epoch;       /* from 1; 0: no validation rows, so no best */

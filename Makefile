@@ -99,7 +99,8 @@ MOVIELENS ?= ../shared/movielens
 verify: embrec
 	sh tests/verify.sh $(MOVIELENS)
 
-# docs/: the README's pictures, drawn from make demo's model of the sample
+# docs/: the README's pictures, drawn from make demo's model of the sample, and
+# notebook 000's chart of error and time over k (a sweep on the sample)
 pictures: embrec
 	./embrec train --data data/ratings.csv --model bias --dim 16 --optimizer adam \
 	    --lr 0.005 --update lazy --batch 64 --epochs 30 --l2 0.1 --quiet \
@@ -108,6 +109,8 @@ pictures: embrec
 	./embrec map --model build/pictures.embrec --out docs/map.svg --labels 12
 	./embrec plot --history build/pictures.csv --what mae --baseline 0.7531 --out docs/mae.svg
 	./embrec plot --model build/pictures.embrec --item "Synthetic Movie 4" --out docs/similar.svg
+	./embrec sweep --data data/ratings.csv --recipe mf8 --dim 2,4,8,16,32,64,128 --quiet \
+	    --chart docs/sweep.svg
 
 # data/ is made by embrec itself: a planted low-rank model in the MovieLens layout
 sample: embrec

@@ -1410,6 +1410,34 @@ done:
     return rc;
 }
 
+int data_folds(size_t n, size_t k, nn_rng *rng, uint32_t *fold) {
+    uint32_t *order;
+    size_t p, f, at = 0;
+    if (k == 0 || k > n || n > (size_t)UINT32_MAX) return -1;
+    order = malloc(n * sizeof *order);
+    if (!order) return -1;
+    for (p = 0; p < n; p++) order[p] = (uint32_t)p;
+    nn_rng_shuffle_u32(rng, order, n);
+    for (f = 0; f < k; f++) { /* run f: the next ⌊n/k⌋ rows, one more for the first n mod k */
+        size_t len = n / k + (f < n % k);
+        for (p = at; p < at + len; p++) fold[order[p]] = (uint32_t)f;
+        at += len;
+    }
+    free(order);
+    return 0;
+}
+
+int data_split_fold(const data_ratings *all, const uint32_t *fold, uint32_t f,
+                    data_ratings *train, data_ratings *test) {
+    size_t k;
+    train->n = test->n = 0;
+    for (k = 0; k < all->n; k++)
+        if (data_ratings_push(fold[k] == f ? test : train, all->user[k], all->item[k],
+                              all->rating[k], all->time[k]) != 0)
+            return -1;
+    return 0;
+}
+
 static const char *const ties_names[] = {"last", "first", "max-item", "random"};
 static const char *const ties_words[] = {
     "the last of them in the file", "the first of them in the file",

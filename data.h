@@ -354,6 +354,16 @@ int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, dou
                     double cold_users, double cold_items, size_t max_kept, nn_rng *rng,
                     data_ratings *train, data_ratings *test);
 
+/* k-fold cross-validation (scikit-learn's KFold(k, shuffle=True)): the n
+ * rows, in an order shuffled by rng, are cut into k runs, the first n mod k
+ * of ⌈n/k⌉ rows and the others of ⌊n/k⌋; fold (n) gets each row's run, so
+ * that every row is in exactly one fold. 1 ≤ k ≤ n. 0 or -1. */
+int data_folds(size_t n, size_t k, nn_rng *rng, uint32_t *fold);
+/* The rows whose fold is f go to test, the others to train, both in the
+ * original order (train and test start empty). 0 or -1. */
+int data_split_fold(const data_ratings *all, const uint32_t *fold, uint32_t f,
+                    data_ratings *train, data_ratings *test);
+
 /* Each user's items, sorted (compressed sparse rows): the items of user u
  * are item[start[u] .. start[u+1]). Duplicates are kept once. */
 typedef struct {

@@ -32,6 +32,7 @@
 #include "mf.h"
 #include "nn.h"
 #include "summary.h"
+#include "tune.h"
 #include "viz.h"
 
 #define EXIT_USAGE 2
@@ -1170,17 +1171,153 @@ static void check_blocks(const args *a, size_t blocks, const mf_model *m) {
     usage_error(a, "--blocks %s: at most %s (each group needs at least one)", got, limit);
 }
 
+/* The rows of one run, as train splits them. */
+typedef struct {
+    data_ratings rest;   /* training and validation rows: all but the test rows */
+    data_ratings test;   /* --test's rows, or --holdout's */
+    data_ratings train, val;
+    int train_view;      /* 1: train is a view of rest's first rows (never freed) */
+} run_rows;
+
+static void run_rows_init(run_rows *r) {
+    data_ratings_init(&r->rest);
+    data_ratings_init(&r->test);
+    data_ratings_init(&r->train);
+    data_ratings_init(&r->val);
+    r->train_view = 0;
+}
+
+static void run_rows_free(run_rows *r) {
+    data_ratings_free(&r->rest);
+    data_ratings_free(&r->test);
+    if (!r->train_view) data_ratings_free(&r->train);
+    data_ratings_free(&r->val);
+    r->train_view = 0;
+}
+
+/* train's protocol on the rows of all, which r takes over (all is left
+ * empty): [shuffle once] → [random holdout test] → the last val_split
+ * validates. An implicit model holds out each user's latest row instead,
+ * unshuffled: its ties break by file order, so shuffling first would make
+ * the held-out set depend on the seed. 0, or -1 when out of memory. */
+static int split_rows(const train_options *o, const data_idmap *items, size_t n_users,
+                      data_ratings *all, nn_rng *rng, run_rows *r) {
+    data_ties ties = o->ties; /* which latest row is held out (implicit) */
+    data_error err;
+    ties.item_raw = items->raw;
+    ties.seed = o->train.fit.seed;
+    if (o->shuffle_first && !o->model.implicit && o->shuffle_numpy) {
+        /* df.sample(frac=1, random_state=SEED): row k is the old row perm[k] */
+        uint32_t *perm = malloc((all->n ? all->n : 1) * sizeof *perm);
+        int rc;
+        if (!perm) return -1;
+        if (data_np_permutation(perm, all->n, o->numpy_seed, &err) != 0) die(&err);
+        rc = data_ratings_permute(all, perm);
+        free(perm);
+        if (rc != 0) return -1;
+    } else if (o->shuffle_first && !o->model.implicit && data_ratings_shuffle(all, rng) != 0) {
+        return -1;
+    }
+    if (o->holdout > 0) {
+        if (data_split_random(all, o->holdout, rng, &r->rest, &r->test) != 0) return -1;
+        data_ratings_free(all);
+    } else { /* every row is for training and validation: take them over */
+        r->rest = *all;
+        data_ratings_init(all);
+    }
+    if (o->model.implicit) /* NCF: each user's latest interaction is held out */
+        return data_split_latest(&r->rest, n_users, &ties, &r->train, &r->val);
+    if (data_split_tail_view(&r->rest, o->val_split, &r->train, &r->val) != 0) return -1;
+    r->train_view = 1; /* train: rest's first rows, not a copy (one copy of the ratings) */
+    return 0;
+}
+
+/* --batch-order FILE: one permutation of the epoch's samples per line, for
+ * a run of n_train training rows. 0, or -1 after saying why. */
+static int load_batch_order(train_options *o, size_t n_train) {
+    uint32_t *orders;
+    size_t n_orders;
+    size_t N = o->model.implicit ? n_train * (1 + o->train.fit.negatives) : n_train;
+    data_error err;
+    if (!o->batch_order) return 0;
+    if (data_read_orders(o->batch_order, N, &orders, &n_orders, &err) != 0) die(&err);
+    if (n_orders > 1 && n_orders < o->train.fit.epochs) {
+        fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
+                        "epoch, or one per epoch)\n", o->batch_order, n_orders, o->train.fit.epochs);
+        free(orders);
+        return -1;
+    }
+    o->train.replay.orders = orders;
+    o->train.replay.n_orders = n_orders;
+    o->train.replay.order_n = N;
+    return 0;
+}
+
+/* --init-from DIR: the model's initial weights from NumPy's files there.
+ * 0, or -1 after saying why. */
+static int load_initial_weights(const train_options *o, mf_model *model) {
+    size_t loaded;
+    struct stat st;
+    data_error err;
+    if (stat(o->init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o->init_from);
+        return -1;
+    }
+    if (mf_load_weights(model, o->init_from, &loaded, &err) != 0) die(&err);
+    if (loaded == 0) {
+        fprintf(stderr, "embrec: %s: none of the model's weight files is there "
+                        "(user_embedding.npy, item_embedding.npy, ...)\n", o->init_from);
+        return -1;
+    }
+    if (o->train.session.verbose)
+        printf("initial weights: %zu of %zu arrays from %s\n", loaded, model->params.n_tensors,
+               o->init_from);
+    return 0;
+}
+
+/* A new model for a run, built as train builds it: side information (which
+ * may add users and movies nobody rated to the maps), the deep model's
+ * genres, weights drawn from rng, or --init-from's. rest: the rows that
+ * give μ and the rating range. 0, or -1 after saying why. */
+static int build_model(const train_options *o, data_idmap *users, data_idmap *items,
+                       const run_rows *rows, nn_rng *rng, mf_model *model, size_t *n_genres) {
+    /* μ and the rating range: the training rows' (mf8: every row's, as its notebook) */
+    const data_ratings *mean_rows = o->mean_of_all ? &rows->rest : &rows->train;
+    mf_side side = {NULL, 0, NULL, NULL};
+    data_features uf, itf;
+    uint32_t *item_genre = NULL;
+    data_error err;
+    int rc = -1;
+    load_features(o, users, items, &uf, &itf); /* may add rows: before the genres */
+    if (o->model.kind == MF_DEEP && load_genres(o, items, &item_genre, n_genres) != 0) goto done;
+    side.item_genre = item_genre;
+    side.n_genres = *n_genres;
+    side.user_features = uf.n_features ? &uf : NULL;
+    side.item_features = itf.n_features ? &itf : NULL;
+    if (mf_init(model, o->model, users, items, mean_rows, &side, rng, &err) != 0) die(&err);
+    if (o->init_from && load_initial_weights(o, model) != 0) goto done;
+    if (o->train.session.verbose && (uf.n_features || itf.n_features))
+        printf("side information: %zu user features, %zu item features\n", uf.n_features,
+               itf.n_features);
+    rc = 0;
+done:
+    free(item_genre);
+    data_features_free(&uf);
+    data_features_free(&itf);
+    return rc;
+}
+
 static int cmd_train(args *a) {
     train_options o = train_defaults();
     data_idmap users, items;
-    data_ratings all, rest, test, train, val;
+    data_ratings all;
+    run_rows rows;
     mf_model model;
     mf_history hist;
     data_error err;
     nn_rng rng;
-    uint32_t *item_genre = NULL;
     size_t n_genres = 0;
-    int rc, train_view = 0, status = 1;
+    int rc, status = 1;
     double initial_val_loss = NAN;
     mf_history_file history_file;
 
@@ -1194,10 +1331,7 @@ static int cmd_train(args *a) {
     data_idmap_init(&users);
     data_idmap_init(&items);
     data_ratings_init(&all);
-    data_ratings_init(&rest);
-    data_ratings_init(&test);
-    data_ratings_init(&train);
-    data_ratings_init(&val);
+    run_rows_init(&rows);
     if (o.resume) { /* the saved model's ids first, so that its rows keep their places */
         size_t k;
         o.model = model.cfg;
@@ -1209,114 +1343,26 @@ static int cmd_train(args *a) {
     read_or_die(o.data, &o.read, &users, &items, &all);
     if (o.test) {
         data_read_opts tro = second_file(&o.read);
-        read_or_die(o.test, &tro, &users, &items, &test);
+        read_or_die(o.test, &tro, &users, &items, &rows.test);
     }
     if (o.resume) {
         size_t dropped = keep_known_rows(&all, model.n_users, model.n_items);
-        dropped += keep_known_rows(&test, model.n_users, model.n_items);
+        dropped += keep_known_rows(&rows.test, model.n_users, model.n_items);
         if (dropped)
             fprintf(stderr, "embrec train: %zu ratings of users or movies that %s does not "
                             "have are left out\n", dropped, o.resume);
         say_resuming(&model, &o);
     }
     nn_rng_seed(&rng, o.train.fit.seed);
-
-    /* protocol: [shuffle once] → [random holdout test] → last val_split validates */
-    /* (implicit models hold out each user's latest row, whose ties break by file
-     * order: shuffling first would make the held-out set depend on the seed) */
-    if (o.shuffle_first && !o.model.implicit && o.shuffle_numpy) {
-        /* df.sample(frac=1, random_state=SEED): row k is the old row perm[k] */
-        uint32_t *perm = malloc((all.n ? all.n : 1) * sizeof *perm);
-        if (!perm) goto oom;
-        if (data_np_permutation(perm, all.n, o.numpy_seed, &err) != 0) die(&err);
-        if (data_ratings_permute(&all, perm) != 0) goto oom;
-        free(perm);
-    } else if (o.shuffle_first && !o.model.implicit && data_ratings_shuffle(&all, &rng) != 0) {
-        goto oom;
-    }
-    if (o.holdout > 0) {
-        if (o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
-        if (data_split_random(&all, o.holdout, &rng, &rest, &test) != 0) goto oom;
-        data_ratings_free(&all);
-    } else { /* every row is for training and validation: take them over */
-        rest = all;
-        data_ratings_init(&all);
-    }
-    if (o.model.implicit) { /* NCF: each user's latest interaction is held out */
-        o.ties.item_raw = items.raw;
-        o.ties.seed = o.train.fit.seed;
-        if (data_split_latest(&rest, users.n, &o.ties, &train, &val) != 0) goto oom;
-    } else if (data_split_tail_view(&rest, o.val_split, &train, &val) != 0) {
-        goto oom;
-    } else {
-        train_view = 1; /* train: rest's first rows, not a copy (one copy of the ratings) */
-    }
-    if (train.n == 0) {
-        fprintf(stderr, "embrec train: no training rows left after the splits\n");
+    if (o.holdout > 0 && o.test) usage_error(a, "--holdout and --test both name a test set%s%s", "", "");
+    if (split_rows(&o, &items, users.n, &all, &rng, &rows) != 0) goto oom;
+    if (rows.train.n == 0) {
+        fprintf(stderr, "embrec %s: no training rows left after the splits\n", o.cmd);
         goto done;
     }
-    if (o.batch_order) { /* one permutation of the epoch's samples per line */
-        uint32_t *orders;
-        size_t n_orders;
-        size_t N = o.model.implicit ? train.n * (1 + o.train.fit.negatives) : train.n;
-        if (data_read_orders(o.batch_order, N, &orders, &n_orders, &err) != 0) die(&err);
-        if (n_orders > 1 && n_orders < o.train.fit.epochs) {
-            fprintf(stderr, "embrec: %s: %zu permutations for %zu epochs (give one, used every "
-                            "epoch, or one per epoch)\n", o.batch_order, n_orders, o.train.fit.epochs);
-            free(orders);
-            goto done;
-        }
-        o.train.replay.orders = orders;
-        o.train.replay.n_orders = n_orders;
-        o.train.replay.order_n = N;
-    }
-
-    if (!o.resume) {
-        mf_side side = {NULL, 0, NULL, NULL};
-        data_features uf, itf;
-        load_features(&o, &users, &items, &uf, &itf); /* may add rows: before the genres */
-        if (o.model.kind == MF_DEEP && load_genres(&o, &items, &item_genre, &n_genres) != 0) {
-            data_features_free(&uf);
-            data_features_free(&itf);
-            goto done;
-        }
-        side.item_genre = item_genre;
-        side.n_genres = n_genres;
-        side.user_features = uf.n_features ? &uf : NULL;
-        side.item_features = itf.n_features ? &itf : NULL;
-        /* μ and the rating range: the training rows' (mf8: every row's, as its notebook) */
-        if (mf_init(&model, o.model, &users, &items, o.mean_of_all ? &rest : &train, &side,
-                    &rng, &err) != 0)
-            die(&err);
-        if (o.init_from) {
-            size_t loaded;
-            struct stat st;
-            if (stat(o.init_from, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "embrec: %s: not a directory (--init-from)\n", o.init_from);
-                data_features_free(&uf);
-                data_features_free(&itf);
-                goto done;
-            }
-            if (mf_load_weights(&model, o.init_from, &loaded, &err) != 0) die(&err);
-            if (loaded == 0) {
-                fprintf(stderr, "embrec: %s: none of the model's weight files is there "
-                                "(user_embedding.npy, item_embedding.npy, ...)\n", o.init_from);
-                data_features_free(&uf);
-                data_features_free(&itf);
-                goto done;
-            }
-            if (o.train.session.verbose)
-                printf("initial weights: %zu of %zu arrays from %s\n", loaded,
-                       model.params.n_tensors, o.init_from);
-        }
-        if (o.train.session.verbose && (uf.n_features || itf.n_features))
-            printf("side information: %zu user features, %zu item features\n", uf.n_features,
-                   itf.n_features);
-        data_features_free(&uf);
-        data_features_free(&itf);
-    }
-    free(item_genre);
-    item_genre = NULL;
+    if (load_batch_order(&o, rows.train.n) != 0) goto done;
+    if (!o.resume && build_model(&o, &users, &items, &rows, &rng, &model, &n_genres) != 0)
+        goto done;
     if (o.train.session.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     source_path(o.data, model.source, sizeof model.source);
     if (o.train.session.verbose) {
@@ -1329,8 +1375,8 @@ static int cmd_train(args *a) {
         fflush(stdout);
     }
     check_blocks(a, o.train.speed.blocks, &model);
-    if (val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
-        initial_val_loss = mf_evaluate_threads(&model, &val, 0, o.train.speed.threads).mse;
+    if (rows.val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
+        initial_val_loss = mf_evaluate_threads(&model, &rows.val, 0, o.train.speed.threads).mse;
     o.train.session.stop = &interrupted;
     catch_interrupt();
     history_file.path = o.history;
@@ -1338,25 +1384,28 @@ static int cmd_train(args *a) {
         o.train.session.record = mf_history_record;
         o.train.session.record_ctx = &history_file;
     }
-    rc = mf_train(&model, &train, &val, &o.train, &hist, o.train.session.verbose ? stdout : NULL, &err);
+    rc = mf_train(&model, &rows.train, &rows.val, &o.train, &hist,
+                  o.train.session.verbose ? stdout : NULL, &err);
     if (rc == -1) die(&err);
     record_protocol(&model, &o);
     if (rc != 0) { /* interrupted or diverged: save what is worth keeping, then stop */
         status = training_halted(&model, o.save, &err, rc);
         goto done;
     }
-    if (val.n && o.model.implicit) {
-        print_ranking(&model, &train, &val, o.train.fit.rank_k, o.train.fit.seed, &o.ties);
-    } else if (val.n && o.train.session.verbose) {
-        mf_metrics bm = mf_evaluate_mean(model.mean, &val);
+    if (rows.val.n && o.model.implicit) {
+        print_ranking(&model, &rows.train, &rows.val, o.train.fit.rank_k, o.train.fit.seed,
+                      &o.ties);
+    } else if (rows.val.n && o.train.session.verbose) {
+        mf_metrics bm = mf_evaluate_mean(model.mean, &rows.val);
         printf("Predicting the mean rating instead: val RMSE %.4f, MAE %.4f\n", bm.rmse, bm.mae);
     }
-    warn_if_worse_than_mean(&model, &hist, &val, initial_val_loss);
-    if (test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
-        print_ranking(&model, &rest, &test, o.train.fit.rank_k, o.train.fit.seed, NULL);
-    } else if (test.n) {
-        mf_metrics tm = mf_evaluate_threads(&model, &test, 1, o.train.speed.threads);
-        mf_metrics bm = mf_evaluate_mean(model.mean, &test);
+    warn_if_worse_than_mean(&model, &hist, &rows.val, initial_val_loss);
+    if (rows.test.n && o.model.implicit) { /* a logit has no RMSE: rank the test rows */
+        print_ranking(&model, &rows.rest, &rows.test, o.train.fit.rank_k, o.train.fit.seed,
+                      NULL);
+    } else if (rows.test.n) {
+        mf_metrics tm = mf_evaluate_threads(&model, &rows.test, 1, o.train.speed.threads);
+        mf_metrics bm = mf_evaluate_mean(model.mean, &rows.test);
         print_metrics("test", &tm, &bm);
     }
     if (mf_save(&model, o.save, &err) != 0) die(&err);
@@ -1365,13 +1414,9 @@ static int cmd_train(args *a) {
 done:
     mf_history_free(&hist);
     free((void *)o.train.replay.orders);
-    free(item_genre);
     mf_free(&model);
     data_ratings_free(&all);
-    data_ratings_free(&rest);
-    data_ratings_free(&test);
-    if (!train_view) data_ratings_free(&train);
-    data_ratings_free(&val);
+    run_rows_free(&rows);
     data_idmap_free(&users);
     data_idmap_free(&items);
     return status;
@@ -1672,6 +1717,684 @@ static int cmd_ablate(args *a) {
     data_idmap_free(&users);
     data_idmap_free(&items);
     return 0;
+}
+
+/* ------------------------------------------------------------ cv and sweep
+ *
+ * Cross-validation (Surprise's cross_validate, LIBMF's -v) and a sweep of
+ * one or two training options (notebook 000 chose k = 8 "after making a
+ * tradeoff between training time and" error, from a chart over k). Every
+ * run is train_quietly: what `embrec train` with the same options learns
+ * from the same rows, numbered the same way. cli/tune.c prints and draws
+ * the results.
+ */
+
+/* What the run learned: its best epoch's validation scores, the test rows'. */
+static void note_run(const mf_model *m, const mf_history *hist, const run_rows *rows,
+                     size_t threads, tune_run *res) {
+    size_t k;
+    res->train_rows = rows->rest.n;
+    res->val_rows = rows->val.n;
+    res->test_rows = rows->test.n;
+    res->params = tune_params(m);
+    res->epochs = hist->n;
+    for (k = 0; k < hist->n; k++) res->seconds += hist->epoch[k].seconds;
+    res->val_rmse = res->val_mae = res->test_rmse = res->test_mae = NAN;
+    if (rows->val.n && hist->n) {
+        res->best_epoch = hist->best + 1;
+        res->val_rmse = sqrt(hist->epoch[hist->best].val_loss);
+        res->val_mae = hist->epoch[hist->best].val_mae;
+    }
+    if (rows->test.n && !res->diverged) { /* as train --test scores them */
+        mf_metrics tm = mf_evaluate_threads(m, &rows->test, 1, threads);
+        res->test_rmse = tm.rmse;
+        res->test_mae = tm.mae;
+        res->unseen = tm.unknown;
+    }
+}
+
+/* What `embrec train` with options o learns from the rows of all and
+ * scores on test (both taken over and left empty; test may be empty),
+ * quietly, saving nothing: the same shuffle, splits, model and training.
+ * users and items number the rows as train's maps would (side information
+ * may add to them). A run whose loss diverges is marked so. 0, or -1
+ * after saying why. */
+static int train_quietly(args *a, const train_options *given, data_idmap *users,
+                         data_idmap *items, data_ratings *all, data_ratings *test, tune_run *res) {
+    train_options run = *given, *o = &run; /* quiet, and its own batch orders */
+    run_rows rows;
+    mf_model model;
+    mf_history hist;
+    nn_rng rng;
+    data_error err;
+    size_t n_genres = 0;
+    int rc, status = -1;
+    memset(res, 0, sizeof *res);
+    memset(&model, 0, sizeof model);
+    memset(&hist, 0, sizeof hist);
+    run_rows_init(&rows);
+    rows.test = *test;
+    data_ratings_init(test);
+    o->train.session.verbose = 0;
+    nn_rng_seed(&rng, o->train.fit.seed);
+    if (split_rows(o, items, users->n, all, &rng, &rows) != 0) die_oom(o->cmd);
+    if (rows.train.n == 0) {
+        fprintf(stderr, "embrec %s: no training rows left after the splits\n", o->cmd);
+        goto done;
+    }
+    if (load_batch_order(o, rows.train.n) != 0) goto done;
+    if (build_model(o, users, items, &rows, &rng, &model, &n_genres) != 0) goto done;
+    check_blocks(a, o->train.speed.blocks, &model);
+    rc = mf_train(&model, &rows.train, &rows.val, &o->train, &hist, NULL, &err);
+    if (rc == -1) die(&err);
+    res->diverged = rc == MF_TRAIN_DIVERGED;
+    if (res->diverged) print_error("embrec: warning: ", err.msg);
+    note_run(&model, &hist, &rows, o->train.speed.threads, res);
+    status = 0;
+done:
+    free((void *)o->train.replay.orders);
+    mf_history_free(&hist);
+    mf_free(&model);
+    run_rows_free(&rows);
+    return status;
+}
+
+/* Fold f of the rows of all (numbered by users and items): trained on the
+ * other folds' rows, tested on its own. 0, or -1 after saying why. */
+static int run_fold(args *a, const train_options *o, const data_idmap *users,
+                    const data_idmap *items, const data_ratings *all, const uint32_t *fold,
+                    uint32_t f, tune_run *res) {
+    data_ratings tr, te;
+    data_idmap fu, fi;
+    int rc;
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    if (data_split_fold(all, fold, f, &tr, &te) != 0 ||
+        tune_renumber(users, items, &tr, &te, &fu, &fi) != 0)
+        die_oom(o->cmd);
+    rc = train_quietly(a, o, &fu, &fi, &tr, &te, res);
+    data_idmap_free(&fu);
+    data_idmap_free(&fi);
+    return rc;
+}
+
+/* A published fold: `embrec train --data BASE --test TEST`, quietly. 0, or
+ * -1 after saying why. */
+static int run_files(args *a, const train_options *o, const char *base, const char *test,
+                     tune_run *res) {
+    train_options of = *o;
+    data_read_opts ro = second_file(&o->read); /* each file's cache beside it */
+    data_idmap users, items;
+    data_ratings all, te;
+    int rc;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    data_ratings_init(&te);
+    of.data = ratings_in(base); /* side information is found beside it, as train finds it */
+    read_or_die(of.data, &ro, &users, &items, &all);
+    read_or_die(test, &ro, &users, &items, &te);
+    rc = train_quietly(a, &of, &users, &items, &all, &te, res);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return rc;
+}
+
+/* Options of train that cv and sweep refuse, with why: they make their own
+ * test sets (or none) and keep no model. */
+static void refuse_outputs(args *a, const char *why_test) {
+    const char *v;
+    if (option(a, "--test", &v) || option(a, "--holdout", &v))
+        usage_error(a, "--test and --holdout: %s%s", why_test, "");
+    if (option(a, "--save", &v) || option(a, "--history", &v))
+        usage_error(a, "--save and --history: %s keeps no model and no history (train the "
+                       "values you choose with embrec train)%s", a->cmd, "");
+}
+
+/* the folds of --folds N: the rows dealt into N folds by --seed */
+static uint32_t *deal_folds(args *a, const train_options *o, const data_ratings *all,
+                            size_t n_folds) {
+    uint32_t *fold;
+    nn_rng rng;
+    if (n_folds > all->n) {
+        char what[64], rows[32];
+        snprintf(what, sizeof what, "--folds %zu", n_folds);
+        snprintf(rows, sizeof rows, "%zu", all->n);
+        usage_error(a, "%s: more folds than the %s ratings", what, rows);
+    }
+    fold = malloc((all->n ? all->n : 1) * sizeof *fold);
+    if (!fold) die_oom(o->cmd);
+    nn_rng_seed(&rng, o->train.fit.seed);
+    if (data_folds(all->n, n_folds, &rng, fold) != 0) die_oom(o->cmd);
+    return fold;
+}
+
+#define CV_MAX_FILES 64 /* --fold pairs */
+
+typedef struct {
+    size_t folds;                       /* --folds N (5 when nothing else is given) */
+    char *base[CV_MAX_FILES], *test[CV_MAX_FILES]; /* --fold BASE,TEST */
+    size_t n_files;
+    int ml100k;                         /* --ml100k-folds: u1..u5 beside --data */
+    const char *save_folds, *out;
+} cv_options;
+
+static void cv_help(void) {
+    printf("usage: embrec cv --data FILE [--folds N] [train options]\n"
+           "       embrec cv --fold BASE,TEST [--fold BASE,TEST ...] [train options]\n"
+           "       embrec cv --data ml-100k --ml100k-folds [train options]\n\n"
+           "Cross-validation, as Surprise's cross_validate and LIBMF's -v: each fold's\n"
+           "rows are a test set once, scored (RMSE, MAE) by the model that `embrec train`\n"
+           "with the same options learns from the other rows, which it splits as train\n"
+           "does (its last --val-split validates each epoch, for --patience and\n"
+           "--restore-best; never the test fold). Prints a Markdown table of the folds\n"
+           "and the mean ± sample standard deviation (n - 1) of RMSE and MAE.\n\n"
+           "  --folds N          deal the rows of --data into N folds at random, by\n"
+           "                     --seed (sizes differ by one at most)             [5]\n"
+           "  --fold BASE,TEST   a published fold: train on BASE, test on TEST, exactly\n"
+           "                     as `embrec train --data BASE --test TEST`; repeat it\n"
+           "                     for each fold (ML-100K: u1.base,u1.test ...)\n"
+           "  --ml100k-folds     ML-100K's five folds, u1.base,u1.test ... u5.base,\n"
+           "                     u5.test, from the directory of --data\n"
+           "  --save-folds DIR   --folds: write each fold's rows as DIR/foldF.train.csv\n"
+           "                     and DIR/foldF.test.csv (raw ids), for embrec train or\n"
+           "                     another library\n"
+           "  --out FILE.csv     the folds' numbers as CSV\n\n"
+           "A test rating whose user or movie is in no training row (validation rows\n"
+           "not counting) and has no features is predicted by the training mean, as\n"
+           "train --test does; the table says how many there were. Every option of\n"
+           "train applies to each fold (--recipe, --model, --dim, --epochs, --seed,\n"
+           "--threads, ...), but --test, --holdout, --save and --history.\n");
+}
+
+/* "BASE,TEST" into cv's lists */
+static void add_fold_files(args *a, cv_options *cv, const char *v) {
+    const char *comma = strchr(v, ',');
+    size_t n = cv->n_files;
+    if (!comma || comma == v || !comma[1])
+        usage_error(a, "--fold: expected BASE,TEST, two files (got \"%s\")%s", v, "");
+    if (n == CV_MAX_FILES) usage_error(a, "--fold: at most %s folds%s", "64", "");
+    cv->base[n] = malloc((size_t)(comma - v) + 1);
+    cv->test[n] = malloc(strlen(comma));
+    if (!cv->base[n] || !cv->test[n]) die_oom("cv");
+    snprintf(cv->base[n], (size_t)(comma - v) + 1, "%s", v);
+    snprintf(cv->test[n], strlen(comma), "%s", comma + 1);
+    cv->n_files++;
+}
+
+/* 1 when the train arguments name --data */
+static int gives_data(char **argv, int argc) {
+    int k;
+    for (k = 2; k < argc; k++)
+        if (strcmp(argv[k], "--data") == 0 || strncmp(argv[k], "--data=", 7) == 0) return 1;
+    return 0;
+}
+
+static void parse_cv(args *a, cv_options *cv, train_options *o, char **sub_argv, int *sub_argc) {
+    const char *v;
+    *sub_argc = 2;
+    sub_argv[0] = a->argv[0];
+    sub_argv[1] = a->argv[1];
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            cv_help();
+            exit(0);
+        } else if (option(a, "--folds", &v)) {
+            cv->folds = parse_size(a, "--folds", v, 0);
+            if (cv->folds < 2)
+                usage_error(a, "--folds: at least 2 folds (got \"%s\")%s", v, "");
+        } else if (option(a, "--fold", &v)) add_fold_files(a, cv, v);
+        else if (flag(a, "--ml100k-folds")) cv->ml100k = 1;
+        else if (option(a, "--save-folds", &v)) cv->save_folds = v;
+        else if (option(a, "--out", &v)) cv->out = v;
+        else {
+            refuse_outputs(a, "cv's folds are its test sets (give --fold BASE,TEST for a "
+                              "published split)");
+            sub_argv[(*sub_argc)++] = a->argv[a->k]; /* train's options, and their values */
+        }
+    }
+    if ((cv->folds != 0) + (cv->n_files != 0) + cv->ml100k > 1)
+        usage_error(a, "give one of --folds N, --fold BASE,TEST or --ml100k-folds%s%s", "", "");
+    if (cv->n_files && gives_data(sub_argv, *sub_argc))
+        usage_error(a, "--fold names its own data: give --data with --folds or --ml100k-folds, "
+                       "or --fold BASE,TEST alone%s%s", "", "");
+    if (cv->save_folds && (cv->n_files || cv->ml100k))
+        usage_error(a, "--save-folds writes the folds of --folds N; the published ones are "
+                       "files already%s%s", "", "");
+    if (cv->n_files) { /* train's options need --data: the first fold's */
+        static char data_flag[] = "--data";
+        sub_argv[(*sub_argc)++] = data_flag;
+        sub_argv[(*sub_argc)++] = cv->base[0];
+    }
+    if (!cv->folds && !cv->n_files && !cv->ml100k) cv->folds = 5;
+    {
+        args sub = *a;
+        sub.argc = *sub_argc;
+        sub.argv = sub_argv;
+        parse_train(&sub, o, NULL);
+    }
+    if (o->model.implicit)
+        usage_error(a, "an implicit model has no RMSE to cross-validate%s%s", "", "");
+}
+
+/* the heading above cv's table */
+static void cv_heading(const cv_options *cv, const train_options *o, char **argv, int argc) {
+    char opts[1024];
+    tune_describe_args(opts, sizeof opts, argv, argc, NULL, NULL, 0);
+    if (cv->n_files)
+        printf("Cross-validation on %zu published fold%s: each is `embrec train --data BASE "
+               "--test TEST%s%s`", cv->n_files, cv->n_files == 1 ? "" : "s", *opts ? " " : "",
+               opts);
+    else
+        printf("%zu-fold cross-validation of %s (folds dealt by seed %llu): each fold is "
+               "tested after `embrec train%s%s` on the other folds' rows", cv->folds, o->data,
+               (unsigned long long)o->train.fit.seed, *opts ? " " : "", opts);
+    if (o->val_split > 0)
+        printf(", whose last %g %% validate each epoch", 100.0 * o->val_split);
+    printf(".\n\n");
+}
+
+#define CV_LABEL 80 /* a fold's name in the table */
+
+/* cv: fold 2 of 5: test RMSE 0.9163, MAE 0.7199 */
+static void say_fold(size_t f, size_t n, const tune_run *r) {
+    if (r->diverged) fprintf(stderr, "cv: fold %zu of %zu: diverged\n", f + 1, n);
+    else fprintf(stderr, "cv: fold %zu of %zu: test RMSE %.4f, MAE %.4f\n", f + 1, n,
+                 r->test_rmse, r->test_mae);
+}
+
+/* the published folds, res[f] and its label[f]; 0, or -1 after saying why */
+static int cv_on_files(args *a, const cv_options *cv, const train_options *o, tune_run *res,
+                       char (*label)[CV_LABEL]) {
+    size_t f;
+    for (f = 0; f < cv->n_files; f++) {
+        const char *slash = strrchr(cv->base[f], '/');
+        if (run_files(a, o, cv->base[f], cv->test[f], &res[f]) != 0) return -1;
+        snprintf(label[f], CV_LABEL, "%zu (%s)", f + 1, slash ? slash + 1 : cv->base[f]);
+        res[f].label = label[f];
+        if (o->train.session.verbose) say_fold(f, cv->n_files, &res[f]);
+    }
+    return 0;
+}
+
+/* --folds N of --data (written to --save-folds first); 0, or -1 after saying why */
+static int cv_on_folds(args *a, const cv_options *cv, const train_options *o, tune_run *res,
+                       char (*label)[CV_LABEL]) {
+    data_idmap users, items;
+    data_ratings all;
+    data_error err;
+    uint32_t *fold;
+    size_t f;
+    int rc = 0;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    read_or_die(o->data, &o->read, &users, &items, &all);
+    fold = deal_folds(a, o, &all, cv->folds);
+    if (cv->save_folds &&
+        tune_save_folds(cv->save_folds, &users, &items, &all, fold, cv->folds, &err) != 0)
+        die(&err);
+    for (f = 0; f < cv->folds && rc == 0; f++) {
+        rc = run_fold(a, o, &users, &items, &all, fold, (uint32_t)f, &res[f]);
+        snprintf(label[f], CV_LABEL, "%zu", f + 1);
+        res[f].label = label[f];
+        if (rc == 0 && o->train.session.verbose) say_fold(f, cv->folds, &res[f]);
+    }
+    free(fold);
+    data_ratings_free(&all);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return rc;
+}
+
+/* --save-folds DIR can be written (or made) before any work */
+static void check_folds_dir(const char *dir) {
+    char probe[PATH_BUF];
+    struct stat st;
+    snprintf(probe, sizeof probe, "%s/fold1.train.csv", dir);
+    check_output(stat(dir, &st) != 0 ? dir : probe); /* a missing DIR: where mkdir makes it */
+}
+
+static int cmd_cv(args *a) {
+    cv_options cv;
+    train_options o = train_defaults();
+    char **sub_argv = malloc((size_t)(a->argc + 3) * sizeof *sub_argv);
+    char (*label)[CV_LABEL];
+    int sub_argc, rc;
+    tune_run *res;
+    size_t n, f;
+    data_error err;
+    if (!sub_argv) die_oom("cv");
+    memset(&cv, 0, sizeof cv);
+    o.cmd = a->cmd;
+    parse_cv(a, &cv, &o, sub_argv, &sub_argc);
+    check_output(cv.out);
+    if (cv.save_folds) check_folds_dir(cv.save_folds);
+    if (cv.ml100k) {
+        cv.n_files = 5;
+        if (tune_ml100k_files(o.data, cv.base, cv.test, &err) != 0) die(&err);
+    }
+    n = cv.n_files ? cv.n_files : cv.folds;
+    res = calloc(n, sizeof *res);
+    label = calloc(n, sizeof *label);
+    if (!res || !label) die_oom("cv");
+    rc = cv.n_files ? cv_on_files(a, &cv, &o, res, label) : cv_on_folds(a, &cv, &o, res, label);
+    if (rc == 0) {
+        cv_heading(&cv, &o, sub_argv, sub_argc);
+        tune_cv_table(stdout, res, n);
+        if (cv.out && tune_cv_csv(cv.out, res, n, &err) != 0) die(&err);
+    }
+    for (f = 0; f < cv.n_files; f++) {
+        free(cv.base[f]);
+        free(cv.test[f]);
+    }
+    free(res);
+    free(label);
+    free(sub_argv);
+    return rc ? 1 : 0;
+}
+
+#define SWEEP_MAX_VALUES 64 /* per option */
+
+/* An option swept over a list of values. */
+typedef struct {
+    const char *name;                   /* "--dim" */
+    int at;                             /* its value's place in train's arguments */
+    int joined;                         /* given as --dim=LIST: the place holds "--dim=VALUE" */
+    char *list;                         /* a copy of the list, cut at its commas */
+    const char *value[SWEEP_MAX_VALUES];
+    size_t n;
+    char arg[160];                      /* the place's argument for the current row */
+    char placeholder[48];               /* "DIM", for the heading */
+} sweep_axis;
+
+typedef struct {
+    size_t folds;                       /* --cv N: each row over N folds; 0: a validation split */
+    const char *chart, *out;
+    sweep_axis axis[2];
+    size_t n_axes;
+} sweep_options;
+
+/* the options sweep varies, and those that take one number */
+static const char *const swept_names[] = {"--dim", "--lr", "--l2", "--batch", "--dropout-embed",
+                                          "--dropout-hidden", "--epochs", NULL};
+static const char *const one_value_names[] = {"--seed", "--patience", "--beta1", "--beta2",
+                                              "--epsilon", "--val-split", "--threads",
+                                              "--blocks", "--negatives", "--init-limit",
+                                              "--top-tags", "-k", NULL};
+
+static void sweep_help(void) {
+    printf("usage: embrec sweep --data FILE --OPTION V1,V2,... [--OPTION V1,V2,...]\n"
+           "                    [--cv N] [--chart FILE.svg] [--out FILE.csv] [train options]\n\n"
+           "Trains one recipe once for each value of one option, or each pair of values\n"
+           "of two (the grid), as notebook 000 chose k = 8 from a chart of error and\n"
+           "training time over k. Each row is exactly what `embrec train` with that\n"
+           "value learns. Prints a Markdown table: the values, the best validation RMSE\n"
+           "and MAE with their epoch, seconds per epoch and parameters.\n\n"
+           "  --dim, --lr, --l2, --batch, --dropout-embed, --dropout-hidden, --epochs\n"
+           "                     the options a list of values sweeps (--dim 2,4,8,16)\n"
+           "  --cv N             score each row by N-fold cross-validation (the mean ±\n"
+           "                     sample sd of the folds' test RMSE and MAE, folds dealt\n"
+           "                     by --seed, as embrec cv) instead of the validation rows\n"
+           "  --chart FILE.svg   error (RMSE, MAE) above, seconds per epoch below, against\n"
+           "                     the first option; a log axis when its values are all\n"
+           "                     powers of 2 or all powers of 10; a line per value of\n"
+           "                     the second\n"
+           "  --out FILE.csv     the table as CSV\n\n"
+           "Without --cv, each row validates on the last --val-split of the rows (the\n"
+           "recipe's; train's default 0.1) and reports its best epoch's scores: tune on\n"
+           "training data only, and test the chosen values once with embrec train --test\n"
+           "or embrec cv. Every other option of train applies to every row, but --test,\n"
+           "--holdout, --save and --history.\n");
+}
+
+/* argv[k] was `name LIST` or `name=LIST`, LIST with a comma: a new axis,
+ * its place kept in train's arguments */
+static void add_axis(args *a, sweep_options *sw, const char *name, const char *v,
+                     char **sub_argv, int *sub_argc) {
+    sweep_axis *ax = &sw->axis[sw->n_axes];
+    char why[160], msg[320];
+    if (sw->n_axes == 2) usage_error(a, "%s: sweep varies at most two options at once%s", name, "");
+    if (sw->n_axes && strcmp(sw->axis[0].name, name) == 0)
+        usage_error(a, "%s: one list per option%s", name, "");
+    ax->name = name;
+    ax->joined = strchr(a->argv[a->k], '=') != NULL;
+    if (!ax->joined) sub_argv[(*sub_argc)++] = a->argv[a->k - 1]; /* the option, then its value */
+    ax->at = (*sub_argc)++;
+    ax->list = malloc(strlen(v) + 1);
+    if (!ax->list) die_oom("sweep");
+    memcpy(ax->list, v, strlen(v) + 1);
+    if (tune_split_list(ax->list, ax->value, SWEEP_MAX_VALUES, &ax->n, why, sizeof why) != 0) {
+        snprintf(msg, sizeof msg, "%s (in the list \"%s\")", why, v);
+        usage_error(a, "%s: %s", name, msg);
+    }
+    if (ax->joined) snprintf(ax->placeholder, sizeof ax->placeholder, "%s=", name);
+    tune_placeholder(ax->placeholder + strlen(ax->placeholder),
+                     sizeof ax->placeholder - strlen(ax->placeholder), name);
+    sw->n_axes++;
+}
+
+/* 1 when argv[k] was one of names with a value (copied into train's arguments,
+ * or made an axis when its value is a list) */
+static int sweep_option(args *a, sweep_options *sw, char **sub_argv, int *sub_argc) {
+    const char *v;
+    size_t j;
+    int k0 = a->k;
+    for (j = 0; swept_names[j]; j++)
+        if (option(a, swept_names[j], &v)) {
+            if (strchr(v, ',')) {
+                add_axis(a, sw, swept_names[j], v, sub_argv, sub_argc);
+            } else {
+                for (; k0 <= a->k; k0++) sub_argv[(*sub_argc)++] = a->argv[k0];
+            }
+            return 1;
+        }
+    for (j = 0; one_value_names[j]; j++)
+        if (option(a, one_value_names[j], &v)) {
+            if (strchr(v, ','))
+                usage_error(a, "%s: sweep varies --dim, --lr, --l2, --batch, --dropout-embed, "
+                               "--dropout-hidden or --epochs; %s takes one value",
+                            one_value_names[j], one_value_names[j]);
+            for (; k0 <= a->k; k0++) sub_argv[(*sub_argc)++] = a->argv[k0];
+            return 1;
+        }
+    return 0;
+}
+
+static void parse_sweep(args *a, sweep_options *sw, char **sub_argv, int *sub_argc) {
+    const char *v;
+    *sub_argc = 2;
+    sub_argv[0] = a->argv[0];
+    sub_argv[1] = a->argv[1];
+    for (a->k = 2; a->k < a->argc; a->k++) {
+        if (flag(a, "--help") || flag(a, "-h")) {
+            sweep_help();
+            exit(0);
+        } else if (option(a, "--cv", &v)) {
+            sw->folds = parse_size(a, "--cv", v, 0);
+            if (sw->folds < 2) usage_error(a, "--cv: at least 2 folds (got \"%s\")%s", v, "");
+        } else if (option(a, "--chart", &v)) sw->chart = v;
+        else if (option(a, "--out", &v)) sw->out = v;
+        else if (!sweep_option(a, sw, sub_argv, sub_argc)) {
+            refuse_outputs(a, "sweep never tests: it validates on the last --val-split of the "
+                              "rows, or on --cv N folds");
+            sub_argv[(*sub_argc)++] = a->argv[a->k]; /* train's options, and their values */
+        }
+    }
+    if (!sw->n_axes) { /* train's own errors first (an unknown option, no --data) */
+        train_options o = train_defaults();
+        args sub = *a;
+        sub.argc = *sub_argc;
+        sub.argv = sub_argv;
+        o.cmd = a->cmd;
+        parse_train(&sub, &o, NULL);
+        usage_error(a, "give one or two options with lists of values, e.g. --dim 2,4,8 (sweep "
+                       "varies --dim, --lr, --l2, --batch, --dropout-embed, --dropout-hidden, "
+                       "--epochs)%s%s", "", "");
+    }
+}
+
+/* train's options for grid row r: each axis's place holds its value */
+static void sweep_row_options(args *a, sweep_options *sw, char **sub_argv, int sub_argc,
+                              size_t r, train_options *o) {
+    size_t n2 = sw->n_axes > 1 ? sw->axis[1].n : 1, j;
+    args sub = *a;
+    for (j = 0; j < sw->n_axes; j++) {
+        sweep_axis *ax = &sw->axis[j];
+        const char *v = ax->value[j == 0 ? r / n2 : r % n2];
+        snprintf(ax->arg, sizeof ax->arg, "%s%s%s", ax->joined ? ax->name : "",
+                 ax->joined ? "=" : "", v);
+        sub_argv[ax->at] = ax->arg;
+    }
+    *o = train_defaults();
+    o->cmd = a->cmd;
+    sub.argc = sub_argc;
+    sub.argv = sub_argv;
+    parse_train(&sub, o, NULL);
+}
+
+/* the heading above sweep's table */
+static void sweep_heading(const sweep_options *sw, const train_options *o, char **argv, int argc,
+                          size_t val_rows) {
+    char opts[1024];
+    const char *ph[2];
+    int at[2];
+    size_t j;
+    for (j = 0; j < sw->n_axes; j++) {
+        at[j] = sw->axis[j].at;
+        ph[j] = sw->axis[j].placeholder;
+    }
+    tune_describe_args(opts, sizeof opts, argv, argc, at, ph, sw->n_axes);
+    printf("Each row is `embrec train --data %s %s`", o->data, opts);
+    if (sw->folds)
+        printf(", cross-validated: the mean ± sample sd (n - 1) of the test RMSE and MAE of "
+               "%zu folds (dealt by seed %llu), each trained on the others", sw->folds,
+               (unsigned long long)o->train.fit.seed);
+    else
+        printf(": RMSE and MAE at its best epoch on the validation rows, the last %g %% (%zu "
+               "ratings)", 100.0 * o->val_split, val_rows);
+    printf(".\n\n");
+}
+
+/* One row of the sweep: a run validated on the last val_split of the rows,
+ * or the folds' runs. 0, or -1 after saying why. */
+static int sweep_row(args *a, const sweep_options *sw, train_options *o, const data_idmap *users,
+                     const data_idmap *items, const data_ratings *all, const uint32_t *fold,
+                     tune_row *row, size_t *val_rows) {
+    tune_run *runs = calloc(sw->folds ? sw->folds : 1, sizeof *runs);
+    size_t f;
+    int rc = 0;
+    if (!runs) die_oom("sweep");
+    if (sw->folds) {
+        for (f = 0; f < sw->folds && rc == 0; f++)
+            rc = run_fold(a, o, users, items, all, fold, (uint32_t)f, &runs[f]);
+    } else {
+        data_idmap u, i;
+        data_ratings rows, none;
+        data_ratings_init(&rows);
+        data_ratings_init(&none);
+        if (tune_copy_rows(&rows, all) != 0 || tune_copy_ids(&u, users) != 0 ||
+            tune_copy_ids(&i, items) != 0)
+            die_oom("sweep");
+        rc = train_quietly(a, o, &u, &i, &rows, &none, &runs[0]);
+        *val_rows = runs[0].val_rows;
+        data_idmap_free(&u);
+        data_idmap_free(&i);
+    }
+    if (rc == 0) *row = tune_row_of(runs, sw->folds ? sw->folds : 1, sw->folds);
+    free(runs);
+    return rc;
+}
+
+/* sweep: --dim 8 --lr 0.01: best val RMSE 0.9090, MAE 0.6924 at epoch 5, 0.12 s/epoch */
+static void say_row(const sweep_options *sw, size_t r, const tune_row *w) {
+    size_t n2 = sw->n_axes > 1 ? sw->axis[1].n : 1, j;
+    fprintf(stderr, "sweep:");
+    for (j = 0; j < sw->n_axes; j++)
+        fprintf(stderr, " %s %s", sw->axis[j].name, sw->axis[j].value[j == 0 ? r / n2 : r % n2]);
+    if (w->diverged) {
+        fprintf(stderr, ": diverged\n");
+        return;
+    }
+    fprintf(stderr, ": %s RMSE %.4f, MAE %.4f", sw->folds ? "cv" : "best val", w->rmse, w->mae);
+    if (!sw->folds && w->best_epoch > 0) fprintf(stderr, " at epoch %.0f", w->best_epoch);
+    fprintf(stderr, ", %.3g s/epoch\n", w->seconds_per_epoch);
+}
+
+/* the grid of the options' values */
+static tune_grid grid_of(const sweep_options *sw) {
+    tune_grid g;
+    size_t j;
+    memset(&g, 0, sizeof g);
+    g.n_axes = sw->n_axes;
+    g.folds = sw->folds;
+    g.n_values[1] = 1;
+    for (j = 0; j < sw->n_axes; j++) {
+        g.name[j] = sw->axis[j].name;
+        g.values[j] = sw->axis[j].value;
+        g.n_values[j] = sw->axis[j].n;
+    }
+    return g;
+}
+
+/* the heading and the table, then --out and --chart */
+static void sweep_report(const sweep_options *sw, const tune_grid *g, const tune_row *rows,
+                         const train_options *o, char **argv, int argc, size_t val_rows) {
+    char title[256];
+    data_error err;
+    snprintf(title, sizeof title, "%s error and seconds per epoch against %s",
+             sw->folds ? "Cross-validated" : "Validation", g->name[0]);
+    sweep_heading(sw, o, argv, argc, val_rows);
+    tune_sweep_table(stdout, g, rows);
+    if (sw->out && tune_sweep_csv(sw->out, g, rows, &err) != 0) die(&err);
+    if (sw->chart && tune_sweep_chart(sw->chart, g, rows, title, &err) != 0) die(&err);
+}
+
+static int cmd_sweep(args *a) {
+    sweep_options sw;
+    train_options o;
+    char **sub_argv = malloc((size_t)(a->argc + 1) * sizeof *sub_argv);
+    int sub_argc, status = 0;
+    data_idmap users, items;
+    data_ratings all;
+    uint32_t *fold = NULL;
+    tune_row *rows;
+    tune_grid g;
+    size_t r, n_rows, j, val_rows = 0;
+    if (!sub_argv) die_oom("sweep");
+    memset(&sw, 0, sizeof sw);
+    parse_sweep(a, &sw, sub_argv, &sub_argc);
+    g = grid_of(&sw);
+    n_rows = tune_grid_rows(&g);
+    for (r = n_rows; r-- > 0;) /* every row's options checked before any work; row 0's kept */
+        sweep_row_options(a, &sw, sub_argv, sub_argc, r, &o);
+    if (o.model.implicit) usage_error(a, "an implicit model has no RMSE to sweep%s%s", "", "");
+    if (!sw.folds && o.val_split <= 0)
+        usage_error(a, "--val-split 0 leaves nothing to validate on: give a fraction, or --cv "
+                       "N%s%s", "", "");
+    check_output(sw.out);
+    check_output(sw.chart);
+    rows = calloc(n_rows, sizeof *rows);
+    if (!rows) die_oom("sweep");
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    read_or_die(o.data, &o.read, &users, &items, &all);
+    if (sw.folds) fold = deal_folds(a, &o, &all, sw.folds);
+    for (r = 0; r < n_rows && status == 0; r++) {
+        sweep_row_options(a, &sw, sub_argv, sub_argc, r, &o);
+        status = sweep_row(a, &sw, &o, &users, &items, &all, fold, &rows[r], &val_rows);
+        if (status == 0 && o.train.session.verbose) say_row(&sw, r, &rows[r]);
+    }
+    if (status == 0) sweep_report(&sw, &g, rows, &o, sub_argv, sub_argc, val_rows);
+    for (j = 0; j < sw.n_axes; j++) free(sw.axis[j].list);
+    free(fold);
+    free(rows);
+    free(sub_argv);
+    data_ratings_free(&all);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return status ? 1 : 0;
 }
 
 /* ------------------------------------------------------------ eval / predict */
@@ -2852,6 +3575,9 @@ static void main_help(FILE *out) {
            "  info       size, rating range and density of a ratings file\n"
            "  synth      write a MovieLens-shaped synthetic dataset\n"
            "  ablate     what each kind of side information is worth: a table of RMSE\n"
+           "  cv         cross-validation: RMSE and MAE per fold, their mean ± sd\n"
+           "  sweep      train over lists of values of one or two options: a table and\n"
+           "             a chart of error and time (notebook 000's choice of k)\n"
            "  help CMD   the help of a command; --version: embrec's version\n\n"
            "SIMD path: %s (EMBREC_SIMD=scalar forces the scalar kernels)\n", EMBREC_VERSION,
            vec_path());
@@ -2869,6 +3595,7 @@ static const command commands[] = {
     {.name = "map", .run = cmd_map},           {.name = "plot", .run = cmd_plot},
     {.name = "summary", .run = cmd_summary},   {.name = "info", .run = cmd_info},
     {.name = "synth", .run = cmd_synth},       {.name = "ablate", .run = cmd_ablate},
+    {.name = "cv", .run = cmd_cv},             {.name = "sweep", .run = cmd_sweep},
 };
 
 static const command *find_command(const char *name) {
@@ -2948,7 +3675,7 @@ int main(int argc, char **argv) {
     c = find_command(a.cmd);
     if (!c) {
         fprintf(stderr, "embrec: unknown command \"%s\" (train, eval, predict, recommend, similar, "
-                        "export, map, plot, summary, info, synth, ablate; embrec --help)\n", a.cmd);
+                        "export, map, plot, summary, info, synth, ablate, cv, sweep; embrec --help)\n", a.cmd);
         return EXIT_USAGE;
     }
     return stdout_checked(c->run(&a));

@@ -1535,6 +1535,208 @@ int viz_svg_lines(FILE *f, const char *title, const char *x_label, const char *y
     return svg_end(f);
 }
 
+/* ============================================================ SVG: panels */
+
+#define PN_H 250.0     /* height of one panel's plot */
+#define PN_GAP 36.0    /* between panels */
+#define PN_MAX_TICKS 64
+
+/* the x coordinate of a value: its logarithm on a log axis */
+static double panel_u(double x, int log_x) {
+    return log_x ? log(x) : x;
+}
+
+static int panel_point_ok(const viz_xy *l, size_t i, int log_x) {
+    return isfinite(l->x[i]) && isfinite(l->y[i]) && (!log_x || l->x[i] > 0.0);
+}
+
+/* the distinct x of every line, ascending, at most max of them; how many */
+static size_t panel_xs(const viz_panel *p, size_t n_panels, int log_x, double *xs, size_t max) {
+    size_t n = 0, q, l, i, j;
+    for (q = 0; q < n_panels; q++)
+        for (l = 0; l < p[q].n_lines; l++)
+            for (i = 0; i < p[q].lines[l].n; i++) {
+                double x = p[q].lines[l].x[i];
+                if (!panel_point_ok(&p[q].lines[l], i, log_x)) continue;
+                for (j = 0; j < n && xs[j] < x; j++) {}
+                if ((j < n && xs[j] == x) || n == max) continue;
+                memmove(xs + j + 1, xs + j, (n - j) * sizeof *xs);
+                xs[j] = x;
+                n++;
+            }
+    return n;
+}
+
+/* line l as polylines broken at points that cannot be drawn, a dot on each point */
+static void panel_line(FILE *f, const viz_xy *l, int log_x, double x0, double xs, double ulo,
+                       double y0, double ys, double ylo) {
+    const char *colour = palette[(size_t)l->colour % N_COLOURS];
+    size_t k = 0, a, b;
+    while (k < l->n) {
+        while (k < l->n && !panel_point_ok(l, k, log_x)) k++;
+        a = k;
+        while (k < l->n && panel_point_ok(l, k, log_x)) k++;
+        b = k; /* a drawable run [a, b) */
+        if (b - a < 2) continue;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                   "stroke-linejoin=\"round\"%s points=\"", colour, series_dash(l->dashed));
+        for (; a < b; a++) {
+            put_num(f, x0 + (panel_u(l->x[a], log_x) - ulo) * xs);
+            fputc(',', f);
+            put_num(f, y0 - (l->y[a] - ylo) * ys);
+            fputc(a + 1 < b ? ' ' : '"', f);
+        }
+        fputs("/>\n", f);
+    }
+    for (k = 0; k < l->n; k++) {
+        if (!panel_point_ok(l, k, log_x)) continue;
+        fputs("<circle cx=\"", f); put_num(f, x0 + (panel_u(l->x[k], log_x) - ulo) * xs);
+        fputs("\" cy=\"", f); put_num(f, y0 - (l->y[k] - ylo) * ys);
+        fprintf(f, "\" r=\"3\" fill=\"%s\"/>\n", colour);
+    }
+}
+
+/* the x ticks (at most PN_MAX_TICKS, into xv): each point's x on a log
+ * axis, round values on a linear one; how many */
+static size_t panel_x_ticks(const viz_panel *p, size_t n_panels, int log_x, double ulo,
+                            double uhi, double *xv) {
+    axis xa;
+    size_t n;
+    if (log_x) return panel_xs(p, n_panels, log_x, xv, PN_MAX_TICKS);
+    xa = nice_axis(ulo, uhi, 8);
+    for (n = 0; n < PN_MAX_TICKS; n++) {
+        double v = xa.lo + (double)n * xa.step;
+        if (v > xa.hi + 1e-9 * xa.step) break;
+        xv[n] = fabs(v) < 1e-9 * xa.step ? 0.0 : v; /* not "-0" or "1e-17" */
+    }
+    return n;
+}
+
+/* the pixel of tick value v, or −1 when it falls outside the axis */
+static double panel_tick_px(double v, int log_x, double ulo, double xs) {
+    double x = LN_LEFT + LN_INSET + (panel_u(v, log_x) - ulo) * xs;
+    return x < LN_LEFT - 0.5 || x > LN_LEFT + LN_W + 0.5 ? -1.0 : x;
+}
+
+/* the ticks' marks and labels under the last panel (a label that would
+ * overlap the one before is left out) */
+static void panel_x_labels(FILE *f, const double *xv, size_t n, int log_x, double bottom,
+                           double ulo, double xs) {
+    double last_end = -HUGE_VAL;
+    size_t i;
+    char buf[64];
+    for (i = 0; i < n; i++) {
+        double x = panel_tick_px(xv[i], log_x, ulo, xs), w;
+        if (x < 0.0) continue;
+        fmt_g(buf, sizeof buf, xv[i], 6);
+        w = text_width(buf, 0, 11.0);
+        svg_line(f, x, bottom, x, bottom + 5.0, "axis");
+        if (x - 0.5 * w < last_end + 6.0) continue;
+        svg_text(f, x, bottom + 19.0, "middle", "tick", buf, 0);
+        last_end = x + 0.5 * w;
+    }
+}
+
+/* the y axis of a panel over its drawable points (an empty panel: [0, 1]) */
+static axis panel_y_axis(const viz_panel *p, int log_x) {
+    double lo = HUGE_VAL, hi = -HUGE_VAL;
+    size_t l, i;
+    for (l = 0; l < p->n_lines; l++)
+        for (i = 0; i < p->lines[l].n; i++)
+            if (panel_point_ok(&p->lines[l], i, log_x)) {
+                lo = fmin(lo, p->lines[l].y[i]);
+                hi = fmax(hi, p->lines[l].y[i]);
+            }
+    if (lo > hi) { /* nothing to draw */
+        lo = 0.0;
+        hi = 1.0;
+    }
+    return nice_axis(lo, hi, 5);
+}
+
+/* One panel at top: the x and y grids, the y ticks, the axes, the lines,
+ * the legend. */
+static void panel_draw(FILE *f, const viz_panel *p, int log_x, double top, double ulo,
+                       double xs, const double *xv, size_t n_ticks, double legend_w) {
+    axis ya = panel_y_axis(p, log_x);
+    double ys = PN_H / (ya.hi - ya.lo), bottom = top + PN_H, v;
+    size_t i, l;
+    char buf[64];
+    for (i = 0; i < n_ticks; i++) { /* x grid, at the ticks the last panel labels */
+        double x = panel_tick_px(xv[i], log_x, ulo, xs);
+        if (x >= 0.0) svg_line(f, x, top, x, bottom, "grid");
+    }
+    for (i = 0; (v = ya.lo + (double)i * ya.step) <= ya.hi + 1e-9 * ya.step; i++) {
+        double y = bottom - (v - ya.lo) * ys;
+        svg_line(f, LN_LEFT, y, LN_LEFT + LN_W, y, "grid");
+        svg_line(f, LN_LEFT - 5.0, y, LN_LEFT, y, "axis");
+        tick_label(buf, sizeof buf, v, ya.step);
+        svg_text(f, LN_LEFT - 8.0, y + 4.0, "end", "tick", buf, 0);
+    }
+    svg_line(f, LN_LEFT, top, LN_LEFT, bottom, "axis");
+    svg_line(f, LN_LEFT, bottom, LN_LEFT + LN_W, bottom, "axis");
+    fputs("<g transform=\"rotate(-90)\">\n", f); /* (x, y) → text at (−y, x) rotated */
+    svg_text(f, -(top + 0.5 * PN_H), 22.0, "middle", "axis-title", p->y_label ? p->y_label : "", 0);
+    fputs("</g>\n", f);
+    for (l = 0; l < p->n_lines; l++)
+        panel_line(f, &p->lines[l], log_x, LN_LEFT + LN_INSET, xs, ulo, bottom, ys, ya.lo);
+    if (!p->n_lines) return;
+    svg_rect(f, LN_LEFT + LN_W + 24.0, top, legend_w, 12.0 + LEGEND_ROW * (double)p->n_lines,
+             "class=\"legend\"");
+    for (l = 0; l < p->n_lines; l++) {
+        snprintf(buf, sizeof buf, "line %zu", l + 1);
+        legend_line(f, LN_LEFT + LN_W + 24.0, top + 6.0 + LEGEND_ROW * ((double)l + 0.5),
+                    palette[(size_t)p->lines[l].colour % N_COLOURS],
+                    series_dash(p->lines[l].dashed), 2.0,
+                    p->lines[l].name ? p->lines[l].name : buf);
+    }
+}
+
+int viz_svg_panels(FILE *f, const char *title, const char *x_label, int log_x,
+                   const viz_panel *panels, size_t n_panels) {
+    double legend_w = 0.0, ulo = HUGE_VAL, uhi = -HUGE_VAL, width, height, xs;
+    double xv[PN_MAX_TICKS];
+    size_t q, l, i, n_ticks;
+    char buf[32];
+    if (!f || (n_panels && !panels)) return -1;
+    for (q = 0; q < n_panels; q++) {
+        if (panels[q].n_lines && !panels[q].lines) return -1;
+        for (l = 0; l < panels[q].n_lines; l++) {
+            const viz_xy *ln = &panels[q].lines[l];
+            if (ln->n && (!ln->x || !ln->y)) return -1;
+            for (i = 0; i < ln->n; i++)
+                if (panel_point_ok(ln, i, log_x)) {
+                    ulo = fmin(ulo, panel_u(ln->x[i], log_x));
+                    uhi = fmax(uhi, panel_u(ln->x[i], log_x));
+                }
+            snprintf(buf, sizeof buf, "line %zu", l + 1);
+            legend_w = fmax(legend_w, text_width(ln->name ? ln->name : buf, LEGEND_CHARS, 12.0));
+        }
+    }
+    if (ulo > uhi) { /* nothing to draw: empty frames */
+        ulo = 0.0;
+        uhi = 1.0;
+    } else if (!(uhi > ulo)) { /* one x: in the middle */
+        ulo -= 1.0;
+        uhi += 1.0;
+    }
+    legend_w = legend_w > 0.0 ? legend_w + 52.0 : 0.0;
+    width = LN_LEFT + LN_W + 24.0 + legend_w + 16.0;
+    height = LN_TOP + (double)n_panels * PN_H + (n_panels ? (double)(n_panels - 1) * PN_GAP : 0.0) +
+             LN_BOTTOM;
+    xs = (LN_W - 2.0 * LN_INSET) / (uhi - ulo);
+    n_ticks = panel_x_ticks(panels, n_panels, log_x, ulo, uhi, xv);
+    svg_begin(f, width, height, title);
+    svg_text(f, LN_LEFT, 34.0, "start", "title", title, title_chars(width - LN_LEFT - 16.0));
+    for (q = 0; q < n_panels; q++)
+        panel_draw(f, &panels[q], log_x, LN_TOP + (double)q * (PN_H + PN_GAP), ulo, xs, xv,
+                   n_ticks, legend_w);
+    panel_x_labels(f, xv, n_ticks, log_x, height - LN_BOTTOM, ulo, xs);
+    svg_text(f, LN_LEFT + 0.5 * LN_W, height - LN_BOTTOM + 46.0, "middle", "axis-title",
+             x_label ? x_label : "", 0);
+    return svg_end(f);
+}
+
 /* ============================================================ SVG: bars */
 
 #define BAR_ROW 24.0

@@ -1,7 +1,7 @@
 /* viz.h — pictures of what a model learned: 2-D maps of embeddings (PCA and
  * t-SNE), a neighbourhood-preservation score for them, and SVG files (a
- * scatter map, a line chart of the training history, a horizontal bar chart)
- * that open in any browser.
+ * scatter map, a line chart of the training history, panels of lines over
+ * one x axis, a horizontal bar chart) that open in any browser.
  *
  * viz knows nothing of ratings, models or files beyond the FILE* it writes
  * to: it takes rows of floats and strings. Every function returns 0, or -1
@@ -85,6 +85,30 @@ typedef struct {
 int viz_svg_lines(FILE *f, const char *title, const char *x_label, const char *y_label,
                   const viz_series *series, size_t n_series, double baseline,
                   const char *baseline_name);
+
+/* A line through the points (x[k], y[k]), in the order given; a point with
+ * a non-finite x or y (or x ≤ 0 on a log axis) is left out, and the line
+ * broken there. */
+typedef struct {
+    const char *name;                 /* legend entry */
+    const double *x, *y;              /* (n) */
+    size_t n;
+    int dashed;
+    int colour;                       /* colour index (the palette's, mod 10) */
+} viz_xy;
+
+typedef struct {
+    const char *y_label;
+    const viz_xy *lines;
+    size_t n_lines;
+} viz_panel;
+
+/* Panels stacked over one x axis (a trade-off: error above, time below),
+ * each with its own y axis and legend. log_x: x on a log scale, with a
+ * tick at each point's x (powers of 2 or 10 are then evenly spaced); else
+ * a linear axis with round ticks. */
+int viz_svg_panels(FILE *f, const char *title, const char *x_label, int log_x,
+                   const viz_panel *panels, size_t n_panels);
 
 /* Horizontal bars, one per label, longest value first as given, with the
  * value printed at the end of each bar. */

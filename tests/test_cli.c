@@ -12,6 +12,7 @@
 
 #include "fixture.h"
 #include "test.h"
+#include "../cli/tune.h"
 #include "../nn.h"
 
 static char out[1 << 16];
@@ -664,6 +665,321 @@ static void test_cold_movie_from_features(void) {
     CHECK_HAS(out, "item features");
     snprintf(args, sizeof args, "predict --model %s --user 1 --item 1", model);
     CHECK_INT(embrec(args), 0);
+}
+
+/* the line of s that starts with prefix, copied into buf ("" when none) */
+static const char *line_starting(const char *s, const char *prefix, char *buf, size_t size) {
+    const char *p = s;
+    buf[0] = '\0';
+    while (p && *p) {
+        if (strncmp(p, prefix, strlen(prefix)) == 0) {
+            size_t n = strcspn(p, "\n");
+            snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), p);
+            return buf;
+        }
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return buf;
+}
+
+/* "| 0.7012 | 0.5512 |": the RMSE and MAE cells `embrec train --test` prints
+ * ("test: RMSE 0.7012  MAE 0.5512  on ..."), for comparing with cv's rows */
+static const char *test_cells(const char *s, char *buf, size_t size) {
+    double rmse = NAN, mae = NAN;
+    const char *t = strstr(s, "test: RMSE ");
+    if (t) sscanf(t, "test: RMSE %lf MAE %lf", &rmse, &mae);
+    snprintf(buf, size, "| %.4f | %.4f |", rmse, mae);
+    return buf;
+}
+
+/* embrec cv --folds: the folds partition the rows exactly (every row of the
+ * data in exactly one test fold, each fold's training part the rest), the
+ * sizes are 12000 / 3, and a fold's row is what `embrec train --data REST
+ * --test FOLD` prints for the fold's files (--save-folds). */
+static void test_cv_folds_partition(void) {
+    char args[4096], dir[600], csv[600], cells[64], row[256], sums[256];
+    int f;
+    snprintf(dir, sizeof dir, "%s", test_path("folds"));
+    snprintf(csv, sizeof csv, "%s", test_path("cv.csv"));
+    snprintf(args, sizeof args, "cv --data data/ratings.csv --folds 3 --recipe mf8 --epochs 4 "
+             "--save-folds %s --out %s", dir, csv);
+    CHECK_INT(embrec_to(args, "2>/dev/null"), 0);
+    CHECK_HAS(out, "3-fold cross-validation of data/ratings.csv (folds dealt by seed 1)");
+    CHECK_HAS(out, "| fold | train rows | test rows | RMSE | MAE | best epoch |");
+    CHECK_HAS(out, "| mean ± sd | | | 0.");
+    CHECK_HAS(out, "sample standard deviation (n − 1) over the 3 folds");
+    {
+        static char table[sizeof out];
+        memcpy(table, out, sizeof out);
+        for (f = 1; f <= 3; f++) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "| %d | 8000 | 4000 | ", f);
+            line_starting(table, prefix, row, sizeof row);
+            CHECK(row[0] != '\0');
+            snprintf(args, sizeof args, "train --data %s/fold%d.train.csv --test %s/fold%d.test.csv "
+                     "--recipe mf8 --epochs 4 --quiet --save %s", dir, f, dir, f,
+                     test_path("fold.embrec"));
+            CHECK_INT(embrec(args), 0);
+            CHECK_HAS(row, test_cells(out, cells, sizeof cells));
+        }
+    }
+    /* the test folds together are the data, row for row; each fold's two files too */
+    snprintf(args, sizeof args, "norm() { awk -F, 'FNR > 1 { printf \"%%s,%%s,%%g,%%s\\n\", $1, $2, "
+             "$3, $4 }' \"$@\" | sort | cksum; }; norm data/ratings.csv; norm %s/fold1.test.csv "
+             "%s/fold2.test.csv %s/fold3.test.csv; for f in 1 2 3; do norm %s/fold$f.train.csv "
+             "%s/fold$f.test.csv; done", dir, dir, dir, dir, dir);
+    CHECK_INT(run_sh(args), 0);
+    snprintf(sums, sizeof sums, "%.*s", (int)strcspn(out, "\n"), out);
+    CHECK_INT(count_lines(out), 5);
+    for (f = 0; f < 5; f++) { /* five sums, all the data's */
+        const char *line = out;
+        int k;
+        for (k = 0; k < f && line; k++) line = strchr(line, '\n') + 1;
+        CHECK(strncmp(line, sums, strlen(sums)) == 0);
+    }
+    CHECK_INT(run_sh("wc -l < data/ratings.csv"), 0);
+    CHECK_INT(atoi(out), 12001);
+    snprintf(args, sizeof args, "cat %s", csv);
+    CHECK_INT(run_sh(args), 0);
+    CHECK_HAS(out, "fold,train_rows,val_rows,test_rows,unseen,rmse,mae,best_epoch,epochs,");
+    CHECK_HAS(out, "\n1,8000,400,4000,");
+    CHECK_INT(count_lines(out), 4);
+}
+
+/* Published folds: --fold BASE,TEST reads both files and is train --data
+ * BASE --test TEST; on the files --save-folds wrote, the same numbers as
+ * --folds gave. --ml100k-folds finds u1.base ... u5.test beside --data. */
+static void test_cv_published_files(void) {
+    static char folds_out[sizeof out];
+    char args[4096], dir[600], udir[600], row[256], prefix[64];
+    int f;
+    snprintf(dir, sizeof dir, "%s", test_path("folds5"));
+    snprintf(udir, sizeof udir, "%s", test_path("ufolds"));
+    snprintf(args, sizeof args, "cv --data data/ratings.csv --folds 5 --recipe mf8 --epochs 3 "
+             "--save-folds %s", dir);
+    CHECK_INT(embrec_to(args, "2>/dev/null"), 0);
+    memcpy(folds_out, out, sizeof out);
+    snprintf(args, sizeof args, "cv --fold %s/fold1.train.csv,%s/fold1.test.csv --fold "
+             "%s/fold4.train.csv,%s/fold4.test.csv --recipe mf8 --epochs 3", dir, dir, dir, dir);
+    CHECK_INT(embrec_to(args, "2>/dev/null"), 0);
+    CHECK_HAS(out, "Cross-validation on 2 published folds: each is `embrec train --data BASE "
+                   "--test TEST --recipe mf8 --epochs 3`");
+    line_starting(folds_out, "| 1 | 9600 | 2400 | ", row, sizeof row);
+    CHECK(row[0] != '\0');
+    CHECK_HAS(out, row + strlen("| 1 |")); /* the same rows, RMSE, MAE and best epoch */
+    CHECK_HAS(out, "| 1 (fold1.train.csv) | 9600 | 2400 | ");
+    line_starting(folds_out, "| 4 | 9600 | 2400 | ", row, sizeof row);
+    CHECK_HAS(out, row + strlen("| 4 |"));
+    CHECK_HAS(out, "| 2 (fold4.train.csv) | 9600 | 2400 | ");
+    /* ML-100K's names */
+    snprintf(args, sizeof args, "mkdir -p %s && for f in 1 2 3 4 5; do cp %s/fold$f.train.csv "
+             "%s/u$f.base; cp %s/fold$f.test.csv %s/u$f.test; done", udir, dir, udir, dir, udir);
+    CHECK_INT(run_sh(args), 0);
+    snprintf(args, sizeof args, "cv --data %s/u1.base --ml100k-folds --recipe mf8 --epochs 3", udir);
+    CHECK_INT(embrec_to(args, "2>/dev/null"), 0);
+    for (f = 1; f <= 5; f++) {
+        snprintf(prefix, sizeof prefix, "| %d | 9600 | 2400 | ", f);
+        line_starting(folds_out, prefix, row, sizeof row);
+        CHECK(row[0] != '\0');
+        CHECK_HAS(out, row + strlen("| 1 |"));
+    }
+    CHECK_HAS(out, "| 5 (u5.base) | 9600 | 2400 |");
+    snprintf(args, sizeof args, "rm %s/u3.test", udir);
+    CHECK_INT(run_sh(args), 0);
+    snprintf(args, sizeof args, "cv --data %s/u1.base --ml100k-folds --epochs 1", udir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "u3.test: No such file or directory (--ml100k-folds takes");
+}
+
+/* A sweep's row is a separate `embrec train` run with that value: the same
+ * best val RMSE digits, MAE and epoch; two options make the grid; --cv N's
+ * row is `embrec cv --folds N`'s mean; the CSV and the chart are written. */
+static void test_sweep_rows_equal_train(void) {
+    static char sweep_out[sizeof out];
+    char args[4096], csv[600], svg[600], row[256], want[128];
+    double loss = NAN, rmse = NAN;
+    int epoch = -1;
+    const char *best;
+    snprintf(csv, sizeof csv, "%s", test_path("sweep.csv"));
+    snprintf(svg, sizeof svg, "%s", test_path("sweep.svg"));
+    snprintf(args, sizeof args, "sweep --data data/ratings.csv --recipe mf8 --epochs 6 "
+             "--dim 4,16 --lr 0.01,0.003 --out %s --chart %s", csv, svg);
+    CHECK_INT(embrec_to(args, "2>/dev/null"), 0);
+    memcpy(sweep_out, out, sizeof out);
+    CHECK_HAS(out, "Each row is `embrec train --data data/ratings.csv --recipe mf8 --epochs 6 "
+                   "--dim DIM --lr LR`");
+    CHECK_HAS(out, "| dim | lr | best val RMSE | MAE | best epoch | s/epoch | parameters |");
+    CHECK_INT(count_lines(strstr(out, "| dim")), 6); /* heading, rule, 2 x 2 rows */
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe mf8 --epochs 6 --dim 16 "
+             "--lr 0.003 --history %s --save %s", test_path("sw.csv"), test_path("sw.embrec"));
+    CHECK_INT(embrec(args), 0);
+    best = strstr(out, "Best val_loss ");
+    CHECK(best && sscanf(best, "Best val_loss %lf (RMSE %lf) at epoch %d", &loss, &rmse,
+                         &epoch) == 3);
+    line_starting(sweep_out, "| 16 | 0.003 | ", row, sizeof row);
+    snprintf(want, sizeof want, "| 16 | 0.003 | %.4f | ", rmse);
+    CHECK_HAS(row, want);
+    snprintf(want, sizeof want, " | %d | ", epoch);
+    CHECK_HAS(row, want);
+    CHECK_HAS(row, " | 8000 |"); /* (300 users + 200 movies) x 16 */
+    { /* the MAE of that epoch, from the history */
+        double h[8] = {0};
+        char path[700];
+        FILE *fh;
+        int e;
+        snprintf(path, sizeof path, "%s", test_path("sw.csv"));
+        fh = fopen(path, "r");
+        CHECK(fh != NULL);
+        if (fh) {
+            char line[512];
+            while (fgets(line, sizeof line, fh))
+                if (sscanf(line, "%d,%lf,%lf,%lf,%lf", &e, &h[0], &h[1], &h[2], &h[3]) == 5 &&
+                    e == epoch) {
+                    snprintf(want, sizeof want, "| %.4f | %.4f |", h[2], h[3]);
+                    CHECK_HAS(row, want);
+                }
+            fclose(fh);
+        }
+    }
+    snprintf(args, sizeof args, "cat %s", csv);
+    CHECK_INT(run_sh(args), 0);
+    CHECK_HAS(out, "dim,lr,rmse,mae,rmse_sd,mae_sd,best_epoch,seconds_per_epoch,parameters\n");
+    CHECK_HAS(out, "\n16,0.003,");
+    CHECK_INT(count_lines(out), 5);
+    snprintf(args, sizeof args, "grep -c -e '>--dim (log scale)<' -e '>RMSE, --lr 0.003<' %s", svg);
+    CHECK_INT(run_sh(args), 0);
+    CHECK_INT(atoi(out), 2);
+    /* --cv 3: the row is cv --folds 3's mean */
+    CHECK_INT(embrec("sweep --data data/ratings.csv --recipe mf8 --epochs 3 --dim 4,8 --cv 3 "
+                     "--quiet"), 0);
+    memcpy(sweep_out, out, sizeof out);
+    CHECK_HAS(out, "| dim | cv RMSE | cv MAE | best epoch | s/epoch | parameters |");
+    CHECK(!strstr(out, "sweep: --dim")); /* --quiet: no line per row, and not in the heading */
+    CHECK_HAS(out, "Each row is `embrec train --data data/ratings.csv --recipe mf8 --epochs 3 "
+                   "--dim DIM`, cross-validated");
+    CHECK_INT(embrec_to("cv --data data/ratings.csv --recipe mf8 --epochs 3 --dim 8 --folds 3",
+                        "2>/dev/null"), 0);
+    line_starting(out, "| mean ± sd | | | ", row, sizeof row);
+    CHECK(row[0] != '\0');
+    { /* "| mean ± sd | | | R ± r | M ± m | |" → "| 8 | R ± r | M ± m |" */
+        const char *cells = row + strlen("| mean ± sd | | | ");
+        snprintf(want, sizeof want, "| 8 | %.*s", (int)(strrchr(row, '|') - cells), cells);
+    }
+    CHECK_HAS(sweep_out, want);
+}
+
+/* cv's and sweep's helpers: which value lists get a log axis, lists cut
+ * and checked, a fold renumbered as train numbers a file's rows, the
+ * sample standard deviation. */
+static void test_tune_helpers(void) {
+    static const char *const pow2[] = {"1", "2", "8", "128"};
+    static const char *const pow10[] = {"1e-3", "0.01", "10"};
+    static const char *const mixed[] = {"2", "10"}, *const plain[] = {"1", "2", "3"};
+    const char *values[8];
+    char list[64], why[128];
+    size_t n;
+    double x[4] = {1, 2, 3, 4}, mean, sd;
+    data_idmap from_u, from_i, u, i;
+    data_ratings tr, te;
+    CHECK_INT(tune_log_axis(pow2, 4), 1);
+    CHECK_INT(tune_log_axis(pow10, 3), 1);
+    CHECK_INT(tune_log_axis(mixed, 2), 0); /* powers, but not of one base */
+    CHECK_INT(tune_log_axis(plain, 3), 0);
+    CHECK_INT(tune_log_axis(pow2, 1), 0);  /* one value: no axis to speak of */
+    snprintf(list, sizeof list, "2,4,0.5e1");
+    CHECK_INT(tune_split_list(list, values, 8, &n, why, sizeof why), 0);
+    CHECK_INT(n, 3);
+    CHECK(n == 3 && strcmp(values[0], "2") == 0 && strcmp(values[2], "0.5e1") == 0);
+    snprintf(list, sizeof list, "2,,4");
+    CHECK_INT(tune_split_list(list, values, 8, &n, why, sizeof why), -1);
+    CHECK_HAS(why, "\"\" is not a number");
+    snprintf(list, sizeof list, "2,4x");
+    CHECK_INT(tune_split_list(list, values, 8, &n, why, sizeof why), -1);
+    CHECK_HAS(why, "\"4x\" is not a number");
+    snprintf(list, sizeof list, "1,2,3");
+    CHECK_INT(tune_split_list(list, values, 2, &n, why, sizeof why), -1);
+    CHECK_HAS(why, "at most 2 values");
+    tune_mean_sd(x, 4, &mean, &sd);
+    CHECK_NEAR(mean, 2.5, 0, 1e-12);
+    CHECK_NEAR(sd, sqrt(5.0 / 3.0), 1e-12, 0); /* n − 1 */
+    tune_mean_sd(x, 1, &mean, &sd);
+    CHECK(mean == 1.0 && isnan(sd));
+    /* rows naming raw users 30, 10, 20 and items 7, 5 in the global maps;
+     * the fold's training rows name user 20 first, its test rows user 30 */
+    data_idmap_init(&from_u);
+    data_idmap_init(&from_i);
+    data_idmap_intern(&from_u, 30);
+    data_idmap_intern(&from_u, 10);
+    data_idmap_intern(&from_u, 20);
+    data_idmap_intern(&from_i, 7);
+    data_idmap_intern(&from_i, 5);
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    data_ratings_push(&tr, 2, 1, 4.0f, 0); /* user 20, item 5 */
+    data_ratings_push(&tr, 1, 1, 3.0f, 0); /* user 10, item 5 */
+    data_ratings_push(&te, 0, 0, 5.0f, 0); /* user 30, item 7 */
+    CHECK_INT(tune_renumber(&from_u, &from_i, &tr, &te, &u, &i), 0);
+    CHECK_INT(u.n, 3);
+    CHECK_INT(i.n, 2);
+    CHECK(u.raw[0] == 20 && u.raw[1] == 10 && u.raw[2] == 30);
+    CHECK(i.raw[0] == 5 && i.raw[1] == 7);
+    CHECK(tr.user[0] == 0 && tr.user[1] == 1 && te.user[0] == 2);
+    CHECK(tr.item[0] == 0 && tr.item[1] == 0 && te.item[0] == 1);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    data_idmap_free(&from_u);
+    data_idmap_free(&from_i);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
+}
+
+/* cv's and sweep's bad input: a clear line naming the option, status 2,
+ * before any work; outputs checked before training. */
+static void test_cv_sweep_errors(void) {
+    static const struct {
+        const char *args, *says;
+    } bad[] = {
+        {"sweep --data data/ratings.csv --dim 4,x", "--dim: \"x\" is not a number (in the list \"4,x\")"},
+        {"sweep --data data/ratings.csv --dim 4,,8", "--dim: \"\" is not a number"},
+        {"sweep --data data/ratings.csv --dimm 4,8", "unknown option --dimm (did you mean --dim?)"},
+        {"sweep --data data/ratings.csv --frobnicate 1,2 --dim 4,8", "unknown option --frobnicate"},
+        {"sweep --data data/ratings.csv --seed 1,2 --dim 4,8", "--seed takes one value"},
+        {"sweep --data data/ratings.csv --dim 8", "give one or two options with lists of values"},
+        {"sweep --data data/ratings.csv --dim 4,8 --lr 0.1,0.2 --l2 0,1", "at most two options"},
+        {"sweep --data data/ratings.csv --dim 4,0", "--dim: expected an integer >= 1"},
+        {"sweep --data data/ratings.csv --dim 4,8 --test data/ratings.csv", "sweep never tests"},
+        {"sweep --data data/ratings.csv --dim 4,8 --val-split 0", "--val-split 0 leaves nothing"},
+        {"sweep --data data/ratings.csv --dim 4,8 --cv 1", "--cv: at least 2 folds"},
+        {"sweep --data data/ratings.csv --dim 4,8 --recipe neumf", "implicit model"},
+        {"cv --data data/ratings.csv --folds 1", "--folds: at least 2 folds (got \"1\")"},
+        {"cv --data data/ratings.csv --folds 12001", "--folds 12001: more folds than the 12000 ratings"},
+        {"cv --data data/ratings.csv --fold a.csv", "--fold: expected BASE,TEST"},
+        {"cv --data data/ratings.csv --fold a.csv,b.csv", "--fold names its own data"},
+        {"cv --data data/ratings.csv --holdout 0.1", "cv's folds are its test sets"},
+        {"cv --data data/ratings.csv --save m.embrec", "cv keeps no model"},
+        {"cv --data data/ratings.csv --resume m.embrec", "cv trains every variant from scratch"},
+    };
+    char args[4096], nodir[600];
+    size_t k;
+    for (k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        int rc = embrec(bad[k].args);
+        if (rc != 2) test_fail(__FILE__, __LINE__, "%s: status %d, expected 2", bad[k].args, rc);
+        if (!strstr(out, bad[k].says))
+            test_fail(__FILE__, __LINE__, "%s: \"%s\" lacks \"%s\"", bad[k].args, out, bad[k].says);
+        CHECK_HAS(out, "(see embrec ");
+    }
+    snprintf(nodir, sizeof nodir, "%s", test_path("nodir_tune"));
+    snprintf(args, sizeof args, "sweep --data data/ratings.csv --dim 4,8 --chart %s/c.svg", nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir_tune/c.svg: cannot write: ");
+    CHECK(!strstr(out, "sweep: --dim"));
+    snprintf(args, sizeof args, "cv --data data/ratings.csv --out %s/cv.csv", nodir);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "nodir_tune/cv.csv: cannot write: ");
+    CHECK(!strstr(out, "cv: fold 1"));
+    CHECK_INT(embrec("cv --fold data/ratings.csv,absent.csv --epochs 1"), 1);
+    CHECK_HAS(out, "absent.csv: cannot open");
 }
 
 /* notebook 001's question on ML-100K: a small ablation (2 seeds, 3 epochs) */
@@ -2069,6 +2385,11 @@ void suite_cli(void) {
     test_run("cli/hybrid_ml100k", test_hybrid_ml100k);
     test_run("cli/cold_movie_from_features", test_cold_movie_from_features);
     test_run("cli/ablate_ml100k", test_ablate_ml100k);
+    test_run("cli/cv_folds_partition", test_cv_folds_partition);
+    test_run("cli/cv_published_files", test_cv_published_files);
+    test_run("cli/sweep_rows_equal_train", test_sweep_rows_equal_train);
+    test_run("cli/cv_sweep_errors", test_cv_sweep_errors);
+    test_run("cli/tune_helpers", test_tune_helpers);
     test_run("cli/dense_matches_sweep", test_dense_matches_sweep_cli);
     test_run("cli/divergence_stops", test_divergence_stops);
     test_run("cli/divergence_threads", test_divergence_threads);

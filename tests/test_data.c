@@ -1787,6 +1787,65 @@ static void test_split_cold(void) {
     data_ratings_free(&te2);
 }
 
+/* k folds partition the rows: every row in exactly one test fold, each
+ * fold's train the other rows, both in the file's order; fold sizes differ
+ * by at most one (the larger first), and the seed decides the folds. */
+static void test_folds_partition(void) {
+    const size_t n = 1003, k = 5;
+    static const size_t sizes[5] = {201, 201, 201, 200, 200};
+    data_ratings all, tr, te;
+    uint32_t *fold = malloc(n * sizeof *fold), *again = malloc(n * sizeof *again);
+    unsigned char *tested = calloc(n, 1);
+    nn_rng rng;
+    size_t f, j, bad = 0, moved = 0, run = 0;
+    fill_rows(&all, n);
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    nn_rng_seed(&rng, 7);
+    CHECK_INT(data_folds(n, k, &rng, fold), 0);
+    for (f = 0; f < k; f++) {
+        CHECK_INT(data_split_fold(&all, fold, (uint32_t)f, &tr, &te), 0);
+        CHECK_INT(te.n, sizes[f]);
+        CHECK_INT(tr.n + te.n, n);
+        for (j = 0; j < te.n; j++) {
+            size_t t = (size_t)te.time[j];
+            tested[t]++;
+            bad += fold[t] != f || te.user[j] != t % 7 || te.item[j] != t % 11 ||
+                   te.rating[j] != (float)(t % 5) + 1;
+            bad += j > 0 && te.time[j] <= te.time[j - 1];
+        }
+        for (j = 0; j < tr.n; j++) {
+            bad += fold[tr.time[j]] == f;
+            bad += j > 0 && tr.time[j] <= tr.time[j - 1];
+        }
+    }
+    for (j = 0; j < n; j++) bad += tested[j] != 1;
+    CHECK_INT(bad, 0);
+    for (j = 1; j < n; j++) run += fold[j] == fold[j - 1]; /* shuffled, not cut in blocks */
+    CHECK(run < n / 2);
+    nn_rng_seed(&rng, 7);
+    CHECK_INT(data_folds(n, k, &rng, again), 0);
+    CHECK(memcmp(fold, again, n * sizeof *fold) == 0);
+    nn_rng_seed(&rng, 8);
+    CHECK_INT(data_folds(n, k, &rng, again), 0);
+    for (j = 0; j < n; j++) moved += fold[j] != again[j];
+    CHECK(moved > n / 2);
+    /* k = n: a row a fold; k = 0 or k > n: no folds */
+    CHECK_INT(data_folds(n, n, &rng, fold), 0);
+    memset(tested, 0, n);
+    for (j = 0; j < n; j++) tested[fold[j]]++;
+    for (j = 0, bad = 0; j < n; j++) bad += tested[j] != 1;
+    CHECK_INT(bad, 0);
+    CHECK_INT(data_folds(n, 0, &rng, fold), -1);
+    CHECK_INT(data_folds(n, n + 1, &rng, fold), -1);
+    free(fold);
+    free(again);
+    free(tested);
+    data_ratings_free(&all);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+}
+
 static void test_split_random(void) {
     const size_t n = 1000;
     data_ratings all, tr, te, tr2, te2;
@@ -3522,6 +3581,7 @@ void suite_data(void) {
     test_run("data/stats", test_stats);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);
+    test_run("data/folds_partition", test_folds_partition);
     test_run("data/split_cold", test_split_cold);
     test_run("data/shuffle_and_select", test_shuffle_and_select);
     test_run("data/numpy_rng_fixture", test_numpy_rng_fixture);

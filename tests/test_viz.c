@@ -733,6 +733,85 @@ static void test_svg_lines(void) {
     free(check_svg(path));
 }
 
+/* the x coordinates of the first polyline's points in s; how many */
+static size_t polyline_xs(const char *s, double *x, size_t max) {
+    const char *p = strstr(s, "<polyline");
+    size_t n = 0;
+    if (!p || !(p = strstr(p, "points=\""))) return 0;
+    p += 8;
+    while (n < max && *p != '"') {
+        char *end;
+        x[n++] = strtod(p, &end);
+        p = end + strcspn(end, " \""); /* past its y, to the next pair or the end */
+        if (*p == ' ') p++;
+    }
+    return n;
+}
+
+/* Panels over one x axis (sweep's chart): on a log axis powers of 2 are
+ * evenly spaced with a tick at each; on a linear one the ticks are round
+ * values; NaN breaks a line; every name is escaped; no lines at all is
+ * still a picture. */
+static void test_svg_panels(void) {
+    double k[7] = {2, 4, 8, 16, 32, 64, 128}, rmse[7] = {0.95, 0.93, 0.91, NAN, 0.92, 0.94, 0.97};
+    double mae[7] = {0.75, 0.74, 0.72, 0.72, 0.73, 0.74, 0.76}, sec[7] = {1, 1.1, 1.3, 1.6, 2.4, 4, 7};
+    double lr[3] = {0.1, 0.2, 0.5}, px[16];
+    viz_xy err[2], time[1], lin[1];
+    viz_panel p[2];
+    const char *path = test_path("panels.svg");
+    FILE *f;
+    char *s;
+    size_t n, i;
+    memset(err, 0, sizeof err);
+    err[0].name = "RMSE <val>"; err[0].x = k; err[0].y = rmse; err[0].n = 7;
+    err[1].name = "MAE"; err[1].x = k; err[1].y = mae; err[1].n = 7; err[1].dashed = 1;
+    memset(time, 0, sizeof time);
+    time[0].name = "s/epoch"; time[0].x = k; time[0].y = sec; time[0].n = 7; time[0].colour = 2;
+    p[0].y_label = "error"; p[0].lines = err; p[0].n_lines = 2;
+    p[1].y_label = "seconds & more"; p[1].lines = time; p[1].n_lines = 1;
+    f = fopen(path, "wb");
+    CHECK_INT(viz_svg_panels(f, "Error & time against K", "--dim (K)", 1, p, 2), 0);
+    fclose(f);
+    s = check_svg(path);
+    if (s) {
+        CHECK_HAS(s, ">Error &amp; time against K</text>");
+        CHECK_HAS(s, ">RMSE &lt;val&gt;</text>");
+        CHECK_HAS(s, ">seconds &amp; more</text>");
+        for (i = 0; i < 7; i++) { /* a tick label at every K */
+            char tick[32];
+            snprintf(tick, sizeof tick, "\"tick\">%g</text>", k[i]);
+            CHECK_HAS(s, tick);
+        }
+        CHECK_INT(count(s, "<polyline"), 4); /* RMSE in two runs, MAE, seconds */
+        CHECK_INT(count(s, "<circle"), 20);  /* a dot on every drawable point */
+        n = polyline_xs(s, px, 16);          /* RMSE's first run: 2, 4, 8 */
+        CHECK_INT(n, 3);
+        if (n == 3) CHECK_NEAR(px[2] - px[1], px[1] - px[0], 1e-4, 0.02); /* log: even steps */
+    }
+    free(s);
+    /* linear: 0.1, 0.2, 0.5 at their places, round ticks between */
+    memset(lin, 0, sizeof lin);
+    lin[0].x = lr; lin[0].y = sec; lin[0].n = 3;
+    p[0].lines = lin; p[0].n_lines = 1;
+    f = fopen(path, "wb");
+    CHECK_INT(viz_svg_panels(f, "lr", "--lr", 0, p, 1), 0);
+    fclose(f);
+    s = check_svg(path);
+    if (s) {
+        n = polyline_xs(s, px, 16);
+        CHECK_INT(n, 3);
+        if (n == 3) CHECK_NEAR(px[2] - px[1], 3.0 * (px[1] - px[0]), 1e-4, 0.02);
+        CHECK_HAS(s, ">0.3</text>");
+        CHECK_HAS(s, ">line 1</text>");
+    }
+    free(s);
+    f = fopen(path, "wb"); /* nothing at all */
+    CHECK_INT(viz_svg_panels(f, "empty", "x", 1, NULL, 0), 0);
+    fclose(f);
+    free(check_svg(path));
+    CHECK_INT(viz_svg_panels(NULL, "t", "x", 0, p, 1), -1);
+}
+
 static void test_svg_bars(void) {
     const char *lab[6] = {"The Lord of the Rings: The Fellowship of the Ring (2001) extended edition",
                           "Up & Down <2>", "\"Quoted\"", NULL, "Caf\xe9", "zero"};
@@ -777,4 +856,5 @@ void suite_viz(void) {
     test_run("viz/svg_labels_collide", test_svg_labels_collide);
     test_run("viz/svg_lines", test_svg_lines);
     test_run("viz/svg_bars", test_svg_bars);
+    test_run("viz/svg_panels", test_svg_panels);
 }

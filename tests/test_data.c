@@ -1690,6 +1690,70 @@ static void test_stats(void) {
     data_ratings_free(&r);
 }
 
+static int cmp_item(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* data_user_items_build's lists against the plain way to make them (each
+ * user's items gathered, qsorted, repeats dropped), for items of 1 to 4
+ * bytes, lists empty, short, long, sorted, reversed and with repeats, rows
+ * grouped by user or not; a user beyond n_users fails. */
+static void test_user_items_sorted(void) {
+    static const uint32_t tops[] = {200, 60000, 5000000, UINT32_MAX};
+    static const size_t lens[] = {0, 1, 2, 7, 32, 33, 150, 1000, 6000};
+    enum { U = 9 };
+    size_t c, bad = 0;
+    nn_rng rng;
+    nn_rng_seed(&rng, 11);
+    for (c = 0; c < 4 * 3; c++) {
+        uint32_t top = tops[c % 4], *want = NULL;
+        int order = (int)(c / 4); /* 0 random, 1 ascending, 2 descending */
+        data_ratings r;
+        data_user_items ui;
+        size_t u, k, w, n = 0;
+        data_ratings_init(&r);
+        for (u = 0; u < U; u++)
+            for (k = 0; k < lens[u]; k++) {
+                uint32_t it = (uint32_t)nn_rng_below(&rng, (uint64_t)top + 1);
+                if (order == 1) it = (uint32_t)((uint64_t)top * k / lens[u]);
+                if (order == 2) it = (uint32_t)((uint64_t)top * (lens[u] - k) / lens[u]);
+                if (k % 5 == 4) it = r.item[r.n - 1 - (order ? 0 : k % 3)]; /* a repeat */
+                data_ratings_push(&r, (uint32_t)u, it, 3.0f, 0);
+            }
+        if (c % 2) { /* rows not grouped by user */
+            nn_rng shuffle;
+            nn_rng_seed(&shuffle, c);
+            data_ratings_shuffle(&r, &shuffle);
+        }
+        CHECK_INT(data_user_items_build(&ui, &r, U), 0);
+        want = malloc(r.n * sizeof *want);
+        for (u = 0; u < U && want; u++) {
+            size_t m = 0;
+            for (k = 0; k < r.n; k++)
+                if (r.user[k] == u) want[m++] = r.item[k];
+            qsort(want, m, sizeof *want, cmp_item);
+            for (k = 0, w = 0; k < m; k++)
+                if (k == 0 || want[k] != want[k - 1]) want[w++] = want[k];
+            if (ui.start[u] != n || ui.start[u + 1] - ui.start[u] != w ||
+                memcmp(ui.item + n, want, w * sizeof *want) != 0) {
+                test_fail(__FILE__, __LINE__, "case %zu, user %zu: the lists differ", c, u);
+                bad++;
+            }
+            n += w;
+        }
+        CHECK_INT(ui.start[U], n);
+        CHECK(n < r.n); /* the repeats were dropped */
+        CHECK_INT(data_user_items_has(&ui, 6, ui.item[ui.start[6] + 3]), 1);
+        data_user_items_free(&ui);
+        CHECK_INT(data_user_items_build(&ui, &r, U - 1), -1);
+        CHECK(ui.start == NULL && ui.item == NULL);
+        free(want);
+        data_ratings_free(&r);
+    }
+    CHECK_INT(bad, 0);
+}
+
 static void test_split_tail(void) {
     /* expected split_at from Python: int(n * (1. - f)), as Keras 2.1.6 */
     struct {
@@ -3520,6 +3584,7 @@ void suite_data(void) {
     test_run("data/cache_damaged", test_cache_damaged);
     test_run("data/readers_agree", test_readers_agree);
     test_run("data/stats", test_stats);
+    test_run("data/user_items_sorted", test_user_items_sorted);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);
     test_run("data/split_cold", test_split_cold);

@@ -566,6 +566,36 @@ static void test_number_parsing(void) {
     unload(&L);
 }
 
+/* Every short rating, the forms MovieLens writes ("4", "3.5", "0.5") and
+ * their neighbours ("12.5", "4.25", "-0.5"): read exactly as (float)strtod
+ * reads them, by the one-pass parse of plain lines and by the splitter's
+ * parse of quoted ones. */
+static void test_short_ratings(void) {
+    enum { N = 4000 };
+    static char text[N * 2 * 32];
+    static char vals[N][16];
+    size_t len = 0, k, bad = 0;
+    loaded L;
+    for (k = 0; k < N; k++) {
+        if (k < 1000) snprintf(vals[k], sizeof vals[k], "%zu", k);                 /* 0 .. 999 */
+        else if (k < 2000) snprintf(vals[k], sizeof vals[k], "%zu.%zu", (k - 1000) / 10,
+                                    (k - 1000) % 10);                              /* 0.0 .. 99.9 */
+        else if (k < 3000) snprintf(vals[k], sizeof vals[k], "%zu.%02zu", (k - 2000) / 100,
+                                    (k - 2000) % 100);                             /* 0.00 .. 9.99 */
+        else snprintf(vals[k], sizeof vals[k], "-%zu.%zu", (k - 3000) / 10, (k - 3000) % 10);
+        len += (size_t)snprintf(text + len, sizeof text - len, "1,%zu,%s\n1,%zu,\"%s\"\n", k,
+                                vals[k], k, vals[k]);
+    }
+    CHECK(len < sizeof text);
+    CHECK_INT(load(&L, test_write("short_ratings.csv", text), NULL), 0);
+    CHECK_INT(L.r.n, 2 * N);
+    for (k = 0; k < L.r.n && k < 2 * N; k++)
+        if (L.r.rating[k] != (float)strtod(vals[k / 2], NULL) && bad++ < 5)
+            test_fail(__FILE__, __LINE__, "\"%s\" read as %.9g", vals[k / 2], L.r.rating[k]);
+    CHECK_INT(bad, 0);
+    unload(&L);
+}
+
 /* -------------------------------------------------------------- errors */
 
 static void test_errors_values(void) {
@@ -1110,6 +1140,72 @@ static void test_plain_vs_split(void) {
     CHECK_INT(bad, 0);
     CHECK(L.u.n > N / 2 && L.i.n > N / 2); /* the values vary */
     unload(&L);
+}
+
+/* A generated MovieLens-shaped file, and the same ratings with each line
+ * written in one of ten ways (as it was; CRLF; blanks after values; signs;
+ * an exponent; 18 decimals; quoted; leading zeros; blanks before values; a
+ * tab in a field's blanks), every id 18 digits long: the plain and fast
+ * readers agree on both (read_ratings compares them under
+ * data/readers_agree), and the second reads as the first. */
+static void test_generated_forms(void) {
+    const int64_t uoff = 100000000000000000LL, ioff = 200000000000000000LL;
+    data_synth_config c;
+    data_error err;
+    loaded A, B;
+    char *text, *out, *line;
+    size_t len, at = 0, k, bad = 0;
+    CHECK_INT(data_synth_shape("sample", &c), 0);
+    CHECK_INT(data_synth_write(test_path("forms-gen"), &c, &err), 0);
+    text = slurp(test_path("forms-gen/ratings.csv"), &len);
+    out = malloc(len * 4 + 64);
+    if (!text || !out) {
+        test_fail(__FILE__, __LINE__, "cannot read the generated file");
+        free(text);
+        free(out);
+        return;
+    }
+    at += (size_t)sprintf(out, "userId,movieId,rating,timestamp\n");
+    line = strchr(text, '\n') + 1; /* past the header */
+    for (k = 0; *line; k++) {
+        long long u, i, t;
+        char r[40];
+        double x;
+        if (sscanf(line, "%lld,%lld,%39[^,],%lld", &u, &i, r, &t) != 4) break;
+        u += uoff;
+        i += ioff;
+        x = strtod(r, NULL);
+        switch (k % 10) {
+        case 0: at += (size_t)sprintf(out + at, "%lld,%lld,%s,%lld\n", u, i, r, t); break;
+        case 1: at += (size_t)sprintf(out + at, "%lld,%lld,%s,%lld\r\n", u, i, r, t); break;
+        case 2: at += (size_t)sprintf(out + at, "%lld  ,%lld,%s \t,%lld   \r\n", u, i, r, t); break;
+        case 3: at += (size_t)sprintf(out + at, "+%lld,+%lld,+%s,+%lld\n", u, i, r, t); break;
+        case 4: at += (size_t)sprintf(out + at, "%lld,%lld,%de-1,%lld\n", u, i, (int)(x * 10), t);
+            break;
+        case 5: at += (size_t)sprintf(out + at, "%lld,%lld,%.18f,%lld\n", u, i, x, t); break;
+        case 6: at += (size_t)sprintf(out + at, "\"%lld\",\"%lld\",\"%s\",\"%lld\"\n", u, i, r, t);
+            break;
+        case 7: at += (size_t)sprintf(out + at, "%lld,%lld,000%s,0%lld\n", u, i, r, t); break;
+        case 8: at += (size_t)sprintf(out + at, " %lld, %lld,  %s, %lld\n", u, i, r, t); break;
+        default: at += (size_t)sprintf(out + at, "%lld,\t%lld,%s,%lld\n", u, i, r, t); break;
+        }
+        line = strchr(line, '\n') + 1;
+    }
+    CHECK_INT(k, c.ratings);
+    out[at] = '\0';
+    CHECK_INT(load(&A, test_path("forms-gen/ratings.csv"), NULL), 0);
+    CHECK_INT(load(&B, test_write("forms-gen.csv", out), NULL), 0);
+    CHECK_INT(A.r.n, c.ratings);
+    CHECK_INT(B.r.n, A.r.n);
+    for (k = 0; k < A.r.n && k < B.r.n; k++)
+        if (RAW_U(B, k) != RAW_U(A, k) + uoff || RAW_I(B, k) != RAW_I(A, k) + ioff ||
+            B.r.rating[k] != A.r.rating[k] || B.r.time[k] != A.r.time[k])
+            if (bad++ < 5) test_fail(__FILE__, __LINE__, "row %zu (way %zu) differs", k, k % 10);
+    CHECK_INT(bad, 0);
+    unload(&A);
+    unload(&B);
+    free(text);
+    free(out);
 }
 
 /* The row arrays are sized once from the first chunk: a larger file read in
@@ -3528,12 +3624,13 @@ static void test_out_atomic(void) {
 static void test_readers_agree(void) {
     static void (*const reader_tests[])(void) = {
         test_udata, test_dat, test_csv_header_quotes_crlf_bom, test_csv_without_header,
-        test_delim_columns, test_autodetect, test_number_parsing, test_errors_values,
+        test_delim_columns, test_autodetect, test_number_parsing, test_short_ratings,
+        test_errors_values,
         test_rating_float_range, test_blanks_around_values, test_errors_fields,
         test_errors_files, test_skip_bad, test_shared_maps_and_failure, test_id_cache,
         test_chunk_boundaries, test_chunk_errors_and_lines, test_chunk_reserve,
-        test_plain_vs_split, test_line_limit_ratings, test_nul_ratings, test_cache_round_trip,
-        test_cache_invalidation, test_cache_damaged};
+        test_plain_vs_split, test_generated_forms, test_line_limit_ratings, test_nul_ratings,
+        test_cache_round_trip, test_cache_invalidation, test_cache_damaged};
     size_t k;
     compare_readers = 1;
     reads_compared = 0;
@@ -3562,6 +3659,7 @@ void suite_data(void) {
     test_run("data/delim_columns", test_delim_columns);
     test_run("data/autodetect", test_autodetect);
     test_run("data/number_parsing", test_number_parsing);
+    test_run("data/short_ratings", test_short_ratings);
     test_run("data/errors_values", test_errors_values);
     test_run("data/rating_float_range", test_rating_float_range);
     test_run("data/blanks_around_values", test_blanks_around_values);
@@ -3575,6 +3673,7 @@ void suite_data(void) {
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
     test_run("data/plain_vs_split", test_plain_vs_split);
+    test_run("data/generated_forms", test_generated_forms);
     test_run("data/line_limit_ratings", test_line_limit_ratings);
     test_run("data/line_limit_whole_files", test_line_limit_whole_files);
     test_run("data/nul_ratings", test_nul_ratings);

@@ -1235,6 +1235,34 @@ static void test_chunk_reserve(void) {
     unload(&L);
 }
 
+/* A file whose first chunk has long lines (ids with leading zeros) and the
+ * rest short ones holds more rows than the first chunk foretold: the
+ * arrays fill while plain lines are being read, the parser grows them, and
+ * every row is still read, in order. */
+static void test_chunk_reserve_grows(void) {
+    enum { LONG = 100, N = 30000 };
+    static char text[LONG * 64 + N * 32 + 64];
+    size_t len = 0, k;
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    int bad = 0;
+    len += (size_t)sprintf(text, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < N; k++)
+        len += (size_t)sprintf(text + len, k < LONG ? "%017zu,%017zu,%zu.5,%017zu\n"
+                                                    : "%zu,%zu,%zu.5,%zu\n",
+                               k / 10 + 1, k % 97, k % 5, k);
+    o.chunk = 4096;
+    CHECK_INT(load(&L, test_write("chunk_grows.csv", text), &o), 0);
+    CHECK_INT(L.r.n, N);
+    CHECK(L.r.cap >= N);
+    for (k = 0; k < L.r.n; k++)
+        if (RAW_U(L, k) != (int64_t)(k / 10 + 1) || RAW_I(L, k) != (int64_t)(k % 97) ||
+            L.r.rating[k] != (float)(k % 5) + 0.5f || L.r.time[k] != (int64_t)k)
+            bad++;
+    CHECK_INT(bad, 0);
+    unload(&L);
+}
+
 /* ---------------------------------------------------------- line limits */
 
 /* Write head, then one line of exactly len bytes (not counting its '\n'):
@@ -3629,6 +3657,7 @@ static void test_readers_agree(void) {
         test_rating_float_range, test_blanks_around_values, test_errors_fields,
         test_errors_files, test_skip_bad, test_shared_maps_and_failure, test_id_cache,
         test_chunk_boundaries, test_chunk_errors_and_lines, test_chunk_reserve,
+        test_chunk_reserve_grows,
         test_plain_vs_split, test_generated_forms, test_line_limit_ratings, test_nul_ratings,
         test_cache_round_trip, test_cache_invalidation, test_cache_damaged};
     size_t k;
@@ -3672,6 +3701,7 @@ void suite_data(void) {
     test_run("data/chunk_boundaries", test_chunk_boundaries);
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
+    test_run("data/chunk_reserve_grows", test_chunk_reserve_grows);
     test_run("data/plain_vs_split", test_plain_vs_split);
     test_run("data/generated_forms", test_generated_forms);
     test_run("data/line_limit_ratings", test_line_limit_ratings);

@@ -1519,9 +1519,56 @@ static int cmp_u32(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* a[0..n) ascending by insertion: the quickest way for a few items */
+static void sort_few_u32(uint32_t *a, size_t n) {
+    size_t j, k;
+    for (j = 1; j < n; j++) {
+        uint32_t x = a[j];
+        for (k = j; k > 0 && a[k - 1] > x; k--) a[k] = a[k - 1];
+        a[k] = x;
+    }
+}
+
+/* a[0..n) ascending, its values below 2^(8·bytes): a counting sort by each
+ * byte from the lowest (a radix sort), which keeps the order of the bytes
+ * already sorted by, through tmp (n entries). A user's items fit in the
+ * cache, so this runs at its speed, where qsort's calls were most of the
+ * cost; short lists go by insertion, sorted ones stay as they are. */
+static void sort_u32(uint32_t *a, size_t n, uint32_t *tmp, unsigned bytes) {
+    uint32_t count[4][256], *src = a, *dst = tmp, *t;
+    size_t k;
+    unsigned b;
+    for (k = 1; k < n && a[k - 1] <= a[k]; k++) {
+    }
+    if (k >= n) return;
+    if (n <= 32) {
+        sort_few_u32(a, n);
+        return;
+    }
+    memset(count, 0, bytes * sizeof count[0]);
+    for (k = 0; k < n; k++)
+        for (b = 0; b < bytes; b++) count[b][(src[k] >> (8 * b)) & 255]++;
+    for (b = 0; b < bytes; b++) {
+        uint32_t at = 0, c;
+        size_t d;
+        if (count[b][(src[0] >> (8 * b)) & 255] == n) continue; /* one value here: no move */
+        for (d = 0; d < 256; d++) { /* counts into first slots */
+            c = count[b][d];
+            count[b][d] = at;
+            at += c;
+        }
+        for (k = 0; k < n; k++) dst[count[b][(src[k] >> (8 * b)) & 255]++] = src[k];
+        t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
+}
+
 int data_user_items_build(data_user_items *ui, const data_ratings *r, size_t n_users) {
-    uint32_t *fill;
-    size_t k, u;
+    uint32_t *fill, *tmp = NULL, top = 0;
+    size_t k, u, longest = 0;
+    unsigned bytes = 1;
     memset(ui, 0, sizeof *ui);
     ui->n_users = n_users;
     ui->start = calloc(n_users + 1, sizeof *ui->start);
@@ -1531,8 +1578,14 @@ int data_user_items_build(data_user_items *ui, const data_ratings *r, size_t n_u
     for (k = 0; k < r->n; k++) { /* count, then prefix sums: start[u] */
         if (r->user[k] >= n_users) goto fail;
         ui->start[r->user[k] + 1]++;
+        if (r->item[k] > top) top = r->item[k];
     }
-    for (u = 0; u < n_users; u++) ui->start[u + 1] += ui->start[u];
+    for (u = 0; u < n_users; u++) {
+        if (ui->start[u + 1] > longest) longest = ui->start[u + 1];
+        ui->start[u + 1] += ui->start[u];
+    }
+    while (bytes < 4 && top >> (8 * bytes)) bytes++; /* the bytes the items use */
+    if (!(tmp = malloc((longest ? longest : 1) * sizeof *tmp))) goto fail;
     for (k = 0; k < r->n; k++) {
         uint32_t v = r->user[k];
         ui->item[ui->start[v] + fill[v]++] = r->item[k];
@@ -1540,16 +1593,18 @@ int data_user_items_build(data_user_items *ui, const data_ratings *r, size_t n_u
     for (u = 0, k = 0; u < n_users; u++) { /* sort each user's items, drop repeats */
         uint32_t *it = ui->item + ui->start[u];
         size_t n = ui->start[u + 1] - ui->start[u], j;
-        qsort(it, n, sizeof *it, cmp_u32);
+        sort_u32(it, n, tmp, bytes);
         ui->start[u] = (uint32_t)k;
         for (j = 0; j < n; j++)
             if (j == 0 || it[j] != it[j - 1]) ui->item[k++] = it[j];
     }
     ui->start[n_users] = (uint32_t)k;
     free(fill);
+    free(tmp);
     return 0;
 fail:
     free(fill);
+    free(tmp);
     data_user_items_free(ui);
     return -1;
 }

@@ -7,10 +7,12 @@
  * buffer, and line numbers stay the file's. The row arrays are sized once,
  * from the file's size and the first chunk's lines, and given back what
  * they did not use. A plain line (unquoted numbers, the usual line) is
- * parsed in one pass; any other line, malformed ones included, goes to the
- * ratings parser of data.c, which splits and parses it strictly and words
- * every error, so that this reader gives exactly what the plain reader
- * gives. Ids repeated from the previous row skip the id map.
+ * parsed in one pass, straight into the columns (MovieLens's layout of user,
+ * item, rating and time by code written for it); any other line, malformed
+ * ones included, goes to the ratings parser of data.c, which splits and
+ * parses it strictly and words every error, so that this reader gives
+ * exactly what the plain reader gives. Ids repeated from the previous row
+ * skip the id map.
  *
  * What it deliberately does not do: decide anything about the format or
  * the columns (the parser does), or word an error of its own about the
@@ -41,6 +43,7 @@ typedef struct {
     data_ratings_parse parse;
     last_id last_u, last_i;   /* the ids of the previous row */
     int plain;                /* 1: lines may take plain_line (see there) */
+    int movielens;            /* 1: and the layout is MovieLens's (see plain_line_ml) */
     size_t plain_width;       /* the width plain was decided for; 0: not yet */
     unsigned char role[16];   /* plain_line: what field k is (ROLE_*) */
 } ratings_read;
@@ -51,7 +54,7 @@ enum { ROLE_SKIP, ROLE_USER, ROLE_ITEM, ROLE_RATING, ROLE_TIME };
 /* The dense index of raw in m, the previous row's id and small ids seen
  * before without the hash. 0, or -1 when it cannot be added (the parser's
  * data_parse_add then says why). */
-static int intern_id(data_idmap *m, last_id *last, int64_t raw, uint32_t *index) {
+static inline int intern_id(data_idmap *m, last_id *last, int64_t raw, uint32_t *index) {
     int32_t k;
     if (last->valid && raw == last->raw) {
         *index = last->index;
@@ -92,6 +95,8 @@ static void plain_setup(ratings_read *rd) {
     }
     for (k = 0; k < sizeof rd->role; k++) /* columns beyond the width: not plain */
         if (k >= rd->parse.width && rd->role[k] != ROLE_SKIP) rd->plain = 0;
+    rd->movielens = rd->plain && rd->parse.width == 4 && rd->parse.ucol == 0 &&
+                    rd->parse.icol == 1 && rd->parse.rcol == 2 && rd->parse.tcol == 3;
 }
 
 /* Is p at the delimiter? It has no '\n', so the compare stops at a line's end. */
@@ -101,98 +106,151 @@ static int plain_delim(const char *p, const char *delim) {
     return 1;
 }
 
+/* p past the delimiter it is at, or NULL when it is at none */
+static inline const char *plain_past_delim(const char *p, const char *delim, size_t dlen) {
+    if (*p != delim[0] || (dlen > 1 && !plain_delim(p, delim))) return NULL;
+    return p + dlen;
+}
+
+/* An integer field of a plain line at p: an optional sign and 1 to 18
+ * digits (below 10^18, so it fits). The end, or NULL for anything else. */
+static inline const char *plain_int(const char *p, int64_t *out) {
+    const char *q;
+    uint64_t v = 0;
+    unsigned d;
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    for (q = p; (d = (unsigned)((unsigned char)*p - '0')) <= 9; p++) v = v * 10 + d;
+    if (p == q || p - q > 18) return NULL;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return p;
+}
+
+/* A rating field of a plain line at p: an optional sign, digits with an
+ * optional point, 1 to 15 digits in all, computed as m / 10^k as
+ * parse_number computes it (correctly rounded: m and 10^k are exact). The
+ * end, or NULL for anything else. */
+static inline const char *plain_rating(const char *p, double *out) {
+    static const double pow10[16] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    const char *q;
+    uint64_t v = 0;
+    size_t digits, frac = 0;
+    unsigned d;
+    int neg = 0;
+    double r;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    for (q = p; (d = (unsigned)((unsigned char)*p - '0')) <= 9; p++) v = v * 10 + d;
+    digits = (size_t)(p - q);
+    if (*p == '.')
+        for (p++; (d = (unsigned)((unsigned char)*p - '0')) <= 9; p++, frac++) v = v * 10 + d;
+    digits += frac;
+    if (digits == 0 || digits > 15) return NULL;
+    r = (double)v / pow10[frac];
+    *out = neg ? -r : r;
+    return p;
+}
+
+/* p past the line end ("\n" or "\r\n") it is at, or NULL */
+static inline const char *plain_past_end(const char *p) {
+    if (*p == '\r') p++;
+    return *p == '\n' ? p + 1 : NULL;
+}
+
 /* The usual line, parsed straight from the text in one pass instead of split
  * and then parsed: exactly `width` fields, none quoted, integers of at most
  * 18 digits (with an optional sign) and a rating of at most 15 digits with
  * an optional point and sign, the line ending in "\n" or "\r\n". These give
  * the values the strict parsers of data.c (parse_i64, parse_number) give;
  * such a rating is below 10^15, so it needs none of parse_line's check that
- * it fits in a float. 1 with *ln filled and the splitter past the line; 0
- * when the line is anything else (blanks around a value too): the ratings
- * parser then splits and parses it (and words any error). The line must
- * end in '\n' before the text does (the last line of a file gets one written
- * after it), so no scan runs past it. */
-static int plain_line(ratings_read *rd, data_ratings_row *ln) {
-    static const double pow10[16] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    const char *p = rd->parse.sp.p, *delim = rd->parse.delim;
+ * it fits in a float. The line past its end, with *ln filled; NULL when the
+ * line is anything else (blanks around a value too): the ratings parser
+ * then splits and parses it (and words any error). The line must end in
+ * '\n' before the text does (the last line of a file gets one written after
+ * it), so no scan runs past it. */
+static const char *plain_line(const ratings_read *rd, const char *p, data_ratings_row *ln) {
+    const char *delim = rd->parse.delim;
     const size_t dlen = rd->parse.sp.dlen, width = rd->parse.width;
     size_t col;
     ln->time = 0;
-    for (col = 0; col < width; col++) {
-        int role = rd->role[col], neg = 0;
-        if (role == ROLE_SKIP) {
-            if (rd->parse.sp.quotes && *p == '"') return 0;
+    for (col = 0; col < width && p; col++) {
+        switch (rd->role[col]) {
+        case ROLE_USER: p = plain_int(p, &ln->user); break;
+        case ROLE_ITEM: p = plain_int(p, &ln->item); break;
+        case ROLE_TIME: p = plain_int(p, &ln->time); break;
+        case ROLE_RATING: p = plain_rating(p, &ln->rating); break;
+        default:
+            if (rd->parse.sp.quotes && *p == '"') return NULL;
             while (*p != '\n' && !(*p == delim[0] && plain_delim(p, delim))) p++;
-        } else {
-            const char *q;
-            uint64_t v = 0;
-            if (*p == '-' || *p == '+') neg = *p++ == '-';
-            for (q = p; (unsigned)((unsigned char)*p - '0') <= 9; p++)
-                v = v * 10 + (uint64_t)(*p - '0');
-            if (role != ROLE_RATING) {
-                int64_t x;
-                if (p == q || p - q > 18) return 0;
-                x = neg ? -(int64_t)v : (int64_t)v;
-                if (role == ROLE_USER) ln->user = x;
-                else if (role == ROLE_ITEM) ln->item = x;
-                else ln->time = x;
-            } else {
-                size_t digits = (size_t)(p - q), frac = 0;
-                double r;
-                if (*p == '.')
-                    for (p++; (unsigned)((unsigned char)*p - '0') <= 9; p++, frac++)
-                        v = v * 10 + (uint64_t)(*p - '0');
-                digits += frac;
-                if (digits == 0 || digits > 15) return 0;
-                r = (double)v / pow10[frac];
-                ln->rating = neg ? -r : r;
-            }
         }
-        if (col + 1 < width) {
-            if (*p != delim[0] || !plain_delim(p, delim)) return 0;
-            p += dlen;
-        } else {
-            if (*p == '\r') p++;
-            if (*p != '\n') return 0;
-            p++;
-        }
+        if (p) p = col + 1 < width ? plain_past_delim(p, delim, dlen) : plain_past_end(p);
     }
-    rd->parse.sp.p = (char *)p;
-    return 1;
+    return p;
+}
+
+/* plain_line for MovieLens's layout, which every MovieLens ratings file
+ * has (user, item, rating, time, as in u.data, ratings.dat and
+ * ratings.csv), written out field by field: the general loop's choice of
+ * what each field is costs more than the field itself. */
+static inline const char *plain_line_ml(const ratings_read *rd, const char *p,
+                                        data_ratings_row *ln) {
+    const char *delim = rd->parse.delim;
+    const size_t dlen = rd->parse.sp.dlen;
+    if ((p = plain_int(p, &ln->user)) == NULL || !(p = plain_past_delim(p, delim, dlen)) ||
+        !(p = plain_int(p, &ln->item)) || !(p = plain_past_delim(p, delim, dlen)) ||
+        !(p = plain_rating(p, &ln->rating)) || !(p = plain_past_delim(p, delim, dlen)) ||
+        !(p = plain_int(p, &ln->time)))
+        return NULL;
+    return plain_past_end(p);
+}
+
+/* Plain lines from the splitter's place on, appended to out with their ids
+ * interned, until a line that is not plain, an id that cannot be added or
+ * full arrays (which the parser then deals with, and words). The row
+ * count and the arrays are held in locals: rows are stored where a
+ * pointer's store could otherwise change them. The rows added. */
+static size_t plain_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
+                         data_ratings *out) {
+    data_ratings_parse *ps = &rd->parse;
+    const size_t n0 = out->n, cap = out->cap < UINT32_MAX ? out->cap : UINT32_MAX;
+    const char *p = ps->sp.p, *end = ps->sp.end;
+    uint32_t *user = out->user, *item = out->item;
+    float *rating = out->rating;
+    int64_t *time = out->time;
+    size_t n = n0;
+    while (n < cap && p < end) {
+        data_ratings_row ln;
+        uint32_t ui, ii;
+        const char *next = rd->movielens ? plain_line_ml(rd, p, &ln) : plain_line(rd, p, &ln);
+        if (!next || intern_id(users, &rd->last_u, ln.user, &ui) != 0 ||
+            intern_id(items, &rd->last_i, ln.item, &ii) != 0)
+            break; /* the parser reads this line again, and says what is wrong */
+        user[n] = ui;
+        item[n] = ii;
+        rating[n] = (float)ln.rating;
+        time[n] = ln.time;
+        n++;
+        p = next;
+    }
+    ps->sp.p = (char *)p;
+    ps->line += n - n0;
+    ps->rep->lines += n - n0;
+    out->n = n;
+    return n - n0;
 }
 
 /* Every line left in the parser's text, appended to out as rows: plain
- * lines parsed here, any other by the parser. 0 or -1 with err. */
+ * lines by plain_rows, any other by the parser. 0 or -1 with err. */
 static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
                      data_ratings *out) {
     data_ratings_parse *ps = &rd->parse;
+    data_ratings_row row;
     int s;
     for (;;) {
-        data_ratings_row ln, row; /* ln's address stays here, so it can live in registers */
-        uint32_t ui, ii;
         if (ps->width != rd->plain_width) plain_setup(rd);
-        if (rd->plain && ps->sp.p < ps->sp.end && plain_line(rd, &ln)) {
-            ps->line++;
-            ps->rep->lines++;
-        } else if ((s = data_parse_row(ps, &row)) > 0) {
-            ln = row;
-        } else {
-            return s; /* 0: the text is used up */
-        }
-        if (out->n >= (size_t)UINT32_MAX || intern_id(users, &rd->last_u, ln.user, &ui) != 0 ||
-            intern_id(items, &rd->last_i, ln.item, &ii) != 0 || out->n == out->cap) {
-            /* the arrays are full, or an id cannot be added: the parser
-             * grows them, or says why not */
-            row = ln;
-            if (data_parse_add(ps, users, items, out, &row) != 0) return -1;
-            continue;
-        }
-        out->user[out->n] = ui;
-        out->item[out->n] = ii;
-        out->rating[out->n] = (float)ln.rating;
-        out->time[out->n] = ln.time;
-        out->n++;
+        if (rd->plain && plain_rows(rd, users, items, out) > 0) continue;
+        if ((s = data_parse_row(ps, &row)) <= 0) return s; /* 0: the text is used up */
+        if (data_parse_add(ps, users, items, out, &row) != 0) return -1;
     }
 }
 

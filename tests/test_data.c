@@ -566,6 +566,36 @@ static void test_number_parsing(void) {
     unload(&L);
 }
 
+/* Every short rating, the forms MovieLens writes ("4", "3.5", "0.5") and
+ * their neighbours ("12.5", "4.25", "-0.5"): read exactly as (float)strtod
+ * reads them, by the one-pass parse of plain lines and by the splitter's
+ * parse of quoted ones. */
+static void test_short_ratings(void) {
+    enum { N = 4000 };
+    static char text[N * 2 * 32];
+    static char vals[N][16];
+    size_t len = 0, k, bad = 0;
+    loaded L;
+    for (k = 0; k < N; k++) {
+        if (k < 1000) snprintf(vals[k], sizeof vals[k], "%zu", k);                 /* 0 .. 999 */
+        else if (k < 2000) snprintf(vals[k], sizeof vals[k], "%zu.%zu", (k - 1000) / 10,
+                                    (k - 1000) % 10);                              /* 0.0 .. 99.9 */
+        else if (k < 3000) snprintf(vals[k], sizeof vals[k], "%zu.%02zu", (k - 2000) / 100,
+                                    (k - 2000) % 100);                             /* 0.00 .. 9.99 */
+        else snprintf(vals[k], sizeof vals[k], "-%zu.%zu", (k - 3000) / 10, (k - 3000) % 10);
+        len += (size_t)snprintf(text + len, sizeof text - len, "1,%zu,%s\n1,%zu,\"%s\"\n", k,
+                                vals[k], k, vals[k]);
+    }
+    CHECK(len < sizeof text);
+    CHECK_INT(load(&L, test_write("short_ratings.csv", text), NULL), 0);
+    CHECK_INT(L.r.n, 2 * N);
+    for (k = 0; k < L.r.n && k < 2 * N; k++)
+        if (L.r.rating[k] != (float)strtod(vals[k / 2], NULL) && bad++ < 5)
+            test_fail(__FILE__, __LINE__, "\"%s\" read as %.9g", vals[k / 2], L.r.rating[k]);
+    CHECK_INT(bad, 0);
+    unload(&L);
+}
+
 /* -------------------------------------------------------------- errors */
 
 static void test_errors_values(void) {
@@ -1112,6 +1142,72 @@ static void test_plain_vs_split(void) {
     unload(&L);
 }
 
+/* A generated MovieLens-shaped file, and the same ratings with each line
+ * written in one of ten ways (as it was; CRLF; blanks after values; signs;
+ * an exponent; 18 decimals; quoted; leading zeros; blanks before values; a
+ * tab in a field's blanks), every id 18 digits long: the plain and fast
+ * readers agree on both (read_ratings compares them under
+ * data/readers_agree), and the second reads as the first. */
+static void test_generated_forms(void) {
+    const int64_t uoff = 100000000000000000LL, ioff = 200000000000000000LL;
+    data_synth_config c;
+    data_error err;
+    loaded A, B;
+    char *text, *out, *line;
+    size_t len, at = 0, k, bad = 0;
+    CHECK_INT(data_synth_shape("sample", &c), 0);
+    CHECK_INT(data_synth_write(test_path("forms-gen"), &c, &err), 0);
+    text = slurp(test_path("forms-gen/ratings.csv"), &len);
+    out = malloc(len * 4 + 64);
+    if (!text || !out) {
+        test_fail(__FILE__, __LINE__, "cannot read the generated file");
+        free(text);
+        free(out);
+        return;
+    }
+    at += (size_t)sprintf(out, "userId,movieId,rating,timestamp\n");
+    line = strchr(text, '\n') + 1; /* past the header */
+    for (k = 0; *line; k++) {
+        long long u, i, t;
+        char r[40];
+        double x;
+        if (sscanf(line, "%lld,%lld,%39[^,],%lld", &u, &i, r, &t) != 4) break;
+        u += uoff;
+        i += ioff;
+        x = strtod(r, NULL);
+        switch (k % 10) {
+        case 0: at += (size_t)sprintf(out + at, "%lld,%lld,%s,%lld\n", u, i, r, t); break;
+        case 1: at += (size_t)sprintf(out + at, "%lld,%lld,%s,%lld\r\n", u, i, r, t); break;
+        case 2: at += (size_t)sprintf(out + at, "%lld  ,%lld,%s \t,%lld   \r\n", u, i, r, t); break;
+        case 3: at += (size_t)sprintf(out + at, "+%lld,+%lld,+%s,+%lld\n", u, i, r, t); break;
+        case 4: at += (size_t)sprintf(out + at, "%lld,%lld,%de-1,%lld\n", u, i, (int)(x * 10), t);
+            break;
+        case 5: at += (size_t)sprintf(out + at, "%lld,%lld,%.18f,%lld\n", u, i, x, t); break;
+        case 6: at += (size_t)sprintf(out + at, "\"%lld\",\"%lld\",\"%s\",\"%lld\"\n", u, i, r, t);
+            break;
+        case 7: at += (size_t)sprintf(out + at, "%lld,%lld,000%s,0%lld\n", u, i, r, t); break;
+        case 8: at += (size_t)sprintf(out + at, " %lld, %lld,  %s, %lld\n", u, i, r, t); break;
+        default: at += (size_t)sprintf(out + at, "%lld,\t%lld,%s,%lld\n", u, i, r, t); break;
+        }
+        line = strchr(line, '\n') + 1;
+    }
+    CHECK_INT(k, c.ratings);
+    out[at] = '\0';
+    CHECK_INT(load(&A, test_path("forms-gen/ratings.csv"), NULL), 0);
+    CHECK_INT(load(&B, test_write("forms-gen.csv", out), NULL), 0);
+    CHECK_INT(A.r.n, c.ratings);
+    CHECK_INT(B.r.n, A.r.n);
+    for (k = 0; k < A.r.n && k < B.r.n; k++)
+        if (RAW_U(B, k) != RAW_U(A, k) + uoff || RAW_I(B, k) != RAW_I(A, k) + ioff ||
+            B.r.rating[k] != A.r.rating[k] || B.r.time[k] != A.r.time[k])
+            if (bad++ < 5) test_fail(__FILE__, __LINE__, "row %zu (way %zu) differs", k, k % 10);
+    CHECK_INT(bad, 0);
+    unload(&A);
+    unload(&B);
+    free(text);
+    free(out);
+}
+
 /* The row arrays are sized once from the first chunk: a larger file read in
  * small chunks ends with room for its rows and little more. */
 static void test_chunk_reserve(void) {
@@ -1134,6 +1230,34 @@ static void test_chunk_reserve(void) {
     for (k = 0; k < N; k++)
         if (RAW_U(L, k) != (int64_t)(k / 20 + 1) || RAW_I(L, k) != (int64_t)((k * 7919) % 3001) ||
             L.r.rating[k] != (float)(k % 5) + 0.5f || L.r.time[k] != (int64_t)(1000000000 + k))
+            bad++;
+    CHECK_INT(bad, 0);
+    unload(&L);
+}
+
+/* A file whose first chunk has long lines (ids with leading zeros) and the
+ * rest short ones holds more rows than the first chunk foretold: the
+ * arrays fill while plain lines are being read, the parser grows them, and
+ * every row is still read, in order. */
+static void test_chunk_reserve_grows(void) {
+    enum { LONG = 100, N = 30000 };
+    static char text[LONG * 64 + N * 32 + 64];
+    size_t len = 0, k;
+    data_read_opts o = data_read_defaults();
+    loaded L;
+    int bad = 0;
+    len += (size_t)sprintf(text, "userId,movieId,rating,timestamp\n");
+    for (k = 0; k < N; k++)
+        len += (size_t)sprintf(text + len, k < LONG ? "%017zu,%017zu,%zu.5,%017zu\n"
+                                                    : "%zu,%zu,%zu.5,%zu\n",
+                               k / 10 + 1, k % 97, k % 5, k);
+    o.chunk = 4096;
+    CHECK_INT(load(&L, test_write("chunk_grows.csv", text), &o), 0);
+    CHECK_INT(L.r.n, N);
+    CHECK(L.r.cap >= N);
+    for (k = 0; k < L.r.n; k++)
+        if (RAW_U(L, k) != (int64_t)(k / 10 + 1) || RAW_I(L, k) != (int64_t)(k % 97) ||
+            L.r.rating[k] != (float)(k % 5) + 0.5f || L.r.time[k] != (int64_t)k)
             bad++;
     CHECK_INT(bad, 0);
     unload(&L);
@@ -1688,6 +1812,70 @@ static void test_stats(void) {
     CHECK_NEAR(s.mean, 13.0 / 4, 1e-15, 0);
     CHECK_NEAR(s.density, 4.0 / 12, 1e-15, 0);
     data_ratings_free(&r);
+}
+
+static int cmp_item(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* data_user_items_build's lists against the plain way to make them (each
+ * user's items gathered, qsorted, repeats dropped), for items of 1 to 4
+ * bytes, lists empty, short, long, sorted, reversed and with repeats, rows
+ * grouped by user or not; a user beyond n_users fails. */
+static void test_user_items_sorted(void) {
+    static const uint32_t tops[] = {200, 60000, 5000000, UINT32_MAX};
+    static const size_t lens[] = {0, 1, 2, 7, 32, 33, 150, 1000, 6000};
+    enum { U = 9 };
+    size_t c, bad = 0;
+    nn_rng rng;
+    nn_rng_seed(&rng, 11);
+    for (c = 0; c < 4 * 3; c++) {
+        uint32_t top = tops[c % 4], *want = NULL;
+        int order = (int)(c / 4); /* 0 random, 1 ascending, 2 descending */
+        data_ratings r;
+        data_user_items ui;
+        size_t u, k, w, n = 0;
+        data_ratings_init(&r);
+        for (u = 0; u < U; u++)
+            for (k = 0; k < lens[u]; k++) {
+                uint32_t it = (uint32_t)nn_rng_below(&rng, (uint64_t)top + 1);
+                if (order == 1) it = (uint32_t)((uint64_t)top * k / lens[u]);
+                if (order == 2) it = (uint32_t)((uint64_t)top * (lens[u] - k) / lens[u]);
+                if (k % 5 == 4) it = r.item[r.n - 1 - (order ? 0 : k % 3)]; /* a repeat */
+                data_ratings_push(&r, (uint32_t)u, it, 3.0f, 0);
+            }
+        if (c % 2) { /* rows not grouped by user */
+            nn_rng shuffle;
+            nn_rng_seed(&shuffle, c);
+            data_ratings_shuffle(&r, &shuffle);
+        }
+        CHECK_INT(data_user_items_build(&ui, &r, U), 0);
+        want = malloc(r.n * sizeof *want);
+        for (u = 0; u < U && want; u++) {
+            size_t m = 0;
+            for (k = 0; k < r.n; k++)
+                if (r.user[k] == u) want[m++] = r.item[k];
+            qsort(want, m, sizeof *want, cmp_item);
+            for (k = 0, w = 0; k < m; k++)
+                if (k == 0 || want[k] != want[k - 1]) want[w++] = want[k];
+            if (ui.start[u] != n || ui.start[u + 1] - ui.start[u] != w ||
+                memcmp(ui.item + n, want, w * sizeof *want) != 0) {
+                test_fail(__FILE__, __LINE__, "case %zu, user %zu: the lists differ", c, u);
+                bad++;
+            }
+            n += w;
+        }
+        CHECK_INT(ui.start[U], n);
+        CHECK(n < r.n); /* the repeats were dropped */
+        CHECK_INT(data_user_items_has(&ui, 6, ui.item[ui.start[6] + 3]), 1);
+        data_user_items_free(&ui);
+        CHECK_INT(data_user_items_build(&ui, &r, U - 1), -1);
+        CHECK(ui.start == NULL && ui.item == NULL);
+        free(want);
+        data_ratings_free(&r);
+    }
+    CHECK_INT(bad, 0);
 }
 
 static void test_split_tail(void) {
@@ -3523,12 +3711,14 @@ static void test_out_atomic(void) {
 static void test_readers_agree(void) {
     static void (*const reader_tests[])(void) = {
         test_udata, test_dat, test_csv_header_quotes_crlf_bom, test_csv_without_header,
-        test_delim_columns, test_autodetect, test_number_parsing, test_errors_values,
+        test_delim_columns, test_autodetect, test_number_parsing, test_short_ratings,
+        test_errors_values,
         test_rating_float_range, test_blanks_around_values, test_errors_fields,
         test_errors_files, test_skip_bad, test_shared_maps_and_failure, test_id_cache,
         test_chunk_boundaries, test_chunk_errors_and_lines, test_chunk_reserve,
-        test_plain_vs_split, test_line_limit_ratings, test_nul_ratings, test_cache_round_trip,
-        test_cache_invalidation, test_cache_damaged};
+        test_chunk_reserve_grows,
+        test_plain_vs_split, test_generated_forms, test_line_limit_ratings, test_nul_ratings,
+        test_cache_round_trip, test_cache_invalidation, test_cache_damaged};
     size_t k;
     compare_readers = 1;
     reads_compared = 0;
@@ -3557,6 +3747,7 @@ void suite_data(void) {
     test_run("data/delim_columns", test_delim_columns);
     test_run("data/autodetect", test_autodetect);
     test_run("data/number_parsing", test_number_parsing);
+    test_run("data/short_ratings", test_short_ratings);
     test_run("data/errors_values", test_errors_values);
     test_run("data/rating_float_range", test_rating_float_range);
     test_run("data/blanks_around_values", test_blanks_around_values);
@@ -3569,7 +3760,9 @@ void suite_data(void) {
     test_run("data/chunk_boundaries", test_chunk_boundaries);
     test_run("data/chunk_errors_and_lines", test_chunk_errors_and_lines);
     test_run("data/chunk_reserve", test_chunk_reserve);
+    test_run("data/chunk_reserve_grows", test_chunk_reserve_grows);
     test_run("data/plain_vs_split", test_plain_vs_split);
+    test_run("data/generated_forms", test_generated_forms);
     test_run("data/line_limit_ratings", test_line_limit_ratings);
     test_run("data/line_limit_whole_files", test_line_limit_whole_files);
     test_run("data/nul_ratings", test_nul_ratings);
@@ -3579,6 +3772,7 @@ void suite_data(void) {
     test_run("data/cache_damaged", test_cache_damaged);
     test_run("data/readers_agree", test_readers_agree);
     test_run("data/stats", test_stats);
+    test_run("data/user_items_sorted", test_user_items_sorted);
     test_run("data/split_tail", test_split_tail);
     test_run("data/split_random", test_split_random);
     test_run("data/folds_partition", test_folds_partition);

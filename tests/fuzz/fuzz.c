@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../../data.h"
+#include "../../formats/history.h"
 #include "../../formats/model_file.h"
 #include "../../formats/npy.h"
 #include "../../formats/orders.h"

@@ -1718,8 +1718,10 @@ static int fit_buffers(fit_state *fs, mf_history *hist, size_t N) {
     const mf_model *m = run->m;
     size_t P = m->params.n;
     hist->epoch = calloc(run->cfg->fit.epochs, sizeof *hist->epoch);
-    run->order = nn_alloc((N ? N : 1) * sizeof *run->order);
-    if (!hist->epoch || !run->order || nn_optimizer_init(&run->opt, run->cfg->fit.opt, P) != 0 ||
+    if (!run->engine->orders_itself) /* (an engine that orders itself needs none) */
+        run->order = nn_alloc((N ? N : 1) * sizeof *run->order);
+    if (!hist->epoch || (!run->order && !run->engine->orders_itself) ||
+        nn_optimizer_init(&run->opt, run->cfg->fit.opt, P) != 0 ||
         mf_batch_init(&run->batch, m, run->cfg->fit.batch) != 0)
         return -1;
     if (m->cfg.implicit) {

@@ -448,7 +448,7 @@ typedef struct {
 
 struct mf_engine {
     const char *name;
-    int orders_itself;       /* 1: it draws each epoch's order itself (run->order is not) */
+    int orders_itself;       /* 1: it draws each epoch's order itself (run->order is NULL) */
     /* 1: it runs this training; 0: not its kind; -1: it refuses these
      * settings of its own (err says why) */
     int (*accepts)(const mf_model *m, const mf_train_config *cfg, data_error *err);

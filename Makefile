@@ -52,7 +52,7 @@ TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test
 # Rebuild everything when the compiler or flags change (SIMD=0 after SIMD=1).
 $(shell mkdir -p build; echo '$(CC) $(ALL_CFLAGS)' | cmp -s - build/flags || echo '$(CC) $(ALL_CFLAGS)' > build/flags)
 
-.PHONY: all test demo sample pictures verify install clean bench fuzz fuzz-build valgrind tsan reference
+.PHONY: all test demo sample pictures verify install clean bench bench-dense fuzz fuzz-build valgrind tsan reference
 all: embrec
 
 build/%.o: %.c $(HEADERS) build/flags
@@ -83,8 +83,23 @@ test: embrec embrec-reference build/run-tests
 	./build/run-tests
 
 # speed and memory beside PyTorch (a measurement, not a test; see tests/bench)
-bench: embrec
+bench: embrec build/bench-dense
 	sh tests/bench/bench.sh
+
+# the Dense kernels beside OpenBLAS's sgemm, one thread (tests/bench/dense.c);
+# OpenBLAS is linked into this program alone, and only where it is installed
+bench-dense: build/bench-dense
+	./build/bench-dense
+
+build/bench-dense: tests/bench/dense.c $(LIB) build/flags
+	@if printf '#include <cblas.h>\nint main(void) { openblas_set_num_threads(1); return 0; }\n' | \
+	    $(CC) -x c - -o build/has-openblas -lopenblas 2>/dev/null; then \
+	    echo "$(CC) $(ALL_CFLAGS) -I. -DDENSE_BENCH_OPENBLAS tests/bench/dense.c ... -lopenblas"; \
+	    $(CC) $(ALL_CFLAGS) -I. -DDENSE_BENCH_OPENBLAS $< $(LIB) -o $@ -lopenblas $(LDLIBS); \
+	else \
+	    echo "$(CC) $(ALL_CFLAGS) -I. tests/bench/dense.c ... (no OpenBLAS)"; \
+	    $(CC) $(ALL_CFLAGS) -I. $< $(LIB) -o $@ $(LDLIBS); \
+	fi; rm -f build/has-openblas
 
 demo: embrec
 	./embrec train --data data/ratings.csv --model bias --dim 16 --optimizer adam \

@@ -16,6 +16,7 @@
 #   BENCH_PAIRS how many alternating pairs                 [3]
 #   LIBMF_SRC   LIBMF's source, for the rows beside it (tests/bench/libmf.sh)
 #                                                          [../shared/peers/libmf]
+#   DENSE_PAIRS alternating pairs in the Dense table (tests/bench/dense.c)  [7]
 #   BENCH_ONLY  run only the rows whose model, optimiser or data contain
 #               this text (e.g. "lazy", "ML-25M")          [every row]
 set -eu
@@ -168,3 +169,12 @@ fi
 
 # per-rating SGD beside LIBMF, its peer (when a C++ compiler can build it)
 EMBREC=$EMBREC sh tests/bench/libmf.sh
+
+# the Dense kernels beside OpenBLAS's sgemm, one thread (tests/bench/dense.c,
+# built by make bench-dense; its OpenBLAS columns stay empty without it)
+echo
+if [ -x build/bench-dense ]; then
+    ./build/bench-dense
+else
+    echo "bench: build/bench-dense is not built (make bench-dense): Dense table skipped"
+fi

@@ -14,8 +14,9 @@
  * the speed machinery (fast/) may install a runner with threads.
  *
  * The path is chosen at run time, once (see "choosing the path" at the end):
- * one binary runs the AVX2/FMA kernels where the CPU has them and the scalar
- * ones elsewhere; EMBREC_SIMD=scalar (or nn_simd_select) forces scalar, and
+ * one binary runs the AVX-512F kernels where the CPU has them, else the
+ * AVX2/FMA ones, else the scalar ones; EMBREC_SIMD=scalar or =avx2 (or
+ * nn_simd_select) forces that path (AVX-512 gives AVX2's bits), and
  * `make SIMD=0` compiles the scalar path alone.
  *
  * What it deliberately does not do: no threads of its own (every kernel
@@ -56,6 +57,7 @@
     (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
 #define NN_AVX2 1
 #define NN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define NN_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f")))
 #include <immintrin.h>
 #elif !defined(EMBREC_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
 #define NN_NEON 1
@@ -846,6 +848,203 @@ NN_TARGET_AVX2 static void dense_backward_avx2(float *dx, float *dW, float *db, 
 
 #endif
 
+#if defined(NN_AVX2)
+
+/* The AVX-512 path: the AVX2 kernels' arithmetic, twice as wide. Every
+ * result keeps the AVX2 path's bits: dot keeps its four 8-lane partial sums
+ * (two 16-lane registers hold them side by side, added in the same pairs);
+ * axpy and scale are element by element (fused over whole blocks of 8, the
+ * last n mod 8 as the scalar twin, as AVX2); the Dense tiles add each
+ * output's terms in the same order, in the same panels. So choosing it
+ * changes speed only. The optimiser loops are AVX2's (element by element;
+ * wider registers would give the same bits and they are memory-bound). */
+
+NN_TARGET_AVX512 static float dot_avx512(const float *a, const float *b, size_t n) {
+    __m512 s01 = _mm512_setzero_ps(), s23 = s01; /* AVX2's (s0 | s1) and (s2 | s3) */
+    __m256 s0, s1, s2, s3;
+    size_t i = 0;
+    float s;
+    for (; i + 32 <= n; i += 32) {
+        s01 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s01);
+        s23 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s23);
+    }
+    s0 = _mm512_castps512_ps256(s01);
+    s1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s01), 1));
+    s2 = _mm512_castps512_ps256(s23);
+    s3 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s23), 1));
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+NN_TARGET_AVX512 static void axpy_avx512(float *y, float a, const float *x, size_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i),
+                                                _mm512_loadu_ps(y + i)));
+    axpy_avx2(y + i, a, x + i, n - i); /* a block of 8, then AVX2's scalar tail */
+}
+
+NN_TARGET_AVX512 static void scale_avx512(float *x, float a, size_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), va));
+    scale_avx2(x + i, a, n - i);
+}
+
+/* lanes 0..n−1 (n ≤ 16) */
+static __mmask16 mask16(size_t n) { return (__mmask16)((1u << n) - 1u); }
+
+/* The accumulators are named one by one (an array indexed in a loop is
+ * kept in memory by gcc -O2, which makes the tile several times slower). */
+#define T512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define T512_A(i) const float *A##i = A + min_size(i, ni - 1) * ai;
+#define T512_R(i) float *R##i = R + min_size(i, ni - 1) * ldr;
+
+/* Rows i < ni ≤ 8 of R, columns 0..31: sixteen accumulators (AVX-512 has
+ * 32 registers), each P row loaded once for eight rows' FMAs. */
+NN_TARGET_AVX512 static void tile512_8x32(float *R, size_t ldr, const float *A, size_t ai,
+                                          size_t as, const float *P, size_t ldp, size_t K,
+                                          size_t ni, const float *bias, tile_mode mode) {
+    T512_ROWS(T512_A)
+    T512_ROWS(T512_R)
+#define T512_ZERO(i) __m512 l##i = _mm512_setzero_ps(), h##i = l##i;
+    T512_ROWS(T512_ZERO)
+#define T512_ONTO(i) l##i = _mm512_loadu_ps(R##i), h##i = _mm512_loadu_ps(R##i + 16);
+    size_t s;
+    if (mode == TILE_ONTO) {
+        T512_ROWS(T512_ONTO)
+    }
+    for (s = 0; s < K; s++) {
+        const __m512 p0 = _mm512_loadu_ps(P + s * ldp), p1 = _mm512_loadu_ps(P + s * ldp + 16);
+        const size_t k = s * as;
+        __m512 v;
+#define T512_FMA(i) v = _mm512_set1_ps(A##i[k]); \
+        l##i = _mm512_fmadd_ps(v, p0, l##i), h##i = _mm512_fmadd_ps(v, p1, h##i);
+        T512_ROWS(T512_FMA)
+    }
+    {
+        const __m512 lo[8] = {l0, l1, l2, l3, l4, l5, l6, l7};
+        const __m512 hi[8] = {h0, h1, h2, h3, h4, h5, h6, h7};
+        size_t i;
+        for (i = 0; i < ni; i++) {
+            float *r = R + i * ldr;
+            __m512 v0 = lo[i], v1 = hi[i];
+            if (mode == TILE_BIAS) {
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));
+                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias + 16));
+            }
+            if (mode == TILE_ADD) {
+                v0 = _mm512_add_ps(_mm512_loadu_ps(r), v0);
+                v1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), v1);
+            }
+            _mm512_storeu_ps(r, v0), _mm512_storeu_ps(r + 16, v1);
+        }
+    }
+}
+
+/* The narrow tile: rows i < ni ≤ 8, columns 0..nc−1 (nc ≤ 16), masked —
+ * masked-off lanes are neither read nor written. */
+NN_TARGET_AVX512 static void tile512_8x16(float *R, size_t ldr, const float *A, size_t ai,
+                                          size_t as, const float *P, size_t ldp, size_t K,
+                                          size_t ni, size_t nc, const float *bias,
+                                          tile_mode mode) {
+    const __mmask16 m = mask16(nc);
+    T512_ROWS(T512_A)
+    T512_ROWS(T512_R)
+#define T512_ZERO1(i) __m512 l##i = _mm512_setzero_ps();
+    T512_ROWS(T512_ZERO1)
+#define T512_ONTO1(i) l##i = _mm512_maskz_loadu_ps(m, R##i);
+    size_t s;
+    if (mode == TILE_ONTO) {
+        T512_ROWS(T512_ONTO1)
+    }
+    for (s = 0; s < K; s++) {
+        const __m512 p = _mm512_maskz_loadu_ps(m, P + s * ldp);
+        const size_t k = s * as;
+#define T512_FMA1(i) l##i = _mm512_fmadd_ps(_mm512_set1_ps(A##i[k]), p, l##i);
+        T512_ROWS(T512_FMA1)
+    }
+    {
+        const __m512 acc[8] = {l0, l1, l2, l3, l4, l5, l6, l7};
+        size_t i;
+        for (i = 0; i < ni; i++) {
+            float *r = R + i * ldr;
+            __m512 v = acc[i];
+            if (mode == TILE_BIAS) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
+            if (mode == TILE_ADD) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, r), v);
+            _mm512_mask_storeu_ps(r, m, v);
+        }
+    }
+}
+
+/* R (ni, nj) as dense_tiles: 32-wide tiles of 8 rows, then masked 16-wide
+ * ones for the last nj mod 32 columns. */
+NN_TARGET_AVX512 static void tiles512(float *R, size_t ldr, const float *A, size_t ai,
+                                      size_t as, const float *P, size_t ldp, size_t K,
+                                      size_t ni, size_t nj, const float *bias, tile_mode mode) {
+    size_t i, j;
+    for (j = 0; j + 32 <= nj; j += 32)
+        for (i = 0; i < ni; i += 8)
+            tile512_8x32(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
+                         min_size(8, ni - i), bias ? bias + j : NULL, mode);
+    for (; j < nj; j += 16)
+        for (i = 0; i < ni; i += 8)
+            tile512_8x16(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
+                         min_size(8, ni - i), min_size(16, nj - j),
+                         bias ? bias + j : NULL, mode);
+}
+
+NN_TARGET_AVX512 static void dense_forward_avx512(float *out, const float *x, const float *W,
+                                                  const float *b, size_t B, size_t C,
+                                                  size_t O) {
+    size_t b0, i;
+    if (O == 1) {
+        for (i = 0; i < B; i++) out[i] = dot_avx512(x + i * C, W, C) + b[0];
+        return;
+    }
+    for (b0 = 0; b0 < B; b0 += DENSE_NB)
+        tiles512(out + b0 * O, O, x + b0 * C, C, 1, W, O, C, min_size(DENSE_NB, B - b0), O, b,
+                 TILE_BIAS);
+}
+
+NN_TARGET_AVX512 static void dense_backward_avx512(float *dx, float *dW, float *db,
+                                                   const float *dout, const float *x,
+                                                   const float *W, size_t B, size_t C,
+                                                   size_t O) {
+    float T[DENSE_TO * DENSE_TC];
+    size_t b0, c0, o0, s, t;
+    dense_bias_grad(db, dout, B, O);
+    if (O == 1) {
+        for (b0 = 0; b0 < B; b0++) {
+            if (dx) axpy_avx512(dx + b0 * C, dout[b0], W, C);
+            axpy_avx512(dW, dout[b0], x + b0 * C, C);
+        }
+        return;
+    }
+    for (b0 = 0; b0 < B; b0 += DENSE_NB)
+        tiles512(dW, O, x + b0 * C, 1, C, dout + b0 * O, O, min_size(DENSE_NB, B - b0), C, O,
+                 NULL, TILE_ONTO);
+    if (!dx) return;
+    for (c0 = 0; c0 < C; c0 += DENSE_TC) {
+        const size_t nc = min_size(DENSE_TC, C - c0);
+        for (o0 = 0; o0 < O; o0 += DENSE_TO) {
+            const size_t no = min_size(DENSE_TO, O - o0);
+            for (t = 0; t < nc; t++)
+                for (s = 0; s < no; s++) T[s * DENSE_TC + t] = W[(c0 + t) * O + o0 + s];
+            for (b0 = 0; b0 < B; b0 += DENSE_NB)
+                tiles512(dx + b0 * C + c0, C, dout + b0 * O + o0, O, 1, T, DENSE_TC, no,
+                         min_size(DENSE_NB, B - b0), nc, NULL, TILE_ADD);
+        }
+    }
+}
+
+#endif
+
 /* Without AVX2 (NEON, scalar) the Dense layer is built from vec_dot and
  * vec_axpy, in the scalar twin's order: with the scalar kernels it gives
  * the twin's bits, with NEON it is vectorised along O (or C when O = 1). */
@@ -1403,6 +1602,25 @@ static int cpu_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+
+static const nn_kernels avx512_kernels = {
+    .name = "avx512f",
+    .dot = dot_avx512,
+    .axpy = axpy_avx512,
+    .scale = scale_avx512,
+    .sgd = sgd_avx2,
+    .sgd_dot = sgd_dot_avx2,
+    .adam = adam_avx2,
+    .adamax = adamax_avx2,
+    .dense_forward = dense_forward_avx512,
+    .dense_backward = dense_backward_avx512,
+};
+
+/* AVX-512F beside AVX2 and FMA (the kernels mix 256- and 512-bit code);
+ * __builtin_cpu_supports also asks whether the OS saves the 512-bit state. */
+static int cpu_has_avx512f(void) {
+    return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
+}
 #endif
 
 #if defined(NN_NEON)
@@ -1481,6 +1699,7 @@ static void active_store(const nn_kernels *k) { active = k; }
 /* The fastest path this build runs on this CPU. */
 static const nn_kernels *best_kernels(void) {
 #if defined(NN_AVX2)
+    if (cpu_has_avx512f()) return &avx512_kernels;
     if (cpu_has_avx2_fma()) return &avx2_kernels;
 #elif defined(NN_NEON)
     return &neon_kernels;
@@ -1495,6 +1714,9 @@ static const nn_kernels *named_kernels(const char *name) {
 #if defined(NN_AVX2)
     if ((strcmp(name, "avx2") == 0 || strcmp(name, avx2_kernels.name) == 0) && cpu_has_avx2_fma())
         return &avx2_kernels;
+    if ((strcmp(name, "avx512") == 0 || strcmp(name, avx512_kernels.name) == 0) &&
+        cpu_has_avx512f())
+        return &avx512_kernels;
 #endif
 #if defined(NN_NEON)
     if (strcmp(name, neon_kernels.name) == 0) return &neon_kernels;

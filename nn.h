@@ -1,7 +1,7 @@
 /* nn.h — the neural-network pieces embrec's models are built from.
  *
  * Dense maths kernels (dot, axpy, scale and the optimiser loops) with an
- * AVX2/FMA path, a NEON path and a scalar path, chosen at run time; embedding lookup and its
+ * AVX-512F path, an AVX2/FMA path, a NEON path and a scalar path, chosen at run time; embedding lookup and its
  * backward pass; the MSE loss; Keras's initialisers; SGD, Adam and AdaMax
  * written from their formulas (Keras 2.1.6, see the comments on each); and
  * the one random-number generator the project uses.
@@ -53,8 +53,10 @@ void nn_rng_shuffle_u32(nn_rng *rng, uint32_t *a, size_t n);
 
 /* ------------------------------------------------------- dense kernels
  * vec_* (and the optimiser loops, Dense and the deferred catch-up) run the
- * path chosen at run time: AVX2+FMA where the build has it (x86-64, gcc or
- * clang) and the CPU too, NEON on AArch64, else scalar. vec_*_scalar are
+ * path chosen at run time: AVX-512F, else AVX2+FMA, where the build has it
+ * (x86-64, gcc or clang) and the CPU too, NEON on AArch64, else scalar.
+ * The AVX-512F path gives the AVX2 path's bits in every kernel (the same
+ * terms added in the same order, in wider registers). vec_*_scalar are
  * always compiled, are the readable reference, and the tests check the two
  * agree. Lengths may be any n (SIMD paths finish with a scalar tail);
  * pointers need no alignment. */
@@ -68,7 +70,7 @@ void vec_axpy_scalar(float *y, float a, const float *x, size_t n);
 /* x *= a */
 void vec_scale(float *x, float a, size_t n);
 void vec_scale_scalar(float *x, float a, size_t n);
-/* the path vec_* use: "avx2+fma", "neon" or "scalar" */
+/* the path vec_* use: "avx512f", "avx2+fma", "neon" or "scalar" */
 const char *vec_path(void);
 /* vec_dot and nn_sgd_dot_step as the chosen path's functions themselves,
  * for loops that call them once per rating: at K = 8 a call takes a few
@@ -78,7 +80,8 @@ typedef float (*vec_dot_fn)(const float *a, const float *b, size_t n);
 typedef void (*nn_sgd_dot_step_fn)(float *p, float *q, size_t n, float e, float l2, float lr);
 vec_dot_fn vec_dot_kernel(void);
 nn_sgd_dot_step_fn nn_sgd_dot_step_kernel(void);
-/* Choose the kernels' path: "scalar", "avx2" (or "avx2+fma"), "neon", or
+/* Choose the kernels' path: "scalar", "avx2" (or "avx2+fma"), "avx512" (or
+ * "avx512f"), "neon", or
  * "auto", "" or NULL for the fastest this build runs on this CPU. Returns 0,
  * or -1 (and changes nothing) when name is unknown or the build or the CPU
  * lacks that path. Call it before any thread runs a kernel. Without a call,

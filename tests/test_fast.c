@@ -16,7 +16,7 @@
 
 /* run test on every SIMD path this machine has, back to the path it found */
 static void on_every_path(void (*test)(void)) {
-    static const char *const paths[] = {"scalar", "avx2", "neon"};
+    static const char *const paths[] = {"scalar", "avx2", "avx512", "neon"};
     char was[16];
     size_t k;
     snprintf(was, sizeof was, "%s", vec_path());

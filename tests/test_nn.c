@@ -85,7 +85,10 @@ static void test_vec_path(void) {
     best = "scalar";
 #elif defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = "avx2+fma";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        best = "avx2+fma";
+        if (__builtin_cpu_supports("avx512f")) best = "avx512f";
+    }
 #elif defined(__ARM_NEON) && defined(__aarch64__)
     best = "neon";
 #endif
@@ -93,9 +96,16 @@ static void test_vec_path(void) {
     CHECK(strcmp(vec_path(), best) == 0);
     CHECK_INT(nn_simd_select(NULL), 0);
     CHECK(strcmp(vec_path(), best) == 0);
-    CHECK_INT(nn_simd_select("avx2"), strcmp(best, "avx2+fma") == 0 ? 0 : -1);
+    CHECK_INT(nn_simd_select("avx512"), strcmp(best, "avx512f") == 0 ? 0 : -1);
+    CHECK(strcmp(vec_path(), best) == 0);
     CHECK_INT(nn_simd_select("neon"), strcmp(best, "neon") == 0 ? 0 : -1);
     CHECK(strcmp(vec_path(), best) == 0);
+    if (strcmp(best, "avx512f") == 0) { /* AVX-512 CPUs run AVX2 too, when asked */
+        CHECK_INT(nn_simd_select("avx2"), 0);
+        CHECK(strcmp(vec_path(), "avx2+fma") == 0);
+    } else {
+        CHECK_INT(nn_simd_select("avx2"), strcmp(best, "avx2+fma") == 0 ? 0 : -1);
+    }
     CHECK_INT(nn_simd_select("scalar"), 0);
     CHECK(strcmp(vec_path(), "scalar") == 0);
     CHECK_INT(nn_simd_select("sse9"), -1);
@@ -107,7 +117,7 @@ static void test_vec_path(void) {
  * then the SIMD path against scalar), then go back to the path chosen
  * before. */
 static void on_every_path(void (*test)(void)) {
-    static const char *const paths[] = {"scalar", "avx2", "neon"};
+    static const char *const paths[] = {"scalar", "avx2", "avx512", "neon"};
     char was[16];
     size_t k;
     snprintf(was, sizeof was, "%s", vec_path());
@@ -125,7 +135,7 @@ static void on_every_path(void (*test)(void)) {
  * drops. On the scalar path both give the scalar twin's value, on a SIMD
  * path the other one. */
 static void test_simd_select_dispatches(void) {
-    static const char *const simd[] = {"avx2", "neon"};
+    static const char *const simd[] = {"avx2", "avx512", "neon"};
     float a[16] = {16777216.0f, 1.0f}, ones[16], W[2 * 8], b[8] = {0}, out[8];
     const float x[2] = {1.0f, 1.0f + 0x1p-12f};
     char was[16];
@@ -138,7 +148,7 @@ static void test_simd_select_dispatches(void) {
     CHECK(vec_dot(a, ones, 16) == 0.0f);
     nn_dense_forward(out, x, W, b, 1, 2, 8); /* −1 + (1 + 2^-12)² */
     for (o = 0; o < 8; o++) CHECK(out[o] == 0x1p-11f);
-    for (k = 0; k < 2; k++) {
+    for (k = 0; k < sizeof simd / sizeof simd[0]; k++) {
         if (nn_simd_select(simd[k]) != 0) continue;
         CHECK(vec_dot(a, ones, 16) == 1.0f);
         nn_dense_forward(out, x, W, b, 1, 2, 8);
@@ -1277,6 +1287,84 @@ static void test_dense_simd_vs_scalar(void) {
     bad += dense_shape_check(&rng, 0, 6, 5); /* B = 0: nothing to add */
 }
 
+/* The AVX-512 path adds the same terms in the same order as AVX2 (dot's
+ * four partial sums, each Dense output's FMAs in order, the dx panels), so
+ * it gives AVX2's bits: choosing it changes speed, never a result. Run
+ * where the CPU has AVX-512F (and the build compiled it). */
+static int avx512_dense_differs(nn_rng *rng, size_t B, size_t C, size_t O) {
+    float *x = exact_floats(B * C), *W = exact_floats(C * O), *b = exact_floats(O);
+    float *dout = exact_floats(B * O), *r[2][4];
+    int k, bad = 0;
+    fill(x, B * C, rng, 1), fill(W, C * O, rng, 1), fill(b, O, rng, 1);
+    fill(dout, B * O, rng, 1);
+    for (k = 0; k < 2; k++) {
+        r[k][0] = exact_floats(B * O), r[k][1] = exact_floats(B * C);
+        r[k][2] = exact_floats(C * O), r[k][3] = exact_floats(O);
+        memset(r[k][1], 0, B * C * sizeof(float)), memset(r[k][2], 0, C * O * sizeof(float));
+        memset(r[k][3], 0, O * sizeof(float));
+        CHECK_INT(nn_simd_select(k ? "avx512" : "avx2"), 0);
+        nn_dense_forward(r[k][0], x, W, b, B, C, O);
+        nn_dense_backward(r[k][1], r[k][2], r[k][3], dout, x, W, B, C, O);
+        nn_dense_backward(r[k][1], r[k][2], r[k][3], dout, x, W, B, C, O);
+    }
+    bad |= memcmp(r[0][0], r[1][0], B * O * sizeof(float)) != 0;
+    bad |= memcmp(r[0][1], r[1][1], B * C * sizeof(float)) != 0;
+    bad |= memcmp(r[0][2], r[1][2], C * O * sizeof(float)) != 0;
+    bad |= memcmp(r[0][3], r[1][3], O * sizeof(float)) != 0;
+    if (bad) printf("     avx512 differs from avx2 at B %zu C %zu O %zu\n", B, C, O);
+    CHECK(!bad);
+    for (k = 0; k < 2; k++) free(r[k][0]), free(r[k][1]), free(r[k][2]), free(r[k][3]);
+    free(x), free(W), free(b), free(dout);
+    return bad;
+}
+
+static void avx512_vec_same(nn_rng *rng, size_t n) {
+    float *a = exact_floats(n), *y = exact_floats(n), *y2 = exact_floats(n), d[2];
+    int k;
+    fill(a, n, rng, 1), fill(y, n, rng, 1);
+    memcpy(y2, y, n * sizeof *y);
+    for (k = 0; k < 2; k++) {
+        CHECK_INT(nn_simd_select(k ? "avx512" : "avx2"), 0);
+        d[k] = vec_dot(a, k ? y2 : y, n);
+        vec_axpy(k ? y2 : y, 0.37f, a, n);
+        vec_scale(k ? y2 : y, 1.3f, n);
+    }
+    CHECK(memcmp(&d[0], &d[1], sizeof d[0]) == 0);
+    CHECK(memcmp(y, y2, n * sizeof *y) == 0);
+    free(a), free(y), free(y2);
+}
+
+static void test_avx512_matches_avx2(void) {
+    static const size_t big[][3] = {{33, 150, 64}, {256, 150, 64}, {70, 64, 10}, {32, 512, 512},
+                                    {130, 40, 50}, {9, 20, 260}, {65, 33, 129}, {67, 50, 1},
+                                    {5, 300, 3}, {3, 1, 40}, {4, 0, 5}, {0, 6, 5}};
+    char was[16];
+    nn_rng rng;
+    size_t B, C, O, i;
+    int bad = 0;
+#if defined(__x86_64__) && !defined(EMBREC_NO_SIMD) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx2") ||
+        !__builtin_cpu_supports("fma")) {
+        printf("     no AVX-512F here: nothing to compare\n");
+        return;
+    }
+#else
+    printf("     no AVX-512 path in this build: nothing to compare\n");
+    return;
+#endif
+    snprintf(was, sizeof was, "%s", vec_path());
+    nn_rng_seed(&rng, 512);
+    for (i = 0; i <= 100; i++) avx512_vec_same(&rng, i);
+    for (B = 1; B <= 12 && !bad; B++)
+        for (C = 1; C <= 12; C++)
+            for (O = 1; O <= 40; O++) bad += avx512_dense_differs(&rng, B, C, O);
+    for (i = 0; i < sizeof big / sizeof big[0]; i++)
+        bad += avx512_dense_differs(&rng, big[i][0], big[i][1], big[i][2]);
+    CHECK_INT(nn_simd_select(was), 0);
+}
+
 /* small integers: every path is exact, and this is the maths by hand */
 static void test_dense_known(void) {
     const float x[2 * 3] = {1, 2, 3, -1, 0, 2};
@@ -1952,6 +2040,7 @@ void suite_nn(void) {
     test_run("nn/stride_alloc", test_stride_alloc);
     test_run("nn/vec_path", test_vec_path);
     test_run("nn/simd_select_dispatches", test_simd_select_dispatches);
+    test_run("nn/avx512_matches_avx2", test_avx512_matches_avx2);
     test_run("nn/vec_dot_simd_vs_scalar", vec_dot_paths);
     test_run("nn/vec_axpy_scale_simd_vs_scalar", vec_axpy_scale_paths);
     test_run("nn/optim_loops_simd_bit_identical", optim_loops_paths);

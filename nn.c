@@ -1179,6 +1179,15 @@ void nn_activation_backward(float *dx, const float *dout, const float *y, size_t
 
 /* -------------------------------------------------------------- dropout */
 
+/* The draw u = (r >> 11)·2^−53 of nn_rng_uniform compared with rate, as a
+ * compare of the raw 64-bit word r: u ≥ rate ⇔ r >> 11 ≥ ⌈rate·2^53⌉ (rate·2^53
+ * is exact in double, and r >> 11 is an integer) ⇔ r ≥ ⌈rate·2^53⌉·2^11. So
+ * the masks are nn_rng_uniform's to the bit, without a conversion to double
+ * per element. rate < 1, so ⌈rate·2^53⌉ < 2^53 and the shift cannot overflow. */
+static uint64_t dropout_threshold(float rate) {
+    return (uint64_t)ceil((double)rate * 0x1p53) << 11;
+}
+
 void nn_dropout_forward(float *out, float *mask, const float *x, size_t n,
                         float rate, nn_rng *rng) {
     size_t i;
@@ -1194,9 +1203,10 @@ void nn_dropout_forward(float *out, float *mask, const float *x, size_t n,
     }
     {
         const float scale = 1.0f / (1.0f - rate); /* float32, as TensorFlow */
+        const uint64_t keep_from = dropout_threshold(rate);
         for (i = 0; i < n; i++) {
             /* kept with probability P(u ≥ rate) = 1 − rate, u uniform in [0, 1) */
-            mask[i] = keep_or_zero(nn_rng_uniform(rng) >= (double)rate, scale);
+            mask[i] = keep_or_zero(nn_rng_next(rng) >= keep_from, scale);
             out[i] = x[i] * mask[i];
         }
     }

@@ -52,7 +52,8 @@ path "notebook 003: the dot model, MSE, AdaMax, the loop" \
 path "notebook 002: the network over user, movie and genre embeddings (beside the loop above)" \
     mf.c:network_forward mf.c:embed_forward mf.c:concat_forward mf.c:user_row mf.c:pair_row \
     mf.c:dropout_forward mf.c:tower_forward \
-    nn.c:nn_dropout_forward nn.c:nn_dense_forward_scalar nn.c:nn_activation_forward \
+    nn.c:nn_dropout_forward nn.c:dropout_threshold \
+    nn.c:nn_dense_forward_scalar nn.c:nn_activation_forward \
     mf.c:network_backward mf.c:tower_backward mf.c:concat_backward mf.c:pair_row_backward \
     nn.c:nn_dropout_backward nn.c:nn_dense_backward_scalar nn.c:nn_activation_backward \
     nn.c:nn_adam_lr_t nn.c:nn_adam_update_scalar

@@ -1630,6 +1630,31 @@ static void test_dropout_statistics(void) {
     CHECK_INT(odd, 0);
 }
 
+/* The mask compares raw 64-bit draws with an integer threshold; it must be
+ * the mask of the definition, u = nn_rng_uniform ≥ rate, to the bit, and use
+ * the same draws (so training with dropout gives the numbers it gave). */
+static void test_dropout_integer_threshold(void) {
+    static const float rates[] = {1e-30f, 0x1p-53f, 0x1.8p-53f, 0x1p-30f, 0.1f, 0.25f,
+                                  0.3f, 0.5f, 0.7f, 0.9f, 1.0f - 0x1p-24f};
+    enum { N = 20000 };
+    static float x[N], out[N], mask[N];
+    nn_rng rng, twin;
+    size_t r, i, odd = 0;
+    nn_rng_seed(&rng, 53);
+    fill(x, N, &rng, 0);
+    for (r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+        const float scale = 1.0f / (1.0f - rates[r]);
+        twin = rng;
+        nn_dropout_forward(out, mask, x, N, rates[r], &rng);
+        for (i = 0; i < N; i++) {
+            const float want = nn_rng_uniform(&twin) >= (double)rates[r] ? scale : 0.0f;
+            odd += memcmp(&mask[i], &want, sizeof want) != 0;
+        }
+        CHECK(memcmp(rng.s, twin.s, sizeof rng.s) == 0); /* one draw per unit */
+    }
+    CHECK_INT(odd, 0);
+}
+
 static void test_dropout_rate0_inplace(void) {
     float x[37], v[37], mask[37], out[37], dx[37];
     nn_rng rng, before;
@@ -2074,6 +2099,7 @@ void suite_nn(void) {
     test_run("nn/activation_values", test_activation_values);
     test_run("nn/activation_gradcheck", test_activation_gradcheck);
     test_run("nn/dropout_statistics", test_dropout_statistics);
+    test_run("nn/dropout_integer_threshold_exact", test_dropout_integer_threshold);
     test_run("nn/dropout_rate0_inplace_backward", test_dropout_rate0_inplace);
     test_run("nn/dropout_gradcheck", test_dropout_gradcheck);
     test_run("nn/mul", test_mul);

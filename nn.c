@@ -809,8 +809,10 @@ typedef void (*dense_tiles_fn)(float *R, size_t ldr, const float *A, size_t ai, 
  * of W down all C rows, and with W's rows O floats apart (2 or 4 KiB at
  * O = 512 or 1024) those rows fall into a few cache sets and evict each
  * other. Copied into contiguous panels, each `width` wide, the sweep reads
- * consecutive lines. The copy costs C·O against B·C·O multiply-adds. */
-#define DENSE_PACK_MIN_B 16
+ * consecutive lines. The copy costs C·O against B·C·O multiply-adds: with
+ * fewer than a block of 64 rows it cost more than it saved (at 32 x 512 ->
+ * 512, 68 against 97 GFLOP/s unpacked). */
+#define DENSE_PACK_MIN_B 64
 #define DENSE_PACK_MIN_O 128
 
 /* W's full column panels, panel p at Wp + p·C·width, row c of it at

@@ -1271,11 +1271,11 @@ static int dense_shape_check(nn_rng *rng, size_t B, size_t C, size_t O) {
 
 static void test_dense_simd_vs_scalar(void) {
     /* past the cache blocks (64 rows), the dx panels (32 columns, 128 o's),
-     * the tiles (4×16, 8×8) and the packed panels of W (B ≥ 16, O ≥ 128),
+     * the tiles (4×16, 8×8) and the packed panels of W (B ≥ 64, O ≥ 128),
      * besides every small shape */
     static const size_t big[][3] = {{33, 150, 64}, {70, 150, 64}, {130, 40, 50}, {5, 300, 3},
                                     {9, 20, 260}, {65, 33, 129}, {67, 50, 1}, {3, 1, 40},
-                                    {20, 30, 200}, {16, 3, 128}};
+                                    {20, 30, 200}, {64, 3, 128}, {80, 9, 200}};
     nn_rng rng;
     size_t B, C, O, i;
     int bad = 0;
@@ -1293,7 +1293,7 @@ static void test_dense_simd_vs_scalar(void) {
  * four partial sums, each Dense output's FMAs in order, the dx panels), so
  * it gives AVX2's bits: choosing it changes speed, never a result. Run
  * where the CPU has AVX-512F (and the build compiled it). AVX2 packs W for
- * batches of 16 rows or more at O ≥ 128 and AVX-512 does not, so the wide
+ * batches of 64 rows or more at O ≥ 128 and AVX-512 does not, so the wide
  * shapes check that packing changes no bit either. */
 static int avx512_dense_differs(nn_rng *rng, size_t B, size_t C, size_t O) {
     float *x = exact_floats(B * C), *W = exact_floats(C * O), *b = exact_floats(O);
@@ -1342,7 +1342,7 @@ static void test_avx512_matches_avx2(void) {
     static const size_t big[][3] = {{33, 150, 64}, {256, 150, 64}, {70, 64, 10}, {32, 512, 512},
                                     {130, 40, 50}, {9, 20, 260}, {65, 33, 129}, {67, 50, 1},
                                     {5, 300, 3}, {3, 1, 40}, {4, 0, 5}, {0, 6, 5},
-                                    {16, 3, 128}, {20, 30, 200}, {70, 17, 1030}};
+                                    {64, 3, 128}, {80, 30, 200}, {70, 17, 1030}};
     char was[16];
     nn_rng rng;
     size_t B, C, O, i;

@@ -864,6 +864,43 @@ NN_TARGET_AVX2 static void dense_forward_avx2(float *out, const float *x, const 
     dense_forward_tiled(out, x, W, b, B, C, O, 16, dense_tiles, 1);
 }
 
+/* dW (C, O) += xᵀ · dout with each block of the batch packed first: x's
+ * block turned on its side (C, nb) and dout's block cut into panels
+ * (nb, width), so that a tile's sweep over the block reads consecutive
+ * lines instead of one line per row of x and dout, which at C or O = 1024
+ * (4 KiB apart) fall into a few cache sets: the AVX2 dW product ran at 38
+ * GFLOP/s there against 69 at 1000, and at 87 and 92 packed (AVX-512's
+ * 32-wide tiles: 82 unpacked, 84 packed, so that path is left unpacked).
+ * The same terms in the same order, so the same bits. Returns 0 (nothing done) where it does not pay or memory
+ * is short. */
+static int dense_dW_packed(float *dW, const float *dout, const float *x, size_t B, size_t C,
+                           size_t O, size_t width, dense_tiles_fn tiles) {
+    const size_t packed = O / width * width;
+    float *xT, *dP;
+    size_t b0, s, c, j;
+    if (B < DENSE_PACK_MIN_B || O < DENSE_PACK_MIN_O || C < DENSE_PACK_MIN_O ||
+        C + O > SIZE_MAX / sizeof *xT / DENSE_NB)
+        return 0;
+    xT = malloc((C + O) * DENSE_NB * sizeof *xT);
+    if (!xT) return 0;
+    dP = xT + C * DENSE_NB;
+    for (b0 = 0; b0 < B; b0 += DENSE_NB) {
+        const size_t nb = min_size(DENSE_NB, B - b0);
+        for (s = 0; s < nb; s++) {
+            for (c = 0; c < C; c++) xT[c * nb + s] = x[(b0 + s) * C + c];
+            for (j = 0; j < packed; j += width)
+                memcpy(dP + j * nb + s * width, dout + (b0 + s) * O + j, width * sizeof *dP);
+        }
+        for (j = 0; j < packed; j += width)
+            tiles(dW + j, O, xT, nb, 1, dP + j * nb, width, nb, C, width, NULL, TILE_ONTO);
+        if (packed < O)
+            tiles(dW + packed, O, xT, nb, 1, dout + b0 * O + packed, O, nb, C, O - packed, NULL,
+                  TILE_ONTO);
+    }
+    free(xT);
+    return 1;
+}
+
 NN_TARGET_AVX2 static void dense_backward_avx2(float *dx, float *dW, float *db, const float *dout,
                                                const float *x, const float *W, size_t B, size_t C,
                                                size_t O) {
@@ -878,9 +915,10 @@ NN_TARGET_AVX2 static void dense_backward_avx2(float *dx, float *dW, float *db, 
         return;
     }
     /* dW (C, O) += x[block]ᵀ · dout[block], block after block */
-    for (b0 = 0; b0 < B; b0 += DENSE_NB)
-        dense_tiles(dW, O, x + b0 * C, 1, C, dout + b0 * O, O,
-                    min_size(DENSE_NB, B - b0), C, O, NULL, TILE_ONTO);
+    if (!dense_dW_packed(dW, dout, x, B, C, O, 16, dense_tiles))
+        for (b0 = 0; b0 < B; b0 += DENSE_NB)
+            dense_tiles(dW, O, x + b0 * C, 1, C, dout + b0 * O, O,
+                        min_size(DENSE_NB, B - b0), C, O, NULL, TILE_ONTO);
     if (!dx) return;
     /* dx (B, C) += dout · Wᵀ, one transposed panel of W at a time, each
      * turned once and then swept by every block of the batch (O ≤ DENSE_TO
@@ -1079,7 +1117,7 @@ NN_TARGET_AVX512 static void dense_backward_avx512(float *dx, float *dW, float *
         }
         return;
     }
-    for (b0 = 0; b0 < B; b0 += DENSE_NB)
+    for (b0 = 0; b0 < B; b0 += DENSE_NB) /* unpacked: no cliff, and packing gained nothing */
         tiles512(dW, O, x + b0 * C, 1, C, dout + b0 * O, O, min_size(DENSE_NB, B - b0), C, O,
                  NULL, TILE_ONTO);
     if (!dx) return;

@@ -1271,11 +1271,12 @@ static int dense_shape_check(nn_rng *rng, size_t B, size_t C, size_t O) {
 
 static void test_dense_simd_vs_scalar(void) {
     /* past the cache blocks (64 rows), the dx panels (32 columns, 128 o's),
-     * the tiles (4×16, 8×8) and the packed panels of W (B ≥ 64, O ≥ 128),
-     * besides every small shape */
+     * the tiles (4×16, 8×8) and the packed panels of W (B ≥ 64, O ≥ 128)
+     * and of x and dout (C ≥ 128 too), besides every small shape */
     static const size_t big[][3] = {{33, 150, 64}, {70, 150, 64}, {130, 40, 50}, {5, 300, 3},
                                     {9, 20, 260}, {65, 33, 129}, {67, 50, 1}, {3, 1, 40},
-                                    {20, 30, 200}, {64, 3, 128}, {80, 9, 200}};
+                                    {20, 30, 200}, {64, 3, 128}, {80, 9, 200},
+                                    {80, 130, 200}};
     nn_rng rng;
     size_t B, C, O, i;
     int bad = 0;
@@ -1292,9 +1293,9 @@ static void test_dense_simd_vs_scalar(void) {
 /* The AVX-512 path adds the same terms in the same order as AVX2 (dot's
  * four partial sums, each Dense output's FMAs in order, the dx panels), so
  * it gives AVX2's bits: choosing it changes speed, never a result. Run
- * where the CPU has AVX-512F (and the build compiled it). AVX2 packs W for
- * batches of 64 rows or more at O ≥ 128 and AVX-512 does not, so the wide
- * shapes check that packing changes no bit either. */
+ * where the CPU has AVX-512F (and the build compiled it). AVX2 packs W (and x
+ * and dout for dW) for batches of 64 rows or more at O ≥ 128 and AVX-512
+ * does not, so the wide shapes check that packing changes no bit either. */
 static int avx512_dense_differs(nn_rng *rng, size_t B, size_t C, size_t O) {
     float *x = exact_floats(B * C), *W = exact_floats(C * O), *b = exact_floats(O);
     float *dout = exact_floats(B * O), *r[2][4];
@@ -1342,7 +1343,8 @@ static void test_avx512_matches_avx2(void) {
     static const size_t big[][3] = {{33, 150, 64}, {256, 150, 64}, {70, 64, 10}, {32, 512, 512},
                                     {130, 40, 50}, {9, 20, 260}, {65, 33, 129}, {67, 50, 1},
                                     {5, 300, 3}, {3, 1, 40}, {4, 0, 5}, {0, 6, 5},
-                                    {64, 3, 128}, {80, 30, 200}, {70, 17, 1030}};
+                                    {64, 3, 128}, {80, 30, 200}, {70, 17, 1030},
+                                    {80, 130, 200}, {129, 128, 140}};
     char was[16];
     nn_rng rng;
     size_t B, C, O, i;

@@ -3622,8 +3622,8 @@ static int stdout_checked(int status) {
 static int choose_simd_path(void) {
     const char *name = getenv("EMBREC_SIMD");
     if (nn_simd_select(name) == 0) return 0;
-    fprintf(stderr, "embrec: EMBREC_SIMD: no path \"%s\" in this build on this CPU "
-                    "(auto, scalar, or avx2 or neon where the build and CPU have it)\n", name);
+    fprintf(stderr, "embrec: EMBREC_SIMD: no path \"%s\" in this build on this CPU (auto, "
+                    "scalar, or avx2, avx512 or neon where the build and CPU have it)\n", name);
     return -1;
 }
 

@@ -455,13 +455,16 @@ static void train_help(void) {
         printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
         print_wrapped(rs[k].summary, 27, 79);
     }
-    printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), deep (notebook 002:\n"
-           "                     user, movie, genre embeddings -> Dense layers), neumf\n"
-           "                     (notebook 004: p ⊙ q -> Dense layers), or NCF's gmf, mlp\n"
-           "                     and ncf (their fusion)                         [%s]\n"
+    printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), svdpp (SVD++:\n"
+           "                     bias whose user vector adds |N(u)|^-1/2 Σ y_j, the\n"
+           "                     implicit factors of the movies u rated), deep (notebook\n"
+           "                     002: user, movie, genre embeddings -> Dense layers),\n"
+           "                     neumf (notebook 004: p ⊙ q -> Dense layers), or NCF's\n"
+           "                     gmf, mlp and ncf (their fusion)                   [%s]\n"
            "  --dim K            embedding width                 [%zu; deep 50, neumf 100]\n"
            "  --centre / --no-centre  dot: predict μ + p·q (notebook 000)        [%s]\n"
-           "  --l2 L             bias: L2 weight λ on the rows each rating uses   [%g]\n"
+           "  --l2 L             bias, svdpp: L2 weight λ on the rows each rating\n"
+           "                     uses (svdpp: on p_u, q_i and every y_j)          [%g]\n"
            "  --init-limit A     embeddings start uniform in (-A, A)              [%g]\n"
            "  --hidden W,W,...   deep, neumf: hidden Dense widths   [deep 64,10; neumf 50]\n"
            "  --activation A     their activation: linear, relu, sigmoid, tanh\n"
@@ -469,8 +472,9 @@ static void train_help(void) {
            "  --dropout-embed R  on the embeddings                 [deep 0.2; neumf 0.5]\n"
            "  --dropout-hidden R after each hidden layer           [deep 0.2; neumf 0.5]\n"
            "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n"
-           "  --user-features G  hybrid (any model but ncf): user features from u.user or\n"
-           "                     users.dat (--users FILE): any of age,gender,occupation,zip\n"
+           "  --user-features G  hybrid (any model but ncf and svdpp): user features from\n"
+           "                     u.user or users.dat (--users FILE): any of\n"
+           "                     age,gender,occupation,zip\n"
            "  --item-features G  hybrid: any of genres,year,tags (the movies file, and\n"
            "                     tags.csv or --tags FILE; --top-tags N per movie [3]);\n"
            "                     users and movies without ratings are scored by features\n"
@@ -535,7 +539,8 @@ static int model_option(args *a, mf_config *mg, mf_config *set) {
     const char *v;
     if (option(a, "--model", &v)) {
         if (mf_kind_parse(v, &mg->kind) != 0)
-            usage_error(a, "--model: unknown model \"%s\" (dot, bias, deep, neumf, gmf, mlp, ncf)", v, "");
+            usage_error(a, "--model: unknown model \"%s\" (dot, bias, svdpp, deep, neumf, gmf, mlp, "
+                        "ncf)", v, "");
         set->kind = 1;
     } else if (option(a, "--dim", &v)) { mg->dim = parse_size(a, "--dim", v, 1); set->dim = 1; }
     else if (flag(a, "--centre") || flag(a, "--center")) { mg->centre = 1; set->centre = 1; }

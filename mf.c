@@ -651,8 +651,8 @@ void mf_work_free(mf_work *w) {
  * factors y_j of the movies the user rated, N(u) (composed_vector):
  *     r̂ = μ + b_u + b_i + q_i·(p_u + |N(u)|^-½ Σ_{j ∈ N(u)} y_j)   svdpp
  * with λ(‖ũ‖² + ‖q̃‖² + b_u² + b_i²) per rating in the bias model's loss,
- * and svdpp's λ(‖p_u‖² + Σ_{j ∈ N(u)} ‖y_j‖² + ‖q̃‖² + b_u² + b_i²): each of
- * its terms, as Koren regularises them. */
+ * and svdpp's λ(‖p_u‖² + ‖q̃‖² + b_u² + b_i²) + λ_y Σ_{j ∈ N(u)} ‖y_j‖²:
+ * each of its terms, as Koren regularises them (his λ_y is λ). */
 
 /* r̂ = ũ·q̃ (+ μ, + b_u + b_i)     pred (B); w->uv, w->iv (B) keep ũ, q̃ */
 static void dot_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
@@ -669,35 +669,42 @@ static void dot_forward(const mf_model *m, mf_work *w, float *pred, const uint32
     }
 }
 
-/* The L2 term's sum for a row whose vector is v: ‖ũ‖², or svdpp's user
- * ‖p_u‖² + Σ_{j ∈ N(u)} ‖y_j‖² */
+/* The L2 term's sum for a row whose vector is v: ‖ũ‖², or svdpp's user's
+ * ‖p_u‖² (its y_j are implicit_l2's) */
 static float row_l2(const mf_model *m, const side_tables *st, uint32_t row, const float *v) {
-    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st, row);
-    const float *p = st->E + row * S;
-    float sum;
+    size_t K = m->cfg.dim;
+    const float *p = st->E + row * m->S;
     if (!st->svdpp) return vec_dot(v, v, K);
-    sum = uses_id(st, row) ? vec_dot(p, p, K) : 0.0f;
+    return uses_id(st, row) ? vec_dot(p, p, K) : 0.0f;
+}
+
+/* its gradient, l2_scale = 2λ/B times each weight of that sum: ũ = v
+ * through its composition, or svdpp's p_u (the backward pass marked the
+ * rows already) */
+static void row_l2_backward(mf_model *m, const side_tables *st, uint32_t row, float l2_scale,
+                            const float *v) {
+    size_t K = m->cfg.dim, S = m->S;
+    if (!st->svdpp) row_vector_scatter(m, st, row, l2_scale, v);
+    else if (uses_id(st, row)) vec_axpy(st->dE + row * S, l2_scale, st->E + row * S, K);
+}
+
+/* svdpp: Σ_{j ∈ N(u)} ‖y_j‖², the sum λ_y weighs */
+static float implicit_l2(const mf_model *m, const side_tables *st, uint32_t u) {
+    size_t K = m->cfg.dim, k, n = n_row_features(st, u);
+    float sum = 0.0f;
     for (k = 0; k < n; k++) {
-        const float *y = st->F + st->list[st->start[row] + k] * S;
+        const float *y = st->F + st->list[st->start[u] + k] * m->S;
         sum += vec_dot(y, y, K);
     }
     return sum;
 }
 
-/* its gradient, l2_scale = 2λ/B times each weight of that sum: ũ = v
- * through its composition, or svdpp's p_u and every y_j (the backward pass
- * marked their rows already) */
-static void row_l2_backward(mf_model *m, const side_tables *st, uint32_t row, float l2_scale,
-                            const float *v) {
-    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st, row);
-    if (!st->svdpp) {
-        row_vector_scatter(m, st, row, l2_scale, v);
-        return;
-    }
-    if (uses_id(st, row)) vec_axpy(st->dE + row * S, l2_scale, st->E + row * S, K);
+/* its gradient: ∂L/∂y_j += scale·y_j for each j ∈ N(u), scale = 2λ_y/B */
+static void implicit_l2_backward(mf_model *m, const side_tables *st, uint32_t u, float scale) {
+    size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st, u);
     for (k = 0; k < n; k++) {
-        size_t j = st->list[st->start[row] + k];
-        vec_axpy(st->dF + j * S, l2_scale, st->F + j * S, K);
+        size_t j = st->list[st->start[u] + k];
+        vec_axpy(st->dF + j * S, scale, st->F + j * S, K);
     }
 }
 
@@ -709,6 +716,7 @@ static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint
     float *bu = m->w.user_bias, *bi = m->w.item_bias;
     float *dbu = m->dw.user_bias, *dbi = m->dw.item_bias;
     float l2_scale = 2.0f * m->cfg.l2 / (float)B; /* d/dw (λ/B)‖w‖² = (2λ/B) w */
+    float l2y_scale = 2.0f * m->cfg.l2_implicit / (float)B;
     size_t b;
     for (b = 0; b < n; b++) {
         row_vector_backward(m, &su, u[b], dpred[b], w->iv[b]);
@@ -718,25 +726,28 @@ static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint
     for (b = 0; b < n; b++) {
         dbu[u[b]] += dpred[b] + l2_scale * bu[u[b]];
         dbi[i[b]] += dpred[b] + l2_scale * bi[i[b]];
-        row_l2_backward(m, &su, u[b], l2_scale, w->uv[b]);
+        row_l2_backward(m, &su, u[b], l2_scale, w->uv[b]); /* (rows marked above) */
         row_l2_backward(m, &si, i[b], l2_scale, w->iv[b]);
+        if (su.svdpp) implicit_l2_backward(m, &su, u[b], l2y_scale);
         nn_params_touch(&m->params, m->id.user_bias, u[b]);
         nn_params_touch(&m->params, m->id.item_bias, i[b]);
     }
 }
 
-/* (λ/B) Σ_b (‖ũ‖² + ‖q̃‖² + b_u² + b_i²), svdpp's terms in ‖ũ‖²'s place,
- * from the vectors dot_forward kept */
+/* (λ/B) Σ_b (‖ũ‖² + ‖q̃‖² + b_u² + b_i²), from the vectors dot_forward
+ * kept; svdpp: ‖p_u‖² in ‖ũ‖²'s place, + (λ_y/B) Σ_b Σ_{j ∈ N(u_b)} ‖y_j‖² */
 static double dot_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u,
                           const uint32_t *i, size_t B) {
     side_tables su = side(m, USER_ROW), si = side(m, ITEM_ROW);
     const float *bu = m->w.user_bias, *bi = m->w.item_bias;
     size_t b;
-    double sum = 0.0;
-    for (b = 0; b < B; b++)
+    double sum = 0.0, sum_y = 0.0;
+    for (b = 0; b < B; b++) {
         sum += row_l2(m, &su, u[b], w->uv[b]) + row_l2(m, &si, i[b], w->iv[b]) +
                bu[u[b]] * bu[u[b]] + bi[i[b]] * bi[i[b]];
-    return m->cfg.l2 * sum / (double)B;
+        if (su.svdpp) sum_y += implicit_l2(m, &su, u[b]);
+    }
+    return (m->cfg.l2 * sum + m->cfg.l2_implicit * sum_y) / (double)B;
 }
 
 /* ------------------------------------------------------------ the networks
@@ -982,7 +993,8 @@ void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
 
 double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
                   size_t B) {
-    if (!mf_has_biases(m) || m->cfg.l2 == 0.0f || B == 0) return 0.0;
+    int implicit = m->cfg.kind == MF_SVDPP && m->cfg.l2_implicit != 0.0f;
+    if (!mf_has_biases(m) || (m->cfg.l2 == 0.0f && !implicit) || B == 0) return 0.0;
     return dot_l2_loss(m, w, u, i, B);
 }
 

@@ -9,7 +9,7 @@
  *   bias   r̂ = μ + b_u + b_i + p_u·q_i, with L2 on the rows a rating uses
  *   svdpp  r̂ = μ + b_u + b_i + q_i·(p_u + |N(u)|^-½ Σ_{j ∈ N(u)} y_j)   (Koren 2008's
  *          SVD++: N(u) the movies u rated in training, Y their implicit factors),
- *          with L2 on b_u, b_i, p_u, q_i and every y_j a rating uses
+ *          with L2 on b_u, b_i, p_u, q_i and (weight λ_y) every y_j a rating uses
  *   deep   h = [p_u, q_i, g_genre(i)] → Dropout → (Dense → act → Dropout)…
  *          → Dense 1 → sigmoid s;  r̂ = min + (max − min)·s   (notebook 002)
  *   neumf  h = Dropout(p_u) ⊙ Dropout(q_i) → (Dense → act → Dropout)…
@@ -63,7 +63,8 @@ typedef struct {
     size_t dim;         /* K: embedding width (every embedding of the model) */
     int centre;         /* dot: predict μ + p·q (bias always has μ) */
     float l2;           /* bias: λ in the loss term λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²);
-                         * svdpp: λ(‖p_u‖² + Σ_{j ∈ N(u)} ‖y_j‖² + ‖q_i‖² + b_u² + b_i²) */
+                         * svdpp: λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) + λ_y Σ_{j ∈ N(u)} ‖y_j‖² */
+    float l2_implicit;  /* svdpp: λ_y (Koren's is λ itself) */
     float init_limit;   /* embeddings start U(−limit, limit); Keras "uniform": 0.05 */
     /* deep, neumf: the Dense layers before the 1-unit output layer */
     size_t n_hidden;
@@ -271,7 +272,8 @@ void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
  * B scales the bias model's L2 gradient, 2λ/B·w. */
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                  const uint32_t *i, size_t n, size_t B);
-/* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²);
+/* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²)
+ * (svdpp: + (λ_y/B) Σ_b Σ_{j ∈ N(u_b)} ‖y_j‖²);
  * a hybrid model regularises its rows' vectors ũ, q̃ instead of p, q, read
  * from w as the last mf_forward left them (w may be NULL otherwise) */
 double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,

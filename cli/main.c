@@ -464,7 +464,9 @@ static void train_help(void) {
            "  --dim K            embedding width                 [%zu; deep 50, neumf 100]\n"
            "  --centre / --no-centre  dot: predict μ + p·q (notebook 000)        [%s]\n"
            "  --l2 L             bias, svdpp: L2 weight λ on the rows each rating\n"
-           "                     uses (svdpp: on p_u, q_i and every y_j)          [%g]\n"
+           "                     uses (svdpp: on p_u, q_i; on each y_j too, unless\n"
+           "                     --l2-implicit is given)                          [%g]\n"
+           "  --l2-implicit L    svdpp: L2 weight λ_y on each y_j of N(u)        [--l2's]\n"
            "  --init-limit A     embeddings start uniform in (-A, A)              [%g]\n"
            "  --hidden W,W,...   deep, neumf: hidden Dense widths   [deep 64,10; neumf 50]\n"
            "  --activation A     their activation: linear, relu, sigmoid, tanh\n"
@@ -546,6 +548,10 @@ static int model_option(args *a, mf_config *mg, mf_config *set) {
     else if (flag(a, "--centre") || flag(a, "--center")) { mg->centre = 1; set->centre = 1; }
     else if (flag(a, "--no-centre") || flag(a, "--no-center")) { mg->centre = 0; set->centre = 1; }
     else if (option(a, "--l2", &v)) { mg->l2 = (float)parse_real(a, "--l2", v, 0, 1e6); set->l2 = 1; }
+    else if (option(a, "--l2-implicit", &v)) {
+        mg->l2_implicit = (float)parse_real(a, "--l2-implicit", v, 0, 1e6);
+        set->l2_implicit = 1;
+    }
     else if (option(a, "--init-limit", &v)) {
         mg->init_limit = (float)parse_real(a, "--init-limit", v, 0, 1e3);
         set->init_limit = 1;
@@ -582,6 +588,8 @@ static void compose_model(train_options *o, const mf_config *mg, const mf_config
     if (set->dim) o->model.dim = mg->dim;
     if (set->centre) o->model.centre = mg->centre;
     if (set->l2) o->model.l2 = mg->l2;
+    if (set->l2_implicit || set->l2) /* λ_y is λ (Koren's) unless given */
+        o->model.l2_implicit = set->l2_implicit ? mg->l2_implicit : mg->l2;
     if (set->init_limit) o->model.init_limit = mg->init_limit;
     if (set->n_hidden) {
         o->model.n_hidden = mg->n_hidden;

@@ -111,12 +111,14 @@ static void write_features(writer *w, const data_features *f) {
     }
 }
 
-/* svdpp: N(u), each user's rated movies, after the features: u64 nnz,
- * u32 start[U+1], u32 item[nnz] (a model never trained: every list empty) */
+/* svdpp, after the features: f32 λ_y, then N(u), each user's rated
+ * movies: u64 nnz, u32 start[U+1], u32 item[nnz] (a model never trained:
+ * every list empty) */
 static void write_rated(writer *w, const mf_model *m) {
     const data_user_items *ui = &m->rated;
     size_t U = m->n_users, nnz = ui->n_users ? ui->start[U] : 0, k;
     if (m->cfg.kind != MF_SVDPP) return;
+    w_f32(w, m->cfg.l2_implicit);
     w_u64(w, nnz);
     for (k = 0; k <= U; k++) w_u32(w, ui->n_users ? ui->start[k] : 0);
     for (k = 0; k < nnz; k++) w_u32(w, ui->item[k]);
@@ -488,7 +490,13 @@ static int read_rated(reader *r, mf_model *m, const char *path, data_error *err)
     size_t U = m->n_users, k;
     uint64_t nnz;
     if (m->cfg.kind != MF_SVDPP) return 0;
-    if (!r_need(r, 8)) goto corrupt;
+    if (!r_need(r, 12)) goto corrupt;
+    m->cfg.l2_implicit = r_f32(r);
+    if (!(m->cfg.l2_implicit >= 0.0f && m->cfg.l2_implicit <= 1e6f)) { /* (NaN too) */
+        data_errorf(err, "%s: corrupt model (svdpp's L2 weight %g on Y)", path,
+                    (double)m->cfg.l2_implicit);
+        return -1;
+    }
     nnz = r_u64(r);
     if (nnz > UINT32_MAX || !r_need(r, 4 * ((uint64_t)U + 1 + nnz))) { /* before allocating */
         data_errorf(err, "%s: corrupt model (svdpp's %llu rated movies do not fit in the file)",

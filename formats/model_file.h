@@ -25,8 +25,8 @@
  *   u32 n, n bytes: the ratings file it was trained on
  *   user features, then item features: u64 F; if F > 0: u64 rows  u64 nnz
  *       u32 start[rows+1]  u32 feature[nnz]  F × (u32 n, n bytes: "group:value")
- *   svdpp: N(u), each user's rated movies (item rows, increasing): u64 nnz
- *       u32 start[U+1]  u32 item[nnz]
+ *   svdpp: f32 λ_y (the L2 weight on Y), then N(u), each user's rated movies
+ *       (item rows, increasing): u64 nnz  u32 start[U+1]  u32 item[nnz]
  *   i64 user_ids[U]  i64 item_ids[I]  u32 user_count[U]  u32 item_count[I]  (deep: u32 genre[I])
  *   f32 every tensor in the parameter block's order, rows unpadded: P (U, K), Q (I, K),
  *       then per kind b_u, b_i, svdpp's Y (I, K), the genre embedding, the feature embeddings,

@@ -283,18 +283,19 @@ static void tiny_rated(mf_model *m) {
     data_ratings_free(&r);
 }
 
-/* SVD++: ũ = p_u + |N(u)|^-½ Σ y_j, through MSE and BCE, with L2 on every
- * term (p_u, q_i, each y_j of N(u), b_u, b_i) and without; users with
- * four, one, five and no rated movies, one of them three times in the
- * batch; and with item features on q̃ */
+/* SVD++: ũ = p_u + |N(u)|^-½ Σ y_j, through MSE and BCE, without L2 and
+ * with it on every term (λ on p_u, q_i, b_u, b_i; λ_y on each y_j of N(u):
+ * equal as Koren's, or apart); users with four, one, five and no rated
+ * movies, one of them three times in the batch; and with item features on q̃ */
 static void test_gradients_svdpp(void) {
-    static const float l2[2] = {0.0f, 0.3f};
+    static const float l2[4] = {0.0f, 0.3f, 0.3f, 0.0f}, l2_y[4] = {0.0f, 0.3f, 0.05f, 0.2f};
     mf_config cfg = mf_defaults_for(MF_SVDPP);
     mf_model m;
     size_t k;
     cfg.dim = 3;
     for (k = 0; k < 4; k++) {
-        cfg.l2 = l2[k % 2];
+        cfg.l2 = l2[k];
+        cfg.l2_implicit = l2_y[k];
         cfg.implicit = k == 3;
         tiny_features = k == 2 ? 2 : 0;
         tiny_model(&m, cfg, 4, 5, 7);
@@ -1731,6 +1732,8 @@ static void test_save_load_svdpp(void) {
     unsigned char *buf;
     size_t len, at, u, i;
     hand_svdpp(&a);
+    a.cfg.l2 = 0.5f;
+    a.cfg.l2_implicit = 0.125f;
     CHECK(mf_save(&a, test_path("svdpp.embrec"), &err) == 0);
     if (mf_load(&b, test_path("svdpp.embrec"), &err) != 0) {
         test_fail(__FILE__, __LINE__, "%s", err.msg);
@@ -1738,6 +1741,7 @@ static void test_save_load_svdpp(void) {
         return;
     }
     CHECK_INT(b.cfg.kind, MF_SVDPP);
+    CHECK(b.cfg.l2 == 0.5f && b.cfg.l2_implicit == 0.125f);
     CHECK_INT(b.rated.n_users, 4);
     CHECK(memcmp(a.rated.start, b.rated.start, 5 * sizeof *a.rated.start) == 0);
     CHECK(memcmp(a.rated.item, b.rated.item, 10 * sizeof *a.rated.item) == 0);
@@ -1757,6 +1761,11 @@ static void test_save_load_svdpp(void) {
             get_le(buf + at + 12, 4) == 10 && get_le(buf + at + 16, 4) == 10)
             break;
     CHECK(at + 20 < len);
+    CHECK(at >= 12 && get_le(buf + at - 12, 4) == 0x3e000000u); /* λ_y 0.125 before them */
+    put_le(buf + at - 12, 0x7fc00000u, 4); /* NaN */
+    spit_rehashed("svdpp_l2.embrec", buf, len);
+    expect_load_error(test_path("svdpp_l2.embrec"), "corrupt model (svdpp's L2 weight nan on Y)");
+    put_le(buf + at - 12, 0x3e000000u, 4);
     put_le(buf + at + 20 + 4 * 9, 5, 4); /* user 2's last movie: 5 of 5 */
     spit_rehashed("svdpp_item.embrec", buf, len);
     expect_load_error(test_path("svdpp_item.embrec"), "corrupt model (svdpp's rated movies)");

@@ -562,7 +562,7 @@ int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train
 /* A notebook's whole protocol: model, optimiser, batch, split, epochs. */
 typedef struct {
     const char *name;      /* --recipe NAME */
-    const char *notebook;  /* which notebook it reproduces */
+    const char *notebook;  /* which notebook it reproduces (NULL: none, one of embrec's own) */
     const char *summary;   /* one line for --help */
     mf_config model;
     mf_fit fit;            /* optimiser, batch, epochs, EarlyStopping, ... */
@@ -571,7 +571,7 @@ typedef struct {
 } mf_recipe;
 
 /* the recipes: "mf8" (notebook 000), "hybrid" (001), "deep-genre" (002),
- * "cfmodel" (003) and "neumf" (004) */
+ * "cfmodel" (003), "neumf" (004), and "svdpp" (Koren's SVD++, no notebook's) */
 const mf_recipe *mf_recipes(size_t *n);
 const mf_recipe *mf_recipe_find(const char *name);
 

@@ -448,11 +448,15 @@ static void train_help(void) {
            "  --quiet            no log\n"
            "  --no-progress      one line per epoch even on a terminal (no progress bar)\n\n"
            "Model:\n"
-           "  --recipe NAME      a notebook's whole protocol (options after it override):\n",
+           "  --recipe NAME      a whole protocol, a notebook's or embrec's own (options\n"
+           "                     after it override):\n",
            d.val_split, d.shuffle_first ? "shuffle" : "no-shuffle",
            (unsigned long long)d.train.fit.seed, d.save);
     for (k = 0; k < n; k++) {
-        printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
+        if (rs[k].notebook)
+            printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
+        else
+            printf("                       %s: beyond the notebooks\n", rs[k].name);
         print_wrapped(rs[k].summary, 27, 79);
     }
     printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), svdpp (SVD++:\n"

@@ -306,6 +306,25 @@ static void test_gradients_svdpp(void) {
         check_gradients_of(&m);
         mf_free(&m);
     }
+    { /* N(u) describes svdpp's users: user features are refused */
+        mf_side side = {NULL, 0, &user_features, NULL};
+        data_idmap users, items;
+        data_ratings none;
+        data_error err;
+        nn_rng rng;
+        data_idmap_init(&users);
+        data_idmap_init(&items);
+        data_ratings_init(&none);
+        for (k = 0; k < 5; k++) {
+            if (k < 4) data_idmap_intern(&users, (int64_t)k);
+            data_idmap_intern(&items, (int64_t)k);
+        }
+        nn_rng_seed(&rng, 1);
+        CHECK_INT(mf_init(&m, cfg, &users, &items, &none, &side, &rng, &err), -1);
+        CHECK_HAS(err.msg, "svdpp's users are described by the movies they rated");
+        data_idmap_free(&users);
+        data_idmap_free(&items);
+    }
 }
 
 /* The SVD++ formula by hand, K = 2: user 0 rated movies 0, 1, 3, 4, whose

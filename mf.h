@@ -3,10 +3,13 @@
  * Their files are formats/: model files (formats/model_file.h), and .npy
  * export and initial weights (formats/npy.h).
  *
- * Six models share one implementation:
+ * Eight models share one implementation:
  *   dot    r̂ = p_u·q_i            (notebook 003, "CFModel")
  *          r̂ = μ + p_u·q_i        with centring (notebook 000: train on r − μ)
  *   bias   r̂ = μ + b_u + b_i + p_u·q_i, with L2 on the rows a rating uses
+ *   svdpp  r̂ = μ + b_u + b_i + q_i·(p_u + |N(u)|^-½ Σ_{j ∈ N(u)} y_j)   (Koren 2008's
+ *          SVD++: N(u) the movies u rated in training, Y their implicit factors),
+ *          with L2 on b_u, b_i, p_u, q_i and (weight λ_y) every y_j a rating uses
  *   deep   h = [p_u, q_i, g_genre(i)] → Dropout → (Dense → act → Dropout)…
  *          → Dense 1 → sigmoid s;  r̂ = min + (max − min)·s   (notebook 002)
  *   neumf  h = Dropout(p_u) ⊙ Dropout(q_i) → (Dense → act → Dropout)…
@@ -46,10 +49,10 @@
 #include "data.h"
 #include "nn.h"
 
-typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF, MF_GMF, MF_MLP, MF_NCF } mf_kind;
-#define MF_N_KINDS 7 /* the kinds above */
+typedef enum { MF_DOT, MF_BIAS, MF_DEEP, MF_NEUMF, MF_GMF, MF_MLP, MF_NCF, MF_SVDPP } mf_kind;
+#define MF_N_KINDS 8 /* the kinds above */
 
-/* "dot", "bias", "deep", "neumf", "gmf", "mlp", "ncf" */
+/* "dot", "bias", "deep", "neumf", "gmf", "mlp", "ncf", "svdpp" */
 const char *mf_kind_name(mf_kind kind);
 int mf_kind_parse(const char *name, mf_kind *kind); /* 0 or -1 */
 
@@ -59,7 +62,9 @@ typedef struct {
     mf_kind kind;
     size_t dim;         /* K: embedding width (every embedding of the model) */
     int centre;         /* dot: predict μ + p·q (bias always has μ) */
-    float l2;           /* bias: λ in the loss term λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) */
+    float l2;           /* bias: λ in the loss term λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²);
+                         * svdpp: λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) + λ_y Σ_{j ∈ N(u)} ‖y_j‖² */
+    float l2_implicit;  /* svdpp: λ_y (Koren's is λ itself) */
     float init_limit;   /* embeddings start U(−limit, limit); Keras "uniform": 0.05 */
     /* deep, neumf: the Dense layers before the 1-unit output layer */
     size_t n_hidden;
@@ -127,7 +132,8 @@ typedef struct {
 typedef struct {
     float *user_embedding;          /* P    (U, S) */
     float *item_embedding;          /* Q    (I, S) */
-    float *user_bias, *item_bias;   /* b_u (U), b_i (I)          bias */
+    float *user_bias, *item_bias;   /* b_u (U), b_i (I)          bias, svdpp */
+    float *implicit_embedding;      /* Y    (I, S)              svdpp: y_j of each movie */
     float *genre_embedding;         /* G    (n_genres, S)       deep */
     float *user_feature_embedding;  /* E_u  (F_u, S)            hybrid */
     float *item_feature_embedding;  /* E_i  (F_i, S)            hybrid */
@@ -139,7 +145,8 @@ typedef struct {
 
 /* each of those tensors' index in the block (for nn_params_touch) */
 typedef struct {
-    size_t user_embedding, item_embedding, user_bias, item_bias, genre_embedding;
+    size_t user_embedding, item_embedding, user_bias, item_bias, implicit_embedding;
+    size_t genre_embedding;
     size_t user_feature_embedding, item_feature_embedding;
     size_t user_mlp_embedding, item_mlp_embedding;
     size_t kernel[MF_MAX_HIDDEN + 1], bias[MF_MAX_HIDDEN + 1];
@@ -162,6 +169,8 @@ typedef struct {
     uint32_t *user_count;      /* (U) training ratings of each user (0: never learned) */
     uint32_t *item_count;      /* (I) */
     uint32_t *item_genre;      /* (I) deep: each item's genre-string index, else NULL */
+    data_user_items rated;     /* svdpp: N(u), the movies each user rated in training
+                                * (mf_set_rated; n_users 0 otherwise) */
     data_idmap users, items;   /* raw id -> row, rebuilt from user_ids/item_ids */
     char source[4096];         /* the ratings file it was trained on, an absolute path
                                 * ("" if unknown, e.g. standard input) */
@@ -201,17 +210,26 @@ int mf_is_hybrid(const mf_model *m);
  * gives it gradients of its own) */
 void mf_point_tensors(mf_model *m);
 
-/* The part of r̂ beside ũ·q̃ in the dot and bias models: μ + b_u + b_i
- * (bias; a new user, known only by features, has no b_u), μ (a centred
+/* 1 for the models with biases b_u, b_i (bias, svdpp) */
+static inline int mf_has_biases(const mf_model *m) {
+    return m->cfg.kind == MF_BIAS || m->cfg.kind == MF_SVDPP;
+}
+
+/* The part of r̂ beside ũ·q̃ in the dot, bias and svdpp models: μ + b_u + b_i
+ * (bias, svdpp; a new user, known only by features, has no b_u), μ (a centred
  * dot model), else 0. */
 static inline float mf_rating_offset(const mf_model *m, uint32_t u, uint32_t i, int new_user) {
-    if (m->cfg.kind == MF_BIAS)
+    if (mf_has_biases(m))
         return m->mean + (new_user ? 0.0f : m->w.user_bias[u]) + m->w.item_bias[i];
     return m->cfg.centre ? m->mean : 0.0f;
 }
 void mf_free(mf_model *m);
 /* add the rows of a training set to user_count / item_count */
 void mf_count(mf_model *m, const data_ratings *train);
+/* svdpp: N(u) = the movies each user rated in train, replacing any before
+ * (mf_train calls it; nothing for other kinds); 0, or -1 (no memory, or a
+ * row outside the model) */
+int mf_set_rated(mf_model *m, const data_ratings *train);
 /* 1 when no weight is NaN or ±Inf */
 int mf_weights_finite(const mf_model *m);
 /* 1 for the models with Dense layers (deep, neumf, gmf, mlp, ncf) */
@@ -254,7 +272,8 @@ void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
  * B scales the bias model's L2 gradient, 2λ/B·w. */
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                  const uint32_t *i, size_t n, size_t B);
-/* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²);
+/* the L2 term of the batch loss: (λ/B) Σ_b (‖p_u‖² + ‖q_i‖² + b_u² + b_i²)
+ * (svdpp: + (λ_y/B) Σ_b Σ_{j ∈ N(u_b)} ‖y_j‖²);
  * a hybrid model regularises its rows' vectors ũ, q̃ instead of p, q, read
  * from w as the last mf_forward left them (w may be NULL otherwise) */
 double mf_l2_loss(const mf_model *m, const mf_work *w, const uint32_t *u, const uint32_t *i,
@@ -370,7 +389,8 @@ mf_train_config mf_train_defaults(void);
 
 
 /* Train on train, validate on val (may be NULL or empty), log Keras-style
- * lines to log (may be NULL). Adds train's rows to the model's counts, and
+ * lines to log (may be NULL). Adds train's rows to the model's counts (an
+ * svdpp model takes its N(u) from train, mf_set_rated), and
  * leaves m->progress saying how far it went (see cfg->resume). An
  * implicit model learns every row of train as a positive and validates by
  * ranking val's items (mf_rank_evaluate with 99 negatives).
@@ -542,7 +562,7 @@ int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train
 /* A notebook's whole protocol: model, optimiser, batch, split, epochs. */
 typedef struct {
     const char *name;      /* --recipe NAME */
-    const char *notebook;  /* which notebook it reproduces */
+    const char *notebook;  /* which notebook it reproduces (NULL: none, one of embrec's own) */
     const char *summary;   /* one line for --help */
     mf_config model;
     mf_fit fit;            /* optimiser, batch, epochs, EarlyStopping, ... */
@@ -556,7 +576,7 @@ typedef struct {
 } mf_recipe;
 
 /* the recipes: "mf8" (notebook 000), "hybrid" (001), "deep-genre" (002),
- * "cfmodel" (003) and "neumf" (004) */
+ * "cfmodel" (003), "neumf" (004), and "svdpp" (Koren's SVD++, no notebook's) */
 const mf_recipe *mf_recipes(size_t *n);
 const mf_recipe *mf_recipe_find(const char *name);
 

@@ -459,20 +459,29 @@ static void train_help(void) {
            "  --quiet            no log\n"
            "  --no-progress      one line per epoch even on a terminal (no progress bar)\n\n"
            "Model:\n"
-           "  --recipe NAME      a notebook's whole protocol (options after it override):\n",
+           "  --recipe NAME      a whole protocol, a notebook's or embrec's own (options\n"
+           "                     after it override):\n",
            d.val_split, d.shuffle_first ? "shuffle" : "no-shuffle",
            (unsigned long long)d.train.fit.seed, d.save);
     for (k = 0; k < n; k++) {
-        printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
+        if (rs[k].notebook)
+            printf("                       %s: notebook %s\n", rs[k].name, rs[k].notebook);
+        else
+            printf("                       %s: beyond the notebooks\n", rs[k].name);
         print_wrapped(rs[k].summary, 27, 79);
     }
-    printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), deep (notebook 002:\n"
-           "                     user, movie, genre embeddings -> Dense layers), neumf\n"
-           "                     (notebook 004: p ⊙ q -> Dense layers), or NCF's gmf, mlp\n"
-           "                     and ncf (their fusion)                         [%s]\n"
+    printf("  --model M          dot (p·q), bias (μ + b_u + b_i + p·q), svdpp (SVD++:\n"
+           "                     bias whose user vector adds |N(u)|^-1/2 Σ y_j, the\n"
+           "                     implicit factors of the movies u rated), deep (notebook\n"
+           "                     002: user, movie, genre embeddings -> Dense layers),\n"
+           "                     neumf (notebook 004: p ⊙ q -> Dense layers), or NCF's\n"
+           "                     gmf, mlp and ncf (their fusion)                   [%s]\n"
            "  --dim K            embedding width                 [%zu; deep 50, neumf 100]\n"
            "  --centre / --no-centre  dot: predict μ + p·q (notebook 000)        [%s]\n"
-           "  --l2 L             bias: L2 weight λ on the rows each rating uses   [%g]\n"
+           "  --l2 L             bias, svdpp: L2 weight λ on the rows each rating\n"
+           "                     uses (svdpp: on p_u, q_i; on each y_j too, unless\n"
+           "                     --l2-implicit is given)                          [%g]\n"
+           "  --l2-implicit L    svdpp: L2 weight λ_y on each y_j of N(u)        [--l2's]\n"
            "  --init-limit A     embeddings start uniform in (-A, A)              [%g]\n"
            "  --hidden W,W,...   deep, neumf: hidden Dense widths   [deep 64,10; neumf 50]\n"
            "  --activation A     their activation: linear, relu, sigmoid, tanh\n"
@@ -480,8 +489,9 @@ static void train_help(void) {
            "  --dropout-embed R  on the embeddings                 [deep 0.2; neumf 0.5]\n"
            "  --dropout-hidden R after each hidden layer           [deep 0.2; neumf 0.5]\n"
            "  --movies FILE      deep: genres per movie     [movies.csv/.dat or u.item beside --data]\n"
-           "  --user-features G  hybrid (any model but ncf): user features from u.user or\n"
-           "                     users.dat (--users FILE): any of age,gender,occupation,zip\n"
+           "  --user-features G  hybrid (any model but ncf and svdpp): user features from\n"
+           "                     u.user or users.dat (--users FILE): any of\n"
+           "                     age,gender,occupation,zip\n"
            "  --item-features G  hybrid: any of genres,year,tags (the movies file, and\n"
            "                     tags.csv or --tags FILE; --top-tags N per movie [3]);\n"
            "                     users and movies without ratings are scored by features\n"
@@ -491,8 +501,11 @@ static void train_help(void) {
            "  -k K               implicit: the K of HR@K and NDCG@K               [%zu]\n"
            "  --ties RULE        implicit: which of a user's interactions at their latest\n"
            "                     time is held out: last or first in the file, max-item\n"
-           "                     (largest id) or random (--seed)                 [last]\n\n"
-           "Optimiser (Keras 2.1.6 formulas):\n"
+           "                     (largest id) or random (--seed)                 [last]\n\n",
+           mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
+           (double)d.model.l2, (double)d.model.init_limit, d.train.fit.negatives,
+           d.train.fit.rank_k);
+    printf("Optimiser (Keras 2.1.6 formulas):\n"
            "  --optimizer O      sgd, adam, adamax, or rowwise-adagrad: LIBMF's schedule,\n"
            "                     each row's rate lr/√G with G += mean g² (from 1)  [%s]\n"
            "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001,\n"
@@ -519,8 +532,6 @@ static void train_help(void) {
            "                     in a random order, threads on blocks that share no\n"
            "                     group (no races; above 1 thread not reproducible)\n"
            "  --restore-best / --no-restore-best  keep the best epoch's weights   [%s]\n\n%s",
-           mf_kind_name(d.model.kind), d.model.dim, d.model.centre ? "centre" : "no-centre",
-           (double)d.model.l2, (double)d.model.init_limit, d.train.fit.negatives, d.train.fit.rank_k,
            nn_optimizer_name(d.train.fit.opt.kind), nn_update_name(d.train.fit.opt.update),
            d.train.fit.batch, d.train.fit.epochs, d.train.fit.patience,
            d.train.fit.restore_best ? "restore" : "no-restore", read_help);
@@ -551,12 +562,17 @@ static int model_option(args *a, mf_config *mg, mf_config *set) {
     const char *v;
     if (option(a, "--model", &v)) {
         if (mf_kind_parse(v, &mg->kind) != 0)
-            usage_error(a, "--model: unknown model \"%s\" (dot, bias, deep, neumf, gmf, mlp, ncf)", v, "");
+            usage_error(a, "--model: unknown model \"%s\" (dot, bias, svdpp, deep, neumf, gmf, mlp, "
+                        "ncf)", v, "");
         set->kind = 1;
     } else if (option(a, "--dim", &v)) { mg->dim = parse_size(a, "--dim", v, 1); set->dim = 1; }
     else if (flag(a, "--centre") || flag(a, "--center")) { mg->centre = 1; set->centre = 1; }
     else if (flag(a, "--no-centre") || flag(a, "--no-center")) { mg->centre = 0; set->centre = 1; }
     else if (option(a, "--l2", &v)) { mg->l2 = (float)parse_real(a, "--l2", v, 0, 1e6); set->l2 = 1; }
+    else if (option(a, "--l2-implicit", &v)) {
+        mg->l2_implicit = (float)parse_real(a, "--l2-implicit", v, 0, 1e6);
+        set->l2_implicit = 1;
+    }
     else if (option(a, "--init-limit", &v)) {
         mg->init_limit = (float)parse_real(a, "--init-limit", v, 0, 1e3);
         set->init_limit = 1;
@@ -593,6 +609,8 @@ static void compose_model(train_options *o, const mf_config *mg, const mf_config
     if (set->dim) o->model.dim = mg->dim;
     if (set->centre) o->model.centre = mg->centre;
     if (set->l2) o->model.l2 = mg->l2;
+    if (set->l2_implicit || set->l2) /* λ_y is λ (Koren's) unless given */
+        o->model.l2_implicit = set->l2_implicit ? mg->l2_implicit : mg->l2;
     if (set->init_limit) o->model.init_limit = mg->init_limit;
     if (set->n_hidden) {
         o->model.n_hidden = mg->n_hidden;

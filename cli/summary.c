@@ -36,9 +36,14 @@ size_t mf_summary(FILE *out, const mf_config *c, size_t n_users, size_t n_items,
     fprintf(out, "=================================================================\n");
     summary_row(out, "user_embedding", "Embedding", K, n_users * K, &total);
     summary_row(out, "item_embedding", "Embedding", K, n_items * K, &total);
-    if (c->kind == MF_DOT || c->kind == MF_BIAS) {
+    if (c->kind == MF_SVDPP) { /* ũ = p_u + |N(u)|^-½ Σ_{j ∈ N(u)} y_j */
+        summary_row(out, "implicit_embedding", "Embedding", K, n_items * K, &total);
+        summary_row(out, "implicit_sum", "Lambda", K, 0, &total);
+        summary_row(out, "add_implicit", "Add", K, 0, &total);
+    }
+    if (c->kind == MF_DOT || c->kind == MF_BIAS || c->kind == MF_SVDPP) {
         summary_row(out, "dot", "Dot", 1, 0, &total);
-        if (c->kind == MF_BIAS) {
+        if (c->kind != MF_DOT) {
             summary_row(out, "user_bias", "Embedding", 1, n_users, &total);
             summary_row(out, "item_bias", "Embedding", 1, n_items, &total);
             summary_row(out, "add_mean_and_biases", "Add", 1, 0, &total);

@@ -111,6 +111,19 @@ static void write_features(writer *w, const data_features *f) {
     }
 }
 
+/* svdpp, after the features: f32 λ_y, then N(u), each user's rated
+ * movies: u64 nnz, u32 start[U+1], u32 item[nnz] (a model never trained:
+ * every list empty) */
+static void write_rated(writer *w, const mf_model *m) {
+    const data_user_items *ui = &m->rated;
+    size_t U = m->n_users, nnz = ui->n_users ? ui->start[U] : 0, k;
+    if (m->cfg.kind != MF_SVDPP) return;
+    w_f32(w, m->cfg.l2_implicit);
+    w_u64(w, nnz);
+    for (k = 0; k <= U; k++) w_u32(w, ui->n_users ? ui->start[k] : 0);
+    for (k = 0; k < nnz; k++) w_u32(w, ui->item[k]);
+}
+
 /* version 2: the optimiser's state after the tensors */
 static void write_opt_state(writer *w, const mf_model *m) {
     const nn_params *ps = &m->params;
@@ -195,6 +208,7 @@ static void write_model(writer *w, const mf_model *m) {
     w_bytes(w, m->source, strlen(m->source));
     write_features(w, &m->user_features);
     write_features(w, &m->item_features);
+    write_rated(w, m);
     for (k = 0; k < U; k++) w_u64(w, (uint64_t)m->user_ids[k]);
     for (k = 0; k < I; k++) w_u64(w, (uint64_t)m->item_ids[k]);
     for (k = 0; k < U; k++) w_u32(w, m->user_count[k]);
@@ -469,6 +483,53 @@ oom:
     return -1;
 }
 
+/* The block write_rated wrote: every list's movies below I, in increasing
+ * order, each user's list after the last one's. 0, or -1 with err. */
+static int read_rated(reader *r, mf_model *m, const char *path, data_error *err) {
+    data_user_items *ui = &m->rated;
+    size_t U = m->n_users, k;
+    uint64_t nnz;
+    if (m->cfg.kind != MF_SVDPP) return 0;
+    if (!r_need(r, 12)) goto corrupt;
+    m->cfg.l2_implicit = r_f32(r);
+    if (!(m->cfg.l2_implicit >= 0.0f && m->cfg.l2_implicit <= 1e6f)) { /* (NaN too) */
+        data_errorf(err, "%s: corrupt model (svdpp's L2 weight %g on Y)", path,
+                    (double)m->cfg.l2_implicit);
+        return -1;
+    }
+    nnz = r_u64(r);
+    if (nnz > UINT32_MAX || !r_need(r, 4 * ((uint64_t)U + 1 + nnz))) { /* before allocating */
+        data_errorf(err, "%s: corrupt model (svdpp's %llu rated movies do not fit in the file)",
+                    path, (unsigned long long)nnz);
+        return -1;
+    }
+    ui->n_users = U;
+    ui->start = malloc((U + 1) * sizeof *ui->start);
+    ui->item = malloc((nnz ? nnz : 1) * sizeof *ui->item);
+    if (!ui->start || !ui->item) {
+        data_errorf(err, "%s: out of memory loading the model", path);
+        return -1;
+    }
+    for (k = 0; k <= U; k++) {
+        ui->start[k] = r_u32(r);
+        if (ui->start[k] > nnz || (k && ui->start[k] < ui->start[k - 1])) goto corrupt;
+    }
+    if (ui->start[0] != 0 || ui->start[U] != nnz) goto corrupt;
+    for (k = 0; k < nnz; k++) {
+        ui->item[k] = r_u32(r);
+        if (ui->item[k] >= m->n_items) goto corrupt;
+    }
+    for (k = 0; k < U; k++) { /* increasing within each list */
+        uint32_t j;
+        for (j = ui->start[k] + 1; j < ui->start[k + 1]; j++)
+            if (ui->item[j] <= ui->item[j - 1]) goto corrupt;
+    }
+    return 0;
+corrupt:
+    data_errorf(err, "%s: corrupt model (svdpp's rated movies)", path);
+    return -1;
+}
+
 /* the bytes the header promises after itself, checksum included */
 static uint64_t body_bytes(const mf_model *m) {
     const nn_params *ps = &m->params;
@@ -657,9 +718,11 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
     if (r->len >= 12) version = rd_u32_at(r, 8);
     if (parse_header(m, r, path, err) != 0 ||
         read_features(r, &m->user_features, m->n_users, path, "user", err) != 0 ||
-        read_features(r, &m->item_features, m->n_items, path, "item", err) != 0)
+        read_features(r, &m->item_features, m->n_items, path, "item", err) != 0 ||
+        read_rated(r, m, path, err) != 0)
         return -1;
-    if (mf_is_hybrid(m) && m->cfg.kind == MF_NCF) {
+    if ((mf_is_hybrid(m) && m->cfg.kind == MF_NCF) ||
+        (m->user_features.n_features && m->cfg.kind == MF_SVDPP)) {
         data_errorf(err, "%s: corrupt model (features on a %s model)", path,
                     mf_kind_name(m->cfg.kind));
         return -1;

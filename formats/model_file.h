@@ -16,7 +16,8 @@
 
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:
- *   "EMBRECMF"  u32 version (3)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf)
+ *   "EMBRECMF"  u32 version (3)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf,
+ *       7 svdpp)
  *   u32 centre  u32 K  u64 users U  u64 items I  u64 genres G (deep; else 0)
  *   f32 mean μ  f32 rating_min  f32 rating_max  f32 l2  f32 init_limit
  *   u32 hidden layers L, u32 width[L]  u32 activation  f32 dropout_embed  f32 dropout_hidden
@@ -24,9 +25,11 @@
  *   u32 n, n bytes: the ratings file it was trained on
  *   user features, then item features: u64 F; if F > 0: u64 rows  u64 nnz
  *       u32 start[rows+1]  u32 feature[nnz]  F × (u32 n, n bytes: "group:value")
+ *   svdpp: f32 λ_y (the L2 weight on Y), then N(u), each user's rated movies
+ *       (item rows, increasing): u64 nnz  u32 start[U+1]  u32 item[nnz]
  *   i64 user_ids[U]  i64 item_ids[I]  u32 user_count[U]  u32 item_count[I]  (deep: u32 genre[I])
  *   f32 every tensor in the parameter block's order, rows unpadded: P (U, K), Q (I, K),
- *       then per kind b_u, b_i, the genre embedding, the feature embeddings,
+ *       then per kind b_u, b_i, svdpp's Y (I, K), the genre embedding, the feature embeddings,
  *       ncf's P' and Q', each Dense layer's kernel (C, O) then its bias (O)
  *   u32 optimiser state present; if 1: u32 kind (0 sgd, 1 adam, 2 adamax)  u32 update
  *       (0 dense, 1 lazy, 2 dense-sweep)  f32 lr  f32 β1  f32 β2  f32 ε  u64 steps t;

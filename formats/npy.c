@@ -238,10 +238,12 @@ static int export_npy(const mf_model *m, const char *dir, data_error *err) {
     } while (0)
     NPY("user_embedding.npy", f4, m->n_users, m->cfg.dim, m->w.user_embedding, 4, m->S);
     NPY("item_embedding.npy", f4, m->n_items, m->cfg.dim, m->w.item_embedding, 4, m->S);
-    if (m->cfg.kind == MF_BIAS) {
+    if (mf_has_biases(m)) {
         NPY("user_bias.npy", f4, m->n_users, 0, m->w.user_bias, 4, 1);
         NPY("item_bias.npy", f4, m->n_items, 0, m->w.item_bias, 4, 1);
     }
+    if (m->cfg.kind == MF_SVDPP)
+        NPY("implicit_embedding.npy", f4, m->n_items, m->cfg.dim, m->w.implicit_embedding, 4, m->S);
     NPY("user_ids.npy", i8, m->n_users, 0, m->user_ids, 8, 1);
     NPY("item_ids.npy", i8, m->n_items, 0, m->item_ids, 8, 1);
 #undef NPY
@@ -436,6 +438,7 @@ int mf_load_weights(mf_model *m, const char *dir, size_t *loaded, data_error *er
                 row_of = user_row;
                 shape[0] = file_users;
             } else if (t == m->id.item_embedding || t == m->id.item_bias ||
+                       (m->cfg.kind == MF_SVDPP && t == m->id.implicit_embedding) ||
                        (m->cfg.kind == MF_NCF && t == m->id.item_mlp_embedding)) {
                 row_of = item_row;
                 shape[0] = file_items;

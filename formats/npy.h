@@ -40,7 +40,8 @@ const char *data_npy_shape_text(const size_t *shape, size_t ndim, char *buf, siz
 
 /* Write the embeddings for NumPy and for TensorBoard's Embedding Projector:
  *   DIR/{user,item}_embedding.npy   float32 (U, K) and (I, K)
- *   DIR/{user,item}_bias.npy        float32 (U,) and (I,)      (bias model)
+ *   DIR/{user,item}_bias.npy        float32 (U,) and (I,)      (bias, svdpp)
+ *   DIR/implicit_embedding.npy      float32 (I, K)             (svdpp's Y)
  *   DIR/{user,item}_ids.npy         int64: the raw id of each row
  *   DIR/item_vectors.tsv, DIR/item_metadata.tsv   one row per item, the
  *     metadata with a header (id, title, genres; titles from movies if given)
@@ -59,7 +60,8 @@ int mf_export_check(const char *dir, data_error *err);
  * (np.save), so both start from the same point. For every tensor of the
  * model, DIR/NAME.npy with NAME the tensor's name, '/' written '_':
  *   user_embedding.npy, item_embedding.npy     (U, K), (I, K)
- *   user_bias.npy, item_bias.npy               (U,) or (U, 1)     bias
+ *   user_bias.npy, item_bias.npy               (U,) or (U, 1)     bias, svdpp
+ *   implicit_embedding.npy                     (I, K)             svdpp's Y
  *   genre_embedding.npy                        (G, K)   deep; rows in the
  *                                              sorted order of the genre strings
  *   user_mlp_embedding.npy, item_mlp_embedding.npy                ncf

@@ -13,6 +13,7 @@
 #include "fixture.h"
 #include "test.h"
 #include "../cli/tune.h"
+#include "../formats/model_file.h"
 #include "../nn.h"
 
 static char out[1 << 16];
@@ -340,6 +341,59 @@ static void test_train_eval_recommend(void) {
     snprintf(args, sizeof args, "eval --model %s --data data/movies.csv", test_path("nothing.embrec"));
     CHECK_INT(embrec(args), 1);
     CHECK_HAS(out, "cannot open");
+}
+
+/* The svdpp recipe on the sample (narrower, and watching a validation
+ * split): it trains per-rating SGD through the batched path, beats the
+ * mean, and the saved model, with its N(u), scores, predicts and
+ * recommends. --l2 sets λ_y too unless --l2-implicit is given. */
+static void test_svdpp_cli(void) {
+    char args[1200], model[512];
+    mf_model m;
+    data_error err;
+    const char *b;
+    snprintf(model, sizeof model, "%s", test_path("svdpp.embrec"));
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe svdpp --dim 16 "
+             "--epochs 4 --val-split 0.1 --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "implicit_embedding (Embedding)");
+    CHECK_HAS(out, "svdpp model, K=16, sgd (lazy, lr 0.005), batch 1");
+    CHECK_HAS(out, "recipe svdpp");
+    b = strstr(out, "Best val_loss");
+    CHECK(b != NULL);
+    if (b) {
+        double rmse = atof(strstr(b, "(RMSE ") ? strstr(b, "(RMSE ") + 6 : b), mean;
+        const char *mb = strstr(out, "instead: val RMSE ");
+        mean = mb ? atof(mb + 18) : 0;
+        CHECK(rmse > 0.3 && mean > 0.3 && rmse < mean - 0.05);
+    }
+    CHECK(mf_load(&m, model, &err) == 0);
+    CHECK_INT(m.cfg.kind, MF_SVDPP);
+    CHECK(m.cfg.l2 == 0.08f && m.cfg.l2_implicit == 0.008f); /* the recipe's */
+    CHECK(m.rated.n_users == m.n_users && m.rated.start[m.n_users] == 10800); /* N(u): train */
+    mf_free(&m);
+    snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "RMSE");
+    snprintf(args, sizeof args, "predict --model %s --user 1 --item 1", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(atof(out) > 0.5 && atof(out) < 5.5);
+    snprintf(args, sizeof args, "recommend --model %s --user 7 -n 5", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Top 5 for user 7");
+
+    snprintf(args, sizeof args, "train --data data/ratings.csv --model svdpp --l2 0.25 "
+             "--epochs 1 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(mf_load(&m, model, &err) == 0);
+    CHECK(m.cfg.l2 == 0.25f && m.cfg.l2_implicit == 0.25f); /* Koren's: λ_y = λ */
+    mf_free(&m);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --recipe svdpp --l2-implicit 0 "
+             "--epochs 1 --dim 4 --quiet --save %s", model);
+    CHECK_INT(embrec(args), 0);
+    CHECK(mf_load(&m, model, &err) == 0);
+    CHECK(m.cfg.l2 == 0.08f && m.cfg.l2_implicit == 0.0f);
+    mf_free(&m);
 }
 
 /* notebook 003's protocol on ML-100K: Keras lines for up to 30 epochs and the
@@ -2332,6 +2386,7 @@ static void test_reference_agrees(void) {
         {"--recipe deep-genre --epochs 2", 2e-5},
         {"--recipe neumf --epochs 2", 2e-5},
         {"--recipe hybrid --epochs 2 --item-features genres,year", 0.0},
+        {"--recipe svdpp --epochs 2 --dim 32 --val-split 0.1", 0.0},
     };
     double fast[64], ref[64];
     char args[4096];
@@ -2373,6 +2428,7 @@ void suite_cli(void) {
     test_run("cli/reference_build", test_reference_build);
     test_run("cli/info_ml100k", test_info_ml100k);
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
+    test_run("cli/svdpp", test_svdpp_cli);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
     test_run("cli/deep_genre", test_deep_genre);
     test_run("cli/use_a_model", test_use_a_model);

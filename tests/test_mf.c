@@ -29,7 +29,8 @@ static size_t if_name[2] = {0, 13};
 static char if_text[] = "genre:Comedy\0year:1990s";
 static const data_features item_features = {5, if_start, if_feature, 2, if_name, if_text,
                                             sizeof if_text - 1, sizeof if_text};
-static int tiny_features; /* 1: tiny_model gives 4×5 models the features above */
+static int tiny_features; /* 1: tiny_model gives 4×5 models the features above; 2: the
+                           * item features only */
 
 /* A model over U users and I items whose ids are 100+u and 500+i; the deep
  * model's items fall into 3 genre strings (item k has genre k % 3). */
@@ -53,7 +54,7 @@ static void tiny_model(mf_model *m, mf_config cfg, size_t U, size_t I, uint64_t 
     side.item_genre = genre;
     side.n_genres = 3;
     if (tiny_features && U == 4 && I == 5) {
-        side.user_features = &user_features;
+        side.user_features = tiny_features == 1 ? &user_features : NULL;
         side.item_features = &item_features;
     }
     if (mf_init(m, cfg, &users, &items, &all, &side, &rng, &err) != 0)
@@ -123,7 +124,8 @@ static double gradient_check(mf_model *m, const uint32_t *u, const uint32_t *i,
  * relative, over 2h = 0.02: 5e-6), and atol 2e-4 is generous. deep and neumf:
  * the O(h²) term of a smooth network (tanh, sigmoid) at h = 5e-3 stays near
  * 1e-5 here, float32 rounding over 2h near 2e-5: rtol 1e-2, atol 5e-4. */
-static void check_model_gradients(mf_config cfg) {
+static void check_gradients_of(mf_model *m) {
+    mf_config cfg = m->cfg;
     int deep = cfg.kind == MF_DEEP || cfg.kind == MF_NEUMF;
     float h = deep ? 5e-3f : 1e-2f;
     double rtol = deep ? 1e-2 : 1e-3, atol = deep ? 5e-4 : 2e-4;
@@ -133,23 +135,27 @@ static void check_model_gradients(mf_config cfg) {
     static const float ratings[6] = {4.0f, 1.0f, 3.5f, 5.0f, 2.0f, 4.5f};
     static const float labels[6] = {1.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f};
     const float *y = cfg.implicit ? labels : ratings;
-    mf_model m;
     nn_rng rng;
     size_t k;
-    tiny_model(&m, cfg, 4, 5, 7);
     /* larger weights than the 0.05 init, so every term of the gradient matters */
     nn_rng_seed(&rng, 3);
-    for (k = 0; k < m.params.n; k++)
-        if (m.params.w[k] != 0.0f) m.params.w[k] = (float)(nn_rng_uniform(&rng) - 0.5);
-    if (cfg.kind == MF_BIAS) {
-        float *bu = nn_param(&m.params, m.id.user_bias), *bi = nn_param(&m.params, m.id.item_bias);
-        for (k = 0; k < 4; k++) bu[k * m.params.t[m.id.user_bias].stride] = 0.1f * (float)k - 0.1f;
-        for (k = 0; k < 5; k++) bi[k * m.params.t[m.id.item_bias].stride] = 0.2f - 0.05f * (float)k;
+    for (k = 0; k < m->params.n; k++)
+        if (m->params.w[k] != 0.0f) m->params.w[k] = (float)(nn_rng_uniform(&rng) - 0.5);
+    if (mf_has_biases(m)) {
+        float *bu = nn_param(&m->params, m->id.user_bias), *bi = nn_param(&m->params, m->id.item_bias);
+        for (k = 0; k < 4; k++) bu[k * m->params.t[m->id.user_bias].stride] = 0.1f * (float)k - 0.1f;
+        for (k = 0; k < 5; k++) bi[k * m->params.t[m->id.item_bias].stride] = 0.2f - 0.05f * (float)k;
     }
     /* BCE's gradients, (σ(z) − y)/B, are smaller than the MSE's 2(r̂ − r)/B */
-    CHECK(gradient_check(&m, u, i, y, 6, h, rtol, atol) > (cfg.implicit ? 1e-3 : 0.05));
+    CHECK(gradient_check(m, u, i, y, 6, h, rtol, atol) > (cfg.implicit ? 1e-3 : 0.05));
     /* a row no rating uses gets no gradient, and zero_grad left none behind */
-    for (k = 0; k < m.params.n; k++) CHECK(m.params.dw[k] == 0.0f);
+    for (k = 0; k < m->params.n; k++) CHECK(m->params.dw[k] == 0.0f);
+}
+
+static void check_model_gradients(mf_config cfg) {
+    mf_model m;
+    tiny_model(&m, cfg, 4, 5, 7);
+    check_gradients_of(&m);
     mf_free(&m);
 }
 
@@ -261,6 +267,113 @@ static void test_gradients_hybrid(void) {
     CHECK_INT(m.params.t[m.id.item_feature_embedding].rows, 2);
     mf_free(&m);
     tiny_features = 0;
+}
+
+/* svdpp's N(u) for the tiny model (4 users, 5 items): user 0 rated movies
+ * 0, 1, 3, 4 (|N|^-½ = 1/2 exactly), user 1 movie 0, user 2 all five,
+ * user 3 none (ũ = p_3) */
+static void tiny_rated(mf_model *m) {
+    static const uint32_t ru[10] = {0, 0, 0, 0, 1, 2, 2, 2, 2, 2};
+    static const uint32_t ri[10] = {4, 0, 3, 1, 0, 0, 1, 2, 3, 4};
+    data_ratings r;
+    size_t k;
+    data_ratings_init(&r);
+    for (k = 0; k < 10; k++) CHECK(data_ratings_push(&r, ru[k], ri[k], 3.0f, 0) == 0);
+    CHECK(mf_set_rated(m, &r) == 0);
+    data_ratings_free(&r);
+}
+
+/* SVD++: ũ = p_u + |N(u)|^-½ Σ y_j, through MSE and BCE, without L2 and
+ * with it on every term (λ on p_u, q_i, b_u, b_i; λ_y on each y_j of N(u):
+ * equal as Koren's, or apart); users with four, one, five and no rated
+ * movies, one of them three times in the batch; and with item features on q̃ */
+static void test_gradients_svdpp(void) {
+    static const float l2[4] = {0.0f, 0.3f, 0.3f, 0.0f}, l2_y[4] = {0.0f, 0.3f, 0.05f, 0.2f};
+    mf_config cfg = mf_defaults_for(MF_SVDPP);
+    mf_model m;
+    size_t k;
+    cfg.dim = 3;
+    for (k = 0; k < 4; k++) {
+        cfg.l2 = l2[k];
+        cfg.l2_implicit = l2_y[k];
+        cfg.implicit = k == 3;
+        tiny_features = k == 2 ? 2 : 0;
+        tiny_model(&m, cfg, 4, 5, 7);
+        tiny_features = 0;
+        tiny_rated(&m);
+        CHECK_INT(m.params.t[m.id.implicit_embedding].rows, 5);
+        CHECK_INT(m.rated.start[1] - m.rated.start[0], 4);
+        check_gradients_of(&m);
+        mf_free(&m);
+    }
+    { /* N(u) describes svdpp's users: user features are refused */
+        mf_side side = {NULL, 0, &user_features, NULL};
+        data_idmap users, items;
+        data_ratings none;
+        data_error err;
+        nn_rng rng;
+        data_idmap_init(&users);
+        data_idmap_init(&items);
+        data_ratings_init(&none);
+        for (k = 0; k < 5; k++) {
+            if (k < 4) data_idmap_intern(&users, (int64_t)k);
+            data_idmap_intern(&items, (int64_t)k);
+        }
+        nn_rng_seed(&rng, 1);
+        CHECK_INT(mf_init(&m, cfg, &users, &items, &none, &side, &rng, &err), -1);
+        CHECK_HAS(err.msg, "svdpp's users are described by the movies they rated");
+        data_idmap_free(&users);
+        data_idmap_free(&items);
+    }
+}
+
+/* The SVD++ formula by hand, K = 2: user 0 rated movies 0, 1, 3, 4, whose
+ * y_j add up to (4, 4), so ũ_0 = p_0 + (4, 4)/√4 = (1, −1) + (2, 2) = (3, 1);
+ * with q_2 = (0.5, 2), μ = 3 (the tiny ratings' mean), b_0 = 0.25 and
+ * b_2 = −0.5: r̂ = 3 + 0.25 − 0.5 + (1.5 + 2) = 6.25. (A mean, 1/|N|, would
+ * give 3.75.) User 3 rated nothing: ũ_3 = p_3. */
+static void hand_svdpp(mf_model *m) {
+    mf_config cfg = mf_defaults_for(MF_SVDPP);
+    float *P, *Q, *Y, *bu, *bi;
+    size_t S;
+    cfg.dim = 2;
+    tiny_model(m, cfg, 4, 5, 1);
+    tiny_rated(m);
+    P = m->w.user_embedding;
+    Q = m->w.item_embedding;
+    Y = m->w.implicit_embedding;
+    bu = m->w.user_bias;
+    bi = m->w.item_bias;
+    S = m->S;
+    P[0] = 1.0f, P[1] = -1.0f;                 /* p_0 */
+    P[3 * S] = 0.5f, P[3 * S + 1] = 0.25f;     /* p_3 */
+    Q[2 * S] = 0.5f, Q[2 * S + 1] = 2.0f;      /* q_2 */
+    Y[0] = 1.0f, Y[1] = 0.0f;                  /* y_0 */
+    Y[S] = 0.0f, Y[S + 1] = 2.0f;              /* y_1 */
+    Y[2 * S] = 9.0f, Y[2 * S + 1] = 9.0f;      /* y_2: not in N(0) */
+    Y[3 * S] = 2.0f, Y[3 * S + 1] = 2.0f;      /* y_3 */
+    Y[4 * S] = 1.0f, Y[4 * S + 1] = 0.0f;      /* y_4 */
+    bu[0] = 0.25f, bu[3] = 0.0f;
+    bi[2] = -0.5f;
+}
+
+static void test_svdpp_forward_value(void) {
+    static const uint32_t u[4] = {0, 0, 3, 3}, i[4] = {1, 2, 2, 2};
+    float pred[4];
+    mf_model m;
+    mf_work w;
+    hand_svdpp(&m);
+    CHECK_NEAR(m.mean, 3.0, 0, 0);
+    CHECK_NEAR(mf_predict(&m, 0, 2), 6.25, 1e-6, 0);
+    CHECK_NEAR(mf_predict(&m, 3, 2), 3.0 - 0.5 + (0.25 + 0.5), 1e-6, 0); /* μ + b_i + p_3·q_2 */
+    /* a batch whose ratings share users composes each user's ũ once */
+    CHECK(mf_work_init(&w, &m, 4) == 0);
+    mf_forward(&m, &w, pred, u, i, 4, NULL);
+    CHECK_NEAR(pred[1], 6.25, 1e-6, 0);
+    CHECK_NEAR(pred[3], 3.25, 1e-6, 0);
+    CHECK(pred[0] == mf_predict(&m, 0, 1));
+    mf_work_free(&w);
+    mf_free(&m);
 }
 
 /* The tiny hybrid dot model with K = 2 and weights set by hand: user 0's
@@ -1695,6 +1808,65 @@ static size_t find_f32(const unsigned char *buf, size_t len, float x) {
     return 0;
 }
 
+/* A saved svdpp model loads with its N(u), Y and biases, and predicts what
+ * it predicted, bit for bit, for every pair; a damaged N(u) is refused */
+static void test_save_load_svdpp(void) {
+    mf_model a, b;
+    data_error err;
+    unsigned char *buf;
+    size_t len, at, u, i;
+    hand_svdpp(&a);
+    a.cfg.l2 = 0.5f;
+    a.cfg.l2_implicit = 0.125f;
+    CHECK(mf_save(&a, test_path("svdpp.embrec"), &err) == 0);
+    if (mf_load(&b, test_path("svdpp.embrec"), &err) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        mf_free(&a);
+        return;
+    }
+    CHECK_INT(b.cfg.kind, MF_SVDPP);
+    CHECK(b.cfg.l2 == 0.5f && b.cfg.l2_implicit == 0.125f);
+    CHECK_INT(b.rated.n_users, 4);
+    CHECK(memcmp(a.rated.start, b.rated.start, 5 * sizeof *a.rated.start) == 0);
+    CHECK(memcmp(a.rated.item, b.rated.item, 10 * sizeof *a.rated.item) == 0);
+    CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
+    for (u = 0; u < 4; u++)
+        for (i = 0; i < 5; i++) CHECK(mf_predict(&a, (uint32_t)u, (uint32_t)i) ==
+                                      mf_predict(&b, (uint32_t)u, (uint32_t)i));
+    CHECK_NEAR(mf_predict(&b, 0, 2), 6.25, 1e-6, 0);
+    mf_free(&b);
+    mf_free(&a);
+    /* N(u) follows the two empty feature blocks: u64 nnz 10, then start[5]
+     * = {0, 4, 5, 10, 10} (found by its bytes), then item[10] */
+    buf = slurp(test_path("svdpp.embrec"), &len);
+    for (at = 8; at + 20 <= len; at++)
+        if (get_le(buf + at - 8, 8) == 10 && get_le(buf + at, 4) == 0 &&
+            get_le(buf + at + 4, 4) == 4 && get_le(buf + at + 8, 4) == 5 &&
+            get_le(buf + at + 12, 4) == 10 && get_le(buf + at + 16, 4) == 10)
+            break;
+    CHECK(at + 20 < len);
+    CHECK(at >= 12 && get_le(buf + at - 12, 4) == 0x3e000000u); /* λ_y 0.125 before them */
+    put_le(buf + at - 12, 0x7fc00000u, 4); /* NaN */
+    spit_rehashed("svdpp_l2.embrec", buf, len);
+    expect_load_error(test_path("svdpp_l2.embrec"), "corrupt model (svdpp's L2 weight nan on Y)");
+    put_le(buf + at - 12, 0x3e000000u, 4);
+    put_le(buf + at + 20 + 4 * 9, 5, 4); /* user 2's last movie: 5 of 5 */
+    spit_rehashed("svdpp_item.embrec", buf, len);
+    expect_load_error(test_path("svdpp_item.embrec"), "corrupt model (svdpp's rated movies)");
+    put_le(buf + at + 20 + 4 * 9, 3, 4); /* 3 after 3: not increasing */
+    spit_rehashed("svdpp_order.embrec", buf, len);
+    expect_load_error(test_path("svdpp_order.embrec"), "corrupt model (svdpp's rated movies)");
+    put_le(buf + at + 20 + 4 * 9, 4, 4);
+    put_le(buf + at - 8, 1u << 30, 8); /* more entries than the file holds */
+    spit_rehashed("svdpp_nnz.embrec", buf, len);
+    expect_load_error(test_path("svdpp_nnz.embrec"), "rated movies do not fit in the file");
+    put_le(buf + at - 8, 10, 8);
+    spit_rehashed("svdpp_same.embrec", buf, len); /* the edits undone: it loads */
+    CHECK(mf_load(&b, test_path("svdpp_same.embrec"), &err) == 0);
+    mf_free(&b);
+    free(buf);
+}
+
 /* A file whose checksum is valid but whose numbers are not finite (a
  * crafted one: the checksum guards against damage, not intent) is refused,
  * naming the file and the tensor, or the mean or range: a NaN weight would
@@ -1791,9 +1963,9 @@ static void test_load_rejects_other_versions_and_kinds(void) {
     put_le(buf + 8, MF_FILE_VERSION, 4);
     memcpy(keep, buf + 12, 4);
     CHECK_INT(get_le(buf + 12, 4), MF_BIAS);
-    put_le(buf + 12, 7, 4); /* one past ncf */
-    spit_rehashed("kind7.embrec", buf, len);
-    expect_load_error(test_path("kind7.embrec"), "model kind 7 is not one this embrec knows");
+    put_le(buf + 12, 8, 4); /* one past svdpp */
+    spit_rehashed("kind8.embrec", buf, len);
+    expect_load_error(test_path("kind8.embrec"), "model kind 8 is not one this embrec knows");
     put_le(buf + 12, 0xffffffffu, 4);
     spit_rehashed("kindmax.embrec", buf, len);
     expect_load_error(test_path("kindmax.embrec"), "model kind 4294967295");
@@ -2223,6 +2395,9 @@ void suite_mf(void) {
     test_run("mf/gradients_implicit", test_gradients_implicit);
     test_run("mf/gradients_ncf", test_gradients_ncf);
     test_run("mf/gradients_hybrid", test_gradients_hybrid);
+    test_run("mf/gradients_svdpp", test_gradients_svdpp);
+    test_run("mf/svdpp_forward_value", test_svdpp_forward_value);
+    test_run("mf/save_load_svdpp", test_save_load_svdpp);
     test_run("mf/hybrid_forward_value", test_hybrid_forward_value);
     test_run("mf/save_load_hybrid", test_save_load_hybrid);
     test_run("mf/recommend_cold", test_recommend_cold);

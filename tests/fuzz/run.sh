@@ -43,6 +43,8 @@ mlp --model mlp --dim 2 --hidden 4,2 --implicit
 ncf --model ncf --dim 2 --hidden 4,2 --implicit
 deep-hybrid --model deep --dim 2 --hidden 2 --user-features age,gender --users build/fuzz/seeds/u.user
 mlp-hybrid --model mlp --dim 2 --hidden 2 --implicit --item-features genres,year
+svdpp --model svdpp --dim 2 --l2 0.1 --l2-implicit 0.01
+svdpp-hybrid --model svdpp --dim 2 --item-features genres,year
 KINDS
     touch "$dir.done"
 }

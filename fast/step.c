@@ -320,7 +320,8 @@ int fast_stepper_init(fast_stepper *fs, nn_optimizer *opt, const nn_params *ps,
     fs->team = team;
     fs->idle_series = idle_series_scalar;
 #if defined(FAST_AVX2)
-    if (strcmp(vec_path(), "avx2+fma") == 0) fs->idle_series = idle_series_avx2;
+    if (strcmp(vec_path(), "avx2+fma") == 0 || strcmp(vec_path(), "avx512f") == 0)
+        fs->idle_series = idle_series_avx2; /* (the AVX-512 path runs AVX2 here too) */
 #endif
     /* (SGD and row-wise AdaGrad keep nothing that moves a row without gradient) */
     if (c->kind == NN_SGD || c->kind == NN_ROWWISE_ADAGRAD || c->update != NN_UPDATE_DENSE)

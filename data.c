@@ -279,7 +279,7 @@ static int split_next(splitter *sp) {
     for (;;) {
         char *start = p, *fend;
         int line_end;
-        if (sp->quotes && *p == '"') {
+        if (sp->quotes && p < end && *p == '"') { /* (p == end: an empty last field) */
             char *r = p + 1, *w = p;
             int closed = 0;
             while (r < end) {

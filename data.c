@@ -57,13 +57,7 @@ void data_errorf(data_error *err, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* snprintf that truncates quietly (messages longer than their buffer are cut) */
-static void text_printf(char *dst, size_t cap, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void text_printf(char *dst, size_t cap, const char *fmt, ...) {
+void data_text_printf(char *dst, size_t cap, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(dst, cap, fmt, ap);
@@ -722,7 +716,7 @@ static int bad_line(data_ratings_parse *rd, const char *fmt, ...) {
     va_end(ap);
     if (rd->o.skip_bad) {
         if (rd->rep->skipped++ == 0)
-            text_printf(rd->rep->first_error, sizeof rd->rep->first_error, "%s:%zu: %s",
+            data_text_printf(rd->rep->first_error, sizeof rd->rep->first_error, "%s:%zu: %s",
                         rd->path, rd->line, what);
         return 0;
     }
@@ -1173,7 +1167,7 @@ static int read_plain(const char *path, const data_read_opts *o, data_idmap *use
     int s, started = 0;
     if (o->cache) {
         rep->cache = DATA_CACHE_UNUSED;
-        text_printf(rep->cache_note, sizeof rep->cache_note,
+        data_text_printf(rep->cache_note, sizeof rep->cache_note,
                     "%s: the reference build keeps no ratings cache; parsed", path);
     }
     if (lines_open(&lr, path, err) != 0) return -1;
@@ -2855,9 +2849,9 @@ int data_item_features(const data_movies *movies, const data_tags *tags,
             char d[32];
             int y = movies->year[m];
             if (y > 0)
-                text_printf(d, sizeof d, "%ds", y / 10 * 10);
+                data_text_printf(d, sizeof d, "%ds", y / 10 * 10);
             else
-                text_printf(d, sizeof d, "unknown");
+                data_text_printf(d, sizeof d, "unknown");
             if (feat_add(&b, "year:", d, strlen(d)) != 0) goto oom;
         }
         if (want[2]) { /* from the tags file, whether or not the movie is in movies */

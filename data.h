@@ -51,6 +51,12 @@ void data_errorf(data_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* snprintf that truncates quietly (a message longer than dst is cut) */
+void data_text_printf(char *dst, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 #define DATA_MAX_LINE ((size_t)1 << 20)
 

@@ -26,18 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* snprintf that truncates quietly (messages longer than their buffer are cut) */
-static void text_printf(char *dst, size_t cap, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static void text_printf(char *dst, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, cap, fmt, ap);
-    va_end(ap);
-}
 
 #define CACHE_MAGIC "EMBRECRC"
 #define CACHE_BOM 0x01020304u
@@ -330,7 +318,7 @@ static int cache_load(const char *cpath, const struct stat *src, const data_read
     rep->format = (data_format)cache_get32(head + 100);
     rep->lines = (size_t)cache_get64(head + 72);
     rep->skipped = (size_t)cache_get64(head + 80);
-    text_printf(rep->first_error, sizeof rep->first_error, "%s", str[5] ? str[5] : "");
+    data_text_printf(rep->first_error, sizeof rep->first_error, "%s", str[5] ? str[5] : "");
     out->n = n0 + (size_t)n;
     rc = 1;
 done:
@@ -491,23 +479,23 @@ int fast_cache_read(const char *path, const data_read_opts *o, data_idmap *users
         if (fast_parse_ratings(path, o, mu, mi, out, rep, &src, err) != 0) goto done;
         if (had == -2) {
             rep->cache = DATA_CACHE_UNUSED;
-            text_printf(rep->cache_note, sizeof rep->cache_note,
+            data_text_printf(rep->cache_note, sizeof rep->cache_note,
                         "%s: not an embrec cache, left as it is; the ratings were read from %s",
                         cpath, path);
         } else if (!S_ISREG(src.st_mode) ||
                    cache_write(cpath, &src, read_at, o, mu, mi, out, n0, rep, why, sizeof why) !=
                        0) {
             rep->cache = DATA_CACHE_UNUSED;
-            text_printf(rep->cache_note, sizeof rep->cache_note,
+            data_text_printf(rep->cache_note, sizeof rep->cache_note,
                         "%s: %s; the ratings were read from %s", cpath,
                         S_ISREG(src.st_mode) ? why : "not written, the source is not a regular file",
                         path);
         } else if (had == 0) {
             rep->cache = DATA_CACHE_WRITTEN;
-            text_printf(rep->cache_note, sizeof rep->cache_note, "%s: cache written", cpath);
+            data_text_printf(rep->cache_note, sizeof rep->cache_note, "%s: cache written", cpath);
         } else {
             rep->cache = DATA_CACHE_REBUILT;
-            text_printf(rep->cache_note, sizeof rep->cache_note, "%s: %s; rebuilt", cpath, why);
+            data_text_printf(rep->cache_note, sizeof rep->cache_note, "%s: %s; rebuilt", cpath, why);
         }
     }
     if (separate && merge_maps(users, items, &lu, &li, out, n0) != 0) {

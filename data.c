@@ -197,7 +197,7 @@ static size_t skip_bom(const char *buf, size_t len) {
                : 0;
 }
 
-static size_t count_lines(const char *p, const char *end) {
+size_t data_count_lines(const char *p, const char *end) {
     size_t n = 1;
     while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
         n++;
@@ -1915,7 +1915,7 @@ static int read_movies_text(movies_read *mr, char *buf, size_t len, data_movies 
     mr->col[1] = 1;
     mr->col[2] = 2;
     mr->width = mr->kind == MOVIES_UITEM ? 5 + 19 : 3;
-    mr->nmax = count_lines(first, end);
+    mr->nmax = data_count_lines(first, end);
     if (movies_reserve(out, mr->nmax, (size_t)(end - first) + 64) != 0)
         return movies_out_of_memory(mr);
     while (first < eol && is_blank(*first)) first++; /* " 1,Title,..." is data */
@@ -2348,7 +2348,7 @@ static int read_users_text(users_read *ur, char *buf, size_t len, data_users *ou
     }
     ur->dat = kind == MOVIES_DAT;
     splitter_init(&ur->sp, first, end, ur->dat ? "::" : "|", 0);
-    ur->nmax = count_lines(first, end);
+    ur->nmax = data_count_lines(first, end);
     out->id = malloc(ur->nmax * sizeof *out->id);
     out->age = malloc(ur->nmax * sizeof *out->age);
     out->gender = malloc(ur->nmax * sizeof *out->gender);
@@ -2474,7 +2474,7 @@ static int tags_records(const char *path, char *buf, size_t len, tag_rec **rec_o
                     cm < 0 ? "movieId" : "tag", list);
         goto done;
     }
-    nmax = count_lines(sp.p, end);
+    nmax = data_count_lines(sp.p, end);
     if (!(rec = malloc(nmax * sizeof *rec))) goto oom;
     while ((s = split_next(&sp)) != 0) {
         const field *fm, *ft;

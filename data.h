@@ -58,6 +58,9 @@ void data_text_printf(char *dst, size_t cap, const char *fmt, ...)
 #endif
     ;
 
+/* the '\n' in [p, end), plus one: the lines, counting a last one without a '\n' */
+size_t data_count_lines(const char *p, const char *end);
+
 #define DATA_MAX_LINE ((size_t)1 << 20)
 
 /* The magnitude from which a double rounds to an infinite float: 2^128 − 2^103,

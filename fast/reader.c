@@ -270,15 +270,6 @@ static void ratings_shrink(data_ratings *r) {
     r->cap = want; /* each array is at least want long, shrunk or not */
 }
 
-/* the '\n' in [p, end), plus one: the lines, counting a last one without a '\n' */
-static size_t count_lines(const char *p, const char *end) {
-    size_t n = 1;
-    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        n++;
-        p++;
-    }
-    return n;
-}
 
 /* ------------------------------------------------- reading in chunks */
 
@@ -375,7 +366,7 @@ static size_t chunk_lines(const chunk_reader *cr) {
  * more than 2^32 − 1 rows. 0 or -1. */
 static int reserve_rows(data_ratings *out, const chunk_reader *cr, const char *p,
                         const char *end, uint64_t at) {
-    double lines = (double)count_lines(p, end), want = lines;
+    double lines = (double)data_count_lines(p, end), want = lines;
     size_t most;
     if (!cr->eof && S_ISREG(cr->st.st_mode) && end > p &&
         (uint64_t)cr->st.st_size > at + (uint64_t)(end - p))

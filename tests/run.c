@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
+#include "../nn.h"
 #include "../fast/fast.h"
 
 #include "../fast/fast.h"
@@ -123,4 +124,17 @@ int main(int argc, char **argv) {
     remove_tmpdir();
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
+}
+
+void test_on_every_path(void (*test)(void)) {
+    static const char *const paths[] = {"scalar", "avx2", "avx512", "neon"};
+    char was[16];
+    size_t k;
+    snprintf(was, sizeof was, "%s", vec_path());
+    for (k = 0; k < sizeof paths / sizeof paths[0]; k++)
+        if (nn_simd_select(paths[k]) == 0) {
+            printf("     on the %s path\n", vec_path());
+            test();
+        }
+    CHECK_INT(nn_simd_select(was), 0);
 }

@@ -31,6 +31,9 @@ const char *test_write(const char *name, const char *text);
 
 /* |a − b| ≤ atol + rtol·|b|, and neither is NaN */
 int test_close(double a, double b, double rtol, double atol);
+/* run test on every SIMD path this machine has (printing each), then go
+ * back to the path chosen before */
+void test_on_every_path(void (*test)(void));
 
 #define CHECK(cond)                                                        \
     do {                                                                   \

@@ -14,19 +14,6 @@
 #include "../fast/threads.h"
 #include "../nn.h"
 
-/* run test on every SIMD path this machine has, back to the path it found */
-static void on_every_path(void (*test)(void)) {
-    static const char *const paths[] = {"scalar", "avx2", "avx512", "neon"};
-    char was[16];
-    size_t k;
-    snprintf(was, sizeof was, "%s", vec_path());
-    for (k = 0; k < sizeof paths / sizeof paths[0]; k++)
-        if (nn_simd_select(paths[k]) == 0) {
-            printf("     on the %s path\n", vec_path());
-            test();
-        }
-    CHECK_INT(nn_simd_select(was), 0);
-}
 
 typedef struct {
     int hits[8];  /* how often share t ran in this task */
@@ -366,7 +353,7 @@ static void test_block_queue(void) {
     CHECK_INT(bad[2], 0); /* none said free while one was */
 }
 
-static void deferred_dense_paths(void) { on_every_path(test_deferred_dense_matches_sweep); }
+static void deferred_dense_paths(void) { test_on_every_path(test_deferred_dense_matches_sweep); }
 
 void suite_fast(void) {
     test_run("fast/threads_run_every_share", test_threads_run_every_share);

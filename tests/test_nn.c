@@ -113,22 +113,6 @@ static void test_vec_path(void) {
     CHECK_INT(nn_simd_select(was), 0);
 }
 
-/* Run a kernel test on each path this machine runs (scalar against itself,
- * then the SIMD path against scalar), then go back to the path chosen
- * before. */
-static void on_every_path(void (*test)(void)) {
-    static const char *const paths[] = {"scalar", "avx2", "avx512", "neon"};
-    char was[16];
-    size_t k;
-    snprintf(was, sizeof was, "%s", vec_path());
-    for (k = 0; k < sizeof paths / sizeof paths[0]; k++)
-        if (nn_simd_select(paths[k]) == 0) {
-            printf("     on the %s path\n", vec_path());
-            test();
-        }
-    CHECK_INT(nn_simd_select(was), 0);
-}
-
 /* The kernels follow the choice: a dot whose sequential float32 sum
  * loses a term that the SIMD paths' partial sums keep, and a Dense layer
  * where a fused multiply-add keeps a bit that rounding the product first
@@ -2062,11 +2046,11 @@ static void test_layers_fixture(void) {
 
 /* --------------------------------------------------------------- suite */
 
-static void vec_dot_paths(void) { on_every_path(test_vec_dot); }
-static void vec_axpy_scale_paths(void) { on_every_path(test_vec_axpy_scale); }
-static void optim_loops_paths(void) { on_every_path(test_optim_loops_identical); }
-static void dense_known_paths(void) { on_every_path(test_dense_known); }
-static void dense_simd_vs_scalar_paths(void) { on_every_path(test_dense_simd_vs_scalar); }
+static void vec_dot_paths(void) { test_on_every_path(test_vec_dot); }
+static void vec_axpy_scale_paths(void) { test_on_every_path(test_vec_axpy_scale); }
+static void optim_loops_paths(void) { test_on_every_path(test_optim_loops_identical); }
+static void dense_known_paths(void) { test_on_every_path(test_dense_known); }
+static void dense_simd_vs_scalar_paths(void) { test_on_every_path(test_dense_simd_vs_scalar); }
 
 void suite_nn(void) {
     test_run("nn/stride_alloc", test_stride_alloc);

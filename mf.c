@@ -12,20 +12,23 @@
  * every epoch, EarlyStopping and ModelCheckpoint(save_best_only).
  *
  * Deliberately not here: parsing (data.c), the dense maths and optimiser
- * formulas (nn.c), option handling (cli/main.c), and the file formats:
- * model files, .npy export and initial weights, and the NumPy generator
- * that replays a Python run's shuffles (formats/).
+ * formulas (nn.c), option handling (cli/main.c), the file formats: model
+ * files, .npy export and initial weights, and the NumPy generator that
+ * replays a Python run's shuffles (formats/); and what a training session
+ * keeps and says beyond Keras's loop, which fit() calls at its points: the
+ * log, resuming a saved run, replaying another run's batch order, why a
+ * run halted (session/).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "mf.h"
-#include "formats/numpy.h"  /* MF_ORDER_NUMPY's shuffles */
+#include "session/halt.h"
+#include "session/log.h"
+#include "session/replay.h"
+#include "session/resume.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------------ names */
 
@@ -708,10 +711,10 @@ static void implicit_l2_backward(mf_model *m, const side_tables *st, uint32_t u,
     }
 }
 
-/* ∂L/∂ũ = ∂L/∂r̂ · q̃, ∂L/∂q̃ = ∂L/∂r̂ · ũ, ∂L/∂b_u = ∂L/∂b_i = ∂L/∂r̂, and the
- * L2 term's (2λ/B)·w on every weight the rating used; n ratings of a batch of B */
-static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
-                         const uint32_t *i, size_t n, size_t B) {
+/* The bias and svdpp models' part of the backward pass: ∂L/∂b_u = ∂L/∂b_i =
+ * ∂L/∂r̂, and the L2 term's (2λ/B)·w on every weight the rating used */
+static void bias_backward(mf_model *m, const mf_work *w, const float *dpred, const uint32_t *u,
+                          const uint32_t *i, size_t n, size_t B) {
     side_tables su = side(m, USER_ROW), si = side(m, ITEM_ROW);
     float *bu = m->w.user_bias, *bi = m->w.item_bias;
     float *dbu = m->dw.user_bias, *dbi = m->dw.item_bias;
@@ -719,19 +722,27 @@ static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint
     float l2y_scale = 2.0f * m->cfg.l2_implicit / (float)B;
     size_t b;
     for (b = 0; b < n; b++) {
-        row_vector_backward(m, &su, u[b], dpred[b], w->iv[b]);
-        row_vector_backward(m, &si, i[b], dpred[b], w->uv[b]);
-    }
-    if (!mf_has_biases(m)) return;
-    for (b = 0; b < n; b++) {
         dbu[u[b]] += dpred[b] + l2_scale * bu[u[b]];
         dbi[i[b]] += dpred[b] + l2_scale * bi[i[b]];
-        row_l2_backward(m, &su, u[b], l2_scale, w->uv[b]); /* (rows marked above) */
+        row_l2_backward(m, &su, u[b], l2_scale, w->uv[b]); /* (dot_backward marked the rows) */
         row_l2_backward(m, &si, i[b], l2_scale, w->iv[b]);
         if (su.svdpp) implicit_l2_backward(m, &su, u[b], l2y_scale);
         nn_params_touch(&m->params, m->id.user_bias, u[b]);
         nn_params_touch(&m->params, m->id.item_bias, i[b]);
     }
+}
+
+/* ∂L/∂ũ = ∂L/∂r̂ · q̃ and ∂L/∂q̃ = ∂L/∂r̂ · ũ (then the biases' and L2's);
+ * n ratings of a batch of B */
+static void dot_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
+                         const uint32_t *i, size_t n, size_t B) {
+    side_tables su = side(m, USER_ROW), si = side(m, ITEM_ROW);
+    size_t b;
+    for (b = 0; b < n; b++) {
+        row_vector_backward(m, &su, u[b], dpred[b], w->iv[b]);
+        row_vector_backward(m, &si, i[b], dpred[b], w->uv[b]);
+    }
+    if (mf_has_biases(m)) bias_backward(m, w, dpred, u, i, n, B);
 }
 
 /* (λ/B) Σ_b (‖ũ‖² + ‖q̃‖² + b_u² + b_i²), from the vectors dot_forward
@@ -1410,63 +1421,6 @@ mf_epoch mf_epoch_unmeasured(void) {
     return e;
 }
 
-/* ------------------------------------------------------ Keras's log */
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Keras's progress bar: `  4096/90000 [=>............................] - ETA: 3s - loss: 0.9123` */
-static void progress_bar(FILE *log, size_t done, size_t total, double elapsed,
-                         double loss) {
-    char bar[31];
-    size_t width = 30, filled = total ? done * width / total : width, k;
-    for (k = 0; k < width; k++)
-        bar[k] = k < filled ? '=' : '.';
-    if (filled > 0 && filled < width) bar[filled - 1] = '>';
-    bar[width] = '\0';
-    fprintf(log, "\r%*zu/%zu [%s]", (int)snprintf(NULL, 0, "%zu", total), done,
-            total, bar);
-    if (done < total)
-        fprintf(log, " - ETA: %.0fs - loss: %.4f", done ? elapsed * (double)(total - done) / (double)done : 0.0, loss);
-    fflush(log);
-}
-
-static void log_epoch_end(FILE *log, size_t n, const mf_epoch *e, int has_val, size_t K,
-                          int bar) {
-    if (bar) {
-        progress_bar(log, n, n, e->seconds, e->loss);
-        fprintf(log, " - %.0fs %.0fus/step", e->seconds, /* Keras: per sample */
-                n ? 1e6 * e->seconds / (double)n : 0.0);
-    } else {
-        fprintf(log, " - %.0fs", e->seconds);
-    }
-    fprintf(log, " - loss: %.4f", e->loss);
-    if (has_val && !isnan(e->hr))
-        fprintf(log, " - hr@%zu: %.4f - ndcg@%zu: %.4f", K, e->hr, K, e->ndcg);
-    else if (has_val)
-        fprintf(log, " - val_loss: %.4f - val_rmse: %.4f - val_mae: %.4f",
-                e->val_loss, sqrt(e->val_loss), e->val_mae);
-    fprintf(log, "\n");
-    fflush(log);
-}
-
-void mf_show_progress(mf_run *run, size_t done, double mean_loss) {
-    double now;
-    if (!run->bar) return;
-    now = now_seconds() - run->started;
-    if (now - run->bar_shown < 0.1) return; /* ten bars a second at most */
-    progress_bar(run->bar, done, run->samples.n, now, mean_loss);
-    run->bar_shown = now;
-}
-
-int mf_stop_asked(const mf_run *run) {
-    const volatile sig_atomic_t *stop = run->cfg->session.stop;
-    return stop && *stop;
-}
-
 /* ------------------------------------------------------------ one batch */
 
 int mf_batch_init(mf_batch *b, const mf_model *m, size_t B) {
@@ -1636,7 +1590,7 @@ typedef struct {
     uint32_t *su, *si;      /* (N) implicit: the epoch's samples, positives and negatives */
     float *sy;              /* (N) their labels, 1 or 0 */
     data_user_items seen;   /* implicit: each user's training items, never drawn as negatives */
-    data_np_rng np_rng;     /* replaying NumPy's order */
+    data_np_rng np_rng;     /* replaying NumPy's order (session/replay.h) */
     size_t first;           /* epochs done before this run (a resumed one) */
     int has_val, keep_best;
     double best;            /* the best score so far (lower is better) */
@@ -1680,38 +1634,13 @@ static mf_samples draw_negatives(fit_state *fs) {
     return s;
 }
 
-/* A replayed run's order for this epoch (verification): Keras's own NumPy
- * shuffle, or the orders given; 0, or -1 with err. */
-static int replayed_order(fit_state *fs, size_t epoch, data_error *err) {
-    mf_run *run = &fs->run;
-    const mf_replay *rp = &run->cfg->replay;
-    size_t n = run->samples.n, k, before;
-    if (rp->order == MF_ORDER_GIVEN) {
-        if (rp->order_n != n) {
-            data_errorf(err, "the batch order permutes %zu samples; epoch %zu has %zu",
-                        rp->order_n, epoch + 1, n);
-            return -1;
-        }
-        memcpy(run->order, rp->orders + (rp->n_orders == 1 ? 0 : epoch) * n, n * sizeof *run->order);
-        return 0;
-    }
-    /* np.random.shuffle(index_array) on the same array every epoch (a
-     * resumed run replays the shuffles of the epochs before it) */
-    if (epoch == fs->first) {
-        for (k = 0; k < n; k++) run->order[k] = (uint32_t)k;
-        for (before = 0; before < fs->first; before++)
-            data_np_shuffle_u32(&fs->np_rng, run->order, n);
-    }
-    data_np_shuffle_u32(&fs->np_rng, run->order, n);
-    return 0;
-}
-
 /* This epoch's order of the samples: fit(shuffle=True) draws a fresh
  * permutation; 0, or -1 with err. */
 static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
     mf_run *run = &fs->run;
     size_t k;
-    if (run->cfg->replay.order != MF_ORDER_EMBREC) return replayed_order(fs, epoch, err);
+    if (run->cfg->replay.order != MF_ORDER_EMBREC) /* another run's (verification) */
+        return session_replay_order(run, &fs->np_rng, epoch, fs->first, err);
     if (run->engine->orders_itself) return 0;
     for (k = 0; k < run->samples.n; k++) run->order[k] = (uint32_t)k;
     nn_rng_shuffle_u32(&run->rng, run->order, run->samples.n);
@@ -1720,44 +1649,12 @@ static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
 
 /* Settings no training can run with; 0, or -1 with err. */
 static int check_fit(const mf_model *m, const mf_train_config *cfg, data_error *err) {
-    size_t start = cfg->session.resume && m->progress.present ? m->progress.epochs_done : 0;
-    const mf_replay *rp = &cfg->replay;
     if (cfg->fit.batch == 0 || cfg->fit.epochs == 0 || (m->cfg.implicit && cfg->fit.rank_k == 0)) {
         data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
         return -1;
     }
-    if (start >= cfg->fit.epochs) {
-        data_errorf(err, "the model has trained %zu epochs already: the run's total must be "
-                    "above that (it is %zu)", start, cfg->fit.epochs);
-        return -1;
-    }
-    if (rp->order == MF_ORDER_GIVEN &&
-        (!rp->orders || rp->n_orders == 0 || (rp->n_orders > 1 && rp->n_orders < cfg->fit.epochs))) {
-        data_errorf(err, "the batch order has %zu permutations for %zu epochs (give one, used "
-                    "every epoch, or one per epoch)", rp->n_orders, cfg->fit.epochs);
-        return -1;
-    }
-    return 0;
-}
-
-/* A resumed run's training counts: the larger of the saved ones and
- * train's, so that the same data gives what one run would have, and more
- * data raises them. 0 or -1 (no memory). */
-static int count_resumed(mf_model *m, const data_ratings *train) {
-    size_t U = m->n_users, I = m->n_items, k;
-    uint32_t *saved = malloc((U + I ? U + I : 1) * sizeof *saved);
-    if (!saved) return -1;
-    memcpy(saved, m->user_count, U * sizeof *saved);
-    memcpy(saved + U, m->item_count, I * sizeof *saved);
-    memset(m->user_count, 0, U * sizeof *m->user_count);
-    memset(m->item_count, 0, I * sizeof *m->item_count);
-    mf_count(m, train);
-    for (k = 0; k < U; k++)
-        if (saved[k] > m->user_count[k]) m->user_count[k] = saved[k];
-    for (k = 0; k < I; k++)
-        if (saved[U + k] > m->item_count[k]) m->item_count[k] = saved[U + k];
-    free(saved);
-    return 0;
+    if (session_resume_check(m, cfg, err) != 0) return -1;
+    return session_replay_check(cfg, err);
 }
 
 /* ModelCheckpoint: the weights, moments and step count of the best epoch */
@@ -1768,30 +1665,6 @@ static void keep_best_weights(fit_state *fs) {
     if (fs->run.opt.v) memcpy(fs->best_v, fs->run.opt.v, n * sizeof(float));
     fs->best_t = fs->run.opt.t;
     fs->have_best_w = 1;
-}
-
-/* The generators, the run's and the dropouts', as a resumed run finds
- * them: into the progress at the start of each epoch (before it draws
- * anything), out of it when a run resumes. */
-static int streams_alloc(mf_progress *pg, const mf_run *run) {
-    size_t n = 1 + run->n_dropout;
-    nn_rng *s = realloc(pg->streams, n * sizeof *s);
-    if (!s) return -1;
-    pg->streams = s;
-    pg->n_streams = n;
-    return 0;
-}
-
-static void streams_save(mf_progress *pg, const mf_run *run) {
-    size_t t;
-    pg->streams[0] = run->rng;
-    for (t = 0; t < run->n_dropout && 1 + t < pg->n_streams; t++) pg->streams[1 + t] = run->dropout[t];
-}
-
-static void streams_restore(const mf_progress *pg, mf_run *run) {
-    size_t t;
-    if (pg->n_streams > 0) run->rng = pg->streams[0];
-    for (t = 0; t < run->n_dropout && 1 + t < pg->n_streams; t++) run->dropout[t] = pg->streams[1 + t];
 }
 
 /* Share t's dropout generator: its own stream, so that the shuffles do not
@@ -1849,58 +1722,33 @@ static int fit_buffers(fit_state *fs, mf_history *hist, size_t N) {
     return fs->best_w && fs->best_m && fs->best_v ? 0 : -1;
 }
 
-/* --resume (resume 1): the epochs done, EarlyStopping's best and counter;
- * and the optimiser's state the model keeps, when it is this optimiser's */
-static void take_up_run(fit_state *fs, mf_history *hist, int resume) {
-    mf_model *m = fs->run.m;
-    const mf_progress *pg = &m->progress;
-    size_t e;
-    for (e = 0; e < fs->first; e++) hist->epoch[e] = mf_epoch_unmeasured();
-    hist->n = hist->first = fs->first;
-    if (resume && pg->best_epoch) {
-        hist->best = pg->best_epoch - 1;
-        hist->epoch[hist->best] = pg->best;
-        fs->best = m->cfg.implicit ? -pg->best.hr : pg->best.val_loss;
-        fs->wait = pg->wait;
-    }
-    if (m->opt_state.present && m->opt_state.cfg.kind == fs->run.cfg->fit.opt.kind)
-        nn_optimizer_resume(&fs->run.opt, m->opt_state.m, m->opt_state.v, m->opt_state.t);
-}
-
 /* Everything the run needs before its first epoch; 0, or -1 with err. */
 static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const data_ratings *val,
                     const mf_train_config *cfg, mf_history *hist, FILE *log, data_error *err) {
     mf_run *run = &fs->run;
-    mf_progress *pg = &m->progress;
-    int implicit = m->cfg.implicit, resume = cfg->session.resume && pg->present;
-    memset(fs, 0, sizeof *fs);
+    int implicit = m->cfg.implicit, has_val = val && val->n > 0;
     memset(hist, 0, sizeof *hist);
-    run->m = m;
-    run->cfg = cfg;
-    run->train = train;
-    run->loss = implicit ? nn_bce_logits_forward : nn_mse_forward;
-    run->dloss = implicit ? nn_bce_logits_backward : nn_mse_backward;
-    run->bar = log && cfg->session.verbose >= 2 && isatty(fileno(log)) ? log : NULL;
-    run->n_dropout = 1;
-    fs->first = resume ? pg->epochs_done : 0;
-    fs->has_val = val && val->n > 0;
-    fs->keep_best = fs->has_val && cfg->fit.restore_best;
-    fs->best = INFINITY;
-    if (check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err))) return -1;
-    if (mf_set_rated(m, train) != 0) goto oom; /* svdpp's N(u): before an engine copies m */
-    if (cfg->replay.order == MF_ORDER_NUMPY && data_np_seed(&fs->np_rng, cfg->replay.numpy_seed, err) != 0)
+    *fs = (fit_state){.has_val = has_val, .keep_best = has_val && cfg->fit.restore_best,
+                      .best = INFINITY, /* no best yet */
+                      .run = {.m = m, .cfg = cfg, .train = train, .n_dropout = 1,
+                              .loss = implicit ? nn_bce_logits_forward : nn_mse_forward,
+                              .dloss = implicit ? nn_bce_logits_backward : nn_mse_backward}};
+    session_log_open(run, log);
+    if (check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err)) ||
+        session_replay_open(&fs->np_rng, cfg, err) != 0)
         return -1;
-    if (fit_buffers(fs, hist, implicit ? train->n * (1 + cfg->fit.negatives) : train->n) != 0)
+    if (mf_set_rated(m, train) != 0 || /* svdpp's N(u): before an engine copies m */
+        fit_buffers(fs, hist, implicit ? train->n * (1 + cfg->fit.negatives) : train->n) != 0)
         goto oom;
-    take_up_run(fs, hist, resume);
+    fs->first = session_resume_start(run, hist, &fs->best, &fs->wait);
     nn_rng_seed(&run->rng, cfg->fit.seed);
-    if (run->engine->begin(run) != 0) goto oom;
-    if (fs->keep_best && resume && pg->best_epoch && pg->best_weights) keep_best_weights(fs);
-    if (cfg->session.resume ? count_resumed(m, train) != 0 : (mf_count(m, train), 0)) goto oom;
-    if (!(run->dropout = calloc(run->n_dropout, sizeof *run->dropout))) goto oom;
+    if (run->engine->begin(run) != 0 ||
+        (cfg->session.resume ? session_count_resumed(m, train) != 0 : (mf_count(m, train), 0)) ||
+        !(run->dropout = calloc(run->n_dropout, sizeof *run->dropout)))
+        goto oom;
     seed_dropout(run);
-    if (resume) streams_restore(pg, run);
-    if (streams_alloc(pg, run) != 0) goto oom;
+    if (session_streams_open(run) != 0) goto oom;
+    if (fs->keep_best && session_resumed_at_best(run)) keep_best_weights(fs);
     nn_flush_denormals();
     return 0;
 oom:
@@ -1908,112 +1756,48 @@ oom:
     return -1;
 }
 
-/* Keep the optimiser's state with the model (mf_model.opt_state), so that a
- * saved model can resume training. m, v: n floats each, or NULL (SGD). */
-static void keep_opt_state(mf_model *mo, const nn_optimizer_config *cfg, const float *m,
-                           const float *v, uint64_t t) {
-    size_t n = mo->params.n;
-    nn_free(mo->opt_state.m);
-    nn_free(mo->opt_state.v);
-    memset(&mo->opt_state, 0, sizeof mo->opt_state);
-    if (cfg->kind != NN_SGD) {
-        mo->opt_state.m = nn_alloc(n * sizeof(float));
-        mo->opt_state.v = nn_alloc(n * sizeof(float));
-        if (!mo->opt_state.m || !mo->opt_state.v || !m || !v) { /* no memory: none kept */
-            nn_free(mo->opt_state.m);
-            nn_free(mo->opt_state.v);
-            mo->opt_state.m = mo->opt_state.v = NULL;
-            return;
-        }
-        memcpy(mo->opt_state.m, m, n * sizeof(float));
-        memcpy(mo->opt_state.v, v, n * sizeof(float));
-    }
-    mo->opt_state.cfg = *cfg;
-    mo->opt_state.t = t;
-    mo->opt_state.present = 1;
-}
-
-/* The names of the tensors whose part of block (ps's layout: the weights,
- * or an optimiser moment) holds NaN or ±Inf, comma-separated, into buf */
-void mf_nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size) {
-    size_t t, r, c, used = 0;
-    buf[0] = '\0';
-    for (t = 0; t < ps->n_tensors; t++) {
-        const nn_tensor *tt = &ps->t[t];
-        int bad = 0;
-        for (r = 0; r < tt->rows && !bad; r++)
-            for (c = 0; c < tt->k && !bad; c++)
-                bad = !isfinite(block[tt->offset + r * tt->stride + c]);
-        if (bad && used + strlen(tt->name) + 3 < size)
-            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", tt->name);
-    }
-}
-
-/* The epoch ended early (a signal, or a loss that is no longer finite):
- * say what happened, and which epoch's weights the model keeps.
- * MF_TRAIN_STOPPED or MF_TRAIN_DIVERGED. */
-static int halt_training(const fit_state *fs, size_t epoch, const mf_history *hist,
-                         data_error *err) {
-    const mf_halt *h = &fs->run.halt;
-    char where[96], kept[96] = "", bad[256];
-    if (fs->have_best_w) /* mf_train then restores that epoch */
-        snprintf(kept, sizeof kept, "; the model keeps epoch %zu's weights", hist->best + 1);
-    if (h->batch) snprintf(where, sizeof where, "epoch %zu, batch %zu of %zu", epoch + 1, h->batch,
-                           h->batches);
-    else snprintf(where, sizeof where, "epoch %zu", epoch + 1);
-    if (h->why == MF_HALT_STOP) {
-        data_errorf(err, "interrupted in %s%s", where, kept);
-        return MF_TRAIN_STOPPED;
-    }
-    mf_nonfinite_tensors(&fs->run.m->params, fs->run.m->params.w, bad, sizeof bad);
-    data_errorf(err, "training diverged in %s: the loss is no longer finite (%s); "
-                "try a smaller learning rate than --lr %g%s", where,
-                bad[0] ? bad : "the weights are still finite", (double)fs->run.cfg->fit.opt.lr,
-                kept);
-    return MF_TRAIN_DIVERGED;
-}
-
-/* The epoch's samples and order, its log line; 0, or -1 with err. */
-static int epoch_begin(fit_state *fs, size_t epoch, FILE *log, data_error *err) {
+/* The epoch's samples and order; 0, or -1 with err. */
+static int epoch_begin(fit_state *fs, size_t epoch, data_error *err) {
     mf_run *run = &fs->run;
-    const mf_train_config *cfg = run->cfg;
-    streams_save(&run->m->progress, run); /* before the epoch draws anything */
+    size_t B = run->cfg->fit.batch;
+    session_streams_save(run); /* (for a resume) before the epoch draws anything */
     run->samples = run->m->cfg.implicit ? draw_negatives(fs) : explicit_samples(run->train);
-    if (log && cfg->session.verbose) fprintf(log, "Epoch %zu/%zu\n", epoch + 1, cfg->fit.epochs);
-    run->halt.why = MF_HALT_NONE;
-    run->halt.batch = 0;
-    run->halt.batches = (run->samples.n + cfg->fit.batch - 1) / cfg->fit.batch;
-    run->started = now_seconds();
-    run->bar_shown = 0.0;
+    session_log_epoch_begin(run, epoch);
+    run->halt = (mf_halt){.why = MF_HALT_NONE, .batches = (run->samples.n + B - 1) / B};
+    run->started = session_seconds();
     return epoch_order(fs, epoch, err);
 }
 
-/* val_loss and val_mae after the epoch (the model's output for every row,
- * as Keras), or an implicit model's HR@K and NDCG@K on the held-out items
- * among 99 sampled ones; 0, or -1 with err */
+/* an implicit model's validation: HR@K and NDCG@K of the held-out items,
+ * each ranked among 99 sampled ones; 0, or -1 with err */
+static int validate_ranking(const mf_run *run, const data_ratings *val, mf_epoch *e,
+                            data_error *err) {
+    mf_ranking r;
+    if (mf_rank_evaluate(run->m, run->train, val, run->cfg->fit.rank_k, 99, run->cfg->fit.seed,
+                         &r, err) != 0)
+        return -1;
+    e->hr = r.hr;
+    e->ndcg = r.ndcg;
+    return 0;
+}
+
+/* val_loss and val_mae after the epoch: the model's output for every row,
+ * as Keras's (an implicit model ranks instead); 0, or -1 with err */
 static int validate(const fit_state *fs, const data_ratings *val, mf_epoch *e, data_error *err) {
-    const mf_run *run = &fs->run;
+    mf_metrics vm;
     e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
     if (!fs->has_val) return 0;
-    if (run->m->cfg.implicit) {
-        mf_ranking r;
-        if (mf_rank_evaluate(run->m, run->train, val, run->cfg->fit.rank_k, 99, run->cfg->fit.seed,
-                             &r, err) != 0)
-            return -1;
-        e->hr = r.hr;
-        e->ndcg = r.ndcg;
-    } else {
-        mf_metrics vm = mf_evaluate_threads(run->m, val, 0, run->cfg->speed.threads);
-        e->val_loss = vm.mse;
-        e->val_mae = vm.mae;
-    }
+    if (fs->run.m->cfg.implicit) return validate_ranking(&fs->run, val, e, err);
+    vm = mf_evaluate_threads(fs->run.m, val, 0, fs->run.cfg->speed.threads);
+    e->val_loss = vm.mse;
+    e->val_mae = vm.mae;
     return 0;
 }
 
 /* EarlyStopping(patience) and ModelCheckpoint(save_best_only) after an
  * epoch: 1 when training should stop here */
-static int early_stopping(fit_state *fs, mf_history *hist, size_t epoch, FILE *log) {
-    const mf_train_config *cfg = fs->run.cfg;
+static int early_stopping(fit_state *fs, mf_history *hist, size_t epoch) {
+    const mf_fit *fit = &fs->run.cfg->fit;
     const mf_epoch *e = &hist->epoch[epoch];
     double score = fs->run.m->cfg.implicit ? -e->hr : e->val_loss; /* lower is better */
     if (!fs->has_val) {
@@ -2027,89 +1811,27 @@ static int early_stopping(fit_state *fs, mf_history *hist, size_t epoch, FILE *l
         if (fs->keep_best) keep_best_weights(fs); /* with the optimiser's state */
         return 0;
     }
-    if (!cfg->fit.patience || ++fs->wait < cfg->fit.patience) return 0;
-    if (epoch + 1 == cfg->fit.epochs) { /* the epoch cap ends the run, not the callback */
-        if (log && cfg->session.verbose)
-            fprintf(log, "Epoch %05zu: the last epoch (no improvement for %zu epochs)\n",
-                    epoch + 1, fs->wait);
-        return 1;
-    }
-    hist->stopped_early = 1;
-    if (log && cfg->session.verbose) fprintf(log, "Epoch %05zu: early stopping\n", epoch + 1);
+    if (!fit->patience || ++fs->wait < fit->patience) return 0;
+    hist->stopped_early = epoch + 1 < fit->epochs; /* (at the cap, the cap ends the run) */
+    session_log_early_stop(&fs->run, epoch, fs->wait, hist->stopped_early);
     return 1;
 }
 
-/* EarlyStopping's state when training returns, and the settings of the
- * run, into m->progress (its generators are already there). best_known:
- * hist->best is an epoch measured on validation rows; at_best: the model's
- * weights are that epoch's. */
-static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_history *hist,
-                            int best_known, size_t wait, int at_best) {
-    mf_progress *pg = &m->progress;
-    pg->present = 1;
-    pg->epochs_done = hist->n;
-    pg->best_epoch = best_known ? hist->best + 1 : 0;
-    pg->best = best_known ? hist->epoch[hist->best] : mf_epoch_unmeasured();
-    pg->best.seconds = 0.0;
-    pg->best_weights = best_known && at_best;
-    pg->wait = wait;
-    pg->epochs = cfg->fit.epochs;
-    pg->batch = cfg->fit.batch;
-    pg->patience = cfg->fit.patience;
-    pg->negatives = cfg->fit.negatives;
-    pg->rank_k = cfg->fit.rank_k;
-    pg->blocks = cfg->speed.blocks;
-    pg->restore_best = cfg->fit.restore_best;
-    pg->seed = cfg->fit.seed;
-    pg->order = cfg->replay.order;
-    pg->numpy_seed = cfg->replay.numpy_seed;
-}
-
-/* The end of the run (rc: how it ended): the best weights back when they
- * are not the last, the optimiser's state and the progress with the
- * model, the log's closing line. */
-static void fit_close(fit_state *fs, const mf_history *hist, int rc, FILE *log) {
+/* The end of the run (rc: how it ended): the best weights and their
+ * optimiser state back when they are not the last, what a resumed run
+ * takes up kept with the model, the log's closing line. */
+static void fit_close(fit_state *fs, const mf_history *hist, int rc) {
     mf_run *run = &fs->run;
-    mf_model *m = run->m;
-    const mf_train_config *cfg = run->cfg;
+    nn_params *ps = &run->m->params;
     int best_known = fs->has_val && fs->best < INFINITY;
     int at_best = rc == 0 && hist->best + 1 == hist->n; /* the last epoch's weights are the best's */
-    if (rc == 0) streams_save(&m->progress, run); /* as the next epoch would start */
-    if (fs->keep_best && fs->have_best_w && !at_best) { /* back to the best */
-        memcpy(m->params.w, fs->best_w, m->params.n * sizeof(float));
-        keep_opt_state(m, &cfg->fit.opt, fs->best_m, fs->best_v, fs->best_t);
+    if (fs->have_best_w && !at_best) { /* back to the best */
+        memcpy(ps->w, fs->best_w, ps->n * sizeof(float));
+        nn_optimizer_resume(&run->opt, fs->best_m, fs->best_v, fs->best_t);
         at_best = 1;
-    } else {
-        keep_opt_state(m, &cfg->fit.opt, run->opt.m, run->opt.v, run->opt.t);
     }
-    progress_record(m, cfg, hist, best_known, fs->wait, at_best);
-    if (log && cfg->session.verbose && best_known) {
-        const mf_epoch *b = &hist->epoch[hist->best];
-        if (m->cfg.implicit)
-            fprintf(log, "Best HR@%zu %.4f (NDCG@%zu %.4f) at epoch %zu", cfg->fit.rank_k, b->hr,
-                    cfg->fit.rank_k, b->ndcg, hist->best + 1);
-        else
-            fprintf(log, "Best val_loss %.4f (RMSE %.4f) at epoch %zu", b->val_loss,
-                    sqrt(b->val_loss), hist->best + 1);
-        if (fs->keep_best && fs->have_best_w) /* ModelCheckpoint(save_best_only) */
-            fprintf(log, "; the model keeps that epoch's weights\n");
-        else if (hist->best + 1 != hist->n) /* a run without it keeps what it ended with */
-            fprintf(log, "; the model keeps the last epoch's (%zu) weights\n", hist->n);
-        else
-            fprintf(log, "\n");
-    }
-}
-
-static void log_start(const fit_state *fs, const data_ratings *val, FILE *log) {
-    const mf_train_config *cfg = fs->run.cfg;
-    if (!log || !cfg->session.verbose) return;
-    if (fs->run.m->cfg.implicit)
-        fprintf(log, "Train on %zu positives with %zu negatives each%s\n", fs->run.train->n,
-                cfg->fit.negatives, fs->has_val ? ", rank the held-out items each epoch" : "");
-    else if (fs->has_val)
-        fprintf(log, "Train on %zu samples, validate on %zu samples\n", fs->run.train->n, val->n);
-    else
-        fprintf(log, "Train on %zu samples\n", fs->run.train->n);
+    session_resume_keep(run, hist, rc, best_known, fs->wait, at_best);
+    session_log_best(run, hist, best_known, fs->have_best_w);
 }
 
 /* the session's record of the history (--history); 0, or -1 with err */
@@ -2128,26 +1850,24 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
         mf_history_free(hist);
         return -1;
     }
-    log_start(&fs, val, log);
+    session_log_start(run, val);
     for (epoch = fs.first; epoch < cfg->fit.epochs; epoch++) {
         mf_epoch *e = &hist->epoch[epoch];
-        if (epoch_begin(&fs, epoch, log, err) != 0) { rc = -1; break; }
+        if (epoch_begin(&fs, epoch, err) != 0) { rc = -1; break; }
         e->loss = run->engine->epoch(run);             /* the epoch's batches */
         run->engine->settle(run);                      /* every weight up to date */
         if (run->halt.why != MF_HALT_NONE) {
-            if (run->bar) fprintf(log, "\n");
-            rc = halt_training(&fs, epoch, hist, err);
+            rc = session_halt(run, epoch, fs.have_best_w ? hist->best + 1 : 0, err);
             break;
         }
         if (validate(&fs, val, e, err) != 0) { rc = -1; break; }
-        e->seconds = now_seconds() - run->started;
+        e->seconds = session_seconds() - run->started;
         hist->n = epoch + 1;
-        if (log && cfg->session.verbose)
-            log_epoch_end(log, run->samples.n, e, fs.has_val, cfg->fit.rank_k, run->bar != NULL);
+        session_log_epoch_end(run, e, fs.has_val);
         if (record(cfg, hist, 0, err) != 0) { rc = -1; break; } /* the run would go unrecorded */
-        if (early_stopping(&fs, hist, epoch, log)) break;
+        if (early_stopping(&fs, hist, epoch)) break;
     }
-    fit_close(&fs, hist, rc, log);
+    fit_close(&fs, hist, rc);
     fit_free(&fs);
     if (record(cfg, hist, 1, rc ? NULL : err) != 0 && rc == 0) return -1;
     return rc;

@@ -459,6 +459,7 @@ typedef struct {
     nn_rng *dropout;         /* (n_dropout) dropout generators: share t draws from dropout[t] */
     size_t n_dropout;        /* 1, or as many as an engine's begin asks for */
     mf_halt halt;            /* set by an epoch that ends early */
+    FILE *log;               /* where Keras's log lines go, or NULL (session/log.h) */
     FILE *bar;               /* where a progress bar goes, or NULL */
     double started;          /* when the epoch began (seconds) */
     double bar_shown;        /* when the last bar was drawn (seconds into the epoch) */
@@ -505,9 +506,11 @@ void mf_batch_backward(const mf_run *run, mf_model *m, mf_batch *b, size_t nb);
  * to date first */
 void mf_mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B);
 /* the epoch's progress on the terminal (at most ten times a second): done
- * samples of the epoch's, their mean loss so far */
+ * samples of the epoch's, their mean loss so far (session/log.c, with the
+ * rest of Keras's log) */
 void mf_show_progress(mf_run *run, size_t done, double mean_loss);
-/* 1 when the session's stop flag is up (a signal asked training to end) */
+/* 1 when the session's stop flag is up (a signal asked training to end;
+ * session/halt.c, with what the run then says) */
 int mf_stop_asked(const mf_run *run);
 
 
@@ -628,9 +631,6 @@ void mf_layout(mf_model *m);
 /* mf_layout, then the parameter block, counts and genres allocated (not the ids
  * or id maps) and m->w, m->dw pointed into it; 0, or -1 with err */
 int mf_alloc(mf_model *m, data_error *err);
-/* the names of the tensors whose part of block (in ps's layout) holds NaN or
- * ±Inf, comma-separated, into buf ("" when none) */
-void mf_nonfinite_tensors(const nn_params *ps, const float *block, char *buf, size_t size);
 /* Dense layer l's inputs C and outputs O (0 ≤ l ≤ n_hidden; n_hidden is the output) */
 size_t mf_layer_in(const mf_config *c, size_t l);
 size_t mf_layer_out(const mf_config *c, size_t l);

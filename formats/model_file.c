@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "formats/model_file.h"
 #include "formats/output.h"
+#include "session/halt.h" /* mf_nonfinite_tensors */
 
 #include <errno.h>
 #include <math.h>

@@ -44,7 +44,7 @@ path "notebook 003: the dot model, MSE, AdaMax, the loop" \
     mf.c:mf_gather_batch mf.c:mf_batch_gradient mf.c:mf_batch_loss mf.c:mf_batch_backward \
     mf.c:mf_forward mf.c:dot_forward mf.c:row_vector mf.h:mf_rating_offset \
     nn.c:nn_mse_forward nn.c:nn_mse_backward \
-    mf.c:mf_backward mf.c:dot_backward mf.c:row_vector_backward mf.c:row_vector_scatter \
+    mf.c:mf_backward mf.c:dot_backward mf.c:row_vector_backward \
     nn.c:nn_optimizer_step nn.c:nn_optimizer_rate nn.c:nn_adamax_lr_t \
     nn.c:nn_optimizer_update_span nn.c:nn_adamax_update_scalar \
     mf.c:validate mf.c:early_stopping mf.c:fit_close

@@ -39,16 +39,18 @@ LDLIBS     = -lm -lpthread
 # rest: cli/ the command line and its pictures, formats/ the file formats
 # and NumPy compatibility, session/ what a training session keeps and says
 # beyond Keras's loop (its log, resuming, replaying another run's order,
-# why it halted), fast/ the speed machinery, which the reference build
-# (make reference) leaves out.
+# why it halted), use/ what using a model takes beyond the notebooks'
+# (baselines, cold start, many users at once), fast/ the speed machinery,
+# which the reference build (make reference) leaves out.
 CORE     = nn.c data.c mf.c
 FORMATS  = $(sort $(wildcard formats/*.c))
 SESSION  = $(sort $(wildcard session/*.c))
+USE      = $(sort $(wildcard use/*.c))
 FAST     = $(sort $(wildcard fast/*.c))
 CLI      = $(filter-out cli/main.c,$(sort $(wildcard cli/*.c)))
-HEADERS  = $(wildcard *.h formats/*.h session/*.h fast/*.h cli/*.h)
+HEADERS  = $(wildcard *.h formats/*.h session/*.h use/*.h fast/*.h cli/*.h)
 obj      = $(patsubst %.c,build/%.o,$(1))
-LIB      = $(call obj,$(CORE) $(FORMATS) $(SESSION) $(FAST) $(CLI))
+LIB      = $(call obj,$(CORE) $(FORMATS) $(SESSION) $(USE) $(FAST) $(CLI))
 TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \
         tests/test_viz.c tests/test_fast.c tests/test_cli.c tests/fixture.c
 
@@ -72,7 +74,7 @@ build/reference/cli/main.o: cli/main.c $(HEADERS) build/flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -I. -DEMBREC_REFERENCE -c $< -o $@
 
-embrec-reference: build/reference/cli/main.o $(call obj,$(CORE) $(FORMATS) $(SESSION) $(CLI))
+embrec-reference: build/reference/cli/main.o $(call obj,$(CORE) $(FORMATS) $(SESSION) $(USE) $(CLI))
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
 
 reference: embrec-reference
@@ -143,7 +145,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_TARGETS ?= $(shell grep -o '^ *TARGET."[a-z0-9_]*"' tests/fuzz/fuzz.c | cut -d'"' -f2)
 FUZZ_CFLAGS   = $(WARN) -g -O1 -ffp-contract=off $(SIMDFLAGS) -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_LIB      = $(patsubst %.c,build/fuzz/%.o,$(CORE) $(FORMATS) $(SESSION) $(FAST))
+FUZZ_LIB      = $(patsubst %.c,build/fuzz/%.o,$(CORE) $(FORMATS) $(SESSION) $(USE) $(FAST))
 $(shell mkdir -p build/fuzz; echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' | cmp -s - build/fuzz/flags || echo '$(FUZZ_CC) $(FUZZ_CFLAGS)' > build/fuzz/flags)
 
 build/fuzz/%.o: %.c $(HEADERS) build/fuzz/flags

@@ -49,54 +49,35 @@ int mf_kind_parse(const char *name, mf_kind *kind) {
     return -1;
 }
 
+/* the kinds with Dense layers: deep .. ncf (svdpp came later, after them) */
+static int is_network(mf_kind kind) {
+    return kind >= MF_DEEP && kind <= MF_NCF;
+}
+
 mf_config mf_defaults(void) {
-    mf_config c;
-    memset(&c, 0, sizeof c);
-    c.kind = MF_DOT;
-    c.dim = 8;
-    c.centre = 0;
-    c.l2 = 0.0f;
-    c.init_limit = 0.05f; /* keras.initializers.RandomUniform(-0.05, 0.05) */
-    c.hidden_act = NN_LINEAR;
+    mf_config c = {.kind = MF_DOT, .dim = 8, .hidden_act = NN_LINEAR,
+                   .init_limit = 0.05f}; /* keras.initializers.RandomUniform(-0.05, 0.05) */
     return c;
 }
 
 mf_config mf_defaults_for(mf_kind kind) {
-    mf_config c = mf_defaults();
+    static const mf_config networks[MF_N_KINDS] = {
+        /* notebook 002: 50-wide embeddings, Dense 64, 10 (the notebook does
+         * not print its dropout rates) */
+        [MF_DEEP] = {.dim = 50, .n_hidden = 2, .hidden = {64, 10}, .hidden_act = NN_RELU,
+                     .dropout_embed = 0.2f, .dropout_hidden = 0.2f},
+        /* notebook 004: 100-wide, Dense 50 linear */
+        [MF_NEUMF] = {.dim = 100, .n_hidden = 1, .hidden = {50}, .hidden_act = NN_LINEAR,
+                      .dropout_embed = 0.5f, .dropout_hidden = 0.5f, .output_lecun = 1},
+        [MF_GMF] = {.dim = 8, .hidden_act = NN_LINEAR}, /* NCF: ŷ = σ(h·(p ⊙ q)) */
+        /* NCF: a tower halving towards the output */
+        [MF_MLP] = {.dim = 32, .n_hidden = 3, .hidden = {64, 32, 16}, .hidden_act = NN_RELU},
+        /* NCF's NeuMF with 8 predictive factors */
+        [MF_NCF] = {.dim = 8, .n_hidden = 3, .hidden = {32, 16, 8}, .hidden_act = NN_RELU},
+    };
+    mf_config c = is_network(kind) ? networks[kind] : mf_defaults();
     c.kind = kind;
-    if (kind == MF_DEEP) { /* notebook 002: 50-wide embeddings, Dense 64, 10 */
-        c.dim = 50;
-        c.n_hidden = 2;
-        c.hidden[0] = 64;
-        c.hidden[1] = 10;
-        c.hidden_act = NN_RELU;
-        c.dropout_embed = 0.2f; /* the notebook does not print its rates */
-        c.dropout_hidden = 0.2f;
-    } else if (kind == MF_NEUMF) { /* notebook 004: 100-wide, Dense 50 linear */
-        c.dim = 100;
-        c.n_hidden = 1;
-        c.hidden[0] = 50;
-        c.hidden_act = NN_LINEAR;
-        c.dropout_embed = 0.5f;
-        c.dropout_hidden = 0.5f;
-        c.output_lecun = 1;
-    } else if (kind == MF_GMF) { /* NCF: ŷ = σ(h·(p ⊙ q)) */
-        c.dim = 8;
-    } else if (kind == MF_MLP) { /* NCF: a tower halving towards the output */
-        c.dim = 32;
-        c.n_hidden = 3;
-        c.hidden[0] = 64;
-        c.hidden[1] = 32;
-        c.hidden[2] = 16;
-        c.hidden_act = NN_RELU;
-    } else if (kind == MF_NCF) { /* NCF's NeuMF with 8 predictive factors */
-        c.dim = 8;
-        c.n_hidden = 3;
-        c.hidden[0] = 32;
-        c.hidden[1] = 16;
-        c.hidden[2] = 8;
-        c.hidden_act = NN_RELU;
-    }
+    c.init_limit = mf_defaults().init_limit; /* every kind's embeddings start alike */
     return c;
 }
 
@@ -105,11 +86,6 @@ int mf_weights_finite(const mf_model *m) {
     for (k = 0; k < m->params.n; k++)
         if (!isfinite(m->params.w[k])) return 0;
     return 1;
-}
-
-/* the kinds with Dense layers: deep .. ncf (svdpp came later, after them) */
-static int is_network(mf_kind kind) {
-    return kind >= MF_DEEP && kind <= MF_NCF;
 }
 
 int mf_is_deep(const mf_model *m) {
@@ -1139,28 +1115,7 @@ mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback) {
     return mf_evaluate_threads(m, r, fallback, 1);
 }
 
-mf_metrics mf_evaluate_mean(float mean, const data_ratings *r) {
-    mf_metrics out;
-    double se = 0.0, ae = 0.0;
-    size_t k;
-    memset(&out, 0, sizeof out);
-    for (k = 0; k < r->n; k++) {
-        double e = (double)mean - (double)r->rating[k];
-        se += e * e;
-        ae += fabs(e);
-    }
-    out.n = r->n;
-    if (r->n) {
-        out.mse = se / (double)r->n;
-        out.rmse = sqrt(out.mse);
-        out.mae = ae / (double)r->n;
-    }
-    return out;
-}
-
 /* ------------------------------------------------------------ ranking */
-
-#define SCORE_CHUNK 256
 
 /* min-heap on score: the root is the weakest of the n best so far */
 static void heap_sift_down(mf_scored *h, size_t n, size_t k) {
@@ -1194,29 +1149,16 @@ static void offer(mf_scored *out, size_t n, size_t *filled, mf_scored s) {
     }
 }
 
-/* scores[k] for the items[k] of user u */
-typedef void (*item_scorer)(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
-                            size_t n, float *scores);
-
 static void model_scores(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
                          size_t n, float *scores) {
     const mf_model *m = ctx;
-    uint32_t users[SCORE_CHUNK];
+    uint32_t users[MF_SCORE_CHUNK];
     size_t start, k;
-    for (k = 0; k < SCORE_CHUNK; k++) users[k] = u;
-    for (start = 0; start < n; start += SCORE_CHUNK) {
-        size_t nb = n - start < SCORE_CHUNK ? n - start : SCORE_CHUNK;
+    for (k = 0; k < MF_SCORE_CHUNK; k++) users[k] = u;
+    for (start = 0; start < n; start += MF_SCORE_CHUNK) {
+        size_t nb = n - start < MF_SCORE_CHUNK ? n - start : MF_SCORE_CHUNK;
         mf_forward(m, w, scores + start, users, items + start, nb, NULL);
     }
-}
-
-static void popularity_scores(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
-                              size_t n, float *scores) {
-    const uint32_t *count = ctx;
-    size_t k;
-    (void)w;
-    (void)u;
-    for (k = 0; k < n; k++) scores[k] = (float)count[items[k]];
 }
 
 /* what a ranking pass needs besides the scorer, allocated once */
@@ -1279,7 +1221,7 @@ static int rank_state_init(rank_state *s, mf_work *w, const mf_model *m, size_t 
     if (!s->all || !s->score || !s->neg || !s->top ||
         data_user_items_build(&s->train, train, n_users) != 0 ||
         data_user_items_build(&s->test, test, n_users) != 0 ||
-        (m && mf_work_init(w, m, SCORE_CHUNK) != 0)) {
+        (m && mf_work_init(w, m, MF_SCORE_CHUNK) != 0)) {
         rank_state_free(s);
         mf_work_free(w);
         return -1;
@@ -1319,9 +1261,9 @@ static void rank_user(rank_state *s, uint32_t u, size_t n_items, size_t K, size_
     out->users++;
 }
 
-static int rank_with(item_scorer f, const void *ctx, const mf_model *m, size_t n_users,
-                     size_t n_items, const data_ratings *train, const data_ratings *test,
-                     size_t K, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
+int mf_rank_with(mf_item_scorer f, const void *ctx, const mf_model *m, size_t n_users,
+                 size_t n_items, const data_ratings *train, const data_ratings *test,
+                 size_t K, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
     rank_state s;
     mf_work w;
     nn_rng rng;
@@ -1357,26 +1299,8 @@ static int rank_with(item_scorer f, const void *ctx, const mf_model *m, size_t n
 
 int mf_rank_evaluate(const mf_model *m, const data_ratings *train, const data_ratings *test,
                      size_t k, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
-    return rank_with(model_scores, m, m, m->n_users, m->n_items, train, test, k, n_neg, seed,
-                     out, err);
-}
-
-int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train,
-                       const data_ratings *test, size_t k, size_t n_neg, uint64_t seed,
-                       mf_ranking *out, data_error *err) {
-    uint32_t *count = calloc(n_items ? n_items : 1, sizeof *count);
-    size_t j;
-    int rc;
-    if (!count) {
-        data_errorf(err, "out of memory for the popularity baseline");
-        return -1;
-    }
-    for (j = 0; j < train->n; j++)
-        if (train->item[j] < n_items) count[train->item[j]]++;
-    rc = rank_with(popularity_scores, count, NULL, n_users, n_items, train, test, k, n_neg,
-                   seed, out, err);
-    free(count);
-    return rc;
+    return mf_rank_with(model_scores, m, m, m->n_users, m->n_items, train, test, k, n_neg, seed,
+                        out, err);
 }
 
 /* ------------------------------------------------------------ training
@@ -2004,20 +1928,20 @@ const mf_recipe *mf_recipe_find(const char *name) {
 /* ------------------------------------------------------------ recommend */
 
 /* The n best items by the model's output for user u (w->cold_user, when
- * set, stands in for u), in chunks of SCORE_CHUNK through one forward pass
+ * set, stands in for u), in chunks of MF_SCORE_CHUNK through one forward pass
  * each, kept in a heap of the best n. */
-static size_t recommend_with(const mf_model *m, mf_work *w, uint32_t u, const uint8_t *exclude,
-                             mf_scored *out, size_t n) {
-    uint32_t users[SCORE_CHUNK], items[SCORE_CHUNK];
-    float scores[SCORE_CHUNK];
+size_t mf_recommend_with(const mf_model *m, mf_work *w, uint32_t u, const uint8_t *exclude,
+                         mf_scored *out, size_t n) {
+    uint32_t users[MF_SCORE_CHUNK], items[MF_SCORE_CHUNK];
+    float scores[MF_SCORE_CHUNK];
     size_t filled = 0, nb = 0, k;
     uint32_t i;
-    for (k = 0; k < SCORE_CHUNK; k++) users[k] = u;
+    for (k = 0; k < MF_SCORE_CHUNK; k++) users[k] = u;
     for (i = 0; i <= m->n_items; i++) {
         if (i < m->n_items) { /* collect a chunk of candidates, then score it at once */
             if (!row_known(m, ITEM_ROW, i) || (exclude && exclude[i])) continue;
             items[nb++] = i;
-            if (nb < SCORE_CHUNK) continue;
+            if (nb < MF_SCORE_CHUNK) continue;
         }
         mf_forward(m, w, scores, users, items, nb, NULL);
         for (k = 0; k < nb; k++) {
@@ -2036,85 +1960,9 @@ size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n) {
     mf_work w;
     size_t got;
-    if (n == 0 || u >= m->n_users || mf_work_init(&w, m, SCORE_CHUNK) != 0) return 0;
-    got = recommend_with(m, &w, u, exclude, out, n);
+    if (n == 0 || u >= m->n_users || mf_work_init(&w, m, MF_SCORE_CHUNK) != 0) return 0;
+    got = mf_recommend_with(m, &w, u, exclude, out, n);
     mf_work_free(&w);
-    return got;
-}
-
-/* mf_recommend_users in shares: share t of T takes the t-th run of the
- * block's users, with an exclusion list and scratch of its own */
-typedef struct {
-    const mf_model *m;
-    const data_user_items *rated;
-    uint32_t first;       /* the block's first user */
-    size_t count, n;
-    mf_scored *out;       /* (count, n) */
-    size_t *got;          /* (count) */
-    uint8_t *failed;      /* (T) share t ran out of memory */
-} recommend_task;
-
-static void recommend_share(void *ctx, size_t t, size_t T) {
-    recommend_task *rt = ctx;
-    const mf_model *m = rt->m;
-    uint8_t *exclude = calloc(m->n_items ? m->n_items : 1, 1);
-    mf_work w;
-    size_t b, k;
-    if (!exclude || mf_work_init(&w, m, SCORE_CHUNK) != 0) {
-        free(exclude);
-        rt->failed[t] = 1;
-        return;
-    }
-    for (b = rt->count * t / T; b < rt->count * (t + 1) / T; b++) {
-        uint32_t u = rt->first + (uint32_t)b;
-        const uint32_t *it = rt->rated && u < rt->rated->n_users
-                                 ? rt->rated->item + rt->rated->start[u] : NULL;
-        size_t nr = it ? rt->rated->start[u + 1] - rt->rated->start[u] : 0;
-        rt->got[b] = 0;
-        if (!mf_user_known(m, u)) continue;
-        for (k = 0; k < nr; k++) exclude[it[k]] = 1;
-        rt->got[b] = recommend_with(m, &w, u, exclude, rt->out + b * rt->n, rt->n);
-        for (k = 0; k < nr; k++) exclude[it[k]] = 0;
-    }
-    mf_work_free(&w);
-    free(exclude);
-}
-
-int mf_recommend_users(const mf_model *m, const data_user_items *rated, uint32_t first,
-                       size_t count, size_t n, size_t threads, mf_scored *out, size_t *got) {
-    recommend_task rt = {.m = m, .rated = rated, .first = first, .count = count, .n = n,
-                         .out = out, .got = got};
-    size_t t, T = threads < 1 ? 1 : threads;
-    int failed = 0;
-    if (T > count) T = count ? count : 1;
-    rt.failed = calloc(T, 1);
-    if (!rt.failed) return -1;
-    nn_run_shares(T, recommend_share, &rt);
-    for (t = 0; t < T; t++) failed |= rt.failed[t];
-    free(rt.failed);
-    return failed ? -1 : 0;
-}
-
-size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
-                         mf_scored *out, size_t n) {
-    size_t K = m->cfg.dim, got, k;
-    float *cold;
-    mf_work w;
-    if (n == 0 || n_features == 0 || !m->user_features.n_features) return 0;
-    for (k = 0; k < n_features; k++)
-        if (features[k] >= m->user_features.n_features) return 0;
-    cold = calloc(K, sizeof *cold);
-    if (!cold || mf_work_init(&w, m, SCORE_CHUNK) != 0) {
-        free(cold);
-        return 0;
-    }
-    for (k = 0; k < n_features; k++) /* ũ = (1/|F|) Σ e_f */
-        vec_axpy(cold, 1.0f / (float)n_features,
-                 m->w.user_feature_embedding + features[k] * m->S, K);
-    w.cold_user = cold;
-    got = recommend_with(m, &w, 0, NULL, out, n);
-    mf_work_free(&w);
-    free(cold);
     return got;
 }
 

@@ -529,8 +529,6 @@ mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback);
 /* the same on `threads` threads; the metrics do not depend on how many */
 mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fallback,
                                size_t threads);
-/* the same for always predicting the mean rating: the baseline to beat */
-mf_metrics mf_evaluate_mean(float mean, const data_ratings *r);
 
 /* ------------------------------------------------------------ ranking */
 
@@ -555,10 +553,18 @@ typedef struct {
 int mf_rank_evaluate(const mf_model *m, const data_ratings *train,
                      const data_ratings *test, size_t k, size_t n_neg,
                      uint64_t seed, mf_ranking *out, data_error *err);
-/* the most-popular baseline: score items by their number of training rows */
-int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train,
-                       const data_ratings *test, size_t k, size_t n_neg,
-                       uint64_t seed, mf_ranking *out, data_error *err);
+
+/* Rows of items scored at once by one forward pass (what scratch for
+ * scoring, an mf_work, needs room for). */
+#define MF_SCORE_CHUNK 256
+/* scores[k] for the items[k] of user u; w: scratch for MF_SCORE_CHUNK rows */
+typedef void (*mf_item_scorer)(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
+                               size_t n, float *scores);
+/* the same protocol for any scorer f (with its ctx; m, when not NULL, is
+ * the model w is made for): what a baseline is ranked by (use/baselines.h) */
+int mf_rank_with(mf_item_scorer f, const void *ctx, const mf_model *m, size_t n_users,
+                 size_t n_items, const data_ratings *train, const data_ratings *test,
+                 size_t k, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err);
 
 /* ------------------------------------------------------------ recipes */
 
@@ -593,20 +599,10 @@ typedef struct { uint32_t item; float score; } mf_scored;
 size_t mf_recommend(const mf_model *m, uint32_t u, const uint8_t *exclude,
                     mf_scored *out, size_t n);
 
-/* The n best items of each of users first .. first+count−1, as mf_recommend
- * gives them, excluding what each rated (rated may be NULL), on `threads`
- * threads (each user's list does not depend on how many). out: (count, n),
- * got: (count) how many each has (0 for a user the model cannot score).
- * 0 or -1 (no memory). */
-int mf_recommend_users(const mf_model *m, const data_user_items *rated, uint32_t first,
-                       size_t count, size_t n, size_t threads, mf_scored *out, size_t *got);
-
-/* Cold start: the n best items for a user the model never saw, known only
- * by features (ids into the model's user features): ũ = the mean of their
- * embeddings stands in for the user in every model (the bias model adds
- * μ + b_i; no user bias is known), scored against every item as
- * mf_recommend does. 0 when the model has no user features. */
-size_t mf_recommend_cold(const mf_model *m, const uint32_t *features, size_t n_features,
+/* mf_recommend with the caller's scratch w (room for MF_SCORE_CHUNK rows),
+ * for callers that score many users; w->cold_user, when set, stands in for
+ * u (use/cold_start.h) */
+size_t mf_recommend_with(const mf_model *m, mf_work *w, uint32_t u, const uint8_t *exclude,
                          mf_scored *out, size_t n);
 
 typedef enum { MF_COSINE, MF_EUCLIDEAN } mf_metric;

@@ -33,6 +33,9 @@
 #include "nn.h"
 #include "summary.h"
 #include "tune.h"
+#include "use/baselines.h"
+#include "use/cold_start.h"
+#include "use/many_users.h"
 #include "viz.h"
 
 #define EXIT_USAGE 2

@@ -40,6 +40,7 @@
 #include "../../fast/fast.h"
 #include "../../fast/reader.h"
 #include "../../mf.h"
+#include "../../use/cold_start.h"
 
 #ifndef FUZZ_NAME
 #error "compile with -DFUZZ_NAME=\"name\" (see the table at the end of this file)"

@@ -2373,6 +2373,20 @@ static size_t history_numbers(const char *path, double *v, size_t max) {
     return n;
 }
 
+/* The README's reading guide is what tests/reading_guide.sh measures: its
+ * tables' rows (function, file, length) and totals, in the script's order
+ * (a function renamed, moved or grown shows here). */
+static void test_reading_guide_matches_readme(void) {
+    int rc = run_sh("sh tests/reading_guide.sh > build/guide.out && "
+                    "awk 'NF == 3 { split($2, f, \":\"); printf \"| `%s` | %s | %s |\\n\", $1, f[1], $3 }"
+                    " $1 == \"total\" { printf \"| **total** | | **%s** |\\n\", $2 }' "
+                    "build/guide.out > build/guide.want && "
+                    "grep -E '^[|] (`[a-z_0-9]+`|[*][*]total[*][*]) [|]( [a-z/_0-9.]+)? [|] "
+                    "([*][*])?[0-9]+([*][*])? [|]$' README.md > build/guide.got && "
+                    "diff build/guide.want build/guide.got 2>&1");
+    if (rc != 0) test_fail(__FILE__, __LINE__, "README's reading guide (< the script's):\n%s", out);
+}
+
 /* The reference build (make reference: the command line over the reading
  * core, without fast/) trains every recipe as embrec does, epoch by epoch:
  * lazy updates (hybrid) bit for bit, dense ones (the others) to the float32
@@ -2475,4 +2489,5 @@ void suite_cli(void) {
     test_run("cli/top_n_capped", test_top_n_capped);
     test_run("cli/control_characters_escaped", test_control_characters_escaped);
     test_run("cli/reference_agrees", test_reference_agrees);
+    test_run("cli/reading_guide_matches_readme", test_reading_guide_matches_readme);
 }

@@ -1648,7 +1648,7 @@ static int fit_buffers(fit_state *fs, mf_history *hist, size_t N) {
 
 /* Everything the run needs before its first epoch; 0, or -1 with err. */
 static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const data_ratings *val,
-                    const mf_train_config *cfg, mf_history *hist, FILE *log, data_error *err) {
+                    const mf_train_config *cfg, mf_history *hist, data_error *err) {
     mf_run *run = &fs->run;
     int implicit = m->cfg.implicit, has_val = val && val->n > 0;
     memset(hist, 0, sizeof *hist);
@@ -1657,7 +1657,6 @@ static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const
                       .run = {.m = m, .cfg = cfg, .train = train, .n_dropout = 1,
                               .loss = implicit ? nn_bce_logits_forward : nn_mse_forward,
                               .dloss = implicit ? nn_bce_logits_backward : nn_mse_backward}};
-    session_log_open(run, log);
     if (check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err)) ||
         session_replay_open(&fs->np_rng, cfg, err) != 0)
         return -1;
@@ -1724,11 +1723,7 @@ static int early_stopping(fit_state *fs, mf_history *hist, size_t epoch) {
     const mf_fit *fit = &fs->run.cfg->fit;
     const mf_epoch *e = &hist->epoch[epoch];
     double score = fs->run.m->cfg.implicit ? -e->hr : e->val_loss; /* lower is better */
-    if (!fs->has_val) {
-        hist->best = epoch;
-        return 0;
-    }
-    if (score < fs->best) { /* an improvement resets the wait */
+    if (!fs->has_val || score < fs->best) { /* an improvement (or no measure) resets the wait */
         fs->best = score;
         hist->best = epoch;
         fs->wait = 0;
@@ -1769,12 +1764,12 @@ int mf_train(mf_model *m, const data_ratings *train, const data_ratings *val,
     mf_run *run = &fs.run;
     size_t epoch;
     int rc = 0;
-    if (fit_open(&fs, m, train, val, cfg, hist, log, err) != 0 || record(cfg, hist, 0, err) != 0) {
+    if (fit_open(&fs, m, train, val, cfg, hist, err) != 0 || record(cfg, hist, 0, err) != 0) {
         fit_free(&fs);
         mf_history_free(hist);
         return -1;
     }
-    session_log_start(run, val);
+    session_log_start(run, log, val);
     for (epoch = fs.first; epoch < cfg->fit.epochs; epoch++) {
         mf_epoch *e = &hist->epoch[epoch];
         if (epoch_begin(&fs, epoch, err) != 0) { rc = -1; break; }

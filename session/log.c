@@ -15,12 +15,6 @@ double session_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void session_log_open(mf_run *run, FILE *log) {
-    int verbose = run->cfg->session.verbose;
-    run->log = log && verbose ? log : NULL;
-    run->bar = log && verbose >= 2 && isatty(fileno(log)) ? log : NULL;
-}
-
 /* Keras's progress bar: `  4096/90000 [=>............................] - ETA: 3s - loss: 0.9123` */
 static void progress_bar(FILE *log, size_t done, size_t total, double elapsed,
                          double loss) {
@@ -46,9 +40,11 @@ void mf_show_progress(mf_run *run, size_t done, double mean_loss) {
     run->bar_shown = now;
 }
 
-void session_log_start(const mf_run *run, const data_ratings *val) {
+void session_log_start(mf_run *run, FILE *log, const data_ratings *val) {
     size_t n = run->train->n;
-    int has_val = val && val->n > 0;
+    int has_val = val && val->n > 0, verbose = run->cfg->session.verbose;
+    run->log = log && verbose ? log : NULL;
+    run->bar = log && verbose >= 2 && isatty(fileno(log)) ? log : NULL;
     if (!run->log) return;
     if (run->m->cfg.implicit)
         fprintf(run->log, "Train on %zu positives with %zu negatives each%s\n", n,

@@ -14,11 +14,11 @@
 
 /* a monotonic clock in seconds: the epochs' times (mf_epoch.seconds) */
 double session_seconds(void);
-/* the run's log and progress bar from the session's settings: log lines
- * when verbose, a bar as well when verbose 2 and log is a terminal */
-void session_log_open(mf_run *run, FILE *log);
-/* "Train on 10800 samples, validate on 1200 samples" (val may be NULL) */
-void session_log_start(const mf_run *run, const data_ratings *val);
+/* The run's log (run->log, run->bar) from the session's settings: lines
+ * to log when verbose, a progress bar as well when verbose 2 and log is a
+ * terminal; and its first line, "Train on 10800 samples, validate on 1200
+ * samples" (val may be NULL). */
+void session_log_start(mf_run *run, FILE *log, const data_ratings *val);
 /* "Epoch 3/30", and a fresh bar */
 void session_log_epoch_begin(mf_run *run, size_t epoch);
 /* the epoch's closing line: " - 3s - loss: 0.9123 - val_loss: ..." */

@@ -1679,7 +1679,7 @@ oom:
     return -1;
 }
 
-/* The epoch's samples and order; 0, or -1 with err. */
+/* The epoch's samples and order (and its log line); 0, or -1 with err. */
 static int epoch_begin(fit_state *fs, size_t epoch, data_error *err) {
     mf_run *run = &fs->run;
     size_t B = run->cfg->fit.batch;

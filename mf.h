@@ -1,7 +1,10 @@
 /* mf.h — recommenders learned as user and movie embeddings (notebooks 000,
  * 002, 003 and 004), their training loop, evaluation and recommendation.
  * Their files are formats/: model files (formats/model_file.h), and .npy
- * export and initial weights (formats/npy.h).
+ * export and initial weights (formats/npy.h). What a training session keeps
+ * and says beyond Keras's loop (the log, resuming, replaying another run's
+ * batch order, why a run halted) is session/; the baselines, cold start
+ * and recommendations for many users at once are use/.
  *
  * Eight models share one implementation:
  *   dot    r̂ = p_u·q_i            (notebook 003, "CFModel")

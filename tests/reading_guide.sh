@@ -3,8 +3,11 @@
 # for each notebook, the functions a reader follows from the data to the
 # saved model, with their file, first line and length (the comment above a
 # function included), and the path's total. Run from the repository root:
-#   sh tests/reading_guide.sh
+#   sh tests/reading_guide.sh             the tables, with first lines
+#   sh tests/reading_guide.sh --markdown  the README's rows (paste them there)
 set -eu
+MARKDOWN=0
+[ "${1:-}" = --markdown ] && MARKDOWN=1
 
 # lines FILE NAME: "FILE:FIRST LENGTH" of function NAME (its comment, its
 # signature and its body to the closing brace at column 0)
@@ -27,16 +30,18 @@ lines() {
 path() {
     title=$1; shift
     total=0
-    printf '\n%s\n' "$title"
+    [ $MARKDOWN = 1 ] || printf '\n%s\n' "$title"
     for spec in "$@"; do
         file=${spec%%:*}; fn=${spec#*:}
         got=$(lines "$file" "$fn")
         [ -n "$got" ] || { echo "not found: $spec" >&2; exit 1; }
         n=${got##* }; at=${got%% *}
         total=$((total + n))
-        printf '  %-26s %-24s %4d\n' "$fn" "$at" "$n"
+        if [ $MARKDOWN = 1 ]; then printf '| `%s` | %s | %d |\n' "$fn" "$file" "$n"
+        else printf '  %-26s %-24s %4d\n' "$fn" "$at" "$n"; fi
     done
-    printf '  %-51s %4d\n' "total" "$total"
+    if [ $MARKDOWN = 1 ]; then printf '| **total** | | **%d** |\n' "$total"
+    else printf '  %-51s %4d\n' "total" "$total"; fi
 }
 
 path "notebook 003: the dot model, MSE, AdaMax, the loop" \

@@ -50,7 +50,8 @@
 #include "simd/kernels.h" /* the SIMD paths compiled in: NN_AVX2, NN_NEON */
 
 /* One path's kernels. The public kernels (vec_dot, nn_adam_update,
- * nn_dense_forward, ...) call through the chosen path's table. */
+ * nn_dense_forward, ...) call through the chosen path's table. Its Dense
+ * backward kernel leaves db to nn_dense_backward. */
 typedef struct {
     const char *name; /* what vec_path() says */
     float (*dot)(const float *a, const float *b, size_t n);
@@ -65,7 +66,7 @@ typedef struct {
     void (*dense_forward)(float *out, const float *x, const float *W, const float *b,
                           size_t B, size_t C, size_t O);
     void (*dense_backward)(float *dx, float *dW, const float *dout, const float *x,
-                           const float *W, size_t B, size_t C, size_t O); /* db: nn_dense_backward */
+                           const float *W, size_t B, size_t C, size_t O);
 } nn_kernels;
 
 static const nn_kernels *kernels(void); /* the chosen path's (see the end of the file) */

@@ -17,8 +17,9 @@ PREFIX  ?= /usr/local
 
 # -ffp-contract=off: no silent FMA contraction, so the scalar kernels compute
 # exactly the expressions written (the SIMD kernels choose FMA explicitly).
-# No -mavx2: nn.c compiles its AVX2/FMA kernels alone for AVX2 and runs them
-# only where the CPU has it, so one binary runs on every x86-64.
+# No -mavx2: simd/ compiles its AVX2/FMA and AVX-512 kernels alone for those
+# (target attributes) and nn.c runs them only where the CPU has them, so one
+# binary runs on every x86-64.
 WARN     = -std=c99 -Wall -Wextra -Wpedantic
 ifneq ($(SIMD),1)
   SIMDFLAGS = -DEMBREC_NO_SIMD
@@ -43,12 +44,15 @@ LDLIBS     = -lm -lpthread
 # (baselines, cold start, many users at once), fast/ the speed machinery,
 # which the reference build (make reference) leaves out.
 CORE     = nn.c data.c mf.c
+# nn.c's kernels for each instruction set (simd/): part of the core, so the
+# reference build runs the same kernels as embrec
+CORE    += $(sort $(wildcard simd/*.c))
 FORMATS  = $(sort $(wildcard formats/*.c))
 SESSION  = $(sort $(wildcard session/*.c))
 USE      = $(sort $(wildcard use/*.c))
 FAST     = $(sort $(wildcard fast/*.c))
 CLI      = $(filter-out cli/main.c,$(sort $(wildcard cli/*.c)))
-HEADERS  = $(wildcard *.h formats/*.h session/*.h use/*.h fast/*.h cli/*.h)
+HEADERS  = $(wildcard *.h simd/*.h formats/*.h session/*.h use/*.h fast/*.h cli/*.h)
 obj      = $(patsubst %.c,build/%.o,$(1))
 LIB      = $(call obj,$(CORE) $(FORMATS) $(SESSION) $(USE) $(FAST) $(CLI))
 TESTS = tests/run.c tests/test_nn.c tests/test_data.c tests/test_mf.c tests/test_ref.c \

@@ -1,14 +1,16 @@
 /* nn.c — the numerical pieces embrec's models are built from.
  *
- * Dense kernels (dot, axpy, scale and the three optimiser loops), each with a
- * readable scalar reference and, where the compiler can build it, an
- * AVX2/FMA or NEON version; the random-number generator; Keras's
- * initialisers; the embedding lookup and its backward pass; the layers between embeddings and
- * the output (Dense, whose kernels are blocked AVX2/FMA GEMM tiles over a
- * plain scalar twin; activations, dropout, multiply, concatenate); the MSE
- * and binary cross-entropy losses; the parameter block with its touched-row
- * sets; and SGD, Adam and AdaMax exactly as Keras 2.1.6 writes them
- * (float32, same operations in the same order).
+ * Dense kernels (dot, axpy, scale and the optimiser loops), each as its
+ * readable scalar twin; the random-number generator; Keras's initialisers;
+ * the embedding lookup and its backward pass; the layers between
+ * embeddings and the output (Dense, activations, dropout, multiply,
+ * concatenate); the MSE and binary cross-entropy losses; the parameter
+ * block with its touched-row sets; and SGD, Adam and AdaMax exactly as
+ * Keras 2.1.6 writes them (float32, same operations in the same order).
+ *
+ * The kernels' AVX2/FMA, AVX-512F and NEON versions (and the Dense layer's
+ * blocked GEMM tiles) are in simd/, one file per instruction set beside
+ * this one; each mirrors its scalar twin here (simd/kernels.h).
  *
  * Work cut into shares (nn_run_shares) runs one share after another here;
  * the speed machinery (fast/) may install a runner with threads.
@@ -45,27 +47,11 @@
 #include <sys/mman.h>
 #endif
 
-/* The SIMD paths compiled in beside the scalar one.
- * AVX2/FMA on x86-64 with GCC 5+ or clang: only the functions marked
- * NN_TARGET_AVX2 are compiled for AVX2 (the rest of embrec is built for
- * plain x86-64, so the compiler cannot slip AVX2 instructions anywhere a
- * CPU without them would run), and they run only where the CPU says it has
- * both AVX2 and FMA. NEON needs AArch64 (where it is always there):
- * vdivq_f32, vsqrtq_f32 and vfmaq_f32 do not exist on 32-bit ARM NEON, and
- * the optimiser loops need a correctly rounded divide and square root. */
-#if !defined(EMBREC_NO_SIMD) && defined(__x86_64__) && \
-    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 5))
-#define NN_AVX2 1
-#define NN_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define NN_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f")))
-#include <immintrin.h>
-#elif !defined(EMBREC_NO_SIMD) && defined(__ARM_NEON) && defined(__aarch64__)
-#define NN_NEON 1
-#include <arm_neon.h>
-#endif
+#include "simd/kernels.h" /* the SIMD paths compiled in: NN_AVX2, NN_NEON */
 
 /* One path's kernels. The public kernels (vec_dot, nn_adam_update,
- * nn_dense_forward, ...) call through the chosen path's table. */
+ * nn_dense_forward, ...) call through the chosen path's table. Its Dense
+ * backward kernel leaves db to nn_dense_backward. */
 typedef struct {
     const char *name; /* what vec_path() says */
     float (*dot)(const float *a, const float *b, size_t n);
@@ -79,8 +65,8 @@ typedef struct {
                    float beta1, float beta2, float eps);
     void (*dense_forward)(float *out, const float *x, const float *W, const float *b,
                           size_t B, size_t C, size_t O);
-    void (*dense_backward)(float *dx, float *dW, float *db, const float *dout,
-                           const float *x, const float *W, size_t B, size_t C, size_t O);
+    void (*dense_backward)(float *dx, float *dW, const float *dout, const float *x,
+                           const float *W, size_t B, size_t C, size_t O);
 } nn_kernels;
 
 static const nn_kernels *kernels(void); /* the chosen path's (see the end of the file) */
@@ -210,88 +196,6 @@ void vec_scale_scalar(float *x, float a, size_t n) {
     for (i = 0; i < n; i++) x[i] *= a;
 }
 
-#if defined(NN_AVX2)
-
-NN_TARGET_AVX2 static float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
-    return _mm_cvtss_f32(s);
-}
-
-NN_TARGET_AVX2 static float dot_avx2(const float *a, const float *b, size_t n) {
-    /* four independent accumulators hide the FMA latency */
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    float s;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-NN_TARGET_AVX2 static void axpy_avx2(float *y, float a, const float *x, size_t n) {
-    const __m256 va = _mm256_set1_ps(a);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
-                                                _mm256_loadu_ps(y + i)));
-    vec_axpy_scalar(y + i, a, x + i, n - i);
-}
-
-NN_TARGET_AVX2 static void scale_avx2(float *x, float a, size_t n) {
-    const __m256 va = _mm256_set1_ps(a);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), va));
-    vec_scale_scalar(x + i, a, n - i);
-}
-
-#endif
-
-#if defined(NN_NEON)
-
-static float dot_neon(const float *a, const float *b, size_t n) {
-    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = 0;
-    float s;
-    for (; i + 16 <= n; i += 16) {
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
-        s1 = vfmaq_f32(s1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
-        s2 = vfmaq_f32(s2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
-        s3 = vfmaq_f32(s3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
-    }
-    for (; i + 4 <= n; i += 4)
-        s0 = vfmaq_f32(s0, vld1q_f32(a + i), vld1q_f32(b + i));
-    s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void axpy_neon(float *y, float a, const float *x, size_t n) {
-    const float32x4_t va = vdupq_n_f32(a);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, vld1q_f32(x + i)));
-    vec_axpy_scalar(y + i, a, x + i, n - i);
-}
-
-static void scale_neon(float *x, float a, size_t n) {
-    const float32x4_t va = vdupq_n_f32(a);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), va));
-    vec_scale_scalar(x + i, a, n - i);
-}
-
-#endif
-
 float vec_dot(const float *a, const float *b, size_t n) { return kernels()->dot(a, b, n); }
 void vec_axpy(float *y, float a, const float *x, size_t n) { kernels()->axpy(y, a, x, n); }
 void vec_scale(float *x, float a, size_t n) { kernels()->scale(x, a, n); }
@@ -310,9 +214,9 @@ void nn_flush_denormals(void) {
 /* ======================================================== optimiser loops
  * The scalar loops are the definition. Keras builds (1 − β) from float32
  * variables, so it is rounded to float32 once per call, here too. The SIMD
- * loops do the same float32 operations in the same order (no FMA: a fused
- * multiply-add rounds once where Keras rounds twice) and hand their tail to
- * the scalar loop, so every path gives the same bits. */
+ * loops (simd/) do the same float32 operations in the same order (no FMA: a
+ * fused multiply-add rounds once where Keras rounds twice) and hand their
+ * tail to the scalar loop, so every path gives the same bits. */
 
 void nn_sgd_update_scalar(float *p, const float *g, size_t n, float lr) {
     size_t i;
@@ -365,143 +269,6 @@ void nn_adamax_update_scalar(float *p, const float *g, float *m, float *u, size_
         p[i] -= lr_t * m[i] / (u[i] + eps);          /* p_t = p − lr_t·m_t/(u_t + ε) */
     }
 }
-
-#if defined(NN_AVX2)
-
-NN_TARGET_AVX2 static void sgd_avx2(float *p, const float *g, size_t n, float lr) {
-    const __m256 vlr = _mm256_set1_ps(lr);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 step = _mm256_mul_ps(vlr, _mm256_loadu_ps(g + i));
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), step));
-    }
-    nn_sgd_update_scalar(p + i, g + i, n - i, lr);
-}
-
-NN_TARGET_AVX2 static void sgd_dot_avx2(float *p, float *q, size_t n, float e, float l2, float lr) {
-    const __m256 ve = _mm256_set1_ps(e), vl2 = _mm256_set1_ps(l2), vlr = _mm256_set1_ps(lr);
-    const __m256 zero = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 pi = _mm256_loadu_ps(p + i), qi = _mm256_loadu_ps(q + i);
-        __m256 gp = _mm256_fmadd_ps(vl2, pi, _mm256_fmadd_ps(ve, qi, zero));
-        __m256 gq = _mm256_fmadd_ps(vl2, qi, _mm256_fmadd_ps(ve, pi, zero));
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(pi, _mm256_mul_ps(vlr, gp)));
-        _mm256_storeu_ps(q + i, _mm256_sub_ps(qi, _mm256_mul_ps(vlr, gq)));
-    }
-    nn_sgd_dot_step_scalar(p + i, q + i, n - i, e, l2, lr);
-}
-
-NN_TARGET_AVX2 static void adam_avx2(float *p, const float *g, float *m, float *v, size_t n,
-                                     float lr_t, float beta1, float beta2, float eps) {
-    const __m256 b1 = _mm256_set1_ps(beta1), c1 = _mm256_set1_ps(1.0f - beta1);
-    const __m256 b2 = _mm256_set1_ps(beta2), c2 = _mm256_set1_ps(1.0f - beta2);
-    const __m256 lr = _mm256_set1_ps(lr_t), ve = _mm256_set1_ps(eps);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 gi = _mm256_loadu_ps(g + i);
-        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)),
-                                  _mm256_mul_ps(c1, gi));
-        __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)),
-                                  _mm256_mul_ps(c2, _mm256_mul_ps(gi, gi)));
-        __m256 step = _mm256_div_ps(_mm256_mul_ps(lr, mi),
-                                    _mm256_add_ps(_mm256_sqrt_ps(vi), ve));
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(v + i, vi);
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), step));
-    }
-    nn_adam_update_scalar(p + i, g + i, m + i, v + i, n - i, lr_t, beta1, beta2, eps);
-}
-
-NN_TARGET_AVX2 static void adamax_avx2(float *p, const float *g, float *m, float *u, size_t n,
-                                       float lr_t, float beta1, float beta2, float eps) {
-    const __m256 b1 = _mm256_set1_ps(beta1), c1 = _mm256_set1_ps(1.0f - beta1);
-    const __m256 b2 = _mm256_set1_ps(beta2), sign = _mm256_set1_ps(-0.0f);
-    const __m256 lr = _mm256_set1_ps(lr_t), ve = _mm256_set1_ps(eps);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 gi = _mm256_loadu_ps(g + i);
-        __m256 absg = _mm256_andnot_ps(sign, gi); /* clear the sign bit: fabsf */
-        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)),
-                                  _mm256_mul_ps(c1, gi));
-        /* max_ps(a, b) is a > b ? a : b, the scalar loop's expression */
-        __m256 ui = _mm256_max_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(u + i)), absg);
-        __m256 step = _mm256_div_ps(_mm256_mul_ps(lr, mi), _mm256_add_ps(ui, ve));
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(u + i, ui);
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), step));
-    }
-    nn_adamax_update_scalar(p + i, g + i, m + i, u + i, n - i, lr_t, beta1, beta2, eps);
-}
-
-#endif
-
-#if defined(NN_NEON)
-
-static void sgd_neon(float *p, const float *g, size_t n, float lr) {
-    const float32x4_t vlr = vdupq_n_f32(lr);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        float32x4_t step = vmulq_f32(vlr, vld1q_f32(g + i));
-        vst1q_f32(p + i, vsubq_f32(vld1q_f32(p + i), step));
-    }
-    nn_sgd_update_scalar(p + i, g + i, n - i, lr);
-}
-
-static void sgd_dot_neon(float *p, float *q, size_t n, float e, float l2, float lr) {
-    const float32x4_t ve = vdupq_n_f32(e), vl2 = vdupq_n_f32(l2), vlr = vdupq_n_f32(lr);
-    const float32x4_t zero = vdupq_n_f32(0.0f);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) { /* as vec_axpy (vfmaq) twice, then nn_sgd_update */
-        float32x4_t pi = vld1q_f32(p + i), qi = vld1q_f32(q + i);
-        float32x4_t gp = vfmaq_f32(vfmaq_f32(zero, ve, qi), vl2, pi);
-        float32x4_t gq = vfmaq_f32(vfmaq_f32(zero, ve, pi), vl2, qi);
-        vst1q_f32(p + i, vsubq_f32(pi, vmulq_f32(vlr, gp)));
-        vst1q_f32(q + i, vsubq_f32(qi, vmulq_f32(vlr, gq)));
-    }
-    nn_sgd_dot_step_scalar(p + i, q + i, n - i, e, l2, lr);
-}
-
-static void adam_neon(float *p, const float *g, float *m, float *v, size_t n,
-                      float lr_t, float beta1, float beta2, float eps) {
-    const float32x4_t b1 = vdupq_n_f32(beta1), c1 = vdupq_n_f32(1.0f - beta1);
-    const float32x4_t b2 = vdupq_n_f32(beta2), c2 = vdupq_n_f32(1.0f - beta2);
-    const float32x4_t lr = vdupq_n_f32(lr_t), ve = vdupq_n_f32(eps);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        float32x4_t gi = vld1q_f32(g + i);
-        float32x4_t mi = vaddq_f32(vmulq_f32(b1, vld1q_f32(m + i)), vmulq_f32(c1, gi));
-        float32x4_t vi = vaddq_f32(vmulq_f32(b2, vld1q_f32(v + i)),
-                                   vmulq_f32(c2, vmulq_f32(gi, gi)));
-        float32x4_t step = vdivq_f32(vmulq_f32(lr, mi), vaddq_f32(vsqrtq_f32(vi), ve));
-        vst1q_f32(m + i, mi);
-        vst1q_f32(v + i, vi);
-        vst1q_f32(p + i, vsubq_f32(vld1q_f32(p + i), step));
-    }
-    nn_adam_update_scalar(p + i, g + i, m + i, v + i, n - i, lr_t, beta1, beta2, eps);
-}
-
-static void adamax_neon(float *p, const float *g, float *m, float *u, size_t n,
-                        float lr_t, float beta1, float beta2, float eps) {
-    const float32x4_t b1 = vdupq_n_f32(beta1), c1 = vdupq_n_f32(1.0f - beta1);
-    const float32x4_t b2 = vdupq_n_f32(beta2);
-    const float32x4_t lr = vdupq_n_f32(lr_t), ve = vdupq_n_f32(eps);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        float32x4_t gi = vld1q_f32(g + i);
-        float32x4_t mi = vaddq_f32(vmulq_f32(b1, vld1q_f32(m + i)), vmulq_f32(c1, gi));
-        float32x4_t decayed = vmulq_f32(b2, vld1q_f32(u + i)), absg = vabsq_f32(gi);
-        /* select, not vmaxq_f32, so NaN and ±0 behave as the scalar a > b ? a : b */
-        float32x4_t ui = vbslq_f32(vcgtq_f32(decayed, absg), decayed, absg);
-        float32x4_t step = vdivq_f32(vmulq_f32(lr, mi), vaddq_f32(ui, ve));
-        vst1q_f32(m + i, mi);
-        vst1q_f32(u + i, ui);
-        vst1q_f32(p + i, vsubq_f32(vld1q_f32(p + i), step));
-    }
-    nn_adamax_update_scalar(p + i, g + i, m + i, u + i, n - i, lr_t, beta1, beta2, eps);
-}
-
-#endif
 
 void nn_sgd_update(float *p, const float *g, size_t n, float lr) {
     kernels()->sgd(p, g, n, lr);
@@ -592,11 +359,12 @@ void nn_embedding_backward(float *dW, const float *dout, const uint32_t *ids,
  *   dx[b,c] += Σ_o dout[b,o]·W[c,o]               (the sum in order of o)
  *   dW[c,o] += x[b,c]·dout[b,o]                   (for b = 0, 1, …: in order of b)
  *   db[o]   += dout[b,o]                          (in order of b)
- * The AVX2 versions add the same terms in the same order, but with fused
- * multiply-adds (dx with O > 128 is summed 128 o's at a time, each part
- * added onto dx in turn); with O = 1 the forward pass is vec_dot along C
- * (four partial sums). So they differ from the twin by rounding only, which
- * the tests bound. db has no products: the same bits on every path. */
+ * The AVX2 and AVX-512 versions (simd/dense_tiled.c) add the same terms in
+ * the same order, but with fused multiply-adds (dx with O > 128 is summed
+ * 128 o's at a time, each part added onto dx in turn); with O = 1 the
+ * forward pass is vec_dot along C (four partial sums). So they differ from
+ * the twin by rounding only, which the tests bound. db has no products: the
+ * same bits on every path. */
 
 void nn_dense_forward_scalar(float *out, const float *x, const float *W,
                              const float *b, size_t B, size_t C, size_t O) {
@@ -627,515 +395,6 @@ void nn_dense_backward_scalar(float *dx, float *dW, float *db, const float *dout
         for (o = 0; o < O; o++) db[o] += dout[i * O + o];
 }
 
-/* db[o] += Σ_b dout[b,o] in order of b: additions only (a·1 is exact), so
- * vec_axpy gives the scalar twin's bits on every path. */
-static void dense_bias_grad(float *db, const float *dout, size_t B, size_t O) {
-    size_t i;
-    for (i = 0; i < B; i++) vec_axpy(db, 1.0f, dout + i * O, O);
-}
-
-#if defined(NN_AVX2)
-
-/* A GEMM in miniature. All three products are one shape: a tile of rows
- * i of a result R, computed as Σ_s A(i, s)·P[s, :] in order of s, where P's
- * rows are contiguous and A(i, s) = A[i·ai + s·as] is broadcast:
- *   forward  R = out, A = x (ai C, as 1),  P = W (s = c),    then + bias
- *   dW       R = dW,  A = x (ai 1, as C),  P = dout (s = b), onto dW
- *   dx       R = dx,  A = dout (ai O, as 1), P = a transposed panel of W
- *            (s = o; W's rows are contiguous along o, so a few of them are
- *            turned on their side into a small buffer on the stack)
- * A tile is held in eight AVX registers (enough independent FMA chains to
- * cover the FMA latency on two pipes) while s sweeps, so each load feeds
- * several FMAs. Edge tiles repeat their last row, whose results are not
- * stored, and mask their columns: no scalar clean-up loops and no access
- * past an array's end (masked-off lanes are not touched). Rows are taken
- * DENSE_NB at a time so that block of x, dout and dx stays in cache while
- * every column tile visits it. */
-#define DENSE_NB 64  /* batch rows per cache block */
-#define DENSE_TC 32  /* dx: columns of dx (rows of W) per transposed panel */
-#define DENSE_TO 128 /* dx: entries of o per transposed panel (16 KiB in all) */
-
-typedef enum {
-    TILE_BIAS, /* R = Σ + bias          (forward: the sum first, then the bias) */
-    TILE_ADD,  /* R = R + Σ             (dx: one rounding, as the scalar twin) */
-    TILE_ONTO  /* R = (R + t_0) + t_1 … (dW: each term added in turn, as the twin) */
-} tile_mode;
-
-static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
-
-/* lanes 0..n−1 on (n ≤ 8) */
-NN_TARGET_AVX2 static __m256i dense_mask(size_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* n ≤ 8 floats at p, the lanes past n reading 0: a masked load only when
- * n < 8, and a store that writes only n (vmaskmovps stores are slow on
- * some CPUs, so the edge goes through a buffer) */
-NN_TARGET_AVX2 static __m256 load_n(const float *p, __m256i m, size_t n) {
-    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
-}
-
-NN_TARGET_AVX2 static void store_n(float *p, __m256 v, size_t n) {
-    float buf[8];
-    size_t i;
-    if (n == 8) {
-        _mm256_storeu_ps(p, v);
-        return;
-    }
-    _mm256_storeu_ps(buf, v);
-    for (i = 0; i < n; i++) p[i] = buf[i];
-}
-
-/* Rows i < ni ≤ 4 of R, columns 0..15. R's rows are ldr apart; P's ldp. */
-NN_TARGET_AVX2 static void dense_tile_4x16(float *R, size_t ldr, const float *A, size_t ai,
-                                           size_t as, const float *P, size_t ldp, size_t K,
-                                           size_t ni, const float *bias, tile_mode mode) {
-    const float *A0 = A, *A1 = A + min_size(1, ni - 1) * ai;
-    const float *A2 = A + min_size(2, ni - 1) * ai, *A3 = A + min_size(3, ni - 1) * ai;
-    float *R0 = R, *R1 = R + min_size(1, ni - 1) * ldr;
-    float *R2 = R + min_size(2, ni - 1) * ldr, *R3 = R + min_size(3, ni - 1) * ldr;
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
-    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-    size_t s;
-    if (mode == TILE_ONTO) {
-        a00 = _mm256_loadu_ps(R0), a01 = _mm256_loadu_ps(R0 + 8);
-        a10 = _mm256_loadu_ps(R1), a11 = _mm256_loadu_ps(R1 + 8);
-        a20 = _mm256_loadu_ps(R2), a21 = _mm256_loadu_ps(R2 + 8);
-        a30 = _mm256_loadu_ps(R3), a31 = _mm256_loadu_ps(R3 + 8);
-    }
-    for (s = 0; s < K; s++) {
-        const __m256 p0 = _mm256_loadu_ps(P + s * ldp), p1 = _mm256_loadu_ps(P + s * ldp + 8);
-        const size_t k = s * as;
-        __m256 v = _mm256_broadcast_ss(A0 + k);
-        a00 = _mm256_fmadd_ps(v, p0, a00);
-        a01 = _mm256_fmadd_ps(v, p1, a01);
-        v = _mm256_broadcast_ss(A1 + k);
-        a10 = _mm256_fmadd_ps(v, p0, a10);
-        a11 = _mm256_fmadd_ps(v, p1, a11);
-        v = _mm256_broadcast_ss(A2 + k);
-        a20 = _mm256_fmadd_ps(v, p0, a20);
-        a21 = _mm256_fmadd_ps(v, p1, a21);
-        v = _mm256_broadcast_ss(A3 + k);
-        a30 = _mm256_fmadd_ps(v, p0, a30);
-        a31 = _mm256_fmadd_ps(v, p1, a31);
-    }
-    {   /* gathered only now, so the loop's accumulators stay in registers */
-        const __m256 acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-        float *const row[4] = {R0, R1, R2, R3};
-        size_t i, h;
-        for (i = 0; i < ni; i++)
-            for (h = 0; h < 2; h++) {
-                float *r = row[i] + 8 * h;
-                __m256 v = acc[i][h];
-                if (mode == TILE_BIAS) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * h));
-                if (mode == TILE_ADD) v = _mm256_add_ps(_mm256_loadu_ps(r), v);
-                _mm256_storeu_ps(r, v);
-            }
-    }
-}
-
-/* The narrow tile: rows i < ni ≤ 8 of R, columns 0..nc−1 (nc ≤ 8) — the
- * columns the 16-wide tiles leave over, and all of a layer with O < 16
- * (Dense 10). Eight rows, so still eight FMA chains. */
-NN_TARGET_AVX2 static void dense_tile_8x8(float *R, size_t ldr, const float *A, size_t ai,
-                                          size_t as, const float *P, size_t ldp, size_t K,
-                                          size_t ni, size_t nc, const float *bias, tile_mode mode) {
-    const __m256i m = dense_mask(nc);
-    const float *A0 = A, *A1 = A + min_size(1, ni - 1) * ai;
-    const float *A2 = A + min_size(2, ni - 1) * ai, *A3 = A + min_size(3, ni - 1) * ai;
-    const float *A4 = A + min_size(4, ni - 1) * ai, *A5 = A + min_size(5, ni - 1) * ai;
-    const float *A6 = A + min_size(6, ni - 1) * ai, *A7 = A + min_size(7, ni - 1) * ai;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    __m256 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    size_t s, i;
-    if (mode == TILE_ONTO) {
-        a0 = load_n(R, m, nc);
-        a1 = load_n(R + min_size(1, ni - 1) * ldr, m, nc);
-        a2 = load_n(R + min_size(2, ni - 1) * ldr, m, nc);
-        a3 = load_n(R + min_size(3, ni - 1) * ldr, m, nc);
-        a4 = load_n(R + min_size(4, ni - 1) * ldr, m, nc);
-        a5 = load_n(R + min_size(5, ni - 1) * ldr, m, nc);
-        a6 = load_n(R + min_size(6, ni - 1) * ldr, m, nc);
-        a7 = load_n(R + min_size(7, ni - 1) * ldr, m, nc);
-    }
-    for (s = 0; s < K; s++) {
-        const __m256 p = _mm256_maskload_ps(P + s * ldp, m);
-        const size_t k = s * as;
-        a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(A0 + k), p, a0);
-        a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(A1 + k), p, a1);
-        a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(A2 + k), p, a2);
-        a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(A3 + k), p, a3);
-        a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(A4 + k), p, a4);
-        a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(A5 + k), p, a5);
-        a6 = _mm256_fmadd_ps(_mm256_broadcast_ss(A6 + k), p, a6);
-        a7 = _mm256_fmadd_ps(_mm256_broadcast_ss(A7 + k), p, a7);
-    }
-    {
-        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        for (i = 0; i < ni; i++) {
-            float *r = R + i * ldr;
-            __m256 v = acc[i];
-            if (mode == TILE_BIAS) v = _mm256_add_ps(v, load_n(bias, m, nc));
-            if (mode == TILE_ADD) v = _mm256_add_ps(load_n(r, m, nc), v);
-            store_n(r, v, nc);
-        }
-    }
-}
-
-/* R (ni, nj) from A and P as above: 16-wide tiles of 4 rows, then 8-wide
- * (masked) tiles of 8 rows for the last nj mod 16 columns. */
-NN_TARGET_AVX2 static void dense_tiles(float *R, size_t ldr, const float *A, size_t ai, size_t as,
-                                       const float *P, size_t ldp, size_t K, size_t ni, size_t nj,
-                                       const float *bias, tile_mode mode) {
-    size_t i, j;
-    for (j = 0; j + 16 <= nj; j += 16)
-        for (i = 0; i < ni; i += 4)
-            dense_tile_4x16(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
-                            min_size(4, ni - i), bias ? bias + j : NULL, mode);
-    for (; j < nj; j += 8)
-        for (i = 0; i < ni; i += 8)
-            dense_tile_8x8(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
-                           min_size(8, ni - i), min_size(8, nj - j),
-                           bias ? bias + j : NULL, mode);
-}
-
-/* One path's tiling of a result (dense_tiles, tiles512). */
-typedef void (*dense_tiles_fn)(float *R, size_t ldr, const float *A, size_t ai, size_t as,
-                               const float *P, size_t ldp, size_t K, size_t ni, size_t nj,
-                               const float *bias, tile_mode mode);
-
-/* Packing W pays for wide layers in batches: a tile sweeps a column panel
- * of W down all C rows, and with W's rows O floats apart (2 or 4 KiB at
- * O = 512 or 1024) those rows fall into a few cache sets and evict each
- * other. Copied into contiguous panels, each `width` wide, the sweep reads
- * consecutive lines. The copy costs C·O against B·C·O multiply-adds: with
- * fewer than a block of 64 rows it cost more than it saved (at 32 x 512 ->
- * 512, 68 against 97 GFLOP/s unpacked). */
-#define DENSE_PACK_MIN_B 64
-#define DENSE_PACK_MIN_O 128
-
-/* W's full column panels, panel p at Wp + p·C·width, row c of it at
- * + c·width; NULL when it does not pay or memory is short (the caller then
- * reads W in place: the same arithmetic either way). */
-static float *dense_pack(const float *W, size_t B, size_t C, size_t O, size_t width) {
-    const size_t panels = O / width;
-    float *Wp;
-    size_t p, c;
-    if (B < DENSE_PACK_MIN_B || O < DENSE_PACK_MIN_O || C > SIZE_MAX / sizeof *Wp / O)
-        return NULL;
-    Wp = malloc(panels * C * width * sizeof *Wp + 1);
-    if (!Wp) return NULL;
-    for (p = 0; p < panels; p++)
-        for (c = 0; c < C; c++)
-            memcpy(Wp + (p * C + c) * width, W + c * O + p * width, width * sizeof *Wp);
-    return Wp;
-}
-
-/* out (B, O) = x · W + b for O > 1, block of rows after block of rows,
- * reading W's full panels from a packed copy when `pack` asks for one and
- * it pays. Each output's sum is the same whichever copy its terms come
- * from. */
-static void dense_forward_tiled(float *out, const float *x, const float *W, const float *b,
-                                size_t B, size_t C, size_t O, size_t width,
-                                dense_tiles_fn tiles, int pack) {
-    float *Wp = pack ? dense_pack(W, B, C, O, width) : NULL;
-    const size_t packed = Wp ? O / width * width : 0;
-    size_t b0, j;
-    for (b0 = 0; b0 < B; b0 += DENSE_NB) {
-        const size_t nb = min_size(DENSE_NB, B - b0);
-        for (j = 0; j < packed; j += width)
-            tiles(out + b0 * O + j, O, x + b0 * C, C, 1, Wp + j * C, width, C, nb, width,
-                  b + j, TILE_BIAS);
-        if (packed < O)
-            tiles(out + b0 * O + packed, O, x + b0 * C, C, 1, W + packed, O, C, nb,
-                  O - packed, b + packed, TILE_BIAS);
-    }
-    free(Wp);
-}
-
-NN_TARGET_AVX2 static void dense_forward_avx2(float *out, const float *x, const float *W,
-                                              const float *b, size_t B, size_t C, size_t O) {
-    size_t i;
-    if (O == 1) { /* the last layer: W (C, 1) is one contiguous column */
-        for (i = 0; i < B; i++) out[i] = dot_avx2(x + i * C, W, C) + b[0];
-        return;
-    }
-    dense_forward_tiled(out, x, W, b, B, C, O, 16, dense_tiles, 1);
-}
-
-/* dW (C, O) += xᵀ · dout with each block of the batch packed first: x's
- * block turned on its side (C, nb) and dout's block cut into panels
- * (nb, width), so that a tile's sweep over the block reads consecutive
- * lines instead of one line per row of x and dout, which at C or O = 1024
- * (4 KiB apart) fall into a few cache sets: the AVX2 dW product ran at 38
- * GFLOP/s there against 69 at 1000, and at 87 and 92 packed (AVX-512's
- * 32-wide tiles: 82 unpacked, 84 packed, so that path is left unpacked).
- * The same terms in the same order, so the same bits. Returns 0 (nothing done) where it does not pay or memory
- * is short. */
-static int dense_dW_packed(float *dW, const float *dout, const float *x, size_t B, size_t C,
-                           size_t O, size_t width, dense_tiles_fn tiles) {
-    const size_t packed = O / width * width;
-    float *xT, *dP;
-    size_t b0, s, c, j;
-    if (B < DENSE_PACK_MIN_B || O < DENSE_PACK_MIN_O || C < DENSE_PACK_MIN_O ||
-        C + O > SIZE_MAX / sizeof *xT / DENSE_NB)
-        return 0;
-    xT = malloc((C + O) * DENSE_NB * sizeof *xT);
-    if (!xT) return 0;
-    dP = xT + C * DENSE_NB;
-    for (b0 = 0; b0 < B; b0 += DENSE_NB) {
-        const size_t nb = min_size(DENSE_NB, B - b0);
-        for (s = 0; s < nb; s++) {
-            for (c = 0; c < C; c++) xT[c * nb + s] = x[(b0 + s) * C + c];
-            for (j = 0; j < packed; j += width)
-                memcpy(dP + j * nb + s * width, dout + (b0 + s) * O + j, width * sizeof *dP);
-        }
-        for (j = 0; j < packed; j += width)
-            tiles(dW + j, O, xT, nb, 1, dP + j * nb, width, nb, C, width, NULL, TILE_ONTO);
-        if (packed < O)
-            tiles(dW + packed, O, xT, nb, 1, dout + b0 * O + packed, O, nb, C, O - packed, NULL,
-                  TILE_ONTO);
-    }
-    free(xT);
-    return 1;
-}
-
-NN_TARGET_AVX2 static void dense_backward_avx2(float *dx, float *dW, float *db, const float *dout,
-                                               const float *x, const float *W, size_t B, size_t C,
-                                               size_t O) {
-    float T[DENSE_TO * DENSE_TC]; /* (TO, TC): W[c0 + t, o0 + s] at T[s·TC + t] */
-    size_t b0, c0, o0, s, t;
-    dense_bias_grad(db, dout, B, O);
-    if (O == 1) { /* W (C, 1) and dW (C, 1) are contiguous columns: axpy along C */
-        for (b0 = 0; b0 < B; b0++) {
-            if (dx) axpy_avx2(dx + b0 * C, dout[b0], W, C); /* dx[b,:] += dout[b]·W[:,0] */
-            axpy_avx2(dW, dout[b0], x + b0 * C, C);         /* dW[:,0] += dout[b]·x[b,:] */
-        }
-        return;
-    }
-    /* dW (C, O) += x[block]ᵀ · dout[block], block after block */
-    if (!dense_dW_packed(dW, dout, x, B, C, O, 16, dense_tiles))
-        for (b0 = 0; b0 < B; b0 += DENSE_NB)
-            dense_tiles(dW, O, x + b0 * C, 1, C, dout + b0 * O, O,
-                        min_size(DENSE_NB, B - b0), C, O, NULL, TILE_ONTO);
-    if (!dx) return;
-    /* dx (B, C) += dout · Wᵀ, one transposed panel of W at a time, each
-     * turned once and then swept by every block of the batch (O ≤ DENSE_TO
-     * is one panel, and the sum is the twin's, in order of o) */
-    for (c0 = 0; c0 < C; c0 += DENSE_TC) {
-        const size_t nc = min_size(DENSE_TC, C - c0);
-        for (o0 = 0; o0 < O; o0 += DENSE_TO) {
-            const size_t no = min_size(DENSE_TO, O - o0);
-            for (t = 0; t < nc; t++)
-                for (s = 0; s < no; s++) T[s * DENSE_TC + t] = W[(c0 + t) * O + o0 + s];
-            for (b0 = 0; b0 < B; b0 += DENSE_NB)
-                dense_tiles(dx + b0 * C + c0, C, dout + b0 * O + o0, O, 1, T, DENSE_TC, no,
-                            min_size(DENSE_NB, B - b0), nc, NULL, TILE_ADD);
-        }
-    }
-}
-
-#endif
-
-#if defined(NN_AVX2)
-
-/* The AVX-512 path: the AVX2 kernels' arithmetic, twice as wide. Every
- * result keeps the AVX2 path's bits: dot keeps its four 8-lane partial sums
- * (two 16-lane registers hold them side by side, added in the same pairs);
- * axpy and scale are element by element (fused over whole blocks of 8, the
- * last n mod 8 as the scalar twin, as AVX2); the Dense tiles add each
- * output's terms in the same order, in the same panels. So choosing it
- * changes speed only. The optimiser loops are AVX2's (element by element;
- * wider registers would give the same bits and they are memory-bound). */
-
-NN_TARGET_AVX512 static float dot_avx512(const float *a, const float *b, size_t n) {
-    __m512 s01 = _mm512_setzero_ps(), s23 = s01; /* AVX2's (s0 | s1) and (s2 | s3) */
-    __m256 s0, s1, s2, s3;
-    size_t i = 0;
-    float s;
-    for (; i + 32 <= n; i += 32) {
-        s01 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s01);
-        s23 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s23);
-    }
-    s0 = _mm512_castps512_ps256(s01);
-    s1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s01), 1));
-    s2 = _mm512_castps512_ps256(s23);
-    s3 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s23), 1));
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-NN_TARGET_AVX512 static void axpy_avx512(float *y, float a, const float *x, size_t n) {
-    const __m512 va = _mm512_set1_ps(a);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i),
-                                                _mm512_loadu_ps(y + i)));
-    axpy_avx2(y + i, a, x + i, n - i); /* a block of 8, then AVX2's scalar tail */
-}
-
-NN_TARGET_AVX512 static void scale_avx512(float *x, float a, size_t n) {
-    const __m512 va = _mm512_set1_ps(a);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), va));
-    scale_avx2(x + i, a, n - i);
-}
-
-/* lanes 0..n−1 (n ≤ 16) */
-static __mmask16 mask16(size_t n) { return (__mmask16)((1u << n) - 1u); }
-
-/* The accumulators are named one by one (an array indexed in a loop is
- * kept in memory by gcc -O2, which makes the tile several times slower). */
-#define T512_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define T512_A(i) const float *A##i = A + min_size(i, ni - 1) * ai;
-#define T512_R(i) float *R##i = R + min_size(i, ni - 1) * ldr;
-
-/* Rows i < ni ≤ 8 of R, columns 0..31: sixteen accumulators (AVX-512 has
- * 32 registers), each P row loaded once for eight rows' FMAs. */
-NN_TARGET_AVX512 static void tile512_8x32(float *R, size_t ldr, const float *A, size_t ai,
-                                          size_t as, const float *P, size_t ldp, size_t K,
-                                          size_t ni, const float *bias, tile_mode mode) {
-    T512_ROWS(T512_A)
-    T512_ROWS(T512_R)
-#define T512_ZERO(i) __m512 l##i = _mm512_setzero_ps(), h##i = l##i;
-    T512_ROWS(T512_ZERO)
-#define T512_ONTO(i) l##i = _mm512_loadu_ps(R##i), h##i = _mm512_loadu_ps(R##i + 16);
-    size_t s;
-    if (mode == TILE_ONTO) {
-        T512_ROWS(T512_ONTO)
-    }
-    for (s = 0; s < K; s++) {
-        const __m512 p0 = _mm512_loadu_ps(P + s * ldp), p1 = _mm512_loadu_ps(P + s * ldp + 16);
-        const size_t k = s * as;
-        __m512 v;
-#define T512_FMA(i) v = _mm512_set1_ps(A##i[k]); \
-        l##i = _mm512_fmadd_ps(v, p0, l##i), h##i = _mm512_fmadd_ps(v, p1, h##i);
-        T512_ROWS(T512_FMA)
-    }
-    {
-        const __m512 lo[8] = {l0, l1, l2, l3, l4, l5, l6, l7};
-        const __m512 hi[8] = {h0, h1, h2, h3, h4, h5, h6, h7};
-        size_t i;
-        for (i = 0; i < ni; i++) {
-            float *r = R + i * ldr;
-            __m512 v0 = lo[i], v1 = hi[i];
-            if (mode == TILE_BIAS) {
-                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bias));
-                v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bias + 16));
-            }
-            if (mode == TILE_ADD) {
-                v0 = _mm512_add_ps(_mm512_loadu_ps(r), v0);
-                v1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), v1);
-            }
-            _mm512_storeu_ps(r, v0), _mm512_storeu_ps(r + 16, v1);
-        }
-    }
-}
-
-/* The narrow tile: rows i < ni ≤ 8, columns 0..nc−1 (nc ≤ 16), masked —
- * masked-off lanes are neither read nor written. */
-NN_TARGET_AVX512 static void tile512_8x16(float *R, size_t ldr, const float *A, size_t ai,
-                                          size_t as, const float *P, size_t ldp, size_t K,
-                                          size_t ni, size_t nc, const float *bias,
-                                          tile_mode mode) {
-    const __mmask16 m = mask16(nc);
-    T512_ROWS(T512_A)
-    T512_ROWS(T512_R)
-#define T512_ZERO1(i) __m512 l##i = _mm512_setzero_ps();
-    T512_ROWS(T512_ZERO1)
-#define T512_ONTO1(i) l##i = _mm512_maskz_loadu_ps(m, R##i);
-    size_t s;
-    if (mode == TILE_ONTO) {
-        T512_ROWS(T512_ONTO1)
-    }
-    for (s = 0; s < K; s++) {
-        const __m512 p = _mm512_maskz_loadu_ps(m, P + s * ldp);
-        const size_t k = s * as;
-#define T512_FMA1(i) l##i = _mm512_fmadd_ps(_mm512_set1_ps(A##i[k]), p, l##i);
-        T512_ROWS(T512_FMA1)
-    }
-    {
-        const __m512 acc[8] = {l0, l1, l2, l3, l4, l5, l6, l7};
-        size_t i;
-        for (i = 0; i < ni; i++) {
-            float *r = R + i * ldr;
-            __m512 v = acc[i];
-            if (mode == TILE_BIAS) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
-            if (mode == TILE_ADD) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, r), v);
-            _mm512_mask_storeu_ps(r, m, v);
-        }
-    }
-}
-
-/* R (ni, nj) as dense_tiles: 32-wide tiles of 8 rows, then masked 16-wide
- * ones for the last nj mod 32 columns. */
-NN_TARGET_AVX512 static void tiles512(float *R, size_t ldr, const float *A, size_t ai,
-                                      size_t as, const float *P, size_t ldp, size_t K,
-                                      size_t ni, size_t nj, const float *bias, tile_mode mode) {
-    size_t i, j;
-    for (j = 0; j + 32 <= nj; j += 32)
-        for (i = 0; i < ni; i += 8)
-            tile512_8x32(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
-                         min_size(8, ni - i), bias ? bias + j : NULL, mode);
-    for (; j < nj; j += 16)
-        for (i = 0; i < ni; i += 8)
-            tile512_8x16(R + i * ldr + j, ldr, A + i * ai, ai, as, P + j, ldp, K,
-                         min_size(8, ni - i), min_size(16, nj - j),
-                         bias ? bias + j : NULL, mode);
-}
-
-NN_TARGET_AVX512 static void dense_forward_avx512(float *out, const float *x, const float *W,
-                                                  const float *b, size_t B, size_t C,
-                                                  size_t O) {
-    size_t i;
-    if (O == 1) {
-        for (i = 0; i < B; i++) out[i] = dot_avx512(x + i * C, W, C) + b[0];
-        return;
-    }
-    /* not packed: its tiles read two whole lines of each W row, a stride
-     * the CPU's own streaming of memory follows well; measured here, the
-     * copy cost more (5-10 % at 256 x 512 -> 512) than it saved */
-    dense_forward_tiled(out, x, W, b, B, C, O, 32, tiles512, 0);
-}
-
-NN_TARGET_AVX512 static void dense_backward_avx512(float *dx, float *dW, float *db,
-                                                   const float *dout, const float *x,
-                                                   const float *W, size_t B, size_t C,
-                                                   size_t O) {
-    float T[DENSE_TO * DENSE_TC];
-    size_t b0, c0, o0, s, t;
-    dense_bias_grad(db, dout, B, O);
-    if (O == 1) {
-        for (b0 = 0; b0 < B; b0++) {
-            if (dx) axpy_avx512(dx + b0 * C, dout[b0], W, C);
-            axpy_avx512(dW, dout[b0], x + b0 * C, C);
-        }
-        return;
-    }
-    for (b0 = 0; b0 < B; b0 += DENSE_NB) /* unpacked: no cliff, and packing gained nothing */
-        tiles512(dW, O, x + b0 * C, 1, C, dout + b0 * O, O, min_size(DENSE_NB, B - b0), C, O,
-                 NULL, TILE_ONTO);
-    if (!dx) return;
-    for (c0 = 0; c0 < C; c0 += DENSE_TC) {
-        const size_t nc = min_size(DENSE_TC, C - c0);
-        for (o0 = 0; o0 < O; o0 += DENSE_TO) {
-            const size_t no = min_size(DENSE_TO, O - o0);
-            for (t = 0; t < nc; t++)
-                for (s = 0; s < no; s++) T[s * DENSE_TC + t] = W[(c0 + t) * O + o0 + s];
-            for (b0 = 0; b0 < B; b0 += DENSE_NB)
-                tiles512(dx + b0 * C + c0, C, dout + b0 * O + o0, O, 1, T, DENSE_TC, no,
-                         min_size(DENSE_NB, B - b0), nc, NULL, TILE_ADD);
-        }
-    }
-}
-
-#endif
-
 /* Without AVX2 (NEON, scalar) the Dense layer is built from vec_dot and
  * vec_axpy, in the scalar twin's order: with the scalar kernels it gives
  * the twin's bits, with NEON it is vectorised along O (or C when O = 1). */
@@ -1155,11 +414,9 @@ static void dense_forward_vec(float *out, const float *x, const float *W, const 
     }
 }
 
-static void dense_backward_vec(float *dx, float *dW, float *db, const float *dout,
-                               const float *x, const float *W, size_t B, size_t C,
-                               size_t O) {
+static void dense_backward_vec(float *dx, float *dW, const float *dout, const float *x,
+                               const float *W, size_t B, size_t C, size_t O) {
     size_t i, c;
-    dense_bias_grad(db, dout, B, O);
     for (i = 0; i < B; i++) {
         const float *g = dout + i * O, *xi = x + i * C;
         if (O == 1) {
@@ -1181,7 +438,11 @@ void nn_dense_forward(float *out, const float *x, const float *W, const float *b
 void nn_dense_backward(float *dx, float *dW, float *db, const float *dout,
                        const float *x, const float *W, size_t B, size_t C,
                        size_t O) {
-    kernels()->dense_backward(dx, dW, db, dout, x, W, B, C, O);
+    size_t i;
+    /* db[o] += Σ_b dout[b,o] in order of b: additions only (a·1 is exact),
+     * so vec_axpy gives the scalar twin's bits on every path */
+    for (i = 0; i < B; i++) vec_axpy(db, 1.0f, dout + i * O, O);
+    kernels()->dense_backward(dx, dW, dout, x, W, B, C, O);
 }
 
 /* ---------------------------------------------------------- activations */
@@ -1687,15 +948,15 @@ static const nn_kernels scalar_kernels = {
 #if defined(NN_AVX2)
 static const nn_kernels avx2_kernels = {
     .name = "avx2+fma",
-    .dot = dot_avx2,
-    .axpy = axpy_avx2,
-    .scale = scale_avx2,
-    .sgd = sgd_avx2,
-    .sgd_dot = sgd_dot_avx2,
-    .adam = adam_avx2,
-    .adamax = adamax_avx2,
-    .dense_forward = dense_forward_avx2,
-    .dense_backward = dense_backward_avx2,
+    .dot = simd_avx2_dot,
+    .axpy = simd_avx2_axpy,
+    .scale = simd_avx2_scale,
+    .sgd = simd_avx2_sgd,
+    .sgd_dot = simd_avx2_sgd_dot,
+    .adam = simd_avx2_adam,
+    .adamax = simd_avx2_adamax,
+    .dense_forward = simd_avx2_dense_forward,
+    .dense_backward = simd_avx2_dense_backward,
 };
 
 /* Both AVX2 and FMA: the kernels use the two together. */
@@ -1706,15 +967,15 @@ static int cpu_has_avx2_fma(void) {
 
 static const nn_kernels avx512_kernels = {
     .name = "avx512f",
-    .dot = dot_avx512,
-    .axpy = axpy_avx512,
-    .scale = scale_avx512,
-    .sgd = sgd_avx2,
-    .sgd_dot = sgd_dot_avx2,
-    .adam = adam_avx2,
-    .adamax = adamax_avx2,
-    .dense_forward = dense_forward_avx512,
-    .dense_backward = dense_backward_avx512,
+    .dot = simd_avx512_dot,
+    .axpy = simd_avx512_axpy,
+    .scale = simd_avx512_scale,
+    .sgd = simd_avx2_sgd,
+    .sgd_dot = simd_avx2_sgd_dot,
+    .adam = simd_avx2_adam,
+    .adamax = simd_avx2_adamax,
+    .dense_forward = simd_avx512_dense_forward,
+    .dense_backward = simd_avx512_dense_backward,
 };
 
 /* AVX-512F beside AVX2 and FMA (the kernels mix 256- and 512-bit code);
@@ -1727,13 +988,13 @@ static int cpu_has_avx512f(void) {
 #if defined(NN_NEON)
 static const nn_kernels neon_kernels = {
     .name = "neon",
-    .dot = dot_neon,
-    .axpy = axpy_neon,
-    .scale = scale_neon,
-    .sgd = sgd_neon,
-    .sgd_dot = sgd_dot_neon,
-    .adam = adam_neon,
-    .adamax = adamax_neon,
+    .dot = simd_neon_dot,
+    .axpy = simd_neon_axpy,
+    .scale = simd_neon_scale,
+    .sgd = simd_neon_sgd,
+    .sgd_dot = simd_neon_sgd_dot,
+    .adam = simd_neon_adam,
+    .adamax = simd_neon_adamax,
     .dense_forward = dense_forward_vec,
     .dense_backward = dense_backward_vec,
 };
@@ -1769,9 +1030,9 @@ static void dense_forward_first(float *out, const float *x, const float *W, cons
                                 size_t B, size_t C, size_t O) {
     choose_first()->dense_forward(out, x, W, b, B, C, O);
 }
-static void dense_backward_first(float *dx, float *dW, float *db, const float *dout,
-                                 const float *x, const float *W, size_t B, size_t C, size_t O) {
-    choose_first()->dense_backward(dx, dW, db, dout, x, W, B, C, O);
+static void dense_backward_first(float *dx, float *dW, const float *dout, const float *x,
+                                 const float *W, size_t B, size_t C, size_t O) {
+    choose_first()->dense_backward(dx, dW, dout, x, W, B, C, O);
 }
 
 static const nn_kernels first_kernels = {

@@ -23,7 +23,7 @@
 
 #include "fast/prefetch.h"
 
-/* The AVX2/FMA series beside the scalar one, as nn.c builds its kernels:
+/* The AVX2/FMA series beside the scalar one, as simd/ builds nn.c's kernels:
  * compiled for AVX2 only in the function marked so, run only where the
  * path nn.c chose is avx2+fma. */
 #if !defined(EMBREC_NO_SIMD) && defined(__x86_64__) && \

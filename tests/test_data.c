@@ -2013,6 +2013,66 @@ static void test_cache_old_version(void) {
     unload(&L);
 }
 
+/* A checksum can be forged (the fuzz harness does): a cache with the right
+ * checksum whose sorted items are out of order, whose starts go back, or
+ * whose row holds an item beyond the map or a NaN rating is not loaded
+ * either, and says why. The cache of repeat_text: 5 rows, 2 users, 3 items,
+ * 4 sorted items, each array at a multiple of 64 bytes, so that from its
+ * end: the checksum (8 bytes), sorted[4], start[3], rating[5], item[5],
+ * each array 64 bytes before the next. */
+static void test_cache_forged(void) {
+    const char *src = test_write("forged.csv", repeat_text);
+    static const char *const why[4] = {"damaged (the users' sorted items)",
+                                       "damaged (the users' sorted items)",
+                                       "damaged (a row out of range)",
+                                       "damaged (a row out of range)"};
+    char cache[512], *good, *bad;
+    data_read_opts o = data_read_defaults();
+    size_t len, sorted, k;
+    uint32_t v;
+    uint64_t sum;
+    loaded L;
+    FILE *f;
+    int c;
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    unlink(cache);
+    set_mtime(src, 1577836800LL, 0);
+    o.cache = "";
+    CHECK_INT(load(&L, src, &o), 0);
+    unload(&L);
+    good = slurp(cache, &len);
+    CHECK(good != NULL && len > 400);
+    if (!good) return;
+    sorted = len - 8 - 16;
+    memcpy(&v, good + sorted, 4);
+    CHECK_INT(v, 0); /* user 5's first item: 100, index 0 */
+    for (c = 0; c < 4; c++) {
+        bad = malloc(len);
+        if (!bad) break;
+        memcpy(bad, good, len);
+        if (c == 0) { /* user 5's two items swapped */
+            memcpy(bad + sorted, good + sorted + 4, 4);
+            memcpy(bad + sorted + 4, good + sorted, 4);
+        }
+        v = c == 1 ? 5 : c == 2 ? 3 : 0x7fc00000u; /* start[1] past start[2]; item 3; NaN */
+        if (c == 1) memcpy(bad + sorted - 64 + 4, &v, 4);
+        if (c == 2) memcpy(bad + sorted - 3 * 64, &v, 4);
+        if (c == 3) memcpy(bad + sorted - 2 * 64, &v, 4);
+        sum = data_cache_checksum(bad, len - 8);
+        memcpy(bad + len - 8, &sum, 8);
+        f = fopen(cache, "wb");
+        CHECK(f && fwrite(bad, 1, len, f) == len);
+        if (f) fclose(f);
+        free(bad);
+        CHECK_INT(load(&L, src, &o), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+        CHECK_HAS(L.rep.cache_note, why[c]);
+        for (k = 0; k < L.r.n; k++) CHECK(L.r.item[k] < L.i.n && L.r.rating[k] == L.r.rating[k]);
+        unload(&L);
+    }
+    free(good);
+}
+
 static void test_stats(void) {
     data_ratings r;
     data_stats s;
@@ -3996,6 +4056,7 @@ void suite_data(void) {
     test_run("data/cache_mapped", test_cache_mapped);
     test_run("data/read_user_items", test_read_user_items);
     test_run("data/cache_old_version", test_cache_old_version);
+    test_run("data/cache_forged", test_cache_forged);
     test_run("data/empty_last_field", test_empty_last_field);
     test_run("data/readers_agree", test_readers_agree);
     test_run("data/stats", test_stats);

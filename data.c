@@ -578,20 +578,54 @@ int32_t data_idmap_intern(data_idmap *m, int64_t raw) {
 
 /* ============================================================= ratings */
 
+void data_block_release(data_block *b) {
+    if (b && --b->refs == 0) b->free_block(b);
+}
+
 void data_ratings_init(data_ratings *r) { memset(r, 0, sizeof *r); }
 
 void data_ratings_free(data_ratings *r) {
-    free(r->user);
-    free(r->item);
-    free(r->rating);
-    free(r->time);
+    if (r->block) {
+        data_block_release(r->block);
+    } else {
+        free(r->user);
+        free(r->item);
+        free(r->rating);
+        free(r->time);
+    }
     data_ratings_init(r);
+}
+
+/* Columns that lie in a block (a mapped cache) copied into arrays of
+ * their own, of cap rows, and the block let go; 0 or -1 (no memory: r is
+ * as it was). */
+static int ratings_own(data_ratings *r, size_t cap) {
+    data_ratings own;
+    data_ratings_init(&own);
+    own.user = malloc(cap * sizeof *own.user);
+    own.item = malloc(cap * sizeof *own.item);
+    own.rating = malloc(cap * sizeof *own.rating);
+    own.time = malloc(cap * sizeof *own.time);
+    if (!own.user || !own.item || !own.rating || !own.time) {
+        data_ratings_free(&own);
+        return -1;
+    }
+    memcpy(own.user, r->user, r->n * sizeof *own.user);
+    memcpy(own.item, r->item, r->n * sizeof *own.item);
+    memcpy(own.rating, r->rating, r->n * sizeof *own.rating);
+    memcpy(own.time, r->time, r->n * sizeof *own.time);
+    own.n = r->n;
+    own.cap = cap;
+    data_ratings_free(r);
+    *r = own;
+    return 0;
 }
 
 int data_ratings_reserve_exact(data_ratings *r, size_t cap) {
     void *p;
     if (cap <= r->cap) return 0;
     if (cap > SIZE_MAX / sizeof(int64_t)) return -1;
+    if (r->block) return ratings_own(r, cap); /* realloc cannot move a block's arrays */
     /* each array is replaced as soon as it grows, so a failure part-way
      * leaves every array at least r->cap long and the struct consistent */
     if (!(p = realloc(r->user, cap * sizeof *r->user))) return -1;
@@ -1198,7 +1232,9 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
                       data_error *err) {
     data_read_opts o = opts ? *opts : data_read_defaults();
     data_read_report local, *rep = report ? report : &local;
+    size_t n0 = out->n;
     memset(rep, 0, sizeof *rep);
+    if (o.user_items) memset(o.user_items, 0, sizeof *o.user_items);
     if (o.delim && !*o.delim) {
         data_errorf(err, "%s: the delimiter is empty", path);
         return -1;
@@ -1207,8 +1243,17 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
         data_errorf(err, "-: a cache needs a named file, not standard input");
         return -1;
     }
-    return (installed_reader ? installed_reader : read_plain)(path, &o, users, items, out, rep,
-                                                              err);
+    if ((installed_reader ? installed_reader : read_plain)(path, &o, users, items, out, rep,
+                                                           err) != 0)
+        return -1;
+    /* the user items, where the reader (a cache) did not give them */
+    if (o.user_items && !o.user_items->start &&
+        data_user_items_build(o.user_items, out, users->n) != 0) {
+        out->n = n0;
+        data_errorf(err, "%s: out of memory", path);
+        return -1;
+    }
+    return 0;
 }
 
 /* =============================================================== stats */
@@ -1259,6 +1304,7 @@ int data_split_tail_view(const data_ratings *all, double frac, data_ratings *tra
     *train = *all;
     train->n = at;
     train->cap = 0; /* a view: the rows belong to all */
+    train->block = NULL;
     return 0;
 }
 
@@ -1604,8 +1650,12 @@ fail:
 }
 
 void data_user_items_free(data_user_items *ui) {
-    free(ui->start);
-    free(ui->item);
+    if (ui->block) {
+        data_block_release(ui->block);
+    } else {
+        free(ui->start);
+        free(ui->item);
+    }
     memset(ui, 0, sizeof *ui);
 }
 

@@ -97,12 +97,30 @@ int32_t data_idmap_find(const data_idmap *m, int64_t raw);
 
 /* ------------------------------------------------------------ ratings */
 
+/* Memory that arrays lie in without owning it: a ratings cache mapped
+ * from its file (fast/cache.c). Each struct whose arrays lie in one holds
+ * a reference (refs counts them) and drops it when freed; the last one
+ * runs free_block. Not shared between threads while references come and go. */
+typedef struct data_block {
+    size_t refs;
+    void (*free_block)(struct data_block *b);
+} data_block;
+
+/* drop one reference to b (NULL: nothing) */
+void data_block_release(data_block *b);
+
 typedef struct {
     uint32_t *user;    /* (n) dense user index */
     uint32_t *item;    /* (n) dense item index */
     float *rating;     /* (n) */
     int64_t *time;     /* (n) Unix seconds; 0 when the file has no timestamps */
     size_t n, cap;
+    data_block *block; /* NULL: the columns are malloc'ed. Else they lie in it
+                        * (a loaded cache: its file's pages, mapped, or its
+                        * bytes read into one allocation; cap == n): freeing
+                        * drops the reference, growing copies them into
+                        * arrays of their own first, and a row written in
+                        * place is the process's own (the file never changes). */
 } data_ratings;
 
 void data_ratings_init(data_ratings *r);
@@ -143,6 +161,12 @@ typedef struct {
     const char *cache;      /* NULL: no cache; "": FILE.embrec-cache beside the file;
                              * else the cache's path (fast/cache.h). The plain reader
                              * keeps none: it parses, and says so in the report. */
+    struct data_user_items *user_items; /* NULL, or where to put each user's sorted
+                             * items of every row of out after the read (what
+                             * data_user_items_build gives for users->n users): a
+                             * cache keeps them, so that loading one does not sort
+                             * them again. Filled only when the read succeeds; the
+                             * caller frees it. */
 } data_read_opts;
 
 data_read_opts data_read_defaults(void);
@@ -375,10 +399,12 @@ int data_split_fold(const data_ratings *all, const uint32_t *fold, uint32_t f,
 
 /* Each user's items, sorted (compressed sparse rows): the items of user u
  * are item[start[u] .. start[u+1]). Duplicates are kept once. */
-typedef struct {
+typedef struct data_user_items {
     uint32_t *start;    /* (U+1) */
     uint32_t *item;     /* (at most n) */
     size_t n_users;
+    data_block *block;  /* NULL: malloc'ed; else they lie in it (a mapped
+                         * cache), as data_ratings' columns may */
 } data_user_items;
 
 int data_user_items_build(data_user_items *ui, const data_ratings *r, size_t n_users);

@@ -300,6 +300,7 @@ static int cmd_info(args *a) {
     data_read_report rep;
     data_error err;
     data_stats st;
+    data_user_items ui; /* each user's items, to count repeated pairs (a cache keeps them) */
     for (a->k = 2; a->k < a->argc; a->k++) {
         if (flag(a, "--help") || flag(a, "-h")) {
             printf("usage: embrec info --data FILE [--movies FILE] [input options]\n\n"
@@ -317,6 +318,7 @@ static int cmd_info(args *a) {
         data_idmap_init(&items);
         data_ratings_init(&r);
         memset(&rep, 0, sizeof rep);
+        ro.user_items = &ui;
         if (data_read_ratings(path, &ro, &users, &items, &r, &rep, &err) != 0) die(&err);
         if (rep.cache_note[0]) fprintf(stderr, "embrec: %s\n", rep.cache_note);
         st = data_ratings_stats(&r, users.n, items.n);
@@ -328,13 +330,10 @@ static int cmd_info(args *a) {
         printf("rating   min %g, max %g, mean %.5f\n", st.min, st.max, st.mean);
         printf("density  %.4f%%\n", 100.0 * st.density);
         { /* repeated (user, movie) pairs are kept, one training example per line */
-            data_user_items ui;
-            if (data_user_items_build(&ui, &r, users.n) == 0) {
-                size_t dup = r.n - ui.start[users.n];
-                if (dup) printf("repeats  %zu lines repeat a (user, movie) pair; each is kept "
-                                "as a rating of its own\n", dup);
-                data_user_items_free(&ui);
-            }
+            size_t dup = r.n - ui.start[users.n];
+            if (dup) printf("repeats  %zu lines repeat a (user, movie) pair; each is kept "
+                            "as a rating of its own\n", dup);
+            data_user_items_free(&ui);
         }
         if (rep.skipped)
             printf("skipped  %zu malformed lines (first: %s)\n", rep.skipped, rep.first_error);

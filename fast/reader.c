@@ -262,7 +262,7 @@ static int read_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
 static void ratings_shrink(data_ratings *r) {
     size_t want = r->n ? r->n : 1;
     void *p;
-    if (r->cap - r->n <= r->n / 16 + 4096) return;
+    if (r->block || r->cap - r->n <= r->n / 16 + 4096) return; /* a block's are not realloc's */
     if ((p = realloc(r->user, want * sizeof *r->user))) r->user = p;
     if ((p = realloc(r->item, want * sizeof *r->item))) r->item = p;
     if ((p = realloc(r->rating, want * sizeof *r->rating))) r->rating = p;

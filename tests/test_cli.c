@@ -223,6 +223,34 @@ static void test_cache_cli(void) {
     CHECK_HAS(out, "cache    rebuilt");
     CHECK_INT(count_lines(out), 9);
 
+    /* a repeated pair counted from the users' sorted items, parsed, then
+     * kept in the cache and loaded */
+    snprintf(args, sizeof args, "info --data %s --cache",
+             test_write("cli_repeats.csv", "userId,movieId,rating,timestamp\n"
+                                           "1,10,4,1\n2,10,5,2\n1,11,3,3\n1,10,3,4\n"));
+    snprintf(cmd, sizeof cmd, "touch -t 202001010000 %s", test_path("cli_repeats.csv"));
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "cache    written");
+    CHECK_HAS(out, "repeats  1 lines repeat a (user, movie) pair");
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "cache    loaded");
+    CHECK_HAS(out, "repeats  1 lines repeat a (user, movie) pair");
+
+    /* training from the cache (its pages mapped) is training from the file */
+    snprintf(args, sizeof args, "train --data %s --dim 4 --epochs 2 --history %s", src,
+             test_path("cli_nocache.history.csv"));
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data %s --cache --dim 4 --epochs 2 --history %s", src,
+             test_path("cli_cache.history.csv"));
+    CHECK_INT(embrec(args), 0);
+    CHECK(!strstr(out, "embrec-cache")); /* loaded: nothing said */
+    snprintf(cmd, sizeof cmd, /* every column but the seconds */
+             "cut -d, -f1-5,7- %s > %s.cut && cut -d, -f1-5,7- %s | cmp -s - %s.cut",
+             test_path("cli_nocache.history.csv"), test_path("cli_nocache.history.csv"),
+             test_path("cli_cache.history.csv"), test_path("cli_nocache.history.csv"));
+    CHECK_INT(system(cmd), 0);
+
     /* a model's maps (with ids the model never saw): eval with and without
      * the cache, at an explicit path */
     snprintf(args, sizeof args, "train --data %s --cache --dim 4 --epochs 1 --save %s", src, model);

@@ -16,6 +16,7 @@
 #include "../formats/npy.h"
 #include "../formats/numpy.h"
 #include "../formats/orders.h"
+#include "../fast/cache.h"
 #include "../fast/reader.h"
 #include "../formats/output.h"
 #include "fixture.h"
@@ -1740,16 +1741,16 @@ static void test_cache_invalidation(void) {
     unload(&L);
 }
 
-/* Whatever byte of a cache is flipped, and wherever it is cut short or
- * lengthened, it is never loaded: it is rebuilt (or, when its first bytes
- * no longer say it is a cache, left alone), and the ratings are those of
- * the file. */
+/* Whatever byte of a cache is flipped, and wherever it is cut short (the
+ * cache mapped, or read) or lengthened, it is never loaded: it is rebuilt
+ * (or, when its first bytes no longer say it is a cache, left alone), and
+ * the ratings are those of the file. */
 static void test_cache_damaged(void) {
     const char *src = test_write("damaged.csv", cache_text);
     char cache[512];
     data_read_opts o = data_read_defaults(), plain;
     unsigned char *good;
-    size_t len, k, bad_state = 0, bad_data = 0, cuts[] = {0, 4, 7, 8, 60, 103, 104, 200};
+    size_t len, k, bad_state = 0, bad_data = 0, cuts[] = {0, 4, 7, 8, 60, 104, 111, 112, 200, 400};
     loaded fresh, L;
     FILE *f;
     o.skip_bad = 1;
@@ -1763,7 +1764,7 @@ static void test_cache_damaged(void) {
     CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
     unload(&L);
     good = (unsigned char *)slurp(cache, &len);
-    CHECK(good != NULL && len % 8 == 0 && len > 200);
+    CHECK(good != NULL && len % 8 == 0 && len > 400);
     for (k = 0; good && k < len + 1; k++) {
         /* k < len: flip bit k mod 8 of byte k; k == len: one byte more */
         f = fopen(cache, "wb");
@@ -1783,8 +1784,10 @@ static void test_cache_damaged(void) {
     }
     CHECK_INT(bad_state, 0);
     CHECK_INT(bad_data, 0);
-    for (k = 0; good && k < sizeof cuts / sizeof cuts[0] + 1; k++) {
-        size_t cut = k < sizeof cuts / sizeof cuts[0] ? cuts[k] : len - 1;
+    for (k = 0; good && k < 2 * (sizeof cuts / sizeof cuts[0] + 1); k++) {
+        size_t c = k % (sizeof cuts / sizeof cuts[0] + 1); /* mapped, then read */
+        size_t cut = c < sizeof cuts / sizeof cuts[0] ? cuts[c] : len - 1;
+        fast_cache_use_mapping(k <= sizeof cuts / sizeof cuts[0]);
         f = fopen(cache, "wb");
         if (!f) break;
         fwrite(good, 1, cut, f);
@@ -1795,6 +1798,7 @@ static void test_cache_damaged(void) {
         CHECK(same_load(&L, &fresh));
         unload(&L);
     }
+    fast_cache_use_mapping(1);
     /* the rebuilt cache is whole again */
     CHECK_INT(load(&L, src, &o), 0);
     CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
@@ -1802,6 +1806,271 @@ static void test_cache_damaged(void) {
     unload(&L);
     free(good);
     unload(&fresh);
+}
+
+/* 1 when path is mapped into this process (a line of /proc/self/maps
+ * names it), 0 when not, -1 where the system does not say */
+static int mapped_here(const char *path) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[8192];
+    int found = 0;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, path)) found = 1;
+    fclose(f);
+    return found;
+}
+
+/* a and b hold the same users' items */
+static int same_items(const data_user_items *a, const data_user_items *b) {
+    size_t n = a->n_users;
+    return a->start && b->start && n == b->n_users &&
+           memcmp(a->start, b->start, (n + 1) * sizeof *a->start) == 0 &&
+           memcmp(a->item, b->item, a->start[n] * sizeof *a->item) == 0;
+}
+
+static const char repeat_text[] = "userId,movieId,rating,timestamp\n"
+                                  "5,100,4.0,10\n7,3,2.5,11\n5,2,1.0,12\n"
+                                  "5,100,3.0,13\n7,100,5.0,14\n";
+
+/* A loaded cache, mapped and (as where mapping fails) read into memory:
+ * its columns and users' sorted items lie in the cache's block (mapped:
+ * the file's pages, named in /proc/self/maps until the last of them is
+ * freed) and are what parsing gives; a row written in place is the
+ * process's own (the file and the next load keep the old value); growing,
+ * permuting and a view make the rows their own; a cache rebuilt under a
+ * load in use leaves that load's rows as they were. */
+static void test_cache_mapped(void) {
+    const char *src = test_write("mapped.csv", repeat_text);
+    char cache[512], *before, *after;
+    data_read_opts o = data_read_defaults(), oc;
+    data_user_items want, ui;
+    data_ratings train, val;
+    uint32_t perm[5] = {4, 3, 2, 1, 0};
+    loaded fresh, L, M;
+    size_t len, len2, k;
+    int mapping;
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    CHECK_INT(load(&fresh, src, &o), 0);
+    CHECK_INT(data_user_items_build(&want, &fresh.r, fresh.u.n), 0);
+    CHECK_INT(want.start[fresh.u.n], 4); /* (5, 100) repeats */
+    for (mapping = 1; mapping >= 0; mapping--) {
+        fast_cache_use_mapping(mapping);
+        unlink(cache);
+        set_mtime(src, 1577836800LL, 0);
+        oc = o;
+        oc.cache = "";
+        oc.user_items = &ui;
+        CHECK_INT(load(&L, src, &oc), 0); /* parsed: the items built as the cache is written */
+        CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+        CHECK(same_items(&ui, &want) && ui.block == NULL);
+        data_user_items_free(&ui);
+        unload(&L);
+        CHECK_INT(load(&L, src, &oc), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+        CHECK(same_load(&L, &fresh));
+        CHECK(same_items(&ui, &want));
+        CHECK(L.r.block != NULL && ui.block == L.r.block && L.r.cap == L.r.n);
+        if (mapped_here(cache) >= 0) CHECK_INT(mapped_here(cache), mapping);
+        before = slurp(cache, &len);
+        L.r.rating[0] = 99.0f; /* in place: this process's copy only */
+        L.r.user[1] = 0;
+        after = slurp(cache, &len2);
+        CHECK(before && after && len == len2 && memcmp(before, after, len) == 0);
+        free(before);
+        free(after);
+        CHECK_INT(data_ratings_push(&L.r, 1, 2, 1.5f, 7), 0); /* grown: the rows its own */
+        CHECK(L.r.block == NULL && L.r.n == 6 && L.r.cap > 6);
+        CHECK_NEAR(L.r.rating[0], 99.0, 0, 0);
+        CHECK_INT(L.r.user[1], 0);
+        for (k = 2; k < 5; k++)
+            CHECK(L.r.user[k] == fresh.r.user[k] && L.r.item[k] == fresh.r.item[k] &&
+                  L.r.rating[k] == fresh.r.rating[k] && L.r.time[k] == fresh.r.time[k]);
+        CHECK(L.r.item[5] == 2 && L.r.time[5] == 7);
+        if (mapped_here(cache) >= 0) CHECK_INT(mapped_here(cache), mapping); /* ui holds it */
+        data_user_items_free(&ui);
+        if (mapped_here(cache) >= 0) CHECK_INT(mapped_here(cache), 0);
+        unload(&L);
+        oc.user_items = NULL;
+        CHECK_INT(load(&L, src, &oc), 0); /* the file kept its values */
+        CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+        CHECK(same_load(&L, &fresh));
+        CHECK_INT(data_ratings_permute(&L.r, perm), 0);
+        CHECK(L.r.block == NULL && L.r.n == 5 && L.r.time[0] == 14 && L.r.time[4] == 10);
+        unload(&L);
+        CHECK_INT(load(&L, src, &oc), 0);
+        data_ratings_init(&val);
+        CHECK_INT(data_split_tail_view(&L.r, 0.4, &train, &val), 0);
+        CHECK(train.block == NULL && train.cap == 0 && train.n == 3 && val.block == NULL);
+        CHECK(val.n == 2 && val.time[0] == 13 && train.time[2] == 12);
+        data_ratings_free(&val);
+        /* rebuilt (the source changed) while L is in use: L keeps its rows */
+        set_mtime(src, 1577836900LL, 0);
+        CHECK_INT(load(&M, src, &oc), 0);
+        CHECK_INT(M.rep.cache, DATA_CACHE_REBUILT);
+        CHECK(same_load(&L, &fresh) && same_load(&M, &fresh));
+        unload(&M);
+        unload(&L);
+        CHECK_INT(load(&L, src, &oc), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+        CHECK(same_load(&L, &fresh));
+        unload(&L);
+        if (mapped_here(cache) >= 0) CHECK_INT(mapped_here(cache), 0);
+    }
+    fast_cache_use_mapping(1);
+    data_user_items_free(&want);
+    unload(&fresh);
+}
+
+/* The users' sorted items asked of a read (opts.user_items) are what
+ * data_user_items_build gives for every row read: from the plain reader
+ * (which builds them), from a cache into empty maps (which keeps them),
+ * and into maps that already hold ids or after rows already there (which
+ * the cache's are not, so they are built); a failed read gives none. */
+static void test_read_user_items(void) {
+    const char *src = test_write("items.csv", repeat_text);
+    data_read_opts o = data_read_defaults();
+    data_user_items ui, want;
+    loaded L;
+    int pass;
+    unlink(test_path("items.csv.embrec-cache"));
+    set_mtime(src, 1577836800LL, 0);
+    o.user_items = &ui;
+    for (pass = 0; pass < 4; pass++) { /* plain; cache written; cache loaded; plain again */
+        data_use_reader(pass == 0 || pass == 3 ? NULL : fast_read_ratings);
+        o.cache = pass == 1 || pass == 2 ? "" : NULL;
+        CHECK_INT(load(&L, src, &o), 0);
+        CHECK_INT(data_user_items_build(&want, &L.r, L.u.n), 0);
+        CHECK(same_items(&ui, &want));
+        CHECK_INT(ui.start[L.u.n], 4);
+        data_user_items_free(&ui);
+        data_user_items_free(&want);
+        unload(&L);
+    }
+    data_use_reader(fast_read_ratings);
+    o.cache = "";
+    for (pass = 0; pass < 2; pass++) { /* maps that hold ids; rows already there */
+        data_idmap_init(&L.u);
+        data_idmap_init(&L.i);
+        data_ratings_init(&L.r);
+        if (pass == 0) data_idmap_intern(&L.u, 7);
+        if (pass == 1) {
+            data_idmap_intern(&L.u, 1);
+            data_idmap_intern(&L.i, 1);
+            data_ratings_push(&L.r, 0, 0, 2.0f, 1);
+        }
+        CHECK_INT(read_ratings(src, &o, &L.u, &L.i, &L.r, &L.rep, &L.err), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+        CHECK_INT(data_user_items_build(&want, &L.r, L.u.n), 0);
+        CHECK(same_items(&ui, &want) && ui.block == NULL);
+        CHECK_INT(ui.start[L.u.n], pass == 0 ? 4 : 5);
+        data_user_items_free(&ui);
+        data_user_items_free(&want);
+        unload(&L);
+    }
+    CHECK_INT(load(&L, test_path("no-such-file.csv"), &o), -1);
+    CHECK(ui.start == NULL && ui.item == NULL);
+    unload(&L);
+}
+
+/* A cache of another format version (version 1 kept the columns at other
+ * places) is not read: it is rebuilt, with a line that says so. */
+static void test_cache_old_version(void) {
+    const char *src = test_write("version.csv", repeat_text);
+    char cache[512], *bytes;
+    data_read_opts o = data_read_defaults();
+    size_t len;
+    loaded L;
+    FILE *f;
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    unlink(cache);
+    set_mtime(src, 1577836800LL, 0);
+    o.cache = "";
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_WRITTEN);
+    unload(&L);
+    bytes = slurp(cache, &len);
+    CHECK(bytes != NULL && len > 16);
+    if (!bytes) return;
+    bytes[8] = 1; /* u32 version, this machine's byte order */
+    bytes[9] = bytes[10] = bytes[11] = 0;
+    if (bytes[12] == 1) { /* big-endian (the byte-order word reads 01 02 03 04) */
+        bytes[8] = 0;
+        bytes[11] = 1;
+    }
+    f = fopen(cache, "wb");
+    CHECK(f && fwrite(bytes, 1, len, f) == len);
+    if (f) fclose(f);
+    free(bytes);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+    CHECK_HAS(L.rep.cache_note, "written by another version of embrec (cache format 1; this "
+                                "one reads 2); rebuilt");
+    CHECK_INT(L.r.n, 5);
+    unload(&L);
+    CHECK_INT(load(&L, src, &o), 0);
+    CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
+    unload(&L);
+}
+
+/* A checksum can be forged (the fuzz harness does): a cache with the right
+ * checksum whose sorted items are out of order, whose starts go back, or
+ * whose row holds an item beyond the map or a NaN rating is not loaded
+ * either, and says why. The cache of repeat_text: 5 rows, 2 users, 3 items,
+ * 4 sorted items, each array at a multiple of 64 bytes, so that from its
+ * end: the checksum (8 bytes), sorted[4], start[3], rating[5], item[5],
+ * each array 64 bytes before the next. */
+static void test_cache_forged(void) {
+    const char *src = test_write("forged.csv", repeat_text);
+    static const char *const why[4] = {"damaged (the users' sorted items)",
+                                       "damaged (the users' sorted items)",
+                                       "damaged (a row out of range)",
+                                       "damaged (a row out of range)"};
+    char cache[512], *good, *bad;
+    data_read_opts o = data_read_defaults();
+    size_t len, sorted, k;
+    uint32_t v;
+    uint64_t sum;
+    loaded L;
+    FILE *f;
+    int c;
+    snprintf(cache, sizeof cache, "%s.embrec-cache", src);
+    unlink(cache);
+    set_mtime(src, 1577836800LL, 0);
+    o.cache = "";
+    CHECK_INT(load(&L, src, &o), 0);
+    unload(&L);
+    good = slurp(cache, &len);
+    CHECK(good != NULL && len > 400);
+    if (!good) return;
+    sorted = len - 8 - 16;
+    memcpy(&v, good + sorted, 4);
+    CHECK_INT(v, 0); /* user 5's first item: 100, index 0 */
+    for (c = 0; c < 4; c++) {
+        bad = malloc(len);
+        if (!bad) break;
+        memcpy(bad, good, len);
+        if (c == 0) { /* user 5's two items swapped */
+            memcpy(bad + sorted, good + sorted + 4, 4);
+            memcpy(bad + sorted + 4, good + sorted, 4);
+        }
+        v = c == 1 ? 5 : c == 2 ? 3 : 0x7fc00000u; /* start[1] past start[2]; item 3; NaN */
+        if (c == 1) memcpy(bad + sorted - 64 + 4, &v, 4);
+        if (c == 2) memcpy(bad + sorted - 3 * 64, &v, 4);
+        if (c == 3) memcpy(bad + sorted - 2 * 64, &v, 4);
+        sum = data_cache_checksum(bad, len - 8);
+        memcpy(bad + len - 8, &sum, 8);
+        f = fopen(cache, "wb");
+        CHECK(f && fwrite(bad, 1, len, f) == len);
+        if (f) fclose(f);
+        free(bad);
+        CHECK_INT(load(&L, src, &o), 0);
+        CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
+        CHECK_HAS(L.rep.cache_note, why[c]);
+        for (k = 0; k < L.r.n; k++) CHECK(L.r.item[k] < L.i.n && L.r.rating[k] == L.r.rating[k]);
+        unload(&L);
+    }
+    free(good);
 }
 
 static void test_stats(void) {
@@ -3784,6 +4053,10 @@ void suite_data(void) {
     test_run("data/cache_round_trip", test_cache_round_trip);
     test_run("data/cache_invalidation", test_cache_invalidation);
     test_run("data/cache_damaged", test_cache_damaged);
+    test_run("data/cache_mapped", test_cache_mapped);
+    test_run("data/read_user_items", test_read_user_items);
+    test_run("data/cache_old_version", test_cache_old_version);
+    test_run("data/cache_forged", test_cache_forged);
     test_run("data/empty_last_field", test_empty_last_field);
     test_run("data/readers_agree", test_readers_agree);
     test_run("data/stats", test_stats);

@@ -34,6 +34,10 @@ vg_fails() {
 
 d=$out/ratings.csv
 vg info --data "$d"
+touch -t 202001010000 "$d" # old enough for its cache to be trusted
+vg info --data "$d" --cache           # parsed, the cache written
+vg info --data "$d" --cache           # the cache mapped
+vg train --data "$d" --cache --dim 3 --epochs 1 --quiet --save "$out/cached.embrec"
 vg train --data "$d" --model bias --dim 4 --epochs 2 --optimizer adam --update lazy \
     --l2 0.1 --quiet --history "$out/h.csv" --save "$out/bias.embrec"
 vg train --data "$d" --model bias --dim 3 --epochs 1 --item-features genres,year \

@@ -367,7 +367,8 @@ static int fuzz_history(const char *path, const uint8_t *data, size_t size) {
  * and times into the header and appends the right checksum, so the fuzzer
  * explores the loader behind those checks, then reads the source with
  * --cache. Whatever the cache holds, the read must succeed (a bad cache is
- * parsed over) with every index inside its map; when the cache was not
+ * parsed over) with every index inside its map, and each user's sorted
+ * items (asked of the read) in range and ascending; when the cache was not
  * loaded, the rows must be the source's own. */
 static const char cache_source[] = "userId,movieId,rating,timestamp\n"
                                    "1,10,4.0,100\n1,11,3.5,101\n2,10,5.0,102\n3,12,1.0,103\n"
@@ -380,6 +381,7 @@ static int fuzz_cache(const char *path, const uint8_t *data, size_t size) {
     data_read_report rep;
     data_idmap users, items;
     data_ratings r;
+    data_user_items ui;
     data_error err;
     struct stat st;
     uint64_t h, v;
@@ -412,6 +414,7 @@ static int fuzz_cache(const char *path, const uint8_t *data, size_t size) {
     memcpy(buf + size, &h, 8);
     put(buf, size + 8);
     o.cache = path;
+    o.user_items = &ui;
     data_idmap_init(&users);
     data_idmap_init(&items);
     data_ratings_init(&r);
@@ -420,6 +423,16 @@ static int fuzz_cache(const char *path, const uint8_t *data, size_t size) {
         die("a valid source failed to read beside a fuzzed cache");
     for (k = 0; k < r.n; k++)
         if (r.user[k] >= users.n || r.item[k] >= items.n) die("a cached index is outside its map");
+    if (ui.n_users != users.n || ui.start[0] != 0 || ui.start[users.n] > r.n)
+        die("the users' sorted items do not fit the rows");
+    for (k = 0; k < users.n; k++) { /* what data_user_items_has's binary search needs */
+        uint32_t j;
+        if (ui.start[k] > ui.start[k + 1]) die("a user's sorted items end before they start");
+        for (j = ui.start[k]; j < ui.start[k + 1]; j++)
+            if (ui.item[j] >= items.n || (j > ui.start[k] && ui.item[j] <= ui.item[j - 1]))
+                die("a user's sorted items are out of range or out of order");
+    }
+    data_user_items_free(&ui);
     if (rep.cache != DATA_CACHE_LOADED && (r.n != 6 || users.n != 4 || items.n != 3))
         die("parsing the source over a bad cache gave other rows");
     data_ratings_free(&r);

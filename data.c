@@ -588,6 +588,20 @@ void data_ratings_free(data_ratings *r) {
     data_ratings_init(r);
 }
 
+void data_ratings_without_time(data_ratings *r) {
+    free(r->time);
+    r->time = NULL;
+    r->no_time = 1;
+}
+
+/* dst keeps no timestamps when src keeps none (a copy of src's rows) */
+static void ratings_like(data_ratings *dst, const data_ratings *src) {
+    if (src->no_time && !dst->no_time) data_ratings_without_time(dst);
+}
+
+/* row k's timestamp, 0 where none are kept */
+static int64_t time_of(const data_ratings *r, size_t k) { return r->time ? r->time[k] : 0; }
+
 int data_ratings_reserve_exact(data_ratings *r, size_t cap) {
     void *p;
     if (cap <= r->cap) return 0;
@@ -600,8 +614,10 @@ int data_ratings_reserve_exact(data_ratings *r, size_t cap) {
     r->item = p;
     if (!(p = realloc(r->rating, cap * sizeof *r->rating))) return -1;
     r->rating = p;
-    if (!(p = realloc(r->time, cap * sizeof *r->time))) return -1;
-    r->time = p;
+    if (!r->no_time) {
+        if (!(p = realloc(r->time, cap * sizeof *r->time))) return -1;
+        r->time = p;
+    }
     r->cap = cap;
     return 0;
 }
@@ -623,7 +639,7 @@ int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item, float ratin
     r->user[r->n] = user;
     r->item[r->n] = item;
     r->rating[r->n] = rating;
-    r->time[r->n] = time;
+    if (r->time) r->time[r->n] = time;
     r->n++;
     return 0;
 }
@@ -634,13 +650,14 @@ int data_ratings_select(data_ratings *dst, const data_ratings *src, const uint32
     if (dst == src) return -1;
     for (k = 0; k < n; k++)
         if (idx[k] >= src->n) return -1;
+    ratings_like(dst, src);
     if (ratings_reserve(dst, n) != 0) return -1;
     for (k = 0; k < n; k++) {
         uint32_t i = idx[k];
         dst->user[k] = src->user[i];
         dst->item[k] = src->item[i];
         dst->rating[k] = src->rating[i];
-        dst->time[k] = src->time[i];
+        if (dst->time) dst->time[k] = src->time[i];
     }
     dst->n = n;
     return 0;
@@ -649,12 +666,13 @@ int data_ratings_select(data_ratings *dst, const data_ratings *src, const uint32
 /* dst = rows [from, to) of src */
 static int ratings_copy_range(data_ratings *dst, const data_ratings *src, size_t from, size_t to) {
     size_t n = to - from;
+    ratings_like(dst, src);
     if (ratings_reserve(dst, n) != 0) return -1;
     if (n) {
         memcpy(dst->user, src->user + from, n * sizeof *dst->user);
         memcpy(dst->item, src->item + from, n * sizeof *dst->item);
         memcpy(dst->rating, src->rating + from, n * sizeof *dst->rating);
-        memcpy(dst->time, src->time + from, n * sizeof *dst->time);
+        if (dst->time) memcpy(dst->time, src->time + from, n * sizeof *dst->time);
     }
     dst->n = n;
     return 0;
@@ -1207,6 +1225,11 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
         data_errorf(err, "-: a cache needs a named file, not standard input");
         return -1;
     }
+    if (o.cache && out->no_time) { /* (the cache stores the file whole, times included) */
+        data_errorf(err, "%s: a cache keeps the timestamps, and these rows keep none", path);
+        return -1;
+    }
+    if (o.no_time && !o.cache) data_ratings_without_time(out);
     return (installed_reader ? installed_reader : read_plain)(path, &o, users, items, out, rep,
                                                               err);
 }
@@ -1270,6 +1293,8 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
     if (!(frac >= 0.0 && frac < 1.0) || n > (size_t)UINT32_MAX) return -1;
     n_test = (size_t)((double)n * frac);
     if (n_test > n) n_test = n;
+    ratings_like(train, all);
+    ratings_like(test, all);
     idx = malloc((n ? n : 1) * sizeof *idx);
     in_test = calloc(n ? n : 1, 1);
     if (!idx || !in_test || ratings_reserve(train, n - n_test) != 0 ||
@@ -1287,7 +1312,7 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
         d->user[j] = all->user[k];
         d->item[j] = all->item[k];
         d->rating[j] = all->rating[k];
-        d->time[j] = all->time[k];
+        if (d->time) d->time[j] = all->time[k];
     }
     train->n = a;
     test->n = b;
@@ -1374,6 +1399,8 @@ int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, dou
         max_kept >= UINT32_MAX)
         return -1;
     train->n = test->n = 0;
+    ratings_like(train, all);
+    ratings_like(test, all);
     ub = cold_budgets(n_users, cold_users, max_kept, rng);
     ib = cold_budgets(n_items, cold_items, max_kept, rng);
     order = malloc((n ? n : 1) * sizeof *order);
@@ -1393,7 +1420,7 @@ int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, dou
             if (cold_u) ub[u]--;
             if (cold_i) ib[i]--;
         }
-        if (data_ratings_push(to_train ? train : test, u, i, all->rating[r], all->time[r]) != 0)
+        if (data_ratings_push(to_train ? train : test, u, i, all->rating[r], time_of(all, r)) != 0)
             goto done;
     }
     rc = 0;
@@ -1425,9 +1452,11 @@ int data_split_fold(const data_ratings *all, const uint32_t *fold, uint32_t f,
                     data_ratings *train, data_ratings *test) {
     size_t k;
     train->n = test->n = 0;
+    ratings_like(train, all);
+    ratings_like(test, all);
     for (k = 0; k < all->n; k++)
         if (data_ratings_push(fold[k] == f ? test : train, all->user[k], all->item[k],
-                              all->rating[k], all->time[k]) != 0)
+                              all->rating[k], time_of(all, k)) != 0)
             return -1;
     return 0;
 }
@@ -1480,6 +1509,8 @@ int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *
     nn_rng_seed(&rng, ties->seed);
     data_ratings_free(train);
     data_ratings_free(test);
+    ratings_like(train, all);
+    ratings_like(test, all);
     if (!latest || !count || !tied) goto done;
     memset(latest, 0, (n_users ? n_users : 1) * sizeof *latest);
     for (k = 0; k < all->n; k++) {
@@ -1487,10 +1518,10 @@ int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *
         if (u >= n_users) goto done;
         held = latest[u] - 1;
         count[u]++;
-        if (!latest[u] || all->time[k] > all->time[held]) { /* a later time: it alone so far */
+        if (!latest[u] || time_of(all, k) > time_of(all, held)) { /* a later time: it alone so far */
             latest[u] = (uint32_t)k + 1;
             tied[u] = 1;
-        } else if (all->time[k] == all->time[held] &&
+        } else if (time_of(all, k) == time_of(all, held) &&
                    takes_tie(ties, all, k, held, ++tied[u], &rng)) {
             latest[u] = (uint32_t)k + 1;
         }
@@ -1498,7 +1529,7 @@ int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *
     for (k = 0; k < all->n; k++) {
         uint32_t u = all->user[k];
         data_ratings *to = count[u] > 1 && latest[u] == k + 1 ? test : train;
-        if (data_ratings_push(to, u, all->item[k], all->rating[k], all->time[k]) != 0) goto done;
+        if (data_ratings_push(to, u, all->item[k], all->rating[k], time_of(all, k)) != 0) goto done;
     }
     rc = 0;
 done:

@@ -101,12 +101,19 @@ typedef struct {
     uint32_t *user;    /* (n) dense user index */
     uint32_t *item;    /* (n) dense item index */
     float *rating;     /* (n) */
-    int64_t *time;     /* (n) Unix seconds; 0 when the file has no timestamps */
+    int64_t *time;     /* (n) Unix seconds; 0 when the file has no timestamps;
+                        * NULL when none are kept (no_time) */
     size_t n, cap;
+    int no_time;       /* 1: no timestamps are kept: time stays NULL as rows are
+                        * added (8 of a row's 20 bytes), and every function here
+                        * takes the rows' times as 0. Copies and splits of such
+                        * rows keep none either. */
 } data_ratings;
 
 void data_ratings_init(data_ratings *r);
 void data_ratings_free(data_ratings *r);
+/* keep no timestamps from now on (no_time): those held are freed */
+void data_ratings_without_time(data_ratings *r);
 /* room for cap rows (when it has less), exactly; 0 or -1 (no memory: the
  * rows it holds are kept) */
 int data_ratings_reserve_exact(data_ratings *r, size_t cap);
@@ -143,6 +150,11 @@ typedef struct {
     const char *cache;      /* NULL: no cache; "": FILE.embrec-cache beside the file;
                              * else the cache's path (fast/cache.h). The plain reader
                              * keeps none: it parses, and says so in the report. */
+    int no_time;            /* 1: out keeps no timestamps (data_ratings_without_time:
+                             * those of rows it held go too); the time column is
+                             * still parsed and checked. Not with a cache, which
+                             * stores and loads the file whole: then the times
+                             * are kept. */
 } data_read_opts;
 
 data_read_opts data_read_defaults(void);
@@ -177,7 +189,7 @@ typedef struct {
  * stay in the maps. report may be NULL. 0 or -1 with err.
  *
  * The options are checked here (an empty delimiter; a cache for standard
- * input), then the installed reader reads the file: by default the plain
+ * input, or for rows that keep no timestamps), then the installed reader reads the file: by default the plain
  * reader of data.c, a line at a time through the ratings parser below. */
 int data_read_ratings(const char *path, const data_read_opts *opts,
                       data_idmap *users, data_idmap *items, data_ratings *out,

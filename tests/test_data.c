@@ -2147,6 +2147,104 @@ static void test_shuffle_and_select(void) {
     data_ratings_free(&sel);
 }
 
+/* Rows read without their timestamps (data_read_opts.no_time, what train
+ * asks for an explicit model): time stays NULL with either reader, the
+ * time column is still checked, every copy and split keeps none, and the
+ * latest-row holdout takes every time as 0 (the last row of each user). */
+static void test_read_without_time(void) {
+    const char *p = test_write("timeless.csv", "userId,movieId,rating,timestamp\n"
+                                                "1,10,4.0,300\n1,11,3.0,100\n2,10,5.0,200\n"
+                                                "2,12,1.5,400\n2,11,2.0,50\n3,12,3.5,7\n");
+    const char *bad = test_write("timeless_bad.csv", "userId,movieId,rating,timestamp\n"
+                                                     "1,10,4.0,300\n1,11,3.0,soon\n");
+    data_read_opts o = data_read_defaults();
+    data_ratings parts[2], tr, te, all;
+    data_idmap u, i;
+    data_error err;
+    nn_rng rng;
+    uint32_t fold[6] = {0, 1, 0, 1, 0, 1}, perm[6] = {5, 4, 3, 2, 1, 0};
+    size_t k, reader;
+    o.no_time = 1;
+    for (reader = 0; reader < 2; reader++) { /* the plain reader, then the fast one */
+        data_use_reader(reader ? fast_read_ratings : NULL);
+        data_idmap_init(&u);
+        data_idmap_init(&i);
+        data_ratings_init(&parts[reader]);
+        CHECK_INT(data_read_ratings(p, &o, &u, &i, &parts[reader], NULL, &err), 0);
+        CHECK(parts[reader].time == NULL);
+        CHECK_INT(parts[reader].no_time, 1);
+        CHECK_INT(parts[reader].n, 6);
+        CHECK_INT(parts[reader].item[3], 2);
+        CHECK_NEAR(parts[reader].rating[3], 1.5, 0, 0);
+        data_ratings_init(&tr);
+        CHECK_INT(data_read_ratings(bad, &o, &u, &i, &tr, NULL, &err), -1);
+        CHECK_HAS(err.msg, "timeless_bad.csv:3:");
+        CHECK_HAS(err.msg, "soon");
+        data_ratings_free(&tr);
+        data_idmap_free(&u);
+        data_idmap_free(&i);
+    }
+    data_use_reader(fast_read_ratings);
+    for (k = 0; k < 6; k++)
+        CHECK(parts[0].user[k] == parts[1].user[k] && parts[0].item[k] == parts[1].item[k] &&
+              parts[0].rating[k] == parts[1].rating[k]);
+    all = parts[0];
+    data_ratings_free(&parts[1]);
+    /* each user's latest row, all times 0: the last in the file */
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    CHECK_INT(data_split_latest(&all, 3, NULL, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.no_time && te.no_time);
+    CHECK_INT(te.n, 2);
+    CHECK_INT(tr.n, 4);
+    CHECK_INT(te.item[0], 1); /* user 1: movie 11 */
+    CHECK_INT(te.item[1], 1); /* user 2: movie 11 */
+    CHECK_INT(data_split_tail(&all, 0.5, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n == 3 && te.n == 3);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    nn_rng_seed(&rng, 3);
+    CHECK_INT(data_split_random(&all, 0.5, &rng, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n == 3 && te.n == 3);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    CHECK_INT(data_split_fold(&all, fold, 1, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n == 3 && te.n == 3);
+    CHECK_INT(te.item[0], 1); /* rows 1, 3, 5: movies 11, 12, 12 */
+    CHECK_INT(te.item[2], 2);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    CHECK_INT(data_split_cold(&all, 3, 3, 0.5, 0.5, 0.0, 1, &rng, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n + te.n == 6);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    CHECK_INT(data_ratings_permute(&all, perm), 0);
+    CHECK(all.time == NULL && all.no_time);
+    CHECK_INT(all.item[0], 2); /* the last row first */
+    CHECK_INT(data_ratings_shuffle(&all, &rng), 0);
+    CHECK(all.time == NULL && all.no_time && all.n == 6);
+    for (k = 0; k < 5000; k++) /* growing keeps none either */
+        CHECK_INT(data_ratings_push(&all, 0, 0, 1.0f, 12345), 0);
+    CHECK(all.time == NULL && all.n == 5006);
+    /* a cache stores the times: asked for, they are kept; into rows that
+     * keep none, it is refused */
+    o.cache = test_path("timeless.cache");
+    unlink(o.cache);
+    data_idmap_init(&u);
+    data_idmap_init(&i);
+    data_ratings_init(&tr);
+    CHECK_INT(data_read_ratings(p, &o, &u, &i, &tr, NULL, &err), 0);
+    CHECK(tr.time != NULL && !tr.no_time);
+    CHECK_INT(tr.time[3], 400);
+    CHECK_INT(data_read_ratings(p, &o, &u, &i, &all, NULL, &err), -1);
+    CHECK_HAS(err.msg, "timeless.csv: a cache keeps the timestamps, and these rows keep none");
+    CHECK_INT(all.n, 5006);
+    data_ratings_free(&tr);
+    data_ratings_free(&all);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
+}
+
 /* -------------------------------------------------------------- movies */
 
 static void test_movies_uitem(void) {
@@ -3793,6 +3891,7 @@ void suite_data(void) {
     test_run("data/folds_partition", test_folds_partition);
     test_run("data/split_cold", test_split_cold);
     test_run("data/shuffle_and_select", test_shuffle_and_select);
+    test_run("data/read_without_time", test_read_without_time);
     test_run("data/numpy_rng_fixture", test_numpy_rng_fixture);
     test_run("data/numpy_permute_rows", test_numpy_permute_rows);
     test_run("data/read_npy", test_read_npy);

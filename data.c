@@ -1321,47 +1321,68 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
     return 0;
 }
 
+/* one row, as the columns hold it */
+typedef struct {
+    uint32_t user, item;
+    float rating;
+    int64_t time;
+} ratings_row;
+
+static ratings_row row_get(const data_ratings *r, size_t k) {
+    ratings_row x = {r->user[k], r->item[k], r->rating[k], time_of(r, k)};
+    return x;
+}
+
+static void row_put(data_ratings *r, size_t k, ratings_row x) {
+    r->user[k] = x.user;
+    r->item[k] = x.item;
+    r->rating[k] = x.rating;
+    if (r->time) r->time[k] = x.time;
+}
+
+/* Fisher–Yates on the rows themselves: the swaps nn_rng_shuffle_u32 makes
+ * of 0..n−1, so row k ends as the row its shuffle puts at k, with no copy
+ * of the columns and no index */
 int data_ratings_shuffle(data_ratings *r, nn_rng *rng) {
-    size_t n = r->n, k;
-    uint32_t *idx;
-    data_ratings tmp;
-    if (n > (size_t)UINT32_MAX) return -1;
-    idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!idx) return -1;
-    for (k = 0; k < n; k++) idx[k] = (uint32_t)k;
-    nn_rng_shuffle_u32(rng, idx, n);
-    data_ratings_init(&tmp);
-    if (data_ratings_select(&tmp, r, idx, n) != 0) {
-        free(idx);
-        data_ratings_free(&tmp);
-        return -1;
+    size_t i;
+    for (i = r->n; i > 1; i--) {
+        size_t j = (size_t)nn_rng_below(rng, i); /* j uniform in [0, i) */
+        ratings_row x = row_get(r, i - 1);
+        row_put(r, i - 1, row_get(r, j));
+        row_put(r, j, x);
     }
-    free(idx);
-    data_ratings_free(r);
-    *r = tmp;
     return 0;
 }
 
+#define BIT_GET(b, k) ((b)[(k) / 8] >> ((k) % 8) & 1u)
+#define BIT_FLIP(b, k) ((b)[(k) / 8] ^= (unsigned char)(1u << ((k) % 8)))
+
+/* In place, a cycle of perm at a time: one bit a row (set while the row
+ * waits for its place), not a copy of the columns. */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm) {
-    data_ratings tmp;
-    uint8_t *seen = calloc(r->n ? r->n : 1, 1);
-    size_t k;
-    if (!seen) return -1;
-    for (k = 0; k < r->n; k++) { /* a permutation: every row exactly once */
-        if (perm[k] >= r->n || seen[perm[k]]) {
-            free(seen);
+    size_t n = r->n, k;
+    unsigned char *waits = calloc(n / 8 + 1, 1);
+    if (!waits) return -1;
+    for (k = 0; k < n; k++) { /* a permutation: every row exactly once */
+        if (perm[k] >= n || BIT_GET(waits, perm[k])) {
+            free(waits);
             return -1;
         }
-        seen[perm[k]] = 1;
+        BIT_FLIP(waits, perm[k]);
     }
-    free(seen);
-    data_ratings_init(&tmp);
-    if (data_ratings_select(&tmp, r, perm, r->n) != 0) {
-        data_ratings_free(&tmp);
-        return -1;
+    for (k = 0; k < n; k++) {
+        size_t j = k, from;
+        ratings_row first;
+        if (!BIT_GET(waits, k)) continue; /* placed by an earlier cycle */
+        first = row_get(r, k);
+        for (; (from = perm[j]) != k; j = from) { /* row j is the old row perm[j] */
+            row_put(r, j, row_get(r, from));
+            BIT_FLIP(waits, j);
+        }
+        row_put(r, j, first);
+        BIT_FLIP(waits, j);
     }
-    data_ratings_free(r);
-    *r = tmp;
+    free(waits);
     return 0;
 }
 

@@ -328,11 +328,14 @@ int data_split_tail_view(const data_ratings *all, double frac, data_ratings *tra
  * with rng, go to test; both parts keep the original row order. 0 or -1. */
 int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
                       data_ratings *train, data_ratings *test);
-/* permute rows in place (notebook 003 shuffles once before fitting); 0 or -1 */
+/* permute rows in place (notebook 003 shuffles once before fitting), as
+ * data_ratings_select with nn_rng_shuffle_u32's shuffle of 0..n−1 would,
+ * without a copy of the rows or an index; 0 */
 int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
-/* reorder rows so that row k becomes the old row perm[k] (df.take(perm));
- * perm must be a permutation of 0..n−1 (such as data_np_permutation's,
- * formats/numpy.h). 0 or -1 (no memory, bad perm) */
+/* reorder rows in place so that row k becomes the old row perm[k]
+ * (df.take(perm)), with one bit a row beside them; perm must be a
+ * permutation of 0..n−1 (such as data_np_permutation's, formats/numpy.h).
+ * 0 or -1 (no memory, bad perm: the rows are then as they were) */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm);
 
 /* Which of a user's interactions at their latest timestamp is held out

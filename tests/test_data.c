@@ -2147,6 +2147,63 @@ static void test_shuffle_and_select(void) {
     data_ratings_free(&sel);
 }
 
+/* The shuffle and the permutation reorder the rows where they are (the same
+ * arrays: no copy of the columns), exactly as data_ratings_select with
+ * nn_rng_shuffle_u32's shuffle of 0..n−1 and with perm would, with and
+ * without timestamps; a bad perm leaves the rows as they were. */
+static void test_shuffle_in_place(void) {
+    static const size_t sizes[] = {0, 1, 2, 3, 1000};
+    size_t s, k, timeless, bad;
+    for (timeless = 0; timeless < 2; timeless++)
+        for (s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+            size_t n = sizes[s];
+            data_ratings r, want;
+            uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+            const uint32_t *user;
+            nn_rng a, b;
+            fill_rows(&r, n);
+            if (timeless) data_ratings_without_time(&r);
+            for (k = 0; k < n; k++) idx[k] = (uint32_t)k;
+            nn_rng_seed(&a, 5 + n);
+            nn_rng_seed(&b, 5 + n);
+            nn_rng_shuffle_u32(&a, idx, n);
+            data_ratings_init(&want);
+            CHECK_INT(data_ratings_select(&want, &r, idx, n), 0);
+            user = r.user;
+            CHECK_INT(data_ratings_shuffle(&r, &b), 0);
+            CHECK(r.user == user || n == 0); /* in place */
+            CHECK_INT(nn_rng_next(&a), nn_rng_next(&b)); /* the same draws */
+            for (k = bad = 0; k < n; k++)
+                bad += r.user[k] != want.user[k] || r.item[k] != want.item[k] ||
+                       r.rating[k] != want.rating[k] ||
+                       (timeless ? r.time != NULL : r.time[k] != want.time[k]);
+            CHECK_INT(bad, 0);
+            /* permute by idx (a permutation): as select does */
+            data_ratings_free(&want);
+            data_ratings_init(&want);
+            CHECK_INT(data_ratings_select(&want, &r, idx, n), 0);
+            CHECK_INT(data_ratings_permute(&r, idx), 0);
+            CHECK(r.user == user || n == 0);
+            for (k = bad = 0; k < n; k++)
+                bad += r.user[k] != want.user[k] || r.item[k] != want.item[k] ||
+                       r.rating[k] != want.rating[k] || (!timeless && r.time[k] != want.time[k]);
+            CHECK_INT(bad, 0);
+            if (n >= 2) { /* a repeated index, then one out of range: nothing moves */
+                uint32_t keep = idx[1];
+                idx[1] = idx[0];
+                CHECK_INT(data_ratings_permute(&r, idx), -1);
+                idx[1] = (uint32_t)n;
+                CHECK_INT(data_ratings_permute(&r, idx), -1);
+                idx[1] = keep;
+                for (k = bad = 0; k < n; k++) bad += r.user[k] != want.user[k];
+                CHECK_INT(bad, 0);
+            }
+            free(idx);
+            data_ratings_free(&r);
+            data_ratings_free(&want);
+        }
+}
+
 /* Rows read without their timestamps (data_read_opts.no_time, what train
  * asks for an explicit model): time stays NULL with either reader, the
  * time column is still checked, every copy and split keeps none, and the
@@ -3891,6 +3948,7 @@ void suite_data(void) {
     test_run("data/folds_partition", test_folds_partition);
     test_run("data/split_cold", test_split_cold);
     test_run("data/shuffle_and_select", test_shuffle_and_select);
+    test_run("data/shuffle_in_place", test_shuffle_in_place);
     test_run("data/read_without_time", test_read_without_time);
     test_run("data/numpy_rng_fixture", test_numpy_rng_fixture);
     test_run("data/numpy_permute_rows", test_numpy_permute_rows);

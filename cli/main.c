@@ -1397,6 +1397,9 @@ static int cmd_train(args *a) {
     check_blocks(a, o.train.speed.blocks, &model);
     if (rows.val.n && !o.model.implicit) /* where training starts from, for warn_if_worse_than_mean */
         initial_val_loss = mf_evaluate_threads(&model, &rows.val, 0, o.train.speed.threads).mse;
+    /* one run, and nothing reads the training rows in their order after it:
+     * per-rating SGD's blocks may lay them out where they lie, not in a copy */
+    o.train.speed.reorder_rows = 1;
     o.train.session.stop = &interrupted;
     catch_interrupt();
     history_file.path = o.history;

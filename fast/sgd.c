@@ -244,9 +244,11 @@ static void sgd_grid_free(sgd_grid *g) {
     memset(g, 0, sizeof *g);
 }
 
-/* the rows 0..n−1 dealt into G groups of (nearly) equal size, at random */
-static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
-    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm), *group = malloc((n ? n : 1) * sizeof *group);
+/* the rows 0..n−1 dealt into G groups of (nearly) equal size, at random
+ * (G ≤ MF_MAX_BLOCKS: 16 bits a row, so that the tables stay in cache) */
+static uint16_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
+    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    uint16_t *group = malloc((n ? n : 1) * sizeof *group);
     size_t k;
     if (!perm || !group) {
         free(perm);
@@ -255,7 +257,7 @@ static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
     }
     for (k = 0; k < n; k++) perm[k] = (uint32_t)k;
     nn_rng_shuffle_u32(rng, perm, n);
-    for (k = 0; k < n; k++) group[perm[k]] = (uint32_t)(k * G / n);
+    for (k = 0; k < n; k++) group[perm[k]] = (uint16_t)(k * G / n);
     free(perm);
     return group;
 }
@@ -266,7 +268,7 @@ typedef struct {
     uint32_t *U, *I;
     float *Y;
     size_t n, G;
-    const uint32_t *gu, *gi;
+    const uint16_t *gu, *gi;
     const size_t *start;
 } grid_rows;
 
@@ -356,7 +358,7 @@ static void shuffle_blocks(const grid_rows *r, nn_rng *rng) {
  * -1 (no memory: the columns are then as they were). */
 static int sgd_grid_build(sgd_grid *g, uint32_t *U, uint32_t *I, float *Y, size_t n,
                           size_t n_users, size_t n_items, size_t G, nn_rng *rng) {
-    uint32_t *gu = deal_groups(n_users, G, rng), *gi = deal_groups(n_items, G, rng);
+    uint16_t *gu = deal_groups(n_users, G, rng), *gi = deal_groups(n_items, G, rng);
     grid_rows r = {.U = U, .I = I, .Y = Y, .n = n, .G = G, .gu = gu, .gi = gi};
     size_t k, b;
     int rc = -1;

@@ -1632,6 +1632,7 @@ static int cmd_ablate(args *a) {
     o.cmd = a->cmd;
     o.train.session.verbose = 0;
     parse_ablate(a, &ab, &o, &sub_argc, sub_argv);
+    o.read.no_time = 1; /* (explicit models only: no holdout by time) */
     o.train.fit.patience = 0; /* no validation set: every variant trains the same epochs */
     o.train.fit.restore_best = 0;
     o.history = NULL;
@@ -2091,6 +2092,7 @@ static int cmd_cv(args *a) {
     memset(&cv, 0, sizeof cv);
     o.cmd = a->cmd;
     parse_cv(a, &cv, &o, sub_argv, &sub_argc);
+    o.read.no_time = !cv.save_folds; /* (explicit only; the folds' files keep the times) */
     check_output(cv.out);
     if (cv.save_folds) check_folds_dir(cv.save_folds);
     if (cv.ml100k) {
@@ -2392,6 +2394,7 @@ static int cmd_sweep(args *a) {
     for (r = n_rows; r-- > 0;) /* every row's options checked before any work; row 0's kept */
         sweep_row_options(a, &sw, sub_argv, sub_argc, r, &o);
     if (o.model.implicit) usage_error(a, "an implicit model has no RMSE to sweep%s%s", "", "");
+    o.read.no_time = 1; /* (explicit models only: no holdout by time) */
     if (!sw.folds && o.val_split <= 0)
         usage_error(a, "--val-split 0 leaves nothing to validate on: give a fraction, or --cv "
                        "N%s%s", "", "");

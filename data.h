@@ -189,8 +189,9 @@ typedef struct {
  * stay in the maps. report may be NULL. 0 or -1 with err.
  *
  * The options are checked here (an empty delimiter; a cache for standard
- * input, or for rows that keep no timestamps), then the installed reader reads the file: by default the plain
- * reader of data.c, a line at a time through the ratings parser below. */
+ * input, or for rows that keep no timestamps), then the installed reader
+ * reads the file: by default the plain reader of data.c, a line at a time
+ * through the ratings parser below. */
 int data_read_ratings(const char *path, const data_read_opts *opts,
                       data_idmap *users, data_idmap *items, data_ratings *out,
                       data_read_report *report, data_error *err);

@@ -596,6 +596,20 @@ void data_ratings_free(data_ratings *r) {
     data_ratings_init(r);
 }
 
+void data_ratings_without_time(data_ratings *r) {
+    if (!r->block) free(r->time); /* (a block's column goes with the block) */
+    r->time = NULL;
+    r->no_time = 1;
+}
+
+/* dst keeps no timestamps when src keeps none (a copy of src's rows) */
+static void ratings_like(data_ratings *dst, const data_ratings *src) {
+    if (src->no_time && !dst->no_time) data_ratings_without_time(dst);
+}
+
+/* row k's timestamp, 0 where none are kept */
+static int64_t time_of(const data_ratings *r, size_t k) { return r->time ? r->time[k] : 0; }
+
 /* Columns that lie in a block (a mapped cache) copied into arrays of
  * their own, of cap rows, and the block let go; 0 or -1 (no memory: r is
  * as it was). */
@@ -605,15 +619,16 @@ static int ratings_own(data_ratings *r, size_t cap) {
     own.user = malloc(cap * sizeof *own.user);
     own.item = malloc(cap * sizeof *own.item);
     own.rating = malloc(cap * sizeof *own.rating);
-    own.time = malloc(cap * sizeof *own.time);
-    if (!own.user || !own.item || !own.rating || !own.time) {
+    own.no_time = r->no_time;
+    own.time = r->time ? malloc(cap * sizeof *own.time) : NULL;
+    if (!own.user || !own.item || !own.rating || (r->time && !own.time)) {
         data_ratings_free(&own);
         return -1;
     }
     memcpy(own.user, r->user, r->n * sizeof *own.user);
     memcpy(own.item, r->item, r->n * sizeof *own.item);
     memcpy(own.rating, r->rating, r->n * sizeof *own.rating);
-    memcpy(own.time, r->time, r->n * sizeof *own.time);
+    if (r->time) memcpy(own.time, r->time, r->n * sizeof *own.time);
     own.n = r->n;
     own.cap = cap;
     data_ratings_free(r);
@@ -634,8 +649,10 @@ int data_ratings_reserve_exact(data_ratings *r, size_t cap) {
     r->item = p;
     if (!(p = realloc(r->rating, cap * sizeof *r->rating))) return -1;
     r->rating = p;
-    if (!(p = realloc(r->time, cap * sizeof *r->time))) return -1;
-    r->time = p;
+    if (!r->no_time) {
+        if (!(p = realloc(r->time, cap * sizeof *r->time))) return -1;
+        r->time = p;
+    }
     r->cap = cap;
     return 0;
 }
@@ -657,7 +674,7 @@ int data_ratings_push(data_ratings *r, uint32_t user, uint32_t item, float ratin
     r->user[r->n] = user;
     r->item[r->n] = item;
     r->rating[r->n] = rating;
-    r->time[r->n] = time;
+    if (r->time) r->time[r->n] = time;
     r->n++;
     return 0;
 }
@@ -668,13 +685,14 @@ int data_ratings_select(data_ratings *dst, const data_ratings *src, const uint32
     if (dst == src) return -1;
     for (k = 0; k < n; k++)
         if (idx[k] >= src->n) return -1;
+    ratings_like(dst, src);
     if (ratings_reserve(dst, n) != 0) return -1;
     for (k = 0; k < n; k++) {
         uint32_t i = idx[k];
         dst->user[k] = src->user[i];
         dst->item[k] = src->item[i];
         dst->rating[k] = src->rating[i];
-        dst->time[k] = src->time[i];
+        if (dst->time) dst->time[k] = src->time[i];
     }
     dst->n = n;
     return 0;
@@ -683,12 +701,13 @@ int data_ratings_select(data_ratings *dst, const data_ratings *src, const uint32
 /* dst = rows [from, to) of src */
 static int ratings_copy_range(data_ratings *dst, const data_ratings *src, size_t from, size_t to) {
     size_t n = to - from;
+    ratings_like(dst, src);
     if (ratings_reserve(dst, n) != 0) return -1;
     if (n) {
         memcpy(dst->user, src->user + from, n * sizeof *dst->user);
         memcpy(dst->item, src->item + from, n * sizeof *dst->item);
         memcpy(dst->rating, src->rating + from, n * sizeof *dst->rating);
-        memcpy(dst->time, src->time + from, n * sizeof *dst->time);
+        if (dst->time) memcpy(dst->time, src->time + from, n * sizeof *dst->time);
     }
     dst->n = n;
     return 0;
@@ -1243,6 +1262,11 @@ int data_read_ratings(const char *path, const data_read_opts *opts, data_idmap *
         data_errorf(err, "-: a cache needs a named file, not standard input");
         return -1;
     }
+    if (o.cache && out->no_time) { /* (the cache stores the file whole, times included) */
+        data_errorf(err, "%s: a cache keeps the timestamps, and these rows keep none", path);
+        return -1;
+    }
+    if (o.no_time && !o.cache) data_ratings_without_time(out);
     if ((installed_reader ? installed_reader : read_plain)(path, &o, users, items, out, rep,
                                                            err) != 0)
         return -1;
@@ -1316,6 +1340,8 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
     if (!(frac >= 0.0 && frac < 1.0) || n > (size_t)UINT32_MAX) return -1;
     n_test = (size_t)((double)n * frac);
     if (n_test > n) n_test = n;
+    ratings_like(train, all);
+    ratings_like(test, all);
     idx = malloc((n ? n : 1) * sizeof *idx);
     in_test = calloc(n ? n : 1, 1);
     if (!idx || !in_test || ratings_reserve(train, n - n_test) != 0 ||
@@ -1333,7 +1359,7 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
         d->user[j] = all->user[k];
         d->item[j] = all->item[k];
         d->rating[j] = all->rating[k];
-        d->time[j] = all->time[k];
+        if (d->time) d->time[j] = all->time[k];
     }
     train->n = a;
     test->n = b;
@@ -1342,47 +1368,68 @@ int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
     return 0;
 }
 
+/* one row, as the columns hold it */
+typedef struct {
+    uint32_t user, item;
+    float rating;
+    int64_t time;
+} ratings_row;
+
+static ratings_row row_get(const data_ratings *r, size_t k) {
+    ratings_row x = {r->user[k], r->item[k], r->rating[k], time_of(r, k)};
+    return x;
+}
+
+static void row_put(data_ratings *r, size_t k, ratings_row x) {
+    r->user[k] = x.user;
+    r->item[k] = x.item;
+    r->rating[k] = x.rating;
+    if (r->time) r->time[k] = x.time;
+}
+
+/* Fisher–Yates on the rows themselves: the swaps nn_rng_shuffle_u32 makes
+ * of 0..n−1, so row k ends as the row its shuffle puts at k, with no copy
+ * of the columns and no index */
 int data_ratings_shuffle(data_ratings *r, nn_rng *rng) {
-    size_t n = r->n, k;
-    uint32_t *idx;
-    data_ratings tmp;
-    if (n > (size_t)UINT32_MAX) return -1;
-    idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!idx) return -1;
-    for (k = 0; k < n; k++) idx[k] = (uint32_t)k;
-    nn_rng_shuffle_u32(rng, idx, n);
-    data_ratings_init(&tmp);
-    if (data_ratings_select(&tmp, r, idx, n) != 0) {
-        free(idx);
-        data_ratings_free(&tmp);
-        return -1;
+    size_t i;
+    for (i = r->n; i > 1; i--) {
+        size_t j = (size_t)nn_rng_below(rng, i); /* j uniform in [0, i) */
+        ratings_row x = row_get(r, i - 1);
+        row_put(r, i - 1, row_get(r, j));
+        row_put(r, j, x);
     }
-    free(idx);
-    data_ratings_free(r);
-    *r = tmp;
     return 0;
 }
 
+#define BIT_GET(b, k) ((b)[(k) / 8] >> ((k) % 8) & 1u)
+#define BIT_FLIP(b, k) ((b)[(k) / 8] ^= (unsigned char)(1u << ((k) % 8)))
+
+/* In place, a cycle of perm at a time: one bit a row (set while the row
+ * waits for its place), not a copy of the columns. */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm) {
-    data_ratings tmp;
-    uint8_t *seen = calloc(r->n ? r->n : 1, 1);
-    size_t k;
-    if (!seen) return -1;
-    for (k = 0; k < r->n; k++) { /* a permutation: every row exactly once */
-        if (perm[k] >= r->n || seen[perm[k]]) {
-            free(seen);
+    size_t n = r->n, k;
+    unsigned char *waits = calloc(n / 8 + 1, 1);
+    if (!waits) return -1;
+    for (k = 0; k < n; k++) { /* a permutation: every row exactly once */
+        if (perm[k] >= n || BIT_GET(waits, perm[k])) {
+            free(waits);
             return -1;
         }
-        seen[perm[k]] = 1;
+        BIT_FLIP(waits, perm[k]);
     }
-    free(seen);
-    data_ratings_init(&tmp);
-    if (data_ratings_select(&tmp, r, perm, r->n) != 0) {
-        data_ratings_free(&tmp);
-        return -1;
+    for (k = 0; k < n; k++) {
+        size_t j = k, from;
+        ratings_row first;
+        if (!BIT_GET(waits, k)) continue; /* placed by an earlier cycle */
+        first = row_get(r, k);
+        for (; (from = perm[j]) != k; j = from) { /* row j is the old row perm[j] */
+            row_put(r, j, row_get(r, from));
+            BIT_FLIP(waits, j);
+        }
+        row_put(r, j, first);
+        BIT_FLIP(waits, j);
     }
-    data_ratings_free(r);
-    *r = tmp;
+    free(waits);
     return 0;
 }
 
@@ -1420,6 +1467,8 @@ int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, dou
         max_kept >= UINT32_MAX)
         return -1;
     train->n = test->n = 0;
+    ratings_like(train, all);
+    ratings_like(test, all);
     ub = cold_budgets(n_users, cold_users, max_kept, rng);
     ib = cold_budgets(n_items, cold_items, max_kept, rng);
     order = malloc((n ? n : 1) * sizeof *order);
@@ -1439,7 +1488,7 @@ int data_split_cold(const data_ratings *all, size_t n_users, size_t n_items, dou
             if (cold_u) ub[u]--;
             if (cold_i) ib[i]--;
         }
-        if (data_ratings_push(to_train ? train : test, u, i, all->rating[r], all->time[r]) != 0)
+        if (data_ratings_push(to_train ? train : test, u, i, all->rating[r], time_of(all, r)) != 0)
             goto done;
     }
     rc = 0;
@@ -1471,9 +1520,11 @@ int data_split_fold(const data_ratings *all, const uint32_t *fold, uint32_t f,
                     data_ratings *train, data_ratings *test) {
     size_t k;
     train->n = test->n = 0;
+    ratings_like(train, all);
+    ratings_like(test, all);
     for (k = 0; k < all->n; k++)
         if (data_ratings_push(fold[k] == f ? test : train, all->user[k], all->item[k],
-                              all->rating[k], all->time[k]) != 0)
+                              all->rating[k], time_of(all, k)) != 0)
             return -1;
     return 0;
 }
@@ -1526,6 +1577,8 @@ int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *
     nn_rng_seed(&rng, ties->seed);
     data_ratings_free(train);
     data_ratings_free(test);
+    ratings_like(train, all);
+    ratings_like(test, all);
     if (!latest || !count || !tied) goto done;
     memset(latest, 0, (n_users ? n_users : 1) * sizeof *latest);
     for (k = 0; k < all->n; k++) {
@@ -1533,10 +1586,10 @@ int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *
         if (u >= n_users) goto done;
         held = latest[u] - 1;
         count[u]++;
-        if (!latest[u] || all->time[k] > all->time[held]) { /* a later time: it alone so far */
+        if (!latest[u] || time_of(all, k) > time_of(all, held)) { /* a later time: it alone so far */
             latest[u] = (uint32_t)k + 1;
             tied[u] = 1;
-        } else if (all->time[k] == all->time[held] &&
+        } else if (time_of(all, k) == time_of(all, held) &&
                    takes_tie(ties, all, k, held, ++tied[u], &rng)) {
             latest[u] = (uint32_t)k + 1;
         }
@@ -1544,7 +1597,7 @@ int data_split_latest(const data_ratings *all, size_t n_users, const data_ties *
     for (k = 0; k < all->n; k++) {
         uint32_t u = all->user[k];
         data_ratings *to = count[u] > 1 && latest[u] == k + 1 ? test : train;
-        if (data_ratings_push(to, u, all->item[k], all->rating[k], all->time[k]) != 0) goto done;
+        if (data_ratings_push(to, u, all->item[k], all->rating[k], time_of(all, k)) != 0) goto done;
     }
     rc = 0;
 done:

@@ -113,7 +113,8 @@ typedef struct {
     uint32_t *user;    /* (n) dense user index */
     uint32_t *item;    /* (n) dense item index */
     float *rating;     /* (n) */
-    int64_t *time;     /* (n) Unix seconds; 0 when the file has no timestamps */
+    int64_t *time;     /* (n) Unix seconds; 0 when the file has no timestamps;
+                        * NULL when none are kept (no_time) */
     size_t n, cap;
     data_block *block; /* NULL: the columns are malloc'ed. Else they lie in it
                         * (a loaded cache: its file's pages, mapped, or its
@@ -121,10 +122,16 @@ typedef struct {
                         * drops the reference, growing copies them into
                         * arrays of their own first, and a row written in
                         * place is the process's own (the file never changes). */
+    int no_time;       /* 1: no timestamps are kept: time stays NULL as rows are
+                        * added (8 of a row's 20 bytes), and every function here
+                        * takes the rows' times as 0. Copies and splits of such
+                        * rows keep none either. */
 } data_ratings;
 
 void data_ratings_init(data_ratings *r);
 void data_ratings_free(data_ratings *r);
+/* keep no timestamps from now on (no_time): those held are freed */
+void data_ratings_without_time(data_ratings *r);
 /* room for cap rows (when it has less), exactly; 0 or -1 (no memory: the
  * rows it holds are kept) */
 int data_ratings_reserve_exact(data_ratings *r, size_t cap);
@@ -167,6 +174,11 @@ typedef struct {
                              * cache keeps them, so that loading one does not sort
                              * them again. Filled only when the read succeeds; the
                              * caller frees it. */
+    int no_time;            /* 1: out keeps no timestamps (data_ratings_without_time:
+                             * those of rows it held go too); the time column is
+                             * still parsed and checked. Not with a cache, which
+                             * stores and loads the file whole: then the times
+                             * are kept. */
 } data_read_opts;
 
 data_read_opts data_read_defaults(void);
@@ -201,8 +213,9 @@ typedef struct {
  * stay in the maps. report may be NULL. 0 or -1 with err.
  *
  * The options are checked here (an empty delimiter; a cache for standard
- * input), then the installed reader reads the file: by default the plain
- * reader of data.c, a line at a time through the ratings parser below. */
+ * input, or for rows that keep no timestamps), then the installed reader
+ * reads the file: by default the plain reader of data.c, a line at a time
+ * through the ratings parser below. */
 int data_read_ratings(const char *path, const data_read_opts *opts,
                       data_idmap *users, data_idmap *items, data_ratings *out,
                       data_read_report *report, data_error *err);
@@ -340,11 +353,14 @@ int data_split_tail_view(const data_ratings *all, double frac, data_ratings *tra
  * with rng, go to test; both parts keep the original row order. 0 or -1. */
 int data_split_random(const data_ratings *all, double frac, nn_rng *rng,
                       data_ratings *train, data_ratings *test);
-/* permute rows in place (notebook 003 shuffles once before fitting); 0 or -1 */
+/* permute rows in place (notebook 003 shuffles once before fitting), as
+ * data_ratings_select with nn_rng_shuffle_u32's shuffle of 0..n−1 would,
+ * without a copy of the rows or an index; 0 */
 int data_ratings_shuffle(data_ratings *r, nn_rng *rng);
-/* reorder rows so that row k becomes the old row perm[k] (df.take(perm));
- * perm must be a permutation of 0..n−1 (such as data_np_permutation's,
- * formats/numpy.h). 0 or -1 (no memory, bad perm) */
+/* reorder rows in place so that row k becomes the old row perm[k]
+ * (df.take(perm)), with one bit a row beside them; perm must be a
+ * permutation of 0..n−1 (such as data_np_permutation's, formats/numpy.h).
+ * 0 or -1 (no memory, bad perm: the rows are then as they were) */
 int data_ratings_permute(data_ratings *r, const uint32_t *perm);
 
 /* Which of a user's interactions at their latest timestamp is held out

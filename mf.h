@@ -348,6 +348,11 @@ enum mf_order { MF_ORDER_EMBREC, MF_ORDER_NUMPY, MF_ORDER_GIVEN };
 typedef struct {
     size_t threads;
     size_t blocks;
+    int reorder_rows;      /* 1: an engine may reorder train's rows where they lie
+                            * (their arrays must be writable) instead of keeping a
+                            * copy: per-rating SGD's blocks do, for rows without
+                            * timestamps. For a caller with no further use for
+                            * their order (train's one run: not cv's folds) */
 } mf_speed;
 
 #define MF_MAX_THREADS 256  /* threads (and dropout streams) a training uses at most */

@@ -345,12 +345,13 @@ int tune_sweep_chart(const char *path, const tune_grid *g, const tune_row *rows,
 /* ------------------------------------------------------------ folds' data */
 
 int tune_copy_rows(data_ratings *dst, const data_ratings *src) {
+    if (src->no_time) data_ratings_without_time(dst);
     if (data_ratings_reserve_exact(dst, src->n) != 0) return -1;
     if (src->n) {
         memcpy(dst->user, src->user, src->n * sizeof *src->user);
         memcpy(dst->item, src->item, src->n * sizeof *src->item);
         memcpy(dst->rating, src->rating, src->n * sizeof *src->rating);
-        memcpy(dst->time, src->time, src->n * sizeof *src->time);
+        if (dst->time) memcpy(dst->time, src->time, src->n * sizeof *src->time);
     }
     dst->n = src->n;
     return 0;
@@ -395,7 +396,7 @@ static int save_fold_part(const char *path, const data_idmap *users, const data_
         if ((fold[k] == f) == test) /* %.9g: every float rating read back exactly */
             fprintf(o.f, "%lld,%lld,%.9g,%lld\n", (long long)users->raw[all->user[k]],
                     (long long)items->raw[all->item[k]], (double)all->rating[k],
-                    (long long)all->time[k]);
+                    (long long)(all->time ? all->time[k] : 0));
     return data_out_commit(&o, err);
 }
 

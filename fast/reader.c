@@ -216,7 +216,7 @@ static size_t plain_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
     const char *p = ps->sp.p, *end = ps->sp.end;
     uint32_t *user = out->user, *item = out->item;
     float *rating = out->rating;
-    int64_t *time = out->time;
+    int64_t *time = out->time; /* NULL: none kept (no_time) */
     size_t n = n0;
     while (n < cap && p < end) {
         data_ratings_row ln;
@@ -228,7 +228,7 @@ static size_t plain_rows(ratings_read *rd, data_idmap *users, data_idmap *items,
         user[n] = ui;
         item[n] = ii;
         rating[n] = (float)ln.rating;
-        time[n] = ln.time;
+        if (time) time[n] = ln.time;
         n++;
         p = next;
     }
@@ -266,7 +266,7 @@ static void ratings_shrink(data_ratings *r) {
     if ((p = realloc(r->user, want * sizeof *r->user))) r->user = p;
     if ((p = realloc(r->item, want * sizeof *r->item))) r->item = p;
     if ((p = realloc(r->rating, want * sizeof *r->rating))) r->rating = p;
-    if ((p = realloc(r->time, want * sizeof *r->time))) r->time = p;
+    if (r->time && (p = realloc(r->time, want * sizeof *r->time))) r->time = p;
     r->cap = want; /* each array is at least want long, shrunk or not */
 }
 

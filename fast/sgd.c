@@ -4,9 +4,12 @@
  * or LIBMF's blocks (--blocks G); plain SGD, or LIBMF's learning-rate
  * schedule (row-wise AdaGrad, nn_rowwise_adagrad_row).
  *
- * It reads the training ratings packed (user, item, rating in 12 bytes),
- * a chunk of the epoch's order at a time, fetches rows a few ratings
- * ahead, and updates p and q in one fused pass (nn_sgd_dot_step).
+ * The shuffled stream reads the training ratings packed (user, item,
+ * rating in 12 bytes), a chunk of the epoch's order at a time; the blocks
+ * read the rating columns themselves, laid out block by block (in place
+ * when the caller allows it, mf_speed.reorder_rows: then the 12 bytes of a
+ * rating are all the ratings cost). Both fetch rows a few ratings ahead,
+ * and update p and q in one fused pass (nn_sgd_dot_step).
  *
  * What it deliberately does not do: any model but dot and bias, features,
  * an optimiser but SGD, or a batch but 1; those run batched.
@@ -29,16 +32,52 @@
  * one cache line, not three */
 typedef struct { uint32_t u, i; float y; } sgd_sample;
 
-/* The ratings perm[lo .. hi) of an epoch (packed[lo .. hi) when perm is
- * NULL), one at a time, by the optimiser opt; returns the sum of their
- * losses. */
-typedef double (*sgd_range_fn)(mf_model *m, const sgd_sample *packed, const uint32_t *perm,
-                               size_t lo, size_t hi, const nn_optimizer *opt,
-                               const volatile sig_atomic_t *stop);
+/* Where an epoch's ratings come from: the packed copy in the order perm
+ * (the shuffled stream), or the columns u, i, y as they lie (blocks). */
+typedef struct {
+    const sgd_sample *packed;
+    const uint32_t *perm;
+    const uint32_t *u, *i;
+    const float *y;
+} sgd_source;
+
+/* a chunk of packed ratings, gathered */
+typedef struct {
+    uint32_t u[SGD_CHUNK], i[SGD_CHUNK];
+    float y[SGD_CHUNK];
+} sgd_chunk;
+
+/* The ratings [start, start + nc) of src as columns *cu, *ci, *cy: the
+ * columns themselves, or the packed ratings gathered into c (independent
+ * loads, not a chain of misses). */
+static void chunk_at(const sgd_source *src, size_t start, size_t nc, sgd_chunk *c,
+                     const uint32_t **cu, const uint32_t **ci, const float **cy) {
+    size_t k;
+    if (!src->packed) {
+        *cu = src->u + start;
+        *ci = src->i + start;
+        *cy = src->y + start;
+        return;
+    }
+    for (k = 0; k < nc; k++) {
+        const sgd_sample *r = &src->packed[src->perm ? src->perm[start + k] : start + k];
+        c->u[k] = r->u;
+        c->i[k] = r->i;
+        c->y[k] = r->y;
+    }
+    *cu = c->u;
+    *ci = c->i;
+    *cy = c->y;
+}
+
+/* The ratings [lo, hi) of an epoch's source, one at a time, by the
+ * optimiser opt; returns the sum of their losses. */
+typedef double (*sgd_range_fn)(mf_model *m, const sgd_source *src, size_t lo, size_t hi,
+                               const nn_optimizer *opt, const volatile sig_atomic_t *stop);
 
 /* plain SGD */
-static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm, size_t lo,
-                        size_t hi, const nn_optimizer *opt, const volatile sig_atomic_t *stop) {
+static double sgd_range(mf_model *m, const sgd_source *src, size_t lo, size_t hi,
+                        const nn_optimizer *opt, const volatile sig_atomic_t *stop) {
     float *P = m->w.user_embedding, *Q = m->w.item_embedding;
     float *bu = m->w.user_bias, *bi = m->w.item_bias;
     size_t S = m->S, K = m->cfg.dim;
@@ -46,17 +85,13 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
     const vec_dot_fn dot = vec_dot_kernel(); /* the kernels themselves: a few ns a call */
     const nn_sgd_dot_step_fn step = nn_sgd_dot_step_kernel();
     double loss = 0.0;
-    uint32_t cu[SGD_CHUNK], ci[SGD_CHUNK];
-    float cy[SGD_CHUNK];
+    sgd_chunk c;
     size_t start, k;
     for (start = lo; start < hi && !(stop && *stop); start += SGD_CHUNK) {
         size_t nc = hi - start < SGD_CHUNK ? hi - start : SGD_CHUNK;
-        for (k = 0; k < nc; k++) { /* gather a chunk: independent loads, not a chain of misses */
-            const sgd_sample *r = perm ? &packed[perm[start + k]] : &packed[start + k];
-            cu[k] = r->u;
-            ci[k] = r->i;
-            cy[k] = r->y;
-        }
+        const uint32_t *cu, *ci;
+        const float *cy;
+        chunk_at(src, start, nc, &c, &cu, &ci, &cy);
         for (k = 0; k < nc; k++) {
             uint32_t u = cu[k], i = ci[k];
             float *p = P + u * S, *q = Q + i * S, pred, e, y = cy[k];
@@ -91,50 +126,54 @@ static double sgd_range(mf_model *m, const sgd_sample *packed, const uint32_t *p
  * The batched path's arithmetic for batch 1 exactly: the gradients as
  * mf_backward accumulates them (vec_axpy into zeros), then
  * nn_rowwise_adagrad_row on each of the rating's rows. */
-static double adagrad_range(mf_model *m, const sgd_sample *packed, const uint32_t *perm,
-                            size_t lo, size_t hi, const nn_optimizer *opt,
-                            const volatile sig_atomic_t *stop) {
+static double adagrad_range(mf_model *m, const sgd_source *src, size_t lo, size_t hi,
+                            const nn_optimizer *opt, const volatile sig_atomic_t *stop) {
     float *w0 = m->params.w, *P = m->w.user_embedding, *Q = m->w.item_embedding;
     float *bu = m->w.user_bias, *bi = m->w.item_bias;
     float *GP = opt->v + (P - w0), *GQ = opt->v + (Q - w0); /* G − 1 at each row's start */
     float *Gbu = bu ? opt->v + (bu - w0) : NULL, *Gbi = bi ? opt->v + (bi - w0) : NULL;
-    size_t S = m->S, K = m->cfg.dim, k;
+    size_t S = m->S, K = m->cfg.dim, start, k;
     float lr = opt->cfg.lr, l2 = bu ? 2.0f * m->cfg.l2 : 0.0f;
     const vec_dot_fn dot = vec_dot_kernel();
     float *gp = nn_alloc(2 * S * sizeof *gp), *gq = gp ? gp + S : NULL;
     double loss = 0.0;
+    sgd_chunk c;
     if (!gp) return NAN; /* (no memory: the run halts as diverged would) */
-    for (k = lo; k < hi && !(stop && *stop); k++) {
-        const sgd_sample *r = perm ? &packed[perm[k]] : &packed[k];
-        uint32_t u = r->u, i = r->i;
-        float *p = P + u * S, *q = Q + i * S, pred, e;
-        double d;
-        if (k + SGD_PREFETCH < hi) {
-            const sgd_sample *ahead = perm ? &packed[perm[k + SGD_PREFETCH]] : r + SGD_PREFETCH;
-            fast_prefetch(P + ahead->u * S, K);
-            fast_prefetch(Q + ahead->i * S, K);
-            fast_prefetch(GP + ahead->u * S, 1);
-            fast_prefetch(GQ + ahead->i * S, 1);
+    for (start = lo; start < hi && !(stop && *stop); start += SGD_CHUNK) {
+        size_t nc = hi - start < SGD_CHUNK ? hi - start : SGD_CHUNK;
+        const uint32_t *cu, *ci;
+        const float *cy;
+        chunk_at(src, start, nc, &c, &cu, &ci, &cy);
+        for (k = 0; k < nc && !(stop && *stop); k++) {
+            uint32_t u = cu[k], i = ci[k];
+            float *p = P + u * S, *q = Q + i * S, pred, e, y = cy[k];
+            double d;
+            if (k + SGD_PREFETCH < nc) {
+                fast_prefetch(P + cu[k + SGD_PREFETCH] * S, K);
+                fast_prefetch(Q + ci[k + SGD_PREFETCH] * S, K);
+                fast_prefetch(GP + cu[k + SGD_PREFETCH] * S, 1);
+                fast_prefetch(GQ + ci[k + SGD_PREFETCH] * S, 1);
+            }
+            pred = mf_rating_offset(m, u, i, 0) + dot(p, q, K);
+            d = (double)pred - (double)y;
+            loss += d * d;
+            e = 2.0f * (pred - y) / 1.0f; /* ∂L/∂r̂ */
+            memset(gp, 0, 2 * S * sizeof *gp);
+            vec_axpy(gp, e, q, K); /* ∂L/∂p = e·q (+ 2λp) */
+            vec_axpy(gq, e, p, K); /* ∂L/∂q = e·p (+ 2λq) */
+            if (bu) {
+                float gbu = e + l2 * bu[u], gbi = e + l2 * bi[i];
+                if (m->cfg.l2 != 0.0f)
+                    loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
+                                                         bu[u] * bu[u] + bi[i] * bi[i]);
+                vec_axpy(gp, l2, p, K);
+                vec_axpy(gq, l2, q, K);
+                nn_rowwise_adagrad_row(bu + u, &gbu, Gbu + u, 1, lr);
+                nn_rowwise_adagrad_row(bi + i, &gbi, Gbi + i, 1, lr);
+            }
+            nn_rowwise_adagrad_row(p, gp, GP + u * S, K, lr);
+            nn_rowwise_adagrad_row(q, gq, GQ + i * S, K, lr);
         }
-        pred = mf_rating_offset(m, u, i, 0) + dot(p, q, K);
-        d = (double)pred - (double)r->y;
-        loss += d * d;
-        e = 2.0f * (pred - r->y) / 1.0f; /* ∂L/∂r̂ */
-        memset(gp, 0, 2 * S * sizeof *gp);
-        vec_axpy(gp, e, q, K); /* ∂L/∂p = e·q (+ 2λp) */
-        vec_axpy(gq, e, p, K); /* ∂L/∂q = e·p (+ 2λq) */
-        if (bu) {
-            float gbu = e + l2 * bu[u], gbi = e + l2 * bi[i];
-            if (m->cfg.l2 != 0.0f)
-                loss += (double)m->cfg.l2 * (double)(dot(p, p, K) + dot(q, q, K) +
-                                                     bu[u] * bu[u] + bi[i] * bi[i]);
-            vec_axpy(gp, l2, p, K);
-            vec_axpy(gq, l2, q, K);
-            nn_rowwise_adagrad_row(bu + u, &gbu, Gbu + u, 1, lr);
-            nn_rowwise_adagrad_row(bi + i, &gbi, Gbi + i, 1, lr);
-        }
-        nn_rowwise_adagrad_row(p, gp, GP + u * S, K, lr);
-        nn_rowwise_adagrad_row(q, gq, GQ + i * S, K, lr);
     }
     nn_free(gp);
     return loss;
@@ -151,8 +190,7 @@ static sgd_range_fn range_for(const nn_optimizer *opt) {
  * result then depends on the timing. */
 typedef struct {
     mf_model *m;
-    const sgd_sample *packed;
-    const uint32_t *perm;
+    sgd_source src;
     size_t n;
     const nn_optimizer *opt;
     const volatile sig_atomic_t *stop;
@@ -161,14 +199,15 @@ typedef struct {
 
 static void stream_share(void *ctx, size_t t, size_t T) {
     stream_task *st = ctx;
-    st->loss[t] = range_for(st->opt)(st->m, st->packed, st->perm, st->n * t / T,
-                                     st->n * (t + 1) / T, st->opt, st->stop);
+    st->loss[t] = range_for(st->opt)(st->m, &st->src, st->n * t / T, st->n * (t + 1) / T,
+                                     st->opt, st->stop);
 }
 
 static double sgd_stream_epoch(mf_model *m, const sgd_sample *packed, size_t n,
                                const nn_optimizer *opt, const uint32_t *perm, size_t T,
                                const volatile sig_atomic_t *stop) {
-    stream_task st = {.m = m, .packed = packed, .perm = perm, .n = n, .opt = opt, .stop = stop};
+    stream_task st = {.m = m, .src = {.packed = packed, .perm = perm}, .n = n, .opt = opt,
+                      .stop = stop};
     double loss = 0.0;
     size_t t;
     if (T < 1) T = 1;
@@ -181,8 +220,8 @@ static double sgd_stream_epoch(mf_model *m, const sgd_sample *packed, size_t n,
 
 /* LIBMF's schedule for per-rating SGD (--blocks G). Users and movies are
  * dealt at random into G groups each, which cuts the ratings into a G × G
- * grid of blocks; the packed ratings are sorted by block once and shuffled
- * within their block. An epoch visits every block once, in a fresh random
+ * grid of blocks; the rating columns are laid out by block once (each
+ * block's ratings in the order they had) and shuffled within their block. An epoch visits every block once, in a fresh random
  * order, reading each block's ratings in sequence: a block touches about
  * U/G user rows and I/G movie rows, which stay in cache while it runs,
  * where a shuffled stream reads ratings and rows all over memory. On T
@@ -195,7 +234,7 @@ static double sgd_stream_epoch(mf_model *m, const sgd_sample *packed, size_t n,
  * empty. */
 typedef struct {
     size_t G;
-    size_t *start;    /* (G² + 1) block b = g_u·G + g_i is packed[start[b] .. start[b+1]) */
+    size_t *start;    /* (G² + 1) block b = g_u·G + g_i is rows start[b] .. start[b+1] */
     uint32_t *order;  /* (G²) this epoch's order of the blocks */
 } sgd_grid;
 
@@ -205,9 +244,11 @@ static void sgd_grid_free(sgd_grid *g) {
     memset(g, 0, sizeof *g);
 }
 
-/* the rows 0..n−1 dealt into G groups of (nearly) equal size, at random */
-static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
-    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm), *group = malloc((n ? n : 1) * sizeof *group);
+/* the rows 0..n−1 dealt into G groups of (nearly) equal size, at random
+ * (G ≤ MF_MAX_BLOCKS: 16 bits a row, so that the tables stay in cache) */
+static uint16_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
+    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    uint16_t *group = malloc((n ? n : 1) * sizeof *group);
     size_t k;
     if (!perm || !group) {
         free(perm);
@@ -216,52 +257,128 @@ static uint32_t *deal_groups(size_t n, size_t G, nn_rng *rng) {
     }
     for (k = 0; k < n; k++) perm[k] = (uint32_t)k;
     nn_rng_shuffle_u32(rng, perm, n);
-    for (k = 0; k < n; k++) group[perm[k]] = (uint32_t)(k * G / n);
+    for (k = 0; k < n; k++) group[perm[k]] = (uint16_t)(k * G / n);
     free(perm);
     return group;
 }
 
-/* Pack the training ratings into packed (n) block by block, each block
- * shuffled; 0 or -1 (no memory). */
-static int sgd_grid_build(sgd_grid *g, sgd_sample *packed, const data_ratings *train, size_t U,
-                          size_t I, size_t G, nn_rng *rng) {
-    uint32_t *gu = deal_groups(U, G, rng), *gi = deal_groups(I, G, rng);
-    size_t *fill = calloc(G * G + 1, sizeof *fill), n = train->n, k, b;
+/* The rating columns U, I, Y (n rows) whose user and movie groups are gu,
+ * gi; block b of a G × G grid holds rows start[b] .. start[b+1]. */
+typedef struct {
+    uint32_t *U, *I;
+    float *Y;
+    size_t n, G;
+    const uint16_t *gu, *gi;
+    const size_t *start;
+} grid_rows;
+
+static size_t block_of(const grid_rows *r, uint32_t u, uint32_t i) {
+    return (size_t)r->gu[u] * r->G + r->gi[i];
+}
+
+/* The layout's buffer holds at most this fraction of the rows (or the
+ * largest block, when it is larger): the whole layout then costs 12 bytes a
+ * rating over 1/16 of them, where a copy would cost 12 over all of them. */
+#define SGD_LAYOUT_PARTS 16
+
+/* Rows [0, end) hold blocks 0 .. top − 1: take those of blocks lo .. top − 1
+ * into buf (in order), move the others down over them (in order), and put
+ * the taken ones at their blocks' places, in order. */
+static void layout_group(const grid_rows *r, size_t lo, size_t top, sgd_sample *buf,
+                         size_t *fill) {
+    size_t end = r->start[top], k, w = 0, nb = 0;
+    for (k = 0; k < end; k++) {
+        uint32_t u = r->U[k], i = r->I[k];
+        if (block_of(r, u, i) >= lo) {
+            buf[nb].u = u;
+            buf[nb].i = i;
+            buf[nb++].y = r->Y[k];
+        } else {
+            r->U[w] = u;
+            r->I[w] = i;
+            r->Y[w++] = r->Y[k];
+        }
+    }
+    memcpy(fill + lo, r->start + lo, (top - lo) * sizeof *fill);
+    for (k = 0; k < nb; k++) {
+        size_t at = fill[block_of(r, buf[k].u, buf[k].i)]++;
+        r->U[at] = buf[k].u;
+        r->I[at] = buf[k].i;
+        r->Y[at] = buf[k].y;
+    }
+}
+
+/* Lay the rows out block by block, each block's rows in the order they had
+ * (what a counting sort into a copy gives), in place: groups of blocks of
+ * at most n / SGD_LAYOUT_PARTS rows (or one larger block) are taken out in
+ * turn, the last first, each by one pass over the rows not yet placed. 0,
+ * or -1 when out of memory (the rows are then as they were). */
+static int layout_blocks(const grid_rows *r) {
+    size_t GG = r->G * r->G, cap = r->n / SGD_LAYOUT_PARTS, top = GG, b;
+    sgd_sample *buf;
+    size_t *fill;
+    for (b = 0; b < GG; b++)
+        if (r->start[b + 1] - r->start[b] > cap) cap = r->start[b + 1] - r->start[b];
+    buf = malloc((cap ? cap : 1) * sizeof *buf);
+    fill = malloc(GG * sizeof *fill);
+    if (!buf || !fill) {
+        free(buf);
+        free(fill);
+        return -1;
+    }
+    while (top > 0) {
+        size_t lo = top - 1;
+        while (lo > 0 && r->start[top] - r->start[lo - 1] <= cap) lo--;
+        layout_group(r, lo, top, buf, fill);
+        top = lo;
+    }
+    free(buf);
+    free(fill);
+    return 0;
+}
+
+/* Fisher–Yates within each block, the blocks in turn */
+static void shuffle_blocks(const grid_rows *r, nn_rng *rng) {
+    size_t b, k;
+    for (b = 0; b < r->G * r->G; b++) {
+        size_t at = r->start[b], len = r->start[b + 1] - at;
+        uint32_t *U = r->U + at, *I = r->I + at, tu, ti;
+        float *Y = r->Y + at, ty;
+        for (k = len; k > 1; k--) {
+            size_t j = (size_t)nn_rng_below(rng, k);
+            tu = U[k - 1], ti = I[k - 1], ty = Y[k - 1];
+            U[k - 1] = U[j], I[k - 1] = I[j], Y[k - 1] = Y[j];
+            U[j] = tu, I[j] = ti, Y[j] = ty;
+        }
+    }
+}
+
+/* The grid of the n rating columns U, I, Y (U users, I movies in G groups
+ * each), the columns laid out block by block, each block shuffled; 0 or
+ * -1 (no memory: the columns are then as they were). */
+static int sgd_grid_build(sgd_grid *g, uint32_t *U, uint32_t *I, float *Y, size_t n,
+                          size_t n_users, size_t n_items, size_t G, nn_rng *rng) {
+    uint16_t *gu = deal_groups(n_users, G, rng), *gi = deal_groups(n_items, G, rng);
+    grid_rows r = {.U = U, .I = I, .Y = Y, .n = n, .G = G, .gu = gu, .gi = gi};
+    size_t k, b;
+    int rc = -1;
     memset(g, 0, sizeof *g);
     g->G = G;
     g->start = calloc(G * G + 1, sizeof *g->start);
     g->order = malloc(G * G * sizeof *g->order);
-    if (!gu || !gi || !fill || !g->start || !g->order) {
-        free(gu);
-        free(gi);
-        free(fill);
-        sgd_grid_free(g);
-        return -1;
-    }
-    for (k = 0; k < n; k++) g->start[gu[train->user[k]] * G + gi[train->item[k]] + 1]++; /* counts */
-    for (b = 0; b < G * G; b++) g->start[b + 1] += g->start[b];                        /* offsets */
-    memcpy(fill, g->start, (G * G + 1) * sizeof *fill);
-    for (k = 0; k < n; k++) {
-        sgd_sample *r = &packed[fill[gu[train->user[k]] * G + gi[train->item[k]]]++];
-        r->u = train->user[k];
-        r->i = train->item[k];
-        r->y = train->rating[k];
-    }
-    for (b = 0; b < G * G; b++) { /* Fisher–Yates within the block */
-        sgd_sample *blk = packed + g->start[b];
-        size_t len = g->start[b + 1] - g->start[b], j;
-        for (k = len; k > 1; k--) {
-            sgd_sample tmp = blk[k - 1];
-            j = (size_t)nn_rng_below(rng, k);
-            blk[k - 1] = blk[j];
-            blk[j] = tmp;
-        }
-    }
+    r.start = g->start;
+    if (!gu || !gi || !g->start || !g->order) goto done;
+    for (k = 0; k < n; k++) g->start[block_of(&r, U[k], I[k]) + 1]++; /* counts */
+    for (b = 0; b < G * G; b++) g->start[b + 1] += g->start[b];     /* offsets */
+    if (layout_blocks(&r) != 0) goto done;
+    shuffle_blocks(&r, rng);
     for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
+    rc = 0;
+done:
+    if (rc != 0) sgd_grid_free(g);
     free(gu);
     free(gi);
-    free(fill);
-    return 0;
+    return rc;
 }
 
 void fast_block_queue_free(fast_block_queue *q) {
@@ -334,7 +451,7 @@ void fast_block_queue_done(fast_block_queue *q, uint32_t b) {
 /* One epoch's hand-out of blocks to threads, through the queue. */
 typedef struct {
     mf_model *m;
-    const sgd_sample *packed;
+    const sgd_source *src;
     const sgd_grid *g;
     const nn_optimizer *opt;
     const volatile sig_atomic_t *stop;
@@ -356,8 +473,8 @@ static void grid_share(void *ctx, size_t t, size_t T) {
             continue;
         }
         pthread_mutex_unlock(&ge->mu);
-        ge->loss[t] += range_for(ge->opt)(ge->m, ge->packed, NULL, ge->g->start[b],
-                                          ge->g->start[b + 1], ge->opt, ge->stop);
+        ge->loss[t] += range_for(ge->opt)(ge->m, ge->src, ge->g->start[b], ge->g->start[b + 1],
+                                          ge->opt, ge->stop);
         pthread_mutex_lock(&ge->mu);
         fast_block_queue_done(&ge->q, b);
         pthread_cond_broadcast(&ge->freed);
@@ -368,7 +485,7 @@ static void grid_share(void *ctx, size_t t, size_t T) {
 
 /* The blocks of one epoch on T > 1 threads; 0, or -1 when the hand-out
  * cannot be set up (no memory), with nothing done. */
-static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g,
+static int grid_threads(mf_model *m, const sgd_source *src, const sgd_grid *g,
                         const nn_optimizer *opt, size_t T,
                         const volatile sig_atomic_t *stop, double *loss) {
     size_t t;
@@ -376,7 +493,7 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
     grid_epoch ge;
     memset(&ge, 0, sizeof ge);
     ge.m = m;
-    ge.packed = packed;
+    ge.src = src;
     ge.g = g;
     ge.opt = opt;
     ge.stop = stop;
@@ -395,7 +512,7 @@ static int grid_threads(mf_model *m, const sgd_sample *packed, const sgd_grid *g
 }
 
 /* One epoch of per-rating SGD over the grid's blocks (in a fresh order). */
-static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sgd_grid *g,
+static double sgd_grid_epoch(mf_model *m, const sgd_source *src, size_t n, sgd_grid *g,
                              const nn_optimizer *opt, size_t T, nn_rng *rng,
                              const volatile sig_atomic_t *stop) {
     const sgd_range_fn range = range_for(opt);
@@ -406,10 +523,9 @@ static double sgd_grid_epoch(mf_model *m, const sgd_sample *packed, size_t n, sg
     for (b = 0; b < G * G; b++) g->order[b] = (uint32_t)b;
     nn_rng_shuffle_u32(rng, g->order, G * G);
     if (T > FAST_MAX_THREADS) T = FAST_MAX_THREADS;
-    if (T <= 1 || grid_threads(m, packed, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */
+    if (T <= 1 || grid_threads(m, src, g, opt, T, stop, &loss) != 0) /* (no memory: one thread) */
         for (b = 0; b < G * G && !(stop && *stop); b++)
-            loss += range(m, packed, NULL, g->start[g->order[b]], g->start[g->order[b] + 1], opt,
-                          stop);
+            loss += range(m, src, g->start[g->order[b]], g->start[g->order[b] + 1], opt, stop);
     return n ? loss / (double)n : 0.0;
 }
 
@@ -428,14 +544,17 @@ static int per_rating(const mf_model *m, const mf_train_config *cfg) {
 }
 
 typedef struct {
-    sgd_sample *packed; /* (N) the training ratings, packed */
-    sgd_grid grid;      /* --blocks: LIBMF's blocks of packed */
+    sgd_sample *packed; /* the stream: (N) the training ratings, packed */
+    data_ratings own;   /* --blocks: a copy of the training rows, where train's may not move */
+    sgd_source cols;    /* --blocks: the rows in LIBMF's blocks (train's, or own's) */
+    sgd_grid grid;      /* --blocks: LIBMF's blocks of cols */
 } sgd_state;
 
 static void sgd_end(mf_run *run) {
     sgd_state *s = run->engine_state;
     if (!s) return;
     nn_free(s->packed);
+    data_ratings_free(&s->own);
     sgd_grid_free(&s->grid);
     free(s);
     run->engine_state = NULL;
@@ -512,17 +631,47 @@ static int blocks_accepts(const mf_model *m, const mf_train_config *cfg, data_er
     return 1;
 }
 
+/* The training rows the blocks are laid out in: train's own columns where
+ * the caller lets them move (mf_speed.reorder_rows) and they keep no
+ * timestamps, which would not move with them; else a copy of the three
+ * columns. 0 or -1 (no memory). */
+static int block_rows(mf_run *run, sgd_state *s, uint32_t **U, uint32_t **I, float **Y) {
+    const data_ratings *train = run->train;
+    size_t n = train->n;
+    if (run->cfg->speed.reorder_rows && !train->time) { /* (writable: the caller's promise) */
+        *U = (uint32_t *)train->user;
+        *I = (uint32_t *)train->item;
+        *Y = (float *)train->rating;
+        return 0;
+    }
+    data_ratings_without_time(&s->own);
+    if (data_ratings_reserve_exact(&s->own, n ? n : 1) != 0) return -1;
+    if (n) {
+        memcpy(s->own.user, train->user, n * sizeof *train->user);
+        memcpy(s->own.item, train->item, n * sizeof *train->item);
+        memcpy(s->own.rating, train->rating, n * sizeof *train->rating);
+    }
+    s->own.n = n;
+    *U = s->own.user;
+    *I = s->own.item;
+    *Y = s->own.rating;
+    return 0;
+}
+
 static int blocks_begin(mf_run *run) {
-    sgd_state *s;
-    if (sgd_begin(run) != 0) return -1;
-    s = run->engine_state; /* (the grid packs the ratings in block order itself) */
-    return sgd_grid_build(&s->grid, s->packed, run->train, run->m->n_users, run->m->n_items,
+    sgd_state *s = calloc(1, sizeof *s);
+    uint32_t *U, *I;
+    float *Y;
+    run->engine_state = s;
+    if (!s || block_rows(run, s, &U, &I, &Y) != 0) return -1;
+    s->cols = (sgd_source){.u = U, .i = I, .y = Y};
+    return sgd_grid_build(&s->grid, U, I, Y, run->train->n, run->m->n_users, run->m->n_items,
                           run->cfg->speed.blocks, &run->rng);
 }
 
 static double blocks_epoch(mf_run *run) {
     sgd_state *s = run->engine_state;
-    return sgd_halt(run, sgd_grid_epoch(run->m, s->packed, run->samples.n, &s->grid,
+    return sgd_halt(run, sgd_grid_epoch(run->m, &s->cols, run->samples.n, &s->grid,
                                         &run->opt, run->cfg->speed.threads, &run->rng,
                                         run->cfg->session.stop));
 }

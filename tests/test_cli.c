@@ -2090,6 +2090,51 @@ static void test_ties_rule_stated(void) {
     CHECK_HAS(out, "--ties: expected last, first, max-item or random (got \"later\")");
 }
 
+/* The ranking lines of the output in out (the model's and popularity's), into buf */
+static void ranking_lines(char *buf, size_t size) {
+    const char *p = strstr(out, "Ranking ");
+    const char *q = p ? strstr(p, "\n  gmf") : NULL;
+    snprintf(buf, size, "%s", q ? q : "(no ranking)");
+}
+
+/* train reads an explicit model's ratings without their timestamps, but an
+ * implicit model's holdout needs them: with each user's latest time on the
+ * first row of the file, it holds out the rows that the same file without
+ * its time column holds out with --ties first, not those of --ties last. */
+static void test_implicit_holdout_reads_times(void) {
+    static char timed[40000], untimed[40000];
+    char args[4096], a[2048], b[2048], m[600];
+    size_t u, k, nt = 0, nu = 0;
+    const char *tp, *up;
+    nt += (size_t)snprintf(timed + nt, sizeof timed - nt, "userId,movieId,rating,timestamp\n");
+    nu += (size_t)snprintf(untimed + nu, sizeof untimed - nu, "userId,movieId,rating\n");
+    for (u = 1; u <= 30; u++)
+        for (k = 0; k < 20; k++) { /* the first row of each user is its latest */
+            unsigned item = (unsigned)((u * 7 + k * 13) % 150) + 1;
+            nt += (size_t)snprintf(timed + nt, sizeof timed - nt, "%zu,%u,1,%zu\n", u, item,
+                                   k ? 1000 - k : 5000);
+            nu += (size_t)snprintf(untimed + nu, sizeof untimed - nu, "%zu,%u,1\n", u, item);
+        }
+    tp = test_write("timed.csv", timed);
+    snprintf(m, sizeof m, "%s", test_path("timed.embrec"));
+    snprintf(args, sizeof args, "train --data %s --model gmf --implicit --dim 4 --epochs 2 "
+             "--batch 64 --no-progress --save %s", tp, m);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "Ranking 30 held-out items of 30 users");
+    ranking_lines(a, sizeof a);
+    up = test_write("untimed.csv", untimed);
+    snprintf(args, sizeof args, "train --data %s --model gmf --implicit --dim 4 --epochs 2 "
+             "--batch 64 --no-progress --ties first --save %s", up, m);
+    CHECK_INT(embrec(args), 0);
+    ranking_lines(b, sizeof b);
+    CHECK(strcmp(a, b) == 0);
+    snprintf(args, sizeof args, "train --data %s --model gmf --implicit --dim 4 --epochs 2 "
+             "--batch 64 --no-progress --ties last --save %s", up, m);
+    CHECK_INT(embrec(args), 0);
+    ranking_lines(b, sizeof b);
+    CHECK(strcmp(a, b) != 0);
+}
+
 /* LIBMF's schedule as an optimiser: each row's accumulator is saved with the
  * model, so a run resumed after its first epoch ends with the straight
  * run's file, byte for byte; per-rating on LIBMF's blocks too. */
@@ -2504,6 +2549,7 @@ void suite_cli(void) {
     test_run("cli/mean_from_training_rows", test_mean_from_training_rows);
     test_run("cli/rowwise_adagrad_resumes", test_rowwise_adagrad_resumes);
     test_run("cli/ties_rule_stated", test_ties_rule_stated);
+    test_run("cli/implicit_holdout_reads_times", test_implicit_holdout_reads_times);
     test_run("cli/recommend_rated_table", test_recommend_rated_table);
     test_run("cli/cfmodel_notebook_split", test_cfmodel_notebook_split);
     test_run("cli/odd_input_rules", test_odd_input_rules);

@@ -1895,10 +1895,11 @@ static void test_cache_mapped(void) {
         CHECK_INT(load(&L, src, &oc), 0); /* the file kept its values */
         CHECK_INT(L.rep.cache, DATA_CACHE_LOADED);
         CHECK(same_load(&L, &fresh));
-        CHECK_INT(data_ratings_permute(&L.r, perm), 0);
-        CHECK(L.r.block == NULL && L.r.n == 5 && L.r.time[0] == 14 && L.r.time[4] == 10);
+        CHECK_INT(data_ratings_permute(&L.r, perm), 0); /* in place: the process's own pages */
+        CHECK(L.r.n == 5 && L.r.time[0] == 14 && L.r.time[4] == 10);
         unload(&L);
         CHECK_INT(load(&L, src, &oc), 0);
+        CHECK(same_load(&L, &fresh)); /* the file kept its order */
         data_ratings_init(&val);
         CHECK_INT(data_split_tail_view(&L.r, 0.4, &train, &val), 0);
         CHECK(train.block == NULL && train.cap == 0 && train.n == 3 && val.block == NULL);
@@ -2414,6 +2415,161 @@ static void test_shuffle_and_select(void) {
     data_ratings_free(&r);
     data_ratings_free(&r2);
     data_ratings_free(&sel);
+}
+
+/* The shuffle and the permutation reorder the rows where they are (the same
+ * arrays: no copy of the columns), exactly as data_ratings_select with
+ * nn_rng_shuffle_u32's shuffle of 0..n−1 and with perm would, with and
+ * without timestamps; a bad perm leaves the rows as they were. */
+static void test_shuffle_in_place(void) {
+    static const size_t sizes[] = {0, 1, 2, 3, 1000};
+    size_t s, k, timeless, bad;
+    for (timeless = 0; timeless < 2; timeless++)
+        for (s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+            size_t n = sizes[s];
+            data_ratings r, want;
+            uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+            const uint32_t *user;
+            nn_rng a, b;
+            fill_rows(&r, n);
+            if (timeless) data_ratings_without_time(&r);
+            for (k = 0; k < n; k++) idx[k] = (uint32_t)k;
+            nn_rng_seed(&a, 5 + n);
+            nn_rng_seed(&b, 5 + n);
+            nn_rng_shuffle_u32(&a, idx, n);
+            data_ratings_init(&want);
+            CHECK_INT(data_ratings_select(&want, &r, idx, n), 0);
+            user = r.user;
+            CHECK_INT(data_ratings_shuffle(&r, &b), 0);
+            CHECK(r.user == user || n == 0); /* in place */
+            CHECK_INT(nn_rng_next(&a), nn_rng_next(&b)); /* the same draws */
+            for (k = bad = 0; k < n; k++)
+                bad += r.user[k] != want.user[k] || r.item[k] != want.item[k] ||
+                       r.rating[k] != want.rating[k] ||
+                       (timeless ? r.time != NULL : r.time[k] != want.time[k]);
+            CHECK_INT(bad, 0);
+            /* permute by idx (a permutation): as select does */
+            data_ratings_free(&want);
+            data_ratings_init(&want);
+            CHECK_INT(data_ratings_select(&want, &r, idx, n), 0);
+            CHECK_INT(data_ratings_permute(&r, idx), 0);
+            CHECK(r.user == user || n == 0);
+            for (k = bad = 0; k < n; k++)
+                bad += r.user[k] != want.user[k] || r.item[k] != want.item[k] ||
+                       r.rating[k] != want.rating[k] || (!timeless && r.time[k] != want.time[k]);
+            CHECK_INT(bad, 0);
+            if (n >= 2) { /* a repeated index, then one out of range: nothing moves */
+                uint32_t keep = idx[1];
+                idx[1] = idx[0];
+                CHECK_INT(data_ratings_permute(&r, idx), -1);
+                idx[1] = (uint32_t)n;
+                CHECK_INT(data_ratings_permute(&r, idx), -1);
+                idx[1] = keep;
+                for (k = bad = 0; k < n; k++) bad += r.user[k] != want.user[k];
+                CHECK_INT(bad, 0);
+            }
+            free(idx);
+            data_ratings_free(&r);
+            data_ratings_free(&want);
+        }
+}
+
+/* Rows read without their timestamps (data_read_opts.no_time, what train
+ * asks for an explicit model): time stays NULL with either reader, the
+ * time column is still checked, every copy and split keeps none, and the
+ * latest-row holdout takes every time as 0 (the last row of each user). */
+static void test_read_without_time(void) {
+    const char *p = test_write("timeless.csv", "userId,movieId,rating,timestamp\n"
+                                                "1,10,4.0,300\n1,11,3.0,100\n2,10,5.0,200\n"
+                                                "2,12,1.5,400\n2,11,2.0,50\n3,12,3.5,7\n");
+    const char *bad = test_write("timeless_bad.csv", "userId,movieId,rating,timestamp\n"
+                                                     "1,10,4.0,300\n1,11,3.0,soon\n");
+    data_read_opts o = data_read_defaults();
+    data_ratings parts[2], tr, te, all;
+    data_idmap u, i;
+    data_error err;
+    nn_rng rng;
+    uint32_t fold[6] = {0, 1, 0, 1, 0, 1}, perm[6] = {5, 4, 3, 2, 1, 0};
+    size_t k, reader;
+    o.no_time = 1;
+    for (reader = 0; reader < 2; reader++) { /* the plain reader, then the fast one */
+        data_use_reader(reader ? fast_read_ratings : NULL);
+        data_idmap_init(&u);
+        data_idmap_init(&i);
+        data_ratings_init(&parts[reader]);
+        CHECK_INT(data_read_ratings(p, &o, &u, &i, &parts[reader], NULL, &err), 0);
+        CHECK(parts[reader].time == NULL);
+        CHECK_INT(parts[reader].no_time, 1);
+        CHECK_INT(parts[reader].n, 6);
+        CHECK_INT(parts[reader].item[3], 2);
+        CHECK_NEAR(parts[reader].rating[3], 1.5, 0, 0);
+        data_ratings_init(&tr);
+        CHECK_INT(data_read_ratings(bad, &o, &u, &i, &tr, NULL, &err), -1);
+        CHECK_HAS(err.msg, "timeless_bad.csv:3:");
+        CHECK_HAS(err.msg, "soon");
+        data_ratings_free(&tr);
+        data_idmap_free(&u);
+        data_idmap_free(&i);
+    }
+    data_use_reader(fast_read_ratings);
+    for (k = 0; k < 6; k++)
+        CHECK(parts[0].user[k] == parts[1].user[k] && parts[0].item[k] == parts[1].item[k] &&
+              parts[0].rating[k] == parts[1].rating[k]);
+    all = parts[0];
+    data_ratings_free(&parts[1]);
+    /* each user's latest row, all times 0: the last in the file */
+    data_ratings_init(&tr);
+    data_ratings_init(&te);
+    CHECK_INT(data_split_latest(&all, 3, NULL, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.no_time && te.no_time);
+    CHECK_INT(te.n, 2);
+    CHECK_INT(tr.n, 4);
+    CHECK_INT(te.item[0], 1); /* user 1: movie 11 */
+    CHECK_INT(te.item[1], 1); /* user 2: movie 11 */
+    CHECK_INT(data_split_tail(&all, 0.5, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n == 3 && te.n == 3);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    nn_rng_seed(&rng, 3);
+    CHECK_INT(data_split_random(&all, 0.5, &rng, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n == 3 && te.n == 3);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    CHECK_INT(data_split_fold(&all, fold, 1, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n == 3 && te.n == 3);
+    CHECK_INT(te.item[0], 1); /* rows 1, 3, 5: movies 11, 12, 12 */
+    CHECK_INT(te.item[2], 2);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    CHECK_INT(data_split_cold(&all, 3, 3, 0.5, 0.5, 0.0, 1, &rng, &tr, &te), 0);
+    CHECK(tr.time == NULL && te.time == NULL && tr.n + te.n == 6);
+    data_ratings_free(&tr);
+    data_ratings_free(&te);
+    CHECK_INT(data_ratings_permute(&all, perm), 0);
+    CHECK(all.time == NULL && all.no_time);
+    CHECK_INT(all.item[0], 2); /* the last row first */
+    CHECK_INT(data_ratings_shuffle(&all, &rng), 0);
+    CHECK(all.time == NULL && all.no_time && all.n == 6);
+    for (k = 0; k < 5000; k++) /* growing keeps none either */
+        CHECK_INT(data_ratings_push(&all, 0, 0, 1.0f, 12345), 0);
+    CHECK(all.time == NULL && all.n == 5006);
+    /* a cache stores the times: asked for, they are kept; into rows that
+     * keep none, it is refused */
+    o.cache = test_path("timeless.cache");
+    unlink(o.cache);
+    data_idmap_init(&u);
+    data_idmap_init(&i);
+    data_ratings_init(&tr);
+    CHECK_INT(data_read_ratings(p, &o, &u, &i, &tr, NULL, &err), 0);
+    CHECK(tr.time != NULL && !tr.no_time);
+    CHECK_INT(tr.time[3], 400);
+    CHECK_INT(data_read_ratings(p, &o, &u, &i, &all, NULL, &err), -1);
+    CHECK_HAS(err.msg, "timeless.csv: a cache keeps the timestamps, and these rows keep none");
+    CHECK_INT(all.n, 5006);
+    data_ratings_free(&tr);
+    data_ratings_free(&all);
+    data_idmap_free(&u);
+    data_idmap_free(&i);
 }
 
 /* -------------------------------------------------------------- movies */
@@ -4066,6 +4222,8 @@ void suite_data(void) {
     test_run("data/folds_partition", test_folds_partition);
     test_run("data/split_cold", test_split_cold);
     test_run("data/shuffle_and_select", test_shuffle_and_select);
+    test_run("data/shuffle_in_place", test_shuffle_in_place);
+    test_run("data/read_without_time", test_read_without_time);
     test_run("data/numpy_rng_fixture", test_numpy_rng_fixture);
     test_run("data/numpy_permute_rows", test_numpy_permute_rows);
     test_run("data/read_npy", test_read_npy);

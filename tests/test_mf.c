@@ -1199,6 +1199,137 @@ static void test_sgd_blocks(void) {
     }
 }
 
+/* rows 0..n−1 dealt into G groups at random, as per-rating SGD deals them */
+static void deal_groups_ref(size_t n, size_t G, nn_rng *rng, uint32_t *group) {
+    uint32_t *perm = malloc(n * sizeof *perm);
+    size_t k;
+    for (k = 0; k < n; k++) perm[k] = (uint32_t)k;
+    nn_rng_shuffle_u32(rng, perm, n);
+    for (k = 0; k < n; k++) group[perm[k]] = (uint32_t)(k * G / n);
+    free(perm);
+}
+
+/* LIBMF's layout of r's rows, built the plain way into out (timeless): the
+ * users, then the movies, dealt into G groups from a generator seeded with
+ * seed; the rows copied block by block, each block's in their order (a
+ * counting sort); each block then shuffled, the blocks in turn. */
+static void blocks_layout_ref(const data_ratings *r, size_t U, size_t I, size_t G, uint64_t seed,
+                              data_ratings *out) {
+    uint32_t *gu = malloc(U * sizeof *gu), *gi = malloc(I * sizeof *gi);
+    size_t *at = calloc(G * G + 1, sizeof *at), *fill = calloc(G * G + 1, sizeof *fill), k, b;
+    nn_rng rng;
+    nn_rng_seed(&rng, seed);
+    deal_groups_ref(U, G, &rng, gu);
+    deal_groups_ref(I, G, &rng, gi);
+    for (k = 0; k < r->n; k++) at[gu[r->user[k]] * G + gi[r->item[k]] + 1]++;
+    for (b = 0; b < G * G; b++) at[b + 1] += at[b];
+    memcpy(fill, at, (G * G + 1) * sizeof *fill);
+    data_ratings_init(out);
+    data_ratings_without_time(out);
+    data_ratings_reserve_exact(out, r->n);
+    out->n = r->n;
+    for (k = 0; k < r->n; k++) {
+        size_t to = fill[gu[r->user[k]] * G + gi[r->item[k]]]++;
+        out->user[to] = r->user[k];
+        out->item[to] = r->item[k];
+        out->rating[to] = r->rating[k];
+    }
+    for (b = 0; b < G * G; b++) {
+        uint32_t perm_len = (uint32_t)(at[b + 1] - at[b]), *idx = malloc((perm_len + 1) * sizeof *idx);
+        data_ratings blk, shuffled;
+        for (k = 0; k < perm_len; k++) idx[k] = (uint32_t)k;
+        nn_rng_shuffle_u32(&rng, idx, perm_len);
+        blk = *out; /* a view of the block */
+        blk.user += at[b];
+        blk.item += at[b];
+        blk.rating += at[b];
+        blk.n = perm_len;
+        data_ratings_init(&shuffled);
+        data_ratings_select(&shuffled, &blk, idx, perm_len);
+        for (k = 0; k < perm_len; k++) {
+            blk.user[k] = shuffled.user[k];
+            blk.item[k] = shuffled.item[k];
+            blk.rating[k] = shuffled.rating[k];
+        }
+        data_ratings_free(&shuffled);
+        free(idx);
+    }
+    free(gu);
+    free(gi);
+    free(at);
+    free(fill);
+}
+
+/* rows that differ between a and b (all when their counts differ) */
+static size_t rows_differ(const data_ratings *a, const data_ratings *b) {
+    size_t k, d = 0;
+    if (a->n != b->n) return a->n + b->n;
+    for (k = 0; k < a->n; k++)
+        d += a->user[k] != b->user[k] || a->item[k] != b->item[k] || a->rating[k] != b->rating[k];
+    return d;
+}
+
+/* Per-rating SGD's blocks lay train's rows out where they lie when the
+ * caller lets them move (mf_speed.reorder_rows) and they keep no
+ * timestamps: the rows end in LIBMF's layout as blocks_layout_ref builds
+ * it (the in-place layout takes groups of blocks out in several passes:
+ * one block at a time for G = 2, several for 7 and 40), and the weights
+ * are bit for bit those of a run on rows it may not move (a copy), with
+ * SGD and row-wise AdaGrad. Rows with timestamps stay where they are. */
+static void test_sgd_blocks_in_place(void) {
+    static const size_t grids[] = {2, 7, 40};
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    data_idmap users, items;
+    data_ratings given, a, b, want;
+    mf_history h;
+    mf_model ma, mb;
+    data_error err;
+    nn_rng rng;
+    size_t g, k, differ;
+    mc.dim = 8;
+    mc.l2 = 0.02f;
+    tc.fit.batch = 1;
+    tc.fit.epochs = 2;
+    tc.fit.seed = 9;
+    tc.session.verbose = 0;
+    if (read_sample(&users, &items, &given) != 0) return;
+    for (g = 0; g < 4; g++) {
+        size_t G = g < 3 ? grids[g] : 5;
+        tc.fit.opt = nn_optimizer_defaults(g < 3 ? NN_SGD : NN_ROWWISE_ADAGRAD);
+        tc.fit.opt.lr = 0.01f;
+        tc.speed.blocks = G;
+        data_ratings_init(&a);
+        data_ratings_init(&b);
+        data_ratings_without_time(&a);
+        for (k = 0; k < given.n; k++) {
+            data_ratings_push(&a, given.user[k], given.item[k], given.rating[k], 0);
+            data_ratings_push(&b, given.user[k], given.item[k], given.rating[k], given.time[k]);
+        }
+        nn_rng_seed(&rng, 3);
+        CHECK(mf_init(&ma, mc, &users, &items, &a, NULL, &rng, &err) == 0);
+        nn_rng_seed(&rng, 3);
+        CHECK(mf_init(&mb, mc, &users, &items, &a, NULL, &rng, &err) == 0);
+        blocks_layout_ref(&a, users.n, items.n, G, tc.fit.seed, &want);
+        tc.speed.reorder_rows = 1;
+        CHECK_INT(mf_train(&ma, &a, NULL, &tc, &h, NULL, &err), 0);
+        mf_history_free(&h);
+        CHECK_INT(mf_train(&mb, &b, NULL, &tc, &h, NULL, &err), 0); /* times: a copy */
+        mf_history_free(&h);
+        CHECK_INT(rows_differ(&a, &want), 0);
+        CHECK(rows_differ(&a, &given) > given.n / 2); /* (they did move) */
+        CHECK_INT(rows_differ(&b, &given), 0);
+        for (k = differ = 0; k < ma.params.n; k++) differ += ma.params.w[k] != mb.params.w[k];
+        CHECK_INT(differ, 0);
+        mf_free(&ma);
+        mf_free(&mb);
+        data_ratings_free(&a);
+        data_ratings_free(&b);
+        data_ratings_free(&want);
+    }
+    free_data(&users, &items, &given);
+}
+
 /* As many groups as the sample has movies (200 × 200 blocks, most of them
  * empty), on 2 threads: with lr 0 no weight moves, so each epoch's loss is
  * the same sum over the training ratings whichever thread runs which block,
@@ -2434,6 +2565,7 @@ void suite_mf(void) {
     test_run("mf/evaluate_threads", test_evaluate_threads);
     test_run("mf/sgd_blocks", test_sgd_blocks);
     test_run("mf/sgd_blocks_many", test_sgd_blocks_many);
+    test_run("mf/sgd_blocks_in_place", test_sgd_blocks_in_place);
     test_run("mf/save_load_exact", test_save_load_exact);
     test_run("mf/load_rejects_damage", test_load_rejects_damage);
     test_run("mf/load_rejects_nonfinite", test_load_rejects_nonfinite);

@@ -874,19 +874,11 @@ void nn_optimizer_resume(nn_optimizer *opt, const float *m, const float *v, uint
     opt->t = t;
 }
 
-void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
-    float lr_t;
+/* lazy: the batch's rows of each sparse tensor, every row of the others
+ * (the step count is global) */
+static void lazy_step(const nn_optimizer *opt, nn_params *ps, float lr_t) {
     size_t i, j;
-    assert(ps->n == opt->n); /* state and block share one layout */
-    opt->t += 1;             /* Keras: t = iterations + 1, counted from 1 */
-    lr_t = nn_optimizer_rate(&opt->cfg, opt->t);
-    if (opt->cfg.update != NN_UPDATE_LAZY && opt->cfg.kind != NN_ROWWISE_ADAGRAD) {
-        /* dense: every parameter, every step; padding and gaps have
-         * g = m = v = 0, so they stay 0 */
-        nn_optimizer_update_span(opt, ps, 0, ps->n, lr_t);
-        return;
-    }
-    for (i = 0; i < ps->n_tensors; i++) { /* lazy: the batch's rows (the step count is global) */
+    for (i = 0; i < ps->n_tensors; i++) {
         const nn_tensor *t = &ps->t[i];
         if (!t->sparse) {
             nn_optimizer_update_span(opt, ps, t->offset, t->rows * t->stride, lr_t);
@@ -896,6 +888,17 @@ void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
             nn_optimizer_update_span(opt, ps, t->offset + (size_t)t->touched[j] * t->stride,
                                      t->stride, lr_t);
     }
+}
+
+void nn_optimizer_step(nn_optimizer *opt, nn_params *ps) {
+    float lr_t;
+    assert(ps->n == opt->n); /* state and block share one layout */
+    opt->t += 1;             /* Keras: t = iterations + 1, counted from 1 */
+    lr_t = nn_optimizer_rate(&opt->cfg, opt->t);
+    if (opt->cfg.update == NN_UPDATE_LAZY || opt->cfg.kind == NN_ROWWISE_ADAGRAD)
+        lazy_step(opt, ps, lr_t);
+    else /* dense: every parameter, every step; padding and gaps have g = m = v = 0 */
+        nn_optimizer_update_span(opt, ps, 0, ps->n, lr_t);
 }
 
 /* ================================================================ shares

@@ -1386,8 +1386,15 @@ mf_fit mf_fit_defaults(void) {
         .seed = 1,
         .negatives = 4,    /* NCF's choice */
         .rank_k = 10,
+        .lr_decay = 1.0,
     };
     return f;
+}
+
+float mf_fit_rate(const mf_fit *fit, size_t epoch) {
+    double F = fit->lr_decay > 0 ? fit->lr_decay : 1.0;
+    if (F == 1.0 || epoch <= 1) return fit->opt.lr; /* constant: the very bits given */
+    return (float)((double)fit->opt.lr * pow(F, (double)(epoch - 1)));
 }
 
 mf_train_config mf_train_defaults(void) {
@@ -1731,6 +1738,16 @@ static int check_fit(const mf_model *m, const mf_train_config *cfg, data_error *
                     "above that (it is %zu)", start, cfg->fit.epochs);
         return -1;
     }
+    if (!(cfg->fit.lr_decay >= 0 && cfg->fit.lr_decay <= 1)) { /* (NaN too) */
+        data_errorf(err, "the rate's decay must be a factor in (0, 1] (it is %g)",
+                    cfg->fit.lr_decay);
+        return -1;
+    }
+    if (cfg->fit.lr_decay > 0 && cfg->fit.lr_decay != 1 && cfg->fit.opt.kind != NN_SGD) {
+        data_errorf(err, "the rate decays after each epoch for SGD only (the optimiser is %s)",
+                    nn_optimizer_name(cfg->fit.opt.kind));
+        return -1;
+    }
     if (rp->order == MF_ORDER_GIVEN &&
         (!rp->orders || rp->n_orders == 0 || (rp->n_orders > 1 && rp->n_orders < cfg->fit.epochs))) {
         data_errorf(err, "the batch order has %zu permutations for %zu epochs (give one, used "
@@ -1985,6 +2002,7 @@ static int epoch_begin(fit_state *fs, size_t epoch, FILE *log, data_error *err) 
     run->halt.batches = (run->samples.n + cfg->fit.batch - 1) / cfg->fit.batch;
     run->started = now_seconds();
     run->bar_shown = 0.0;
+    run->opt.cfg.lr = mf_fit_rate(&cfg->fit, epoch + 1); /* (every engine reads it from here) */
     return epoch_order(fs, epoch, err);
 }
 
@@ -2063,6 +2081,7 @@ static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_hi
     pg->seed = cfg->fit.seed;
     pg->order = cfg->replay.order;
     pg->numpy_seed = cfg->replay.numpy_seed;
+    pg->lr_decay = cfg->fit.lr_decay > 0 ? cfg->fit.lr_decay : 1.0;
 }
 
 /* The end of the run (rc: how it ended): the best weights back when they

@@ -343,6 +343,49 @@ static void test_train_eval_recommend(void) {
     CHECK_HAS(out, "cannot open");
 }
 
+/* --lr-decay F: SGD's rate times F after each epoch. The log says so; a
+ * run stopped after an epoch and resumed (without giving F again: the
+ * model keeps it) saves the straight run's model byte for byte, which it
+ * could not if the schedule restarted; F = 1 is the constant rate, bit for
+ * bit; other optimisers and F outside (0, 1] are refused. */
+static void test_lr_decay_cli(void) {
+    char args[4096], a[600], b[600], c[600], d[600];
+    static const char run[] = "train --data data/ratings.csv --model bias --dim 4 --optimizer "
+                              "sgd --batch 1 --lr 0.01 --val-split 0.2 --no-progress";
+    snprintf(a, sizeof a, "%s", test_path("decay_straight.embrec"));
+    snprintf(b, sizeof b, "%s", test_path("decay_half.embrec"));
+    snprintf(c, sizeof c, "%s", test_path("decay_resumed.embrec"));
+    snprintf(d, sizeof d, "%s", test_path("decay_one.embrec"));
+    snprintf(args, sizeof args, "%s --lr-decay 0.5 --epochs 3 --save %s", run, a);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "sgd (dense, lr 0.01 times 0.5 each epoch), batch 1");
+    snprintf(args, sizeof args, "%s --lr-decay 0.5 --epochs 1 --save %s", run, b);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 3 "
+             "--no-progress --save %s", b, c);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "lr 0.01 times 0.5 each epoch");
+    CHECK_HAS(out, "Epoch 2/3");
+    CHECK(same_file(a, c));
+    snprintf(args, sizeof args, "%s --epochs 2 --save %s", run, b);
+    CHECK_INT(embrec(args), 0);
+    CHECK(strstr(out, "times") == NULL);
+    snprintf(args, sizeof args, "%s --lr-decay 1 --epochs 2 --save %s", run, d);
+    CHECK_INT(embrec(args), 0);
+    CHECK(same_file(b, d));
+    snprintf(args, sizeof args, "%s --optimizer adam --lr-decay 0.9 --epochs 1", run);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "the rate decays after each epoch for SGD only (the optimiser is adam)");
+    snprintf(args, sizeof args, "%s --lr-decay 0 --epochs 1", run);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr-decay: the factor must be above 0 (got \"0\")");
+    snprintf(args, sizeof args, "%s --lr-decay 1.1 --epochs 1", run);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr-decay: expected a number in [0, 1]");
+    CHECK_INT(embrec("train --help"), 0);
+    CHECK_HAS(out, "--lr-decay F       sgd: the rate times F after each epoch");
+}
+
 /* The svdpp recipe on the sample (narrower, and watching a validation
  * split): it trains per-rating SGD through the batched path, beats the
  * mean, and the saved model, with its N(u), scores, predicts and
@@ -2428,6 +2471,7 @@ void suite_cli(void) {
     test_run("cli/reference_build", test_reference_build);
     test_run("cli/info_ml100k", test_info_ml100k);
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
+    test_run("cli/lr_decay", test_lr_decay_cli);
     test_run("cli/svdpp", test_svdpp_cli);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
     test_run("cli/deep_genre", test_deep_genre);

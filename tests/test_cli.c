@@ -347,9 +347,12 @@ static void test_train_eval_recommend(void) {
  * run stopped after an epoch and resumed (without giving F again: the
  * model keeps it) saves the straight run's model byte for byte, which it
  * could not if the schedule restarted; F = 1 is the constant rate, bit for
- * bit; other optimisers and F outside (0, 1] are refused. */
+ * bit, and sweep's F = 1 row is that run; other optimisers and F outside
+ * (0, 1] are refused. */
 static void test_lr_decay_cli(void) {
     char args[4096], a[600], b[600], c[600], d[600];
+    const char *r;
+    double constant;
     static const char run[] = "train --data data/ratings.csv --model bias --dim 4 --optimizer "
                               "sgd --batch 1 --lr 0.01 --val-split 0.2 --no-progress";
     snprintf(a, sizeof a, "%s", test_path("decay_straight.embrec"));
@@ -370,6 +373,16 @@ static void test_lr_decay_cli(void) {
     snprintf(args, sizeof args, "%s --epochs 2 --save %s", run, b);
     CHECK_INT(embrec(args), 0);
     CHECK(strstr(out, "times") == NULL);
+    r = strstr(out, "(RMSE ");
+    constant = r ? atof(r + 6) : 0.0;
+    /* sweep varies it: its F = 1 row is that constant-rate run */
+    snprintf(args, sizeof args, "sweep%s --epochs 2 --lr-decay 0.5,1 --quiet", run + 5);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "--lr-decay LR_DECAY`");
+    CHECK_HAS(out, "| 0.5 | 0.");
+    r = strstr(out, "| 1 | ");
+    CHECK(r != NULL && constant > 0.5);
+    if (r) CHECK_NEAR(atof(r + 6), constant, 0, 5e-5);
     snprintf(args, sizeof args, "%s --lr-decay 1 --epochs 2 --save %s", run, d);
     CHECK_INT(embrec(args), 0);
     CHECK(same_file(b, d));

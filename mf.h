@@ -117,6 +117,7 @@ typedef struct {
     uint64_t seed;
     int order;               /* an mf_order */
     uint64_t numpy_seed;
+    double lr_decay;         /* mf_fit's, 1 when constant (and in version 3 files) */
     /* the caller's protocol (embrec train records it): how the rows were split */
     double val_split, holdout;
     int shuffle;             /* shuffled before splitting: 0 no, 1 by nn_rng from seed,
@@ -319,7 +320,14 @@ typedef struct {
     uint64_t seed;         /* the per-epoch shuffles of the training rows (and dropout) */
     size_t negatives;      /* implicit: negatives sampled per positive each epoch (NCF: 4) */
     size_t rank_k;         /* implicit: the K of HR@K and NDCG@K reported each epoch */
+    double lr_decay;       /* SGD: the rate times this after each epoch (Koren 2008's
+                            * 0.9), so epoch e steps at lr·F^(e−1); 0 (an initialiser
+                            * that leaves it out) or 1: a constant rate */
 } mf_fit;
+
+/* The rate epoch e (from 1) steps at: fit->opt.lr · lr_decay^(e−1), exactly
+ * fit->opt.lr when the rate is constant */
+float mf_fit_rate(const mf_fit *fit, size_t epoch);
 
 /* Verification: the order of the samples in each epoch's batches, to
  * replay another run's (fit(shuffle=True)):

@@ -512,6 +512,8 @@ static void train_help(void) {
            "                     each row's rate lr/√G with G += mean g² (from 1)  [%s]\n"
            "  --lr R             learning rate, above 0   [Keras default: sgd 0.01, adam 0.001,\n"
            "                     adamax 0.002; rowwise-adagrad 0.1, as LIBMF's]\n"
+           "  --lr-decay F       sgd: the rate times F after each epoch, F in (0, 1]\n"
+           "                     (Koren's SVD++: 0.9); 1 = a constant rate         [1]\n"
            "  --beta1 B --beta2 B                                                 [0.9, 0.999]\n"
            "  --epsilon E                                                         [1e-07]\n"
            "  --update U         dense (Keras: every row moves every step; rows outside\n"
@@ -679,6 +681,7 @@ static void apply_resumed(train_options *o, const mf_model *m) {
     o->train.speed.blocks = pg->blocks;
     o->train.replay.order = pg->order == MF_ORDER_NUMPY ? MF_ORDER_NUMPY : MF_ORDER_EMBREC;
     o->train.replay.numpy_seed = pg->numpy_seed;
+    o->train.fit.lr_decay = pg->lr_decay; /* the schedule goes on from epochs_done + 1 */
     o->val_split = pg->val_split;
     o->holdout = pg->holdout;
     o->shuffle_first = pg->shuffle != 0;
@@ -799,6 +802,10 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
                 usage_error(a, "--optimizer: unknown optimiser \"%s\" (sgd, adam, adamax, "
                                "rowwise-adagrad)", v, "");
             o->train.fit.opt.kind = kind;
+        } else if (option(a, "--lr-decay", &v)) {
+            o->train.fit.lr_decay = parse_real(a, "--lr-decay", v, 0, 1);
+            if (!(o->train.fit.lr_decay > 0)) /* 0 would stop training after an epoch */
+                usage_error(a, "--lr-decay: the factor must be above 0 (got \"%s\")%s", v, "");
         } else if (option(a, "--lr", &v)) {
             given.lr = (float)parse_real(a, "--lr", v, 0, 1e3);
             if (!(given.lr > 0)) /* 0 (or a value that rounds to it) would train nothing */
@@ -1388,11 +1395,14 @@ static int cmd_train(args *a) {
     if (o.train.session.verbose) mf_summary(stdout, &o.model, users.n, items.n, n_genres);
     source_path(o.data, model.source, sizeof model.source);
     if (o.train.session.verbose) {
-        printf("embrec: %s model, K=%zu%s, %s (%s, lr %g), batch %zu, %zu users, %zu items%s%s\n",
+        char decay[48] = "";
+        if (o.train.fit.lr_decay > 0 && o.train.fit.lr_decay != 1)
+            snprintf(decay, sizeof decay, " times %g each epoch", o.train.fit.lr_decay);
+        printf("embrec: %s model, K=%zu%s, %s (%s, lr %g%s), batch %zu, %zu users, %zu items%s%s\n",
                mf_kind_name(o.model.kind), o.model.dim,
                o.model.kind == MF_DOT && o.model.centre ? ", centred" : "",
                nn_optimizer_name(o.train.fit.opt.kind), nn_update_name(o.train.fit.opt.update),
-               (double)o.train.fit.opt.lr, o.train.fit.batch, users.n, items.n,
+               (double)o.train.fit.opt.lr, decay, o.train.fit.batch, users.n, items.n,
                o.recipe ? ", recipe " : "", o.recipe ? o.recipe->name : "");
         fflush(stdout);
     }
@@ -2143,8 +2153,9 @@ typedef struct {
 } sweep_options;
 
 /* the options sweep varies, and those that take one number */
-static const char *const swept_names[] = {"--dim", "--lr", "--l2", "--batch", "--dropout-embed",
-                                          "--dropout-hidden", "--epochs", NULL};
+static const char *const swept_names[] = {"--dim", "--lr", "--lr-decay", "--l2", "--l2-implicit",
+                                          "--batch", "--dropout-embed", "--dropout-hidden",
+                                          "--epochs", NULL};
 static const char *const one_value_names[] = {"--seed", "--patience", "--beta1", "--beta2",
                                               "--epsilon", "--val-split", "--threads",
                                               "--blocks", "--negatives", "--init-limit",
@@ -2158,7 +2169,8 @@ static void sweep_help(void) {
            "training time over k. Each row is exactly what `embrec train` with that\n"
            "value learns. Prints a Markdown table: the values, the best validation RMSE\n"
            "and MAE with their epoch, seconds per epoch and parameters.\n\n"
-           "  --dim, --lr, --l2, --batch, --dropout-embed, --dropout-hidden, --epochs\n"
+           "  --dim, --lr, --lr-decay, --l2, --l2-implicit, --batch, --dropout-embed,\n"
+           "  --dropout-hidden, --epochs\n"
            "                     the options a list of values sweeps (--dim 2,4,8,16)\n"
            "  --cv N             score each row by N-fold cross-validation (the mean ±\n"
            "                     sample sd of the folds' test RMSE and MAE, folds dealt\n"
@@ -2219,8 +2231,9 @@ static int sweep_option(args *a, sweep_options *sw, char **sub_argv, int *sub_ar
     for (j = 0; one_value_names[j]; j++)
         if (option(a, one_value_names[j], &v)) {
             if (strchr(v, ','))
-                usage_error(a, "%s: sweep varies --dim, --lr, --l2, --batch, --dropout-embed, "
-                               "--dropout-hidden or --epochs; %s takes one value",
+                usage_error(a, "%s: sweep varies --dim, --lr, --lr-decay, --l2, --l2-implicit, "
+                               "--batch, --dropout-embed, --dropout-hidden or --epochs; %s takes "
+                               "one value",
                             one_value_names[j], one_value_names[j]);
             for (; k0 <= a->k; k0++) sub_argv[(*sub_argc)++] = a->argv[k0];
             return 1;
@@ -2256,8 +2269,8 @@ static void parse_sweep(args *a, sweep_options *sw, char **sub_argv, int *sub_ar
         o.cmd = a->cmd;
         parse_train(&sub, &o, NULL);
         usage_error(a, "give one or two options with lists of values, e.g. --dim 2,4,8 (sweep "
-                       "varies --dim, --lr, --l2, --batch, --dropout-embed, --dropout-hidden, "
-                       "--epochs)%s%s", "", "");
+                       "varies --dim, --lr, --lr-decay, --l2, --l2-implicit, --batch, "
+                       "--dropout-embed, --dropout-hidden, --epochs)%s%s", "", "");
     }
 }
 

@@ -146,7 +146,8 @@ static void write_opt_state(writer *w, const mf_model *m) {
         w_rows(w, m->opt_state.v + ps->t[k].offset, ps->t[k].rows, ps->t[k].k, ps->t[k].stride);
 }
 
-/* version 3: how far training went (mf_progress), after the optimiser's state */
+/* version 3: how far training went (mf_progress), after the optimiser's state;
+ * version 4 adds the rate's decay */
 static void write_progress(writer *w, const mf_model *m) {
     const mf_progress *pg = &m->progress;
     size_t k;
@@ -177,6 +178,7 @@ static void write_progress(writer *w, const mf_model *m) {
     w_f64(w, pg->holdout);
     w_u32(w, (uint32_t)pg->shuffle);
     w_u64(w, pg->shuffle_seed);
+    w_f64(w, pg->lr_decay); /* version 4 */
     for (k = 0; k < pg->n_streams; k++)
         for (j = 0; j < 4; j++) w_u64(w, pg->streams[k].s[j]);
 }
@@ -630,6 +632,7 @@ static int read_opt_state(mf_model *m, reader *r, const char *path, data_error *
 /* the progress block's bytes after its flag and generator count, before
  * the generators (32 bytes each) */
 #define PROGRESS_BYTES (3 * 8 + 4 + 5 * 8 + 6 * 8 + 4 + 8 + 4 + 8 + 2 * 8 + 4 + 8)
+#define PROGRESS_V4_BYTES 8 /* f64 lr_decay */
 /* the most generators a file may hold: the shuffles' and one per thread */
 #define MAX_STREAMS (1 + MF_MAX_THREADS)
 
@@ -640,8 +643,10 @@ static int r_count(reader *r, uint64_t lo, uint64_t hi, size_t *out) {
     return x >= lo && x <= hi && x <= (uint64_t)SIZE_MAX;
 }
 
-/* version 3: how far training went (the length was checked already) */
-static int read_progress(mf_model *m, reader *r, const char *path, data_error *err) {
+/* version 3: how far training went (the length was checked already);
+ * version 4: with the rate's decay (before it: a constant rate, 1) */
+static int read_progress(mf_model *m, reader *r, uint32_t version, const char *path,
+                         data_error *err) {
     mf_progress *pg = &m->progress;
     uint32_t present = r_u32(r), S, best_weights, restore_best, order, shuffle;
     size_t k;
@@ -676,7 +681,8 @@ static int read_progress(mf_model *m, reader *r, const char *path, data_error *e
     pg->holdout = r_f64(r);
     shuffle = r_u32(r);
     pg->shuffle_seed = r_u64(r);
-    ok &= S <= MAX_STREAMS && best_weights <= 1 && restore_best <= 1 && order <= MF_ORDER_GIVEN &&
+    pg->lr_decay = version >= 4 ? r_f64(r) : 1.0;
+    ok &= pg->lr_decay > 0 && pg->lr_decay <= 1 && S <= MAX_STREAMS && best_weights <= 1 && restore_best <= 1 && order <= MF_ORDER_GIVEN &&
           shuffle <= 2 && pg->val_split >= 0 && pg->val_split < 1 && pg->holdout >= 0 &&
           pg->holdout < 1; /* (NaN fails these too) */
     if (!ok) {
@@ -751,7 +757,8 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
                             path, S);
                 return -1;
             }
-            expect += 4 + PROGRESS_BYTES + 32 * (uint64_t)S;
+            expect += 4 + PROGRESS_BYTES + (version >= 4 ? PROGRESS_V4_BYTES : 0) +
+                      32 * (uint64_t)S;
         }
     }
     if ((uint64_t)(r->len - r->pos) != expect) {
@@ -782,7 +789,7 @@ static int parse_model(mf_model *m, reader *r, const char *path, data_error *err
                m->params.t[k].stride);
     if (check_finite(&m->params, m->params.w, "the weights of", path, err) != 0) return -1;
     if (version >= 2 && read_opt_state(m, r, path, err) != 0) return -1;
-    if (version >= 3 && read_progress(m, r, path, err) != 0) return -1;
+    if (version >= 3 && read_progress(m, r, version, path, err) != 0) return -1;
     if (rebuild_map(&m->users, m->user_ids, U, "user", path, err) != 0 ||
         rebuild_map(&m->items, m->item_ids, I, "item", path, err) != 0)
         return -1;

@@ -16,7 +16,7 @@
 
 /* ------------------------------------------------------------ model files
  * Little-endian binary, version MF_FILE_VERSION:
- *   "EMBRECMF"  u32 version (3)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf,
+ *   "EMBRECMF"  u32 version (4)  u32 kind (0 dot, 1 bias, 2 deep, 3 neumf, 4 gmf, 5 mlp, 6 ncf,
  *       7 svdpp)
  *   u32 centre  u32 K  u64 users U  u64 items I  u64 genres G (deep; else 0)
  *   f32 mean μ  f32 rating_min  f32 rating_max  f32 l2  f32 init_limit
@@ -41,13 +41,14 @@
  *       u64 epochs (the run's total)  u64 batch  u64 patience  u64 negatives  u64 rank_k
  *       u64 blocks  u32 restore_best  u64 seed  u32 order (0 embrec, 1 numpy, 2 given)
  *       u64 numpy seed  f64 val_split  f64 holdout  u32 shuffle (0 none, 1 embrec,
- *       2 numpy)  u64 shuffle seed  S × 4 u64: the generators' states
+ *       2 numpy)  u64 shuffle seed  f64 the rate's decay per epoch (version 4; 1:
+ *       constant)  S × 4 u64: the generators' states
  *   u64 FNV-1a hash of every byte before it
- * Version 1 files (no optimiser state) and version 2 (no progress) still
- * load. Saving writes a temporary file in the same directory, syncs it and
- * renames it over the target, so the target is always either the old or the
- * new model. */
-#define MF_FILE_VERSION 3
+ * Version 1 files (no optimiser state), version 2 (no progress) and
+ * version 3 (no decay: a constant rate) still load. Saving writes a
+ * temporary file in the same directory, syncs it and renames it over the
+ * target, so the target is always either the old or the new model. */
+#define MF_FILE_VERSION 4
 
 /* write m to path as above; 0, or -1 with err (the old file untouched) */
 int mf_save(const mf_model *m, const char *path, data_error *err);

@@ -84,7 +84,7 @@ void session_streams_save(mf_run *run) {
 
 /* Keep the optimiser's state with the model (mf_model.opt_state), so that a
  * saved model can resume training; none for SGD, and none when out of memory. */
-static void keep_opt_state(mf_model *mo, const nn_optimizer *opt) {
+static void keep_opt_state(mf_model *mo, const nn_optimizer *opt, float base_lr) {
     size_t n = mo->params.n;
     nn_free(mo->opt_state.m);
     nn_free(mo->opt_state.v);
@@ -102,6 +102,7 @@ static void keep_opt_state(mf_model *mo, const nn_optimizer *opt) {
         memcpy(mo->opt_state.v, opt->v, n * sizeof(float));
     }
     mo->opt_state.cfg = opt->cfg;
+    mo->opt_state.cfg.lr = base_lr; /* (the run's rate, not its last epoch's decayed one) */
     mo->opt_state.t = opt->t;
     mo->opt_state.present = 1;
 }
@@ -127,11 +128,12 @@ static void progress_record(mf_model *m, const mf_train_config *cfg, const mf_hi
     pg->seed = cfg->fit.seed;
     pg->order = cfg->replay.order;
     pg->numpy_seed = cfg->replay.numpy_seed;
+    pg->lr_decay = cfg->fit.lr_decay > 0 ? cfg->fit.lr_decay : 1.0;
 }
 
 void session_resume_keep(mf_run *run, const mf_history *hist, int rc, int best_known,
                          size_t wait, int at_best) {
     if (rc == 0) session_streams_save(run); /* as the next epoch would start */
-    keep_opt_state(run->m, &run->opt);
+    keep_opt_state(run->m, &run->opt, run->cfg->fit.opt.lr);
     progress_record(run->m, run->cfg, hist, best_known, wait, at_best);
 }

@@ -371,6 +371,62 @@ static void test_train_eval_recommend(void) {
     CHECK_HAS(out, "cannot open");
 }
 
+/* --lr-decay F: SGD's rate times F after each epoch. The log says so; a
+ * run stopped after an epoch and resumed (without giving F again: the
+ * model keeps it) saves the straight run's model byte for byte, which it
+ * could not if the schedule restarted; F = 1 is the constant rate, bit for
+ * bit, and sweep's F = 1 row is that run; other optimisers and F outside
+ * (0, 1] are refused. */
+static void test_lr_decay_cli(void) {
+    char args[4096], a[600], b[600], c[600], d[600];
+    const char *r;
+    double constant;
+    static const char run[] = "train --data data/ratings.csv --model bias --dim 4 --optimizer "
+                              "sgd --batch 1 --lr 0.01 --val-split 0.2 --no-progress";
+    snprintf(a, sizeof a, "%s", test_path("decay_straight.embrec"));
+    snprintf(b, sizeof b, "%s", test_path("decay_half.embrec"));
+    snprintf(c, sizeof c, "%s", test_path("decay_resumed.embrec"));
+    snprintf(d, sizeof d, "%s", test_path("decay_one.embrec"));
+    snprintf(args, sizeof args, "%s --lr-decay 0.5 --epochs 3 --save %s", run, a);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "sgd (dense, lr 0.01 times 0.5 each epoch), batch 1");
+    snprintf(args, sizeof args, "%s --lr-decay 0.5 --epochs 1 --save %s", run, b);
+    CHECK_INT(embrec(args), 0);
+    snprintf(args, sizeof args, "train --data data/ratings.csv --resume %s --epochs 3 "
+             "--no-progress --save %s", b, c);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "lr 0.01 times 0.5 each epoch");
+    CHECK_HAS(out, "Epoch 2/3");
+    CHECK(same_file(a, c));
+    snprintf(args, sizeof args, "%s --epochs 2 --save %s", run, b);
+    CHECK_INT(embrec(args), 0);
+    CHECK(strstr(out, "times") == NULL);
+    r = strstr(out, "(RMSE ");
+    constant = r ? atof(r + 6) : 0.0;
+    /* sweep varies it: its F = 1 row is that constant-rate run */
+    snprintf(args, sizeof args, "sweep%s --epochs 2 --lr-decay 0.5,1 --quiet", run + 5);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "--lr-decay LR_DECAY`");
+    CHECK_HAS(out, "| 0.5 | 0.");
+    r = strstr(out, "| 1 | ");
+    CHECK(r != NULL && constant > 0.5);
+    if (r) CHECK_NEAR(atof(r + 6), constant, 0, 5e-5);
+    snprintf(args, sizeof args, "%s --lr-decay 1 --epochs 2 --save %s", run, d);
+    CHECK_INT(embrec(args), 0);
+    CHECK(same_file(b, d));
+    snprintf(args, sizeof args, "%s --optimizer adam --lr-decay 0.9 --epochs 1", run);
+    CHECK_INT(embrec(args), 1);
+    CHECK_HAS(out, "the rate decays after each epoch for SGD only (the optimiser is adam)");
+    snprintf(args, sizeof args, "%s --lr-decay 0 --epochs 1", run);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr-decay: the factor must be above 0 (got \"0\")");
+    snprintf(args, sizeof args, "%s --lr-decay 1.1 --epochs 1", run);
+    CHECK_INT(embrec(args), 2);
+    CHECK_HAS(out, "--lr-decay: expected a number in [0, 1]");
+    CHECK_INT(embrec("train --help"), 0);
+    CHECK_HAS(out, "--lr-decay F       sgd: the rate times F after each epoch");
+}
+
 /* The svdpp recipe on the sample (narrower, and watching a validation
  * split): it trains per-rating SGD through the batched path, beats the
  * mean, and the saved model, with its N(u), scores, predicts and
@@ -385,7 +441,7 @@ static void test_svdpp_cli(void) {
              "--epochs 4 --val-split 0.1 --save %s", model);
     CHECK_INT(embrec(args), 0);
     CHECK_HAS(out, "implicit_embedding (Embedding)");
-    CHECK_HAS(out, "svdpp model, K=16, sgd (lazy, lr 0.005), batch 1");
+    CHECK_HAS(out, "svdpp model, K=16, sgd (lazy, lr 0.01 times 0.95 each epoch), batch 1");
     CHECK_HAS(out, "recipe svdpp");
     b = strstr(out, "Best val_loss");
     CHECK(b != NULL);
@@ -397,7 +453,7 @@ static void test_svdpp_cli(void) {
     }
     CHECK(mf_load(&m, model, &err) == 0);
     CHECK_INT(m.cfg.kind, MF_SVDPP);
-    CHECK(m.cfg.l2 == 0.08f && m.cfg.l2_implicit == 0.008f); /* the recipe's */
+    CHECK(m.cfg.l2 == 0.07f && m.cfg.l2_implicit == 0.008f); /* the recipe's */
     CHECK(m.rated.n_users == m.n_users && m.rated.start[m.n_users] == 10800); /* N(u): train */
     mf_free(&m);
     snprintf(args, sizeof args, "eval --model %s --data data/ratings.csv", model);
@@ -420,7 +476,7 @@ static void test_svdpp_cli(void) {
              "--epochs 1 --dim 4 --quiet --save %s", model);
     CHECK_INT(embrec(args), 0);
     CHECK(mf_load(&m, model, &err) == 0);
-    CHECK(m.cfg.l2 == 0.08f && m.cfg.l2_implicit == 0.0f);
+    CHECK(m.cfg.l2 == 0.07f && m.cfg.l2_implicit == 0.0f);
     mf_free(&m);
 }
 
@@ -2512,6 +2568,7 @@ void suite_cli(void) {
     test_run("cli/reference_build", test_reference_build);
     test_run("cli/info_ml100k", test_info_ml100k);
     test_run("cli/train_eval_recommend", test_train_eval_recommend);
+    test_run("cli/lr_decay", test_lr_decay_cli);
     test_run("cli/svdpp", test_svdpp_cli);
     test_run("cli/cfmodel_ml100k", test_cfmodel_ml100k);
     test_run("cli/deep_genre", test_deep_genre);

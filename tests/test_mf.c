@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "../cli/synth.h"
+#include "../fast/fast.h"
 #include "../formats/model_file.h"
 #include "../formats/npy.h"
 #include "../formats/numpy.h"
@@ -993,6 +994,126 @@ static void sgd_fast_path_exact(nn_optimizer_kind kind, float lr) {
     free_data(&users, &items, &all);
 }
 
+/* mf_fit_rate: lr·F^(e−1), and the very bits of lr when the rate is
+ * constant (F = 1, or 0: a fit that leaves it out) */
+static void test_lr_decay_rate(void) {
+    mf_fit f = mf_fit_defaults();
+    f.opt = nn_optimizer_defaults(NN_SGD);
+    f.opt.lr = 0.1f;
+    CHECK(f.lr_decay == 1.0);
+    CHECK(mf_fit_rate(&f, 1) == 0.1f && mf_fit_rate(&f, 30) == 0.1f);
+    f.lr_decay = 0.0;
+    CHECK(mf_fit_rate(&f, 30) == 0.1f);
+    f.lr_decay = 0.5;
+    CHECK(mf_fit_rate(&f, 1) == 0.1f);
+    CHECK(mf_fit_rate(&f, 2) == 0.05f);
+    CHECK(mf_fit_rate(&f, 3) == 0.025f);
+    f.lr_decay = 0.9;
+    CHECK_NEAR(mf_fit_rate(&f, 11), 0.1 * 0.34867844, 1e-6, 0); /* 0.9^10 */
+}
+
+/* One rating, the bias model with K = 1 and no L2, per-rating SGD at lr
+ * 0.1 decaying by 0.5: epoch 2 steps at 0.05. By hand, with μ = y = 3,
+ * p = 0.5, q = 0.4, b_u = b_i = 0 (∂L/∂r̂ = 2(r̂ − y)):
+ *   epoch 1: r̂ − y = 0.2, e = 0.4; b_u = b_i = −0.04, p = 0.5 − 0.1·0.4·0.4
+ *            = 0.484, q = 0.4 − 0.1·0.4·0.5 = 0.38
+ *   epoch 2: r̂ − y = −0.08 + 0.484·0.38 = 0.10392, e = 0.20784;
+ *            b_u = −0.04 − 0.05·0.20784 = −0.050392,
+ *            p = 0.484 − 0.05·0.20784·0.38 = 0.48005104,
+ *            q = 0.38 − 0.05·0.20784·0.484 = 0.374970272
+ * on per-rating SGD's own loop (fast/sgd.c) and on the plain one alike. */
+static void lr_decay_by_hand(double decay, int plain, mf_model *m) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    data_idmap users, items;
+    data_ratings one;
+    data_error err;
+    mf_history h;
+    nn_rng rng;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&one);
+    data_idmap_intern(&users, 7);
+    data_idmap_intern(&items, 9);
+    data_ratings_push(&one, 0, 0, 3.0f, 0);
+    mc.dim = 1;
+    mc.l2 = 0.0f;
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.opt.lr = 0.1f;
+    tc.fit.lr_decay = decay;
+    tc.fit.batch = 1;
+    tc.fit.epochs = 2;
+    tc.session.verbose = 0;
+    nn_rng_seed(&rng, 1);
+    CHECK(mf_init(m, mc, &users, &items, &one, NULL, &rng, &err) == 0);
+    m->mean = 3.0f;
+    m->w.user_embedding[0] = 0.5f;
+    m->w.item_embedding[0] = 0.4f;
+    m->w.user_bias[0] = m->w.item_bias[0] = 0.0f;
+    if (plain) mf_use_engines(NULL, 0);
+    CHECK(mf_train(m, &one, NULL, &tc, &h, NULL, &err) == 0);
+    if (plain) fast_install(); /* the suite's engines back */
+    mf_history_free(&h);
+    data_ratings_free(&one);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+}
+
+static void test_lr_decay_by_hand(void) {
+    int plain;
+    for (plain = 0; plain <= 1; plain++) {
+        mf_model m, constant, unset;
+        lr_decay_by_hand(0.5, plain, &m);
+        CHECK_NEAR(m.w.user_bias[0], -0.050392, 0, 1e-7);
+        CHECK_NEAR(m.w.item_bias[0], -0.050392, 0, 1e-7);
+        CHECK_NEAR(m.w.user_embedding[0], 0.48005104, 0, 1e-7);
+        CHECK_NEAR(m.w.item_embedding[0], 0.374970272, 0, 1e-7);
+        CHECK(m.progress.lr_decay == 0.5);
+        CHECK(m.opt_state.cfg.lr == 0.1f); /* the base rate is kept, not epoch 2's */
+        /* a constant rate: epoch 2 at 0.1 moves p further; F = 1 and F left
+         * out (0) train the very same bits */
+        lr_decay_by_hand(1.0, plain, &constant);
+        lr_decay_by_hand(0.0, plain, &unset);
+        CHECK(constant.w.user_embedding[0] < 0.4790f); /* 0.484 − 0.1·0.20784·0.38 */
+        CHECK(memcmp(constant.params.w, unset.params.w,
+                     constant.params.n * sizeof(float)) == 0);
+        CHECK(unset.progress.lr_decay == 1.0);
+        mf_free(&m);
+        mf_free(&constant);
+        mf_free(&unset);
+    }
+}
+
+/* Only SGD's rate decays: the others' steps are tabulated from their rate
+ * (the dense catch-up), so a decay is refused, as is a factor beyond 1. */
+static void test_lr_decay_refused(void) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    data_idmap users, items;
+    data_ratings all;
+    data_error err;
+    mf_history h;
+    mf_model m;
+    nn_rng rng;
+    if (read_sample(&users, &items, &all) != 0) return;
+    mc.dim = 2;
+    tc.fit.epochs = 1;
+    tc.session.verbose = 0;
+    tc.fit.lr_decay = 0.9;
+    nn_rng_seed(&rng, 1);
+    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
+    CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == -1);
+    CHECK_HAS(err.msg, "the rate decays after each epoch for SGD only (the optimiser is adamax)");
+    mf_free(&m);
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.lr_decay = 1.5;
+    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
+    CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == -1);
+    CHECK_HAS(err.msg, "the rate's decay must be a factor in (0, 1] (it is 1.5)");
+    mf_free(&m);
+    free_data(&users, &items, &all);
+}
+
 static void test_sgd_fast_path_exact(void) {
     sgd_fast_path_exact(NN_SGD, 0.005f);
     sgd_fast_path_exact(NN_ROWWISE_ADAGRAD, 0.05f);
@@ -1502,6 +1623,13 @@ static void test_resume_matches_straight(void) {
     tc.fit.batch = 1;
     tc.speed.blocks = 3;
     resume_matches_straight("dot, per-rating SGD in blocks", mc, tc);
+    mc = mf_defaults_for(MF_SVDPP); /* the rate's decay goes on from epoch 3's rate */
+    mc.dim = 4;
+    tc = mf_train_defaults();
+    tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+    tc.fit.batch = 1;
+    tc.fit.lr_decay = 0.5;
+    resume_matches_straight("svdpp, per-rating SGD, the rate halved each epoch", mc, tc);
 }
 
 /* The progress goes into the model file and comes back (version 3). */
@@ -1523,6 +1651,7 @@ static void test_save_load_progress(void) {
     a.progress.val_split = 0.2; /* the caller's protocol */
     a.progress.shuffle = 2;
     a.progress.shuffle_seed = 42;
+    a.progress.lr_decay = 0.75;
     CHECK(mf_save(&a, test_path("progress.embrec"), &err) == 0);
     CHECK(mf_load(&b, test_path("progress.embrec"), &err) == 0);
     CHECK(b.progress.present);
@@ -1540,6 +1669,7 @@ static void test_save_load_progress(void) {
     CHECK(b.progress.val_split == 0.2);
     CHECK_INT(b.progress.shuffle, 2);
     CHECK_INT(b.progress.shuffle_seed, 42);
+    CHECK(b.progress.lr_decay == 0.75); /* (version 4) */
     CHECK_INT(b.progress.n_streams, 2);
     CHECK(b.progress.n_streams == a.progress.n_streams &&
           memcmp(a.progress.streams, b.progress.streams,
@@ -2074,6 +2204,48 @@ static void test_load_rejects_nonfinite(void) {
     free(buf);
 }
 
+/* A version 3 file (its progress without the rate's decay) still loads,
+ * its run's rate constant; a decay beyond (0, 1] is damage. */
+static void test_load_version3_progress(void) {
+    mf_config mc = mf_defaults_for(MF_BIAS);
+    mf_train_config tc = mf_train_defaults();
+    mf_history h;
+    mf_model a, b;
+    data_error err;
+    double r, base;
+    unsigned char *buf;
+    size_t len, at;
+    mc.dim = 2;
+    tc.fit.epochs = 1;
+    tc.session.verbose = 0;
+    train_sample(mc, tc, &r, &base, &h, &a);
+    a.progress.lr_decay = 0.5;
+    CHECK(mf_save(&a, test_path("v4.embrec"), &err) == 0);
+    buf = slurp(test_path("v4.embrec"), &len);
+    at = len - 8 - 32 * a.progress.n_streams - 8; /* the decay: before the generators, the hash */
+    CHECK(get_le(buf + at, 8) == 0x3FE0000000000000ULL); /* 0.5 */
+    put_le(buf + at, 0x3FF8000000000000ULL, 8);          /* 1.5 */
+    spit_rehashed("decay15.embrec", buf, len);
+    expect_load_error(test_path("decay15.embrec"), "corrupt model (training progress)");
+    memmove(buf + at, buf + at + 8, len - at - 8);
+    put_le(buf + 8, 3, 4);
+    spit_rehashed("v3.embrec", buf, len - 8);
+    if (mf_load(&b, test_path("v3.embrec"), &err) != 0) {
+        test_fail(__FILE__, __LINE__, "a version 3 file: %s", err.msg);
+    } else {
+        CHECK(b.progress.present && b.progress.lr_decay == 1.0);
+        CHECK_INT(b.progress.epochs_done, 1);
+        CHECK(b.progress.n_streams == a.progress.n_streams &&
+              memcmp(a.progress.streams, b.progress.streams,
+                     a.progress.n_streams * sizeof *a.progress.streams) == 0);
+        CHECK(memcmp(a.params.w, b.params.w, a.params.n * sizeof(float)) == 0);
+        mf_free(&b);
+    }
+    free(buf);
+    mf_history_free(&h);
+    mf_free(&a);
+}
+
 /* A model from a newer embrec (the next version, or a kind this one does not
  * know) and files that are not models at all are refused by name. */
 static void test_load_rejects_other_versions_and_kinds(void) {
@@ -2549,10 +2721,14 @@ void suite_mf(void) {
     test_run("mf/early_stopping_restores_best", test_early_stopping_restores_best);
     test_run("mf/dense_and_lazy_differ", test_dense_and_lazy_differ);
     test_run("mf/dense_matches_sweep_training", test_dense_matches_sweep_training);
+    test_run("mf/lr_decay_rate", test_lr_decay_rate);
+    test_run("mf/lr_decay_by_hand", test_lr_decay_by_hand);
+    test_run("mf/lr_decay_refused", test_lr_decay_refused);
     test_run("mf/sgd_fast_path_exact", test_sgd_fast_path_exact);
     test_run("mf/sgd_threads", test_sgd_threads);
     test_run("mf/save_load_opt_state", test_save_load_opt_state);
     test_run("mf/save_load_progress", test_save_load_progress);
+    test_run("mf/load_version3_progress", test_load_version3_progress);
     test_run("mf/resume_matches_straight", test_resume_matches_straight);
     test_run("mf/batch_orders", test_batch_orders);
     test_run("mf/load_weights", test_load_weights);

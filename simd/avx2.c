@@ -10,8 +10,10 @@
  *   simd_avx2_dense_forward   nn_dense_forward_scalar   (16-wide tiles,
  *   simd_avx2_dense_backward  nn_dense_backward_scalar   simd/dense_tiled.c)
  *
- * Each hands the n mod 8 elements past its last full register to its
- * scalar twin, so the optimiser loops give the twin's bits. */
+ * The optimiser loops hand the n mod 8 elements past their last full
+ * register to their scalar twins, so they give the twin's bits; axpy and
+ * scale write their twin's one-line loop in place (a call per row of the
+ * dot model's 100 would cost more than those four elements). */
 #include "nn.h"
 #include "simd/x86.h"
 
@@ -43,7 +45,7 @@ NN_TARGET_AVX2 void simd_avx2_axpy(float *y, float a, const float *x, size_t n) 
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
                                                 _mm256_loadu_ps(y + i)));
-    vec_axpy_scalar(y + i, a, x + i, n - i);
+    for (; i < n; i++) y[i] += a * x[i]; /* vec_axpy_scalar's tail, inlined: rows of 100 */
 }
 
 NN_TARGET_AVX2 void simd_avx2_scale(float *x, float a, size_t n) {
@@ -51,7 +53,7 @@ NN_TARGET_AVX2 void simd_avx2_scale(float *x, float a, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), va));
-    vec_scale_scalar(x + i, a, n - i);
+    for (; i < n; i++) x[i] *= a; /* vec_scale_scalar's tail, inlined */
 }
 
 /* ======================================================== optimiser loops

@@ -46,7 +46,12 @@ NN_TARGET_AVX512 void simd_avx512_axpy(float *y, float a, const float *x, size_t
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i),
                                                 _mm512_loadu_ps(y + i)));
-    simd_avx2_axpy(y + i, a, x + i, n - i); /* a block of 8, then AVX2's scalar tail */
+    if (i + 8 <= n) { /* a block of 8, then the scalar tail, as AVX2 */
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm512_castps512_ps256(va), _mm256_loadu_ps(x + i),
+                                                _mm256_loadu_ps(y + i)));
+        i += 8;
+    }
+    for (; i < n; i++) y[i] += a * x[i];
 }
 
 NN_TARGET_AVX512 void simd_avx512_scale(float *x, float a, size_t n) {

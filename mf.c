@@ -1072,6 +1072,14 @@ static void eval_chunks(void *ctx, size_t t, size_t T) {
     mf_work_free(&w);
 }
 
+void mf_metrics_finish(mf_metrics *out, double se, double ae, size_t n) {
+    out->n = n;
+    if (!n) return;
+    out->mse = se / (double)n;                /* MSE = Σe²/n */
+    out->rmse = sqrt(out->mse);
+    out->mae = ae / (double)n;                /* MAE = Σ|e|/n */
+}
+
 mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fallback,
                                size_t threads) {
     mf_metrics out;
@@ -1102,12 +1110,7 @@ mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fal
         out.unknown += et.chunk[c].unknown;
     }
     free(et.chunk);
-    out.n = r->n;
-    if (r->n) {
-        out.mse = se / (double)r->n;
-        out.rmse = sqrt(out.mse);
-        out.mae = ae / (double)r->n;
-    }
+    mf_metrics_finish(&out, se, ae, r->n);
     return out;
 }
 

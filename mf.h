@@ -542,6 +542,9 @@ typedef struct {
  * fallback 1: predict μ where the model never learned the user or item
  * (what `embrec eval` reports, as libraries such as Surprise do). */
 mf_metrics mf_evaluate(const mf_model *m, const data_ratings *r, int fallback);
+/* n, and MSE, RMSE and MAE from the sums of squared and absolute errors
+ * over n rows (all 0 when n is 0) */
+void mf_metrics_finish(mf_metrics *out, double se, double ae, size_t n);
 /* the same on `threads` threads; the metrics do not depend on how many */
 mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fallback,
                                size_t threads);

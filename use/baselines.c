@@ -17,12 +17,7 @@ mf_metrics mf_evaluate_mean(float mean, const data_ratings *r) {
         se += e * e;
         ae += fabs(e);
     }
-    out.n = r->n;
-    if (r->n) {
-        out.mse = se / (double)r->n;
-        out.rmse = sqrt(out.mse);
-        out.mae = ae / (double)r->n;
-    }
+    mf_metrics_finish(&out, se, ae, r->n);
     return out;
 }
 

@@ -392,6 +392,16 @@ static train_options train_defaults(void) {
     return o;
 }
 
+/* every recipe's name, comma-separated, into buf */
+static const char *recipe_names(char *buf, size_t size) {
+    size_t n, k, used = 0;
+    const mf_recipe *list = mf_recipes(&n);
+    buf[0] = '\0';
+    for (k = 0; k < n && used < size; k++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", k ? ", " : "", list[k].name);
+    return buf;
+}
+
 static void apply_recipe(train_options *o, const mf_recipe *r) {
     o->recipe = r;
     o->model = r->model;
@@ -725,9 +735,11 @@ static void parse_train(args *a, train_options *o, mf_model *resumed) {
     for (a->k = 2; a->k < a->argc; a->k++)
         if (option(a, "--recipe", &v)) {
             const mf_recipe *r = mf_recipe_find(v);
-            if (!r)
+            if (!r) {
+                char names[256];
                 usage_error(a, "--recipe: unknown recipe \"%s\" (%s)", v,
-                            "mf8, cfmodel, deep-genre, neumf, hybrid");
+                            recipe_names(names, sizeof names));
+            }
             apply_recipe(o, r);
             base_opt = &r->fit.opt;
         } else if (option(a, "--resume", &v)) {

@@ -100,6 +100,7 @@ static void test_usage_errors(void) {
     CHECK_HAS(out, "unknown option --frobnicate");
     CHECK_INT(embrec("train --data data/ratings.csv --recipe mf9"), 2);
     CHECK_HAS(out, "unknown recipe \"mf9\"");
+    CHECK_HAS(out, "(mf8, cfmodel, deep-genre, neumf, hybrid, svdpp)"); /* every recipe */
     CHECK_INT(embrec("nonsense"), 2);
     CHECK_HAS(out, "unknown command");
     CHECK_INT(embrec("train"), 2);

@@ -1444,13 +1444,17 @@ static void test_line_limit_whole_files(void) {
 
 /* ------------------------------------------------------------ NUL bytes */
 
-/* Write the len bytes of data (NULs included) to a scratch file; its path. */
-static const char *write_bytes(const char *name, const char *data, size_t len) {
-    const char *path = test_path(name);
+/* Write the len bytes of data (NULs included) to path; path. */
+static const char *write_file(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
         test_fail(__FILE__, __LINE__, "cannot write %s", path);
     return path;
+}
+
+/* the same to a scratch file */
+static const char *write_bytes(const char *name, const char *data, size_t len) {
+    return write_file(test_path(name), data, len);
 }
 
 #define WRITE_BYTES(name, lit) write_bytes(name, lit, sizeof lit - 1)
@@ -1788,10 +1792,7 @@ static void test_cache_damaged(void) {
         size_t c = k % (sizeof cuts / sizeof cuts[0] + 1); /* mapped, then read */
         size_t cut = c < sizeof cuts / sizeof cuts[0] ? cuts[c] : len - 1;
         fast_cache_use_mapping(k <= sizeof cuts / sizeof cuts[0]);
-        f = fopen(cache, "wb");
-        if (!f) break;
-        fwrite(good, 1, cut, f);
-        fclose(f);
+        write_file(cache, good, cut);
         CHECK_INT(load(&L, src, &o), 0);
         CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
         CHECK_HAS(L.rep.cache_note, "damaged");
@@ -1982,7 +1983,6 @@ static void test_cache_old_version(void) {
     data_read_opts o = data_read_defaults();
     size_t len;
     loaded L;
-    FILE *f;
     snprintf(cache, sizeof cache, "%s.embrec-cache", src);
     unlink(cache);
     set_mtime(src, 1577836800LL, 0);
@@ -1999,9 +1999,7 @@ static void test_cache_old_version(void) {
         bytes[8] = 0;
         bytes[11] = 1;
     }
-    f = fopen(cache, "wb");
-    CHECK(f && fwrite(bytes, 1, len, f) == len);
-    if (f) fclose(f);
+    write_file(cache, bytes, len);
     free(bytes);
     CHECK_INT(load(&L, src, &o), 0);
     CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);
@@ -2033,7 +2031,6 @@ static void test_cache_forged(void) {
     uint32_t v;
     uint64_t sum;
     loaded L;
-    FILE *f;
     int c;
     snprintf(cache, sizeof cache, "%s.embrec-cache", src);
     unlink(cache);
@@ -2061,9 +2058,7 @@ static void test_cache_forged(void) {
         if (c == 3) memcpy(bad + sorted - 2 * 64, &v, 4);
         sum = data_cache_checksum(bad, len - 8);
         memcpy(bad + len - 8, &sum, 8);
-        f = fopen(cache, "wb");
-        CHECK(f && fwrite(bad, 1, len, f) == len);
-        if (f) fclose(f);
+        write_file(cache, bad, len);
         free(bad);
         CHECK_INT(load(&L, src, &o), 0);
         CHECK_INT(L.rep.cache, DATA_CACHE_REBUILT);

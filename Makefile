@@ -39,10 +39,10 @@ LDLIBS     = -lm -lpthread
 # The reading core is the top level (nn, data, mf); the folders hold the
 # rest: cli/ the command line and its pictures, formats/ the file formats
 # and NumPy compatibility, session/ what a training session keeps and says
-# beyond Keras's loop (its log, resuming, replaying another run's order,
-# why it halted), use/ what using a model takes beyond the notebooks'
-# (baselines, cold start, many users at once), fast/ the speed machinery,
-# which the reference build (make reference) leaves out.
+# beyond Keras's loop (the settings refused, its log, resuming, replaying
+# another run's order, why it halted), use/ what using a model takes beyond
+# the notebooks' (baselines, cold start, many users at once), fast/ the
+# speed machinery, which the reference build (make reference) leaves out.
 CORE     = nn.c data.c mf.c
 # nn.c's kernels for each instruction set (simd/): part of the core, so the
 # reference build runs the same kernels as embrec

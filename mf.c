@@ -16,11 +16,12 @@
  * files, .npy export and initial weights, and the NumPy generator that
  * replays a Python run's shuffles (formats/); and what a training session
  * keeps and says beyond Keras's loop, which fit() calls at its points: the
- * log, resuming a saved run, replaying another run's batch order, why a
- * run halted (session/).
+ * settings refused and why, the log, resuming a saved run, replaying
+ * another run's batch order, why a run halted (session/).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "mf.h"
+#include "session/checks.h"
 #include "session/halt.h"
 #include "session/log.h"
 #include "session/replay.h"
@@ -261,38 +262,6 @@ static int copy_ids(data_idmap *dst, int64_t **raw, const data_idmap *src) {
     return 0;
 }
 
-int mf_check_config(const mf_config *c, data_error *err) {
-    size_t l;
-    if (c->dim == 0 || c->dim > 65536) {
-        data_errorf(err, "embedding dimension must be 1..65536 (got %zu)", c->dim);
-        return -1;
-    }
-    if ((unsigned)c->kind >= MF_N_KINDS) {
-        data_errorf(err, "unknown model kind %d", (int)c->kind);
-        return -1;
-    }
-    if (c->kind == MF_NCF && c->n_hidden == 0) {
-        data_errorf(err, "the ncf model fuses GMF with an MLP tower: give it hidden layers");
-        return -1;
-    }
-    if (c->n_hidden > MF_MAX_HIDDEN) {
-        data_errorf(err, "at most %d hidden layers (got %zu)", MF_MAX_HIDDEN, c->n_hidden);
-        return -1;
-    }
-    for (l = 0; l < c->n_hidden; l++)
-        if (c->hidden[l] == 0 || c->hidden[l] > 65536) {
-            data_errorf(err, "hidden layer %zu must have 1..65536 units (got %zu)", l + 1,
-                        c->hidden[l]);
-            return -1;
-        }
-    if (!(c->dropout_embed >= 0.0f && c->dropout_embed < 1.0f) ||
-        !(c->dropout_hidden >= 0.0f && c->dropout_hidden < 1.0f)) {
-        data_errorf(err, "dropout rates must be in [0, 1)");
-        return -1;
-    }
-    return 0;
-}
-
 /* Lay out the parameter block: every tensor's shape, nothing allocated yet
  * (the model loader checks the file's size against it before allocating). */
 void mf_layout(mf_model *m) {
@@ -416,48 +385,15 @@ static void init_weights(mf_model *m, nn_rng *rng) {
     }
 }
 
-/* The features must describe every row of the model. Every model but ncf
- * takes them (ncf's two sets of embeddings would each need their own). */
-static int check_features(const mf_config *cfg, const data_features *f, size_t rows,
-                          const char *who, data_error *err) {
-    size_t k;
-    if (!f || !f->n_features) return 0;
-    if (cfg->kind == MF_NCF) {
-        data_errorf(err, "%s features work with every model but ncf", who);
-        return -1;
-    }
-    if (cfg->kind == MF_SVDPP && strcmp(who, "user") == 0) { /* one list of features a side */
-        data_errorf(err, "svdpp's users are described by the movies they rated: user "
-                    "features work with every other model but ncf");
-        return -1;
-    }
-    if (f->n_rows != rows) {
-        data_errorf(err, "%s features cover %zu rows, the model has %zu", who, f->n_rows, rows);
-        return -1;
-    }
-    for (k = 0; k < f->start[rows]; k++)
-        if (f->feature[k] >= f->n_features) {
-            data_errorf(err, "%s feature %u is not below %zu", who, f->feature[k], f->n_features);
-            return -1;
-        }
-    return 0;
-}
-
 int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
             const data_idmap *items, const data_ratings *all,
             const mf_side *side, nn_rng *rng, data_error *err) {
     static const mf_side none = {NULL, 0, NULL, NULL};
-    const uint32_t *item_genre;
-    size_t n_genres;
     data_stats st;
-    size_t k;
     memset(m, 0, sizeof *m);
     if (!side) side = &none;
-    item_genre = side->item_genre;
-    n_genres = side->n_genres;
     if (mf_check_config(&cfg, err) != 0 ||
-        check_features(&cfg, side->user_features, users->n, "user", err) != 0 ||
-        check_features(&cfg, side->item_features, items->n, "item", err) != 0)
+        session_check_side(&cfg, side, users->n, items->n, err) != 0)
         return -1;
     if ((side->user_features && side->user_features->n_features &&
          data_features_copy(&m->user_features, side->user_features) != 0) ||
@@ -467,22 +403,10 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
         mf_free(m);
         return -1;
     }
-    if (cfg.kind == MF_DEEP) {
-        if (!item_genre || n_genres == 0) {
-            data_errorf(err, "the deep model needs each movie's genres (a movies file)");
-            return -1;
-        }
-        for (k = 0; k < items->n; k++)
-            if (item_genre[k] >= n_genres) {
-                data_errorf(err, "genre index %u of item %zu is not below %zu", item_genre[k],
-                            k, n_genres);
-                return -1;
-            }
-    }
     m->cfg = cfg;
     m->n_users = users->n;
     m->n_items = items->n;
-    m->n_genres = cfg.kind == MF_DEEP ? n_genres : 0;
+    m->n_genres = cfg.kind == MF_DEEP ? side->n_genres : 0;
     st = data_ratings_stats(all, users->n, items->n);
     m->mean = (float)st.mean;
     m->rating_min = st.min;
@@ -497,7 +421,7 @@ int mf_init(mf_model *m, mf_config cfg, const data_idmap *users,
         mf_free(m);
         return -1;
     }
-    if (m->item_genre) memcpy(m->item_genre, item_genre, items->n * sizeof *item_genre);
+    if (m->item_genre) memcpy(m->item_genre, side->item_genre, items->n * sizeof *m->item_genre);
     init_weights(m, rng);
     return 0;
 }
@@ -1581,26 +1505,6 @@ static int epoch_order(fit_state *fs, size_t epoch, data_error *err) {
     return 0;
 }
 
-/* Settings no training can run with; 0, or -1 with err. */
-static int check_fit(const mf_model *m, const mf_train_config *cfg, data_error *err) {
-    if (cfg->fit.batch == 0 || cfg->fit.epochs == 0 || (m->cfg.implicit && cfg->fit.rank_k == 0)) {
-        data_errorf(err, "batch size, epochs and the ranking cut-off must be at least 1");
-        return -1;
-    }
-    if (session_resume_check(m, cfg, err) != 0) return -1;
-    if (!(cfg->fit.lr_decay >= 0 && cfg->fit.lr_decay <= 1)) { /* (NaN too) */
-        data_errorf(err, "the rate's decay must be a factor in (0, 1] (it is %g)",
-                    cfg->fit.lr_decay);
-        return -1;
-    }
-    if (cfg->fit.lr_decay > 0 && cfg->fit.lr_decay != 1 && cfg->fit.opt.kind != NN_SGD) {
-        data_errorf(err, "the rate decays after each epoch for SGD only (the optimiser is %s)",
-                    nn_optimizer_name(cfg->fit.opt.kind));
-        return -1;
-    }
-    return session_replay_check(cfg, err);
-}
-
 /* ModelCheckpoint: the weights, moments and step count of the best epoch */
 static void keep_best_weights(fit_state *fs) {
     size_t n = fs->run.m->params.n;
@@ -1677,7 +1581,7 @@ static int fit_open(fit_state *fs, mf_model *m, const data_ratings *train, const
                       .run = {.m = m, .cfg = cfg, .train = train, .n_dropout = 1,
                               .loss = implicit ? nn_bce_logits_forward : nn_mse_forward,
                               .dloss = implicit ? nn_bce_logits_backward : nn_mse_backward}};
-    if (check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err)) ||
+    if (session_check_fit(m, cfg, err) != 0 || !(run->engine = choose_engine(m, cfg, err)) ||
         session_replay_open(&fs->np_rng, cfg, err) != 0)
         return -1;
     if (mf_set_rated(m, train) != 0 || /* svdpp's N(u): before an engine copies m */

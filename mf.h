@@ -638,7 +638,7 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
  * loader (formats/npy.c) need of a model's insides; no other caller outside
  * mf.c needs them. */
 
-/* the checks mf_init makes of a configuration; 0, or -1 with err */
+/* the checks mf_init makes of a configuration (session/checks.c); 0, or -1 with err */
 int mf_check_config(const mf_config *c, data_error *err);
 /* m->params (its tensors' shapes), m->id and m->S laid out for m's cfg, sizes
  * and features; nothing allocated */

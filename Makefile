@@ -41,8 +41,9 @@ LDLIBS     = -lm -lpthread
 # and NumPy compatibility, session/ what a training session keeps and says
 # beyond Keras's loop (the settings refused, its log, resuming, replaying
 # another run's order, why it halted), use/ what using a model takes beyond
-# the notebooks' (baselines, cold start, many users at once), fast/ the
-# speed machinery, which the reference build (make reference) leaves out.
+# the notebooks' (baselines, cold start, many users at once, ranking
+# against every item), fast/ the speed machinery, which the reference build
+# (make reference) leaves out.
 CORE     = nn.c data.c mf.c
 # nn.c's kernels for each instruction set (simd/): part of the core, so the
 # reference build runs the same kernels as embrec

@@ -1063,29 +1063,33 @@ static int by_score_desc(const void *a, const void *b) {
     return x->item < y->item ? -1 : x->item > y->item; /* ties: lower index first */
 }
 
-/* keep the n best of what is offered in out[0..*filled), a min-heap once full */
-static void offer(mf_scored *out, size_t n, size_t *filled, mf_scored s) {
+void mf_offer(mf_scored *best, size_t n, size_t *filled, mf_scored s) {
     size_t k;
     if (*filled < n) {
-        out[(*filled)++] = s;
+        best[(*filled)++] = s;
         if (*filled == n) /* heapify once full */
-            for (k = n / 2; k-- > 0;) heap_sift_down(out, n, k);
-    } else if (s.score > out[0].score) {
-        out[0] = s;
-        heap_sift_down(out, n, 0);
+            for (k = n / 2; k-- > 0;) heap_sift_down(best, n, k);
+    } else if (s.score > best[0].score) {
+        best[0] = s;
+        heap_sift_down(best, n, 0);
     }
 }
 
-static void model_scores(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
-                         size_t n, float *scores) {
-    const mf_model *m = ctx;
+void mf_score_items(const void *model, mf_work *w, uint32_t u, const uint32_t *items, size_t n,
+                    float *scores) {
     uint32_t users[MF_SCORE_CHUNK];
     size_t start, k;
     for (k = 0; k < MF_SCORE_CHUNK; k++) users[k] = u;
     for (start = 0; start < n; start += MF_SCORE_CHUNK) {
         size_t nb = n - start < MF_SCORE_CHUNK ? n - start : MF_SCORE_CHUNK;
-        mf_forward(m, w, scores + start, users, items + start, nb, NULL);
+        mf_forward(model, w, scores + start, users, items + start, nb, NULL);
     }
+}
+
+void mf_rank_add(size_t rank, size_t K, double *hr, double *ndcg) {
+    if (rank >= K) return;
+    *hr += 1.0;                                 /* HR@K: the item is in the top K */
+    *ndcg += 1.0 / log2((double)rank + 2.0);    /* NDCG@K: 1/log2(rank + 2) */
 }
 
 /* what a ranking pass needs besides the scorer, allocated once */
@@ -1094,7 +1098,6 @@ typedef struct {
     uint32_t *all;      /* (I) 0..I-1: every item, for scoring */
     float *score;       /* (I) the current user's score of every item */
     uint32_t *neg;      /* (n_neg) sampled negatives */
-    mf_scored *top;     /* (K) the current user's top K */
 } rank_state;
 
 static void rank_state_free(rank_state *s) {
@@ -1103,7 +1106,6 @@ static void rank_state_free(rank_state *s) {
     free(s->all);
     free(s->score);
     free(s->neg);
-    free(s->top);
 }
 
 static int seen(const rank_state *s, uint32_t u, uint32_t i) {
@@ -1126,26 +1128,18 @@ static size_t sample_negatives(const rank_state *s, uint32_t u, size_t n_items, 
     return got;
 }
 
-/* ranks and NDCG discount: HR@K counts rank < K, NDCG@K adds 1/log2(rank + 2) */
-static void add_rank(size_t rank, size_t K, double *hr, double *ndcg) {
-    if (rank >= K) return;
-    *hr += 1.0;
-    *ndcg += 1.0 / log2((double)rank + 2.0);
-}
-
-/* Room for a ranking (the items, their scores, the negatives, the top K,
- * each user's training and held-out items); 0 or -1 (no memory). */
+/* Room for a ranking (the items, their scores, the negatives, each user's
+ * training and held-out items); 0 or -1 (no memory). */
 static int rank_state_init(rank_state *s, mf_work *w, const mf_model *m, size_t n_users,
                            size_t n_items, const data_ratings *train, const data_ratings *test,
-                           size_t K, size_t n_neg) {
+                           size_t n_neg) {
     size_t k;
     memset(s, 0, sizeof *s);
     memset(w, 0, sizeof *w);
     s->all = malloc((n_items ? n_items : 1) * sizeof *s->all);
     s->score = malloc((n_items ? n_items : 1) * sizeof *s->score);
     s->neg = malloc((n_neg ? n_neg : 1) * sizeof *s->neg);
-    s->top = malloc(K * sizeof *s->top);
-    if (!s->all || !s->score || !s->neg || !s->top ||
+    if (!s->all || !s->score || !s->neg ||
         data_user_items_build(&s->train, train, n_users) != 0 ||
         data_user_items_build(&s->test, test, n_users) != 0 ||
         (m && mf_work_init(w, m, MF_SCORE_CHUNK) != 0)) {
@@ -1158,32 +1152,16 @@ static int rank_state_init(rank_state *s, mf_work *w, const mf_model *m, size_t 
 }
 
 /* User u's held-out items, scored in s->score, each ranked against n_neg
- * sampled negatives and against every item the user has not seen (HR,
- * NDCG), and the user's top K unseen items (precision, recall): into out's
- * sums. */
+ * sampled items the user has not seen: into out's HR and NDCG sums */
 static void rank_user(rank_state *s, uint32_t u, size_t n_items, size_t K, size_t n_neg,
                       nn_rng *rng, mf_ranking *out) {
     const uint32_t *t = s->test.item + s->test.start[u];
-    size_t nt = s->test.start[u + 1] - s->test.start[u], hits = 0, filled = 0, j, k;
-    for (k = 0; k < nt; k++) { /* each held-out item against the negatives */
-        float st = s->score[t[k]];
+    size_t nt = s->test.start[u + 1] - s->test.start[u], j, k;
+    for (k = 0; k < nt; k++) {
         size_t nn = sample_negatives(s, u, n_items, n_neg, rng), rank = 0;
-        for (j = 0; j < nn; j++) rank += s->score[s->neg[j]] >= st;
-        add_rank(rank, K, &out->hr, &out->ndcg);
-        rank = 0; /* ... and against every item the user has not seen */
-        for (j = 0; j < n_items; j++) rank += s->score[j] >= st && !seen(s, u, (uint32_t)j);
-        add_rank(rank, K, &out->hr_all, &out->ndcg_all);
+        for (j = 0; j < nn; j++) rank += s->score[s->neg[j]] >= s->score[t[k]];
+        mf_rank_add(rank, K, &out->hr, &out->ndcg);
     }
-    for (j = 0; j < n_items; j++) { /* top K of the items not in train: P@K, R@K */
-        mf_scored c;
-        if (data_user_items_has(&s->train, u, (uint32_t)j)) continue;
-        c.item = (uint32_t)j;
-        c.score = s->score[j];
-        offer(s->top, K, &filled, c);
-    }
-    for (j = 0; j < filled; j++) hits += data_user_items_has(&s->test, u, s->top[j].item);
-    out->precision += (double)hits / (double)K;
-    out->recall += (double)hits / (double)nt;
     out->rows += nt;
     out->users++;
 }
@@ -1201,7 +1179,7 @@ int mf_rank_with(mf_item_scorer f, const void *ctx, const mf_model *m, size_t n_
         data_errorf(err, "the ranking cut-off K must be at least 1");
         return -1;
     }
-    if (rank_state_init(&s, &w, m, n_users, n_items, train, test, K, n_neg) != 0) {
+    if (rank_state_init(&s, &w, m, n_users, n_items, train, test, n_neg) != 0) {
         data_errorf(err, "out of memory for the ranking evaluation (or a row outside the model)");
         return -1;
     }
@@ -1211,13 +1189,9 @@ int mf_rank_with(mf_item_scorer f, const void *ctx, const mf_model *m, size_t n_
         f(ctx, &w, u, s.all, n_items, s.score);
         rank_user(&s, u, n_items, K, n_neg, &rng, out);
     }
-    if (out->rows) { /* means: HR and NDCG over the held-out rows, P and R over users */
+    if (out->rows) { /* means over the held-out rows */
         out->hr /= (double)out->rows;
         out->ndcg /= (double)out->rows;
-        out->hr_all /= (double)out->rows;
-        out->ndcg_all /= (double)out->rows;
-        out->precision /= (double)out->users;
-        out->recall /= (double)out->users;
     }
     rank_state_free(&s);
     mf_work_free(&w);
@@ -1226,8 +1200,8 @@ int mf_rank_with(mf_item_scorer f, const void *ctx, const mf_model *m, size_t n_
 
 int mf_rank_evaluate(const mf_model *m, const data_ratings *train, const data_ratings *test,
                      size_t k, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err) {
-    return mf_rank_with(model_scores, m, m, m->n_users, m->n_items, train, test, k, n_neg, seed,
-                        out, err);
+    return mf_rank_with(mf_score_items, m, m, m->n_users, m->n_items, train, test, k, n_neg,
+                        seed, out, err);
 }
 
 /* ------------------------------------------------------------ training
@@ -1871,7 +1845,7 @@ size_t mf_recommend_with(const mf_model *m, mf_work *w, uint32_t u, const uint8_
             mf_scored s;
             s.item = items[k];
             s.score = scores[k];
-            offer(out, n, &filled, s);
+            mf_offer(out, n, &filled, s);
         }
         nb = 0;
     }
@@ -1915,7 +1889,7 @@ size_t mf_similar(const mf_model *m, uint32_t i, mf_metric metric, uint32_t min_
             float d2 = vec_dot(qi, qi, K) - 2.0f * vec_dot(qi, qj, K) + vec_dot(qj, qj, K);
             c.score = -sqrtf(d2 > 0 ? d2 : 0);
         }
-        offer(out, n, &filled, c);
+        mf_offer(out, n, &filled, c);
     }
     free(buf);
     qsort(out, filled, sizeof *out, by_score_desc);

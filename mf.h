@@ -551,24 +551,23 @@ mf_metrics mf_evaluate_threads(const mf_model *m, const data_ratings *r, int fal
 
 /* ------------------------------------------------------------ ranking */
 
-/* The NCF protocol: each test row (u, i) is ranked against items u has not
- * interacted with (in train or test). Its rank is the number of those with
- * a score ≥ its own (ties count against it, so a constant scorer ranks last).
- *   sampled: against n_neg items drawn uniformly (NCF: 99);  hr, ndcg
- *   all:     against every such item;                        hr_all, ndcg_all,
- *            and precision@K, recall@K of the top K with the user's test
- *            rows as the relevant set.
- * HR@K = [rank < K]; NDCG@K = 1/log2(rank + 2) if rank < K. Means over test
- * rows (hr, ndcg) and over users (precision, recall). */
+/* The NCF protocol: each test row (u, i) is ranked against n_neg items
+ * drawn uniformly (NCF: 99) among those u has not interacted with (in train
+ * or test). Its rank is the number of those with a score ≥ its own (ties
+ * count against it, so a constant scorer ranks last). HR@K = [rank < K];
+ * NDCG@K = 1/log2(rank + 2) if rank < K; means over the test rows.
+ * use/ranking.h ranks against every unseen item instead (hr_all, ndcg_all)
+ * and adds precision@K and recall@K of the top K. */
 typedef struct {
     size_t k;
     size_t rows, users;    /* test rows ranked, users with test rows */
-    double hr, ndcg;
-    double hr_all, ndcg_all;
-    double precision, recall;
+    double hr, ndcg;       /* against n_neg sampled items (mf_rank_evaluate) */
+    double hr_all, ndcg_all;   /* against every unseen item (use/ranking.h) */
+    double precision, recall;  /* of the top K, means over users (use/ranking.h) */
 } mf_ranking;
 
-/* score items by the model's output (for an implicit model, its logit) */
+/* score items by the model's output (for an implicit model, its logit):
+ * hr, ndcg, rows, users */
 int mf_rank_evaluate(const mf_model *m, const data_ratings *train,
                      const data_ratings *test, size_t k, size_t n_neg,
                      uint64_t seed, mf_ranking *out, data_error *err);
@@ -579,11 +578,23 @@ int mf_rank_evaluate(const mf_model *m, const data_ratings *train,
 /* scores[k] for the items[k] of user u; w: scratch for MF_SCORE_CHUNK rows */
 typedef void (*mf_item_scorer)(const void *ctx, mf_work *w, uint32_t u, const uint32_t *items,
                                size_t n, float *scores);
+/* the model's scorer (ctx: the model): its output for each item */
+void mf_score_items(const void *model, mf_work *w, uint32_t u, const uint32_t *items, size_t n,
+                    float *scores);
 /* the same protocol for any scorer f (with its ctx; m, when not NULL, is
  * the model w is made for): what a baseline is ranked by (use/baselines.h) */
 int mf_rank_with(mf_item_scorer f, const void *ctx, const mf_model *m, size_t n_users,
                  size_t n_items, const data_ratings *train, const data_ratings *test,
                  size_t k, size_t n_neg, uint64_t seed, mf_ranking *out, data_error *err);
+/* one held-out item's credit at rank (from 0): HR@K's 1 and NDCG@K's
+ * 1/log2(rank + 2) added to *hr, *ndcg when rank < K */
+void mf_rank_add(size_t rank, size_t K, double *hr, double *ndcg);
+
+typedef struct { uint32_t item; float score; } mf_scored;
+
+/* keep the n best of what is offered in best[0 .. *filled), a min-heap
+ * (the weakest at best[0]) once full */
+void mf_offer(mf_scored *best, size_t n, size_t *filled, mf_scored s);
 
 /* ------------------------------------------------------------ recipes */
 
@@ -609,8 +620,6 @@ const mf_recipe *mf_recipes(size_t *n);
 const mf_recipe *mf_recipe_find(const char *name);
 
 /* ------------------------------------------------------------ use */
-
-typedef struct { uint32_t item; float score; } mf_scored;
 
 /* The n best items for user u by predicted rating, best first, skipping
  * items the model never learned and those with exclude[item] != 0 (may be

@@ -36,6 +36,7 @@
 #include "use/baselines.h"
 #include "use/cold_start.h"
 #include "use/many_users.h"
+#include "use/ranking.h"
 #include "viz.h"
 
 #define EXIT_USAGE 2
@@ -1033,7 +1034,7 @@ static void print_ranking(const mf_model *m, const data_ratings *train, const da
                           size_t k, uint64_t seed, const data_ties *ties) {
     mf_ranking r, p;
     data_error err;
-    if (mf_rank_evaluate(m, train, test, k, 99, seed, &r, &err) != 0 ||
+    if (mf_rank_all(m, train, test, k, 99, seed, &r, &err) != 0 ||
         mf_rank_popularity(m->n_users, m->n_items, train, test, k, 99, seed, &p, &err) != 0)
         die(&err);
     printf("Ranking %zu held-out items of %zu users (NCF protocol, K = %zu):\n", r.rows,

@@ -15,6 +15,7 @@
 #include "../use/baselines.h"
 #include "../use/cold_start.h"
 #include "../use/many_users.h"
+#include "../use/ranking.h"
 #include "../cli/summary.h"
 #include "../formats/history.h"
 #include "fixture.h"
@@ -1929,11 +1930,15 @@ static void test_ranking_by_hand(void) {
     data_ratings_init(&test);
     data_ratings_push(&train, 0, 0, 1, 0);
     data_ratings_push(&test, 0, 3, 1, 0);
-    CHECK(mf_rank_evaluate(&m, &train, &test, 2, 99, 7, &r, &err) == 0);
+    CHECK(mf_rank_all(&m, &train, &test, 2, 99, 7, &r, &err) == 0);
     CHECK_INT(r.rows, 1);
     CHECK_NEAR(r.hr, 0.0, 0, 0);
     CHECK_NEAR(r.hr_all, 0.0, 0, 0);
-    CHECK(mf_rank_evaluate(&m, &train, &test, 3, 99, 7, &r, &err) == 0);
+    CHECK(mf_rank_evaluate(&m, &train, &test, 3, 99, 7, &r, &err) == 0); /* sampled only */
+    CHECK_NEAR(r.hr, 1.0, 0, 0);
+    CHECK_NEAR(r.ndcg, 0.5, 1e-12, 0);
+    CHECK_NEAR(r.hr_all, 0.0, 0, 0);
+    CHECK(mf_rank_all(&m, &train, &test, 3, 99, 7, &r, &err) == 0);
     CHECK_NEAR(r.hr, 1.0, 0, 0);
     CHECK_NEAR(r.ndcg, 0.5, 1e-12, 0);
     CHECK_NEAR(r.hr_all, 1.0, 0, 0);

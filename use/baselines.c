@@ -3,6 +3,8 @@
  */
 #include "use/baselines.h"
 
+#include "use/ranking.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,9 @@ int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train
         if (train->item[j] < n_items) count[train->item[j]]++;
     rc = mf_rank_with(popularity_scores, count, NULL, n_users, n_items, train, test, k, n_neg,
                       seed, out, err);
+    if (rc == 0)
+        rc = mf_rank_all_with(popularity_scores, count, NULL, n_users, n_items, train, test, k,
+                              out, err);
     free(count);
     return rc;
 }

@@ -10,8 +10,8 @@
 
 /* mf_evaluate's metrics for always predicting mean */
 mf_metrics mf_evaluate_mean(float mean, const data_ratings *r);
-/* mf_rank_evaluate's ranking with items scored by their number of training
- * rows (the most-popular baseline) */
+/* mf_rank_all's ranking (every field) with items scored by their number
+ * of training rows (the most-popular baseline) */
 int mf_rank_popularity(size_t n_users, size_t n_items, const data_ratings *train,
                        const data_ratings *test, size_t k, size_t n_neg,
                        uint64_t seed, mf_ranking *out, data_error *err);

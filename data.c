@@ -576,6 +576,14 @@ int32_t data_idmap_intern(data_idmap *m, int64_t raw) {
     return (int32_t)m->n++;
 }
 
+int data_idmap_copy(data_idmap *dst, const data_idmap *src) {
+    size_t k;
+    data_idmap_init(dst);
+    for (k = 0; k < src->n; k++)
+        if (data_idmap_intern(dst, src->raw[k]) != (int32_t)k) return -1;
+    return 0;
+}
+
 /* ============================================================= ratings */
 
 void data_block_release(data_block *b) {

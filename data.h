@@ -94,6 +94,9 @@ void data_idmap_free(data_idmap *m);
 int32_t data_idmap_intern(data_idmap *m, int64_t raw);
 /* the index of raw, or -1 when absent */
 int32_t data_idmap_find(const data_idmap *m, int64_t raw);
+/* dst = a new map of src's ids, in src's order; 0, or -1 when out of
+ * memory (dst then holds what was copied: free it) */
+int data_idmap_copy(data_idmap *dst, const data_idmap *src);
 
 /* ------------------------------------------------------------ ratings */
 

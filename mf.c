@@ -250,16 +250,12 @@ size_t mf_layer_out(const mf_config *c, size_t l) {
     return l < c->n_hidden ? c->hidden[l] : 1;
 }
 
+/* the model's own copy of the id maps, and of the raw ids they hold */
 static int copy_ids(data_idmap *dst, int64_t **raw, const data_idmap *src) {
-    size_t k;
     *raw = malloc((src->n ? src->n : 1) * sizeof **raw);
     if (!*raw) return -1;
-    data_idmap_init(dst);
-    for (k = 0; k < src->n; k++) {
-        (*raw)[k] = src->raw[k];
-        if (data_idmap_intern(dst, src->raw[k]) != (int32_t)k) return -1;
-    }
-    return 0;
+    if (src->n) memcpy(*raw, src->raw, src->n * sizeof **raw);
+    return data_idmap_copy(dst, src);
 }
 
 /* Lay out the parameter block: every tensor's shape, nothing allocated yet

@@ -2346,8 +2346,8 @@ static int sweep_row(args *a, const sweep_options *sw, train_options *o, const d
         data_ratings rows, none;
         data_ratings_init(&rows);
         data_ratings_init(&none);
-        if (tune_copy_rows(&rows, all) != 0 || tune_copy_ids(&u, users) != 0 ||
-            tune_copy_ids(&i, items) != 0)
+        if (tune_copy_rows(&rows, all) != 0 || data_idmap_copy(&u, users) != 0 ||
+            data_idmap_copy(&i, items) != 0)
             die_oom("sweep");
         rc = train_quietly(a, o, &u, &i, &rows, &none, &runs[0]);
         *val_rows = runs[0].val_rows;

@@ -357,14 +357,6 @@ int tune_copy_rows(data_ratings *dst, const data_ratings *src) {
     return 0;
 }
 
-int tune_copy_ids(data_idmap *to, const data_idmap *from) {
-    size_t k;
-    data_idmap_init(to);
-    for (k = 0; k < from->n; k++)
-        if (data_idmap_intern(to, from->raw[k]) < 0) return -1;
-    return 0;
-}
-
 int tune_renumber(const data_idmap *from_users, const data_idmap *from_items, data_ratings *train,
                   data_ratings *test, data_idmap *users, data_idmap *items) {
     data_ratings *part[2];

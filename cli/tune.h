@@ -93,8 +93,6 @@ int tune_sweep_chart(const char *path, const tune_grid *g, const tune_row *rows,
 
 /* dst (empty) = a copy of src's rows; 0 or -1 (no memory) */
 int tune_copy_rows(data_ratings *dst, const data_ratings *src);
-/* to = a new map of from's ids in from's order; 0 or -1 */
-int tune_copy_ids(data_idmap *to, const data_idmap *from);
 /* Number a fold's users and items as `embrec train --data TRAIN --test
  * TEST` numbers them: new maps (users, items), in the order the training
  * rows and then the test rows first name them. The rows index from_users

@@ -193,6 +193,16 @@ static void test_idmap_basic(void) {
     CHECK_INT(data_idmap_find(&m, 0), 5);
     CHECK_INT(data_idmap_find(&m, 187), -1);
     CHECK(m.raw[0] == 196 && m.raw[2] == -7 && m.raw[3] == INT64_MAX);
+    {   /* a copy: the same ids at the same indices, a map of its own */
+        data_idmap c;
+        CHECK_INT(data_idmap_copy(&c, &m), 0);
+        CHECK_INT(c.n, 6);
+        CHECK_INT(data_idmap_find(&c, INT64_MIN), 4);
+        CHECK_INT(data_idmap_find(&c, -7), 2);
+        CHECK_INT(data_idmap_intern(&c, 42), 6);
+        CHECK_INT(data_idmap_find(&m, 42), -1);
+        data_idmap_free(&c);
+    }
     data_idmap_free(&m);
     CHECK_INT(m.n, 0);
     CHECK_INT(data_idmap_find(&m, 196), -1);

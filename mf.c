@@ -185,39 +185,21 @@ static inline const float *row_vector(const mf_model *m, const side_tables *st, 
 
 /* The backward of composed_vector, for g = ∂L/∂ũ times scale:
  * ∂L/∂p += scale·g (when the id takes part), ∂L/∂e_f += scale·g/|F| for each
- * feature (SVD++: ∂L/∂y_j += scale·g/√|N(u)|); with mark, the rows it
- * reached marked as touched */
+ * feature (SVD++: ∂L/∂y_j += scale·g/√|N(u)|) */
 static void composed_backward(mf_model *m, const side_tables *st, uint32_t row, float scale,
-                              const float *g, int mark) {
+                              const float *g) {
     size_t K = m->cfg.dim, S = m->S, k, n = n_row_features(st, row);
     const uint32_t *feat = st->list + st->start[row];
     float share = scale / features_norm(st, n);
-    if (uses_id(st, row)) {
-        vec_axpy(st->dE + row * S, scale, g, K);
-        if (mark) nn_params_touch(&m->params, st->id_E, row);
-    }
-    for (k = 0; k < n; k++) {
-        vec_axpy(st->dF + feat[k] * S, share, g, K);
-        if (mark) nn_params_touch(&m->params, st->id_F, feat[k]);
-    }
+    if (uses_id(st, row)) vec_axpy(st->dE + row * S, scale, g, K);
+    for (k = 0; k < n; k++) vec_axpy(st->dF + feat[k] * S, share, g, K);
 }
 
 /* ∂L/∂ũ = scale·g into the row's weights (row_vector's backward) */
-static inline void row_vector_scatter(mf_model *m, const side_tables *st, uint32_t row,
-                                      float scale, const float *g) {
-    if (n_row_features(st, row) == 0) vec_axpy(st->dE + row * m->S, scale, g, m->cfg.dim); /* ∂L/∂p */
-    else composed_backward(m, st, row, scale, g, 0);
-}
-
-/* row_vector_scatter, and the rows it reached marked as touched */
 static inline void row_vector_backward(mf_model *m, const side_tables *st, uint32_t row,
                                        float scale, const float *g) {
-    if (n_row_features(st, row) == 0) {
-        vec_axpy(st->dE + row * m->S, scale, g, m->cfg.dim); /* ∂L/∂p += scale·g */
-        nn_params_touch(&m->params, st->id_E, row);
-    } else {
-        composed_backward(m, st, row, scale, g, 1);
-    }
+    if (n_row_features(st, row) == 0) vec_axpy(st->dE + row * m->S, scale, g, m->cfg.dim); /* ∂L/∂p */
+    else composed_backward(m, st, row, scale, g);
 }
 
 /* The networks' embedding stage is a concatenation (deep, mlp) or an
@@ -578,12 +560,11 @@ static float row_l2(const mf_model *m, const side_tables *st, uint32_t row, cons
 }
 
 /* its gradient, l2_scale = 2λ/B times each weight of that sum: ũ = v
- * through its composition, or svdpp's p_u (the backward pass marked the
- * rows already) */
+ * through its composition, or svdpp's p_u */
 static void row_l2_backward(mf_model *m, const side_tables *st, uint32_t row, float l2_scale,
                             const float *v) {
     size_t K = m->cfg.dim, S = m->S;
-    if (!st->svdpp) row_vector_scatter(m, st, row, l2_scale, v);
+    if (!st->svdpp) row_vector_backward(m, st, row, l2_scale, v);
     else if (uses_id(st, row)) vec_axpy(st->dE + row * S, l2_scale, st->E + row * S, K);
 }
 
@@ -620,11 +601,9 @@ static void bias_backward(mf_model *m, const mf_work *w, const float *dpred, con
     for (b = 0; b < n; b++) {
         dbu[u[b]] += dpred[b] + l2_scale * bu[u[b]];
         dbi[i[b]] += dpred[b] + l2_scale * bi[i[b]];
-        row_l2_backward(m, &su, u[b], l2_scale, w->uv[b]); /* (dot_backward marked the rows) */
+        row_l2_backward(m, &su, u[b], l2_scale, w->uv[b]);
         row_l2_backward(m, &si, i[b], l2_scale, w->iv[b]);
         if (su.svdpp) implicit_l2_backward(m, &su, u[b], l2y_scale);
-        nn_params_touch(&m->params, m->id.user_bias, u[b]);
-        nn_params_touch(&m->params, m->id.item_bias, i[b]);
     }
 }
 
@@ -689,7 +668,7 @@ static void pair_row(const mf_model *m, embedding_pair p, row_side s, uint32_t r
     if (v != dst) memcpy(dst, v, m->cfg.dim * sizeof *dst);
 }
 
-/* the backward of pair_row: ∂L/∂(row) += g, marking what it reached */
+/* the backward of pair_row: ∂L/∂(row) += g */
 static void pair_row_backward(mf_model *m, embedding_pair p, row_side s, uint32_t row,
                               const float *g) {
     float *dE = s == USER_ROW ? m->dw.user_mlp_embedding : m->dw.item_mlp_embedding;
@@ -700,8 +679,6 @@ static void pair_row_backward(mf_model *m, embedding_pair p, row_side s, uint32_
         return;
     }
     vec_axpy(dE + row * m->S, 1.0f, g, m->cfg.dim);
-    nn_params_touch(&m->params, s == USER_ROW ? m->id.user_mlp_embedding
-                                              : m->id.item_mlp_embedding, row);
 }
 
 /* the user's vector into dst: its row, or the new user a cold start describes */
@@ -839,11 +816,7 @@ static void concat_backward(mf_model *m, mf_work *w, embedding_pair p, const uin
     for (b = 0; b < B; b++) { /* Concatenate's backward: each slice to its row */
         pair_row_backward(m, p, USER_ROW, u[b], de + b * E);
         pair_row_backward(m, p, ITEM_ROW, i[b], de + b * E + K);
-        if (dG) {
-            uint32_t g = m->item_genre[i[b]];
-            vec_axpy(dG + g * S, 1.0f, de + b * E + 2 * K, K);
-            nn_params_touch(&m->params, m->id.genre_embedding, g);
-        }
+        if (dG) vec_axpy(dG + m->item_genre[i[b]] * S, 1.0f, de + b * E + 2 * K, K);
     }
 }
 
@@ -894,6 +867,7 @@ void mf_forward(const mf_model *m, mf_work *w, float *pred, const uint32_t *u,
 
 void mf_backward(mf_model *m, mf_work *w, const float *dpred, const uint32_t *u,
                  const uint32_t *i, size_t n, size_t B) {
+    mf_mark_rows(m, u, i, n); /* the rows that get gradient: where lazy steps and zero_grad look */
     if (mf_is_deep(m)) network_backward(m, w, dpred, u, i, n);
     else dot_backward(m, w, dpred, u, i, n, B);
 }

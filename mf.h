@@ -518,8 +518,10 @@ double mf_batch_loss(const mf_run *run, const mf_model *m, mf_batch *b, size_t n
                      nn_rng *dropout);
 void mf_batch_backward(const mf_run *run, mf_model *m, mf_batch *b, size_t nb);
 /* mark every embedding row the forward pass of these pairs reads
- * (nn_params_touch): an optimiser that updates rows lazily brings them up
- * to date first */
+ * (nn_params_touch): the rows their backward pass gives gradient to, which
+ * a lazy step updates and nn_params_zero_grad clears (mf_backward marks
+ * them; an engine that brings rows up to date before the forward pass
+ * marks them first) */
 void mf_mark_rows(mf_model *m, const uint32_t *u, const uint32_t *i, size_t B);
 /* the epoch's progress on the terminal (at most ten times a second): done
  * samples of the epoch's, their mean loss so far (session/log.c, with the

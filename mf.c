@@ -449,75 +449,60 @@ int mf_set_rated(mf_model *m, const data_ratings *train) {
 
 /* ------------------------------------------------------------ workspace */
 
+/* Every activation array of the model's batch, as llm.c lays out its
+ * ActivationTensors: the arrays' sizes first, then one block they point
+ * into, each array starting on a 64-byte boundary. */
 int mf_work_init(mf_work *w, const mf_model *m, size_t B) {
     const mf_config *c = &m->cfg;
-    size_t l, widest = embed_width(c), n = 0;
+    float **array[3 * (MF_MAX_HIDDEN + 1) + 11]; /* x, mask, a per layer; 11 others at most */
+    size_t floats[sizeof array / sizeof array[0]], n = 0, total = 0, K = c->dim, l, k;
+    size_t widest = embed_width(c);
+#define ACTIVATION(p, count) do { array[n] = &(p); floats[n++] = ((count) + 15) / 16 * 16; } while (0)
     memset(w, 0, sizeof *w);
     w->B = B;
     if (!mf_is_deep(m)) { /* dot, bias: the rows' vectors ũ, q̃, kept for backward */
-        w->hu = nn_alloc(B * c->dim * sizeof(float));
-        w->hi = nn_alloc(B * c->dim * sizeof(float));
-        w->uv = malloc(B * sizeof *w->uv);
-        w->iv = malloc(B * sizeof *w->iv);
-        if (!w->hu || !w->hi || !w->uv || !w->iv) {
-            mf_work_free(w);
-            return -1;
-        }
+        ACTIVATION(w->hu, B * K);
+        ACTIVATION(w->hi, B * K);
+        w->uv = malloc(2 * B * sizeof *w->uv);
+        w->iv = w->uv ? w->uv + B : NULL;
     }
-    if (!mf_is_deep(m)) return 0;
-    for (l = 0; l <= c->n_hidden; l++)
+    for (l = 0; l <= c->n_hidden && mf_is_deep(m); l++) {
+        ACTIVATION(w->x[l], B * mf_layer_in(c, l));
+        ACTIVATION(w->mask[l], B * mf_layer_in(c, l));
+        if (l < c->n_hidden) ACTIVATION(w->a[l], B * c->hidden[l]);
         if (mf_layer_in(c, l) > widest) widest = mf_layer_in(c, l);
-#define WORK(p, count) do { (p) = nn_alloc((count) * sizeof(float)); n += !(p); } while (0)
-    WORK(w->embed, B * embed_width(c));
+    }
+    if (mf_is_deep(m)) {
+        ACTIVATION(w->embed, B * embed_width(c));
+        ACTIVATION(w->s, B);
+        ACTIVATION(w->dx, B * widest);
+        ACTIVATION(w->dy, B * widest);
+    }
     if (c->kind == MF_NCF) {
-        WORK(w->gmf, B * c->dim);
-        WORK(w->dgmf, B * c->dim);
-        WORK(w->v, B * c->hidden[c->n_hidden - 1]);
+        ACTIVATION(w->gmf, B * K);
+        ACTIVATION(w->dgmf, B * K);
+        ACTIVATION(w->v, B * c->hidden[c->n_hidden - 1]);
     }
     if (multiplies(c->kind)) {
-        WORK(w->pu, B * c->dim);
-        WORK(w->qi, B * c->dim);
-        WORK(w->mask_u, B * c->dim);
-        WORK(w->mask_i, B * c->dim);
+        ACTIVATION(w->pu, B * K);
+        ACTIVATION(w->qi, B * K);
+        ACTIVATION(w->mask_u, B * K);
+        ACTIVATION(w->mask_i, B * K);
     }
-    for (l = 0; l <= c->n_hidden; l++) {
-        WORK(w->x[l], B * mf_layer_in(c, l));
-        WORK(w->mask[l], B * mf_layer_in(c, l));
-        if (l < c->n_hidden) WORK(w->a[l], B * c->hidden[l]);
-    }
-    WORK(w->s, B);
-    WORK(w->dx, B * widest);
-    WORK(w->dy, B * widest);
-#undef WORK
-    if (n) {
+#undef ACTIVATION
+    for (k = 0; k < n; k++) total += floats[k];
+    w->block = nn_alloc((total ? total : 1) * sizeof(float));
+    if (!w->block || (!mf_is_deep(m) && !w->uv)) {
         mf_work_free(w);
         return -1;
     }
+    for (k = 0, total = 0; k < n; total += floats[k++]) *array[k] = w->block + total;
     return 0;
 }
 
 void mf_work_free(mf_work *w) {
-    size_t l;
-    nn_free(w->embed);
-    nn_free(w->pu);
-    nn_free(w->qi);
-    nn_free(w->mask_u);
-    nn_free(w->mask_i);
-    for (l = 0; l <= MF_MAX_HIDDEN; l++) {
-        nn_free(w->x[l]);
-        nn_free(w->mask[l]);
-        if (l < MF_MAX_HIDDEN) nn_free(w->a[l]);
-    }
-    nn_free(w->s);
-    nn_free(w->gmf);
-    nn_free(w->dgmf);
-    nn_free(w->v);
-    nn_free(w->dx);
-    nn_free(w->dy);
-    nn_free(w->hu);
-    nn_free(w->hi);
+    nn_free(w->block);
     free(w->uv);
-    free(w->iv);
     memset(w, 0, sizeof *w);
 }
 

@@ -243,6 +243,7 @@ int mf_is_deep(const mf_model *m);
  * Letters: E the embedding stage's width (deep 3K, neumf K), H_l layer widths. */
 typedef struct {
     size_t B;                            /* rows it has room for */
+    float *block;                        /* every array below but uv, iv: one allocation */
     float *embed;                        /* (B, E) deep: the concatenation; neumf: p ⊙ q */
     float *pu, *qi;                      /* (B, K) neumf: embeddings after dropout */
     float *mask_u, *mask_i;              /* (B, K) neumf: their dropout masks */
@@ -254,7 +255,8 @@ typedef struct {
     float *v;                            /* (B, H_last) ncf: the tower's last layer, after dropout */
     float *dx, *dy;                      /* (B, widest) backward scratch */
     const float **uv, **iv;              /* (B) dot, bias: each rating's ũ and q̃, a row of
-                                          * P and Q itself, or composed in hu, hi */
+                                          * P and Q itself, or composed in hu, hi (one
+                                          * allocation: uv, then iv) */
     float *hu, *hi;                      /* (B, K) the composed ũ, q̃ of rows with features */
     const float *cold_user;              /* (K) or NULL: cold start scores every row's user
                                           * as this vector ũ, with no id and no bias */

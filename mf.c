@@ -1337,12 +1337,17 @@ static int plain_begin(mf_run *run) {
 
 static void plain_nothing(mf_run *run) { (void)run; }
 
+static mf_metrics plain_evaluate(const mf_run *run, const data_ratings *val) {
+    return mf_evaluate(run->m, val, 0);
+}
+
 static const mf_engine plain_engine = {
     .name = "plain",
     .accepts = plain_accepts,
     .begin = plain_begin,
     .epoch = plain_epoch,
     .settle = plain_nothing,
+    .evaluate = plain_evaluate,
     .end = plain_nothing,
 };
 
@@ -1565,7 +1570,7 @@ static int validate(const fit_state *fs, const data_ratings *val, mf_epoch *e, d
     e->val_loss = e->val_mae = e->hr = e->ndcg = NAN;
     if (!fs->has_val) return 0;
     if (fs->run.m->cfg.implicit) return validate_ranking(&fs->run, val, e, err);
-    vm = mf_evaluate_threads(fs->run.m, val, 0, fs->run.cfg->speed.threads);
+    vm = fs->run.engine->evaluate(&fs->run, val);
     e->val_loss = vm.mse;
     e->val_mae = vm.mae;
     return 0;

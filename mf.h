@@ -460,6 +460,13 @@ typedef struct {
     size_t batch, batches;
 } mf_halt;
 
+/* RMSE, MAE and MSE over a set of ratings (mf_evaluate, below) */
+typedef struct {
+    size_t n;              /* ratings scored */
+    size_t unknown;        /* of which the model had not learned user or item */
+    double mse, rmse, mae;
+} mf_metrics;
+
 typedef struct mf_engine mf_engine;
 
 /* A training run: what the loop and its engine share. */
@@ -500,6 +507,9 @@ struct mf_engine {
     double (*epoch)(mf_run *run);
     /* bring the weights whole and up to date (before validation) */
     void (*settle)(mf_run *run);
+    /* the model's metrics on the validation rows after an epoch, as
+     * mf_evaluate(run->m, val, 0) gives them (the plain loop's is that call) */
+    mf_metrics (*evaluate)(const mf_run *run, const data_ratings *val);
     void (*end)(mf_run *run);
 };
 
@@ -533,12 +543,6 @@ void mf_show_progress(mf_run *run, size_t done, double mean_loss);
  * session/halt.c, with what the run then says) */
 int mf_stop_asked(const mf_run *run);
 
-
-typedef struct {
-    size_t n;              /* ratings scored */
-    size_t unknown;        /* of which the model had not learned user or item */
-    double mse, rmse, mae;
-} mf_metrics;
 
 /* Score every row of r (its indices must come from the model's id maps).
  * fallback 0: the model's output for every row, exactly what Keras's

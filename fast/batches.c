@@ -225,11 +225,16 @@ static int batches_accepts(const mf_model *m, const mf_train_config *cfg, data_e
     return !(cfg->fit.opt.update == NN_UPDATE_LAZY && cfg->speed.threads > 1);
 }
 
+mf_metrics fast_evaluate(const mf_run *run, const data_ratings *val) {
+    return mf_evaluate_threads(run->m, val, 0, run->cfg->speed.threads);
+}
+
 const mf_engine fast_batches = {
     .name = "batches",
     .accepts = batches_accepts,
     .begin = batches_begin,
     .epoch = batches_epoch,
     .settle = batches_settle,
+    .evaluate = fast_evaluate,
     .end = batches_end,
 };

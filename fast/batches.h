@@ -14,4 +14,8 @@ extern const mf_engine fast_batches;
 double fast_batch_gradient(const mf_run *run, mf_model *m, mf_batch *b, size_t nb,
                            nn_rng *dropout);
 
+/* every engine's validation: mf_evaluate on the run's --threads (the
+ * metrics do not depend on how many) */
+mf_metrics fast_evaluate(const mf_run *run, const data_ratings *val);
+
 #endif

@@ -164,5 +164,6 @@ const mf_engine fast_hogwild = {
     .begin = hogwild_begin,
     .epoch = hogwild_run,
     .settle = hogwild_settle,
+    .evaluate = fast_evaluate,
     .end = hogwild_end,
 };

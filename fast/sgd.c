@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fast/batches.h"
 #include "fast/prefetch.h"
 #include "fast/threads.h"
 
@@ -605,6 +606,7 @@ const mf_engine fast_sgd_stream = {
     .begin = sgd_begin,
     .epoch = stream_epoch,
     .settle = sgd_settle,
+    .evaluate = fast_evaluate,
     .end = sgd_end,
 };
 
@@ -683,5 +685,6 @@ const mf_engine fast_sgd_blocks = {
     .begin = blocks_begin,
     .epoch = blocks_epoch,
     .settle = sgd_settle,
+    .evaluate = fast_evaluate,
     .end = sgd_end,
 };

@@ -3,9 +3,10 @@
  *   - dense updates without the sweep (fast/step.c): a batch's rows catch
  *     up on their idle steps before the forward pass reads them, and a step
  *     visits only the batch's rows;
- *   - rows asked for ahead: the next batch's samples, and this batch's
- *     embedding rows all at once (weights before the forward pass,
- *     gradients before the backward), so that their cache misses overlap;
+ *   - the epoch's samples gathered a chunk at a time, and each batch's
+ *     embedding rows asked for all at once (weights before the forward
+ *     pass, gradients before the backward), so that their cache misses
+ *     overlap;
  *   - on T > 1 threads, data-parallel batches: each batch cut into T
  *     contiguous shares, share t's forward and backward on replica t (the
  *     model with gradients of its own), the loss and ∂L/∂r̂ of the whole
@@ -37,11 +38,25 @@ typedef struct {
     double l2;         /* λ Σ ‖·‖² over its share of the batch */
 } share_state;
 
+/* The epoch's samples in its order, a chunk at a time: the order reads the
+ * sample columns at random, and a chunk's reads, issued in one loop,
+ * overlap, where a batch's few reads each wait. The batches then copy
+ * theirs in order. (As fast as gathering the whole epoch into a shuffled
+ * copy, in a fixed 192 KB.) */
+#define STAGE_ROWS 16384
+
+typedef struct {
+    uint32_t *u, *i;   /* (cap) the samples of order[from .. to) */
+    float *y;
+    size_t from, to, cap;
+} stage_rows;
+
 typedef struct {
     fast_stepper step;
     fast_team *team;   /* T > 1 */
     share_state *share; /* (T) */
     size_t T;
+    stage_rows stage;
 } batches_state;
 
 static void batches_end(mf_run *run) {
@@ -53,6 +68,9 @@ static void batches_end(mf_run *run) {
         mf_work_free(&s->share[t].work);
     }
     free(s->share);
+    free(s->stage.u);
+    free(s->stage.i);
+    free(s->stage.y);
     fast_stepper_free(&s->step);
     fast_team_free(s->team);
     free(s);
@@ -86,20 +104,35 @@ static int batches_begin(mf_run *run) {
     if (!s) return -1;
     s->T = T > cfg->fit.batch ? cfg->fit.batch : T < 1 ? 1 : T; /* a share of at least a rating */
     if (s->T > 1 && shares_alloc(s, run->m, cfg->fit.batch) != 0) return -1;
+    s->stage.cap = cfg->fit.batch > STAGE_ROWS ? cfg->fit.batch : STAGE_ROWS;
+    s->stage.u = malloc(s->stage.cap * sizeof *s->stage.u);
+    s->stage.i = malloc(s->stage.cap * sizeof *s->stage.i);
+    s->stage.y = malloc(s->stage.cap * sizeof *s->stage.y);
+    if (!s->stage.u || !s->stage.i || !s->stage.y) return -1;
     run->n_dropout = s->T; /* share t draws its masks from run->dropout[t] */
     return fast_stepper_init(&s->step, &run->opt, &run->m->params, s->team);
 }
 
-/* the samples of order[from .. to): the epoch's order reads them at random */
-FAST_PREFETCHER void prefetch_samples(const mf_run *run, size_t from, size_t to) {
-    const mf_samples *s = &run->samples;
-    size_t k;
-    if (to > s->n) to = s->n;
-    for (k = from; k < to; k++) {
-        fast_prefetch_read(s->user + run->order[k]);
-        fast_prefetch_read(s->item + run->order[k]);
-        fast_prefetch_read(s->target + run->order[k]);
+/* batch = samples order[start .. start + nb), as mf_gather_batch gives
+ * it, from the staged chunk (staging the next when the batch is past it) */
+static void gather_staged(stage_rows *st, const mf_run *run, mf_batch *b, size_t start,
+                          size_t nb) {
+    const mf_samples *smp = &run->samples;
+    size_t k, at;
+    if (start < st->from || start + nb > st->to) {
+        st->from = start;
+        st->to = smp->n - start < st->cap ? smp->n : start + st->cap;
+        for (k = st->from; k < st->to; k++) { /* the random reads, all in one loop */
+            uint32_t row = run->order[k];
+            st->u[k - st->from] = smp->user[row];
+            st->i[k - st->from] = smp->item[row];
+            st->y[k - st->from] = smp->target[row];
+        }
     }
+    at = start - st->from;
+    memcpy(b->u, st->u + at, nb * sizeof *b->u);
+    memcpy(b->i, st->i + at, nb * sizeof *b->i);
+    memcpy(b->y, st->y + at, nb * sizeof *b->y);
 }
 
 /* the user and item embedding rows of the nb pairs of b in block a (the
@@ -183,11 +216,11 @@ static double batches_epoch(mf_run *run) {
     mf_batch *b = &run->batch;
     size_t N = run->samples.n, B = run->cfg->fit.batch, start;
     double sum = 0.0;
+    s->stage.from = s->stage.to = 0; /* a new order: nothing staged */
     for (start = 0; start < N; start += B) {
         size_t nb = N - start < B ? N - start : B;
         double loss;
-        mf_gather_batch(run, b, start, nb);
-        prefetch_samples(run, start + 2 * B, start + 3 * B); /* two batches ahead */
+        gather_staged(&s->stage, run, b, start, nb);
         if (s->step.deferred) { /* rows idle since their last update catch up first */
             mf_mark_rows(m, b->u, b->i, nb);
             fast_catch_up(&s->step, &m->params);

@@ -1,6 +1,7 @@
 /* tests/test_fast.c — the speed machinery (fast/): threads, teams and
  * replicas; the optimiser's step without the sweep and on teams, against
- * the core's step; LIBMF's block hand-out. (The engines are tested through
+ * the core's step; LIBMF's block hand-out; the batches engine's staged
+ * samples against the plain loop. (The engines are tested through
  * mf_train in test_mf.c and test_ref.c, which run with fast_install, and
  * against the reference build in test_cli.c.) */
 #define _POSIX_C_SOURCE 200809L
@@ -9,9 +10,11 @@
 #include <string.h>
 
 #include "test.h"
+#include "../fast/fast.h"
 #include "../fast/sgd.h"
 #include "../fast/step.h"
 #include "../fast/threads.h"
+#include "../mf.h"
 #include "../nn.h"
 
 
@@ -353,6 +356,67 @@ static void test_block_queue(void) {
     CHECK_INT(bad[2], 0); /* none said free while one was */
 }
 
+/* Train a dot model (lazy Adam, 2 epochs) on 40,000 random ratings with
+ * batches of B, by the engines fast_install gives (plain: the core's loop
+ * alone); the weights into w (params.n floats, malloc'd). */
+static float *train_staged(size_t B, int plain, size_t *n) {
+    mf_config mc = mf_defaults();
+    mf_train_config tc = mf_train_defaults();
+    data_idmap users, items;
+    data_ratings all;
+    data_error err;
+    mf_history h;
+    mf_model m;
+    nn_rng rng;
+    float *w = NULL;
+    size_t k;
+    data_idmap_init(&users);
+    data_idmap_init(&items);
+    data_ratings_init(&all);
+    for (k = 0; k < 300; k++) data_idmap_intern(&users, (int64_t)k);
+    for (k = 0; k < 200; k++) data_idmap_intern(&items, (int64_t)k);
+    nn_rng_seed(&rng, 5);
+    for (k = 0; k < 40000; k++)
+        data_ratings_push(&all, (uint32_t)nn_rng_below(&rng, 300), (uint32_t)nn_rng_below(&rng, 200),
+                          (float)(1 + nn_rng_below(&rng, 5)), 0);
+    mc.dim = 4;
+    tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+    tc.fit.opt.update = NN_UPDATE_LAZY;
+    tc.fit.batch = B;
+    tc.fit.epochs = 2;
+    tc.session.verbose = 0;
+    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
+    if (plain) mf_use_engines(NULL, 0);
+    CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == 0);
+    if (plain) fast_install(); /* the suite's engines back */
+    *n = m.params.n;
+    w = malloc(*n * sizeof *w);
+    if (w) memcpy(w, m.params.w, *n * sizeof *w);
+    mf_history_free(&h);
+    mf_free(&m);
+    data_ratings_free(&all);
+    data_idmap_free(&users);
+    data_idmap_free(&items);
+    return w;
+}
+
+/* The batches engine gathers the epoch's samples 16,384 at a time: batches
+ * that straddle a chunk (5000), a batch larger than one (20,000) and small
+ * ones (32, 7) train the very bits of the plain loop's gather. */
+static void test_staged_samples_match_plain(void) {
+    static const size_t batches[] = {32, 7, 5000, 20000};
+    size_t k, n_fast, n_plain;
+    for (k = 0; k < sizeof batches / sizeof batches[0]; k++) {
+        float *fast = train_staged(batches[k], 0, &n_fast);
+        float *plain = train_staged(batches[k], 1, &n_plain);
+        CHECK(fast && plain && n_fast == n_plain);
+        if (fast && plain && n_fast == n_plain)
+            CHECK(memcmp(fast, plain, n_fast * sizeof *fast) == 0);
+        free(fast);
+        free(plain);
+    }
+}
+
 static void deferred_dense_paths(void) { test_on_every_path(test_deferred_dense_matches_sweep); }
 
 void suite_fast(void) {
@@ -362,4 +426,5 @@ void suite_fast(void) {
     test_run("fast/row_team_same_bits", test_row_team_same_bits);
     test_run("fast/deferred_dense_matches_sweep", deferred_dense_paths);
     test_run("fast/block_queue", test_block_queue);
+    test_run("fast/staged_samples_match_plain", test_staged_samples_match_plain);
 }

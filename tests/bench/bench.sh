@@ -138,7 +138,7 @@ for k in 8 100; do
     row "bias k=$k, per rating (batch 1)" "sgd, 8x8 blocks" "ML-1M shape" "$D1" 5 2 \
         "$SGD --dim $k --blocks 8" ""
 done
-if [ -f "$DIR/ml-25m/ratings.csv" ]; then
+if [ "${BENCH_25M:-1}" = 1 ] && [ -f "$DIR/ml-25m/ratings.csv" ]; then
     D25=$DIR/ml-25m/ratings.csv
     for t in 1 2; do
         row "bias k=32, batch 32, L2 0.1" "adam, lazy" "ML-25M shape" "$D25" 2 $t \

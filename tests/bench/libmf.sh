@@ -110,7 +110,7 @@ libmf_text "$D1" "$DIR/ml-1m/libmf.txt"
 for k in 8 32 100; do
     for t in 1 2; do row "ML-1M shape" "$D1" "$DIR/ml-1m/libmf.txt" $k $t 8 20; done
 done
-if [ -f "$DIR/ml-25m/ratings.csv" ]; then
+if [ "${BENCH_25M:-1}" = 1 ] && [ -f "$DIR/ml-25m/ratings.csv" ]; then
     D25=$DIR/ml-25m/ratings.csv
     libmf_text "$D25" "$DIR/ml-25m/libmf.txt"
     for k in 8 32 100; do

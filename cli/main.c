@@ -320,6 +320,7 @@ static int cmd_info(args *a) {
         data_ratings_init(&r);
         memset(&rep, 0, sizeof rep);
         ro.user_items = &ui;
+        ro.no_time = 1; /* the statistics need no timestamps */
         if (data_read_ratings(path, &ro, &users, &items, &r, &rep, &err) != 0) die(&err);
         if (rep.cache_note[0]) fprintf(stderr, "embrec: %s\n", rep.cache_note);
         st = data_ratings_stats(&r, users.n, items.n);
@@ -2493,13 +2494,14 @@ static int cmd_eval(args *a) {
     if (!model_path || !path) usage_error(a, "--model FILE and --data FILE are required%s%s", "", "");
     if (threads == 0) threads = nn_cores();
     load_or_die(&m, model_path);
-    data_ratings_init(&r);
-    /* the file's ids go through the model's maps: new ids get rows past the model's */
-    read_or_die(path, &ro, &m.users, &m.items, &r);
     if (!ranking && m.cfg.implicit) {
         printf("(an implicit model scores logits, not ratings: ranking instead)\n");
         ranking = 1;
     }
+    ro.no_time = !ranking; /* only the held-out latest items need the timestamps */
+    data_ratings_init(&r);
+    /* the file's ids go through the model's maps: new ids get rows past the model's */
+    read_or_die(path, &ro, &m.users, &m.items, &r);
     if (ranking) {
         data_ratings train, test;
         size_t j;
@@ -2946,6 +2948,7 @@ static int cmd_recommend(args *a) {
         else if (!read_option(a, &ro)) unknown_option(a);
     }
     if (threads == 0) threads = nn_cores();
+    ro.no_time = 1; /* the rated items only */
     if (all_users) return recommend_all(a, model_path, data_path, out_path, &ro, n, threads);
     if (cold.age >= 0 || cold.gender || cold.occupation || cold.zip) {
         if (!model_path) usage_error(a, "--model is required%s%s", "", "");
@@ -3557,6 +3560,7 @@ static int cmd_summary(args *a) {
         data_idmap_init(&im);
         data_ratings_init(&r);
         o.data = ratings_in(data); /* the movies file is looked for beside it */
+        ro.no_time = 1; /* the counts only */
         read_or_die(o.data, &ro, &um, &im, &r);
         users = um.n;
         items = im.n;

@@ -2157,7 +2157,8 @@ static void ranking_lines(char *buf, size_t size) {
 /* train reads an explicit model's ratings without their timestamps, but an
  * implicit model's holdout needs them: with each user's latest time on the
  * first row of the file, it holds out the rows that the same file without
- * its time column holds out with --ties first, not those of --ties last. */
+ * its time column holds out with --ties first, not those of --ties last.
+ * eval too: an implicit model ranks without --ranking, on the same rows. */
 static void test_implicit_holdout_reads_times(void) {
     static char timed[40000], untimed[40000];
     char args[4096], a[2048], b[2048], m[600];
@@ -2179,6 +2180,11 @@ static void test_implicit_holdout_reads_times(void) {
     CHECK_INT(embrec(args), 0);
     CHECK_HAS(out, "Ranking 30 held-out items of 30 users");
     ranking_lines(a, sizeof a);
+    snprintf(args, sizeof args, "eval --model %s --data %s", m, tp);
+    CHECK_INT(embrec(args), 0);
+    CHECK_HAS(out, "(an implicit model scores logits, not ratings: ranking instead)");
+    ranking_lines(b, sizeof b);
+    CHECK(strlen(b) > 40 && strncmp(a, b, strlen(b)) == 0); /* (train's says "saved" after) */
     up = test_write("untimed.csv", untimed);
     snprintf(args, sizeof args, "train --data %s --model gmf --implicit --dim 4 --epochs 2 "
              "--batch 64 --no-progress --ties first --save %s", up, m);

@@ -1,7 +1,7 @@
 /* tests/test_fast.c — the speed machinery (fast/): threads, teams and
  * replicas; the optimiser's step without the sweep and on teams, against
  * the core's step; LIBMF's block hand-out; the batches engine's staged
- * samples against the plain loop. (The engines are tested through
+ * samples against the plain loop; per-rating SGD's given-back gradient. (The engines are tested through
  * mf_train in test_mf.c and test_ref.c, which run with fast_install, and
  * against the reference build in test_cli.c.) */
 #define _POSIX_C_SOURCE 200809L
@@ -417,6 +417,66 @@ static void test_staged_samples_match_plain(void) {
     }
 }
 
+/* Per-rating SGD gives the gradient block's pages back (it never uses
+ * them): the block must still read as zeros after, for the next training
+ * of the same model. One epoch of per-rating SGD by its engine (plain: by
+ * the core's loop, which makes the same bits and keeps the block), then one
+ * of lazy Adam by the batches engine: the same weights either way, and a
+ * zero gradient block between them. */
+static void test_sgd_gives_back_gradient(void) {
+    float *w[2];
+    size_t n[2], k, nonzero = 0;
+    int plain;
+    for (plain = 0; plain <= 1; plain++) {
+        mf_config mc = mf_defaults_for(MF_BIAS);
+        mf_train_config tc = mf_train_defaults();
+        data_idmap users, items;
+        data_ratings all;
+        data_error err;
+        mf_history h;
+        mf_model m;
+        nn_rng rng;
+        data_idmap_init(&users);
+        data_idmap_init(&items);
+        data_ratings_init(&all);
+        for (k = 0; k < 300; k++) data_idmap_intern(&users, (int64_t)k);
+        for (k = 0; k < 200; k++) data_idmap_intern(&items, (int64_t)k);
+        nn_rng_seed(&rng, 9);
+        for (k = 0; k < 40000; k++)
+            data_ratings_push(&all, (uint32_t)nn_rng_below(&rng, 300),
+                              (uint32_t)nn_rng_below(&rng, 200), (float)(1 + nn_rng_below(&rng, 5)), 0);
+        mc.dim = 8;
+        tc.fit.opt = nn_optimizer_defaults(NN_SGD);
+        tc.fit.opt.lr = 0.01f;
+        tc.fit.batch = 1;
+        tc.fit.epochs = 1;
+        tc.session.verbose = 0;
+        CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
+        if (plain) mf_use_engines(NULL, 0);
+        CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == 0);
+        if (plain) fast_install();
+        mf_history_free(&h);
+        for (k = 0; k < m.params.n; k++) nonzero += m.params.dw[k] != 0.0f;
+        tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
+        tc.fit.opt.update = NN_UPDATE_LAZY;
+        tc.fit.batch = 32;
+        CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == 0);
+        mf_history_free(&h);
+        n[plain] = m.params.n;
+        w[plain] = malloc(n[plain] * sizeof *w[plain]);
+        if (w[plain]) memcpy(w[plain], m.params.w, n[plain] * sizeof *w[plain]);
+        mf_free(&m);
+        data_ratings_free(&all);
+        data_idmap_free(&users);
+        data_idmap_free(&items);
+    }
+    CHECK_INT(nonzero, 0);
+    CHECK(w[0] && w[1] && n[0] == n[1]);
+    if (w[0] && w[1] && n[0] == n[1]) CHECK(memcmp(w[0], w[1], n[0] * sizeof *w[0]) == 0);
+    free(w[0]);
+    free(w[1]);
+}
+
 static void deferred_dense_paths(void) { test_on_every_path(test_deferred_dense_matches_sweep); }
 
 void suite_fast(void) {
@@ -427,4 +487,5 @@ void suite_fast(void) {
     test_run("fast/deferred_dense_matches_sweep", deferred_dense_paths);
     test_run("fast/block_queue", test_block_queue);
     test_run("fast/staged_samples_match_plain", test_staged_samples_match_plain);
+    test_run("fast/sgd_gives_back_gradient", test_sgd_gives_back_gradient);
 }

@@ -356,48 +356,75 @@ static void test_block_queue(void) {
     CHECK_INT(bad[2], 0); /* none said free while one was */
 }
 
-/* Train a dot model (lazy Adam, 2 epochs) on 40,000 random ratings with
- * batches of B, by the engines fast_install gives (plain: the core's loop
- * alone); the weights into w (params.n floats, malloc'd). */
+/* A model over 300 users and 200 items, and 40,000 random ratings of them
+ * (seeded), for training one engine against another. */
+typedef struct {
+    data_idmap users, items;
+    data_ratings all;
+    mf_model m;
+} random_run;
+
+static void random_open(random_run *r, mf_config mc, uint64_t seed) {
+    data_error err;
+    nn_rng rng;
+    size_t k;
+    data_idmap_init(&r->users);
+    data_idmap_init(&r->items);
+    data_ratings_init(&r->all);
+    for (k = 0; k < 300; k++) data_idmap_intern(&r->users, (int64_t)k);
+    for (k = 0; k < 200; k++) data_idmap_intern(&r->items, (int64_t)k);
+    nn_rng_seed(&rng, seed);
+    for (k = 0; k < 40000; k++)
+        data_ratings_push(&r->all, (uint32_t)nn_rng_below(&rng, 300),
+                          (uint32_t)nn_rng_below(&rng, 200), (float)(1 + nn_rng_below(&rng, 5)), 0);
+    CHECK(mf_init(&r->m, mc, &r->users, &r->items, &r->all, NULL, &rng, &err) == 0);
+}
+
+/* train r's model on every rating, by the engines fast_install gives
+ * (plain: by the core's loop alone) */
+static void random_train(random_run *r, mf_train_config tc, int plain) {
+    data_error err;
+    mf_history h;
+    tc.session.verbose = 0;
+    if (plain) mf_use_engines(NULL, 0);
+    CHECK(mf_train(&r->m, &r->all, NULL, &tc, &h, NULL, &err) == 0);
+    if (plain) fast_install(); /* the suite's engines back */
+    mf_history_free(&h);
+}
+
+/* a copy of the model's weights (n floats, malloc'd); r freed */
+static float *random_close(random_run *r, size_t *n) {
+    float *w = malloc(r->m.params.n * sizeof *w);
+    *n = r->m.params.n;
+    if (w) memcpy(w, r->m.params.w, *n * sizeof *w);
+    mf_free(&r->m);
+    data_ratings_free(&r->all);
+    data_idmap_free(&r->users);
+    data_idmap_free(&r->items);
+    return w;
+}
+
+/* the two copies hold the same bits; both freed */
+static void check_same_weights(float *a, size_t na, float *b, size_t nb) {
+    CHECK(a && b && na == nb);
+    if (a && b && na == nb) CHECK(memcmp(a, b, na * sizeof *a) == 0);
+    free(a);
+    free(b);
+}
+
+/* the weights of a dot model (k=4) after 2 epochs of lazy Adam in batches of B */
 static float *train_staged(size_t B, int plain, size_t *n) {
     mf_config mc = mf_defaults();
     mf_train_config tc = mf_train_defaults();
-    data_idmap users, items;
-    data_ratings all;
-    data_error err;
-    mf_history h;
-    mf_model m;
-    nn_rng rng;
-    float *w = NULL;
-    size_t k;
-    data_idmap_init(&users);
-    data_idmap_init(&items);
-    data_ratings_init(&all);
-    for (k = 0; k < 300; k++) data_idmap_intern(&users, (int64_t)k);
-    for (k = 0; k < 200; k++) data_idmap_intern(&items, (int64_t)k);
-    nn_rng_seed(&rng, 5);
-    for (k = 0; k < 40000; k++)
-        data_ratings_push(&all, (uint32_t)nn_rng_below(&rng, 300), (uint32_t)nn_rng_below(&rng, 200),
-                          (float)(1 + nn_rng_below(&rng, 5)), 0);
+    random_run r;
     mc.dim = 4;
     tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
     tc.fit.opt.update = NN_UPDATE_LAZY;
     tc.fit.batch = B;
     tc.fit.epochs = 2;
-    tc.session.verbose = 0;
-    CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
-    if (plain) mf_use_engines(NULL, 0);
-    CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == 0);
-    if (plain) fast_install(); /* the suite's engines back */
-    *n = m.params.n;
-    w = malloc(*n * sizeof *w);
-    if (w) memcpy(w, m.params.w, *n * sizeof *w);
-    mf_history_free(&h);
-    mf_free(&m);
-    data_ratings_free(&all);
-    data_idmap_free(&users);
-    data_idmap_free(&items);
-    return w;
+    random_open(&r, mc, 5);
+    random_train(&r, tc, plain);
+    return random_close(&r, n);
 }
 
 /* The batches engine gathers the epoch's samples 16,384 at a time: batches
@@ -409,11 +436,7 @@ static void test_staged_samples_match_plain(void) {
     for (k = 0; k < sizeof batches / sizeof batches[0]; k++) {
         float *fast = train_staged(batches[k], 0, &n_fast);
         float *plain = train_staged(batches[k], 1, &n_plain);
-        CHECK(fast && plain && n_fast == n_plain);
-        if (fast && plain && n_fast == n_plain)
-            CHECK(memcmp(fast, plain, n_fast * sizeof *fast) == 0);
-        free(fast);
-        free(plain);
+        check_same_weights(fast, n_fast, plain, n_plain);
     }
 }
 
@@ -430,51 +453,23 @@ static void test_sgd_gives_back_gradient(void) {
     for (plain = 0; plain <= 1; plain++) {
         mf_config mc = mf_defaults_for(MF_BIAS);
         mf_train_config tc = mf_train_defaults();
-        data_idmap users, items;
-        data_ratings all;
-        data_error err;
-        mf_history h;
-        mf_model m;
-        nn_rng rng;
-        data_idmap_init(&users);
-        data_idmap_init(&items);
-        data_ratings_init(&all);
-        for (k = 0; k < 300; k++) data_idmap_intern(&users, (int64_t)k);
-        for (k = 0; k < 200; k++) data_idmap_intern(&items, (int64_t)k);
-        nn_rng_seed(&rng, 9);
-        for (k = 0; k < 40000; k++)
-            data_ratings_push(&all, (uint32_t)nn_rng_below(&rng, 300),
-                              (uint32_t)nn_rng_below(&rng, 200), (float)(1 + nn_rng_below(&rng, 5)), 0);
+        random_run r;
         mc.dim = 8;
         tc.fit.opt = nn_optimizer_defaults(NN_SGD);
         tc.fit.opt.lr = 0.01f;
         tc.fit.batch = 1;
         tc.fit.epochs = 1;
-        tc.session.verbose = 0;
-        CHECK(mf_init(&m, mc, &users, &items, &all, NULL, &rng, &err) == 0);
-        if (plain) mf_use_engines(NULL, 0);
-        CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == 0);
-        if (plain) fast_install();
-        mf_history_free(&h);
-        for (k = 0; k < m.params.n; k++) nonzero += m.params.dw[k] != 0.0f;
+        random_open(&r, mc, 9);
+        random_train(&r, tc, plain);
+        for (k = 0; k < r.m.params.n; k++) nonzero += r.m.params.dw[k] != 0.0f;
         tc.fit.opt = nn_optimizer_defaults(NN_ADAM);
         tc.fit.opt.update = NN_UPDATE_LAZY;
         tc.fit.batch = 32;
-        CHECK(mf_train(&m, &all, NULL, &tc, &h, NULL, &err) == 0);
-        mf_history_free(&h);
-        n[plain] = m.params.n;
-        w[plain] = malloc(n[plain] * sizeof *w[plain]);
-        if (w[plain]) memcpy(w[plain], m.params.w, n[plain] * sizeof *w[plain]);
-        mf_free(&m);
-        data_ratings_free(&all);
-        data_idmap_free(&users);
-        data_idmap_free(&items);
+        random_train(&r, tc, 0);
+        w[plain] = random_close(&r, &n[plain]);
     }
     CHECK_INT(nonzero, 0);
-    CHECK(w[0] && w[1] && n[0] == n[1]);
-    if (w[0] && w[1] && n[0] == n[1]) CHECK(memcmp(w[0], w[1], n[0] * sizeof *w[0]) == 0);
-    free(w[0]);
-    free(w[1]);
+    check_same_weights(w[0], n[0], w[1], n[1]);
 }
 
 static void deferred_dense_paths(void) { test_on_every_path(test_deferred_dense_matches_sweep); }

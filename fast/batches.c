@@ -38,25 +38,12 @@ typedef struct {
     double l2;         /* λ Σ ‖·‖² over its share of the batch */
 } share_state;
 
-/* The epoch's samples in its order, a chunk at a time: the order reads the
- * sample columns at random, and a chunk's reads, issued in one loop,
- * overlap, where a batch's few reads each wait. The batches then copy
- * theirs in order. (As fast as gathering the whole epoch into a shuffled
- * copy, in a fixed 192 KB.) */
-#define STAGE_ROWS 16384
-
-typedef struct {
-    uint32_t *u, *i;   /* (cap) the samples of order[from .. to) */
-    float *y;
-    size_t from, to, cap;
-} stage_rows;
-
 typedef struct {
     fast_stepper step;
     fast_team *team;   /* T > 1 */
     share_state *share; /* (T) */
     size_t T;
-    stage_rows stage;
+    fast_stage stage;
 } batches_state;
 
 static void batches_end(mf_run *run) {
@@ -68,9 +55,7 @@ static void batches_end(mf_run *run) {
         mf_work_free(&s->share[t].work);
     }
     free(s->share);
-    free(s->stage.u);
-    free(s->stage.i);
-    free(s->stage.y);
+    fast_stage_free(&s->stage);
     fast_stepper_free(&s->step);
     fast_team_free(s->team);
     free(s);
@@ -104,24 +89,38 @@ static int batches_begin(mf_run *run) {
     if (!s) return -1;
     s->T = T > cfg->fit.batch ? cfg->fit.batch : T < 1 ? 1 : T; /* a share of at least a rating */
     if (s->T > 1 && shares_alloc(s, run->m, cfg->fit.batch) != 0) return -1;
-    s->stage.cap = cfg->fit.batch > STAGE_ROWS ? cfg->fit.batch : STAGE_ROWS;
-    s->stage.u = malloc(s->stage.cap * sizeof *s->stage.u);
-    s->stage.i = malloc(s->stage.cap * sizeof *s->stage.i);
-    s->stage.y = malloc(s->stage.cap * sizeof *s->stage.y);
-    if (!s->stage.u || !s->stage.i || !s->stage.y) return -1;
+    if (fast_stage_init(&s->stage, cfg->fit.batch) != 0) return -1;
     run->n_dropout = s->T; /* share t draws its masks from run->dropout[t] */
     return fast_stepper_init(&s->step, &run->opt, &run->m->params, s->team);
 }
 
-/* batch = samples order[start .. start + nb), as mf_gather_batch gives
- * it, from the staged chunk (staging the next when the batch is past it) */
-static void gather_staged(stage_rows *st, const mf_run *run, mf_batch *b, size_t start,
-                          size_t nb) {
+/* As fast, in measurement, as gathering the whole epoch into a shuffled
+ * copy, in a fixed 192 KB. */
+#define STAGE_ROWS 16384
+
+int fast_stage_init(fast_stage *st, size_t B) {
+    memset(st, 0, sizeof *st);
+    st->cap = B > STAGE_ROWS ? B : STAGE_ROWS;
+    st->u = malloc(st->cap * sizeof *st->u);
+    st->i = malloc(st->cap * sizeof *st->i);
+    st->y = malloc(st->cap * sizeof *st->y);
+    return st->u && st->i && st->y ? 0 : -1;
+}
+
+void fast_stage_free(fast_stage *st) {
+    free(st->u);
+    free(st->i);
+    free(st->y);
+    memset(st, 0, sizeof *st);
+}
+
+void fast_gather_staged(fast_stage *st, const mf_run *run, mf_batch *b, size_t start, size_t nb,
+                        size_t end) {
     const mf_samples *smp = &run->samples;
     size_t k, at;
     if (start < st->from || start + nb > st->to) {
         st->from = start;
-        st->to = smp->n - start < st->cap ? smp->n : start + st->cap;
+        st->to = end - start < st->cap ? end : start + st->cap;
         for (k = st->from; k < st->to; k++) { /* the random reads, all in one loop */
             uint32_t row = run->order[k];
             st->u[k - st->from] = smp->user[row];
@@ -220,7 +219,7 @@ static double batches_epoch(mf_run *run) {
     for (start = 0; start < N; start += B) {
         size_t nb = N - start < B ? N - start : B;
         double loss;
-        gather_staged(&s->stage, run, b, start, nb);
+        fast_gather_staged(&s->stage, run, b, start, nb, N);
         if (s->step.deferred) { /* rows idle since their last update catch up first */
             mf_mark_rows(m, b->u, b->i, nb);
             fast_catch_up(&s->step, &m->params);

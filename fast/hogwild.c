@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "fast/batches.h"
-#include "fast/prefetch.h"
 #include "fast/step.h"
 #include "fast/threads.h"
 
@@ -24,6 +23,7 @@ typedef struct {
     mf_model *m;       /* &own, or the run's model */
     int has_replica;
     mf_batch batch;
+    fast_stage stage;  /* its batches' samples, a chunk at a time */
     double loss;       /* Σ batch loss · batch size */
     size_t batches;    /* batches done */
     size_t samples;    /* and the samples in them */
@@ -43,6 +43,7 @@ static void hogwild_end(mf_run *run) {
     for (t = 0; s->w && t < s->T; t++) {
         if (s->w[t].has_replica) fast_replica_free(&s->w[t].own.params);
         mf_batch_free(&s->w[t].batch);
+        fast_stage_free(&s->w[t].stage);
     }
     free(s->w);
     free(s);
@@ -67,7 +68,9 @@ static int hogwild_begin(mf_run *run) {
             mf_point_tensors(&w->own); /* its own gradients */
             w->m = &w->own;
         }
-        if (mf_batch_init(&w->batch, run->m, run->cfg->fit.batch) != 0) return -1;
+        if (mf_batch_init(&w->batch, run->m, run->cfg->fit.batch) != 0 ||
+            fast_stage_init(&w->stage, run->cfg->fit.batch) != 0)
+            return -1;
     }
     return 0;
 }
@@ -88,19 +91,16 @@ static void hogwild_share(void *ctx, size_t t, size_t T) {
     fast_stepper step;
     size_t g, B = run->cfg->fit.batch, N = run->samples.n;
     size_t g0 = h->n_batches * t / T, g1 = h->n_batches * (t + 1) / T;
+    size_t end = g1 * B < N ? g1 * B : N; /* where its part of the epoch ends */
     w->loss = 0.0;
+    w->stage.from = w->stage.to = 0; /* a new order: nothing staged */
     w->batches = w->samples = w->bad_batch = 0;
     fast_stepper_init(&step, &opt, &w->m->params, NULL); /* lazy: no state of its own to fail */
     for (g = g0; g < g1; g++) {
-        size_t start = g * B, nb = N - start < B ? N - start : B, k;
+        size_t start = g * B, nb = N - start < B ? N - start : B;
         double loss;
         if (fast_flag_raised(&h->s->halted) || mf_stop_asked(run)) break;
-        mf_gather_batch(run, &w->batch, start, nb);
-        for (k = start + B; k < (g + 1 < g1 ? start + 2 * B : start + B) && k < N; k++) {
-            fast_prefetch_read(run->samples.user + run->order[k]); /* the next batch */
-            fast_prefetch_read(run->samples.item + run->order[k]);
-            fast_prefetch_read(run->samples.target + run->order[k]);
-        }
+        fast_gather_staged(&w->stage, run, &w->batch, start, nb, end);
         loss = fast_batch_gradient(run, w->m, &w->batch, nb, &run->dropout[t]);
         if (!isfinite(loss)) {
             w->bad_batch = g + 1;

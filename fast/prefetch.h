@@ -31,13 +31,4 @@ FAST_PREFETCHER void fast_prefetch(const float *p, size_t n) {
 #endif
 }
 
-/* one read-only line at p */
-FAST_PREFETCHER void fast_prefetch_read(const void *p) {
-#if defined(__GNUC__)
-    __builtin_prefetch(p, 0, 3);
-#else
-    (void)p;
-#endif
-}
-
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "../fast/batches.h"
 #include "../fast/fast.h"
 #include "../fast/sgd.h"
 #include "../fast/step.h"
@@ -440,6 +441,70 @@ static void test_staged_samples_match_plain(void) {
     }
 }
 
+/* The staged gather gives every batch what the core's mf_gather_batch
+ * gives, whatever the batch (7, 5000, and 20,000: larger than a chunk) and
+ * however the epoch is cut among threads (1, 2 or 3 contiguous parts of
+ * the batches, as Hogwild cuts it, each staging no further than its end). */
+static void test_stage_gathers_as_core(void) {
+    enum { N = 50000 };
+    static const size_t batches[] = {7, 5000, 20000};
+    static uint32_t user[N], item[N], order[N];
+    static float target[N];
+    mf_run run;
+    mf_batch want, got;
+    fast_stage st;
+    nn_rng rng;
+    size_t k, bi, T, t, g, bad = 0, calls = 0;
+    for (k = 0; k < N; k++) {
+        user[k] = (uint32_t)k;
+        item[k] = (uint32_t)(k * 7 % 1000);
+        target[k] = (float)k * 0.5f;
+        order[k] = (uint32_t)k;
+    }
+    nn_rng_seed(&rng, 3);
+    nn_rng_shuffle_u32(&rng, order, N);
+    memset(&run, 0, sizeof run);
+    run.samples = (mf_samples){.user = user, .item = item, .target = target, .n = N};
+    run.order = order;
+    for (bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+        size_t B = batches[bi], n_batches = (N + B - 1) / B;
+        memset(&want, 0, sizeof want);
+        memset(&got, 0, sizeof got);
+        want.u = malloc(B * sizeof *want.u);
+        want.i = malloc(B * sizeof *want.i);
+        want.y = malloc(B * sizeof *want.y);
+        got.u = malloc(B * sizeof *got.u);
+        got.i = malloc(B * sizeof *got.i);
+        got.y = malloc(B * sizeof *got.y);
+        CHECK(want.u && want.i && want.y && got.u && got.i && got.y &&
+              fast_stage_init(&st, B) == 0);
+        for (T = 1; T <= 3 && st.u && got.y; T++)
+            for (t = 0; t < T; t++) {
+                size_t g0 = n_batches * t / T, g1 = n_batches * (t + 1) / T;
+                size_t end = g1 * B < N ? g1 * B : N;
+                st.from = st.to = 0;
+                for (g = g0; g < g1; g++) {
+                    size_t start = g * B, nb = N - start < B ? N - start : B;
+                    mf_gather_batch(&run, &want, start, nb);
+                    fast_gather_staged(&st, &run, &got, start, nb, end);
+                    bad += memcmp(want.u, got.u, nb * sizeof *got.u) != 0 ||
+                           memcmp(want.i, got.i, nb * sizeof *got.i) != 0 ||
+                           memcmp(want.y, got.y, nb * sizeof *got.y) != 0 || st.to > end;
+                    calls++;
+                }
+            }
+        fast_stage_free(&st);
+        free(want.u);
+        free(want.i);
+        free(want.y);
+        free(got.u);
+        free(got.i);
+        free(got.y);
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(calls, 3 * (7143 + 10 + 3)); /* every batch once for each T = 1, 2, 3 */
+}
+
 /* Per-rating SGD gives the gradient block's pages back (it never uses
  * them): the block must still read as zeros after, for the next training
  * of the same model. One epoch of per-rating SGD by its engine (plain: by
@@ -482,5 +547,6 @@ void suite_fast(void) {
     test_run("fast/deferred_dense_matches_sweep", deferred_dense_paths);
     test_run("fast/block_queue", test_block_queue);
     test_run("fast/staged_samples_match_plain", test_staged_samples_match_plain);
+    test_run("fast/stage_gathers_as_core", test_stage_gathers_as_core);
     test_run("fast/sgd_gives_back_gradient", test_sgd_gives_back_gradient);
 }
